@@ -1,0 +1,22 @@
+//! Domain types shared by the actors, the store ports and the HTTP edge.
+
+mod content;
+mod email;
+mod ids;
+mod role;
+
+pub use content::{ContentKind, ItemRef, ItemRefError};
+pub use email::{Email, EmailError};
+pub use ids::UserId;
+pub use role::Role;
+
+/// Milliseconds since the Unix epoch, the one timestamp representation of the core.
+pub type UnixMillis = i64;
+
+/// The current wall-clock time in [`UnixMillis`].
+pub fn now_millis() -> UnixMillis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

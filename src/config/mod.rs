@@ -1,0 +1,224 @@
+//! Layered configuration: built-in defaults, then an optional TOML file (`--config` or
+//! `FITPULSE_CONFIG`), then `FITPULSE__SECTION__KEY` environment variables, later layers
+//! winning. Loading either yields valid [`Settings`] or a [`ConfigError`] naming the key.
+
+mod secret;
+mod settings;
+
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+
+pub use secret::Secret;
+pub use settings::{
+    BusKind, BusSettings, HttpSettings, LogFormat, LogSettings, NatsSettings, ScyllaSettings,
+    Settings, ShutdownSettings, StoreKind, StoreSettings,
+};
+
+/// Prefix of every environment key; sections are separated by a double underscore.
+pub const ENV_PREFIX: &str = "FITPULSE__";
+
+/// Why the configuration could not be loaded. Every variant names the offending key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration: `{key}` ({env}): {message}")]
+    Invalid {
+        key: String,
+        env: String,
+        message: String,
+    },
+    #[error("invalid configuration file {path}: {message}")]
+    File { path: String, message: String },
+}
+
+impl ConfigError {
+    /// An invalid value at the dotted `key` (for example `http.bind`).
+    pub fn invalid(key: &str, message: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key: key.to_owned(),
+            env: env_key(key),
+            message: message.into(),
+        }
+    }
+}
+
+/// The environment variable that sets the dotted `key`: `http.bind` -> `FITPULSE__HTTP__BIND`.
+pub fn env_key(key: &str) -> String {
+    format!("{ENV_PREFIX}{}", key.replace('.', "__").to_uppercase())
+}
+
+impl Settings {
+    /// Loads the layers from the process environment and validates the result.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::from_figment(Self::figment(file))
+    }
+
+    fn figment(file: Option<&Path>) -> Figment {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = file {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment.merge(Env::prefixed(ENV_PREFIX).split("__"))
+    }
+
+    fn from_figment(figment: Figment) -> Result<Settings, ConfigError> {
+        let settings: Settings = figment.extract().map_err(from_figment_error)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+}
+
+fn from_figment_error(error: figment::Error) -> ConfigError {
+    // A missing or unreadable file has no key path; report it against the file.
+    if error.path.is_empty() {
+        if let figment::error::Kind::Message(message) = &error.kind {
+            return ConfigError::File {
+                path: error
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.source.as_ref())
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "(config)".into()),
+                message: message.clone(),
+            };
+        }
+    }
+    let mut key = error.path.join(".");
+    // serde reports an unknown field at its parent; name the field itself.
+    if let figment::error::Kind::UnknownField(field, _) = &error.kind {
+        key = if key.is_empty() {
+            field.clone()
+        } else {
+            format!("{key}.{field}")
+        };
+    }
+    ConfigError::invalid(&key, error.kind.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    /// Loads with exactly `pairs` set in a jailed environment (figment serializes jails).
+    fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let mut out = None;
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            for (key, value) in pairs {
+                jail.set_env(key, value);
+            }
+            out = Some(Settings::load(None));
+            Ok(())
+        });
+        out.expect("the jail ran")
+    }
+
+    #[test]
+    fn defaults_bind_loopback_8080_with_the_embedded_store_under_data() {
+        let settings = load(&[]).expect("defaults are valid");
+        assert_eq!(settings.http.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.store.kind, StoreKind::Embedded);
+        assert_eq!(settings.data_dir, std::path::PathBuf::from("./data"));
+        assert_eq!(settings.bus.kind, BusKind::Local);
+        assert_eq!(settings.log.format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn environment_keys_override_defaults() {
+        let settings = load(&[
+            ("FITPULSE__HTTP__BIND", "127.0.0.1:0"),
+            ("FITPULSE__DATA_DIR", "/tmp/fp"),
+            ("FITPULSE__LOG__FORMAT", "json"),
+            ("FITPULSE__STORE__KIND", "scylla"),
+            ("FITPULSE__STORE__SCYLLA__NODES", "10.0.0.1:9042, 10.0.0.2:9042"),
+            ("FITPULSE__STORE__SCYLLA__KEYSPACE", "fp_test"),
+            ("FITPULSE__SHUTDOWN__GRACE_SECONDS", "5"),
+        ])
+        .expect("valid overrides");
+        assert_eq!(settings.http.bind.port(), 0);
+        assert_eq!(settings.data_dir, std::path::PathBuf::from("/tmp/fp"));
+        assert_eq!(settings.log.format, LogFormat::Json);
+        assert_eq!(settings.store.kind, StoreKind::Scylla);
+        assert_eq!(
+            settings.store.scylla.nodes,
+            vec!["10.0.0.1:9042".to_owned(), "10.0.0.2:9042".to_owned()]
+        );
+        assert_eq!(settings.store.scylla.keyspace, "fp_test");
+        assert_eq!(settings.shutdown.grace_seconds, 5);
+    }
+
+    #[test]
+    fn an_unparseable_bind_address_names_the_key_and_its_variable() {
+        let text = load(&[("FITPULSE__HTTP__BIND", "not-an-address")])
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("`http.bind`"), "{text}");
+        assert!(text.contains("FITPULSE__HTTP__BIND"), "{text}");
+    }
+
+    #[test]
+    fn a_number_where_a_number_belongs_is_checked_for_type() {
+        let text = load(&[("FITPULSE__SHUTDOWN__GRACE_SECONDS", "soon")])
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("`shutdown.grace_seconds`"), "{text}");
+    }
+
+    #[test]
+    fn an_unknown_store_kind_lists_the_accepted_values() {
+        let text = load(&[("FITPULSE__STORE__KIND", "postgres")])
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("`store.kind`"), "{text}");
+        assert!(text.contains("embedded") && text.contains("scylla"), "{text}");
+    }
+
+    #[test]
+    fn a_misspelled_key_is_rejected_instead_of_ignored() {
+        let text = load(&[("FITPULSE__HTTP__BIN", "127.0.0.1:1")])
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("`http.bin`"), "{text}");
+    }
+
+    #[test]
+    fn an_invalid_log_level_directive_is_rejected() {
+        let text = load(&[("FITPULSE__LOG__LEVEL", "info,=[")])
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("`log.level`"), "{text}");
+    }
+
+    #[test]
+    fn a_keyspace_that_is_not_a_cql_identifier_is_rejected() {
+        let text = load(&[("FITPULSE__STORE__SCYLLA__KEYSPACE", "drop table;")])
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("`store.scylla.keyspace`"), "{text}");
+    }
+
+    #[test]
+    fn the_file_layer_sits_between_defaults_and_environment() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file(
+                "fitpulse.toml",
+                "data_dir = \"/srv/fitpulse\"\n[http]\nbind = \"127.0.0.1:9000\"\n",
+            )?;
+            jail.set_env("FITPULSE__HTTP__BIND", "127.0.0.1:9001");
+            let settings =
+                Settings::load(Some(Path::new("fitpulse.toml"))).expect("valid layers");
+            assert_eq!(settings.data_dir, std::path::PathBuf::from("/srv/fitpulse"));
+            assert_eq!(settings.http.bind.port(), 9001);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_config_file_is_an_error_not_silently_defaults() {
+        let err = Settings::load(Some(Path::new("/nonexistent/fp.toml")));
+        assert!(matches!(err, Err(ConfigError::File { .. })), "{err:?}");
+    }
+}

@@ -1,0 +1,284 @@
+//! The one error catalogue of the API. Every error a route can answer has a stable
+//! snake_case code, an HTTP status and a message, rendered as
+//! `{"error":{"code":"...","message":"...","details":{}}}`. Lower modules return typed errors
+//! that convert into [`ApiError`]; unexpected ones answer an opaque 500 and log their cause.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::ContentType;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, error::JsonPayloadError};
+use serde::Serialize;
+use serde_json::Value;
+
+/// Every error code the API can answer, with its status in [`ErrorCode::status`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    MalformedJson,
+    InvalidBody,
+    InvalidQuery,
+    InvalidPath,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    RateLimited,
+    NotReady,
+    Internal,
+}
+
+impl ErrorCode {
+    /// The catalogue: code string, HTTP status and default message of each error.
+    const fn entry(self) -> (&'static str, StatusCode, &'static str) {
+        use ErrorCode::*;
+        match self {
+            MalformedJson => ("malformed_json", StatusCode::BAD_REQUEST, "the body is not valid JSON"),
+            InvalidBody => ("invalid_body", StatusCode::BAD_REQUEST, "the body does not have the expected shape"),
+            InvalidQuery => ("invalid_query", StatusCode::BAD_REQUEST, "the query string is invalid"),
+            InvalidPath => ("invalid_path", StatusCode::BAD_REQUEST, "a path parameter is invalid"),
+            Unauthorized => ("unauthorized", StatusCode::UNAUTHORIZED, "a valid access token is required"),
+            Forbidden => ("forbidden", StatusCode::FORBIDDEN, "the token does not allow this"),
+            NotFound => ("not_found", StatusCode::NOT_FOUND, "no such resource"),
+            MethodNotAllowed => ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED, "the method is not allowed on this resource"),
+            Conflict => ("conflict", StatusCode::CONFLICT, "the request conflicts with the current state"),
+            PayloadTooLarge => ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE, "the body is larger than allowed"),
+            UnsupportedMediaType => ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE, "the body must be application/json"),
+            RateLimited => ("rate_limited", StatusCode::TOO_MANY_REQUESTS, "too many requests; slow down"),
+            NotReady => ("not_ready", StatusCode::SERVICE_UNAVAILABLE, "the server is not ready to serve this"),
+            Internal => ("internal", StatusCode::INTERNAL_SERVER_ERROR, "an unexpected error occurred"),
+        }
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        self.entry().0
+    }
+
+    pub const fn status(self) -> StatusCode {
+        self.entry().1
+    }
+
+    pub const fn default_message(self) -> &'static str {
+        self.entry().2
+    }
+
+    /// The code for an error response produced outside our handlers (router, framework).
+    pub fn from_status(status: StatusCode) -> ErrorCode {
+        use ErrorCode::*;
+        match status {
+            StatusCode::BAD_REQUEST => InvalidBody,
+            StatusCode::UNAUTHORIZED => Unauthorized,
+            StatusCode::FORBIDDEN => Forbidden,
+            StatusCode::NOT_FOUND => NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => MethodNotAllowed,
+            StatusCode::CONFLICT => Conflict,
+            StatusCode::PAYLOAD_TOO_LARGE => PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => UnsupportedMediaType,
+            StatusCode::TOO_MANY_REQUESTS => RateLimited,
+            StatusCode::SERVICE_UNAVAILABLE => NotReady,
+            _ => Internal,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error answered by the API. Build one with [`ApiError::new`] or a `From` conversion.
+#[derive(Debug, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ApiError {
+    code: ErrorCode,
+    message: Cow<'static, str>,
+    details: Option<Value>,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode) -> Self {
+        ApiError {
+            code,
+            message: Cow::Borrowed(code.default_message()),
+            details: None,
+            source: None,
+        }
+    }
+
+    /// An opaque 500 that logs `cause` (and its chain) but never shows it to the caller.
+    pub fn internal(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ApiError {
+            source: Some(Box::new(cause)),
+            ..ApiError::new(ErrorCode::Internal)
+        }
+    }
+
+    pub fn with_message(mut self, message: impl Into<Cow<'static, str>>) -> Self {
+        self.message = message.into();
+        self
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+}
+
+impl From<ErrorCode> for ApiError {
+    fn from(code: ErrorCode) -> Self {
+        ApiError::new(code)
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorObject<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorObject<'a> {
+    code: &'static str,
+    message: &'a str,
+    details: &'a Value,
+}
+
+/// The JSON bytes of an error body; used by handlers and by the middleware that
+/// rewrites framework-made error responses.
+pub fn error_body(code: ErrorCode, message: &str, details: Option<&Value>) -> String {
+    let empty = Value::Object(serde_json::Map::new());
+    let body = ErrorBody {
+        error: ErrorObject {
+            code: code.as_str(),
+            message,
+            details: details.unwrap_or(&empty),
+        },
+    };
+    // Serializing a struct of strings and a Value cannot fail.
+    serde_json::to_string(&body).expect("error body serializes")
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if self.code == ErrorCode::Internal {
+            let chain = error_chain(self);
+            tracing::error!(error.chain = %chain, "request failed with an internal error");
+        }
+        HttpResponse::build(self.status_code())
+            .content_type(ContentType::json())
+            .body(error_body(self.code, &self.message, self.details.as_ref()))
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}
+
+/// Maps a JSON extractor failure to the catalogue: oversize 413, wrong type 415,
+/// syntax errors `malformed_json`, well-formed JSON of the wrong shape `invalid_body`.
+pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let api = match &err {
+        JsonPayloadError::OverflowKnownLength { length, limit } => {
+            ApiError::new(ErrorCode::PayloadTooLarge).with_details(
+                serde_json::json!({ "limit_bytes": limit, "length_bytes": length }),
+            )
+        }
+        JsonPayloadError::Overflow { limit } => ApiError::new(ErrorCode::PayloadTooLarge)
+            .with_details(serde_json::json!({ "limit_bytes": limit })),
+        JsonPayloadError::ContentType => ApiError::new(ErrorCode::UnsupportedMediaType),
+        JsonPayloadError::Deserialize(e) if e.is_data() => {
+            ApiError::new(ErrorCode::InvalidBody).with_message(e.to_string())
+        }
+        JsonPayloadError::Deserialize(e) => {
+            ApiError::new(ErrorCode::MalformedJson).with_message(e.to_string())
+        }
+        JsonPayloadError::Payload(actix_web::error::PayloadError::Overflow) => {
+            ApiError::new(ErrorCode::PayloadTooLarge)
+        }
+        _ => ApiError::new(ErrorCode::MalformedJson),
+    };
+    api.into()
+}
+
+/// Maps a query-string extractor failure to `invalid_query`.
+pub fn query_error(err: actix_web::error::QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::new(ErrorCode::InvalidQuery)
+        .with_message(err.to_string())
+        .into()
+}
+
+/// Maps a path-parameter extractor failure to `invalid_path`.
+pub fn path_error(err: actix_web::error::PathError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::new(ErrorCode::InvalidPath)
+        .with_message(err.to_string())
+        .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_snake_case_and_unique() {
+        use ErrorCode::*;
+        let all = [
+            MalformedJson, InvalidBody, InvalidQuery, InvalidPath, Unauthorized, Forbidden,
+            NotFound, MethodNotAllowed, Conflict, PayloadTooLarge, UnsupportedMediaType,
+            RateLimited, NotReady, Internal,
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for code in all {
+            let s = code.as_str();
+            assert!(s.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{s}");
+            assert!(seen.insert(s), "duplicate code {s}");
+            assert!(code.status().is_client_error() || code.status().is_server_error());
+        }
+    }
+
+    #[test]
+    fn an_internal_error_hides_its_cause_from_the_caller() {
+        let err = ApiError::internal(std::io::Error::other("disk on fire at /secret/path"));
+        let body = err.error_response().into_body();
+        let bytes = actix_web::body::to_bytes(body);
+        let bytes = block_on(bytes).expect("body bytes");
+        let text = String::from_utf8(bytes.to_vec()).expect("utf-8 body");
+        assert!(!text.contains("secret"), "{text}");
+        assert!(text.contains("\"code\":\"internal\""), "{text}");
+    }
+
+    #[test]
+    fn the_error_body_always_carries_a_details_object() {
+        let body: Value =
+            serde_json::from_str(&error_body(ErrorCode::NotFound, "gone", None)).expect("json");
+        assert_eq!(body["error"]["code"], "not_found");
+        assert_eq!(body["error"]["message"], "gone");
+        assert!(body["error"]["details"].is_object());
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    }
+}

@@ -1,0 +1,32 @@
+//! The HTTP edge: one `configure` per area mounts its routes; `error` is the catalogue every
+//! route answers errors from; `observe` wraps every request with id, span and metrics.
+
+pub mod error;
+pub mod observe;
+mod ops;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+pub use error::{ApiError, ErrorCode};
+
+/// Mounts every area's routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    ops::configure(cfg);
+}
+
+/// Extractor limits and error mapping shared by every route.
+pub fn extractor_config(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(max_body_bytes)
+            .error_handler(error::json_error),
+    )
+    .app_data(web::PayloadConfig::new(max_body_bytes))
+    .app_data(web::QueryConfig::default().error_handler(error::query_error))
+    .app_data(web::PathConfig::default().error_handler(error::path_error));
+}
+
+/// Answer for paths no route matches.
+pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(ErrorCode::NotFound).with_message(format!("no route for {}", req.path())))
+}

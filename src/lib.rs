@@ -1,0 +1,25 @@
+//! fitpulse: a real-time engagement server for fitness apps.
+//!
+//! The server crate holds the adapters around the engagement core (`fitpulse-actors`):
+//!
+//! - [`config`]: layered settings (defaults, file, `FITPULSE__*` environment).
+//! - [`startup`]: builds the [`startup::Application`] (listener, routes, store) and runs it
+//!   until a graceful shutdown; [`lifecycle`] carries readiness and the stop request.
+//! - [`http`]: REST routes, one `configure` per area, the error catalogue and the
+//!   per-request middleware.
+//! - [`store`]: the embedded and scylla backends of the core's store ports.
+//! - [`metrics`]: every Prometheus metric; [`telemetry`]: tracing output.
+//! - [`cli`] and [`migrate`]: the command line.
+//!
+//! A request flows: listener -> `http::observe` (id, span, metrics) -> route handler ->
+//! store port -> backend.
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod lifecycle;
+pub mod metrics;
+pub mod migrate;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

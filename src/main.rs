@@ -1,0 +1,57 @@
+//! The `fitpulse` binary: parses the command line, loads the configuration and hands over
+//! to the library. Exit codes: 0 done, 1 failed at run time, 2 invalid configuration/usage.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use fitpulse::cli::{Cli, Command};
+use fitpulse::config::Settings;
+use fitpulse::startup::Application;
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("fitpulse: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    fitpulse::telemetry::init(&settings.log);
+
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => match fitpulse::migrate::run(&settings).await {
+            Ok(summary) => {
+                println!("{summary}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => fail("migrate failed", &err),
+        },
+    }
+}
+
+async fn serve(settings: Settings) -> ExitCode {
+    let app = match Application::build(settings).await {
+        Ok(app) => app,
+        Err(err) => return fail("cannot start", &err),
+    };
+    match app.run_until_stopped().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => fail("server failed", &err),
+    }
+}
+
+/// Logs `err` with its cause chain and prints it, so it shows with or without a log reader.
+fn fail(context: &str, err: &dyn std::error::Error) -> ExitCode {
+    let mut text = format!("{context}: {err}");
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    tracing::error!(error.chain = %text, "{context}");
+    eprintln!("fitpulse: {text}");
+    ExitCode::FAILURE
+}

@@ -1,0 +1,142 @@
+//! Every Prometheus metric fitpulse exports, in one registry served at `GET /metrics`.
+//! Names carry the `fitpulse_` prefix, counters end in `_total`, durations in `_seconds`;
+//! labels stay small (route templates, never user ids).
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+/// Latency buckets from half a millisecond to ten seconds, dense where our targets sit.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The registry and handles to every metric; cheap to clone (handles are shared).
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests_total: IntCounterVec,
+    pub http_request_duration_seconds: HistogramVec,
+    pub http_requests_in_flight: IntGauge,
+    pub store_op_duration_seconds: HistogramVec,
+    pub store_errors_total: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let http_requests_total = IntCounterVec::new(
+            Opts::new("fitpulse_http_requests_total", "HTTP requests answered"),
+            &["route", "method", "status"],
+        )
+        .expect("valid metric definition");
+        let http_request_duration_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "fitpulse_http_request_duration_seconds",
+                "Time from request head to response head",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["route", "method"],
+        )
+        .expect("valid metric definition");
+        let http_requests_in_flight = IntGauge::new(
+            "fitpulse_http_requests_in_flight",
+            "HTTP requests being handled now",
+        )
+        .expect("valid metric definition");
+        let store_op_duration_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "fitpulse_store_op_duration_seconds",
+                "Duration of store operations",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["backend", "op"],
+        )
+        .expect("valid metric definition");
+        let store_errors_total = IntCounterVec::new(
+            Opts::new("fitpulse_store_errors_total", "Store operations that failed"),
+            &["backend", "op"],
+        )
+        .expect("valid metric definition");
+        let build_info = IntGaugeVec::new(
+            Opts::new("fitpulse_build_info", "Always 1; labels name the running build"),
+            &["version"],
+        )
+        .expect("valid metric definition");
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+
+        // Registration fails only on duplicate names, which this fixed list does not have.
+        let register = |c: Box<dyn prometheus::core::Collector>| {
+            registry.register(c).expect("metric names are unique")
+        };
+        register(Box::new(http_requests_total.clone()));
+        register(Box::new(http_request_duration_seconds.clone()));
+        register(Box::new(http_requests_in_flight.clone()));
+        register(Box::new(store_op_duration_seconds.clone()));
+        register(Box::new(store_errors_total.clone()));
+        register(Box::new(build_info));
+        register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ));
+
+        Metrics {
+            registry,
+            http_requests_total,
+            http_request_duration_seconds,
+            http_requests_in_flight,
+            store_op_duration_seconds,
+            store_errors_total,
+        }
+    }
+
+    /// The registry in the Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::with_capacity(16 * 1024);
+        // Encoding into a Vec only fails on malformed metric families, which we never build.
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buffer)
+            .expect("text encoding succeeds");
+        String::from_utf8(buffer).expect("the text format is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exposition_names_build_info_with_the_crate_version() {
+        let text = Metrics::new().render();
+        let expected = format!(
+            "fitpulse_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(text.contains(&expected), "{text}");
+    }
+
+    #[test]
+    fn process_metrics_are_exported() {
+        let text = Metrics::new().render();
+        assert!(text.contains("process_resident_memory_bytes"), "{text}");
+    }
+
+    #[test]
+    fn two_registries_do_not_share_counts() {
+        let a = Metrics::new();
+        let b = Metrics::new();
+        a.http_requests_total
+            .with_label_values(&["/healthz", "GET", "200"])
+            .inc();
+        assert!(a.render().contains("fitpulse_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"));
+        assert!(!b.render().contains("fitpulse_http_requests_total{"));
+    }
+}

@@ -1,0 +1,174 @@
+//! Builds the application from settings and runs it until a graceful shutdown completes.
+//!
+//! Shutdown order (SIGTERM, SIGINT or [`Lifecycle::request_shutdown`]): readiness turns
+//! false, the node keeps serving for `shutdown.drain_delay_ms` so load balancers notice,
+//! then the listener closes and in-flight requests get up to `shutdown.grace_seconds`.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+
+use crate::config::Settings;
+use crate::http;
+use crate::lifecycle::Lifecycle;
+use crate::metrics::Metrics;
+use crate::store::{self, Stores};
+
+/// Extra routes mounted under the same middleware and error handling as the built-in ones.
+pub type RouteConfig = fn(&mut web::ServiceConfig);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot bind {addr}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open the store")]
+    Store(#[from] store::OpenError),
+    #[error("cannot start the HTTP server")]
+    Server(#[source] std::io::Error),
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    lifecycle: Lifecycle,
+    drain_delay: Duration,
+}
+
+impl Application {
+    /// Opens the store, binds the listener and prepares the server; nothing is served
+    /// until [`Application::run_until_stopped`].
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with_routes(settings, |_| {}).await
+    }
+
+    /// Like [`Application::build`], mounting `extra` routes beside the built-in ones.
+    pub async fn build_with_routes(
+        settings: Settings,
+        extra: RouteConfig,
+    ) -> Result<Self, StartupError> {
+        let metrics = Metrics::new();
+        let stores = store::open(&settings, &metrics).await?;
+        let lifecycle = Lifecycle::new();
+
+        let addr = settings.http.bind;
+        let listener =
+            TcpListener::bind(addr).map_err(|source| StartupError::Bind { addr, source })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { addr, source })?
+            .port();
+
+        let workers = match settings.http.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let max_body = settings.http.max_body_bytes;
+        let app_data = AppData {
+            metrics: web::Data::new(metrics),
+            stores: web::Data::new(stores),
+            lifecycle: web::Data::new(lifecycle.clone()),
+        };
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_data.metrics.clone())
+                .app_data(app_data.stores.clone())
+                .app_data(app_data.lifecycle.clone())
+                .configure(|cfg| http::extractor_config(cfg, max_body))
+                .wrap(from_fn(http::observe::observe))
+                .configure(http::configure)
+                .configure(extra)
+                .default_service(web::to(http::not_found))
+        })
+        .workers(workers)
+        // actix counts connections per worker; the setting is for the whole node.
+        .max_connections(settings.http.max_connections.div_ceil(workers))
+        .backlog(4096)
+        .disable_signals()
+        .shutdown_timeout(settings.shutdown.grace_seconds)
+        .listen(listener)
+        .map_err(StartupError::Server)?
+        .run();
+
+        tracing::info!(
+            address = %format!("{}:{port}", addr.ip()),
+            port,
+            workers,
+            store = backend_name(&settings),
+            "fitpulse listening"
+        );
+        Ok(Application {
+            port,
+            server,
+            lifecycle,
+            drain_delay: Duration::from_millis(settings.shutdown.drain_delay_ms),
+        })
+    }
+
+    /// The bound port (the real one when the settings asked for port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to request a graceful shutdown, or to watch readiness.
+    pub fn lifecycle(&self) -> Lifecycle {
+        self.lifecycle.clone()
+    }
+
+    /// Serves until a shutdown is requested by signal or handle, then drains gracefully.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        tokio::select! {
+            finished = &mut server => return finished.map_err(std::io::Error::other)?,
+            () = shutdown_signal(&self.lifecycle) => {}
+        }
+        tracing::info!(drain_delay_ms = self.drain_delay.as_millis() as u64, "shutdown: draining");
+        self.lifecycle.begin_draining();
+        tokio::time::sleep(self.drain_delay).await;
+        tracing::info!("shutdown: closing the listener and finishing in-flight requests");
+        handle.stop(true).await;
+        let result = server.await.map_err(std::io::Error::other)?;
+        tracing::info!("shutdown: complete");
+        result
+    }
+}
+
+struct AppData {
+    metrics: web::Data<Metrics>,
+    stores: web::Data<Stores>,
+    lifecycle: web::Data<Lifecycle>,
+}
+
+fn backend_name(settings: &Settings) -> &'static str {
+    match settings.store.kind {
+        crate::config::StoreKind::Embedded => store::embedded::BACKEND,
+        crate::config::StoreKind::Scylla => store::scylla::BACKEND,
+    }
+}
+
+/// Resolves on SIGTERM, SIGINT or a shutdown requested through the lifecycle.
+async fn shutdown_signal(lifecycle: &Lifecycle) {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = terminate => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+        () = lifecycle.shutdown_requested() => tracing::info!("shutdown requested"),
+    }
+}

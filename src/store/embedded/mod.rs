@@ -1,0 +1,161 @@
+//! The embedded store: one redb file, `fitpulse.redb`, in the data directory.
+//!
+//! Why redb: a pure-Rust, ACID, copy-on-write B-tree in a single file. Every commit is
+//! crash-safe on its own (no write-ahead log to replay, no background compaction threads),
+//! readers never block the writer, and its single-writer model turns uniqueness rules
+//! (emails, idempotency keys, one like per user) into a plain read-then-write inside one
+//! transaction. fjall, an LSM tree, would ingest faster, but brings background threads and
+//! tuning that a one-node default store does not need.
+//!
+//! redb is synchronous, so every call runs on tokio's blocking pool.
+
+mod idempotency;
+mod likes;
+mod users;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use fitpulse_actors::ports::store::{HealthCheck, StoreError};
+use redb::{Database, ReadTransaction, TableDefinition, WriteTransaction};
+
+use super::timed::OpMetrics;
+use crate::metrics::Metrics;
+
+/// The backend's name in metrics and logs.
+pub const BACKEND: &str = "embedded";
+const FILE_NAME: &str = "fitpulse.redb";
+
+/// Separates the parts of a composite key; no id we accept contains it.
+const KEY_SEPARATOR: char = '\u{1f}';
+
+const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+const USERS_BY_EMAIL: TableDefinition<&str, &str> = TableDefinition::new("users_by_email");
+const LIKES: TableDefinition<&str, i64> = TableDefinition::new("likes");
+const LIKE_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("like_counts");
+const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency_keys");
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot create the data directory {path}")]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open the embedded store at {path} (is another fitpulse using it?)")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: redb::Error,
+    },
+}
+
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+    ops: OpMetrics,
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the store file under `data_dir` with every table present.
+    pub async fn open(data_dir: &Path, metrics: &Metrics) -> Result<Self, OpenError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| OpenError::DataDir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        let path = data_dir.join(FILE_NAME);
+        let db_path = path.clone();
+        let opened = tokio::task::spawn_blocking(move || -> Result<Database, redb::Error> {
+            let db = Database::create(&db_path)?;
+            let txn = db.begin_write()?;
+            txn.open_table(USERS)?;
+            txn.open_table(USERS_BY_EMAIL)?;
+            txn.open_table(LIKES)?;
+            txn.open_table(LIKE_COUNTS)?;
+            txn.open_table(IDEMPOTENCY)?;
+            txn.commit()?;
+            Ok(db)
+        })
+        .await
+        .map_err(|join| OpenError::Open {
+            path: path.clone(),
+            source: redb::Error::Io(std::io::Error::other(join.to_string())),
+        })?;
+        let db = opened.map_err(|source| OpenError::Open { path, source })?;
+        Ok(EmbeddedStore {
+            db: Arc::new(db),
+            ops: OpMetrics::new(BACKEND, metrics),
+        })
+    }
+
+    /// Runs `f` in one write transaction on the blocking pool; commits if `f` succeeds and
+    /// aborts (changes nothing) if it fails.
+    async fn write<T, F>(&self, op: &'static str, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+    {
+        let db = self.db.clone();
+        self.ops
+            .time(op, async move {
+                tokio::task::spawn_blocking(move || {
+                    let txn = db.begin_write().map_err(backend)?;
+                    let value = f(&txn)?;
+                    txn.commit().map_err(backend)?;
+                    Ok(value)
+                })
+                .await
+                .map_err(StoreError::backend)?
+            })
+            .await
+    }
+
+    /// Runs `f` against a consistent snapshot on the blocking pool.
+    async fn read<T, F>(&self, op: &'static str, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ReadTransaction) -> Result<T, StoreError> + Send + 'static,
+    {
+        let db = self.db.clone();
+        self.ops
+            .time(op, async move {
+                tokio::task::spawn_blocking(move || {
+                    use redb::ReadableDatabase;
+                    let txn = db.begin_read().map_err(backend)?;
+                    f(&txn)
+                })
+                .await
+                .map_err(StoreError::backend)?
+            })
+            .await
+    }
+}
+
+/// Maps any redb error into the port's error.
+fn backend(err: impl Into<redb::Error>) -> StoreError {
+    StoreError::backend(err.into())
+}
+
+/// A composite key from its parts.
+fn key(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push(KEY_SEPARATOR);
+        }
+        out.push_str(part);
+    }
+    out
+}
+
+#[async_trait]
+impl HealthCheck for EmbeddedStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read("ping", |txn| {
+            txn.open_table(USERS).map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+}

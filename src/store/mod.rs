@@ -1,0 +1,67 @@
+//! Store backends behind the ports of `fitpulse_actors::ports::store`.
+//!
+//! - `embedded`: a redb file under the data directory, the default; nothing else to run.
+//! - `scylla`: ScyllaDB or Apache Cassandra through the scylla driver, schema from `cql/`.
+//!
+//! Both pass the one conformance suite in `tests/api/store`. [`Stores`] bundles the ports
+//! of the configured backend; every call is timed into `fitpulse_store_op_duration_seconds`.
+
+pub mod embedded;
+pub mod scylla;
+mod timed;
+
+use std::sync::Arc;
+
+use fitpulse_actors::ports::store::{HealthCheck, IdempotencyStore, LikeStore, UserStore};
+
+use crate::config::{Settings, StoreKind};
+use crate::metrics::Metrics;
+
+/// The ports of one backend, each shared by every handler and actor that needs it.
+#[derive(Clone)]
+pub struct Stores {
+    pub backend: &'static str,
+    pub health: Arc<dyn HealthCheck>,
+    pub users: Arc<dyn UserStore>,
+    pub likes: Arc<dyn LikeStore>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
+}
+
+impl Stores {
+    fn from_backend<B>(backend: &'static str, store: Arc<B>) -> Stores
+    where
+        B: HealthCheck + UserStore + LikeStore + IdempotencyStore + 'static,
+    {
+        Stores {
+            backend,
+            health: store.clone(),
+            users: store.clone(),
+            likes: store.clone(),
+            idempotency: store,
+        }
+    }
+}
+
+/// Why the configured store could not be opened at start.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Embedded(#[from] embedded::OpenError),
+    #[error(transparent)]
+    Scylla(#[from] scylla::ConnectError),
+}
+
+/// Opens the backend named by `store.kind`. For scylla the schema must already be
+/// migrated (`fitpulse migrate`); the server refuses to start otherwise.
+pub async fn open(settings: &Settings, metrics: &Metrics) -> Result<Stores, OpenError> {
+    Ok(match settings.store.kind {
+        StoreKind::Embedded => Stores::from_backend(
+            embedded::BACKEND,
+            Arc::new(embedded::EmbeddedStore::open(&settings.data_dir, metrics).await?),
+        ),
+        StoreKind::Scylla => Stores::from_backend(
+            scylla::BACKEND,
+            Arc::new(scylla::ScyllaStore::connect(&settings.store.scylla, metrics).await?),
+        ),
+    })
+}

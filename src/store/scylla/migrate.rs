@@ -1,0 +1,317 @@
+//! `fitpulse migrate` for the scylla backend: creates the keyspace, then applies every
+//! numbered file of `cql/` not yet recorded in `schema_migrations`, in order.
+//!
+//! Several pods may run it at once: the numbered files run under a lock row taken with a
+//! lightweight transaction (with a TTL, so a crashed holder cannot block forever), and each
+//! waiter re-reads the ledger once it holds the lock. Re-running is a no-op. Only the
+//! bootstrap statements (keyspace, ledger and lock tables) run outside the lock; they are
+//! `IF NOT EXISTS` and followed by a schema-agreement wait.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use scylla::client::session::Session;
+use scylla::errors::ExecutionError;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::{Lwt, run_lwt};
+use crate::config::ScyllaSettings;
+
+/// One numbered CQL file, compiled into the binary so deployments need no `cql/` folder.
+pub struct Migration {
+    pub version: i32,
+    pub name: &'static str,
+    pub cql: &'static str,
+}
+
+/// Every migration in order. A test checks this list against the files in `cql/`.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "0001_users_likes_idempotency",
+    cql: include_str!("../../../cql/0001_users_likes_idempotency.cql"),
+}];
+
+/// How long a lock holder may run before its lock expires on its own.
+const LOCK_TTL_SECONDS: i32 = 300;
+/// How long a waiter waits for another `migrate` before giving up.
+const LOCK_WAIT: Duration = Duration::from_secs(330);
+const LOCK_POLL: Duration = Duration::from_millis(500);
+
+const LEDGER_TABLES: [&str; 2] = [
+    "CREATE TABLE IF NOT EXISTS schema_migrations (
+        version int PRIMARY KEY, name text, checksum text, applied_at timestamp)",
+    "CREATE TABLE IF NOT EXISTS schema_migration_lock (name text PRIMARY KEY, owner uuid)",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error("cannot create keyspace `{keyspace}`")]
+    Keyspace {
+        keyspace: String,
+        #[source]
+        source: ExecutionError,
+    },
+    #[error("migration {name} failed at statement {index}")]
+    Statement {
+        name: &'static str,
+        index: usize,
+        #[source]
+        source: ExecutionError,
+    },
+    #[error(
+        "migration {name} changed after it was applied (checksum {applied}, file {current}); add a new migration instead"
+    )]
+    Changed {
+        name: &'static str,
+        applied: String,
+        current: String,
+    },
+    #[error("another `fitpulse migrate` held the lock for longer than {0:?}")]
+    LockTimeout(Duration),
+    #[error("cannot read or write the migration ledger")]
+    Ledger(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+fn ledger_error(err: impl std::error::Error + Send + Sync + 'static) -> MigrateError {
+    MigrateError::Ledger(Box::new(err))
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct MigrateReport {
+    pub applied: Vec<&'static str>,
+    pub already_applied: usize,
+}
+
+/// Brings the configured keyspace up to the latest migration.
+pub async fn run(
+    session: &Session,
+    settings: &ScyllaSettings,
+) -> Result<MigrateReport, MigrateError> {
+    let keyspace = &settings.keyspace;
+    // The keyspace name was validated as a plain identifier, so formatting it in is safe.
+    let create_keyspace = format!(
+        "CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = \
+         {{'class': 'SimpleStrategy', 'replication_factor': {}}}",
+        settings.replication_factor
+    );
+    let keyspace_error = |source| MigrateError::Keyspace {
+        keyspace: keyspace.clone(),
+        source,
+    };
+    session
+        .query_unpaged(create_keyspace, ())
+        .await
+        .map_err(keyspace_error)?;
+    session.await_schema_agreement().await.map_err(ledger_error)?;
+    session
+        .use_keyspace(keyspace, true)
+        .await
+        .map_err(ledger_error)?;
+    for statement in LEDGER_TABLES {
+        session
+            .query_unpaged(statement, ())
+            .await
+            .map_err(ledger_error)?;
+    }
+    session.await_schema_agreement().await.map_err(ledger_error)?;
+
+    let owner = Uuid::new_v4();
+    acquire_lock(session, owner).await?;
+    let outcome = apply_pending(session).await;
+    release_lock(session, owner).await;
+    outcome
+}
+
+/// The migrations the connected keyspace has not applied yet, oldest first.
+pub async fn pending(session: &Session) -> Result<Vec<&'static Migration>, MigrateError> {
+    let applied = ledger(session).await?;
+    Ok(MIGRATIONS
+        .iter()
+        .filter(|m| !applied.contains_key(&m.version))
+        .collect())
+}
+
+async fn apply_pending(session: &Session) -> Result<MigrateReport, MigrateError> {
+    let applied = ledger(session).await?;
+    let mut report = MigrateReport::default();
+    for migration in MIGRATIONS {
+        let current = checksum(migration.cql);
+        if let Some(recorded) = applied.get(&migration.version) {
+            if *recorded != current {
+                return Err(MigrateError::Changed {
+                    name: migration.name,
+                    applied: recorded.clone(),
+                    current,
+                });
+            }
+            report.already_applied += 1;
+            continue;
+        }
+        for (index, statement) in statements(migration.cql).enumerate() {
+            session
+                .query_unpaged(statement, ())
+                .await
+                .map_err(|source| MigrateError::Statement {
+                    name: migration.name,
+                    index,
+                    source,
+                })?;
+        }
+        session.await_schema_agreement().await.map_err(ledger_error)?;
+        session
+            .query_unpaged(
+                "INSERT INTO schema_migrations (version, name, checksum, applied_at) \
+                 VALUES (?, ?, ?, toTimestamp(now()))",
+                (migration.version, migration.name, current),
+            )
+            .await
+            .map_err(ledger_error)?;
+        tracing::info!(migration = migration.name, "migration applied");
+        report.applied.push(migration.name);
+    }
+    Ok(report)
+}
+
+/// Applied versions and their checksums.
+async fn ledger(session: &Session) -> Result<BTreeMap<i32, String>, MigrateError> {
+    let rows = session
+        .query_unpaged("SELECT version, checksum FROM schema_migrations", ())
+        .await
+        .map_err(ledger_error)?
+        .into_rows_result()
+        .map_err(ledger_error)?;
+    rows.rows::<(i32, String)>()
+        .map_err(ledger_error)?
+        .map(|row| row.map_err(ledger_error))
+        .collect()
+}
+
+async fn acquire_lock(session: &Session, owner: Uuid) -> Result<(), MigrateError> {
+    let statement = session
+        .prepare(format!(
+            "INSERT INTO schema_migration_lock (name, owner) VALUES ('migrate', ?) \
+             IF NOT EXISTS USING TTL {LOCK_TTL_SECONDS}"
+        ))
+        .await
+        .map_err(ledger_error)?;
+    let started = Instant::now();
+    loop {
+        match run_lwt(session, &statement, (owner,))
+            .await
+            .map_err(ledger_error)?
+        {
+            Lwt::Applied => return Ok(()),
+            Lwt::NotApplied | Lwt::Unknown if started.elapsed() < LOCK_WAIT => {
+                tokio::time::sleep(LOCK_POLL).await;
+            }
+            _ => return Err(MigrateError::LockTimeout(LOCK_WAIT)),
+        }
+        // An Unknown outcome may have been ours: check before waiting again.
+        if lock_owner(session).await? == Some(owner) {
+            return Ok(());
+        }
+    }
+}
+
+async fn lock_owner(session: &Session) -> Result<Option<Uuid>, MigrateError> {
+    let mut statement = session
+        .prepare("SELECT owner FROM schema_migration_lock WHERE name = 'migrate'")
+        .await
+        .map_err(ledger_error)?;
+    statement.set_consistency(scylla::statement::Consistency::Serial);
+    let rows = session
+        .execute_unpaged(&statement, ())
+        .await
+        .map_err(ledger_error)?
+        .into_rows_result()
+        .map_err(ledger_error)?;
+    Ok(rows
+        .maybe_first_row::<(Option<Uuid>,)>()
+        .map_err(ledger_error)?
+        .and_then(|(owner,)| owner))
+}
+
+/// Releases the lock if we still hold it; a failure only delays others until the TTL.
+async fn release_lock(session: &Session, owner: Uuid) {
+    let released = async {
+        let statement = session
+            .prepare("DELETE FROM schema_migration_lock WHERE name = 'migrate' IF owner = ?")
+            .await?;
+        session.execute_unpaged(&statement, (owner,)).await?;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+    };
+    if let Err(err) = released.await {
+        tracing::warn!(error = %err, "could not release the migration lock; it expires on its own");
+    }
+}
+
+/// The statements of a migration file: `--` comments removed, split on `;`.
+pub fn statements(cql: &str) -> impl Iterator<Item = String> + '_ {
+    let without_comments: String = cql
+        .lines()
+        .map(|line| line.split_once("--").map_or(line, |(code, _)| code))
+        .collect::<Vec<_>>()
+        .join("\n");
+    without_comments
+        .split(';')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .into_iter()
+}
+
+/// A migration's fingerprint as recorded in the ledger: hex SHA-256 of the file.
+pub fn checksum(cql: &str) -> String {
+    Sha256::digest(cql.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_file_in_the_cql_folder_is_listed_in_order() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/cql");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .expect("cql folder")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|name| name.ends_with(".cql"))
+            .map(|name| name.trim_end_matches(".cql").to_owned())
+            .collect();
+        files.sort();
+        let listed: Vec<&str> = MIGRATIONS.iter().map(|m| m.name).collect();
+        assert_eq!(files, listed);
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version as usize, i + 1, "{}", m.name);
+            assert!(m.name.starts_with(&format!("{:04}_", m.version)), "{}", m.name);
+        }
+    }
+
+    #[test]
+    fn statements_are_split_on_semicolons_with_comments_dropped() {
+        let cql = "-- header; with a semicolon\nCREATE TABLE a (x int PRIMARY KEY);\n\n\
+                   CREATE TABLE b (y int PRIMARY KEY) -- trailing\n;\n";
+        let parsed: Vec<String> = statements(cql).collect();
+        assert_eq!(
+            parsed,
+            vec![
+                "CREATE TABLE a (x int PRIMARY KEY)".to_owned(),
+                "CREATE TABLE b (y int PRIMARY KEY)".to_owned()
+            ]
+        );
+    }
+
+    #[test]
+    fn every_migration_statement_is_safe_to_run_twice() {
+        for m in MIGRATIONS {
+            for statement in statements(m.cql) {
+                assert!(statement.contains("IF NOT EXISTS"), "{}: {statement}", m.name);
+            }
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! The scylla store: ScyllaDB or Apache Cassandra through the scylla driver, with prepared
+//! statements, the schema of `cql/` (applied by `migrate`), and configurable contact points,
+//! keyspace, consistency and timeouts.
+//!
+//! Lightweight transactions (unique emails, one like per user, idempotency keys) read the
+//! `[applied]` column untyped, because Cassandra and ScyllaDB return different extra
+//! columns. A LWT whose outcome is unknown (a CAS timeout) is settled by reading back at
+//! SERIAL consistency and checking whose token the row holds.
+
+mod idempotency;
+mod likes;
+pub mod migrate;
+mod users;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use fitpulse_actors::ports::store::{HealthCheck, StoreError};
+use scylla::client::execution_profile::ExecutionProfile;
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::errors::{DbError, ExecutionError, RequestAttemptError, WriteType};
+use scylla::serialize::row::SerializeRow;
+use scylla::statement::prepared::PreparedStatement;
+use scylla::statement::{Consistency, SerialConsistency};
+use scylla::value::{CqlValue, Row};
+
+use super::timed::OpMetrics;
+use crate::config::ScyllaSettings;
+use crate::metrics::Metrics;
+
+/// The backend's name in metrics and logs.
+pub const BACKEND: &str = "scylla";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("cannot reach the CQL cluster at {nodes}")]
+    Unreachable {
+        nodes: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("the keyspace `{keyspace}` is missing or not migrated: run `fitpulse migrate`")]
+    NotMigrated {
+        keyspace: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    #[error("migration failed")]
+    Migration(#[from] migrate::MigrateError),
+    #[error("cannot prepare a statement")]
+    Prepare(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+pub struct ScyllaStore {
+    session: Arc<Session>,
+    statements: users::Statements,
+    like_statements: likes::Statements,
+    idempotency_statements: idempotency::Statements,
+    ops: OpMetrics,
+}
+
+/// Opens a session to the cluster without selecting a keyspace (used by `migrate`).
+pub async fn open_session(settings: &ScyllaSettings) -> Result<Session, ConnectError> {
+    let profile = ExecutionProfile::builder()
+        .consistency(consistency(&settings.consistency))
+        .serial_consistency(Some(SerialConsistency::Serial))
+        .request_timeout(Some(Duration::from_millis(settings.request_timeout_ms)))
+        .build();
+    let mut builder = SessionBuilder::new()
+        .known_nodes(&settings.nodes)
+        .connection_timeout(Duration::from_millis(settings.connect_timeout_ms))
+        .default_execution_profile_handle(profile.into_handle());
+    if let (Some(user), Some(password)) = (&settings.username, &settings.password) {
+        builder = builder.user(user, password.expose());
+    }
+    let unreachable = |source: Box<dyn std::error::Error + Send + Sync>| ConnectError::Unreachable {
+        nodes: settings.nodes.join(","),
+        source,
+    };
+    // The driver retries contact points on its own; bound the whole attempt.
+    let deadline = Duration::from_millis(settings.connect_timeout_ms.saturating_mul(2));
+    tokio::time::timeout(deadline, builder.build())
+        .await
+        .map_err(|elapsed| unreachable(Box::new(elapsed)))?
+        .map_err(|err| unreachable(Box::new(err)))
+}
+
+impl ScyllaStore {
+    /// Connects, enters the keyspace, checks that every migration is applied and prepares
+    /// the statements. Fails fast when the cluster cannot be reached.
+    pub async fn connect(settings: &ScyllaSettings, metrics: &Metrics) -> Result<Self, ConnectError> {
+        let session = open_session(settings).await?;
+        let not_migrated = |source: Option<Box<dyn std::error::Error + Send + Sync>>| {
+            ConnectError::NotMigrated {
+                keyspace: settings.keyspace.clone(),
+                source,
+            }
+        };
+        session
+            .use_keyspace(&settings.keyspace, true)
+            .await
+            .map_err(|e| not_migrated(Some(Box::new(e))))?;
+        match migrate::pending(&session).await {
+            Ok(pending) if pending.is_empty() => {}
+            Ok(_) => return Err(not_migrated(None)),
+            Err(err) => return Err(not_migrated(Some(Box::new(err)))),
+        }
+        Ok(ScyllaStore {
+            statements: users::Statements::prepare(&session).await?,
+            like_statements: likes::Statements::prepare(&session).await?,
+            idempotency_statements: idempotency::Statements::prepare(&session).await?,
+            session: Arc::new(session),
+            ops: OpMetrics::new(BACKEND, metrics),
+        })
+    }
+}
+
+/// Prepares one statement; a failure here means the schema and the code disagree.
+async fn prepare(session: &Session, cql: &str) -> Result<PreparedStatement, ConnectError> {
+    session
+        .prepare(cql)
+        .await
+        .map_err(|e| ConnectError::Prepare(Box::new(e)))
+}
+
+/// Prepares a read that must see the outcome of lightweight transactions.
+async fn prepare_serial(session: &Session, cql: &str) -> Result<PreparedStatement, ConnectError> {
+    let mut statement = prepare(session, cql).await?;
+    statement.set_consistency(Consistency::Serial);
+    Ok(statement)
+}
+
+/// Maps a configured consistency name (validated at load) to the driver's level.
+fn consistency(name: &str) -> Consistency {
+    match name.to_ascii_lowercase().as_str() {
+        "one" => Consistency::One,
+        "two" => Consistency::Two,
+        "three" => Consistency::Three,
+        "quorum" => Consistency::Quorum,
+        "all" => Consistency::All,
+        "local_one" => Consistency::LocalOne,
+        _ => Consistency::LocalQuorum,
+    }
+}
+
+/// The outcome of a lightweight transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lwt {
+    Applied,
+    NotApplied,
+    /// The coordinator timed out during Paxos: the write may or may not have applied.
+    Unknown,
+}
+
+/// Runs a lightweight transaction and reads its `[applied]` column without assuming the
+/// rest of the row's shape.
+async fn run_lwt(
+    session: &Session,
+    statement: &PreparedStatement,
+    values: impl SerializeRow,
+) -> Result<Lwt, StoreError> {
+    let result = match session.execute_unpaged(statement, values).await {
+        Ok(result) => result,
+        Err(err) if outcome_unknown(&err) => return Ok(Lwt::Unknown),
+        Err(err) => return Err(execution_error(err)),
+    };
+    let rows = result.into_rows_result().map_err(StoreError::backend)?;
+    let row: Row = rows.first_row().map_err(StoreError::backend)?;
+    match row.columns.first() {
+        Some(Some(CqlValue::Boolean(true))) => Ok(Lwt::Applied),
+        Some(Some(CqlValue::Boolean(false))) => Ok(Lwt::NotApplied),
+        other => Err(StoreError::backend(std::io::Error::other(format!(
+            "a lightweight transaction answered without [applied]: {other:?}"
+        )))),
+    }
+}
+
+/// True when a write may have been applied although the request failed.
+fn outcome_unknown(err: &ExecutionError) -> bool {
+    match err {
+        ExecutionError::RequestTimeout(_) => true,
+        ExecutionError::LastAttemptError(RequestAttemptError::DbError(db, _)) => matches!(
+            db,
+            DbError::WriteTimeout {
+                write_type: WriteType::Cas,
+                ..
+            }
+        ),
+        _ => false,
+    }
+}
+
+/// Classifies a driver error: unreachable or overloaded clusters are `Unavailable`.
+fn execution_error(err: ExecutionError) -> StoreError {
+    let unavailable = match &err {
+        ExecutionError::RequestTimeout(_)
+        | ExecutionError::ConnectionPoolError(_)
+        | ExecutionError::EmptyPlan => true,
+        ExecutionError::LastAttemptError(RequestAttemptError::DbError(db, _)) => matches!(
+            db,
+            DbError::Unavailable { .. }
+                | DbError::Overloaded
+                | DbError::IsBootstrapping
+                | DbError::ReadTimeout { .. }
+                | DbError::WriteTimeout { .. }
+        ),
+        ExecutionError::LastAttemptError(RequestAttemptError::BrokenConnectionError(_)) => true,
+        _ => false,
+    };
+    if unavailable {
+        StoreError::unavailable(err)
+    } else {
+        StoreError::backend(err)
+    }
+}
+
+#[async_trait]
+impl HealthCheck for ScyllaStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.ops
+            .time("ping", async {
+                self.session
+                    .query_unpaged("SELECT release_version FROM system.local", ())
+                    .await
+                    .map(|_| ())
+                    .map_err(execution_error)
+            })
+            .await
+    }
+}

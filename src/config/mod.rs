@@ -84,15 +84,8 @@ fn from_figment_error(error: figment::Error) -> ConfigError {
             };
         }
     }
-    let mut key = error.path.join(".");
-    // serde reports an unknown field at its parent; name the field itself.
-    if let figment::error::Kind::UnknownField(field, _) = &error.kind {
-        key = if key.is_empty() {
-            field.clone()
-        } else {
-            format!("{key}.{field}")
-        };
-    }
+    // figment's path already ends in the offending field, unknown fields included.
+    let key = error.path.join(".");
     ConfigError::invalid(&key, error.kind.to_string())
 }
 

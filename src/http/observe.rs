@@ -44,7 +44,6 @@ pub async fn observe(
         status = tracing::field::Empty,
     );
     req.extensions_mut().insert(RequestId(request_id.clone()));
-    let http_request = req.request().clone();
 
     if let Some(m) = &metrics {
         m.http_requests_in_flight.inc();
@@ -56,16 +55,22 @@ pub async fn observe(
         m.http_requests_in_flight.dec();
     }
 
-    let response = match outcome {
-        Ok(response) => response.map_into_boxed_body(),
-        Err(err) => ServiceResponse::from_err(err, http_request),
+    // Handlers' errors arrive as responses; an `Err` here comes from the framework before
+    // a handler ran. It cannot be turned into a response without the request (which must
+    // not be cloned before routing), so it is counted and passed on.
+    let (status, route) = match &outcome {
+        Ok(response) => (
+            response.status(),
+            response
+                .request()
+                .match_pattern()
+                .unwrap_or_else(|| UNMATCHED_ROUTE.to_owned()),
+        ),
+        Err(err) => (
+            err.as_response_error().status_code(),
+            UNMATCHED_ROUTE.to_owned(),
+        ),
     };
-    let mut response = with_json_error_body(response);
-    let status = response.status();
-    let route = response
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| UNMATCHED_ROUTE.to_owned());
 
     if let Some(m) = &metrics {
         m.http_requests_total
@@ -86,6 +91,7 @@ pub async fn observe(
         }
     });
 
+    let mut response = with_json_error_body(outcome?.map_into_boxed_body());
     // The id is 1-64 visible ASCII characters, so it is always a valid header value.
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);

@@ -7,10 +7,11 @@ use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
 use crate::store::Stores;
 
+/// Routes are mounted as resources so other methods answer 405, not 404.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics));
+    cfg.service(web::resource("/healthz").get(healthz))
+        .service(web::resource("/readyz").get(readyz))
+        .service(web::resource("/metrics").get(metrics));
 }
 
 /// The process is alive and its HTTP workers answer.

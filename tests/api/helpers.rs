@@ -1,0 +1,125 @@
+//! Spawning the application and talking to it.
+
+use std::sync::Once;
+use std::time::Duration;
+
+use fitpulse::config::{LogFormat, LogSettings, Settings};
+use fitpulse::lifecycle::Lifecycle;
+use fitpulse::startup::Application;
+use serde::{Deserialize, Serialize};
+use tempfile::TempDir;
+
+/// Bound on every wait in these tests, so a hang fails instead of blocking CI.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+static LOGS: Once = Once::new();
+
+/// Logs to the terminal only when `TEST_LOG` is set (e.g. `TEST_LOG=debug`).
+pub fn init_logs() {
+    LOGS.call_once(|| {
+        if let Ok(level) = std::env::var("TEST_LOG") {
+            fitpulse::telemetry::init(&LogSettings {
+                format: LogFormat::Pretty,
+                level: if level.is_empty() { "debug".into() } else { level },
+            });
+        }
+    });
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub lifecycle: Lifecycle,
+    pub client: awc::Client,
+    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+    pub _data_dir: TempDir,
+}
+
+/// Settings for a test app: port 0, one worker, a fresh data directory.
+pub fn test_settings(data_dir: &TempDir) -> Settings {
+    let mut settings = Settings::default();
+    settings.http.bind = "127.0.0.1:0".parse().expect("valid address");
+    settings.http.workers = 1;
+    settings.data_dir = data_dir.path().to_owned();
+    settings.shutdown.grace_seconds = 10;
+    settings
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Spawns the app after `customize` adjusted the test settings; mounts the test routes.
+pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
+    init_logs();
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = test_settings(&data_dir);
+    customize(&mut settings);
+    let app = Application::build_with_routes(settings, test_routes)
+        .await
+        .expect("the app builds");
+    let port = app.port();
+    let lifecycle = app.lifecycle();
+    let server = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        lifecycle,
+        client: awc::Client::builder().timeout(WAIT).finish(),
+        server,
+        _data_dir: data_dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, awc::http::header::HeaderMap, String) {
+        let mut response = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent");
+        let body = response.body().await.expect("body read");
+        (
+            response.status().as_u16(),
+            response.headers().clone(),
+            String::from_utf8_lossy(&body).into_owned(),
+        )
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics").await.2
+    }
+}
+
+/// A JSON route used to exercise body handling before real write routes exist.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Echo {
+    pub text: String,
+}
+
+fn test_routes(cfg: &mut actix_web::web::ServiceConfig) {
+    cfg.service(actix_web::web::resource("/test/echo").post(
+        |body: actix_web::web::Json<Echo>| async move {
+            actix_web::HttpResponse::Ok().json(body.into_inner())
+        },
+    ));
+}
+
+/// Parses a JSON body, failing the test with the body if it is not JSON.
+pub fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+/// Asserts the catalogue's error shape with the given code.
+pub fn assert_error(body: &str, code: &str) {
+    let value = json(body);
+    assert_eq!(value["error"]["code"], code, "{body}");
+    assert!(value["error"]["message"].is_string(), "{body}");
+    assert!(value["error"]["details"].is_object(), "{body}");
+}

@@ -1,0 +1,10 @@
+//! Integration tests of the fitpulse server: the real application on port 0 (or the real
+//! binary), its own temporary data directory, and, for the scylla backend, a fresh
+//! keyspace on the CQL server started by `scripts/cql-test-server`.
+
+mod binary;
+mod errors;
+mod health;
+mod helpers;
+mod shutdown;
+mod store;

@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "fitpulse", version, about = "Real-time engagement server for fitness apps")]
+#[command(
+    name = "fitpulse",
+    version,
+    about = "Real-time engagement server for fitness apps"
+)]
 pub struct Cli {
     /// Configuration file (TOML), read between the defaults and the FITPULSE__* environment.
     #[arg(long, global = true, env = "FITPULSE_CONFIG", value_name = "FILE")]
@@ -35,7 +39,8 @@ mod tests {
 
     #[test]
     fn the_config_flag_is_accepted_after_the_subcommand() {
-        let cli = Cli::try_parse_from(["fitpulse", "migrate", "--config", "fp.toml"]).expect("parses");
+        let cli =
+            Cli::try_parse_from(["fitpulse", "migrate", "--config", "fp.toml"]).expect("parses");
         assert!(matches!(cli.command, Some(Command::Migrate)));
         assert_eq!(cli.config, Some(PathBuf::from("fp.toml")));
     }

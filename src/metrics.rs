@@ -55,12 +55,18 @@ impl Metrics {
         )
         .expect("valid metric definition");
         let store_errors_total = IntCounterVec::new(
-            Opts::new("fitpulse_store_errors_total", "Store operations that failed"),
+            Opts::new(
+                "fitpulse_store_errors_total",
+                "Store operations that failed",
+            ),
             &["backend", "op"],
         )
         .expect("valid metric definition");
         let build_info = IntGaugeVec::new(
-            Opts::new("fitpulse_build_info", "Always 1; labels name the running build"),
+            Opts::new(
+                "fitpulse_build_info",
+                "Always 1; labels name the running build",
+            ),
             &["version"],
         )
         .expect("valid metric definition");
@@ -136,7 +142,9 @@ mod tests {
         a.http_requests_total
             .with_label_values(&["/healthz", "GET", "200"])
             .inc();
-        assert!(a.render().contains("fitpulse_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"));
+        assert!(a.render().contains(
+            "fitpulse_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"
+        ));
         assert!(!b.render().contains("fitpulse_http_requests_total{"));
     }
 }

@@ -129,7 +129,10 @@ impl Application {
             finished = &mut server => return finished.map_err(std::io::Error::other)?,
             () = shutdown_signal(&self.lifecycle) => {}
         }
-        tracing::info!(drain_delay_ms = self.drain_delay.as_millis() as u64, "shutdown: draining");
+        tracing::info!(
+            drain_delay_ms = self.drain_delay.as_millis() as u64,
+            "shutdown: draining"
+        );
         self.lifecycle.begin_draining();
         tokio::time::sleep(self.drain_delay).await;
         tracing::info!("shutdown: closing the listener and finishing in-flight requests");

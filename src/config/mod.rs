@@ -71,18 +71,18 @@ impl Settings {
 
 fn from_figment_error(error: figment::Error) -> ConfigError {
     // A missing or unreadable file has no key path; report it against the file.
-    if error.path.is_empty() {
-        if let figment::error::Kind::Message(message) = &error.kind {
-            return ConfigError::File {
-                path: error
-                    .metadata
-                    .as_ref()
-                    .and_then(|m| m.source.as_ref())
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| "(config)".into()),
-                message: message.clone(),
-            };
-        }
+    if error.path.is_empty()
+        && let figment::error::Kind::Message(message) = &error.kind
+    {
+        return ConfigError::File {
+            path: error
+                .metadata
+                .as_ref()
+                .and_then(|m| m.source.as_ref())
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "(config)".into()),
+            message: message.clone(),
+        };
     }
     // figment's path already ends in the offending field, unknown fields included.
     let key = error.path.join(".");
@@ -90,6 +90,8 @@ fn from_figment_error(error: figment::Error) -> ConfigError {
 }
 
 #[cfg(test)]
+// figment's `Jail` closures return its own (large) error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
     use figment::Jail;
@@ -125,7 +127,10 @@ mod tests {
             ("FITPULSE__DATA_DIR", "/tmp/fp"),
             ("FITPULSE__LOG__FORMAT", "json"),
             ("FITPULSE__STORE__KIND", "scylla"),
-            ("FITPULSE__STORE__SCYLLA__NODES", "10.0.0.1:9042, 10.0.0.2:9042"),
+            (
+                "FITPULSE__STORE__SCYLLA__NODES",
+                "10.0.0.1:9042, 10.0.0.2:9042",
+            ),
             ("FITPULSE__STORE__SCYLLA__KEYSPACE", "fp_test"),
             ("FITPULSE__SHUTDOWN__GRACE_SECONDS", "5"),
         ])
@@ -165,7 +170,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(text.contains("`store.kind`"), "{text}");
-        assert!(text.contains("embedded") && text.contains("scylla"), "{text}");
+        assert!(
+            text.contains("embedded") && text.contains("scylla"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -201,8 +209,7 @@ mod tests {
                 "data_dir = \"/srv/fitpulse\"\n[http]\nbind = \"127.0.0.1:9000\"\n",
             )?;
             jail.set_env("FITPULSE__HTTP__BIND", "127.0.0.1:9001");
-            let settings =
-                Settings::load(Some(Path::new("fitpulse.toml"))).expect("valid layers");
+            let settings = Settings::load(Some(Path::new("fitpulse.toml"))).expect("valid layers");
             assert_eq!(settings.data_dir, std::path::PathBuf::from("/srv/fitpulse"));
             assert_eq!(settings.http.bind.port(), 9001);
             Ok(())

@@ -152,13 +152,22 @@ impl Settings {
     /// Checks that need more than a type: ranges, identifiers, filter syntax.
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         if self.http.max_body_bytes == 0 {
-            return Err(ConfigError::invalid("http.max_body_bytes", "must be above 0"));
+            return Err(ConfigError::invalid(
+                "http.max_body_bytes",
+                "must be above 0",
+            ));
         }
         if self.http.max_connections == 0 {
-            return Err(ConfigError::invalid("http.max_connections", "must be above 0"));
+            return Err(ConfigError::invalid(
+                "http.max_connections",
+                "must be above 0",
+            ));
         }
         if self.shutdown.grace_seconds == 0 {
-            return Err(ConfigError::invalid("shutdown.grace_seconds", "must be above 0"));
+            return Err(ConfigError::invalid(
+                "shutdown.grace_seconds",
+                "must be above 0",
+            ));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::invalid("log.level", e.to_string()))?;
@@ -170,10 +179,16 @@ impl Settings {
             ));
         }
         if scylla.nodes.is_empty() {
-            return Err(ConfigError::invalid("store.scylla.nodes", "needs at least one host:port"));
+            return Err(ConfigError::invalid(
+                "store.scylla.nodes",
+                "needs at least one host:port",
+            ));
         }
         if scylla.replication_factor == 0 {
-            return Err(ConfigError::invalid("store.scylla.replication_factor", "must be above 0"));
+            return Err(ConfigError::invalid(
+                "store.scylla.replication_factor",
+                "must be above 0",
+            ));
         }
         if scylla.consistency.parse::<ConsistencyName>().is_err() {
             return Err(ConfigError::invalid(

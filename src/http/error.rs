@@ -36,20 +36,72 @@ impl ErrorCode {
     const fn entry(self) -> (&'static str, StatusCode, &'static str) {
         use ErrorCode::*;
         match self {
-            MalformedJson => ("malformed_json", StatusCode::BAD_REQUEST, "the body is not valid JSON"),
-            InvalidBody => ("invalid_body", StatusCode::BAD_REQUEST, "the body does not have the expected shape"),
-            InvalidQuery => ("invalid_query", StatusCode::BAD_REQUEST, "the query string is invalid"),
-            InvalidPath => ("invalid_path", StatusCode::BAD_REQUEST, "a path parameter is invalid"),
-            Unauthorized => ("unauthorized", StatusCode::UNAUTHORIZED, "a valid access token is required"),
-            Forbidden => ("forbidden", StatusCode::FORBIDDEN, "the token does not allow this"),
+            MalformedJson => (
+                "malformed_json",
+                StatusCode::BAD_REQUEST,
+                "the body is not valid JSON",
+            ),
+            InvalidBody => (
+                "invalid_body",
+                StatusCode::BAD_REQUEST,
+                "the body does not have the expected shape",
+            ),
+            InvalidQuery => (
+                "invalid_query",
+                StatusCode::BAD_REQUEST,
+                "the query string is invalid",
+            ),
+            InvalidPath => (
+                "invalid_path",
+                StatusCode::BAD_REQUEST,
+                "a path parameter is invalid",
+            ),
+            Unauthorized => (
+                "unauthorized",
+                StatusCode::UNAUTHORIZED,
+                "a valid access token is required",
+            ),
+            Forbidden => (
+                "forbidden",
+                StatusCode::FORBIDDEN,
+                "the token does not allow this",
+            ),
             NotFound => ("not_found", StatusCode::NOT_FOUND, "no such resource"),
-            MethodNotAllowed => ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED, "the method is not allowed on this resource"),
-            Conflict => ("conflict", StatusCode::CONFLICT, "the request conflicts with the current state"),
-            PayloadTooLarge => ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE, "the body is larger than allowed"),
-            UnsupportedMediaType => ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE, "the body must be application/json"),
-            RateLimited => ("rate_limited", StatusCode::TOO_MANY_REQUESTS, "too many requests; slow down"),
-            NotReady => ("not_ready", StatusCode::SERVICE_UNAVAILABLE, "the server is not ready to serve this"),
-            Internal => ("internal", StatusCode::INTERNAL_SERVER_ERROR, "an unexpected error occurred"),
+            MethodNotAllowed => (
+                "method_not_allowed",
+                StatusCode::METHOD_NOT_ALLOWED,
+                "the method is not allowed on this resource",
+            ),
+            Conflict => (
+                "conflict",
+                StatusCode::CONFLICT,
+                "the request conflicts with the current state",
+            ),
+            PayloadTooLarge => (
+                "payload_too_large",
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the body is larger than allowed",
+            ),
+            UnsupportedMediaType => (
+                "unsupported_media_type",
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "the body must be application/json",
+            ),
+            RateLimited => (
+                "rate_limited",
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many requests; slow down",
+            ),
+            NotReady => (
+                "not_ready",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is not ready to serve this",
+            ),
+            Internal => (
+                "internal",
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "an unexpected error occurred",
+            ),
         }
     }
 
@@ -199,9 +251,8 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
     let api = match &err {
         JsonPayloadError::OverflowKnownLength { length, limit } => {
-            ApiError::new(ErrorCode::PayloadTooLarge).with_details(
-                serde_json::json!({ "limit_bytes": limit, "length_bytes": length }),
-            )
+            ApiError::new(ErrorCode::PayloadTooLarge)
+                .with_details(serde_json::json!({ "limit_bytes": limit, "length_bytes": length }))
         }
         JsonPayloadError::Overflow { limit } => ApiError::new(ErrorCode::PayloadTooLarge)
             .with_details(serde_json::json!({ "limit_bytes": limit })),
@@ -221,7 +272,10 @@ pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error
 }
 
 /// Maps a query-string extractor failure to `invalid_query`.
-pub fn query_error(err: actix_web::error::QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+pub fn query_error(
+    err: actix_web::error::QueryPayloadError,
+    _req: &HttpRequest,
+) -> actix_web::Error {
     ApiError::new(ErrorCode::InvalidQuery)
         .with_message(err.to_string())
         .into()
@@ -242,9 +296,20 @@ mod tests {
     fn every_code_is_snake_case_and_unique() {
         use ErrorCode::*;
         let all = [
-            MalformedJson, InvalidBody, InvalidQuery, InvalidPath, Unauthorized, Forbidden,
-            NotFound, MethodNotAllowed, Conflict, PayloadTooLarge, UnsupportedMediaType,
-            RateLimited, NotReady, Internal,
+            MalformedJson,
+            InvalidBody,
+            InvalidQuery,
+            InvalidPath,
+            Unauthorized,
+            Forbidden,
+            NotFound,
+            MethodNotAllowed,
+            Conflict,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            RateLimited,
+            NotReady,
+            Internal,
         ];
         let mut seen = std::collections::HashSet::new();
         for code in all {

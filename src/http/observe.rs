@@ -124,8 +124,10 @@ fn with_json_error_body(response: ServiceResponse<BoxBody>) -> ServiceResponse<B
     }
     let code = ErrorCode::from_status(status);
     response.map_body(|head, _old| {
-        head.headers
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        head.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         BoxBody::new(error_body(code, code.default_message(), None))
     })
 }

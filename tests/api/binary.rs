@@ -71,7 +71,10 @@ async fn an_unreachable_cql_cluster_fails_the_start_fast_with_a_clear_message() 
     .expect("ran");
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("cannot reach the CQL cluster at 127.0.0.1:1"), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach the CQL cluster at 127.0.0.1:1"),
+        "{stderr}"
+    );
 }
 
 #[actix_web::test]
@@ -118,8 +121,9 @@ async fn sigterm_drains_and_exits_0() {
     assert_eq!(status.code(), Some(0));
 
     let mut rest = Vec::new();
-    while let Ok(Some(line)) =
-        tokio::time::timeout(Duration::from_secs(5), lines.next_line()).await.unwrap_or(Ok(None))
+    while let Ok(Some(line)) = tokio::time::timeout(Duration::from_secs(5), lines.next_line())
+        .await
+        .unwrap_or(Ok(None))
     {
         rest.push(line);
     }

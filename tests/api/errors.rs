@@ -13,7 +13,10 @@ async fn post_raw(app: &crate::helpers::TestApp, content_type: &str, body: &str)
         .await
         .expect("sent");
     let bytes = response.body().limit(1 << 20).await.expect("body");
-    (response.status().as_u16(), String::from_utf8_lossy(&bytes).into_owned())
+    (
+        response.status().as_u16(),
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
 }
 
 #[actix_web::test]
@@ -21,7 +24,10 @@ async fn an_unknown_route_answers_404_not_found() {
     let app = spawn_app().await;
     let (status, headers, body) = app.get("/v1/does-not-exist").await;
     assert_eq!(status, 404);
-    assert_eq!(headers.get("content-type").expect("typed"), "application/json");
+    assert_eq!(
+        headers.get("content-type").expect("typed"),
+        "application/json"
+    );
     assert_error(&body, "not_found");
 }
 
@@ -44,7 +50,12 @@ async fn malformed_json_answers_400_malformed_json() {
 #[actix_web::test]
 async fn well_formed_json_of_the_wrong_shape_answers_400_invalid_body() {
     let app = spawn_app().await;
-    for body in [r#"{"text": "hi", "extra": 1}"#, r#"{"text": 5}"#, r#"{}"#, "[]"] {
+    for body in [
+        r#"{"text": "hi", "extra": 1}"#,
+        r#"{"text": 5}"#,
+        r#"{}"#,
+        "[]",
+    ] {
         let (status, answer) = post_raw(&app, "application/json", body).await;
         assert_eq!(status, 400, "{body}");
         assert_error(&answer, "invalid_body");

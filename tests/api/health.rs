@@ -29,15 +29,25 @@ async fn metrics_count_requests_by_route_template_and_name_the_build() {
     app.get("/no/such/path/123").await;
     let text = app.metrics().await;
     assert!(
-        text.contains(r#"fitpulse_http_requests_total{method="GET",route="/healthz",status="200"} 2"#),
+        text.contains(
+            r#"fitpulse_http_requests_total{method="GET",route="/healthz",status="200"} 2"#
+        ),
         "{text}"
     );
     assert!(
-        text.contains(r#"fitpulse_http_requests_total{method="GET",route="unmatched",status="404"} 1"#),
+        text.contains(
+            r#"fitpulse_http_requests_total{method="GET",route="unmatched",status="404"} 1"#
+        ),
         "{text}"
     );
-    assert!(!text.contains("/no/such/path"), "raw paths must not become labels");
-    assert!(text.contains("fitpulse_http_request_duration_seconds_bucket"), "{text}");
+    assert!(
+        !text.contains("/no/such/path"),
+        "raw paths must not become labels"
+    );
+    assert!(
+        text.contains("fitpulse_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
     assert!(
         text.contains(&format!(
             r#"fitpulse_build_info{{version="{}"}} 1"#,

@@ -20,7 +20,11 @@ pub fn init_logs() {
         if let Ok(level) = std::env::var("TEST_LOG") {
             fitpulse::telemetry::init(&LogSettings {
                 format: LogFormat::Pretty,
-                level: if level.is_empty() { "debug".into() } else { level },
+                level: if level.is_empty() {
+                    "debug".into()
+                } else {
+                    level
+                },
             });
         }
     });

@@ -42,7 +42,10 @@ async fn an_in_flight_request_completes_during_a_graceful_shutdown() {
     );
     stream.write_all(head.as_bytes()).await.expect("first half");
     // The metrics request counts itself, so ours is in flight once the gauge reaches 2.
-    eventually("the slow request is in flight", async || in_flight(&app.metrics().await) >= 2).await;
+    eventually("the slow request is in flight", async || {
+        in_flight(&app.metrics().await) >= 2
+    })
+    .await;
 
     app.lifecycle.request_shutdown();
     eventually("readiness turns false", async || {
@@ -51,7 +54,10 @@ async fn an_in_flight_request_completes_during_a_graceful_shutdown() {
     })
     .await;
 
-    stream.write_all(second.as_bytes()).await.expect("second half");
+    stream
+        .write_all(second.as_bytes())
+        .await
+        .expect("second half");
     let mut answer = Vec::new();
     tokio::time::timeout(WAIT, stream.read_to_end(&mut answer))
         .await
@@ -67,7 +73,9 @@ async fn an_in_flight_request_completes_during_a_graceful_shutdown() {
         .expect("the server task did not panic")
         .expect("the server stopped cleanly");
     assert!(
-        tokio::net::TcpStream::connect(("127.0.0.1", app.port)).await.is_err(),
+        tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+            .await
+            .is_err(),
         "the listener is closed after shutdown"
     );
 }

@@ -53,7 +53,8 @@ pub enum ItemRefError {
 
 impl ItemRef {
     pub fn parse(kind: &str, id: &str) -> Result<ItemRef, ItemRefError> {
-        let kind = ContentKind::parse(kind).ok_or_else(|| ItemRefError::UnknownKind(kind.into()))?;
+        let kind =
+            ContentKind::parse(kind).ok_or_else(|| ItemRefError::UnknownKind(kind.into()))?;
         let plain = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
         if id.is_empty() || id.len() > 64 || !id.chars().all(plain) {
             return Err(ItemRefError::BadId);
@@ -92,9 +93,16 @@ mod tests {
 
     #[test]
     fn an_item_ref_with_an_unknown_kind_or_odd_id_is_rejected() {
-        assert!(matches!(ItemRef::parse("pizza", "x"), Err(ItemRefError::UnknownKind(_))));
+        assert!(matches!(
+            ItemRef::parse("pizza", "x"),
+            Err(ItemRefError::UnknownKind(_))
+        ));
         for id in ["", "a/b", "white space", &"x".repeat(65)] {
-            assert_eq!(ItemRef::parse("recipe", id), Err(ItemRefError::BadId), "{id:?}");
+            assert_eq!(
+                ItemRef::parse("recipe", id),
+                Err(ItemRefError::BadId),
+                "{id:?}"
+            );
         }
     }
 }

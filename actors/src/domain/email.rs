@@ -72,7 +72,15 @@ mod tests {
 
     #[test]
     fn an_email_without_an_at_sign_or_a_dotted_domain_is_rejected() {
-        for raw in ["ada", "ada@", "@example.com", "ada@localhost", "ada@.com", "a b@x.io", "a@b@c.io"] {
+        for raw in [
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@localhost",
+            "ada@.com",
+            "a b@x.io",
+            "a@b@c.io",
+        ] {
             assert_eq!(Email::parse(raw), Err(EmailError::Malformed), "{raw}");
         }
     }

@@ -2,6 +2,8 @@
 //! same behaviour by the shared conformance suite. Methods grow with each capability; a new
 //! method lands in every backend at once.
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -48,7 +50,7 @@ pub struct UserRecord {
     pub email: Option<Email>,
     pub display_name: String,
     pub password_hash: Option<String>,
-    pub roles: Vec<Role>,
+    pub roles: BTreeSet<Role>,
     pub created_at: UnixMillis,
 }
 

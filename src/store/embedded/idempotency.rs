@@ -50,7 +50,9 @@ impl IdempotencyStore for EmbeddedStore {
                 expires_at: now + i64::from(IDEMPOTENCY_TTL_SECONDS) * 1000,
             };
             let bytes = serde_json::to_vec(&entry).map_err(StoreError::backend)?;
-            table.insert(id.as_str(), bytes.as_slice()).map_err(backend)?;
+            table
+                .insert(id.as_str(), bytes.as_slice())
+                .map_err(backend)?;
             Ok(IdempotencyClaim::Fresh)
         })
         .await
@@ -78,7 +80,9 @@ impl IdempotencyStore for EmbeddedStore {
                 ..entry
             };
             let bytes = serde_json::to_vec(&entry).map_err(StoreError::backend)?;
-            table.insert(id.as_str(), bytes.as_slice()).map_err(backend)?;
+            table
+                .insert(id.as_str(), bytes.as_slice())
+                .map_err(backend)?;
             Ok(())
         })
         .await

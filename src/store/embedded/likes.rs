@@ -27,8 +27,13 @@ impl LikeStore for EmbeddedStore {
             }
             likes.insert(like.as_str(), now_millis()).map_err(backend)?;
             let mut counts = txn.open_table(LIKE_COUNTS).map_err(backend)?;
-            let current = counts.get(count.as_str()).map_err(backend)?.map_or(0, |v| v.value());
-            counts.insert(count.as_str(), current + 1).map_err(backend)?;
+            let current = counts
+                .get(count.as_str())
+                .map_err(backend)?
+                .map_or(0, |v| v.value());
+            counts
+                .insert(count.as_str(), current + 1)
+                .map_err(backend)?;
             Ok(true)
         })
         .await
@@ -42,7 +47,10 @@ impl LikeStore for EmbeddedStore {
                 return Ok(false);
             }
             let mut counts = txn.open_table(LIKE_COUNTS).map_err(backend)?;
-            let current = counts.get(count.as_str()).map_err(backend)?.map_or(0, |v| v.value());
+            let current = counts
+                .get(count.as_str())
+                .map_err(backend)?
+                .map_or(0, |v| v.value());
             counts
                 .insert(count.as_str(), current.saturating_sub(1))
                 .map_err(backend)?;
@@ -55,7 +63,10 @@ impl LikeStore for EmbeddedStore {
         let count = count_key(item);
         self.read("like_count", move |txn| {
             let counts = txn.open_table(LIKE_COUNTS).map_err(backend)?;
-            Ok(counts.get(count.as_str()).map_err(backend)?.map_or(0, |v| v.value()))
+            Ok(counts
+                .get(count.as_str())
+                .map_err(backend)?
+                .map_or(0, |v| v.value()))
         })
         .await
     }

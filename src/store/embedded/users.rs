@@ -19,14 +19,18 @@ impl UserStore for EmbeddedStore {
                 if by_email.get(email.as_str()).map_err(backend)?.is_some() {
                     return Err(StoreError::Conflict { what: "email" });
                 }
-                by_email.insert(email.as_str(), id.as_str()).map_err(backend)?;
+                by_email
+                    .insert(email.as_str(), id.as_str())
+                    .map_err(backend)?;
             }
             let mut users = txn.open_table(USERS).map_err(backend)?;
             if users.get(id.as_str()).map_err(backend)?.is_some() {
                 return Err(StoreError::Conflict { what: "user id" });
             }
             let bytes = serde_json::to_vec(&user).map_err(StoreError::backend)?;
-            users.insert(id.as_str(), bytes.as_slice()).map_err(backend)?;
+            users
+                .insert(id.as_str(), bytes.as_slice())
+                .map_err(backend)?;
             Ok(())
         })
         .await

@@ -26,11 +26,11 @@ pub(super) struct Statements {
 impl Statements {
     pub(super) async fn prepare(session: &Session) -> Result<Self, ConnectError> {
         const TOKEN: &str =
-            "SELECT token FROM likes_by_user WHERE user_id = ? AND kind = ? AND item_id = ?";
+            "SELECT like_token FROM likes_by_user WHERE user_id = ? AND kind = ? AND item_id = ?";
         Ok(Statements {
             insert_like: prepare(
                 session,
-                "INSERT INTO likes_by_user (user_id, kind, item_id, liked_at, token) \
+                "INSERT INTO likes_by_user (user_id, kind, item_id, liked_at, like_token) \
                  VALUES (?, ?, ?, ?, ?) IF NOT EXISTS",
             )
             .await?,
@@ -69,7 +69,11 @@ impl ScyllaStore {
         serial: bool,
     ) -> Result<Option<Uuid>, StoreError> {
         let st = &self.like_statements;
-        let statement = if serial { &st.like_token_serial } else { &st.like_token };
+        let statement = if serial {
+            &st.like_token_serial
+        } else {
+            &st.like_token
+        };
         let rows = self
             .session
             .execute_unpaged(statement, (user.as_uuid(), item.kind().as_str(), item.id()))
@@ -107,12 +111,17 @@ impl LikeStore for ScyllaStore {
                     CqlTimestamp(now_millis()),
                     token,
                 );
-                let inserted =
-                    match run_lwt(&self.session, &self.like_statements.insert_like, values).await? {
-                        Lwt::Applied => true,
-                        Lwt::NotApplied => false,
-                        Lwt::Unknown => self.like_token(user, item, true).await? == Some(token),
-                    };
+                let inserted = match run_lwt(
+                    &self.session,
+                    &self.like_statements.insert_like,
+                    values,
+                )
+                .await?
+                {
+                    Lwt::Applied => true,
+                    Lwt::NotApplied => false,
+                    Lwt::Unknown => self.like_token(user, item, true).await? == Some(token),
+                };
                 if inserted {
                     self.change_count(item, true).await?;
                 }
@@ -125,14 +134,19 @@ impl LikeStore for ScyllaStore {
         self.ops
             .time("unlike", async {
                 let values = (user.as_uuid(), item.kind().as_str(), item.id());
-                let deleted =
-                    match run_lwt(&self.session, &self.like_statements.delete_like, values).await? {
-                        Lwt::Applied => true,
-                        Lwt::NotApplied => false,
-                        // Gone after an in-doubt delete: ours, unless another device of the
-                        // same user unliked in the same instant (then the count is one low).
-                        Lwt::Unknown => self.like_token(user, item, true).await?.is_none(),
-                    };
+                let deleted = match run_lwt(
+                    &self.session,
+                    &self.like_statements.delete_like,
+                    values,
+                )
+                .await?
+                {
+                    Lwt::Applied => true,
+                    Lwt::NotApplied => false,
+                    // Gone after an in-doubt delete: ours, unless another device of the
+                    // same user unliked in the same instant (then the count is one low).
+                    Lwt::Unknown => self.like_token(user, item, true).await?.is_none(),
+                };
                 if deleted {
                     self.change_count(item, false).await?;
                 }
@@ -146,7 +160,10 @@ impl LikeStore for ScyllaStore {
             .time("like_count", async {
                 let rows = self
                     .session
-                    .execute_unpaged(&self.like_statements.count, (item.kind().as_str(), item.id()))
+                    .execute_unpaged(
+                        &self.like_statements.count,
+                        (item.kind().as_str(), item.id()),
+                    )
                     .await
                     .map_err(execution_error)?
                     .into_rows_result()

@@ -50,14 +50,14 @@ pub enum MigrateError {
     Keyspace {
         keyspace: String,
         #[source]
-        source: ExecutionError,
+        source: Box<ExecutionError>,
     },
     #[error("migration {name} failed at statement {index}")]
     Statement {
         name: &'static str,
         index: usize,
         #[source]
-        source: ExecutionError,
+        source: Box<ExecutionError>,
     },
     #[error(
         "migration {name} changed after it was applied (checksum {applied}, file {current}); add a new migration instead"
@@ -98,13 +98,16 @@ pub async fn run(
     );
     let keyspace_error = |source| MigrateError::Keyspace {
         keyspace: keyspace.clone(),
-        source,
+        source: Box::new(source),
     };
     session
         .query_unpaged(create_keyspace, ())
         .await
         .map_err(keyspace_error)?;
-    session.await_schema_agreement().await.map_err(ledger_error)?;
+    session
+        .await_schema_agreement()
+        .await
+        .map_err(ledger_error)?;
     session
         .use_keyspace(keyspace, true)
         .await
@@ -115,7 +118,10 @@ pub async fn run(
             .await
             .map_err(ledger_error)?;
     }
-    session.await_schema_agreement().await.map_err(ledger_error)?;
+    session
+        .await_schema_agreement()
+        .await
+        .map_err(ledger_error)?;
 
     let owner = Uuid::new_v4();
     acquire_lock(session, owner).await?;
@@ -156,10 +162,13 @@ async fn apply_pending(session: &Session) -> Result<MigrateReport, MigrateError>
                 .map_err(|source| MigrateError::Statement {
                     name: migration.name,
                     index,
-                    source,
+                    source: Box::new(source),
                 })?;
         }
-        session.await_schema_agreement().await.map_err(ledger_error)?;
+        session
+            .await_schema_agreement()
+            .await
+            .map_err(ledger_error)?;
         session
             .query_unpaged(
                 "INSERT INTO schema_migrations (version, name, checksum, applied_at) \
@@ -288,7 +297,11 @@ mod tests {
         assert_eq!(files, listed);
         for (i, m) in MIGRATIONS.iter().enumerate() {
             assert_eq!(m.version as usize, i + 1, "{}", m.name);
-            assert!(m.name.starts_with(&format!("{:04}_", m.version)), "{}", m.name);
+            assert!(
+                m.name.starts_with(&format!("{:04}_", m.version)),
+                "{}",
+                m.name
+            );
         }
     }
 
@@ -310,7 +323,11 @@ mod tests {
     fn every_migration_statement_is_safe_to_run_twice() {
         for m in MIGRATIONS {
             for statement in statements(m.cql) {
-                assert!(statement.contains("IF NOT EXISTS"), "{}: {statement}", m.name);
+                assert!(
+                    statement.contains("IF NOT EXISTS"),
+                    "{}: {statement}",
+                    m.name
+                );
             }
         }
     }

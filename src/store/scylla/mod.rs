@@ -47,8 +47,6 @@ pub enum ConnectError {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
-    #[error("migration failed")]
-    Migration(#[from] migrate::MigrateError),
     #[error("cannot prepare a statement")]
     Prepare(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -75,10 +73,11 @@ pub async fn open_session(settings: &ScyllaSettings) -> Result<Session, ConnectE
     if let (Some(user), Some(password)) = (&settings.username, &settings.password) {
         builder = builder.user(user, password.expose());
     }
-    let unreachable = |source: Box<dyn std::error::Error + Send + Sync>| ConnectError::Unreachable {
-        nodes: settings.nodes.join(","),
-        source,
-    };
+    let unreachable =
+        |source: Box<dyn std::error::Error + Send + Sync>| ConnectError::Unreachable {
+            nodes: settings.nodes.join(","),
+            source,
+        };
     // The driver retries contact points on its own; bound the whole attempt.
     let deadline = Duration::from_millis(settings.connect_timeout_ms.saturating_mul(2));
     tokio::time::timeout(deadline, builder.build())
@@ -90,14 +89,16 @@ pub async fn open_session(settings: &ScyllaSettings) -> Result<Session, ConnectE
 impl ScyllaStore {
     /// Connects, enters the keyspace, checks that every migration is applied and prepares
     /// the statements. Fails fast when the cluster cannot be reached.
-    pub async fn connect(settings: &ScyllaSettings, metrics: &Metrics) -> Result<Self, ConnectError> {
+    pub async fn connect(
+        settings: &ScyllaSettings,
+        metrics: &Metrics,
+    ) -> Result<Self, ConnectError> {
         let session = open_session(settings).await?;
-        let not_migrated = |source: Option<Box<dyn std::error::Error + Send + Sync>>| {
-            ConnectError::NotMigrated {
+        let not_migrated =
+            |source: Option<Box<dyn std::error::Error + Send + Sync>>| ConnectError::NotMigrated {
                 keyspace: settings.keyspace.clone(),
                 source,
-            }
-        };
+            };
         session
             .use_keyspace(&settings.keyspace, true)
             .await

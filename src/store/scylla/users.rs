@@ -37,8 +37,11 @@ impl Statements {
                 "INSERT INTO users_by_email (email, user_id) VALUES (?, ?) IF NOT EXISTS",
             )
             .await?,
-            email_owner: prepare(session, "SELECT user_id FROM users_by_email WHERE email = ?")
-                .await?,
+            email_owner: prepare(
+                session,
+                "SELECT user_id FROM users_by_email WHERE email = ?",
+            )
+            .await?,
             email_owner_serial: prepare_serial(
                 session,
                 "SELECT user_id FROM users_by_email WHERE email = ?",
@@ -91,7 +94,11 @@ impl UserRow {
 impl ScyllaStore {
     async fn email_owner(&self, email: &str, serial: bool) -> Result<Option<Uuid>, StoreError> {
         let st = &self.statements;
-        let statement = if serial { &st.email_owner_serial } else { &st.email_owner };
+        let statement = if serial {
+            &st.email_owner_serial
+        } else {
+            &st.email_owner
+        };
         let rows = self
             .session
             .execute_unpaged(statement, (email,))

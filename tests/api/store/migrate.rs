@@ -7,7 +7,9 @@ use super::support::{cql_contact_point, scylla_settings};
 
 #[tokio::test]
 async fn concurrent_migrations_apply_each_file_once_and_a_rerun_changes_nothing() {
-    let Some(nodes) = cql_contact_point() else { return };
+    let Some(nodes) = cql_contact_point() else {
+        return;
+    };
     let keyspace = format!("fitpulse_migrate_{}", std::process::id());
     let settings = scylla_settings(&nodes, &keyspace);
 
@@ -17,7 +19,9 @@ async fn concurrent_migrations_apply_each_file_once_and_a_rerun_changes_nothing(
             let settings = settings.clone();
             tokio::spawn(async move {
                 let session = open_session(&settings.store.scylla).await.expect("session");
-                migrate::run(&session, &settings.store.scylla).await.expect("migrate")
+                migrate::run(&session, &settings.store.scylla)
+                    .await
+                    .expect("migrate")
             })
         })
         .collect();
@@ -31,15 +35,20 @@ async fn concurrent_migrations_apply_each_file_once_and_a_rerun_changes_nothing(
     assert_eq!(applied, all, "each migration applied by exactly one run");
 
     let session = open_session(&settings.store.scylla).await.expect("session");
-    let again = migrate::run(&session, &settings.store.scylla).await.expect("rerun");
+    let again = migrate::run(&session, &settings.store.scylla)
+        .await
+        .expect("rerun");
     assert!(again.applied.is_empty());
     assert_eq!(again.already_applied, all.len());
     assert!(migrate::pending(&session).await.expect("ledger").is_empty());
 
     // The tables exist: the store connects and prepares every statement.
-    fitpulse::store::scylla::ScyllaStore::connect(&settings.store.scylla, &fitpulse::metrics::Metrics::new())
-        .await
-        .expect("connects to the migrated keyspace");
+    fitpulse::store::scylla::ScyllaStore::connect(
+        &settings.store.scylla,
+        &fitpulse::metrics::Metrics::new(),
+    )
+    .await
+    .expect("connects to the migrated keyspace");
     session
         .query_unpaged(format!("DROP KEYSPACE {keyspace}"), ())
         .await
@@ -48,7 +57,9 @@ async fn concurrent_migrations_apply_each_file_once_and_a_rerun_changes_nothing(
 
 #[tokio::test]
 async fn the_server_refuses_to_start_on_an_unmigrated_keyspace() {
-    let Some(nodes) = cql_contact_point() else { return };
+    let Some(nodes) = cql_contact_point() else {
+        return;
+    };
     let settings = scylla_settings(&nodes, &format!("fitpulse_absent_{}", std::process::id()));
     let err = fitpulse::store::scylla::ScyllaStore::connect(
         &settings.store.scylla,

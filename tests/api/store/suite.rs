@@ -20,7 +20,7 @@ fn user(email: Option<&str>) -> UserRecord {
         email: email.map(|e| Email::parse(e).expect("valid test email")),
         display_name: "Ada".into(),
         password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
-        roles: vec![Role::Member, Role::Coach],
+        roles: [Role::Coach, Role::Member].into(),
         created_at: now_millis(),
     }
 }
@@ -43,7 +43,14 @@ pub async fn a_user_reads_back_by_id_and_by_email_in_any_case(stores: &Stores, _
     let shouting = Email::parse(&email.to_uppercase()).expect("valid");
     let by_email = stores.users.user_by_email(&shouting).await.expect("read");
     assert_eq!(by_email, Some(created));
-    assert_eq!(stores.users.user_by_id(UserId::random()).await.expect("read"), None);
+    assert_eq!(
+        stores
+            .users
+            .user_by_id(UserId::random())
+            .await
+            .expect("read"),
+        None
+    );
 }
 
 pub async fn a_taken_email_is_a_conflict_and_leaves_no_trace(stores: &Stores, _: &Metrics) {
@@ -52,9 +59,18 @@ pub async fn a_taken_email_is_a_conflict_and_leaves_no_trace(stores: &Stores, _:
     stores.users.create_user(&first).await.expect("first wins");
     let second = user(Some(&email.to_uppercase()));
     let err = stores.users.create_user(&second).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict { what: "email" }), "{err:?}");
-    assert_eq!(stores.users.user_by_id(second.id).await.expect("read"), None);
-    let owner = stores.users.user_by_email(first.email.as_ref().expect("email")).await;
+    assert!(
+        matches!(err, StoreError::Conflict { what: "email" }),
+        "{err:?}"
+    );
+    assert_eq!(
+        stores.users.user_by_id(second.id).await.expect("read"),
+        None
+    );
+    let owner = stores
+        .users
+        .user_by_email(first.email.as_ref().expect("email"))
+        .await;
     assert_eq!(owner.expect("read").map(|u| u.id), Some(first.id));
 }
 
@@ -129,7 +145,10 @@ pub async fn no_like_increment_is_lost_under_contention(stores: &Stores, _: &Met
         changed += usize::from(like.await.expect("task").expect("like"));
     }
     assert_eq!(changed, LIKERS);
-    assert_eq!(stores.likes.like_count(&what).await.expect("count"), LIKERS as u64);
+    assert_eq!(
+        stores.likes.like_count(&what).await.expect("count"),
+        LIKERS as u64
+    );
 
     let unlikes: Vec<_> = users[..LIKERS / 2]
         .iter()
@@ -157,7 +176,10 @@ fn key() -> IdempotencyKey {
 pub async fn an_idempotency_key_replays_the_first_response(stores: &Stores, _: &Metrics) {
     let k = key();
     let store = &stores.idempotency;
-    assert_eq!(store.claim(&k, "sha-a").await.expect("claim"), IdempotencyClaim::Fresh);
+    assert_eq!(
+        store.claim(&k, "sha-a").await.expect("claim"),
+        IdempotencyClaim::Fresh
+    );
     assert_eq!(
         store.claim(&k, "sha-b").await.expect("claim"),
         IdempotencyClaim::Seen {
@@ -182,7 +204,10 @@ pub async fn an_idempotency_key_replays_the_first_response(stores: &Stores, _: &
         scope: unique("orders"),
         key: k.key.clone(),
     };
-    assert_eq!(store.claim(&other, "sha-a").await.expect("claim"), IdempotencyClaim::Fresh);
+    assert_eq!(
+        store.claim(&other, "sha-a").await.expect("claim"),
+        IdempotencyClaim::Fresh
+    );
 }
 
 pub async fn exactly_one_of_many_concurrent_claims_of_a_key_is_fresh(stores: &Stores, _: &Metrics) {
@@ -219,7 +244,11 @@ pub async fn completing_an_unclaimed_key_fails(stores: &Stores, _: &Metrics) {
 }
 
 pub async fn store_calls_are_timed_by_backend_and_operation(stores: &Stores, metrics: &Metrics) {
-    stores.users.user_by_id(UserId::random()).await.expect("read");
+    stores
+        .users
+        .user_by_id(UserId::random())
+        .await
+        .expect("read");
     let text = metrics.render();
     let expected = format!(
         r#"fitpulse_store_op_duration_seconds_count{{backend="{}",op="user_by_id"}} 1"#,

@@ -17,10 +17,14 @@ pub struct Backend {
 pub async fn embedded() -> Backend {
     crate::helpers::init_logs();
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let mut settings = Settings::default();
-    settings.data_dir = data_dir.path().to_owned();
+    let settings = Settings {
+        data_dir: data_dir.path().to_owned(),
+        ..Settings::default()
+    };
     let metrics = Metrics::new();
-    let stores = store::open(&settings, &metrics).await.expect("embedded store opens");
+    let stores = store::open(&settings, &metrics)
+        .await
+        .expect("embedded store opens");
     Backend {
         stores,
         metrics,

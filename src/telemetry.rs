@@ -1,6 +1,8 @@
 //! Tracing setup: readable lines in a terminal, one JSON object per line in production.
 //! Every line inside a request carries the request's span fields, `request_id` among them.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
 
@@ -21,6 +23,9 @@ pub fn init(settings: &LogSettings) {
             .with_current_span(true)
             .with_span_list(false)
             .try_init(),
-        LogFormat::Pretty => builder.with_target(false).try_init(),
+        LogFormat::Pretty => builder
+            .with_target(false)
+            .with_ansi(std::io::stdout().is_terminal())
+            .try_init(),
     };
 }

@@ -12,7 +12,9 @@ mod timed;
 
 use std::sync::Arc;
 
-use fitpulse_actors::ports::store::{HealthCheck, IdempotencyStore, LikeStore, UserStore};
+use fitpulse_actors::ports::store::{
+    EntitlementStore, HealthCheck, IdempotencyStore, LikeStore, RefreshTokenStore, UserStore,
+};
 
 use crate::config::{Settings, StoreKind};
 use crate::metrics::Metrics;
@@ -25,19 +27,29 @@ pub struct Stores {
     pub users: Arc<dyn UserStore>,
     pub likes: Arc<dyn LikeStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
+    pub refresh_tokens: Arc<dyn RefreshTokenStore>,
+    pub entitlements: Arc<dyn EntitlementStore>,
 }
 
 impl Stores {
     fn from_backend<B>(backend: &'static str, store: Arc<B>) -> Stores
     where
-        B: HealthCheck + UserStore + LikeStore + IdempotencyStore + 'static,
+        B: HealthCheck
+            + UserStore
+            + LikeStore
+            + IdempotencyStore
+            + RefreshTokenStore
+            + EntitlementStore
+            + 'static,
     {
         Stores {
             backend,
             health: store.clone(),
             users: store.clone(),
             likes: store.clone(),
-            idempotency: store,
+            idempotency: store.clone(),
+            refresh_tokens: store.clone(),
+            entitlements: store,
         }
     }
 }

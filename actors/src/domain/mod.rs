@@ -1,13 +1,17 @@
 //! Domain types shared by the actors, the store ports and the HTTP edge.
 
 mod content;
+mod credentials;
 mod email;
 mod ids;
+mod profile;
 mod role;
 
 pub use content::{ContentKind, ItemRef, ItemRefError};
+pub use credentials::{CredentialError, DeviceId, Password};
 pub use email::{Email, EmailError};
 pub use ids::UserId;
+pub use profile::{DisplayName, Locale, ProfileError, Units};
 pub use role::Role;
 
 /// Milliseconds since the Unix epoch, the one timestamp representation of the core.

@@ -7,7 +7,11 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Email, ItemRef, Role, UnixMillis, UserId};
+use uuid::Uuid;
+
+use crate::domain::{
+    DeviceId, DisplayName, Email, ItemRef, Locale, Role, Units, UnixMillis, UserId,
+};
 
 /// How long an idempotency key is remembered; a retry after that counts as a new request.
 pub const IDEMPOTENCY_TTL_SECONDS: u32 = 24 * 60 * 60;
@@ -43,24 +47,117 @@ pub trait HealthCheck: Send + Sync {
     async fn ping(&self) -> Result<(), StoreError>;
 }
 
-/// A user account as stored. Anonymous device accounts have no email and no password.
+/// A user account as stored. Anonymous device accounts have a device id and neither email
+/// nor password; upgrading one attaches an email and password and drops the device id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRecord {
     pub id: UserId,
     pub email: Option<Email>,
-    pub display_name: String,
+    pub display_name: DisplayName,
     pub password_hash: Option<String>,
     pub roles: BTreeSet<Role>,
+    #[serde(default)]
+    pub locale: Locale,
+    #[serde(default)]
+    pub units: Units,
+    #[serde(default)]
+    pub device_id: Option<DeviceId>,
     pub created_at: UnixMillis,
+}
+
+/// Profile fields to change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileUpdate {
+    pub display_name: Option<DisplayName>,
+    pub locale: Option<Locale>,
+    pub units: Option<Units>,
 }
 
 #[async_trait]
 pub trait UserStore: Send + Sync {
-    /// Inserts a new user; `Conflict { what: "email" }` if another user holds the email,
-    /// also when several creates race for it.
+    /// Inserts a new user; `Conflict { what: "email" }` (or `"device"`) if another user
+    /// holds the email (or device id), also when several creates race for it.
     async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError>;
     async fn user_by_id(&self, id: UserId) -> Result<Option<UserRecord>, StoreError>;
     async fn user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError>;
+    async fn user_by_device(&self, device: &DeviceId) -> Result<Option<UserRecord>, StoreError>;
+    /// Applies `update`; `None` if the user does not exist.
+    async fn update_profile(
+        &self,
+        id: UserId,
+        update: &ProfileUpdate,
+    ) -> Result<Option<UserRecord>, StoreError>;
+    /// Turns an anonymous account into an email account under the same id: claims the
+    /// email (`Conflict { what: "email" }` if taken), sets the password hash and releases
+    /// the device id. False if the user does not exist.
+    async fn attach_email(
+        &self,
+        id: UserId,
+        email: &Email,
+        password_hash: &str,
+    ) -> Result<bool, StoreError>;
+    /// Removes the user's record, email and device claims and entitlements; true if the
+    /// user existed. Refresh tokens are revoked separately.
+    async fn delete_user(&self, id: UserId) -> Result<bool, StoreError>;
+}
+
+/// A refresh token as stored: only a hash of its secret, and the family it rotates in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshTokenRecord {
+    pub id: Uuid,
+    pub family: Uuid,
+    pub user: UserId,
+    pub secret_hash: String,
+    pub expires_at: UnixMillis,
+}
+
+/// A stored refresh token with what rotation needs to know about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenState {
+    pub record: RefreshTokenRecord,
+    /// Already exchanged for a newer token: presenting it again is a reuse.
+    pub used: bool,
+    /// Its family was revoked (reuse detected, logout, account deleted).
+    pub family_revoked: bool,
+}
+
+#[async_trait]
+pub trait RefreshTokenStore: Send + Sync {
+    /// Stores a token and registers its family under the user.
+    async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<(), StoreError>;
+    async fn refresh_token(&self, id: Uuid) -> Result<Option<RefreshTokenState>, StoreError>;
+    /// Marks the token used; true for exactly one of any number of concurrent callers.
+    async fn use_refresh_token(&self, token: &RefreshTokenRecord) -> Result<bool, StoreError>;
+    async fn revoke_token_family(&self, family: Uuid) -> Result<(), StoreError>;
+    /// Revokes every family of the user.
+    async fn revoke_user_tokens(&self, user: UserId) -> Result<(), StoreError>;
+}
+
+/// Something a user may use, such as `premium`, until `expires_at` (forever if `None`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entitlement {
+    pub name: String,
+    pub expires_at: Option<UnixMillis>,
+    /// What granted it: a product purchase, a promotion, an operator.
+    pub source: String,
+}
+
+impl Entitlement {
+    pub fn is_active_at(&self, now: UnixMillis) -> bool {
+        self.expires_at.is_none_or(|until| until > now)
+    }
+}
+
+#[async_trait]
+pub trait EntitlementStore: Send + Sync {
+    /// Grants or replaces the user's entitlement of the same name.
+    async fn grant_entitlement(
+        &self,
+        user: UserId,
+        entitlement: &Entitlement,
+    ) -> Result<(), StoreError>;
+    /// Every entitlement of the user, active or not, ordered by name.
+    async fn entitlements(&self, user: UserId) -> Result<Vec<Entitlement>, StoreError>;
 }
 
 #[async_trait]

@@ -9,8 +9,10 @@
 //!
 //! redb is synchronous, so every call runs on tokio's blocking pool.
 
+mod entitlements;
 mod idempotency;
 mod likes;
+mod refresh_tokens;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +34,13 @@ const KEY_SEPARATOR: char = '\u{1f}';
 
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 const USERS_BY_EMAIL: TableDefinition<&str, &str> = TableDefinition::new("users_by_email");
+const USERS_BY_DEVICE: TableDefinition<&str, &str> = TableDefinition::new("users_by_device");
+const REFRESH_TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("refresh_tokens");
+const REFRESH_FAMILIES: TableDefinition<&str, &[u8]> = TableDefinition::new("refresh_families");
+/// Keys `user<sep>family`, so a user's families are one range scan.
+const USER_FAMILIES: TableDefinition<&str, ()> = TableDefinition::new("refresh_families_by_user");
+/// Keys `user<sep>name`.
+const ENTITLEMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("entitlements");
 const LIKES: TableDefinition<&str, i64> = TableDefinition::new("likes");
 const LIKE_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("like_counts");
 const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency_keys");
@@ -71,6 +80,11 @@ impl EmbeddedStore {
             let txn = db.begin_write()?;
             txn.open_table(USERS)?;
             txn.open_table(USERS_BY_EMAIL)?;
+            txn.open_table(USERS_BY_DEVICE)?;
+            txn.open_table(REFRESH_TOKENS)?;
+            txn.open_table(REFRESH_FAMILIES)?;
+            txn.open_table(USER_FAMILIES)?;
+            txn.open_table(ENTITLEMENTS)?;
             txn.open_table(LIKES)?;
             txn.open_table(LIKE_COUNTS)?;
             txn.open_table(IDEMPOTENCY)?;
@@ -135,6 +149,26 @@ impl EmbeddedStore {
 /// Maps any redb error into the port's error.
 fn backend(err: impl Into<redb::Error>) -> StoreError {
     StoreError::backend(err.into())
+}
+
+/// Serializes a record for a table value.
+fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(StoreError::backend)
+}
+
+/// Deserializes a table value.
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(StoreError::backend)
+}
+
+/// The range of composite keys that start with `prefix` followed by the separator.
+fn prefix_range(prefix: &str) -> (String, String) {
+    let start = format!("{prefix}{KEY_SEPARATOR}");
+    let end = format!(
+        "{prefix}{}",
+        char::from_u32(KEY_SEPARATOR as u32 + 1).unwrap_or('~')
+    );
+    (start, end)
 }
 
 /// A composite key from its parts.

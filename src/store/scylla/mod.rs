@@ -7,9 +7,11 @@
 //! columns. A LWT whose outcome is unknown (a CAS timeout) is settled by reading back at
 //! SERIAL consistency and checking whose token the row holds.
 
+mod entitlements;
 mod idempotency;
 mod likes;
 pub mod migrate;
+mod refresh_tokens;
 mod users;
 
 use std::sync::Arc;
@@ -56,6 +58,8 @@ pub struct ScyllaStore {
     statements: users::Statements,
     like_statements: likes::Statements,
     idempotency_statements: idempotency::Statements,
+    refresh_statements: refresh_tokens::Statements,
+    entitlement_statements: entitlements::Statements,
     ops: OpMetrics,
 }
 
@@ -112,6 +116,8 @@ impl ScyllaStore {
             statements: users::Statements::prepare(&session).await?,
             like_statements: likes::Statements::prepare(&session).await?,
             idempotency_statements: idempotency::Statements::prepare(&session).await?,
+            refresh_statements: refresh_tokens::Statements::prepare(&session).await?,
+            entitlement_statements: entitlements::Statements::prepare(&session).await?,
             session: Arc::new(session),
             ops: OpMetrics::new(BACKEND, metrics),
         })

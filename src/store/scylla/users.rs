@@ -1,25 +1,63 @@
-//! Users in the scylla store. The record goes in first under its fresh id (invisible until
-//! its email points at it); the email is then claimed with `INSERT ... IF NOT EXISTS`, and a
-//! losing create deletes its record again.
+//! Users in the scylla store. A record goes in first under its fresh id (invisible until an
+//! email or device claim points at it); claims are `INSERT ... IF NOT EXISTS` on their own
+//! partitions, and a create that loses its claim deletes its record again. Releasing a claim
+//! is conditional on still owning it, so it never removes someone else's.
 
 use async_trait::async_trait;
-use fitpulse_actors::domain::{Email, Role, UserId};
-use fitpulse_actors::ports::store::{StoreError, UserRecord, UserStore};
+use fitpulse_actors::domain::{DeviceId, DisplayName, Email, Locale, Role, Units, UserId};
+use fitpulse_actors::ports::store::{ProfileUpdate, StoreError, UserRecord, UserStore};
 use scylla::DeserializeRow;
 use scylla::client::session::Session;
 use scylla::statement::prepared::PreparedStatement;
-use scylla::value::CqlTimestamp;
+use scylla::value::{CqlTimestamp, MaybeUnset};
 use uuid::Uuid;
 
 use super::{ConnectError, Lwt, ScyllaStore, execution_error, prepare, prepare_serial, run_lwt};
 
+/// The statements of one uniqueness index (`users_by_email`, `users_by_device`).
+pub(super) struct Claims {
+    what: &'static str,
+    claim: PreparedStatement,
+    release: PreparedStatement,
+    owner: PreparedStatement,
+    owner_serial: PreparedStatement,
+}
+
+impl Claims {
+    async fn prepare(
+        session: &Session,
+        what: &'static str,
+        table: &str,
+        column: &str,
+    ) -> Result<Self, ConnectError> {
+        let owner = format!("SELECT user_id FROM {table} WHERE {column} = ?");
+        Ok(Claims {
+            what,
+            claim: prepare(
+                session,
+                &format!("INSERT INTO {table} ({column}, user_id) VALUES (?, ?) IF NOT EXISTS"),
+            )
+            .await?,
+            release: prepare(
+                session,
+                &format!("DELETE FROM {table} WHERE {column} = ? IF user_id = ?"),
+            )
+            .await?,
+            owner: prepare(session, &owner).await?,
+            owner_serial: prepare_serial(session, &owner).await?,
+        })
+    }
+}
+
 pub(super) struct Statements {
     insert_user: PreparedStatement,
     delete_user: PreparedStatement,
-    claim_email: PreparedStatement,
-    email_owner: PreparedStatement,
-    email_owner_serial: PreparedStatement,
     user_by_id: PreparedStatement,
+    update_profile: PreparedStatement,
+    attach_email: PreparedStatement,
+    delete_entitlements: PreparedStatement,
+    emails: Claims,
+    devices: Claims,
 }
 
 impl Statements {
@@ -27,32 +65,34 @@ impl Statements {
         Ok(Statements {
             insert_user: prepare(
                 session,
-                "INSERT INTO users (id, email, display_name, password_hash, roles, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO users (id, email, display_name, password_hash, roles, locale, \
+                 units, device_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .await?,
             delete_user: prepare(session, "DELETE FROM users WHERE id = ?").await?,
-            claim_email: prepare(
-                session,
-                "INSERT INTO users_by_email (email, user_id) VALUES (?, ?) IF NOT EXISTS",
-            )
-            .await?,
-            email_owner: prepare(
-                session,
-                "SELECT user_id FROM users_by_email WHERE email = ?",
-            )
-            .await?,
-            email_owner_serial: prepare_serial(
-                session,
-                "SELECT user_id FROM users_by_email WHERE email = ?",
-            )
-            .await?,
             user_by_id: prepare(
                 session,
-                "SELECT id, email, display_name, password_hash, roles, created_at \
-                 FROM users WHERE id = ?",
+                "SELECT id, email, display_name, password_hash, roles, locale, units, \
+                 device_id, created_at FROM users WHERE id = ?",
             )
             .await?,
+            // Unset bind values leave their column untouched, so concurrent updates of
+            // different fields do not overwrite each other.
+            update_profile: prepare(
+                session,
+                "UPDATE users SET display_name = ?, locale = ?, units = ? WHERE id = ? IF EXISTS",
+            )
+            .await?,
+            attach_email: prepare(
+                session,
+                "UPDATE users SET email = ?, password_hash = ?, device_id = null \
+                 WHERE id = ? IF EXISTS",
+            )
+            .await?,
+            delete_entitlements: prepare(session, "DELETE FROM entitlements WHERE user_id = ?")
+                .await?,
+            emails: Claims::prepare(session, "email", "users_by_email", "email").await?,
+            devices: Claims::prepare(session, "device", "users_by_device", "device_id").await?,
         })
     }
 }
@@ -64,6 +104,9 @@ struct UserRow {
     display_name: Option<String>,
     password_hash: Option<String>,
     roles: Option<Vec<String>>,
+    locale: Option<String>,
+    units: Option<String>,
+    device_id: Option<String>,
     created_at: Option<CqlTimestamp>,
 }
 
@@ -80,28 +123,49 @@ impl UserRow {
             .iter()
             .map(|r| Role::parse(r).ok_or_else(|| corrupt(format!("stored role `{r}`"))))
             .collect::<Result<_, _>>()?;
+        let display_name = DisplayName::parse(self.display_name.as_deref().unwrap_or_default())
+            .map_err(|err| corrupt(format!("stored display name: {err}")))?;
+        let locale = match self.locale {
+            Some(l) => Locale::parse(&l).map_err(|err| corrupt(format!("stored locale: {err}")))?,
+            None => Locale::default(),
+        };
+        let device_id = self
+            .device_id
+            .map(|d| DeviceId::parse(&d).map_err(|err| corrupt(format!("stored device: {err}"))))
+            .transpose()?;
         Ok(UserRecord {
             id: UserId::from_uuid(self.id),
             email,
-            display_name: self.display_name.unwrap_or_default(),
+            display_name,
             password_hash: self.password_hash,
             roles,
+            locale,
+            units: self
+                .units
+                .as_deref()
+                .and_then(Units::parse)
+                .unwrap_or_default(),
+            device_id,
             created_at: self.created_at.map_or(0, |t| t.0),
         })
     }
 }
 
 impl ScyllaStore {
-    async fn email_owner(&self, email: &str, serial: bool) -> Result<Option<Uuid>, StoreError> {
-        let st = &self.statements;
+    async fn owner(
+        &self,
+        claims: &Claims,
+        name: &str,
+        serial: bool,
+    ) -> Result<Option<Uuid>, StoreError> {
         let statement = if serial {
-            &st.email_owner_serial
+            &claims.owner_serial
         } else {
-            &st.email_owner
+            &claims.owner
         };
         let rows = self
             .session
-            .execute_unpaged(statement, (email,))
+            .execute_unpaged(statement, (name,))
             .await
             .map_err(execution_error)?
             .into_rows_result()
@@ -110,6 +174,35 @@ impl ScyllaStore {
             .maybe_first_row::<(Option<Uuid>,)>()
             .map_err(StoreError::backend)?
             .and_then(|(id,)| id))
+    }
+
+    /// Claims `name` for `id`: Ok if won (or already ours), `Conflict` if someone else
+    /// holds it. An in-doubt claim is settled by a SERIAL read naming the winner.
+    async fn claim(&self, claims: &Claims, name: &str, id: Uuid) -> Result<(), StoreError> {
+        let won = match run_lwt(&self.session, &claims.claim, (name, id)).await? {
+            Lwt::Applied => true,
+            Lwt::NotApplied | Lwt::Unknown => match self.owner(claims, name, true).await? {
+                Some(owner) => owner == id,
+                None => {
+                    return Err(StoreError::unavailable(std::io::Error::other(format!(
+                        "{} claim timed out without a winner",
+                        claims.what
+                    ))));
+                }
+            },
+        };
+        if won {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict { what: claims.what })
+        }
+    }
+
+    /// Releases `name` if `id` still holds it; a failure leaves an orphan claim, logged.
+    async fn release(&self, claims: &Claims, name: &str, id: Uuid) {
+        if let Err(err) = run_lwt(&self.session, &claims.release, (name, id)).await {
+            tracing::warn!(user_id = %id, what = claims.what, error = %err, "could not release a claim");
+        }
     }
 
     async fn fetch_user(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
@@ -126,14 +219,47 @@ impl ScyllaStore {
             .transpose()
     }
 
-    /// Removes a record whose email claim was lost; a failure leaves an unreachable row.
-    async fn discard_user(&self, id: Uuid) {
+    async fn fetch_by_claim(
+        &self,
+        claims: &Claims,
+        name: &str,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        match self.owner(claims, name, false).await? {
+            Some(id) => self.fetch_user(id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn insert_record(&self, user: &UserRecord) -> Result<(), StoreError> {
+        let roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
+        self.session
+            .execute_unpaged(
+                &self.statements.insert_user,
+                (
+                    user.id.as_uuid(),
+                    user.email.as_ref().map(Email::as_str),
+                    user.display_name.as_str(),
+                    &user.password_hash,
+                    roles,
+                    user.locale.as_str(),
+                    user.units.as_str(),
+                    user.device_id.as_ref().map(DeviceId::as_str),
+                    CqlTimestamp(user.created_at),
+                ),
+            )
+            .await
+            .map(|_| ())
+            .map_err(execution_error)
+    }
+
+    /// Removes a record whose claim was lost; a failure leaves an unreachable row, logged.
+    async fn discard_record(&self, id: Uuid) {
         if let Err(err) = self
             .session
             .execute_unpaged(&self.statements.delete_user, (id,))
             .await
         {
-            tracing::warn!(user_id = %id, error = %err, "could not delete a user whose email claim failed");
+            tracing::warn!(user_id = %id, error = %err, "could not delete a user whose claim failed");
         }
     }
 }
@@ -144,54 +270,24 @@ impl UserStore for ScyllaStore {
         self.ops
             .time("create_user", async {
                 let id = user.id.as_uuid();
-                let roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
-                self.session
-                    .execute_unpaged(
-                        &self.statements.insert_user,
-                        (
-                            id,
-                            user.email.as_ref().map(Email::as_str),
-                            &user.display_name,
-                            &user.password_hash,
-                            roles,
-                            CqlTimestamp(user.created_at),
-                        ),
-                    )
-                    .await
-                    .map_err(execution_error)?;
-                let Some(email) = &user.email else {
-                    return Ok(());
-                };
-                let claim = run_lwt(
-                    &self.session,
-                    &self.statements.claim_email,
-                    (email.as_str(), id),
-                )
-                .await;
-                let won = match claim {
-                    Ok(Lwt::Applied) => Ok(true),
-                    Ok(Lwt::NotApplied) => Ok(false),
-                    // A SERIAL read settles an in-doubt Paxos round, then names the winner.
-                    Ok(Lwt::Unknown) => match self.email_owner(email.as_str(), true).await {
-                        Ok(Some(owner)) => Ok(owner == id),
-                        Ok(None) => Err(StoreError::unavailable(std::io::Error::other(
-                            "email claim timed out without a winner",
-                        ))),
-                        Err(err) => Err(err),
-                    },
-                    Err(err) => Err(err),
-                };
-                match won {
-                    Ok(true) => Ok(()),
-                    Ok(false) => {
-                        self.discard_user(id).await;
-                        Err(StoreError::Conflict { what: "email" })
-                    }
-                    Err(err) => {
-                        self.discard_user(id).await;
-                        Err(err)
-                    }
+                self.insert_record(user).await?;
+                let st = &self.statements;
+                if let Some(email) = &user.email
+                    && let Err(err) = self.claim(&st.emails, email.as_str(), id).await
+                {
+                    self.discard_record(id).await;
+                    return Err(err);
                 }
+                if let Some(device) = &user.device_id
+                    && let Err(err) = self.claim(&st.devices, device.as_str(), id).await
+                {
+                    if let Some(email) = &user.email {
+                        self.release(&st.emails, email.as_str(), id).await;
+                    }
+                    self.discard_record(id).await;
+                    return Err(err);
+                }
+                Ok(())
             })
             .await
     }
@@ -204,11 +300,111 @@ impl UserStore for ScyllaStore {
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError> {
         self.ops
-            .time("user_by_email", async {
-                match self.email_owner(email.as_str(), false).await? {
-                    Some(id) => self.fetch_user(id).await,
-                    None => Ok(None),
+            .time(
+                "user_by_email",
+                self.fetch_by_claim(&self.statements.emails, email.as_str()),
+            )
+            .await
+    }
+
+    async fn user_by_device(&self, device: &DeviceId) -> Result<Option<UserRecord>, StoreError> {
+        self.ops
+            .time(
+                "user_by_device",
+                self.fetch_by_claim(&self.statements.devices, device.as_str()),
+            )
+            .await
+    }
+
+    async fn update_profile(
+        &self,
+        id: UserId,
+        update: &ProfileUpdate,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        self.ops
+            .time("update_profile", async {
+                fn set(value: Option<&str>) -> MaybeUnset<&str> {
+                    value.map_or(MaybeUnset::Unset, MaybeUnset::Set)
                 }
+                let values = (
+                    set(update.display_name.as_ref().map(DisplayName::as_str)),
+                    set(update.locale.as_ref().map(Locale::as_str)),
+                    set(update.units.map(Units::as_str)),
+                    id.as_uuid(),
+                );
+                match run_lwt(&self.session, &self.statements.update_profile, values).await? {
+                    Lwt::NotApplied => Ok(None),
+                    Lwt::Applied => self.fetch_user(id.as_uuid()).await,
+                    Lwt::Unknown => Err(StoreError::unavailable(std::io::Error::other(
+                        "profile update timed out",
+                    ))),
+                }
+            })
+            .await
+    }
+
+    async fn attach_email(
+        &self,
+        id: UserId,
+        email: &Email,
+        password_hash: &str,
+    ) -> Result<bool, StoreError> {
+        self.ops
+            .time("attach_email", async {
+                let uuid = id.as_uuid();
+                let Some(user) = self.fetch_user(uuid).await? else {
+                    return Ok(false);
+                };
+                let st = &self.statements;
+                self.claim(&st.emails, email.as_str(), uuid).await?;
+                let values = (email.as_str(), password_hash, uuid);
+                match run_lwt(&self.session, &st.attach_email, values).await {
+                    Ok(Lwt::Applied) => {}
+                    Ok(Lwt::NotApplied) => {
+                        self.release(&st.emails, email.as_str(), uuid).await;
+                        return Ok(false);
+                    }
+                    Ok(Lwt::Unknown) => {
+                        return Err(StoreError::unavailable(std::io::Error::other(
+                            "attaching an email timed out",
+                        )));
+                    }
+                    Err(err) => {
+                        self.release(&st.emails, email.as_str(), uuid).await;
+                        return Err(err);
+                    }
+                }
+                if let Some(device) = &user.device_id {
+                    self.release(&st.devices, device.as_str(), uuid).await;
+                }
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn delete_user(&self, id: UserId) -> Result<bool, StoreError> {
+        self.ops
+            .time("delete_user", async {
+                let uuid = id.as_uuid();
+                let Some(user) = self.fetch_user(uuid).await? else {
+                    return Ok(false);
+                };
+                let st = &self.statements;
+                self.session
+                    .execute_unpaged(&st.delete_user, (uuid,))
+                    .await
+                    .map_err(execution_error)?;
+                if let Some(email) = &user.email {
+                    self.release(&st.emails, email.as_str(), uuid).await;
+                }
+                if let Some(device) = &user.device_id {
+                    self.release(&st.devices, device.as_str(), uuid).await;
+                }
+                self.session
+                    .execute_unpaged(&st.delete_entitlements, (uuid,))
+                    .await
+                    .map_err(execution_error)?;
+                Ok(true)
             })
             .await
     }

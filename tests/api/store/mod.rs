@@ -45,4 +45,12 @@ conformance!(
     exactly_one_of_many_concurrent_claims_of_a_key_is_fresh,
     completing_an_unclaimed_key_fails,
     store_calls_are_timed_by_backend_and_operation,
+    a_device_id_names_one_anonymous_account,
+    a_profile_update_changes_only_the_given_fields,
+    attaching_an_email_keeps_the_id_and_releases_the_device,
+    deleting_a_user_frees_its_email_and_removes_its_entitlements,
+    a_refresh_token_is_used_once_and_revoked_with_its_family,
+    revoking_a_user_revokes_every_family_and_only_theirs,
+    exactly_one_concurrent_use_of_a_refresh_token_wins,
+    entitlements_are_granted_replaced_and_listed_by_name,
 );

@@ -5,9 +5,12 @@ use std::collections::HashSet;
 
 use fitpulse::metrics::Metrics;
 use fitpulse::store::Stores;
-use fitpulse_actors::domain::{Email, ItemRef, Role, UserId, now_millis};
+use fitpulse_actors::domain::{
+    DeviceId, DisplayName, Email, ItemRef, Locale, Role, Units, UserId, now_millis,
+};
 use fitpulse_actors::ports::store::{
-    IdempotencyClaim, IdempotencyKey, StoreError, StoredResponse, UserRecord,
+    Entitlement, IdempotencyClaim, IdempotencyKey, ProfileUpdate, RefreshTokenRecord, StoreError,
+    StoredResponse, UserRecord,
 };
 
 fn unique(prefix: &str) -> String {
@@ -18,10 +21,23 @@ fn user(email: Option<&str>) -> UserRecord {
     UserRecord {
         id: UserId::random(),
         email: email.map(|e| Email::parse(e).expect("valid test email")),
-        display_name: "Ada".into(),
+        display_name: DisplayName::parse("Ada").expect("valid"),
         password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
         roles: [Role::Coach, Role::Member].into(),
+        locale: Locale::parse("pt-BR").expect("valid"),
+        units: Units::Imperial,
+        device_id: None,
         created_at: now_millis(),
+    }
+}
+
+fn anonymous() -> UserRecord {
+    UserRecord {
+        email: None,
+        password_hash: None,
+        roles: [Role::Member].into(),
+        device_id: Some(DeviceId::parse(&unique("device")).expect("valid")),
+        ..user(None)
     }
 }
 
@@ -255,4 +271,304 @@ pub async fn store_calls_are_timed_by_backend_and_operation(stores: &Stores, met
         stores.backend
     );
     assert!(text.contains(&expected), "{text}");
+}
+
+pub async fn a_device_id_names_one_anonymous_account(stores: &Stores, _: &Metrics) {
+    let first = anonymous();
+    stores.users.create_user(&first).await.expect("created");
+    let device = first.device_id.clone().expect("device");
+    let found = stores.users.user_by_device(&device).await.expect("read");
+    assert_eq!(found, Some(first.clone()));
+
+    let second = UserRecord {
+        device_id: Some(device),
+        ..anonymous()
+    };
+    let err = stores.users.create_user(&second).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict { what: "device" }),
+        "{err:?}"
+    );
+    assert_eq!(
+        stores.users.user_by_id(second.id).await.expect("read"),
+        None
+    );
+}
+
+pub async fn a_profile_update_changes_only_the_given_fields(stores: &Stores, _: &Metrics) {
+    let created = user(Some(&format!("{}@example.com", unique("profile"))));
+    stores.users.create_user(&created).await.expect("created");
+    let renamed = ProfileUpdate {
+        display_name: Some(DisplayName::parse("Grace").expect("valid")),
+        ..ProfileUpdate::default()
+    };
+    let after = stores
+        .users
+        .update_profile(created.id, &renamed)
+        .await
+        .expect("update");
+    assert_eq!(
+        after.as_ref().map(|u| u.display_name.as_str()),
+        Some("Grace")
+    );
+    let metric = ProfileUpdate {
+        units: Some(Units::Metric),
+        ..ProfileUpdate::default()
+    };
+    let after = stores
+        .users
+        .update_profile(created.id, &metric)
+        .await
+        .expect("update")
+        .expect("exists");
+    assert_eq!(after.display_name.as_str(), "Grace");
+    assert_eq!(after.units, Units::Metric);
+    assert_eq!(after.locale, created.locale);
+    assert_eq!(
+        stores.users.user_by_id(created.id).await.expect("read"),
+        Some(after)
+    );
+    let missing = stores.users.update_profile(UserId::random(), &metric).await;
+    assert_eq!(missing.expect("update"), None);
+}
+
+pub async fn attaching_an_email_keeps_the_id_and_releases_the_device(stores: &Stores, _: &Metrics) {
+    let anon = anonymous();
+    stores.users.create_user(&anon).await.expect("created");
+    let device = anon.device_id.clone().expect("device");
+    let email = Email::parse(&format!("{}@example.com", unique("upgrade"))).expect("valid");
+    assert!(
+        stores
+            .users
+            .attach_email(anon.id, &email, "hash-1")
+            .await
+            .expect("attach")
+    );
+
+    let upgraded = stores
+        .users
+        .user_by_email(&email)
+        .await
+        .expect("read")
+        .expect("found");
+    assert_eq!(upgraded.id, anon.id);
+    assert_eq!(upgraded.password_hash.as_deref(), Some("hash-1"));
+    assert_eq!(upgraded.device_id, None);
+    assert_eq!(
+        stores.users.user_by_device(&device).await.expect("read"),
+        None
+    );
+
+    let other = anonymous();
+    stores.users.create_user(&other).await.expect("created");
+    let err = stores
+        .users
+        .attach_email(other.id, &email, "hash-2")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict { what: "email" }),
+        "{err:?}"
+    );
+    let fresh = Email::parse(&format!("{}@example.com", unique("ghost"))).expect("valid");
+    assert!(
+        !stores
+            .users
+            .attach_email(UserId::random(), &fresh, "h")
+            .await
+            .expect("attach")
+    );
+}
+
+pub async fn deleting_a_user_frees_its_email_and_removes_its_entitlements(
+    stores: &Stores,
+    _: &Metrics,
+) {
+    let email = format!("{}@example.com", unique("gone"));
+    let doomed = user(Some(&email));
+    stores.users.create_user(&doomed).await.expect("created");
+    let premium = Entitlement {
+        name: "premium".into(),
+        expires_at: None,
+        source: "test".into(),
+    };
+    stores
+        .entitlements
+        .grant_entitlement(doomed.id, &premium)
+        .await
+        .expect("grant");
+
+    assert!(stores.users.delete_user(doomed.id).await.expect("delete"));
+    assert!(!stores.users.delete_user(doomed.id).await.expect("again"));
+    assert_eq!(
+        stores.users.user_by_id(doomed.id).await.expect("read"),
+        None
+    );
+    let parsed = Email::parse(&email).expect("valid");
+    assert_eq!(
+        stores.users.user_by_email(&parsed).await.expect("read"),
+        None
+    );
+    assert!(
+        stores
+            .entitlements
+            .entitlements(doomed.id)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+
+    let successor = user(Some(&email));
+    stores
+        .users
+        .create_user(&successor)
+        .await
+        .expect("the email is free again");
+}
+
+fn refresh_token(user: UserId, family: uuid::Uuid) -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        id: uuid::Uuid::new_v4(),
+        family,
+        user,
+        secret_hash: unique("hash"),
+        expires_at: now_millis() + 3_600_000,
+    }
+}
+
+pub async fn a_refresh_token_is_used_once_and_revoked_with_its_family(
+    stores: &Stores,
+    _: &Metrics,
+) {
+    let store = &stores.refresh_tokens;
+    let who = UserId::random();
+    let token = refresh_token(who, uuid::Uuid::new_v4());
+    store.insert_refresh_token(&token).await.expect("insert");
+
+    let state = store
+        .refresh_token(token.id)
+        .await
+        .expect("read")
+        .expect("found");
+    assert_eq!(state.record, token);
+    assert!(!state.used && !state.family_revoked);
+    assert!(store.use_refresh_token(&token).await.expect("use"));
+    assert!(!store.use_refresh_token(&token).await.expect("reuse"));
+    assert!(
+        store
+            .refresh_token(token.id)
+            .await
+            .expect("read")
+            .expect("found")
+            .used
+    );
+
+    let next = refresh_token(who, token.family);
+    store.insert_refresh_token(&next).await.expect("insert");
+    store
+        .revoke_token_family(token.family)
+        .await
+        .expect("revoke");
+    for id in [token.id, next.id] {
+        let state = store.refresh_token(id).await.expect("read").expect("found");
+        assert!(state.family_revoked, "{id}");
+    }
+    assert_eq!(
+        store
+            .refresh_token(uuid::Uuid::new_v4())
+            .await
+            .expect("read"),
+        None
+    );
+}
+
+pub async fn revoking_a_user_revokes_every_family_and_only_theirs(stores: &Stores, _: &Metrics) {
+    let store = &stores.refresh_tokens;
+    let (who, bystander) = (UserId::random(), UserId::random());
+    let phone = refresh_token(who, uuid::Uuid::new_v4());
+    let tablet = refresh_token(who, uuid::Uuid::new_v4());
+    let other = refresh_token(bystander, uuid::Uuid::new_v4());
+    for token in [&phone, &tablet, &other] {
+        store.insert_refresh_token(token).await.expect("insert");
+    }
+    store.revoke_user_tokens(who).await.expect("revoke");
+    for token in [&phone, &tablet] {
+        assert!(
+            store
+                .refresh_token(token.id)
+                .await
+                .expect("read")
+                .expect("found")
+                .family_revoked
+        );
+    }
+    assert!(
+        !store
+            .refresh_token(other.id)
+            .await
+            .expect("read")
+            .expect("found")
+            .family_revoked
+    );
+}
+
+pub async fn exactly_one_concurrent_use_of_a_refresh_token_wins(stores: &Stores, _: &Metrics) {
+    const CALLERS: usize = 8;
+    let token = refresh_token(UserId::random(), uuid::Uuid::new_v4());
+    stores
+        .refresh_tokens
+        .insert_refresh_token(&token)
+        .await
+        .expect("insert");
+    let uses: Vec<_> = (0..CALLERS)
+        .map(|_| {
+            let (store, token) = (stores.refresh_tokens.clone(), token.clone());
+            tokio::spawn(async move { store.use_refresh_token(&token).await })
+        })
+        .collect();
+    let mut winners = 0;
+    for attempt in uses {
+        winners += usize::from(attempt.await.expect("task").expect("use"));
+    }
+    assert_eq!(winners, 1);
+}
+
+pub async fn entitlements_are_granted_replaced_and_listed_by_name(stores: &Stores, _: &Metrics) {
+    let who = UserId::random();
+    let now = now_millis();
+    let grant = |name: &str, expires_at: Option<i64>| Entitlement {
+        name: name.into(),
+        expires_at,
+        source: "test".into(),
+    };
+    let store = &stores.entitlements;
+    store
+        .grant_entitlement(who, &grant("premium", Some(now - 1_000)))
+        .await
+        .expect("grant");
+    store
+        .grant_entitlement(who, &grant("coaching", None))
+        .await
+        .expect("grant");
+    let listed = store.entitlements(who).await.expect("read");
+    assert_eq!(
+        listed.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+        ["coaching", "premium"]
+    );
+    assert!(!listed[1].is_active_at(now));
+
+    store
+        .grant_entitlement(who, &grant("premium", Some(now + 60_000)))
+        .await
+        .expect("renew");
+    let listed = store.entitlements(who).await.expect("read");
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().all(|e| e.is_active_at(now)));
+    assert!(
+        store
+            .entitlements(UserId::random())
+            .await
+            .expect("read")
+            .is_empty()
+    );
 }

@@ -25,6 +25,42 @@ pub enum Command {
     Serve,
     /// Create or upgrade the store's schema; running it again changes nothing.
     Migrate,
+    /// Operator tools.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an account with a role (staff accounts: coach or admin). With the embedded
+    /// store it needs the server stopped; with scylla it works while the server runs.
+    CreateUser {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+        #[arg(long, value_parser = ["member", "coach", "admin"])]
+        role: String,
+        /// Defaults to the part of the email before the `@`.
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+    /// Print an access token signed with the server's key (for load tests and operators).
+    MintToken {
+        /// The user id (`sub`).
+        #[arg(long)]
+        user: String,
+        #[arg(long, value_parser = ["member", "coach", "admin"], default_value = "member")]
+        role: String,
+        /// Lifetime such as `15m`, `1h` or `2days`.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        /// Extra scopes beyond `profile`, e.g. `content:premium`; repeatable.
+        #[arg(long)]
+        scope: Vec<String>,
+    },
 }
 
 #[cfg(test)]
@@ -43,6 +79,34 @@ mod tests {
             Cli::try_parse_from(["fitpulse", "migrate", "--config", "fp.toml"]).expect("parses");
         assert!(matches!(cli.command, Some(Command::Migrate)));
         assert_eq!(cli.config, Some(PathBuf::from("fp.toml")));
+    }
+
+    #[test]
+    fn create_user_takes_a_known_role_only() {
+        let ok = Cli::try_parse_from([
+            "fitpulse",
+            "admin",
+            "create-user",
+            "--email",
+            "c@x.io",
+            "--password",
+            "p4ssw0rd!",
+            "--role",
+            "coach",
+        ]);
+        assert!(ok.is_ok());
+        let bad = Cli::try_parse_from([
+            "fitpulse",
+            "admin",
+            "create-user",
+            "--email",
+            "c@x.io",
+            "--password",
+            "p4ssw0rd!",
+            "--role",
+            "root",
+        ]);
+        assert!(bad.is_err());
     }
 
     #[test]

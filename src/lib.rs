@@ -14,6 +14,8 @@
 //! A request flows: listener -> `http::observe` (id, span, metrics) -> route handler ->
 //! store port -> backend.
 
+pub mod admin;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod http;

@@ -4,9 +4,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use fitpulse::cli::{Cli, Command};
+use fitpulse::cli::{AdminCommand, Cli, Command};
 use fitpulse::config::Settings;
 use fitpulse::startup::Application;
+use fitpulse::telemetry::Output;
 
 #[actix_web::main]
 async fn main() -> ExitCode {
@@ -18,9 +19,14 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    fitpulse::telemetry::init(&settings.log);
+    let command = cli.command.unwrap_or(Command::Serve);
+    let output = match command {
+        Command::Serve => Output::Stdout,
+        _ => Output::Stderr,
+    };
+    fitpulse::telemetry::init_to(&settings.log, output);
 
-    match cli.command.unwrap_or(Command::Serve) {
+    match command {
         Command::Serve => serve(settings).await,
         Command::Migrate => match fitpulse::migrate::run(&settings).await {
             Ok(summary) => {
@@ -29,6 +35,40 @@ async fn main() -> ExitCode {
             }
             Err(err) => fail("migrate failed", &err),
         },
+        Command::Admin { command } => admin(&settings, command).await,
+    }
+}
+
+async fn admin(settings: &Settings, command: AdminCommand) -> ExitCode {
+    let outcome = match command {
+        AdminCommand::CreateUser {
+            email,
+            password,
+            role,
+            display_name,
+        } => {
+            fitpulse::admin::create_user(
+                settings,
+                &email,
+                &password,
+                &role,
+                display_name.as_deref(),
+            )
+            .await
+        }
+        AdminCommand::MintToken {
+            user,
+            role,
+            ttl,
+            scope,
+        } => fitpulse::admin::mint_token(settings, &user, &role, &ttl, &scope),
+    };
+    match outcome {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => fail("admin command failed", &err),
     }
 }
 

@@ -11,8 +11,11 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 
+use crate::auth::rate_limit::LoginLimiter;
+use crate::auth::{Accounts, Auth, AuthParts};
 use crate::config::Settings;
 use crate::http;
+use crate::http::client_ip::ClientIpPolicy;
 use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
 use crate::store::{self, Stores};
@@ -30,6 +33,8 @@ pub enum StartupError {
     },
     #[error("cannot open the store")]
     Store(#[from] store::OpenError),
+    #[error("cannot load the token signing keys")]
+    Keys(#[from] crate::auth::keys::KeyError),
     #[error("cannot start the HTTP server")]
     Server(#[source] std::io::Error),
 }
@@ -38,6 +43,7 @@ pub struct Application {
     port: u16,
     server: Server,
     lifecycle: Lifecycle,
+    stores: Stores,
     drain_delay: Duration,
 }
 
@@ -55,6 +61,7 @@ impl Application {
     ) -> Result<Self, StartupError> {
         let metrics = Metrics::new();
         let stores = store::open(&settings, &metrics).await?;
+        let auth = AuthParts::build(&settings.auth, &settings.data_dir, &stores)?;
         let lifecycle = Lifecycle::new();
 
         let addr = settings.http.bind;
@@ -72,14 +79,24 @@ impl Application {
         let max_body = settings.http.max_body_bytes;
         let app_data = AppData {
             metrics: web::Data::new(metrics),
-            stores: web::Data::new(stores),
+            stores: web::Data::new(stores.clone()),
             lifecycle: web::Data::new(lifecycle.clone()),
+            auth: web::Data::new(auth.auth),
+            accounts: web::Data::new(auth.accounts),
+            limiter: web::Data::new(auth.limiter),
+            client_ip: web::Data::new(ClientIpPolicy {
+                trust_forwarded_for: settings.http.trust_forwarded_for,
+            }),
         };
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(app_data.metrics.clone())
                 .app_data(app_data.stores.clone())
                 .app_data(app_data.lifecycle.clone())
+                .app_data(app_data.auth.clone())
+                .app_data(app_data.accounts.clone())
+                .app_data(app_data.limiter.clone())
+                .app_data(app_data.client_ip.clone())
                 .configure(|cfg| http::extractor_config(cfg, max_body))
                 .wrap(from_fn(http::observe::observe))
                 .configure(http::configure)
@@ -107,6 +124,7 @@ impl Application {
             port,
             server,
             lifecycle,
+            stores,
             drain_delay: Duration::from_millis(settings.shutdown.drain_delay_ms),
         })
     }
@@ -114,6 +132,11 @@ impl Application {
     /// The bound port (the real one when the settings asked for port 0).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The store ports the application serves from (for embedders and operator tooling).
+    pub fn stores(&self) -> Stores {
+        self.stores.clone()
     }
 
     /// A handle to request a graceful shutdown, or to watch readiness.
@@ -143,10 +166,15 @@ impl Application {
     }
 }
 
+/// Shared state handed to every worker's `App`.
 struct AppData {
     metrics: web::Data<Metrics>,
     stores: web::Data<Stores>,
     lifecycle: web::Data<Lifecycle>,
+    auth: web::Data<Auth>,
+    accounts: web::Data<Accounts>,
+    limiter: web::Data<LoginLimiter>,
+    client_ip: web::Data<ClientIpPolicy>,
 }
 
 fn backend_name(settings: &Settings) -> &'static str {

@@ -12,8 +12,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 
 pub use secret::Secret;
 pub use settings::{
-    BusKind, BusSettings, HttpSettings, LogFormat, LogSettings, NatsSettings, ScyllaSettings,
-    Settings, ShutdownSettings, StoreKind, StoreSettings,
+    AuthSettings, BusKind, BusSettings, ClientSettings, HttpSettings, LogFormat, LogSettings,
+    NatsSettings, ScyllaSettings, Settings, ShutdownSettings, StoreKind, StoreSettings,
 };
 
 /// Prefix of every environment key; sections are separated by a double underscore.

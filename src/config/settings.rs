@@ -17,6 +17,7 @@ pub struct Settings {
     pub bus: BusSettings,
     pub log: LogSettings,
     pub shutdown: ShutdownSettings,
+    pub auth: AuthSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -30,6 +31,8 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     /// Open connections across all workers before new ones wait in the backlog.
     pub max_connections: usize,
+    /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -100,6 +103,36 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// `iss` of every token fitpulse signs.
+    pub issuer: String,
+    /// `aud` of every access token; tokens for another audience are refused.
+    pub audience: String,
+    pub access_ttl_seconds: u64,
+    pub refresh_ttl_seconds: u64,
+    /// PKCS#8 PEM Ed25519 private keys; the first signs, all verify (rotation). Empty: a
+    /// key is generated into `<data_dir>/keys/` on first start (single node only).
+    #[serde(deserialize_with = "comma_separated_paths")]
+    pub signing_key_files: Vec<PathBuf>,
+    /// Service clients allowed the `client_credentials` grant.
+    pub clients: Vec<ClientSettings>,
+    /// Login, registration and token attempts per client address per minute.
+    pub attempts_per_minute_per_ip: u32,
+    /// Password attempts per account per minute.
+    pub attempts_per_minute_per_account: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSettings {
+    pub id: String,
+    pub secret: Secret,
+    /// Roles its tokens carry (`admin` for a CMS, for example).
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ShutdownSettings {
     /// Time between turning unready and refusing new connections, so load balancers notice.
     pub drain_delay_ms: u64,
@@ -115,6 +148,7 @@ impl Default for Settings {
                 workers: 0,
                 max_body_bytes: 256 * 1024,
                 max_connections: 200_000,
+                trust_forwarded_for: false,
             },
             data_dir: PathBuf::from("./data"),
             store: StoreSettings {
@@ -144,6 +178,16 @@ impl Default for Settings {
                 drain_delay_ms: 0,
                 grace_seconds: 30,
             },
+            auth: AuthSettings {
+                issuer: "fitpulse".into(),
+                audience: "fitpulse-api".into(),
+                access_ttl_seconds: 15 * 60,
+                refresh_ttl_seconds: 30 * 24 * 60 * 60,
+                signing_key_files: Vec::new(),
+                clients: Vec::new(),
+                attempts_per_minute_per_ip: 30,
+                attempts_per_minute_per_account: 10,
+            },
         }
     }
 }
@@ -171,6 +215,46 @@ impl Settings {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::invalid("log.level", e.to_string()))?;
+        let auth = &self.auth;
+        if !(10..=24 * 60 * 60).contains(&auth.access_ttl_seconds) {
+            return Err(ConfigError::invalid(
+                "auth.access_ttl_seconds",
+                "must be between 10 seconds and one day",
+            ));
+        }
+        if !(60..=MAX_REFRESH_TTL_SECONDS).contains(&auth.refresh_ttl_seconds) {
+            return Err(ConfigError::invalid(
+                "auth.refresh_ttl_seconds",
+                "must be between one minute and 365 days",
+            ));
+        }
+        if auth.attempts_per_minute_per_ip == 0 || auth.attempts_per_minute_per_account == 0 {
+            return Err(ConfigError::invalid(
+                "auth.attempts_per_minute_per_ip",
+                "rate limits must be above 0",
+            ));
+        }
+        for client in &auth.clients {
+            if client.id.is_empty() || client.secret.expose().len() < 16 {
+                return Err(ConfigError::invalid(
+                    "auth.clients",
+                    format!(
+                        "client `{}` needs an id and a secret of 16+ characters",
+                        client.id
+                    ),
+                ));
+            }
+            if let Some(role) = client
+                .roles
+                .iter()
+                .find(|r| fitpulse_actors::domain::Role::parse(r).is_none())
+            {
+                return Err(ConfigError::invalid(
+                    "auth.clients",
+                    format!("client `{}` has unknown role `{role}`", client.id),
+                ));
+            }
+        }
         let scylla = &self.store.scylla;
         if !is_cql_identifier(&scylla.keyspace) {
             return Err(ConfigError::invalid(
@@ -199,6 +283,9 @@ impl Settings {
         Ok(())
     }
 }
+
+/// The longest a refresh token may live; stores size their revocation memory by it.
+pub const MAX_REFRESH_TTL_SECONDS: u64 = 365 * 24 * 60 * 60;
 
 /// Consistency level names accepted in configuration; the store maps them to the driver's.
 pub struct ConsistencyName;
@@ -248,5 +335,15 @@ fn comma_separated<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Str
         .into_iter()
         .map(|item| item.trim().to_owned())
         .filter(|item| !item.is_empty())
+        .collect())
+}
+
+/// Paths as a list (from a file) or a comma-separated string (from the environment).
+fn comma_separated_paths<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<PathBuf>, D::Error> {
+    Ok(comma_separated(deserializer)?
+        .into_iter()
+        .map(PathBuf::from)
         .collect())
 }

@@ -19,11 +19,16 @@ pub enum ErrorCode {
     InvalidBody,
     InvalidQuery,
     InvalidPath,
+    InvalidField,
     Unauthorized,
+    InvalidToken,
+    TokenExpired,
     Forbidden,
     NotFound,
     MethodNotAllowed,
     Conflict,
+    EmailTaken,
+    AlreadyUpgraded,
     PayloadTooLarge,
     UnsupportedMediaType,
     RateLimited,
@@ -33,75 +38,30 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// The catalogue: code string, HTTP status and default message of each error.
+    #[rustfmt::skip]
     const fn entry(self) -> (&'static str, StatusCode, &'static str) {
         use ErrorCode::*;
+        use StatusCode as S;
         match self {
-            MalformedJson => (
-                "malformed_json",
-                StatusCode::BAD_REQUEST,
-                "the body is not valid JSON",
-            ),
-            InvalidBody => (
-                "invalid_body",
-                StatusCode::BAD_REQUEST,
-                "the body does not have the expected shape",
-            ),
-            InvalidQuery => (
-                "invalid_query",
-                StatusCode::BAD_REQUEST,
-                "the query string is invalid",
-            ),
-            InvalidPath => (
-                "invalid_path",
-                StatusCode::BAD_REQUEST,
-                "a path parameter is invalid",
-            ),
-            Unauthorized => (
-                "unauthorized",
-                StatusCode::UNAUTHORIZED,
-                "a valid access token is required",
-            ),
-            Forbidden => (
-                "forbidden",
-                StatusCode::FORBIDDEN,
-                "the token does not allow this",
-            ),
-            NotFound => ("not_found", StatusCode::NOT_FOUND, "no such resource"),
-            MethodNotAllowed => (
-                "method_not_allowed",
-                StatusCode::METHOD_NOT_ALLOWED,
-                "the method is not allowed on this resource",
-            ),
-            Conflict => (
-                "conflict",
-                StatusCode::CONFLICT,
-                "the request conflicts with the current state",
-            ),
-            PayloadTooLarge => (
-                "payload_too_large",
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "the body is larger than allowed",
-            ),
-            UnsupportedMediaType => (
-                "unsupported_media_type",
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "the body must be application/json",
-            ),
-            RateLimited => (
-                "rate_limited",
-                StatusCode::TOO_MANY_REQUESTS,
-                "too many requests; slow down",
-            ),
-            NotReady => (
-                "not_ready",
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the server is not ready to serve this",
-            ),
-            Internal => (
-                "internal",
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "an unexpected error occurred",
-            ),
+            MalformedJson =>        ("malformed_json",         S::BAD_REQUEST,            "the body is not valid JSON"),
+            InvalidBody =>          ("invalid_body",           S::BAD_REQUEST,            "the body does not have the expected shape"),
+            InvalidQuery =>         ("invalid_query",          S::BAD_REQUEST,            "the query string is invalid"),
+            InvalidPath =>          ("invalid_path",           S::BAD_REQUEST,            "a path parameter is invalid"),
+            InvalidField =>         ("invalid_field",          S::BAD_REQUEST,            "a field has an invalid value"),
+            Unauthorized =>         ("unauthorized",           S::UNAUTHORIZED,           "a valid access token is required"),
+            InvalidToken =>         ("invalid_token",          S::UNAUTHORIZED,           "the access token is not valid"),
+            TokenExpired =>         ("token_expired",          S::UNAUTHORIZED,           "the access token has expired"),
+            Forbidden =>            ("forbidden",              S::FORBIDDEN,              "the token does not allow this"),
+            NotFound =>             ("not_found",              S::NOT_FOUND,              "no such resource"),
+            MethodNotAllowed =>     ("method_not_allowed",     S::METHOD_NOT_ALLOWED,     "the method is not allowed on this resource"),
+            Conflict =>             ("conflict",               S::CONFLICT,               "the request conflicts with the current state"),
+            EmailTaken =>           ("email_taken",            S::CONFLICT,               "an account with this email already exists"),
+            AlreadyUpgraded =>      ("already_upgraded",       S::CONFLICT,               "this account already has an email"),
+            PayloadTooLarge =>      ("payload_too_large",      S::PAYLOAD_TOO_LARGE,      "the body is larger than allowed"),
+            UnsupportedMediaType => ("unsupported_media_type", S::UNSUPPORTED_MEDIA_TYPE, "the body must be application/json"),
+            RateLimited =>          ("rate_limited",           S::TOO_MANY_REQUESTS,      "too many requests; slow down"),
+            NotReady =>             ("not_ready",              S::SERVICE_UNAVAILABLE,    "the server is not ready to serve this"),
+            Internal =>             ("internal",               S::INTERNAL_SERVER_ERROR,  "an unexpected error occurred"),
         }
     }
 
@@ -149,6 +109,7 @@ pub struct ApiError {
     code: ErrorCode,
     message: Cow<'static, str>,
     details: Option<Value>,
+    retry_after_seconds: Option<u64>,
     #[source]
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
@@ -159,8 +120,25 @@ impl ApiError {
             code,
             message: Cow::Borrowed(code.default_message()),
             details: None,
+            retry_after_seconds: None,
             source: None,
         }
+    }
+
+    /// A 429 telling the caller when to try again.
+    pub fn rate_limited(retry_after_seconds: u64) -> Self {
+        ApiError {
+            retry_after_seconds: Some(retry_after_seconds),
+            ..ApiError::new(ErrorCode::RateLimited)
+        }
+        .with_details(serde_json::json!({ "retry_after_seconds": retry_after_seconds }))
+    }
+
+    /// A 400 naming the offending field and why.
+    pub fn invalid_field(field: &str, reason: impl std::fmt::Display) -> Self {
+        ApiError::new(ErrorCode::InvalidField)
+            .with_message(format!("`{field}`: {reason}"))
+            .with_details(serde_json::json!({ "field": field, "reason": reason.to_string() }))
     }
 
     /// An opaque 500 that logs `cause` (and its chain) but never shows it to the caller.
@@ -183,6 +161,23 @@ impl ApiError {
 
     pub fn code(&self) -> ErrorCode {
         self.code
+    }
+}
+
+impl From<fitpulse_actors::ports::store::StoreError> for ApiError {
+    fn from(err: fitpulse_actors::ports::store::StoreError) -> Self {
+        use fitpulse_actors::ports::store::StoreError;
+        match err {
+            StoreError::Conflict { what } => {
+                ApiError::new(ErrorCode::Conflict).with_message(format!("{what} already exists"))
+            }
+            StoreError::Unavailable(_) => ApiError {
+                source: Some(Box::new(err)),
+                retry_after_seconds: Some(1),
+                ..ApiError::new(ErrorCode::NotReady)
+            },
+            StoreError::Backend(_) => ApiError::internal(err),
+        }
     }
 }
 
@@ -225,13 +220,30 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if self.code == ErrorCode::Internal {
+        if self.code == ErrorCode::Internal
+            || (self.source.is_some() && self.status_code().is_server_error())
+        {
             let chain = error_chain(self);
-            tracing::error!(error.chain = %chain, "request failed with an internal error");
+            tracing::error!(error.chain = %chain, code = self.code.as_str(), "request failed on the server side");
         }
-        HttpResponse::build(self.status_code())
-            .content_type(ContentType::json())
-            .body(error_body(self.code, &self.message, self.details.as_ref()))
+        let mut response = HttpResponse::build(self.status_code());
+        response.content_type(ContentType::json());
+        if let Some(seconds) = self.retry_after_seconds {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, seconds));
+        }
+        if self.status_code() == StatusCode::UNAUTHORIZED {
+            let challenge = match self.code {
+                ErrorCode::InvalidToken | ErrorCode::TokenExpired => {
+                    format!(
+                        r#"Bearer error="invalid_token", error_description="{}""#,
+                        self.message
+                    )
+                }
+                _ => "Bearer".to_owned(),
+            };
+            response.insert_header((actix_web::http::header::WWW_AUTHENTICATE, challenge));
+        }
+        response.body(error_body(self.code, &self.message, self.details.as_ref()))
     }
 }
 

@@ -1,9 +1,14 @@
 //! The HTTP edge: one `configure` per area mounts its routes; `error` is the catalogue every
 //! route answers errors from; `observe` wraps every request with id, span and metrics.
 
+mod auth;
+pub mod client_ip;
 pub mod error;
+mod me;
+mod oauth;
 pub mod observe;
 mod ops;
+pub mod views;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -12,6 +17,9 @@ pub use error::{ApiError, ErrorCode};
 /// Mounts every area's routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     ops::configure(cfg);
+    auth::configure(cfg);
+    oauth::configure(cfg);
+    me::configure(cfg);
 }
 
 /// Extractor limits and error mapping shared by every route.

@@ -132,3 +132,115 @@ async fn sigterm_drains_and_exits_0() {
         "{rest:#?}"
     );
 }
+
+#[actix_web::test]
+async fn admin_create_user_makes_a_staff_account_the_server_then_signs_in() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let output = fitpulse()
+        .env("FITPULSE__DATA_DIR", data.path())
+        .args([
+            "admin",
+            "create-user",
+            "--email",
+            "Coach@Example.com",
+            "--password",
+        ])
+        .arg(crate::helpers::PASSWORD)
+        .args(["--role", "coach"])
+        .output()
+        .await
+        .expect("ran");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("roles member,coach"), "{stdout}");
+
+    // The same email again is refused with exit code 1.
+    let again = fitpulse()
+        .env("FITPULSE__DATA_DIR", data.path())
+        .args([
+            "admin",
+            "create-user",
+            "--email",
+            "coach@example.com",
+            "--password",
+            "another password",
+        ])
+        .args(["--role", "admin"])
+        .output()
+        .await
+        .expect("ran");
+    assert_eq!(again.status.code(), Some(1));
+
+    let dir = data.path().to_owned();
+    let app = crate::helpers::spawn_app_with(move |s| s.data_dir = dir).await;
+    let login = app
+        .token(
+            &[
+                ("grant_type", "password"),
+                ("username", "coach@example.com"),
+                ("password", crate::helpers::PASSWORD),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(login.status, 200, "{}", login.text);
+    let access = login.json()["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let me = app.call("GET", "/v1/me", None, Some(&access)).await.json();
+    assert_eq!(me["roles"], serde_json::json!(["member", "coach"]));
+}
+
+#[actix_web::test]
+async fn admin_mint_token_prints_only_a_token_the_server_accepts() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let dir = data.path().to_owned();
+    let app = crate::helpers::spawn_app_with(move |s| s.data_dir = dir).await;
+    let answer = app.register(&crate::helpers::unique_email()).await;
+    let user = answer["user"]["id"].as_str().expect("id");
+
+    let output = fitpulse()
+        .env("FITPULSE__DATA_DIR", data.path())
+        .args([
+            "admin",
+            "mint-token",
+            "--user",
+            user,
+            "--ttl",
+            "10m",
+            "--scope",
+            "content:premium",
+        ])
+        .output()
+        .await
+        .expect("ran");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).expect("utf-8");
+    let token = stdout.trim();
+    assert_eq!(
+        token.split('.').count(),
+        3,
+        "stdout is exactly one JWT: {stdout:?}"
+    );
+    let me = app.call("GET", "/v1/me", None, Some(token)).await;
+    assert_eq!(me.status, 200, "{}", me.text);
+    assert_eq!(me.json()["id"], user);
+
+    let bad = fitpulse()
+        .env("FITPULSE__DATA_DIR", data.path())
+        .args(["admin", "mint-token", "--user", "not-a-uuid"])
+        .output()
+        .await
+        .expect("ran");
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--user"));
+}

@@ -36,7 +36,26 @@ pub struct TestApp {
     pub lifecycle: Lifecycle,
     pub client: awc::Client,
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+    pub stores: fitpulse::store::Stores,
+    pub settings: Settings,
     pub _data_dir: TempDir,
+}
+
+/// A response with its body read.
+pub struct Response {
+    pub status: u16,
+    pub headers: awc::http::header::HeaderMap,
+    pub text: String,
+}
+
+impl Response {
+    pub fn json(&self) -> serde_json::Value {
+        json(&self.text)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
 }
 
 /// Settings for a test app: port 0, one worker, a fresh data directory.
@@ -59,11 +78,12 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut settings = test_settings(&data_dir);
     customize(&mut settings);
-    let app = Application::build_with_routes(settings, test_routes)
+    let app = Application::build_with_routes(settings.clone(), test_routes)
         .await
         .expect("the app builds");
     let port = app.port();
     let lifecycle = app.lifecycle();
+    let stores = app.stores();
     let server = tokio::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -71,6 +91,8 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
         lifecycle,
         client: awc::Client::builder().timeout(WAIT).finish(),
         server,
+        stores,
+        settings,
         _data_dir: data_dir,
     }
 }
@@ -97,6 +119,73 @@ impl TestApp {
 
     pub async fn metrics(&self) -> String {
         self.get("/metrics").await.2
+    }
+
+    /// Sends `method path` with an optional JSON body and bearer token.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+        token: Option<&str>,
+    ) -> Response {
+        let method = awc::http::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.insert_header(("authorization", format!("Bearer {token}")));
+        }
+        let sent = match body {
+            Some(body) => request.send_json(&body).await,
+            None => request.send().await,
+        };
+        read(sent.expect("request sent")).await
+    }
+
+    /// Posts a form to `/oauth/token`, with HTTP Basic client credentials if given.
+    pub async fn token(&self, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> Response {
+        let mut request = self.client.post(self.url("/oauth/token"));
+        if let Some((id, secret)) = basic {
+            request = request.basic_auth(id, secret);
+        }
+        read(request.send_form(&form).await.expect("request sent")).await
+    }
+
+    /// Registers `email` with a fixed password and returns the token answer.
+    pub async fn register(&self, email: &str) -> serde_json::Value {
+        let response = self
+            .call(
+                "POST",
+                "/v1/auth/register",
+                Some(serde_json::json!({
+                    "email": email,
+                    "password": PASSWORD,
+                    "display_name": "Ada",
+                })),
+                None,
+            )
+            .await;
+        assert_eq!(response.status, 201, "{}", response.text);
+        response.json()
+    }
+}
+
+/// The password every test account gets.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A fresh address for a test account.
+pub fn unique_email() -> String {
+    format!("{}@example.com", uuid::Uuid::new_v4().simple())
+}
+
+async fn read<S>(mut response: awc::ClientResponse<S>) -> Response
+where
+    S: futures_core::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>> + Unpin,
+{
+    let body = response.body().limit(1 << 22).await.expect("body read");
+    Response {
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        text: String::from_utf8_lossy(&body).into_owned(),
     }
 }
 

@@ -2,9 +2,11 @@
 //! binary), its own temporary data directory, and, for the scylla backend, a fresh
 //! keyspace on the CQL server started by `scripts/cql-test-server`.
 
+mod accounts;
 mod binary;
 mod errors;
 mod health;
 mod helpers;
 mod shutdown;
 mod store;
+mod tokens;

@@ -1,0 +1,297 @@
+//! Account flows: registration, anonymous device accounts and their upgrade, the OAuth
+//! grants (password, refresh token, client credentials), logout and deletion. Every flow
+//! that signs someone in answers a [`TokenPair`] whose scopes come from the user's active
+//! entitlements at that moment.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use fitpulse_actors::domain::{
+    DeviceId, DisplayName, Email, Locale, Password, Role, Units, UserId, now_millis,
+};
+use fitpulse_actors::ports::store::{
+    EntitlementStore, ProfileUpdate, StoreError, UserRecord, UserStore,
+};
+
+use super::clients::Clients;
+use super::passwords::{self, HashError};
+use super::refresh::{RefreshError, RefreshTokens};
+use super::revocations::RevokedUsers;
+use super::tokens::{AccessTokens, Issued, Principal};
+
+/// The scope every signed-in user has; entitlements add `content:<name>`.
+pub const BASE_SCOPE: &str = "profile";
+/// The display name of a new anonymous account until the user picks one.
+const GUEST_NAME: &str = "Guest";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    #[error(transparent)]
+    Refresh(#[from] RefreshError),
+    #[error("invalid client credentials")]
+    InvalidClient,
+    #[error("this account already has an email")]
+    AlreadyUpgraded,
+    #[error("the account no longer exists")]
+    AccountGone,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+}
+
+/// What a sign-in answers.
+#[derive(Debug, Clone)]
+pub struct TokenPair {
+    pub access: Issued,
+    pub refresh: Option<String>,
+    pub user_id: Option<UserId>,
+}
+
+/// A new email account.
+pub struct NewAccount {
+    pub email: Email,
+    pub password: Password,
+    pub display_name: DisplayName,
+    pub locale: Option<Locale>,
+    pub units: Option<Units>,
+    pub roles: BTreeSet<Role>,
+}
+
+/// Creates an email account; used by registration and by `fitpulse admin create-user`.
+pub async fn create_account(
+    users: &dyn UserStore,
+    new: NewAccount,
+) -> Result<UserRecord, AccountError> {
+    let password_hash = passwords::hash(new.password).await?;
+    let user = UserRecord {
+        id: UserId::random(),
+        email: Some(new.email),
+        display_name: new.display_name,
+        password_hash: Some(password_hash),
+        roles: new.roles,
+        locale: new.locale.unwrap_or_default(),
+        units: new.units.unwrap_or_default(),
+        device_id: None,
+        created_at: now_millis(),
+    };
+    match users.create_user(&user).await {
+        Ok(()) => Ok(user),
+        Err(StoreError::Conflict { what: "email" }) => Err(AccountError::EmailTaken),
+        Err(err) => Err(err.into()),
+    }
+}
+
+pub struct Accounts {
+    users: Arc<dyn UserStore>,
+    entitlements: Arc<dyn EntitlementStore>,
+    refresh: RefreshTokens,
+    access: Arc<AccessTokens>,
+    revoked: Arc<RevokedUsers>,
+    clients: Clients,
+}
+
+impl Accounts {
+    pub fn new(
+        users: Arc<dyn UserStore>,
+        entitlements: Arc<dyn EntitlementStore>,
+        refresh: RefreshTokens,
+        access: Arc<AccessTokens>,
+        revoked: Arc<RevokedUsers>,
+        clients: Clients,
+    ) -> Self {
+        Accounts {
+            users,
+            entitlements,
+            refresh,
+            access,
+            revoked,
+            clients,
+        }
+    }
+
+    /// Registers a member and signs them in.
+    pub async fn register(&self, new: NewAccount) -> Result<(UserRecord, TokenPair), AccountError> {
+        let user = create_account(self.users.as_ref(), new).await?;
+        let tokens = self.sign_in(&user, None).await?;
+        Ok((user, tokens))
+    }
+
+    /// Signs in the anonymous account of `device`, creating it on first use. The bool is
+    /// true when the account was created.
+    pub async fn anonymous(
+        &self,
+        device: DeviceId,
+    ) -> Result<(UserRecord, TokenPair, bool), AccountError> {
+        if let Some(user) = self.users.user_by_device(&device).await? {
+            let tokens = self.sign_in(&user, None).await?;
+            return Ok((user, tokens, false));
+        }
+        let user = UserRecord {
+            id: UserId::random(),
+            email: None,
+            // A constant, valid display name.
+            display_name: DisplayName::parse(GUEST_NAME).expect("valid guest name"),
+            password_hash: None,
+            roles: [Role::Member].into(),
+            locale: Locale::default(),
+            units: Units::default(),
+            device_id: Some(device.clone()),
+            created_at: now_millis(),
+        };
+        match self.users.create_user(&user).await {
+            Ok(()) => {
+                let tokens = self.sign_in(&user, None).await?;
+                Ok((user, tokens, true))
+            }
+            // Two first launches raced; the other one created the account.
+            Err(StoreError::Conflict { what: "device" }) => {
+                let user = self
+                    .users
+                    .user_by_device(&device)
+                    .await?
+                    .ok_or(AccountError::AccountGone)?;
+                let tokens = self.sign_in(&user, None).await?;
+                Ok((user, tokens, false))
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Gives an anonymous account an email and password, keeping its id and all its data.
+    pub async fn upgrade(
+        &self,
+        user: UserId,
+        email: Email,
+        password: Password,
+        display_name: Option<DisplayName>,
+    ) -> Result<(UserRecord, TokenPair), AccountError> {
+        let current = self
+            .users
+            .user_by_id(user)
+            .await?
+            .ok_or(AccountError::AccountGone)?;
+        if current.email.is_some() {
+            return Err(AccountError::AlreadyUpgraded);
+        }
+        let hash = passwords::hash(password).await?;
+        match self.users.attach_email(user, &email, &hash).await {
+            Ok(true) => {}
+            Ok(false) => return Err(AccountError::AccountGone),
+            Err(StoreError::Conflict { what: "email" }) => return Err(AccountError::EmailTaken),
+            Err(err) => return Err(err.into()),
+        }
+        if display_name.is_some() {
+            let update = ProfileUpdate {
+                display_name,
+                ..ProfileUpdate::default()
+            };
+            self.users.update_profile(user, &update).await?;
+        }
+        let upgraded = self
+            .users
+            .user_by_id(user)
+            .await?
+            .ok_or(AccountError::AccountGone)?;
+        let tokens = self.sign_in(&upgraded, None).await?;
+        Ok((upgraded, tokens))
+    }
+
+    /// The `password` grant.
+    pub async fn password_grant(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> Result<TokenPair, AccountError> {
+        // Malformed input verifies against nothing, in the same time as a wrong password.
+        let email = Email::parse(email).ok();
+        let password = Password::parse(password).ok();
+        let user = match &email {
+            Some(email) => self.users.user_by_email(email).await?,
+            None => None,
+        };
+        let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+        let candidate = password.unwrap_or_else(|| {
+            Password::parse("placeholder-never-matches").expect("valid placeholder")
+        });
+        let valid = passwords::verify(candidate, stored).await;
+        match user {
+            Some(user) if valid && email.is_some() => self.sign_in(&user, None).await,
+            _ => Err(AccountError::InvalidCredentials),
+        }
+    }
+
+    /// The `refresh_token` grant: rotates the token within its family.
+    pub async fn refresh_grant(&self, token: &str) -> Result<TokenPair, AccountError> {
+        let (user_id, family) = self.refresh.exchange(token).await?;
+        let Some(user) = self.users.user_by_id(user_id).await? else {
+            self.refresh.revoke_user(user_id).await?;
+            return Err(AccountError::AccountGone);
+        };
+        self.sign_in(&user, Some(family)).await
+    }
+
+    /// The `client_credentials` grant: an access token for a service, no refresh token.
+    pub fn client_grant(&self, id: &str, secret: &str) -> Result<TokenPair, AccountError> {
+        let roles = self
+            .clients
+            .authenticate(id, secret)
+            .ok_or(AccountError::InvalidClient)?;
+        let access = self
+            .access
+            .issue(&Principal::Client(id.to_owned()), roles, &BTreeSet::new());
+        Ok(TokenPair {
+            access,
+            refresh: None,
+            user_id: None,
+        })
+    }
+
+    /// Ends the login the refresh token belongs to.
+    pub async fn logout(&self, refresh_token: &str) -> Result<(), AccountError> {
+        Ok(self.refresh.revoke(refresh_token).await?)
+    }
+
+    /// Deletes the account: personal data, claims and entitlements go, every refresh
+    /// token is revoked and access tokens stop working on this node at once.
+    pub async fn delete(&self, user: UserId) -> Result<bool, AccountError> {
+        self.refresh.revoke_user(user).await?;
+        let existed = self.users.delete_user(user).await?;
+        self.revoked.revoke(user);
+        Ok(existed)
+    }
+
+    /// Issues an access token and a refresh token (in `family` when rotating).
+    async fn sign_in(
+        &self,
+        user: &UserRecord,
+        family: Option<uuid::Uuid>,
+    ) -> Result<TokenPair, AccountError> {
+        let scopes = self.scopes(user.id).await?;
+        let access = self
+            .access
+            .issue(&Principal::User(user.id), &user.roles, &scopes);
+        let refresh = self.refresh.issue(user.id, family).await?;
+        Ok(TokenPair {
+            access,
+            refresh: Some(refresh),
+            user_id: Some(user.id),
+        })
+    }
+
+    /// `profile` plus `content:<name>` for each entitlement active now.
+    async fn scopes(&self, user: UserId) -> Result<BTreeSet<String>, StoreError> {
+        let now = now_millis();
+        let mut scopes: BTreeSet<String> = [BASE_SCOPE.to_owned()].into();
+        for entitlement in self.entitlements.entitlements(user).await? {
+            if entitlement.is_active_at(now) {
+                scopes.insert(format!("content:{}", entitlement.name));
+            }
+        }
+        Ok(scopes)
+    }
+}

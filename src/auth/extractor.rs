@@ -1,0 +1,100 @@
+//! The authenticated caller of a request: an actix extractor that reads the bearer token,
+//! verifies it and refuses revoked users, plus role checks for handlers.
+
+use std::collections::BTreeSet;
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use fitpulse_actors::domain::{Role, UserId};
+
+use super::Auth;
+use super::tokens::{Principal, TokenError};
+use crate::http::{ApiError, ErrorCode};
+
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub principal: Principal,
+    pub roles: BTreeSet<Role>,
+    pub scopes: BTreeSet<String>,
+}
+
+impl AuthUser {
+    /// The user behind the token; service clients have none and are refused.
+    pub fn user_id(&self) -> Result<UserId, ApiError> {
+        match &self.principal {
+            Principal::User(id) => Ok(*id),
+            Principal::Client(_) => Err(ApiError::new(ErrorCode::Forbidden)
+                .with_message("this route needs a user's token, not a service client's")),
+        }
+    }
+
+    /// Admins pass every role check.
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role) || self.roles.contains(&Role::Admin)
+    }
+
+    pub fn require_role(&self, role: Role) -> Result<(), ApiError> {
+        if self.has_role(role) {
+            Ok(())
+        } else {
+            Err(ApiError::new(ErrorCode::Forbidden)
+                .with_message(format!("this needs the {} role", role.as_str())))
+        }
+    }
+}
+
+impl From<TokenError> for ApiError {
+    fn from(err: TokenError) -> Self {
+        let code = match err {
+            TokenError::Expired => ErrorCode::TokenExpired,
+            _ => ErrorCode::InvalidToken,
+        };
+        ApiError::new(code).with_message(err.to_string())
+    }
+}
+
+/// The bearer token of a request, if it has one.
+pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+impl Auth {
+    /// Verifies `token` and checks that its user was not revoked since it was issued.
+    pub fn authenticate(&self, token: &str) -> Result<AuthUser, ApiError> {
+        let verified = self.access.verify(token)?;
+        if let Principal::User(id) = &verified.principal
+            && self.revoked.is_revoked(*id, verified.issued_at)
+        {
+            return Err(
+                ApiError::new(ErrorCode::InvalidToken).with_message("the access token was revoked")
+            );
+        }
+        Ok(AuthUser {
+            principal: verified.principal,
+            roles: verified.roles,
+            scopes: verified.scopes,
+        })
+    }
+}
+
+impl FromRequest for AuthUser {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(auth) = req.app_data::<web::Data<Auth>>() else {
+            return ready(Err(ApiError::internal(std::io::Error::other(
+                "authentication is not configured",
+            ))));
+        };
+        ready(match bearer_token(req) {
+            Some(token) => auth.authenticate(token),
+            None => Err(ApiError::new(ErrorCode::Unauthorized)
+                .with_message("send an access token as `Authorization: Bearer <token>`")),
+        })
+    }
+}

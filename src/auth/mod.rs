@@ -1,0 +1,75 @@
+//! Accounts and tokens.
+//!
+//! - [`keys`]: Ed25519 signing keys, their `kid`s and the JWKS.
+//! - [`tokens`]: signing and verifying access tokens (JWT, EdDSA only).
+//! - [`refresh`]: opaque rotating refresh tokens with reuse detection.
+//! - [`passwords`]: argon2id hashing.
+//! - [`accounts`]: the flows (register, anonymous, upgrade, grants, logout, delete).
+//! - [`extractor`]: [`AuthUser`], the authenticated caller of a request.
+//! - [`rate_limit`], [`revocations`], [`clients`]: what the flows and the edge check.
+
+pub mod accounts;
+pub mod clients;
+pub mod extractor;
+pub mod keys;
+pub mod passwords;
+pub mod rate_limit;
+pub mod refresh;
+pub mod revocations;
+pub mod tokens;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use accounts::Accounts;
+pub use extractor::AuthUser;
+
+use crate::config::AuthSettings;
+use crate::store::Stores;
+
+/// What the request extractor needs: the verifier and the revoked users.
+pub struct Auth {
+    pub access: Arc<tokens::AccessTokens>,
+    pub revoked: Arc<revocations::RevokedUsers>,
+}
+
+/// Everything authentication needs at run time, built once at start.
+pub struct AuthParts {
+    pub auth: Auth,
+    pub accounts: Accounts,
+    pub limiter: rate_limit::LoginLimiter,
+}
+
+impl AuthParts {
+    pub fn build(
+        settings: &AuthSettings,
+        data_dir: &Path,
+        stores: &Stores,
+    ) -> Result<Self, keys::KeyError> {
+        let keys = Arc::new(keys::SigningKeys::load(
+            &settings.signing_key_files,
+            data_dir,
+        )?);
+        let access = Arc::new(tokens::AccessTokens::new(keys, settings));
+        let revoked = Arc::new(revocations::RevokedUsers::new(settings.access_ttl_seconds));
+        let accounts = Accounts::new(
+            stores.users.clone(),
+            stores.entitlements.clone(),
+            refresh::RefreshTokens::new(
+                stores.refresh_tokens.clone(),
+                settings.refresh_ttl_seconds,
+            ),
+            access.clone(),
+            revoked.clone(),
+            clients::Clients::new(&settings.clients),
+        );
+        Ok(AuthParts {
+            auth: Auth { access, revoked },
+            accounts,
+            limiter: rate_limit::LoginLimiter::new(
+                settings.attempts_per_minute_per_ip,
+                settings.attempts_per_minute_per_account,
+            ),
+        })
+    }
+}

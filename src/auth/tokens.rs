@@ -1,0 +1,295 @@
+//! Access tokens: short-lived EdDSA-signed JWTs carrying `sub`, `roles` and `scope`.
+//! Verification accepts only EdDSA, only our issuer and audience, and only keys we know
+//! by `kid`, so `alg=none`, HMAC-with-the-public-key and foreign keys are all refused.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use fitpulse_actors::domain::{Role, UserId, now_millis};
+use jsonwebtoken::{Algorithm, Header, Validation, errors::ErrorKind};
+use serde::{Deserialize, Serialize};
+
+use super::keys::SigningKeys;
+use crate::config::AuthSettings;
+
+/// Clock skew tolerated on `exp` and `iat`, in seconds.
+const LEEWAY_SECONDS: u64 = 30;
+/// `sub` prefix of tokens issued to service clients rather than users.
+const CLIENT_SUBJECT_PREFIX: &str = "client:";
+
+/// Who a token speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    User(UserId),
+    Client(String),
+}
+
+impl Principal {
+    fn subject(&self) -> String {
+        match self {
+            Principal::User(id) => id.to_string(),
+            Principal::Client(id) => format!("{CLIENT_SUBJECT_PREFIX}{id}"),
+        }
+    }
+
+    fn from_subject(sub: &str) -> Option<Principal> {
+        match sub.strip_prefix(CLIENT_SUBJECT_PREFIX) {
+            Some(client) if !client.is_empty() => Some(Principal::Client(client.to_owned())),
+            Some(_) => None,
+            None => sub.parse().ok().map(Principal::User),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub roles: BTreeSet<Role>,
+    /// Space-separated, as in OAuth 2.
+    pub scope: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+/// A verified access token.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub principal: Principal,
+    pub roles: BTreeSet<Role>,
+    pub scopes: BTreeSet<String>,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+/// A freshly signed access token.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub token: String,
+    pub expires_in: u64,
+    pub scope: String,
+}
+
+/// Why a token was refused; each maps to a 401 with its own message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the access token has expired")]
+    Expired,
+    #[error("the access token is not a well-formed JWT")]
+    Malformed,
+    #[error("the access token must be signed with EdDSA")]
+    WrongAlgorithm,
+    #[error("the access token was signed with an unknown key")]
+    UnknownKey,
+    #[error("the access token's signature does not verify")]
+    BadSignature,
+    #[error("the access token is for another audience")]
+    WrongAudience,
+    #[error("the access token is from another issuer")]
+    WrongIssuer,
+    #[error("the access token lacks a required claim or has an invalid subject")]
+    InvalidClaims,
+}
+
+pub struct AccessTokens {
+    keys: Arc<SigningKeys>,
+    issuer: String,
+    audience: String,
+    ttl_seconds: u64,
+    validation: Validation,
+}
+
+impl AccessTokens {
+    pub fn new(keys: Arc<SigningKeys>, settings: &AuthSettings) -> Self {
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[&settings.issuer]);
+        validation.set_audience(&[&settings.audience]);
+        validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
+        validation.leeway = LEEWAY_SECONDS;
+        AccessTokens {
+            keys,
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+            ttl_seconds: settings.access_ttl_seconds,
+            validation,
+        }
+    }
+
+    pub fn ttl_seconds(&self) -> u64 {
+        self.ttl_seconds
+    }
+
+    pub fn keys(&self) -> &SigningKeys {
+        &self.keys
+    }
+
+    /// Signs a token for `principal` valid for the configured lifetime.
+    pub fn issue(
+        &self,
+        principal: &Principal,
+        roles: &BTreeSet<Role>,
+        scopes: &BTreeSet<String>,
+    ) -> Issued {
+        self.issue_for(principal, roles, scopes, self.ttl_seconds as i64)
+    }
+
+    /// Signs a token valid for `ttl_seconds` (negative yields an expired token, for tools
+    /// and tests that need one).
+    pub fn issue_for(
+        &self,
+        principal: &Principal,
+        roles: &BTreeSet<Role>,
+        scopes: &BTreeSet<String>,
+        ttl_seconds: i64,
+    ) -> Issued {
+        let now = now_millis() / 1000;
+        let scope = scopes
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: principal.subject(),
+            roles: roles.clone(),
+            scope: scope.clone(),
+            iat: now,
+            exp: now + ttl_seconds,
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+        };
+        let key = self.keys.active();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(key.kid.clone());
+        // Signing serializable claims with a valid Ed25519 key cannot fail.
+        let token = jsonwebtoken::encode(&header, &claims, &key.encoding).expect("token signs");
+        Issued {
+            token,
+            expires_in: ttl_seconds.max(0) as u64,
+            scope,
+        }
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Verified, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(TokenError::WrongAlgorithm);
+        }
+        let kid = header.kid.ok_or(TokenError::UnknownKey)?;
+        let key = self.keys.by_kid(&kid).ok_or(TokenError::UnknownKey)?;
+        let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation).map_err(
+            |e| match e.kind() {
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                ErrorKind::InvalidSignature => TokenError::BadSignature,
+                ErrorKind::InvalidAudience => TokenError::WrongAudience,
+                ErrorKind::InvalidIssuer => TokenError::WrongIssuer,
+                ErrorKind::InvalidAlgorithm => TokenError::WrongAlgorithm,
+                ErrorKind::MissingRequiredClaim(_) | ErrorKind::Json(_) => {
+                    TokenError::InvalidClaims
+                }
+                _ => TokenError::Malformed,
+            },
+        )?;
+        let claims = data.claims;
+        let principal = Principal::from_subject(&claims.sub).ok_or(TokenError::InvalidClaims)?;
+        Ok(Verified {
+            principal,
+            roles: claims.roles,
+            scopes: claims.scope.split_whitespace().map(str::to_owned).collect(),
+            issued_at: claims.iat,
+            expires_at: claims.exp,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::SigningKey;
+
+    fn tokens_with(keys: &[SigningKey]) -> AccessTokens {
+        AccessTokens::new(
+            Arc::new(SigningKeys::from_signing_keys(keys)),
+            &crate::config::Settings::default().auth,
+        )
+    }
+
+    fn member() -> BTreeSet<Role> {
+        [Role::Member].into()
+    }
+
+    #[test]
+    fn an_issued_token_verifies_with_its_principal_roles_and_scopes() {
+        let tokens = tokens_with(&[SigningKey::from_bytes(&[7; 32])]);
+        let user = UserId::random();
+        let scopes: BTreeSet<String> = ["content:premium".into(), "profile".into()].into();
+        let issued = tokens.issue(&Principal::User(user), &member(), &scopes);
+        assert_eq!(issued.scope, "content:premium profile");
+        let verified = tokens.verify(&issued.token).expect("verifies");
+        assert_eq!(verified.principal, Principal::User(user));
+        assert_eq!(verified.roles, member());
+        assert_eq!(verified.scopes, scopes);
+    }
+
+    #[test]
+    fn a_client_principal_round_trips_through_its_subject() {
+        let tokens = tokens_with(&[SigningKey::from_bytes(&[7; 32])]);
+        let issued = tokens.issue(
+            &Principal::Client("cms".into()),
+            &[Role::Admin].into(),
+            &BTreeSet::new(),
+        );
+        assert_eq!(
+            tokens.verify(&issued.token).expect("verifies").principal,
+            Principal::Client("cms".into())
+        );
+    }
+
+    #[test]
+    fn a_token_expired_beyond_the_leeway_is_refused() {
+        let tokens = tokens_with(&[SigningKey::from_bytes(&[7; 32])]);
+        let issued = tokens.issue_for(
+            &Principal::User(UserId::random()),
+            &member(),
+            &BTreeSet::new(),
+            -120,
+        );
+        assert_eq!(
+            tokens.verify(&issued.token).unwrap_err(),
+            TokenError::Expired
+        );
+    }
+
+    #[test]
+    fn a_token_from_a_retired_key_is_refused_and_a_rotated_in_key_still_verifies() {
+        let (old, new) = (
+            SigningKey::from_bytes(&[1; 32]),
+            SigningKey::from_bytes(&[2; 32]),
+        );
+        let before = tokens_with(std::slice::from_ref(&old));
+        let token = before
+            .issue(
+                &Principal::User(UserId::random()),
+                &member(),
+                &BTreeSet::new(),
+            )
+            .token;
+        let rotating = tokens_with(&[new.clone(), old]);
+        assert!(
+            rotating.verify(&token).is_ok(),
+            "the old key still verifies during rotation"
+        );
+        let retired = tokens_with(&[new]);
+        assert_eq!(retired.verify(&token).unwrap_err(), TokenError::UnknownKey);
+    }
+
+    #[test]
+    fn garbage_is_malformed() {
+        let tokens = tokens_with(&[SigningKey::from_bytes(&[7; 32])]);
+        for junk in ["", "abc", "a.b.c", "eyJhbGciOiJFZERTQSJ9.e30"] {
+            assert!(tokens.verify(junk).is_err(), "{junk}");
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! The signed-in user's own account: profile, deletion, entitlements.
+
+use actix_web::{HttpResponse, web};
+use fitpulse_actors::domain::{DisplayName, Locale, Units, now_millis};
+use fitpulse_actors::ports::store::ProfileUpdate;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::views::{UserView, rfc3339};
+use super::{ApiError, ErrorCode};
+use crate::auth::{Accounts, AuthUser};
+use crate::store::Stores;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/v1/me")
+            .get(profile)
+            .patch(update_profile)
+            .delete(delete_account),
+    )
+    .service(web::resource("/v1/me/entitlements").get(entitlements));
+}
+
+fn gone() -> ApiError {
+    ApiError::new(ErrorCode::NotFound).with_message("the account no longer exists")
+}
+
+async fn profile(caller: AuthUser, stores: web::Data<Stores>) -> Result<HttpResponse, ApiError> {
+    let user = stores
+        .users
+        .user_by_id(caller.user_id()?)
+        .await?
+        .ok_or_else(gone)?;
+    Ok(HttpResponse::Ok().json(UserView::from(&user)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileBody {
+    display_name: Option<String>,
+    locale: Option<String>,
+    units: Option<String>,
+}
+
+async fn update_profile(
+    caller: AuthUser,
+    body: web::Json<ProfileBody>,
+    stores: web::Data<Stores>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let update = ProfileUpdate {
+        display_name: body
+            .display_name
+            .as_deref()
+            .map(|n| DisplayName::parse(n).map_err(|e| ApiError::invalid_field("display_name", e)))
+            .transpose()?,
+        locale: body
+            .locale
+            .as_deref()
+            .map(|l| Locale::parse(l).map_err(|e| ApiError::invalid_field("locale", e)))
+            .transpose()?,
+        units: body
+            .units
+            .as_deref()
+            .map(|u| {
+                Units::parse(u)
+                    .ok_or_else(|| ApiError::invalid_field("units", "`metric` or `imperial`"))
+            })
+            .transpose()?,
+    };
+    if update == ProfileUpdate::default() {
+        return Err(ApiError::new(ErrorCode::InvalidBody)
+            .with_message("name at least one of display_name, locale, units"));
+    }
+    let user = stores
+        .users
+        .update_profile(caller.user_id()?, &update)
+        .await?
+        .ok_or_else(gone)?;
+    Ok(HttpResponse::Ok().json(UserView::from(&user)))
+}
+
+async fn delete_account(
+    caller: AuthUser,
+    accounts: web::Data<Accounts>,
+) -> Result<HttpResponse, ApiError> {
+    let user = caller.user_id()?;
+    if !accounts.delete(user).await? {
+        return Err(gone());
+    }
+    tracing::info!(user_id = %user, "account deleted");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn entitlements(
+    caller: AuthUser,
+    stores: web::Data<Stores>,
+) -> Result<HttpResponse, ApiError> {
+    let now = now_millis();
+    let items: Vec<_> = stores
+        .entitlements
+        .entitlements(caller.user_id()?)
+        .await?
+        .into_iter()
+        .map(|e| {
+            json!({
+                "name": e.name,
+                "active": e.is_active_at(now),
+                "expires_at": e.expires_at.map(rfc3339),
+                "source": e.source,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": null })))
+}

@@ -98,3 +98,46 @@ impl FromRequest for AuthUser {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(roles: &[Role], principal: Principal) -> AuthUser {
+        AuthUser {
+            principal,
+            roles: roles.iter().copied().collect(),
+            scopes: BTreeSet::new(),
+        }
+    }
+
+    #[test]
+    fn a_member_is_not_a_coach_but_an_admin_passes_every_role_check() {
+        let member = caller(&[Role::Member], Principal::User(UserId::random()));
+        assert!(member.require_role(Role::Member).is_ok());
+        assert_eq!(
+            member.require_role(Role::Coach).unwrap_err().code(),
+            ErrorCode::Forbidden
+        );
+        let admin = caller(&[Role::Member, Role::Admin], Principal::User(UserId::random()));
+        assert!(admin.require_role(Role::Coach).is_ok());
+    }
+
+    #[test]
+    fn a_service_client_has_no_user_id() {
+        let client = caller(&[Role::Admin], Principal::Client("cms".into()));
+        assert_eq!(client.user_id().unwrap_err().code(), ErrorCode::Forbidden);
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_other_schemes_are_ignored() {
+        let req = actix_web::test::TestRequest::default()
+            .insert_header((header::AUTHORIZATION, "bearer abc.def.ghi"))
+            .to_http_request();
+        assert_eq!(bearer_token(&req), Some("abc.def.ghi"));
+        let req = actix_web::test::TestRequest::default()
+            .insert_header((header::AUTHORIZATION, "Basic dXNlcjpwYXNz"))
+            .to_http_request();
+        assert_eq!(bearer_token(&req), None);
+    }
+}

@@ -119,7 +119,10 @@ mod tests {
             member.require_role(Role::Coach).unwrap_err().code(),
             ErrorCode::Forbidden
         );
-        let admin = caller(&[Role::Member, Role::Admin], Principal::User(UserId::random()));
+        let admin = caller(
+            &[Role::Member, Role::Admin],
+            Principal::User(UserId::random()),
+        );
         assert!(admin.require_role(Role::Coach).is_ok());
     }
 

@@ -13,7 +13,8 @@ mod timed;
 use std::sync::Arc;
 
 use fitpulse_actors::ports::store::{
-    EntitlementStore, HealthCheck, IdempotencyStore, LikeStore, RefreshTokenStore, UserStore,
+    EntitlementStore, FeedStore, HealthCheck, IdempotencyStore, LikeStore, PlanStore,
+    RefreshTokenStore, UserStore,
 };
 
 use crate::config::{Settings, StoreKind};
@@ -29,6 +30,8 @@ pub struct Stores {
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub refresh_tokens: Arc<dyn RefreshTokenStore>,
     pub entitlements: Arc<dyn EntitlementStore>,
+    pub feed: Arc<dyn FeedStore>,
+    pub plans: Arc<dyn PlanStore>,
 }
 
 impl Stores {
@@ -40,6 +43,8 @@ impl Stores {
             + IdempotencyStore
             + RefreshTokenStore
             + EntitlementStore
+            + FeedStore
+            + PlanStore
             + 'static,
     {
         Stores {
@@ -49,7 +54,9 @@ impl Stores {
             likes: store.clone(),
             idempotency: store.clone(),
             refresh_tokens: store.clone(),
-            entitlements: store,
+            entitlements: store.clone(),
+            feed: store.clone(),
+            plans: store,
         }
     }
 }

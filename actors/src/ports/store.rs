@@ -213,3 +213,53 @@ pub trait IdempotencyStore: Send + Sync {
         response: &StoredResponse,
     ) -> Result<(), StoreError>;
 }
+
+/// How long a user's feed events are kept for resume (a week).
+pub const FEED_TTL_SECONDS: u32 = 7 * 24 * 60 * 60;
+/// At most this many recent events per user are kept for resume by stores that prune by
+/// count (the embedded store); older ones answer `resume.incomplete`.
+pub const FEED_MAX_EVENTS: usize = 1000;
+
+/// One event of a user's feed as stored: `data` is its JSON text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedEvent {
+    pub seq: u64,
+    pub kind: String,
+    pub at: UnixMillis,
+    pub data: String,
+}
+
+/// Where a user's feed stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeedHead {
+    /// The highest sequence number ever assigned (it survives the events' expiry).
+    pub last_seq: u64,
+    /// What the user has read, as acknowledged by an app.
+    pub read_seq: u64,
+}
+
+#[async_trait]
+pub trait FeedStore: Send + Sync {
+    /// Appends events (ascending, above the current head) and advances `last_seq`.
+    /// Writing the same seq again overwrites it, so a retried batch is harmless.
+    async fn append_events(&self, user: UserId, events: &[FeedEvent]) -> Result<(), StoreError>;
+    async fn feed_head(&self, user: UserId) -> Result<FeedHead, StoreError>;
+    /// Up to `limit` kept events with `seq > after`, ascending.
+    async fn events_after(
+        &self,
+        user: UserId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<FeedEvent>, StoreError>;
+    /// The oldest kept event's seq, if any event is kept.
+    async fn oldest_seq(&self, user: UserId) -> Result<Option<u64>, StoreError>;
+    /// Records the read position; callers only ever move it forward.
+    async fn set_read_seq(&self, user: UserId, seq: u64) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait PlanStore: Send + Sync {
+    /// The user's current plan as a JSON document, if they follow one.
+    async fn plan(&self, user: UserId) -> Result<Option<String>, StoreError>;
+    async fn put_plan(&self, user: UserId, plan: &str) -> Result<(), StoreError>;
+}

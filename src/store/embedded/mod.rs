@@ -10,8 +10,10 @@
 //! redb is synchronous, so every call runs on tokio's blocking pool.
 
 mod entitlements;
+mod feed;
 mod idempotency;
 mod likes;
+mod plans;
 mod refresh_tokens;
 mod users;
 
@@ -41,6 +43,10 @@ const REFRESH_FAMILIES: TableDefinition<&str, &[u8]> = TableDefinition::new("ref
 const USER_FAMILIES: TableDefinition<&str, ()> = TableDefinition::new("refresh_families_by_user");
 /// Keys `user<sep>name`.
 const ENTITLEMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("entitlements");
+/// Keys `user<sep>seq` with the seq zero-padded, so a user's events sort by seq.
+const FEED_EVENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("feed_events");
+const FEED_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("feed_state");
+const PLANS: TableDefinition<&str, &str> = TableDefinition::new("plans");
 const LIKES: TableDefinition<&str, i64> = TableDefinition::new("likes");
 const LIKE_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("like_counts");
 const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency_keys");
@@ -85,6 +91,9 @@ impl EmbeddedStore {
             txn.open_table(REFRESH_FAMILIES)?;
             txn.open_table(USER_FAMILIES)?;
             txn.open_table(ENTITLEMENTS)?;
+            txn.open_table(FEED_EVENTS)?;
+            txn.open_table(FEED_STATE)?;
+            txn.open_table(PLANS)?;
             txn.open_table(LIKES)?;
             txn.open_table(LIKE_COUNTS)?;
             txn.open_table(IDEMPOTENCY)?;

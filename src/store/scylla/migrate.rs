@@ -26,11 +26,18 @@ pub struct Migration {
 }
 
 /// Every migration in order. A test checks this list against the files in `cql/`.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_users_likes_idempotency",
-    cql: include_str!("../../../cql/0001_users_likes_idempotency.cql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_users_likes_idempotency",
+        cql: include_str!("../../../cql/0001_users_likes_idempotency.cql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_feed_plans",
+        cql: include_str!("../../../cql/0002_feed_plans.cql"),
+    },
+];
 
 /// How long a lock holder may run before its lock expires on its own.
 const LOCK_TTL_SECONDS: i32 = 300;

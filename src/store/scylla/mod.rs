@@ -8,9 +8,11 @@
 //! SERIAL consistency and checking whose token the row holds.
 
 mod entitlements;
+mod feed;
 mod idempotency;
 mod likes;
 pub mod migrate;
+mod plans;
 mod refresh_tokens;
 mod users;
 
@@ -60,6 +62,8 @@ pub struct ScyllaStore {
     idempotency_statements: idempotency::Statements,
     refresh_statements: refresh_tokens::Statements,
     entitlement_statements: entitlements::Statements,
+    feed_statements: feed::Statements,
+    plan_statements: plans::Statements,
     ops: OpMetrics,
 }
 
@@ -118,6 +122,8 @@ impl ScyllaStore {
             idempotency_statements: idempotency::Statements::prepare(&session).await?,
             refresh_statements: refresh_tokens::Statements::prepare(&session).await?,
             entitlement_statements: entitlements::Statements::prepare(&session).await?,
+            feed_statements: feed::Statements::prepare(&session).await?,
+            plan_statements: plans::Statements::prepare(&session).await?,
             session: Arc::new(session),
             ops: OpMetrics::new(BACKEND, metrics),
         })

@@ -53,4 +53,45 @@ conformance!(
     revoking_a_user_revokes_every_family_and_only_theirs,
     exactly_one_concurrent_use_of_a_refresh_token_wins,
     entitlements_are_granted_replaced_and_listed_by_name,
+    feed_events_read_back_in_order_after_any_position,
+    a_retried_feed_batch_overwrites_instead_of_duplicating,
+    the_read_position_is_kept_beside_the_head,
+    a_plan_is_stored_and_replaced_whole,
 );
+
+/// The embedded store also prunes by count; the scylla store keeps what its TTL keeps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_feed_keeps_only_its_newest_events() {
+    use fitpulse_actors::ports::store::{FEED_MAX_EVENTS, FeedEvent};
+    let backend = support::embedded().await;
+    let who = fitpulse_actors::domain::UserId::random();
+    let total = FEED_MAX_EVENTS as u64 + 25;
+    let events: Vec<FeedEvent> = (1..=total)
+        .map(|seq| FeedEvent {
+            seq,
+            kind: "custom.note".into(),
+            at: fitpulse_actors::domain::now_millis(),
+            data: "{}".into(),
+        })
+        .collect();
+    for chunk in events.chunks(100) {
+        backend
+            .stores
+            .feed
+            .append_events(who, chunk)
+            .await
+            .expect("append");
+    }
+    let oldest = backend.stores.feed.oldest_seq(who).await.expect("oldest");
+    assert_eq!(oldest, Some(total - FEED_MAX_EVENTS as u64 + 1));
+    assert_eq!(
+        backend
+            .stores
+            .feed
+            .feed_head(who)
+            .await
+            .expect("head")
+            .last_seq,
+        total
+    );
+}

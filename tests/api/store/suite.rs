@@ -572,3 +572,93 @@ pub async fn entitlements_are_granted_replaced_and_listed_by_name(stores: &Store
             .is_empty()
     );
 }
+
+fn feed_event(seq: u64) -> fitpulse_actors::ports::store::FeedEvent {
+    fitpulse_actors::ports::store::FeedEvent {
+        seq,
+        kind: "custom.note".into(),
+        at: now_millis(),
+        data: format!(r#"{{"n":{seq}}}"#),
+    }
+}
+
+pub async fn feed_events_read_back_in_order_after_any_position(stores: &Stores, _: &Metrics) {
+    let feed = &stores.feed;
+    let who = UserId::random();
+    assert_eq!(feed.feed_head(who).await.expect("head").last_seq, 0);
+    assert_eq!(feed.oldest_seq(who).await.expect("oldest"), None);
+
+    let first: Vec<_> = (1..=3).map(feed_event).collect();
+    feed.append_events(who, &first).await.expect("append");
+    let second: Vec<_> = (4..=6).map(feed_event).collect();
+    feed.append_events(who, &second).await.expect("append");
+
+    let all = feed.events_after(who, 0, 100).await.expect("read");
+    assert_eq!(
+        all.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5, 6]
+    );
+    assert_eq!(all[3], second[0]);
+    let tail = feed.events_after(who, 4, 100).await.expect("read");
+    assert_eq!(tail.iter().map(|e| e.seq).collect::<Vec<_>>(), [5, 6]);
+    let page = feed.events_after(who, 1, 2).await.expect("read");
+    assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3]);
+    assert!(
+        feed.events_after(who, 6, 100)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    assert_eq!(feed.oldest_seq(who).await.expect("oldest"), Some(1));
+    assert_eq!(feed.feed_head(who).await.expect("head").last_seq, 6);
+    assert!(
+        feed.events_after(UserId::random(), 0, 10)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+}
+
+pub async fn a_retried_feed_batch_overwrites_instead_of_duplicating(stores: &Stores, _: &Metrics) {
+    let who = UserId::random();
+    let batch: Vec<_> = (1..=2).map(feed_event).collect();
+    stores
+        .feed
+        .append_events(who, &batch)
+        .await
+        .expect("append");
+    stores.feed.append_events(who, &batch).await.expect("retry");
+    let all = stores.feed.events_after(who, 0, 100).await.expect("read");
+    assert_eq!(all.len(), 2);
+}
+
+pub async fn the_read_position_is_kept_beside_the_head(stores: &Stores, _: &Metrics) {
+    let who = UserId::random();
+    stores
+        .feed
+        .append_events(who, &[feed_event(1), feed_event(2)])
+        .await
+        .expect("append");
+    stores.feed.set_read_seq(who, 2).await.expect("ack");
+    let head = stores.feed.feed_head(who).await.expect("head");
+    assert_eq!((head.last_seq, head.read_seq), (2, 2));
+}
+
+pub async fn a_plan_is_stored_and_replaced_whole(stores: &Stores, _: &Metrics) {
+    let who = UserId::random();
+    assert_eq!(stores.plans.plan(who).await.expect("read"), None);
+    stores
+        .plans
+        .put_plan(who, r#"{"template":"lose-weight-2w"}"#)
+        .await
+        .expect("put");
+    stores
+        .plans
+        .put_plan(who, r#"{"template":"strength-4w"}"#)
+        .await
+        .expect("replace");
+    assert_eq!(
+        stores.plans.plan(who).await.expect("read").as_deref(),
+        Some(r#"{"template":"strength-4w"}"#)
+    );
+}

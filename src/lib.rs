@@ -25,3 +25,4 @@ pub mod migrate;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod ws;

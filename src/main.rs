@@ -73,6 +73,7 @@ async fn admin(settings: &Settings, command: AdminCommand) -> ExitCode {
 }
 
 async fn serve(settings: Settings) -> ExitCode {
+    raise_open_file_limit();
     let app = match Application::build(settings).await {
         Ok(app) => app,
         Err(err) => return fail("cannot start", &err),
@@ -94,4 +95,12 @@ fn fail(context: &str, err: &dyn std::error::Error) -> ExitCode {
     tracing::error!(error.chain = %text, "{context}");
     eprintln!("fitpulse: {text}");
     ExitCode::FAILURE
+}
+
+/// Every socket is a file descriptor: lift the soft limit to the hard limit.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(limit, "open file limit"),
+        Err(err) => tracing::warn!(error = %err, "could not raise the open file limit"),
+    }
 }

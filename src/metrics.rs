@@ -3,8 +3,8 @@
 //! labels stay small (route templates, never user ids).
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Latency buckets from half a millisecond to ten seconds, dense where our targets sit.
@@ -21,6 +21,13 @@ pub struct Metrics {
     pub http_requests_in_flight: IntGauge,
     pub store_op_duration_seconds: HistogramVec,
     pub store_errors_total: IntCounterVec,
+    pub ws_connections: IntGauge,
+    pub sessions_active: IntGauge,
+    pub ws_messages_sent_total: IntCounterVec,
+    pub ws_messages_received_total: IntCounterVec,
+    pub ws_closed_total: IntCounterVec,
+    pub ws_slow_consumer_total: IntCounter,
+    pub event_delivery_seconds: Histogram,
 }
 
 impl Metrics {
@@ -62,6 +69,48 @@ impl Metrics {
             &["backend", "op"],
         )
         .expect("valid metric definition");
+        let ws_connections = IntGauge::new("fitpulse_ws_connections", "Open WebSocket connections")
+            .expect("valid metric definition");
+        let sessions_active =
+            IntGauge::new("fitpulse_sessions_active", "User sessions held in memory")
+                .expect("valid metric definition");
+        let ws_messages_sent_total = IntCounterVec::new(
+            Opts::new(
+                "fitpulse_ws_messages_sent_total",
+                "Frames written to sockets, by event family",
+            ),
+            &["type"],
+        )
+        .expect("valid metric definition");
+        let ws_messages_received_total = IntCounterVec::new(
+            Opts::new(
+                "fitpulse_ws_messages_received_total",
+                "Client frames received, by type",
+            ),
+            &["type"],
+        )
+        .expect("valid metric definition");
+        let ws_closed_total = IntCounterVec::new(
+            Opts::new(
+                "fitpulse_ws_closed_total",
+                "Sockets closed by the server, by close code",
+            ),
+            &["code"],
+        )
+        .expect("valid metric definition");
+        let ws_slow_consumer_total = IntCounter::new(
+            "fitpulse_ws_slow_consumer_total",
+            "Sockets closed because their outbound queue was full",
+        )
+        .expect("valid metric definition");
+        let event_delivery_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "fitpulse_event_delivery_seconds",
+                "Time from an event's creation to its frame being written to a socket",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )
+        .expect("valid metric definition");
         let build_info = IntGaugeVec::new(
             Opts::new(
                 "fitpulse_build_info",
@@ -83,6 +132,13 @@ impl Metrics {
         register(Box::new(http_requests_in_flight.clone()));
         register(Box::new(store_op_duration_seconds.clone()));
         register(Box::new(store_errors_total.clone()));
+        register(Box::new(ws_connections.clone()));
+        register(Box::new(sessions_active.clone()));
+        register(Box::new(ws_messages_sent_total.clone()));
+        register(Box::new(ws_messages_received_total.clone()));
+        register(Box::new(ws_closed_total.clone()));
+        register(Box::new(ws_slow_consumer_total.clone()));
+        register(Box::new(event_delivery_seconds.clone()));
         register(Box::new(build_info));
         register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
@@ -95,6 +151,13 @@ impl Metrics {
             http_requests_in_flight,
             store_op_duration_seconds,
             store_errors_total,
+            ws_connections,
+            sessions_active,
+            ws_messages_sent_total,
+            ws_messages_received_total,
+            ws_closed_total,
+            ws_slow_consumer_total,
+            event_delivery_seconds,
         }
     }
 
@@ -106,6 +169,20 @@ impl Metrics {
             .encode(&self.registry.gather(), &mut buffer)
             .expect("text encoding succeeds");
         String::from_utf8(buffer).expect("the text format is UTF-8")
+    }
+}
+
+impl fitpulse_actors::ports::observer::SessionObserver for Metrics {
+    fn session_started(&self) {
+        self.sessions_active.inc();
+    }
+
+    fn session_stopped(&self) {
+        self.sessions_active.dec();
+    }
+
+    fn slow_consumer(&self) {
+        self.ws_slow_consumer_total.inc();
     }
 }
 

@@ -19,6 +19,10 @@ use crate::http::client_ip::ClientIpPolicy;
 use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
 use crate::store::{self, Stores};
+use crate::ws::{Gateway, WsLimits};
+use fitpulse_actors::hub::Hub;
+use fitpulse_actors::session::{SessionConfig, SessionDeps};
+use std::sync::Arc;
 
 /// Extra routes mounted under the same middleware and error handling as the built-in ones.
 pub type RouteConfig = fn(&mut web::ServiceConfig);
@@ -44,7 +48,9 @@ pub struct Application {
     server: Server,
     lifecycle: Lifecycle,
     stores: Stores,
+    hub: Hub,
     drain_delay: Duration,
+    grace: Duration,
 }
 
 impl Application {
@@ -63,6 +69,18 @@ impl Application {
         let stores = store::open(&settings, &metrics).await?;
         let auth = AuthParts::build(&settings.auth, &settings.data_dir, &stores)?;
         let lifecycle = Lifecycle::new();
+        let workers = match settings.http.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let hub = start_hub(&settings, &stores, &metrics, workers);
+        let auth_state = Arc::new(auth.auth);
+        let gateway = Gateway {
+            hub: hub.clone(),
+            auth: auth_state.clone(),
+            limits: WsLimits::from(&settings.ws),
+            metrics: metrics.clone(),
+        };
 
         let addr = settings.http.bind;
         let listener =
@@ -72,16 +90,14 @@ impl Application {
             .map_err(|source| StartupError::Bind { addr, source })?
             .port();
 
-        let workers = match settings.http.workers {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
         let max_body = settings.http.max_body_bytes;
         let app_data = AppData {
             metrics: web::Data::new(metrics),
             stores: web::Data::new(stores.clone()),
             lifecycle: web::Data::new(lifecycle.clone()),
-            auth: web::Data::new(auth.auth),
+            auth: web::Data::from(auth_state),
+            gateway: web::Data::new(gateway),
+            hub: web::Data::new(hub.clone()),
             accounts: web::Data::new(auth.accounts),
             limiter: web::Data::new(auth.limiter),
             client_ip: web::Data::new(ClientIpPolicy {
@@ -97,16 +113,20 @@ impl Application {
                 .app_data(app_data.accounts.clone())
                 .app_data(app_data.limiter.clone())
                 .app_data(app_data.client_ip.clone())
+                .app_data(app_data.gateway.clone())
+                .app_data(app_data.hub.clone())
                 .configure(|cfg| http::extractor_config(cfg, max_body))
                 .wrap(from_fn(http::observe::observe))
                 .configure(http::configure)
+                .configure(crate::ws::configure)
                 .configure(extra)
                 .default_service(web::to(http::not_found))
         })
         .workers(workers)
         // actix counts connections per worker; the setting is for the whole node.
         .max_connections(settings.http.max_connections.div_ceil(workers))
-        .backlog(4096)
+        // The kernel caps this at net.core.somaxconn; ask for plenty for reconnect storms.
+        .backlog(65_535)
         .disable_signals()
         .shutdown_timeout(settings.shutdown.grace_seconds)
         .listen(listener)
@@ -125,13 +145,20 @@ impl Application {
             server,
             lifecycle,
             stores,
+            hub,
             drain_delay: Duration::from_millis(settings.shutdown.drain_delay_ms),
+            grace: Duration::from_secs(settings.shutdown.grace_seconds),
         })
     }
 
     /// The bound port (the real one when the settings asked for port 0).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The session hub (for embedders and operator tooling).
+    pub fn hub(&self) -> Hub {
+        self.hub.clone()
     }
 
     /// The store ports the application serves from (for embedders and operator tooling).
@@ -158,6 +185,13 @@ impl Application {
         );
         self.lifecycle.begin_draining();
         tokio::time::sleep(self.drain_delay).await;
+        tracing::info!("shutdown: closing sockets (1001) and persisting sessions");
+        if tokio::time::timeout(self.grace, self.hub.drain())
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown: sessions did not finish persisting within the grace period");
+        }
         tracing::info!("shutdown: closing the listener and finishing in-flight requests");
         handle.stop(true).await;
         let result = server.await.map_err(std::io::Error::other)?;
@@ -175,6 +209,31 @@ struct AppData {
     accounts: web::Data<Accounts>,
     limiter: web::Data<LoginLimiter>,
     client_ip: web::Data<ClientIpPolicy>,
+    gateway: web::Data<Gateway>,
+    hub: web::Data<Hub>,
+}
+
+/// Starts the session hub: its shards run beside the HTTP workers.
+fn start_hub(settings: &Settings, stores: &Stores, metrics: &Metrics, workers: usize) -> Hub {
+    let ws = &settings.ws;
+    let config = SessionConfig {
+        max_devices: ws.max_sockets_per_user,
+        memory_events: ws.memory_events,
+        idle_grace: Duration::from_millis(ws.session_idle_grace_ms),
+        ..SessionConfig::default()
+    };
+    let deps = SessionDeps {
+        feed: stores.feed.clone(),
+        plans: stores.plans.clone(),
+        entitlements: stores.entitlements.clone(),
+        observer: Arc::new(metrics.clone()),
+        config,
+    };
+    let shards = match ws.hub_shards {
+        0 => workers,
+        n => n,
+    };
+    Hub::start(deps, shards)
 }
 
 fn backend_name(settings: &Settings) -> &'static str {

@@ -6,7 +6,20 @@
 //!   (implemented in the server crate by the embedded and scylla backends) and, later, the bus
 //!   and the clock.
 //!
-//! Session, live-class and hub actors grow here; nothing in this crate knows about HTTP or CQL.
+//! - [`session`]: the `UserSession` actor, one per online user per node: sequences the
+//!   user's events, keeps recent ones in memory, persists them write-behind, fans frames
+//!   out to every attached device, and stops after an idle grace period.
+//! - [`hub`]: shards that find or start sessions, count each user's devices, and decide
+//!   when an idle session stops; REST and the bus reach users through it.
+//! - [`events`] and [`device`]: wire frames and what a session needs from a socket.
+//!
+//! Data flow: a connection attaches to the hub -> the hub forwards to the user's session ->
+//! the session replays what the device missed, then delivers every new event's shared frame.
+//! Nothing in this crate knows about HTTP or CQL.
 
+pub mod device;
 pub mod domain;
+pub mod events;
+pub mod hub;
 pub mod ports;
+pub mod session;

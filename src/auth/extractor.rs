@@ -18,6 +18,8 @@ pub struct AuthUser {
     pub principal: Principal,
     pub roles: BTreeSet<Role>,
     pub scopes: BTreeSet<String>,
+    /// When the token expires, in Unix seconds.
+    pub expires_at: i64,
 }
 
 impl AuthUser {
@@ -77,6 +79,7 @@ impl Auth {
             principal: verified.principal,
             roles: verified.roles,
             scopes: verified.scopes,
+            expires_at: verified.expires_at,
         })
     }
 }
@@ -108,6 +111,7 @@ mod tests {
             principal,
             roles: roles.iter().copied().collect(),
             scopes: BTreeSet::new(),
+            expires_at: 0,
         }
     }
 

@@ -13,7 +13,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 pub use secret::Secret;
 pub use settings::{
     AuthSettings, BusKind, BusSettings, ClientSettings, HttpSettings, LogFormat, LogSettings,
-    NatsSettings, ScyllaSettings, Settings, ShutdownSettings, StoreKind, StoreSettings,
+    NatsSettings, ScyllaSettings, Settings, ShutdownSettings, StoreKind, StoreSettings, WsSettings,
 };
 
 /// Prefix of every environment key; sections are separated by a double underscore.

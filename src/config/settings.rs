@@ -18,6 +18,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub shutdown: ShutdownSettings,
     pub auth: AuthSettings,
+    pub ws: WsSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -131,6 +132,31 @@ pub struct ClientSettings {
     pub roles: Vec<String>,
 }
 
+/// WebSocket limits and session timings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WsSettings {
+    /// Largest client frame (after reassembly); larger ones close the socket with 1009.
+    pub max_frame_bytes: usize,
+    /// Sustained client frames per second per socket; beyond the burst the socket closes 4008.
+    pub messages_per_second: u32,
+    pub message_burst: u32,
+    /// Frames queued for one socket before it counts as too slow and closes 4009.
+    pub outbound_queue: usize,
+    pub heartbeat_interval_ms: u64,
+    /// A socket silent for this long (no frame, no pong) is dropped.
+    pub client_timeout_ms: u64,
+    pub max_sockets_per_user: usize,
+    /// How long a user's session outlives their last socket.
+    pub session_idle_grace_ms: u64,
+    /// How long before its token expires a socket gets `token.expiring`.
+    pub token_expiry_warning_seconds: u64,
+    /// Hub shards; 0 means one per core.
+    pub hub_shards: usize,
+    /// Recent events per session kept in memory for instant resume.
+    pub memory_events: usize,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShutdownSettings {
@@ -187,6 +213,19 @@ impl Default for Settings {
                 clients: Vec::new(),
                 attempts_per_minute_per_ip: 30,
                 attempts_per_minute_per_account: 10,
+            },
+            ws: WsSettings {
+                max_frame_bytes: 64 * 1024,
+                messages_per_second: 20,
+                message_burst: 40,
+                outbound_queue: 256,
+                heartbeat_interval_ms: 15_000,
+                client_timeout_ms: 45_000,
+                max_sockets_per_user: 10,
+                session_idle_grace_ms: 30_000,
+                token_expiry_warning_seconds: 60,
+                hub_shards: 0,
+                memory_events: 256,
             },
         }
     }
@@ -254,6 +293,29 @@ impl Settings {
                     format!("client `{}` has unknown role `{role}`", client.id),
                 ));
             }
+        }
+        let ws = &self.ws;
+        for (key, value) in [
+            ("ws.max_frame_bytes", ws.max_frame_bytes),
+            ("ws.messages_per_second", ws.messages_per_second as usize),
+            ("ws.message_burst", ws.message_burst as usize),
+            ("ws.outbound_queue", ws.outbound_queue),
+            (
+                "ws.heartbeat_interval_ms",
+                ws.heartbeat_interval_ms as usize,
+            ),
+            ("ws.max_sockets_per_user", ws.max_sockets_per_user),
+            ("ws.memory_events", ws.memory_events),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::invalid(key, "must be above 0"));
+            }
+        }
+        if ws.client_timeout_ms <= ws.heartbeat_interval_ms {
+            return Err(ConfigError::invalid(
+                "ws.client_timeout_ms",
+                "must be longer than ws.heartbeat_interval_ms",
+            ));
         }
         let scylla = &self.store.scylla;
         if !is_cql_identifier(&scylla.keyspace) {

@@ -1,6 +1,7 @@
 //! The HTTP edge: one `configure` per area mounts its routes; `error` is the catalogue every
 //! route answers errors from; `observe` wraps every request with id, span and metrics.
 
+mod admin;
 mod auth;
 pub mod client_ip;
 pub mod error;
@@ -20,6 +21,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     auth::configure(cfg);
     oauth::configure(cfg);
     me::configure(cfg);
+    admin::configure(cfg);
 }
 
 /// Extractor limits and error mapping shared by every route.

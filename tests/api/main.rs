@@ -8,5 +8,6 @@ mod errors;
 mod health;
 mod helpers;
 mod shutdown;
+mod sockets;
 mod store;
 mod tokens;

@@ -1,3 +1,4 @@
 //! What the core needs from the outside world, as traits the server crate implements.
 
+pub mod observer;
 pub mod store;

@@ -1,0 +1,73 @@
+//! What a session needs from a connected device (one socket): a way to hand it frames and
+//! a way to close it. The WebSocket connection actor in the server crate implements both.
+
+use std::time::Instant;
+
+use actix::{Message, Recipient};
+
+use crate::events::Frame;
+
+/// Close codes of the protocol (DESIGN.md, `docs/protocol.md`).
+pub mod close {
+    /// The server is shutting down or draining; reconnect (elsewhere) and resume.
+    pub const GOING_AWAY: u16 = 1001;
+    /// A frame was larger than the limit.
+    pub const TOO_BIG: u16 = 1009;
+    /// Something failed on the server; reconnect and resume.
+    pub const INTERNAL: u16 = 1011;
+    /// No valid token, or it expired.
+    pub const UNAUTHENTICATED: u16 = 4001;
+    /// The token does not allow this.
+    pub const FORBIDDEN: u16 = 4003;
+    /// Too many messages from the client.
+    pub const RATE_LIMITED: u16 = 4008;
+    /// The client did not read its frames fast enough.
+    pub const TOO_SLOW: u16 = 4009;
+    /// The user opened more sockets than allowed; the oldest is closed.
+    pub const SUPERSEDED: u16 = 4010;
+}
+
+/// Identifies one socket within the node.
+pub type DeviceKey = u64;
+
+/// A frame for one device, with the moment its event was created (for delivery latency).
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Deliver {
+    pub frame: Frame,
+    pub family: &'static str,
+    pub created: Instant,
+}
+
+/// Tells a device to close its socket with `code`.
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct CloseDevice {
+    pub code: u16,
+    pub reason: &'static str,
+}
+
+/// A device as a session holds it.
+#[derive(Clone)]
+pub struct DeviceHandle {
+    pub key: DeviceKey,
+    pub deliver: Recipient<Deliver>,
+    pub close: Recipient<CloseDevice>,
+}
+
+/// The label under which frames of an event family are counted; unknown families (which
+/// only custom admin events could produce) share one label.
+pub fn family_label(family: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "custom",
+        "live",
+        "message",
+        "community",
+        "content",
+        "plan",
+        "feed",
+        "drop",
+        "order",
+    ];
+    KNOWN.into_iter().find(|k| *k == family).unwrap_or("other")
+}

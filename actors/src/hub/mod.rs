@@ -1,0 +1,116 @@
+//! The hub: the way into users' sessions for connections, REST handlers and the bus.
+//! Users are spread over shards (each its own actor on its own arbiter) by a hash of their
+//! id, so one mailbox never carries the whole node.
+
+mod shard;
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+pub use shard::HubShard;
+use shard::{
+    AckUserFeed, AttachDevice, CountSessions, DetachDevice, DrainAll, PublishToUser, UserPlan,
+};
+
+use crate::device::{DeviceHandle, DeviceKey};
+use crate::domain::UserId;
+use crate::events::EventKind;
+use crate::session::{AttachAck, SessionDeps, SessionError};
+
+/// A cheap-to-clone handle on every shard.
+#[derive(Clone)]
+pub struct Hub {
+    shards: Arc<[Addr<HubShard>]>,
+    /// Keeps the shards' arbiters (threads) alive as long as the hub is.
+    _arbiters: Arc<Vec<Arbiter>>,
+}
+
+impl Hub {
+    /// Starts `shards` shards (at least one), each on its own arbiter thread.
+    pub fn start(deps: SessionDeps, shards: usize) -> Hub {
+        let deps = Arc::new(deps);
+        let arbiters: Vec<Arbiter> = (0..shards.max(1)).map(|_| Arbiter::new()).collect();
+        let shards: Vec<Addr<HubShard>> = arbiters
+            .iter()
+            .map(|arbiter| {
+                let deps = deps.clone();
+                HubShard::start_in_arbiter(&arbiter.handle(), move |_| HubShard::new(deps))
+            })
+            .collect();
+        Hub {
+            shards: shards.into(),
+            _arbiters: Arc::new(arbiters),
+        }
+    }
+
+    fn shard(&self, user: UserId) -> &Addr<HubShard> {
+        let index = (user.as_uuid().as_u128() % self.shards.len() as u128) as usize;
+        &self.shards[index]
+    }
+
+    /// Attaches a device to the user's session, replaying what it missed since `since`.
+    pub async fn attach(
+        &self,
+        user: UserId,
+        device: DeviceHandle,
+        since: Option<u64>,
+    ) -> Result<AttachAck, SessionError> {
+        self.shard(user)
+            .send(AttachDevice {
+                user,
+                device,
+                since,
+            })
+            .await
+            .unwrap_or(Err(SessionError::Unavailable))
+    }
+
+    pub fn detach(&self, user: UserId, device: DeviceKey) {
+        self.shard(user).do_send(DetachDevice { user, device });
+    }
+
+    /// Publishes an event to the user (starting their session if needed); answers its
+    /// seq once the event is persisted.
+    pub async fn publish(
+        &self,
+        user: UserId,
+        kind: EventKind,
+        data: String,
+    ) -> Result<u64, SessionError> {
+        self.shard(user)
+            .send(PublishToUser { user, kind, data })
+            .await
+            .unwrap_or(Err(SessionError::Unavailable))
+    }
+
+    pub async fn ack_feed(&self, user: UserId, seq: u64) -> Result<u64, SessionError> {
+        self.shard(user)
+            .send(AckUserFeed { user, seq })
+            .await
+            .unwrap_or(Err(SessionError::Unavailable))
+    }
+
+    pub async fn plan(&self, user: UserId) -> Result<Option<String>, SessionError> {
+        self.shard(user)
+            .send(UserPlan { user })
+            .await
+            .unwrap_or(Err(SessionError::Unavailable))
+    }
+
+    /// Sessions held on this node.
+    pub async fn session_count(&self) -> usize {
+        let counts = self.shards.iter().map(|s| s.send(CountSessions));
+        futures_util::future::join_all(counts)
+            .await
+            .into_iter()
+            .map(|c| c.unwrap_or(0))
+            .sum()
+    }
+
+    /// Closes every socket with 1001 and persists every session (graceful shutdown).
+    pub async fn drain(&self) {
+        let drains = self.shards.iter().map(|s| s.send(DrainAll));
+        futures_util::future::join_all(drains).await;
+    }
+}

@@ -1,0 +1,295 @@
+//! A hub shard: owns the sessions of the users that hash to it, counts their devices,
+//! and stops a session once it has had no device for the idle grace period. A new
+//! session of a user whose previous one is still persisting waits for it (the barrier).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use actix::prelude::*;
+use futures_util::FutureExt;
+use tokio::sync::oneshot;
+
+use crate::device::{DeviceHandle, DeviceKey};
+use crate::domain::UserId;
+use crate::events::EventKind;
+use crate::session::{
+    self, AttachAck, Barrier, SessionDeps, SessionEnded, SessionError, UserSession,
+};
+
+struct Entry {
+    addr: Addr<UserSession>,
+    generation: u64,
+    devices: HashSet<DeviceKey>,
+    idle_timer: Option<SpawnHandle>,
+}
+
+pub struct HubShard {
+    deps: Arc<SessionDeps>,
+    sessions: HashMap<UserId, Entry>,
+    /// Sessions that were told to stop and are still persisting.
+    stopping: HashMap<UserId, (u64, Barrier)>,
+    next_generation: u64,
+}
+
+impl HubShard {
+    pub fn new(deps: Arc<SessionDeps>) -> Self {
+        HubShard {
+            deps,
+            sessions: HashMap::new(),
+            stopping: HashMap::new(),
+            next_generation: 0,
+        }
+    }
+
+    /// The user's session, started if there is none.
+    fn session(&mut self, user: UserId, ctx: &mut Context<Self>) -> &mut Entry {
+        if !self.sessions.contains_key(&user) {
+            self.next_generation += 1;
+            let generation = self.next_generation;
+            let barrier = self.stopping.get(&user).map(|(_, b)| b.clone());
+            let addr = UserSession::new(
+                user,
+                generation,
+                self.deps.clone(),
+                barrier,
+                ctx.address().recipient(),
+            )
+            .start();
+            let entry = Entry {
+                addr,
+                generation,
+                devices: HashSet::new(),
+                idle_timer: None,
+            };
+            self.sessions.insert(user, entry);
+            // A session started for a publish (no device yet) idles out like any other.
+            self.schedule_idle(user, ctx);
+        }
+        // Inserted just above when missing.
+        self.sessions.get_mut(&user).expect("session entry")
+    }
+
+    fn schedule_idle(&mut self, user: UserId, ctx: &mut Context<Self>) {
+        let grace = self.deps.config.idle_grace;
+        let Some(entry) = self.sessions.get_mut(&user) else {
+            return;
+        };
+        if !entry.devices.is_empty() || entry.idle_timer.is_some() {
+            return;
+        }
+        let generation = entry.generation;
+        entry.idle_timer = Some(ctx.run_later(grace, move |act, ctx| {
+            act.idle_expired(user, generation, ctx)
+        }));
+    }
+
+    fn cancel_idle(entry: &mut Entry, ctx: &mut Context<Self>) {
+        if let Some(timer) = entry.idle_timer.take() {
+            ctx.cancel_future(timer);
+        }
+    }
+
+    fn idle_expired(&mut self, user: UserId, generation: u64, ctx: &mut Context<Self>) {
+        let still_idle = self
+            .sessions
+            .get(&user)
+            .is_some_and(|e| e.generation == generation && e.devices.is_empty());
+        if !still_idle {
+            return;
+        }
+        let Some(entry) = self.sessions.remove(&user) else {
+            return;
+        };
+        let (done, stopped) = oneshot::channel();
+        entry.addr.do_send(session::Stop { done });
+        self.remember_stopping(user, generation, stopped, ctx);
+    }
+
+    /// Keeps the stopping session's barrier until it has persisted everything.
+    fn remember_stopping(
+        &mut self,
+        user: UserId,
+        generation: u64,
+        stopped: oneshot::Receiver<()>,
+        ctx: &mut Context<Self>,
+    ) {
+        let barrier: Barrier = stopped.map(|_| ()).boxed().shared();
+        self.stopping.insert(user, (generation, barrier.clone()));
+        ctx.spawn(barrier.into_actor(self).map(move |(), act, _| {
+            if act
+                .stopping
+                .get(&user)
+                .is_some_and(|(g, _)| *g == generation)
+            {
+                act.stopping.remove(&user);
+            }
+        }));
+    }
+}
+
+impl Actor for HubShard {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // REST pushes and attaches queue here in bursts; `send` callers wait for room.
+        ctx.set_mailbox_capacity(1024);
+    }
+}
+
+/// Attaches a device to its user's session (see `session::Attach`).
+#[derive(Message)]
+#[rtype(result = "Result<AttachAck, SessionError>")]
+pub struct AttachDevice {
+    pub user: UserId,
+    pub device: DeviceHandle,
+    pub since: Option<u64>,
+}
+
+impl Handler<AttachDevice> for HubShard {
+    type Result = ResponseFuture<Result<AttachAck, SessionError>>;
+
+    fn handle(&mut self, msg: AttachDevice, ctx: &mut Context<Self>) -> Self::Result {
+        let entry = self.session(msg.user, ctx);
+        entry.devices.insert(msg.device.key);
+        Self::cancel_idle(entry, ctx);
+        let sent = entry.addr.send(session::Attach {
+            device: msg.device,
+            since: msg.since,
+        });
+        Box::pin(async move { sent.await.unwrap_or(Err(SessionError::Unavailable)) })
+    }
+}
+
+/// A device's socket closed (or it was dropped as too slow).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DetachDevice {
+    pub user: UserId,
+    pub device: DeviceKey,
+}
+
+impl Handler<DetachDevice> for HubShard {
+    type Result = ();
+
+    fn handle(&mut self, msg: DetachDevice, ctx: &mut Context<Self>) {
+        let Some(entry) = self.sessions.get_mut(&msg.user) else {
+            return;
+        };
+        if entry.devices.remove(&msg.device) {
+            entry.addr.do_send(session::Detach { device: msg.device });
+        }
+        if entry.devices.is_empty() {
+            self.schedule_idle(msg.user, ctx);
+        }
+    }
+}
+
+/// Publishes an event to a user, online or not (see `session::Publish`).
+#[derive(Message)]
+#[rtype(result = "Result<u64, SessionError>")]
+pub struct PublishToUser {
+    pub user: UserId,
+    pub kind: EventKind,
+    pub data: String,
+}
+
+impl Handler<PublishToUser> for HubShard {
+    type Result = ResponseFuture<Result<u64, SessionError>>;
+
+    fn handle(&mut self, msg: PublishToUser, ctx: &mut Context<Self>) -> Self::Result {
+        let sent = self.session(msg.user, ctx).addr.send(session::Publish {
+            kind: msg.kind,
+            data: msg.data,
+        });
+        Box::pin(async move { sent.await.unwrap_or(Err(SessionError::Unavailable)) })
+    }
+}
+
+/// Moves a user's read position (see `session::AckFeed`).
+#[derive(Message)]
+#[rtype(result = "Result<u64, SessionError>")]
+pub struct AckUserFeed {
+    pub user: UserId,
+    pub seq: u64,
+}
+
+impl Handler<AckUserFeed> for HubShard {
+    type Result = ResponseFuture<Result<u64, SessionError>>;
+
+    fn handle(&mut self, msg: AckUserFeed, ctx: &mut Context<Self>) -> Self::Result {
+        let sent = self
+            .session(msg.user, ctx)
+            .addr
+            .send(session::AckFeed { seq: msg.seq });
+        Box::pin(async move { sent.await.unwrap_or(Err(SessionError::Unavailable)) })
+    }
+}
+
+/// Answers a user's plan document.
+#[derive(Message)]
+#[rtype(result = "Result<Option<String>, SessionError>")]
+pub struct UserPlan {
+    pub user: UserId,
+}
+
+impl Handler<UserPlan> for HubShard {
+    type Result = ResponseFuture<Result<Option<String>, SessionError>>;
+
+    fn handle(&mut self, msg: UserPlan, ctx: &mut Context<Self>) -> Self::Result {
+        let sent = self.session(msg.user, ctx).addr.send(session::GetPlan);
+        Box::pin(async move { sent.await.map_err(|_| SessionError::Unavailable) })
+    }
+}
+
+impl Handler<SessionEnded> for HubShard {
+    type Result = ();
+
+    fn handle(&mut self, msg: SessionEnded, _: &mut Context<Self>) {
+        if self
+            .sessions
+            .get(&msg.user)
+            .is_some_and(|e| e.generation == msg.generation)
+        {
+            self.sessions.remove(&msg.user);
+        }
+    }
+}
+
+/// Answers how many sessions this shard holds.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct CountSessions;
+
+impl Handler<CountSessions> for HubShard {
+    type Result = usize;
+
+    fn handle(&mut self, _: CountSessions, _: &mut Context<Self>) -> usize {
+        self.sessions.len()
+    }
+}
+
+/// Closes every device with 1001 and persists every session; answers when all are done.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DrainAll;
+
+impl Handler<DrainAll> for HubShard {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: DrainAll, _: &mut Context<Self>) -> Self::Result {
+        let mut done = Vec::new();
+        for (_, entry) in self.sessions.drain() {
+            let (tx, rx) = oneshot::channel();
+            entry.addr.do_send(session::Drain { done: tx });
+            done.push(rx.map(|_| ()).boxed());
+        }
+        done.extend(
+            self.stopping
+                .drain()
+                .map(|(_, (_, barrier))| barrier.boxed()),
+        );
+        Box::pin(async move {
+            futures_util::future::join_all(done).await;
+        })
+    }
+}

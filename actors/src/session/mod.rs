@@ -1,0 +1,346 @@
+//! The `UserSession` actor: one per online user per node.
+//!
+//! On start it waits for the user's previous session on this node to finish persisting
+//! (so sequence numbers never repeat), then loads the feed head, recent events, plan and
+//! entitlements. Each published event gets the next `seq`, is serialized once, delivered
+//! to every attached device with `try_send` (a full device queue means a slow reader: it
+//! is closed 4009), kept in memory for resume, and persisted write-behind: a flush is
+//! always in flight while events are pending, and a publisher's reply waits for the flush
+//! that holds its event. Stopping flushes everything first.
+
+mod config;
+mod messages;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use futures_util::future::{BoxFuture, Shared};
+use tokio::sync::oneshot;
+
+pub use config::{SessionConfig, SessionDeps};
+pub use messages::{
+    AckFeed, Attach, AttachAck, Detach, Drain, GetPlan, Publish, SessionEnded, Stop,
+};
+
+use crate::device::{CloseDevice, Deliver, DeviceHandle, DeviceKey, close, family_label};
+use crate::domain::{UserId, now_millis};
+use crate::events::{Frame, event_frame, family_of};
+use crate::ports::store::{Entitlement, FeedEvent, StoreError};
+
+/// Resolves when the previous session of the same user on this node has persisted all.
+pub type Barrier = Shared<BoxFuture<'static, ()>>;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SessionError {
+    #[error("the user's session is not available; try again")]
+    Unavailable,
+    #[error("the store failed: {0}")]
+    Store(String),
+    #[error("the acknowledged seq {0} is beyond the newest event")]
+    AckBeyondHead(u64),
+}
+
+impl From<StoreError> for SessionError {
+    fn from(err: StoreError) -> Self {
+        SessionError::Store(err.to_string())
+    }
+}
+
+/// An event kept in memory for resume.
+struct Recent {
+    seq: u64,
+    frame: Frame,
+}
+
+/// Everything loaded from the store when a session starts.
+struct Loaded {
+    last_seq: u64,
+    read_seq: u64,
+    recent: Vec<FeedEvent>,
+    plan: Option<String>,
+    entitlements: Vec<Entitlement>,
+}
+
+pub struct UserSession {
+    user: UserId,
+    generation: u64,
+    deps: Arc<SessionDeps>,
+    barrier: Option<Barrier>,
+    on_end: Recipient<SessionEnded>,
+    last_seq: u64,
+    read_seq: u64,
+    plan: Option<String>,
+    entitlements: Vec<Entitlement>,
+    recent: VecDeque<Recent>,
+    /// Attached devices, oldest first.
+    devices: Vec<DeviceHandle>,
+    /// Events not yet persisted, and the publishers waiting for them.
+    pending: Vec<FeedEvent>,
+    waiters: Vec<(u64, oneshot::Sender<Result<u64, SessionError>>)>,
+    flushing: bool,
+    failed_flushes: u32,
+    /// Set once asked to stop: signalled after the last flush.
+    stopping: Option<oneshot::Sender<()>>,
+}
+
+impl UserSession {
+    pub fn new(
+        user: UserId,
+        generation: u64,
+        deps: Arc<SessionDeps>,
+        barrier: Option<Barrier>,
+        on_end: Recipient<SessionEnded>,
+    ) -> Self {
+        UserSession {
+            user,
+            generation,
+            deps,
+            barrier,
+            on_end,
+            last_seq: 0,
+            read_seq: 0,
+            plan: None,
+            entitlements: Vec::new(),
+            recent: VecDeque::new(),
+            devices: Vec::new(),
+            pending: Vec::new(),
+            waiters: Vec::new(),
+            flushing: false,
+            failed_flushes: 0,
+            stopping: None,
+        }
+    }
+
+    async fn load(
+        user: UserId,
+        deps: Arc<SessionDeps>,
+        barrier: Option<Barrier>,
+    ) -> Result<Loaded, StoreError> {
+        if let Some(barrier) = barrier {
+            barrier.await;
+        }
+        let head = deps.feed.feed_head(user).await?;
+        let keep = deps.config.memory_events as u64;
+        let recent = deps
+            .feed
+            .events_after(
+                user,
+                head.last_seq.saturating_sub(keep),
+                deps.config.memory_events,
+            )
+            .await?;
+        Ok(Loaded {
+            last_seq: head.last_seq,
+            read_seq: head.read_seq,
+            recent,
+            plan: deps.plans.plan(user).await?,
+            entitlements: deps.entitlements.entitlements(user).await?,
+        })
+    }
+
+    fn remember(&mut self, seq: u64, frame: Frame) {
+        self.recent.push_back(Recent { seq, frame });
+        while self.recent.len() > self.deps.config.memory_events {
+            self.recent.pop_front();
+        }
+    }
+
+    /// Hands `frame` to every device; a device whose queue is full is closed as too slow.
+    fn deliver(&mut self, frame: &Frame, family: &'static str, created: Instant) {
+        let observer = self.deps.observer.clone();
+        self.devices.retain(|device| {
+            let message = Deliver {
+                frame: frame.clone(),
+                family,
+                created,
+            };
+            match device.deliver.try_send(message) {
+                Ok(()) => true,
+                Err(SendError::Full(_)) => {
+                    observer.slow_consumer();
+                    device.close.do_send(CloseDevice {
+                        code: close::TOO_SLOW,
+                        reason: "too slow to read",
+                    });
+                    false
+                }
+                Err(SendError::Closed(_)) => false,
+            }
+        });
+    }
+
+    /// Adds a device, closing the oldest when the user already has the maximum.
+    fn add_device(&mut self, device: DeviceHandle) {
+        while self.devices.len() >= self.deps.config.max_devices {
+            let oldest = self.devices.remove(0);
+            oldest.close.do_send(CloseDevice {
+                code: close::SUPERSEDED,
+                reason: "too many connections; the oldest was closed",
+            });
+        }
+        self.devices.push(device);
+    }
+
+    fn remove_device(&mut self, key: DeviceKey) {
+        self.devices.retain(|d| d.key != key);
+    }
+
+    /// Sequences, delivers and queues an event for persistence; returns its seq.
+    fn publish(
+        &mut self,
+        kind: &str,
+        data: &str,
+        ctx: &mut Context<Self>,
+    ) -> (u64, oneshot::Receiver<Result<u64, SessionError>>) {
+        self.last_seq += 1;
+        let seq = self.last_seq;
+        let at = now_millis();
+        let frame = event_frame(seq, kind, at, data);
+        self.deliver(&frame, family_label(family_of(kind)), Instant::now());
+        self.remember(seq, frame);
+        self.pending.push(FeedEvent {
+            seq,
+            kind: kind.to_owned(),
+            at,
+            data: data.to_owned(),
+        });
+        let (tx, rx) = oneshot::channel();
+        self.waiters.push((seq, tx));
+        self.flush(ctx);
+        (seq, rx)
+    }
+
+    /// Starts persisting the pending events unless a flush is already in flight; when it
+    /// ends, the next batch (what arrived meanwhile) follows.
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        if self.flushing {
+            return;
+        }
+        if self.pending.is_empty() {
+            if let Some(done) = self.stopping.take() {
+                ctx.stop();
+                let _ = done.send(());
+            }
+            return;
+        }
+        self.flushing = true;
+        let batch = std::mem::take(&mut self.pending);
+        let waiters = std::mem::take(&mut self.waiters);
+        let feed = self.deps.feed.clone();
+        let user = self.user;
+        let write = async move {
+            let result = feed.append_events(user, &batch).await;
+            (batch, result)
+        };
+        ctx.spawn(
+            write
+                .into_actor(self)
+                .map(move |(batch, result), act, ctx| {
+                    act.flushing = false;
+                    match result {
+                        Ok(()) => {
+                            act.failed_flushes = 0;
+                            for (seq, waiter) in waiters {
+                                let _ = waiter.send(Ok(seq));
+                            }
+                            act.flush(ctx);
+                        }
+                        Err(err) => act.flush_failed(batch, waiters, err, ctx),
+                    }
+                }),
+        );
+    }
+
+    /// Puts a failed batch back in front and retries later; a stopping session gives up
+    /// after `flush_attempts` and tells the waiting publishers.
+    fn flush_failed(
+        &mut self,
+        batch: Vec<FeedEvent>,
+        waiters: Vec<(u64, oneshot::Sender<Result<u64, SessionError>>)>,
+        err: StoreError,
+        ctx: &mut Context<Self>,
+    ) {
+        self.failed_flushes += 1;
+        tracing::warn!(user_id = %self.user, error = %err, attempt = self.failed_flushes, "persisting feed events failed");
+        if self.stopping.is_some() && self.failed_flushes >= self.deps.config.flush_attempts {
+            tracing::error!(user_id = %self.user, events = batch.len(), "giving up on unpersisted feed events");
+            for (_, waiter) in waiters {
+                let _ = waiter.send(Err(SessionError::Store(err.to_string())));
+            }
+            self.pending.clear();
+            self.flush(ctx);
+            return;
+        }
+        let mut restored = batch;
+        restored.append(&mut self.pending);
+        self.pending = restored;
+        let mut restored_waiters = waiters;
+        restored_waiters.append(&mut self.waiters);
+        self.waiters = restored_waiters;
+        ctx.run_later(self.deps.config.flush_retry, |act, ctx| act.flush(ctx));
+    }
+
+    /// Frames of the events after `since`, from memory when it reaches back that far.
+    fn replay_from_memory(&self, since: u64) -> Option<Vec<Frame>> {
+        let oldest = self.recent.front().map_or(self.last_seq + 1, |r| r.seq);
+        (oldest <= since + 1).then(|| {
+            self.recent
+                .iter()
+                .filter(|r| r.seq > since)
+                .map(|r| r.frame.clone())
+                .collect()
+        })
+    }
+
+    /// Asks to stop once everything is persisted; `done` fires after the last flush.
+    fn stop_after_flush(&mut self, done: oneshot::Sender<()>, ctx: &mut Context<Self>) {
+        self.stopping = Some(done);
+        self.flush(ctx);
+    }
+}
+
+impl Actor for UserSession {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.deps.observer.session_started();
+        let load = Self::load(self.user, self.deps.clone(), self.barrier.take());
+        // `wait` holds every message until the state is loaded, so nothing is sequenced
+        // before the head is known.
+        ctx.wait(load.into_actor(self).map(|loaded, act, ctx| match loaded {
+            Ok(loaded) => {
+                act.last_seq = loaded.last_seq;
+                act.read_seq = loaded.read_seq;
+                act.plan = loaded.plan;
+                act.entitlements = loaded.entitlements;
+                for event in loaded.recent {
+                    let frame = crate::events::feed_frame(&event);
+                    act.remember(event.seq, frame);
+                }
+            }
+            Err(err) => {
+                tracing::error!(user_id = %act.user, error = %err, "cannot load the session");
+                ctx.stop();
+            }
+        }));
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.deps.observer.session_stopped();
+        for device in &self.devices {
+            device.close.do_send(CloseDevice {
+                code: close::INTERNAL,
+                reason: "session ended; reconnect",
+            });
+        }
+        self.on_end.do_send(SessionEnded {
+            user: self.user,
+            generation: self.generation,
+        });
+        if let Some(done) = self.stopping.take() {
+            let _ = done.send(());
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Admin routes (admin role). `POST /v1/admin/users/{id}/events` pushes a custom event to a
+//! user through their session: it is sequenced, delivered to every socket of the user and
+//! kept in their feed (an offline user gets it on resume). The answer comes once the event
+//! is persisted.
+
+use actix_web::{HttpResponse, web};
+use fitpulse_actors::domain::{Role, UserId};
+use fitpulse_actors::events::EventKind;
+use fitpulse_actors::hub::Hub;
+use fitpulse_actors::session::SessionError;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiError, ErrorCode};
+use crate::auth::AuthUser;
+
+/// Admin events live in their own family, so they never pass for the server's own.
+const CUSTOM_PREFIX: &str = "custom.";
+/// Largest `data` of a pushed event, serialized.
+const MAX_EVENT_DATA_BYTES: usize = 16 * 1024;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/admin/users/{id}/events").post(push_event));
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PushBody {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    data: Option<Value>,
+}
+
+impl From<SessionError> for ApiError {
+    fn from(err: SessionError) -> Self {
+        match err {
+            SessionError::AckBeyondHead(_) => {
+                ApiError::new(ErrorCode::InvalidBody).with_message(err.to_string())
+            }
+            SessionError::Unavailable | SessionError::Store(_) => {
+                ApiError::new(ErrorCode::NotReady).with_message(err.to_string())
+            }
+        }
+    }
+}
+
+async fn push_event(
+    caller: AuthUser,
+    path: web::Path<String>,
+    body: web::Json<PushBody>,
+    hub: web::Data<Hub>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_role(Role::Admin)?;
+    let user: UserId = path
+        .parse()
+        .map_err(|_| ApiError::new(ErrorCode::InvalidPath).with_message("the user id is a UUID"))?;
+    let body = body.into_inner();
+    let kind = EventKind::parse(&body.kind)
+        .ok()
+        .filter(|k| k.as_str().starts_with(CUSTOM_PREFIX))
+        .ok_or_else(|| {
+            ApiError::invalid_field("type", "a custom event type such as `custom.announcement`")
+        })?;
+    let data = body.data.unwrap_or_else(|| json!({}));
+    if !data.is_object() {
+        return Err(ApiError::invalid_field("data", "must be a JSON object"));
+    }
+    let data = data.to_string();
+    if data.len() > MAX_EVENT_DATA_BYTES {
+        return Err(ApiError::invalid_field(
+            "data",
+            format!("at most {MAX_EVENT_DATA_BYTES} bytes"),
+        ));
+    }
+    let seq = hub.publish(user, kind, data).await?;
+    Ok(HttpResponse::Accepted().json(json!({ "user_id": user.to_string(), "seq": seq })))
+}

@@ -1,0 +1,376 @@
+//! One socket. Authenticated before it starts; then it attaches to the user's session,
+//! writes the frames the session hands it (through a bounded mailbox: a full queue means
+//! the client stopped reading, and the session closes it 4009), enforces frame size and
+//! message rate, pings to find dead peers, warns before its token expires and closes 4001
+//! when it does unless the app sent `auth.refresh`.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use actix_http::ws::Item;
+use actix_web::web::{Bytes, BytesMut};
+use actix_web_actors::ws::{self, CloseCode, CloseReason, ProtocolError};
+use bytestring::ByteString;
+use fitpulse_actors::device::{CloseDevice, Deliver, DeviceHandle, DeviceKey, close};
+use fitpulse_actors::domain::{UserId, now_millis};
+use fitpulse_actors::events::notice_frame;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use serde_json::json;
+
+use super::Gateway;
+use super::frames;
+use super::replies;
+
+/// Unique per node, so sessions can tell sockets apart.
+fn next_device_key() -> DeviceKey {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A frame split in continuation frames, being reassembled.
+struct Partial {
+    text: bool,
+    bytes: BytesMut,
+}
+
+pub struct Connection {
+    gateway: Arc<Gateway>,
+    key: DeviceKey,
+    /// `None` for a refused socket, which only closes.
+    user: Option<UserId>,
+    refusal: Option<(u16, String)>,
+    since: Option<u64>,
+    attached: bool,
+    last_heard: Instant,
+    token_expires_at: i64,
+    expiry_timers: Vec<SpawnHandle>,
+    rate: DefaultDirectRateLimiter,
+    partial: Option<Partial>,
+}
+
+impl Connection {
+    pub fn new(
+        gateway: Arc<Gateway>,
+        user: UserId,
+        token_expires_at: i64,
+        since: Option<u64>,
+    ) -> Self {
+        let limits = &gateway.limits;
+        // Settings validation keeps both above zero.
+        let per_second = NonZeroU32::new(limits.messages_per_second).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(limits.message_burst).unwrap_or(NonZeroU32::MIN);
+        let rate = RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst));
+        Connection {
+            gateway,
+            key: next_device_key(),
+            user: Some(user),
+            refusal: None,
+            since,
+            attached: false,
+            last_heard: Instant::now(),
+            token_expires_at,
+            expiry_timers: Vec::new(),
+            rate,
+            partial: None,
+        }
+    }
+
+    /// A socket that closes with `code` as soon as it opens.
+    pub fn refuse(gateway: Arc<Gateway>, code: u16, reason: &str) -> Self {
+        let mut connection = Connection::new(gateway, UserId::random(), 0, None);
+        connection.user = None;
+        connection.refusal = Some((code, reason.to_owned()));
+        connection
+    }
+
+    pub fn user(&self) -> Option<UserId> {
+        self.user
+    }
+
+    pub fn gateway(&self) -> &Gateway {
+        &self.gateway
+    }
+
+    /// Closes the socket with `code` and stops.
+    pub fn close(&mut self, ctx: &mut ws::WebsocketContext<Self>, code: u16, reason: &str) {
+        self.gateway
+            .metrics
+            .ws_closed_total
+            .with_label_values(&[&code.to_string()])
+            .inc();
+        ctx.close(Some(CloseReason {
+            code: CloseCode::from(code),
+            description: Some(reason.to_owned()),
+        }));
+        ctx.stop();
+    }
+
+    /// Writes a server frame that is not an event (a reply or a notice).
+    pub fn send(&mut self, ctx: &mut ws::WebsocketContext<Self>, label: &str, frame: ByteString) {
+        self.gateway
+            .metrics
+            .ws_messages_sent_total
+            .with_label_values(&[label])
+            .inc();
+        ctx.text(frame);
+    }
+
+    pub fn reply(&mut self, ctx: &mut ws::WebsocketContext<Self>, frame: ByteString) {
+        self.send(ctx, "reply", frame);
+    }
+
+    /// (Re)arms the `token.expiring` notice and the 4001 close for the current token.
+    pub fn schedule_token_expiry(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        for timer in self.expiry_timers.drain(..) {
+            ctx.cancel_future(timer);
+        }
+        let now = now_millis() / 1000;
+        let left = Duration::from_secs(self.token_expires_at.saturating_sub(now).max(0) as u64);
+        let warning = left.saturating_sub(self.gateway.limits.token_expiry_warning);
+        let expires_at = self.token_expires_at;
+        self.expiry_timers.push(ctx.run_later(warning, move |act, ctx| {
+            let in_seconds = (expires_at - now_millis() / 1000).max(0);
+            let notice = notice_frame(
+                "token.expiring",
+                now_millis(),
+                &json!({ "expires_at": fitpulse_actors::events::rfc3339(expires_at * 1000), "in_seconds": in_seconds }),
+            );
+            act.send(ctx, "token", notice);
+        }));
+        self.expiry_timers.push(ctx.run_later(left, |act, ctx| {
+            act.close(ctx, close::UNAUTHENTICATED, "token expired");
+        }));
+    }
+
+    /// Accepts a refreshed token's expiry.
+    pub fn token_refreshed(&mut self, expires_at: i64, ctx: &mut ws::WebsocketContext<Self>) {
+        self.token_expires_at = expires_at;
+        self.schedule_token_expiry(ctx);
+    }
+
+    fn heartbeat(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        if self.last_heard.elapsed() > self.gateway.limits.client_timeout {
+            tracing::debug!(device = self.key, "socket silent for too long; dropping it");
+            self.gateway
+                .metrics
+                .ws_closed_total
+                .with_label_values(&["timeout"])
+                .inc();
+            ctx.stop();
+        } else {
+            ctx.ping(b"");
+        }
+    }
+
+    fn attach(&mut self, user: UserId, ctx: &mut ws::WebsocketContext<Self>) {
+        let device = DeviceHandle {
+            key: self.key,
+            deliver: ctx.address().recipient(),
+            close: ctx.address().recipient(),
+        };
+        let attach = self.gateway.hub.clone();
+        let since = self.since;
+        let attaching = async move { attach.attach(user, device, since).await };
+        // `wait`: client frames are handled only once the session knows this socket.
+        ctx.wait(
+            attaching
+                .into_actor(self)
+                .map(|attached, act, ctx| match attached {
+                    Ok(ack) => {
+                        act.attached = true;
+                        tracing::debug!(
+                            device = act.key,
+                            replayed = ack.replayed,
+                            complete = ack.complete,
+                            "socket attached"
+                        );
+                    }
+                    Err(err) => {
+                        tracing::warn!(device = act.key, error = %err, "socket could not attach");
+                        act.close(ctx, close::INTERNAL, "session unavailable; reconnect");
+                    }
+                }),
+        );
+    }
+
+    /// Counts a client frame against the rate limit; false (and closed 4008) when over it.
+    fn within_rate(&mut self, ctx: &mut ws::WebsocketContext<Self>) -> bool {
+        if self.rate.check().is_ok() {
+            return true;
+        }
+        self.close(ctx, close::RATE_LIMITED, "too many messages");
+        false
+    }
+
+    fn received(&self, label: &str) {
+        self.gateway
+            .metrics
+            .ws_messages_received_total
+            .with_label_values(&[label])
+            .inc();
+    }
+
+    fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
+        match frames::parse(text) {
+            Ok((id, frame)) => {
+                self.received(frame.label());
+                frame.handle(id, self, ctx);
+            }
+            Err(rejected) => {
+                self.received(rejected.label);
+                let reply = replies::error(rejected.id, rejected.code, &rejected.message);
+                self.reply(ctx, reply);
+            }
+        }
+    }
+
+    /// Adds a continuation frame; answers the whole frame once it is complete.
+    fn continuation(
+        &mut self,
+        item: Item,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) -> Option<(bool, Bytes)> {
+        let (start, text, bytes, last) = match item {
+            Item::FirstText(b) => (true, true, b, false),
+            Item::FirstBinary(b) => (true, false, b, false),
+            Item::Continue(b) => (false, false, b, false),
+            Item::Last(b) => (false, false, b, true),
+        };
+        if start {
+            self.partial = Some(Partial {
+                text,
+                bytes: BytesMut::from(&bytes[..]),
+            });
+            return None;
+        }
+        let Some(partial) = self.partial.as_mut() else {
+            self.close(
+                ctx,
+                CloseCode::Protocol.into(),
+                "continuation without a first frame",
+            );
+            return None;
+        };
+        partial.bytes.extend_from_slice(&bytes);
+        if partial.bytes.len() > self.gateway.limits.max_frame_bytes {
+            self.close(ctx, close::TOO_BIG, "frame too big");
+            return None;
+        }
+        if !last {
+            return None;
+        }
+        self.partial.take().map(|p| (p.text, p.bytes.freeze()))
+    }
+
+    fn on_binary(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        self.received("binary");
+        let reply = replies::error(
+            None,
+            "unsupported_frame",
+            "frames are JSON text; binary frames are not accepted",
+        );
+        self.reply(ctx, reply);
+    }
+}
+
+impl Actor for Connection {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        if let Some((code, reason)) = self.refusal.take() {
+            self.close(ctx, code, &reason);
+            return;
+        }
+        self.gateway.metrics.ws_connections.inc();
+        ctx.set_mailbox_capacity(self.gateway.limits.outbound_queue);
+        ctx.run_interval(self.gateway.limits.heartbeat_interval, |act, ctx| {
+            act.heartbeat(ctx)
+        });
+        self.schedule_token_expiry(ctx);
+        if let Some(user) = self.user {
+            self.attach(user, ctx);
+        }
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        if self.user.is_none() {
+            return;
+        }
+        self.gateway.metrics.ws_connections.dec();
+        if let (Some(user), true) = (self.user, self.attached) {
+            self.gateway.hub.detach(user, self.key);
+        }
+    }
+}
+
+impl Handler<Deliver> for Connection {
+    type Result = ();
+
+    fn handle(&mut self, msg: Deliver, ctx: &mut Self::Context) {
+        self.gateway
+            .metrics
+            .event_delivery_seconds
+            .observe(msg.created.elapsed().as_secs_f64());
+        self.send(ctx, msg.family, msg.frame);
+    }
+}
+
+impl Handler<CloseDevice> for Connection {
+    type Result = ();
+
+    fn handle(&mut self, msg: CloseDevice, ctx: &mut Self::Context) {
+        // The session already forgot this socket.
+        self.attached = false;
+        self.close(ctx, msg.code, msg.reason);
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ProtocolError>> for Connection {
+    fn handle(&mut self, msg: Result<ws::Message, ProtocolError>, ctx: &mut Self::Context) {
+        self.last_heard = Instant::now();
+        let msg = match msg {
+            Ok(msg) => msg,
+            Err(ProtocolError::Overflow) => {
+                return self.close(ctx, close::TOO_BIG, "frame too big");
+            }
+            Err(err) => {
+                tracing::debug!(device = self.key, error = %err, "websocket protocol error");
+                return self.close(ctx, CloseCode::Protocol.into(), "protocol error");
+            }
+        };
+        match msg {
+            ws::Message::Ping(payload) => ctx.pong(&payload),
+            ws::Message::Pong(_) | ws::Message::Nop => {}
+            ws::Message::Close(reason) => {
+                ctx.close(reason);
+                ctx.stop();
+            }
+            ws::Message::Text(text) => {
+                if self.within_rate(ctx) {
+                    self.on_text(&text, ctx);
+                }
+            }
+            ws::Message::Binary(_) => {
+                if self.within_rate(ctx) {
+                    self.on_binary(ctx);
+                }
+            }
+            ws::Message::Continuation(item) => {
+                if let Some((text, bytes)) = self.continuation(item, ctx) {
+                    if !self.within_rate(ctx) {
+                        return;
+                    }
+                    match (text, std::str::from_utf8(&bytes)) {
+                        (true, Ok(text)) => self.on_text(text, ctx),
+                        (true, Err(_)) => {
+                            self.close(ctx, CloseCode::Invalid.into(), "text frame is not UTF-8")
+                        }
+                        (false, _) => self.on_binary(ctx),
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! `auth.refresh`: a new access token for the same user keeps the socket open past the
+//! old token's expiry.
+
+use actix_web_actors::ws::WebsocketContext;
+use fitpulse_actors::events::rfc3339;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::tokens::Principal;
+use crate::ws::{Connection, replies};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthRefresh {
+    access_token: String,
+}
+
+impl AuthRefresh {
+    pub fn handle(
+        self,
+        id: Option<u64>,
+        conn: &mut Connection,
+        ctx: &mut WebsocketContext<Connection>,
+    ) {
+        let verified = conn.gateway().auth.authenticate(&self.access_token);
+        let reply = match verified {
+            Ok(caller) if Some(caller.principal.clone()) == conn.user().map(Principal::User) => {
+                conn.token_refreshed(caller.expires_at, ctx);
+                replies::ok(
+                    id,
+                    json!({ "expires_at": rfc3339(caller.expires_at * 1000) }),
+                )
+            }
+            Ok(_) => replies::error(id, "forbidden", "the token is for another user"),
+            Err(err) => replies::error(id, err.code().as_str(), &err.to_string()),
+        };
+        conn.reply(ctx, reply);
+    }
+}

@@ -1,0 +1,40 @@
+//! `feed.ack`: records how far the user has read; the position is persisted.
+
+use actix::prelude::*;
+use actix_web_actors::ws::WebsocketContext;
+use fitpulse_actors::session::SessionError;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::ws::{Connection, replies};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedAck {
+    seq: u64,
+}
+
+impl FeedAck {
+    pub fn handle(
+        self,
+        id: Option<u64>,
+        conn: &mut Connection,
+        ctx: &mut WebsocketContext<Connection>,
+    ) {
+        let Some(user) = conn.user() else { return };
+        let hub = conn.gateway().hub.clone();
+        let ack = async move { hub.ack_feed(user, self.seq).await };
+        ctx.spawn(ack.into_actor(conn).map(move |acked, conn, ctx| {
+            let reply = match acked {
+                Ok(read_seq) => replies::ok(id, json!({ "read_seq": read_seq })),
+                Err(SessionError::AckBeyondHead(seq)) => replies::error(
+                    id,
+                    "ack_beyond_head",
+                    &format!("seq {seq} is beyond the newest event"),
+                ),
+                Err(err) => replies::error(id, "unavailable", &err.to_string()),
+            };
+            conn.reply(ctx, reply);
+        }));
+    }
+}

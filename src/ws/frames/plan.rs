@@ -1,0 +1,38 @@
+//! `plan.get`: the user's current plan, from their session's memory.
+
+use actix::prelude::*;
+use actix_web_actors::ws::WebsocketContext;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::ws::{Connection, replies};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanGet {}
+
+impl PlanGet {
+    pub fn handle(
+        self,
+        id: Option<u64>,
+        conn: &mut Connection,
+        ctx: &mut WebsocketContext<Connection>,
+    ) {
+        let Some(user) = conn.user() else { return };
+        let hub = conn.gateway().hub.clone();
+        let fetch = async move { hub.plan(user).await };
+        ctx.spawn(fetch.into_actor(conn).map(move |plan, conn, ctx| {
+            let reply = match plan {
+                Ok(plan) => {
+                    // Stored plans are JSON documents; an unreadable one shows as null.
+                    let plan: Value = plan
+                        .and_then(|p| serde_json::from_str(&p).ok())
+                        .unwrap_or(Value::Null);
+                    replies::ok(id, json!({ "plan": plan }))
+                }
+                Err(err) => replies::error(id, "unavailable", &err.to_string()),
+            };
+            conn.reply(ctx, reply);
+        }));
+    }
+}

@@ -1,0 +1,109 @@
+//! The WebSocket gateway, `GET /v1/ws`: authenticates the upgrade, then runs one
+//! [`connection::Connection`] actor per socket. actix-web-actors is confined to this module.
+//!
+//! - `connection`: the socket actor (limits, heartbeat, token expiry, delivery).
+//! - `frames`: client frames, one file per family, dispatched from one enum.
+//! - `replies`: the reply envelopes.
+
+mod connection;
+mod frames;
+mod replies;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web_actors::ws::WsResponseBuilder;
+use fitpulse_actors::device::close;
+use fitpulse_actors::hub::Hub;
+use serde::Deserialize;
+
+use crate::auth::Auth;
+use crate::auth::extractor::bearer_token;
+use crate::auth::tokens::Principal;
+use crate::config::WsSettings;
+use crate::metrics::Metrics;
+
+pub use connection::Connection;
+
+/// The limits every connection enforces, derived from `[ws]` settings.
+#[derive(Debug, Clone)]
+pub struct WsLimits {
+    pub max_frame_bytes: usize,
+    pub messages_per_second: u32,
+    pub message_burst: u32,
+    pub outbound_queue: usize,
+    pub heartbeat_interval: Duration,
+    pub client_timeout: Duration,
+    pub token_expiry_warning: Duration,
+}
+
+impl From<&WsSettings> for WsLimits {
+    fn from(s: &WsSettings) -> Self {
+        WsLimits {
+            max_frame_bytes: s.max_frame_bytes,
+            messages_per_second: s.messages_per_second,
+            message_burst: s.message_burst,
+            outbound_queue: s.outbound_queue,
+            heartbeat_interval: Duration::from_millis(s.heartbeat_interval_ms),
+            client_timeout: Duration::from_millis(s.client_timeout_ms),
+            token_expiry_warning: Duration::from_secs(s.token_expiry_warning_seconds),
+        }
+    }
+}
+
+/// Everything a connection needs from the node, shared by all of them.
+pub struct Gateway {
+    pub hub: Hub,
+    pub auth: Arc<Auth>,
+    pub limits: WsLimits,
+    pub metrics: Metrics,
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/ws").get(connect));
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConnectQuery {
+    /// For browsers, which cannot set headers on a WebSocket request.
+    access_token: Option<String>,
+    /// Resume after this seq.
+    since: Option<u64>,
+}
+
+/// Upgrades to a WebSocket. An invalid or missing token still upgrades, then closes with
+/// 4001 and a reason: browsers cannot read the status of a refused handshake.
+async fn connect(
+    req: HttpRequest,
+    stream: web::Payload,
+    query: web::Query<ConnectQuery>,
+    gateway: web::Data<Gateway>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let token = bearer_token(&req).or(query.access_token.as_deref());
+    let gateway = gateway.into_inner();
+    let connection = match token.map(|t| gateway.auth.authenticate(t)) {
+        None => Connection::refuse(
+            gateway.clone(),
+            close::UNAUTHENTICATED,
+            "an access token is required",
+        ),
+        Some(Err(err)) => {
+            Connection::refuse(gateway.clone(), close::UNAUTHENTICATED, &err.to_string())
+        }
+        Some(Ok(caller)) => match caller.principal {
+            Principal::User(user) => {
+                Connection::new(gateway.clone(), user, caller.expires_at, query.since)
+            }
+            Principal::Client(_) => Connection::refuse(
+                gateway.clone(),
+                close::FORBIDDEN,
+                "sockets are for users, not service clients",
+            ),
+        },
+    };
+    WsResponseBuilder::new(connection, &req, stream)
+        .frame_size(gateway.limits.max_frame_bytes)
+        .start()
+}

@@ -1,0 +1,16 @@
+//! Reply envelopes: `{"reply_to":7,"ok":true,"data":{...}}` and
+//! `{"reply_to":7,"error":{"code":"...","message":"..."}}` (`reply_to` is null when the
+//! frame had no readable id).
+
+use bytestring::ByteString;
+use serde_json::{Value, json};
+
+pub fn ok(id: Option<u64>, data: Value) -> ByteString {
+    ByteString::from(json!({ "reply_to": id, "ok": true, "data": data }).to_string())
+}
+
+pub fn error(id: Option<u64>, code: &str, message: &str) -> ByteString {
+    ByteString::from(
+        json!({ "reply_to": id, "error": { "code": code, "message": message } }).to_string(),
+    )
+}

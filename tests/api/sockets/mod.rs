@@ -1,0 +1,189 @@
+//! The WebSocket gateway with a real client: delivery, resume, limits, tokens, shutdown.
+
+mod delivery;
+mod limits;
+mod resume;
+mod tokens;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use actix_codec::Framed;
+use awc::BoxedSocket;
+use awc::ws::{Codec, Frame, Message};
+use fitpulse::auth::keys::SigningKeys;
+use fitpulse::auth::tokens::{AccessTokens, Principal};
+use fitpulse_actors::domain::{Role, UserId};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, WAIT};
+
+/// A client socket. Pings from the server are answered as they are read.
+pub struct Socket {
+    framed: Framed<BoxedSocket, Codec>,
+}
+
+/// What the server sent, as the tests look at it.
+#[derive(Debug)]
+pub enum Received {
+    Json(Value),
+    Closed(Option<u16>, String),
+}
+
+impl Socket {
+    /// The next text frame as JSON, or the close; fails the test after `WAIT`.
+    pub async fn receive(&mut self) -> Received {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.framed.next())
+                .await
+                .expect("a frame in time");
+            match frame {
+                Some(Ok(Frame::Text(text))) => {
+                    return Received::Json(serde_json::from_slice(&text).expect("JSON frame"));
+                }
+                Some(Ok(Frame::Close(reason))) => {
+                    return Received::Closed(
+                        reason.as_ref().map(|r| u16::from(r.code)),
+                        reason.and_then(|r| r.description).unwrap_or_default(),
+                    );
+                }
+                Some(Ok(Frame::Ping(payload))) => {
+                    let _ = self.framed.send(Message::Pong(payload)).await;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(err)) => return Received::Closed(None, err.to_string()),
+                None => return Received::Closed(None, "stream ended".into()),
+            }
+        }
+    }
+
+    pub async fn json(&mut self) -> Value {
+        match self.receive().await {
+            Received::Json(value) => value,
+            other => panic!("expected a frame, got {other:?}"),
+        }
+    }
+
+    /// The next frame of `type` (skipping connection notices of other types).
+    pub async fn event(&mut self, kind: &str) -> Value {
+        for _ in 0..1000 {
+            let value = self.json().await;
+            if value["type"] == kind {
+                return value;
+            }
+        }
+        panic!("no `{kind}` frame");
+    }
+
+    /// The reply to the frame with `id`.
+    pub async fn reply(&mut self, id: u64) -> Value {
+        for _ in 0..1000 {
+            let value = self.json().await;
+            if value["reply_to"] == id {
+                return value;
+            }
+        }
+        panic!("no reply to {id}");
+    }
+
+    /// Reads until the server closes; answers the close code and reason.
+    pub async fn closed(&mut self) -> (Option<u16>, String) {
+        for _ in 0..100_000 {
+            if let Received::Closed(code, reason) = self.receive().await {
+                return (code, reason);
+            }
+        }
+        panic!("the socket did not close");
+    }
+
+    pub async fn send_text(&mut self, text: impl Into<String>) {
+        self.framed
+            .send(Message::Text(text.into().into()))
+            .await
+            .expect("frame sent");
+    }
+
+    pub async fn send(&mut self, frame: Value) {
+        self.send_text(frame.to_string()).await;
+    }
+
+    pub async fn request(&mut self, id: u64, kind: &str, data: Value) -> Value {
+        self.send(json!({ "id": id, "type": kind, "data": data }))
+            .await;
+        self.reply(id).await
+    }
+}
+
+impl TestApp {
+    /// Opens a socket with `token` (as a bearer header), resuming after `since`.
+    pub async fn connect(&self, token: &str, since: Option<u64>) -> Socket {
+        let path = match since {
+            Some(since) => format!("/v1/ws?since={since}"),
+            None => "/v1/ws".to_owned(),
+        };
+        let (_, framed) = self
+            .client
+            .ws(self.url(&path))
+            .bearer_auth(token)
+            .max_frame_size(1 << 20)
+            .connect()
+            .await
+            .expect("websocket handshake");
+        Socket { framed }
+    }
+
+    /// Opens a socket and reads its `session.ready` notice.
+    pub async fn connect_ready(&self, token: &str, since: Option<u64>) -> (Socket, Value) {
+        let mut socket = self.connect(token, since).await;
+        let ready = socket.json().await;
+        assert_eq!(ready["type"], "session.ready", "{ready}");
+        (socket, ready)
+    }
+
+    /// A token signed with the app's key for `user` with `roles`, valid `ttl_seconds`.
+    pub fn mint(&self, user: UserId, roles: &[Role], ttl_seconds: i64) -> String {
+        let keys = SigningKeys::load(&[], self._data_dir.path()).expect("the app's generated key");
+        let roles: BTreeSet<Role> = roles.iter().copied().collect();
+        AccessTokens::new(Arc::new(keys), &self.settings.auth)
+            .issue_for(
+                &Principal::User(user),
+                &roles,
+                &BTreeSet::new(),
+                ttl_seconds,
+            )
+            .token
+    }
+
+    /// A member's token for a fresh user id.
+    pub fn member(&self) -> (UserId, String) {
+        let user = UserId::random();
+        (user, self.mint(user, &[Role::Member], 600))
+    }
+
+    /// Pushes a custom event to `user` as an admin; answers its seq.
+    pub async fn push(&self, user: UserId, kind: &str, data: Value) -> u64 {
+        let admin = self.mint(UserId::random(), &[Role::Member, Role::Admin], 600);
+        let response = self
+            .call(
+                "POST",
+                &format!("/v1/admin/users/{user}/events"),
+                Some(json!({ "type": kind, "data": data })),
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(response.status, 202, "{}", response.text);
+        response.json()["seq"].as_u64().expect("seq")
+    }
+}
+
+/// Reads a metric's value (first sample whose line starts with `name`).
+pub fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix(name)
+                .and_then(|rest| rest.trim().parse().ok())
+        })
+        .unwrap_or(0.0)
+}

@@ -97,9 +97,9 @@ fn fail(context: &str, err: &dyn std::error::Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// Every socket is a file descriptor: lift the soft limit to the hard limit.
+/// Every socket is a file descriptor: lift the limit as far as allowed.
 fn raise_open_file_limit() {
-    match rlimit::increase_nofile_limit(u64::MAX) {
+    match fitpulse::fd_limit::raise_open_files() {
         Ok(limit) => tracing::info!(limit, "open file limit"),
         Err(err) => tracing::warn!(error = %err, "could not raise the open file limit"),
     }

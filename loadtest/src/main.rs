@@ -1,13 +1,63 @@
-//! `fitpulse-loadtest`: the load generator for fitpulse. Scenarios (connect, live,
-//! broadcast, rest, drop) arrive as subcommands with their own issue; until then the binary
-//! only says so, so nobody mistakes it for a measurement.
+//! `fitpulse-loadtest`: load scenarios as subcommands, each printing a summary and
+//! optionally writing a JSON report; `compare` puts two reports side by side.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-fn main() -> ExitCode {
-    eprintln!(
-        "fitpulse-loadtest {}: no scenarios yet; see docs/BENCHMARKS.md",
-        env!("CARGO_PKG_VERSION")
-    );
-    ExitCode::from(2)
+use clap::{Parser, Subcommand};
+use fitpulse_loadtest::report::{self, Report};
+use fitpulse_loadtest::scenarios;
+
+#[derive(Parser)]
+#[command(name = "fitpulse-loadtest", version, about = "Load generator for fitpulse")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Ramp to N authenticated sockets, hold them, measure memory per session.
+    Connect(scenarios::connect::ConnectArgs),
+    /// Compare two JSON reports side by side.
+    Compare { a: PathBuf, b: PathBuf },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (report, out) = match cli.command {
+        Command::Compare { a, b } => {
+            return match (Report::read(&a), Report::read(&b)) {
+                (Ok(a), Ok(b)) => {
+                    print!("{}", report::compare(&a, &b));
+                    ExitCode::SUCCESS
+                }
+                (Err(err), _) | (_, Err(err)) => {
+                    eprintln!("fitpulse-loadtest: {err}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+        Command::Connect(args) => {
+            let out = args.out.clone();
+            (scenarios::connect::run(args).await, out)
+        }
+    };
+    match report {
+        Ok(report) => {
+            print!("{}", report.summary());
+            if let Some(path) = out
+                && let Err(err) = report.write(&path)
+            {
+                eprintln!("fitpulse-loadtest: cannot write {}: {err}", path.display());
+                return ExitCode::FAILURE;
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("fitpulse-loadtest: {err}");
+            ExitCode::FAILURE
+        }
+    }
 }

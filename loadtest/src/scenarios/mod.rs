@@ -1,0 +1,3 @@
+//! One module per scenario; each takes its arguments and answers a report.
+
+pub mod connect;

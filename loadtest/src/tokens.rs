@@ -1,0 +1,58 @@
+//! Access tokens for simulated users, signed with the server's own key: read from its
+//! data directory (`<dir>/keys/jwt-signing-key.pem`) or given as a PEM file.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use fitpulse::auth::keys::{KeyError, SigningKeys};
+use fitpulse::auth::tokens::{AccessTokens, Principal};
+use fitpulse::config::Settings;
+use fitpulse_actors::domain::{Role, UserId};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct KeyArgs {
+    /// The server's data directory (its generated signing key is read from there).
+    #[arg(long, default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// A PKCS#8 PEM Ed25519 key the server trusts (instead of --data-dir).
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+    /// `iss` and `aud` the server expects.
+    #[arg(long, default_value = "fitpulse")]
+    pub issuer: String,
+    #[arg(long, default_value = "fitpulse-api")]
+    pub audience: String,
+}
+
+pub struct Minter {
+    tokens: AccessTokens,
+}
+
+impl Minter {
+    pub fn new(args: &KeyArgs) -> Result<Minter, KeyError> {
+        let files: Vec<PathBuf> = args.key.iter().cloned().collect();
+        let keys = SigningKeys::load(&files, &args.data_dir)?;
+        let mut settings = Settings::default().auth;
+        settings.issuer = args.issuer.clone();
+        settings.audience = args.audience.clone();
+        Ok(Minter {
+            tokens: AccessTokens::new(Arc::new(keys), &settings),
+        })
+    }
+
+    /// A member's token for `user`, valid `ttl_seconds`.
+    pub fn member(&self, user: UserId, ttl_seconds: i64) -> String {
+        self.tokens
+            .issue_for(&Principal::User(user), &[Role::Member].into(), &BTreeSet::new(), ttl_seconds)
+            .token
+    }
+
+    /// A token with `roles` for a fresh user id.
+    pub fn with_roles(&self, roles: &[Role], ttl_seconds: i64) -> String {
+        let roles: BTreeSet<Role> = roles.iter().copied().collect();
+        self.tokens
+            .issue_for(&Principal::User(UserId::random()), &roles, &BTreeSet::new(), ttl_seconds)
+            .token
+    }
+}

@@ -28,9 +28,12 @@ pub enum LoadError {
 /// The machine a report was measured on.
 pub fn host_info() -> Value {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let memory_kib = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok()));
+    let memory_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+    });
     json!({
         "cores": cores,
         "memory_gib": memory_kib.map(|k| (k as f64 / 1024.0 / 1024.0).round()),

@@ -9,7 +9,11 @@ use fitpulse_loadtest::report::{self, Report};
 use fitpulse_loadtest::scenarios;
 
 #[derive(Parser)]
-#[command(name = "fitpulse-loadtest", version, about = "Load generator for fitpulse")]
+#[command(
+    name = "fitpulse-loadtest",
+    version,
+    about = "Load generator for fitpulse"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -95,18 +95,29 @@ pub fn compare(a: &Report, b: &Report) -> String {
         ));
     }
     for (name, pick) in [
-        ("latency p50 ms", (|l: &Latency| l.p50) as fn(&Latency) -> f64),
+        (
+            "latency p50 ms",
+            (|l: &Latency| l.p50) as fn(&Latency) -> f64,
+        ),
         ("latency p90 ms", |l| l.p90),
         ("latency p99 ms", |l| l.p99),
         ("latency max ms", |l| l.max),
     ] {
-        rows.push((name.into(), Some(pick(&a.latency_ms)), Some(pick(&b.latency_ms))));
+        rows.push((
+            name.into(),
+            Some(pick(&a.latency_ms)),
+            Some(pick(&b.latency_ms)),
+        ));
     }
     let mut figures: Vec<&String> = a.figures.keys().chain(b.figures.keys()).collect();
     figures.sort();
     figures.dedup();
     for key in figures {
-        rows.push((key.clone(), a.figures.get(key).copied(), b.figures.get(key).copied()));
+        rows.push((
+            key.clone(),
+            a.figures.get(key).copied(),
+            b.figures.get(key).copied(),
+        ));
     }
     let mut out = format!(
         "{:<28} {:>16} {:>16} {:>9}\n",
@@ -118,7 +129,11 @@ pub fn compare(a: &Report, b: &Report) -> String {
             (Some(l), Some(r)) if l != 0.0 => format!("{:+.1}%", (r - l) / l * 100.0),
             _ => String::new(),
         };
-        out.push_str(&format!("{name:<28} {:>16} {:>16} {change:>9}\n", show(left), show(right)));
+        out.push_str(&format!(
+            "{name:<28} {:>16} {:>16} {change:>9}\n",
+            show(left),
+            show(right)
+        ));
     }
     out
 }

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
 
 pub type Socket = WebSocketStream<TcpStream>;
 
@@ -34,7 +34,10 @@ impl OpenError {
         match self {
             OpenError::Connect(_) => "failed_connect".into(),
             OpenError::Handshake(_) => "failed_handshake".into(),
-            OpenError::ClosedEarly(code) => format!("closed_early_{}", code.map_or("none".into(), |c| c.to_string())),
+            OpenError::ClosedEarly(code) => format!(
+                "closed_early_{}",
+                code.map_or("none".into(), |c| c.to_string())
+            ),
             OpenError::Timeout => "failed_timeout".into(),
         }
     }
@@ -89,7 +92,9 @@ pub async fn open(
         .map_err(|_| OpenError::Timeout)?;
     match first {
         Some(Ok(Message::Text(text))) if text.contains("\"session.ready\"") => Ok(ws),
-        Some(Ok(Message::Close(frame))) => Err(OpenError::ClosedEarly(frame.map(|f| f.code.into()))),
+        Some(Ok(Message::Close(frame))) => {
+            Err(OpenError::ClosedEarly(frame.map(|f| f.code.into())))
+        }
         _ => Err(OpenError::ClosedEarly(None)),
     }
 }
@@ -103,6 +108,10 @@ mod tests {
         assert_eq!(source_ip(0, 20_000).to_string(), "127.0.0.2");
         assert_eq!(source_ip(19_999, 20_000).to_string(), "127.0.0.2");
         assert_eq!(source_ip(20_000, 20_000).to_string(), "127.0.0.3");
-        assert!((0..1_000_000).step_by(997).all(|i| source_ip(i, 1000).is_loopback()));
+        assert!(
+            (0..1_000_000)
+                .step_by(997)
+                .all(|i| source_ip(i, 1000).is_loopback())
+        );
     }
 }

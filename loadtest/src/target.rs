@@ -16,7 +16,9 @@ pub enum TargetError {
 /// Parses `http://host:port`; only loopback targets are accepted (load never leaves the
 /// machine).
 pub fn parse_target(target: &str) -> Result<SocketAddr, TargetError> {
-    let rest = target.strip_prefix("http://").ok_or(TargetError::BadTarget)?;
+    let rest = target
+        .strip_prefix("http://")
+        .ok_or(TargetError::BadTarget)?;
     let addr: SocketAddr = rest
         .trim_end_matches('/')
         .parse()
@@ -35,13 +37,18 @@ pub async fn get(addr: SocketAddr, path: &str) -> Result<String, TargetError> {
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await?;
     let text = String::from_utf8_lossy(&response);
-    Ok(text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default())
+    Ok(text
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default())
 }
 
 /// A metric's value from the Prometheus text (first line starting with `name`).
 pub fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(name).and_then(|rest| rest.trim().parse().ok()))
+    text.lines().find_map(|line| {
+        line.strip_prefix(name)
+            .and_then(|rest| rest.trim().parse().ok())
+    })
 }
 
 /// Resident memory of `pid` in bytes (VmRSS).
@@ -66,7 +73,12 @@ mod tests {
     fn only_loopback_targets_are_accepted() {
         assert!(parse_target("http://127.0.0.1:8080").is_ok());
         assert!(parse_target("http://127.0.0.5:9/").is_ok());
-        for bad in ["http://10.0.0.1:8080", "127.0.0.1:8080", "https://127.0.0.1:1", "http://example.com:80"] {
+        for bad in [
+            "http://10.0.0.1:8080",
+            "127.0.0.1:8080",
+            "https://127.0.0.1:1",
+            "http://example.com:80",
+        ] {
             assert!(parse_target(bad).is_err(), "{bad}");
         }
     }

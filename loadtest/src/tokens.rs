@@ -44,7 +44,12 @@ impl Minter {
     /// A member's token for `user`, valid `ttl_seconds`.
     pub fn member(&self, user: UserId, ttl_seconds: i64) -> String {
         self.tokens
-            .issue_for(&Principal::User(user), &[Role::Member].into(), &BTreeSet::new(), ttl_seconds)
+            .issue_for(
+                &Principal::User(user),
+                &[Role::Member].into(),
+                &BTreeSet::new(),
+                ttl_seconds,
+            )
             .token
     }
 
@@ -52,7 +57,12 @@ impl Minter {
     pub fn with_roles(&self, roles: &[Role], ttl_seconds: i64) -> String {
         let roles: BTreeSet<Role> = roles.iter().copied().collect();
         self.tokens
-            .issue_for(&Principal::User(UserId::random()), &roles, &BTreeSet::new(), ttl_seconds)
+            .issue_for(
+                &Principal::User(UserId::random()),
+                &roles,
+                &BTreeSet::new(),
+                ttl_seconds,
+            )
             .token
     }
 }

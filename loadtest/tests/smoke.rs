@@ -37,7 +37,12 @@ async fn connect_opens_holds_and_closes_every_socket() {
     };
     let report = connect::run(args).await.expect("the scenario runs");
     assert_eq!(report.counts["connected"], 30, "{}", report.summary());
-    assert_eq!(report.counts.values().sum::<u64>(), 30, "no failures or drops: {}", report.summary());
+    assert_eq!(
+        report.counts.values().sum::<u64>(),
+        30,
+        "no failures or drops: {}",
+        report.summary()
+    );
     assert_eq!(report.figures["server_sessions_active"], 30.0);
     assert_eq!(report.figures["server_ws_connections"], 30.0);
     assert!(report.figures.contains_key("bytes_per_session"));

@@ -13,12 +13,12 @@ use futures_util::StreamExt;
 use serde_json::json;
 use tokio::sync::watch;
 
+use crate::LoadError;
 use crate::progress::Progress;
 use crate::report::{Latency, Report, micros_histogram};
 use crate::sockets::{self, small_buffers};
 use crate::target::{self, metric, rss_bytes};
 use crate::tokens::{KeyArgs, Minter};
-use crate::LoadError;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConnectArgs {
@@ -41,8 +41,9 @@ pub struct ConnectArgs {
     /// Per-socket read buffer.
     #[arg(long, default_value_t = 4096)]
     pub buffer_bytes: usize,
-    /// Sockets per 127.0.0.x source address.
-    #[arg(long, default_value_t = 20_000)]
+    /// Sockets per 127.0.0.x source address. Well under the ~28k ephemeral ports: binding
+    /// a source port gets slow (and attach latency jumps to seconds) as the range fills.
+    #[arg(long, default_value_t = 5_000)]
     pub sockets_per_source_ip: usize,
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -103,8 +104,12 @@ pub async fn run(args: ConnectArgs) -> Result<Report, LoadError> {
         while owed >= 1.0 && index < args.sockets {
             owed -= 1.0;
             let source = sockets::source_ip(index, args.sockets_per_source_ip);
-            let (stats, latency, minter, mut stop) = (stats.clone(), latency.clone(), minter.clone(), stop_rx.clone());
-            let config = config;
+            let (stats, latency, minter, mut stop) = (
+                stats.clone(),
+                latency.clone(),
+                minter.clone(),
+                stop_rx.clone(),
+            );
             tasks.push(tokio::spawn(async move {
                 let token = minter.member(UserId::random(), token_ttl);
                 let opened = Instant::now();
@@ -143,7 +148,9 @@ pub async fn run(args: ConnectArgs) -> Result<Report, LoadError> {
     }
     // Every socket either connects or fails within its 30 s timeouts.
     let deadline = Instant::now() + Duration::from_secs(120);
-    while (stats.connected.load(Ordering::Relaxed) + stats.failed()) < args.sockets as u64 && Instant::now() < deadline {
+    while (stats.connected.load(Ordering::Relaxed) + stats.failed()) < args.sockets as u64
+        && Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let ramp = ramp_started.elapsed();
@@ -160,11 +167,18 @@ pub async fn run(args: ConnectArgs) -> Result<Report, LoadError> {
     let _ = tokio::time::timeout(Duration::from_secs(30), closing).await;
     progress.stop().await;
 
-    let mut counts: BTreeMap<String, u64> = stats.failures.lock().map(|f| f.clone()).unwrap_or_default();
+    let mut counts: BTreeMap<String, u64> =
+        stats.failures.lock().map(|f| f.clone()).unwrap_or_default();
     counts.insert("connected".into(), connected);
-    counts.insert("dropped_while_held".into(), stats.dropped.load(Ordering::Relaxed));
+    counts.insert(
+        "dropped_while_held".into(),
+        stats.dropped.load(Ordering::Relaxed),
+    );
     let mut figures = BTreeMap::new();
-    figures.insert("connect_rate_per_s".into(), connected as f64 / ramp.as_secs_f64().max(0.001));
+    figures.insert(
+        "connect_rate_per_s".into(),
+        connected as f64 / ramp.as_secs_f64().max(0.001),
+    );
     figures.insert("fd_limit".into(), fd_limit as f64);
     if let Some(rss) = rss_bytes(std::process::id()) {
         figures.insert("loadtest_rss_mb".into(), rss as f64 / 1e6);
@@ -173,15 +187,24 @@ pub async fn run(args: ConnectArgs) -> Result<Report, LoadError> {
         figures.insert("server_rss_before_mb".into(), before as f64 / 1e6);
         figures.insert("server_rss_after_mb".into(), after as f64 / 1e6);
         if connected > 0 {
-            figures.insert("bytes_per_session".into(), after.saturating_sub(before) as f64 / connected as f64);
+            figures.insert(
+                "bytes_per_session".into(),
+                after.saturating_sub(before) as f64 / connected as f64,
+            );
         }
     }
-    for (label, name) in [("server_sessions_active", "fitpulse_sessions_active "), ("server_ws_connections", "fitpulse_ws_connections ")] {
+    for (label, name) in [
+        ("server_sessions_active", "fitpulse_sessions_active "),
+        ("server_ws_connections", "fitpulse_ws_connections "),
+    ] {
         if let Some(value) = metric(&server_metrics, name) {
             figures.insert(label.into(), value);
         }
     }
-    let latency = latency.lock().map(|h| Latency::from_micros(&h)).unwrap_or_default();
+    let latency = latency
+        .lock()
+        .map(|h| Latency::from_micros(&h))
+        .unwrap_or_default();
     Ok(Report {
         scenario: "connect".into(),
         parameters: json!({

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use fitpulse_actors::domain::{DisplayName, Email, Password, Role, UserId};
 
 use crate::auth::accounts::{AccountError, NewAccount, create_account};
-use crate::auth::keys::{KeyError, SigningKeys};
+use crate::auth::keys::KeyError;
 use crate::auth::tokens::{AccessTokens, Principal};
 use crate::config::Settings;
 use crate::metrics::Metrics;
@@ -82,8 +82,7 @@ pub fn mint_token(
 ) -> Result<String, AdminError> {
     let user: UserId = user.parse().map_err(|e| invalid("--user", e))?;
     let ttl = humantime::parse_duration(ttl).map_err(|e| invalid("--ttl", e))?;
-    let keys = SigningKeys::load(&settings.auth.signing_key_files, &settings.data_dir)?;
-    let tokens = AccessTokens::new(std::sync::Arc::new(keys), &settings.auth);
+    let tokens = AccessTokens::from_settings(&settings.auth, &settings.data_dir)?;
     let mut scopes: BTreeSet<String> = [crate::auth::accounts::BASE_SCOPE.to_owned()].into();
     scopes.extend(extra_scopes.iter().cloned());
     let issued = tokens.issue_for(

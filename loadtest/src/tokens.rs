@@ -1,14 +1,12 @@
 //! Access tokens for simulated users, signed with the server's own key: read from its
 //! data directory (`<dir>/keys/jwt-signing-key.pem`) or given as a PEM file.
 
-use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::sync::Arc;
-
-use fitpulse::auth::keys::{KeyError, SigningKeys};
+use fitpulse::auth::keys::KeyError;
 use fitpulse::auth::tokens::{AccessTokens, Principal};
 use fitpulse::config::Settings;
 use fitpulse_actors::domain::{Role, UserId};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct KeyArgs {
@@ -31,13 +29,12 @@ pub struct Minter {
 
 impl Minter {
     pub fn new(args: &KeyArgs) -> Result<Minter, KeyError> {
-        let files: Vec<PathBuf> = args.key.iter().cloned().collect();
-        let keys = SigningKeys::load(&files, &args.data_dir)?;
         let mut settings = Settings::default().auth;
+        settings.signing_key_files = args.key.iter().cloned().collect();
         settings.issuer = args.issuer.clone();
         settings.audience = args.audience.clone();
         Ok(Minter {
-            tokens: AccessTokens::new(Arc::new(keys), &settings),
+            tokens: AccessTokens::from_settings(&settings, &args.data_dir)?,
         })
     }
 

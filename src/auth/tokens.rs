@@ -117,6 +117,16 @@ impl AccessTokens {
         }
     }
 
+    /// The signer a node (or a tool acting for it) uses: the configured key files, or the
+    /// key generated in `data_dir`.
+    pub fn from_settings(
+        settings: &AuthSettings,
+        data_dir: &std::path::Path,
+    ) -> Result<Self, super::keys::KeyError> {
+        let keys = SigningKeys::load(&settings.signing_key_files, data_dir)?;
+        Ok(AccessTokens::new(Arc::new(keys), settings))
+    }
+
     pub fn ttl_seconds(&self) -> u64 {
         self.ttl_seconds
     }

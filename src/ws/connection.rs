@@ -121,6 +121,18 @@ impl Connection {
         self.send(ctx, "reply", frame);
     }
 
+    /// Replies with what `work` answers once it is done, without holding up other frames.
+    pub fn reply_when_done(
+        &mut self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        work: impl std::future::Future<Output = ByteString> + 'static,
+    ) {
+        ctx.spawn(
+            work.into_actor(self)
+                .map(|reply, conn, ctx| conn.reply(ctx, reply)),
+        );
+    }
+
     /// (Re)arms the `token.expiring` notice and the 4001 close for the current token.
     pub fn schedule_token_expiry(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
         for timer in self.expiry_timers.drain(..) {

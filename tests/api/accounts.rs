@@ -108,16 +108,7 @@ async fn fifty_concurrent_registrations_of_one_email_yield_exactly_one_account()
         49,
         "{statuses:?}"
     );
-    let login = app
-        .token(
-            &[
-                ("grant_type", "password"),
-                ("username", &email),
-                ("password", PASSWORD),
-            ],
-            None,
-        )
-        .await;
+    let login = app.login(&email).await;
     assert_eq!(login.status, 200, "{}", login.text);
 }
 
@@ -127,16 +118,7 @@ async fn login_refresh_and_a_reused_refresh_token_revokes_the_whole_family() {
     let email = unique_email();
     app.register(&email).await;
 
-    let login = app
-        .token(
-            &[
-                ("grant_type", "password"),
-                ("username", &email),
-                ("password", PASSWORD),
-            ],
-            None,
-        )
-        .await;
+    let login = app.login(&email).await;
     assert_eq!(login.status, 200, "{}", login.text);
     assert_eq!(login.header("cache-control"), Some("no-store"));
     let first = login.json()["refresh_token"]
@@ -194,16 +176,7 @@ async fn login_refresh_and_a_reused_refresh_token_revokes_the_whole_family() {
     assert_eq!(after.json()["error"], "invalid_grant");
 
     // Another login starts a new family that still works.
-    let fresh = app
-        .token(
-            &[
-                ("grant_type", "password"),
-                ("username", &email),
-                ("password", PASSWORD),
-            ],
-            None,
-        )
-        .await;
+    let fresh = app.login(&email).await;
     let third = fresh.json()["refresh_token"]
         .as_str()
         .expect("refresh")
@@ -222,26 +195,8 @@ async fn a_wrong_password_and_an_unknown_email_get_the_same_answer() {
     let app = spawn_app().await;
     let email = unique_email();
     app.register(&email).await;
-    let wrong = app
-        .token(
-            &[
-                ("grant_type", "password"),
-                ("username", &email),
-                ("password", "wrong password"),
-            ],
-            None,
-        )
-        .await;
-    let unknown = app
-        .token(
-            &[
-                ("grant_type", "password"),
-                ("username", &unique_email()),
-                ("password", PASSWORD),
-            ],
-            None,
-        )
-        .await;
+    let wrong = app.login_with(&email, "wrong password").await;
+    let unknown = app.login(&unique_email()).await;
     assert_eq!((wrong.status, unknown.status), (400, 400));
     assert_eq!(wrong.json(), unknown.json());
     assert_eq!(wrong.json()["error"], "invalid_grant");
@@ -347,16 +302,7 @@ async fn an_anonymous_account_upgrades_keeping_its_id_and_data() {
     assert_eq!(upgraded["user"]["units"], "imperial");
     assert_eq!(upgraded["scope"], "content:premium profile");
 
-    let login = app
-        .token(
-            &[
-                ("grant_type", "password"),
-                ("username", &email),
-                ("password", PASSWORD),
-            ],
-            None,
-        )
-        .await;
+    let login = app.login(&email).await;
     assert_eq!(login.status, 200, "{}", login.text);
     let relogin = login.json()["access_token"]
         .as_str()
@@ -436,16 +382,7 @@ async fn a_deleted_account_cannot_log_in_refresh_or_use_its_tokens() {
     let me = app.call("GET", "/v1/me", None, Some(access)).await;
     assert_eq!(me.status, 401, "{}", me.text);
     assert_error(&me.text, "invalid_token");
-    let login = app
-        .token(
-            &[
-                ("grant_type", "password"),
-                ("username", &email),
-                ("password", PASSWORD),
-            ],
-            None,
-        )
-        .await;
+    let login = app.login(&email).await;
     assert_eq!(login.json()["error"], "invalid_grant");
     let renewed = app
         .token(
@@ -513,17 +450,7 @@ async fn entitlements_list_active_and_lapsed_grants_and_feed_the_token_scope() {
         .await
         .expect("grant");
 
-    let login = app
-        .token(
-            &[
-                ("grant_type", "password"),
-                ("username", &email),
-                ("password", PASSWORD),
-            ],
-            None,
-        )
-        .await
-        .json();
+    let login = app.login(&email).await.json();
     assert_eq!(login["scope"], "content:premium profile");
     let access = login["access_token"].as_str().expect("access");
     let listed = app
@@ -607,16 +534,7 @@ async fn password_attempts_are_rate_limited_per_account_with_retry_after() {
         .expect("seconds");
     assert!((1..=60).contains(&wait), "{wait}");
     // Even the right password waits: the limit is on attempts, not failures.
-    let right = app
-        .token(
-            &[
-                ("grant_type", "password"),
-                ("username", &email),
-                ("password", PASSWORD),
-            ],
-            None,
-        )
-        .await;
+    let right = app.login(&email).await;
     assert_eq!(right.status, 429);
 }
 

@@ -177,16 +177,7 @@ async fn admin_create_user_makes_a_staff_account_the_server_then_signs_in() {
 
     let dir = data.path().to_owned();
     let app = crate::helpers::spawn_app_with(move |s| s.data_dir = dir).await;
-    let login = app
-        .token(
-            &[
-                ("grant_type", "password"),
-                ("username", "coach@example.com"),
-                ("password", crate::helpers::PASSWORD),
-            ],
-            None,
-        )
-        .await;
+    let login = app.login("coach@example.com").await;
     assert_eq!(login.status, 200, "{}", login.text);
     let access = login.json()["access_token"]
         .as_str()

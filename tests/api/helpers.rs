@@ -150,6 +150,24 @@ impl TestApp {
         read(request.send_form(&form).await.expect("request sent")).await
     }
 
+    /// The password grant for `email` with `password`.
+    pub async fn login_with(&self, email: &str, password: &str) -> Response {
+        self.token(
+            &[
+                ("grant_type", "password"),
+                ("username", email),
+                ("password", password),
+            ],
+            None,
+        )
+        .await
+    }
+
+    /// The password grant for `email` with the test password.
+    pub async fn login(&self, email: &str) -> Response {
+        self.login_with(email, PASSWORD).await
+    }
+
     /// Registers `email` with a fixed password and returns the token answer.
     pub async fn register(&self, email: &str) -> serde_json::Value {
         let response = self

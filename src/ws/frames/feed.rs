@@ -1,6 +1,5 @@
 //! `feed.ack`: records how far the user has read; the position is persisted.
 
-use actix::prelude::*;
 use actix_web_actors::ws::WebsocketContext;
 use fitpulse_actors::session::SessionError;
 use serde::Deserialize;
@@ -23,9 +22,8 @@ impl FeedAck {
     ) {
         let Some(user) = conn.user() else { return };
         let hub = conn.gateway().hub.clone();
-        let ack = async move { hub.ack_feed(user, self.seq).await };
-        ctx.spawn(ack.into_actor(conn).map(move |acked, conn, ctx| {
-            let reply = match acked {
+        conn.reply_when_done(ctx, async move {
+            match hub.ack_feed(user, self.seq).await {
                 Ok(read_seq) => replies::ok(id, json!({ "read_seq": read_seq })),
                 Err(SessionError::AckBeyondHead(seq)) => replies::error(
                     id,
@@ -33,8 +31,7 @@ impl FeedAck {
                     &format!("seq {seq} is beyond the newest event"),
                 ),
                 Err(err) => replies::error(id, "unavailable", &err.to_string()),
-            };
-            conn.reply(ctx, reply);
-        }));
+            }
+        });
     }
 }

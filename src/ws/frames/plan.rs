@@ -1,6 +1,5 @@
 //! `plan.get`: the user's current plan, from their session's memory.
 
-use actix::prelude::*;
 use actix_web_actors::ws::WebsocketContext;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -20,9 +19,8 @@ impl PlanGet {
     ) {
         let Some(user) = conn.user() else { return };
         let hub = conn.gateway().hub.clone();
-        let fetch = async move { hub.plan(user).await };
-        ctx.spawn(fetch.into_actor(conn).map(move |plan, conn, ctx| {
-            let reply = match plan {
+        conn.reply_when_done(ctx, async move {
+            match hub.plan(user).await {
                 Ok(plan) => {
                     // Stored plans are JSON documents; an unreadable one shows as null.
                     let plan: Value = plan
@@ -31,8 +29,7 @@ impl PlanGet {
                     replies::ok(id, json!({ "plan": plan }))
                 }
                 Err(err) => replies::error(id, "unavailable", &err.to_string()),
-            };
-            conn.reply(ctx, reply);
-        }));
+            }
+        });
     }
 }

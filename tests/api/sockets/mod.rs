@@ -6,12 +6,10 @@ mod resume;
 mod tokens;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use actix_codec::Framed;
 use awc::BoxedSocket;
 use awc::ws::{Codec, Frame, Message};
-use fitpulse::auth::keys::SigningKeys;
 use fitpulse::auth::tokens::{AccessTokens, Principal};
 use fitpulse_actors::domain::{Role, UserId};
 use futures_util::{SinkExt, StreamExt};
@@ -144,9 +142,9 @@ impl TestApp {
 
     /// A token signed with the app's key for `user` with `roles`, valid `ttl_seconds`.
     pub fn mint(&self, user: UserId, roles: &[Role], ttl_seconds: i64) -> String {
-        let keys = SigningKeys::load(&[], self._data_dir.path()).expect("the app's generated key");
         let roles: BTreeSet<Role> = roles.iter().copied().collect();
-        AccessTokens::new(Arc::new(keys), &self.settings.auth)
+        AccessTokens::from_settings(&self.settings.auth, self._data_dir.path())
+            .expect("the app's generated key")
             .issue_for(
                 &Principal::User(user),
                 &roles,

@@ -13,8 +13,8 @@ mod timed;
 use std::sync::Arc;
 
 use fitpulse_actors::ports::store::{
-    EntitlementStore, FeedStore, HealthCheck, IdempotencyStore, LikeStore, PlanStore,
-    RefreshTokenStore, UserStore,
+    EntitlementStore, FeedStore, HealthCheck, IdempotencyStore, LikeStore, LiveClassStore,
+    PlanStore, RefreshTokenStore, UserStore,
 };
 
 use crate::config::{Settings, StoreKind};
@@ -32,6 +32,7 @@ pub struct Stores {
     pub entitlements: Arc<dyn EntitlementStore>,
     pub feed: Arc<dyn FeedStore>,
     pub plans: Arc<dyn PlanStore>,
+    pub live: Arc<dyn LiveClassStore>,
 }
 
 impl Stores {
@@ -45,6 +46,7 @@ impl Stores {
             + EntitlementStore
             + FeedStore
             + PlanStore
+            + LiveClassStore
             + 'static,
     {
         Stores {
@@ -56,7 +58,8 @@ impl Stores {
             refresh_tokens: store.clone(),
             entitlements: store.clone(),
             feed: store.clone(),
-            plans: store,
+            plans: store.clone(),
+            live: store,
         }
     }
 }

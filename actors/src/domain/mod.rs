@@ -4,6 +4,7 @@ mod content;
 mod credentials;
 mod email;
 mod ids;
+mod live;
 mod profile;
 mod role;
 
@@ -11,6 +12,7 @@ pub use content::{ContentKind, ItemRef, ItemRefError};
 pub use credentials::{CredentialError, DeviceId, Password};
 pub use email::{Email, EmailError};
 pub use ids::UserId;
+pub use live::{ClassId, ClassPhase, ClassState, LiveClassRecord};
 pub use profile::{DisplayName, Locale, ProfileError, Units};
 pub use role::Role;
 

@@ -263,3 +263,47 @@ pub trait PlanStore: Send + Sync {
     async fn plan(&self, user: UserId) -> Result<Option<String>, StoreError>;
     async fn put_plan(&self, user: UserId, plan: &str) -> Result<(), StoreError>;
 }
+
+#[async_trait]
+pub trait LiveClassStore: Send + Sync {
+    async fn create_class(&self, class: &crate::domain::LiveClassRecord) -> Result<(), StoreError>;
+    async fn class(
+        &self,
+        id: crate::domain::ClassId,
+    ) -> Result<Option<crate::domain::LiveClassRecord>, StoreError>;
+    /// Moves the class from `from` to `to`, stamping `at` as its start (to live) or end
+    /// (to ended or cancelled). False if the class was not in `from`: of two racing
+    /// transitions exactly one applies.
+    async fn transition_class(
+        &self,
+        id: crate::domain::ClassId,
+        from: crate::domain::ClassState,
+        to: crate::domain::ClassState,
+        at: UnixMillis,
+    ) -> Result<bool, StoreError>;
+    /// Classes scheduled between `from` and `to`, by start time.
+    async fn classes_between(
+        &self,
+        from: UnixMillis,
+        to: UnixMillis,
+    ) -> Result<Vec<crate::domain::LiveClassRecord>, StoreError>;
+    /// The final results of an ended class, a JSON document.
+    async fn put_results(
+        &self,
+        id: crate::domain::ClassId,
+        results: &str,
+    ) -> Result<(), StoreError>;
+    async fn results(&self, id: crate::domain::ClassId) -> Result<Option<String>, StoreError>;
+    /// Users who asked to be told when the class starts.
+    async fn add_reminder(
+        &self,
+        id: crate::domain::ClassId,
+        user: UserId,
+    ) -> Result<(), StoreError>;
+    async fn remove_reminder(
+        &self,
+        id: crate::domain::ClassId,
+        user: UserId,
+    ) -> Result<(), StoreError>;
+    async fn reminders(&self, id: crate::domain::ClassId) -> Result<Vec<UserId>, StoreError>;
+}

@@ -13,6 +13,7 @@ mod entitlements;
 mod feed;
 mod idempotency;
 mod likes;
+mod live;
 mod plans;
 mod refresh_tokens;
 mod users;
@@ -47,6 +48,12 @@ const ENTITLEMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("entitle
 const FEED_EVENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("feed_events");
 const FEED_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("feed_state");
 const PLANS: TableDefinition<&str, &str> = TableDefinition::new("plans");
+const LIVE_CLASSES: TableDefinition<&str, &[u8]> = TableDefinition::new("live_classes");
+/// Keys `scheduled_at<sep>id` with the time zero-padded, so a range scan lists a window.
+const LIVE_BY_TIME: TableDefinition<&str, &str> = TableDefinition::new("live_classes_by_time");
+const LIVE_RESULTS: TableDefinition<&str, &str> = TableDefinition::new("live_results");
+/// Keys `class<sep>user`.
+const LIVE_REMINDERS: TableDefinition<&str, ()> = TableDefinition::new("live_reminders");
 const LIKES: TableDefinition<&str, i64> = TableDefinition::new("likes");
 const LIKE_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("like_counts");
 const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency_keys");
@@ -94,6 +101,10 @@ impl EmbeddedStore {
             txn.open_table(FEED_EVENTS)?;
             txn.open_table(FEED_STATE)?;
             txn.open_table(PLANS)?;
+            txn.open_table(LIVE_CLASSES)?;
+            txn.open_table(LIVE_BY_TIME)?;
+            txn.open_table(LIVE_RESULTS)?;
+            txn.open_table(LIVE_REMINDERS)?;
             txn.open_table(LIKES)?;
             txn.open_table(LIKE_COUNTS)?;
             txn.open_table(IDEMPOTENCY)?;

@@ -37,6 +37,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0002_feed_plans",
         cql: include_str!("../../../cql/0002_feed_plans.cql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_live_classes",
+        cql: include_str!("../../../cql/0003_live_classes.cql"),
+    },
 ];
 
 /// How long a lock holder may run before its lock expires on its own.

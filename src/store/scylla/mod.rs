@@ -11,6 +11,7 @@ mod entitlements;
 mod feed;
 mod idempotency;
 mod likes;
+mod live;
 pub mod migrate;
 mod plans;
 mod refresh_tokens;
@@ -64,6 +65,7 @@ pub struct ScyllaStore {
     entitlement_statements: entitlements::Statements,
     feed_statements: feed::Statements,
     plan_statements: plans::Statements,
+    live_statements: live::Statements,
     ops: OpMetrics,
 }
 
@@ -124,6 +126,7 @@ impl ScyllaStore {
             entitlement_statements: entitlements::Statements::prepare(&session).await?,
             feed_statements: feed::Statements::prepare(&session).await?,
             plan_statements: plans::Statements::prepare(&session).await?,
+            live_statements: live::Statements::prepare(&session).await?,
             session: Arc::new(session),
             ops: OpMetrics::new(BACKEND, metrics),
         })

@@ -57,6 +57,9 @@ conformance!(
     a_retried_feed_batch_overwrites_instead_of_duplicating,
     the_read_position_is_kept_beside_the_head,
     a_plan_is_stored_and_replaced_whole,
+    a_live_class_reads_back_and_lists_in_its_window,
+    a_class_transition_applies_once_and_stamps_its_time,
+    class_results_and_reminders_are_kept,
 );
 
 /// The embedded store also prunes by count; the scylla store keeps what its TTL keeps.

@@ -662,3 +662,124 @@ pub async fn a_plan_is_stored_and_replaced_whole(stores: &Stores, _: &Metrics) {
         Some(r#"{"template":"strength-4w"}"#)
     );
 }
+
+fn live_class(scheduled_at: i64) -> fitpulse_actors::domain::LiveClassRecord {
+    use fitpulse_actors::domain::{ClassId, ClassState, LiveClassRecord};
+    LiveClassRecord {
+        id: ClassId::random(),
+        coach: UserId::random(),
+        title: "Sunrise HIIT".into(),
+        workout_id: Some("hiit-20".into()),
+        scheduled_at,
+        duration_minutes: 30,
+        premium: true,
+        state: ClassState::Scheduled,
+        started_at: None,
+        ended_at: None,
+        created_at: now_millis(),
+    }
+}
+
+pub async fn a_live_class_reads_back_and_lists_in_its_window(stores: &Stores, _: &Metrics) {
+    // A window of its own, far from other tests' classes.
+    let base = now_millis() + 400 * 24 * 60 * 60 * 1000 + (rand_offset() % 1_000_000);
+    let early = live_class(base);
+    let late = live_class(base + 3 * 60 * 60 * 1000);
+    let outside = live_class(base + 3 * 24 * 60 * 60 * 1000);
+    for class in [&late, &early, &outside] {
+        stores.live.create_class(class).await.expect("created");
+    }
+    assert_eq!(
+        stores.live.class(early.id).await.expect("read"),
+        Some(early.clone())
+    );
+    let listed = stores
+        .live
+        .classes_between(base, base + 24 * 60 * 60 * 1000)
+        .await
+        .expect("listed");
+    let ids: Vec<_> = listed.iter().map(|c| c.id).collect();
+    assert_eq!(ids, [early.id, late.id], "in start order, window only");
+    let err = stores.live.create_class(&early).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+}
+
+fn rand_offset() -> i64 {
+    (uuid::Uuid::new_v4().as_u128() % 1_000_000) as i64
+}
+
+pub async fn a_class_transition_applies_once_and_stamps_its_time(stores: &Stores, _: &Metrics) {
+    use fitpulse_actors::domain::ClassState::{Cancelled, Ended, Live, Scheduled};
+    let class = live_class(now_millis());
+    stores.live.create_class(&class).await.expect("created");
+    let started = now_millis();
+    let racers: Vec<_> = (0..6)
+        .map(|_| {
+            let live = stores.live.clone();
+            tokio::spawn(async move {
+                live.transition_class(class.id, Scheduled, Live, started)
+                    .await
+            })
+        })
+        .collect();
+    let mut applied = 0;
+    for racer in racers {
+        applied += usize::from(racer.await.expect("task").expect("transition"));
+    }
+    assert_eq!(applied, 1, "exactly one start wins");
+    assert!(
+        !stores
+            .live
+            .transition_class(class.id, Scheduled, Cancelled, started)
+            .await
+            .expect("t")
+    );
+    assert!(
+        stores
+            .live
+            .transition_class(class.id, Live, Ended, started + 5)
+            .await
+            .expect("t")
+    );
+    let stored = stores
+        .live
+        .class(class.id)
+        .await
+        .expect("read")
+        .expect("found");
+    assert_eq!(
+        (stored.state, stored.started_at, stored.ended_at),
+        (Ended, Some(started), Some(started + 5))
+    );
+}
+
+pub async fn class_results_and_reminders_are_kept(stores: &Stores, _: &Metrics) {
+    let class = live_class(now_millis());
+    stores.live.create_class(&class).await.expect("created");
+    assert_eq!(stores.live.results(class.id).await.expect("read"), None);
+    stores
+        .live
+        .put_results(class.id, r#"{"entries":[]}"#)
+        .await
+        .expect("put");
+    assert_eq!(
+        stores
+            .live
+            .results(class.id)
+            .await
+            .expect("read")
+            .as_deref(),
+        Some(r#"{"entries":[]}"#)
+    );
+
+    let (a, b) = (UserId::random(), UserId::random());
+    stores.live.add_reminder(class.id, a).await.expect("remind");
+    stores.live.add_reminder(class.id, b).await.expect("remind");
+    stores.live.add_reminder(class.id, a).await.expect("again");
+    stores
+        .live
+        .remove_reminder(class.id, b)
+        .await
+        .expect("forget");
+    assert_eq!(stores.live.reminders(class.id).await.expect("read"), [a]);
+}

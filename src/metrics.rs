@@ -28,6 +28,9 @@ pub struct Metrics {
     pub ws_closed_total: IntCounterVec,
     pub ws_slow_consumer_total: IntCounter,
     pub event_delivery_seconds: Histogram,
+    pub live_classes_active: IntGauge,
+    pub live_participants: IntGauge,
+    pub broadcast_duration_seconds: Histogram,
 }
 
 impl Metrics {
@@ -111,6 +114,24 @@ impl Metrics {
             .buckets(LATENCY_BUCKETS.to_vec()),
         )
         .expect("valid metric definition");
+        let live_classes_active = IntGauge::new(
+            "fitpulse_live_classes_active",
+            "Live classes running on this node",
+        )
+        .expect("valid metric definition");
+        let live_participants = IntGauge::new(
+            "fitpulse_live_participants",
+            "Participants present in live classes on this node",
+        )
+        .expect("valid metric definition");
+        let broadcast_duration_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "fitpulse_broadcast_duration_seconds",
+                "Time to hand one class frame to every local participant",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )
+        .expect("valid metric definition");
         let build_info = IntGaugeVec::new(
             Opts::new(
                 "fitpulse_build_info",
@@ -139,6 +160,9 @@ impl Metrics {
         register(Box::new(ws_closed_total.clone()));
         register(Box::new(ws_slow_consumer_total.clone()));
         register(Box::new(event_delivery_seconds.clone()));
+        register(Box::new(live_classes_active.clone()));
+        register(Box::new(live_participants.clone()));
+        register(Box::new(broadcast_duration_seconds.clone()));
         register(Box::new(build_info));
         register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
@@ -158,6 +182,9 @@ impl Metrics {
             ws_closed_total,
             ws_slow_consumer_total,
             event_delivery_seconds,
+            live_classes_active,
+            live_participants,
+            broadcast_duration_seconds,
         }
     }
 
@@ -183,6 +210,25 @@ impl fitpulse_actors::ports::observer::SessionObserver for Metrics {
 
     fn slow_consumer(&self) {
         self.ws_slow_consumer_total.inc();
+    }
+}
+
+impl fitpulse_actors::ports::observer::LiveObserver for Metrics {
+    fn class_started(&self) {
+        self.live_classes_active.inc();
+    }
+
+    fn class_stopped(&self) {
+        self.live_classes_active.dec();
+    }
+
+    fn participants_changed(&self, delta: i64) {
+        self.live_participants.add(delta);
+    }
+
+    fn broadcast(&self, duration: std::time::Duration) {
+        self.broadcast_duration_seconds
+            .observe(duration.as_secs_f64());
     }
 }
 

@@ -21,6 +21,7 @@ use crate::metrics::Metrics;
 use crate::store::{self, Stores};
 use crate::ws::{Gateway, WsLimits};
 use fitpulse_actors::hub::Hub;
+use fitpulse_actors::live::{Live, LiveConfig, LiveDeps};
 use fitpulse_actors::session::{SessionConfig, SessionDeps};
 use std::sync::Arc;
 
@@ -74,9 +75,11 @@ impl Application {
             n => n,
         };
         let hub = start_hub(&settings, &stores, &metrics, workers);
+        let live = start_live(&settings, &stores, &metrics, &hub);
         let auth_state = Arc::new(auth.auth);
         let gateway = Gateway {
             hub: hub.clone(),
+            live: live.clone(),
             auth: auth_state.clone(),
             limits: WsLimits::from(&settings.ws),
             metrics: metrics.clone(),
@@ -98,6 +101,8 @@ impl Application {
             auth: web::Data::from(auth_state),
             gateway: web::Data::new(gateway),
             hub: web::Data::new(hub.clone()),
+            live: web::Data::new(live),
+            live_settings: web::Data::new(settings.live.clone()),
             accounts: web::Data::new(auth.accounts),
             limiter: web::Data::new(auth.limiter),
             client_ip: web::Data::new(ClientIpPolicy {
@@ -115,6 +120,8 @@ impl Application {
                 .app_data(app_data.client_ip.clone())
                 .app_data(app_data.gateway.clone())
                 .app_data(app_data.hub.clone())
+                .app_data(app_data.live.clone())
+                .app_data(app_data.live_settings.clone())
                 .configure(|cfg| http::extractor_config(cfg, max_body))
                 .wrap(from_fn(http::observe::observe))
                 .configure(http::configure)
@@ -211,6 +218,24 @@ struct AppData {
     client_ip: web::Data<ClientIpPolicy>,
     gateway: web::Data<Gateway>,
     hub: web::Data<Hub>,
+    live: web::Data<Live>,
+    live_settings: web::Data<crate::config::LiveSettings>,
+}
+
+/// Starts the live-class registry.
+fn start_live(settings: &Settings, stores: &Stores, metrics: &Metrics, hub: &Hub) -> Live {
+    let config = LiveConfig {
+        waiting_room: Duration::from_secs(settings.live.waiting_room_minutes * 60),
+        leaderboard_size: settings.live.leaderboard_size,
+        ..LiveConfig::default()
+    };
+    Live::start(LiveDeps {
+        classes: stores.live.clone(),
+        users: stores.users.clone(),
+        hub: hub.clone(),
+        observer: Arc::new(metrics.clone()),
+        config,
+    })
 }
 
 /// Starts the session hub: its shards run beside the HTTP workers.

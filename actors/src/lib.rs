@@ -21,5 +21,6 @@ pub mod device;
 pub mod domain;
 pub mod events;
 pub mod hub;
+pub mod live;
 pub mod ports;
 pub mod session;

@@ -19,6 +19,7 @@ pub struct Settings {
     pub shutdown: ShutdownSettings,
     pub auth: AuthSettings,
     pub ws: WsSettings,
+    pub live: LiveSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -157,6 +158,16 @@ pub struct WsSettings {
     pub memory_events: usize,
 }
 
+/// Live classes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveSettings {
+    /// The waiting room opens this long before a class's scheduled start.
+    pub waiting_room_minutes: u64,
+    /// Entries in the pushed leaderboard.
+    pub leaderboard_size: usize,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShutdownSettings {
@@ -226,6 +237,10 @@ impl Default for Settings {
                 token_expiry_warning_seconds: 60,
                 hub_shards: 0,
                 memory_events: 256,
+            },
+            live: LiveSettings {
+                waiting_room_minutes: 10,
+                leaderboard_size: 10,
             },
         }
     }
@@ -315,6 +330,12 @@ impl Settings {
             return Err(ConfigError::invalid(
                 "ws.client_timeout_ms",
                 "must be longer than ws.heartbeat_interval_ms",
+            ));
+        }
+        if self.live.leaderboard_size == 0 || self.live.leaderboard_size > 100 {
+            return Err(ConfigError::invalid(
+                "live.leaderboard_size",
+                "must be 1 to 100",
             ));
         }
         let scylla = &self.store.scylla;

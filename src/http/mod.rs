@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 pub mod client_ip;
 pub mod error;
+mod live;
 mod me;
 mod oauth;
 pub mod observe;
@@ -22,6 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     oauth::configure(cfg);
     me::configure(cfg);
     admin::configure(cfg);
+    live::configure(cfg);
 }
 
 /// Extractor limits and error mapping shared by every route.

@@ -4,6 +4,7 @@
 //! message rate, pings to find dead peers, warns before its token expires and closes 4001
 //! when it does unless the app sent `auth.refresh`.
 
+use std::collections::{BTreeSet, HashSet};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +15,7 @@ use actix_web::web::{Bytes, BytesMut};
 use actix_web_actors::ws::{self, CloseCode, CloseReason, ProtocolError};
 use bytestring::ByteString;
 use fitpulse_actors::device::{CloseDevice, Deliver, DeviceHandle, DeviceKey, close};
-use fitpulse_actors::domain::{UserId, now_millis};
+use fitpulse_actors::domain::{ClassId, Role, UserId, now_millis};
 use fitpulse_actors::events::notice_frame;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::json;
@@ -22,6 +23,8 @@ use serde_json::json;
 use super::Gateway;
 use super::frames;
 use super::replies;
+use crate::auth::AuthUser;
+use crate::auth::tokens::Principal;
 
 /// Unique per node, so sessions can tell sockets apart.
 fn next_device_key() -> DeviceKey {
@@ -40,6 +43,10 @@ pub struct Connection {
     key: DeviceKey,
     /// `None` for a refused socket, which only closes.
     user: Option<UserId>,
+    roles: BTreeSet<Role>,
+    scopes: BTreeSet<String>,
+    /// Live classes this socket joined; left when it closes.
+    classes: HashSet<ClassId>,
     refusal: Option<(u16, String)>,
     since: Option<u64>,
     attached: bool,
@@ -51,12 +58,7 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(
-        gateway: Arc<Gateway>,
-        user: UserId,
-        token_expires_at: i64,
-        since: Option<u64>,
-    ) -> Self {
+    pub fn new(gateway: Arc<Gateway>, caller: AuthUser, user: UserId, since: Option<u64>) -> Self {
         let limits = &gateway.limits;
         // Settings validation keeps both above zero.
         let per_second = NonZeroU32::new(limits.messages_per_second).unwrap_or(NonZeroU32::MIN);
@@ -66,11 +68,14 @@ impl Connection {
             gateway,
             key: next_device_key(),
             user: Some(user),
+            roles: caller.roles,
+            scopes: caller.scopes,
+            classes: HashSet::new(),
             refusal: None,
             since,
             attached: false,
             last_heard: Instant::now(),
-            token_expires_at,
+            token_expires_at: caller.expires_at,
             expiry_timers: Vec::new(),
             rate,
             partial: None,
@@ -79,7 +84,13 @@ impl Connection {
 
     /// A socket that closes with `code` as soon as it opens.
     pub fn refuse(gateway: Arc<Gateway>, code: u16, reason: &str) -> Self {
-        let mut connection = Connection::new(gateway, UserId::random(), 0, None);
+        let nobody = AuthUser {
+            principal: Principal::User(UserId::random()),
+            roles: BTreeSet::new(),
+            scopes: BTreeSet::new(),
+            expires_at: 0,
+        };
+        let mut connection = Connection::new(gateway, nobody, UserId::random(), None);
         connection.user = None;
         connection.refusal = Some((code, reason.to_owned()));
         connection
@@ -91,6 +102,37 @@ impl Connection {
 
     pub fn gateway(&self) -> &Gateway {
         &self.gateway
+    }
+
+    pub fn key(&self) -> DeviceKey {
+        self.key
+    }
+
+    /// Admins pass every role check.
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role) || self.roles.contains(&Role::Admin)
+    }
+
+    /// Premium content: the entitlement's scope, or staff.
+    pub fn premium_allowed(&self) -> bool {
+        self.scopes.contains("content:premium") || self.has_role(Role::Coach)
+    }
+
+    /// The handle a session or class uses to reach this socket.
+    pub fn device(&self, ctx: &mut ws::WebsocketContext<Self>) -> DeviceHandle {
+        DeviceHandle {
+            key: self.key,
+            deliver: ctx.address().recipient(),
+            close: ctx.address().recipient(),
+        }
+    }
+
+    pub fn joined(&mut self, class: ClassId) {
+        self.classes.insert(class);
+    }
+
+    pub fn left(&mut self, class: ClassId) -> bool {
+        self.classes.remove(&class)
     }
 
     /// Closes the socket with `code` and stops.
@@ -156,9 +198,12 @@ impl Connection {
         }));
     }
 
-    /// Accepts a refreshed token's expiry.
-    pub fn token_refreshed(&mut self, expires_at: i64, ctx: &mut ws::WebsocketContext<Self>) {
-        self.token_expires_at = expires_at;
+    /// Accepts a refreshed token: its expiry, roles and scopes (entitlements may have
+    /// changed since the socket opened).
+    pub fn token_refreshed(&mut self, caller: AuthUser, ctx: &mut ws::WebsocketContext<Self>) {
+        self.token_expires_at = caller.expires_at;
+        self.roles = caller.roles;
+        self.scopes = caller.scopes;
         self.schedule_token_expiry(ctx);
     }
 
@@ -177,11 +222,7 @@ impl Connection {
     }
 
     fn attach(&mut self, user: UserId, ctx: &mut ws::WebsocketContext<Self>) {
-        let device = DeviceHandle {
-            key: self.key,
-            deliver: ctx.address().recipient(),
-            close: ctx.address().recipient(),
-        };
+        let device = self.device(ctx);
         let attach = self.gateway.hub.clone();
         let since = self.since;
         let attaching = async move { attach.attach(user, device, since).await };
@@ -313,6 +354,11 @@ impl Actor for Connection {
         self.gateway.metrics.ws_connections.dec();
         if let (Some(user), true) = (self.user, self.attached) {
             self.gateway.hub.detach(user, self.key);
+        }
+        if let Some(user) = self.user {
+            for class in self.classes.drain() {
+                self.gateway.live.leave(class, user, self.key);
+            }
         }
     }
 }

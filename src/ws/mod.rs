@@ -16,6 +16,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use actix_web_actors::ws::WsResponseBuilder;
 use fitpulse_actors::device::close;
 use fitpulse_actors::hub::Hub;
+use fitpulse_actors::live::Live;
 use serde::Deserialize;
 
 use crate::auth::Auth;
@@ -55,6 +56,7 @@ impl From<&WsSettings> for WsLimits {
 /// Everything a connection needs from the node, shared by all of them.
 pub struct Gateway {
     pub hub: Hub,
+    pub live: Live,
     pub auth: Arc<Auth>,
     pub limits: WsLimits,
     pub metrics: Metrics,
@@ -93,9 +95,7 @@ async fn connect(
             Connection::refuse(gateway.clone(), close::UNAUTHENTICATED, &err.to_string())
         }
         Some(Ok(caller)) => match caller.principal {
-            Principal::User(user) => {
-                Connection::new(gateway.clone(), user, caller.expires_at, query.since)
-            }
+            Principal::User(user) => Connection::new(gateway.clone(), caller, user, query.since),
             Principal::Client(_) => Connection::refuse(
                 gateway.clone(),
                 close::FORBIDDEN,

@@ -16,3 +16,20 @@ impl SessionObserver for NoObserver {
     fn session_stopped(&self) {}
     fn slow_consumer(&self) {}
 }
+
+/// Receives the live-class layer's countable happenings.
+pub trait LiveObserver: Send + Sync {
+    fn class_started(&self);
+    fn class_stopped(&self);
+    /// Participants joined (positive) or left (negative) on this node.
+    fn participants_changed(&self, delta: i64);
+    /// One frame was handed to every local participant of a class in this long.
+    fn broadcast(&self, duration: std::time::Duration);
+}
+
+impl LiveObserver for NoObserver {
+    fn class_started(&self) {}
+    fn class_stopped(&self) {}
+    fn participants_changed(&self, _: i64) {}
+    fn broadcast(&self, _: std::time::Duration) {}
+}

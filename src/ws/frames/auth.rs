@@ -25,11 +25,9 @@ impl AuthRefresh {
         let verified = conn.gateway().auth.authenticate(&self.access_token);
         let reply = match verified {
             Ok(caller) if Some(caller.principal.clone()) == conn.user().map(Principal::User) => {
-                conn.token_refreshed(caller.expires_at, ctx);
-                replies::ok(
-                    id,
-                    json!({ "expires_at": rfc3339(caller.expires_at * 1000) }),
-                )
+                let expires_at = caller.expires_at;
+                conn.token_refreshed(caller, ctx);
+                replies::ok(id, json!({ "expires_at": rfc3339(expires_at * 1000) }))
             }
             Ok(_) => replies::error(id, "forbidden", "the token is for another user"),
             Err(err) => replies::error(id, err.code().as_str(), &err.to_string()),

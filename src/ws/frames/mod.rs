@@ -4,6 +4,7 @@
 
 mod auth;
 mod feed;
+mod live;
 mod ping;
 mod plan;
 
@@ -19,6 +20,11 @@ pub enum ClientFrame {
     AuthRefresh(auth::AuthRefresh),
     FeedAck(feed::FeedAck),
     PlanGet(plan::PlanGet),
+    LiveJoin(live::LiveJoin),
+    LiveLeave(live::LiveLeave),
+    LiveMetric(live::LiveMetric),
+    LiveHighFive(live::LiveHighFive),
+    LiveCue(live::LiveCue),
 }
 
 /// A frame that got no further than parsing.
@@ -80,6 +86,11 @@ pub fn parse(text: &str) -> Result<(Option<u64>, ClientFrame), Rejected> {
         "auth.refresh" => ClientFrame::AuthRefresh(decode(id, kind, data)?),
         "feed.ack" => ClientFrame::FeedAck(decode(id, kind, data)?),
         "plan.get" => ClientFrame::PlanGet(decode(id, kind, data)?),
+        "live.join" => ClientFrame::LiveJoin(decode(id, kind, data)?),
+        "live.leave" => ClientFrame::LiveLeave(decode(id, kind, data)?),
+        "live.metric" => ClientFrame::LiveMetric(decode(id, kind, data)?),
+        "live.high_five" => ClientFrame::LiveHighFive(decode(id, kind, data)?),
+        "live.cue" => ClientFrame::LiveCue(decode(id, kind, data)?),
         other => {
             return Err(Rejected {
                 id,
@@ -99,6 +110,11 @@ impl ClientFrame {
             ClientFrame::AuthRefresh(_) => "auth.refresh",
             ClientFrame::FeedAck(_) => "feed.ack",
             ClientFrame::PlanGet(_) => "plan.get",
+            ClientFrame::LiveJoin(_) => "live.join",
+            ClientFrame::LiveLeave(_) => "live.leave",
+            ClientFrame::LiveMetric(_) => "live.metric",
+            ClientFrame::LiveHighFive(_) => "live.high_five",
+            ClientFrame::LiveCue(_) => "live.cue",
         }
     }
 
@@ -113,6 +129,11 @@ impl ClientFrame {
             ClientFrame::AuthRefresh(frame) => frame.handle(id, conn, ctx),
             ClientFrame::FeedAck(frame) => frame.handle(id, conn, ctx),
             ClientFrame::PlanGet(frame) => frame.handle(id, conn, ctx),
+            ClientFrame::LiveJoin(frame) => frame.handle(id, conn, ctx),
+            ClientFrame::LiveLeave(frame) => frame.handle(id, conn, ctx),
+            ClientFrame::LiveMetric(frame) => frame.handle(id, conn, ctx),
+            ClientFrame::LiveHighFive(frame) => frame.handle(id, conn, ctx),
+            ClientFrame::LiveCue(frame) => frame.handle(id, conn, ctx),
         }
     }
 }

@@ -106,7 +106,7 @@ async fn a_client_that_stops_reading_is_closed_4009_while_others_keep_receiving(
                 .connect()
                 .await
                 .expect("reader handshake");
-            let mut reader = super::Socket { framed };
+            let mut reader = super::Socket::new(framed);
             reader.event("session.ready").await;
             ready_tx.send(()).expect("signal ready");
             let mut last = 0;

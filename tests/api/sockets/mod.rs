@@ -2,6 +2,7 @@
 
 mod delivery;
 mod limits;
+mod live;
 mod resume;
 mod tokens;
 
@@ -20,6 +21,8 @@ use crate::helpers::{TestApp, WAIT};
 /// A client socket. Pings from the server are answered as they are read.
 pub struct Socket {
     framed: Framed<BoxedSocket, Codec>,
+    /// Frames read ahead while looking for a particular one, in arrival order.
+    pending: std::collections::VecDeque<Value>,
 }
 
 /// What the server sent, as the tests look at it.
@@ -30,6 +33,13 @@ pub enum Received {
 }
 
 impl Socket {
+    pub fn new(framed: Framed<BoxedSocket, Codec>) -> Socket {
+        Socket {
+            framed,
+            pending: Default::default(),
+        }
+    }
+
     /// The next text frame as JSON, or the close; fails the test after `WAIT`.
     pub async fn receive(&mut self) -> Received {
         let deadline = tokio::time::Instant::now() + WAIT;
@@ -58,6 +68,9 @@ impl Socket {
     }
 
     pub async fn json(&mut self) -> Value {
+        if let Some(value) = self.pending.pop_front() {
+            return value;
+        }
         match self.receive().await {
             Received::Json(value) => value,
             other => panic!("expected a frame, got {other:?}"),
@@ -73,6 +86,29 @@ impl Socket {
             }
         }
         panic!("no `{kind}` frame");
+    }
+
+    /// The next frame of `kind` and the reply to `id`, in whichever order they come.
+    pub async fn event_and_reply(&mut self, kind: &str, id: u64) -> (Value, Value) {
+        let (mut event, mut reply, mut later) = (None, None, Vec::new());
+        for _ in 0..1000 {
+            let value = self.json().await;
+            if value["type"] == kind && event.is_none() {
+                event = Some(value);
+            } else if value["reply_to"] == id {
+                reply = Some(value);
+            } else if event.is_some() {
+                // Frames after the event are for the caller to read next.
+                later.push(value);
+            }
+            if let (Some(_), Some(_)) = (&event, &reply) {
+                break;
+            }
+        }
+        for value in later.into_iter().rev() {
+            self.pending.push_front(value);
+        }
+        (event.expect("the event"), reply.expect("the reply"))
     }
 
     /// The reply to the frame with `id`.
@@ -129,7 +165,10 @@ impl TestApp {
             .connect()
             .await
             .expect("websocket handshake");
-        Socket { framed }
+        Socket {
+            framed,
+            pending: Default::default(),
+        }
     }
 
     /// Opens a socket and reads its `session.ready` notice.
@@ -142,15 +181,22 @@ impl TestApp {
 
     /// A token signed with the app's key for `user` with `roles`, valid `ttl_seconds`.
     pub fn mint(&self, user: UserId, roles: &[Role], ttl_seconds: i64) -> String {
+        self.mint_with_scopes(user, roles, &[], ttl_seconds)
+    }
+
+    /// Like [`TestApp::mint`], with scopes (such as `content:premium`).
+    pub fn mint_with_scopes(
+        &self,
+        user: UserId,
+        roles: &[Role],
+        scopes: &[&str],
+        ttl_seconds: i64,
+    ) -> String {
         let roles: BTreeSet<Role> = roles.iter().copied().collect();
+        let scopes: BTreeSet<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
         AccessTokens::from_settings(&self.settings.auth, self._data_dir.path())
             .expect("the app's generated key")
-            .issue_for(
-                &Principal::User(user),
-                &roles,
-                &BTreeSet::new(),
-                ttl_seconds,
-            )
+            .issue_for(&Principal::User(user), &roles, &scopes, ttl_seconds)
             .token
     }
 

@@ -25,7 +25,7 @@ async fn a_missing_or_forged_token_closes_4001() {
         .connect()
         .await
         .expect("handshake");
-    let mut socket = super::Socket { framed };
+    let mut socket = super::Socket::new(framed);
     assert_eq!(socket.closed().await.0, Some(4001));
     let mut socket = app.connect("not.a.token", None).await;
     assert_eq!(socket.closed().await.0, Some(4001));
@@ -41,7 +41,7 @@ async fn a_browser_may_send_the_token_in_the_query() {
         .connect()
         .await
         .expect("handshake");
-    let mut socket = super::Socket { framed };
+    let mut socket = super::Socket::new(framed);
     let ready = socket.json().await;
     assert_eq!(ready["data"]["user_id"], user.to_string());
 }

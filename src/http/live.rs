@@ -1,0 +1,428 @@
+//! Live-class routes: scheduling and running classes (coach role), listing them, results,
+//! reminders, and the status answers a CDN can cache (`max-age=2`, `ETag`, 304).
+
+use std::collections::HashMap;
+
+use actix_web::http::header::{self, ETag, EntityTag, IfNoneMatch};
+use actix_web::{HttpRequest, HttpResponse, web};
+use fitpulse_actors::domain::{
+    ClassId, ClassState, ItemRef, LiveClassRecord, Role, UnixMillis, now_millis,
+};
+use fitpulse_actors::live::Live;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::views::rfc3339;
+use super::{ApiError, ErrorCode};
+use crate::auth::AuthUser;
+use crate::config::LiveSettings;
+use crate::store::Stores;
+
+const HOUR_MS: i64 = 60 * 60 * 1000;
+/// Listings reach back this far, for classes that started earlier and still run.
+const LIST_BACK_MS: i64 = 6 * HOUR_MS;
+const LIST_AHEAD_MS: i64 = 7 * 24 * HOUR_MS;
+/// The status endpoint covers what starts within a day.
+const STATUS_AHEAD_MS: i64 = 24 * HOUR_MS;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/live/classes").get(list).post(schedule))
+        .service(web::resource("/v1/live/status").get(status_all))
+        .service(web::resource("/v1/live/classes/{id}").get(get_one))
+        .service(web::resource("/v1/live/classes/{id}/status").get(status_one))
+        .service(web::resource("/v1/live/classes/{id}/results").get(results))
+        .service(web::resource("/v1/live/classes/{id}/start").post(start))
+        .service(web::resource("/v1/live/classes/{id}/end").post(end))
+        .service(web::resource("/v1/live/classes/{id}/cancel").post(cancel))
+        .service(
+            web::resource("/v1/live/classes/{id}/reminder")
+                .put(remind)
+                .delete(forget),
+        );
+}
+
+fn waiting_room_ms(settings: &LiveSettings) -> i64 {
+    (settings.waiting_room_minutes * 60_000) as i64
+}
+
+fn class_view(
+    class: &LiveClassRecord,
+    settings: &LiveSettings,
+    counts: &HashMap<ClassId, usize>,
+) -> Value {
+    json!({
+        "id": class.id.to_string(),
+        "title": class.title,
+        "coach_id": class.coach.to_string(),
+        "workout_id": class.workout_id,
+        "scheduled_at": rfc3339(class.scheduled_at),
+        "duration_minutes": class.duration_minutes,
+        "premium": class.premium,
+        "state": class.phase(now_millis(), waiting_room_ms(settings)).as_str(),
+        "started_at": class.started_at.map(rfc3339),
+        "ended_at": class.ended_at.map(rfc3339),
+        "participants": counts.get(&class.id).copied().unwrap_or(0),
+    })
+}
+
+fn status_view(
+    class: &LiveClassRecord,
+    settings: &LiveSettings,
+    counts: &HashMap<ClassId, usize>,
+) -> Value {
+    json!({
+        "id": class.id.to_string(),
+        "state": class.phase(now_millis(), waiting_room_ms(settings)).as_str(),
+        "scheduled_at": rfc3339(class.scheduled_at),
+        "started_at": class.started_at.map(rfc3339),
+        "participants": counts.get(&class.id).copied().unwrap_or(0),
+    })
+}
+
+fn parse_id(raw: &str) -> Result<ClassId, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::new(ErrorCode::InvalidPath).with_message("the class id is a UUID"))
+}
+
+async fn load(stores: &Stores, id: ClassId) -> Result<LiveClassRecord, ApiError> {
+    stores
+        .live
+        .class(id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound).with_message("no such class"))
+}
+
+/// An RFC 3339 timestamp (`Z` or a `±HH:MM` offset) as Unix milliseconds.
+fn parse_time(raw: &str) -> Option<UnixMillis> {
+    let (base, offset_minutes) = match raw.len().checked_sub(6).map(|i| raw.split_at(i)) {
+        Some((base, offset))
+            if (offset.starts_with('+') || offset.starts_with('-'))
+                && offset.as_bytes()[3] == b':' =>
+        {
+            let hours: i64 = offset[1..3].parse().ok()?;
+            let minutes: i64 = offset[4..6].parse().ok()?;
+            let sign = if offset.starts_with('-') { -1 } else { 1 };
+            (format!("{base}Z"), sign * (hours * 60 + minutes))
+        }
+        _ => (raw.to_owned(), 0),
+    };
+    let at = humantime::parse_rfc3339(&base).ok()?;
+    let millis = at.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as i64;
+    Some(millis - offset_minutes * 60_000)
+}
+
+/// A cacheable JSON answer: `ETag` from the body, `Cache-Control: public, max-age=2`, and
+/// 304 when the caller already has it.
+fn cacheable(req: &HttpRequest, body: Value) -> HttpResponse {
+    let bytes = body.to_string();
+    let digest = Sha256::digest(bytes.as_bytes());
+    let tag = EntityTag::new_strong(digest.iter().take(12).map(|b| format!("{b:02x}")).collect());
+    let matches = match <IfNoneMatch as header::Header>::parse(req) {
+        Ok(IfNoneMatch::Any) => true,
+        Ok(IfNoneMatch::Items(tags)) => tags.iter().any(|t| t.weak_eq(&tag)),
+        Err(_) => false,
+    };
+    let mut builder = if matches {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    builder
+        .insert_header(ETag(tag))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=2"));
+    if matches {
+        builder.finish()
+    } else {
+        builder.content_type("application/json").body(bytes)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScheduleBody {
+    title: String,
+    workout_id: Option<String>,
+    scheduled_at: String,
+    duration_minutes: u32,
+    #[serde(default)]
+    premium: bool,
+}
+
+async fn schedule(
+    caller: AuthUser,
+    body: web::Json<ScheduleBody>,
+    stores: web::Data<Stores>,
+    settings: web::Data<LiveSettings>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_role(Role::Coach)?;
+    let coach = caller.user_id()?;
+    let body = body.into_inner();
+    let title = body.title.trim().to_owned();
+    if title.is_empty() || title.chars().count() > 120 || title.chars().any(char::is_control) {
+        return Err(ApiError::invalid_field("title", "1 to 120 characters"));
+    }
+    if let Some(workout) = &body.workout_id {
+        ItemRef::parse("workout", workout).map_err(|e| ApiError::invalid_field("workout_id", e))?;
+    }
+    let now = now_millis();
+    let scheduled_at = parse_time(&body.scheduled_at).ok_or_else(|| {
+        ApiError::invalid_field(
+            "scheduled_at",
+            "an RFC 3339 time such as 2026-01-24T10:00:00Z",
+        )
+    })?;
+    if scheduled_at < now - HOUR_MS || scheduled_at > now + 366 * 24 * HOUR_MS {
+        return Err(ApiError::invalid_field(
+            "scheduled_at",
+            "from an hour ago to a year ahead",
+        ));
+    }
+    if !(1..=300).contains(&body.duration_minutes) {
+        return Err(ApiError::invalid_field("duration_minutes", "1 to 300"));
+    }
+    let class = LiveClassRecord {
+        id: ClassId::random(),
+        coach,
+        title,
+        workout_id: body.workout_id,
+        scheduled_at,
+        duration_minutes: body.duration_minutes,
+        premium: body.premium,
+        state: ClassState::Scheduled,
+        started_at: None,
+        ended_at: None,
+        created_at: now,
+    };
+    stores.live.create_class(&class).await?;
+    tracing::info!(class_id = %class.id, "class scheduled");
+    Ok(HttpResponse::Created().json(class_view(&class, &settings, &HashMap::new())))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    /// `true` also lists ended and cancelled classes of the window.
+    #[serde(default)]
+    all: bool,
+}
+
+async fn list(
+    _caller: AuthUser,
+    query: web::Query<ListQuery>,
+    stores: web::Data<Stores>,
+    live: web::Data<Live>,
+    settings: web::Data<LiveSettings>,
+) -> Result<HttpResponse, ApiError> {
+    let now = now_millis();
+    let classes = stores
+        .live
+        .classes_between(now - LIST_BACK_MS, now + LIST_AHEAD_MS)
+        .await?;
+    let counts = live.counts().await;
+    let items: Vec<Value> = classes
+        .iter()
+        .filter(|c| query.all || matches!(c.state, ClassState::Scheduled | ClassState::Live))
+        .map(|c| class_view(c, &settings, &counts))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": null })))
+}
+
+async fn get_one(
+    _caller: AuthUser,
+    path: web::Path<String>,
+    stores: web::Data<Stores>,
+    live: web::Data<Live>,
+    settings: web::Data<LiveSettings>,
+) -> Result<HttpResponse, ApiError> {
+    let class = load(&stores, parse_id(&path)?).await?;
+    Ok(HttpResponse::Ok().json(class_view(&class, &settings, &live.counts().await)))
+}
+
+/// Every class live now or starting within a day: public, cacheable.
+async fn status_all(
+    req: HttpRequest,
+    stores: web::Data<Stores>,
+    live: web::Data<Live>,
+    settings: web::Data<LiveSettings>,
+) -> Result<HttpResponse, ApiError> {
+    let now = now_millis();
+    let classes = stores
+        .live
+        .classes_between(now - LIST_BACK_MS, now + STATUS_AHEAD_MS)
+        .await?;
+    let counts = live.counts().await;
+    let items: Vec<Value> = classes
+        .iter()
+        .filter(|c| matches!(c.state, ClassState::Scheduled | ClassState::Live))
+        .map(|c| status_view(c, &settings, &counts))
+        .collect();
+    Ok(cacheable(&req, json!({ "items": items })))
+}
+
+async fn status_one(
+    req: HttpRequest,
+    path: web::Path<String>,
+    stores: web::Data<Stores>,
+    live: web::Data<Live>,
+    settings: web::Data<LiveSettings>,
+) -> Result<HttpResponse, ApiError> {
+    let class = load(&stores, parse_id(&path)?).await?;
+    Ok(cacheable(
+        &req,
+        status_view(&class, &settings, &live.counts().await),
+    ))
+}
+
+async fn results(
+    _caller: AuthUser,
+    path: web::Path<String>,
+    stores: web::Data<Stores>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&path)?;
+    let class = load(&stores, id).await?;
+    match stores.live.results(id).await? {
+        Some(results) => Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .body(results)),
+        None => Err(ApiError::new(ErrorCode::Conflict)
+            .with_message("the class has no results yet")
+            .with_details(json!({ "state": class.state.as_str() }))),
+    }
+}
+
+/// Moves a class the caller coaches (or any class, for admins) from `from` to `to`.
+async fn transition(
+    caller: &AuthUser,
+    raw_id: &str,
+    from: ClassState,
+    to: ClassState,
+    stores: &Stores,
+    live: &Live,
+    settings: &LiveSettings,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_role(Role::Coach)?;
+    let id = parse_id(raw_id)?;
+    let class = load(stores, id).await?;
+    if class.coach != caller.user_id()? && !caller.roles.contains(&Role::Admin) {
+        return Err(
+            ApiError::new(ErrorCode::Forbidden).with_message("only the class's coach can do this")
+        );
+    }
+    if !stores
+        .live
+        .transition_class(id, from, to, now_millis())
+        .await?
+    {
+        let current = load(stores, id).await?;
+        return Err(ApiError::new(ErrorCode::Conflict)
+            .with_message(format!(
+                "the class is {}, not {}",
+                current.state.as_str(),
+                from.as_str()
+            ))
+            .with_details(json!({ "state": current.state.as_str() })));
+    }
+    let updated = load(stores, id).await?;
+    live.changed(updated.clone());
+    tracing::info!(class_id = %id, state = to.as_str(), "class state changed");
+    Ok(HttpResponse::Ok().json(class_view(&updated, settings, &live.counts().await)))
+}
+
+async fn start(
+    caller: AuthUser,
+    path: web::Path<String>,
+    stores: web::Data<Stores>,
+    live: web::Data<Live>,
+    settings: web::Data<LiveSettings>,
+) -> Result<HttpResponse, ApiError> {
+    transition(
+        &caller,
+        &path,
+        ClassState::Scheduled,
+        ClassState::Live,
+        &stores,
+        &live,
+        &settings,
+    )
+    .await
+}
+
+async fn end(
+    caller: AuthUser,
+    path: web::Path<String>,
+    stores: web::Data<Stores>,
+    live: web::Data<Live>,
+    settings: web::Data<LiveSettings>,
+) -> Result<HttpResponse, ApiError> {
+    transition(
+        &caller,
+        &path,
+        ClassState::Live,
+        ClassState::Ended,
+        &stores,
+        &live,
+        &settings,
+    )
+    .await
+}
+
+async fn cancel(
+    caller: AuthUser,
+    path: web::Path<String>,
+    stores: web::Data<Stores>,
+    live: web::Data<Live>,
+    settings: web::Data<LiveSettings>,
+) -> Result<HttpResponse, ApiError> {
+    transition(
+        &caller,
+        &path,
+        ClassState::Scheduled,
+        ClassState::Cancelled,
+        &stores,
+        &live,
+        &settings,
+    )
+    .await
+}
+
+async fn remind(
+    caller: AuthUser,
+    path: web::Path<String>,
+    stores: web::Data<Stores>,
+) -> Result<HttpResponse, ApiError> {
+    let user = caller.user_id()?;
+    let id = parse_id(&path)?;
+    let class = load(&stores, id).await?;
+    if matches!(class.state, ClassState::Ended | ClassState::Cancelled) {
+        return Err(ApiError::new(ErrorCode::Conflict).with_message("the class is over"));
+    }
+    stores.live.add_reminder(id, user).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn forget(
+    caller: AuthUser,
+    path: web::Path<String>,
+    stores: web::Data<Stores>,
+) -> Result<HttpResponse, ApiError> {
+    let user = caller.user_id()?;
+    stores.live.remove_reminder(parse_id(&path)?, user).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_parse_with_z_or_an_offset() {
+        let utc = parse_time("2026-01-24T10:00:00Z").expect("utc");
+        assert_eq!(parse_time("2026-01-24T12:00:00+02:00"), Some(utc));
+        assert_eq!(parse_time("2026-01-24T05:30:00-04:30"), Some(utc));
+        assert_eq!(parse_time("2026-01-24T10:00:00.250Z"), Some(utc + 250));
+        for bad in ["tomorrow", "2026-01-24", "2026-01-24T10:00:00+2"] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
+    }
+}

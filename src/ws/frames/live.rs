@@ -1,0 +1,250 @@
+//! Live-class frames: `live.join`, `live.leave`, `live.metric`, `live.high_five`, and the
+//! coach's `live.cue`. Values are checked here; the class decides what its state allows.
+
+use actix::prelude::*;
+use actix_web_actors::ws::WebsocketContext;
+use fitpulse_actors::domain::{ClassId, Role, UserId};
+use fitpulse_actors::live::{LiveError, Sample};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::ws::{Connection, replies};
+
+/// Longest cue text, in characters.
+const MAX_CUE_CHARS: usize = 280;
+
+/// Rejects a frame whose values are out of range.
+fn invalid(id: Option<u64>, message: &str) -> bytestring::ByteString {
+    replies::error(id, "invalid_frame", message)
+}
+
+fn live_error(id: Option<u64>, err: LiveError) -> bytestring::ByteString {
+    replies::error(id, err.code(), &err.to_string())
+}
+
+fn class_id(raw: &str) -> Option<ClassId> {
+    raw.parse().ok()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveJoin {
+    class_id: String,
+    /// The class seq the app has seen: the class events after it are replayed.
+    since: Option<u64>,
+}
+
+impl LiveJoin {
+    pub fn handle(
+        self,
+        id: Option<u64>,
+        conn: &mut Connection,
+        ctx: &mut WebsocketContext<Connection>,
+    ) {
+        let (Some(user), Some(class)) = (conn.user(), class_id(&self.class_id)) else {
+            return conn.reply(ctx, invalid(id, "`class_id` is a class id (UUID)"));
+        };
+        let live = conn.gateway().live.clone();
+        let device = conn.device(ctx);
+        let premium = conn.premium_allowed();
+        conn.joined(class);
+        let join = async move { live.join(class, user, device, self.since, premium).await };
+        ctx.spawn(join.into_actor(conn).map(move |joined, conn, ctx| {
+            let reply = match joined {
+                Ok(ack) => replies::ok(
+                    id,
+                    json!({ "class_id": class.to_string(), "class_seq": ack.class_seq, "participants": ack.participants }),
+                ),
+                Err(err) => {
+                    conn.left(class);
+                    live_error(id, err)
+                }
+            };
+            conn.reply(ctx, reply);
+        }));
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveLeave {
+    class_id: String,
+}
+
+impl LiveLeave {
+    pub fn handle(
+        self,
+        id: Option<u64>,
+        conn: &mut Connection,
+        ctx: &mut WebsocketContext<Connection>,
+    ) {
+        let (Some(user), Some(class)) = (conn.user(), class_id(&self.class_id)) else {
+            return conn.reply(ctx, invalid(id, "`class_id` is a class id (UUID)"));
+        };
+        if conn.left(class) {
+            conn.gateway().live.leave(class, user, conn.key());
+            conn.reply(
+                ctx,
+                replies::ok(id, json!({ "class_id": class.to_string() })),
+            );
+        } else {
+            conn.reply(ctx, live_error(id, LiveError::NotJoined));
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveMetric {
+    class_id: String,
+    /// Seconds per kilometre.
+    pace: Option<f64>,
+    reps: Option<u32>,
+    /// Beats per minute.
+    heart_rate: Option<u32>,
+    /// Cumulative work in kilojoules.
+    output: Option<f64>,
+}
+
+impl LiveMetric {
+    fn sample(&self) -> Result<Sample, &'static str> {
+        let sample = Sample {
+            pace: self.pace,
+            reps: self.reps,
+            heart_rate: self.heart_rate,
+            output: self.output,
+        };
+        if sample == Sample::default() {
+            return Err("send at least one of pace, reps, heart_rate, output");
+        }
+        if self.pace.is_some_and(|p| !(60.0..=3600.0).contains(&p)) {
+            return Err("`pace` is 60 to 3600 seconds per km");
+        }
+        if self.reps.is_some_and(|r| r > 100_000) {
+            return Err("`reps` is at most 100000");
+        }
+        if self.heart_rate.is_some_and(|h| !(30..=250).contains(&h)) {
+            return Err("`heart_rate` is 30 to 250 bpm");
+        }
+        if self.output.is_some_and(|o| !(0.0..=100_000.0).contains(&o)) {
+            return Err("`output` is 0 to 100000 kJ");
+        }
+        Ok(sample)
+    }
+
+    pub fn handle(
+        self,
+        id: Option<u64>,
+        conn: &mut Connection,
+        ctx: &mut WebsocketContext<Connection>,
+    ) {
+        let (Some(user), Some(class)) = (conn.user(), class_id(&self.class_id)) else {
+            return conn.reply(ctx, invalid(id, "`class_id` is a class id (UUID)"));
+        };
+        let sample = match self.sample() {
+            Ok(sample) => sample,
+            Err(message) => return conn.reply(ctx, invalid(id, message)),
+        };
+        let live = conn.gateway().live.clone();
+        conn.reply_when_done(ctx, async move {
+            match live.metric(class, user, sample).await {
+                Ok(()) => replies::ok(id, json!({})),
+                Err(err) => live_error(id, err),
+            }
+        });
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveHighFive {
+    class_id: String,
+    to_user_id: String,
+}
+
+impl LiveHighFive {
+    pub fn handle(
+        self,
+        id: Option<u64>,
+        conn: &mut Connection,
+        ctx: &mut WebsocketContext<Connection>,
+    ) {
+        let (Some(user), Some(class)) = (conn.user(), class_id(&self.class_id)) else {
+            return conn.reply(ctx, invalid(id, "`class_id` is a class id (UUID)"));
+        };
+        let Ok(to) = self.to_user_id.parse::<UserId>() else {
+            return conn.reply(ctx, invalid(id, "`to_user_id` is a user id (UUID)"));
+        };
+        let live = conn.gateway().live.clone();
+        conn.reply_when_done(ctx, async move {
+            match live.high_five(class, user, to).await {
+                Ok(()) => replies::ok(id, json!({})),
+                Err(err) => live_error(id, err),
+            }
+        });
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interval {
+    label: Option<String>,
+    seconds: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveCue {
+    class_id: String,
+    text: String,
+    interval: Option<Interval>,
+}
+
+impl LiveCue {
+    pub fn handle(
+        self,
+        id: Option<u64>,
+        conn: &mut Connection,
+        ctx: &mut WebsocketContext<Connection>,
+    ) {
+        let (Some(user), Some(class)) = (conn.user(), class_id(&self.class_id)) else {
+            return conn.reply(ctx, invalid(id, "`class_id` is a class id (UUID)"));
+        };
+        if !conn.has_role(Role::Coach) {
+            return conn.reply(ctx, live_error(id, LiveError::NotCoach));
+        }
+        let text = self.text.trim().to_owned();
+        let chars = text.chars().count();
+        if chars == 0 || chars > MAX_CUE_CHARS || text.chars().any(char::is_control) {
+            return conn.reply(
+                ctx,
+                invalid(
+                    id,
+                    "`text` is 1 to 280 characters without control characters",
+                ),
+            );
+        }
+        let interval: Option<Value> = match self.interval {
+            Some(i) if !(1..=3600).contains(&i.seconds) => {
+                return conn.reply(ctx, invalid(id, "`interval.seconds` is 1 to 3600"));
+            }
+            Some(i) if i.label.as_ref().is_some_and(|l| l.chars().count() > 40) => {
+                return conn.reply(
+                    ctx,
+                    invalid(id, "`interval.label` is at most 40 characters"),
+                );
+            }
+            Some(i) => Some(json!({ "label": i.label, "seconds": i.seconds })),
+            None => None,
+        };
+        // Admins may cue any class, to help out a coach.
+        let admin = conn.has_role(Role::Admin);
+        let live = conn.gateway().live.clone();
+        conn.reply_when_done(ctx, async move {
+            match live.cue(class, user, admin, text, interval).await {
+                Ok(seq) => replies::ok(id, json!({ "class_seq": seq })),
+                Err(err) => live_error(id, err),
+            }
+        });
+    }
+}

@@ -23,6 +23,8 @@ struct Cli {
 enum Command {
     /// Ramp to N authenticated sockets, hold them, measure memory per session.
     Connect(scenarios::connect::ConnectArgs),
+    /// N participants in one class, a coach sending K cues: delivery latency and losses.
+    Live(scenarios::live::LiveArgs),
     /// Compare two JSON reports side by side.
     Compare { a: PathBuf, b: PathBuf },
 }
@@ -46,6 +48,10 @@ async fn main() -> ExitCode {
         Command::Connect(args) => {
             let out = args.out.clone();
             (scenarios::connect::run(args).await, out)
+        }
+        Command::Live(args) => {
+            let out = args.out.clone();
+            (scenarios::live::run(args).await, out)
         }
     };
     match report {

@@ -50,12 +50,12 @@ impl Minter {
             .token
     }
 
-    /// A token with `roles` for a fresh user id.
-    pub fn with_roles(&self, roles: &[Role], ttl_seconds: i64) -> String {
+    /// A token for `user` with `roles`.
+    pub fn with_roles(&self, user: UserId, roles: &[Role], ttl_seconds: i64) -> String {
         let roles: BTreeSet<Role> = roles.iter().copied().collect();
         self.tokens
             .issue_for(
-                &Principal::User(UserId::random()),
+                &Principal::User(user),
                 &roles,
                 &BTreeSet::new(),
                 ttl_seconds,

@@ -2,33 +2,60 @@
 //! never rots. Real runs are benchmarks (docs/BENCHMARKS.md), not tests.
 
 use fitpulse::config::Settings;
+use fitpulse::lifecycle::Lifecycle;
 use fitpulse::startup::Application;
 use fitpulse_loadtest::scenarios::connect::{self, ConnectArgs};
+use fitpulse_loadtest::scenarios::live::{self, LiveArgs};
 use fitpulse_loadtest::tokens::KeyArgs;
+use tempfile::TempDir;
 
-#[actix_web::test]
-async fn connect_opens_holds_and_closes_every_socket() {
-    let data = tempfile::tempdir().expect("temp dir");
-    let mut settings = Settings::default();
-    settings.http.bind = "127.0.0.1:0".parse().expect("address");
-    settings.http.workers = 1;
-    settings.data_dir = data.path().to_owned();
-    let app = Application::build(settings).await.expect("server builds");
-    let port = app.port();
-    let lifecycle = app.lifecycle();
-    let server = actix_web::rt::spawn(app.run_until_stopped());
+struct Server {
+    target: String,
+    data: TempDir,
+    lifecycle: Lifecycle,
+    task: actix_web::rt::task::JoinHandle<std::io::Result<()>>,
+}
 
-    let args = ConnectArgs {
-        target: format!("http://127.0.0.1:{port}"),
-        sockets: 30,
-        rate: 300,
-        hold: "1s".parse().expect("duration"),
-        keys: KeyArgs {
-            data_dir: data.path().to_owned(),
+impl Server {
+    async fn start() -> Server {
+        let data = tempfile::tempdir().expect("temp dir");
+        let mut settings = Settings::default();
+        settings.http.bind = "127.0.0.1:0".parse().expect("address");
+        settings.http.workers = 1;
+        settings.data_dir = data.path().to_owned();
+        let app = Application::build(settings).await.expect("server builds");
+        Server {
+            target: format!("http://127.0.0.1:{}", app.port()),
+            lifecycle: app.lifecycle(),
+            data,
+            task: actix_web::rt::spawn(app.run_until_stopped()),
+        }
+    }
+
+    fn keys(&self) -> KeyArgs {
+        KeyArgs {
+            data_dir: self.data.path().to_owned(),
             key: None,
             issuer: "fitpulse".into(),
             audience: "fitpulse-api".into(),
-        },
+        }
+    }
+
+    async fn stop(self) {
+        self.lifecycle.request_shutdown();
+        self.task.await.expect("no panic").expect("clean stop");
+    }
+}
+
+#[actix_web::test]
+async fn connect_opens_holds_and_closes_every_socket() {
+    let server = Server::start().await;
+    let args = ConnectArgs {
+        target: server.target.clone(),
+        sockets: 30,
+        rate: 300,
+        hold: "1s".parse().expect("duration"),
+        keys: server.keys(),
         server_pid: Some(std::process::id()),
         buffer_bytes: 4096,
         // Spread even this small run over several source addresses.
@@ -47,7 +74,28 @@ async fn connect_opens_holds_and_closes_every_socket() {
     assert_eq!(report.figures["server_ws_connections"], 30.0);
     assert!(report.figures.contains_key("bytes_per_session"));
     assert_eq!(report.latency_ms.count, 30);
+    server.stop().await;
+}
 
-    lifecycle.request_shutdown();
-    server.await.expect("no panic").expect("clean stop");
+#[actix_web::test]
+async fn live_delivers_every_cue_to_every_participant() {
+    let server = Server::start().await;
+    let args = LiveArgs {
+        target: server.target.clone(),
+        participants: 20,
+        cues: 3,
+        cue_interval: "100ms".parse().expect("duration"),
+        rate: 500,
+        keys: server.keys(),
+        buffer_bytes: 4096,
+        sockets_per_source_ip: 10,
+        out: None,
+    };
+    let report = live::run(args).await.expect("the scenario runs");
+    assert_eq!(report.counts["joined"], 20, "{}", report.summary());
+    assert_eq!(report.counts["frames_received"], 60, "{}", report.summary());
+    assert_eq!(report.counts["lost"], 0);
+    assert_eq!(report.latency_ms.count, 60);
+    assert!(report.figures["frames_per_second"] > 0.0);
+    server.stop().await;
 }

@@ -90,62 +90,50 @@ pub async fn run(args: ConnectArgs) -> Result<Report, LoadError> {
         }
     });
 
-    // Spawn in 10 ms steps at the requested rate.
     let ramp_started = Instant::now();
-    let step = Duration::from_millis(10);
-    let per_step = (f64::from(args.rate) / 100.0).max(0.01);
-    let mut ticker = tokio::time::interval(step);
-    let mut tasks = Vec::with_capacity(args.sockets);
-    let mut owed = 0.0;
-    let mut index = 0;
-    while index < args.sockets {
-        ticker.tick().await;
-        owed += per_step;
-        while owed >= 1.0 && index < args.sockets {
-            owed -= 1.0;
-            let source = sockets::source_ip(index, args.sockets_per_source_ip);
-            let (stats, latency, minter, mut stop) = (
-                stats.clone(),
-                latency.clone(),
-                minter.clone(),
-                stop_rx.clone(),
-            );
-            tasks.push(tokio::spawn(async move {
-                let token = minter.member(UserId::random(), token_ttl);
-                let opened = Instant::now();
-                match sockets::open(addr, source, &token, config, Duration::from_secs(30)).await {
-                    Err(err) => {
-                        if let Ok(mut failures) = stats.failures.lock() {
-                            *failures.entry(err.label()).or_default() += 1;
-                        }
+    let tasks = super::ramp::ramp(args.sockets, args.rate, |index| {
+        let source = sockets::source_ip(index, args.sockets_per_source_ip);
+        let (stats, latency, minter, mut stop) = (
+            stats.clone(),
+            latency.clone(),
+            minter.clone(),
+            stop_rx.clone(),
+        );
+        async move {
+            let token = minter.member(UserId::random(), token_ttl);
+            let opened = Instant::now();
+            match sockets::open(addr, source, &token, config, Duration::from_secs(30)).await {
+                Err(err) => {
+                    if let Ok(mut failures) = stats.failures.lock() {
+                        *failures.entry(err.label()).or_default() += 1;
                     }
-                    Ok(mut ws) => {
-                        let micros = opened.elapsed().as_micros().max(1) as u64;
-                        if let Ok(mut histogram) = latency.lock() {
-                            let _ = histogram.record(micros);
-                        }
-                        stats.connected.fetch_add(1, Ordering::Relaxed);
-                        loop {
-                            tokio::select! {
-                                frame = ws.next() => match frame {
-                                    Some(Ok(_)) => {}
-                                    _ => {
-                                        stats.dropped.fetch_add(1, Ordering::Relaxed);
-                                        return;
-                                    }
-                                },
-                                _ = stop.changed() => {
-                                    let _ = ws.close(None).await;
+                }
+                Ok(mut ws) => {
+                    let micros = opened.elapsed().as_micros().max(1) as u64;
+                    if let Ok(mut histogram) = latency.lock() {
+                        let _ = histogram.record(micros);
+                    }
+                    stats.connected.fetch_add(1, Ordering::Relaxed);
+                    loop {
+                        tokio::select! {
+                            frame = ws.next() => match frame {
+                                Some(Ok(_)) => {}
+                                _ => {
+                                    stats.dropped.fetch_add(1, Ordering::Relaxed);
                                     return;
                                 }
+                            },
+                            _ = stop.changed() => {
+                                let _ = ws.close(None).await;
+                                return;
                             }
                         }
                     }
                 }
-            }));
-            index += 1;
+            }
         }
-    }
+    })
+    .await;
     // Every socket either connects or fails within its 30 s timeouts.
     let deadline = Instant::now() + Duration::from_secs(120);
     while (stats.connected.load(Ordering::Relaxed) + stats.failed()) < args.sockets as u64

@@ -1,0 +1,301 @@
+//! `live`: N participants join one class, a coach sends K cues; each cue carries its send
+//! time (`t=<µs since the epoch>` in its text), so every participant measures delivery
+//! latency on the same clock. Reports p50/p90/p99/max delivery, frames per second and
+//! losses (cues that did not reach a participant, which must be 0).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use fitpulse_actors::domain::{Role, UserId, now_millis};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::LoadError;
+use crate::progress::Progress;
+use crate::report::{Latency, Report, micros_histogram};
+use crate::sockets::{self, small_buffers};
+use crate::target::{self, post_json};
+use crate::tokens::{KeyArgs, Minter};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct LiveArgs {
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub target: String,
+    #[arg(long, default_value_t = 1000)]
+    pub participants: usize,
+    #[arg(long, default_value_t = 20)]
+    pub cues: usize,
+    /// Time between cues.
+    #[arg(long, default_value = "500ms")]
+    pub cue_interval: humantime::Duration,
+    /// Participants connected and joined per second.
+    #[arg(long, default_value_t = 1000)]
+    pub rate: u32,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    #[arg(long, default_value_t = 4096)]
+    pub buffer_bytes: usize,
+    #[arg(long, default_value_t = 5_000)]
+    pub sockets_per_source_ip: usize,
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Default)]
+struct Stats {
+    joined: AtomicU64,
+    received: AtomicU64,
+    failures: Mutex<BTreeMap<String, u64>>,
+    /// When the last cue arrived, in µs since the epoch.
+    last_arrival: AtomicU64,
+}
+
+impl Stats {
+    fn fail(&self, label: &str) {
+        if let Ok(mut failures) = self.failures.lock() {
+            *failures.entry(label.to_owned()).or_default() += 1;
+        }
+    }
+
+    fn failed(&self) -> u64 {
+        self.failures.lock().map(|f| f.values().sum()).unwrap_or(0)
+    }
+}
+
+fn epoch_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// The send time of a cue frame (`..."type":"live.cue"...,"text":"t=123"...`), without
+/// parsing the whole frame.
+fn cue_sent_at(text: &str) -> Option<u64> {
+    if !text.contains("\"live.cue\"") {
+        return None;
+    }
+    let start = text.find("\"text\":\"t=")? + "\"text\":\"t=".len();
+    let digits: String = text[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+pub async fn run(args: LiveArgs) -> Result<Report, LoadError> {
+    let fd_limit = fitpulse::fd_limit::raise_open_files()?;
+    let addr = target::parse_target(&args.target)?;
+    let minter = Arc::new(Minter::new(&args.keys)?);
+    let started_at = fitpulse_actors::events::rfc3339(now_millis());
+    let ttl = 3600;
+
+    // The class: scheduled a minute ahead, so its waiting room is open for joining.
+    let coach = UserId::random();
+    let coach_token = minter.with_roles(coach, &[Role::Member, Role::Coach], ttl);
+    let starts = fitpulse_actors::events::rfc3339(now_millis() + 60_000);
+    let body = json!({ "title": "loadtest", "scheduled_at": starts, "duration_minutes": 60 });
+    let (status, created) = post_json(addr, "/v1/live/classes", &coach_token, &body).await?;
+    let class_id = serde_json::from_str::<serde_json::Value>(&created)
+        .ok()
+        .and_then(|v| v["id"].as_str().map(str::to_owned))
+        .filter(|_| status == 201)
+        .ok_or_else(|| {
+            std::io::Error::other(format!("scheduling the class failed: {status} {created}"))
+        })?;
+
+    let stats = Arc::new(Stats::default());
+    let latency = Arc::new(Mutex::new(micros_histogram()));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let config = small_buffers(args.buffer_bytes);
+    let progress = Progress::start("live", {
+        let stats = stats.clone();
+        let total = args.participants;
+        move || {
+            format!(
+                "{}/{total} joined, {} failed, {} cues delivered",
+                stats.joined.load(Ordering::Relaxed),
+                stats.failed(),
+                stats.received.load(Ordering::Relaxed)
+            )
+        }
+    });
+
+    let tasks = super::ramp::ramp(args.participants, args.rate, |index| {
+        let source = sockets::source_ip(index, args.sockets_per_source_ip);
+        let (stats, latency, minter, mut stop) = (
+            stats.clone(),
+            latency.clone(),
+            minter.clone(),
+            stop_rx.clone(),
+        );
+        let class_id = class_id.clone();
+        async move {
+            let token = minter.member(UserId::random(), ttl);
+            let mut ws =
+                match sockets::open(addr, source, &token, config, Duration::from_secs(30)).await {
+                    Ok(ws) => ws,
+                    Err(err) => return stats.fail(&err.label()),
+                };
+            let join = json!({ "id": 1, "type": "live.join", "data": { "class_id": class_id } });
+            if ws
+                .send(Message::Text(join.to_string().into()))
+                .await
+                .is_err()
+            {
+                return stats.fail("join_send_failed");
+            }
+            loop {
+                tokio::select! {
+                    frame = ws.next() => match frame {
+                        Some(Ok(Message::Text(text))) => {
+                            if text.contains("\"reply_to\":1") {
+                                if text.contains("\"ok\":true") {
+                                    stats.joined.fetch_add(1, Ordering::Relaxed);
+                                } else {
+                                    return stats.fail("join_refused");
+                                }
+                            } else if let Some(sent) = cue_sent_at(&text) {
+                                let now = epoch_micros();
+                                if let Ok(mut histogram) = latency.lock() {
+                                    let _ = histogram.record(now.saturating_sub(sent).max(1));
+                                }
+                                stats.received.fetch_add(1, Ordering::Relaxed);
+                                stats.last_arrival.fetch_max(now, Ordering::Relaxed);
+                            }
+                        }
+                        Some(Ok(_)) => {}
+                        _ => return stats.fail("dropped"),
+                    },
+                    _ = stop.changed() => {
+                        let _ = ws.close(None).await;
+                        return;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while stats.joined.load(Ordering::Relaxed) + stats.failed() < args.participants as u64
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let joined = stats.joined.load(Ordering::Relaxed);
+
+    let start_path = format!("/v1/live/classes/{class_id}/start");
+    let (status, answer) = post_json(addr, &start_path, &coach_token, &json!({})).await?;
+    if status != 200 {
+        return Err(
+            std::io::Error::other(format!("starting the class failed: {status} {answer}")).into(),
+        );
+    }
+
+    // The coach's socket; its replies are read and dropped by a task of their own.
+    let mut coach_ws = sockets::open(
+        addr,
+        sockets::source_ip(0, 1),
+        &coach_token,
+        config,
+        Duration::from_secs(30),
+    )
+    .await
+    .map_err(|e| std::io::Error::other(format!("coach socket: {e}")))?;
+    let interval: Duration = args.cue_interval.into();
+    let first_send = epoch_micros();
+    for index in 0..args.cues {
+        let cue = json!({
+            "id": 100 + index,
+            "type": "live.cue",
+            "data": { "class_id": class_id, "text": format!("t={}", epoch_micros()) },
+        });
+        if coach_ws
+            .send(Message::Text(cue.to_string().into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+        let pause = tokio::time::sleep(interval);
+        tokio::pin!(pause);
+        loop {
+            tokio::select! {
+                _ = &mut pause => break,
+                _ = coach_ws.next() => {}
+            }
+        }
+    }
+    let expected = joined * args.cues as u64;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stats.received.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let received = stats.received.load(Ordering::Relaxed);
+    let span = stats
+        .last_arrival
+        .load(Ordering::Relaxed)
+        .saturating_sub(first_send)
+        .max(1);
+    let end_path = format!("/v1/live/classes/{class_id}/end");
+    let _ = post_json(addr, &end_path, &coach_token, &json!({})).await;
+
+    let _ = stop_tx.send(true);
+    let _ = coach_ws.close(None).await;
+    let _ = tokio::time::timeout(
+        Duration::from_secs(30),
+        futures_util::future::join_all(tasks),
+    )
+    .await;
+    progress.stop().await;
+
+    let mut counts: BTreeMap<String, u64> =
+        stats.failures.lock().map(|f| f.clone()).unwrap_or_default();
+    counts.insert("joined".into(), joined);
+    counts.insert("cues_sent".into(), args.cues as u64);
+    counts.insert("frames_expected".into(), expected);
+    counts.insert("frames_received".into(), received);
+    counts.insert("lost".into(), expected.saturating_sub(received));
+    let mut figures = BTreeMap::new();
+    figures.insert(
+        "frames_per_second".into(),
+        received as f64 / (span as f64 / 1e6),
+    );
+    figures.insert("fd_limit".into(), fd_limit as f64);
+    let latency = latency
+        .lock()
+        .map(|h| Latency::from_micros(&h))
+        .unwrap_or_default();
+    Ok(Report {
+        scenario: "live".into(),
+        parameters: json!({
+            "target": args.target,
+            "participants": args.participants,
+            "cues": args.cues,
+            "cue_interval": args.cue_interval.to_string(),
+            "rate": args.rate,
+        }),
+        counts,
+        latency_ms: latency,
+        figures,
+        started_at,
+        host: crate::host_info(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_send_time_is_read_from_a_cue_frame_only() {
+        let cue = r#"{"seq":2,"type":"live.cue","at":"x","data":{"class_id":"c","text":"t=1769248800123456"}}"#;
+        assert_eq!(cue_sent_at(cue), Some(1_769_248_800_123_456));
+        let other = r#"{"type":"live.presence","data":{"text":"t=5"}}"#;
+        assert_eq!(cue_sent_at(other), None);
+    }
+}

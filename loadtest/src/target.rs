@@ -65,6 +65,36 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// `POST path` with a JSON body and a bearer token; answers the status and body.
+pub async fn post_json(
+    addr: SocketAddr,
+    path: &str,
+    token: &str,
+    body: &serde_json::Value,
+) -> Result<(u16, String), TargetError> {
+    let body = body.to_string();
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\nauthorization: Bearer {token}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await?;
+    let text = String::from_utf8_lossy(&response);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,34 +124,4 @@ mod tests {
         assert_eq!(metric(text, "fitpulse_sessions_active "), Some(42.0));
         assert_eq!(metric(text, "missing "), None);
     }
-}
-
-/// `POST path` with a JSON body and a bearer token; answers the status and body.
-pub async fn post_json(
-    addr: SocketAddr,
-    path: &str,
-    token: &str,
-    body: &serde_json::Value,
-) -> Result<(u16, String), TargetError> {
-    let body = body.to_string();
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\nauthorization: Bearer {token}\r\n\
-         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await?;
-    let text = String::from_utf8_lossy(&response);
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
 }

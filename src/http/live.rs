@@ -32,9 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/live/classes/{id}").get(get_one))
         .service(web::resource("/v1/live/classes/{id}/status").get(status_one))
         .service(web::resource("/v1/live/classes/{id}/results").get(results))
-        .service(web::resource("/v1/live/classes/{id}/start").post(start))
-        .service(web::resource("/v1/live/classes/{id}/end").post(end))
-        .service(web::resource("/v1/live/classes/{id}/cancel").post(cancel))
+        .service(web::resource("/v1/live/classes/{id}/{action:start|end|cancel}").post(transition))
         .service(
             web::resource("/v1/live/classes/{id}/reminder")
                 .put(remind)
@@ -291,19 +289,24 @@ async fn results(
     }
 }
 
-/// Moves a class the caller coaches (or any class, for admins) from `from` to `to`.
+/// `start`, `end` or `cancel` a class the caller coaches (any class, for admins).
 async fn transition(
-    caller: &AuthUser,
-    raw_id: &str,
-    from: ClassState,
-    to: ClassState,
-    stores: &Stores,
-    live: &Live,
-    settings: &LiveSettings,
+    caller: AuthUser,
+    path: web::Path<(String, String)>,
+    stores: web::Data<Stores>,
+    live: web::Data<Live>,
+    settings: web::Data<LiveSettings>,
 ) -> Result<HttpResponse, ApiError> {
+    let (raw_id, action) = path.into_inner();
+    // The route only matches these three actions.
+    let (from, to) = match action.as_str() {
+        "start" => (ClassState::Scheduled, ClassState::Live),
+        "end" => (ClassState::Live, ClassState::Ended),
+        _ => (ClassState::Scheduled, ClassState::Cancelled),
+    };
     caller.require_role(Role::Coach)?;
-    let id = parse_id(raw_id)?;
-    let class = load(stores, id).await?;
+    let id = parse_id(&raw_id)?;
+    let class = load(&stores, id).await?;
     if class.coach != caller.user_id()? && !caller.roles.contains(&Role::Admin) {
         return Err(
             ApiError::new(ErrorCode::Forbidden).with_message("only the class's coach can do this")
@@ -314,7 +317,7 @@ async fn transition(
         .transition_class(id, from, to, now_millis())
         .await?
     {
-        let current = load(stores, id).await?;
+        let current = load(&stores, id).await?;
         return Err(ApiError::new(ErrorCode::Conflict)
             .with_message(format!(
                 "the class is {}, not {}",
@@ -323,67 +326,10 @@ async fn transition(
             ))
             .with_details(json!({ "state": current.state.as_str() })));
     }
-    let updated = load(stores, id).await?;
+    let updated = load(&stores, id).await?;
     live.changed(updated.clone());
     tracing::info!(class_id = %id, state = to.as_str(), "class state changed");
-    Ok(HttpResponse::Ok().json(class_view(&updated, settings, &live.counts().await)))
-}
-
-async fn start(
-    caller: AuthUser,
-    path: web::Path<String>,
-    stores: web::Data<Stores>,
-    live: web::Data<Live>,
-    settings: web::Data<LiveSettings>,
-) -> Result<HttpResponse, ApiError> {
-    transition(
-        &caller,
-        &path,
-        ClassState::Scheduled,
-        ClassState::Live,
-        &stores,
-        &live,
-        &settings,
-    )
-    .await
-}
-
-async fn end(
-    caller: AuthUser,
-    path: web::Path<String>,
-    stores: web::Data<Stores>,
-    live: web::Data<Live>,
-    settings: web::Data<LiveSettings>,
-) -> Result<HttpResponse, ApiError> {
-    transition(
-        &caller,
-        &path,
-        ClassState::Live,
-        ClassState::Ended,
-        &stores,
-        &live,
-        &settings,
-    )
-    .await
-}
-
-async fn cancel(
-    caller: AuthUser,
-    path: web::Path<String>,
-    stores: web::Data<Stores>,
-    live: web::Data<Live>,
-    settings: web::Data<LiveSettings>,
-) -> Result<HttpResponse, ApiError> {
-    transition(
-        &caller,
-        &path,
-        ClassState::Scheduled,
-        ClassState::Cancelled,
-        &stores,
-        &live,
-        &settings,
-    )
-    .await
+    Ok(HttpResponse::Ok().json(class_view(&updated, &settings, &live.counts().await)))
 }
 
 async fn remind(

@@ -22,6 +22,14 @@ fn live_error(id: Option<u64>, err: LiveError) -> bytestring::ByteString {
     replies::error(id, err.code(), &err.to_string())
 }
 
+/// `{}` on success, the class's refusal otherwise.
+fn done(id: Option<u64>, outcome: Result<(), LiveError>) -> bytestring::ByteString {
+    match outcome {
+        Ok(()) => replies::ok(id, json!({})),
+        Err(err) => live_error(id, err),
+    }
+}
+
 fn class_id(raw: &str) -> Option<ClassId> {
     raw.parse().ok()
 }
@@ -147,10 +155,7 @@ impl LiveMetric {
         };
         let live = conn.gateway().live.clone();
         conn.reply_when_done(ctx, async move {
-            match live.metric(class, user, sample).await {
-                Ok(()) => replies::ok(id, json!({})),
-                Err(err) => live_error(id, err),
-            }
+            done(id, live.metric(class, user, sample).await)
         });
     }
 }
@@ -177,10 +182,7 @@ impl LiveHighFive {
         };
         let live = conn.gateway().live.clone();
         conn.reply_when_done(ctx, async move {
-            match live.high_five(class, user, to).await {
-                Ok(()) => replies::ok(id, json!({})),
-                Err(err) => live_error(id, err),
-            }
+            done(id, live.high_five(class, user, to).await)
         });
     }
 }

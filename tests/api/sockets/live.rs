@@ -347,3 +347,52 @@ async fn the_status_endpoints_are_cacheable_and_answer_304_to_a_matching_etag() 
     assert_eq!(missing.status, 404);
     assert_error(&missing.text, "not_found");
 }
+
+#[actix_web::test]
+async fn a_transition_from_the_wrong_state_is_a_conflict_and_unknown_actions_are_not_found() {
+    let app = spawn_app().await;
+    let (_, coach_token) = coach(&app);
+    let class = schedule(&app, &coach_token, false).await;
+    let class_id = class["id"].as_str().expect("id");
+
+    let early_end = app
+        .call(
+            "POST",
+            &format!("/v1/live/classes/{class_id}/end"),
+            None,
+            Some(&coach_token),
+        )
+        .await;
+    assert_eq!(early_end.status, 409, "{}", early_end.text);
+    assert_eq!(early_end.json()["error"]["details"]["state"], "scheduled");
+
+    let pause = app
+        .call(
+            "POST",
+            &format!("/v1/live/classes/{class_id}/pause"),
+            None,
+            Some(&coach_token),
+        )
+        .await;
+    assert_eq!(pause.status, 404);
+
+    let cancelled = app
+        .call(
+            "POST",
+            &format!("/v1/live/classes/{class_id}/cancel"),
+            None,
+            Some(&coach_token),
+        )
+        .await;
+    assert_eq!(cancelled.json()["state"], "cancelled");
+    let restart = app
+        .call(
+            "POST",
+            &format!("/v1/live/classes/{class_id}/start"),
+            None,
+            Some(&coach_token),
+        )
+        .await;
+    assert_eq!(restart.status, 409);
+    assert_eq!(restart.json()["error"]["details"]["state"], "cancelled");
+}

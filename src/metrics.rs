@@ -12,6 +12,43 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// `type` labels of frames sent: event families, replies and connection notices.
+const SENT_FAMILIES: [&str; 13] = [
+    "custom",
+    "live",
+    "message",
+    "community",
+    "content",
+    "plan",
+    "feed",
+    "drop",
+    "order",
+    "other",
+    "reply",
+    "session",
+    "token",
+];
+/// `type` labels of client frames received, the rejected kinds included.
+const RECEIVED_TYPES: [&str; 13] = [
+    "ping",
+    "auth.refresh",
+    "feed.ack",
+    "plan.get",
+    "live.join",
+    "live.leave",
+    "live.metric",
+    "live.high_five",
+    "live.cue",
+    "unknown",
+    "malformed",
+    "invalid",
+    "binary",
+];
+/// `code` labels of server closes.
+const CLOSE_CODES: [&str; 11] = [
+    "1001", "1002", "1007", "1009", "1011", "4001", "4003", "4008", "4009", "4010", "timeout",
+];
+
 /// The registry and handles to every metric; cheap to clone (handles are shared).
 #[derive(Clone)]
 pub struct Metrics {
@@ -143,6 +180,18 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
+
+        // Known label values start at zero, so `rate()` and alerts see them from the first
+        // scrape instead of after the first occurrence.
+        for family in SENT_FAMILIES {
+            ws_messages_sent_total.with_label_values(&[family]);
+        }
+        for frame in RECEIVED_TYPES {
+            ws_messages_received_total.with_label_values(&[frame]);
+        }
+        for code in CLOSE_CODES {
+            ws_closed_total.with_label_values(&[code]);
+        }
 
         // Registration fails only on duplicate names, which this fixed list does not have.
         let register = |c: Box<dyn prometheus::core::Collector>| {

@@ -16,6 +16,10 @@ pub struct OpMetrics {
 
 impl OpMetrics {
     pub fn new(backend: &'static str, metrics: &crate::metrics::Metrics) -> Self {
+        // The error series exists from the start, so alerts on its rate work at once.
+        metrics
+            .store_errors_total
+            .with_label_values(&[backend, "ping"]);
         OpMetrics {
             backend,
             metrics: metrics.clone(),

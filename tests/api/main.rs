@@ -7,6 +7,7 @@ mod binary;
 mod errors;
 mod health;
 mod helpers;
+mod ops;
 mod shutdown;
 mod sockets;
 mod store;

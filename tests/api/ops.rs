@@ -1,0 +1,131 @@
+//! Operations artefacts stay true to the server: the dashboards are well-formed and every
+//! metric a dashboard or alert rule queries is exported by a running server.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::helpers::spawn_app;
+
+fn dashboards_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dashboards")
+}
+
+fn dashboards() -> Vec<(String, Value)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dashboards_dir()).expect("dashboards folder") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let text = std::fs::read_to_string(&path).expect("readable");
+            let value =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            found.push((path.display().to_string(), value));
+        }
+    }
+    assert!(found.len() >= 2, "the overview and live dashboards exist");
+    found
+}
+
+/// Every `fitpulse_*` and `process_*` metric name mentioned in `text`.
+fn metric_names(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for (start, _) in text
+        .match_indices("fitpulse_")
+        .chain(text.match_indices("process_"))
+    {
+        let before = text[..start].chars().next_back();
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+            continue;
+        }
+        let name: String = text[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+            .collect();
+        names.insert(name);
+    }
+    names
+}
+
+#[test]
+fn every_dashboard_uses_the_variables_and_every_panel_has_a_unit_and_rate_interval() {
+    for (path, dashboard) in dashboards() {
+        assert!(dashboard["uid"].is_string(), "{path}: uid");
+        let variables: Vec<&str> = dashboard["templating"]["list"]
+            .as_array()
+            .expect("templating")
+            .iter()
+            .map(|v| v["name"].as_str().expect("name"))
+            .collect();
+        assert_eq!(variables, ["datasource", "job", "instance"], "{path}");
+        let panels = dashboard["panels"].as_array().expect("panels");
+        let mut queried = 0;
+        for panel in panels.iter().filter(|p| p["type"] != "row") {
+            let title = panel["title"].as_str().expect("title");
+            assert_eq!(
+                panel["datasource"]["uid"], "${datasource}",
+                "{path}: {title}"
+            );
+            assert!(
+                panel["fieldConfig"]["defaults"]["unit"].is_string(),
+                "{path}: {title} has no unit"
+            );
+            for target in panel["targets"].as_array().expect("targets") {
+                let expr = target["expr"].as_str().expect("expr");
+                assert!(expr.contains(r#"job="$job""#), "{path}: {title}: {expr}");
+                assert!(
+                    expr.contains(r#"instance=~"$instance""#),
+                    "{path}: {title}: {expr}"
+                );
+                if expr.contains("rate(") {
+                    assert!(
+                        expr.contains("[$__rate_interval]"),
+                        "{path}: {title}: {expr}"
+                    );
+                }
+                queried += 1;
+            }
+        }
+        assert!(queried > 0, "{path} queries something");
+    }
+}
+
+#[actix_web::test]
+async fn every_metric_a_dashboard_or_rule_queries_is_exported() {
+    let mut referenced = BTreeSet::new();
+    for (_, dashboard) in dashboards() {
+        referenced.extend(metric_names(&dashboard.to_string()));
+    }
+    let rules =
+        std::fs::read_to_string(dashboards_dir().join("alerts/fitpulse.rules.yml")).expect("rules");
+    let from_rules = metric_names(&rules);
+    assert!(from_rules.len() >= 6, "{from_rules:?}");
+    referenced.extend(from_rules);
+
+    let app = spawn_app().await;
+    // Some traffic, so request-labelled series exist.
+    app.get("/healthz").await;
+    app.get("/readyz").await;
+    let exported = app.metrics().await;
+    let missing: Vec<&String> = referenced
+        .iter()
+        .filter(|name| {
+            !exported.lines().any(|line| {
+                line.starts_with(name.as_str()) && line[name.len()..].starts_with(['{', ' '])
+            })
+        })
+        .collect();
+    assert!(missing.is_empty(), "not exported: {missing:?}");
+    assert!(referenced.len() >= 15, "{referenced:?}");
+}
+
+#[test]
+fn metric_names_are_found_whole() {
+    let names = metric_names(
+        r#"rate(fitpulse_a_total{x="1"}[5m]) / my_fitpulse_b + process_cpu_seconds_total"#,
+    );
+    assert_eq!(
+        names.into_iter().collect::<Vec<_>>(),
+        ["fitpulse_a_total", "process_cpu_seconds_total"]
+    );
+}

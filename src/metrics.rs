@@ -12,22 +12,9 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// `type` labels of frames sent: event families, replies and connection notices.
-const SENT_FAMILIES: [&str; 13] = [
-    "custom",
-    "live",
-    "message",
-    "community",
-    "content",
-    "plan",
-    "feed",
-    "drop",
-    "order",
-    "other",
-    "reply",
-    "session",
-    "token",
-];
+/// `type` labels of frames sent besides the event families: unknown families, replies and
+/// connection notices.
+const SENT_OTHERS: [&str; 4] = ["other", "reply", "session", "token"];
 /// `type` labels of client frames received, the rejected kinds included.
 const RECEIVED_TYPES: [&str; 13] = [
     "ping",
@@ -183,7 +170,10 @@ impl Metrics {
 
         // Known label values start at zero, so `rate()` and alerts see them from the first
         // scrape instead of after the first occurrence.
-        for family in SENT_FAMILIES {
+        for family in fitpulse_actors::device::EVENT_FAMILIES
+            .into_iter()
+            .chain(SENT_OTHERS)
+        {
             ws_messages_sent_total.with_label_values(&[family]);
         }
         for frame in RECEIVED_TYPES {

@@ -55,19 +55,24 @@ pub struct DeviceHandle {
     pub close: Recipient<CloseDevice>,
 }
 
+/// The event families the server itself produces; metrics label frames by them.
+pub const EVENT_FAMILIES: [&str; 9] = [
+    "custom",
+    "live",
+    "message",
+    "community",
+    "content",
+    "plan",
+    "feed",
+    "drop",
+    "order",
+];
+
 /// The label under which frames of an event family are counted; unknown families (which
 /// only custom admin events could produce) share one label.
 pub fn family_label(family: &str) -> &'static str {
-    const KNOWN: [&str; 9] = [
-        "custom",
-        "live",
-        "message",
-        "community",
-        "content",
-        "plan",
-        "feed",
-        "drop",
-        "order",
-    ];
-    KNOWN.into_iter().find(|k| *k == family).unwrap_or("other")
+    EVENT_FAMILIES
+        .into_iter()
+        .find(|k| *k == family)
+        .unwrap_or("other")
 }

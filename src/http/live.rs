@@ -205,6 +205,23 @@ struct ListQuery {
     all: bool,
 }
 
+/// The classes from `LIST_BACK_MS` ago to `ahead` from now (only scheduled and live ones
+/// unless `over` too), with this node's participant counts.
+async fn window(
+    stores: &Stores,
+    live: &Live,
+    ahead: i64,
+    over: bool,
+) -> Result<(Vec<LiveClassRecord>, HashMap<ClassId, usize>), ApiError> {
+    let now = now_millis();
+    let mut classes = stores
+        .live
+        .classes_between(now - LIST_BACK_MS, now + ahead)
+        .await?;
+    classes.retain(|c| over || matches!(c.state, ClassState::Scheduled | ClassState::Live));
+    Ok((classes, live.counts().await))
+}
+
 async fn list(
     _caller: AuthUser,
     query: web::Query<ListQuery>,
@@ -212,15 +229,9 @@ async fn list(
     live: web::Data<Live>,
     settings: web::Data<LiveSettings>,
 ) -> Result<HttpResponse, ApiError> {
-    let now = now_millis();
-    let classes = stores
-        .live
-        .classes_between(now - LIST_BACK_MS, now + LIST_AHEAD_MS)
-        .await?;
-    let counts = live.counts().await;
+    let (classes, counts) = window(&stores, &live, LIST_AHEAD_MS, query.all).await?;
     let items: Vec<Value> = classes
         .iter()
-        .filter(|c| query.all || matches!(c.state, ClassState::Scheduled | ClassState::Live))
         .map(|c| class_view(c, &settings, &counts))
         .collect();
     Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": null })))
@@ -244,15 +255,9 @@ async fn status_all(
     live: web::Data<Live>,
     settings: web::Data<LiveSettings>,
 ) -> Result<HttpResponse, ApiError> {
-    let now = now_millis();
-    let classes = stores
-        .live
-        .classes_between(now - LIST_BACK_MS, now + STATUS_AHEAD_MS)
-        .await?;
-    let counts = live.counts().await;
+    let (classes, counts) = window(&stores, &live, STATUS_AHEAD_MS, false).await?;
     let items: Vec<Value> = classes
         .iter()
-        .filter(|c| matches!(c.state, ClassState::Scheduled | ClassState::Live))
         .map(|c| status_view(c, &settings, &counts))
         .collect();
     Ok(cacheable(&req, json!({ "items": items })))

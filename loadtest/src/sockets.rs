@@ -15,6 +15,38 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 pub type Socket = WebSocketStream<TcpStream>;
 
+/// How the scenarios open their sockets.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SocketArgs {
+    /// Per-socket read buffer.
+    #[arg(long, default_value_t = 4096)]
+    pub buffer_bytes: usize,
+    /// Sockets per 127.0.0.x source address. Well under the ~28k ephemeral ports: binding
+    /// a source port gets slow (and attach latency jumps to seconds) as the range fills.
+    #[arg(long, default_value_t = 5_000)]
+    pub sockets_per_source_ip: usize,
+}
+
+/// Failures counted by label, shared by a scenario's tasks.
+#[derive(Default)]
+pub struct Failures(std::sync::Mutex<std::collections::BTreeMap<String, u64>>);
+
+impl Failures {
+    pub fn count(&self, label: &str) {
+        if let Ok(mut failures) = self.0.lock() {
+            *failures.entry(label.to_owned()).or_default() += 1;
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.lock().map(|f| f.values().sum()).unwrap_or(0)
+    }
+
+    pub fn by_label(&self) -> std::collections::BTreeMap<String, u64> {
+        self.0.lock().map(|f| f.clone()).unwrap_or_default()
+    }
+}
+
 /// Why a socket did not get as far as `session.ready`.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {

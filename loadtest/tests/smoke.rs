@@ -6,6 +6,7 @@ use fitpulse::lifecycle::Lifecycle;
 use fitpulse::startup::Application;
 use fitpulse_loadtest::scenarios::connect::{self, ConnectArgs};
 use fitpulse_loadtest::scenarios::live::{self, LiveArgs};
+use fitpulse_loadtest::sockets::SocketArgs;
 use fitpulse_loadtest::tokens::KeyArgs;
 use tempfile::TempDir;
 
@@ -57,9 +58,11 @@ async fn connect_opens_holds_and_closes_every_socket() {
         hold: "1s".parse().expect("duration"),
         keys: server.keys(),
         server_pid: Some(std::process::id()),
-        buffer_bytes: 4096,
         // Spread even this small run over several source addresses.
-        sockets_per_source_ip: 10,
+        socket: SocketArgs {
+            buffer_bytes: 4096,
+            sockets_per_source_ip: 10,
+        },
         out: None,
     };
     let report = connect::run(args).await.expect("the scenario runs");
@@ -87,8 +90,10 @@ async fn live_delivers_every_cue_to_every_participant() {
         cue_interval: "100ms".parse().expect("duration"),
         rate: 500,
         keys: server.keys(),
-        buffer_bytes: 4096,
-        sockets_per_source_ip: 10,
+        socket: SocketArgs {
+            buffer_bytes: 4096,
+            sockets_per_source_ip: 10,
+        },
         out: None,
     };
     let report = live::run(args).await.expect("the scenario runs");

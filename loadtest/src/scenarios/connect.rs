@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use crate::LoadError;
 use crate::progress::Progress;
 use crate::report::{Latency, Report, micros_histogram};
-use crate::sockets::{self, small_buffers};
+use crate::sockets::{self, Failures, SocketArgs, small_buffers};
 use crate::target::{self, metric, rss_bytes};
 use crate::tokens::{KeyArgs, Minter};
 
@@ -38,13 +38,8 @@ pub struct ConnectArgs {
     /// The server's pid, to read its resident memory from /proc.
     #[arg(long)]
     pub server_pid: Option<u32>,
-    /// Per-socket read buffer.
-    #[arg(long, default_value_t = 4096)]
-    pub buffer_bytes: usize,
-    /// Sockets per 127.0.0.x source address. Well under the ~28k ephemeral ports: binding
-    /// a source port gets slow (and attach latency jumps to seconds) as the range fills.
-    #[arg(long, default_value_t = 5_000)]
-    pub sockets_per_source_ip: usize,
+    #[command(flatten)]
+    pub socket: SocketArgs,
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -53,12 +48,12 @@ pub struct ConnectArgs {
 struct Stats {
     connected: AtomicU64,
     dropped: AtomicU64,
-    failures: Mutex<BTreeMap<String, u64>>,
+    failures: Failures,
 }
 
 impl Stats {
     fn failed(&self) -> u64 {
-        self.failures.lock().map(|f| f.values().sum()).unwrap_or(0)
+        self.failures.total()
     }
 }
 
@@ -72,7 +67,7 @@ pub async fn run(args: ConnectArgs) -> Result<Report, LoadError> {
     let stats = Arc::new(Stats::default());
     let latency = Arc::new(Mutex::new(micros_histogram()));
     let (stop_tx, stop_rx) = watch::channel(false);
-    let config = small_buffers(args.buffer_bytes);
+    let config = small_buffers(args.socket.buffer_bytes);
     let hold: Duration = args.hold.into();
     let ramp_estimate = Duration::from_secs_f64(args.sockets as f64 / f64::from(args.rate.max(1)));
     let token_ttl = (ramp_estimate + hold).as_secs() as i64 + 600;
@@ -92,7 +87,7 @@ pub async fn run(args: ConnectArgs) -> Result<Report, LoadError> {
 
     let ramp_started = Instant::now();
     let tasks = super::ramp::ramp(args.sockets, args.rate, |index| {
-        let source = sockets::source_ip(index, args.sockets_per_source_ip);
+        let source = sockets::source_ip(index, args.socket.sockets_per_source_ip);
         let (stats, latency, minter, mut stop) = (
             stats.clone(),
             latency.clone(),
@@ -104,9 +99,7 @@ pub async fn run(args: ConnectArgs) -> Result<Report, LoadError> {
             let opened = Instant::now();
             match sockets::open(addr, source, &token, config, Duration::from_secs(30)).await {
                 Err(err) => {
-                    if let Ok(mut failures) = stats.failures.lock() {
-                        *failures.entry(err.label()).or_default() += 1;
-                    }
+                    stats.failures.count(&err.label());
                 }
                 Ok(mut ws) => {
                     let micros = opened.elapsed().as_micros().max(1) as u64;
@@ -155,8 +148,7 @@ pub async fn run(args: ConnectArgs) -> Result<Report, LoadError> {
     let _ = tokio::time::timeout(Duration::from_secs(30), closing).await;
     progress.stop().await;
 
-    let mut counts: BTreeMap<String, u64> =
-        stats.failures.lock().map(|f| f.clone()).unwrap_or_default();
+    let mut counts: BTreeMap<String, u64> = stats.failures.by_label();
     counts.insert("connected".into(), connected);
     counts.insert(
         "dropped_while_held".into(),
@@ -200,8 +192,8 @@ pub async fn run(args: ConnectArgs) -> Result<Report, LoadError> {
             "sockets": args.sockets,
             "rate": args.rate,
             "hold": args.hold.to_string(),
-            "buffer_bytes": args.buffer_bytes,
-            "sockets_per_source_ip": args.sockets_per_source_ip,
+            "buffer_bytes": args.socket.buffer_bytes,
+            "sockets_per_source_ip": args.socket.sockets_per_source_ip,
         }),
         counts,
         latency_ms: latency,

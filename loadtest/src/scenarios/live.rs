@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::LoadError;
 use crate::progress::Progress;
 use crate::report::{Latency, Report, micros_histogram};
-use crate::sockets::{self, small_buffers};
+use crate::sockets::{self, Failures, SocketArgs, small_buffers};
 use crate::target::{self, post_json};
 use crate::tokens::{KeyArgs, Minter};
 
@@ -38,10 +38,8 @@ pub struct LiveArgs {
     pub rate: u32,
     #[command(flatten)]
     pub keys: KeyArgs,
-    #[arg(long, default_value_t = 4096)]
-    pub buffer_bytes: usize,
-    #[arg(long, default_value_t = 5_000)]
-    pub sockets_per_source_ip: usize,
+    #[command(flatten)]
+    pub socket: SocketArgs,
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -50,20 +48,18 @@ pub struct LiveArgs {
 struct Stats {
     joined: AtomicU64,
     received: AtomicU64,
-    failures: Mutex<BTreeMap<String, u64>>,
+    failures: Failures,
     /// When the last cue arrived, in µs since the epoch.
     last_arrival: AtomicU64,
 }
 
 impl Stats {
     fn fail(&self, label: &str) {
-        if let Ok(mut failures) = self.failures.lock() {
-            *failures.entry(label.to_owned()).or_default() += 1;
-        }
+        self.failures.count(label);
     }
 
     fn failed(&self) -> u64 {
-        self.failures.lock().map(|f| f.values().sum()).unwrap_or(0)
+        self.failures.total()
     }
 }
 
@@ -111,7 +107,7 @@ pub async fn run(args: LiveArgs) -> Result<Report, LoadError> {
     let stats = Arc::new(Stats::default());
     let latency = Arc::new(Mutex::new(micros_histogram()));
     let (stop_tx, stop_rx) = watch::channel(false);
-    let config = small_buffers(args.buffer_bytes);
+    let config = small_buffers(args.socket.buffer_bytes);
     let progress = Progress::start("live", {
         let stats = stats.clone();
         let total = args.participants;
@@ -126,7 +122,7 @@ pub async fn run(args: LiveArgs) -> Result<Report, LoadError> {
     });
 
     let tasks = super::ramp::ramp(args.participants, args.rate, |index| {
-        let source = sockets::source_ip(index, args.sockets_per_source_ip);
+        let source = sockets::source_ip(index, args.socket.sockets_per_source_ip);
         let (stats, latency, minter, mut stop) = (
             stats.clone(),
             latency.clone(),
@@ -253,8 +249,7 @@ pub async fn run(args: LiveArgs) -> Result<Report, LoadError> {
     .await;
     progress.stop().await;
 
-    let mut counts: BTreeMap<String, u64> =
-        stats.failures.lock().map(|f| f.clone()).unwrap_or_default();
+    let mut counts: BTreeMap<String, u64> = stats.failures.by_label();
     counts.insert("joined".into(), joined);
     counts.insert("cues_sent".into(), args.cues as u64);
     counts.insert("frames_expected".into(), expected);

@@ -18,6 +18,7 @@ pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod content;
 pub mod fd_limit;
 pub mod http;
 pub mod lifecycle;

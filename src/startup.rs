@@ -14,6 +14,7 @@ use actix_web::{App, HttpServer, web};
 use crate::auth::rate_limit::LoginLimiter;
 use crate::auth::{Accounts, Auth, AuthParts};
 use crate::config::Settings;
+use crate::content::Content;
 use crate::http;
 use crate::http::client_ip::ClientIpPolicy;
 use crate::lifecycle::Lifecycle;
@@ -40,6 +41,8 @@ pub enum StartupError {
     Store(#[from] store::OpenError),
     #[error("cannot load the token signing keys")]
     Keys(#[from] crate::auth::keys::KeyError),
+    #[error("cannot load the catalog")]
+    Catalog(#[from] crate::content::CatalogError),
     #[error("cannot start the HTTP server")]
     Server(#[source] std::io::Error),
 }
@@ -69,6 +72,7 @@ impl Application {
         let metrics = Metrics::new();
         let stores = store::open(&settings, &metrics).await?;
         let auth = AuthParts::build(&settings.auth, &settings.data_dir, &stores)?;
+        let content = Content::load(&stores, settings.content.clone()).await?;
         let lifecycle = Lifecycle::new();
         let workers = match settings.http.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -103,6 +107,7 @@ impl Application {
             hub: web::Data::new(hub.clone()),
             live: web::Data::new(live),
             live_settings: web::Data::new(settings.live.clone()),
+            content: web::Data::new(content),
             accounts: web::Data::new(auth.accounts),
             limiter: web::Data::new(auth.limiter),
             client_ip: web::Data::new(ClientIpPolicy {
@@ -122,6 +127,7 @@ impl Application {
                 .app_data(app_data.hub.clone())
                 .app_data(app_data.live.clone())
                 .app_data(app_data.live_settings.clone())
+                .app_data(app_data.content.clone())
                 .configure(|cfg| http::extractor_config(cfg, max_body))
                 .wrap(from_fn(http::observe::observe))
                 .configure(http::configure)
@@ -220,6 +226,7 @@ struct AppData {
     hub: web::Data<Hub>,
     live: web::Data<Live>,
     live_settings: web::Data<crate::config::LiveSettings>,
+    content: web::Data<Content>,
 }
 
 /// Starts the live-class registry.

@@ -37,6 +37,12 @@ impl AuthUser {
         self.roles.contains(&role) || self.roles.contains(&Role::Admin)
     }
 
+    /// May use premium content: a `content:premium` scope (granted from the premium
+    /// entitlement when the token is issued), or staff.
+    pub fn premium(&self) -> bool {
+        self.scopes.contains("content:premium") || self.has_role(Role::Coach)
+    }
+
     pub fn require_role(&self, role: Role) -> Result<(), ApiError> {
         if self.has_role(role) {
             Ok(())
@@ -99,6 +105,30 @@ impl FromRequest for AuthUser {
             None => Err(ApiError::new(ErrorCode::Unauthorized)
                 .with_message("send an access token as `Authorization: Bearer <token>`")),
         })
+    }
+}
+
+/// The caller of a public route: `None` without an `Authorization` header, the user with a
+/// valid token, and an error (not a silent downgrade to anonymous) with a bad one.
+#[derive(Debug, Clone)]
+pub struct MaybeAuthUser(pub Option<AuthUser>);
+
+impl MaybeAuthUser {
+    pub fn premium(&self) -> bool {
+        self.0.as_ref().is_some_and(AuthUser::premium)
+    }
+}
+
+impl FromRequest for MaybeAuthUser {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        if req.headers().get(header::AUTHORIZATION).is_none() {
+            return ready(Ok(MaybeAuthUser(None)));
+        }
+        let user = AuthUser::from_request(req, payload).into_inner();
+        ready(user.map(|u| MaybeAuthUser(Some(u))))
     }
 }
 

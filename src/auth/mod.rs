@@ -22,7 +22,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use accounts::Accounts;
-pub use extractor::AuthUser;
+pub use extractor::{AuthUser, MaybeAuthUser};
 
 use crate::config::AuthSettings;
 use crate::store::Stores;

@@ -12,9 +12,9 @@ use figment::providers::{Env, Format, Serialized, Toml};
 
 pub use secret::Secret;
 pub use settings::{
-    AuthSettings, BusKind, BusSettings, ClientSettings, HttpSettings, LiveSettings, LogFormat,
-    LogSettings, NatsSettings, ScyllaSettings, Settings, ShutdownSettings, StoreKind,
-    StoreSettings, WsSettings,
+    AuthSettings, BusKind, BusSettings, ClientSettings, ContentSettings, HttpSettings,
+    LiveSettings, LogFormat, LogSettings, NatsSettings, ScyllaSettings, Settings, ShutdownSettings,
+    StoreKind, StoreSettings, WsSettings,
 };
 
 /// Prefix of every environment key; sections are separated by a double underscore.

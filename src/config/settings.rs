@@ -20,6 +20,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub ws: WsSettings,
     pub live: LiveSettings,
+    pub content: ContentSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -168,6 +169,18 @@ pub struct LiveSettings {
     pub leaderboard_size: usize,
 }
 
+/// The catalog and client configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContentSettings {
+    /// Fill an empty catalog with the demo catalog on start.
+    pub seed_demo: bool,
+    /// Offer ids a `premium_required` answer names as the way to unlock premium content.
+    pub premium_offers: Vec<String>,
+    /// `Cache-Control: max-age` of catalog and client-configuration reads.
+    pub max_age_seconds: u32,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShutdownSettings {
@@ -241,6 +254,11 @@ impl Default for Settings {
             live: LiveSettings {
                 waiting_room_minutes: 10,
                 leaderboard_size: 10,
+            },
+            content: ContentSettings {
+                seed_demo: true,
+                premium_offers: vec!["premium_monthly".into(), "premium_yearly".into()],
+                max_age_seconds: 60,
             },
         }
     }
@@ -336,6 +354,12 @@ impl Settings {
             return Err(ConfigError::invalid(
                 "live.leaderboard_size",
                 "must be 1 to 100",
+            ));
+        }
+        if self.content.max_age_seconds > 86_400 {
+            return Err(ConfigError::invalid(
+                "content.max_age_seconds",
+                "must be at most 86400",
             ));
         }
         let scylla = &self.store.scylla;

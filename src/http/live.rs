@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use actix_web::http::header::{self, ETag, EntityTag, IfNoneMatch};
 use actix_web::{HttpRequest, HttpResponse, web};
 use fitpulse_actors::domain::{
     ClassId, ClassState, ItemRef, LiveClassRecord, Role, UnixMillis, now_millis,
@@ -11,8 +10,8 @@ use fitpulse_actors::domain::{
 use fitpulse_actors::live::Live;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
+use super::cache::{CachePolicy, respond_hashed};
 use super::views::rfc3339;
 use super::{ApiError, ErrorCode};
 use crate::auth::AuthUser;
@@ -110,30 +109,16 @@ fn parse_time(raw: &str) -> Option<UnixMillis> {
     Some(millis - offset_minutes * 60_000)
 }
 
-/// A cacheable JSON answer: `ETag` from the body, `Cache-Control: public, max-age=2`, and
-/// 304 when the caller already has it.
+/// Status answers a CDN may keep for two seconds.
+const STATUS_CACHE: CachePolicy = CachePolicy {
+    max_age_seconds: 2,
+    public: true,
+    vary_authorization: false,
+};
+
+/// A cacheable JSON answer: `ETag` from the body and 304 when the caller already has it.
 fn cacheable(req: &HttpRequest, body: Value) -> HttpResponse {
-    let bytes = body.to_string();
-    let digest = Sha256::digest(bytes.as_bytes());
-    let tag = EntityTag::new_strong(digest.iter().take(12).map(|b| format!("{b:02x}")).collect());
-    let matches = match <IfNoneMatch as header::Header>::parse(req) {
-        Ok(IfNoneMatch::Any) => true,
-        Ok(IfNoneMatch::Items(tags)) => tags.iter().any(|t| t.weak_eq(&tag)),
-        Err(_) => false,
-    };
-    let mut builder = if matches {
-        HttpResponse::NotModified()
-    } else {
-        HttpResponse::Ok()
-    };
-    builder
-        .insert_header(ETag(tag))
-        .insert_header((header::CACHE_CONTROL, "public, max-age=2"));
-    if matches {
-        builder.finish()
-    } else {
-        builder.content_type("application/json").body(bytes)
-    }
+    respond_hashed(req, STATUS_CACHE, body.to_string())
 }
 
 #[derive(Deserialize)]

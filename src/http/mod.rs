@@ -3,13 +3,19 @@
 
 mod admin;
 mod auth;
+pub mod cache;
+mod catalog;
+mod client_config;
 pub mod client_ip;
+mod editor;
 pub mod error;
 mod live;
+mod marks;
 mod me;
 mod oauth;
 pub mod observe;
 mod ops;
+mod plan;
 pub mod views;
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -24,6 +30,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     me::configure(cfg);
     admin::configure(cfg);
     live::configure(cfg);
+    catalog::configure(cfg);
+    marks::configure(cfg);
+    plan::configure(cfg);
+    editor::configure(cfg);
+    client_config::configure(cfg);
 }
 
 /// Extractor limits and error mapping shared by every route.

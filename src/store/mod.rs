@@ -13,8 +13,8 @@ mod timed;
 use std::sync::Arc;
 
 use fitpulse_actors::ports::store::{
-    EntitlementStore, FeedStore, HealthCheck, IdempotencyStore, LikeStore, LiveClassStore,
-    PlanStore, RefreshTokenStore, UserStore,
+    ContentStore, EntitlementStore, FeedStore, HealthCheck, IdempotencyStore, LikeStore,
+    LiveClassStore, PlanStore, RefreshTokenStore, SaveStore, SettingStore, UserStore,
 };
 
 use crate::config::{Settings, StoreKind};
@@ -33,6 +33,9 @@ pub struct Stores {
     pub feed: Arc<dyn FeedStore>,
     pub plans: Arc<dyn PlanStore>,
     pub live: Arc<dyn LiveClassStore>,
+    pub saves: Arc<dyn SaveStore>,
+    pub content: Arc<dyn ContentStore>,
+    pub settings: Arc<dyn SettingStore>,
 }
 
 impl Stores {
@@ -47,6 +50,9 @@ impl Stores {
             + FeedStore
             + PlanStore
             + LiveClassStore
+            + SaveStore
+            + ContentStore
+            + SettingStore
             + 'static,
     {
         Stores {
@@ -59,7 +65,10 @@ impl Stores {
             entitlements: store.clone(),
             feed: store.clone(),
             plans: store.clone(),
-            live: store,
+            live: store.clone(),
+            saves: store.clone(),
+            content: store.clone(),
+            settings: store,
         }
     }
 }

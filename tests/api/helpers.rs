@@ -129,10 +129,25 @@ impl TestApp {
         body: Option<serde_json::Value>,
         token: Option<&str>,
     ) -> Response {
+        self.call_with_headers(method, path, body, token, &[]).await
+    }
+
+    /// Like [`TestApp::call`], with extra request headers.
+    pub async fn call_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Response {
         let method = awc::http::Method::from_bytes(method.as_bytes()).expect("method");
         let mut request = self.client.request(method, self.url(path));
         if let Some(token) = token {
             request = request.insert_header(("authorization", format!("Bearer {token}")));
+        }
+        for (name, value) in headers {
+            request = request.insert_header((*name, *value));
         }
         let sent = match body {
             Some(body) => request.send_json(&body).await,

@@ -4,10 +4,12 @@
 
 mod accounts;
 mod binary;
+mod content;
 mod errors;
 mod health;
 mod helpers;
 mod ops;
+mod plan;
 mod shutdown;
 mod sockets;
 mod store;

@@ -10,13 +10,14 @@ use actix::prelude::*;
 
 pub use shard::HubShard;
 use shard::{
-    AckUserFeed, AttachDevice, CountSessions, DetachDevice, DrainAll, PublishToUser, UserPlan,
+    AckUserFeed, AttachDevice, CountSessions, DetachDevice, DrainAll, EditUserPlan, NotifyAll,
+    PublishToUser, UserPlan,
 };
 
 use crate::device::{DeviceHandle, DeviceKey};
 use crate::domain::UserId;
-use crate::events::EventKind;
-use crate::session::{AttachAck, SessionDeps, SessionError};
+use crate::events::{EventKind, Frame};
+use crate::session::{AttachAck, PlanEdit, SessionDeps, SessionError};
 
 /// A cheap-to-clone handle on every shard.
 #[derive(Clone)]
@@ -96,6 +97,30 @@ impl Hub {
             .send(UserPlan { user })
             .await
             .unwrap_or(Err(SessionError::Unavailable))
+    }
+
+    /// Runs `edit` against the user's plan in their session (started if needed), stores
+    /// the result and tells the user's devices. The outer error is the session's, the
+    /// inner one the edit's own rejection.
+    pub async fn edit_plan<E: Send + 'static>(
+        &self,
+        user: UserId,
+        edit: PlanEdit<E>,
+    ) -> Result<Result<String, E>, SessionError> {
+        self.shard(user)
+            .send(EditUserPlan { user, edit })
+            .await
+            .unwrap_or(Err(SessionError::Unavailable))
+    }
+
+    /// Sends a connection notice (serialized once) to every device on this node.
+    pub fn notify_all(&self, frame: Frame, kind: &'static str) {
+        for shard in self.shards.iter() {
+            shard.do_send(NotifyAll {
+                frame: frame.clone(),
+                kind,
+            });
+        }
     }
 
     /// Sessions held on this node.

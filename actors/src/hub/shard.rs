@@ -293,3 +293,46 @@ impl Handler<DrainAll> for HubShard {
         })
     }
 }
+
+/// Applies a plan edit in the user's session (see `session::EditPlan`).
+pub struct EditUserPlan<E> {
+    pub user: UserId,
+    pub edit: session::PlanEdit<E>,
+}
+
+impl<E: Send + 'static> Message for EditUserPlan<E> {
+    type Result = Result<Result<String, E>, SessionError>;
+}
+
+impl<E: Send + 'static> Handler<EditUserPlan<E>> for HubShard {
+    type Result = ResponseFuture<Result<Result<String, E>, SessionError>>;
+
+    fn handle(&mut self, msg: EditUserPlan<E>, ctx: &mut Context<Self>) -> Self::Result {
+        let sent = self
+            .session(msg.user, ctx)
+            .addr
+            .send(session::EditPlan { edit: msg.edit });
+        Box::pin(async move { sent.await.unwrap_or(Err(SessionError::Unavailable)) })
+    }
+}
+
+/// Hands a notice to every session of this shard that has a device attached.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct NotifyAll {
+    pub frame: crate::events::Frame,
+    pub kind: &'static str,
+}
+
+impl Handler<NotifyAll> for HubShard {
+    type Result = ();
+
+    fn handle(&mut self, msg: NotifyAll, _: &mut Context<Self>) {
+        for entry in self.sessions.values().filter(|e| !e.devices.is_empty()) {
+            entry.addr.do_send(session::Notify {
+                frame: msg.frame.clone(),
+                kind: msg.kind,
+            });
+        }
+    }
+}

@@ -169,6 +169,51 @@ pub trait LikeStore: Send + Sync {
     async fn unlike(&self, user: UserId, item: &ItemRef) -> Result<bool, StoreError>;
     async fn like_count(&self, item: &ItemRef) -> Result<u64, StoreError>;
     async fn has_liked(&self, user: UserId, item: &ItemRef) -> Result<bool, StoreError>;
+    /// Everything the user likes, in no particular order.
+    async fn likes_of(&self, user: UserId) -> Result<Vec<Mark>, StoreError>;
+}
+
+/// A user's like or save of one item, and when it was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mark {
+    pub item: ItemRef,
+    pub at: UnixMillis,
+}
+
+/// Items a user keeps for later (bookmarks): no counts, just the user's own list.
+#[async_trait]
+pub trait SaveStore: Send + Sync {
+    /// True if this changed anything; saving twice keeps one save.
+    async fn save(&self, user: UserId, item: &ItemRef) -> Result<bool, StoreError>;
+    /// True if there was a save to remove.
+    async fn unsave(&self, user: UserId, item: &ItemRef) -> Result<bool, StoreError>;
+    /// Everything the user saved, in no particular order.
+    async fn saved_of(&self, user: UserId) -> Result<Vec<Mark>, StoreError>;
+}
+
+/// A catalog item as stored: its JSON document (the store does not look inside).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentRecord {
+    pub item: ItemRef,
+    pub doc: String,
+    pub updated_at: UnixMillis,
+}
+
+/// The catalog's source of truth. Reads are served from an in-memory read model loaded with
+/// `all_content` at start, so the store only sees editors' writes and that one scan.
+#[async_trait]
+pub trait ContentStore: Send + Sync {
+    /// Inserts or replaces the items (unpublishing is a replace with a flag in `doc`).
+    async fn put_content(&self, records: &[ContentRecord]) -> Result<(), StoreError>;
+    /// Every stored item, published or not.
+    async fn all_content(&self) -> Result<Vec<ContentRecord>, StoreError>;
+}
+
+/// Named documents edited by operators, such as the client configuration.
+#[async_trait]
+pub trait SettingStore: Send + Sync {
+    async fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
+    async fn put_setting(&self, name: &str, doc: &str) -> Result<(), StoreError>;
 }
 
 /// An `Idempotency-Key` header value within the scope it was sent to (route and caller).

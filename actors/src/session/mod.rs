@@ -10,6 +10,7 @@
 
 mod config;
 mod messages;
+mod plan;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ pub use config::{SessionConfig, SessionDeps};
 pub use messages::{
     AckFeed, Attach, AttachAck, Detach, Drain, GetPlan, Publish, SessionEnded, Stop,
 };
+pub use plan::{EditPlan, Notify, PlanChange, PlanEdit};
 
 use crate::device::{CloseDevice, Deliver, DeviceHandle, DeviceKey, close, family_label};
 use crate::domain::{UserId, now_millis};

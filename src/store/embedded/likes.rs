@@ -3,9 +3,10 @@
 
 use async_trait::async_trait;
 use fitpulse_actors::domain::{ItemRef, UserId, now_millis};
-use fitpulse_actors::ports::store::{LikeStore, StoreError};
+use fitpulse_actors::ports::store::{LikeStore, Mark, StoreError};
 use redb::ReadableTable;
 
+use super::marks::marks_of;
 use super::{EmbeddedStore, LIKE_COUNTS, LIKES, backend, key};
 
 fn like_key(user: UserId, item: &ItemRef) -> String {
@@ -78,5 +79,10 @@ impl LikeStore for EmbeddedStore {
             Ok(likes.get(like.as_str()).map_err(backend)?.is_some())
         })
         .await
+    }
+
+    async fn likes_of(&self, user: UserId) -> Result<Vec<Mark>, StoreError> {
+        self.read("likes_of", move |txn| marks_of(txn, LIKES, user))
+            .await
     }
 }

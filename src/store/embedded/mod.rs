@@ -9,13 +9,16 @@
 //!
 //! redb is synchronous, so every call runs on tokio's blocking pool.
 
+mod content;
 mod entitlements;
 mod feed;
 mod idempotency;
 mod likes;
 mod live;
+mod marks;
 mod plans;
 mod refresh_tokens;
+mod saves;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -57,6 +60,11 @@ const LIVE_REMINDERS: TableDefinition<&str, ()> = TableDefinition::new("live_rem
 const LIKES: TableDefinition<&str, i64> = TableDefinition::new("likes");
 const LIKE_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("like_counts");
 const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency_keys");
+/// Keys `user<sep>kind<sep>id`, values the time of the save.
+const SAVES: TableDefinition<&str, i64> = TableDefinition::new("saves");
+/// Keys `kind<sep>id`.
+const CONTENT: TableDefinition<&str, &[u8]> = TableDefinition::new("content_items");
+const SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("settings");
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -108,6 +116,9 @@ impl EmbeddedStore {
             txn.open_table(LIKES)?;
             txn.open_table(LIKE_COUNTS)?;
             txn.open_table(IDEMPOTENCY)?;
+            txn.open_table(SAVES)?;
+            txn.open_table(CONTENT)?;
+            txn.open_table(SETTINGS)?;
             txn.commit()?;
             Ok(db)
         })

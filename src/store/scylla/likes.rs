@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use fitpulse_actors::domain::{ItemRef, UserId, now_millis};
-use fitpulse_actors::ports::store::{LikeStore, StoreError};
+use fitpulse_actors::ports::store::{LikeStore, Mark, StoreError};
 use scylla::client::session::Session;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::{Counter, CqlTimestamp};
@@ -21,6 +21,7 @@ pub(super) struct Statements {
     increment: PreparedStatement,
     decrement: PreparedStatement,
     count: PreparedStatement,
+    list: PreparedStatement,
 }
 
 impl Statements {
@@ -54,6 +55,11 @@ impl Statements {
             count: prepare(
                 session,
                 "SELECT likes FROM like_counts WHERE kind = ? AND item_id = ?",
+            )
+            .await?,
+            list: prepare(
+                session,
+                "SELECT kind, item_id, liked_at FROM likes_by_user WHERE user_id = ?",
             )
             .await?,
         })
@@ -182,6 +188,14 @@ impl LikeStore for ScyllaStore {
         self.ops
             .time("has_liked", async {
                 Ok(self.like_token(user, item, false).await?.is_some())
+            })
+            .await
+    }
+
+    async fn likes_of(&self, user: UserId) -> Result<Vec<Mark>, StoreError> {
+        self.ops
+            .time("likes_of", async {
+                super::saves::read_marks(&self.session, &self.like_statements.list, user).await
             })
             .await
     }

@@ -42,6 +42,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0003_live_classes",
         cql: include_str!("../../../cql/0003_live_classes.cql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_content",
+        cql: include_str!("../../../cql/0004_content.cql"),
+    },
 ];
 
 /// How long a lock holder may run before its lock expires on its own.

@@ -7,6 +7,7 @@
 //! columns. A LWT whose outcome is unknown (a CAS timeout) is settled by reading back at
 //! SERIAL consistency and checking whose token the row holds.
 
+mod content;
 mod entitlements;
 mod feed;
 mod idempotency;
@@ -15,6 +16,7 @@ mod live;
 pub mod migrate;
 mod plans;
 mod refresh_tokens;
+mod saves;
 mod users;
 
 use std::sync::Arc;
@@ -66,6 +68,8 @@ pub struct ScyllaStore {
     feed_statements: feed::Statements,
     plan_statements: plans::Statements,
     live_statements: live::Statements,
+    save_statements: saves::Statements,
+    content_statements: content::Statements,
     ops: OpMetrics,
 }
 
@@ -127,6 +131,8 @@ impl ScyllaStore {
             feed_statements: feed::Statements::prepare(&session).await?,
             plan_statements: plans::Statements::prepare(&session).await?,
             live_statements: live::Statements::prepare(&session).await?,
+            save_statements: saves::Statements::prepare(&session).await?,
+            content_statements: content::Statements::prepare(&session).await?,
             session: Arc::new(session),
             ops: OpMetrics::new(BACKEND, metrics),
         })

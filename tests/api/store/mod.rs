@@ -60,6 +60,9 @@ conformance!(
     a_live_class_reads_back_and_lists_in_its_window,
     a_class_transition_applies_once_and_stamps_its_time,
     class_results_and_reminders_are_kept,
+    a_users_likes_and_saves_list_back_with_their_times,
+    catalog_items_are_replaced_whole_and_all_read_back,
+    a_setting_is_absent_until_put_and_then_replaced,
 );
 
 /// The embedded store also prunes by count; the scylla store keeps what its TTL keeps.

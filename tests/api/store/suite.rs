@@ -783,3 +783,111 @@ pub async fn class_results_and_reminders_are_kept(stores: &Stores, _: &Metrics) 
         .expect("forget");
     assert_eq!(stores.live.reminders(class.id).await.expect("read"), [a]);
 }
+
+pub async fn a_users_likes_and_saves_list_back_with_their_times(stores: &Stores, _: &Metrics) {
+    let (who, other) = (UserId::random(), UserId::random());
+    let (oats, run) = (
+        item(),
+        ItemRef::parse("workout", &unique("run")).expect("valid"),
+    );
+    let before = now_millis();
+    stores.likes.like(who, &oats).await.expect("like");
+    stores.likes.like(who, &run).await.expect("like");
+    stores.likes.like(other, &oats).await.expect("like");
+    let mut liked: Vec<ItemRef> = stores
+        .likes
+        .likes_of(who)
+        .await
+        .expect("likes")
+        .into_iter()
+        .map(|m| {
+            assert!(m.at >= before - 1_000, "a like keeps when it was made");
+            m.item
+        })
+        .collect();
+    liked.sort_by_key(|i| i.to_string());
+    let mut expected = vec![oats.clone(), run.clone()];
+    expected.sort_by_key(|i| i.to_string());
+    assert_eq!(liked, expected);
+    stores.likes.unlike(who, &run).await.expect("unlike");
+    assert_eq!(stores.likes.likes_of(who).await.expect("likes").len(), 1);
+
+    assert!(stores.saves.save(who, &run).await.expect("save"));
+    assert!(!stores.saves.save(who, &run).await.expect("again"));
+    let saved = stores.saves.saved_of(who).await.expect("saved");
+    assert_eq!(saved.len(), 1);
+    assert_eq!(saved[0].item, run);
+    assert!(
+        stores
+            .saves
+            .saved_of(other)
+            .await
+            .expect("saved")
+            .is_empty()
+    );
+    assert!(stores.saves.unsave(who, &run).await.expect("unsave"));
+    assert!(!stores.saves.unsave(who, &run).await.expect("again"));
+    assert!(stores.saves.saved_of(who).await.expect("saved").is_empty());
+}
+
+pub async fn catalog_items_are_replaced_whole_and_all_read_back(stores: &Stores, _: &Metrics) {
+    use fitpulse_actors::ports::store::ContentRecord;
+    let recipe = ContentRecord {
+        item: item(),
+        doc: r#"{"title":"Oats"}"#.into(),
+        updated_at: now_millis(),
+    };
+    let post = ContentRecord {
+        item: ItemRef::parse("post", &unique("hello")).expect("valid"),
+        doc: r#"{"title":"Hello"}"#.into(),
+        updated_at: now_millis(),
+    };
+    stores
+        .content
+        .put_content(&[recipe.clone(), post.clone()])
+        .await
+        .expect("put");
+    let edited = ContentRecord {
+        doc: r#"{"title":"Overnight oats","published":false}"#.into(),
+        updated_at: recipe.updated_at + 5,
+        ..recipe.clone()
+    };
+    stores
+        .content
+        .put_content(std::slice::from_ref(&edited))
+        .await
+        .expect("replace");
+
+    let all = stores.content.all_content().await.expect("all");
+    let find = |wanted: &ItemRef| {
+        let matches: Vec<_> = all.iter().filter(|r| &r.item == wanted).collect();
+        assert_eq!(matches.len(), 1, "one row per item");
+        matches[0].clone()
+    };
+    assert_eq!(find(&recipe.item), edited);
+    assert_eq!(find(&post.item), post);
+}
+
+pub async fn a_setting_is_absent_until_put_and_then_replaced(stores: &Stores, _: &Metrics) {
+    let name = unique("client_config");
+    assert_eq!(stores.settings.setting(&name).await.expect("read"), None);
+    stores
+        .settings
+        .put_setting(&name, r#"{"a":1}"#)
+        .await
+        .expect("put");
+    stores
+        .settings
+        .put_setting(&name, r#"{"a":2}"#)
+        .await
+        .expect("replace");
+    assert_eq!(
+        stores
+            .settings
+            .setting(&name)
+            .await
+            .expect("read")
+            .as_deref(),
+        Some(r#"{"a":2}"#)
+    );
+}

@@ -1,0 +1,297 @@
+//! The catalog's in-memory read model: every item, its rendered JSON (preview and full,
+//! rendered once per edit), its like count, and a version that changes with anything a
+//! read could show, used for `ETag`s. Reads never touch the store; editors write through
+//! to the store first and then swap the item in.
+//!
+//! Each node loads the whole catalog at start and applies its own edits and likes; edits
+//! and likes made on other nodes reach it on restart (or through the cluster bus once
+//! nodes share one).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use fitpulse_actors::domain::{ContentKind, ItemRef};
+use fitpulse_actors::ports::store::{ContentRecord, ContentStore, LikeStore, StoreError};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+use super::items::{Body, Item, PlanTemplate};
+use super::search;
+use crate::http::views::rfc3339;
+
+/// One item with everything a read needs, ready to serve.
+pub struct Entry {
+    pub item: Item,
+    pub item_ref: ItemRef,
+    /// Lower-case title words, for search.
+    pub words: Vec<String>,
+    /// Rendered objects without their opening `{` and without `likes`, which is spliced in
+    /// per answer so a like does not re-render anything.
+    preview_tail: String,
+    full_tail: String,
+    likes: AtomicU64,
+}
+
+impl Entry {
+    fn new(item: Item, likes: u64) -> Entry {
+        let item_ref = ItemRef::parse(item.body.kind().as_str(), &item.id)
+            .expect("catalog ids are validated before they are stored");
+        let preview = preview_value(&item);
+        let mut full = preview.clone();
+        add_premium_part(&item.body, &mut full);
+        let tail = |v: &Value| v.to_string()[1..].to_owned();
+        Entry {
+            words: search::words(&item.meta.title),
+            preview_tail: tail(&preview),
+            full_tail: tail(&full),
+            likes: AtomicU64::new(likes),
+            item_ref,
+            item,
+        }
+    }
+
+    pub fn kind(&self) -> ContentKind {
+        self.item.body.kind()
+    }
+
+    pub fn likes(&self) -> u64 {
+        self.likes.load(Ordering::Relaxed)
+    }
+
+    /// The list view: everything but the premium part.
+    pub fn preview_json(&self) -> String {
+        format!(r#"{{"likes":{},{}"#, self.likes(), self.preview_tail)
+    }
+
+    /// The whole item, premium part included.
+    pub fn full_json(&self) -> String {
+        format!(r#"{{"likes":{},{}"#, self.likes(), self.full_tail)
+    }
+}
+
+/// Id, kind, shared fields and the kind's public fields.
+fn preview_value(item: &Item) -> Value {
+    let meta = &item.meta;
+    let mut v = json!({
+        "id": item.id,
+        "kind": item.body.kind().as_str(),
+        "title": meta.title,
+        "summary": meta.summary,
+        "premium": meta.premium,
+        "tags": meta.tags,
+        "image_url": meta.image_url,
+        "published_at": rfc3339(item.created_at),
+        "updated_at": rfc3339(item.updated_at),
+    });
+    if let Some(author) = meta.author_id {
+        v["author_id"] = json!(author.to_string());
+    }
+    match &item.body {
+        Body::Recipe(r) => {
+            v["minutes"] = json!(r.minutes);
+            v["kcal"] = json!(r.kcal);
+            v["protein_g"] = json!(r.protein_g);
+            v["servings"] = json!(r.servings);
+            v["diet"] = json!(r.diet);
+            v["ingredients"] = json!(r.ingredients);
+        }
+        Body::Workout(w) => {
+            v["duration_minutes"] = json!(w.duration_minutes);
+            v["kcal_min"] = json!(w.kcal_min);
+            v["kcal_max"] = json!(w.kcal_max);
+            v["equipment"] = json!(w.equipment);
+            v["body_focus"] = json!(w.body_focus);
+            v["level"] = json!(w.level);
+        }
+        Body::Plan(p) => {
+            v["goal"] = json!(p.goal);
+            v["duration_weeks"] = json!(p.weeks.len());
+        }
+        Body::Post(p) => {
+            let excerpt: String = p.body.chars().take(200).collect();
+            v["excerpt"] = json!(excerpt);
+        }
+    }
+    v
+}
+
+fn add_premium_part(body: &Body, v: &mut Value) {
+    match body {
+        Body::Recipe(r) => v["steps"] = json!(r.steps),
+        Body::Workout(w) => {
+            v["video_ref"] = json!(w.video_ref);
+            v["blocks"] = json!(w.blocks);
+        }
+        Body::Plan(p) => v["weeks"] = plan_weeks(p),
+        Body::Post(p) => v["body"] = json!(p.body),
+    }
+}
+
+fn plan_weeks(plan: &PlanTemplate) -> Value {
+    let weeks: Vec<Value> = plan
+        .weeks
+        .iter()
+        .enumerate()
+        .map(|(w, week)| {
+            let days: Vec<Value> = week
+                .days
+                .iter()
+                .enumerate()
+                .map(|(d, day)| {
+                    let entries: Vec<Value> = (0..day.entries.len())
+                        .map(|i| {
+                            let entry = &day.entries[i];
+                            json!({
+                                "id": PlanTemplate::entry_id(w, d, &day.entries, i),
+                                "slot": entry.slot.as_str(),
+                                "ref": entry.item_id,
+                            })
+                        })
+                        .collect();
+                    json!({ "day": d + 1, "entries": entries })
+                })
+                .collect();
+            json!({ "week": w + 1, "days": days })
+        })
+        .collect();
+    Value::Array(weeks)
+}
+
+/// The read model. Cheap to share (`Arc<Catalog>`).
+pub struct Catalog {
+    items: RwLock<HashMap<ItemRef, Arc<Entry>>>,
+    version: AtomicU64,
+    store: Arc<dyn ContentStore>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("a stored catalog item cannot be read: {item}")]
+    Corrupt {
+        item: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Catalog {
+    /// Loads every stored item and its like count.
+    pub async fn load(
+        store: Arc<dyn ContentStore>,
+        likes: Arc<dyn LikeStore>,
+    ) -> Result<Catalog, CatalogError> {
+        let records = store.all_content().await?;
+        let mut items = Vec::with_capacity(records.len());
+        for record in records {
+            let item: Item =
+                serde_json::from_str(&record.doc).map_err(|source| CatalogError::Corrupt {
+                    item: record.item.to_string(),
+                    source,
+                })?;
+            items.push((record.item, item));
+        }
+        // Counts are read a few at a time: one query each, and a catalog is small.
+        let counts: Vec<Result<u64, StoreError>> = futures_util::stream::iter(&items)
+            .map(|(item_ref, _)| likes.like_count(item_ref))
+            .buffered(16)
+            .collect()
+            .await;
+        let mut map = HashMap::with_capacity(items.len());
+        for ((item_ref, item), count) in items.into_iter().zip(counts) {
+            map.insert(item_ref, Arc::new(Entry::new(item, count?)));
+        }
+        Ok(Catalog {
+            items: RwLock::new(map),
+            version: AtomicU64::new(1),
+            store,
+        })
+    }
+
+    /// Changes whenever anything a catalog read shows changes.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<ItemRef, Arc<Entry>>> {
+        // A panic while holding the lock cannot leave the map half-changed (inserts are
+        // single operations), so a poisoned lock is still good to read.
+        self.items.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A published item.
+    pub fn get(&self, item: &ItemRef) -> Option<Arc<Entry>> {
+        self.get_any(item).filter(|e| e.item.published)
+    }
+
+    /// An item, published or not (editors see both).
+    pub fn get_any(&self, item: &ItemRef) -> Option<Arc<Entry>> {
+        self.read().get(item).cloned()
+    }
+
+    /// Every published item of `kind`, in no order.
+    pub fn published(&self, kind: ContentKind) -> Vec<Arc<Entry>> {
+        self.read()
+            .values()
+            .filter(|e| e.kind() == kind && e.item.published)
+            .cloned()
+            .collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.read().is_empty()
+    }
+
+    /// Stores the item, then serves it. Answers whether it was newly published (created,
+    /// or published again after being unpublished), which is what apps are told about.
+    pub async fn put(&self, item: Item) -> Result<bool, CatalogError> {
+        Ok(self.put_all(vec![item]).await?[0])
+    }
+
+    /// Stores the items in one write, then serves them; see [`Catalog::put`].
+    pub async fn put_all(&self, items: Vec<Item>) -> Result<Vec<bool>, CatalogError> {
+        let entries: Vec<Entry> = items.into_iter().map(|item| Entry::new(item, 0)).collect();
+        let records: Vec<ContentRecord> = entries
+            .iter()
+            .map(|entry| ContentRecord {
+                item: entry.item_ref.clone(),
+                doc: serde_json::to_string(&entry.item).expect("an item serializes"),
+                updated_at: entry.item.updated_at,
+            })
+            .collect();
+        self.store.put_content(&records).await?;
+        let mut items = self.items.write().unwrap_or_else(|p| p.into_inner());
+        let mut newly_published = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let previous = items.get(&entry.item_ref);
+            newly_published
+                .push(entry.item.published && previous.is_none_or(|p| !p.item.published));
+            if let Some(previous) = previous {
+                entry.likes.store(previous.likes(), Ordering::Relaxed);
+            }
+            items.insert(entry.item_ref.clone(), Arc::new(entry));
+        }
+        drop(items);
+        self.version.fetch_add(1, Ordering::AcqRel);
+        Ok(newly_published)
+    }
+
+    /// Applies a like (+1) or unlike (-1) that the like store confirmed changed something.
+    pub fn count_like(&self, item: &ItemRef, liked: bool) {
+        if let Some(entry) = self.get_any(item) {
+            if liked {
+                entry.likes.fetch_add(1, Ordering::Relaxed);
+            } else {
+                // Never below zero, even if an unlike overtakes its like's count.
+                let _ = entry
+                    .likes
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                        Some(n.saturating_sub(1))
+                    });
+            }
+            self.version.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}

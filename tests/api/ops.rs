@@ -129,3 +129,33 @@ fn metric_names_are_found_whole() {
         ["fitpulse_a_total", "process_cpu_seconds_total"]
     );
 }
+
+/// Every configuration file the Helm chart renders loads with the server's own loader
+/// (unknown keys and bad values fail there). `scripts/check-helm`, which `scripts/test`
+/// runs before the tests, leaves the rendered files in `target/check-helm`.
+#[test]
+fn every_configuration_the_helm_chart_renders_loads() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/check-helm");
+    let files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    if files.is_empty() {
+        // The full suite always renders the chart first; a bare `cargo test` may not have.
+        assert!(
+            std::env::var("FITPULSE_TEST_REQUIRE_CQL").as_deref() != Ok("1"),
+            "no rendered chart configuration in {}: run scripts/check-helm",
+            dir.display()
+        );
+        eprintln!("skipped: no rendered chart configuration (run scripts/check-helm)");
+        return;
+    }
+    for file in files {
+        fitpulse::config::Settings::load(Some(&file))
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    }
+}

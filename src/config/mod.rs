@@ -134,8 +134,10 @@ mod tests {
             ),
             ("FITPULSE__STORE__SCYLLA__KEYSPACE", "fp_test"),
             ("FITPULSE__SHUTDOWN__GRACE_SECONDS", "5"),
+            ("FITPULSE__CONTENT__PREMIUM_OFFERS", "gold,platinum"),
         ])
         .expect("valid overrides");
+        assert_eq!(settings.content.premium_offers, ["gold", "platinum"]);
         assert_eq!(settings.http.bind.port(), 0);
         assert_eq!(settings.data_dir, std::path::PathBuf::from("/tmp/fp"));
         assert_eq!(settings.log.format, LogFormat::Json);

@@ -175,7 +175,9 @@ pub struct LiveSettings {
 pub struct ContentSettings {
     /// Fill an empty catalog with the demo catalog on start.
     pub seed_demo: bool,
-    /// Offer ids a `premium_required` answer names as the way to unlock premium content.
+    /// Offer ids a `premium_required` answer names as the way to unlock premium content;
+    /// a comma-separated string in the environment.
+    #[serde(deserialize_with = "comma_separated")]
     pub premium_offers: Vec<String>,
     /// `Cache-Control: max-age` of catalog and client-configuration reads.
     pub max_age_seconds: u32,

@@ -836,3 +836,55 @@ async fn the_client_configuration_answers_per_platform_and_version_and_admins_ed
         assert_eq!(response.status, 400, "{}", response.text);
     }
 }
+
+/// Sends `body` as JSON text to `method path` with `token`.
+async fn raw(app: &TestApp, method: &str, path: &str, body: String, token: &str) -> (u16, String) {
+    let method = awc::http::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut response = app
+        .client
+        .request(method, app.url(path))
+        .insert_header(("content-type", "application/json"))
+        .insert_header(("authorization", format!("Bearer {token}")))
+        .send_body(body)
+        .await
+        .expect("sent");
+    let bytes = response.body().limit(1 << 20).await.expect("body");
+    (
+        response.status().as_u16(),
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+#[actix_web::test]
+async fn malformed_and_oversize_bodies_on_every_content_write_change_nothing() {
+    let app = crate::helpers::spawn_app_with(|s| s.http.max_body_bytes = 4096).await;
+    let token = admin(&app);
+    let writes = [
+        ("POST", "/v1/admin/content/recipe"),
+        ("PUT", "/v1/admin/content/recipe/classic-overnight-oats"),
+        ("PUT", "/v1/admin/config"),
+        ("PUT", "/v1/me/plan"),
+        ("PUT", "/v1/me/plan/items/w1d1-lunch/swap"),
+        ("POST", "/v1/me/shopping-list/extras"),
+    ];
+    let before = app
+        .call("GET", "/v1/recipes?limit=100", None, None)
+        .await
+        .text;
+    let oversize = format!(r#"{{"title":"{}"}}"#, "x".repeat(8192));
+    for (method, path) in writes {
+        let (status, body) = raw(&app, method, path, "{,}".into(), &token).await;
+        assert_eq!(status, 400, "{method} {path}: {body}");
+        assert_error(&body, "malformed_json");
+        let (status, body) = raw(&app, method, path, oversize.clone(), &token).await;
+        assert_eq!(status, 413, "{method} {path}: {body}");
+        assert_error(&body, "payload_too_large");
+    }
+    let after = app
+        .call("GET", "/v1/recipes?limit=100", None, None)
+        .await
+        .text;
+    assert_eq!(before, after, "the catalog is unchanged");
+    let plan = app.call("GET", "/v1/me/plan", None, Some(&token)).await;
+    assert_eq!(plan.status, 404, "no plan was chosen");
+}

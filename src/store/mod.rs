@@ -12,6 +12,7 @@ mod timed;
 
 use std::sync::Arc;
 
+use fitpulse_actors::ports::commerce::{OutboxStore, SubscriptionStore};
 use fitpulse_actors::ports::store::{
     ContentStore, EntitlementStore, FeedStore, HealthCheck, IdempotencyStore, LikeStore,
     LiveClassStore, PlanStore, RefreshTokenStore, SaveStore, SettingStore, UserStore,
@@ -36,6 +37,8 @@ pub struct Stores {
     pub saves: Arc<dyn SaveStore>,
     pub content: Arc<dyn ContentStore>,
     pub settings: Arc<dyn SettingStore>,
+    pub subscriptions: Arc<dyn SubscriptionStore>,
+    pub outbox: Arc<dyn OutboxStore>,
 }
 
 impl Stores {
@@ -53,6 +56,8 @@ impl Stores {
             + SaveStore
             + ContentStore
             + SettingStore
+            + SubscriptionStore
+            + OutboxStore
             + 'static,
     {
         Stores {
@@ -68,7 +73,9 @@ impl Stores {
             live: store.clone(),
             saves: store.clone(),
             content: store.clone(),
-            settings: store,
+            settings: store.clone(),
+            subscriptions: store.clone(),
+            outbox: store,
         }
     }
 }

@@ -1,4 +1,5 @@
 //! What the core needs from the outside world, as traits the server crate implements.
 
+pub mod commerce;
 pub mod observer;
 pub mod store;

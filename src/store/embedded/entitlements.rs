@@ -6,6 +6,20 @@ use fitpulse_actors::ports::store::{Entitlement, EntitlementStore, StoreError};
 
 use super::{ENTITLEMENTS, EmbeddedStore, backend, decode, encode, key, prefix_range};
 
+/// Writes the entitlement inside `txn` (also used by subscription commits).
+pub(super) fn put_entitlement(
+    txn: &redb::WriteTransaction,
+    user: UserId,
+    entitlement: &Entitlement,
+) -> Result<(), StoreError> {
+    let mut table = txn.open_table(ENTITLEMENTS).map_err(backend)?;
+    let id = key(&[&user.to_string(), &entitlement.name]);
+    table
+        .insert(id.as_str(), encode(entitlement)?.as_slice())
+        .map_err(backend)?;
+    Ok(())
+}
+
 #[async_trait]
 impl EntitlementStore for EmbeddedStore {
     async fn grant_entitlement(
@@ -15,12 +29,7 @@ impl EntitlementStore for EmbeddedStore {
     ) -> Result<(), StoreError> {
         let entitlement = entitlement.clone();
         self.write("grant_entitlement", move |txn| {
-            let mut table = txn.open_table(ENTITLEMENTS).map_err(backend)?;
-            let id = key(&[&user.to_string(), &entitlement.name]);
-            table
-                .insert(id.as_str(), encode(&entitlement)?.as_slice())
-                .map_err(backend)?;
-            Ok(())
+            put_entitlement(txn, user, &entitlement)
         })
         .await
     }

@@ -16,9 +16,11 @@ mod idempotency;
 mod likes;
 mod live;
 mod marks;
+mod outbox;
 mod plans;
 mod refresh_tokens;
 mod saves;
+mod subscriptions;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -65,6 +67,13 @@ const SAVES: TableDefinition<&str, i64> = TableDefinition::new("saves");
 /// Keys `kind<sep>id`.
 const CONTENT: TableDefinition<&str, &[u8]> = TableDefinition::new("content_items");
 const SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("settings");
+/// Keys `user<sep>subscription id`.
+const SUBSCRIPTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("subscriptions");
+const PURCHASE_LINKS: TableDefinition<&str, &[u8]> = TableDefinition::new("purchase_links");
+const OUTBOX: TableDefinition<&str, &[u8]> = TableDefinition::new("outbox_items");
+/// Keys `next_at<sep>id` of pending items, the time zero-padded.
+const OUTBOX_DUE: TableDefinition<&str, ()> = TableDefinition::new("outbox_due");
+const OUTBOX_DEAD: TableDefinition<&str, ()> = TableDefinition::new("outbox_dead");
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -119,6 +128,11 @@ impl EmbeddedStore {
             txn.open_table(SAVES)?;
             txn.open_table(CONTENT)?;
             txn.open_table(SETTINGS)?;
+            txn.open_table(SUBSCRIPTIONS)?;
+            txn.open_table(PURCHASE_LINKS)?;
+            txn.open_table(OUTBOX)?;
+            txn.open_table(OUTBOX_DUE)?;
+            txn.open_table(OUTBOX_DEAD)?;
             txn.commit()?;
             Ok(db)
         })

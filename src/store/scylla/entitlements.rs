@@ -10,7 +10,7 @@ use scylla::value::CqlTimestamp;
 use super::{ConnectError, ScyllaStore, execution_error, prepare};
 
 pub(super) struct Statements {
-    grant: PreparedStatement,
+    pub(super) grant: PreparedStatement,
     list: PreparedStatement,
 }
 

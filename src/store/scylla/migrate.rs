@@ -47,6 +47,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0004_content",
         cql: include_str!("../../../cql/0004_content.cql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_commerce",
+        cql: include_str!("../../../cql/0005_commerce.cql"),
+    },
 ];
 
 /// How long a lock holder may run before its lock expires on its own.

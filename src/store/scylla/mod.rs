@@ -14,9 +14,11 @@ mod idempotency;
 mod likes;
 mod live;
 pub mod migrate;
+mod outbox;
 mod plans;
 mod refresh_tokens;
 mod saves;
+mod subscriptions;
 mod users;
 
 use std::sync::Arc;
@@ -70,6 +72,8 @@ pub struct ScyllaStore {
     live_statements: live::Statements,
     save_statements: saves::Statements,
     content_statements: content::Statements,
+    subscription_statements: subscriptions::Statements,
+    outbox_statements: outbox::Statements,
     ops: OpMetrics,
 }
 
@@ -133,6 +137,8 @@ impl ScyllaStore {
             live_statements: live::Statements::prepare(&session).await?,
             save_statements: saves::Statements::prepare(&session).await?,
             content_statements: content::Statements::prepare(&session).await?,
+            subscription_statements: subscriptions::Statements::prepare(&session).await?,
+            outbox_statements: outbox::Statements::prepare(&session).await?,
             session: Arc::new(session),
             ops: OpMetrics::new(BACKEND, metrics),
         })

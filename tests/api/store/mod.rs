@@ -63,6 +63,9 @@ conformance!(
     a_users_likes_and_saves_list_back_with_their_times,
     catalog_items_are_replaced_whole_and_all_read_back,
     a_setting_is_absent_until_put_and_then_replaced,
+    a_subscription_commit_stores_the_state_its_entitlement_and_its_side_effects,
+    the_first_link_of_a_purchase_wins,
+    an_outbox_item_is_enqueued_once_claimed_once_and_retried_until_dead,
 );
 
 /// The embedded store also prunes by count; the scylla store keeps what its TTL keeps.

@@ -891,3 +891,276 @@ pub async fn a_setting_is_absent_until_put_and_then_replaced(stores: &Stores, _:
         Some(r#"{"a":2}"#)
     );
 }
+
+fn outbox_item(kind: &str, now: i64) -> fitpulse_actors::ports::commerce::OutboxItem {
+    fitpulse_actors::ports::commerce::OutboxItem::new(
+        uuid::Uuid::new_v4(),
+        kind,
+        r#"{"n":1}"#.into(),
+        now,
+    )
+}
+
+pub async fn a_subscription_commit_stores_the_state_its_entitlement_and_its_side_effects(
+    stores: &Stores,
+    _: &Metrics,
+) {
+    use fitpulse_actors::ports::commerce::{SubscriptionCommit, SubscriptionRecord};
+    let who = UserId::random();
+    let now = now_millis();
+    let record = SubscriptionRecord {
+        user: who,
+        id: unique("appstore"),
+        product_id: "premium_monthly".into(),
+        state: "active".into(),
+        expires_at: Some(now + 30 * 86_400_000),
+        auto_renew: true,
+        changed_at: now,
+    };
+    let email = outbox_item("email.send", now);
+    let commit = SubscriptionCommit {
+        subscription: record.clone(),
+        entitlement: Entitlement {
+            name: "premium".into(),
+            expires_at: record.expires_at,
+            source: record.id.clone(),
+        },
+        outbox: vec![email.clone()],
+    };
+    stores
+        .subscriptions
+        .commit_subscription(&commit)
+        .await
+        .expect("commit");
+    assert_eq!(
+        stores.subscriptions.subscriptions(who).await.expect("list"),
+        vec![record.clone()]
+    );
+    let granted = stores
+        .entitlements
+        .entitlements(who)
+        .await
+        .expect("entitlements");
+    assert_eq!(granted[0].expires_at, record.expires_at);
+    assert_eq!(
+        stores.outbox.outbox_item(email.id).await.expect("item"),
+        Some(email.clone())
+    );
+    let due = stores.outbox.due(now + 1, 1000).await.expect("due");
+    assert!(
+        due.iter().any(|i| i.id == email.id),
+        "the side effect is due"
+    );
+
+    let expired = SubscriptionRecord {
+        state: "expired".into(),
+        auto_renew: false,
+        changed_at: now + 10,
+        ..record.clone()
+    };
+    let commit = SubscriptionCommit {
+        subscription: expired.clone(),
+        entitlement: Entitlement {
+            name: "premium".into(),
+            expires_at: Some(now),
+            source: record.id.clone(),
+        },
+        outbox: Vec::new(),
+    };
+    stores
+        .subscriptions
+        .commit_subscription(&commit)
+        .await
+        .expect("commit");
+    assert_eq!(
+        stores
+            .subscriptions
+            .subscription(who, &record.id)
+            .await
+            .expect("get"),
+        Some(expired)
+    );
+    assert!(!stores.entitlements.entitlements(who).await.expect("e")[0].is_active_at(now + 1));
+    assert_eq!(
+        stores
+            .subscriptions
+            .subscription(who, "other")
+            .await
+            .expect("get"),
+        None
+    );
+}
+
+pub async fn the_first_link_of_a_purchase_wins(stores: &Stores, _: &Metrics) {
+    let purchase = unique("token");
+    assert_eq!(
+        stores
+            .subscriptions
+            .purchase_owner(&purchase)
+            .await
+            .expect("owner"),
+        None
+    );
+    let users: Vec<UserId> = (0..6).map(|_| UserId::random()).collect();
+    let links = users
+        .iter()
+        .map(|u| stores.subscriptions.link_purchase(&purchase, *u));
+    let owners: Vec<UserId> = futures_util::future::join_all(links)
+        .await
+        .into_iter()
+        .map(|r| r.expect("link"))
+        .collect();
+    assert!(
+        owners.iter().all(|o| *o == owners[0]),
+        "every caller learns the one owner"
+    );
+    assert!(users.contains(&owners[0]));
+    assert_eq!(
+        stores
+            .subscriptions
+            .purchase_owner(&purchase)
+            .await
+            .expect("owner"),
+        Some(owners[0])
+    );
+}
+
+pub async fn an_outbox_item_is_enqueued_once_claimed_once_and_retried_until_dead(
+    stores: &Stores,
+    _: &Metrics,
+) {
+    use fitpulse_actors::ports::commerce::OutboxState;
+    let now = now_millis();
+    let item = outbox_item("webhook.test", now);
+    assert!(stores.outbox.enqueue(&item).await.expect("enqueue"));
+    assert!(
+        !stores.outbox.enqueue(&item).await.expect("again"),
+        "an id is enqueued once"
+    );
+    assert!(stores.outbox.pending_count().await.expect("count") >= 1);
+    let is_due = |items: Vec<fitpulse_actors::ports::commerce::OutboxItem>| {
+        items.iter().any(|i| i.id == item.id)
+    };
+    assert!(is_due(stores.outbox.due(now, 1000).await.expect("due")));
+
+    let claims = (0..6).map(|_| stores.outbox.claim(item.id, now, 30_000));
+    let won = futures_util::future::join_all(claims)
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().expect("claim"))
+        .count();
+    assert_eq!(won, 1, "exactly one worker runs an item");
+    assert!(
+        !stores
+            .outbox
+            .claim(item.id, now + 1_000, 30_000)
+            .await
+            .expect("leased")
+    );
+
+    stores
+        .outbox
+        .fail(item.id, 1, Some(now + 60_000), "smtp down")
+        .await
+        .expect("fail");
+    assert!(
+        !is_due(stores.outbox.due(now + 1_000, 1000).await.expect("due")),
+        "backs off"
+    );
+    assert!(is_due(
+        stores.outbox.due(now + 60_000, 1000).await.expect("due")
+    ));
+    assert!(
+        stores
+            .outbox
+            .claim(item.id, now + 60_000, 30_000)
+            .await
+            .expect("claim after failure")
+    );
+
+    stores
+        .outbox
+        .fail(item.id, 2, None, "gave up")
+        .await
+        .expect("bury");
+    let dead = stores
+        .outbox
+        .outbox_item(item.id)
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!((dead.state, dead.attempts), (OutboxState::Dead, 2));
+    assert_eq!(dead.last_error.as_deref(), Some("gave up"));
+    assert!(!is_due(
+        stores
+            .outbox
+            .due(now + 10_000_000, 1000)
+            .await
+            .expect("due")
+    ));
+    assert!(
+        stores
+            .outbox
+            .dead_items(1000)
+            .await
+            .expect("dead")
+            .iter()
+            .any(|i| i.id == item.id)
+    );
+
+    let later = now + 120_000;
+    assert!(stores.outbox.revive(item.id, later).await.expect("revive"));
+    assert!(
+        !stores
+            .outbox
+            .revive(item.id, later)
+            .await
+            .expect("only dead items revive")
+    );
+    assert!(
+        !stores
+            .outbox
+            .dead_items(1000)
+            .await
+            .expect("dead")
+            .iter()
+            .any(|i| i.id == item.id)
+    );
+    assert!(is_due(stores.outbox.due(later, 1000).await.expect("due")));
+    assert!(
+        stores
+            .outbox
+            .claim(item.id, later, 30_000)
+            .await
+            .expect("claim")
+    );
+    stores.outbox.complete(item.id).await.expect("complete");
+    let done = stores
+        .outbox
+        .outbox_item(item.id)
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(done.state, OutboxState::Done);
+    assert!(!is_due(
+        stores
+            .outbox
+            .due(later + 10_000_000, 1000)
+            .await
+            .expect("due")
+    ));
+    assert!(
+        !stores
+            .outbox
+            .enqueue(&item)
+            .await
+            .expect("a done id stays deduplicated")
+    );
+    assert!(!is_due(
+        stores
+            .outbox
+            .due(later + 10_000_000, 1000)
+            .await
+            .expect("due")
+    ));
+}

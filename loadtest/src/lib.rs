@@ -1,11 +1,14 @@
 //! fitpulse-loadtest: scenarios that load a fitpulse server on loopback and report what
 //! they measured.
 //!
-//! - `scenarios`: one module per scenario (`connect` so far).
-//! - `sockets`: opening many WebSockets from one process; `tokens`: minting tokens with the
-//!   server's key; `target`: the server's address, metrics and memory.
+//! - `scenarios`: one module per scenario (`connect`, `live`, `rest`, `spike`); `rest` and
+//!   `spike` share an open-loop engine that sends through `pool`.
+//! - `sockets`: opening many WebSockets from one process; `pool`: keep-alive HTTP/1.1
+//!   connections for request scenarios; `tokens`: minting tokens with the server's key;
+//!   `target`: the server's address, metrics and memory.
 //! - `report`: the JSON report, its summary, and `compare`.
 
+pub mod pool;
 pub mod progress;
 pub mod report;
 pub mod scenarios;
@@ -23,6 +26,22 @@ pub enum LoadError {
     Keys(#[from] fitpulse::auth::keys::KeyError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Profile(#[from] scenarios::profile::ProfileError),
+    #[error(transparent)]
+    Setup(#[from] scenarios::workload::SetupError),
+}
+
+/// An error and its causes on one line.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// The machine a report was measured on.

@@ -25,6 +25,10 @@ enum Command {
     Connect(scenarios::connect::ConnectArgs),
     /// N participants in one class, a coach sending K cues: delivery latency and losses.
     Live(scenarios::live::LiveArgs),
+    /// Catalog reads, likes and plan reads at a constant rate, open loop, every body checked.
+    Rest(scenarios::rest::RestArgs),
+    /// The same mix with the rate ramping from idle to R req/s, then holding.
+    Spike(scenarios::spike::SpikeArgs),
     /// Compare two JSON reports side by side.
     Compare { a: PathBuf, b: PathBuf },
 }
@@ -53,6 +57,14 @@ async fn main() -> ExitCode {
             let out = args.out.clone();
             (scenarios::live::run(args).await, out)
         }
+        Command::Rest(args) => {
+            let out = args.load.out.clone();
+            (scenarios::rest::run(args).await, out)
+        }
+        Command::Spike(args) => {
+            let out = args.load.out.clone();
+            (scenarios::spike::run(args).await, out)
+        }
     };
     match report {
         Ok(report) => {
@@ -63,10 +75,17 @@ async fn main() -> ExitCode {
                 eprintln!("fitpulse-loadtest: cannot write {}: {err}", path.display());
                 return ExitCode::FAILURE;
             }
-            ExitCode::SUCCESS
+            if report.failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Err(err) => {
-            eprintln!("fitpulse-loadtest: {err}");
+            eprintln!(
+                "fitpulse-loadtest: {}",
+                fitpulse_loadtest::error_chain(&err)
+            );
             ExitCode::FAILURE
         }
     }

@@ -45,8 +45,15 @@ pub struct Report {
     /// Outcome counts, e.g. `connected`, `failed_connect`.
     pub counts: BTreeMap<String, u64>,
     pub latency_ms: Latency,
+    /// Latency of a part of the run, e.g. one request kind (`catalog`) or phase (`hold`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub latency_by: BTreeMap<String, Latency>,
     /// The scenario's own figures, e.g. `bytes_per_session`.
     pub figures: BTreeMap<String, f64>,
+    /// The bars the run missed (e.g. answers not 100% correct); the command exits non-zero
+    /// when there is any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<String>,
     /// When and where it ran.
     pub started_at: String,
     pub host: Value,
@@ -64,8 +71,22 @@ impl Report {
             "{:>24}: n={} p50={:.2} p90={:.2} p99={:.2} max={:.2}\n",
             "latency ms", l.count, l.p50, l.p90, l.p99, l.max
         ));
+        for (part, l) in &self.latency_by {
+            out.push_str(&format!(
+                "{:>24}: n={} p50={:.2} p90={:.2} p99={:.2} max={:.2}\n",
+                format!("{part} ms"),
+                l.count,
+                l.p50,
+                l.p90,
+                l.p99,
+                l.max
+            ));
+        }
         for (name, value) in &self.figures {
             out.push_str(&format!("{name:>24}: {value:.2}\n"));
+        }
+        for line in &self.failed {
+            out.push_str(&format!("FAILED: {line}\n"));
         }
         out
     }
@@ -108,6 +129,21 @@ pub fn compare(a: &Report, b: &Report) -> String {
             Some(pick(&a.latency_ms)),
             Some(pick(&b.latency_ms)),
         ));
+    }
+    let mut parts: Vec<&String> = a.latency_by.keys().chain(b.latency_by.keys()).collect();
+    parts.sort();
+    parts.dedup();
+    for part in parts {
+        for (name, pick) in [
+            ("p50", (|l: &Latency| l.p50) as fn(&Latency) -> f64),
+            ("p99", |l| l.p99),
+        ] {
+            rows.push((
+                format!("{part} {name} ms"),
+                a.latency_by.get(part).map(pick),
+                b.latency_by.get(part).map(pick),
+            ));
+        }
     }
     let mut figures: Vec<&String> = a.figures.keys().chain(b.figures.keys()).collect();
     figures.sort();
@@ -154,7 +190,9 @@ mod tests {
                 p99,
                 max: p99,
             },
+            latency_by: [("catalog".to_owned(), Latency::default())].into(),
             figures: [("bytes_per_session".to_owned(), 10_000.0)].into(),
+            failed: Vec::new(),
             started_at: "2026-11-22T00:00:00Z".into(),
             host: serde_json::json!({}),
         }
@@ -182,5 +220,16 @@ mod tests {
         let table = compare(&a, &report(6.0, 100));
         assert!(table.contains("latency p99 ms"), "{table}");
         assert!(table.contains("+50.0%"), "{table}");
+        assert!(table.contains("catalog p99 ms"), "{table}");
+    }
+
+    #[test]
+    fn a_report_from_before_parts_and_bars_still_reads() {
+        let mut json = serde_json::to_value(report(4.0, 1)).expect("json");
+        let object = json.as_object_mut().expect("object");
+        object.remove("latency_by");
+        object.remove("failed");
+        let read: Report = serde_json::from_value(json).expect("reads");
+        assert!(read.latency_by.is_empty() && read.failed.is_empty());
     }
 }

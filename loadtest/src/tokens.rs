@@ -50,6 +50,19 @@ impl Minter {
             .token
     }
 
+    /// A member's token for `user` with extra `scopes`, e.g. `content:premium`.
+    pub fn member_with_scopes(&self, user: UserId, scopes: &[&str], ttl_seconds: i64) -> String {
+        let scopes: BTreeSet<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
+        self.tokens
+            .issue_for(
+                &Principal::User(user),
+                &[Role::Member].into(),
+                &scopes,
+                ttl_seconds,
+            )
+            .token
+    }
+
     /// A token for `user` with `roles`.
     pub fn with_roles(&self, user: UserId, roles: &[Role], ttl_seconds: i64) -> String {
         let roles: BTreeSet<Role> = roles.iter().copied().collect();

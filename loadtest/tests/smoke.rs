@@ -6,6 +6,9 @@ use fitpulse::lifecycle::Lifecycle;
 use fitpulse::startup::Application;
 use fitpulse_loadtest::scenarios::connect::{self, ConnectArgs};
 use fitpulse_loadtest::scenarios::live::{self, LiveArgs};
+use fitpulse_loadtest::scenarios::open_loop::LoadArgs;
+use fitpulse_loadtest::scenarios::rest::{self, RestArgs};
+use fitpulse_loadtest::scenarios::spike::{self, SpikeArgs};
 use fitpulse_loadtest::sockets::SocketArgs;
 use fitpulse_loadtest::tokens::KeyArgs;
 use tempfile::TempDir;
@@ -42,9 +45,28 @@ impl Server {
         }
     }
 
+    fn load(&self) -> LoadArgs {
+        load_args(&self.target, self.keys())
+    }
+
     async fn stop(self) {
         self.lifecycle.request_shutdown();
         self.task.await.expect("no panic").expect("clean stop");
+    }
+}
+
+/// The request scenarios' common arguments, small: 8 connections, 20 users.
+fn load_args(target: &str, keys: KeyArgs) -> LoadArgs {
+    LoadArgs {
+        target: target.to_owned(),
+        connections: 8,
+        sources: 2,
+        mix: "catalog=80,like=10,plan=10".parse().expect("mix"),
+        users: 20,
+        plan_template: "lose-weight-2-week-plan".into(),
+        timeout: "5s".parse().expect("duration"),
+        keys,
+        out: None,
     }
 }
 
@@ -103,4 +125,75 @@ async fn live_delivers_every_cue_to_every_participant() {
     assert_eq!(report.latency_ms.count, 60);
     assert!(report.figures["frames_per_second"] > 0.0);
     server.stop().await;
+}
+
+/// Every request answered, correct, and of every kind in the mix.
+fn assert_all_correct(report: &fitpulse_loadtest::report::Report, sent: u64) {
+    assert_eq!(report.counts["ok"], sent, "{}", report.summary());
+    assert_eq!(
+        report.counts.values().sum::<u64>(),
+        sent,
+        "nothing but ok: {}",
+        report.summary()
+    );
+    assert_eq!(report.figures["correct_fraction"], 1.0);
+    assert!(report.failed.is_empty(), "{}", report.summary());
+    assert_eq!(report.latency_ms.count, sent);
+    for kind in ["catalog", "like", "plan"] {
+        assert!(
+            report.latency_by[kind].count > 0,
+            "{kind}: {}",
+            report.summary()
+        );
+    }
+}
+
+#[actix_web::test]
+async fn rest_answers_every_request_correctly_at_a_steady_rate() {
+    let server = Server::start().await;
+    let args = RestArgs {
+        rate: 200,
+        duration: "2s".parse().expect("duration"),
+        load: server.load(),
+    };
+    let report = rest::run(args).await.expect("the scenario runs");
+    assert_all_correct(&report, 400);
+    assert_eq!(report.figures["requests_sent"], 400.0);
+    assert!(report.figures["catalog_items"] >= 113.0, "the demo catalog");
+    server.stop().await;
+}
+
+#[actix_web::test]
+async fn spike_ramps_then_holds_and_answers_every_request_correctly() {
+    let server = Server::start().await;
+    let args = SpikeArgs {
+        from: 0,
+        rate: 200,
+        ramp: "1s".parse().expect("duration"),
+        hold: "1s".parse().expect("duration"),
+        load: server.load(),
+    };
+    let report = spike::run(args).await.expect("the scenario runs");
+    // 1 s from 0 to 200/s is 100 requests, then 200 in the hold.
+    assert_all_correct(&report, 300);
+    assert_eq!(report.latency_by["ramp"].count, 100, "{}", report.summary());
+    assert_eq!(report.latency_by["hold"].count, 200, "{}", report.summary());
+    server.stop().await;
+}
+
+#[actix_web::test]
+async fn request_scenarios_refuse_targets_off_loopback() {
+    let keys = KeyArgs {
+        data_dir: "/nonexistent".into(),
+        key: None,
+        issuer: "fitpulse".into(),
+        audience: "fitpulse-api".into(),
+    };
+    let args = RestArgs {
+        rate: 10,
+        duration: "1s".parse().expect("duration"),
+        load: load_args("http://10.0.0.1:8080", keys),
+    };
+    let err = rest::run(args).await.expect_err("refused");
+    assert!(err.to_string().contains("loopback"), "{err}");
 }

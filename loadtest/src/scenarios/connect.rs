@@ -197,7 +197,9 @@ pub async fn run(args: ConnectArgs) -> Result<Report, LoadError> {
         }),
         counts,
         latency_ms: latency,
+        latency_by: BTreeMap::new(),
         figures,
+        failed: Vec::new(),
         started_at,
         host: crate::host_info(),
     })

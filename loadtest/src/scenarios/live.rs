@@ -276,7 +276,9 @@ pub async fn run(args: LiveArgs) -> Result<Report, LoadError> {
         }),
         counts,
         latency_ms: latency,
+        latency_by: BTreeMap::new(),
         figures,
+        failed: Vec::new(),
         started_at,
         host: crate::host_info(),
     })

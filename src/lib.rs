@@ -8,6 +8,8 @@
 //! - [`http`]: REST routes, one `configure` per area, the error catalogue and the
 //!   per-request middleware.
 //! - [`store`]: the embedded and scylla backends of the core's store ports.
+//! - [`outbox`]: the worker that carries out side effects with retries and dead letters;
+//!   [`email`]: the emails it sends (templates, SMTP or log sender).
 //! - [`metrics`]: every Prometheus metric; [`telemetry`]: tracing output.
 //! - [`cli`] and [`migrate`]: the command line.
 //!
@@ -19,11 +21,13 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod content;
+pub mod email;
 pub mod fd_limit;
 pub mod http;
 pub mod lifecycle;
 pub mod metrics;
 pub mod migrate;
+pub mod outbox;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

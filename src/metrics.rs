@@ -36,6 +36,137 @@ const CLOSE_CODES: [&str; 11] = [
     "1001", "1002", "1007", "1009", "1011", "4001", "4003", "4008", "4009", "4010", "timeout",
 ];
 
+/// `kind_family` labels of outbox deliveries: the part of an item kind before its first dot.
+const OUTBOX_FAMILIES: [&str; 3] = ["email", "webhook", "other"];
+
+/// How one outbox attempt ended, the `result` label of `fitpulse_outbox_deliveries_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryResult {
+    Delivered,
+    /// Failed, another attempt is scheduled.
+    Retried,
+    /// Failed for good (out of attempts, or a permanent error).
+    Dead,
+}
+
+impl DeliveryResult {
+    pub const ALL: [DeliveryResult; 3] = [
+        DeliveryResult::Delivered,
+        DeliveryResult::Retried,
+        DeliveryResult::Dead,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryResult::Delivered => "delivered",
+            DeliveryResult::Retried => "retried",
+            DeliveryResult::Dead => "dead",
+        }
+    }
+}
+
+/// The `provider` label of `fitpulse_webhooks_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookProvider {
+    AppStore,
+    GooglePlay,
+    Payments,
+}
+
+impl WebhookProvider {
+    pub const ALL: [WebhookProvider; 3] = [
+        WebhookProvider::AppStore,
+        WebhookProvider::GooglePlay,
+        WebhookProvider::Payments,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookProvider::AppStore => "appstore",
+            WebhookProvider::GooglePlay => "googleplay",
+            WebhookProvider::Payments => "payments",
+        }
+    }
+}
+
+/// The `result` label of `fitpulse_webhooks_total`: what became of one notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookResult {
+    /// Verified and queued for processing.
+    Accepted,
+    /// Seen before (same event id); answered without queueing again.
+    Duplicate,
+    /// Failed verification or validation (signature, JSON, stale timestamp).
+    Rejected,
+    /// Valid but of a type fitpulse does not act on.
+    Ignored,
+    /// Processed from the queue: the state change is stored.
+    Processed,
+    /// An attempt at processing failed (it is retried, or dead-lettered).
+    Failed,
+}
+
+impl WebhookResult {
+    pub const ALL: [WebhookResult; 6] = [
+        WebhookResult::Accepted,
+        WebhookResult::Duplicate,
+        WebhookResult::Rejected,
+        WebhookResult::Ignored,
+        WebhookResult::Processed,
+        WebhookResult::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookResult::Accepted => "accepted",
+            WebhookResult::Duplicate => "duplicate",
+            WebhookResult::Rejected => "rejected",
+            WebhookResult::Ignored => "ignored",
+            WebhookResult::Processed => "processed",
+            WebhookResult::Failed => "failed",
+        }
+    }
+}
+
+/// The `change` label of `fitpulse_entitlement_changes_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntitlementChange {
+    Granted,
+    Renewed,
+    Grace,
+    OnHold,
+    Cancelled,
+    Expired,
+    Refunded,
+    Revoked,
+}
+
+impl EntitlementChange {
+    pub const ALL: [EntitlementChange; 8] = [
+        EntitlementChange::Granted,
+        EntitlementChange::Renewed,
+        EntitlementChange::Grace,
+        EntitlementChange::OnHold,
+        EntitlementChange::Cancelled,
+        EntitlementChange::Expired,
+        EntitlementChange::Refunded,
+        EntitlementChange::Revoked,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntitlementChange::Granted => "granted",
+            EntitlementChange::Renewed => "renewed",
+            EntitlementChange::Grace => "grace",
+            EntitlementChange::OnHold => "on_hold",
+            EntitlementChange::Cancelled => "cancelled",
+            EntitlementChange::Expired => "expired",
+            EntitlementChange::Refunded => "refunded",
+            EntitlementChange::Revoked => "revoked",
+        }
+    }
+}
+
 /// The registry and handles to every metric; cheap to clone (handles are shared).
 #[derive(Clone)]
 pub struct Metrics {
@@ -55,6 +186,11 @@ pub struct Metrics {
     pub live_classes_active: IntGauge,
     pub live_participants: IntGauge,
     pub broadcast_duration_seconds: Histogram,
+    pub outbox_pending: IntGauge,
+    pub outbox_dead_total: IntCounter,
+    outbox_deliveries_total: IntCounterVec,
+    webhooks_total: IntCounterVec,
+    entitlement_changes_total: IntCounterVec,
 }
 
 impl Metrics {
@@ -156,6 +292,40 @@ impl Metrics {
             .buckets(LATENCY_BUCKETS.to_vec()),
         )
         .expect("valid metric definition");
+        let outbox_pending = IntGauge::new(
+            "fitpulse_outbox_pending",
+            "Outbox items waiting for delivery (all nodes; refreshed every few seconds)",
+        )
+        .expect("valid metric definition");
+        let outbox_dead_total = IntCounter::new(
+            "fitpulse_outbox_dead_total",
+            "Outbox items that went dead (out of attempts or failed for good) on this node",
+        )
+        .expect("valid metric definition");
+        let outbox_deliveries_total = IntCounterVec::new(
+            Opts::new(
+                "fitpulse_outbox_deliveries_total",
+                "Outbox delivery attempts, by kind family and result",
+            ),
+            &["kind_family", "result"],
+        )
+        .expect("valid metric definition");
+        let webhooks_total = IntCounterVec::new(
+            Opts::new(
+                "fitpulse_webhooks_total",
+                "Store and payment notifications, by provider and what became of them",
+            ),
+            &["provider", "result"],
+        )
+        .expect("valid metric definition");
+        let entitlement_changes_total = IntCounterVec::new(
+            Opts::new(
+                "fitpulse_entitlement_changes_total",
+                "Subscription changes applied to entitlements, by change",
+            ),
+            &["change"],
+        )
+        .expect("valid metric definition");
         let build_info = IntGaugeVec::new(
             Opts::new(
                 "fitpulse_build_info",
@@ -182,6 +352,19 @@ impl Metrics {
         for code in CLOSE_CODES {
             ws_closed_total.with_label_values(&[code]);
         }
+        for family in OUTBOX_FAMILIES {
+            for result in DeliveryResult::ALL {
+                outbox_deliveries_total.with_label_values(&[family, result.as_str()]);
+            }
+        }
+        for provider in WebhookProvider::ALL {
+            for result in WebhookResult::ALL {
+                webhooks_total.with_label_values(&[provider.as_str(), result.as_str()]);
+            }
+        }
+        for change in EntitlementChange::ALL {
+            entitlement_changes_total.with_label_values(&[change.as_str()]);
+        }
 
         // Registration fails only on duplicate names, which this fixed list does not have.
         let register = |c: Box<dyn prometheus::core::Collector>| {
@@ -202,6 +385,11 @@ impl Metrics {
         register(Box::new(live_classes_active.clone()));
         register(Box::new(live_participants.clone()));
         register(Box::new(broadcast_duration_seconds.clone()));
+        register(Box::new(outbox_pending.clone()));
+        register(Box::new(outbox_dead_total.clone()));
+        register(Box::new(outbox_deliveries_total.clone()));
+        register(Box::new(webhooks_total.clone()));
+        register(Box::new(entitlement_changes_total.clone()));
         register(Box::new(build_info));
         register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
@@ -224,7 +412,41 @@ impl Metrics {
             live_classes_active,
             live_participants,
             broadcast_duration_seconds,
+            outbox_pending,
+            outbox_dead_total,
+            outbox_deliveries_total,
+            webhooks_total,
+            entitlement_changes_total,
         }
+    }
+
+    /// Counts one outbox attempt of an item of `kind` (`email.send` counts as `email`).
+    pub fn outbox_delivery(&self, kind: &str, result: DeliveryResult) {
+        let family = kind.split('.').next().unwrap_or_default();
+        let family = OUTBOX_FAMILIES
+            .into_iter()
+            .find(|f| *f == family)
+            .unwrap_or("other");
+        self.outbox_deliveries_total
+            .with_label_values(&[family, result.as_str()])
+            .inc();
+        if result == DeliveryResult::Dead {
+            self.outbox_dead_total.inc();
+        }
+    }
+
+    /// Counts one notification from `provider` and what became of it.
+    pub fn webhook(&self, provider: WebhookProvider, result: WebhookResult) {
+        self.webhooks_total
+            .with_label_values(&[provider.as_str(), result.as_str()])
+            .inc();
+    }
+
+    /// Counts one subscription change applied to a user's entitlements.
+    pub fn entitlement_changed(&self, change: EntitlementChange) {
+        self.entitlement_changes_total
+            .with_label_values(&[change.as_str()])
+            .inc();
     }
 
     /// The registry in the Prometheus text exposition format.
@@ -295,6 +517,37 @@ mod tests {
     fn process_metrics_are_exported() {
         let text = Metrics::new().render();
         assert!(text.contains("process_resident_memory_bytes"), "{text}");
+    }
+
+    #[test]
+    fn commerce_series_exist_at_zero_before_anything_happens() {
+        let text = Metrics::new().render();
+        for series in [
+            "fitpulse_outbox_pending 0",
+            "fitpulse_outbox_dead_total 0",
+            "fitpulse_outbox_deliveries_total{kind_family=\"webhook\",result=\"dead\"} 0",
+            "fitpulse_webhooks_total{provider=\"googleplay\",result=\"rejected\"} 0",
+            "fitpulse_entitlement_changes_total{change=\"on_hold\"} 0",
+        ] {
+            assert!(text.contains(series), "{series} missing in {text}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_outbox_kind_counts_as_other_and_dead_counts_twice_over() {
+        let metrics = Metrics::new();
+        metrics.outbox_delivery("sms.send", DeliveryResult::Dead);
+        metrics.outbox_delivery("email.send", DeliveryResult::Delivered);
+        let text = metrics.render();
+        assert!(
+            text.contains(
+                "fitpulse_outbox_deliveries_total{kind_family=\"other\",result=\"dead\"} 1"
+            )
+        );
+        assert!(text.contains(
+            "fitpulse_outbox_deliveries_total{kind_family=\"email\",result=\"delivered\"} 1"
+        ));
+        assert!(text.contains("fitpulse_outbox_dead_total 1"));
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! Shutdown order (SIGTERM, SIGINT or [`Lifecycle::request_shutdown`]): readiness turns
 //! false, the node keeps serving for `shutdown.drain_delay_ms` so load balancers notice,
 //! then the listener closes and in-flight requests get up to `shutdown.grace_seconds`.
+//! Sessions persist and the outbox worker finishes its current deliveries meanwhile, both
+//! within the same grace.
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -15,10 +17,12 @@ use crate::auth::rate_limit::LoginLimiter;
 use crate::auth::{Accounts, Auth, AuthParts};
 use crate::config::Settings;
 use crate::content::Content;
+use crate::email;
 use crate::http;
 use crate::http::client_ip::ClientIpPolicy;
 use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
+use crate::outbox::{Deliverer, Handlers, OutboxWorker, WorkerConfig};
 use crate::store::{self, Stores};
 use crate::ws::{Gateway, WsLimits};
 use fitpulse_actors::hub::Hub;
@@ -43,6 +47,8 @@ pub enum StartupError {
     Keys(#[from] crate::auth::keys::KeyError),
     #[error("cannot load the catalog")]
     Catalog(#[from] crate::content::CatalogError),
+    #[error("cannot set up email")]
+    Email(#[from] email::EmailSetupError),
     #[error("cannot start the HTTP server")]
     Server(#[source] std::io::Error),
 }
@@ -53,6 +59,7 @@ pub struct Application {
     lifecycle: Lifecycle,
     stores: Stores,
     hub: Hub,
+    outbox: OutboxWorker,
     drain_delay: Duration,
     grace: Duration,
 }
@@ -80,6 +87,12 @@ impl Application {
         };
         let hub = start_hub(&settings, &stores, &metrics, workers);
         let live = start_live(&settings, &stores, &metrics, &hub);
+        let outbox = OutboxWorker::start(Deliverer::new(
+            stores.outbox.clone(),
+            outbox_handlers(&settings)?,
+            WorkerConfig::from(&settings.outbox),
+            metrics.clone(),
+        ));
         let auth_state = Arc::new(auth.auth);
         let gateway = Gateway {
             hub: hub.clone(),
@@ -159,6 +172,7 @@ impl Application {
             lifecycle,
             stores,
             hub,
+            outbox,
             drain_delay: Duration::from_millis(settings.shutdown.drain_delay_ms),
             grace: Duration::from_secs(settings.shutdown.grace_seconds),
         })
@@ -198,13 +212,20 @@ impl Application {
         );
         self.lifecycle.begin_draining();
         tokio::time::sleep(self.drain_delay).await;
-        tracing::info!("shutdown: closing sockets (1001) and persisting sessions");
-        if tokio::time::timeout(self.grace, self.hub.drain())
-            .await
-            .is_err()
-        {
-            tracing::warn!("shutdown: sessions did not finish persisting within the grace period");
-        }
+        tracing::info!(
+            "shutdown: closing sockets (1001), persisting sessions, finishing outbox deliveries"
+        );
+        let sessions = async {
+            if tokio::time::timeout(self.grace, self.hub.drain())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    "shutdown: sessions did not finish persisting within the grace period"
+                );
+            }
+        };
+        tokio::join!(sessions, self.outbox.stop(self.grace));
         tracing::info!("shutdown: closing the listener and finishing in-flight requests");
         handle.stop(true).await;
         let result = server.await.map_err(std::io::Error::other)?;
@@ -227,6 +248,19 @@ struct AppData {
     live: web::Data<Live>,
     live_settings: web::Data<crate::config::LiveSettings>,
     content: web::Data<Content>,
+}
+
+/// The outbox handlers by kind prefix. An item whose kind has no handler here goes dead, so
+/// whatever enqueues a new kind of item registers its handler here (webhook processing
+/// registers `webhook.`).
+fn outbox_handlers(settings: &Settings) -> Result<Handlers, StartupError> {
+    let mut handlers = Handlers::new();
+    let mailer = email::mailer(&settings.email)?;
+    handlers.register(
+        email::EMAIL_PREFIX,
+        Arc::new(email::EmailHandler::new(mailer)),
+    );
+    Ok(handlers)
 }
 
 /// Starts the live-class registry.

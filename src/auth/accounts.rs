@@ -1,7 +1,8 @@
 //! Account flows: registration, anonymous device accounts and their upgrade, the OAuth
 //! grants (password, refresh token, client credentials), logout and deletion. Every flow
 //! that signs someone in answers a [`TokenPair`] whose scopes come from the user's active
-//! entitlements at that moment.
+//! entitlements at that moment. Registering with an email (or upgrading to one) queues a
+//! welcome email in the outbox.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use fitpulse_actors::domain::{
     DeviceId, DisplayName, Email, Locale, Password, Role, Units, UserId, now_millis,
 };
+use fitpulse_actors::ports::commerce::OutboxStore;
 use fitpulse_actors::ports::store::{
     EntitlementStore, ProfileUpdate, StoreError, UserRecord, UserStore,
 };
@@ -93,6 +95,7 @@ pub struct Accounts {
     access: Arc<AccessTokens>,
     revoked: Arc<RevokedUsers>,
     clients: Clients,
+    outbox: Arc<dyn OutboxStore>,
 }
 
 impl Accounts {
@@ -103,6 +106,7 @@ impl Accounts {
         access: Arc<AccessTokens>,
         revoked: Arc<RevokedUsers>,
         clients: Clients,
+        outbox: Arc<dyn OutboxStore>,
     ) -> Self {
         Accounts {
             users,
@@ -111,12 +115,14 @@ impl Accounts {
             access,
             revoked,
             clients,
+            outbox,
         }
     }
 
     /// Registers a member and signs them in.
     pub async fn register(&self, new: NewAccount) -> Result<(UserRecord, TokenPair), AccountError> {
         let user = create_account(self.users.as_ref(), new).await?;
+        self.queue_welcome(&user).await;
         let tokens = self.sign_in(&user, None).await?;
         Ok((user, tokens))
     }
@@ -197,6 +203,7 @@ impl Accounts {
             .user_by_id(user)
             .await?
             .ok_or(AccountError::AccountGone)?;
+        self.queue_welcome(&upgraded).await;
         let tokens = self.sign_in(&upgraded, None).await?;
         Ok((upgraded, tokens))
     }
@@ -263,6 +270,23 @@ impl Accounts {
         let existed = self.users.delete_user(user).await?;
         self.revoked.revoke(user);
         Ok(existed)
+    }
+
+    /// Queues the welcome email of a user who just gave us their address. The account
+    /// exists already, so a failure here is logged rather than failing the sign-up.
+    async fn queue_welcome(&self, user: &UserRecord) {
+        let Some(email) = &user.email else {
+            return;
+        };
+        let item = crate::email::email_item(
+            crate::email::Template::Welcome,
+            email,
+            serde_json::json!({ "display_name": user.display_name.as_str() }),
+            now_millis(),
+        );
+        if let Err(err) = self.outbox.enqueue(&item).await {
+            tracing::warn!(user = %user.id, error = %err, "cannot queue the welcome email");
+        }
     }
 
     /// Issues an access token and a refresh token (in `family` when rotating).

@@ -62,6 +62,7 @@ impl AuthParts {
             access.clone(),
             revoked.clone(),
             clients::Clients::new(&settings.clients),
+            stores.outbox.clone(),
         );
         Ok(AuthParts {
             auth: Auth { access, revoked },

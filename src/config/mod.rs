@@ -12,9 +12,9 @@ use figment::providers::{Env, Format, Serialized, Toml};
 
 pub use secret::Secret;
 pub use settings::{
-    AuthSettings, BusKind, BusSettings, ClientSettings, ContentSettings, HttpSettings,
-    LiveSettings, LogFormat, LogSettings, NatsSettings, ScyllaSettings, Settings, ShutdownSettings,
-    StoreKind, StoreSettings, WsSettings,
+    AuthSettings, BusKind, BusSettings, ClientSettings, ContentSettings, EmailSettings,
+    HttpSettings, LiveSettings, LogFormat, LogSettings, NatsSettings, OutboxSettings,
+    ScyllaSettings, Settings, ShutdownSettings, SmtpSettings, StoreKind, StoreSettings, WsSettings,
 };
 
 /// Prefix of every environment key; sections are separated by a double underscore.
@@ -217,6 +217,67 @@ mod tests {
             assert_eq!(settings.http.bind.port(), 9001);
             Ok(())
         });
+    }
+
+    #[test]
+    fn the_outbox_and_email_defaults_log_emails_and_retry_eight_times() {
+        let settings = load(&[]).expect("defaults are valid");
+        assert_eq!(settings.outbox.poll_interval_ms, 500);
+        assert_eq!(settings.outbox.batch, 50);
+        assert_eq!(settings.outbox.lease_ms, 60_000);
+        assert_eq!(settings.outbox.max_attempts, 8);
+        assert_eq!(settings.outbox.backoff_base_ms, 1_000);
+        assert_eq!(settings.outbox.backoff_max_ms, 300_000);
+        assert_eq!(settings.email.smtp_host(), None);
+    }
+
+    #[test]
+    fn smtp_settings_come_from_the_environment_and_the_password_never_prints() {
+        let settings = load(&[
+            ("FITPULSE__EMAIL__FROM", "Coach <coach@example.com>"),
+            ("FITPULSE__EMAIL__SMTP__HOST", "mail.internal"),
+            ("FITPULSE__EMAIL__SMTP__PORT", "2525"),
+            ("FITPULSE__EMAIL__SMTP__USERNAME", "fitpulse"),
+            ("FITPULSE__EMAIL__SMTP__PASSWORD", "hunter2-smtp"),
+        ])
+        .expect("valid email settings");
+        assert_eq!(settings.email.smtp_host(), Some("mail.internal"));
+        assert_eq!(settings.email.smtp.port, 2525);
+        assert!(!format!("{settings:?}").contains("hunter2-smtp"));
+        // An empty host is the same as none: emails go to the log.
+        let settings = load(&[("FITPULSE__EMAIL__SMTP__HOST", "")]).expect("valid");
+        assert_eq!(settings.email.smtp_host(), None);
+    }
+
+    #[test]
+    fn bad_outbox_and_email_values_name_their_key() {
+        for (pairs, key) in [
+            (
+                vec![("FITPULSE__OUTBOX__BACKOFF_MAX_MS", "10")],
+                "`outbox.backoff_max_ms`",
+            ),
+            (vec![("FITPULSE__OUTBOX__BATCH", "0")], "`outbox.batch`"),
+            (
+                vec![("FITPULSE__OUTBOX__MAX_ATTEMPTS", "0")],
+                "`outbox.max_attempts`",
+            ),
+            (
+                vec![("FITPULSE__OUTBOX__LEASE_MS", "10")],
+                "`outbox.lease_ms`",
+            ),
+            (
+                vec![("FITPULSE__EMAIL__FROM", "not an address")],
+                "`email.from`",
+            ),
+            (
+                vec![("FITPULSE__EMAIL__SMTP__USERNAME", "fitpulse")],
+                "`email.smtp.username`",
+            ),
+            (vec![("FITPULSE__OUTBOX__RETRIES", "3")], "`outbox.retries`"),
+        ] {
+            let text = load(&pairs).unwrap_err().to_string();
+            assert!(text.contains(key), "{key}: {text}");
+        }
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub struct Settings {
     pub ws: WsSettings,
     pub live: LiveSettings,
     pub content: ContentSettings,
+    pub outbox: OutboxSettings,
+    pub email: EmailSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -183,6 +185,46 @@ pub struct ContentSettings {
     pub max_age_seconds: u32,
 }
 
+/// The outbox worker that carries out side effects (emails, calls to third parties).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxSettings {
+    /// How often the worker looks for due items.
+    pub poll_interval_ms: u64,
+    /// Items taken per poll at most.
+    pub batch: usize,
+    /// How long a claimed item is reserved for one attempt; an attempt running longer is
+    /// abandoned and retried, since another node may take the item then.
+    pub lease_ms: u64,
+    /// Attempts before an item goes dead.
+    pub max_attempts: u32,
+    /// Delay before the first retry; it doubles per attempt (with jitter) up to the cap.
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+}
+
+/// Outgoing email.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSettings {
+    /// The `From` of every email: `Name <address>` or a bare address.
+    pub from: String,
+    pub smtp: SmtpSettings,
+}
+
+/// The SMTP server emails go through (plain SMTP: a relay on a trusted network).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    /// Unset or empty: emails are written to the log instead of sent.
+    pub host: Option<String>,
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// Bound on connecting and on each SMTP command.
+    pub timeout_ms: u64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShutdownSettings {
@@ -261,6 +303,24 @@ impl Default for Settings {
                 seed_demo: true,
                 premium_offers: vec!["premium_monthly".into(), "premium_yearly".into()],
                 max_age_seconds: 60,
+            },
+            outbox: OutboxSettings {
+                poll_interval_ms: 500,
+                batch: 50,
+                lease_ms: 60_000,
+                max_attempts: 8,
+                backoff_base_ms: 1_000,
+                backoff_max_ms: 300_000,
+            },
+            email: EmailSettings {
+                from: "fitpulse <no-reply@fitpulse.invalid>".into(),
+                smtp: SmtpSettings {
+                    host: None,
+                    port: 25,
+                    username: None,
+                    password: None,
+                    timeout_ms: 10_000,
+                },
             },
         }
     }
@@ -364,6 +424,8 @@ impl Settings {
                 "must be at most 86400",
             ));
         }
+        self.outbox.validate()?;
+        self.email.validate()?;
         let scylla = &self.store.scylla;
         if !is_cql_identifier(&scylla.keyspace) {
             return Err(ConfigError::invalid(
@@ -390,6 +452,73 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+}
+
+impl OutboxSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (key, value) in [
+            ("outbox.poll_interval_ms", self.poll_interval_ms),
+            ("outbox.max_attempts", u64::from(self.max_attempts)),
+            ("outbox.backoff_base_ms", self.backoff_base_ms),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::invalid(key, "must be above 0"));
+            }
+        }
+        if !(1..=1_000).contains(&self.batch) {
+            return Err(ConfigError::invalid("outbox.batch", "must be 1 to 1000"));
+        }
+        if self.lease_ms < 1_000 {
+            return Err(ConfigError::invalid(
+                "outbox.lease_ms",
+                "must be at least 1000",
+            ));
+        }
+        if self.backoff_max_ms < self.backoff_base_ms {
+            return Err(ConfigError::invalid(
+                "outbox.backoff_max_ms",
+                "must be at least outbox.backoff_base_ms",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl EmailSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::invalid(
+                "email.from",
+                "must be an address, optionally with a name: `Name <user@example.com>`",
+            ));
+        }
+        let smtp = &self.smtp;
+        if smtp.port == 0 {
+            return Err(ConfigError::invalid("email.smtp.port", "must be above 0"));
+        }
+        if smtp.timeout_ms == 0 {
+            return Err(ConfigError::invalid(
+                "email.smtp.timeout_ms",
+                "must be above 0",
+            ));
+        }
+        if smtp.username.is_some() != smtp.password.is_some() {
+            return Err(ConfigError::invalid(
+                "email.smtp.username",
+                "username and password are set together or not at all",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The SMTP host, when one is configured.
+    pub fn smtp_host(&self) -> Option<&str> {
+        self.smtp
+            .host
+            .as_deref()
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
     }
 }
 

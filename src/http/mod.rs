@@ -15,6 +15,7 @@ mod me;
 mod oauth;
 pub mod observe;
 mod ops;
+mod outbox;
 mod plan;
 pub mod views;
 
@@ -29,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     oauth::configure(cfg);
     me::configure(cfg);
     admin::configure(cfg);
+    outbox::configure(cfg);
     live::configure(cfg);
     catalog::configure(cfg);
     marks::configure(cfg);

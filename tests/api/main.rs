@@ -9,6 +9,7 @@ mod errors;
 mod health;
 mod helpers;
 mod ops;
+mod outbox;
 mod plan;
 mod shutdown;
 mod sockets;

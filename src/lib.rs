@@ -19,8 +19,10 @@
 pub mod admin;
 pub mod auth;
 pub mod cli;
+pub mod commerce;
 pub mod config;
 pub mod content;
+pub mod drops;
 pub mod email;
 pub mod fd_limit;
 pub mod http;

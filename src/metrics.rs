@@ -128,6 +128,42 @@ impl WebhookResult {
     }
 }
 
+/// The `result` label of `fitpulse_drop_orders_total`: what became of one order attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropOrderResult {
+    Reserved,
+    SoldOut,
+    LimitReached,
+    NotStarted,
+    NotAdmitted,
+    Paid,
+    Expired,
+}
+
+impl DropOrderResult {
+    pub const ALL: [DropOrderResult; 7] = [
+        DropOrderResult::Reserved,
+        DropOrderResult::SoldOut,
+        DropOrderResult::LimitReached,
+        DropOrderResult::NotStarted,
+        DropOrderResult::NotAdmitted,
+        DropOrderResult::Paid,
+        DropOrderResult::Expired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropOrderResult::Reserved => "reserved",
+            DropOrderResult::SoldOut => "sold_out",
+            DropOrderResult::LimitReached => "limit_reached",
+            DropOrderResult::NotStarted => "not_started",
+            DropOrderResult::NotAdmitted => "not_admitted",
+            DropOrderResult::Paid => "paid",
+            DropOrderResult::Expired => "expired",
+        }
+    }
+}
+
 /// The `change` label of `fitpulse_entitlement_changes_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntitlementChange {
@@ -191,6 +227,8 @@ pub struct Metrics {
     outbox_deliveries_total: IntCounterVec,
     webhooks_total: IntCounterVec,
     entitlement_changes_total: IntCounterVec,
+    drop_orders_total: IntCounterVec,
+    drop_stock_remaining: IntGaugeVec,
 }
 
 impl Metrics {
@@ -326,6 +364,22 @@ impl Metrics {
             &["change"],
         )
         .expect("valid metric definition");
+        let drop_orders_total = IntCounterVec::new(
+            Opts::new(
+                "fitpulse_drop_orders_total",
+                "Product-drop order attempts and order changes, by result",
+            ),
+            &["result"],
+        )
+        .expect("valid metric definition");
+        let drop_stock_remaining = IntGaugeVec::new(
+            Opts::new(
+                "fitpulse_drop_stock_remaining",
+                "Units of a drop still for sale, as this node sees them",
+            ),
+            &["drop"],
+        )
+        .expect("valid metric definition");
         let build_info = IntGaugeVec::new(
             Opts::new(
                 "fitpulse_build_info",
@@ -365,6 +419,9 @@ impl Metrics {
         for change in EntitlementChange::ALL {
             entitlement_changes_total.with_label_values(&[change.as_str()]);
         }
+        for result in DropOrderResult::ALL {
+            drop_orders_total.with_label_values(&[result.as_str()]);
+        }
 
         // Registration fails only on duplicate names, which this fixed list does not have.
         let register = |c: Box<dyn prometheus::core::Collector>| {
@@ -390,6 +447,8 @@ impl Metrics {
         register(Box::new(outbox_deliveries_total.clone()));
         register(Box::new(webhooks_total.clone()));
         register(Box::new(entitlement_changes_total.clone()));
+        register(Box::new(drop_orders_total.clone()));
+        register(Box::new(drop_stock_remaining.clone()));
         register(Box::new(build_info));
         register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
@@ -417,6 +476,8 @@ impl Metrics {
             outbox_deliveries_total,
             webhooks_total,
             entitlement_changes_total,
+            drop_orders_total,
+            drop_stock_remaining,
         }
     }
 
@@ -447,6 +508,20 @@ impl Metrics {
         self.entitlement_changes_total
             .with_label_values(&[change.as_str()])
             .inc();
+    }
+
+    /// Counts one drop order attempt or order change.
+    pub fn drop_order(&self, result: DropOrderResult) {
+        self.drop_orders_total
+            .with_label_values(&[result.as_str()])
+            .inc();
+    }
+
+    /// Sets the units of `drop` still for sale.
+    pub fn drop_stock(&self, drop: &str, remaining: u32) {
+        self.drop_stock_remaining
+            .with_label_values(&[drop])
+            .set(i64::from(remaining));
     }
 
     /// The registry in the Prometheus text exposition format.

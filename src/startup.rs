@@ -15,8 +15,11 @@ use actix_web::{App, HttpServer, web};
 
 use crate::auth::rate_limit::LoginLimiter;
 use crate::auth::{Accounts, Auth, AuthParts};
+use crate::commerce::Webhooks;
+use crate::commerce::process::WebhookProcessor;
 use crate::config::Settings;
 use crate::content::Content;
+use crate::drops::{Drops, ORDER_PAYMENT_KIND, OrderPayments};
 use crate::email;
 use crate::http;
 use crate::http::client_ip::ClientIpPolicy;
@@ -45,6 +48,8 @@ pub enum StartupError {
     Store(#[from] store::OpenError),
     #[error("cannot load the token signing keys")]
     Keys(#[from] crate::auth::keys::KeyError),
+    #[error("cannot set up the store webhooks")]
+    Webhooks(#[from] crate::commerce::CommerceError),
     #[error("cannot load the catalog")]
     Catalog(#[from] crate::content::CatalogError),
     #[error("cannot set up email")]
@@ -80,6 +85,7 @@ impl Application {
         let stores = store::open(&settings, &metrics).await?;
         let auth = AuthParts::build(&settings.auth, &settings.data_dir, &stores)?;
         let content = Content::load(&stores, settings.content.clone()).await?;
+        let webhooks = Webhooks::from_settings(&settings.commerce)?;
         let lifecycle = Lifecycle::new();
         let workers = match settings.http.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -87,9 +93,15 @@ impl Application {
         };
         let hub = start_hub(&settings, &stores, &metrics, workers);
         let live = start_live(&settings, &stores, &metrics, &hub);
+        let drops = Drops::new(
+            stores.clone(),
+            hub.clone(),
+            auth.auth.access.clone(),
+            metrics.clone(),
+        );
         let outbox = OutboxWorker::start(Deliverer::new(
             stores.outbox.clone(),
-            outbox_handlers(&settings)?,
+            outbox_handlers(&settings, &stores, &hub, &metrics, &drops)?,
             WorkerConfig::from(&settings.outbox),
             metrics.clone(),
         ));
@@ -121,6 +133,8 @@ impl Application {
             live: web::Data::new(live),
             live_settings: web::Data::new(settings.live.clone()),
             content: web::Data::new(content),
+            webhooks: web::Data::new(webhooks),
+            drops: web::Data::new(drops),
             accounts: web::Data::new(auth.accounts),
             limiter: web::Data::new(auth.limiter),
             client_ip: web::Data::new(ClientIpPolicy {
@@ -141,6 +155,8 @@ impl Application {
                 .app_data(app_data.live.clone())
                 .app_data(app_data.live_settings.clone())
                 .app_data(app_data.content.clone())
+                .app_data(app_data.webhooks.clone())
+                .app_data(app_data.drops.clone())
                 .configure(|cfg| http::extractor_config(cfg, max_body))
                 .wrap(from_fn(http::observe::observe))
                 .configure(http::configure)
@@ -248,13 +264,25 @@ struct AppData {
     live: web::Data<Live>,
     live_settings: web::Data<crate::config::LiveSettings>,
     content: web::Data<Content>,
+    webhooks: web::Data<Webhooks>,
+    drops: web::Data<Arc<Drops>>,
 }
 
 /// The outbox handlers by kind prefix. An item whose kind has no handler here goes dead, so
-/// whatever enqueues a new kind of item registers its handler here (webhook processing
-/// registers `webhook.`).
-fn outbox_handlers(settings: &Settings) -> Result<Handlers, StartupError> {
+/// whatever enqueues a new kind of item registers its handler here.
+fn outbox_handlers(
+    settings: &Settings,
+    stores: &Stores,
+    hub: &Hub,
+    metrics: &Metrics,
+    drops: &Arc<Drops>,
+) -> Result<Handlers, StartupError> {
     let mut handlers = Handlers::new();
+    handlers.register(ORDER_PAYMENT_KIND, Arc::new(OrderPayments(drops.clone())));
+    handlers.register(
+        "webhook.",
+        WebhookProcessor::new(stores.clone(), hub.clone(), metrics.clone()),
+    );
     let mailer = email::mailer(&settings.email)?;
     handlers.register(
         email::EMAIL_PREFIX,

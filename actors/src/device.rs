@@ -56,8 +56,9 @@ pub struct DeviceHandle {
 }
 
 /// The event families the server itself produces; metrics label frames by them.
-pub const EVENT_FAMILIES: [&str; 9] = [
+pub const EVENT_FAMILIES: [&str; 10] = [
     "custom",
+    "entitlements",
     "live",
     "message",
     "community",

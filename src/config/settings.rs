@@ -23,6 +23,7 @@ pub struct Settings {
     pub content: ContentSettings,
     pub outbox: OutboxSettings,
     pub email: EmailSettings,
+    pub commerce: CommerceSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -169,6 +170,24 @@ pub struct LiveSettings {
     pub waiting_room_minutes: u64,
     /// Entries in the pushed leaderboard.
     pub leaderboard_size: usize,
+}
+
+/// Store and payment webhooks. A provider without its secret (or root certificate)
+/// answers its webhook with `not_configured`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommerceSettings {
+    /// PEM root certificate App Store notification chains must lead to (Apple Root CA - G3).
+    pub appstore_root_cert_file: Option<PathBuf>,
+    /// The app's bundle id; notifications for other apps are refused.
+    pub appstore_bundle_id: String,
+    /// The token Google Pub/Sub push sends (`?token=` or a bearer header).
+    pub googleplay_push_token: Option<Secret>,
+    pub googleplay_package_name: String,
+    /// The web payment provider's HMAC signing secret.
+    pub payments_secret: Option<Secret>,
+    /// How far a signed timestamp may be from now.
+    pub payments_tolerance_seconds: u64,
 }
 
 /// The catalog and client configuration.
@@ -321,6 +340,14 @@ impl Default for Settings {
                     password: None,
                     timeout_ms: 10_000,
                 },
+            },
+            commerce: CommerceSettings {
+                appstore_root_cert_file: None,
+                appstore_bundle_id: "app.fitpulse".into(),
+                googleplay_push_token: None,
+                googleplay_package_name: "app.fitpulse".into(),
+                payments_secret: None,
+                payments_tolerance_seconds: 300,
             },
         }
     }

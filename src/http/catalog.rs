@@ -8,14 +8,15 @@
 //! `premium_required` naming the offers that unlock it.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use fitpulse_actors::domain::{ContentKind, ItemRef};
+use fitpulse_actors::domain::{ContentKind, ItemRef, now_millis};
 use serde_json::json;
 
 use super::cache::{CachePolicy, respond, tag_of};
 use super::{ApiError, ErrorCode};
-use crate::auth::MaybeAuthUser;
+use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::content::query::{Filter, ListQuery, QueryError};
 use crate::content::{Content, Entry};
+use crate::store::Stores;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     for kind in ContentKind::ALL {
@@ -66,6 +67,28 @@ pub fn published(content: &Content, item: &ItemRef) -> Result<std::sync::Arc<Ent
     })
 }
 
+/// May the caller read premium content: the token's `content:premium` scope, or, for a
+/// user whose entitlement arrived after the token was issued (a purchase a moment ago), an
+/// active `premium` entitlement in the store. The store is asked only in that second case.
+pub async fn premium_access(caller: Option<&AuthUser>, stores: &Stores) -> Result<bool, ApiError> {
+    let Some(caller) = caller else {
+        return Ok(false);
+    };
+    if caller.premium() {
+        return Ok(true);
+    }
+    let Ok(user) = caller.user_id() else {
+        return Ok(false);
+    };
+    let now = now_millis();
+    Ok(stores
+        .entitlements
+        .entitlements(user)
+        .await?
+        .iter()
+        .any(|e| e.name == "premium" && e.is_active_at(now)))
+}
+
 /// The 403 for premium content, with the offers that unlock it.
 pub fn premium_required(content: &Content) -> ApiError {
     ApiError::new(ErrorCode::PremiumRequired)
@@ -97,12 +120,13 @@ async fn one(
     id: web::Path<String>,
     caller: MaybeAuthUser,
     content: web::Data<Content>,
+    stores: web::Data<Stores>,
 ) -> Result<HttpResponse, ApiError> {
     let item = item_ref(**kind, &id)?;
     let version = content.catalog.version();
     let entry = published(&content, &item)?;
     let premium = entry.item.meta.premium;
-    if premium && !caller.premium() {
+    if premium && !premium_access(caller.0.as_ref(), &stores).await? {
         return Err(premium_required(&content));
     }
     let policy = CachePolicy {

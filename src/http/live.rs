@@ -4,15 +4,13 @@
 use std::collections::HashMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use fitpulse_actors::domain::{
-    ClassId, ClassState, ItemRef, LiveClassRecord, Role, UnixMillis, now_millis,
-};
+use fitpulse_actors::domain::{ClassId, ClassState, ItemRef, LiveClassRecord, Role, now_millis};
 use fitpulse_actors::live::Live;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::cache::{CachePolicy, respond_hashed};
-use super::views::rfc3339;
+use super::views::{parse_time, rfc3339};
 use super::{ApiError, ErrorCode};
 use crate::auth::AuthUser;
 use crate::config::LiveSettings;
@@ -88,25 +86,6 @@ async fn load(stores: &Stores, id: ClassId) -> Result<LiveClassRecord, ApiError>
         .class(id)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound).with_message("no such class"))
-}
-
-/// An RFC 3339 timestamp (`Z` or a `±HH:MM` offset) as Unix milliseconds.
-fn parse_time(raw: &str) -> Option<UnixMillis> {
-    let (base, offset_minutes) = match raw.len().checked_sub(6).map(|i| raw.split_at(i)) {
-        Some((base, offset))
-            if (offset.starts_with('+') || offset.starts_with('-'))
-                && offset.as_bytes()[3] == b':' =>
-        {
-            let hours: i64 = offset[1..3].parse().ok()?;
-            let minutes: i64 = offset[4..6].parse().ok()?;
-            let sign = if offset.starts_with('-') { -1 } else { 1 };
-            (format!("{base}Z"), sign * (hours * 60 + minutes))
-        }
-        _ => (raw.to_owned(), 0),
-    };
-    let at = humantime::parse_rfc3339(&base).ok()?;
-    let millis = at.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as i64;
-    Some(millis - offset_minutes * 60_000)
 }
 
 /// Status answers a CDN may keep for two seconds.

@@ -7,8 +7,11 @@ pub mod cache;
 mod catalog;
 mod client_config;
 pub mod client_ip;
+mod commerce;
+mod drops;
 mod editor;
 pub mod error;
+mod idempotency;
 mod live;
 mod marks;
 mod me;
@@ -18,6 +21,7 @@ mod ops;
 mod outbox;
 mod plan;
 pub mod views;
+mod webhooks;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -37,6 +41,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     plan::configure(cfg);
     editor::configure(cfg);
     client_config::configure(cfg);
+    commerce::configure(cfg);
+    webhooks::configure(cfg);
+    drops::configure(cfg);
 }
 
 /// Extractor limits and error mapping shared by every route.

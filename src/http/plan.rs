@@ -12,6 +12,7 @@ use fitpulse_actors::hub::Hub;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::catalog::premium_access;
 use super::{ApiError, ErrorCode};
 use crate::auth::AuthUser;
 use crate::content::Content;
@@ -70,15 +71,17 @@ fn today() -> NaiveDate {
     date_of(now_millis())
 }
 
-/// Runs `op` in the user's session and answers the stored document.
+/// Runs `op` in the user's session; `premium` says whether the caller may pick premium
+/// templates and recipes (only choosing and swapping look at it).
 async fn edit(
     hub: &Hub,
     content: &web::Data<Content>,
     caller: &AuthUser,
+    premium: bool,
     op: PlanOp,
 ) -> Result<UserPlan, ApiError> {
     let user = caller.user_id()?;
-    let (content, premium) = (content.clone(), caller.premium());
+    let content = content.clone();
     let edit =
         Box::new(move |current: Option<&str>| plan::apply(op, current, &content.catalog, premium));
     let doc = hub.edit_plan(user, edit).await??;
@@ -120,6 +123,7 @@ async fn choose(
     body: web::Json<ChooseBody>,
     hub: web::Data<Hub>,
     content: web::Data<Content>,
+    stores: web::Data<Stores>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let today = today();
@@ -138,7 +142,8 @@ async fn choose(
         template_id: body.template_id,
         start_date,
     };
-    let plan = edit(&hub, &content, &caller, op).await?;
+    let premium = premium_access(Some(&caller), &stores).await?;
+    let plan = edit(&hub, &content, &caller, premium, op).await?;
     let week = plan::render_week(&plan, None, &content.catalog, today)?;
     Ok(HttpResponse::Ok().json(week))
 }
@@ -154,7 +159,7 @@ async fn set_done(
         entry_id: item_id.clone(),
         done,
     };
-    edit(hub, content, &caller, op).await?;
+    edit(hub, content, &caller, caller.premium(), op).await?;
     Ok(HttpResponse::Ok().json(json!({ "item_id": item_id, "done": done })))
 }
 
@@ -188,6 +193,7 @@ async fn swap(
     body: web::Json<SwapBody>,
     hub: web::Data<Hub>,
     content: web::Data<Content>,
+    stores: web::Data<Stores>,
 ) -> Result<HttpResponse, ApiError> {
     let item_id = path.into_inner();
     let recipe_id = body.into_inner().recipe_id;
@@ -195,7 +201,8 @@ async fn swap(
         entry_id: item_id.clone(),
         recipe_id: Some(recipe_id.clone()),
     };
-    edit(&hub, &content, &caller, op).await?;
+    let premium = premium_access(Some(&caller), &stores).await?;
+    edit(&hub, &content, &caller, premium, op).await?;
     Ok(HttpResponse::Ok().json(json!({ "item_id": item_id, "recipe_id": recipe_id })))
 }
 
@@ -210,7 +217,7 @@ async fn unswap(
         entry_id: item_id.clone(),
         recipe_id: None,
     };
-    edit(&hub, &content, &caller, op).await?;
+    edit(&hub, &content, &caller, caller.premium(), op).await?;
     Ok(HttpResponse::Ok().json(json!({ "item_id": item_id, "recipe_id": null })))
 }
 
@@ -270,7 +277,7 @@ async fn set_line(
         line_id: line_id.clone(),
         checked,
     };
-    edit(hub, content, &caller, op).await?;
+    edit(hub, content, &caller, caller.premium(), op).await?;
     Ok(HttpResponse::Ok().json(json!({ "id": line_id, "week": week, "checked": checked })))
 }
 
@@ -323,7 +330,7 @@ async fn add_extra(
         quantity: body.quantity,
         unit,
     };
-    let plan = edit(&hub, &content, &caller, op).await?;
+    let plan = edit(&hub, &content, &caller, caller.premium(), op).await?;
     let added = plan.extras.last().map(extra_view).unwrap_or(Value::Null);
     Ok(HttpResponse::Created().json(added))
 }
@@ -344,7 +351,7 @@ async fn remove_extra(
     let op = PlanOp::RemoveExtra {
         id: path.into_inner(),
     };
-    edit(&hub, &content, &caller, op).await?;
+    edit(&hub, &content, &caller, caller.premium(), op).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -359,7 +366,7 @@ async fn set_extra(
         id: id.clone(),
         checked,
     };
-    edit(hub, content, &caller, op).await?;
+    edit(hub, content, &caller, caller.premium(), op).await?;
     Ok(HttpResponse::Ok().json(json!({ "id": id, "checked": checked })))
 }
 

@@ -13,6 +13,7 @@ mod timed;
 use std::sync::Arc;
 
 use fitpulse_actors::ports::commerce::{OutboxStore, SubscriptionStore};
+use fitpulse_actors::ports::drops::DropStore;
 use fitpulse_actors::ports::store::{
     ContentStore, EntitlementStore, FeedStore, HealthCheck, IdempotencyStore, LikeStore,
     LiveClassStore, PlanStore, RefreshTokenStore, SaveStore, SettingStore, UserStore,
@@ -39,6 +40,7 @@ pub struct Stores {
     pub settings: Arc<dyn SettingStore>,
     pub subscriptions: Arc<dyn SubscriptionStore>,
     pub outbox: Arc<dyn OutboxStore>,
+    pub drops: Arc<dyn DropStore>,
 }
 
 impl Stores {
@@ -58,6 +60,7 @@ impl Stores {
             + SettingStore
             + SubscriptionStore
             + OutboxStore
+            + DropStore
             + 'static,
     {
         Stores {
@@ -75,7 +78,8 @@ impl Stores {
             content: store.clone(),
             settings: store.clone(),
             subscriptions: store.clone(),
-            outbox: store,
+            outbox: store.clone(),
+            drops: store,
         }
     }
 }

@@ -4,7 +4,9 @@
 
 mod accounts;
 mod binary;
+mod commerce;
 mod content;
+mod drops;
 mod errors;
 mod health;
 mod helpers;
@@ -13,5 +15,5 @@ mod outbox;
 mod plan;
 mod shutdown;
 mod sockets;
-mod store;
+pub mod store;
 mod tokens;

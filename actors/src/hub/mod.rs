@@ -11,7 +11,7 @@ use actix::prelude::*;
 pub use shard::HubShard;
 use shard::{
     AckUserFeed, AttachDevice, CountSessions, DetachDevice, DrainAll, EditUserPlan, NotifyAll,
-    PublishToUser, UserPlan,
+    NotifyUser, PublishToUser, ReplaceUserEntitlements, UserPlan,
 };
 
 use crate::device::{DeviceHandle, DeviceKey};
@@ -111,6 +111,24 @@ impl Hub {
             .send(EditUserPlan { user, edit })
             .await
             .unwrap_or(Err(SessionError::Unavailable))
+    }
+
+    /// Gives the user's session (started if needed) their current entitlements and tells
+    /// their devices with `entitlements.changed`; answers the event's seq.
+    pub async fn replace_entitlements(
+        &self,
+        user: UserId,
+        entitlements: Vec<crate::ports::store::Entitlement>,
+    ) -> Result<u64, SessionError> {
+        self.shard(user)
+            .send(ReplaceUserEntitlements { user, entitlements })
+            .await
+            .unwrap_or(Err(SessionError::Unavailable))
+    }
+
+    /// Sends a connection notice to the user's devices on this node, if any are connected.
+    pub fn notify_user(&self, user: UserId, frame: Frame, kind: &'static str) {
+        self.shard(user).do_send(NotifyUser { user, frame, kind });
     }
 
     /// Sends a connection notice (serialized once) to every device on this node.

@@ -336,3 +336,47 @@ impl Handler<NotifyAll> for HubShard {
         }
     }
 }
+
+/// Replaces a user's entitlements in their session (see `session::ReplaceEntitlements`).
+#[derive(Message)]
+#[rtype(result = "Result<u64, SessionError>")]
+pub struct ReplaceUserEntitlements {
+    pub user: UserId,
+    pub entitlements: Vec<crate::ports::store::Entitlement>,
+}
+
+impl Handler<ReplaceUserEntitlements> for HubShard {
+    type Result = ResponseFuture<Result<u64, SessionError>>;
+
+    fn handle(&mut self, msg: ReplaceUserEntitlements, ctx: &mut Context<Self>) -> Self::Result {
+        let sent = self
+            .session(msg.user, ctx)
+            .addr
+            .send(session::ReplaceEntitlements {
+                entitlements: msg.entitlements,
+            });
+        Box::pin(async move { sent.await.unwrap_or(Err(SessionError::Unavailable)) })
+    }
+}
+
+/// Hands a notice to one user's devices, if the user has a session here (never starts one).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct NotifyUser {
+    pub user: UserId,
+    pub frame: crate::events::Frame,
+    pub kind: &'static str,
+}
+
+impl Handler<NotifyUser> for HubShard {
+    type Result = ();
+
+    fn handle(&mut self, msg: NotifyUser, _: &mut Context<Self>) {
+        if let Some(entry) = self.sessions.get(&msg.user) {
+            entry.addr.do_send(session::Notify {
+                frame: msg.frame,
+                kind: msg.kind,
+            });
+        }
+    }
+}

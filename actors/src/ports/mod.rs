@@ -1,5 +1,6 @@
 //! What the core needs from the outside world, as traits the server crate implements.
 
 pub mod commerce;
+pub mod drops;
 pub mod observer;
 pub mod store;

@@ -9,6 +9,7 @@
 //! that holds its event. Stopping flushes everything first.
 
 mod config;
+mod entitlements;
 mod messages;
 mod plan;
 
@@ -21,6 +22,7 @@ use futures_util::future::{BoxFuture, Shared};
 use tokio::sync::oneshot;
 
 pub use config::{SessionConfig, SessionDeps};
+pub use entitlements::ReplaceEntitlements;
 pub use messages::{
     AckFeed, Attach, AttachAck, Detach, Drain, GetPlan, Publish, SessionEnded, Stop,
 };

@@ -10,6 +10,7 @@
 //! redb is synchronous, so every call runs on tokio's blocking pool.
 
 mod content;
+mod drops;
 mod entitlements;
 mod feed;
 mod idempotency;
@@ -74,6 +75,12 @@ const OUTBOX: TableDefinition<&str, &[u8]> = TableDefinition::new("outbox_items"
 /// Keys `next_at<sep>id` of pending items, the time zero-padded.
 const OUTBOX_DUE: TableDefinition<&str, ()> = TableDefinition::new("outbox_due");
 const OUTBOX_DEAD: TableDefinition<&str, ()> = TableDefinition::new("outbox_dead");
+const DROPS: TableDefinition<&str, &[u8]> = TableDefinition::new("drops");
+/// Keys `drop<sep>user`, values units taken.
+const DROP_QUOTAS: TableDefinition<&str, u32> = TableDefinition::new("drop_quotas");
+const ORDERS: TableDefinition<&str, &[u8]> = TableDefinition::new("orders");
+/// Keys `drop<sep>order`.
+const DROP_ORDERS: TableDefinition<&str, ()> = TableDefinition::new("orders_by_drop");
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -133,6 +140,10 @@ impl EmbeddedStore {
             txn.open_table(OUTBOX)?;
             txn.open_table(OUTBOX_DUE)?;
             txn.open_table(OUTBOX_DEAD)?;
+            txn.open_table(DROPS)?;
+            txn.open_table(DROP_QUOTAS)?;
+            txn.open_table(ORDERS)?;
+            txn.open_table(DROP_ORDERS)?;
             txn.commit()?;
             Ok(db)
         })

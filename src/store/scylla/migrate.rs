@@ -52,6 +52,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0005_commerce",
         cql: include_str!("../../../cql/0005_commerce.cql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_drops",
+        cql: include_str!("../../../cql/0006_drops.cql"),
+    },
 ];
 
 /// How long a lock holder may run before its lock expires on its own.

@@ -8,6 +8,7 @@
 //! SERIAL consistency and checking whose token the row holds.
 
 mod content;
+mod drops;
 mod entitlements;
 mod feed;
 mod idempotency;
@@ -74,6 +75,7 @@ pub struct ScyllaStore {
     content_statements: content::Statements,
     subscription_statements: subscriptions::Statements,
     outbox_statements: outbox::Statements,
+    drop_statements: drops::Statements,
     ops: OpMetrics,
 }
 
@@ -139,6 +141,7 @@ impl ScyllaStore {
             content_statements: content::Statements::prepare(&session).await?,
             subscription_statements: subscriptions::Statements::prepare(&session).await?,
             outbox_statements: outbox::Statements::prepare(&session).await?,
+            drop_statements: drops::Statements::prepare(&session).await?,
             session: Arc::new(session),
             ops: OpMetrics::new(BACKEND, metrics),
         })

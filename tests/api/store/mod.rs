@@ -7,7 +7,7 @@
 
 mod migrate;
 mod suite;
-mod support;
+pub mod support;
 
 /// Instantiates each named suite function once per backend.
 macro_rules! conformance {
@@ -66,6 +66,9 @@ conformance!(
     a_subscription_commit_stores_the_state_its_entitlement_and_its_side_effects,
     the_first_link_of_a_purchase_wins,
     an_outbox_item_is_enqueued_once_claimed_once_and_retried_until_dead,
+    concurrent_stock_leases_never_hand_out_more_than_the_stock,
+    a_users_quota_holds_under_concurrency_and_can_be_given_back,
+    an_order_moves_from_reserved_exactly_once,
 );
 
 /// The embedded store also prunes by count; the scylla store keeps what its TTL keeps.

@@ -1164,3 +1164,152 @@ pub async fn an_outbox_item_is_enqueued_once_claimed_once_and_retried_until_dead
             .expect("due")
     ));
 }
+
+fn a_drop(stock: u32) -> fitpulse_actors::ports::drops::DropRecord {
+    fitpulse_actors::ports::drops::DropRecord {
+        id: uuid::Uuid::new_v4(),
+        title: "Limited hoodie".into(),
+        stock,
+        price_cents: 4_900,
+        currency: "EUR".into(),
+        starts_at: now_millis(),
+        per_user_limit: 2,
+        reservation_ttl_seconds: 300,
+        admission_per_second: Some(50),
+        created_at: now_millis(),
+    }
+}
+
+pub async fn concurrent_stock_leases_never_hand_out_more_than_the_stock(
+    stores: &Stores,
+    _: &Metrics,
+) {
+    let drop = a_drop(100);
+    stores.drops.create_drop(&drop).await.expect("create");
+    assert_eq!(
+        stores.drops.drop_record(drop.id).await.expect("read"),
+        Some(drop.clone())
+    );
+    let leases = (0..30).map(|_| stores.drops.lease_stock(drop.id, 7));
+    let granted: u32 = futures_util::future::join_all(leases)
+        .await
+        .into_iter()
+        .map(|r| r.expect("lease"))
+        .sum();
+    assert_eq!(granted, 100, "every unit leased once, none twice");
+    let state = stores.drops.stock_state(drop.id).await.expect("state");
+    assert_eq!((state.stock, state.leased), (100, 100));
+    assert_eq!(
+        stores.drops.lease_stock(drop.id, 5).await.expect("lease"),
+        0,
+        "sold out"
+    );
+    stores
+        .drops
+        .return_stock(drop.id, 10)
+        .await
+        .expect("return");
+    assert_eq!(
+        stores.drops.lease_stock(drop.id, 25).await.expect("lease"),
+        10
+    );
+}
+
+pub async fn a_users_quota_holds_under_concurrency_and_can_be_given_back(
+    stores: &Stores,
+    _: &Metrics,
+) {
+    let drop = a_drop(10);
+    stores.drops.create_drop(&drop).await.expect("create");
+    let buyer = UserId::random();
+    let takes = (0..6).map(|_| stores.drops.take_quota(drop.id, buyer, 1, 2));
+    let won = futures_util::future::join_all(takes)
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().expect("take"))
+        .count();
+    assert_eq!(won, 2, "exactly the limit");
+    assert!(
+        !stores
+            .drops
+            .take_quota(drop.id, buyer, 1, 2)
+            .await
+            .expect("take")
+    );
+    assert!(
+        stores
+            .drops
+            .take_quota(drop.id, UserId::random(), 2, 2)
+            .await
+            .expect("another buyer")
+    );
+    stores
+        .drops
+        .give_back_quota(drop.id, buyer, 1)
+        .await
+        .expect("give back");
+    assert!(
+        stores
+            .drops
+            .take_quota(drop.id, buyer, 1, 2)
+            .await
+            .expect("take again")
+    );
+}
+
+pub async fn an_order_moves_from_reserved_exactly_once(stores: &Stores, _: &Metrics) {
+    use fitpulse_actors::ports::drops::{OrderRecord, OrderStatus};
+    let drop = a_drop(10);
+    stores.drops.create_drop(&drop).await.expect("create");
+    let order = OrderRecord {
+        id: uuid::Uuid::new_v4(),
+        drop_id: drop.id,
+        user: UserId::random(),
+        quantity: 1,
+        status: OrderStatus::Reserved,
+        created_at: now_millis(),
+        expires_at: now_millis() + 300_000,
+    };
+    stores.drops.put_order(&order).await.expect("put");
+    assert_eq!(
+        stores.drops.order(order.id).await.expect("read"),
+        Some(order.clone())
+    );
+    assert_eq!(
+        stores.drops.orders_of_drop(drop.id).await.expect("list"),
+        vec![order.clone()]
+    );
+    let racing = [
+        stores
+            .drops
+            .transition_order(order.id, OrderStatus::Reserved, OrderStatus::Paid),
+        stores
+            .drops
+            .transition_order(order.id, OrderStatus::Reserved, OrderStatus::Expired),
+        stores
+            .drops
+            .transition_order(order.id, OrderStatus::Reserved, OrderStatus::Paid),
+    ];
+    let applied = futures_util::future::join_all(racing)
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().expect("transition"))
+        .count();
+    assert_eq!(applied, 1, "a payment and an expiry never both apply");
+    let status = stores
+        .drops
+        .order(order.id)
+        .await
+        .expect("read")
+        .expect("kept")
+        .status;
+    assert_ne!(status, OrderStatus::Reserved);
+    assert_eq!(
+        stores
+            .drops
+            .order(uuid::Uuid::new_v4())
+            .await
+            .expect("read"),
+        None
+    );
+}

@@ -59,7 +59,7 @@ pub fn scylla_settings(nodes: &str, keyspace: &str) -> Settings {
 }
 
 /// One keyspace per test binary run, migrated once.
-fn suite_keyspace(nodes: &str) -> &'static str {
+pub fn suite_keyspace(nodes: &str) -> &'static str {
     static KEYSPACE: OnceLock<String> = OnceLock::new();
     KEYSPACE.get_or_init(|| {
         let keyspace = format!("fitpulse_test_{}", std::process::id());

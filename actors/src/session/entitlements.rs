@@ -1,0 +1,36 @@
+//! Entitlement changes reaching a user's session: the session replaces what it holds (so
+//! `session.ready` and premium checks on its sockets see the new state at once) and tells
+//! every device with an `entitlements.changed` event, kept in the feed like any other so a
+//! device that was offline learns it on resume.
+
+use actix::prelude::*;
+use serde_json::json;
+
+use super::{SessionError, UserSession};
+use crate::domain::now_millis;
+use crate::ports::store::Entitlement;
+
+/// Replaces the session's entitlements; answers the event's seq once persisted.
+#[derive(Message)]
+#[rtype(result = "Result<u64, SessionError>")]
+pub struct ReplaceEntitlements {
+    pub entitlements: Vec<Entitlement>,
+}
+
+impl Handler<ReplaceEntitlements> for UserSession {
+    type Result = ResponseFuture<Result<u64, SessionError>>;
+
+    fn handle(&mut self, msg: ReplaceEntitlements, ctx: &mut Context<Self>) -> Self::Result {
+        let now = now_millis();
+        let active: Vec<serde_json::Value> = msg
+            .entitlements
+            .iter()
+            .filter(|e| e.is_active_at(now))
+            .map(|e| json!({ "name": e.name, "expires_at": e.expires_at.map(crate::events::rfc3339) }))
+            .collect();
+        self.entitlements = msg.entitlements;
+        let data = json!({ "entitlements": active }).to_string();
+        let (_, persisted) = self.publish("entitlements.changed", &data, ctx);
+        Box::pin(async move { persisted.await.unwrap_or(Err(SessionError::Unavailable)) })
+    }
+}

@@ -1,0 +1,348 @@
+//! Product drops: limited stock sold to many buyers at once. Each drop a node serves has a
+//! [`seller::Seller`] (stock from leased chunks, see its proof of no oversell), an optional
+//! [`waiting_room::WaitingRoom`], the buyers watching it, and a timer per reservation.
+//!
+//! An order takes the buyer's quota (per-user limit), then units from the seller, then is
+//! stored as `reserved` until `reservation_ttl_seconds`; the payment webhook (`order.paid`)
+//! makes it `paid`, the timer makes an unpaid one `expired` and puts its units back. The
+//! `reserved -> paid | expired` transition is conditional, so a late payment and an expiry
+//! never both apply. Watchers get `drop.stock` (at most once a second, on change) and
+//! `drop.sold_out`; buyers get their order's events in their feed.
+
+pub mod seller;
+pub mod waiting_room;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fitpulse_actors::domain::{UnixMillis, UserId, now_millis};
+use fitpulse_actors::events::{EventKind, notice_frame};
+use fitpulse_actors::hub::Hub;
+use fitpulse_actors::ports::drops::{DropRecord, OrderRecord, OrderStatus};
+use fitpulse_actors::ports::store::StoreError;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::auth::tokens::AccessTokens;
+use crate::metrics::{DropOrderResult, Metrics};
+use crate::store::Stores;
+use seller::{ReserveError, Seller};
+use waiting_room::WaitingRoom;
+
+/// The outbox kind of a paid drop order, queued by the payments webhook.
+pub const ORDER_PAYMENT_KIND: &str = "webhook.order";
+
+/// Watchers hear about stock at most this often.
+const STOCK_PUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// A drop's pushes stop this long after its start.
+const PUSH_FOR_SECONDS: u64 = 24 * 60 * 60;
+
+/// One drop as this node serves it.
+pub struct DropState {
+    pub seller: Seller,
+    pub room: Option<Arc<WaitingRoom>>,
+    watchers: Mutex<HashSet<UserId>>,
+}
+
+impl DropState {
+    pub fn record(&self) -> &DropRecord {
+        &self.seller.record
+    }
+
+    /// Adds a buyer to those told about stock changes.
+    pub fn watch(&self, user: UserId) {
+        self.watchers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(user);
+    }
+
+    fn watchers(&self) -> Vec<UserId> {
+        self.watchers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .copied()
+            .collect()
+    }
+}
+
+/// What became of an order attempt that reached the stock.
+#[derive(Debug)]
+pub enum OrderOutcome {
+    Reserved(OrderRecord),
+    SoldOut,
+    LimitReached,
+}
+
+pub struct Drops {
+    stores: Stores,
+    hub: Hub,
+    tokens: Arc<AccessTokens>,
+    metrics: Metrics,
+    loaded: tokio::sync::Mutex<HashMap<Uuid, Arc<DropState>>>,
+}
+
+impl Drops {
+    pub fn new(
+        stores: Stores,
+        hub: Hub,
+        tokens: Arc<AccessTokens>,
+        metrics: Metrics,
+    ) -> Arc<Drops> {
+        Arc::new(Drops {
+            stores,
+            hub,
+            tokens,
+            metrics,
+            loaded: tokio::sync::Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Where order outcomes are counted (refusals answered at the edge count there too).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub async fn create(&self, record: &DropRecord) -> Result<(), StoreError> {
+        self.stores.drops.create_drop(record).await
+    }
+
+    /// The drop as this node serves it, loaded on first use: reservations that lapsed
+    /// while no node watched them expire now, live ones get their timers back.
+    pub async fn get(self: &Arc<Self>, id: Uuid) -> Result<Option<Arc<DropState>>, StoreError> {
+        let mut loaded = self.loaded.lock().await;
+        if let Some(state) = loaded.get(&id) {
+            return Ok(Some(state.clone()));
+        }
+        let Some(record) = self.stores.drops.drop_record(id).await? else {
+            return Ok(None);
+        };
+        let room = record
+            .admission_per_second
+            .map(|rate| WaitingRoom::new(id, rate));
+        if let Some(room) = &room {
+            room.clone()
+                .run(record.starts_at, self.tokens.clone(), self.hub.clone());
+        }
+        let state = Arc::new(DropState {
+            seller: Seller::new(record.clone()),
+            room,
+            watchers: Mutex::new(HashSet::new()),
+        });
+        loaded.insert(id, state.clone());
+        drop(loaded);
+        for order in self.stores.drops.orders_of_drop(id).await? {
+            if order.status == OrderStatus::Reserved {
+                self.schedule_expiry(state.clone(), order);
+            }
+        }
+        self.clone().push_stock(state.clone());
+        Ok(Some(state))
+    }
+
+    /// Takes the buyer's quota and the units, and records the reservation.
+    pub async fn order(
+        self: &Arc<Self>,
+        state: &Arc<DropState>,
+        user: UserId,
+        quantity: u32,
+    ) -> Result<OrderOutcome, StoreError> {
+        let record = state.record();
+        let drops = &self.stores.drops;
+        if !drops
+            .take_quota(record.id, user, quantity, record.per_user_limit)
+            .await?
+        {
+            self.metrics.drop_order(DropOrderResult::LimitReached);
+            return Ok(OrderOutcome::LimitReached);
+        }
+        match state.seller.reserve(drops.as_ref(), quantity).await {
+            Ok(Ok(())) => {}
+            Ok(Err(ReserveError::SoldOut)) => {
+                drops.give_back_quota(record.id, user, quantity).await?;
+                self.metrics.drop_order(DropOrderResult::SoldOut);
+                return Ok(OrderOutcome::SoldOut);
+            }
+            Err(err) => {
+                drops.give_back_quota(record.id, user, quantity).await?;
+                return Err(err);
+            }
+        }
+        let now = now_millis();
+        let order = OrderRecord {
+            id: Uuid::new_v4(),
+            drop_id: record.id,
+            user,
+            quantity,
+            status: OrderStatus::Reserved,
+            created_at: now,
+            expires_at: now + i64::from(record.reservation_ttl_seconds) * 1000,
+        };
+        if let Err(err) = drops.put_order(&order).await {
+            // Not recorded: the units and the quota go back as if nothing happened.
+            state.seller.unreserve(quantity).await;
+            drops.give_back_quota(record.id, user, quantity).await?;
+            return Err(err);
+        }
+        self.metrics.drop_order(DropOrderResult::Reserved);
+        state.watch(user);
+        self.tell_buyer(&order, "order.reserved");
+        self.schedule_expiry(state.clone(), order.clone());
+        Ok(OrderOutcome::Reserved(order))
+    }
+
+    fn schedule_expiry(self: &Arc<Self>, state: Arc<DropState>, order: OrderRecord) {
+        let drops = self.clone();
+        let wait = Duration::from_millis((order.expires_at - now_millis()).max(0) as u64);
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            if let Err(err) = drops.expire(&state, &order).await {
+                tracing::warn!(order_id = %order.id, error = %err, "cannot expire a reservation");
+            }
+        });
+    }
+
+    /// Expires the reservation if it is still unpaid and puts its units back.
+    async fn expire(&self, state: &DropState, order: &OrderRecord) -> Result<(), StoreError> {
+        let drops = &self.stores.drops;
+        if !drops
+            .transition_order(order.id, OrderStatus::Reserved, OrderStatus::Expired)
+            .await?
+        {
+            return Ok(()); // paid meanwhile
+        }
+        drops.return_stock(order.drop_id, order.quantity).await?;
+        drops
+            .give_back_quota(order.drop_id, order.user, order.quantity)
+            .await?;
+        state.seller.expired(order.quantity).await;
+        self.metrics.drop_order(DropOrderResult::Expired);
+        self.tell_buyer(
+            &OrderRecord {
+                status: OrderStatus::Expired,
+                ..order.clone()
+            },
+            "order.expired",
+        );
+        Ok(())
+    }
+
+    /// The payment provider confirmed the order; false if it was not reserved (expired
+    /// already, or paid before).
+    pub async fn paid(self: &Arc<Self>, order_id: Uuid) -> Result<bool, StoreError> {
+        let drops = &self.stores.drops;
+        let Some(order) = drops.order(order_id).await? else {
+            return Ok(false);
+        };
+        if !drops
+            .transition_order(order_id, OrderStatus::Reserved, OrderStatus::Paid)
+            .await?
+        {
+            return Ok(false);
+        }
+        if let Some(state) = self.get(order.drop_id).await? {
+            state.seller.paid(order.quantity).await;
+        }
+        self.metrics.drop_order(DropOrderResult::Paid);
+        self.tell_buyer(
+            &OrderRecord {
+                status: OrderStatus::Paid,
+                ..order
+            },
+            "order.paid",
+        );
+        Ok(true)
+    }
+
+    /// An order event in the buyer's feed (every device, kept for resume).
+    fn tell_buyer(&self, order: &OrderRecord, kind: &'static str) {
+        let hub = self.hub.clone();
+        let (user, data) = (order.user, order_view(order).to_string());
+        tokio::spawn(async move {
+            let kind = EventKind::parse(kind).expect("order event kinds are valid");
+            if let Err(err) = hub.publish(user, kind, data).await {
+                tracing::warn!(user_id = %user, error = %err, "cannot tell a buyer about their order");
+            }
+        });
+    }
+
+    /// Pushes `drop.stock` to watchers at most once a second when it changed, and
+    /// `drop.sold_out` once when it reaches zero; also feeds the stock gauge.
+    fn push_stock(self: Arc<Self>, state: Arc<DropState>) {
+        tokio::spawn(async move {
+            let id = state.record().id;
+            let mut last = None;
+            let mut tick = tokio::time::interval(STOCK_PUSH_INTERVAL);
+            for _ in 0..PUSH_FOR_SECONDS {
+                tick.tick().await;
+                let remaining = state.seller.remaining().await;
+                self.metrics.drop_stock(&id.to_string(), remaining);
+                if last == Some(remaining) {
+                    continue;
+                }
+                let kind = if remaining == 0 {
+                    "drop.sold_out"
+                } else {
+                    "drop.stock"
+                };
+                let frame = notice_frame(
+                    kind,
+                    now_millis(),
+                    &json!({ "drop_id": id, "remaining": remaining }),
+                );
+                for user in state.watchers() {
+                    self.hub.notify_user(user, frame.clone(), kind);
+                }
+                last = Some(remaining);
+            }
+        });
+    }
+}
+
+/// The JSON of an order, as answered and pushed.
+pub fn order_view(order: &OrderRecord) -> serde_json::Value {
+    json!({
+        "id": order.id,
+        "drop_id": order.drop_id,
+        "quantity": order.quantity,
+        "status": order.status.as_str(),
+        "created_at": crate::http::views::rfc3339(order.created_at),
+        "expires_at": crate::http::views::rfc3339(order.expires_at),
+    })
+}
+
+/// Seconds from `now` to `at`, never negative.
+pub fn seconds_until(at: UnixMillis, now: UnixMillis) -> i64 {
+    ((at - now).max(0) + 999) / 1000
+}
+
+/// Applies queued order payments (outbox kind [`ORDER_PAYMENT_KIND`]).
+pub struct OrderPayments(pub Arc<Drops>);
+
+#[async_trait::async_trait]
+impl crate::outbox::handler::Handler for OrderPayments {
+    async fn handle(
+        &self,
+        item: &fitpulse_actors::ports::commerce::OutboxItem,
+    ) -> Result<(), crate::outbox::handler::HandleError> {
+        use crate::outbox::handler::HandleError;
+        #[derive(serde::Deserialize)]
+        struct Payload {
+            order_id: Uuid,
+        }
+        let payload: Payload = serde_json::from_str(&item.payload)
+            .map_err(|e| HandleError::Permanent(format!("unreadable order payment: {e}")))?;
+        match self.0.paid(payload.order_id).await {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                // Unknown, expired or already paid: nothing to do here; a payment for an
+                // expired reservation needs a refund from the payment provider.
+                tracing::warn!(order_id = %payload.order_id, "a payment for an order that is not reserved");
+                Ok(())
+            }
+            Err(err) => Err(HandleError::Retry(err.to_string())),
+        }
+    }
+}

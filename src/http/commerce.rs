@@ -1,0 +1,137 @@
+//! Commerce reads and purchase links: `GET /v1/products?platform=ios|android|web` (public,
+//! cacheable), `GET /v1/me/subscription`, and `POST /v1/purchases/googleplay`, with which
+//! an app links a Play purchase token to its user right after buying (Play notifications
+//! name only the token).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use fitpulse_actors::domain::now_millis;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::cache::{CachePolicy, respond_hashed};
+use super::views::rfc3339;
+use super::{ApiError, ErrorCode};
+use crate::auth::AuthUser;
+use crate::commerce::products::{PRODUCTS, Product, Store, by_store_id};
+use crate::commerce::state::SubscriptionState;
+use crate::store::Stores;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/products").get(products))
+        .service(web::resource("/v1/me/subscription").get(subscription))
+        .service(web::resource("/v1/purchases/googleplay").post(link_google_purchase));
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProductsQuery {
+    platform: Option<String>,
+}
+
+fn product_view(product: &Product, platform: Option<&str>) -> Value {
+    let mut view = json!({
+        "id": product.id, "kind": product.kind, "title": product.title,
+        "entitlement": product.entitlement, "period_days": product.period_days,
+        "trial_days": product.trial_days, "price_cents": product.price_cents,
+        "currency": product.currency,
+    });
+    let store_id = match platform {
+        Some("ios") => Some(product.ios_product_id),
+        Some("android") => Some(product.android_product_id),
+        Some("web") => Some(product.web_price_id),
+        _ => None,
+    };
+    if let Some(store_id) = store_id {
+        view["store_product_id"] = json!(store_id);
+    }
+    view
+}
+
+async fn products(
+    req: HttpRequest,
+    query: web::Query<ProductsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let platform = query.platform.as_deref();
+    if platform.is_some_and(|p| !["ios", "android", "web"].contains(&p)) {
+        return Err(ApiError::new(ErrorCode::InvalidQuery)
+            .with_message("`platform`: one of ios, android, web")
+            .with_details(json!({ "param": "platform" })));
+    }
+    let items: Vec<Value> = PRODUCTS.iter().map(|p| product_view(p, platform)).collect();
+    let policy = CachePolicy {
+        max_age_seconds: 300,
+        public: true,
+        vary_authorization: false,
+    };
+    Ok(respond_hashed(
+        &req,
+        policy,
+        json!({ "items": items, "next_cursor": null }).to_string(),
+    ))
+}
+
+async fn subscription(
+    caller: AuthUser,
+    stores: web::Data<Stores>,
+) -> Result<HttpResponse, ApiError> {
+    let user = caller.user_id()?;
+    let now = now_millis();
+    let subs = stores.subscriptions.subscriptions(user).await?;
+    let items: Vec<Value> = subs
+        .iter()
+        .map(|s| {
+            let state = SubscriptionState::parse(&s.state);
+            let active =
+                state.is_some_and(|st| st.grants_access()) && s.expires_at.is_none_or(|e| e > now);
+            json!({
+                "id": s.id, "product_id": s.product_id, "state": s.state,
+                "expires_at": s.expires_at.map(rfc3339), "auto_renew": s.auto_renew,
+                "active": active, "changed_at": rfc3339(s.changed_at),
+            })
+        })
+        .collect();
+    let premium = stores
+        .entitlements
+        .entitlements(user)
+        .await?
+        .iter()
+        .any(|e| e.name == "premium" && e.is_active_at(now));
+    Ok(HttpResponse::Ok().json(json!({ "premium": premium, "subscriptions": items })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkBody {
+    purchase_token: String,
+    product_id: String,
+}
+
+async fn link_google_purchase(
+    caller: AuthUser,
+    body: web::Json<LinkBody>,
+    stores: web::Data<Stores>,
+) -> Result<HttpResponse, ApiError> {
+    let user = caller.user_id()?;
+    let body = body.into_inner();
+    let token_ok = (1..=512).contains(&body.purchase_token.len())
+        && body.purchase_token.bytes().all(|b| b.is_ascii_graphic());
+    if !token_ok {
+        return Err(ApiError::invalid_field(
+            "purchase_token",
+            "1-512 printable characters",
+        ));
+    }
+    if by_store_id(Store::GooglePlay, &body.product_id).is_none() {
+        return Err(ApiError::invalid_field(
+            "product_id",
+            "not a Google Play product of this app",
+        ));
+    }
+    let external = format!("googleplay:{}", body.purchase_token);
+    let owner = stores.subscriptions.link_purchase(&external, user).await?;
+    if owner != user {
+        return Err(ApiError::new(ErrorCode::Conflict)
+            .with_message("this purchase belongs to another account"));
+    }
+    Ok(HttpResponse::Ok().json(json!({ "linked": true, "subscription_id": external })))
+}

@@ -1,0 +1,335 @@
+//! Product drops over HTTP: admins create them (`POST /v1/admin/drops`) and watch them
+//! (`GET /v1/admin/drops/{id}`); buyers see a countdown and stock (`GET /v1/drops/{id}`),
+//! queue in the waiting room (`POST|GET /v1/drops/{id}/queue`), order
+//! (`POST /v1/drops/{id}/orders`, `Idempotency-Key` required, admission token in
+//! `X-Admission-Token` when the drop has a waiting room) and follow their order
+//! (`GET /v1/orders/{id}`). Refusals answer at once with 409 `sold_out`,
+//! `limit_reached`, `not_started` or `not_admitted`.
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use fitpulse_actors::domain::{Role, now_millis};
+use fitpulse_actors::ports::drops::{DropRecord, OrderStatus};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::idempotency::{self, Idempotent};
+use super::views::{parse_time, rfc3339};
+use super::{ApiError, ErrorCode};
+use crate::auth::tokens::Principal;
+use crate::auth::{Auth, AuthUser, MaybeAuthUser};
+use crate::drops::waiting_room::admission_scope;
+use crate::drops::{DropState, Drops, OrderOutcome, order_view, seconds_until};
+use crate::metrics::{DropOrderResult, Metrics};
+use crate::store::Stores;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/admin/drops").post(create))
+        .service(web::resource("/v1/admin/drops/{id}").get(admin_view))
+        .service(web::resource("/v1/drops/{id}").get(public_view))
+        .service(
+            web::resource("/v1/drops/{id}/queue")
+                .post(join_queue)
+                .get(queue_standing),
+        )
+        .service(web::resource("/v1/drops/{id}/orders").post(order))
+        .service(web::resource("/v1/orders/{id}").get(one_order));
+}
+
+pub const ADMISSION_HEADER: &str = "x-admission-token";
+
+fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw)
+        .map_err(|_| ApiError::new(ErrorCode::InvalidPath).with_message("`id`: not a UUID"))
+}
+
+async fn load(drops: &Arc<Drops>, raw: &str) -> Result<Arc<DropState>, ApiError> {
+    drops
+        .get(parse_id(raw)?)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound).with_message("no such drop"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    title: String,
+    stock: u32,
+    price_cents: u32,
+    currency: String,
+    starts_at: String,
+    per_user_limit: u32,
+    reservation_ttl_seconds: u32,
+    admission_per_second: Option<u32>,
+}
+
+async fn create(
+    caller: AuthUser,
+    body: web::Json<CreateBody>,
+    drops: web::Data<Arc<Drops>>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_role(Role::Admin)?;
+    let b = body.into_inner();
+    let title = b.title.trim().to_owned();
+    if title.is_empty() || title.chars().count() > 120 {
+        return Err(ApiError::invalid_field("title", "1-120 characters"));
+    }
+    if !(1..=1_000_000).contains(&b.stock) {
+        return Err(ApiError::invalid_field("stock", "between 1 and 1000000"));
+    }
+    if b.currency.len() != 3 || !b.currency.bytes().all(|c| c.is_ascii_uppercase()) {
+        return Err(ApiError::invalid_field(
+            "currency",
+            "an ISO 4217 code such as EUR",
+        ));
+    }
+    let starts_at = parse_time(&b.starts_at)
+        .ok_or_else(|| ApiError::invalid_field("starts_at", "an RFC 3339 time"))?;
+    if b.per_user_limit == 0 || b.per_user_limit > b.stock {
+        return Err(ApiError::invalid_field(
+            "per_user_limit",
+            "between 1 and the stock",
+        ));
+    }
+    if !(1..=86_400).contains(&b.reservation_ttl_seconds) {
+        return Err(ApiError::invalid_field(
+            "reservation_ttl_seconds",
+            "between 1 and 86400",
+        ));
+    }
+    if b.admission_per_second
+        .is_some_and(|a| !(1..=100_000).contains(&a))
+    {
+        return Err(ApiError::invalid_field(
+            "admission_per_second",
+            "between 1 and 100000, or null",
+        ));
+    }
+    let record = DropRecord {
+        id: Uuid::new_v4(),
+        title,
+        stock: b.stock,
+        price_cents: b.price_cents,
+        currency: b.currency,
+        starts_at,
+        per_user_limit: b.per_user_limit,
+        reservation_ttl_seconds: b.reservation_ttl_seconds,
+        admission_per_second: b.admission_per_second,
+        created_at: now_millis(),
+    };
+    drops.create(&record).await?;
+    Ok(HttpResponse::Created().json(json!({
+        "id": record.id, "title": record.title, "stock": record.stock,
+        "starts_at": rfc3339(record.starts_at), "admission_per_second": record.admission_per_second,
+    })))
+}
+
+async fn admin_view(
+    caller: AuthUser,
+    path: web::Path<String>,
+    drops: web::Data<Arc<Drops>>,
+    stores: web::Data<Stores>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_role(Role::Admin)?;
+    let state = load(&drops, &path).await?;
+    let record = state.record();
+    let orders = stores.drops.orders_of_drop(record.id).await?;
+    let units = |status: OrderStatus| -> u32 {
+        orders
+            .iter()
+            .filter(|o| o.status == status)
+            .map(|o| o.quantity)
+            .sum()
+    };
+    let pool = stores.drops.stock_state(record.id).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "id": record.id, "title": record.title, "stock": record.stock,
+        "sold": units(OrderStatus::Paid), "reserved": units(OrderStatus::Reserved),
+        "expired": units(OrderStatus::Expired), "leased": pool.leased,
+        "remaining": state.seller.remaining().await,
+        "admission_per_second": record.admission_per_second,
+        "waiting": state.room.as_ref().map_or(0, |r| r.waiting()),
+        "starts_at": rfc3339(record.starts_at),
+    })))
+}
+
+async fn public_view(
+    caller: MaybeAuthUser,
+    path: web::Path<String>,
+    drops: web::Data<Arc<Drops>>,
+) -> Result<HttpResponse, ApiError> {
+    let state = load(&drops, &path).await?;
+    if let Some(user) = caller.0.as_ref().and_then(|c| c.user_id().ok()) {
+        state.watch(user);
+    }
+    let record = state.record();
+    let now = now_millis();
+    let remaining = state.seller.remaining().await;
+    let phase = if now < record.starts_at {
+        "upcoming"
+    } else if remaining == 0 {
+        "sold_out"
+    } else {
+        "on_sale"
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header(("cache-control", "no-store"))
+        .json(json!({
+            "id": record.id, "title": record.title, "price_cents": record.price_cents,
+            "currency": record.currency, "starts_at": rfc3339(record.starts_at),
+            "seconds_to_start": seconds_until(record.starts_at, now), "state": phase,
+            "remaining": remaining, "per_user_limit": record.per_user_limit,
+            "waiting_room": record.admission_per_second.is_some(),
+        })))
+}
+
+fn standing_view(standing: crate::drops::waiting_room::Standing) -> serde_json::Value {
+    json!({
+        "ahead": standing.ahead,
+        "admitted": standing.admission_token.is_some(),
+        "admission_token": standing.admission_token,
+    })
+}
+
+fn no_room() -> ApiError {
+    ApiError::new(ErrorCode::NotFound).with_message("this drop has no waiting room")
+}
+
+async fn join_queue(
+    caller: AuthUser,
+    path: web::Path<String>,
+    drops: web::Data<Arc<Drops>>,
+) -> Result<HttpResponse, ApiError> {
+    let user = caller.user_id()?;
+    let state = load(&drops, &path).await?;
+    let room = state.room.as_ref().ok_or_else(no_room)?;
+    state.watch(user);
+    Ok(HttpResponse::Ok().json(standing_view(room.join(user))))
+}
+
+async fn queue_standing(
+    caller: AuthUser,
+    path: web::Path<String>,
+    drops: web::Data<Arc<Drops>>,
+) -> Result<HttpResponse, ApiError> {
+    let user = caller.user_id()?;
+    let state = load(&drops, &path).await?;
+    let room = state.room.as_ref().ok_or_else(no_room)?;
+    let standing = room.standing(user).ok_or_else(|| {
+        ApiError::new(ErrorCode::NotFound).with_message("you are not in this queue; POST to join")
+    })?;
+    Ok(HttpResponse::Ok().json(standing_view(standing)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrderBody {
+    quantity: u32,
+}
+
+fn refused(code: ErrorCode, metrics: &Metrics, result: DropOrderResult) -> ApiError {
+    metrics.drop_order(result);
+    ApiError::new(code)
+}
+
+/// Checks the admission token of a drop with a waiting room.
+fn admitted(req: &HttpRequest, auth: &Auth, caller: &AuthUser, drop: Uuid) -> bool {
+    let Some(token) = req
+        .headers()
+        .get(ADMISSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    auth.access.verify(token).is_ok_and(|v| {
+        v.scopes.contains(&admission_scope(drop))
+            && matches!((&v.principal, &caller.principal), (Principal::User(a), Principal::User(b)) if a == b)
+    })
+}
+
+async fn order(
+    req: HttpRequest,
+    caller: AuthUser,
+    path: web::Path<String>,
+    body: web::Bytes,
+    drops: web::Data<Arc<Drops>>,
+    stores: web::Data<Stores>,
+    auth: web::Data<Auth>,
+) -> Result<HttpResponse, ApiError> {
+    let user = caller.user_id()?;
+    let metrics = drops.metrics();
+    let state = load(&drops, &path).await?;
+    let record = state.record();
+    let parsed: OrderBody = serde_json::from_slice(&body).map_err(|e| {
+        let code = if e.is_syntax() || e.is_eof() {
+            ErrorCode::MalformedJson
+        } else {
+            ErrorCode::InvalidBody
+        };
+        ApiError::new(code).with_message(e.to_string())
+    })?;
+    if parsed.quantity == 0 || parsed.quantity > record.per_user_limit {
+        return Err(ApiError::invalid_field(
+            "quantity",
+            format!("between 1 and {}", record.per_user_limit),
+        ));
+    }
+    let now = now_millis();
+    if now < record.starts_at {
+        return Err(
+            refused(ErrorCode::NotStarted, metrics, DropOrderResult::NotStarted)
+                .with_details(json!({ "seconds_to_start": seconds_until(record.starts_at, now) })),
+        );
+    }
+    if record.admission_per_second.is_some() && !admitted(&req, &auth, &caller, record.id) {
+        return Err(refused(
+            ErrorCode::NotAdmitted,
+            metrics,
+            DropOrderResult::NotAdmitted,
+        ));
+    }
+    // Known sold out: answered from memory, nothing written.
+    if state.seller.known_sold_out().await {
+        return Err(refused(
+            ErrorCode::SoldOut,
+            metrics,
+            DropOrderResult::SoldOut,
+        ));
+    }
+    let scope = format!("drop-orders:{user}:{}", record.id);
+    let claim = match idempotency::claim(&req, &stores, scope, &body).await? {
+        Idempotent::Replay(answer) => return Ok(answer),
+        Idempotent::Run(claim) => claim,
+    };
+    let (status, answer) = match drops.order(&state, user, parsed.quantity).await? {
+        OrderOutcome::Reserved(order) => (StatusCode::CREATED, order_view(&order)),
+        OrderOutcome::SoldOut => (StatusCode::CONFLICT, refusal_body(ErrorCode::SoldOut)),
+        OrderOutcome::LimitReached => (StatusCode::CONFLICT, refusal_body(ErrorCode::LimitReached)),
+    };
+    claim.finish(&stores, status, answer).await
+}
+
+/// The catalogue's error body, stored for idempotent replays of a refusal.
+fn refusal_body(code: ErrorCode) -> serde_json::Value {
+    json!({ "error": { "code": code.as_str(), "message": code.default_message(), "details": {} } })
+}
+
+async fn one_order(
+    caller: AuthUser,
+    path: web::Path<String>,
+    stores: web::Data<Stores>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&path)?;
+    let order = stores.drops.order(id).await?;
+    let visible = order.as_ref().is_some_and(|o| {
+        caller.user_id().is_ok_and(|u| u == o.user) || caller.has_role(Role::Admin)
+    });
+    match order {
+        Some(order) if visible => Ok(HttpResponse::Ok().json(order_view(&order))),
+        // Someone else's order looks like no order at all.
+        _ => Err(ApiError::new(ErrorCode::NotFound).with_message("no such order")),
+    }
+}

@@ -1,0 +1,184 @@
+//! Store and payment webhooks: `POST /v1/webhooks/appstore`, `/googleplay`, `/payments`.
+//! Each body is verified (JWS chain, push token, HMAC with timestamp tolerance), turned
+//! into a provider-neutral notification and queued in the outbox under an id derived from
+//! the provider's event id, then answered at once: `{"status":"accepted"}`, or
+//! `"duplicate"` for an event seen before (nothing changes), or `"ignored"` for types that
+//! change no subscription. Refused bodies change nothing.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use fitpulse_actors::domain::now_millis;
+use fitpulse_actors::ports::commerce::OutboxItem;
+use serde_json::json;
+
+use super::{ApiError, ErrorCode};
+use crate::auth::extractor::bearer_token;
+use crate::commerce::Webhooks;
+use crate::commerce::notification::{Notification, WebhookError};
+use crate::commerce::payments::{PaymentEvent, SIGNATURE_HEADER};
+use crate::commerce::products::Store;
+use crate::drops::ORDER_PAYMENT_KIND;
+use crate::metrics::{Metrics, WebhookProvider, WebhookResult};
+use crate::store::Stores;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/webhooks/appstore").post(appstore))
+        .service(web::resource("/v1/webhooks/googleplay").post(googleplay))
+        .service(web::resource("/v1/webhooks/payments").post(payments));
+}
+
+impl From<WebhookError> for ApiError {
+    fn from(err: WebhookError) -> Self {
+        let code = match &err {
+            WebhookError::Signature(_) => ErrorCode::InvalidSignature,
+            WebhookError::Stale => ErrorCode::StaleTimestamp,
+            WebhookError::Malformed(_) => ErrorCode::InvalidBody,
+            WebhookError::NotConfigured => ErrorCode::NotConfigured,
+        };
+        ApiError::new(code).with_message(err.to_string())
+    }
+}
+
+fn now_secs() -> u64 {
+    (now_millis() / 1000).max(0) as u64
+}
+
+fn provider_label(store: Store) -> WebhookProvider {
+    match store {
+        Store::AppStore => WebhookProvider::AppStore,
+        Store::GooglePlay => WebhookProvider::GooglePlay,
+        Store::Web => WebhookProvider::Payments,
+    }
+}
+
+/// Queues a verified notification (or reports it ignored) and answers.
+async fn accept(
+    store: Store,
+    parsed: Result<(String, Option<Notification>), WebhookError>,
+    stores: &Stores,
+    metrics: &Metrics,
+) -> Result<HttpResponse, ApiError> {
+    let provider = provider_label(store);
+    let (event_id, note) = parsed.inspect_err(|err| {
+        metrics.webhook(provider, WebhookResult::Rejected);
+        tracing::warn!(provider = store.as_str(), error = %err, "webhook refused");
+    })?;
+    let Some(note) = note else {
+        metrics.webhook(provider, WebhookResult::Ignored);
+        return Ok(HttpResponse::Ok().json(json!({ "status": "ignored", "event_id": event_id })));
+    };
+    let item = OutboxItem::new(
+        Notification::outbox_id(store, &event_id),
+        &Notification::outbox_kind(store),
+        serde_json::to_string(&note).expect("a notification serializes"),
+        now_millis(),
+    );
+    let fresh = stores.outbox.enqueue(&item).await?;
+    let (status, result) = if fresh {
+        ("accepted", WebhookResult::Accepted)
+    } else {
+        ("duplicate", WebhookResult::Duplicate)
+    };
+    metrics.webhook(provider, result);
+    Ok(HttpResponse::Ok().json(json!({ "status": status, "event_id": event_id })))
+}
+
+fn not_configured(metrics: &Metrics, provider: WebhookProvider) -> ApiError {
+    metrics.webhook(provider, WebhookResult::Rejected);
+    WebhookError::NotConfigured.into()
+}
+
+async fn appstore(
+    body: web::Bytes,
+    webhooks: web::Data<Webhooks>,
+    stores: web::Data<Stores>,
+    metrics: web::Data<Metrics>,
+) -> Result<HttpResponse, ApiError> {
+    let verifier = webhooks
+        .appstore
+        .as_ref()
+        .ok_or_else(|| not_configured(&metrics, WebhookProvider::AppStore))?;
+    let parsed = verifier.parse(&body, now_secs());
+    accept(Store::AppStore, parsed, &stores, &metrics).await
+}
+
+#[derive(serde::Deserialize)]
+struct PushQuery {
+    token: Option<String>,
+}
+
+async fn googleplay(
+    req: HttpRequest,
+    query: web::Query<PushQuery>,
+    body: web::Bytes,
+    webhooks: web::Data<Webhooks>,
+    stores: web::Data<Stores>,
+    metrics: web::Data<Metrics>,
+) -> Result<HttpResponse, ApiError> {
+    let play = webhooks
+        .googleplay
+        .as_ref()
+        .ok_or_else(|| not_configured(&metrics, WebhookProvider::GooglePlay))?;
+    let presented = query.token.as_deref().or_else(|| bearer_token(&req));
+    let parsed = play
+        .authenticate(presented)
+        .and_then(|()| play.parse(&body));
+    accept(Store::GooglePlay, parsed, &stores, &metrics).await
+}
+
+async fn payments(
+    req: HttpRequest,
+    body: web::Bytes,
+    webhooks: web::Data<Webhooks>,
+    stores: web::Data<Stores>,
+    metrics: web::Data<Metrics>,
+) -> Result<HttpResponse, ApiError> {
+    let provider = webhooks
+        .payments
+        .as_ref()
+        .ok_or_else(|| not_configured(&metrics, WebhookProvider::Payments))?;
+    let header = req
+        .headers()
+        .get(SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let parsed = provider
+        .verify(header, &body, now_secs())
+        .and_then(|()| provider.parse(&body));
+    match parsed {
+        Ok((event_id, Some(PaymentEvent::OrderPaid { order_id }))) => {
+            accept_order_payment(&event_id, order_id, &stores, &metrics).await
+        }
+        other => {
+            let parsed = other.map(|(id, event)| {
+                let note = match event {
+                    Some(PaymentEvent::Subscription(note)) => Some(note),
+                    _ => None,
+                };
+                (id, note)
+            });
+            accept(Store::Web, parsed, &stores, &metrics).await
+        }
+    }
+}
+
+/// Queues an order payment (outbox kind `webhook.order`), deduplicated like the others.
+async fn accept_order_payment(
+    event_id: &str,
+    order_id: uuid::Uuid,
+    stores: &Stores,
+    metrics: &Metrics,
+) -> Result<HttpResponse, ApiError> {
+    let item = OutboxItem::new(
+        Notification::outbox_id(Store::Web, event_id),
+        ORDER_PAYMENT_KIND,
+        json!({ "order_id": order_id }).to_string(),
+        now_millis(),
+    );
+    let fresh = stores.outbox.enqueue(&item).await?;
+    let (status, result) = if fresh {
+        ("accepted", WebhookResult::Accepted)
+    } else {
+        ("duplicate", WebhookResult::Duplicate)
+    };
+    metrics.webhook(WebhookProvider::Payments, result);
+    Ok(HttpResponse::Ok().json(json!({ "status": status, "event_id": event_id })))
+}

@@ -1,0 +1,498 @@
+//! Product drops end to end, on both store backends: thousands of concurrent buyers for a
+//! few units get exactly as many reservations as there are units and `sold_out` otherwise;
+//! per-user limits hold; unpaid reservations expire and their units sell again; a repeated
+//! `Idempotency-Key` answers the same order; the waiting room admits buyers at its rate;
+//! the payment webhook confirms an order; bad input changes nothing.
+
+use std::time::Duration;
+
+use fitpulse::config::{Secret, Settings, StoreKind};
+use fitpulse_actors::domain::{Role, UserId, now_millis};
+use fitpulse_actors::events::rfc3339;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_error, spawn_app, spawn_app_with};
+
+fn admin(app: &TestApp) -> String {
+    app.mint(UserId::random(), &[Role::Member, Role::Admin], 600)
+}
+
+async fn create_drop(
+    app: &TestApp,
+    stock: u32,
+    limit: u32,
+    ttl: u32,
+    starts_in_ms: i64,
+    rate: Option<u32>,
+) -> String {
+    let body = json!({
+        "title": "Launch hoodie", "stock": stock, "price_cents": 5900, "currency": "EUR",
+        "starts_at": rfc3339(now_millis() + starts_in_ms), "per_user_limit": limit,
+        "reservation_ttl_seconds": ttl, "admission_per_second": rate,
+    });
+    let created = app
+        .call("POST", "/v1/admin/drops", Some(body), Some(&admin(app)))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    created.json()["id"].as_str().expect("id").to_owned()
+}
+
+async fn order(
+    app: &TestApp,
+    drop: &str,
+    token: &str,
+    key: &str,
+    quantity: u32,
+) -> crate::helpers::Response {
+    app.call_with_headers(
+        "POST",
+        &format!("/v1/drops/{drop}/orders"),
+        Some(json!({ "quantity": quantity })),
+        Some(token),
+        &[("idempotency-key", key)],
+    )
+    .await
+}
+
+/// 2,000 buyers at once for 100 units: exactly 100 reservations, 1,900 `sold_out`.
+async fn no_oversell(app: &TestApp) {
+    let drop = create_drop(app, 100, 1, 300, -1_000, None).await;
+    let buyers: Vec<String> = (0..2_000).map(|_| app.member().1).collect();
+    let attempts = buyers.iter().enumerate().map(|(n, token)| {
+        order(
+            app,
+            &drop,
+            token,
+            Box::leak(format!("k-{n}").into_boxed_str()),
+            1,
+        )
+    });
+    let (mut reserved, mut sold_out, mut other) = (0, 0, Vec::new());
+    // 200 in flight at a time: concurrent enough to race for the last units, bounded so
+    // a slow shared machine does not time requests out.
+    use futures_util::StreamExt;
+    let answers: Vec<_> = futures_util::stream::iter(attempts)
+        .buffer_unordered(200)
+        .collect()
+        .await;
+    for response in answers {
+        match response.status {
+            201 => reserved += 1,
+            409 if response.text.contains("sold_out") => sold_out += 1,
+            _ => other.push(format!("{} {}", response.status, response.text)),
+        }
+    }
+    assert!(
+        other.is_empty(),
+        "unexpected answers: {:?}",
+        &other[..other.len().min(5)]
+    );
+    assert_eq!((reserved, sold_out), (100, 1_900));
+    let view = app
+        .call(
+            "GET",
+            &format!("/v1/admin/drops/{drop}"),
+            None,
+            Some(&admin(app)),
+        )
+        .await
+        .json();
+    assert_eq!(
+        (view["reserved"].clone(), view["remaining"].clone()),
+        (json!(100), json!(0)),
+        "{view}"
+    );
+    let public = app
+        .call("GET", &format!("/v1/drops/{drop}"), None, None)
+        .await
+        .json();
+    assert_eq!(public["state"], "sold_out");
+}
+
+#[actix_web::test]
+async fn two_thousand_buyers_for_a_hundred_units_never_oversell_on_the_embedded_store() {
+    let app = spawn_app().await;
+    no_oversell(&app).await;
+}
+
+/// The app on the suite's CQL keyspace, or `None` when no CQL server is configured.
+async fn scylla_app(customize: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    let nodes = crate::store::support::cql_contact_point()?;
+    let keyspace = crate::store::support::suite_keyspace(&nodes);
+    Some(
+        spawn_app_with(move |s| {
+            s.store.kind = StoreKind::Scylla;
+            s.store.scylla.nodes = nodes.split(',').map(str::to_owned).collect();
+            s.store.scylla.keyspace = keyspace.to_owned();
+            s.store.scylla.request_timeout_ms = 20_000;
+            customize(s);
+        })
+        .await,
+    )
+}
+
+#[actix_web::test]
+async fn two_thousand_buyers_for_a_hundred_units_never_oversell_on_the_scylla_store() {
+    let Some(app) = scylla_app(|_| {}).await else {
+        return;
+    };
+    no_oversell(&app).await;
+}
+
+/// Limits, expiry and idempotency, as every backend must keep them.
+async fn limits_expiry_and_replays(app: &TestApp) {
+    let drop = create_drop(app, 2, 2, 1, -1_000, None).await;
+    let (_, alice) = app.member();
+    let (_, bob) = app.member();
+
+    let first = order(app, &drop, &alice, "a-1", 1).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    assert_eq!(first.json()["status"], "reserved");
+    let replay = order(app, &drop, &alice, "a-1", 1).await;
+    assert_eq!(replay.status, 201);
+    assert_eq!(
+        replay.json()["id"],
+        first.json()["id"],
+        "the same key answers the same order"
+    );
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    let reused = order(app, &drop, &alice, "a-1", 2).await;
+    assert_eq!(reused.status, 422);
+    assert_error(&reused.text, "idempotency_key_reused");
+    let second = order(app, &drop, &alice, "a-2", 1).await;
+    assert_eq!(second.status, 201, "{}", second.text);
+    let over = order(app, &drop, &alice, "a-3", 1).await;
+    assert_eq!(over.status, 409, "{}", over.text);
+    assert_error(&over.text, "limit_reached");
+    let gone = order(app, &drop, &bob, "b-1", 1).await;
+    assert_error(&gone.text, "sold_out");
+
+    // Unpaid reservations expire after a second and their units sell again.
+    let (mut bobs_socket, _) = app.connect_ready(&bob, None).await;
+    let id = first.json()["id"].as_str().expect("id").to_owned();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let status = app
+            .call("GET", &format!("/v1/orders/{id}"), None, Some(&alice))
+            .await
+            .json();
+        if status["status"] == "expired" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never expired: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let bought = loop {
+        let attempt = order(app, &drop, &bob, &format!("b-{}", now_millis()), 1).await;
+        if attempt.status == 201 {
+            break attempt;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stock never came back: {}",
+            attempt.text
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(bought.json()["status"], "reserved");
+    let event = bobs_socket.event("order.reserved").await;
+    assert_eq!(event["data"]["id"], bought.json()["id"]);
+}
+
+#[actix_web::test]
+async fn limits_expiry_and_idempotent_replays_hold_on_the_embedded_store() {
+    limits_expiry_and_replays(&spawn_app().await).await;
+}
+
+#[actix_web::test]
+async fn limits_expiry_and_idempotent_replays_hold_on_the_scylla_store() {
+    let Some(app) = scylla_app(|_| {}).await else {
+        return;
+    };
+    limits_expiry_and_replays(&app).await;
+}
+
+#[actix_web::test]
+async fn the_waiting_room_admits_buyers_in_order_at_its_rate() {
+    let app = spawn_app().await;
+    let drop = create_drop(&app, 10, 1, 300, 1_500, Some(1)).await;
+    let (_, first) = app.member();
+    let (_, second) = app.member();
+    let early = order(&app, &drop, &first, "e-1", 1).await;
+    assert_eq!(early.status, 409);
+    assert_error(&early.text, "not_started");
+    assert!(
+        early.json()["error"]["details"]["seconds_to_start"]
+            .as_i64()
+            .is_some_and(|s| s >= 1)
+    );
+
+    let (mut socket, _) = app.connect_ready(&first, None).await;
+    let joined = app
+        .call(
+            "POST",
+            &format!("/v1/drops/{drop}/queue"),
+            None,
+            Some(&first),
+        )
+        .await
+        .json();
+    assert_eq!(
+        (joined["ahead"].clone(), joined["admitted"].clone()),
+        (json!(0), json!(false))
+    );
+    let behind = app
+        .call(
+            "POST",
+            &format!("/v1/drops/{drop}/queue"),
+            None,
+            Some(&second),
+        )
+        .await
+        .json();
+    assert_eq!(behind["ahead"], 1);
+
+    let admitted = socket.event("drop.admitted").await;
+    let token = admitted["data"]["admission_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let standing = app
+        .call(
+            "GET",
+            &format!("/v1/drops/{drop}/queue"),
+            None,
+            Some(&first),
+        )
+        .await
+        .json();
+    assert_eq!(standing["admitted"], true);
+    let not_yet = app
+        .call(
+            "GET",
+            &format!("/v1/drops/{drop}/queue"),
+            None,
+            Some(&second),
+        )
+        .await
+        .json();
+    assert!(
+        not_yet["admission_token"].is_null() || not_yet["ahead"] == 0,
+        "{not_yet}"
+    );
+
+    let without = order(&app, &drop, &first, "w-1", 1).await;
+    assert_error(&without.text, "not_admitted");
+    let borrowed = app
+        .call_with_headers(
+            "POST",
+            &format!("/v1/drops/{drop}/orders"),
+            Some(json!({ "quantity": 1 })),
+            Some(&second),
+            &[("idempotency-key", "w-2"), ("x-admission-token", &token)],
+        )
+        .await;
+    assert_eq!(
+        borrowed.status, 409,
+        "another buyer's token admits nobody else"
+    );
+    let admitted_order = app
+        .call_with_headers(
+            "POST",
+            &format!("/v1/drops/{drop}/orders"),
+            Some(json!({ "quantity": 1 })),
+            Some(&first),
+            &[("idempotency-key", "w-3"), ("x-admission-token", &token)],
+        )
+        .await;
+    assert_eq!(admitted_order.status, 201, "{}", admitted_order.text);
+}
+
+#[actix_web::test]
+async fn the_payment_webhook_confirms_an_order_and_a_paid_order_never_expires() {
+    let app = spawn_app_with(|s| {
+        s.commerce.payments_secret = Some(Secret::new("whsec_drops"));
+        s.outbox.poll_interval_ms = 50;
+    })
+    .await;
+    let drop = create_drop(&app, 5, 1, 2, -1_000, None).await;
+    let (_, buyer) = app.member();
+    let (mut socket, _) = app.connect_ready(&buyer, None).await;
+    let reserved = order(&app, &drop, &buyer, "p-1", 1).await.json();
+    let id = reserved["id"].as_str().expect("id").to_owned();
+
+    let now = (now_millis() / 1000) as u64;
+    let body = json!({ "id": "evt_order_1", "type": "order.paid", "created": now, "data": { "order_id": id } }).to_string();
+    let signature = fitpulse::commerce::payments::sign("whsec_drops", now, body.as_bytes());
+    let paid = app
+        .call_with_headers(
+            "POST",
+            "/v1/webhooks/payments",
+            Some(serde_json::from_str(&body).expect("json")),
+            None,
+            &[("fitpulse-signature", &format!("t={now},v1={signature}"))],
+        )
+        .await;
+    assert_eq!(paid.status, 200, "{}", paid.text);
+    let event = socket.event("order.paid").await;
+    assert_eq!(event["data"]["id"], json!(id));
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let order = app
+        .call("GET", &format!("/v1/orders/{id}"), None, Some(&buyer))
+        .await
+        .json();
+    assert_eq!(order["status"], "paid", "the expiry timer found it paid");
+    let view = app
+        .call(
+            "GET",
+            &format!("/v1/admin/drops/{drop}"),
+            None,
+            Some(&admin(&app)),
+        )
+        .await
+        .json();
+    assert_eq!(
+        (view["sold"].clone(), view["reserved"].clone()),
+        (json!(1), json!(0))
+    );
+}
+
+#[actix_web::test]
+async fn bad_drop_input_is_refused_and_changes_nothing() {
+    let app = spawn_app().await;
+    let token = admin(&app);
+    let valid = json!({
+        "title": "Hoodie", "stock": 10, "price_cents": 100, "currency": "EUR",
+        "starts_at": rfc3339(now_millis()), "per_user_limit": 1,
+        "reservation_ttl_seconds": 60, "admission_per_second": null,
+    });
+    let mut cases: Vec<(Value, &str)> = Vec::new();
+    for (field, value) in [
+        ("stock", json!(0)),
+        ("currency", json!("eur")),
+        ("starts_at", json!("tomorrow")),
+        ("per_user_limit", json!(11)),
+        ("reservation_ttl_seconds", json!(0)),
+        ("title", json!("")),
+    ] {
+        let mut body = valid.clone();
+        body[field] = value;
+        cases.push((body, "invalid_field"));
+    }
+    let mut extra = valid.clone();
+    extra["colour"] = json!("red");
+    cases.push((extra, "invalid_body"));
+    for (body, code) in cases {
+        let response = app
+            .call("POST", "/v1/admin/drops", Some(body.clone()), Some(&token))
+            .await;
+        assert_eq!(response.status, 400, "{body}: {}", response.text);
+        assert_error(&response.text, code);
+    }
+    let (_, member) = app.member();
+    assert_eq!(
+        app.call(
+            "POST",
+            "/v1/admin/drops",
+            Some(valid.clone()),
+            Some(&member)
+        )
+        .await
+        .status,
+        403
+    );
+    assert_eq!(
+        app.call("POST", "/v1/admin/drops", Some(valid), None)
+            .await
+            .status,
+        401
+    );
+
+    let drop = create_drop(&app, 3, 1, 60, -1_000, None).await;
+    let missing_key = app
+        .call(
+            "POST",
+            &format!("/v1/drops/{drop}/orders"),
+            Some(json!({ "quantity": 1 })),
+            Some(&member),
+        )
+        .await;
+    assert_eq!(missing_key.status, 400);
+    assert_error(&missing_key.text, "idempotency_key_required");
+    for (body, status) in [
+        (json!({ "quantity": 0 }), 400),
+        (json!({ "quantity": 2 }), 400),
+        (json!({ "qty": 1 }), 400),
+    ] {
+        let response = app
+            .call_with_headers(
+                "POST",
+                &format!("/v1/drops/{drop}/orders"),
+                Some(body.clone()),
+                Some(&member),
+                &[("idempotency-key", "bad")],
+            )
+            .await;
+        assert_eq!(response.status, status, "{body}: {}", response.text);
+    }
+    let unauthorized = app
+        .call(
+            "POST",
+            &format!("/v1/drops/{drop}/orders"),
+            Some(json!({ "quantity": 1 })),
+            None,
+        )
+        .await;
+    assert_eq!(unauthorized.status, 401);
+    assert_eq!(
+        app.call(
+            "GET",
+            &format!("/v1/drops/{}", uuid::Uuid::new_v4()),
+            None,
+            None
+        )
+        .await
+        .status,
+        404
+    );
+    assert_eq!(
+        app.call("GET", "/v1/drops/not-a-uuid", None, None)
+            .await
+            .status,
+        400
+    );
+    let view = app
+        .call(
+            "GET",
+            &format!("/v1/admin/drops/{drop}"),
+            None,
+            Some(&token),
+        )
+        .await
+        .json();
+    assert_eq!(
+        (view["reserved"].clone(), view["remaining"].clone()),
+        (json!(0), json!(3)),
+        "nothing changed"
+    );
+
+    let placed = order(&app, &drop, &member, "ok-1", 1).await.json();
+    let (_, stranger) = app.member();
+    let id = placed["id"].as_str().expect("id");
+    assert_eq!(
+        app.call("GET", &format!("/v1/orders/{id}"), None, Some(&stranger))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        app.call("GET", &format!("/v1/orders/{id}"), None, Some(&member))
+            .await
+            .status,
+        200
+    );
+}

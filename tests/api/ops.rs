@@ -106,6 +106,28 @@ async fn every_metric_a_dashboard_or_rule_queries_is_exported() {
     // Some traffic, so request-labelled series exist.
     app.get("/healthz").await;
     app.get("/readyz").await;
+    // A drop being served, so its per-drop stock series exists.
+    let admin = app.mint(
+        fitpulse_actors::domain::UserId::random(),
+        &[fitpulse_actors::domain::Role::Admin],
+        600,
+    );
+    let drop = app
+        .call(
+            "POST",
+            "/v1/admin/drops",
+            Some(serde_json::json!({
+                "title": "Metrics", "stock": 1, "price_cents": 100, "currency": "EUR",
+                "starts_at": "2026-01-01T00:00:00Z", "per_user_limit": 1,
+                "reservation_ttl_seconds": 60, "admission_per_second": null,
+            })),
+            Some(&admin),
+        )
+        .await
+        .json();
+    app.get(&format!("/v1/drops/{}", drop["id"].as_str().expect("id")))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let exported = app.metrics().await;
     let missing: Vec<&String> = referenced
         .iter()

@@ -27,6 +27,7 @@ pub mod email;
 pub mod fd_limit;
 pub mod http;
 pub mod lifecycle;
+pub mod messages;
 pub mod metrics;
 pub mod migrate;
 pub mod outbox;

@@ -24,6 +24,7 @@ use crate::email;
 use crate::http;
 use crate::http::client_ip::ClientIpPolicy;
 use crate::lifecycle::Lifecycle;
+use crate::messages::Messages;
 use crate::metrics::Metrics;
 use crate::outbox::{Deliverer, Handlers, OutboxWorker, WorkerConfig};
 use crate::store::{self, Stores};
@@ -50,6 +51,8 @@ pub enum StartupError {
     Keys(#[from] crate::auth::keys::KeyError),
     #[error("cannot set up the store webhooks")]
     Webhooks(#[from] crate::commerce::CommerceError),
+    #[error("cannot load the feature messages")]
+    Messages(#[source] fitpulse_actors::ports::store::StoreError),
     #[error("cannot load the catalog")]
     Catalog(#[from] crate::content::CatalogError),
     #[error("cannot set up email")]
@@ -93,6 +96,9 @@ impl Application {
         };
         let hub = start_hub(&settings, &stores, &metrics, workers);
         let live = start_live(&settings, &stores, &metrics, &hub);
+        let messages = Messages::start(stores.clone(), hub.clone(), settings.messages.daily_cap)
+            .await
+            .map_err(StartupError::Messages)?;
         let drops = Drops::new(
             stores.clone(),
             hub.clone(),
@@ -135,6 +141,7 @@ impl Application {
             content: web::Data::new(content),
             webhooks: web::Data::new(webhooks),
             drops: web::Data::new(drops),
+            messages: web::Data::new(messages),
             accounts: web::Data::new(auth.accounts),
             limiter: web::Data::new(auth.limiter),
             client_ip: web::Data::new(ClientIpPolicy {
@@ -157,6 +164,7 @@ impl Application {
                 .app_data(app_data.content.clone())
                 .app_data(app_data.webhooks.clone())
                 .app_data(app_data.drops.clone())
+                .app_data(app_data.messages.clone())
                 .configure(|cfg| http::extractor_config(cfg, max_body))
                 .wrap(from_fn(http::observe::observe))
                 .configure(http::configure)
@@ -266,6 +274,7 @@ struct AppData {
     content: web::Data<Content>,
     webhooks: web::Data<Webhooks>,
     drops: web::Data<Arc<Drops>>,
+    messages: web::Data<Arc<Messages>>,
 }
 
 /// The outbox handlers by kind prefix. An item whose kind has no handler here goes dead, so

@@ -47,12 +47,22 @@ pub struct CloseDevice {
     pub reason: &'static str,
 }
 
+/// What a device said about itself when it connected; feature messages target by it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// `ios`, `android` or `web`.
+    pub platform: Option<String>,
+    pub app_version: Option<String>,
+    pub locale: Option<String>,
+}
+
 /// A device as a session holds it.
 #[derive(Clone)]
 pub struct DeviceHandle {
     pub key: DeviceKey,
     pub deliver: Recipient<Deliver>,
     pub close: Recipient<CloseDevice>,
+    pub client: ClientInfo,
 }
 
 /// The event families the server itself produces; metrics label frames by them.

@@ -24,6 +24,7 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     pub email: EmailSettings,
     pub commerce: CommerceSettings,
+    pub messages: MessageSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -170,6 +171,14 @@ pub struct LiveSettings {
     pub waiting_room_minutes: u64,
     /// Entries in the pushed leaderboard.
     pub leaderboard_size: usize,
+}
+
+/// Feature messages.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageSettings {
+    /// Feature messages pushed to one user per UTC day at most; more wait in the inbox.
+    pub daily_cap: u32,
 }
 
 /// Store and payment webhooks. A provider without its secret (or root certificate)
@@ -349,6 +358,7 @@ impl Default for Settings {
                 payments_secret: None,
                 payments_tolerance_seconds: 300,
             },
+            messages: MessageSettings { daily_cap: 3 },
         }
     }
 }

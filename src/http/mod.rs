@@ -15,6 +15,7 @@ mod idempotency;
 mod live;
 mod marks;
 mod me;
+mod messages;
 mod oauth;
 pub mod observe;
 mod ops;
@@ -44,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     commerce::configure(cfg);
     webhooks::configure(cfg);
     drops::configure(cfg);
+    messages::configure(cfg);
 }
 
 /// Extractor limits and error mapping shared by every route.

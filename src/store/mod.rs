@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use fitpulse_actors::ports::commerce::{OutboxStore, SubscriptionStore};
 use fitpulse_actors::ports::drops::DropStore;
+use fitpulse_actors::ports::messages::MessageStore;
 use fitpulse_actors::ports::store::{
     ContentStore, EntitlementStore, FeedStore, HealthCheck, IdempotencyStore, LikeStore,
     LiveClassStore, PlanStore, RefreshTokenStore, SaveStore, SettingStore, UserStore,
@@ -41,6 +42,7 @@ pub struct Stores {
     pub subscriptions: Arc<dyn SubscriptionStore>,
     pub outbox: Arc<dyn OutboxStore>,
     pub drops: Arc<dyn DropStore>,
+    pub messages: Arc<dyn MessageStore>,
 }
 
 impl Stores {
@@ -61,6 +63,7 @@ impl Stores {
             + SubscriptionStore
             + OutboxStore
             + DropStore
+            + MessageStore
             + 'static,
     {
         Stores {
@@ -79,7 +82,8 @@ impl Stores {
             settings: store.clone(),
             subscriptions: store.clone(),
             outbox: store.clone(),
-            drops: store,
+            drops: store.clone(),
+            messages: store,
         }
     }
 }

@@ -14,7 +14,7 @@ use actix_http::ws::Item;
 use actix_web::web::{Bytes, BytesMut};
 use actix_web_actors::ws::{self, CloseCode, CloseReason, ProtocolError};
 use bytestring::ByteString;
-use fitpulse_actors::device::{CloseDevice, Deliver, DeviceHandle, DeviceKey, close};
+use fitpulse_actors::device::{ClientInfo, CloseDevice, Deliver, DeviceHandle, DeviceKey, close};
 use fitpulse_actors::domain::{ClassId, Role, UserId, now_millis};
 use fitpulse_actors::events::notice_frame;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -55,10 +55,17 @@ pub struct Connection {
     expiry_timers: Vec<SpawnHandle>,
     rate: DefaultDirectRateLimiter,
     partial: Option<Partial>,
+    client: ClientInfo,
 }
 
 impl Connection {
-    pub fn new(gateway: Arc<Gateway>, caller: AuthUser, user: UserId, since: Option<u64>) -> Self {
+    pub fn new(
+        gateway: Arc<Gateway>,
+        caller: AuthUser,
+        user: UserId,
+        since: Option<u64>,
+        client: ClientInfo,
+    ) -> Self {
         let limits = &gateway.limits;
         // Settings validation keeps both above zero.
         let per_second = NonZeroU32::new(limits.messages_per_second).unwrap_or(NonZeroU32::MIN);
@@ -79,6 +86,7 @@ impl Connection {
             expiry_timers: Vec::new(),
             rate,
             partial: None,
+            client,
         }
     }
 
@@ -90,7 +98,13 @@ impl Connection {
             scopes: BTreeSet::new(),
             expires_at: 0,
         };
-        let mut connection = Connection::new(gateway, nobody, UserId::random(), None);
+        let mut connection = Connection::new(
+            gateway,
+            nobody,
+            UserId::random(),
+            None,
+            ClientInfo::default(),
+        );
         connection.user = None;
         connection.refusal = Some((code, reason.to_owned()));
         connection
@@ -124,6 +138,7 @@ impl Connection {
             key: self.key,
             deliver: ctx.address().recipient(),
             close: ctx.address().recipient(),
+            client: self.client.clone(),
         }
     }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_web_actors::ws::WsResponseBuilder;
-use fitpulse_actors::device::close;
+use fitpulse_actors::device::{ClientInfo, close};
 use fitpulse_actors::hub::Hub;
 use fitpulse_actors::live::Live;
 use serde::Deserialize;
@@ -73,6 +73,30 @@ struct ConnectQuery {
     access_token: Option<String>,
     /// Resume after this seq.
     since: Option<u64>,
+    /// What the app is, for feature-message targeting: `ios`, `android` or `web`.
+    platform: Option<String>,
+    app_version: Option<String>,
+    locale: Option<String>,
+}
+
+impl ConnectQuery {
+    /// The client's description; values that are not plausible are left out rather than
+    /// refusing the socket (targeting then treats them as unknown).
+    fn client(&self) -> ClientInfo {
+        let plain = |v: &Option<String>, max: usize, ok: fn(char) -> bool| {
+            v.as_ref()
+                .filter(|v| !v.is_empty() && v.len() <= max && v.chars().all(ok))
+                .cloned()
+        };
+        ClientInfo {
+            platform: self
+                .platform
+                .clone()
+                .filter(|p| ["ios", "android", "web"].contains(&p.as_str())),
+            app_version: plain(&self.app_version, 32, |c| c.is_ascii_digit() || c == '.'),
+            locale: plain(&self.locale, 35, |c| c.is_ascii_alphanumeric() || c == '-'),
+        }
+    }
 }
 
 /// Upgrades to a WebSocket. An invalid or missing token still upgrades, then closes with
@@ -95,7 +119,9 @@ async fn connect(
             Connection::refuse(gateway.clone(), close::UNAUTHENTICATED, &err.to_string())
         }
         Some(Ok(caller)) => match caller.principal {
-            Principal::User(user) => Connection::new(gateway.clone(), caller, user, query.since),
+            Principal::User(user) => {
+                Connection::new(gateway.clone(), caller, user, query.since, query.client())
+            }
             Principal::Client(_) => Connection::refuse(
                 gateway.clone(),
                 close::FORBIDDEN,

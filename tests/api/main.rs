@@ -10,6 +10,7 @@ mod drops;
 mod errors;
 mod health;
 mod helpers;
+mod messages;
 mod ops;
 mod outbox;
 mod plan;

@@ -10,8 +10,8 @@ use actix::prelude::*;
 
 pub use shard::HubShard;
 use shard::{
-    AckUserFeed, AttachDevice, CountSessions, DetachDevice, DrainAll, EditUserPlan, NotifyAll,
-    NotifyUser, PublishToUser, ReplaceUserEntitlements, UserPlan,
+    AckUserFeed, AttachDevice, BroadcastAll, CountAudience, CountSessions, DetachDevice, DrainAll,
+    EditUserPlan, NotifyAll, NotifyUser, PublishToUser, ReplaceUserEntitlements, UserPlan,
 };
 
 use crate::device::{DeviceHandle, DeviceKey};
@@ -139,6 +139,36 @@ impl Hub {
                 kind,
             });
         }
+    }
+
+    /// Hands a broadcast to every session with a connected device on this node; each
+    /// decides whether its user is in the audience. Answers how many sessions got it.
+    pub async fn broadcast(&self, broadcast: crate::session::Broadcast) -> usize {
+        let sends = self
+            .shards
+            .iter()
+            .map(|s| s.send(BroadcastAll(broadcast.clone())));
+        futures_util::future::join_all(sends)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap_or(0))
+            .sum()
+    }
+
+    /// How many connected users on this node are in an audience (for dry runs).
+    pub async fn count_audience(
+        &self,
+        filter: std::sync::Arc<dyn crate::session::AudienceFilter>,
+    ) -> usize {
+        let asks = self
+            .shards
+            .iter()
+            .map(|s| s.send(CountAudience(filter.clone())));
+        futures_util::future::join_all(asks)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap_or(0))
+            .sum()
     }
 
     /// Sessions held on this node.

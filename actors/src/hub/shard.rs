@@ -380,3 +380,50 @@ impl Handler<NotifyUser> for HubShard {
         }
     }
 }
+
+/// Hands a broadcast to every session of this shard that has a device attached.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct BroadcastAll(pub session::Broadcast);
+
+impl Handler<BroadcastAll> for HubShard {
+    type Result = usize;
+
+    fn handle(&mut self, msg: BroadcastAll, _: &mut Context<Self>) -> usize {
+        let mut handed = 0;
+        for entry in self.sessions.values().filter(|e| !e.devices.is_empty()) {
+            entry.addr.do_send(msg.0.clone());
+            handed += 1;
+        }
+        handed
+    }
+}
+
+/// Counts the sessions of this shard whose user is in an audience.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct CountAudience(pub std::sync::Arc<dyn session::AudienceFilter>);
+
+impl Handler<CountAudience> for HubShard {
+    type Result = ResponseFuture<usize>;
+
+    fn handle(&mut self, msg: CountAudience, _: &mut Context<Self>) -> Self::Result {
+        let asks: Vec<_> = self
+            .sessions
+            .values()
+            .filter(|e| !e.devices.is_empty())
+            .map(|e| {
+                e.addr.send(session::InAudience {
+                    filter: msg.0.clone(),
+                })
+            })
+            .collect();
+        Box::pin(async move {
+            futures_util::future::join_all(asks)
+                .await
+                .into_iter()
+                .filter(|r| matches!(r, Ok(true)))
+                .count()
+        })
+    }
+}

@@ -2,5 +2,6 @@
 
 pub mod commerce;
 pub mod drops;
+pub mod messages;
 pub mod observer;
 pub mod store;

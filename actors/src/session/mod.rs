@@ -8,6 +8,7 @@
 //! always in flight while events are pending, and a publisher's reply waits for the flush
 //! that holds its event. Stopping flushes everything first.
 
+mod broadcast;
 mod config;
 mod entitlements;
 mod messages;
@@ -21,6 +22,7 @@ use actix::prelude::*;
 use futures_util::future::{BoxFuture, Shared};
 use tokio::sync::oneshot;
 
+pub use broadcast::{Audience, AudienceFilter, Broadcast, InAudience};
 pub use config::{SessionConfig, SessionDeps};
 pub use entitlements::ReplaceEntitlements;
 pub use messages::{
@@ -32,6 +34,15 @@ use crate::device::{CloseDevice, Deliver, DeviceHandle, DeviceKey, close, family
 use crate::domain::{UserId, now_millis};
 use crate::events::{Frame, event_frame, family_of};
 use crate::ports::store::{Entitlement, FeedEvent, StoreError};
+
+/// The `id` field of a broadcast event's data.
+fn broadcast_id(data: &str) -> Option<String> {
+    serde_json::from_str::<serde_json::Value>(data)
+        .ok()?
+        .get("id")?
+        .as_str()
+        .map(str::to_owned)
+}
 
 /// Resolves when the previous session of the same user on this node has persisted all.
 pub type Barrier = Shared<BoxFuture<'static, ()>>;
@@ -87,6 +98,10 @@ pub struct UserSession {
     failed_flushes: u32,
     /// Set once asked to stop: signalled after the last flush.
     stopping: Option<oneshot::Sender<()>>,
+    /// Broadcast ids already delivered to this user (see `broadcast`).
+    broadcasts_seen: std::collections::HashSet<String>,
+    /// (UTC day, feature messages delivered that day), for the daily cap.
+    broadcasts_today: (i64, u32),
 }
 
 impl UserSession {
@@ -114,6 +129,8 @@ impl UserSession {
             flushing: false,
             failed_flushes: 0,
             stopping: None,
+            broadcasts_seen: std::collections::HashSet::new(),
+            broadcasts_today: (0, 0),
         }
     }
 
@@ -319,7 +336,18 @@ impl Actor for UserSession {
                 act.read_seq = loaded.read_seq;
                 act.plan = loaded.plan;
                 act.entitlements = loaded.entitlements;
+                let today = now_millis().div_euclid(86_400_000);
                 for event in loaded.recent {
+                    // Feature messages already in the feed count against today's cap
+                    // and are not delivered again.
+                    if event.kind == "message.feature" {
+                        if event.at.div_euclid(86_400_000) == today {
+                            act.broadcasts_today = (today, act.broadcasts_today.1 + 1);
+                        }
+                        if let Some(id) = broadcast_id(&event.data) {
+                            act.broadcasts_seen.insert(id);
+                        }
+                    }
                     let frame = crate::events::feed_frame(&event);
                     act.remember(event.seq, frame);
                 }

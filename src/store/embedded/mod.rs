@@ -17,6 +17,7 @@ mod idempotency;
 mod likes;
 mod live;
 mod marks;
+mod messages;
 mod outbox;
 mod plans;
 mod refresh_tokens;
@@ -81,6 +82,9 @@ const DROP_QUOTAS: TableDefinition<&str, u32> = TableDefinition::new("drop_quota
 const ORDERS: TableDefinition<&str, &[u8]> = TableDefinition::new("orders");
 /// Keys `drop<sep>order`.
 const DROP_ORDERS: TableDefinition<&str, ()> = TableDefinition::new("orders_by_drop");
+const FEATURE_MESSAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("feature_messages");
+/// Keys `user<sep>message`.
+const MESSAGE_STATES: TableDefinition<&str, &[u8]> = TableDefinition::new("message_states");
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -144,6 +148,8 @@ impl EmbeddedStore {
             txn.open_table(DROP_QUOTAS)?;
             txn.open_table(ORDERS)?;
             txn.open_table(DROP_ORDERS)?;
+            txn.open_table(FEATURE_MESSAGES)?;
+            txn.open_table(MESSAGE_STATES)?;
             txn.commit()?;
             Ok(db)
         })

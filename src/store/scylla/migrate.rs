@@ -57,6 +57,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0006_drops",
         cql: include_str!("../../../cql/0006_drops.cql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_messages",
+        cql: include_str!("../../../cql/0007_messages.cql"),
+    },
 ];
 
 /// How long a lock holder may run before its lock expires on its own.

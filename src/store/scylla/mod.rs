@@ -14,6 +14,7 @@ mod feed;
 mod idempotency;
 mod likes;
 mod live;
+mod messages;
 pub mod migrate;
 mod outbox;
 mod plans;
@@ -76,6 +77,7 @@ pub struct ScyllaStore {
     subscription_statements: subscriptions::Statements,
     outbox_statements: outbox::Statements,
     drop_statements: drops::Statements,
+    message_statements: messages::Statements,
     ops: OpMetrics,
 }
 
@@ -142,6 +144,7 @@ impl ScyllaStore {
             subscription_statements: subscriptions::Statements::prepare(&session).await?,
             outbox_statements: outbox::Statements::prepare(&session).await?,
             drop_statements: drops::Statements::prepare(&session).await?,
+            message_statements: messages::Statements::prepare(&session).await?,
             session: Arc::new(session),
             ops: OpMetrics::new(BACKEND, metrics),
         })

@@ -69,6 +69,7 @@ conformance!(
     concurrent_stock_leases_never_hand_out_more_than_the_stock,
     a_users_quota_holds_under_concurrency_and_can_be_given_back,
     an_order_moves_from_reserved_exactly_once,
+    feature_messages_list_until_they_expire_and_states_keep_their_first_time,
 );
 
 /// The embedded store also prunes by count; the scylla store keeps what its TTL keeps.

@@ -1313,3 +1313,64 @@ pub async fn an_order_moves_from_reserved_exactly_once(stores: &Stores, _: &Metr
         None
     );
 }
+
+pub async fn feature_messages_list_until_they_expire_and_states_keep_their_first_time(
+    stores: &Stores,
+    _: &Metrics,
+) {
+    use fitpulse_actors::ports::messages::{MessageAction, MessageRecord};
+    let now = now_millis();
+    let live = MessageRecord {
+        id: uuid::Uuid::new_v4(),
+        doc: r#"{"title":"New 2-week plan"}"#.into(),
+        expires_at: now + 60_000,
+    };
+    let old = MessageRecord {
+        id: uuid::Uuid::new_v4(),
+        doc: "{}".into(),
+        expires_at: now - 1,
+    };
+    stores.messages.put_message(&live).await.expect("put");
+    stores.messages.put_message(&old).await.expect("put");
+    assert_eq!(
+        stores.messages.message(live.id).await.expect("read"),
+        Some(live.clone())
+    );
+    let unexpired = stores.messages.unexpired_messages(now).await.expect("list");
+    assert!(unexpired.contains(&live));
+    assert!(!unexpired.iter().any(|m| m.id == old.id));
+
+    let who = UserId::random();
+    let read = stores
+        .messages
+        .mark_message(who, live.id, MessageAction::Read, now)
+        .await
+        .expect("mark");
+    assert_eq!((read.read_at, read.clicked_at), (Some(now), None));
+    let again = stores
+        .messages
+        .mark_message(who, live.id, MessageAction::Read, now + 5)
+        .await
+        .expect("mark");
+    assert_eq!(again.read_at, Some(now), "the first time is kept");
+    stores
+        .messages
+        .mark_message(who, live.id, MessageAction::Clicked, now + 9)
+        .await
+        .expect("mark");
+    let states = stores.messages.message_states(who).await.expect("states");
+    assert_eq!(states.len(), 1);
+    assert_eq!(states[0].0, live.id);
+    assert_eq!(
+        (states[0].1.read_at, states[0].1.clicked_at),
+        (Some(now), Some(now + 9))
+    );
+    assert!(
+        stores
+            .messages
+            .message_states(UserId::random())
+            .await
+            .expect("s")
+            .is_empty()
+    );
+}

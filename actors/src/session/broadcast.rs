@@ -1,0 +1,103 @@
+//! Broadcasts (feature messages): one message handed to every session on the node, each of
+//! which decides for itself whether its user is in the audience, using what it knows
+//! (entitlements, the devices' platform, version and locale). A session delivers a
+//! broadcast once, only while a device is connected (offline users find it in their
+//! inbox), and at most `daily_cap` a day per user; what it delivers becomes a sequenced
+//! event of the user's feed like any other.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use super::UserSession;
+use crate::device::ClientInfo;
+use crate::domain::{UnixMillis, UserId, now_millis};
+use crate::events::EventKind;
+use crate::ports::store::Entitlement;
+
+/// Who a session's user is, for audience checks.
+pub struct Audience<'a> {
+    pub user: UserId,
+    pub entitlements: &'a [Entitlement],
+    /// The connected devices.
+    pub devices: Vec<&'a ClientInfo>,
+    pub now: UnixMillis,
+}
+
+/// Decides whether a user is in a broadcast's audience.
+pub trait AudienceFilter: Send + Sync {
+    fn matches(&self, audience: &Audience<'_>) -> bool;
+}
+
+/// A broadcast as sessions receive it: the event data is serialized once and shared.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Broadcast {
+    /// Delivered at most once per session (the message id).
+    pub id: String,
+    pub kind: EventKind,
+    pub data: Arc<str>,
+    pub filter: Arc<dyn AudienceFilter>,
+    /// Broadcasts of this kind a user gets per UTC day at most.
+    pub daily_cap: Option<u32>,
+}
+
+/// Answers whether the session's user is in the audience (for dry runs).
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct InAudience {
+    pub filter: Arc<dyn AudienceFilter>,
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+impl UserSession {
+    fn audience(&self) -> Audience<'_> {
+        Audience {
+            user: self.user,
+            entitlements: &self.entitlements,
+            devices: self.devices.iter().map(|d| &d.client).collect(),
+            now: now_millis(),
+        }
+    }
+
+    /// How many broadcasts of `kind` the user got today.
+    fn delivered_today(&mut self, now: UnixMillis) -> &mut u32 {
+        let today = now.div_euclid(DAY_MS);
+        if self.broadcasts_today.0 != today {
+            self.broadcasts_today = (today, 0);
+        }
+        &mut self.broadcasts_today.1
+    }
+}
+
+impl Handler<Broadcast> for UserSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: Broadcast, ctx: &mut Context<Self>) {
+        if self.devices.is_empty() || self.broadcasts_seen.contains(&msg.id) {
+            return;
+        }
+        if !msg.filter.matches(&self.audience()) {
+            return;
+        }
+        let now = now_millis();
+        if let Some(cap) = msg.daily_cap {
+            let count = self.delivered_today(now);
+            if *count >= cap {
+                return;
+            }
+            *count += 1;
+        }
+        self.broadcasts_seen.insert(msg.id);
+        self.publish(msg.kind.as_str(), &msg.data, ctx);
+    }
+}
+
+impl Handler<InAudience> for UserSession {
+    type Result = bool;
+
+    fn handle(&mut self, msg: InAudience, _: &mut Context<Self>) -> bool {
+        !self.devices.is_empty() && msg.filter.matches(&self.audience())
+    }
+}

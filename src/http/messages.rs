@@ -1,0 +1,293 @@
+//! Feature messages over HTTP. Admins: `POST /v1/admin/messages` (`?dry_run=true` answers
+//! the audience among connected users instead), `GET /v1/admin/messages`,
+//! `DELETE /v1/admin/messages/{id}` (cancel). Users: `GET /v1/me/messages` (the inbox, with
+//! `platform`, `app_version`, `locale` of the asking app; `all=true` includes dismissed)
+//! and `POST /v1/me/messages/{id}/read|dismiss|click`, which the user's other devices hear
+//! as `message.state`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix_web::{HttpResponse, web};
+use fitpulse_actors::device::ClientInfo;
+use fitpulse_actors::domain::{Role, now_millis};
+use fitpulse_actors::events::EventKind;
+use fitpulse_actors::ports::messages::{MessageAction, MessageState};
+use fitpulse_actors::session::{Audience, AudienceFilter};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::views::{parse_time, rfc3339};
+use super::{ApiError, ErrorCode};
+use crate::auth::AuthUser;
+use crate::messages::{FeatureMessage, Messages, Segment};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/admin/messages").post(create).get(list))
+        .service(web::resource("/v1/admin/messages/{id}").delete(cancel))
+        .service(web::resource("/v1/me/messages").get(inbox))
+        .service(web::resource("/v1/me/messages/{id}/{action}").post(mark));
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    title: String,
+    body: String,
+    image_url: Option<String>,
+    cta_url: Option<String>,
+    #[serde(default)]
+    priority: i32,
+    starts_at: Option<String>,
+    expires_at: String,
+    #[serde(default)]
+    segment: Segment,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateQuery {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > max {
+        return Err(ApiError::invalid_field(
+            field,
+            format!("1-{max} characters"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+fn url(field: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
+    match value {
+        Some(v) if v.len() > 500 || !v.contains(':') => Err(ApiError::invalid_field(
+            field,
+            "a URL or deep link (scheme:...), at most 500",
+        )),
+        other => Ok(other),
+    }
+}
+
+async fn create(
+    caller: AuthUser,
+    query: web::Query<CreateQuery>,
+    body: web::Json<CreateBody>,
+    messages: web::Data<Arc<Messages>>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_role(Role::Admin)?;
+    let b = body.into_inner();
+    let now = now_millis();
+    let starts_at = match &b.starts_at {
+        Some(raw) => parse_time(raw)
+            .ok_or_else(|| ApiError::invalid_field("starts_at", "an RFC 3339 time"))?,
+        None => now,
+    };
+    let expires_at = parse_time(&b.expires_at)
+        .ok_or_else(|| ApiError::invalid_field("expires_at", "an RFC 3339 time"))?;
+    if expires_at <= starts_at.max(now) {
+        return Err(ApiError::invalid_field(
+            "expires_at",
+            "after the start and in the future",
+        ));
+    }
+    if expires_at - starts_at > 90 * 86_400_000 {
+        return Err(ApiError::invalid_field(
+            "expires_at",
+            "at most 90 days after the start",
+        ));
+    }
+    b.segment
+        .validate()
+        .map_err(|reason| ApiError::invalid_field("segment", reason))?;
+    let message = FeatureMessage {
+        id: Uuid::new_v4(),
+        title: text("title", &b.title, 120)?,
+        body: text("body", &b.body, 2_000)?,
+        image_url: url("image_url", b.image_url)?,
+        cta_url: url("cta_url", b.cta_url)?,
+        priority: b.priority.clamp(-100, 100),
+        starts_at,
+        expires_at,
+        segment: b.segment,
+        created_at: now,
+        cancelled: false,
+    };
+    if query.dry_run {
+        let audience = messages
+            .hub()
+            .count_audience(Arc::new(message.segment.clone()))
+            .await;
+        return Ok(HttpResponse::Ok().json(json!({
+            "dry_run": true, "audience": audience,
+            "counted": "users connected to this node now; offline users see it in their inbox",
+        })));
+    }
+    messages.create(message.clone()).await?;
+    Ok(HttpResponse::Created().json(admin_view(&message)))
+}
+
+fn admin_view(message: &FeatureMessage) -> Value {
+    let mut view = message.view();
+    view["segment"] = json!(message.segment);
+    view["cancelled"] = json!(message.cancelled);
+    view
+}
+
+async fn list(
+    caller: AuthUser,
+    messages: web::Data<Arc<Messages>>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_role(Role::Admin)?;
+    let mut items: Vec<FeatureMessage> = messages
+        .stores()
+        .messages
+        .unexpired_messages(now_millis())
+        .await?
+        .iter()
+        .map(FeatureMessage::from_record)
+        .collect::<Result<_, _>>()?;
+    items.sort_by_key(|m| std::cmp::Reverse(m.starts_at));
+    let items: Vec<Value> = items.iter().map(admin_view).collect();
+    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": null })))
+}
+
+fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw)
+        .map_err(|_| ApiError::new(ErrorCode::InvalidPath).with_message("`id`: not a UUID"))
+}
+
+async fn load(messages: &Messages, id: Uuid) -> Result<FeatureMessage, ApiError> {
+    let record = messages
+        .stores()
+        .messages
+        .message(id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound).with_message("no such message"))?;
+    Ok(FeatureMessage::from_record(&record)?)
+}
+
+async fn cancel(
+    caller: AuthUser,
+    path: web::Path<String>,
+    messages: web::Data<Arc<Messages>>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_role(Role::Admin)?;
+    let mut message = load(&messages, parse_id(&path)?).await?;
+    message.cancelled = true;
+    messages
+        .stores()
+        .messages
+        .put_message(&message.record())
+        .await?;
+    Ok(HttpResponse::Ok().json(admin_view(&message)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InboxQuery {
+    platform: Option<String>,
+    app_version: Option<String>,
+    locale: Option<String>,
+    #[serde(default)]
+    all: bool,
+}
+
+fn state_view(state: &MessageState) -> Value {
+    json!({
+        "read_at": state.read_at.map(rfc3339),
+        "dismissed_at": state.dismissed_at.map(rfc3339),
+        "clicked_at": state.clicked_at.map(rfc3339),
+    })
+}
+
+async fn inbox(
+    caller: AuthUser,
+    query: web::Query<InboxQuery>,
+    messages: web::Data<Arc<Messages>>,
+) -> Result<HttpResponse, ApiError> {
+    let user = caller.user_id()?;
+    let stores = messages.stores();
+    let now = now_millis();
+    let profile_locale = stores
+        .users
+        .user_by_id(user)
+        .await?
+        .map(|u| u.locale.as_str().to_owned());
+    let device = ClientInfo {
+        platform: query.platform.clone(),
+        app_version: query.app_version.clone(),
+        locale: query.locale.clone().or(profile_locale),
+    };
+    let entitlements = stores.entitlements.entitlements(user).await?;
+    let audience = Audience {
+        user,
+        entitlements: &entitlements,
+        devices: vec![&device],
+        now,
+    };
+    let states: HashMap<Uuid, MessageState> = stores
+        .messages
+        .message_states(user)
+        .await?
+        .into_iter()
+        .collect();
+    let mut shown: Vec<FeatureMessage> = stores
+        .messages
+        .unexpired_messages(now)
+        .await?
+        .iter()
+        .map(FeatureMessage::from_record)
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .filter(|m| m.showing(now) && m.segment.matches(&audience))
+        .filter(|m| query.all || states.get(&m.id).is_none_or(|s| s.dismissed_at.is_none()))
+        .collect();
+    shown.sort_by_key(|m| {
+        (
+            std::cmp::Reverse(m.priority),
+            std::cmp::Reverse(m.starts_at),
+        )
+    });
+    let items: Vec<Value> = shown
+        .iter()
+        .map(|m| {
+            let mut item = m.view();
+            item["state"] = state_view(&states.get(&m.id).copied().unwrap_or_default());
+            item
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": null })))
+}
+
+async fn mark(
+    caller: AuthUser,
+    path: web::Path<(String, String)>,
+    messages: web::Data<Arc<Messages>>,
+) -> Result<HttpResponse, ApiError> {
+    let user = caller.user_id()?;
+    let (id, action) = path.into_inner();
+    let action = match action.as_str() {
+        "read" => MessageAction::Read,
+        "dismiss" => MessageAction::Dismissed,
+        "click" => MessageAction::Clicked,
+        _ => {
+            return Err(ApiError::new(ErrorCode::NotFound)
+                .with_message("the actions are read, dismiss and click"));
+        }
+    };
+    let message = load(&messages, parse_id(&id)?).await?;
+    let state = messages
+        .stores()
+        .messages
+        .mark_message(user, message.id, action, now_millis())
+        .await?;
+    let data = json!({ "id": message.id, "action": action.as_str(), "state": state_view(&state) });
+    let kind = EventKind::parse("message.state").expect("a valid event kind");
+    messages.hub().publish(user, kind, data.to_string()).await?;
+    Ok(HttpResponse::Ok().json(data))
+}

@@ -1,0 +1,203 @@
+//! Who a feature message is for. `{}` is everyone; each field narrows it:
+//! `entitlement` (`premium` or `free`), `locales` (a language such as `pt` matches `pt-BR`),
+//! `platforms` (`ios`, `android`, `web`), `app_version` (`{"min": "2.0", "max": "2.9"}`,
+//! inclusive), `user_ids`. Platform, version and locale come from the user's connected
+//! devices (any one matching is enough), or for the inbox from the app's query.
+
+use fitpulse_actors::domain::UserId;
+use fitpulse_actors::session::{Audience, AudienceFilter};
+use serde::{Deserialize, Serialize};
+
+use crate::content::client_config::{Platform, Version};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    Premium,
+    Free,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionRange {
+    #[serde(default)]
+    pub min: Option<Version>,
+    #[serde(default)]
+    pub max: Option<Version>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Segment {
+    #[serde(default)]
+    pub entitlement: Option<Tier>,
+    #[serde(default)]
+    pub locales: Vec<String>,
+    #[serde(default)]
+    pub platforms: Vec<Platform>,
+    #[serde(default)]
+    pub app_version: Option<VersionRange>,
+    #[serde(default)]
+    pub user_ids: Vec<UserId>,
+}
+
+/// At most this many explicit users per message.
+pub const MAX_USER_IDS: usize = 10_000;
+
+impl Segment {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.user_ids.len() > MAX_USER_IDS {
+            return Err(format!("at most {MAX_USER_IDS} user_ids"));
+        }
+        if let Some(range) = &self.app_version
+            && let (Some(min), Some(max)) = (range.min, range.max)
+            && min > max
+        {
+            return Err("app_version.min is above app_version.max".into());
+        }
+        let locale_ok = |l: &String| {
+            (2..=35).contains(&l.len()) && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        };
+        if !self.locales.iter().all(locale_ok) {
+            return Err("locales look like `pt` or `pt-BR`".into());
+        }
+        Ok(())
+    }
+
+    fn locale_matches(&self, locale: &str) -> bool {
+        self.locales.iter().any(|wanted| {
+            let wanted = wanted.to_ascii_lowercase();
+            let locale = locale.to_ascii_lowercase();
+            locale == wanted || locale.starts_with(&format!("{wanted}-"))
+        })
+    }
+}
+
+impl AudienceFilter for Segment {
+    fn matches(&self, audience: &Audience<'_>) -> bool {
+        if !self.user_ids.is_empty() && !self.user_ids.contains(&audience.user) {
+            return false;
+        }
+        if let Some(tier) = self.entitlement {
+            let premium = audience
+                .entitlements
+                .iter()
+                .any(|e| e.name == "premium" && e.is_active_at(audience.now));
+            if premium != (tier == Tier::Premium) {
+                return false;
+            }
+        }
+        // Device conditions: one device must meet all of them.
+        audience.devices.iter().any(|device| {
+            let platform_ok = self.platforms.is_empty()
+                || device
+                    .platform
+                    .as_deref()
+                    .and_then(Platform::parse)
+                    .is_some_and(|p| self.platforms.contains(&p));
+            let version_ok = self.app_version.as_ref().is_none_or(|range| {
+                device
+                    .app_version
+                    .as_deref()
+                    .and_then(Version::parse)
+                    .is_some_and(|v| {
+                        range.min.is_none_or(|m| v >= m) && range.max.is_none_or(|m| v <= m)
+                    })
+            });
+            let locale_ok = self.locales.is_empty()
+                || device
+                    .locale
+                    .as_deref()
+                    .is_some_and(|l| self.locale_matches(l));
+            platform_ok && version_ok && locale_ok
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fitpulse_actors::device::ClientInfo;
+    use fitpulse_actors::ports::store::Entitlement;
+
+    use super::*;
+
+    fn device(platform: &str, version: &str, locale: &str) -> ClientInfo {
+        ClientInfo {
+            platform: Some(platform.into()),
+            app_version: Some(version.into()),
+            locale: Some(locale.into()),
+        }
+    }
+
+    fn premium() -> Vec<Entitlement> {
+        vec![Entitlement {
+            name: "premium".into(),
+            expires_at: None,
+            source: "test".into(),
+        }]
+    }
+
+    #[test]
+    fn every_condition_narrows_the_audience() {
+        let segment: Segment = serde_json::from_value(serde_json::json!({
+            "entitlement": "premium", "platforms": ["ios"], "app_version": {"min": "2.0"},
+            "locales": ["pt"],
+        }))
+        .expect("valid");
+        let user = UserId::random();
+        let ents = premium();
+        let check = |entitlements: &[Entitlement], devices: Vec<ClientInfo>| {
+            let refs: Vec<&ClientInfo> = devices.iter().collect();
+            segment.matches(&Audience {
+                user,
+                entitlements,
+                devices: refs,
+                now: 0,
+            })
+        };
+        assert!(check(&ents, vec![device("ios", "2.1.0", "pt-BR")]));
+        assert!(!check(&[], vec![device("ios", "2.1.0", "pt-BR")]), "free");
+        assert!(
+            !check(&ents, vec![device("android", "2.1.0", "pt-BR")]),
+            "android"
+        );
+        assert!(
+            !check(&ents, vec![device("ios", "1.9.9", "pt-BR")]),
+            "old version"
+        );
+        assert!(
+            !check(&ents, vec![device("ios", "2.1.0", "en-US")]),
+            "locale"
+        );
+        assert!(
+            check(
+                &ents,
+                vec![
+                    device("android", "2.1", "pt"),
+                    device("ios", "2.0", "pt-PT")
+                ]
+            ),
+            "one matching device is enough"
+        );
+        assert!(Segment::default().matches(&Audience {
+            user,
+            entitlements: &[],
+            devices: vec![&ClientInfo::default()],
+            now: 0
+        }));
+    }
+
+    #[test]
+    fn unknown_fields_and_backwards_ranges_are_refused() {
+        assert!(
+            serde_json::from_value::<Segment>(serde_json::json!({"platfroms": ["ios"]})).is_err()
+        );
+        assert!(
+            serde_json::from_value::<Segment>(serde_json::json!({"platforms": ["tv"]})).is_err()
+        );
+        let backwards: Segment =
+            serde_json::from_value(serde_json::json!({"app_version": {"min": "3", "max": "2"}}))
+                .expect("parses");
+        assert!(backwards.validate().is_err());
+    }
+}

@@ -1,0 +1,341 @@
+//! Feature messages end to end: a segmented message reaches exactly the connected users it
+//! targets, offline users find it in their inbox, read state syncs to their other devices,
+//! the daily cap holds, cancelled messages never go out, and bad input is refused.
+
+use std::time::Duration;
+
+use fitpulse_actors::domain::{Role, UserId, now_millis};
+use fitpulse_actors::events::rfc3339;
+use fitpulse_actors::ports::store::Entitlement;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_error, spawn_app, spawn_app_with};
+use crate::sockets::Socket;
+
+fn admin(app: &TestApp) -> String {
+    app.mint(UserId::random(), &[Role::Member, Role::Admin], 600)
+}
+
+async fn premium(app: &TestApp, user: UserId) {
+    let entitlement = Entitlement {
+        name: "premium".into(),
+        expires_at: None,
+        source: "test".into(),
+    };
+    app.stores
+        .entitlements
+        .grant_entitlement(user, &entitlement)
+        .await
+        .expect("granted");
+}
+
+/// A socket of a fresh user that says it is `platform` `version`.
+async fn device(app: &TestApp, user: UserId, platform: &str, version: &str) -> Socket {
+    let token = app.mint(user, &[Role::Member], 600);
+    let (_, framed) = app
+        .client
+        .ws(app.url(&format!(
+            "/v1/ws?platform={platform}&app_version={version}&locale=en-US"
+        )))
+        .bearer_auth(&token)
+        .connect()
+        .await
+        .expect("websocket handshake");
+    let mut socket = Socket::new(framed);
+    assert_eq!(socket.json().await["type"], "session.ready");
+    socket
+}
+
+async fn send_message(app: &TestApp, body: Value) -> Value {
+    let created = app
+        .call("POST", "/v1/admin/messages", Some(body), Some(&admin(app)))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    created.json()
+}
+
+fn message(title: &str, starts_in_ms: i64, segment: Value) -> Value {
+    json!({
+        "title": title, "body": "Open the app to see it", "cta_url": "fitpulse://plans/new",
+        "priority": 5, "starts_at": rfc3339(now_millis() + starts_in_ms),
+        "expires_at": rfc3339(now_millis() + 3_600_000), "segment": segment,
+    })
+}
+
+/// Reads the socket's frames up to the reply to a ping; answers the `message.feature` ones.
+async fn features_so_far(socket: &mut Socket, id: u64) -> Vec<Value> {
+    socket.send(json!({ "id": id, "type": "ping" })).await;
+    let mut found = Vec::new();
+    for _ in 0..1000 {
+        let frame = socket.json().await;
+        if frame["reply_to"] == id {
+            return found;
+        }
+        if frame["type"] == "message.feature" {
+            found.push(frame);
+        }
+    }
+    panic!("no pong");
+}
+
+#[actix_web::test]
+async fn a_segmented_message_reaches_only_its_audience_and_waits_in_offline_inboxes() {
+    let app = spawn_app().await;
+    let (target, free, android, old, offline) = (
+        UserId::random(),
+        UserId::random(),
+        UserId::random(),
+        UserId::random(),
+        UserId::random(),
+    );
+    for user in [target, android, old, offline] {
+        premium(&app, user).await;
+    }
+    let mut target_socket = device(&app, target, "ios", "2.1.0").await;
+    let mut others = [
+        device(&app, free, "ios", "2.1.0").await,
+        device(&app, android, "android", "2.1.0").await,
+        device(&app, old, "ios", "1.9.9").await,
+    ];
+    let segment =
+        json!({ "entitlement": "premium", "platforms": ["ios"], "app_version": { "min": "2.0" } });
+
+    let dry = app
+        .call(
+            "POST",
+            "/v1/admin/messages?dry_run=true",
+            Some(message("Dry", 0, segment.clone())),
+            Some(&admin(&app)),
+        )
+        .await;
+    assert_eq!(dry.status, 200, "{}", dry.text);
+    assert_eq!(dry.json()["audience"], 1);
+
+    let sent = send_message(&app, message("New 2-week plan", 500, segment)).await;
+    let delivered = target_socket.event("message.feature").await;
+    assert_eq!(delivered["data"]["id"], sent["id"]);
+    assert_eq!(delivered["data"]["cta_url"], "fitpulse://plans/new");
+    assert!(
+        delivered["seq"].is_u64(),
+        "a sequenced event of the user's feed"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for (n, socket) in others.iter_mut().enumerate() {
+        assert!(
+            features_so_far(socket, 100 + n as u64).await.is_empty(),
+            "device {n} is not in the audience"
+        );
+    }
+
+    let token = app.mint(offline, &[Role::Member], 600);
+    let inbox = app
+        .call(
+            "GET",
+            "/v1/me/messages?platform=ios&app_version=2.4",
+            None,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(inbox.status, 200, "{}", inbox.text);
+    let items = inbox.json()["items"].as_array().expect("items").clone();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["id"], sent["id"]);
+    let android_inbox = app
+        .call(
+            "GET",
+            "/v1/me/messages?platform=android&app_version=2.4",
+            None,
+            Some(&token),
+        )
+        .await
+        .json();
+    assert!(android_inbox["items"].as_array().expect("items").is_empty());
+
+    // Read on one device, seen on the other.
+    let target_token = app.mint(target, &[Role::Member], 600);
+    let id = sent["id"].as_str().expect("id");
+    let read = app
+        .call(
+            "POST",
+            &format!("/v1/me/messages/{id}/read"),
+            None,
+            Some(&target_token),
+        )
+        .await;
+    assert_eq!(read.status, 200, "{}", read.text);
+    let synced = target_socket.event("message.state").await;
+    assert_eq!(
+        (
+            synced["data"]["id"].clone(),
+            synced["data"]["action"].clone()
+        ),
+        (json!(id), json!("read"))
+    );
+    let inbox = app
+        .call(
+            "GET",
+            "/v1/me/messages?platform=ios&app_version=2.1.0",
+            None,
+            Some(&target_token),
+        )
+        .await
+        .json();
+    assert!(inbox["items"][0]["state"]["read_at"].is_string());
+    let dismissed = app
+        .call(
+            "POST",
+            &format!("/v1/me/messages/{id}/dismiss"),
+            None,
+            Some(&target_token),
+        )
+        .await;
+    assert_eq!(dismissed.status, 200);
+    let inbox = app
+        .call(
+            "GET",
+            "/v1/me/messages?platform=ios&app_version=2.1.0",
+            None,
+            Some(&target_token),
+        )
+        .await
+        .json();
+    assert!(
+        inbox["items"].as_array().expect("items").is_empty(),
+        "dismissed leaves the inbox"
+    );
+    let all = app
+        .call(
+            "GET",
+            "/v1/me/messages?platform=ios&app_version=2.1.0&all=true",
+            None,
+            Some(&target_token),
+        )
+        .await
+        .json();
+    assert_eq!(all["items"].as_array().expect("items").len(), 1);
+}
+
+#[actix_web::test]
+async fn the_daily_cap_holds_and_cancelled_messages_never_go_out() {
+    let app = spawn_app_with(|s| s.messages.daily_cap = 2).await;
+    let user = UserId::random();
+    let mut socket = device(&app, user, "web", "1.0").await;
+    for n in 0..3 {
+        send_message(&app, message(&format!("News {n}"), 0, json!({}))).await;
+    }
+    let cancelled = send_message(&app, message("Never", 1_000, json!({}))).await;
+    let id = cancelled["id"].as_str().expect("id");
+    let cancel = app
+        .call(
+            "DELETE",
+            &format!("/v1/admin/messages/{id}"),
+            None,
+            Some(&admin(&app)),
+        )
+        .await;
+    assert_eq!(cancel.status, 200);
+    tokio::time::sleep(Duration::from_millis(1_800)).await;
+    let got = features_so_far(&mut socket, 1).await;
+    assert_eq!(got.len(), 2, "two a day at most: {got:?}");
+    assert!(got.iter().all(|f| f["data"]["title"] != "Never"));
+    let token = app.mint(user, &[Role::Member], 600);
+    let inbox = app
+        .call("GET", "/v1/me/messages", None, Some(&token))
+        .await
+        .json();
+    let titles: Vec<&str> = inbox["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|m| m["title"].as_str().expect("t"))
+        .collect();
+    assert_eq!(
+        titles.len(),
+        3,
+        "the capped one waits in the inbox: {titles:?}"
+    );
+    assert!(!titles.contains(&"Never"));
+}
+
+#[actix_web::test]
+async fn bad_message_input_is_refused() {
+    let app = spawn_app().await;
+    let token = admin(&app);
+    let mut backwards = message("x", 0, json!({}));
+    backwards["expires_at"] = json!(rfc3339(now_millis() - 1_000));
+    let cases = [
+        (backwards, 400, "invalid_field"),
+        (
+            message("x", 0, json!({ "platfroms": ["ios"] })),
+            400,
+            "invalid_body",
+        ),
+        (
+            message("x", 0, json!({ "platforms": ["tv"] })),
+            400,
+            "invalid_body",
+        ),
+        (
+            message(
+                "x",
+                0,
+                json!({ "app_version": { "min": "3.0", "max": "2.0" } }),
+            ),
+            400,
+            "invalid_field",
+        ),
+        (message("", 0, json!({})), 400, "invalid_field"),
+    ];
+    for (body, status, code) in cases {
+        let response = app
+            .call(
+                "POST",
+                "/v1/admin/messages",
+                Some(body.clone()),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(response.status, status, "{body}: {}", response.text);
+        assert_error(&response.text, code);
+    }
+    let (_, member) = app.member();
+    let forbidden = app
+        .call(
+            "POST",
+            "/v1/admin/messages",
+            Some(message("x", 0, json!({}))),
+            Some(&member),
+        )
+        .await;
+    assert_eq!(forbidden.status, 403);
+    let unknown = app
+        .call(
+            "POST",
+            &format!("/v1/me/messages/{}/read", uuid::Uuid::new_v4()),
+            None,
+            Some(&member),
+        )
+        .await;
+    assert_eq!(unknown.status, 404);
+    let bad_action = app
+        .call(
+            "POST",
+            &format!("/v1/me/messages/{}/like", uuid::Uuid::new_v4()),
+            None,
+            Some(&member),
+        )
+        .await;
+    assert_eq!(bad_action.status, 404);
+    assert_eq!(
+        app.call("GET", "/v1/me/messages", None, None).await.status,
+        401
+    );
+    let listed = app
+        .call("GET", "/v1/admin/messages", None, Some(&token))
+        .await
+        .json();
+    assert!(
+        listed["items"].as_array().expect("items").is_empty(),
+        "nothing was stored"
+    );
+}

@@ -13,6 +13,7 @@ mod timed;
 use std::sync::Arc;
 
 use fitpulse_actors::ports::commerce::{OutboxStore, SubscriptionStore};
+use fitpulse_actors::ports::community::CommunityStore;
 use fitpulse_actors::ports::drops::DropStore;
 use fitpulse_actors::ports::messages::MessageStore;
 use fitpulse_actors::ports::store::{
@@ -43,6 +44,7 @@ pub struct Stores {
     pub outbox: Arc<dyn OutboxStore>,
     pub drops: Arc<dyn DropStore>,
     pub messages: Arc<dyn MessageStore>,
+    pub community: Arc<dyn CommunityStore>,
 }
 
 impl Stores {
@@ -64,6 +66,7 @@ impl Stores {
             + OutboxStore
             + DropStore
             + MessageStore
+            + CommunityStore
             + 'static,
     {
         Stores {
@@ -83,7 +86,8 @@ impl Stores {
             subscriptions: store.clone(),
             outbox: store.clone(),
             drops: store.clone(),
-            messages: store,
+            messages: store.clone(),
+            community: store,
         }
     }
 }

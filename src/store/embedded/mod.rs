@@ -9,6 +9,7 @@
 //!
 //! redb is synchronous, so every call runs on tokio's blocking pool.
 
+mod community;
 mod content;
 mod drops;
 mod entitlements;
@@ -85,6 +86,25 @@ const DROP_ORDERS: TableDefinition<&str, ()> = TableDefinition::new("orders_by_d
 const FEATURE_MESSAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("feature_messages");
 /// Keys `user<sep>message`.
 const MESSAGE_STATES: TableDefinition<&str, &[u8]> = TableDefinition::new("message_states");
+/// Keys `user<sep>day`, the day sorting newest first.
+const CHECKINS: TableDefinition<&str, &[u8]> = TableDefinition::new("checkins");
+/// Keys `follower<sep>followee`; `FOLLOWERS` holds the same pairs the other way round.
+const FOLLOWING: TableDefinition<&str, ()> = TableDefinition::new("following");
+/// Keys `followee<sep>follower`.
+const FOLLOWERS: TableDefinition<&str, ()> = TableDefinition::new("followers");
+/// Keys `user<sep>blocked user`.
+const BLOCKS: TableDefinition<&str, ()> = TableDefinition::new("blocks");
+const COMMUNITY_GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("community_groups");
+/// Keys `group<sep>user`.
+const GROUP_MEMBERS: TableDefinition<&str, ()> = TableDefinition::new("group_members");
+/// Posts and comments by id.
+const POSTS: TableDefinition<&str, &[u8]> = TableDefinition::new("posts");
+/// Keys `group<sep>created_at<sep>post`, the time sorting newest first.
+const GROUP_POSTS: TableDefinition<&str, ()> = TableDefinition::new("group_posts");
+/// Keys `post<sep>created_at<sep>comment`, the time sorting oldest first.
+const POST_COMMENTS: TableDefinition<&str, ()> = TableDefinition::new("post_comments");
+/// Keys `created_at<sep>report`, the time sorting newest first.
+const REPORTS: TableDefinition<&str, &[u8]> = TableDefinition::new("reports");
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -150,6 +170,16 @@ impl EmbeddedStore {
             txn.open_table(DROP_ORDERS)?;
             txn.open_table(FEATURE_MESSAGES)?;
             txn.open_table(MESSAGE_STATES)?;
+            txn.open_table(CHECKINS)?;
+            txn.open_table(FOLLOWING)?;
+            txn.open_table(FOLLOWERS)?;
+            txn.open_table(BLOCKS)?;
+            txn.open_table(COMMUNITY_GROUPS)?;
+            txn.open_table(GROUP_MEMBERS)?;
+            txn.open_table(POSTS)?;
+            txn.open_table(GROUP_POSTS)?;
+            txn.open_table(POST_COMMENTS)?;
+            txn.open_table(REPORTS)?;
             txn.commit()?;
             Ok(db)
         })

@@ -62,6 +62,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0007_messages",
         cql: include_str!("../../../cql/0007_messages.cql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_community",
+        cql: include_str!("../../../cql/0008_community.cql"),
+    },
 ];
 
 /// How long a lock holder may run before its lock expires on its own.

@@ -7,6 +7,7 @@
 //! columns. A LWT whose outcome is unknown (a CAS timeout) is settled by reading back at
 //! SERIAL consistency and checking whose token the row holds.
 
+mod community;
 mod content;
 mod drops;
 mod entitlements;
@@ -78,6 +79,7 @@ pub struct ScyllaStore {
     outbox_statements: outbox::Statements,
     drop_statements: drops::Statements,
     message_statements: messages::Statements,
+    community_statements: community::Statements,
     ops: OpMetrics,
 }
 
@@ -145,6 +147,7 @@ impl ScyllaStore {
             outbox_statements: outbox::Statements::prepare(&session).await?,
             drop_statements: drops::Statements::prepare(&session).await?,
             message_statements: messages::Statements::prepare(&session).await?,
+            community_statements: community::Statements::prepare(&session).await?,
             session: Arc::new(session),
             ops: OpMetrics::new(BACKEND, metrics),
         })

@@ -70,6 +70,12 @@ conformance!(
     a_users_quota_holds_under_concurrency_and_can_be_given_back,
     an_order_moves_from_reserved_exactly_once,
     feature_messages_list_until_they_expire_and_states_keep_their_first_time,
+    a_days_checkin_is_replaced_and_checkins_list_newest_day_first,
+    following_twice_counts_once_and_both_directions_list_back,
+    blocked_users_list_until_unblocked,
+    a_group_admits_exactly_its_max_members_under_concurrent_joins,
+    group_posts_list_newest_first_comments_oldest_first_and_removed_ones_stay,
+    reports_list_newest_first_up_to_the_limit,
 );
 
 /// The embedded store also prunes by count; the scylla store keeps what its TTL keeps.

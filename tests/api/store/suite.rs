@@ -1374,3 +1374,356 @@ pub async fn feature_messages_list_until_they_expire_and_states_keep_their_first
             .is_empty()
     );
 }
+
+fn a_checkin(
+    day: i32,
+    mood: &str,
+    note: Option<&str>,
+) -> fitpulse_actors::ports::community::CheckinRecord {
+    fitpulse_actors::ports::community::CheckinRecord {
+        day,
+        mood: mood.into(),
+        satisfaction: 4,
+        note: note.map(Into::into),
+        updated_at: now_millis(),
+    }
+}
+
+pub async fn a_days_checkin_is_replaced_and_checkins_list_newest_day_first(
+    stores: &Stores,
+    _: &Metrics,
+) {
+    let who = UserId::random();
+    let today = (now_millis() / 86_400_000) as i32;
+    for day in [today - 2, today, today - 1] {
+        stores
+            .community
+            .put_checkin(who, &a_checkin(day, "great", Some("long run")))
+            .await
+            .expect("put");
+    }
+    let replaced = fitpulse_actors::ports::community::CheckinRecord {
+        satisfaction: 2,
+        ..a_checkin(today - 1, "tired", None)
+    };
+    stores
+        .community
+        .put_checkin(who, &replaced)
+        .await
+        .expect("replace");
+
+    let all = stores.community.checkins(who, 10).await.expect("list");
+    let days: Vec<i32> = all.iter().map(|c| c.day).collect();
+    assert_eq!(
+        days,
+        vec![today, today - 1, today - 2],
+        "one per day, newest first"
+    );
+    assert_eq!(all[1], replaced, "the day's check-in replaced whole");
+    let newest = stores.community.checkins(who, 2).await.expect("list");
+    assert_eq!(newest, all[..2].to_vec());
+    assert!(
+        stores
+            .community
+            .checkins(UserId::random(), 10)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}
+
+pub async fn following_twice_counts_once_and_both_directions_list_back(
+    stores: &Stores,
+    _: &Metrics,
+) {
+    let (ada, bob, cy) = (UserId::random(), UserId::random(), UserId::random());
+    let community = &stores.community;
+    assert!(community.follow(ada, bob).await.expect("follow"));
+    assert!(!community.follow(ada, bob).await.expect("follow again"));
+    assert!(community.follow(cy, bob).await.expect("follow"));
+    assert!(community.follow(ada, cy).await.expect("follow"));
+
+    let followers: HashSet<UserId> = community
+        .followers(bob, 10)
+        .await
+        .expect("followers")
+        .into_iter()
+        .collect();
+    assert_eq!(followers, HashSet::from([ada, cy]));
+    assert_eq!(
+        community.followers(bob, 1).await.expect("followers").len(),
+        1
+    );
+    let following: HashSet<UserId> = community
+        .following(ada)
+        .await
+        .expect("following")
+        .into_iter()
+        .collect();
+    assert_eq!(following, HashSet::from([bob, cy]));
+
+    assert!(community.unfollow(ada, bob).await.expect("unfollow"));
+    assert!(!community.unfollow(ada, bob).await.expect("unfollow again"));
+    assert_eq!(
+        community.followers(bob, 10).await.expect("followers"),
+        vec![cy]
+    );
+    assert_eq!(community.following(ada).await.expect("following"), vec![cy]);
+    assert!(
+        community
+            .follow(ada, bob)
+            .await
+            .expect("follow after unfollow")
+    );
+}
+
+pub async fn blocked_users_list_until_unblocked(stores: &Stores, _: &Metrics) {
+    let (ada, bob, cy) = (UserId::random(), UserId::random(), UserId::random());
+    let community = &stores.community;
+    community.block(ada, bob).await.expect("block");
+    community.block(ada, bob).await.expect("block again");
+    community.block(ada, cy).await.expect("block");
+    let blocked: HashSet<UserId> = community
+        .blocked(ada)
+        .await
+        .expect("blocked")
+        .into_iter()
+        .collect();
+    assert_eq!(blocked, HashSet::from([bob, cy]));
+    assert!(community.blocked(bob).await.expect("blocked").is_empty());
+
+    community.unblock(ada, bob).await.expect("unblock");
+    community.unblock(ada, bob).await.expect("unblock again");
+    assert_eq!(community.blocked(ada).await.expect("blocked"), vec![cy]);
+}
+
+pub async fn a_group_admits_exactly_its_max_members_under_concurrent_joins(
+    stores: &Stores,
+    _: &Metrics,
+) {
+    use fitpulse_actors::ports::community::{GroupRecord, JoinOutcome};
+    let community = &stores.community;
+    let group = GroupRecord {
+        id: uuid::Uuid::new_v4(),
+        name: "Sunrise runners".into(),
+        owner: UserId::random(),
+        max_members: 5,
+        created_at: now_millis(),
+    };
+    community.create_group(&group).await.expect("create");
+    assert_eq!(
+        community.group(group.id).await.expect("read"),
+        Some(group.clone())
+    );
+    assert_eq!(
+        community.group(uuid::Uuid::new_v4()).await.expect("read"),
+        None
+    );
+
+    let users: Vec<UserId> = (0..12).map(|_| UserId::random()).collect();
+    let joins = users
+        .iter()
+        .map(|u| community.join_group(group.id, *u, group.max_members));
+    let outcomes: Vec<JoinOutcome> = futures_util::future::join_all(joins)
+        .await
+        .into_iter()
+        .map(|r| r.expect("join"))
+        .collect();
+    let joined: Vec<UserId> = users
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| **o == JoinOutcome::Joined)
+        .map(|(u, _)| *u)
+        .collect();
+    let refused: Vec<UserId> = users
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| **o == JoinOutcome::Full)
+        .map(|(u, _)| *u)
+        .collect();
+    assert_eq!((joined.len(), refused.len()), (5, 7), "{outcomes:?}");
+    let members: HashSet<UserId> = community
+        .group_members(group.id)
+        .await
+        .expect("members")
+        .into_iter()
+        .collect();
+    assert_eq!(members, joined.iter().copied().collect());
+
+    assert_eq!(
+        community
+            .join_group(group.id, joined[0], 5)
+            .await
+            .expect("join"),
+        JoinOutcome::AlreadyMember
+    );
+    assert_eq!(
+        community
+            .join_group(group.id, refused[0], 5)
+            .await
+            .expect("join"),
+        JoinOutcome::Full
+    );
+    assert!(
+        community
+            .leave_group(group.id, joined[0])
+            .await
+            .expect("leave")
+    );
+    assert!(
+        !community
+            .leave_group(group.id, joined[0])
+            .await
+            .expect("leave again")
+    );
+    assert_eq!(
+        community
+            .join_group(group.id, refused[0], 5)
+            .await
+            .expect("join"),
+        JoinOutcome::Joined,
+        "a leave frees a place"
+    );
+    assert_eq!(
+        community
+            .join_group(group.id, refused[1], 5)
+            .await
+            .expect("join"),
+        JoinOutcome::Full
+    );
+    assert_eq!(
+        community
+            .group_members(group.id)
+            .await
+            .expect("members")
+            .len(),
+        5
+    );
+}
+
+fn a_post(
+    group: uuid::Uuid,
+    parent: Option<uuid::Uuid>,
+    created_at: i64,
+) -> fitpulse_actors::ports::community::PostRecord {
+    fitpulse_actors::ports::community::PostRecord {
+        id: uuid::Uuid::new_v4(),
+        group,
+        parent,
+        author: UserId::random(),
+        text: unique("text"),
+        image_ref: parent.is_none().then(|| unique("img")),
+        created_at,
+        removed: false,
+    }
+}
+
+pub async fn group_posts_list_newest_first_comments_oldest_first_and_removed_ones_stay(
+    stores: &Stores,
+    _: &Metrics,
+) {
+    let community = &stores.community;
+    let group = uuid::Uuid::new_v4();
+    let t = now_millis();
+    let first = a_post(group, None, t);
+    let second = a_post(group, None, t + 1);
+    let third = a_post(group, None, t + 2);
+    let late_comment = a_post(group, Some(first.id), t + 50);
+    let early_comment = a_post(group, Some(first.id), t + 30);
+    for post in [&second, &first, &late_comment, &third, &early_comment] {
+        community.put_post(post).await.expect("put");
+    }
+
+    assert_eq!(
+        community.post(first.id).await.expect("read"),
+        Some(first.clone())
+    );
+    assert_eq!(
+        community.post(early_comment.id).await.expect("read"),
+        Some(early_comment.clone())
+    );
+    assert_eq!(
+        community.group_posts(group, 10).await.expect("list"),
+        vec![third.clone(), second.clone(), first.clone()],
+        "posts only, newest first"
+    );
+    assert_eq!(
+        community.group_posts(group, 2).await.expect("list"),
+        vec![third.clone(), second.clone()]
+    );
+    assert_eq!(
+        community.comments(first.id).await.expect("comments"),
+        vec![early_comment.clone(), late_comment.clone()],
+        "oldest first"
+    );
+    assert!(
+        community
+            .comments(second.id)
+            .await
+            .expect("comments")
+            .is_empty()
+    );
+
+    let taken_down = fitpulse_actors::ports::community::PostRecord {
+        removed: true,
+        ..second.clone()
+    };
+    community.put_post(&taken_down).await.expect("remove");
+    let removed_comment = fitpulse_actors::ports::community::PostRecord {
+        removed: true,
+        ..late_comment.clone()
+    };
+    community.put_post(&removed_comment).await.expect("remove");
+    assert_eq!(
+        community.post(second.id).await.expect("read"),
+        Some(taken_down.clone())
+    );
+    assert_eq!(
+        community.group_posts(group, 10).await.expect("list"),
+        vec![third, taken_down, first.clone()]
+    );
+    assert_eq!(
+        community.comments(first.id).await.expect("comments"),
+        vec![early_comment, removed_comment]
+    );
+    assert_eq!(
+        community.post(uuid::Uuid::new_v4()).await.expect("read"),
+        None
+    );
+}
+
+pub async fn reports_list_newest_first_up_to_the_limit(stores: &Stores, _: &Metrics) {
+    use fitpulse_actors::ports::community::ReportRecord;
+    // Dated ahead of now, so these are the newest reports even in a shared keyspace; the
+    // oldest lies two days earlier, in another day's bucket.
+    let base = now_millis() + 365 * 86_400_000;
+    let report = |created_at: i64| ReportRecord {
+        id: uuid::Uuid::new_v4(),
+        reporter: UserId::random(),
+        target_kind: "post".into(),
+        target_id: uuid::Uuid::new_v4().to_string(),
+        reason: unique("spam"),
+        created_at,
+    };
+    let oldest = report(base - 2 * 86_400_000);
+    let middle = report(base);
+    let newest = report(base + 1_000);
+    for r in [&middle, &oldest, &newest] {
+        stores.community.put_report(r).await.expect("put");
+    }
+    assert_eq!(
+        stores.community.reports(2).await.expect("list"),
+        vec![newest.clone(), middle.clone()]
+    );
+    let ours: HashSet<uuid::Uuid> = [oldest.id, middle.id, newest.id].into();
+    let listed: Vec<ReportRecord> = stores
+        .community
+        .reports(1_000)
+        .await
+        .expect("list")
+        .into_iter()
+        .filter(|r| ours.contains(&r.id))
+        .collect();
+    assert_eq!(listed, vec![newest, middle, oldest]);
+    assert!(stores.community.reports(0).await.expect("list").is_empty());
+}

@@ -20,6 +20,7 @@ pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod commerce;
+pub mod community;
 pub mod config;
 pub mod content;
 pub mod drops;

@@ -17,6 +17,7 @@ use crate::auth::rate_limit::LoginLimiter;
 use crate::auth::{Accounts, Auth, AuthParts};
 use crate::commerce::Webhooks;
 use crate::commerce::process::WebhookProcessor;
+use crate::community::Community;
 use crate::config::Settings;
 use crate::content::Content;
 use crate::drops::{Drops, ORDER_PAYMENT_KIND, OrderPayments};
@@ -142,6 +143,11 @@ impl Application {
             webhooks: web::Data::new(webhooks),
             drops: web::Data::new(drops),
             messages: web::Data::new(messages),
+            community: web::Data::new(Arc::new(Community::new(
+                stores.clone(),
+                hub.clone(),
+                &settings.community,
+            ))),
             accounts: web::Data::new(auth.accounts),
             limiter: web::Data::new(auth.limiter),
             client_ip: web::Data::new(ClientIpPolicy {
@@ -165,6 +171,7 @@ impl Application {
                 .app_data(app_data.webhooks.clone())
                 .app_data(app_data.drops.clone())
                 .app_data(app_data.messages.clone())
+                .app_data(app_data.community.clone())
                 .configure(|cfg| http::extractor_config(cfg, max_body))
                 .wrap(from_fn(http::observe::observe))
                 .configure(http::configure)
@@ -275,6 +282,7 @@ struct AppData {
     webhooks: web::Data<Webhooks>,
     drops: web::Data<Arc<Drops>>,
     messages: web::Data<Arc<Messages>>,
+    community: web::Data<Arc<Community>>,
 }
 
 /// The outbox handlers by kind prefix. An item whose kind has no handler here goes dead, so

@@ -12,10 +12,10 @@ use figment::providers::{Env, Format, Serialized, Toml};
 
 pub use secret::Secret;
 pub use settings::{
-    AuthSettings, BusKind, BusSettings, ClientSettings, CommerceSettings, ContentSettings,
-    EmailSettings, HttpSettings, LiveSettings, LogFormat, LogSettings, MessageSettings,
-    NatsSettings, OutboxSettings, ScyllaSettings, Settings, ShutdownSettings, SmtpSettings,
-    StoreKind, StoreSettings, WsSettings,
+    AuthSettings, BusKind, BusSettings, ClientSettings, CommerceSettings, CommunitySettings,
+    ContentSettings, EmailSettings, HttpSettings, LiveSettings, LogFormat, LogSettings,
+    MessageSettings, NatsSettings, OutboxSettings, ScyllaSettings, Settings, ShutdownSettings,
+    SmtpSettings, StoreKind, StoreSettings, WsSettings,
 };
 
 /// Prefix of every environment key; sections are separated by a double underscore.

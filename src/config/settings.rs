@@ -25,6 +25,7 @@ pub struct Settings {
     pub email: EmailSettings,
     pub commerce: CommerceSettings,
     pub messages: MessageSettings,
+    pub community: CommunitySettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -171,6 +172,18 @@ pub struct LiveSettings {
     pub waiting_room_minutes: u64,
     /// Entries in the pushed leaderboard.
     pub leaderboard_size: usize,
+}
+
+/// The community: fan-out bounds, group size, and per-user write budgets.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommunitySettings {
+    /// Authors with this many followers or more are pulled on read instead of pushed.
+    pub push_limit: usize,
+    pub max_group_size: u32,
+    pub posts_per_minute: u32,
+    pub comments_per_minute: u32,
+    pub follows_per_minute: u32,
 }
 
 /// Feature messages.
@@ -359,6 +372,13 @@ impl Default for Settings {
                 payments_tolerance_seconds: 300,
             },
             messages: MessageSettings { daily_cap: 3 },
+            community: CommunitySettings {
+                push_limit: 1_000,
+                max_group_size: 500,
+                posts_per_minute: 10,
+                comments_per_minute: 30,
+                follows_per_minute: 60,
+            },
         }
     }
 }

@@ -8,6 +8,7 @@ mod catalog;
 mod client_config;
 pub mod client_ip;
 mod commerce;
+mod community;
 mod drops;
 mod editor;
 pub mod error;
@@ -46,6 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     webhooks::configure(cfg);
     drops::configure(cfg);
     messages::configure(cfg);
+    community::configure(cfg);
 }
 
 /// Extractor limits and error mapping shared by every route.

@@ -5,6 +5,7 @@
 mod accounts;
 mod binary;
 mod commerce;
+mod community;
 mod content;
 mod drops;
 mod errors;

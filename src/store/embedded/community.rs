@@ -15,8 +15,8 @@ use uuid::Uuid;
 
 use super::{
     BLOCKS, CHECKINS, COMMUNITY_GROUPS, EmbeddedStore, FOLLOWERS, FOLLOWING, GROUP_MEMBERS,
-    GROUP_POSTS, KEY_SEPARATOR, POST_COMMENTS, POSTS, REPORTS, backend, decode, encode, key,
-    prefix_range,
+    GROUP_POSTS, GROUPS_BY_USER, KEY_SEPARATOR, POST_COMMENTS, POSTS, REPORTS, backend, decode,
+    encode, key, prefix_range,
 };
 
 #[derive(Serialize, Deserialize)]
@@ -349,6 +349,10 @@ impl CommunityStore for EmbeddedStore {
                 return Ok(JoinOutcome::Full);
             }
             members.insert(member.as_str(), ()).map_err(backend)?;
+            let mut by_user = txn.open_table(GROUPS_BY_USER).map_err(backend)?;
+            by_user
+                .insert(key(&[&user.to_string(), &group]).as_str(), ())
+                .map_err(backend)?;
             Ok(JoinOutcome::Joined)
         })
         .await
@@ -356,8 +360,26 @@ impl CommunityStore for EmbeddedStore {
 
     async fn leave_group(&self, group: Uuid, user: UserId) -> Result<bool, StoreError> {
         let member = key(&[&group.to_string(), &user.to_string()]);
+        let index = key(&[&user.to_string(), &group.to_string()]);
         self.write("leave_group", move |txn| {
+            remove(txn, GROUPS_BY_USER, &index)?;
             remove(txn, GROUP_MEMBERS, &member)
+        })
+        .await
+    }
+
+    async fn groups_of(&self, user: UserId) -> Result<Vec<Uuid>, StoreError> {
+        self.read("groups_of", move |txn| {
+            let table = txn.open_table(GROUPS_BY_USER).map_err(backend)?;
+            let (start, end) = prefix_range(&user.to_string());
+            let mut groups = Vec::new();
+            for entry in table.range(start.as_str()..end.as_str()).map_err(backend)? {
+                let (k, _) = entry.map_err(backend)?;
+                if let Some((_, group)) = k.value().split_once(super::KEY_SEPARATOR) {
+                    groups.push(Uuid::parse_str(group).map_err(StoreError::backend)?);
+                }
+            }
+            Ok(groups)
         })
         .await
     }

@@ -97,6 +97,8 @@ const BLOCKS: TableDefinition<&str, ()> = TableDefinition::new("blocks");
 const COMMUNITY_GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("community_groups");
 /// Keys `group<sep>user`.
 const GROUP_MEMBERS: TableDefinition<&str, ()> = TableDefinition::new("group_members");
+/// Keys `user<sep>group`: the groups of a user.
+const GROUPS_BY_USER: TableDefinition<&str, ()> = TableDefinition::new("groups_by_user");
 /// Posts and comments by id.
 const POSTS: TableDefinition<&str, &[u8]> = TableDefinition::new("posts");
 /// Keys `group<sep>created_at<sep>post`, the time sorting newest first.
@@ -176,6 +178,7 @@ impl EmbeddedStore {
             txn.open_table(BLOCKS)?;
             txn.open_table(COMMUNITY_GROUPS)?;
             txn.open_table(GROUP_MEMBERS)?;
+            txn.open_table(GROUPS_BY_USER)?;
             txn.open_table(POSTS)?;
             txn.open_table(GROUP_POSTS)?;
             txn.open_table(POST_COMMENTS)?;

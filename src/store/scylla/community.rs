@@ -61,6 +61,9 @@ pub(super) struct Statements {
     member_serial: PreparedStatement,
     add_member: PreparedStatement,
     remove_member: PreparedStatement,
+    index_membership: PreparedStatement,
+    unindex_membership: PreparedStatement,
+    groups_of: PreparedStatement,
     members: PreparedStatement,
     places_serial: PreparedStatement,
     places_first: PreparedStatement,
@@ -161,6 +164,18 @@ impl Statements {
                 "SELECT user_id FROM group_members WHERE group_id = ? AND user_id = ?",
             )
             .await?,
+            index_membership: prepare(
+                session,
+                "INSERT INTO groups_by_user (user_id, group_id) VALUES (?, ?)",
+            )
+            .await?,
+            unindex_membership: prepare(
+                session,
+                "DELETE FROM groups_by_user WHERE user_id = ? AND group_id = ?",
+            )
+            .await?,
+            groups_of: prepare(session, "SELECT group_id FROM groups_by_user WHERE user_id = ?")
+                .await?,
             add_member: prepare(
                 session,
                 "INSERT INTO group_members (group_id, user_id, joined_at) VALUES (?, ?, ?) \
@@ -332,6 +347,28 @@ fn post_values(p: &PostRecord) -> Vec<Option<CqlValue>> {
         Some(CqlValue::Timestamp(CqlTimestamp(p.created_at))),
         Some(CqlValue::Boolean(p.removed)),
     ]
+}
+
+impl ScyllaStore {
+    /// Adds or removes the user's index row of a membership (idempotent).
+    async fn index_membership(
+        &self,
+        group: Uuid,
+        user: UserId,
+        on: bool,
+    ) -> Result<(), StoreError> {
+        let st = &self.community_statements;
+        let statement = if on {
+            &st.index_membership
+        } else {
+            &st.unindex_membership
+        };
+        self.session
+            .execute_unpaged(statement, (user.as_uuid(), group))
+            .await
+            .map(|_| ())
+            .map_err(execution_error)
+    }
 }
 
 impl ScyllaStore {
@@ -692,14 +729,20 @@ impl CommunityStore for ScyllaStore {
                 }
                 let values = (group, user.as_uuid(), CqlTimestamp(now_millis()));
                 match run_lwt(&self.session, &self.community_statements.add_member, values).await? {
-                    Lwt::Applied => Ok(JoinOutcome::Joined),
+                    Lwt::Applied => {
+                        self.index_membership(group, user, true).await?;
+                        Ok(JoinOutcome::Joined)
+                    }
                     // A concurrent join of the same user won; the place taken here goes back.
                     Lwt::NotApplied => {
                         self.give_place(group).await?;
                         Ok(JoinOutcome::AlreadyMember)
                     }
                     // The place stays taken either way: a member row never lacks a place.
-                    Lwt::Unknown if self.is_member(group, user).await? => Ok(JoinOutcome::Joined),
+                    Lwt::Unknown if self.is_member(group, user).await? => {
+                        self.index_membership(group, user, true).await?;
+                        Ok(JoinOutcome::Joined)
+                    }
                     Lwt::Unknown => Err(in_doubt()),
                 }
             })
@@ -719,6 +762,7 @@ impl CommunityStore for ScyllaStore {
                 {
                     Lwt::Applied => {
                         self.give_place(group).await?;
+                        self.index_membership(group, user, false).await?;
                         Ok(true)
                     }
                     Lwt::NotApplied => Ok(false),
@@ -727,6 +771,24 @@ impl CommunityStore for ScyllaStore {
                     // the place is not given back here, so it is never freed twice.
                     Lwt::Unknown => Ok(true),
                 }
+            })
+            .await
+    }
+
+    async fn groups_of(&self, user: UserId) -> Result<Vec<Uuid>, StoreError> {
+        self.ops
+            .time("groups_of", async {
+                let rows = self
+                    .session
+                    .execute_unpaged(&self.community_statements.groups_of, (user.as_uuid(),))
+                    .await
+                    .map_err(execution_error)?
+                    .into_rows_result()
+                    .map_err(StoreError::backend)?;
+                rows.rows::<(Uuid,)>()
+                    .map_err(StoreError::backend)?
+                    .map(|r| r.map(|(g,)| g).map_err(StoreError::backend))
+                    .collect()
             })
             .await
     }

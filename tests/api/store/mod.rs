@@ -76,6 +76,7 @@ conformance!(
     a_group_admits_exactly_its_max_members_under_concurrent_joins,
     group_posts_list_newest_first_comments_oldest_first_and_removed_ones_stay,
     reports_list_newest_first_up_to_the_limit,
+    a_users_groups_follow_their_joins_and_leaves,
 );
 
 /// The embedded store also prunes by count; the scylla store keeps what its TTL keeps.

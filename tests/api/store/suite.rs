@@ -1727,3 +1727,47 @@ pub async fn reports_list_newest_first_up_to_the_limit(stores: &Stores, _: &Metr
     assert_eq!(listed, vec![newest, middle, oldest]);
     assert!(stores.community.reports(0).await.expect("list").is_empty());
 }
+
+pub async fn a_users_groups_follow_their_joins_and_leaves(stores: &Stores, _: &Metrics) {
+    use fitpulse_actors::ports::community::GroupRecord;
+    let who = UserId::random();
+    let groups: Vec<GroupRecord> = (0..2)
+        .map(|n| GroupRecord {
+            id: uuid::Uuid::new_v4(),
+            name: format!("Group {n}"),
+            owner: UserId::random(),
+            max_members: 5,
+            created_at: now_millis(),
+        })
+        .collect();
+    for group in &groups {
+        stores.community.create_group(group).await.expect("create");
+        stores
+            .community
+            .join_group(group.id, who, 5)
+            .await
+            .expect("join");
+    }
+    let mut mine = stores.community.groups_of(who).await.expect("groups");
+    mine.sort();
+    let mut expected: Vec<uuid::Uuid> = groups.iter().map(|g| g.id).collect();
+    expected.sort();
+    assert_eq!(mine, expected);
+    stores
+        .community
+        .leave_group(groups[0].id, who)
+        .await
+        .expect("leave");
+    assert_eq!(
+        stores.community.groups_of(who).await.expect("groups"),
+        vec![groups[1].id]
+    );
+    assert!(
+        stores
+            .community
+            .groups_of(UserId::random())
+            .await
+            .expect("none")
+            .is_empty()
+    );
+}

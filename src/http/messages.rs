@@ -13,7 +13,7 @@ use fitpulse_actors::device::ClientInfo;
 use fitpulse_actors::domain::{Role, now_millis};
 use fitpulse_actors::events::EventKind;
 use fitpulse_actors::ports::messages::{MessageAction, MessageState};
-use fitpulse_actors::session::{Audience, AudienceFilter};
+use fitpulse_actors::session::{Audience, AudienceFilter, own_workout};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -224,10 +224,20 @@ async fn inbox(
         locale: query.locale.clone().or(profile_locale),
     };
     let entitlements = stores.entitlements.entitlements(user).await?;
+    let head = stores.feed.feed_head(user).await?;
+    let last_workout_at = stores
+        .feed
+        .events_after(user, head.last_seq.saturating_sub(200), 200)
+        .await?
+        .iter()
+        .filter(|e| e.kind == "community.activity" && own_workout(&e.data, user))
+        .map(|e| e.at)
+        .max();
     let audience = Audience {
         user,
         entitlements: &entitlements,
         devices: vec![&device],
+        last_workout_at,
         now,
     };
     let states: HashMap<Uuid, MessageState> = stores

@@ -1,7 +1,7 @@
 //! Who a feature message is for. `{}` is everyone; each field narrows it:
 //! `entitlement` (`premium` or `free`), `locales` (a language such as `pt` matches `pt-BR`),
 //! `platforms` (`ios`, `android`, `web`), `app_version` (`{"min": "2.0", "max": "2.9"}`,
-//! inclusive), `user_ids`. Platform, version and locale come from the user's connected
+//! inclusive), `user_ids`, `inactive_days` (no finished workout in that many days). Platform, version and locale come from the user's connected
 //! devices (any one matching is enough), or for the inbox from the app's query.
 
 use fitpulse_actors::domain::UserId;
@@ -39,6 +39,9 @@ pub struct Segment {
     pub app_version: Option<VersionRange>,
     #[serde(default)]
     pub user_ids: Vec<UserId>,
+    /// Users with no finished workout in this many days.
+    #[serde(default)]
+    pub inactive_days: Option<u32>,
 }
 
 /// At most this many explicit users per message.
@@ -77,6 +80,12 @@ impl AudienceFilter for Segment {
     fn matches(&self, audience: &Audience<'_>) -> bool {
         if !self.user_ids.is_empty() && !self.user_ids.contains(&audience.user) {
             return false;
+        }
+        if let Some(days) = self.inactive_days {
+            let since = audience.now - i64::from(days) * 86_400_000;
+            if audience.last_workout_at.is_some_and(|at| at >= since) {
+                return false;
+            }
         }
         if let Some(tier) = self.entitlement {
             let premium = audience
@@ -152,6 +161,7 @@ mod tests {
                 user,
                 entitlements,
                 devices: refs,
+                last_workout_at: None,
                 now: 0,
             })
         };
@@ -183,8 +193,27 @@ mod tests {
             user,
             entitlements: &[],
             devices: vec![&ClientInfo::default()],
+            last_workout_at: None,
             now: 0
         }));
+    }
+
+    #[test]
+    fn inactive_days_matches_users_without_a_recent_workout() {
+        let segment: Segment =
+            serde_json::from_value(serde_json::json!({"inactive_days": 7})).expect("valid");
+        let day = 86_400_000;
+        let device = ClientInfo::default();
+        let audience = |last: Option<i64>| Audience {
+            user: UserId::random(),
+            entitlements: &[],
+            devices: vec![&device],
+            last_workout_at: last,
+            now: 30 * day,
+        };
+        assert!(segment.matches(&audience(None)));
+        assert!(segment.matches(&audience(Some(20 * day))));
+        assert!(!segment.matches(&audience(Some(25 * day))));
     }
 
     #[test]

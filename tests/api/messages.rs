@@ -339,3 +339,39 @@ async fn bad_message_input_is_refused() {
         "nothing was stored"
     );
 }
+
+#[actix_web::test]
+async fn an_inactivity_segment_skips_users_who_just_worked_out() {
+    let app = spawn_app().await;
+    let (active, idle) = (UserId::random(), UserId::random());
+    let active_token = app.mint(active, &[Role::Member], 600);
+    let mut active_socket = device(&app, active, "ios", "2.0").await;
+    let mut idle_socket = device(&app, idle, "ios", "2.0").await;
+    let done = app
+        .call(
+            "POST",
+            "/v1/me/activities",
+            Some(json!({ "type": "workout_finished", "item_id": "hiit-sprint-express-15-min" })),
+            Some(&active_token),
+        )
+        .await;
+    assert_eq!(done.status, 202, "{}", done.text);
+    active_socket.event("community.activity").await;
+    send_message(
+        &app,
+        message("We miss you", 0, json!({ "inactive_days": 7 })),
+    )
+    .await;
+    let nudge = idle_socket.event("message.feature").await;
+    assert_eq!(nudge["data"]["title"], "We miss you");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        features_so_far(&mut active_socket, 9).await.is_empty(),
+        "the active user is not nudged"
+    );
+    let inbox = app
+        .call("GET", "/v1/me/messages", None, Some(&active_token))
+        .await
+        .json();
+    assert!(inbox["items"].as_array().expect("items").is_empty());
+}

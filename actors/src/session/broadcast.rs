@@ -21,6 +21,8 @@ pub struct Audience<'a> {
     pub entitlements: &'a [Entitlement],
     /// The connected devices.
     pub devices: Vec<&'a ClientInfo>,
+    /// When the user last finished a workout, if known.
+    pub last_workout_at: Option<UnixMillis>,
     pub now: UnixMillis,
 }
 
@@ -57,6 +59,7 @@ impl UserSession {
             user: self.user,
             entitlements: &self.entitlements,
             devices: self.devices.iter().map(|d| &d.client).collect(),
+            last_workout_at: self.last_workout_at,
             now: now_millis(),
         }
     }

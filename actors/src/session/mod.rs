@@ -35,6 +35,14 @@ use crate::domain::{UserId, now_millis};
 use crate::events::{Frame, event_frame, family_of};
 use crate::ports::store::{Entitlement, FeedEvent, StoreError};
 
+/// True if an activity event's data is `user`'s own finished workout.
+pub fn own_workout(data: &str, user: UserId) -> bool {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(data) else {
+        return false;
+    };
+    value["type"] == "workout_finished" && value["user_id"] == user.to_string()
+}
+
 /// The `id` field of a broadcast event's data.
 fn broadcast_id(data: &str) -> Option<String> {
     serde_json::from_str::<serde_json::Value>(data)
@@ -102,6 +110,9 @@ pub struct UserSession {
     broadcasts_seen: std::collections::HashSet<String>,
     /// (UTC day, feature messages delivered that day), for the daily cap.
     broadcasts_today: (i64, u32),
+    /// When the user last finished a workout, as far as the kept feed tells (audiences
+    /// such as "no workout in 7 days").
+    last_workout_at: Option<crate::domain::UnixMillis>,
 }
 
 impl UserSession {
@@ -131,6 +142,7 @@ impl UserSession {
             stopping: None,
             broadcasts_seen: std::collections::HashSet::new(),
             broadcasts_today: (0, 0),
+            last_workout_at: None,
         }
     }
 
@@ -165,6 +177,16 @@ impl UserSession {
         self.recent.push_back(Recent { seq, frame });
         while self.recent.len() > self.deps.config.memory_events {
             self.recent.pop_front();
+        }
+    }
+
+    /// Remembers the user's own finished workouts (their activity events name them).
+    fn note_activity(&mut self, kind: &str, data: &str, at: crate::domain::UnixMillis) {
+        if kind != "community.activity" {
+            return;
+        }
+        if own_workout(data, self.user) {
+            self.last_workout_at = Some(self.last_workout_at.map_or(at, |last| last.max(at)));
         }
     }
 
@@ -218,6 +240,7 @@ impl UserSession {
         self.last_seq += 1;
         let seq = self.last_seq;
         let at = now_millis();
+        self.note_activity(kind, data, at);
         let frame = event_frame(seq, kind, at, data);
         self.deliver(&frame, family_label(family_of(kind)), Instant::now());
         self.remember(seq, frame);
@@ -348,6 +371,7 @@ impl Actor for UserSession {
                             act.broadcasts_seen.insert(id);
                         }
                     }
+                    act.note_activity(&event.kind, &event.data, event.at);
                     let frame = crate::events::feed_frame(&event);
                     act.remember(event.seq, frame);
                 }

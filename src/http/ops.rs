@@ -1,8 +1,11 @@
-//! Operations routes: liveness, readiness and the Prometheus exposition.
+//! Operations routes: liveness, readiness, the Prometheus exposition and the OpenAPI
+//! document of every route (`openapi.json` beside this file; a test keeps it and the
+//! routes in step).
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
+use super::cache::{CachePolicy, respond_hashed};
 use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
 use crate::store::Stores;
@@ -11,7 +14,8 @@ use crate::store::Stores;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/healthz").get(healthz))
         .service(web::resource("/readyz").get(readyz))
-        .service(web::resource("/metrics").get(metrics));
+        .service(web::resource("/metrics").get(metrics))
+        .service(web::resource("/v1/openapi.json").get(openapi));
 }
 
 /// The process is alive and its HTTP workers answer.
@@ -45,4 +49,15 @@ async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(metrics.render())
+}
+
+const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi(req: HttpRequest) -> HttpResponse {
+    let policy = CachePolicy {
+        max_age_seconds: 300,
+        public: true,
+        vary_authorization: false,
+    };
+    respond_hashed(&req, policy, OPENAPI.to_owned())
 }

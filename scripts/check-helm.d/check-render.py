@@ -3,19 +3,29 @@
 
 Usage: check-render.py REPO_ROOT RENDER_DIR. RENDER_DIR holds one `<case>.yaml` per
 `helm template` run; each ConfigMap's config.toml is also written beside it as
-`<case>.<configmap>.toml`, so a server-side test can load the exact files the chart ships.
+`<case>.<configmap>.toml`, so a server-side test can load the files the chart ships. The
+pods read secret settings from Secrets as FITPULSE__* variables instead; the written file
+has a placeholder for each of those (marked by a comment), so it holds what the server
+loads in the pod, which must validate (a username without its password does not).
 
 - Every key of every rendered config.toml is a field of the server's settings structs
   (src/config/settings.rs, which denies unknown fields), with a value of the field's type;
-  enum values are among the variants.
+  enum values are among the variants. No setting of type Secret is in a ConfigMap.
+- Every FITPULSE__* variable of a container that reads a rendered config names a settings
+  field (`__` between sections, as the server splits them); one of type Secret comes from a
+  secretKeyRef, never a plain value. Across the renders, every Secret setting outside a list
+  is set that way somewhere, so the chart has a way to pass each.
+- A rendered commerce.appstore_root_cert_file is a file the server's pod mounts.
 - The Deployment's terminationGracePeriodSeconds covers the preStop pause, the drain delay
   and twice the grace period of the config it mounts (the server may spend the grace
   period persisting sessions and again finishing requests).
 - A PrometheusRule carries exactly the groups of dashboards/alerts/fitpulse.rules.yml.
 - KEDA and the chart's own HPA are never rendered together (KEDA owns an HPA of its own).
 - values.schema.json closes every object (additionalProperties false, or a typed map) except
-  the Kubernetes types it marks `x-passthrough`, its `config` keys are settings fields, and
-  its `nats` section equals the subchart's schema.
+  the Kubernetes types it marks `x-passthrough`; its `config` keys are settings fields, none
+  of type Secret or set by the chart, and every other settings field is among them (a
+  setting the server grows must be exposed, or listed in CHART_OWNED); its `nats` section
+  equals the subchart's schema.
 - Chart.yaml's appVersion is the workspace version of Cargo.toml.
 """
 
@@ -38,6 +48,14 @@ def fail(message):
 
 INTEGER_TYPES = {"u8", "u16", "u32", "u64", "usize", "i32", "i64"}
 STRING_TYPES = {"String", "SocketAddr", "PathBuf", "Secret"}
+ENV_PREFIX = "FITPULSE__"
+
+# Settings the chart sets from its own values (or, for auth.clients, whose entries hold
+# secrets, does not offer); values.schema.json must not accept them under `config`.
+CHART_OWNED = {
+    "http.bind", "data_dir", "store", "bus", "auth.signing_key_files", "auth.clients",
+    "commerce.appstore_root_cert_file",
+}
 
 
 def settings_model(source):
@@ -53,11 +71,35 @@ def settings_model(source):
     return structs, enums
 
 
-def check_value(path, value, rust_type, structs, enums):
+def strip_option(rust_type):
     rust_type = rust_type.strip()
     option = re.fullmatch(r"Option<(.+)>", rust_type)
-    if option:
-        return check_value(path, value, option.group(1), structs, enums)
+    return option.group(1).strip() if option else rust_type
+
+
+def field_type(structs, parts):
+    """The type of the settings field at `parts` (Option stripped), or None."""
+    rust_type = "Settings"
+    for part in parts:
+        fields = structs.get(rust_type)
+        if fields is None or part not in fields:
+            return None
+        rust_type = strip_option(fields[part])
+    return rust_type
+
+
+def settings_fields(structs, rust_type="Settings", prefix=()):
+    """(path, type) of every leaf field, not descending into lists."""
+    for name, field in structs[rust_type].items():
+        field = strip_option(field)
+        if field in structs:
+            yield from settings_fields(structs, field, prefix + (name,))
+        else:
+            yield prefix + (name,), field
+
+
+def check_value(path, value, rust_type, structs, enums):
+    rust_type = strip_option(rust_type)
     vec = re.fullmatch(r"Vec<(.+)>", rust_type)
     if vec:
         if not isinstance(value, list):
@@ -86,6 +128,8 @@ def check_value(path, value, rust_type, structs, enums):
         if not isinstance(value, bool):
             fail(f"{path}: true or false expected, got {value!r}")
         return
+    if rust_type == "Secret":  # only ConfigMaps are checked here
+        return fail(f"{path}: a secret in a ConfigMap; it belongs in a Secret (chart value `secrets`)")
     if rust_type in STRING_TYPES:
         if not isinstance(value, str):
             fail(f"{path}: a string expected ({rust_type}), got {value!r}")
@@ -99,14 +143,72 @@ def load_docs(path):
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 
-def check_config_maps(case, docs, structs, enums, out):
+def config_readers(docs):
+    """(kind, name, pod spec, container, config map name) of every container that mounts a
+    rendered config file (the server and the migrate job)."""
+    for doc in docs:
+        if doc.get("kind") not in ("Deployment", "Job"):
+            continue
+        pod = doc["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        for container in pod["containers"]:
+            for mount in container.get("volumeMounts", []):
+                config_map = volumes.get(mount["name"], {}).get("configMap", {}).get("name")
+                if config_map and mount["mountPath"] == "/etc/fitpulse/config":
+                    yield doc["kind"], doc["metadata"]["name"], pod, container, config_map
+
+
+def check_env(case, docs, structs, secret_paths_set):
+    """FITPULSE__* variables name settings fields; secret ones come from secretKeyRef.
+    Returns {config map: [settings paths its readers get from Secrets]}."""
+    from_secrets = {}
+    for kind, name, _, container, config_map in config_readers(docs):
+        for env in container.get("env", []):
+            if not env["name"].startswith(ENV_PREFIX):
+                continue
+            parts = env["name"][len(ENV_PREFIX):].lower().split("__")
+            where = f"{case}: {kind} {name}: {env['name']}"
+            rust_type = field_type(structs, parts)
+            if rust_type is None:
+                fail(f"{where}: no settings field {'.'.join(parts)} (src/config/settings.rs)")
+                continue
+            secret_ref = (env.get("valueFrom") or {}).get("secretKeyRef")
+            if rust_type == "Secret":
+                if not secret_ref:
+                    fail(f"{where}: a secret setting must come from a secretKeyRef, not a value")
+                    continue
+                secret_paths_set.add(tuple(parts))
+            if secret_ref:
+                from_secrets.setdefault(config_map, set()).add(tuple(parts))
+    return from_secrets
+
+
+def with_placeholders(text, paths):
+    """The config text with a placeholder string for each settings path read from a Secret,
+    inserted under its table's header (the chart writes every table with one)."""
+    lines = text.splitlines()
+    appended = []
+    for parts in sorted(paths):
+        table, key = ".".join(parts[:-1]), parts[-1]
+        line = f'{key} = "placeholder: {ENV_PREFIX}{"__".join(p.upper() for p in parts)} from a Secret"'
+        header = f"[{table}]"
+        if not table:
+            lines.insert(0, line)
+        elif header in lines:
+            lines.insert(lines.index(header) + 1, line)
+        else:
+            appended += ["", header, line]
+    note = "# check-render: placeholders below stand for settings the pods read from Secrets."
+    return "\n".join([note] + lines + appended) + "\n"
+
+
+def check_config_maps(case, docs, structs, enums, out, from_secrets):
     configs = {}
     for doc in docs:
         if doc.get("kind") != "ConfigMap" or "config.toml" not in (doc.get("data") or {}):
             continue
         name = doc["metadata"]["name"]
         text = doc["data"]["config.toml"]
-        (out / f"{case}.{name}.toml").write_text(text)
         try:
             config = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
@@ -114,9 +216,37 @@ def check_config_maps(case, docs, structs, enums, out):
             continue
         check_value(f"{case}:{name}", config, "Settings", structs, enums)
         configs[name] = config
+        secret_paths = from_secrets.get(name, set())
+        if secret_paths:
+            text = with_placeholders(text, secret_paths)
+            try:
+                tomllib.loads(text)
+            except tomllib.TOMLDecodeError as err:
+                fail(f"{case}: ConfigMap {name} with secret placeholders is not TOML: {err}")
+        (out / f"{case}.{name}.toml").write_text(text)
     if not configs:
         fail(f"{case}: no ConfigMap with a config.toml")
     return configs
+
+
+def check_mounted_files(case, docs, configs):
+    """A rendered commerce.appstore_root_cert_file is a file of a volume the server mounts."""
+    for kind, name, pod, container, config_map in config_readers(docs):
+        if kind != "Deployment":
+            continue  # the migrate job does not read the certificate
+        path = configs.get(config_map, {}).get("commerce", {}).get("appstore_root_cert_file")
+        if path is None:
+            continue
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        found = False
+        for mount in container.get("volumeMounts", []):
+            volume = volumes.get(mount["name"], {})
+            source = volume.get("secret") or volume.get("configMap") or {}
+            for item in source.get("items", []):
+                if f"{mount['mountPath'].rstrip('/')}/{item['path']}" == path:
+                    found = True
+        if not found:
+            fail(f"{case}: {kind} {name}: commerce.appstore_root_cert_file {path} is no mounted Secret or ConfigMap item")
 
 
 def check_grace(case, docs, configs):
@@ -166,17 +296,33 @@ def check_schema_closed(node, where):
             check_schema_closed(item, f"{where}/{i}")
 
 
+def schema_paths(spec, prefix=()):
+    """Every key path of the schema's `config`, tables included."""
+    for key, sub in spec.get("properties", {}).items():
+        yield prefix + (key,)
+        yield from schema_paths(sub, prefix + (key,))
+
+
 def check_schema_config(schema, structs):
-    """The schema's `config` sections and keys are fields of the settings structs."""
-    settings = structs["Settings"]
-    for section, spec in schema["properties"]["config"]["properties"].items():
-        struct = settings.get(section)
-        if struct not in structs:
-            fail(f"values.schema.json: config.{section} is not a section of Settings")
+    """The schema's `config` keys are settings fields, none a secret or set by the chart, and
+    every other settings field is among them."""
+    offered = set(schema_paths(schema["properties"]["config"]))
+    for parts in sorted(offered):
+        dotted = ".".join(parts)
+        rust_type = field_type(structs, parts)
+        if rust_type is None:
+            fail(f"values.schema.json: config.{dotted} is not a settings field")
+        elif rust_type == "Secret":
+            fail(f"values.schema.json: config.{dotted} holds a secret; it belongs in `secrets`")
+        elif any(".".join(parts[:i]) in CHART_OWNED for i in range(1, len(parts) + 1)):
+            fail(f"values.schema.json: config.{dotted} is set by the chart")
+    for parts, rust_type in settings_fields(structs):
+        dotted = ".".join(parts)
+        owned = any(".".join(parts[:i]) in CHART_OWNED for i in range(1, len(parts) + 1))
+        if rust_type == "Secret" or owned or parts in offered:
             continue
-        for key in spec.get("properties", {}):
-            if key not in structs[struct]:
-                fail(f"values.schema.json: config.{section}.{key} is not a field of {struct}")
+        fail(f"values.schema.json: the setting {dotted} is not offered under `config` "
+             f"(add it with its type and range, or to CHART_OWNED in check-render.py)")
 
 
 def check_chart(root, structs):
@@ -205,19 +351,27 @@ def main():
     cases = sorted(out.glob("*.yaml"))
     if not cases:
         sys.exit(f"check-render: nothing rendered in {out}")
+    from_secret_refs = set()
     for path in cases:
         case = path.stem
         docs = load_docs(path)
-        configs = check_config_maps(case, docs, structs, enums, out)
+        from_secrets = check_env(case, docs, structs, from_secret_refs)
+        configs = check_config_maps(case, docs, structs, enums, out, from_secrets)
+        check_mounted_files(case, docs, configs)
         check_grace(case, docs, configs)
         check_rules(case, docs, rules_groups)
         check_autoscalers(case, docs)
+    for parts, rust_type in settings_fields(structs):
+        if rust_type == "Secret" and parts not in from_secret_refs:
+            fail(f"no render sets the secret {'.'.join(parts)} from a Secret: the chart has no way "
+                 f"to pass it (or no ci/ values use it)")
     for message in failures:
         print(f"check-render: {message}", file=sys.stderr)
     if failures:
         sys.exit(1)
     print(f"check-render: {len(cases)} renders: config keys match src/config/settings.rs, "
-          f"grace periods cover the drain, rules match, schema closed")
+          f"secrets only from Secrets ({len(from_secret_refs)} settings), mounted files, "
+          f"grace periods cover the drain, rules match, schema closed and complete")
 
 
 if __name__ == "__main__":

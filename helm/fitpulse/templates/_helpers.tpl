@@ -50,9 +50,48 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 
-{{/* Where the config file and the signing keys are mounted. */}}
+{{/* Where the config file, the signing keys and the App Store root certificate are mounted. */}}
 {{- define "fitpulse.configDir" -}}/etc/fitpulse/config{{- end -}}
 {{- define "fitpulse.keysDir" -}}/etc/fitpulse/keys{{- end -}}
+{{- define "fitpulse.appstoreDir" -}}/etc/fitpulse/appstore{{- end -}}
+
+{{/* The App Store root certificate's file in the pod; empty when none is configured. */}}
+{{- define "fitpulse.appstoreRootCertFile" -}}
+{{- with .Values.appstoreRootCert -}}
+{{- if or .existingSecret .existingConfigMap -}}
+{{- printf "%s/%s" (include "fitpulse.appstoreDir" $) .key -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Environment of every container that loads the settings (server and migrate job): the
+secret settings, each from its key of secrets.existingSecret (and the CQL password). The
+migrate job loads and validates the same settings, so it gets them too: a username without
+its password, for one, is refused.
+*/}}
+{{- define "fitpulse.secretEnv" -}}
+{{- if .Values.store.scylla.passwordSecret.name }}
+- name: FITPULSE__STORE__SCYLLA__PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.store.scylla.passwordSecret.name }}
+      key: {{ .Values.store.scylla.passwordSecret.key }}
+{{- end }}
+{{- $secret := .Values.secrets.existingSecret }}
+{{- range $setting := list
+    (list "FITPULSE__COMMERCE__PAYMENTS_SECRET" .Values.secrets.keys.paymentsSecret)
+    (list "FITPULSE__COMMERCE__GOOGLEPLAY_PUSH_TOKEN" .Values.secrets.keys.googleplayPushToken)
+    (list "FITPULSE__EMAIL__SMTP__PASSWORD" .Values.secrets.keys.smtpPassword) }}
+{{- if index $setting 1 }}
+- name: {{ index $setting 0 }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ index $setting 1 }}
+{{- end }}
+{{- end }}
+{{- end -}}
 
 {{/* The bus the pods use: the bundled NATS turns it on. */}}
 {{- define "fitpulse.busKind" -}}
@@ -116,7 +155,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{/*
 The server's config file. Keys are exactly those of src/config/settings.rs, which rejects
 unknown ones (deny_unknown_fields): the `config` values pass through under the schema that
-mirrors those structs, the rest is built here.
+mirrors those structs (and leaves out settings holding secrets: see fitpulse.secretEnv),
+the rest is built here.
 */}}
 {{- define "fitpulse.configToml" -}}
 {{- $sections := deepCopy (.Values.config | default dict) -}}
@@ -154,6 +194,11 @@ mirrors those structs, the rest is built here.
 {{- end -}}
 {{- $_ := set $auth "signing_key_files" $files -}}
 {{- $_ := set $sections "auth" $auth -}}
+{{- end -}}
+{{- with include "fitpulse.appstoreRootCertFile" . -}}
+{{- $commerce := get $sections "commerce" | default dict -}}
+{{- $_ := set $commerce "appstore_root_cert_file" . -}}
+{{- $_ := set $sections "commerce" $commerce -}}
 {{- end -}}
 # fitpulse server configuration, rendered by the Helm chart (keys: README "Configuration").
 # FITPULSE__* environment variables of the pod override it.
@@ -219,6 +264,28 @@ before SIGTERM and counts against the same period.
 {{- end -}}
 {{- if and .Values.podDisruptionBudget.enabled (not (kindIs "invalid" .Values.podDisruptionBudget.minAvailable)) (not (kindIs "invalid" .Values.podDisruptionBudget.maxUnavailable)) -}}
 {{- fail "podDisruptionBudget: set minAvailable or maxUnavailable, not both" -}}
+{{- end -}}
+{{- $keys := .Values.secrets.keys -}}
+{{- $anyKey := or $keys.paymentsSecret $keys.googleplayPushToken $keys.smtpPassword -}}
+{{- if and $anyKey (not .Values.secrets.existingSecret) -}}
+{{- fail "secrets.keys name keys of secrets.existingSecret: set its name" -}}
+{{- end -}}
+{{- if and .Values.secrets.existingSecret (not $anyKey) -}}
+{{- fail "secrets.existingSecret is set but secrets.keys names none of its keys" -}}
+{{- end -}}
+{{- $email := .Values.config.email | default dict -}}
+{{- $smtp := get $email "smtp" | default dict -}}
+{{- if ne (empty (get $smtp "username")) (empty $keys.smtpPassword) -}}
+{{- fail "config.email.smtp.username and secrets.keys.smtpPassword go together or not at all (the server refuses one without the other)" -}}
+{{- end -}}
+{{- $outbox := .Values.config.outbox | default dict -}}
+{{- if and (hasKey $outbox "backoff_base_ms") (hasKey $outbox "backoff_max_ms") -}}
+{{- if lt (int64 $outbox.backoff_max_ms) (int64 $outbox.backoff_base_ms) -}}
+{{- fail "config.outbox.backoff_max_ms must be at least config.outbox.backoff_base_ms" -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.appstoreRootCert.existingSecret .Values.appstoreRootCert.existingConfigMap -}}
+{{- fail "appstoreRootCert: set existingSecret or existingConfigMap, not both" -}}
 {{- end -}}
 {{- $_ := include "fitpulse.terminationGracePeriodSeconds" . -}}
 {{- end -}}

@@ -1,8 +1,8 @@
 //! fitpulse-loadtest: scenarios that load a fitpulse server on loopback and report what
 //! they measured.
 //!
-//! - `scenarios`: one module per scenario (`connect`, `live`, `rest`, `spike`); `rest` and
-//!   `spike` share an open-loop engine that sends through `pool`.
+//! - `scenarios`: one module per scenario (`connect`, `live`, `rest`, `spike`, `drop`);
+//!   `rest`, `spike` and `drop` share an open-loop engine that sends through `pool`.
 //! - `sockets`: opening many WebSockets from one process; `pool`: keep-alive HTTP/1.1
 //!   connections for request scenarios; `tokens`: minting tokens with the server's key;
 //!   `target`: the server's address, metrics and memory.
@@ -30,6 +30,8 @@ pub enum LoadError {
     Profile(#[from] scenarios::profile::ProfileError),
     #[error(transparent)]
     Setup(#[from] scenarios::workload::SetupError),
+    #[error(transparent)]
+    Drop(#[from] scenarios::drop::DropError),
 }
 
 /// An error and its causes on one line.

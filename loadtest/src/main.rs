@@ -29,6 +29,9 @@ enum Command {
     Rest(scenarios::rest::RestArgs),
     /// The same mix with the rate ramping from idle to R req/s, then holding.
     Spike(scenarios::spike::SpikeArgs),
+    /// B buyers for S units of a product drop, arriving within T seconds, open loop:
+    /// orders, sold_out answers, oversell (must be 0), errors, latency.
+    Drop(scenarios::drop::DropArgs),
     /// Compare two JSON reports side by side.
     Compare { a: PathBuf, b: PathBuf },
 }
@@ -58,12 +61,16 @@ async fn main() -> ExitCode {
             (scenarios::live::run(args).await, out)
         }
         Command::Rest(args) => {
-            let out = args.load.out.clone();
+            let out = args.load.send.out.clone();
             (scenarios::rest::run(args).await, out)
         }
         Command::Spike(args) => {
-            let out = args.load.out.clone();
+            let out = args.load.send.out.clone();
             (scenarios::spike::run(args).await, out)
+        }
+        Command::Drop(args) => {
+            let out = args.send.out.clone();
+            (scenarios::drop::run(args).await, out)
         }
     };
     match report {

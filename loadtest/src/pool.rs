@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderName, HeaderValue};
 use hyper::{Method, Request, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpSocket;
@@ -28,6 +28,8 @@ pub struct Call {
     pub authorization: Option<HeaderValue>,
     /// A JSON body (PUT and POST).
     pub json: Option<Bytes>,
+    /// Any other headers, e.g. `Idempotency-Key` on an order.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 /// A complete answer: status and whole body.
@@ -170,6 +172,9 @@ impl Pool {
             .header(HOST, self.host.clone());
         if let Some(authorization) = &call.authorization {
             request = request.header(AUTHORIZATION, authorization.clone());
+        }
+        for (name, value) in &call.headers {
+            request = request.header(name, value);
         }
         let body = match &call.json {
             Some(json) => {

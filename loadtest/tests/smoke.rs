@@ -4,9 +4,11 @@
 use fitpulse::config::Settings;
 use fitpulse::lifecycle::Lifecycle;
 use fitpulse::startup::Application;
+use fitpulse_loadtest::scenarios::LoadArgs;
 use fitpulse_loadtest::scenarios::connect::{self, ConnectArgs};
+use fitpulse_loadtest::scenarios::drop::{self, DropArgs};
 use fitpulse_loadtest::scenarios::live::{self, LiveArgs};
-use fitpulse_loadtest::scenarios::open_loop::LoadArgs;
+use fitpulse_loadtest::scenarios::open_loop::SendArgs;
 use fitpulse_loadtest::scenarios::rest::{self, RestArgs};
 use fitpulse_loadtest::scenarios::spike::{self, SpikeArgs};
 use fitpulse_loadtest::sockets::SocketArgs;
@@ -49,24 +51,35 @@ impl Server {
         load_args(&self.target, self.keys())
     }
 
+    fn send(&self) -> SendArgs {
+        send_args(&self.target, self.keys())
+    }
+
     async fn stop(self) {
         self.lifecycle.request_shutdown();
         self.task.await.expect("no panic").expect("clean stop");
     }
 }
 
-/// The request scenarios' common arguments, small: 8 connections, 20 users.
-fn load_args(target: &str, keys: KeyArgs) -> LoadArgs {
-    LoadArgs {
+/// The open-loop scenarios' common arguments, small: 8 connections.
+fn send_args(target: &str, keys: KeyArgs) -> SendArgs {
+    SendArgs {
         target: target.to_owned(),
         connections: 8,
         sources: 2,
-        mix: "catalog=80,like=10,plan=10".parse().expect("mix"),
-        users: 20,
-        plan_template: "lose-weight-2-week-plan".into(),
         timeout: "5s".parse().expect("duration"),
         keys,
         out: None,
+    }
+}
+
+/// The browsing scenarios' arguments, small: 20 users.
+fn load_args(target: &str, keys: KeyArgs) -> LoadArgs {
+    LoadArgs {
+        send: send_args(target, keys),
+        mix: "catalog=80,like=10,plan=10".parse().expect("mix"),
+        users: 20,
+        plan_template: "lose-weight-2-week-plan".into(),
     }
 }
 
@@ -181,8 +194,80 @@ async fn spike_ramps_then_holds_and_answers_every_request_correctly() {
     server.stop().await;
 }
 
+fn drop_args(server: &Server, buyers: u32, stock: u32) -> DropArgs {
+    DropArgs {
+        buyers,
+        within: "2s".parse().expect("duration"),
+        front_load: 1,
+        stock,
+        per_user_limit: 1,
+        reservation_ttl_seconds: 3600,
+        drop: None,
+        send: server.send(),
+    }
+}
+
 #[actix_web::test]
-async fn request_scenarios_refuse_targets_off_loopback() {
+async fn drop_reserves_exactly_the_stock_and_answers_everyone_else_sold_out() {
+    let server = Server::start().await;
+    let report = drop::run(drop_args(&server, 300, 20))
+        .await
+        .expect("the scenario runs");
+    assert_eq!(report.counts["reserved"], 20, "{}", report.summary());
+    assert_eq!(report.counts["sold_out"], 280, "{}", report.summary());
+    assert_eq!(
+        report.counts.values().sum::<u64>(),
+        300,
+        "nothing but reservations and sold_out: {}",
+        report.summary()
+    );
+    assert!(report.failed.is_empty(), "{}", report.summary());
+    for (figure, value) in [
+        ("oversell", 0.0),
+        ("errors", 0.0),
+        ("units_for_sale", 20.0),
+        ("server_reserved", 20.0),
+        ("server_units_taken", 20.0),
+        ("orders_read_back", 20.0),
+    ] {
+        assert_eq!(
+            report.figures[figure],
+            value,
+            "{figure}: {}",
+            report.summary()
+        );
+    }
+    assert_eq!(report.latency_ms.count, 300);
+    assert_eq!(report.latency_by["reserved"].count, 20);
+    assert_eq!(report.latency_by["sold_out"].count, 280);
+    server.stop().await;
+}
+
+#[actix_web::test]
+async fn drop_on_a_sold_out_drop_reserves_nothing_and_still_passes() {
+    let server = Server::start().await;
+    let first = drop::run(drop_args(&server, 30, 10))
+        .await
+        .expect("the first run");
+    assert!(first.failed.is_empty(), "{}", first.summary());
+    let id = first.parameters["drop"].as_str().expect("the drop's id");
+    // The same drop again, buyers crowding the start: nothing is left for them.
+    let again = DropArgs {
+        drop: Some(id.to_owned()),
+        front_load: 3,
+        ..drop_args(&server, 40, 10)
+    };
+    let report = drop::run(again).await.expect("the second run");
+    assert_eq!(report.counts["reserved"], 0, "{}", report.summary());
+    assert_eq!(report.counts["sold_out"], 40, "{}", report.summary());
+    assert_eq!(report.figures["units_for_sale"], 0.0);
+    assert_eq!(report.figures["server_reserved"], 10.0);
+    assert!(report.failed.is_empty(), "{}", report.summary());
+    server.stop().await;
+}
+
+#[actix_web::test]
+async fn open_loop_scenarios_refuse_targets_off_loopback() {
     let keys = KeyArgs {
         data_dir: "/nonexistent".into(),
         key: None,
@@ -192,8 +277,20 @@ async fn request_scenarios_refuse_targets_off_loopback() {
     let args = RestArgs {
         rate: 10,
         duration: "1s".parse().expect("duration"),
-        load: load_args("http://10.0.0.1:8080", keys),
+        load: load_args("http://10.0.0.1:8080", keys.clone()),
     };
     let err = rest::run(args).await.expect_err("refused");
+    assert!(err.to_string().contains("loopback"), "{err}");
+    let args = DropArgs {
+        buyers: 10,
+        within: "1s".parse().expect("duration"),
+        front_load: 1,
+        stock: 5,
+        per_user_limit: 1,
+        reservation_ttl_seconds: 3600,
+        drop: None,
+        send: send_args("http://10.0.0.1:8080", keys),
+    };
+    let err = drop::run(args).await.expect_err("refused");
     assert!(err.to_string().contains("loopback"), "{err}");
 }

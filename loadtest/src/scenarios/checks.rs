@@ -1,5 +1,5 @@
-//! What a correct answer is for every request of `rest` and `spike`: a body that parses and
-//! matches what was asked (kind, id, filters, order, week). Only the checked fields are
+//! What a correct answer is for every request of `rest` and `spike`: a 200 whose body parses
+//! and matches what was asked (kind, id, filters, order, week). Only the checked fields are
 //! deserialized; the rest is skipped, though still checked to be valid JSON.
 
 use std::borrow::Cow;
@@ -8,6 +8,9 @@ use std::fmt::Write as _;
 use fitpulse_actors::domain::ContentKind;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
+
+use super::open_loop::Verdict;
+use crate::pool::Answer;
 
 /// The server's page size when a list asks for none.
 const DEFAULT_LIMIT: usize = 20;
@@ -177,6 +180,17 @@ struct Week {
 
 fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Wrong> {
     serde_json::from_slice(body).map_err(|e| wrong(format!("unexpected body: {e}")))
+}
+
+/// What an answer counts as: `ok` when it is a 200 whose body shows what was asked.
+pub fn judge(expect: &Expect, answer: &Answer) -> Verdict {
+    if answer.status != 200 {
+        return Verdict::status(answer);
+    }
+    match check(expect, &answer.body) {
+        Ok(()) => Verdict::ok("ok"),
+        Err(wrong) => Verdict::wrong_body(wrong),
+    }
 }
 
 /// Checks a 200 answer's body against what was asked.

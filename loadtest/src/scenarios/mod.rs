@@ -1,9 +1,15 @@
-//! One module per scenario; each takes its arguments and answers a report. `rest` and
-//! `spike` share one open-loop engine (`open_loop`) driven by a rate `profile`; `workload`
-//! prepares their requests in the proportions of a `mix`, and `checks` judges every answer.
+//! One module per scenario; each takes its arguments and answers a report. `rest`,
+//! `spike` and `drop` share one open-loop engine (`open_loop`, recording into `tally`)
+//! driven by a rate `profile`. `rest` and `spike` send a browsing app's requests
+//! (`browse`): `workload` prepares them in the proportions of a `mix`, and `checks` judges
+//! every answer. `drop` sends `buyers`' orders and `drop_audit` checks the drop's books.
 
+mod browse;
+mod buyers;
 mod checks;
 pub mod connect;
+pub mod drop;
+mod drop_audit;
 pub mod live;
 pub mod mix;
 pub mod open_loop;
@@ -11,4 +17,8 @@ pub mod profile;
 mod ramp;
 pub mod rest;
 pub mod spike;
+mod tally;
 pub mod workload;
+
+pub use browse::LoadArgs;
+pub use tally::Run;

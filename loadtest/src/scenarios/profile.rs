@@ -17,7 +17,14 @@ pub enum ProfileError {
     LongRamp,
     #[error("a run lasts from 1 s to an hour")]
     Length,
+    #[error("a run needs at least one arrival")]
+    NoArrivals,
+    #[error("--front-load must be from 1 (even) to {MAX_FRONT_LOAD}")]
+    FrontLoad,
 }
+
+/// The steepest front-loaded curve: the rate starts at this many times the mean.
+pub const MAX_FRONT_LOAD: u32 = 10;
 
 /// Whether a request was due while the rate was still climbing or once it held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,14 +33,26 @@ pub enum Phase {
     Hold,
 }
 
-/// Arrival rate over time: linear from `from` to `to` req/s over `ramp` seconds, then `to`
-/// for `hold` seconds. A steady run is one without a ramp.
+/// Arrival rate over time: when each request of a run is due.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Profile {
-    from: f64,
-    to: f64,
-    ramp: f64,
-    hold: f64,
+    shape: Shape,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Shape {
+    /// Linear from `from` to `to` req/s over `ramp` seconds, then `to` for `hold` seconds.
+    /// A steady run is one without a ramp.
+    Ramp {
+        from: f64,
+        to: f64,
+        ramp: f64,
+        hold: f64,
+    },
+    /// `count` arrivals within `window` seconds. The rate falls as `(1 - t/window)^(k-1)`
+    /// from `k` times the mean to 0 at the end of the window: `k = 1` spreads them evenly,
+    /// a larger `k` crowds them at the start, as buyers crowd the start of a sale.
+    Spread { count: f64, window: f64, k: f64 },
 }
 
 impl Profile {
@@ -56,74 +75,127 @@ impl Profile {
         if ramp >= MAX_RAMP {
             return Err(ProfileError::LongRamp);
         }
-        let length = ramp + hold;
-        if length < Duration::from_secs(1) || length > MAX_LENGTH {
-            return Err(ProfileError::Length);
-        }
+        check_length(ramp + hold)?;
         Ok(Profile {
-            from: f64::from(from),
-            to: f64::from(rate),
-            ramp: ramp.as_secs_f64(),
-            hold: hold.as_secs_f64(),
+            shape: Shape::Ramp {
+                from: f64::from(from),
+                to: f64::from(rate),
+                ramp: ramp.as_secs_f64(),
+                hold: hold.as_secs_f64(),
+            },
+        })
+    }
+
+    /// Exactly `count` arrivals within `window`, evenly (`front_load` 1) or crowded at the
+    /// start (the rate starts at `front_load` times the mean and falls to 0).
+    pub fn spread(count: u64, window: Duration, front_load: u32) -> Result<Profile, ProfileError> {
+        if count == 0 {
+            return Err(ProfileError::NoArrivals);
+        }
+        if !(1..=MAX_FRONT_LOAD).contains(&front_load) {
+            return Err(ProfileError::FrontLoad);
+        }
+        check_length(window)?;
+        Ok(Profile {
+            shape: Shape::Spread {
+                count: count as f64,
+                window: window.as_secs_f64(),
+                k: f64::from(front_load),
+            },
         })
     }
 
     pub fn has_ramp(&self) -> bool {
-        self.ramp > 0.0
+        matches!(self.shape, Shape::Ramp { ramp, .. } if ramp > 0.0)
     }
 
+    /// How long the rate holds after the ramp (a spread run is all hold).
     pub fn hold_seconds(&self) -> f64 {
-        self.hold
+        match self.shape {
+            Shape::Ramp { hold, .. } => hold,
+            Shape::Spread { window, .. } => window,
+        }
     }
 
     pub fn length(&self) -> Duration {
-        Duration::from_secs_f64(self.ramp + self.hold)
-    }
-
-    /// Requests due during the ramp (the area under the rate line).
-    fn ramp_requests(&self) -> f64 {
-        (self.from + self.to) / 2.0 * self.ramp
+        match self.shape {
+            Shape::Ramp { ramp, hold, .. } => Duration::from_secs_f64(ramp + hold),
+            Shape::Spread { window, .. } => Duration::from_secs_f64(window),
+        }
     }
 
     /// Requests in the whole run.
     pub fn total(&self) -> u64 {
-        // The small addend keeps `rate * seconds` from losing its last request to rounding.
-        (self.ramp_requests() + self.to * self.hold + 1e-6).floor() as u64
+        match self.shape {
+            Shape::Ramp {
+                from,
+                to,
+                ramp,
+                hold,
+            } => {
+                // The small addend keeps `rate * seconds` from losing its last request to
+                // rounding.
+                (ramp_requests(from, to, ramp) + to * hold + 1e-6).floor() as u64
+            }
+            Shape::Spread { count, .. } => count as u64,
+        }
     }
 
     /// When request `i` is due, from the start of the run: the time at which the
     /// integral of the rate reaches `i`.
     pub fn due(&self, i: u64) -> Duration {
         let n = i as f64;
-        let ramp_requests = self.ramp_requests();
-        let seconds = if n < ramp_requests {
-            // Solves from*t + a*t^2 = n with a = (to - from) / (2 * ramp), in the form that
-            // stays exact when `from` or `a` is 0.
-            let a = (self.to - self.from) / (2.0 * self.ramp);
-            let root = self.from + (self.from * self.from + 4.0 * a * n).sqrt();
-            if root > 0.0 { 2.0 * n / root } else { 0.0 }
-        } else {
-            self.ramp + (n - ramp_requests) / self.to
+        let seconds = match self.shape {
+            Shape::Ramp { from, to, ramp, .. } => {
+                let ramp_requests = ramp_requests(from, to, ramp);
+                if n < ramp_requests {
+                    // Solves from*t + a*t^2 = n with a = (to - from) / (2 * ramp), in the
+                    // form that stays exact when `from` or `a` is 0.
+                    let a = (to - from) / (2.0 * ramp);
+                    let root = from + (from * from + 4.0 * a * n).sqrt();
+                    if root > 0.0 { 2.0 * n / root } else { 0.0 }
+                } else {
+                    ramp + (n - ramp_requests) / to
+                }
+            }
+            // The integral of the rate is count * (1 - (1 - t/window)^k).
+            Shape::Spread { count, window, k } => {
+                window * (1.0 - (1.0 - (n / count).min(1.0)).powf(1.0 / k))
+            }
         };
         Duration::from_secs_f64(seconds.max(0.0))
     }
 
     pub fn phase(&self, due: Duration) -> Phase {
-        if due.as_secs_f64() < self.ramp {
-            Phase::Ramp
-        } else {
-            Phase::Hold
+        match self.shape {
+            Shape::Ramp { ramp, .. } if due.as_secs_f64() < ramp => Phase::Ramp,
+            _ => Phase::Hold,
         }
     }
 
     /// The arrival rate `t` seconds in.
     pub fn rate_at(&self, t: f64) -> f64 {
-        if t < self.ramp {
-            self.from + (self.to - self.from) * t / self.ramp
-        } else {
-            self.to
+        match self.shape {
+            Shape::Ramp { from, to, ramp, .. } if t < ramp => from + (to - from) * t / ramp,
+            Shape::Ramp { to, .. } => to,
+            Shape::Spread { count, window, k } if t < window => {
+                k * count / window * (1.0 - t / window).powf(k - 1.0)
+            }
+            Shape::Spread { .. } => 0.0,
         }
     }
+}
+
+/// Requests due during a ramp (the area under the rate line).
+fn ramp_requests(from: f64, to: f64, ramp: f64) -> f64 {
+    (from + to) / 2.0 * ramp
+}
+
+fn check_length(length: Duration) -> Result<(), ProfileError> {
+    if length < Duration::from_secs(1) || length > MAX_LENGTH {
+        return Err(ProfileError::Length);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -183,5 +255,43 @@ mod tests {
         );
         assert_eq!(Profile::steady(10, s(0)), Err(ProfileError::Length));
         assert_eq!(Profile::steady(10, s(7200)), Err(ProfileError::Length));
+        assert_eq!(Profile::spread(0, s(10), 1), Err(ProfileError::NoArrivals));
+        assert_eq!(Profile::spread(10, s(10), 0), Err(ProfileError::FrontLoad));
+        assert_eq!(Profile::spread(10, s(10), 11), Err(ProfileError::FrontLoad));
+        assert_eq!(Profile::spread(10, s(0), 1), Err(ProfileError::Length));
+    }
+
+    #[test]
+    fn an_even_spread_holds_exactly_count_arrivals_evenly_over_the_window() {
+        // 10,000 in 60 s is not a whole rate per second; the count is still exact.
+        let profile = Profile::spread(10_000, Duration::from_secs(60), 1).expect("valid");
+        assert_eq!(profile.total(), 10_000);
+        assert_eq!(profile.length(), Duration::from_secs(60));
+        assert_eq!(profile.due(0), Duration::ZERO);
+        assert!((profile.due(5_000).as_secs_f64() - 30.0).abs() < 1e-9);
+        assert!(profile.due(9_999) < Duration::from_secs(60));
+        assert!((profile.rate_at(10.0) - 10_000.0 / 60.0).abs() < 1e-9);
+        assert!(!profile.has_ramp());
+        assert_eq!(profile.phase(profile.due(9_999)), Phase::Hold);
+    }
+
+    #[test]
+    fn a_front_loaded_spread_crowds_the_start_and_still_ends_within_the_window() {
+        let profile = Profile::spread(10_000, Duration::from_secs(10), 2).expect("valid");
+        assert_eq!(profile.total(), 10_000);
+        // The rate falls linearly from twice the mean: a quarter of the buyers come in
+        // the first 13.4% of the window, half in the first 29.3%.
+        let quarter = profile.due(2_500).as_secs_f64();
+        assert!(
+            (quarter - 10.0 * (1.0 - 0.75f64.sqrt())).abs() < 1e-9,
+            "{quarter}"
+        );
+        let half = profile.due(5_000).as_secs_f64();
+        assert!((half - 10.0 * (1.0 - 0.5f64.sqrt())).abs() < 1e-9, "{half}");
+        assert!((profile.rate_at(0.0) - 2_000.0).abs() < 1e-9);
+        assert!(profile.rate_at(10.0).abs() < 1e-9);
+        let dues: Vec<Duration> = (0..10_000).map(|i| profile.due(i)).collect();
+        assert!(dues.windows(2).all(|w| w[0] <= w[1]));
+        assert!(dues[9_999] < Duration::from_secs(10));
     }
 }

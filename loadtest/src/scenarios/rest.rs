@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::open_loop::{self, LoadArgs};
+use super::browse::{self, LoadArgs};
 use super::profile::Profile;
 use crate::LoadError;
 use crate::report::Report;
@@ -25,5 +25,5 @@ pub async fn run(args: RestArgs) -> Result<Report, LoadError> {
     let mut parameters = args.load.parameters();
     parameters.insert("rate".into(), json!(args.rate));
     parameters.insert("duration".into(), json!(args.duration.to_string()));
-    open_loop::run("rest", &args.load, profile, parameters).await
+    browse::run("rest", &args.load, profile, parameters).await
 }

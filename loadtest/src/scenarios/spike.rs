@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::open_loop::{self, LoadArgs};
+use super::browse::{self, LoadArgs};
 use super::profile::Profile;
 use crate::LoadError;
 use crate::report::Report;
@@ -32,5 +32,5 @@ pub async fn run(args: SpikeArgs) -> Result<Report, LoadError> {
     parameters.insert("rate".into(), json!(args.rate));
     parameters.insert("ramp".into(), json!(args.ramp.to_string()));
     parameters.insert("hold".into(), json!(args.hold.to_string()));
-    open_loop::run("spike", &args.load, profile, parameters).await
+    browse::run("spike", &args.load, profile, parameters).await
 }

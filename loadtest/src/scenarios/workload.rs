@@ -15,6 +15,7 @@ use hyper::{Method, Uri};
 
 use super::checks::{self, Expect, Listing, Page};
 use super::mix::{Kind, Mix, splitmix64};
+use super::open_loop::{self, Requests, Verdict};
 use crate::pool::{Answer, Call, ExchangeError, Pool};
 use crate::tokens::Minter;
 
@@ -25,14 +26,7 @@ const MAX_DISCOVERY_PAGES: usize = 100;
 const PREMIUM_EVERY: usize = 4;
 
 /// One request and what its answer must show.
-#[derive(Debug)]
-pub struct Request {
-    pub kind: Kind,
-    pub method: Method,
-    pub uri: Uri,
-    pub call: Call,
-    pub expect: Expect,
-}
+pub type Request = open_loop::Request<Expect>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
@@ -63,6 +57,17 @@ async fn get_ok(
     path: &str,
     call: &Call,
 ) -> Result<Answer, SetupError> {
+    setup_call(pool, method, path, call, 200).await
+}
+
+/// The answer with `status` to a setup request, or why there is none.
+pub(super) async fn setup_call(
+    pool: &Pool,
+    method: Method,
+    path: &str,
+    call: &Call,
+    status: u16,
+) -> Result<Answer, SetupError> {
     let what = || format!("{method} {path}");
     let uri = uri(path).map_err(|reason| SetupError::Wrong {
         what: what(),
@@ -75,7 +80,7 @@ async fn get_ok(
             what: what(),
             source,
         })?;
-    if answer.status != 200 {
+    if answer.status != status {
         return Err(SetupError::Status {
             what: what(),
             status: answer.status,
@@ -88,7 +93,7 @@ async fn get_ok(
     Ok(answer)
 }
 
-fn uri(path: &str) -> Result<Uri, String> {
+pub(super) fn uri(path: &str) -> Result<Uri, String> {
     Uri::try_from(path).map_err(|e| format!("not a path: {e}"))
 }
 
@@ -230,7 +235,7 @@ impl Workload {
                 reason,
             };
             items.push(Arc::new(Request {
-                kind: Kind::Catalog,
+                part: Kind::Catalog.as_str(),
                 method: Method::GET,
                 uri: uri(&path).map_err(bad)?,
                 call: Call {
@@ -238,7 +243,7 @@ impl Workload {
                     authorization: item
                         .premium
                         .then(|| users[(n % premium_users) * PREMIUM_EVERY].clone()),
-                    json: None,
+                    ..Call::default()
                 },
                 expect: Expect::Item {
                     kind: item.kind,
@@ -286,7 +291,7 @@ impl Workload {
             Kind::Catalog if roll >> 63 == 0 => self.lists[pick(self.lists.len(), 1)].clone(),
             Kind::Catalog => self.items[pick(self.items.len(), 2)].clone(),
             Kind::Like => Arc::new(Request {
-                kind: Kind::Like,
+                part: Kind::Like.as_str(),
                 method: Method::PUT,
                 uri: self.likes[pick(self.likes.len(), 3)].clone(),
                 call: self.user_call(pick(self.users.len(), 4)),
@@ -295,7 +300,7 @@ impl Workload {
             Kind::Plan => {
                 let week = pick(self.weeks.len(), 5);
                 Arc::new(Request {
-                    kind: Kind::Plan,
+                    part: Kind::Plan.as_str(),
                     method: Method::GET,
                     uri: self.weeks[week].clone(),
                     call: self.user_call(pick(self.users.len(), 6)),
@@ -308,8 +313,20 @@ impl Workload {
     fn user_call(&self, user: usize) -> Call {
         Call {
             authorization: Some(self.users[user].clone()),
-            json: None,
+            ..Call::default()
         }
+    }
+}
+
+impl Requests for Workload {
+    type Expect = Expect;
+
+    fn request(&self, i: u64) -> Arc<Request> {
+        Workload::request(self, i)
+    }
+
+    fn judge(&self, request: &Request, answer: &Answer) -> Verdict {
+        checks::judge(&request.expect, answer)
     }
 }
 
@@ -369,7 +386,7 @@ async fn warm_up(pool: &Pool) -> Result<Vec<Arc<Request>>, SetupError> {
                 });
             }
             lists.push(Arc::new(Request {
-                kind: Kind::Catalog,
+                part: Kind::Catalog.as_str(),
                 method: Method::GET,
                 uri: uri(&path).map_err(|reason| SetupError::Wrong {
                     what: path.clone(),
@@ -394,6 +411,7 @@ async fn choose_plans(
         let call = Call {
             authorization: Some(user.clone()),
             json: Some(body.clone()),
+            ..Call::default()
         };
         async move { get_ok(pool, Method::PUT, "/v1/me/plan", &call).await }
     }))

@@ -1,13 +1,16 @@
 //! fitpulse-loadtest: scenarios that load a fitpulse server on loopback and report what
 //! they measured.
 //!
-//! - `scenarios`: one module per scenario (`connect`, `live`, `rest`, `spike`, `drop`);
+//! - `scenarios`: one module per scenario (`connect`, `live`, `broadcast`, `rest`, `spike`,
+//!   `drop`);
 //!   `rest`, `spike` and `drop` share an open-loop engine that sends through `pool`.
 //! - `sockets`: opening many WebSockets from one process; `pool`: keep-alive HTTP/1.1
 //!   connections for request scenarios; `tokens`: minting tokens with the server's key;
 //!   `target`: the server's address, metrics and memory.
-//! - `report`: the JSON report, its summary, and `compare`.
+//! - `report`: the JSON report, its summary, and `compare`; `chart`: latency percentile
+//!   curves of reports as an SVG.
 
+pub mod chart;
 pub mod pool;
 pub mod progress;
 pub mod report;

@@ -15,6 +15,9 @@ use fitpulse_loadtest::scenarios;
     about = "Load generator for fitpulse"
 )]
 struct Cli {
+    /// Also draw the run's latency percentile curve as an SVG chart at this path.
+    #[arg(long, global = true)]
+    chart: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -32,14 +35,33 @@ enum Command {
     /// B buyers for S units of a product drop, arriving within T seconds, open loop:
     /// orders, sold_out answers, oversell (must be 0), errors, latency.
     Drop(scenarios::drop::DropArgs),
+    /// A feature message to N connected sessions: time until the last delivery, frames
+    /// per second, delivery latency, missing deliveries (must be 0).
+    Broadcast(scenarios::broadcast::BroadcastArgs),
     /// Compare two JSON reports side by side.
     Compare { a: PathBuf, b: PathBuf },
+    /// Draw the latency percentile curves of JSON reports as one SVG chart.
+    Chart {
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// Where to write the SVG.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "latency by percentile")]
+        title: String,
+    },
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    let chart = cli.chart;
     let (report, out) = match cli.command {
+        Command::Chart {
+            reports,
+            out,
+            title,
+        } => return draw_chart(&reports, &out, &title),
         Command::Compare { a, b } => {
             return match (Report::read(&a), Report::read(&b)) {
                 (Ok(a), Ok(b)) => {
@@ -72,6 +94,10 @@ async fn main() -> ExitCode {
             let out = args.send.out.clone();
             (scenarios::drop::run(args).await, out)
         }
+        Command::Broadcast(args) => {
+            let out = args.out.clone();
+            (scenarios::broadcast::run(args).await, out)
+        }
     };
     match report {
         Ok(report) => {
@@ -81,6 +107,16 @@ async fn main() -> ExitCode {
             {
                 eprintln!("fitpulse-loadtest: cannot write {}: {err}", path.display());
                 return ExitCode::FAILURE;
+            }
+            if let Some(path) = chart {
+                let svg = fitpulse_loadtest::chart::svg(
+                    &format!("{} latency", report.scenario),
+                    &[(report.scenario.clone(), report.clone())],
+                );
+                if let Err(err) = std::fs::write(&path, svg) {
+                    eprintln!("fitpulse-loadtest: cannot write {}: {err}", path.display());
+                    return ExitCode::FAILURE;
+                }
             }
             if report.failed.is_empty() {
                 ExitCode::SUCCESS
@@ -93,6 +129,33 @@ async fn main() -> ExitCode {
                 "fitpulse-loadtest: {}",
                 fitpulse_loadtest::error_chain(&err)
             );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One chart of the reports at `paths`, each labelled by its file name.
+fn draw_chart(paths: &[PathBuf], out: &std::path::Path, title: &str) -> ExitCode {
+    let mut series = Vec::new();
+    for path in paths {
+        match Report::read(path) {
+            Ok(report) => {
+                let label = path.file_stem().map_or_else(
+                    || report.scenario.clone(),
+                    |s| s.to_string_lossy().into_owned(),
+                );
+                series.push((label, report));
+            }
+            Err(err) => {
+                eprintln!("fitpulse-loadtest: {}: {err}", path.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match std::fs::write(out, fitpulse_loadtest::chart::svg(title, &series)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("fitpulse-loadtest: cannot write {}: {err}", out.display());
             ExitCode::FAILURE
         }
     }

@@ -97,6 +97,18 @@ pub async fn open(
     config: WebSocketConfig,
     timeout: Duration,
 ) -> Result<Socket, OpenError> {
+    open_path(target, "/v1/ws", source, token, config, timeout).await
+}
+
+/// As `open`, at `path` (`/v1/ws` with a query, e.g. the app's `platform`).
+pub async fn open_path(
+    target: SocketAddr,
+    path: &str,
+    source: IpAddr,
+    token: &str,
+    config: WebSocketConfig,
+    timeout: Duration,
+) -> Result<Socket, OpenError> {
     let socket = TcpSocket::new_v4().map_err(OpenError::Connect)?;
     socket
         .bind(SocketAddr::new(source, 0))
@@ -106,7 +118,7 @@ pub async fn open(
         .map_err(|_| OpenError::Timeout)?
         .map_err(OpenError::Connect)?;
     stream.set_nodelay(true).map_err(OpenError::Connect)?;
-    let mut request = format!("ws://{target}/v1/ws")
+    let mut request = format!("ws://{target}{path}")
         .into_client_request()
         .map_err(|e| OpenError::Handshake(Box::new(e)))?;
     let bearer = HeaderValue::from_str(&format!("Bearer {token}"))

@@ -4,6 +4,7 @@
 //! (`browse`): `workload` prepares them in the proportions of a `mix`, and `checks` judges
 //! every answer. `drop` sends `buyers`' orders and `drop_audit` checks the drop's books.
 
+pub mod broadcast;
 mod browse;
 mod buyers;
 mod checks;

@@ -81,7 +81,7 @@ pub fn streak(days: &[i32], today: i32) -> u32 {
 
 impl Community {
     /// Users who blocked `user` or whom `user` blocked, among `candidates`.
-    async fn blocked_between(
+    pub async fn blocked_between(
         &self,
         user: UserId,
         candidates: &[UserId],

@@ -36,9 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 impl From<QueryError> for ApiError {
     fn from(err: QueryError) -> Self {
-        ApiError::new(ErrorCode::InvalidQuery)
-            .with_message(err.to_string())
-            .with_details(json!({ "param": err.param, "reason": err.reason }))
+        ApiError::invalid_query(err.param, &err.reason)
     }
 }
 

@@ -6,7 +6,6 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use fitpulse_actors::domain::Role;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::cache::{CachePolicy, respond_hashed};
 use super::{ApiError, ErrorCode};
@@ -27,12 +26,6 @@ struct ClientQuery {
     app_version: Option<String>,
 }
 
-fn invalid_query(param: &str, reason: &str) -> ApiError {
-    ApiError::new(ErrorCode::InvalidQuery)
-        .with_message(format!("`{param}`: {reason}"))
-        .with_details(json!({ "param": param, "reason": reason }))
-}
-
 async fn for_client(
     req: HttpRequest,
     query: web::Query<ClientQuery>,
@@ -42,16 +35,18 @@ async fn for_client(
     let platform = query
         .platform
         .as_deref()
-        .ok_or_else(|| invalid_query("platform", "required: ios, android or web"))
+        .ok_or_else(|| ApiError::invalid_query("platform", "required: ios, android or web"))
         .and_then(|p| {
-            Platform::parse(p).ok_or_else(|| invalid_query("platform", "one of: ios, android, web"))
+            Platform::parse(p)
+                .ok_or_else(|| ApiError::invalid_query("platform", "one of: ios, android, web"))
         })?;
     let version = query
         .app_version
         .as_deref()
-        .ok_or_else(|| invalid_query("app_version", "required, like 1.9.3"))
+        .ok_or_else(|| ApiError::invalid_query("app_version", "required, like 1.9.3"))
         .and_then(|v| {
-            Version::parse(v).ok_or_else(|| invalid_query("app_version", "a version like 1.9.3"))
+            Version::parse(v)
+                .ok_or_else(|| ApiError::invalid_query("app_version", "a version like 1.9.3"))
         })?;
     let (config, _) = content.client_config();
     let answer = config

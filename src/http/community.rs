@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::error::{bounded_text, uuid_path};
 use super::views::rfc3339;
 use super::{ApiError, ErrorCode};
 use crate::auth::AuthUser;
@@ -72,14 +73,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 type Data = web::Data<Arc<Community>>;
 
-fn uuid_of(raw: &str, what: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| {
-        ApiError::new(ErrorCode::InvalidPath).with_message(format!("`{what}`: not a UUID"))
-    })
-}
-
 fn user_of(raw: &str) -> Result<UserId, ApiError> {
-    Ok(UserId::from_uuid(uuid_of(raw, "user_id")?))
+    Ok(UserId::from_uuid(uuid_path(raw, "user_id")?))
 }
 
 fn limited(community: &Community, user: UserId, action: Action) -> Result<(), ApiError> {
@@ -87,17 +82,6 @@ fn limited(community: &Community, user: UserId, action: Action) -> Result<(), Ap
         .limits
         .check(user, action)
         .map_err(ApiError::rate_limited)
-}
-
-fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
-    let value = value.trim();
-    if value.is_empty() || value.chars().count() > max {
-        return Err(ApiError::invalid_field(
-            field,
-            format!("1-{max} characters"),
-        ));
-    }
-    Ok(value.to_owned())
 }
 
 #[derive(Deserialize)]
@@ -144,14 +128,14 @@ async fn check_in(
             "only today's check-in can be made or edited",
         ));
     }
-    let mood = text("mood", &b.mood, 24)?;
+    let mood = bounded_text("mood", &b.mood, 24)?;
     if !(1..=5).contains(&b.satisfaction) {
         return Err(ApiError::invalid_field("satisfaction", "1 to 5"));
     }
     let note = b
         .note
         .as_deref()
-        .map(|n| text("note", n, MAX_NOTE))
+        .map(|n| bounded_text("note", n, MAX_NOTE))
         .transpose()?;
     let existed = community
         .stores
@@ -406,7 +390,7 @@ async fn create_group(
     limited(&community, user, Action::Post)?;
     let group = GroupRecord {
         id: Uuid::new_v4(),
-        name: text("name", &b.name, 60)?,
+        name: bounded_text("name", &b.name, 60)?,
         owner: user,
         max_members: max,
         created_at: now_millis(),
@@ -424,7 +408,7 @@ async fn load_group(community: &Community, raw: &str) -> Result<GroupRecord, Api
     community
         .stores
         .community
-        .group(uuid_of(raw, "id")?)
+        .group(uuid_path(raw, "id")?)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound).with_message("no such group"))
 }
@@ -528,14 +512,14 @@ async fn create_post(
     let b = body.into_inner();
     let image_ref = b
         .image_ref
-        .map(|i| text("image_ref", &i, 200))
+        .map(|i| bounded_text("image_ref", &i, 200))
         .transpose()?;
     let post = PostRecord {
         id: Uuid::new_v4(),
         group: group.id,
         parent: None,
         author: user,
-        text: text("text", &b.text, MAX_POST)?,
+        text: bounded_text("text", &b.text, MAX_POST)?,
         image_ref,
         created_at: now_millis(),
         removed: false,
@@ -557,12 +541,15 @@ async fn posts(
     let group = load_group(&community, &path).await?;
     member_of(&community, &group, viewer).await?;
     let hidden: Vec<UserId> = community.stores.community.blocked(viewer).await?;
+    let posts = community.stores.community.group_posts(group.id, 50).await?;
+    // Block lists read once per distinct author, not once per post.
+    let mut authors: Vec<UserId> = posts.iter().map(|p| p.author).collect();
+    authors.sort();
+    authors.dedup();
+    let hidden_authors = community.blocked_between(viewer, &authors).await?;
     let mut items = Vec::new();
-    for post in community.stores.community.group_posts(group.id, 50).await? {
-        if post.removed
-            || hidden.contains(&post.author)
-            || community.blocked_either_way(viewer, post.author).await?
-        {
+    for post in posts {
+        if post.removed || hidden_authors.contains(&post.author) {
             continue;
         }
         let Some(item) = like_ref(post.id) else {
@@ -598,7 +585,7 @@ async fn load_post(
     community
         .stores
         .community
-        .post(uuid_of(raw, "post_id")?)
+        .post(uuid_path(raw, "post_id")?)
         .await?
         .filter(|p| p.group == group.id && !p.removed && p.parent.is_none())
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound).with_message("no such post"))
@@ -626,7 +613,7 @@ async fn comment(
         group: group.id,
         parent: Some(post.id),
         author: user,
-        text: text("text", &body.text, MAX_COMMENT)?,
+        text: bounded_text("text", &body.text, MAX_COMMENT)?,
         image_ref: None,
         created_at: now_millis(),
         removed: false,
@@ -681,7 +668,7 @@ async fn report(
             "post, comment or user",
         ));
     }
-    uuid_of(&b.target_id, "target_id")
+    uuid_path(&b.target_id, "target_id")
         .map_err(|_| ApiError::invalid_field("target_id", "a UUID"))?;
     limited(&community, user, Action::Comment)?;
     let report = ReportRecord {
@@ -689,7 +676,7 @@ async fn report(
         reporter: user,
         target_kind: b.target_kind,
         target_id: b.target_id,
-        reason: text("reason", &b.reason, 500)?,
+        reason: bounded_text("reason", &b.reason, 500)?,
         created_at: now_millis(),
     };
     community.stores.community.put_report(&report).await?;
@@ -729,7 +716,7 @@ async fn remove_post(
     let mut post = community
         .stores
         .community
-        .post(uuid_of(&path, "id")?)
+        .post(uuid_path(&path, "id")?)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound).with_message("no such post"))?;
     post.removed = true;

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::error::{bounded_text, uuid_path};
 use super::idempotency::{self, Idempotent};
 use super::views::{parse_time, rfc3339};
 use super::{ApiError, ErrorCode};
@@ -41,14 +42,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 pub const ADMISSION_HEADER: &str = "x-admission-token";
 
-fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw)
-        .map_err(|_| ApiError::new(ErrorCode::InvalidPath).with_message("`id`: not a UUID"))
-}
-
 async fn load(drops: &Arc<Drops>, raw: &str) -> Result<Arc<DropState>, ApiError> {
     drops
-        .get(parse_id(raw)?)
+        .get(uuid_path(raw, "id")?)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound).with_message("no such drop"))
 }
@@ -73,10 +69,7 @@ async fn create(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_role(Role::Admin)?;
     let b = body.into_inner();
-    let title = b.title.trim().to_owned();
-    if title.is_empty() || title.chars().count() > 120 {
-        return Err(ApiError::invalid_field("title", "1-120 characters"));
-    }
+    let title = bounded_text("title", &b.title, 120)?;
     if !(1..=1_000_000).contains(&b.stock) {
         return Err(ApiError::invalid_field("stock", "between 1 and 1000000"));
     }
@@ -322,7 +315,7 @@ async fn one_order(
     path: web::Path<String>,
     stores: web::Data<Stores>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_id(&path)?;
+    let id = uuid_path(&path, "id")?;
     let order = stores.drops.order(id).await?;
     let visible = order.as_ref().is_some_and(|o| {
         caller.user_id().is_ok_and(|u| u == o.user) || caller.has_role(Role::Admin)

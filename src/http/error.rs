@@ -136,6 +136,25 @@ pub struct ApiError {
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
+/// A required text field, trimmed, of 1 to `max` characters.
+pub fn bounded_text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > max {
+        return Err(ApiError::invalid_field(
+            field,
+            format!("1-{max} characters"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// A path segment that must be a UUID; `what` names it in the error.
+pub fn uuid_path(raw: &str, what: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(raw).map_err(|_| {
+        ApiError::new(ErrorCode::InvalidPath).with_message(format!("`{what}`: not a UUID"))
+    })
+}
+
 impl ApiError {
     pub fn new(code: ErrorCode) -> Self {
         ApiError {
@@ -161,6 +180,13 @@ impl ApiError {
         ApiError::new(ErrorCode::InvalidField)
             .with_message(format!("`{field}`: {reason}"))
             .with_details(serde_json::json!({ "field": field, "reason": reason.to_string() }))
+    }
+
+    /// A 400 naming the offending query parameter and why.
+    pub fn invalid_query(param: &str, reason: impl std::fmt::Display) -> Self {
+        ApiError::new(ErrorCode::InvalidQuery)
+            .with_message(format!("`{param}`: {reason}"))
+            .with_details(serde_json::json!({ "param": param, "reason": reason.to_string() }))
     }
 
     /// An opaque 500 that logs `cause` (and its chain) but never shows it to the caller.

@@ -148,12 +148,6 @@ async fn saved(
     Ok(HttpResponse::Ok().json(page(marks, query.into_inner(), &content, "saved_at")?))
 }
 
-fn invalid_query(param: &str, reason: &str) -> ApiError {
-    ApiError::new(ErrorCode::InvalidQuery)
-        .with_message(format!("`{param}`: {reason}"))
-        .with_details(json!({ "param": param, "reason": reason }))
-}
-
 /// Newest first; the cursor is the last mark's time and item.
 fn page(
     mut marks: Vec<Mark>,
@@ -162,20 +156,21 @@ fn page(
     at_field: &str,
 ) -> Result<Value, ApiError> {
     if let Some(kind) = &query.kind {
-        let kind = ContentKind::parse(kind)
-            .ok_or_else(|| invalid_query("kind", "one of: recipe, workout, plan, post"))?;
+        let kind = ContentKind::parse(kind).ok_or_else(|| {
+            ApiError::invalid_query("kind", "one of: recipe, workout, plan, post")
+        })?;
         marks.retain(|m| m.item.kind() == kind);
     }
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(invalid_query("limit", "between 1 and 100"));
+        return Err(ApiError::invalid_query("limit", "between 1 and 100"));
     }
     let key = |m: &Mark| (std::cmp::Reverse(m.at), m.item.to_string());
     marks.sort_by_key(key);
     let start = match &query.cursor {
         None => 0,
         Some(cursor) => {
-            let bad = || invalid_query("cursor", "not a cursor from this list");
+            let bad = || ApiError::invalid_query("cursor", "not a cursor from this list");
             let text = URL_SAFE_NO_PAD
                 .decode(cursor)
                 .ok()

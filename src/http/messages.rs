@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::error::{bounded_text, uuid_path};
 use super::views::{parse_time, rfc3339};
 use super::{ApiError, ErrorCode};
 use crate::auth::AuthUser;
@@ -50,17 +51,6 @@ struct CreateBody {
 struct CreateQuery {
     #[serde(default)]
     dry_run: bool,
-}
-
-fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
-    let value = value.trim();
-    if value.is_empty() || value.chars().count() > max {
-        return Err(ApiError::invalid_field(
-            field,
-            format!("1-{max} characters"),
-        ));
-    }
-    Ok(value.to_owned())
 }
 
 fn url(field: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
@@ -106,8 +96,8 @@ async fn create(
         .map_err(|reason| ApiError::invalid_field("segment", reason))?;
     let message = FeatureMessage {
         id: Uuid::new_v4(),
-        title: text("title", &b.title, 120)?,
-        body: text("body", &b.body, 2_000)?,
+        title: bounded_text("title", &b.title, 120)?,
+        body: bounded_text("body", &b.body, 2_000)?,
         image_url: url("image_url", b.image_url)?,
         cta_url: url("cta_url", b.cta_url)?,
         priority: b.priority.clamp(-100, 100),
@@ -156,11 +146,6 @@ async fn list(
     Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": null })))
 }
 
-fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw)
-        .map_err(|_| ApiError::new(ErrorCode::InvalidPath).with_message("`id`: not a UUID"))
-}
-
 async fn load(messages: &Messages, id: Uuid) -> Result<FeatureMessage, ApiError> {
     let record = messages
         .stores()
@@ -177,7 +162,7 @@ async fn cancel(
     messages: web::Data<Arc<Messages>>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_role(Role::Admin)?;
-    let mut message = load(&messages, parse_id(&path)?).await?;
+    let mut message = load(&messages, uuid_path(&path, "id")?).await?;
     message.cancelled = true;
     messages
         .stores()
@@ -290,7 +275,7 @@ async fn mark(
                 .with_message("the actions are read, dismiss and click"));
         }
     };
-    let message = load(&messages, parse_id(&id)?).await?;
+    let message = load(&messages, uuid_path(&id, "id")?).await?;
     let state = messages
         .stores()
         .messages

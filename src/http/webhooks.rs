@@ -72,7 +72,19 @@ async fn accept(
         serde_json::to_string(&note).expect("a notification serializes"),
         now_millis(),
     );
-    let fresh = stores.outbox.enqueue(&item).await?;
+    enqueue_once(&item, provider, &event_id, stores, metrics).await
+}
+
+/// Queues a verified event unless its id was queued before, and answers `accepted` or
+/// `duplicate` accordingly.
+async fn enqueue_once(
+    item: &OutboxItem,
+    provider: WebhookProvider,
+    event_id: &str,
+    stores: &Stores,
+    metrics: &Metrics,
+) -> Result<HttpResponse, ApiError> {
+    let fresh = stores.outbox.enqueue(item).await?;
     let (status, result) = if fresh {
         ("accepted", WebhookResult::Accepted)
     } else {
@@ -173,12 +185,5 @@ async fn accept_order_payment(
         json!({ "order_id": order_id }).to_string(),
         now_millis(),
     );
-    let fresh = stores.outbox.enqueue(&item).await?;
-    let (status, result) = if fresh {
-        ("accepted", WebhookResult::Accepted)
-    } else {
-        ("duplicate", WebhookResult::Duplicate)
-    };
-    metrics.webhook(WebhookProvider::Payments, result);
-    Ok(HttpResponse::Ok().json(json!({ "status": status, "event_id": event_id })))
+    enqueue_once(&item, WebhookProvider::Payments, event_id, stores, metrics).await
 }

@@ -6,7 +6,6 @@ use fitpulse_actors::domain::{Role, UserId};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, assert_error, spawn_app, spawn_app_with};
-use crate::sockets::Socket;
 
 async fn put(app: &TestApp, path: &str, token: &str) -> crate::helpers::Response {
     app.call("PUT", path, None, Some(token)).await
@@ -19,22 +18,6 @@ async fn post_json(
     token: &str,
 ) -> crate::helpers::Response {
     app.call("POST", path, Some(body), Some(token)).await
-}
-
-/// Reads frames up to the reply of a ping; answers those of `kind`.
-async fn frames_of(socket: &mut Socket, kind: &str, id: u64) -> Vec<Value> {
-    socket.send(json!({ "id": id, "type": "ping" })).await;
-    let mut found = Vec::new();
-    for _ in 0..1000 {
-        let frame = socket.json().await;
-        if frame["reply_to"] == id {
-            return found;
-        }
-        if frame["type"] == kind {
-            found.push(frame);
-        }
-    }
-    panic!("no pong");
 }
 
 async fn group_with(app: &TestApp, owner: &str, members: &[&str]) -> String {
@@ -187,7 +170,8 @@ async fn a_blocked_users_events_never_arrive_and_removed_posts_leave_every_feed(
     .await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(
-        frames_of(&mut socket, "community.activity", 1)
+        socket
+            .frames_before_pong("community.activity", 1)
             .await
             .is_empty(),
         "nothing from a blocked user"
@@ -218,7 +202,12 @@ async fn a_blocked_users_events_never_arrive_and_removed_posts_leave_every_feed(
         "a blocked author's posts are hidden"
     );
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert!(frames_of(&mut socket, "community.post", 2).await.is_empty());
+    assert!(
+        socket
+            .frames_before_pong("community.post", 2)
+            .await
+            .is_empty()
+    );
 
     let shown = post_json(
         &app,

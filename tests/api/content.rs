@@ -9,10 +9,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, assert_error, spawn_app};
 
-fn admin(app: &TestApp) -> String {
-    app.mint(UserId::random(), &[Role::Member, Role::Admin], 600)
-}
-
 fn premium_member(app: &TestApp) -> String {
     app.mint_with_scopes(UserId::random(), &[Role::Member], &["content:premium"], 600)
 }
@@ -76,7 +72,7 @@ async fn the_demo_catalog_lists_newest_first_in_pages_that_neither_repeat_nor_sk
             "POST",
             "/v1/admin/content/recipe",
             Some(recipe_doc("Brand new porridge", false)),
-            Some(&admin(&app)),
+            Some(&app.admin()),
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
@@ -547,7 +543,7 @@ async fn my_likes_and_saves_list_newest_first_and_refuse_bad_input() {
 #[actix_web::test]
 async fn editors_create_replace_unpublish_and_connected_apps_hear_of_new_content() {
     let app = spawn_app().await;
-    let token = admin(&app);
+    let token = app.admin();
     let (_, member) = app.member();
     let (mut socket, _) = app.connect_ready(&member, None).await;
 
@@ -704,7 +700,7 @@ async fn liking_a_members_post_tells_its_author() {
             "POST",
             "/v1/admin/content/post",
             Some(post),
-            Some(&admin(&app)),
+            Some(&app.admin()),
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
@@ -744,7 +740,7 @@ async fn the_client_configuration_answers_per_platform_and_version_and_admins_ed
         .await;
     assert_eq!(cached.status, 304);
 
-    let token = admin(&app);
+    let token = app.admin();
     let mut config = app
         .call("GET", "/v1/admin/config", None, Some(&token))
         .await
@@ -858,7 +854,7 @@ async fn raw(app: &TestApp, method: &str, path: &str, body: String, token: &str)
 #[actix_web::test]
 async fn malformed_and_oversize_bodies_on_every_content_write_change_nothing() {
     let app = crate::helpers::spawn_app_with(|s| s.http.max_body_bytes = 4096).await;
-    let token = admin(&app);
+    let token = app.admin();
     let writes = [
         ("POST", "/v1/admin/content/recipe"),
         ("PUT", "/v1/admin/content/recipe/classic-overnight-oats"),

@@ -7,15 +7,11 @@
 use std::time::Duration;
 
 use fitpulse::config::{Secret, Settings, StoreKind};
-use fitpulse_actors::domain::{Role, UserId, now_millis};
+use fitpulse_actors::domain::now_millis;
 use fitpulse_actors::events::rfc3339;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, assert_error, spawn_app, spawn_app_with};
-
-fn admin(app: &TestApp) -> String {
-    app.mint(UserId::random(), &[Role::Member, Role::Admin], 600)
-}
 
 async fn create_drop(
     app: &TestApp,
@@ -31,7 +27,7 @@ async fn create_drop(
         "reservation_ttl_seconds": ttl, "admission_per_second": rate,
     });
     let created = app
-        .call("POST", "/v1/admin/drops", Some(body), Some(&admin(app)))
+        .call("POST", "/v1/admin/drops", Some(body), Some(&app.admin()))
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
     created.json()["id"].as_str().expect("id").to_owned()
@@ -93,7 +89,7 @@ async fn no_oversell(app: &TestApp) {
             "GET",
             &format!("/v1/admin/drops/{drop}"),
             None,
-            Some(&admin(app)),
+            Some(&app.admin()),
         )
         .await
         .json();
@@ -351,7 +347,7 @@ async fn the_payment_webhook_confirms_an_order_and_a_paid_order_never_expires() 
             "GET",
             &format!("/v1/admin/drops/{drop}"),
             None,
-            Some(&admin(&app)),
+            Some(&app.admin()),
         )
         .await
         .json();
@@ -364,7 +360,7 @@ async fn the_payment_webhook_confirms_an_order_and_a_paid_order_never_expires() 
 #[actix_web::test]
 async fn bad_drop_input_is_refused_and_changes_nothing() {
     let app = spawn_app().await;
-    let token = admin(&app);
+    let token = app.admin();
     let valid = json!({
         "title": "Hoodie", "stock": 10, "price_cents": 100, "currency": "EUR",
         "starts_at": rfc3339(now_millis()), "per_user_limit": 1,

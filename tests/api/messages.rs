@@ -12,10 +12,6 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, assert_error, spawn_app, spawn_app_with};
 use crate::sockets::Socket;
 
-fn admin(app: &TestApp) -> String {
-    app.mint(UserId::random(), &[Role::Member, Role::Admin], 600)
-}
-
 async fn premium(app: &TestApp, user: UserId) {
     let entitlement = Entitlement {
         name: "premium".into(),
@@ -48,7 +44,7 @@ async fn device(app: &TestApp, user: UserId, platform: &str, version: &str) -> S
 
 async fn send_message(app: &TestApp, body: Value) -> Value {
     let created = app
-        .call("POST", "/v1/admin/messages", Some(body), Some(&admin(app)))
+        .call("POST", "/v1/admin/messages", Some(body), Some(&app.admin()))
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
     created.json()
@@ -60,22 +56,6 @@ fn message(title: &str, starts_in_ms: i64, segment: Value) -> Value {
         "priority": 5, "starts_at": rfc3339(now_millis() + starts_in_ms),
         "expires_at": rfc3339(now_millis() + 3_600_000), "segment": segment,
     })
-}
-
-/// Reads the socket's frames up to the reply to a ping; answers the `message.feature` ones.
-async fn features_so_far(socket: &mut Socket, id: u64) -> Vec<Value> {
-    socket.send(json!({ "id": id, "type": "ping" })).await;
-    let mut found = Vec::new();
-    for _ in 0..1000 {
-        let frame = socket.json().await;
-        if frame["reply_to"] == id {
-            return found;
-        }
-        if frame["type"] == "message.feature" {
-            found.push(frame);
-        }
-    }
-    panic!("no pong");
 }
 
 #[actix_web::test]
@@ -105,7 +85,7 @@ async fn a_segmented_message_reaches_only_its_audience_and_waits_in_offline_inbo
             "POST",
             "/v1/admin/messages?dry_run=true",
             Some(message("Dry", 0, segment.clone())),
-            Some(&admin(&app)),
+            Some(&app.admin()),
         )
         .await;
     assert_eq!(dry.status, 200, "{}", dry.text);
@@ -122,7 +102,10 @@ async fn a_segmented_message_reaches_only_its_audience_and_waits_in_offline_inbo
     tokio::time::sleep(Duration::from_millis(300)).await;
     for (n, socket) in others.iter_mut().enumerate() {
         assert!(
-            features_so_far(socket, 100 + n as u64).await.is_empty(),
+            socket
+                .frames_before_pong("message.feature", 100 + n as u64)
+                .await
+                .is_empty(),
             "device {n} is not in the audience"
         );
     }
@@ -230,12 +213,12 @@ async fn the_daily_cap_holds_and_cancelled_messages_never_go_out() {
             "DELETE",
             &format!("/v1/admin/messages/{id}"),
             None,
-            Some(&admin(&app)),
+            Some(&app.admin()),
         )
         .await;
     assert_eq!(cancel.status, 200);
     tokio::time::sleep(Duration::from_millis(1_800)).await;
-    let got = features_so_far(&mut socket, 1).await;
+    let got = socket.frames_before_pong("message.feature", 1).await;
     assert_eq!(got.len(), 2, "two a day at most: {got:?}");
     assert!(got.iter().all(|f| f["data"]["title"] != "Never"));
     let token = app.mint(user, &[Role::Member], 600);
@@ -260,7 +243,7 @@ async fn the_daily_cap_holds_and_cancelled_messages_never_go_out() {
 #[actix_web::test]
 async fn bad_message_input_is_refused() {
     let app = spawn_app().await;
-    let token = admin(&app);
+    let token = app.admin();
     let mut backwards = message("x", 0, json!({}));
     backwards["expires_at"] = json!(rfc3339(now_millis() - 1_000));
     let cases = [
@@ -366,7 +349,10 @@ async fn an_inactivity_segment_skips_users_who_just_worked_out() {
     assert_eq!(nudge["data"]["title"], "We miss you");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
-        features_so_far(&mut active_socket, 9).await.is_empty(),
+        active_socket
+            .frames_before_pong("message.feature", 9)
+            .await
+            .is_empty(),
         "the active user is not nudged"
     );
     let inbox = app

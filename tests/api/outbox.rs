@@ -148,10 +148,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn admin(app: &TestApp) -> String {
-    app.mint(UserId::random(), &[Role::Member, Role::Admin], 600)
-}
-
 /// Polls `GET path` as admin until `pick` finds something in the answer.
 async fn wait_for<T>(
     app: &TestApp,
@@ -216,7 +212,7 @@ async fn emails_reach_smtp_go_dead_while_it_is_down_and_the_retry_action_deliver
         s.outbox.lease_ms = 5_000;
     })
     .await;
-    let admin = admin(&app);
+    let admin = app.admin();
 
     // Registering queues a welcome email; the worker delivers it.
     let first = unique_email();
@@ -319,7 +315,7 @@ async fn emails_reach_smtp_go_dead_while_it_is_down_and_the_retry_action_deliver
 #[actix_web::test]
 async fn without_an_smtp_host_emails_go_to_the_log_and_unknown_kinds_go_dead_at_once() {
     let app = spawn_app_with(|s| s.outbox.poll_interval_ms = 50).await;
-    let admin = admin(&app);
+    let admin = app.admin();
     app.register(&unique_email()).await;
     // An anonymous account has no address to write to; upgrading it gives one.
     let anonymous = app
@@ -388,7 +384,7 @@ async fn without_an_smtp_host_emails_go_to_the_log_and_unknown_kinds_go_dead_at_
 #[actix_web::test]
 async fn the_admin_outbox_routes_refuse_bad_callers_and_bad_input_and_change_nothing() {
     let app = spawn_app_with(|_| {}).await;
-    let admin = admin(&app);
+    let admin = app.admin();
     let member = app.mint(UserId::random(), &[Role::Member], 600);
     // Due in an hour: pending, listed, untouched by the worker.
     let mut item = OutboxItem::new(

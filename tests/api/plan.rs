@@ -7,17 +7,13 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, assert_error, spawn_app, unique_email};
 
-fn admin(app: &TestApp) -> String {
-    app.mint(UserId::random(), &[Role::Member, Role::Admin], 600)
-}
-
 async fn create(app: &TestApp, kind: &str, doc: Value) {
     let response = app
         .call(
             "POST",
             &format!("/v1/admin/content/{kind}"),
             Some(doc),
-            Some(&admin(app)),
+            Some(&app.admin()),
         )
         .await;
     assert_eq!(response.status, 201, "{}", response.text);

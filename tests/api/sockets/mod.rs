@@ -88,6 +88,23 @@ impl Socket {
         panic!("no `{kind}` frame");
     }
 
+    /// Pings with `id` and reads up to the reply; answers the frames of `kind` that came
+    /// first (how a test shows that something did NOT arrive: nothing before the pong).
+    pub async fn frames_before_pong(&mut self, kind: &str, id: u64) -> Vec<Value> {
+        self.send(json!({ "id": id, "type": "ping" })).await;
+        let mut found = Vec::new();
+        for _ in 0..1000 {
+            let frame = self.json().await;
+            if frame["reply_to"] == id {
+                return found;
+            }
+            if frame["type"] == kind {
+                found.push(frame);
+            }
+        }
+        panic!("no pong");
+    }
+
     /// The next frame of `kind` and the reply to `id`, in whichever order they come.
     pub async fn event_and_reply(&mut self, kind: &str, id: u64) -> (Value, Value) {
         let (mut event, mut reply, mut later) = (None, None, Vec::new());
@@ -198,6 +215,11 @@ impl TestApp {
             .expect("the app's generated key")
             .issue_for(&Principal::User(user), &roles, &scopes, ttl_seconds)
             .token
+    }
+
+    /// An admin's token for a fresh user id.
+    pub fn admin(&self) -> String {
+        self.mint(UserId::random(), &[Role::Member, Role::Admin], 600)
     }
 
     /// A member's token for a fresh user id.

@@ -18,6 +18,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod bus;
 pub mod cli;
 pub mod commerce;
 pub mod community;
@@ -31,6 +32,7 @@ pub mod lifecycle;
 pub mod messages;
 pub mod metrics;
 pub mod migrate;
+pub mod node;
 pub mod outbox;
 pub mod startup;
 pub mod store;

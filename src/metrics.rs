@@ -229,6 +229,7 @@ pub struct Metrics {
     entitlement_changes_total: IntCounterVec,
     drop_orders_total: IntCounterVec,
     drop_stock_remaining: IntGaugeVec,
+    pub cluster: crate::bus::ClusterMetrics,
 }
 
 impl Metrics {
@@ -423,6 +424,7 @@ impl Metrics {
             drop_orders_total.with_label_values(&[result.as_str()]);
         }
 
+        let cluster = crate::bus::ClusterMetrics::new(&registry);
         // Registration fails only on duplicate names, which this fixed list does not have.
         let register = |c: Box<dyn prometheus::core::Collector>| {
             registry.register(c).expect("metric names are unique")
@@ -478,6 +480,7 @@ impl Metrics {
             entitlement_changes_total,
             drop_orders_total,
             drop_stock_remaining,
+            cluster,
         }
     }
 

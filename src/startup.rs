@@ -4,7 +4,8 @@
 //! false, the node keeps serving for `shutdown.drain_delay_ms` so load balancers notice,
 //! then the listener closes and in-flight requests get up to `shutdown.grace_seconds`.
 //! Sessions persist and the outbox worker finishes its current deliveries meanwhile, both
-//! within the same grace.
+//! within the same grace. In a cluster the node first tells the others it is draining and
+//! hands its live classes to their new owners; sockets close in batches with jitter.
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use crate::commerce::process::WebhookProcessor;
 use crate::community::Community;
 use crate::config::Settings;
 use crate::content::Content;
+use crate::content::plan_commands::PlanCommands;
 use crate::drops::{Drops, ORDER_PAYMENT_KIND, OrderPayments};
 use crate::email;
 use crate::http;
@@ -30,6 +32,7 @@ use crate::metrics::Metrics;
 use crate::outbox::{Deliverer, Handlers, OutboxWorker, WorkerConfig};
 use crate::store::{self, Stores};
 use crate::ws::{Gateway, WsLimits};
+use fitpulse_actors::cluster::Cluster;
 use fitpulse_actors::hub::Hub;
 use fitpulse_actors::live::{Live, LiveConfig, LiveDeps};
 use fitpulse_actors::session::{SessionConfig, SessionDeps};
@@ -60,6 +63,8 @@ pub enum StartupError {
     Email(#[from] email::EmailSetupError),
     #[error("cannot start the HTTP server")]
     Server(#[source] std::io::Error),
+    #[error("cannot join the cluster")]
+    Cluster(#[from] fitpulse_actors::ports::bus::BusError),
 }
 
 pub struct Application {
@@ -68,8 +73,12 @@ pub struct Application {
     lifecycle: Lifecycle,
     stores: Stores,
     hub: Hub,
+    live: Live,
+    cluster: Option<Cluster>,
     outbox: OutboxWorker,
     drain_delay: Duration,
+    drain_batch: usize,
+    drain_jitter: Duration,
     grace: Duration,
 }
 
@@ -88,14 +97,14 @@ impl Application {
         let metrics = Metrics::new();
         let stores = store::open(&settings, &metrics).await?;
         let auth = AuthParts::build(&settings.auth, &settings.data_dir, &stores)?;
-        let content = Content::load(&stores, settings.content.clone()).await?;
+        let content = Arc::new(Content::load(&stores, settings.content.clone()).await?);
         let webhooks = Webhooks::from_settings(&settings.commerce)?;
         let lifecycle = Lifecycle::new();
         let workers = match settings.http.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
-        let hub = start_hub(&settings, &stores, &metrics, workers);
+        let hub = start_hub(&settings, &stores, &metrics, &content, workers);
         let live = start_live(&settings, &stores, &metrics, &hub);
         let messages = Messages::start(stores.clone(), hub.clone(), settings.messages.daily_cap)
             .await
@@ -128,6 +137,16 @@ impl Application {
             .local_addr()
             .map_err(|source| StartupError::Bind { addr, source })?
             .port();
+        let cluster_state = crate::node::join(
+            &settings.bus,
+            format!("{}:{port}", addr.ip()),
+            &metrics,
+            &hub,
+            &live,
+            &messages,
+        )
+        .await?;
+        let cluster = cluster_state.cluster.clone();
 
         let max_body = settings.http.max_body_bytes;
         let app_data = AppData {
@@ -137,9 +156,10 @@ impl Application {
             auth: web::Data::from(auth_state),
             gateway: web::Data::new(gateway),
             hub: web::Data::new(hub.clone()),
-            live: web::Data::new(live),
+            live: web::Data::new(live.clone()),
+            cluster: web::Data::new(cluster_state),
             live_settings: web::Data::new(settings.live.clone()),
-            content: web::Data::new(content),
+            content: web::Data::from(content),
             webhooks: web::Data::new(webhooks),
             drops: web::Data::new(drops),
             messages: web::Data::new(messages),
@@ -166,6 +186,7 @@ impl Application {
                 .app_data(app_data.gateway.clone())
                 .app_data(app_data.hub.clone())
                 .app_data(app_data.live.clone())
+                .app_data(app_data.cluster.clone())
                 .app_data(app_data.live_settings.clone())
                 .app_data(app_data.content.clone())
                 .app_data(app_data.webhooks.clone())
@@ -203,8 +224,12 @@ impl Application {
             lifecycle,
             stores,
             hub,
+            live,
+            cluster,
             outbox,
             drain_delay: Duration::from_millis(settings.shutdown.drain_delay_ms),
+            drain_batch: settings.shutdown.drain_batch,
+            drain_jitter: Duration::from_millis(settings.shutdown.drain_jitter_ms),
             grace: Duration::from_secs(settings.shutdown.grace_seconds),
         })
     }
@@ -242,15 +267,20 @@ impl Application {
             "shutdown: draining"
         );
         self.lifecycle.begin_draining();
+        if let Some(cluster) = &self.cluster {
+            // Other nodes stop sending new users and classes here at once.
+            cluster.begin_draining();
+        }
         tokio::time::sleep(self.drain_delay).await;
         tracing::info!(
-            "shutdown: closing sockets (1001), persisting sessions, finishing outbox deliveries"
+            "shutdown: handing classes over, closing sockets (1001), persisting sessions, finishing outbox deliveries"
         );
         let sessions = async {
-            if tokio::time::timeout(self.grace, self.hub.drain())
-                .await
-                .is_err()
-            {
+            let drain = async {
+                self.live.hand_over().await;
+                self.hub.drain(self.drain_batch, self.drain_jitter).await;
+            };
+            if tokio::time::timeout(self.grace, drain).await.is_err() {
                 tracing::warn!(
                     "shutdown: sessions did not finish persisting within the grace period"
                 );
@@ -277,6 +307,7 @@ struct AppData {
     gateway: web::Data<Gateway>,
     hub: web::Data<Hub>,
     live: web::Data<Live>,
+    cluster: web::Data<crate::http::cluster::ClusterState>,
     live_settings: web::Data<crate::config::LiveSettings>,
     content: web::Data<Content>,
     webhooks: web::Data<Webhooks>,
@@ -325,7 +356,13 @@ fn start_live(settings: &Settings, stores: &Stores, metrics: &Metrics, hub: &Hub
 }
 
 /// Starts the session hub: its shards run beside the HTTP workers.
-fn start_hub(settings: &Settings, stores: &Stores, metrics: &Metrics, workers: usize) -> Hub {
+fn start_hub(
+    settings: &Settings,
+    stores: &Stores,
+    metrics: &Metrics,
+    content: &Arc<Content>,
+    workers: usize,
+) -> Hub {
     let ws = &settings.ws;
     let config = SessionConfig {
         max_devices: ws.max_sockets_per_user,
@@ -338,6 +375,7 @@ fn start_hub(settings: &Settings, stores: &Stores, metrics: &Metrics, workers: u
         plans: stores.plans.clone(),
         entitlements: stores.entitlements.clone(),
         observer: Arc::new(metrics.clone()),
+        plan_editor: Arc::new(PlanCommands(content.clone())),
         config,
     };
     let shards = match ws.hub_shards {

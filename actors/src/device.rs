@@ -48,7 +48,7 @@ pub struct CloseDevice {
 }
 
 /// What a device said about itself when it connected; feature messages target by it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ClientInfo {
     /// `ios`, `android` or `web`.
     pub platform: Option<String>,

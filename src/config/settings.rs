@@ -77,8 +77,22 @@ pub struct ScyllaSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BusSettings {
+    /// `local`: one process, nothing shared. `nats`: many nodes sharing sessions, classes
+    /// and notices through a NATS server (see `fitpulse_actors::cluster`).
     pub kind: BusKind,
     pub nats: NatsSettings,
+    /// This node's name in the cluster; empty picks `<host name>-<random>`.
+    pub node_id: String,
+    pub heartbeat_ms: u64,
+    /// A node not heard from for this long (while the bus is up) is gone.
+    pub node_timeout_ms: u64,
+    /// One attempt of a request to another node.
+    pub request_timeout_ms: u64,
+    /// How long requests to other nodes are retried (holder busy, bus down).
+    pub retry_ms: u64,
+    /// Messages queued for the bus at most (while it is slow or down); more are dropped
+    /// and counted.
+    pub publish_buffer: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -273,6 +287,10 @@ pub struct ShutdownSettings {
     pub drain_delay_ms: u64,
     /// Upper bound for in-flight work to finish once the listener stops.
     pub grace_seconds: u64,
+    /// Sockets closed (1001) at a time while draining.
+    pub drain_batch: usize,
+    /// Longest random pause between those batches, so apps do not reconnect at once.
+    pub drain_jitter_ms: u64,
 }
 
 impl Default for Settings {
@@ -304,6 +322,12 @@ impl Default for Settings {
                 nats: NatsSettings {
                     url: "nats://127.0.0.1:4222".into(),
                 },
+                node_id: String::new(),
+                heartbeat_ms: 1000,
+                node_timeout_ms: 3500,
+                request_timeout_ms: 2000,
+                retry_ms: 5000,
+                publish_buffer: 65_536,
             },
             log: LogSettings {
                 format: LogFormat::Pretty,
@@ -312,6 +336,8 @@ impl Default for Settings {
             shutdown: ShutdownSettings {
                 drain_delay_ms: 0,
                 grace_seconds: 30,
+                drain_batch: 500,
+                drain_jitter_ms: 200,
             },
             auth: AuthSettings {
                 issuer: "fitpulse".into(),
@@ -383,6 +409,38 @@ impl Default for Settings {
     }
 }
 
+impl BusSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        // The node id is a token of bus subjects: no dots, spaces or wildcards.
+        let token = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+        if self.node_id.len() > 64 || !self.node_id.chars().all(token) {
+            return Err(ConfigError::invalid(
+                "bus.node_id",
+                "at most 64 of a-z, A-Z, 0-9, `-` and `_` (empty picks one)",
+            ));
+        }
+        if self.heartbeat_ms == 0 || self.node_timeout_ms <= self.heartbeat_ms * 2 {
+            return Err(ConfigError::invalid(
+                "bus.node_timeout_ms",
+                "must be above twice bus.heartbeat_ms (and the heartbeat above 0)",
+            ));
+        }
+        if self.request_timeout_ms == 0 {
+            return Err(ConfigError::invalid(
+                "bus.request_timeout_ms",
+                "must be above 0",
+            ));
+        }
+        if self.publish_buffer == 0 {
+            return Err(ConfigError::invalid(
+                "bus.publish_buffer",
+                "must be above 0",
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Settings {
     /// Checks that need more than a type: ranges, identifiers, filter syntax.
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
@@ -406,6 +464,13 @@ impl Settings {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::invalid("log.level", e.to_string()))?;
+        self.bus.validate()?;
+        if self.shutdown.drain_batch == 0 {
+            return Err(ConfigError::invalid(
+                "shutdown.drain_batch",
+                "must be above 0",
+            ));
+        }
         let auth = &self.auth;
         if !(10..=24 * 60 * 60).contains(&auth.access_ttl_seconds) {
             return Err(ConfigError::invalid(

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod client_config;
 pub mod items;
 pub mod plan;
+pub mod plan_commands;
 pub mod query;
 pub mod search;
 pub mod seed;

@@ -51,7 +51,7 @@ pub struct Extra {
 }
 
 /// A change to a user's plan.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum PlanOp {
     Choose {
         template_id: String,
@@ -85,7 +85,7 @@ pub enum PlanOp {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum PlanError {
     #[error("you do not follow a plan; choose one with PUT /v1/me/plan")]
     NoPlan,

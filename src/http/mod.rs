@@ -7,6 +7,7 @@ pub mod cache;
 mod catalog;
 mod client_config;
 pub mod client_ip;
+pub mod cluster;
 mod commerce;
 mod community;
 mod drops;
@@ -36,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     oauth::configure(cfg);
     me::configure(cfg);
     admin::configure(cfg);
+    cluster::configure(cfg);
     outbox::configure(cfg);
     live::configure(cfg);
     catalog::configure(cfg);

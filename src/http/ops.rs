@@ -23,8 +23,13 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// Ready to take traffic: not draining and the store answers.
-async fn readyz(lifecycle: web::Data<Lifecycle>, stores: web::Data<Stores>) -> HttpResponse {
+/// Ready to take traffic: not draining, the store answers and the bus is connected (a
+/// node cut off from the bus still serves what it holds, but cannot reach the rest).
+async fn readyz(
+    lifecycle: web::Data<Lifecycle>,
+    stores: web::Data<Stores>,
+    cluster: web::Data<super::cluster::ClusterState>,
+) -> HttpResponse {
     let draining = lifecycle.is_draining();
     let store = match stores.health.ping().await {
         Ok(()) => "ok".to_owned(),
@@ -33,10 +38,15 @@ async fn readyz(lifecycle: web::Data<Lifecycle>, stores: web::Data<Stores>) -> H
             format!("unavailable: {err}")
         }
     };
-    let ready = !draining && store == "ok";
+    let bus = if cluster.bus_connected() {
+        "ok"
+    } else {
+        "disconnected"
+    };
+    let ready = !draining && store == "ok" && bus == "ok";
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
-        "checks": { "draining": draining, "store": store },
+        "checks": { "draining": draining, "store": store, "bus": bus },
     });
     if ready {
         HttpResponse::Ok().json(body)

@@ -17,6 +17,7 @@ use super::{ApiError, ErrorCode};
 use crate::auth::AuthUser;
 use crate::content::Content;
 use crate::content::plan::{self, PlanError, PlanOp, UserPlan, date_of};
+use crate::content::plan_commands::{self, PlanCommand};
 use crate::content::shopping;
 use crate::content::vocabulary::Unit;
 use crate::store::Stores;
@@ -75,16 +76,16 @@ fn today() -> NaiveDate {
 /// templates and recipes (only choosing and swapping look at it).
 async fn edit(
     hub: &Hub,
-    content: &web::Data<Content>,
     caller: &AuthUser,
     premium: bool,
     op: PlanOp,
 ) -> Result<UserPlan, ApiError> {
     let user = caller.user_id()?;
-    let content = content.clone();
-    let edit =
-        Box::new(move |current: Option<&str>| plan::apply(op, current, &content.catalog, premium));
-    let doc = hub.edit_plan(user, edit).await??;
+    let command = PlanCommand { op, premium };
+    let doc = hub
+        .edit_plan(user, command.to_json())
+        .await?
+        .map_err(|rejected| plan_commands::rejection(&rejected))?;
     plan::parse(Some(&doc))?.ok_or_else(|| ApiError::internal(PlanError::Corrupt))
 }
 
@@ -143,7 +144,7 @@ async fn choose(
         start_date,
     };
     let premium = premium_access(Some(&caller), &stores).await?;
-    let plan = edit(&hub, &content, &caller, premium, op).await?;
+    let plan = edit(&hub, &caller, premium, op).await?;
     let week = plan::render_week(&plan, None, &content.catalog, today)?;
     Ok(HttpResponse::Ok().json(week))
 }
@@ -153,13 +154,12 @@ async fn set_done(
     item_id: String,
     done: bool,
     hub: &Hub,
-    content: &web::Data<Content>,
 ) -> Result<HttpResponse, ApiError> {
     let op = PlanOp::Done {
         entry_id: item_id.clone(),
         done,
     };
-    edit(hub, content, &caller, caller.premium(), op).await?;
+    edit(hub, &caller, caller.premium(), op).await?;
     Ok(HttpResponse::Ok().json(json!({ "item_id": item_id, "done": done })))
 }
 
@@ -167,18 +167,16 @@ async fn mark_done(
     caller: AuthUser,
     path: web::Path<String>,
     hub: web::Data<Hub>,
-    content: web::Data<Content>,
 ) -> Result<HttpResponse, ApiError> {
-    set_done(caller, path.into_inner(), true, &hub, &content).await
+    set_done(caller, path.into_inner(), true, &hub).await
 }
 
 async fn mark_undone(
     caller: AuthUser,
     path: web::Path<String>,
     hub: web::Data<Hub>,
-    content: web::Data<Content>,
 ) -> Result<HttpResponse, ApiError> {
-    set_done(caller, path.into_inner(), false, &hub, &content).await
+    set_done(caller, path.into_inner(), false, &hub).await
 }
 
 #[derive(Deserialize)]
@@ -192,7 +190,6 @@ async fn swap(
     path: web::Path<String>,
     body: web::Json<SwapBody>,
     hub: web::Data<Hub>,
-    content: web::Data<Content>,
     stores: web::Data<Stores>,
 ) -> Result<HttpResponse, ApiError> {
     let item_id = path.into_inner();
@@ -202,7 +199,7 @@ async fn swap(
         recipe_id: Some(recipe_id.clone()),
     };
     let premium = premium_access(Some(&caller), &stores).await?;
-    edit(&hub, &content, &caller, premium, op).await?;
+    edit(&hub, &caller, premium, op).await?;
     Ok(HttpResponse::Ok().json(json!({ "item_id": item_id, "recipe_id": recipe_id })))
 }
 
@@ -210,14 +207,13 @@ async fn unswap(
     caller: AuthUser,
     path: web::Path<String>,
     hub: web::Data<Hub>,
-    content: web::Data<Content>,
 ) -> Result<HttpResponse, ApiError> {
     let item_id = path.into_inner();
     let op = PlanOp::Swap {
         entry_id: item_id.clone(),
         recipe_id: None,
     };
-    edit(&hub, &content, &caller, caller.premium(), op).await?;
+    edit(&hub, &caller, caller.premium(), op).await?;
     Ok(HttpResponse::Ok().json(json!({ "item_id": item_id, "recipe_id": null })))
 }
 
@@ -277,7 +273,7 @@ async fn set_line(
         line_id: line_id.clone(),
         checked,
     };
-    edit(hub, content, &caller, caller.premium(), op).await?;
+    edit(hub, &caller, caller.premium(), op).await?;
     Ok(HttpResponse::Ok().json(json!({ "id": line_id, "week": week, "checked": checked })))
 }
 
@@ -313,7 +309,6 @@ async fn add_extra(
     caller: AuthUser,
     body: web::Json<ExtraBody>,
     hub: web::Data<Hub>,
-    content: web::Data<Content>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let name = body.name.trim().to_owned();
@@ -330,7 +325,7 @@ async fn add_extra(
         quantity: body.quantity,
         unit,
     };
-    let plan = edit(&hub, &content, &caller, caller.premium(), op).await?;
+    let plan = edit(&hub, &caller, caller.premium(), op).await?;
     let added = plan.extras.last().map(extra_view).unwrap_or(Value::Null);
     Ok(HttpResponse::Created().json(added))
 }
@@ -346,12 +341,11 @@ async fn remove_extra(
     caller: AuthUser,
     path: web::Path<String>,
     hub: web::Data<Hub>,
-    content: web::Data<Content>,
 ) -> Result<HttpResponse, ApiError> {
     let op = PlanOp::RemoveExtra {
         id: path.into_inner(),
     };
-    edit(&hub, &content, &caller, caller.premium(), op).await?;
+    edit(&hub, &caller, caller.premium(), op).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -360,13 +354,12 @@ async fn set_extra(
     id: String,
     checked: bool,
     hub: &Hub,
-    content: &web::Data<Content>,
 ) -> Result<HttpResponse, ApiError> {
     let op = PlanOp::CheckExtra {
         id: id.clone(),
         checked,
     };
-    edit(hub, content, &caller, caller.premium(), op).await?;
+    edit(hub, &caller, caller.premium(), op).await?;
     Ok(HttpResponse::Ok().json(json!({ "id": id, "checked": checked })))
 }
 
@@ -374,16 +367,14 @@ async fn check_extra(
     caller: AuthUser,
     path: web::Path<String>,
     hub: web::Data<Hub>,
-    content: web::Data<Content>,
 ) -> Result<HttpResponse, ApiError> {
-    set_extra(caller, path.into_inner(), true, &hub, &content).await
+    set_extra(caller, path.into_inner(), true, &hub).await
 }
 
 async fn uncheck_extra(
     caller: AuthUser,
     path: web::Path<String>,
     hub: web::Data<Hub>,
-    content: web::Data<Content>,
 ) -> Result<HttpResponse, ApiError> {
-    set_extra(caller, path.into_inner(), false, &hub, &content).await
+    set_extra(caller, path.into_inner(), false, &hub).await
 }

@@ -1,7 +1,8 @@
 //! Feature messages from the team ("new version", "get featured", "new 2-week plan"):
 //! stored, scheduled, broadcast once at their start to every node's sessions (each session
 //! checks the segment against what it knows: entitlements, and its devices' platform,
-//! version and locale) and kept in every matching user's inbox until they expire.
+//! version and locale) and kept in every matching user's inbox until they expire. In a
+//! cluster, the node a message is created on announces it and every node schedules it.
 
 pub mod segment;
 
@@ -11,6 +12,7 @@ use std::time::Duration;
 use fitpulse_actors::domain::{UnixMillis, now_millis};
 use fitpulse_actors::events::EventKind;
 use fitpulse_actors::hub::Hub;
+use fitpulse_actors::ports::bus::{Bus, BusError};
 use fitpulse_actors::ports::messages::MessageRecord;
 use fitpulse_actors::ports::store::StoreError;
 use fitpulse_actors::session::Broadcast;
@@ -67,11 +69,16 @@ impl FeatureMessage {
     }
 }
 
+/// Where nodes tell each other about new messages (`<node id> <message id>`).
+const ANNOUNCE_SUBJECT: &str = "fitpulse.messages";
+
 /// Scheduling and delivery of feature messages on this node.
 pub struct Messages {
     stores: Stores,
     hub: Hub,
     daily_cap: u32,
+    /// In a cluster: the bus new messages are announced on, and this node's id.
+    cluster: std::sync::OnceLock<(Arc<dyn Bus>, String)>,
 }
 
 impl Messages {
@@ -87,6 +94,7 @@ impl Messages {
             stores,
             hub,
             daily_cap,
+            cluster: std::sync::OnceLock::new(),
         });
         for record in messages
             .stores
@@ -110,10 +118,58 @@ impl Messages {
         &self.hub
     }
 
-    /// Stores a new message and schedules its delivery.
+    /// Stores a new message and schedules its delivery, on every node of a cluster: each
+    /// broadcasts it to the sessions it holds, so every user is offered it once.
     pub async fn create(self: &Arc<Self>, message: FeatureMessage) -> Result<(), StoreError> {
         self.stores.messages.put_message(&message.record()).await?;
+        if let Some((bus, node)) = self.cluster.get() {
+            let announce = format!("{node} {}", message.id);
+            if let Err(err) = bus.publish(ANNOUNCE_SUBJECT, announce.into()) {
+                tracing::warn!(message_id = %message.id, error = %err, "cannot announce a message to the other nodes");
+            }
+        }
         self.schedule(message);
+        Ok(())
+    }
+
+    /// Schedules the messages other nodes announce.
+    pub async fn join_cluster(
+        self: &Arc<Self>,
+        bus: Arc<dyn Bus>,
+        node: &str,
+    ) -> Result<(), BusError> {
+        let mut announced = bus.subscribe(ANNOUNCE_SUBJECT).await?;
+        let _ = self.cluster.set((bus, node.to_owned()));
+        let (this, me) = (self.clone(), node.to_owned());
+        tokio::spawn(async move {
+            use futures_util::StreamExt;
+            while let Some(announce) = announced.next().await {
+                let text = String::from_utf8_lossy(&announce.payload);
+                let Some((origin, id)) = text.split_once(' ') else {
+                    continue;
+                };
+                let Ok(id) = id.parse::<Uuid>() else {
+                    continue;
+                };
+                if origin == me {
+                    continue;
+                }
+                match this.stores.messages.message(id).await {
+                    Ok(Some(record)) => match FeatureMessage::from_record(&record) {
+                        Ok(message) => this.schedule(message),
+                        Err(err) => {
+                            tracing::warn!(message_id = %id, error = %err, "unreadable announced message")
+                        }
+                    },
+                    Ok(None) => {
+                        tracing::warn!(message_id = %id, "an announced message is not stored")
+                    }
+                    Err(err) => {
+                        tracing::warn!(message_id = %id, error = %err, "cannot read an announced message")
+                    }
+                }
+            }
+        });
         Ok(())
     }
 

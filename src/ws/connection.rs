@@ -367,8 +367,12 @@ impl Actor for Connection {
             return;
         }
         self.gateway.metrics.ws_connections.dec();
-        if let (Some(user), true) = (self.user, self.attached) {
-            self.gateway.hub.detach(user, self.key);
+        if let Some(user) = self.user {
+            match self.attached {
+                true => self.gateway.hub.detach(user, self.key),
+                // Closed by its session; in a cluster the node still lets go of it.
+                false => self.gateway.hub.closed(user, self.key),
+            }
         }
         if let Some(user) = self.user {
             for class in self.classes.drain() {

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod binary;
+mod cluster;
 mod commerce;
 mod community;
 mod content;

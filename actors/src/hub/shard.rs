@@ -3,12 +3,13 @@
 //! session of a user whose previous one is still persisting waits for it (the barrier).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use actix::prelude::*;
 use futures_util::FutureExt;
 use tokio::sync::oneshot;
 
+use crate::cluster::{Cluster, HoldGuard, Target};
 use crate::device::{DeviceHandle, DeviceKey};
 use crate::domain::UserId;
 use crate::events::EventKind;
@@ -21,20 +22,25 @@ struct Entry {
     generation: u64,
     devices: HashSet<DeviceKey>,
     idle_timer: Option<SpawnHandle>,
+    /// In a cluster: answers requests for this user while the session is held here.
+    hold: Option<HoldGuard>,
 }
 
 pub struct HubShard {
     deps: Arc<SessionDeps>,
+    cluster: Arc<OnceLock<Cluster>>,
     sessions: HashMap<UserId, Entry>,
-    /// Sessions that were told to stop and are still persisting.
-    stopping: HashMap<UserId, (u64, Barrier)>,
+    /// Sessions that were told to stop and are still persisting; their holds last until
+    /// then, so no other node starts the user's session before this one has persisted.
+    stopping: HashMap<UserId, (u64, Barrier, Option<HoldGuard>)>,
     next_generation: u64,
 }
 
 impl HubShard {
-    pub fn new(deps: Arc<SessionDeps>) -> Self {
+    pub fn new(deps: Arc<SessionDeps>, cluster: Arc<OnceLock<Cluster>>) -> Self {
         HubShard {
             deps,
+            cluster,
             sessions: HashMap::new(),
             stopping: HashMap::new(),
             next_generation: 0,
@@ -46,7 +52,8 @@ impl HubShard {
         if !self.sessions.contains_key(&user) {
             self.next_generation += 1;
             let generation = self.next_generation;
-            let barrier = self.stopping.get(&user).map(|(_, b)| b.clone());
+            let barrier = self.stopping.get(&user).map(|(_, b, _)| b.clone());
+            let hold = self.cluster.get().map(|c| c.hold(Target::User(user)));
             let addr = UserSession::new(
                 user,
                 generation,
@@ -60,6 +67,7 @@ impl HubShard {
                 generation,
                 devices: HashSet::new(),
                 idle_timer: None,
+                hold,
             };
             self.sessions.insert(user, entry);
             // A session started for a publish (no device yet) idles out like any other.
@@ -102,7 +110,7 @@ impl HubShard {
         };
         let (done, stopped) = oneshot::channel();
         entry.addr.do_send(session::Stop { done });
-        self.remember_stopping(user, generation, stopped, ctx);
+        self.remember_stopping(user, generation, stopped, entry.hold, ctx);
     }
 
     /// Keeps the stopping session's barrier until it has persisted everything.
@@ -111,15 +119,20 @@ impl HubShard {
         user: UserId,
         generation: u64,
         stopped: oneshot::Receiver<()>,
+        hold: Option<HoldGuard>,
         ctx: &mut Context<Self>,
     ) {
         let barrier: Barrier = stopped.map(|_| ()).boxed().shared();
-        self.stopping.insert(user, (generation, barrier.clone()));
+        let previous = self
+            .stopping
+            .insert(user, (generation, barrier.clone(), hold));
+        // A hold of an older generation goes when the newer one is in place.
+        drop(previous);
         ctx.spawn(barrier.into_actor(self).map(move |(), act, _| {
             if act
                 .stopping
                 .get(&user)
-                .is_some_and(|(g, _)| *g == generation)
+                .is_some_and(|(g, _, _)| *g == generation)
             {
                 act.stopping.remove(&user);
             }
@@ -278,40 +291,115 @@ impl Handler<DrainAll> for HubShard {
 
     fn handle(&mut self, _: DrainAll, _: &mut Context<Self>) -> Self::Result {
         let mut done = Vec::new();
+        let mut holds = Vec::new();
         for (_, entry) in self.sessions.drain() {
             let (tx, rx) = oneshot::channel();
             entry.addr.do_send(session::Drain { done: tx });
             done.push(rx.map(|_| ()).boxed());
+            holds.extend(entry.hold);
         }
-        done.extend(
-            self.stopping
-                .drain()
-                .map(|(_, (_, barrier))| barrier.boxed()),
-        );
+        let holds: Vec<HoldGuard> = self
+            .stopping
+            .drain()
+            .filter_map(|(_, (_, barrier, hold))| {
+                done.push(barrier.boxed());
+                hold
+            })
+            .chain(holds)
+            .collect();
+        Box::pin(async move {
+            futures_util::future::join_all(done).await;
+            // Persisted: other nodes may start these users' sessions now.
+            drop(holds);
+        })
+    }
+}
+
+/// Drains the sessions of some users (see `DrainAll`); answers when they are persisted.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DrainSome(pub Vec<UserId>);
+
+impl Handler<DrainSome> for HubShard {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, msg: DrainSome, ctx: &mut Context<Self>) -> Self::Result {
+        let mut done = Vec::new();
+        for user in msg.0 {
+            let Some(entry) = self.sessions.remove(&user) else {
+                continue;
+            };
+            let (tx, rx) = oneshot::channel();
+            entry.addr.do_send(session::Drain { done: tx });
+            self.remember_stopping(user, entry.generation, rx, entry.hold, ctx);
+            if let Some((_, barrier, _)) = self.stopping.get(&user) {
+                done.push(barrier.clone());
+            }
+        }
         Box::pin(async move {
             futures_util::future::join_all(done).await;
         })
     }
 }
 
-/// Applies a plan edit in the user's session (see `session::EditPlan`).
-pub struct EditUserPlan<E> {
+/// Answers the users whose sessions this shard holds.
+#[derive(Message)]
+#[rtype(result = "Vec<UserId>")]
+pub struct SessionUsers;
+
+impl Handler<SessionUsers> for HubShard {
+    type Result = MessageResult<SessionUsers>;
+
+    fn handle(&mut self, _: SessionUsers, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.sessions.keys().copied().collect())
+    }
+}
+
+/// Answers whether the user's session runs in this shard (not merely persisting).
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct Running {
     pub user: UserId,
-    pub edit: session::PlanEdit<E>,
 }
 
-impl<E: Send + 'static> Message for EditUserPlan<E> {
-    type Result = Result<Result<String, E>, SessionError>;
+impl Handler<Running> for HubShard {
+    type Result = bool;
+
+    fn handle(&mut self, msg: Running, _: &mut Context<Self>) -> bool {
+        self.sessions.contains_key(&msg.user)
+    }
 }
 
-impl<E: Send + 'static> Handler<EditUserPlan<E>> for HubShard {
-    type Result = ResponseFuture<Result<Result<String, E>, SessionError>>;
+/// Answers whether this shard holds the user's session (running or still persisting).
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct Holds {
+    pub user: UserId,
+}
 
-    fn handle(&mut self, msg: EditUserPlan<E>, ctx: &mut Context<Self>) -> Self::Result {
-        let sent = self
-            .session(msg.user, ctx)
-            .addr
-            .send(session::EditPlan { edit: msg.edit });
+impl Handler<Holds> for HubShard {
+    type Result = bool;
+
+    fn handle(&mut self, msg: Holds, _: &mut Context<Self>) -> bool {
+        self.sessions.contains_key(&msg.user) || self.stopping.contains_key(&msg.user)
+    }
+}
+
+/// Applies a plan command in the user's session (see `session::EditPlan`).
+#[derive(Message)]
+#[rtype(result = "Result<Result<String, String>, SessionError>")]
+pub struct EditUserPlan {
+    pub user: UserId,
+    pub command: String,
+}
+
+impl Handler<EditUserPlan> for HubShard {
+    type Result = ResponseFuture<Result<Result<String, String>, SessionError>>;
+
+    fn handle(&mut self, msg: EditUserPlan, ctx: &mut Context<Self>) -> Self::Result {
+        let sent = self.session(msg.user, ctx).addr.send(session::EditPlan {
+            command: msg.command,
+        });
         Box::pin(async move { sent.await.unwrap_or(Err(SessionError::Unavailable)) })
     }
 }

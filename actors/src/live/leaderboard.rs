@@ -1,12 +1,12 @@
 //! Ranking participants from their latest metrics: by output (cumulative work, kJ), then
 //! reps, then who joined first. Pure functions, so the class actor stays about messaging.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::UserId;
 
 /// A participant's latest reported metrics. Output and reps are cumulative for the class.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pace: Option<f64>,

@@ -23,7 +23,7 @@ pub struct JoinClass {
     pub premium_allowed: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct JoinAck {
     pub class_seq: u64,
     pub participants: usize,
@@ -140,7 +140,7 @@ impl Handler<JoinClass> for LiveClass {
     fn handle(&mut self, msg: JoinClass, ctx: &mut Context<Self>) -> Self::Result {
         match self.phase() {
             ClassPhase::WaitingRoom | ClassPhase::Live => {}
-            ClassPhase::Scheduled => return Err(LiveError::NotOpen("scheduled")),
+            ClassPhase::Scheduled => return Err(LiveError::NotOpen),
             ClassPhase::Ended | ClassPhase::Cancelled => return Err(LiveError::ClassOver),
         }
         if self.record.premium && !msg.premium_allowed {
@@ -221,7 +221,7 @@ impl Handler<SendCue> for LiveClass {
         }
         match self.phase() {
             ClassPhase::WaitingRoom | ClassPhase::Live => {}
-            ClassPhase::Scheduled => return Err(LiveError::NotOpen("scheduled")),
+            ClassPhase::Scheduled => return Err(LiveError::NotOpen),
             ClassPhase::Ended | ClassPhase::Cancelled => return Err(LiveError::ClassOver),
         }
         let mut data = json!({ "class_id": self.record.id.to_string(), "text": msg.text });

@@ -9,6 +9,7 @@
 //! persisted before `live.ended` goes out.
 
 mod config;
+mod handover;
 mod leaderboard;
 mod messages;
 mod registry;
@@ -21,6 +22,7 @@ use actix::prelude::*;
 use serde_json::{Value, json};
 
 pub use config::{LiveConfig, LiveDeps};
+pub use handover::ClassHandover;
 pub use leaderboard::{Entry, Sample};
 pub use messages::{ClassPush, JoinAck, JoinClass};
 pub use registry::{Live, LiveRegistry};
@@ -29,12 +31,12 @@ use crate::device::{CloseDevice, Deliver, DeviceHandle, close};
 use crate::domain::{ClassPhase, LiveClassRecord, UserId, now_millis};
 use crate::events::{EventKind, Frame, event_frame, notice_frame};
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum LiveError {
     #[error("no such class")]
     NotFound,
-    #[error("the class is not open yet ({0}); its waiting room opens before the start")]
-    NotOpen(&'static str),
+    #[error("the class is not open yet; its waiting room opens before the start")]
+    NotOpen,
     #[error("the class is over")]
     ClassOver,
     #[error("this class needs the premium entitlement")]
@@ -58,7 +60,7 @@ impl LiveError {
     pub fn code(&self) -> &'static str {
         match self {
             LiveError::NotFound => "class_not_found",
-            LiveError::NotOpen(_) => "class_not_open",
+            LiveError::NotOpen => "class_not_open",
             LiveError::ClassOver => "class_over",
             LiveError::PremiumRequired => "premium_required",
             LiveError::NotCoach => "forbidden",

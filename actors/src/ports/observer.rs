@@ -33,3 +33,17 @@ impl LiveObserver for NoObserver {
     fn participants_changed(&self, _: i64) {}
     fn broadcast(&self, _: std::time::Duration) {}
 }
+
+/// Receives the cluster layer's countable happenings.
+pub trait ClusterObserver: Send + Sync {
+    /// A request to another node ended: `answered`, `retried` (busy, unreachable) or
+    /// `failed` (gave up after the retry window).
+    fn request(&self, outcome: &'static str);
+    /// A socket missed frames from another node (bus loss) and was closed to resume.
+    fn gap(&self);
+}
+
+impl ClusterObserver for NoObserver {
+    fn request(&self, _: &'static str) {}
+    fn gap(&self) {}
+}

@@ -42,5 +42,7 @@ pub struct SessionDeps {
     pub plans: Arc<dyn PlanStore>,
     pub entitlements: Arc<dyn EntitlementStore>,
     pub observer: Arc<dyn SessionObserver>,
+    /// Applies plan commands (see `PlanEditor`).
+    pub plan_editor: Arc<dyn super::PlanEditor>,
     pub config: SessionConfig,
 }

@@ -21,7 +21,7 @@ pub struct Attach {
 }
 
 /// What an attach found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AttachAck {
     pub last_seq: u64,
     pub replayed: usize,

@@ -28,7 +28,7 @@ pub use entitlements::ReplaceEntitlements;
 pub use messages::{
     AckFeed, Attach, AttachAck, Detach, Drain, GetPlan, Publish, SessionEnded, Stop,
 };
-pub use plan::{EditPlan, Notify, PlanChange, PlanEdit};
+pub use plan::{EditPlan, Notify, PlanChange, PlanEditor};
 
 use crate::device::{CloseDevice, Deliver, DeviceHandle, DeviceKey, close, family_label};
 use crate::domain::{UserId, now_millis};
@@ -55,7 +55,7 @@ fn broadcast_id(data: &str) -> Option<String> {
 /// Resolves when the previous session of the same user on this node has persisted all.
 pub type Barrier = Shared<BoxFuture<'static, ()>>;
 
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum SessionError {
     #[error("the user's session is not available; try again")]
     Unavailable,

@@ -24,23 +24,29 @@ pub struct PlanChange {
     pub event_data: String,
 }
 
-/// An edit of the user's plan: given the current document (if any), the change or why not.
-pub type PlanEdit<E> = Box<dyn FnOnce(Option<&str>) -> Result<PlanChange, E> + Send>;
-
-/// Applies an edit; answers the stored document, or the edit's own rejection.
-pub struct EditPlan<E> {
-    pub edit: PlanEdit<E>,
+/// Applies plan commands: what a plan means is the server's business, so the session is
+/// given an editor. A command is JSON text (it may come from another node); a rejection
+/// is JSON text too, for the caller to turn back into its own error.
+pub trait PlanEditor: Send + Sync {
+    fn apply(&self, command: &str, current: Option<&str>) -> Result<PlanChange, String>;
 }
 
-impl<E: Send + 'static> Message for EditPlan<E> {
-    type Result = Result<Result<String, E>, SessionError>;
+/// Applies a command; answers the stored document, or the editor's rejection.
+#[derive(Message)]
+#[rtype(result = "Result<Result<String, String>, SessionError>")]
+pub struct EditPlan {
+    pub command: String,
 }
 
-impl<E: Send + 'static> Handler<EditPlan<E>> for UserSession {
-    type Result = ResponseFuture<Result<Result<String, E>, SessionError>>;
+impl Handler<EditPlan> for UserSession {
+    type Result = ResponseFuture<Result<Result<String, String>, SessionError>>;
 
-    fn handle(&mut self, msg: EditPlan<E>, ctx: &mut Context<Self>) -> Self::Result {
-        let change = match (msg.edit)(self.plan.as_deref()) {
+    fn handle(&mut self, msg: EditPlan, ctx: &mut Context<Self>) -> Self::Result {
+        let change = match self
+            .deps
+            .plan_editor
+            .apply(&msg.command, self.plan.as_deref())
+        {
             Ok(change) => change,
             Err(rejected) => return Box::pin(std::future::ready(Ok(Err(rejected)))),
         };

@@ -67,6 +67,14 @@ impl Socket {
         }
     }
 
+    /// The next frame (those read ahead first), or the close.
+    pub async fn next(&mut self) -> Received {
+        match self.pending.pop_front() {
+            Some(value) => Received::Json(value),
+            None => self.receive().await,
+        }
+    }
+
     pub async fn json(&mut self) -> Value {
         if let Some(value) = self.pending.pop_front() {
             return value;

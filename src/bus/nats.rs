@@ -1,0 +1,138 @@
+//! The NATS bus (async-nats). Publishes go through a bounded queue drained by one task,
+//! so actors never wait on the network; when the queue is full (NATS down or slow) the
+//! message is dropped and counted, and receivers find the gap by sequence. The client
+//! reconnects forever; each reconnect is signalled so the cluster can resync.
+
+use std::time::Duration;
+
+use async_nats::client::RequestErrorKind;
+use async_nats::connection::State;
+use bytes::Bytes;
+use fitpulse_actors::ports::bus::{Bus, BusError, BusMessage, BusSubscription};
+use futures_util::StreamExt;
+use tokio::sync::{mpsc, watch};
+
+use super::ClusterMetrics;
+
+pub struct NatsBus {
+    client: async_nats::Client,
+    queue: mpsc::Sender<(String, Bytes)>,
+    reconnects: watch::Receiver<u64>,
+    metrics: ClusterMetrics,
+}
+
+impl NatsBus {
+    /// Connects in the background: the node starts even while NATS is down (it is not
+    /// ready until connected) and keeps trying.
+    pub async fn connect(
+        url: &str,
+        node: &str,
+        buffer: usize,
+        metrics: ClusterMetrics,
+    ) -> Result<NatsBus, BusError> {
+        let (reconnected, reconnects) = watch::channel(0u64);
+        let events = metrics.clone();
+        let options = async_nats::ConnectOptions::new()
+            .name(format!("fitpulse-{node}"))
+            .retry_on_initial_connect()
+            .max_reconnects(None)
+            .reconnect_delay_callback(|attempts| {
+                Duration::from_millis((100 * attempts as u64).min(2000))
+            })
+            .event_callback(move |event| {
+                let reconnected = reconnected.clone();
+                let events = events.clone();
+                async move {
+                    match event {
+                        async_nats::Event::Connected => {
+                            events.bus_connected.set(1);
+                            reconnected.send_modify(|n| *n += 1);
+                            tracing::info!("connected to NATS");
+                        }
+                        async_nats::Event::Disconnected => {
+                            events.bus_connected.set(0);
+                            tracing::warn!("disconnected from NATS; reconnecting");
+                        }
+                        other => tracing::debug!(event = %other, "NATS"),
+                    }
+                }
+            });
+        metrics.bus_connected.set(0);
+        let client = options
+            .connect(url)
+            .await
+            .map_err(|err| BusError::Failed(err.to_string()))?;
+        let (queue, mut outgoing) = mpsc::channel::<(String, Bytes)>(buffer);
+        let sender = client.clone();
+        tokio::spawn(async move {
+            while let Some((subject, payload)) = outgoing.recv().await {
+                if let Err(err) = sender.publish(subject, payload).await {
+                    tracing::warn!(error = %err, "publishing to NATS failed");
+                }
+            }
+        });
+        Ok(NatsBus {
+            client,
+            queue,
+            reconnects,
+            metrics,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Bus for NatsBus {
+    fn publish(&self, subject: &str, payload: Bytes) -> Result<(), BusError> {
+        self.queue
+            .try_send((subject.to_owned(), payload))
+            .map_err(|_| {
+                self.metrics.bus_dropped_total.inc();
+                BusError::QueueFull
+            })
+    }
+
+    async fn request(
+        &self,
+        subject: &str,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<Bytes, BusError> {
+        if !self.connected() {
+            return Err(BusError::Disconnected);
+        }
+        let request = async_nats::Request::new()
+            .payload(payload)
+            .timeout(Some(timeout));
+        match self.client.send_request(subject.to_owned(), request).await {
+            Ok(message) => Ok(message.payload),
+            Err(err) => Err(match err.kind() {
+                RequestErrorKind::NoResponders => BusError::NoResponders,
+                RequestErrorKind::TimedOut => BusError::TimedOut,
+                _ => BusError::Failed(err.to_string()),
+            }),
+        }
+    }
+
+    async fn subscribe(&self, subject: &str) -> Result<BusSubscription, BusError> {
+        let subscriber = self
+            .client
+            .subscribe(subject.to_owned())
+            .await
+            .map_err(|err| BusError::Failed(err.to_string()))?;
+        Ok(Box::pin(subscriber.map(|message| BusMessage {
+            payload: message.payload,
+            reply: message.reply.map(|s| s.to_string()),
+        })))
+    }
+
+    fn connected(&self) -> bool {
+        self.client.connection_state() == State::Connected
+    }
+
+    async fn reconnected(&self) {
+        let mut reconnects = self.reconnects.clone();
+        let seen = *reconnects.borrow_and_update();
+        // The first connection is not a reconnect.
+        let _ = reconnects.wait_for(|n| *n > seen.max(1)).await;
+    }
+}

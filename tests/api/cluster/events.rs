@@ -1,0 +1,69 @@
+//! A user's events reach their devices on every node, with one sequence.
+
+use fitpulse_actors::domain::{Role, UserId};
+
+use super::{Cluster, Device};
+
+#[actix_web::test]
+async fn a_users_devices_on_two_nodes_get_every_event_in_the_same_order() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    let view = cluster.view(0).await;
+    assert_eq!(view["bus"]["kind"], "nats");
+    assert_eq!(view["bus"]["connected"], true);
+    let user = UserId::random();
+    let token = cluster.mint(user, &[Role::Member]);
+    let mut phone = Device::connect(cluster.node(0), &token).await;
+    let mut tablet = Device::connect(cluster.node(1), &token).await;
+
+    // Published through all three nodes, interleaved, some concurrently.
+    let mut seqs = Vec::new();
+    for round in 0..8 {
+        let pushes = (0..3).map(|n| {
+            cluster.push(
+                n,
+                user,
+                Box::leak(format!("r{round}-n{n}").into_boxed_str()),
+            )
+        });
+        seqs.extend(futures_util::future::join_all(pushes).await);
+    }
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (1..=24).collect::<Vec<u64>>(),
+        "one sequence for the user"
+    );
+
+    phone.read_notes(24, cluster.node(0)).await;
+    tablet.read_notes(24, cluster.node(1)).await;
+    assert_eq!(
+        phone.notes, tablet.notes,
+        "both devices saw the same events in the same order"
+    );
+    assert!(phone.closes.is_empty() && tablet.closes.is_empty());
+
+    // The holder counts the sessions; every node lists all three.
+    let views = [
+        cluster.view(0).await,
+        cluster.view(1).await,
+        cluster.view(2).await,
+    ];
+    for view in &views {
+        assert_eq!(view["nodes"].as_array().expect("nodes").len(), 3, "{view}");
+    }
+    let sockets: u64 = views
+        .iter()
+        .map(|v| {
+            v["nodes"]
+                .as_array()
+                .expect("nodes")
+                .iter()
+                .find(|n| n["this_node"] == true)
+                .map(|n| n["load"]["sockets"].as_u64().unwrap_or(0))
+                .unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(sockets, 2, "{views:?}");
+}

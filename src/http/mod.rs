@@ -9,6 +9,7 @@ mod client_config;
 pub mod client_ip;
 mod commerce;
 mod community;
+mod console;
 mod drops;
 mod editor;
 pub mod error;
@@ -48,6 +49,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     drops::configure(cfg);
     messages::configure(cfg);
     community::configure(cfg);
+    console::configure(cfg);
 }
 
 /// Extractor limits and error mapping shared by every route.

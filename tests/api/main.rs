@@ -6,6 +6,7 @@ mod accounts;
 mod binary;
 mod commerce;
 mod community;
+mod console;
 mod content;
 mod drops;
 mod errors;

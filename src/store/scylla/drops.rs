@@ -229,7 +229,8 @@ impl DropStore for ScyllaStore {
     ) -> Result<Vec<DropRecord>, StoreError> {
         self.ops
             .time("drops_between", async {
-                let last_day = day_of(to).min(day_of(from).saturating_add(MAX_LISTED_DAYS as i32));
+                let to = to.min(from.saturating_add(MAX_LISTED_DAYS * DAY_MS));
+                let last_day = day_of(to);
                 let mut found = Vec::new();
                 for day in day_of(from)..=last_day {
                     let rows = self

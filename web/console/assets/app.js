@@ -348,16 +348,22 @@ async function loadClasses() {
 
 async function joinClass(c) {
   if (current) await leaveClass();
-  const ack = await socket.join(c.id);
+  // Set before joining: the snapshot may arrive before the reply.
   current = c;
-  $("#class").classList.remove("hidden");
   $("#class-title").textContent = c.title;
   fill($("#class-state"), badge(c.state));
-  $("#participants").textContent = ack.participants;
   fill($("#cues"));
   fill($("#leaderboard"));
   $("#rank").textContent = "–";
   autoOutput = 0;
+  try {
+    const ack = await socket.join(c.id);
+    $("#participants").textContent = ack.participants;
+  } catch (err) {
+    current = null;
+    throw err;
+  }
+  $("#class").classList.remove("hidden");
   await loadClasses();
 }
 

@@ -1,7 +1,7 @@
 //! Admin routes (admin role). `POST /v1/admin/users/{id}/events` pushes a custom event to a
 //! user through their session: it is sequenced, delivered to every socket of the user and
 //! kept in their feed (an offline user gets it on resume). The answer comes once the event
-//! is persisted.
+//! is persisted. `GET /v1/admin/sessions` counts the sessions and sockets this node holds.
 
 use actix_web::{HttpResponse, web};
 use fitpulse_actors::domain::{Role, UserId};
@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::{ApiError, ErrorCode};
 use crate::auth::AuthUser;
+use crate::metrics::Metrics;
 
 /// Admin events live in their own family, so they never pass for the server's own.
 const CUSTOM_PREFIX: &str = "custom.";
@@ -20,7 +21,8 @@ const CUSTOM_PREFIX: &str = "custom.";
 const MAX_EVENT_DATA_BYTES: usize = 16 * 1024;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/admin/users/{id}/events").post(push_event));
+    cfg.service(web::resource("/v1/admin/users/{id}/events").post(push_event))
+        .service(web::resource("/v1/admin/sessions").get(sessions));
 }
 
 #[derive(Deserialize)]
@@ -75,4 +77,19 @@ async fn push_event(
     }
     let seq = hub.publish(user, kind, data).await?;
     Ok(HttpResponse::Accepted().json(json!({ "user_id": user.to_string(), "seq": seq })))
+}
+
+/// What this node holds now: user sessions in memory and open sockets. Other nodes answer
+/// for themselves (the numbers are also in `/metrics`).
+async fn sessions(
+    caller: AuthUser,
+    hub: web::Data<Hub>,
+    metrics: web::Data<Metrics>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_role(Role::Admin)?;
+    Ok(HttpResponse::Ok().json(json!({
+        "scope": "node",
+        "sessions": hub.session_count().await,
+        "sockets": metrics.ws_connections.get(),
+    })))
 }

@@ -1,4 +1,5 @@
-//! Product drops over HTTP: admins create them (`POST /v1/admin/drops`) and watch them
+//! Product drops over HTTP: admins create them (`POST /v1/admin/drops`), list those starting
+//! from a week ago to a month ahead (`GET /v1/admin/drops`) and watch one
 //! (`GET /v1/admin/drops/{id}`); buyers see a countdown and stock (`GET /v1/drops/{id}`),
 //! queue in the waiting room (`POST|GET /v1/drops/{id}/queue`), order
 //! (`POST /v1/drops/{id}/orders`, `Idempotency-Key` required, admission token in
@@ -28,7 +29,7 @@ use crate::metrics::{DropOrderResult, Metrics};
 use crate::store::Stores;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/admin/drops").post(create))
+    cfg.service(web::resource("/v1/admin/drops").post(create).get(list))
         .service(web::resource("/v1/admin/drops/{id}").get(admin_view))
         .service(web::resource("/v1/drops/{id}").get(public_view))
         .service(
@@ -41,6 +42,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 pub const ADMISSION_HEADER: &str = "x-admission-token";
+
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+/// The admin list reaches back this far, for drops that started and still sell.
+const LIST_BACK_MS: i64 = 7 * DAY_MS;
+const LIST_AHEAD_MS: i64 = 30 * DAY_MS;
 
 async fn load(drops: &Arc<Drops>, raw: &str) -> Result<Arc<DropState>, ApiError> {
     drops
@@ -118,6 +124,40 @@ async fn create(
         "id": record.id, "title": record.title, "stock": record.stock,
         "starts_at": rfc3339(record.starts_at), "admission_per_second": record.admission_per_second,
     })))
+}
+
+/// No parameters: any query string is refused rather than ignored.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {}
+
+/// The drops starting from a week ago to a month ahead, soonest first, as stored (the
+/// live numbers of one are at `GET /v1/admin/drops/{id}`).
+async fn list(
+    caller: AuthUser,
+    _query: web::Query<ListQuery>,
+    stores: web::Data<Stores>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_role(Role::Admin)?;
+    let now = now_millis();
+    let drops = stores
+        .drops
+        .drops_between(now - LIST_BACK_MS, now + LIST_AHEAD_MS)
+        .await?;
+    let items: Vec<_> = drops
+        .iter()
+        .map(|d| {
+            json!({
+                "id": d.id, "title": d.title, "stock": d.stock,
+                "price_cents": d.price_cents, "currency": d.currency,
+                "starts_at": rfc3339(d.starts_at), "per_user_limit": d.per_user_limit,
+                "reservation_ttl_seconds": d.reservation_ttl_seconds,
+                "admission_per_second": d.admission_per_second,
+                "created_at": rfc3339(d.created_at),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": null })))
 }
 
 async fn admin_view(

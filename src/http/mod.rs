@@ -10,6 +10,7 @@ pub mod client_ip;
 pub mod cluster;
 mod commerce;
 mod community;
+mod console;
 mod drops;
 mod editor;
 pub mod error;
@@ -50,6 +51,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     drops::configure(cfg);
     messages::configure(cfg);
     community::configure(cfg);
+    console::configure(cfg);
 }
 
 /// Extractor limits and error mapping shared by every route.

@@ -2,7 +2,8 @@
 //! few units get exactly as many reservations as there are units and `sold_out` otherwise;
 //! per-user limits hold; unpaid reservations expire and their units sell again; a repeated
 //! `Idempotency-Key` answers the same order; the waiting room admits buyers at its rate;
-//! the payment webhook confirms an order; bad input changes nothing.
+//! the payment webhook confirms an order; admins list the drops of the coming month; bad
+//! input changes nothing.
 
 use std::time::Duration;
 
@@ -355,6 +356,57 @@ async fn the_payment_webhook_confirms_an_order_and_a_paid_order_never_expires() 
         (view["sold"].clone(), view["reserved"].clone()),
         (json!(1), json!(0))
     );
+}
+
+#[actix_web::test]
+async fn admins_list_the_drops_starting_from_a_week_ago_to_a_month_ahead_soonest_first() {
+    let app = spawn_app().await;
+    let day = 24 * 60 * 60 * 1000;
+    let later = create_drop(&app, 10, 1, 60, 3 * day, None).await;
+    let sooner = create_drop(&app, 20, 2, 60, -2 * day, Some(50)).await;
+    create_drop(&app, 10, 1, 60, -8 * day, None).await;
+    create_drop(&app, 10, 1, 60, 31 * day, None).await;
+
+    let token = app.admin();
+    let list = app.call("GET", "/v1/admin/drops", None, Some(&token)).await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    let body = list.json();
+    let ids: Vec<&str> = body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|d| d["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids, [sooner.as_str(), later.as_str()]);
+    assert_eq!(body["next_cursor"], Value::Null);
+    let first = &body["items"][0];
+    assert_eq!(
+        (&first["title"], &first["stock"], &first["per_user_limit"]),
+        (&json!("Launch hoodie"), &json!(20), &json!(2))
+    );
+    assert_eq!(first["admission_per_second"], 50);
+    assert!(
+        first["starts_at"]
+            .as_str()
+            .expect("starts_at")
+            .ends_with('Z')
+    );
+
+    let (_, member) = app.member();
+    let refused = app
+        .call("GET", "/v1/admin/drops", None, Some(&member))
+        .await;
+    assert_eq!(refused.status, 403);
+    assert_error(&refused.text, "forbidden");
+    assert_eq!(
+        app.call("GET", "/v1/admin/drops", None, None).await.status,
+        401
+    );
+    let unknown = app
+        .call("GET", "/v1/admin/drops?limit=5", None, Some(&token))
+        .await;
+    assert_eq!(unknown.status, 400);
+    assert_error(&unknown.text, "invalid_query");
 }
 
 #[actix_web::test]

@@ -7,6 +7,7 @@ mod binary;
 mod cluster;
 mod commerce;
 mod community;
+mod console;
 mod content;
 mod drops;
 mod errors;

@@ -75,10 +75,20 @@ pub struct StockState {
     pub leased: u32,
 }
 
+/// The longest window [`DropStore::drops_between`] reads.
+pub const MAX_LISTED_DAYS: i64 = 62;
+
 #[async_trait]
 pub trait DropStore: Send + Sync {
     async fn create_drop(&self, drop: &DropRecord) -> Result<(), StoreError>;
     async fn drop_record(&self, id: Uuid) -> Result<Option<DropRecord>, StoreError>;
+    /// The drops starting in `[from, to]`, soonest first (for the admin list; the window
+    /// is at most [`MAX_LISTED_DAYS`] long, a longer one is cut at that).
+    async fn drops_between(
+        &self,
+        from: UnixMillis,
+        to: UnixMillis,
+    ) -> Result<Vec<DropRecord>, StoreError>;
     /// Leases up to `want` units from the pool; answers how many were granted (0 when the
     /// pool is empty). Concurrent leases never hand out more than the stock in total.
     async fn lease_stock(&self, drop: Uuid, want: u32) -> Result<u32, StoreError>;

@@ -3,8 +3,10 @@
 //! every compare-and-set a read and a write in one transaction.
 
 use async_trait::async_trait;
-use fitpulse_actors::domain::UserId;
-use fitpulse_actors::ports::drops::{DropRecord, DropStore, OrderRecord, OrderStatus, StockState};
+use fitpulse_actors::domain::{UnixMillis, UserId};
+use fitpulse_actors::ports::drops::{
+    DropRecord, DropStore, MAX_LISTED_DAYS, OrderRecord, OrderStatus, StockState,
+};
 use fitpulse_actors::ports::store::StoreError;
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
@@ -69,6 +71,23 @@ fn write_drop(txn: &WriteTransaction, id: Uuid, row: &DropRow) -> Result<(), Sto
     Ok(())
 }
 
+impl DropRow {
+    fn record(self, id: Uuid) -> DropRecord {
+        DropRecord {
+            id,
+            title: self.title,
+            stock: self.stock,
+            price_cents: self.price_cents,
+            currency: self.currency,
+            starts_at: self.starts_at,
+            per_user_limit: self.per_user_limit,
+            reservation_ttl_seconds: self.reservation_ttl_seconds,
+            admission_per_second: self.admission_per_second,
+            created_at: self.created_at,
+        }
+    }
+}
+
 fn missing() -> StoreError {
     StoreError::backend(std::io::Error::other("no such drop"))
 }
@@ -102,21 +121,32 @@ impl DropStore for EmbeddedStore {
         self.read("drop", move |txn| {
             let table = txn.open_table(DROPS).map_err(backend)?;
             let row = table.get(id.to_string().as_str()).map_err(backend)?;
-            let Some(row) = row.map(|r| decode::<DropRow>(r.value())).transpose()? else {
-                return Ok(None);
-            };
-            Ok(Some(DropRecord {
-                id,
-                title: row.title,
-                stock: row.stock,
-                price_cents: row.price_cents,
-                currency: row.currency,
-                starts_at: row.starts_at,
-                per_user_limit: row.per_user_limit,
-                reservation_ttl_seconds: row.reservation_ttl_seconds,
-                admission_per_second: row.admission_per_second,
-                created_at: row.created_at,
-            }))
+            row.map(|r| decode::<DropRow>(r.value()).map(|row| row.record(id)))
+                .transpose()
+        })
+        .await
+    }
+
+    /// Drops are few (each is an event), so the embedded store scans them.
+    async fn drops_between(
+        &self,
+        from: UnixMillis,
+        to: UnixMillis,
+    ) -> Result<Vec<DropRecord>, StoreError> {
+        let to = to.min(from.saturating_add(MAX_LISTED_DAYS * 24 * 60 * 60 * 1000));
+        self.read("drops_between", move |txn| {
+            let table = txn.open_table(DROPS).map_err(backend)?;
+            let mut found = Vec::new();
+            for entry in table.iter().map_err(backend)? {
+                let (id, row) = entry.map_err(backend)?;
+                let row: DropRow = decode(row.value())?;
+                if (from..=to).contains(&row.starts_at) {
+                    let id = Uuid::parse_str(id.value()).map_err(StoreError::backend)?;
+                    found.push(row.record(id));
+                }
+            }
+            found.sort_by_key(|d| (d.starts_at, d.id));
+            Ok(found)
         })
         .await
     }

@@ -1,12 +1,15 @@
-//! Drops in the scylla store (schema in `cql/0006_drops.cql`). Stock leases and quotas are
+//! Drops in the scylla store (schema in `cql/0006_drops.cql`, the listing by start day in
+//! `cql/0009_drops_by_day.cql`). Stock leases and quotas are
 //! compare-and-set loops of lightweight transactions on small rows: the drop row sees one
 //! per chunk a node leases, a quota row one per order of its own buyer. A transaction whose
 //! outcome is unknown (a CAS timeout) is counted as not applied: at worst some units stay
 //! unsold or a quota stays taken, never an oversell.
 
 use async_trait::async_trait;
-use fitpulse_actors::domain::UserId;
-use fitpulse_actors::ports::drops::{DropRecord, DropStore, OrderRecord, OrderStatus, StockState};
+use fitpulse_actors::domain::{UnixMillis, UserId};
+use fitpulse_actors::ports::drops::{
+    DropRecord, DropStore, MAX_LISTED_DAYS, OrderRecord, OrderStatus, StockState,
+};
 use fitpulse_actors::ports::store::StoreError;
 use scylla::client::session::Session;
 use scylla::statement::prepared::PreparedStatement;
@@ -17,10 +20,13 @@ use super::{ConnectError, Lwt, ScyllaStore, execution_error, prepare, prepare_se
 
 /// Attempts of a compare-and-set loop before giving up as unavailable.
 const CAS_ATTEMPTS: usize = 50;
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 pub(super) struct Statements {
     create: PreparedStatement,
     get: PreparedStatement,
+    index: PreparedStatement,
+    by_day: PreparedStatement,
     stock_serial: PreparedStatement,
     set_leased: PreparedStatement,
     quota_serial: PreparedStatement,
@@ -45,6 +51,12 @@ impl Statements {
             )
             .await?,
             get: prepare(session, &format!("SELECT {DROP_COLUMNS} FROM drops WHERE id = ?")).await?,
+            index: prepare(session, "INSERT INTO drops_by_day (day, starts_at, id) VALUES (?, ?, ?)").await?,
+            by_day: prepare(
+                session,
+                "SELECT id FROM drops_by_day WHERE day = ? AND starts_at >= ? AND starts_at <= ?",
+            )
+            .await?,
             stock_serial: prepare_serial(session, "SELECT stock, leased FROM drops WHERE id = ?").await?,
             set_leased: prepare(session, "UPDATE drops SET leased = ? WHERE id = ? IF leased = ?").await?,
             quota_serial: prepare_serial(session, "SELECT taken FROM drop_quotas WHERE drop_id = ? AND user_id = ?").await?,
@@ -89,6 +101,10 @@ fn unsigned(v: i32) -> u32 {
     v.max(0) as u32
 }
 
+fn day_of(at: UnixMillis) -> i32 {
+    i32::try_from(at.div_euclid(DAY_MS)).unwrap_or(i32::MAX)
+}
+
 fn to_order(id: Uuid, row: OrderRow) -> Result<OrderRecord, StoreError> {
     let (drop_id, user, quantity, status, created_at, expires_at) = row;
     Ok(OrderRecord {
@@ -108,6 +124,31 @@ fn contended() -> StoreError {
 }
 
 impl ScyllaStore {
+    async fn fetch_drop(&self, id: Uuid) -> Result<Option<DropRecord>, StoreError> {
+        let rows = self
+            .session
+            .execute_unpaged(&self.drop_statements.get, (id,))
+            .await
+            .map_err(execution_error)?
+            .into_rows_result()
+            .map_err(StoreError::backend)?;
+        Ok(rows
+            .maybe_first_row::<DropRow>()
+            .map_err(StoreError::backend)?
+            .map(|r| DropRecord {
+                id,
+                title: r.0,
+                stock: unsigned(r.1),
+                price_cents: unsigned(r.2),
+                currency: r.3,
+                starts_at: r.4.0,
+                per_user_limit: unsigned(r.5),
+                reservation_ttl_seconds: unsigned(r.6),
+                admission_per_second: r.7.map(unsigned),
+                created_at: r.8.0,
+            }))
+    }
+
     async fn serial_stock(&self, drop: Uuid) -> Result<StockState, StoreError> {
         let rows = self
             .session
@@ -168,39 +209,58 @@ impl DropStore for ScyllaStore {
                 self.session
                     .execute_unpaged(&self.drop_statements.create, values)
                     .await
+                    .map_err(execution_error)?;
+                self.session
+                    .execute_unpaged(
+                        &self.drop_statements.index,
+                        (day_of(d.starts_at), CqlTimestamp(d.starts_at), d.id),
+                    )
+                    .await
                     .map(|_| ())
                     .map_err(execution_error)
             })
             .await
     }
 
-    async fn drop_record(&self, id: Uuid) -> Result<Option<DropRecord>, StoreError> {
+    async fn drops_between(
+        &self,
+        from: UnixMillis,
+        to: UnixMillis,
+    ) -> Result<Vec<DropRecord>, StoreError> {
         self.ops
-            .time("drop", async {
-                let rows = self
-                    .session
-                    .execute_unpaged(&self.drop_statements.get, (id,))
-                    .await
-                    .map_err(execution_error)?
-                    .into_rows_result()
-                    .map_err(StoreError::backend)?;
-                Ok(rows
-                    .maybe_first_row::<DropRow>()
-                    .map_err(StoreError::backend)?
-                    .map(|r| DropRecord {
-                        id,
-                        title: r.0,
-                        stock: unsigned(r.1),
-                        price_cents: unsigned(r.2),
-                        currency: r.3,
-                        starts_at: r.4.0,
-                        per_user_limit: unsigned(r.5),
-                        reservation_ttl_seconds: unsigned(r.6),
-                        admission_per_second: r.7.map(unsigned),
-                        created_at: r.8.0,
-                    }))
+            .time("drops_between", async {
+                let to = to.min(from.saturating_add(MAX_LISTED_DAYS * DAY_MS));
+                let last_day = day_of(to);
+                let mut found = Vec::new();
+                for day in day_of(from)..=last_day {
+                    let rows = self
+                        .session
+                        .execute_unpaged(
+                            &self.drop_statements.by_day,
+                            (day, CqlTimestamp(from), CqlTimestamp(to)),
+                        )
+                        .await
+                        .map_err(execution_error)?
+                        .into_rows_result()
+                        .map_err(StoreError::backend)?;
+                    let ids: Vec<Uuid> = rows
+                        .rows::<(Uuid,)>()
+                        .map_err(StoreError::backend)?
+                        .map(|row| row.map(|(id,)| id).map_err(StoreError::backend))
+                        .collect::<Result<_, _>>()?;
+                    for id in ids {
+                        if let Some(drop) = self.fetch_drop(id).await? {
+                            found.push(drop);
+                        }
+                    }
+                }
+                Ok(found)
             })
             .await
+    }
+
+    async fn drop_record(&self, id: Uuid) -> Result<Option<DropRecord>, StoreError> {
+        self.ops.time("drop", self.fetch_drop(id)).await
     }
 
     async fn lease_stock(&self, drop: Uuid, want: u32) -> Result<u32, StoreError> {

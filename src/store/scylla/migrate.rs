@@ -67,6 +67,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0008_community",
         cql: include_str!("../../../cql/0008_community.cql"),
     },
+    Migration {
+        version: 9,
+        name: "0009_drops_by_day",
+        cql: include_str!("../../../cql/0009_drops_by_day.cql"),
+    },
 ];
 
 /// How long a lock holder may run before its lock expires on its own.

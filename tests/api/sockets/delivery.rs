@@ -148,3 +148,38 @@ async fn a_graceful_shutdown_closes_sockets_with_1001() {
         .expect("no panic")
         .expect("clean stop");
 }
+
+#[actix_web::test]
+async fn admins_see_the_sessions_and_sockets_this_node_holds() {
+    let app = spawn_app().await;
+    let admin = app.admin();
+    let none = app
+        .call("GET", "/v1/admin/sessions", None, Some(&admin))
+        .await;
+    assert_eq!(none.status, 200, "{}", none.text);
+    assert_eq!(
+        none.json(),
+        json!({"scope": "node", "sessions": 0, "sockets": 0})
+    );
+
+    let (_, token) = app.member();
+    let (_phone, _) = app.connect_ready(&token, None).await;
+    let (_watch, _) = app.connect_ready(&token, None).await;
+    let (_, other) = app.member();
+    let (_tablet, _) = app.connect_ready(&other, None).await;
+    let held = app
+        .call("GET", "/v1/admin/sessions", None, Some(&admin))
+        .await;
+    assert_eq!(
+        held.json(),
+        json!({"scope": "node", "sessions": 2, "sockets": 3})
+    );
+
+    let member = app
+        .call("GET", "/v1/admin/sessions", None, Some(&token))
+        .await;
+    assert_eq!(member.status, 403);
+    assert_error(&member.text, "forbidden");
+    let anonymous = app.call("GET", "/v1/admin/sessions", None, None).await;
+    assert_eq!(anonymous.status, 401);
+}

@@ -67,6 +67,7 @@ conformance!(
     the_first_link_of_a_purchase_wins,
     an_outbox_item_is_enqueued_once_claimed_once_and_retried_until_dead,
     concurrent_stock_leases_never_hand_out_more_than_the_stock,
+    drops_list_by_start_soonest_first_within_a_bounded_window,
     a_users_quota_holds_under_concurrency_and_can_be_given_back,
     an_order_moves_from_reserved_exactly_once,
     feature_messages_list_until_they_expire_and_states_keep_their_first_time,

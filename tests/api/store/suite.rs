@@ -1215,6 +1215,46 @@ pub async fn concurrent_stock_leases_never_hand_out_more_than_the_stock(
     );
 }
 
+pub async fn drops_list_by_start_soonest_first_within_a_bounded_window(
+    stores: &Stores,
+    _: &Metrics,
+) {
+    use fitpulse_actors::ports::drops::{DropRecord, MAX_LISTED_DAYS};
+    let day = 24 * 60 * 60 * 1000;
+    // Far from the drops of other tests sharing the keyspace, which start about now.
+    let base = now_millis() + 400 * day;
+    let at = |offset: i64| DropRecord {
+        starts_at: base + offset,
+        ..a_drop(10)
+    };
+    let (late, early, middle) = (at(2 * day + 5_000), at(1_000), at(3_000));
+    let (outside, beyond_the_cap) = (at(5 * day), at((MAX_LISTED_DAYS + 5) * day));
+    for drop in [&late, &early, &outside, &middle, &beyond_the_cap] {
+        stores.drops.create_drop(drop).await.expect("create");
+    }
+    let listed = stores
+        .drops
+        .drops_between(base, base + 3 * day)
+        .await
+        .expect("list");
+    assert_eq!(listed, [early.clone(), middle.clone(), late.clone()]);
+    let long = stores
+        .drops
+        .drops_between(base, base + 100 * day)
+        .await
+        .expect("list");
+    let ids: Vec<_> = long.iter().map(|d| d.id).collect();
+    assert_eq!(ids, [early.id, middle.id, late.id, outside.id]);
+    assert!(
+        stores
+            .drops
+            .drops_between(base - 2 * day, base - day)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}
+
 pub async fn a_users_quota_holds_under_concurrency_and_can_be_given_back(
     stores: &Stores,
     _: &Metrics,

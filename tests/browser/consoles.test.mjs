@@ -1,0 +1,324 @@
+// End-to-end tests of the web consoles in one headless Chromium (Debian's, through
+// playwright-core): a coach and two members run a class; ops publishes a feature message
+// that reaches a member live; the member app resumes after a network drop with nothing
+// lost and nothing twice. Run by scripts/browser-test, which starts the server and passes:
+//   FITPULSE_URL, CHROMIUM, SCREENSHOT_DIR, COACH_EMAIL/COACH_PASSWORD, ADMIN_EMAIL/ADMIN_PASSWORD
+// Every wait is bounded; a failure leaves a screenshot of each open page beside the others.
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const env = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set (run scripts/browser-test)`);
+  return value;
+};
+const BASE = env("FITPULSE_URL");
+const SHOTS = env("SCREENSHOT_DIR");
+const COACH = { email: env("COACH_EMAIL"), password: env("COACH_PASSWORD") };
+const ADMIN = { email: env("ADMIN_EMAIL"), password: env("ADMIN_PASSWORD") };
+/** Bound on every single wait. */
+const WAIT = 15_000;
+const VIEWPORT = { width: 1440, height: 1000 };
+
+let browser;
+const pages = new Map(); // name -> { page, context, errors }
+
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  browser = await chromium.launch({ executablePath: env("CHROMIUM"), timeout: 30_000 });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+/** A page in its own context (its own storage, its own network switch). */
+async function open(name, path) {
+  const context = await browser.newContext({ viewport: VIEWPORT });
+  context.setDefaultTimeout(WAIT);
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (err) => errors.push(`uncaught: ${err.message}`));
+  page.on("console", (message) => {
+    if (message.type() === "error" && /Content Security Policy|SyntaxError|TypeError|ReferenceError/.test(message.text())) {
+      errors.push(`console: ${message.text()}`);
+    }
+  });
+  const response = await page.goto(BASE + path);
+  assert.equal(response.status(), 200, `${path} answers 200`);
+  pages.set(name, { page, context, errors });
+  return page;
+}
+
+/** No uncaught exception, CSP violation or script error on any page so far. */
+function assertNoPageErrors() {
+  for (const [name, { errors }] of pages) assert.deepEqual(errors, [], `errors on the ${name} page`);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+async function signIn(page, { email, password }) {
+  await page.fill("#login input[name=email]", email);
+  await page.fill("#login input[name=password]", password);
+  await page.click("#login button[name=sign-in]");
+}
+
+async function registerMember(name) {
+  const page = await open(name, "/console/app");
+  const email = `${name.toLowerCase()}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}@console.test`;
+  await page.fill("#login input[name=email]", email);
+  await page.fill("#login input[name=password]", "member password 1");
+  await page.fill("#login input[name=display_name]", name);
+  await page.click("#login button[name=register]");
+  await page.waitForSelector("#app:not(.hidden)");
+  await page.waitForSelector("#connection[data-state=open]");
+  const userId = await page.getAttribute("#who", "data-user-id");
+  assert.match(userId, /^[0-9a-f-]{36}$/);
+  return { page, userId, email };
+}
+
+/** The names in the coach's leaderboard, best first. */
+async function waitForLeaderboard(page, names) {
+  await page.waitForFunction(
+    (expected) => JSON.stringify([...document.querySelectorAll("#leaderboard tr .name")].map((n) => n.textContent)) === JSON.stringify(expected),
+    names,
+    { timeout: WAIT },
+  );
+}
+
+async function sendMetrics(page, metrics) {
+  for (const [field, value] of Object.entries(metrics)) await page.fill(`#metrics input[name=${field}]`, String(value));
+  await page.click("#metrics button[name=send-metrics]");
+  await page.waitForFunction(() => document.querySelector("#live-error").textContent === "", null, { timeout: WAIT });
+}
+
+async function adminToken() {
+  const response = await fetch(`${BASE}/oauth/token`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ grant_type: "password", username: ADMIN.email, password: ADMIN.password }),
+  });
+  assert.equal(response.status, 200);
+  return (await response.json()).access_token;
+}
+
+test("the console index links the three consoles", { timeout: 30_000 }, async () => {
+  const page = await open("index", "/console");
+  for (const path of ["/console/coach", "/console/app", "/console/ops"]) {
+    assert.equal(await page.locator(`a[href="${path}"]`).count(), 1, path);
+  }
+  await pages.get("index").context.close();
+  pages.delete("index");
+});
+
+test("a coach and two members run a class end to end", { timeout: 120_000 }, async () => {
+  const coach = await open("coach", "/console/coach");
+  await signIn(coach, COACH);
+  await coach.waitForSelector("#console:not(.hidden)");
+  await coach.waitForSelector("#connection[data-state=open]");
+
+  const title = `E2E intervals ${Date.now()}`;
+  await coach.fill("#schedule input[name=title]", title);
+  await coach.fill("#schedule input[name=starts_in]", "0");
+  await coach.click("#schedule button[name=schedule]");
+  await coach.waitForFunction((t) => document.querySelector("#run-title").textContent === t, title);
+  const classId = await coach.getAttribute(`#classes tr:has-text("${title}")`, "data-class-id");
+  assert.match(classId, /^[0-9a-f-]{36}$/);
+  await coach.waitForSelector("#run-state[data-state=waiting_room]");
+  await coach.click("#start");
+  await coach.waitForSelector("#run-state[data-state=live]");
+
+  const ana = await registerMember("Ana");
+  const ben = await registerMember("Ben");
+  for (const member of [ana, ben]) {
+    await member.page.click(`button[data-join="${classId}"]`);
+    await member.page.waitForSelector("#class:not(.hidden)");
+  }
+  // The coach, Ana and Ben.
+  await coach.waitForFunction(() => document.querySelector("#participants").textContent === "3");
+
+  // A quick cue and a free-text one reach both members.
+  await coach.click('#quick-cues button[data-cue="Sprint!"]');
+  for (const member of [ana, ben]) await member.page.waitForFunction(() => document.querySelector("#cue").textContent.startsWith("Sprint!"));
+  const freeText = `Hold the plank ${Math.floor(Math.random() * 1000)}`;
+  await coach.fill("#cue-form input[name=text]", freeText);
+  await coach.fill("#cue-form input[name=seconds]", "30");
+  await coach.click("#cue-form button[name=send-cue]");
+  for (const member of [ana, ben]) await member.page.waitForFunction((t) => document.querySelector("#cue").textContent.startsWith(t), freeText);
+  assert.equal(await coach.textContent("#cue-count"), "2");
+
+  // Metrics order the coach's leaderboard, and it follows them as they change.
+  await sendMetrics(ana.page, { output: 50, reps: 10 });
+  await sendMetrics(ben.page, { output: 120, reps: 5 });
+  await waitForLeaderboard(coach, ["Ben", "Ana"]);
+  await sendMetrics(ana.page, { output: 200 });
+  await waitForLeaderboard(coach, ["Ana", "Ben"]);
+  await ana.page.waitForFunction(() => document.querySelector("#rank").textContent === "1/2");
+
+  // A high-five from Ana reaches Ben and shows on the coach's feed.
+  await ana.page.click(`#leaderboard button[data-high-five="${ben.userId}"]`);
+  await ben.page.waitForSelector('#cues li:has-text("Ana high-fived you")');
+  await coach.waitForSelector('#feed li[data-kind=high-five]:has-text("Ana high-fived")');
+
+  await shot(coach, "coach");
+  await shot(ana.page, "app");
+
+  await coach.click("#end");
+  await coach.waitForSelector("#run-state[data-state=ended]");
+  await coach.waitForFunction(() => document.querySelector("#results").textContent.startsWith("Ended"));
+  for (const member of [ana, ben]) await member.page.waitForSelector('#class-state .badge:has-text("ended")');
+  assertNoPageErrors();
+  for (const name of ["coach", "Ana", "Ben"]) {
+    await pages.get(name).context.close();
+    pages.delete(name);
+  }
+});
+
+test("ops publishes a feature message that reaches a member live", { timeout: 90_000 }, async () => {
+  const cy = await registerMember("Cy");
+  const ops = await open("ops", "/console/ops");
+  await signIn(ops, ADMIN);
+  await ops.waitForSelector("#ops:not(.hidden)");
+  await ops.waitForFunction(() => Number(document.querySelector("#sessions").textContent) >= 1);
+  await ops.waitForFunction(() => Number(document.querySelector("#sockets").textContent) >= 1);
+
+  // The dry run counts the audience among connected users: Cy alone, then no premium user.
+  const title = `Try the new plan ${Date.now()}`;
+  await ops.fill("#message input[name=title]", title);
+  await ops.fill("#message input[name=user_ids]", cy.userId);
+  await ops.click("#dry-run");
+  await ops.waitForSelector('#audience[data-audience="1"]');
+  await ops.fill("#message input[name=user_ids]", "");
+  await ops.selectOption("#message select[name=entitlement]", "premium");
+  await ops.click("#dry-run");
+  await ops.waitForSelector('#audience[data-audience="0"]');
+  await ops.selectOption("#message select[name=entitlement]", "");
+  await ops.fill("#message input[name=platforms]", "web");
+
+  await ops.click("#publish");
+  await ops.waitForFunction((t) => document.querySelector("#message-notice").textContent.includes(t), title);
+  await ops.waitForSelector(`#messages tr:has-text("${title}")`);
+  await cy.page.waitForSelector(`#feature .message:has-text("${title}")`);
+  await cy.page.waitForSelector(`#inbox li:has-text("${title}")`);
+  await cy.page.waitForSelector(`#events li[data-type="message.feature"]`);
+
+  // A drop created through the API shows in the list, with its sales on demand.
+  const response = await fetch(`${BASE}/v1/admin/drops`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${await adminToken()}` },
+    body: JSON.stringify({
+      title: "Launch hoodie", stock: 500, price_cents: 4900, currency: "EUR",
+      starts_at: new Date(Date.now() + 3_600_000).toISOString(), per_user_limit: 2,
+      reservation_ttl_seconds: 600, admission_per_second: null,
+    }),
+  });
+  const drop = await response.json();
+  assert.equal(response.status, 201, JSON.stringify(drop));
+  await ops.click("#refresh");
+  const row = ops.locator(`#drops tr[data-drop-id="${drop.id}"]`);
+  await row.locator("button").click();
+  await row.locator('td:has-text("0 sold")').waitFor();
+  await shot(ops, "ops");
+  assertNoPageErrors();
+});
+
+test("the member app browses, likes and follows a plan", { timeout: 60_000 }, async () => {
+  const { page } = await registerMember("Dee");
+  // Premium items are listed but locked for a free member.
+  const locked = page.locator('#catalog li[data-locked="true"]').first();
+  await locked.waitFor();
+  await locked.locator("a.title").click();
+  await page.waitForSelector("#locked");
+  // A like counts once and shows at once.
+  const free = page.locator('#catalog li[data-locked="false"]').first();
+  const likesBefore = Number(await free.locator(".likes").textContent());
+  await free.locator("button[title=like]").click();
+  await page.waitForFunction(
+    ([key, count]) => document.querySelector(`#catalog li[data-item="${key}"] .likes`).textContent === String(count),
+    [await free.getAttribute("data-item"), likesBefore + 1],
+  );
+  // Following a plan shows the week and its shopping list, and the plan event arrives.
+  await page.locator('#plan button[data-template][data-locked="false"]').first().click();
+  await page.waitForSelector("#plan .entry");
+  await page.waitForSelector("#shopping .entry");
+  await page.waitForSelector('#events li[data-type="plan.updated"]');
+  assertNoPageErrors();
+});
+
+test("the member app resumes after a network drop with nothing lost or repeated", { timeout: 90_000 }, async () => {
+  const cy = pages.get("Cy");
+  assert.ok(cy, "the previous test left Cy's page open");
+  const { page, context } = cy;
+  const userId = await page.getAttribute("#who", "data-user-id");
+  const token = await adminToken();
+  const push = async (text) => {
+    const response = await fetch(`${BASE}/v1/admin/users/${userId}/events`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+      body: JSON.stringify({ type: "custom.note", data: { text } }),
+    });
+    const body = await response.text();
+    assert.equal(response.status, 202, body);
+    return JSON.parse(body).seq;
+  };
+
+  const beforeSeq = await push(`before the drop ${Date.now()}`);
+  await page.waitForSelector(`#events li[data-seq="${beforeSeq}"]`);
+
+  await context.setOffline(true);
+  await page.click("#drop");
+  await page.waitForSelector('#connection[data-state="reconnecting"]');
+  const missed = `while offline ${Date.now()}`;
+  const missedSeq = await push(missed);
+  assert.equal(missedSeq, beforeSeq + 1);
+  // Offline, reconnect attempts fail and the event cannot have arrived.
+  await page.waitForTimeout(1500);
+  assert.equal(await page.getAttribute("#connection", "data-state"), "reconnecting");
+  assert.equal(await page.locator(`#events li[data-seq="${missedSeq}"]`).count(), 0);
+
+  await context.setOffline(false);
+  await page.waitForSelector('#connection[data-state="open"]', { timeout: 20_000 });
+  await page.waitForSelector(`#events li[data-seq="${missedSeq}"]:has-text("${missed}")`);
+  assert.equal(await page.getAttribute("#resume", "data-resumed-from"), String(beforeSeq));
+  const after = await push(`after the drop ${Date.now()}`);
+  await page.waitForSelector(`#events li[data-seq="${after}"]`);
+
+  // Every seq is listed exactly once.
+  const seqs = await page.$$eval("#events li[data-seq]", (items) => items.map((i) => i.dataset.seq).filter(Boolean));
+  assert.equal(new Set(seqs).size, seqs.length, `no event twice: ${seqs}`);
+  for (const seq of [beforeSeq, missedSeq, after]) assert.ok(seqs.includes(String(seq)), `seq ${seq} listed`);
+  await shot(page, "app-resumed");
+  assertNoPageErrors();
+});
+
+test("after a reload the app refreshes a refused token and resumes from its stored seq", { timeout: 60_000 }, async () => {
+  const cy = pages.get("Cy");
+  assert.ok(cy, "an earlier test left Cy's page open");
+  const { page } = cy;
+  const tokens = () => page.evaluate(() => JSON.parse(sessionStorage.getItem("fitpulse.app.tokens")));
+  const storedSeq = () =>
+    page.evaluate(() => Object.entries(sessionStorage).find(([key]) => key.startsWith("fitpulse.app.seq."))[1]);
+  const before = await tokens();
+  const lastSeq = await storedSeq();
+  // An access token the server refuses (revoked, or signed with a retired key).
+  await page.evaluate(() => {
+    const stored = JSON.parse(sessionStorage.getItem("fitpulse.app.tokens"));
+    stored.access_token = "not-a-token";
+    sessionStorage.setItem("fitpulse.app.tokens", JSON.stringify(stored));
+  });
+  await page.reload();
+  await page.waitForSelector("#app:not(.hidden)");
+  await page.waitForSelector("#connection[data-state=open]");
+  assert.equal(await page.textContent("#who"), "Cy");
+  assert.equal(await page.getAttribute("#resume", "data-resumed-from"), lastSeq);
+  const after = await tokens();
+  assert.notEqual(after.access_token, "not-a-token");
+  assert.notEqual(after.refresh_token, before.refresh_token, "the refresh token rotated");
+  assertNoPageErrors();
+});

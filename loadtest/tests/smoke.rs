@@ -120,6 +120,7 @@ async fn live_delivers_every_cue_to_every_participant() {
     let server = Server::start().await;
     let args = LiveArgs {
         target: server.target.clone(),
+        spread: Vec::new(),
         participants: 20,
         cues: 3,
         cue_interval: "100ms".parse().expect("duration"),

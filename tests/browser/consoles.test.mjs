@@ -187,6 +187,11 @@ test("ops publishes a feature message that reaches a member live", { timeout: 90
   await ops.waitForSelector("#ops:not(.hidden)");
   await ops.waitForFunction(() => Number(document.querySelector("#sessions").textContent) >= 1);
   await ops.waitForFunction(() => Number(document.querySelector("#sockets").textContent) >= 1);
+  // A single node lists itself in the cluster card, serving, on the local bus.
+  await ops.waitForSelector("#nodes tr[data-node-id]");
+  assert.equal(await ops.locator("#nodes tr[data-node-id]").count(), 1);
+  assert.match(await ops.textContent("#nodes tr[data-node-id]"), /this node.*serving/s);
+  assert.match(await ops.textContent("#bus"), /local, connected/);
 
   // The dry run counts the audience among connected users: Cy alone, then no premium user.
   const title = `Try the new plan ${Date.now()}`;

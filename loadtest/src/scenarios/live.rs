@@ -26,6 +26,10 @@ use crate::tokens::{KeyArgs, Minter};
 pub struct LiveArgs {
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub target: String,
+    /// More nodes of the same cluster (comma-separated): participants are spread over
+    /// `--target` and these in turn; the class and its cues go through `--target`.
+    #[arg(long, value_delimiter = ',')]
+    pub spread: Vec<String>,
     #[arg(long, default_value_t = 1000)]
     pub participants: usize,
     #[arg(long, default_value_t = 20)]
@@ -86,6 +90,11 @@ fn cue_sent_at(text: &str) -> Option<u64> {
 pub async fn run(args: LiveArgs) -> Result<Report, LoadError> {
     let fd_limit = fitpulse::fd_limit::raise_open_files()?;
     let addr = target::parse_target(&args.target)?;
+    let mut nodes = vec![addr];
+    for extra in &args.spread {
+        nodes.push(target::parse_target(extra)?);
+    }
+    let nodes = Arc::new(nodes);
     let minter = Arc::new(Minter::new(&args.keys)?);
     let started_at = fitpulse_actors::events::rfc3339(now_millis());
     let ttl = 3600;
@@ -130,10 +139,11 @@ pub async fn run(args: LiveArgs) -> Result<Report, LoadError> {
             stop_rx.clone(),
         );
         let class_id = class_id.clone();
+        let node = nodes[index % nodes.len()];
         async move {
             let token = minter.member(UserId::random(), ttl);
             let mut ws =
-                match sockets::open(addr, source, &token, config, Duration::from_secs(30)).await {
+                match sockets::open(node, source, &token, config, Duration::from_secs(30)).await {
                     Ok(ws) => ws,
                     Err(err) => return stats.fail(&err.label()),
                 };
@@ -269,6 +279,7 @@ pub async fn run(args: LiveArgs) -> Result<Report, LoadError> {
         scenario: "live".into(),
         parameters: json!({
             "target": args.target,
+            "spread": args.spread,
             "participants": args.participants,
             "cues": args.cues,
             "cue_interval": args.cue_interval.to_string(),

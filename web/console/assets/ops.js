@@ -1,5 +1,6 @@
 // The ops console (admin role): publish feature messages after an audience dry run, and
-// watch this node's sessions, the classes, drops and outbox dead letters (polled).
+// watch this node's sessions, the cluster's nodes, the classes, drops and outbox dead
+// letters (polled).
 
 import { $, Api, badge, busy, every, fill, h, mountLogin, showError, time } from "./fitpulse.js";
 
@@ -57,7 +58,7 @@ function messageBody() {
 }
 
 async function refresh() {
-  await Promise.all([loadNode(), loadMessages(), loadClasses(), loadDrops(), loadOutbox()].map((p) => p.catch((err) => console.warn(err))));
+  await Promise.all([loadNode(), loadCluster(), loadMessages(), loadClasses(), loadDrops(), loadOutbox()].map((p) => p.catch((err) => console.warn(err))));
   $("#updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
 }
 
@@ -70,6 +71,26 @@ async function loadNode() {
     () => "no",
   );
   $("#ready").textContent = ready;
+}
+
+async function loadCluster() {
+  const cluster = await api.get("/v1/admin/cluster");
+  $("#bus").textContent = `bus: ${cluster.bus.kind}, ${cluster.bus.connected ? "connected" : "disconnected"}`;
+  fill(
+    $("#nodes"),
+    cluster.nodes.map((n) =>
+      h(
+        "tr",
+        { "data-node-id": n.id },
+        h("td", {}, n.id, n.this_node ? " (this node)" : ""),
+        h("td", { class: "small" }, n.http),
+        h("td", { class: "num" }, n.load.sessions),
+        h("td", { class: "num" }, n.load.sockets),
+        h("td", { class: "num" }, n.load.classes),
+        h("td", {}, badge(n.draining ? "draining" : "serving")),
+      ),
+    ),
+  );
 }
 
 async function loadMessages() {

@@ -115,12 +115,6 @@ impl Application {
             auth.auth.access.clone(),
             metrics.clone(),
         );
-        let outbox = OutboxWorker::start(Deliverer::new(
-            stores.outbox.clone(),
-            outbox_handlers(&settings, &stores, &hub, &metrics, &drops)?,
-            WorkerConfig::from(&settings.outbox),
-            metrics.clone(),
-        ));
         let auth_state = Arc::new(auth.auth);
         let gateway = Gateway {
             hub: hub.clone(),
@@ -147,6 +141,13 @@ impl Application {
         )
         .await?;
         let cluster = cluster_state.cluster.clone();
+        // After joining: what the outbox publishes reaches users held on other nodes.
+        let outbox = OutboxWorker::start(Deliverer::new(
+            stores.outbox.clone(),
+            outbox_handlers(&settings, &stores, &hub, &metrics, &drops)?,
+            WorkerConfig::from(&settings.outbox),
+            metrics.clone(),
+        ));
 
         let max_body = settings.http.max_body_bytes;
         let app_data = AppData {
@@ -268,8 +269,10 @@ impl Application {
         );
         self.lifecycle.begin_draining();
         if let Some(cluster) = &self.cluster {
-            // Other nodes stop sending new users and classes here at once.
+            // Other nodes stop sending new users and classes here at once, and no new
+            // session starts here: the nodes that stay take them.
             cluster.begin_draining();
+            self.hub.refuse_new_sessions().await;
         }
         tokio::time::sleep(self.drain_delay).await;
         tracing::info!(

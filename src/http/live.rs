@@ -296,7 +296,10 @@ async fn transition(
             .with_details(json!({ "state": current.state.as_str() })));
     }
     let updated = load(&stores, id).await?;
-    live.changed(updated.clone());
+    if let Err(err) = live.changed(updated.clone()).await {
+        // The new state is stored; the running class learns it when it next loads.
+        tracing::warn!(class_id = %id, error = %err, "cannot tell the running class it changed");
+    }
     tracing::info!(class_id = %id, state = to.as_str(), "class state changed");
     Ok(HttpResponse::Ok().json(class_view(&updated, &settings, &live.counts().await)))
 }

@@ -174,6 +174,16 @@ impl LocalDevices {
             .collect()
     }
 
+    /// The sockets served a session or class by another node.
+    pub fn served_from_elsewhere(&self) -> Vec<DeviceHandle> {
+        self.lock()
+            .values()
+            .flat_map(|u| u.sockets.values())
+            .filter(|s| !s.holders.is_empty())
+            .map(|s| s.handle.clone())
+            .collect()
+    }
+
     /// Hands a notice to every socket of the user on this node.
     pub fn notify_user(&self, user: UserId, frame: &Frame, family: &'static str) {
         if let Some(entry) = self.lock().get(&user) {

@@ -77,12 +77,16 @@ impl Membership {
         change(&mut self.me.write().unwrap_or_else(|e| e.into_inner()));
     }
 
-    /// Records another node's heartbeat (our own echoes are ignored).
-    pub fn heard(&self, info: NodeInfo) {
+    /// Records another node's heartbeat (our own echoes are ignored); true when the node
+    /// restarted under the same id since it was last heard.
+    pub fn heard(&self, info: NodeInfo) -> bool {
         if info.id == read(&self.me).id {
-            return;
+            return false;
         }
         let mut others = self.others.write().unwrap_or_else(|e| e.into_inner());
+        let restarted = others
+            .get(&info.id)
+            .is_some_and(|seen| seen.info.started_at != info.started_at);
         others.insert(
             info.id.clone(),
             Seen {
@@ -90,6 +94,7 @@ impl Membership {
                 at: Instant::now(),
             },
         );
+        restarted
     }
 
     /// Forgets nodes silent for longer than the timeout; only called while the bus is up.
@@ -227,6 +232,16 @@ mod tests {
         b.draining = true;
         view.heard(b);
         assert_eq!(view.owner("k1"), None);
+    }
+
+    #[test]
+    fn a_node_heard_with_a_new_start_time_restarted() {
+        let view = view("a", &[]);
+        assert!(!view.heard(node("b")), "first heard");
+        assert!(!view.heard(node("b")), "same run");
+        let mut again = node("b");
+        again.started_at = 42;
+        assert!(view.heard(again), "restarted under the same id");
     }
 
     #[test]

@@ -80,6 +80,10 @@ impl Drop for HoldGuard {
     }
 }
 
+/// The proxies of sockets of other nodes, by (what they serve, node, socket key), with the
+/// serial telling a proxy from a newer one for the same socket.
+type Proxies = HashMap<(Holder, String, DeviceKey), (u64, Addr<RemoteDevice>)>;
+
 /// Cheap to clone; every clone is the same cluster membership of this node.
 #[derive(Clone)]
 pub struct Cluster {
@@ -94,11 +98,15 @@ struct Inner {
     observer: Arc<dyn ClusterObserver>,
     hub: OnceLock<Hub>,
     live: OnceLock<Live>,
-    proxies: Mutex<HashMap<(Holder, String, DeviceKey), Addr<RemoteDevice>>>,
+    proxies: Mutex<Proxies>,
+    next_proxy: std::sync::atomic::AtomicU64,
     /// Where proxies run: requests are served on plain tokio tasks, outside any actor
     /// system context, so proxies get an arbiter of their own.
     proxy_arbiter: Arbiter,
     draining: AtomicBool,
+    /// Until a node has heard the others (one node timeout after its start) it starts
+    /// nothing: its view would name it owner of everything.
+    started: Instant,
 }
 
 impl Cluster {
@@ -125,8 +133,10 @@ impl Cluster {
                 hub: OnceLock::new(),
                 live: OnceLock::new(),
                 proxies: Mutex::new(HashMap::new()),
+                next_proxy: std::sync::atomic::AtomicU64::new(0),
                 proxy_arbiter: Arbiter::new(),
                 draining: AtomicBool::new(false),
+                started: Instant::now(),
             }),
         }
     }
@@ -251,8 +261,10 @@ impl Cluster {
                 Ok(Answer::User(self.hub().local_user_op(user, op).await?))
             }
             (Target::Class(class), Op::Class(op)) => {
+                // A draining node adopts nothing and starts nothing; it answers only for
+                // classes it still runs (until it hands them over).
                 let adopting = matches!(op, ClassOp::Adopt { .. });
-                if self.is_draining() && !adopting && !self.live().running(class).await {
+                if self.is_draining() && (adopting || !self.live().running(class).await) {
                     return Err(RemoteError::Busy);
                 }
                 Ok(Answer::Class(self.live().local_class_op(class, op).await?))
@@ -275,25 +287,28 @@ impl Cluster {
         let control = subjects::control(target);
         loop {
             let owner = self.inner.membership.owner(&target.key());
-            let here = owner.as_deref() == Some(self.node_id()) && !self.is_draining();
-            let attempt = match self
+            let settled = self.inner.started.elapsed() >= self.inner.config.node_timeout;
+            let mine = owner.as_deref() == Some(self.node_id());
+            let asked = self
                 .inner
                 .bus
                 .request(&control, payload.clone(), timeout)
-                .await
-            {
-                Err(BusError::NoResponders) if here => return Ok(Routed::HoldHere(request.op)),
-                Err(BusError::NoResponders) => match &owner {
+                .await;
+            let attempt = match asked {
+                Err(BusError::NoResponders) if mine && settled && !self.is_draining() => {
+                    return Ok(Routed::HoldHere(request.op));
+                }
+                Err(BusError::NoResponders) => match owner.filter(|_| !mine) {
                     Some(owner) => {
                         self.inner
                             .bus
-                            .request(&subjects::node(owner), payload.clone(), timeout)
+                            .request(&subjects::node(&owner), payload.clone(), timeout)
                             .await
                     }
                     None => Err(BusError::NoResponders),
                 },
-                // Without a bus, the designated owner serves rather than nobody.
-                Err(BusError::Disconnected) if here => return Ok(Routed::HoldHere(request.op)),
+                // Without the bus nobody can tell whether another node holds the target, so
+                // nothing new starts anywhere (two holders would each number its events).
                 other => other,
             };
             match attempt {
@@ -324,26 +339,37 @@ impl Cluster {
     /// Sends a request straight to the target's owner (not to its holder): how a
     /// draining node hands a class over.
     pub async fn ask_owner(&self, request: Request) -> Result<Answer, RemoteError> {
-        let owner = self
-            .inner
-            .membership
-            .owner(&request.target.key())
-            .filter(|owner| owner != self.node_id())
-            .ok_or(RemoteError::Busy)?;
-        let payload = serde_json::to_vec(&request).expect("request serializes");
-        let bytes = self
-            .inner
-            .bus
-            .request(
-                &subjects::node(&owner),
-                payload.into(),
-                self.inner.config.request_timeout,
-            )
-            .await
-            .map_err(|_| RemoteError::Busy)?;
-        serde_json::from_slice::<(String, Reply)>(&bytes)
-            .map_err(|err| RemoteError::Malformed(err.to_string()))?
-            .1
+        let payload: bytes::Bytes = serde_json::to_vec(&request)
+            .expect("request serializes")
+            .into();
+        let deadline = Instant::now() + self.inner.config.retry_for;
+        loop {
+            let owner = self
+                .inner
+                .membership
+                .owner(&request.target.key())
+                .filter(|owner| owner != self.node_id());
+            if let Some(owner) = owner {
+                let asked = self
+                    .inner
+                    .bus
+                    .request(
+                        &subjects::node(&owner),
+                        payload.clone(),
+                        self.inner.config.request_timeout,
+                    )
+                    .await;
+                match asked.map(|bytes| serde_json::from_slice::<(String, Reply)>(&bytes)) {
+                    Ok(Ok((_, Err(RemoteError::Busy)))) | Err(_) => {}
+                    Ok(Ok((_, reply))) => return reply,
+                    Ok(Err(err)) => return Err(RemoteError::Malformed(err.to_string())),
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(RemoteError::Busy);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// A proxy for socket `key` of `node`, registered so it can be dismissed.
@@ -356,13 +382,14 @@ impl Cluster {
         client: crate::device::ClientInfo,
     ) -> DeviceHandle {
         let id = (holder, node.to_owned(), key);
+        let serial = self.inner.next_proxy.fetch_add(1, Ordering::Relaxed);
         let mut proxies = self.inner.proxies.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(old) = proxies.remove(&id) {
+        if let Some((_, old)) = proxies.remove(&id) {
             old.do_send(Dismiss);
         }
-        let proxy = RemoteDevice::new(self.clone(), user, node.to_owned(), key, holder);
+        let proxy = RemoteDevice::new(self.clone(), user, node.to_owned(), key, holder, serial);
         let addr = RemoteDevice::start_in_arbiter(&self.inner.proxy_arbiter.handle(), |_| proxy);
-        proxies.insert(id, addr.clone());
+        proxies.insert(id, (serial, addr.clone()));
         DeviceHandle {
             key: ops::remote_key(node, key),
             deliver: addr.clone().recipient(),
@@ -373,14 +400,18 @@ impl Cluster {
 
     pub(crate) fn dismiss_proxy(&self, holder: Holder, node: &str, key: DeviceKey) {
         let mut proxies = self.inner.proxies.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(addr) = proxies.remove(&(holder, node.to_owned(), key)) {
+        if let Some((_, addr)) = proxies.remove(&(holder, node.to_owned(), key)) {
             addr.do_send(Dismiss);
         }
     }
 
-    pub(crate) fn forget_proxy(&self, holder: Holder, node: &str, key: DeviceKey) {
+    /// A proxy stopped: forgets it, unless a newer one took its place.
+    pub(crate) fn forget_proxy(&self, holder: Holder, node: &str, key: DeviceKey, serial: u64) {
         let mut proxies = self.inner.proxies.lock().unwrap_or_else(|e| e.into_inner());
-        proxies.remove(&(holder, node.to_owned(), key));
+        let id = (holder, node.to_owned(), key);
+        if proxies.get(&id).is_some_and(|(s, _)| *s == serial) {
+            proxies.remove(&id);
+        }
     }
 
     /// A node left: its sockets leave every session and class held here.
@@ -406,7 +437,20 @@ impl Cluster {
             .await;
         });
         for (holder, key) in gone {
-            self.dismiss_proxy(holder, node, key);
+            // Told, not just dropped: a node wrongly taken for gone hears that its socket
+            // must resume, rather than silently getting nothing more.
+            if let Some((_, addr)) = self
+                .inner
+                .proxies
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&(holder, node.to_owned(), key))
+            {
+                addr.do_send(crate::device::CloseDevice {
+                    code: crate::device::close::INTERNAL,
+                    reason: "reconnect and resume",
+                });
+            }
             let local_key = ops::remote_key(node, key);
             match holder {
                 Holder::Session(user) => self.hub().detach_local(user, local_key),
@@ -459,12 +503,17 @@ impl Cluster {
         let mut was_connected = true;
         loop {
             tick.tick().await;
-            let load = NodeLoad {
-                sessions: self.hub().session_count().await,
-                sockets: self.inner.devices.count(),
-                classes: self.live().running_count().await,
-            };
-            self.inner.membership.update_me(|me| me.load = load);
+            // Busy shards must not delay the heartbeat (others would take this node for
+            // gone): a load figure that does not come in time keeps its last value.
+            let wait = self.inner.config.heartbeat / 2;
+            let sessions = tokio::time::timeout(wait, self.hub().session_count()).await;
+            let classes = tokio::time::timeout(wait, self.live().running_count()).await;
+            let sockets = self.inner.devices.count();
+            self.inner.membership.update_me(|me| {
+                me.load.sessions = sessions.unwrap_or(me.load.sessions);
+                me.load.classes = classes.unwrap_or(me.load.classes);
+                me.load.sockets = sockets;
+            });
             self.announce();
             let connected = self.inner.bus.connected();
             if connected && was_connected {
@@ -482,7 +531,13 @@ impl Cluster {
     async fn listen_heartbeats(&self, mut heard: BusSubscription) {
         while let Some(message) = heard.next().await {
             match serde_json::from_slice::<NodeInfo>(&message.payload) {
-                Ok(info) => self.inner.membership.heard(info),
+                Ok(info) => {
+                    let id = info.id.clone();
+                    if self.inner.membership.heard(info) {
+                        // Restarted under the same name: what it had here is gone.
+                        self.node_gone(&id);
+                    }
+                }
                 Err(err) => tracing::warn!(error = %err, "malformed heartbeat"),
             }
         }
@@ -505,8 +560,8 @@ impl Cluster {
     }
 
     /// After the bus comes back, frames sent while it was away may be lost without a
-    /// later frame to show it: sockets whose session or class is held elsewhere are
-    /// closed (1011, in batches) so their apps resume with `since`.
+    /// later frame to show it: sockets served a session or class from another node are
+    /// closed (1011, in batches) so their apps resume with `since` and rejoin classes.
     async fn resync_after_reconnects(&self) {
         loop {
             self.inner.bus.reconnected().await;

@@ -25,6 +25,8 @@ pub struct RemoteDevice {
     holder: Holder,
     subject: String,
     stream: String,
+    /// Tells this proxy from a newer one for the same socket.
+    serial: u64,
 }
 
 impl RemoteDevice {
@@ -34,6 +36,7 @@ impl RemoteDevice {
         node: String,
         key: DeviceKey,
         holder: Holder,
+        serial: u64,
     ) -> Self {
         let stream = match holder {
             Holder::Session(_) => super::wire::USER_STREAM.to_owned(),
@@ -46,6 +49,7 @@ impl RemoteDevice {
             key,
             holder,
             stream,
+            serial,
         }
     }
 
@@ -64,7 +68,8 @@ impl Actor for RemoteDevice {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        self.cluster.forget_proxy(self.holder, &self.node, self.key);
+        self.cluster
+            .forget_proxy(self.holder, &self.node, self.key, self.serial);
     }
 }
 

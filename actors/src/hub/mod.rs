@@ -12,8 +12,8 @@ use actix::prelude::*;
 pub use shard::HubShard;
 use shard::{
     AckUserFeed, AttachDevice, BroadcastAll, CountAudience, CountSessions, DetachDevice, DrainAll,
-    DrainSome, EditUserPlan, Holds, NotifyAll, NotifyUser, PublishToUser, ReplaceUserEntitlements,
-    Running, SessionUsers, UserPlan,
+    DrainSome, EditUserPlan, Holds, NotifyAll, NotifyUser, PublishToUser, RefuseNew,
+    ReplaceUserEntitlements, Running, SessionUsers, UserPlan,
 };
 
 use crate::cluster::{
@@ -227,8 +227,15 @@ impl Hub {
                 since,
             } => {
                 let cluster = self.cluster.get().ok_or(SessionError::Unavailable)?;
-                let proxy = cluster.proxy(user, &node, key, Holder::Session(user), client);
-                UserAnswer::Attached(self.attach_local(user, proxy, since).await?)
+                let holder = Holder::Session(user);
+                let proxy = cluster.proxy(user, &node, key, holder, client);
+                match self.attach_local(user, proxy, since).await {
+                    Ok(ack) => UserAnswer::Attached(ack),
+                    Err(err) => {
+                        cluster.dismiss_proxy(holder, &node, key);
+                        return Err(err);
+                    }
+                }
             }
             UserOp::Detach { node, key } => {
                 if let Some(cluster) = self.cluster.get() {
@@ -393,6 +400,13 @@ impl Hub {
             .into_iter()
             .map(|c| c.unwrap_or(0))
             .sum()
+    }
+
+    /// Starts no new session from now on (a clustered node beginning to drain: new
+    /// sessions belong on the nodes that stay).
+    pub async fn refuse_new_sessions(&self) {
+        let sends = self.shards.iter().map(|s| s.send(RefuseNew));
+        futures_util::future::join_all(sends).await;
     }
 
     /// Closes every socket of this node with 1001, `batch` at a time with up to `jitter`

@@ -17,6 +17,17 @@ use crate::session::{
     self, AttachAck, Barrier, SessionDeps, SessionEnded, SessionError, UserSession,
 };
 
+/// The user's session from a handler answering `Result<_, SessionError>` futures, or an
+/// early `Unavailable` when none may start.
+macro_rules! session_or_refuse {
+    ($shard:ident, $user:expr, $ctx:ident) => {
+        match $shard.session($user, $ctx) {
+            Some(entry) => entry,
+            None => return Box::pin(std::future::ready(Err(SessionError::Unavailable))),
+        }
+    };
+}
+
 struct Entry {
     addr: Addr<UserSession>,
     generation: u64,
@@ -34,6 +45,8 @@ pub struct HubShard {
     /// then, so no other node starts the user's session before this one has persisted.
     stopping: HashMap<UserId, (u64, Barrier, Option<HoldGuard>)>,
     next_generation: u64,
+    /// Set when a clustered node drains: no new sessions start here.
+    refuse_new: bool,
 }
 
 impl HubShard {
@@ -44,16 +57,24 @@ impl HubShard {
             sessions: HashMap::new(),
             stopping: HashMap::new(),
             next_generation: 0,
+            refuse_new: false,
         }
     }
 
-    /// The user's session, started if there is none.
-    fn session(&mut self, user: UserId, ctx: &mut Context<Self>) -> &mut Entry {
+    /// The user's session, started if there is none (`None` once the node drains in a
+    /// cluster: a new session belongs on another node).
+    fn session(&mut self, user: UserId, ctx: &mut Context<Self>) -> Option<&mut Entry> {
         if !self.sessions.contains_key(&user) {
+            if self.refuse_new {
+                return None;
+            }
             self.next_generation += 1;
             let generation = self.next_generation;
             let barrier = self.stopping.get(&user).map(|(_, b, _)| b.clone());
-            let hold = self.cluster.get().map(|c| c.hold(Target::User(user)));
+            // A session still persisting keeps answering for the user until the new one
+            // takes its hold over: two holds would carry out every request twice.
+            let inherited = self.stopping.get_mut(&user).and_then(|(_, _, h)| h.take());
+            let hold = inherited.or_else(|| self.cluster.get().map(|c| c.hold(Target::User(user))));
             let addr = UserSession::new(
                 user,
                 generation,
@@ -73,8 +94,7 @@ impl HubShard {
             // A session started for a publish (no device yet) idles out like any other.
             self.schedule_idle(user, ctx);
         }
-        // Inserted just above when missing.
-        self.sessions.get_mut(&user).expect("session entry")
+        self.sessions.get_mut(&user)
     }
 
     fn schedule_idle(&mut self, user: UserId, ctx: &mut Context<Self>) {
@@ -162,7 +182,7 @@ impl Handler<AttachDevice> for HubShard {
     type Result = ResponseFuture<Result<AttachAck, SessionError>>;
 
     fn handle(&mut self, msg: AttachDevice, ctx: &mut Context<Self>) -> Self::Result {
-        let entry = self.session(msg.user, ctx);
+        let entry = session_or_refuse!(self, msg.user, ctx);
         entry.devices.insert(msg.device.key);
         Self::cancel_idle(entry, ctx);
         let sent = entry.addr.send(session::Attach {
@@ -210,10 +230,12 @@ impl Handler<PublishToUser> for HubShard {
     type Result = ResponseFuture<Result<u64, SessionError>>;
 
     fn handle(&mut self, msg: PublishToUser, ctx: &mut Context<Self>) -> Self::Result {
-        let sent = self.session(msg.user, ctx).addr.send(session::Publish {
-            kind: msg.kind,
-            data: msg.data,
-        });
+        let sent = session_or_refuse!(self, msg.user, ctx)
+            .addr
+            .send(session::Publish {
+                kind: msg.kind,
+                data: msg.data,
+            });
         Box::pin(async move { sent.await.unwrap_or(Err(SessionError::Unavailable)) })
     }
 }
@@ -230,8 +252,7 @@ impl Handler<AckUserFeed> for HubShard {
     type Result = ResponseFuture<Result<u64, SessionError>>;
 
     fn handle(&mut self, msg: AckUserFeed, ctx: &mut Context<Self>) -> Self::Result {
-        let sent = self
-            .session(msg.user, ctx)
+        let sent = session_or_refuse!(self, msg.user, ctx)
             .addr
             .send(session::AckFeed { seq: msg.seq });
         Box::pin(async move { sent.await.unwrap_or(Err(SessionError::Unavailable)) })
@@ -249,7 +270,9 @@ impl Handler<UserPlan> for HubShard {
     type Result = ResponseFuture<Result<Option<String>, SessionError>>;
 
     fn handle(&mut self, msg: UserPlan, ctx: &mut Context<Self>) -> Self::Result {
-        let sent = self.session(msg.user, ctx).addr.send(session::GetPlan);
+        let sent = session_or_refuse!(self, msg.user, ctx)
+            .addr
+            .send(session::GetPlan);
         Box::pin(async move { sent.await.map_err(|_| SessionError::Unavailable) })
     }
 }
@@ -342,6 +365,19 @@ impl Handler<DrainSome> for HubShard {
     }
 }
 
+/// From now on no new session starts in this shard (a clustered node draining).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RefuseNew;
+
+impl Handler<RefuseNew> for HubShard {
+    type Result = ();
+
+    fn handle(&mut self, _: RefuseNew, _: &mut Context<Self>) {
+        self.refuse_new = true;
+    }
+}
+
 /// Answers the users whose sessions this shard holds.
 #[derive(Message)]
 #[rtype(result = "Vec<UserId>")]
@@ -397,9 +433,11 @@ impl Handler<EditUserPlan> for HubShard {
     type Result = ResponseFuture<Result<Result<String, String>, SessionError>>;
 
     fn handle(&mut self, msg: EditUserPlan, ctx: &mut Context<Self>) -> Self::Result {
-        let sent = self.session(msg.user, ctx).addr.send(session::EditPlan {
-            command: msg.command,
-        });
+        let sent = session_or_refuse!(self, msg.user, ctx)
+            .addr
+            .send(session::EditPlan {
+                command: msg.command,
+            });
         Box::pin(async move { sent.await.unwrap_or(Err(SessionError::Unavailable)) })
     }
 }
@@ -437,12 +475,12 @@ impl Handler<ReplaceUserEntitlements> for HubShard {
     type Result = ResponseFuture<Result<u64, SessionError>>;
 
     fn handle(&mut self, msg: ReplaceUserEntitlements, ctx: &mut Context<Self>) -> Self::Result {
-        let sent = self
-            .session(msg.user, ctx)
-            .addr
-            .send(session::ReplaceEntitlements {
-                entitlements: msg.entitlements,
-            });
+        let sent =
+            session_or_refuse!(self, msg.user, ctx)
+                .addr
+                .send(session::ReplaceEntitlements {
+                    entitlements: msg.entitlements,
+                });
         Box::pin(async move { sent.await.unwrap_or(Err(SessionError::Unavailable)) })
     }
 }

@@ -343,10 +343,16 @@ impl Live {
                 let cluster = self.cluster.get().ok_or(LiveError::Unavailable)?;
                 let holder = Holder::Class(class, user);
                 let device = cluster.proxy(user, &node, key, holder, Default::default());
-                ClassAnswer::Joined(
-                    self.join_local(class, user, device, since, premium_allowed)
-                        .await?,
-                )
+                match self
+                    .join_local(class, user, device, since, premium_allowed)
+                    .await
+                {
+                    Ok(ack) => ClassAnswer::Joined(ack),
+                    Err(err) => {
+                        cluster.dismiss_proxy(holder, &node, key);
+                        return Err(err);
+                    }
+                }
             }
             ClassOp::Leave { node, key, user } => {
                 if let Some(cluster) = self.cluster.get() {
@@ -526,15 +532,13 @@ impl Live {
             .map(|_| ())
     }
 
-    /// Tells the class its stored state changed (after a REST start, end or cancel).
-    pub fn changed(&self, record: LiveClassRecord) {
-        let live = self.clone();
-        let class = record.id;
-        tokio::spawn(async move {
-            if let Err(err) = live.class_op(class, ClassOp::Push { record }).await {
-                tracing::warn!(class_id = %class, error = %err, "cannot tell a class it changed");
-            }
-        });
+    /// Tells the class its stored state changed (after a REST start, end or cancel), on
+    /// whichever node holds it; answers once the class has it in its mailbox, so what the
+    /// caller does next (a cue) comes after it.
+    pub async fn changed(&self, record: LiveClassRecord) -> Result<(), LiveError> {
+        self.class_op(record.id, ClassOp::Push { record })
+            .await
+            .map(|_| ())
     }
 
     /// Draining: hands every class held here to its new owner, then closes their

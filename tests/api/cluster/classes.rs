@@ -211,6 +211,7 @@ async fn a_class_on_three_nodes_gets_every_cue_and_survives_draining_its_holder(
             .cloned()
             .expect("this node");
         if me["load"]["classes"] == 1 {
+            assert!(holder.is_none(), "two nodes run the class: {views:?}");
             holder = Some(n);
         }
     }

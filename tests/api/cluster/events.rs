@@ -66,4 +66,17 @@ async fn a_users_devices_on_two_nodes_get_every_event_in_the_same_order() {
         })
         .sum();
     assert_eq!(sockets, 2, "{views:?}");
+    let sessions: u64 = views
+        .iter()
+        .map(|v| {
+            v["nodes"]
+                .as_array()
+                .expect("nodes")
+                .iter()
+                .find(|n| n["this_node"] == true)
+                .map(|n| n["load"]["sessions"].as_u64().unwrap_or(0))
+                .unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(sessions, 1, "one node holds the user's session: {views:?}");
 }

@@ -118,7 +118,8 @@ impl Cluster {
                 settings.bus.nats.url = url;
                 settings.bus.node_id = format!("node{n}");
                 settings.bus.heartbeat_ms = 200;
-                settings.bus.node_timeout_ms = 1_000;
+                // Generous: the three nodes share the test's thread, which a loaded machine stalls.
+                settings.bus.node_timeout_ms = 3_000;
                 settings.bus.retry_ms = 8_000;
                 settings.shutdown.drain_jitter_ms = 20;
                 settings.shutdown.drain_batch = 2;

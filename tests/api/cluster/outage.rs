@@ -65,9 +65,10 @@ async fn delivery_resumes_after_nats_restarts_and_nothing_accepted_is_lost() {
         )
     });
     let outcomes = futures_util::future::join_all(during).await;
-    assert!(
-        outcomes.iter().filter(|ok| **ok).count() <= 1,
-        "{outcomes:?}"
+    assert_eq!(
+        outcomes.iter().filter(|ok| **ok).count(),
+        1,
+        "exactly the holder accepts: {outcomes:?}"
     );
     accepted.extend(
         outcomes

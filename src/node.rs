@@ -1,6 +1,7 @@
 //! This node's identity and, with `bus.kind = "nats"`, its membership of the cluster:
-//! connects the bus, binds the hub and the live registry to it, and starts answering other
-//! nodes. With the local bus the node is a cluster of one and nothing is shared.
+//! connects the bus, binds the hub and the live registry to it, starts answering other
+//! nodes, and keeps feature messages and the catalog in step with theirs. With the local
+//! bus the node is a cluster of one and nothing is shared.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use fitpulse_actors::ports::bus::BusError;
 
 use crate::bus::nats::NatsBus;
 use crate::config::{BusKind, BusSettings};
+use crate::content::Content;
 use crate::http::cluster::ClusterState;
 use crate::messages::Messages;
 use crate::metrics::Metrics;
@@ -53,6 +55,7 @@ pub async fn join(
     hub: &Hub,
     live: &Live,
     messages: &Arc<Messages>,
+    content: &Arc<Content>,
 ) -> Result<ClusterState, BusError> {
     let node_id = node_id(settings);
     let started_at = now_millis();
@@ -83,6 +86,9 @@ pub async fn join(
             cluster.bind(hub, live);
             cluster.start().await?;
             messages
+                .join_cluster(cluster.bus().clone(), &node_id)
+                .await?;
+            content
                 .join_cluster(cluster.bus().clone(), &node_id)
                 .await?;
             tracing::info!(node_id, url = %settings.nats.url, "joined the cluster");

@@ -138,6 +138,7 @@ impl Application {
             &hub,
             &live,
             &messages,
+            &content,
         )
         .await?;
         let cluster = cluster_state.cluster.clone();

@@ -262,6 +262,17 @@ impl Catalog {
             })
             .collect();
         self.store.put_content(&records).await?;
+        Ok(self.serve(entries))
+    }
+
+    /// Serves items another node stored (announced on the cluster bus).
+    pub fn serve_stored(&self, items: Vec<Item>) {
+        self.serve(items.into_iter().map(|item| Entry::new(item, 0)).collect());
+    }
+
+    /// Puts entries in the read model, keeping like counts; answers which are newly
+    /// published.
+    fn serve(&self, entries: Vec<Entry>) -> Vec<bool> {
         let mut items = self.items.write().unwrap_or_else(|p| p.into_inner());
         let mut newly_published = Vec::with_capacity(entries.len());
         for entry in entries {
@@ -275,7 +286,7 @@ impl Catalog {
         }
         drop(items);
         self.version.fetch_add(1, Ordering::AcqRel);
-        Ok(newly_published)
+        newly_published
     }
 
     /// Applies a like (+1) or unlike (-1) that the like store confirmed changed something.

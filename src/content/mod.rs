@@ -11,6 +11,7 @@ pub mod query;
 pub mod search;
 pub mod seed;
 pub mod shopping;
+pub mod sync;
 pub mod units;
 pub mod vocabulary;
 
@@ -29,6 +30,8 @@ pub struct Content {
     client_config: RwLock<Arc<ClientConfig>>,
     client_config_version: AtomicU64,
     pub settings: ContentSettings,
+    /// In a cluster: how catalog changes reach the other nodes (see `sync`).
+    sync: std::sync::OnceLock<sync::CatalogSync>,
 }
 
 impl Content {
@@ -56,6 +59,7 @@ impl Content {
             client_config: RwLock::new(Arc::new(client_config)),
             client_config_version: AtomicU64::new(1),
             settings,
+            sync: std::sync::OnceLock::new(),
         })
     }
 

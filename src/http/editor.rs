@@ -70,6 +70,7 @@ async fn store(
         "kind": item.body.kind().as_str(), "id": item.id, "title": item.meta.title,
     });
     let newly_published = content.catalog.put(item.clone()).await?;
+    content.announce_item(&item);
     if newly_published {
         hub.notify_all(
             notice_frame("content.new", now_millis(), &announce),

@@ -53,7 +53,7 @@ async fn like(
     let entry = published(&content, &item)?;
     let changed = stores.likes.like(user, &item).await?;
     if changed {
-        content.catalog.count_like(&item, true);
+        content.count_like(&item, true);
         if let Some(author) = entry.item.meta.author_id.filter(|a| *a != user) {
             notify_author(&hub, author, user, &item, &entry.item.meta.title);
         }
@@ -90,7 +90,7 @@ async fn unlike(
     // Unliking something since unpublished still works: the like row must be removable.
     let changed = stores.likes.unlike(user, &item).await?;
     if changed {
-        content.catalog.count_like(&item, false);
+        content.count_like(&item, false);
     }
     let likes = content.catalog.get_any(&item).map_or(0, |e| e.likes());
     Ok(HttpResponse::Ok().json(json!({ "liked": false, "changed": changed, "likes": likes })))

@@ -5,6 +5,7 @@
 //! resumes after nats-server restarts. Needs `FITPULSE_TEST_CQL` and
 //! `FITPULSE_TEST_NATS_SERVER` (the nats-server binary; `scripts/test` sets both).
 
+mod catalog;
 mod classes;
 mod drops;
 mod events;

@@ -59,6 +59,24 @@ async fn a_class_runs_from_schedule_to_results_with_cues_metrics_and_a_catch_up(
         assert_eq!(snapshot["data"]["class"]["state"], "waiting_room");
         people.push((user, token, socket));
     }
+    // The status endpoint counts them once the class has reported its presence.
+    let deadline = tokio::time::Instant::now() + crate::helpers::WAIT;
+    loop {
+        let status = app
+            .call(
+                "GET",
+                &format!("/v1/live/classes/{class_id}/status"),
+                None,
+                None,
+            )
+            .await
+            .json();
+        if status["participants"] == 3 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{status}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let (_, coach_token_socket) = (0, coach_token.clone());
     let (mut coach_socket, _) = app.connect_ready(&coach_token_socket, None).await;
 

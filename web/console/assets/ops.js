@@ -82,8 +82,7 @@ async function loadCluster() {
       h(
         "tr",
         { "data-node-id": n.id },
-        h("td", {}, n.id, n.this_node ? " (this node)" : ""),
-        h("td", { class: "small" }, n.http),
+        h("td", { title: n.http }, n.id, n.this_node ? " (this node)" : ""),
         h("td", { class: "num" }, n.load.sessions),
         h("td", { class: "num" }, n.load.sockets),
         h("td", { class: "num" }, n.load.classes),

@@ -1,7 +1,7 @@
 //! This node's identity and, with `bus.kind = "nats"`, its membership of the cluster:
 //! connects the bus, binds the hub and the live registry to it, starts answering other
-//! nodes, and keeps feature messages and the catalog in step with theirs. With the local
-//! bus the node is a cluster of one and nothing is shared.
+//! nodes, and keeps feature messages, the catalog and token revocations in step with
+//! theirs. With the local bus the node is a cluster of one and nothing is shared.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +12,7 @@ use fitpulse_actors::hub::Hub;
 use fitpulse_actors::live::Live;
 use fitpulse_actors::ports::bus::BusError;
 
+use crate::auth::revocations::RevokedUsers;
 use crate::bus::nats::NatsBus;
 use crate::config::{BusKind, BusSettings};
 use crate::content::Content;
@@ -56,6 +57,7 @@ pub async fn join(
     live: &Live,
     messages: &Arc<Messages>,
     content: &Arc<Content>,
+    revoked: &Arc<RevokedUsers>,
 ) -> Result<ClusterState, BusError> {
     let node_id = node_id(settings);
     let started_at = now_millis();
@@ -89,6 +91,9 @@ pub async fn join(
                 .join_cluster(cluster.bus().clone(), &node_id)
                 .await?;
             content
+                .join_cluster(cluster.bus().clone(), &node_id)
+                .await?;
+            revoked
                 .join_cluster(cluster.bus().clone(), &node_id)
                 .await?;
             tracing::info!(node_id, url = %settings.nats.url, "joined the cluster");

@@ -139,6 +139,7 @@ impl Application {
             &live,
             &messages,
             &content,
+            &auth_state.revoked,
         )
         .await?;
         let cluster = cluster_state.cluster.clone();

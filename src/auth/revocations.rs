@@ -1,17 +1,23 @@
 //! Users whose access tokens stop working before they expire (deleted accounts). Access
 //! tokens are checked by signature alone, so each node remembers, for one token lifetime,
-//! which users were revoked and when; tokens issued before that are refused.
+//! which users were revoked and when; tokens issued before that are refused. In a cluster a
+//! revocation is announced on `fitpulse.auth.revoked` and every node remembers it too.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use fitpulse_actors::domain::{UserId, now_millis};
+use fitpulse_actors::ports::bus::{Bus, BusError};
+
+const SUBJECT: &str = "fitpulse.auth.revoked";
 
 pub struct RevokedUsers {
     /// User -> revocation time in Unix seconds.
     revoked: Mutex<HashMap<UserId, i64>>,
     /// How long an entry matters: the access-token lifetime plus clock leeway.
     remember_seconds: i64,
+    /// In a cluster: the bus revocations are announced on, and this node's id.
+    cluster: OnceLock<(Arc<dyn Bus>, String)>,
 }
 
 impl RevokedUsers {
@@ -19,10 +25,44 @@ impl RevokedUsers {
         RevokedUsers {
             revoked: Mutex::new(HashMap::new()),
             remember_seconds: access_ttl_seconds as i64 + 60,
+            cluster: OnceLock::new(),
         }
     }
 
+    /// Revokes here and, in a cluster, on every other node.
     pub fn revoke(&self, user: UserId) {
+        self.remember(user);
+        if let Some((bus, node)) = self.cluster.get()
+            && let Err(err) = bus.publish(SUBJECT, format!("{node} {user}").into())
+        {
+            tracing::warn!(user_id = %user, error = %err, "cannot announce a revocation to the other nodes");
+        }
+    }
+
+    /// Remembers the revocations other nodes announce from now on.
+    pub async fn join_cluster(
+        self: &Arc<Self>,
+        bus: Arc<dyn Bus>,
+        node: &str,
+    ) -> Result<(), BusError> {
+        let mut announced = bus.subscribe(SUBJECT).await?;
+        let _ = self.cluster.set((bus, node.to_owned()));
+        let (this, me) = (self.clone(), node.to_owned());
+        tokio::spawn(async move {
+            use futures_util::StreamExt;
+            while let Some(message) = announced.next().await {
+                let text = String::from_utf8_lossy(&message.payload);
+                match text.split_once(' ').map(|(o, u)| (o, u.parse::<UserId>())) {
+                    Some((origin, Ok(user))) if origin != me => this.remember(user),
+                    Some((_, Ok(_))) => {}
+                    _ => tracing::warn!(announcement = %text, "malformed revocation"),
+                }
+            }
+        });
+        Ok(())
+    }
+
+    fn remember(&self, user: UserId) {
         let now = now_millis() / 1000;
         let mut revoked = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
         revoked.retain(|_, at| now - *at <= self.remember_seconds);

@@ -10,6 +10,7 @@ mod classes;
 mod drops;
 mod events;
 mod outage;
+mod revocation;
 mod route;
 
 use std::time::Duration;

@@ -48,16 +48,21 @@ pub fn node_id(settings: &BusSettings) -> String {
     }
 }
 
+/// The parts of a node that other nodes reach or keep in step with.
+pub struct NodeParts<'a> {
+    pub hub: &'a Hub,
+    pub live: &'a Live,
+    pub messages: &'a Arc<Messages>,
+    pub content: &'a Arc<Content>,
+    pub revoked: &'a Arc<RevokedUsers>,
+}
+
 /// Joins the cluster when the bus is NATS; answers what the cluster route shows.
 pub async fn join(
     settings: &BusSettings,
     http: String,
     metrics: &Metrics,
-    hub: &Hub,
-    live: &Live,
-    messages: &Arc<Messages>,
-    content: &Arc<Content>,
-    revoked: &Arc<RevokedUsers>,
+    parts: NodeParts<'_>,
 ) -> Result<ClusterState, BusError> {
     let node_id = node_id(settings);
     let started_at = now_millis();
@@ -85,15 +90,18 @@ pub async fn join(
                 started_at,
                 Arc::new(metrics.cluster.clone()),
             );
-            cluster.bind(hub, live);
+            cluster.bind(parts.hub, parts.live);
             cluster.start().await?;
-            messages
+            parts
+                .messages
                 .join_cluster(cluster.bus().clone(), &node_id)
                 .await?;
-            content
+            parts
+                .content
                 .join_cluster(cluster.bus().clone(), &node_id)
                 .await?;
-            revoked
+            parts
+                .revoked
                 .join_cluster(cluster.bus().clone(), &node_id)
                 .await?;
             tracing::info!(node_id, url = %settings.nats.url, "joined the cluster");

@@ -131,15 +131,18 @@ impl Application {
             .local_addr()
             .map_err(|source| StartupError::Bind { addr, source })?
             .port();
+        let parts = crate::node::NodeParts {
+            hub: &hub,
+            live: &live,
+            messages: &messages,
+            content: &content,
+            revoked: &auth_state.revoked,
+        };
         let cluster_state = crate::node::join(
             &settings.bus,
             format!("{}:{port}", addr.ip()),
             &metrics,
-            &hub,
-            &live,
-            &messages,
-            &content,
-            &auth_state.revoked,
+            parts,
         )
         .await?;
         let cluster = cluster_state.cluster.clone();

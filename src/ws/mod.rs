@@ -106,19 +106,30 @@ async fn connect(
     stream: web::Payload,
     query: web::Query<ConnectQuery>,
     gateway: web::Data<Gateway>,
+    lifecycle: web::Data<crate::lifecycle::Lifecycle>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let token = bearer_token(&req).or(query.access_token.as_deref());
     let gateway = gateway.into_inner();
-    let connection = match token.map(|t| gateway.auth.authenticate(t)) {
+    // A draining node's sockets are being closed: a new one goes elsewhere at once.
+    let attempt = match lifecycle.is_draining() {
+        true => None,
+        false => Some(token.map(|t| gateway.auth.authenticate(t))),
+    };
+    let connection = match attempt {
         None => Connection::refuse(
+            gateway.clone(),
+            close::GOING_AWAY,
+            "server going away; reconnect and resume",
+        ),
+        Some(None) => Connection::refuse(
             gateway.clone(),
             close::UNAUTHENTICATED,
             "an access token is required",
         ),
-        Some(Err(err)) => {
+        Some(Some(Err(err))) => {
             Connection::refuse(gateway.clone(), close::UNAUTHENTICATED, &err.to_string())
         }
-        Some(Ok(caller)) => match caller.principal {
+        Some(Some(Ok(caller))) => match caller.principal {
             Principal::User(user) => {
                 Connection::new(gateway.clone(), caller, user, query.since, query.client())
             }

@@ -53,6 +53,14 @@ async fn an_in_flight_request_completes_during_a_graceful_shutdown() {
         status == 503 && json(&body)["checks"]["draining"] == true
     })
     .await;
+    // A socket opened now is sent elsewhere at once (1001), not kept until the end.
+    let (_, member) = app.member();
+    let mut late = app.connect(&member, None).await;
+    assert_eq!(
+        late.closed().await.0,
+        Some(1001),
+        "a draining node refuses new sockets"
+    );
 
     stream
         .write_all(second.as_bytes())

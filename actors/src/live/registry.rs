@@ -548,9 +548,11 @@ impl Live {
             return;
         };
         let released = self.registry.send(ReleaseAll).await.unwrap_or_default();
-        for (addr, hold) in released {
+        // All at once: each may wait for its owner up to `bus.retry_ms`, and the sessions
+        // still have to persist within the same grace period.
+        let handovers = released.into_iter().map(|(addr, hold)| async move {
             let Ok(handover) = addr.send(HandOver).await else {
-                continue;
+                return;
             };
             let class = handover.record.id;
             let request = Request {
@@ -565,7 +567,8 @@ impl Live {
             }
             addr.do_send(Retire);
             drop(hold);
-        }
+        });
+        futures_util::future::join_all(handovers).await;
     }
 
     /// Participants per running class on this node.

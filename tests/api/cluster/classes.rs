@@ -198,24 +198,18 @@ async fn a_class_on_three_nodes_gets_every_cue_and_survives_draining_its_holder(
     }
 
     // Drain the node holding the class (it runs only there).
-    let mut holder = None;
-    let mut views = Vec::new();
+    let mut holders = Vec::new();
     for n in 0..3 {
-        let view = cluster.view(n).await;
-        views.push(view.clone());
-        let me = view["nodes"]
-            .as_array()
-            .expect("nodes")
-            .iter()
-            .find(|node| node["this_node"] == true)
-            .cloned()
-            .expect("this node");
-        if me["load"]["classes"] == 1 {
-            assert!(holder.is_none(), "two nodes run the class: {views:?}");
-            holder = Some(n);
+        if cluster.load(n, "classes").await == 1 {
+            holders.push(n);
         }
     }
-    let holder = holder.unwrap_or_else(|| panic!("one node holds the class: {views:?}"));
+    assert_eq!(
+        holders.len(),
+        1,
+        "exactly one node runs the class: {holders:?}"
+    );
+    let holder = holders[0];
     cluster.node(holder).lifecycle.request_shutdown();
     let up: Vec<usize> = (0..3).filter(|n| *n != holder).collect();
     let seq = cue(cluster.node(up[0]), &coach, &class, "cool down").await;

@@ -174,8 +174,9 @@ impl Cluster {
         }
     }
 
-    /// Pushes a custom event to `user` through node `n`; answers its seq.
-    pub async fn push(&self, n: usize, user: UserId, text: &str) -> u64 {
+    /// Pushes a custom event to `user` through node `n`; answers its seq, or `None` when
+    /// the node answered 503 (the user's holder could not be reached).
+    pub async fn try_push(&self, n: usize, user: UserId, text: &str) -> Option<u64> {
         let response = self
             .node(n)
             .call(
@@ -185,8 +186,27 @@ impl Cluster {
                 Some(&self.admin()),
             )
             .await;
-        assert_eq!(response.status, 202, "{}", response.text);
-        response.json()["seq"].as_u64().expect("seq")
+        assert!(matches!(response.status, 202 | 503), "{}", response.text);
+        (response.status == 202).then(|| response.json()["seq"].as_u64().expect("seq"))
+    }
+
+    /// Like [`Cluster::try_push`], where the event must be accepted.
+    pub async fn push(&self, n: usize, user: UserId, text: &str) -> u64 {
+        let seq = self.try_push(n, user, text).await;
+        seq.unwrap_or_else(|| panic!("node {n} refused an event for {user}"))
+    }
+
+    /// What node `n` reports about its own load (`sessions`, `sockets`, `classes`).
+    pub async fn load(&self, n: usize, what: &str) -> u64 {
+        let view = self.view(n).await;
+        let me = view["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .find(|node| node["this_node"] == true)
+            .cloned()
+            .expect("this node");
+        me["load"][what].as_u64().expect("a load figure")
     }
 }
 

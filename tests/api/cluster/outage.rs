@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use fitpulse_actors::domain::{Role, UserId};
-use serde_json::json;
 
 use super::{Cluster, Device};
 use crate::helpers::WAIT;
@@ -15,17 +14,7 @@ async fn ready(cluster: &Cluster, n: usize) -> bool {
 
 /// Pushes through node `n`; answers whether the event was accepted.
 async fn try_push(cluster: &Cluster, n: usize, user: UserId, text: &str) -> bool {
-    let response = cluster
-        .node(n)
-        .call(
-            "POST",
-            &format!("/v1/admin/users/{user}/events"),
-            Some(json!({ "type": "custom.note", "data": { "text": text } })),
-            Some(&cluster.admin()),
-        )
-        .await;
-    assert!(matches!(response.status, 202 | 503), "{}", response.text);
-    response.status == 202
+    cluster.try_push(n, user, text).await.is_some()
 }
 
 #[actix_web::test]

@@ -3,6 +3,7 @@
 //! message is dropped and counted, and receivers find the gap by sequence. The client
 //! reconnects forever; each reconnect is signalled so the cluster can resync.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::client::RequestErrorKind;
@@ -18,6 +19,8 @@ pub struct NatsBus {
     client: async_nats::Client,
     queue: mpsc::Sender<(String, Bytes)>,
     reconnects: watch::Receiver<u64>,
+    /// The connection count the last `reconnected` call returned at.
+    reconnects_seen: AtomicU64,
     metrics: ClusterMetrics,
 }
 
@@ -75,6 +78,7 @@ impl NatsBus {
             client,
             queue,
             reconnects,
+            reconnects_seen: AtomicU64::new(1),
             metrics,
         })
     }
@@ -130,9 +134,12 @@ impl Bus for NatsBus {
     }
 
     async fn reconnected(&self) {
+        // Counted from what the previous call saw, so a reconnect that happens while the
+        // caller handles the last one is not missed. The first connection is not one.
+        let seen = self.reconnects_seen.load(Ordering::Acquire);
         let mut reconnects = self.reconnects.clone();
-        let seen = *reconnects.borrow_and_update();
-        // The first connection is not a reconnect.
-        let _ = reconnects.wait_for(|n| *n > seen.max(1)).await;
+        if let Ok(now) = reconnects.wait_for(|n| *n > seen).await {
+            self.reconnects_seen.store(*now, Ordering::Release);
+        }
     }
 }

@@ -97,7 +97,17 @@ impl LocalDevices {
         let subscription = match bus.subscribe(&super::subjects::user(user)).await {
             Ok(subscription) => subscription,
             Err(err) => {
+                // Without it nothing from other nodes reaches these sockets: they reconnect
+                // and the next first socket subscribes again.
                 tracing::warn!(user_id = %user, error = %err, "cannot subscribe to a user's subject");
+                if let Some(entry) = self.lock().remove(&user) {
+                    for socket in entry.sockets.values() {
+                        socket.handle.close.do_send(CloseDevice {
+                            code: close::INTERNAL,
+                            reason: "reconnect and resume",
+                        });
+                    }
+                }
                 return;
             }
         };

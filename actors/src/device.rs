@@ -39,12 +39,13 @@ pub struct Deliver {
     pub created: Instant,
 }
 
-/// Tells a device to close its socket with `code`.
-#[derive(Message, Clone, Copy)]
+/// Tells a device to close its socket with `code`. The reason is usually a constant, but
+/// one sent by another node arrives as text.
+#[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub struct CloseDevice {
     pub code: u16,
-    pub reason: &'static str,
+    pub reason: std::borrow::Cow<'static, str>,
 }
 
 /// What a device said about itself when it connected; feature messages target by it.

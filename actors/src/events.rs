@@ -23,8 +23,24 @@ pub fn rfc3339(at: UnixMillis) -> String {
 }
 
 /// An event type: `family.name`, lower-case letters, digits, `_` and `.`, at most 64.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// Deserializing checks it as `parse` does (kinds also travel between nodes).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct EventKind(String);
+
+impl TryFrom<String> for EventKind {
+    type Error = EventKindError;
+
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        EventKind::parse(&raw)
+    }
+}
+
+impl From<EventKind> for String {
+    fn from(kind: EventKind) -> String {
+        kind.0
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("an event type looks like `family.name`: 3-64 characters of a-z, 0-9, `_` and `.`")]
@@ -119,6 +135,13 @@ mod tests {
         let value: serde_json::Value = serde_json::from_str(&frame).expect("json");
         assert!(value.get("seq").is_none());
         assert_eq!(value["data"]["in_seconds"], 60);
+    }
+
+    #[test]
+    fn an_event_kind_from_json_is_checked_like_a_parsed_one() {
+        let kind: EventKind = serde_json::from_str(r#""live.cue""#).expect("valid kind");
+        assert_eq!(serde_json::to_string(&kind).expect("json"), r#""live.cue""#);
+        assert!(serde_json::from_str::<EventKind>(r#""Live cue""#).is_err());
     }
 
     #[test]

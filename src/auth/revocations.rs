@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use fitpulse_actors::domain::{UserId, now_millis};
 use fitpulse_actors::ports::bus::{Bus, BusError};
 
+use crate::bus::announce::Announcer;
+
 const SUBJECT: &str = "fitpulse.auth.revoked";
 
 pub struct RevokedUsers {
@@ -16,8 +18,8 @@ pub struct RevokedUsers {
     revoked: Mutex<HashMap<UserId, i64>>,
     /// How long an entry matters: the access-token lifetime plus clock leeway.
     remember_seconds: i64,
-    /// In a cluster: the bus revocations are announced on, and this node's id.
-    cluster: OnceLock<(Arc<dyn Bus>, String)>,
+    /// In a cluster: how revocations are announced to the other nodes.
+    cluster: OnceLock<Announcer>,
 }
 
 impl RevokedUsers {
@@ -32,10 +34,8 @@ impl RevokedUsers {
     /// Revokes here and, in a cluster, on every other node.
     pub fn revoke(&self, user: UserId) {
         self.remember(user);
-        if let Some((bus, node)) = self.cluster.get()
-            && let Err(err) = bus.publish(SUBJECT, format!("{node} {user}").into())
-        {
-            tracing::warn!(user_id = %user, error = %err, "cannot announce a revocation to the other nodes");
+        if let Some(announcer) = self.cluster.get() {
+            announcer.announce(&user.to_string());
         }
     }
 
@@ -45,20 +45,15 @@ impl RevokedUsers {
         bus: Arc<dyn Bus>,
         node: &str,
     ) -> Result<(), BusError> {
-        let mut announced = bus.subscribe(SUBJECT).await?;
-        let _ = self.cluster.set((bus, node.to_owned()));
-        let (this, me) = (self.clone(), node.to_owned());
-        tokio::spawn(async move {
-            use futures_util::StreamExt;
-            while let Some(message) = announced.next().await {
-                let text = String::from_utf8_lossy(&message.payload);
-                match text.split_once(' ').map(|(o, u)| (o, u.parse::<UserId>())) {
-                    Some((origin, Ok(user))) if origin != me => this.remember(user),
-                    Some((_, Ok(_))) => {}
-                    _ => tracing::warn!(announcement = %text, "malformed revocation"),
-                }
+        let this = self.clone();
+        let announcer = Announcer::listen(bus, node, SUBJECT, move |body| {
+            match body.parse::<UserId>() {
+                Ok(user) => this.remember(user),
+                Err(_) => tracing::warn!(body, "malformed revocation"),
             }
-        });
+        })
+        .await?;
+        let _ = self.cluster.set(announcer);
         Ok(())
     }
 

@@ -1,6 +1,8 @@
 //! The cluster bus backends (`fitpulse_actors::ports::bus::Bus`): `local` for one process
-//! and `nats` for many nodes, chosen by `bus.kind`; and the cluster's metrics.
+//! and `nats` for many nodes, chosen by `bus.kind`; announcements between nodes; and the
+//! cluster's metrics.
 
+pub mod announce;
 pub mod local;
 mod metrics;
 pub mod nats;

@@ -31,7 +31,7 @@ pub struct Content {
     client_config_version: AtomicU64,
     pub settings: ContentSettings,
     /// In a cluster: how catalog changes reach the other nodes (see `sync`).
-    sync: std::sync::OnceLock<sync::CatalogSync>,
+    sync: std::sync::OnceLock<crate::bus::announce::Announcer>,
 }
 
 impl Content {

@@ -1,17 +1,17 @@
 //! Keeping every node's catalog read model current in a cluster: a node that stores an
-//! edited item or counts a like announces it on `fitpulse.content`, and the others apply
-//! it to their read model (the item is already in the shared store). A node that missed
-//! announcements (the bus was down) catches up at its next start.
+//! edited item or counts a like announces it on `fitpulse.content` (JSON), and the others
+//! apply it to their read model (the item is already in the shared store). A node that
+//! missed announcements (the bus was down) catches up at its next start.
 
 use std::sync::Arc;
 
 use fitpulse_actors::domain::ItemRef;
 use fitpulse_actors::ports::bus::{Bus, BusError};
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::Content;
 use super::items::Item;
+use crate::bus::announce::Announcer;
 
 const SUBJECT: &str = "fitpulse.content";
 
@@ -21,31 +21,6 @@ enum Change {
     Like { item: String, liked: bool },
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Announcement {
-    origin: String,
-    change: Change,
-}
-
-/// The bus and this node's id, once the node joined a cluster.
-pub struct CatalogSync {
-    bus: Arc<dyn Bus>,
-    node: String,
-}
-
-impl CatalogSync {
-    fn announce(&self, change: Change) {
-        let announcement = Announcement {
-            origin: self.node.clone(),
-            change,
-        };
-        let bytes = serde_json::to_vec(&announcement).expect("an announcement serializes");
-        if let Err(err) = self.bus.publish(SUBJECT, bytes.into()) {
-            tracing::warn!(error = %err, "cannot announce a catalog change to the other nodes");
-        }
-    }
-}
-
 impl Content {
     /// Applies other nodes' catalog changes from now on, and announces this node's.
     pub async fn join_cluster(
@@ -53,23 +28,16 @@ impl Content {
         bus: Arc<dyn Bus>,
         node: &str,
     ) -> Result<(), BusError> {
-        let mut announcements = bus.subscribe(SUBJECT).await?;
-        let _ = self.sync.set(CatalogSync {
-            bus,
-            node: node.to_owned(),
-        });
-        let (content, me) = (self.clone(), node.to_owned());
-        tokio::spawn(async move {
-            while let Some(message) = announcements.next().await {
-                match serde_json::from_slice::<Announcement>(&message.payload) {
-                    Ok(announcement) if announcement.origin != me => {
-                        content.apply(announcement.change)
-                    }
-                    Ok(_) => {}
+        let content = self.clone();
+        let announcer =
+            Announcer::listen(bus, node, SUBJECT, move |body| {
+                match serde_json::from_str::<Change>(body) {
+                    Ok(change) => content.apply(change),
                     Err(err) => tracing::warn!(error = %err, "malformed catalog announcement"),
                 }
-            }
-        });
+            })
+            .await?;
+        let _ = self.sync.set(announcer);
         Ok(())
     }
 
@@ -86,21 +54,25 @@ impl Content {
         }
     }
 
+    fn announce(&self, change: Change) {
+        if let Some(announcer) = self.sync.get() {
+            announcer.announce(&serde_json::to_string(&change).expect("a change serializes"));
+        }
+    }
+
     /// Tells the other nodes an item was stored.
     pub fn announce_item(&self, item: &Item) {
-        if let Some(sync) = self.sync.get() {
-            sync.announce(Change::Item(Box::new(item.clone())));
+        if self.sync.get().is_some() {
+            self.announce(Change::Item(Box::new(item.clone())));
         }
     }
 
     /// Counts a like here and on the other nodes.
     pub fn count_like(&self, item: &ItemRef, liked: bool) {
         self.catalog.count_like(item, liked);
-        if let Some(sync) = self.sync.get() {
-            sync.announce(Change::Like {
-                item: item.to_string(),
-                liked,
-            });
-        }
+        self.announce(Change::Like {
+            item: item.to_string(),
+            liked,
+        });
     }
 }

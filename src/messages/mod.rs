@@ -13,6 +13,8 @@ use fitpulse_actors::domain::{UnixMillis, now_millis};
 use fitpulse_actors::events::EventKind;
 use fitpulse_actors::hub::Hub;
 use fitpulse_actors::ports::bus::{Bus, BusError};
+
+use crate::bus::announce::Announcer;
 use fitpulse_actors::ports::messages::MessageRecord;
 use fitpulse_actors::ports::store::StoreError;
 use fitpulse_actors::session::Broadcast;
@@ -69,7 +71,7 @@ impl FeatureMessage {
     }
 }
 
-/// Where nodes tell each other about new messages (`<node id> <message id>`).
+/// Where nodes tell each other about new messages (by id).
 const ANNOUNCE_SUBJECT: &str = "fitpulse.messages";
 
 /// Scheduling and delivery of feature messages on this node.
@@ -77,8 +79,8 @@ pub struct Messages {
     stores: Stores,
     hub: Hub,
     daily_cap: u32,
-    /// In a cluster: the bus new messages are announced on, and this node's id.
-    cluster: std::sync::OnceLock<(Arc<dyn Bus>, String)>,
+    /// In a cluster: how new messages are announced to the other nodes.
+    cluster: std::sync::OnceLock<Announcer>,
 }
 
 impl Messages {
@@ -122,38 +124,26 @@ impl Messages {
     /// broadcasts it to the sessions it holds, so every user is offered it once.
     pub async fn create(self: &Arc<Self>, message: FeatureMessage) -> Result<(), StoreError> {
         self.stores.messages.put_message(&message.record()).await?;
-        if let Some((bus, node)) = self.cluster.get() {
-            let announce = format!("{node} {}", message.id);
-            if let Err(err) = bus.publish(ANNOUNCE_SUBJECT, announce.into()) {
-                tracing::warn!(message_id = %message.id, error = %err, "cannot announce a message to the other nodes");
-            }
+        if let Some(announcer) = self.cluster.get() {
+            announcer.announce(&message.id.to_string());
         }
         self.schedule(message);
         Ok(())
     }
 
-    /// Schedules the messages other nodes announce.
+    /// Schedules the messages other nodes announce (by id; the store has them).
     pub async fn join_cluster(
         self: &Arc<Self>,
         bus: Arc<dyn Bus>,
         node: &str,
     ) -> Result<(), BusError> {
-        let mut announced = bus.subscribe(ANNOUNCE_SUBJECT).await?;
-        let _ = self.cluster.set((bus, node.to_owned()));
-        let (this, me) = (self.clone(), node.to_owned());
-        tokio::spawn(async move {
-            use futures_util::StreamExt;
-            while let Some(announce) = announced.next().await {
-                let text = String::from_utf8_lossy(&announce.payload);
-                let Some((origin, id)) = text.split_once(' ') else {
-                    continue;
-                };
-                let Ok(id) = id.parse::<Uuid>() else {
-                    continue;
-                };
-                if origin == me {
-                    continue;
-                }
+        let this = self.clone();
+        let announcer = Announcer::listen(bus, node, ANNOUNCE_SUBJECT, move |body| {
+            let Ok(id) = body.parse::<Uuid>() else {
+                return tracing::warn!(body, "an announced message id is malformed");
+            };
+            let this = this.clone();
+            tokio::spawn(async move {
                 match this.stores.messages.message(id).await {
                     Ok(Some(record)) => match FeatureMessage::from_record(&record) {
                         Ok(message) => this.schedule(message),
@@ -168,8 +158,10 @@ impl Messages {
                         tracing::warn!(message_id = %id, error = %err, "cannot read an announced message")
                     }
                 }
-            }
-        });
+            });
+        })
+        .await?;
+        let _ = self.cluster.set(announcer);
         Ok(())
     }
 

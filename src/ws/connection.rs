@@ -400,7 +400,7 @@ impl Handler<CloseDevice> for Connection {
     fn handle(&mut self, msg: CloseDevice, ctx: &mut Self::Context) {
         // The session already forgot this socket.
         self.attached = false;
-        self.close(ctx, msg.code, msg.reason);
+        self.close(ctx, msg.code, &msg.reason);
     }
 }
 

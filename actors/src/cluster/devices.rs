@@ -42,17 +42,6 @@ pub struct LocalDevices {
     users: Arc<Mutex<HashMap<UserId, UserSockets>>>,
 }
 
-/// The close reasons a socket can be sent from another node (reasons are static text).
-fn close_reason(code: u16) -> &'static str {
-    match code {
-        close::GOING_AWAY => "server going away; reconnect and resume",
-        close::TOO_SLOW => "too slow to read",
-        close::SUPERSEDED => "too many connections; the oldest was closed",
-        close::UNAUTHENTICATED => "unauthenticated",
-        _ => "session ended; reconnect",
-    }
-}
-
 impl LocalDevices {
     pub fn new(node: &str) -> Self {
         LocalDevices {
@@ -104,7 +93,7 @@ impl LocalDevices {
                     for socket in entry.sockets.values() {
                         socket.handle.close.do_send(CloseDevice {
                             code: close::INTERNAL,
-                            reason: "reconnect and resume",
+                            reason: "reconnect and resume".into(),
                         });
                     }
                 }
@@ -176,20 +165,20 @@ impl LocalDevices {
 
     /// The sockets served anything by `node`.
     pub fn served_by(&self, node: &str) -> Vec<DeviceHandle> {
-        self.lock()
-            .values()
-            .flat_map(|u| u.sockets.values())
-            .filter(|s| s.holders.values().any(|n| n == node))
-            .map(|s| s.handle.clone())
-            .collect()
+        self.sockets_where(|holders| holders.values().any(|n| n == node))
     }
 
     /// The sockets served a session or class by another node.
     pub fn served_from_elsewhere(&self) -> Vec<DeviceHandle> {
+        self.sockets_where(|holders| !holders.is_empty())
+    }
+
+    /// The sockets whose remote holders (stream -> node) pass `keep`.
+    fn sockets_where(&self, keep: impl Fn(&HashMap<String, String>) -> bool) -> Vec<DeviceHandle> {
         self.lock()
             .values()
             .flat_map(|u| u.sockets.values())
-            .filter(|s| !s.holders.is_empty())
+            .filter(|s| keep(&s.holders))
             .map(|s| s.handle.clone())
             .collect()
     }
@@ -252,7 +241,7 @@ impl LocalDevices {
                             tracing::warn!(user_id = %user, missed_after = previous, got = seq, "frames lost on the bus; closing the socket so the app resumes");
                             socket.handle.close.do_send(CloseDevice {
                                 code: close::INTERNAL,
-                                reason: "missed events; reconnect and resume",
+                                reason: "missed events; reconnect and resume".into(),
                             });
                             return;
                         }
@@ -262,13 +251,16 @@ impl LocalDevices {
                 deliver(&socket.handle, frame, family_label(&family));
             }
             DeviceTraffic::Close {
-                node, key, code, ..
+                node,
+                key,
+                code,
+                reason,
             } if *node == *self.node => {
                 tracing::debug!(user_id = %user, key, code, "another node closes a socket here");
                 if let Some(socket) = self.lock().get(&user).and_then(|u| u.sockets.get(&key)) {
                     socket.handle.close.do_send(CloseDevice {
                         code,
-                        reason: close_reason(code),
+                        reason: reason.into(),
                     });
                 }
             }
@@ -294,7 +286,7 @@ fn deliver(handle: &DeviceHandle, frame: Frame, family: &'static str) {
     if let Err(actix::prelude::SendError::Full(_)) = handle.deliver.try_send(message) {
         handle.close.do_send(CloseDevice {
             code: close::TOO_SLOW,
-            reason: "too slow to read",
+            reason: "too slow to read".into(),
         });
     }
 }

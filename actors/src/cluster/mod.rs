@@ -383,13 +383,12 @@ impl Cluster {
     ) -> DeviceHandle {
         let id = (holder, node.to_owned(), key);
         let serial = self.inner.next_proxy.fetch_add(1, Ordering::Relaxed);
-        let mut proxies = self.inner.proxies.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, old)) = proxies.remove(&id) {
-            old.do_send(Dismiss);
-        }
         let proxy = RemoteDevice::new(self.clone(), user, node.to_owned(), key, holder, serial);
         let addr = RemoteDevice::start_in_arbiter(&self.inner.proxy_arbiter.handle(), |_| proxy);
-        proxies.insert(id, (serial, addr.clone()));
+        let mut proxies = self.inner.proxies.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, old)) = proxies.insert(id, (serial, addr.clone())) {
+            old.do_send(Dismiss);
+        }
         DeviceHandle {
             key: ops::remote_key(node, key),
             deliver: addr.clone().recipient(),
@@ -398,9 +397,16 @@ impl Cluster {
         }
     }
 
-    pub(crate) fn dismiss_proxy(&self, holder: Holder, node: &str, key: DeviceKey) {
+    /// Takes a proxy out of the list (the caller tells it what to do).
+    fn take_proxy(&self, holder: Holder, node: &str, key: DeviceKey) -> Option<Addr<RemoteDevice>> {
         let mut proxies = self.inner.proxies.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, addr)) = proxies.remove(&(holder, node.to_owned(), key)) {
+        proxies
+            .remove(&(holder, node.to_owned(), key))
+            .map(|(_, addr)| addr)
+    }
+
+    pub(crate) fn dismiss_proxy(&self, holder: Holder, node: &str, key: DeviceKey) {
+        if let Some(addr) = self.take_proxy(holder, node, key) {
             addr.do_send(Dismiss);
         }
     }
@@ -428,27 +434,15 @@ impl Cluster {
         // Sockets here whose session or class that node held hear nothing more from it.
         let orphans = self.inner.devices.served_by(node);
         tokio::spawn(async move {
-            close_in_batches(
-                orphans,
-                crate::device::close::INTERNAL,
-                200,
-                Duration::from_millis(100),
-            )
-            .await;
+            ask_to_resume(orphans).await;
         });
         for (holder, key) in gone {
             // Told, not just dropped: a node wrongly taken for gone hears that its socket
             // must resume, rather than silently getting nothing more.
-            if let Some((_, addr)) = self
-                .inner
-                .proxies
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&(holder, node.to_owned(), key))
-            {
+            if let Some(addr) = self.take_proxy(holder, node, key) {
                 addr.do_send(crate::device::CloseDevice {
                     code: crate::device::close::INTERNAL,
-                    reason: "reconnect and resume",
+                    reason: "reconnect and resume".into(),
                 });
             }
             let local_key = ops::remote_key(node, key);
@@ -573,15 +567,23 @@ impl Cluster {
                     remote.push(handle);
                 }
             }
-            close_in_batches(
-                remote,
-                crate::device::close::INTERNAL,
-                200,
-                Duration::from_millis(100),
-            )
-            .await;
+            ask_to_resume(remote).await;
         }
     }
+}
+
+/// Closes sockets whose frames from another node may have been lost (1011, 200 at a time),
+/// so their apps reconnect and resume with `since`.
+async fn ask_to_resume(sockets: Vec<DeviceHandle>) {
+    let internal = crate::device::close::INTERNAL;
+    close_in_batches(
+        sockets,
+        internal,
+        "reconnect and resume",
+        200,
+        Duration::from_millis(100),
+    )
+    .await;
 }
 
 /// Closes sockets `batch` at a time with a random pause of up to `jitter` between
@@ -589,21 +591,19 @@ impl Cluster {
 pub async fn close_in_batches(
     sockets: Vec<DeviceHandle>,
     code: u16,
+    reason: &'static str,
     batch: usize,
     jitter: Duration,
 ) {
-    let reason = match code {
-        crate::device::close::GOING_AWAY => "server going away; reconnect and resume",
-        _ => "reconnect and resume",
-    };
     for (index, chunk) in sockets.chunks(batch.max(1)).enumerate() {
         if index > 0 {
             tokio::time::sleep(self::jitter(jitter)).await;
         }
         for socket in chunk {
-            socket
-                .close
-                .do_send(crate::device::CloseDevice { code, reason });
+            socket.close.do_send(crate::device::CloseDevice {
+                code,
+                reason: reason.into(),
+            });
         }
     }
 }

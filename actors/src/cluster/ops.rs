@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::device::{ClientInfo, DeviceKey};
 use crate::domain::{ClassId, LiveClassRecord, UserId};
+use crate::events::EventKind;
 use crate::live::{ClassHandover, JoinAck, LiveError, Sample};
 use crate::ports::store::Entitlement;
 use crate::session::{AttachAck, SessionError};
@@ -42,7 +43,7 @@ pub enum UserOp {
         key: DeviceKey,
     },
     Publish {
-        kind: String,
+        kind: EventKind,
         data: String,
     },
     Ack {

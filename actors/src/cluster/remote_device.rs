@@ -109,7 +109,7 @@ impl Handler<CloseDevice> for RemoteDevice {
             node: self.node.clone(),
             key: self.key,
             code: msg.code,
-            reason: msg.reason.to_owned(),
+            reason: msg.reason.into_owned(),
         });
         ctx.stop();
     }

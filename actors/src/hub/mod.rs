@@ -244,16 +244,12 @@ impl Hub {
                 self.detach_local(user, crate::cluster::ops::remote_key(&node, key));
                 UserAnswer::Done
             }
-            UserOp::Publish { kind, data } => {
-                let kind =
-                    EventKind::parse(&kind).map_err(|e| SessionError::Store(e.to_string()))?;
-                UserAnswer::Seq(
-                    shard
-                        .send(PublishToUser { user, kind, data })
-                        .await
-                        .map_err(unavailable)??,
-                )
-            }
+            UserOp::Publish { kind, data } => UserAnswer::Seq(
+                shard
+                    .send(PublishToUser { user, kind, data })
+                    .await
+                    .map_err(unavailable)??,
+            ),
             UserOp::Ack { seq } => UserAnswer::Seq(
                 shard
                     .send(AckUserFeed { user, seq })
@@ -286,10 +282,7 @@ impl Hub {
         kind: EventKind,
         data: String,
     ) -> Result<u64, SessionError> {
-        let op = UserOp::Publish {
-            kind: kind.as_str().to_owned(),
-            data,
-        };
+        let op = UserOp::Publish { kind, data };
         match self.user_op(user, op).await? {
             UserAnswer::Seq(seq) => Ok(seq),
             _ => Err(SessionError::Unavailable),
@@ -421,6 +414,7 @@ impl Hub {
             crate::cluster::close_in_batches(
                 sockets,
                 crate::device::close::GOING_AWAY,
+                "server going away; reconnect and resume",
                 batch,
                 jitter,
             )

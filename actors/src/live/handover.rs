@@ -139,7 +139,7 @@ impl Handler<Retire> for LiveClass {
             for device in participant.devices.drain(..) {
                 device.close.do_send(CloseDevice {
                     code: close::GOING_AWAY,
-                    reason: "server going away; reconnect and resume",
+                    reason: "server going away; reconnect and resume".into(),
                 });
             }
         }

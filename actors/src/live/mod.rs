@@ -314,7 +314,7 @@ fn deliver_or_close(device: &DeviceHandle, frame: &Frame, family: &'static str) 
         Err(SendError::Full(_)) => {
             device.close.do_send(CloseDevice {
                 code: close::TOO_SLOW,
-                reason: "too slow to read",
+                reason: "too slow to read".into(),
             });
             false
         }

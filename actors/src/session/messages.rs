@@ -266,7 +266,7 @@ impl Handler<Drain> for UserSession {
         for device in self.devices.drain(..) {
             device.close.do_send(CloseDevice {
                 code: close::GOING_AWAY,
-                reason: "server going away; reconnect and resume",
+                reason: "server going away; reconnect and resume".into(),
             });
         }
         self.stop_after_flush(msg.done, ctx);

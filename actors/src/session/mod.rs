@@ -205,7 +205,7 @@ impl UserSession {
                     observer.slow_consumer();
                     device.close.do_send(CloseDevice {
                         code: close::TOO_SLOW,
-                        reason: "too slow to read",
+                        reason: "too slow to read".into(),
                     });
                     false
                 }
@@ -220,7 +220,7 @@ impl UserSession {
             let oldest = self.devices.remove(0);
             oldest.close.do_send(CloseDevice {
                 code: close::SUPERSEDED,
-                reason: "too many connections; the oldest was closed",
+                reason: "too many connections; the oldest was closed".into(),
             });
         }
         self.devices.push(device);
@@ -388,7 +388,7 @@ impl Actor for UserSession {
         for device in &self.devices {
             device.close.do_send(CloseDevice {
                 code: close::INTERNAL,
-                reason: "session ended; reconnect",
+                reason: "session ended; reconnect".into(),
             });
         }
         self.on_end.do_send(SessionEnded {

@@ -16,7 +16,9 @@ use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlTimestamp;
 use uuid::Uuid;
 
-use super::{ConnectError, Lwt, ScyllaStore, execution_error, prepare, prepare_serial, run_lwt};
+use super::{
+    ConnectError, Lwt, ScyllaStore, day_of, execution_error, prepare, prepare_serial, run_lwt,
+};
 
 /// Attempts of a compare-and-set loop before giving up as unavailable.
 const CAS_ATTEMPTS: usize = 50;
@@ -99,10 +101,6 @@ type OrderRow = (Uuid, Uuid, i32, String, CqlTimestamp, CqlTimestamp);
 
 fn unsigned(v: i32) -> u32 {
     v.max(0) as u32
-}
-
-fn day_of(at: UnixMillis) -> i32 {
-    i32::try_from(at.div_euclid(DAY_MS)).unwrap_or(i32::MAX)
 }
 
 fn to_order(id: Uuid, row: OrderRow) -> Result<OrderRecord, StoreError> {
@@ -230,28 +228,13 @@ impl DropStore for ScyllaStore {
         self.ops
             .time("drops_between", async {
                 let to = to.min(from.saturating_add(MAX_LISTED_DAYS * DAY_MS));
-                let last_day = day_of(to);
+                let ids = self
+                    .ids_by_day(&self.drop_statements.by_day, from, to, day_of(to))
+                    .await?;
                 let mut found = Vec::new();
-                for day in day_of(from)..=last_day {
-                    let rows = self
-                        .session
-                        .execute_unpaged(
-                            &self.drop_statements.by_day,
-                            (day, CqlTimestamp(from), CqlTimestamp(to)),
-                        )
-                        .await
-                        .map_err(execution_error)?
-                        .into_rows_result()
-                        .map_err(StoreError::backend)?;
-                    let ids: Vec<Uuid> = rows
-                        .rows::<(Uuid,)>()
-                        .map_err(StoreError::backend)?
-                        .map(|row| row.map(|(id,)| id).map_err(StoreError::backend))
-                        .collect::<Result<_, _>>()?;
-                    for id in ids {
-                        if let Some(drop) = self.fetch_drop(id).await? {
-                            found.push(drop);
-                        }
+                for id in ids {
+                    if let Some(drop) = self.fetch_drop(id).await? {
+                        found.push(drop);
                     }
                 }
                 Ok(found)

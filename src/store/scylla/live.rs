@@ -10,9 +10,8 @@ use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlTimestamp;
 use uuid::Uuid;
 
-use super::{ConnectError, Lwt, ScyllaStore, execution_error, prepare, run_lwt};
+use super::{ConnectError, Lwt, ScyllaStore, day_of, execution_error, prepare, run_lwt};
 
-const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 /// Most days one listing may span.
 const MAX_DAYS: i64 = 62;
 
@@ -152,10 +151,6 @@ impl ScyllaStore {
     }
 }
 
-fn day_of(at: UnixMillis) -> i32 {
-    i32::try_from(at.div_euclid(DAY_MS)).unwrap_or(i32::MAX)
-}
-
 #[async_trait]
 impl LiveClassStore for ScyllaStore {
     async fn create_class(&self, class: &LiveClassRecord) -> Result<(), StoreError> {
@@ -233,27 +228,13 @@ impl LiveClassStore for ScyllaStore {
         self.ops
             .time("classes_between", async {
                 let last_day = day_of(to).min(day_of(from).saturating_add(MAX_DAYS as i32));
+                let ids = self
+                    .ids_by_day(&self.live_statements.by_day, from, to, last_day)
+                    .await?;
                 let mut classes = Vec::new();
-                for day in day_of(from)..=last_day {
-                    let rows = self
-                        .session
-                        .execute_unpaged(
-                            &self.live_statements.by_day,
-                            (day, CqlTimestamp(from), CqlTimestamp(to)),
-                        )
-                        .await
-                        .map_err(execution_error)?
-                        .into_rows_result()
-                        .map_err(StoreError::backend)?;
-                    let ids: Vec<Uuid> = rows
-                        .rows::<(Uuid,)>()
-                        .map_err(StoreError::backend)?
-                        .map(|row| row.map(|(id,)| id).map_err(StoreError::backend))
-                        .collect::<Result<_, _>>()?;
-                    for id in ids {
-                        if let Some(class) = self.fetch_class(id).await? {
-                            classes.push(class);
-                        }
+                for id in ids {
+                    if let Some(class) = self.fetch_class(id).await? {
+                        classes.push(class);
                     }
                 }
                 Ok(classes)

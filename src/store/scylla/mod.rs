@@ -229,6 +229,40 @@ fn outcome_unknown(err: &ExecutionError) -> bool {
     }
 }
 
+/// Days since the epoch: the partition of the per-day indexes (classes and drops by start).
+fn day_of(at: fitpulse_actors::domain::UnixMillis) -> i32 {
+    i32::try_from(at.div_euclid(86_400_000)).unwrap_or(i32::MAX)
+}
+
+impl ScyllaStore {
+    /// The ids a per-day index holds between `from` and `to`, day by day from `from`'s day
+    /// through `last_day`, in index order; `by_day` takes (day, from, to) and answers one
+    /// uuid column.
+    async fn ids_by_day(
+        &self,
+        by_day: &PreparedStatement,
+        from: fitpulse_actors::domain::UnixMillis,
+        to: fitpulse_actors::domain::UnixMillis,
+        last_day: i32,
+    ) -> Result<Vec<uuid::Uuid>, StoreError> {
+        use scylla::value::CqlTimestamp;
+        let mut ids = Vec::new();
+        for day in day_of(from)..=last_day {
+            let rows = self
+                .session
+                .execute_unpaged(by_day, (day, CqlTimestamp(from), CqlTimestamp(to)))
+                .await
+                .map_err(execution_error)?
+                .into_rows_result()
+                .map_err(StoreError::backend)?;
+            for row in rows.rows::<(uuid::Uuid,)>().map_err(StoreError::backend)? {
+                ids.push(row.map_err(StoreError::backend)?.0);
+            }
+        }
+        Ok(ids)
+    }
+}
+
 /// Classifies a driver error: unreachable or overloaded clusters are `Unavailable`.
 fn execution_error(err: ExecutionError) -> StoreError {
     let unavailable = match &err {

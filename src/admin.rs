@@ -7,6 +7,7 @@ use fitpulse_actors::domain::{DisplayName, Email, Password, Role, UserId};
 
 use crate::auth::accounts::{AccountError, NewAccount, create_account};
 use crate::auth::keys::KeyError;
+use crate::auth::passwords::Passwords;
 use crate::auth::tokens::{AccessTokens, Principal};
 use crate::config::Settings;
 use crate::metrics::Metrics;
@@ -52,8 +53,10 @@ pub async fn create_user(
     )
     .map_err(|e| invalid("--display-name", e))?;
     let stores = store::open(settings, &Metrics::new()).await?;
+    let passwords = Passwords::new(1, std::time::Duration::from_secs(60));
     let user = create_account(
         stores.users.as_ref(),
+        &passwords,
         NewAccount {
             email,
             password,

@@ -229,6 +229,8 @@ pub struct Metrics {
     entitlement_changes_total: IntCounterVec,
     drop_orders_total: IntCounterVec,
     drop_stock_remaining: IntGaugeVec,
+    /// Connections and sockets refused because their address already had its share.
+    pub connections_refused_total: IntCounterVec,
     pub cluster: crate::bus::ClusterMetrics,
 }
 
@@ -381,6 +383,17 @@ impl Metrics {
             &["drop"],
         )
         .expect("valid metric definition");
+        let connections_refused_total = IntCounterVec::new(
+            Opts::new(
+                "fitpulse_connections_refused_total",
+                "Connections and sockets refused by the per-address cap, by kind",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric definition");
+        for kind in ["connection", "socket"] {
+            connections_refused_total.with_label_values(&[kind]);
+        }
         let build_info = IntGaugeVec::new(
             Opts::new(
                 "fitpulse_build_info",
@@ -451,6 +464,7 @@ impl Metrics {
         register(Box::new(entitlement_changes_total.clone()));
         register(Box::new(drop_orders_total.clone()));
         register(Box::new(drop_stock_remaining.clone()));
+        register(Box::new(connections_refused_total.clone()));
         register(Box::new(build_info));
         register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
@@ -480,6 +494,7 @@ impl Metrics {
             entitlement_changes_total,
             drop_orders_total,
             drop_stock_remaining,
+            connections_refused_total,
             cluster,
         }
     }

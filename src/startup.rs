@@ -55,6 +55,8 @@ pub enum StartupError {
     Keys(#[from] crate::auth::keys::KeyError),
     #[error("cannot set up the store webhooks")]
     Webhooks(#[from] crate::commerce::CommerceError),
+    #[error("cannot load the token revocations")]
+    Revocations(#[source] fitpulse_actors::ports::store::StoreError),
     #[error("cannot load the feature messages")]
     Messages(#[source] fitpulse_actors::ports::store::StoreError),
     #[error("cannot load the catalog")]
@@ -97,6 +99,17 @@ impl Application {
         let metrics = Metrics::new();
         let stores = store::open(&settings, &metrics).await?;
         let auth = AuthParts::build(&settings.auth, &settings.data_dir, &stores)?;
+        // Before serving: revocations made while this node was down hold at once.
+        let revocations = auth
+            .auth
+            .revoked
+            .load()
+            .await
+            .map_err(StartupError::Revocations)?;
+        tracing::debug!(revocations, "token revocations loaded");
+        auth.auth
+            .revoked
+            .poll_store(Duration::from_millis(settings.auth.revocation_poll_ms));
         let content = Arc::new(Content::load(&stores, settings.content.clone()).await?);
         let webhooks = Webhooks::from_settings(&settings.commerce)?;
         let lifecycle = Lifecycle::new();
@@ -155,12 +168,18 @@ impl Application {
         ));
 
         let max_body = settings.http.max_body_bytes;
+        let caps = http::address_cap::AddressCaps::new(
+            settings.http.max_connections_per_ip,
+            settings.http.trust_forwarded_for,
+        );
+        let connection_cap = caps.connections.clone();
         let app_data = AppData {
             metrics: web::Data::new(metrics),
             stores: web::Data::new(stores.clone()),
             lifecycle: web::Data::new(lifecycle.clone()),
             auth: web::Data::from(auth_state),
             gateway: web::Data::new(gateway),
+            socket_cap: web::Data::from(caps.sockets),
             hub: web::Data::new(hub.clone()),
             live: web::Data::new(live.clone()),
             cluster: web::Data::new(cluster_state),
@@ -190,6 +209,7 @@ impl Application {
                 .app_data(app_data.limiter.clone())
                 .app_data(app_data.client_ip.clone())
                 .app_data(app_data.gateway.clone())
+                .app_data(app_data.socket_cap.clone())
                 .app_data(app_data.hub.clone())
                 .app_data(app_data.live.clone())
                 .app_data(app_data.cluster.clone())
@@ -200,11 +220,23 @@ impl Application {
                 .app_data(app_data.messages.clone())
                 .app_data(app_data.community.clone())
                 .configure(|cfg| http::extractor_config(cfg, max_body))
+                .wrap(from_fn(http::address_cap::refuse_over_cap))
                 .wrap(from_fn(http::observe::observe))
                 .configure(http::configure)
                 .configure(crate::ws::configure)
                 .configure(extra)
                 .default_service(web::to(http::not_found))
+        })
+        .on_connect(move |connection, data| {
+            // Counted from accept to close: the slot leaves with the connection's data.
+            if let (Some(cap), Some(peer)) = (
+                &connection_cap,
+                connection
+                    .downcast_ref::<actix_web::rt::net::TcpStream>()
+                    .and_then(|stream| stream.peer_addr().ok()),
+            ) {
+                data.insert(cap.take(peer.ip()));
+            }
         })
         .workers(workers)
         // actix counts connections per worker; the setting is for the whole node.
@@ -313,6 +345,7 @@ struct AppData {
     limiter: web::Data<LoginLimiter>,
     client_ip: web::Data<ClientIpPolicy>,
     gateway: web::Data<Gateway>,
+    socket_cap: web::Data<http::address_cap::AddressCap>,
     hub: web::Data<Hub>,
     live: web::Data<Live>,
     cluster: web::Data<crate::http::cluster::ClusterState>,

@@ -2,7 +2,7 @@
 //! they measured.
 //!
 //! - `scenarios`: one module per scenario (`connect`, `live`, `broadcast`, `rest`, `spike`,
-//!   `drop`);
+//!   `drop`, `login-burst`);
 //!   `rest`, `spike` and `drop` share an open-loop engine that sends through `pool`.
 //! - `sockets`: opening many WebSockets from one process; `pool`: keep-alive HTTP/1.1
 //!   connections for request scenarios; `tokens`: minting tokens with the server's key;

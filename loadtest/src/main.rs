@@ -38,6 +38,9 @@ enum Command {
     /// A feature message to N connected sessions: time until the last delivery, frames
     /// per second, delivery latency, missing deliveries (must be 0).
     Broadcast(scenarios::broadcast::BroadcastArgs),
+    /// N password logins for unknown emails at once from A addresses, `/healthz` probed
+    /// meanwhile: the server's memory growth and the probe's latency.
+    LoginBurst(scenarios::login_burst::LoginBurstArgs),
     /// Compare two JSON reports side by side.
     Compare { a: PathBuf, b: PathBuf },
     /// Draw the latency percentile curves of JSON reports as one SVG chart.
@@ -97,6 +100,10 @@ async fn main() -> ExitCode {
         Command::Broadcast(args) => {
             let out = args.out.clone();
             (scenarios::broadcast::run(args).await, out)
+        }
+        Command::LoginBurst(args) => {
+            let out = args.out.clone();
+            (scenarios::login_burst::run(args).await, out)
         }
     };
     match report {

@@ -66,6 +66,9 @@ def settings_model(source):
     enums = {}
     for name, body in re.findall(r'#\[serde\(rename_all = "lowercase"\)\]\s*pub enum (\w+) \{(.*?)\}', source, re.S):
         enums[name] = [v.lower() for v in re.findall(r"^\s*(\w+),?\s*$", body, re.M)]
+    # Enums without a rename are spelled as their variants (`Production`, `Sandbox`).
+    for name, body in re.findall(r'#\[derive\([^)]*Deserialize[^)]*\)\]\s*pub enum (\w+) \{(.*?)\}', source, re.S):
+        enums.setdefault(name, re.findall(r"^\s*(\w+),?\s*$", body, re.M))
     if "Settings" not in structs:
         sys.exit("check-render: no `pub struct Settings` in src/config/settings.rs")
     return structs, enums

@@ -16,7 +16,7 @@ use fitpulse_actors::ports::store::{
 };
 
 use super::clients::Clients;
-use super::passwords::{self, HashError};
+use super::passwords::{HashError, Passwords};
 use super::refresh::{RefreshError, RefreshTokens};
 use super::revocations::RevokedUsers;
 use super::tokens::{AccessTokens, Issued, Principal};
@@ -67,9 +67,10 @@ pub struct NewAccount {
 /// Creates an email account; used by registration and by `fitpulse admin create-user`.
 pub async fn create_account(
     users: &dyn UserStore,
+    passwords: &Passwords,
     new: NewAccount,
 ) -> Result<UserRecord, AccountError> {
-    let password_hash = passwords::hash(new.password).await?;
+    let password_hash = passwords.hash(new.password).await?;
     let user = UserRecord {
         id: UserId::random(),
         email: Some(new.email),
@@ -96,32 +97,38 @@ pub struct Accounts {
     revoked: Arc<RevokedUsers>,
     clients: Clients,
     outbox: Arc<dyn OutboxStore>,
+    passwords: Arc<Passwords>,
+}
+
+/// What [`Accounts`] is built from.
+pub struct AccountDeps {
+    pub users: Arc<dyn UserStore>,
+    pub entitlements: Arc<dyn EntitlementStore>,
+    pub refresh: RefreshTokens,
+    pub access: Arc<AccessTokens>,
+    pub revoked: Arc<RevokedUsers>,
+    pub clients: Clients,
+    pub outbox: Arc<dyn OutboxStore>,
+    pub passwords: Arc<Passwords>,
 }
 
 impl Accounts {
-    pub fn new(
-        users: Arc<dyn UserStore>,
-        entitlements: Arc<dyn EntitlementStore>,
-        refresh: RefreshTokens,
-        access: Arc<AccessTokens>,
-        revoked: Arc<RevokedUsers>,
-        clients: Clients,
-        outbox: Arc<dyn OutboxStore>,
-    ) -> Self {
+    pub fn new(deps: AccountDeps) -> Self {
         Accounts {
-            users,
-            entitlements,
-            refresh,
-            access,
-            revoked,
-            clients,
-            outbox,
+            users: deps.users,
+            entitlements: deps.entitlements,
+            refresh: deps.refresh,
+            access: deps.access,
+            revoked: deps.revoked,
+            clients: deps.clients,
+            outbox: deps.outbox,
+            passwords: deps.passwords,
         }
     }
 
     /// Registers a member and signs them in.
     pub async fn register(&self, new: NewAccount) -> Result<(UserRecord, TokenPair), AccountError> {
-        let user = create_account(self.users.as_ref(), new).await?;
+        let user = create_account(self.users.as_ref(), &self.passwords, new).await?;
         self.queue_welcome(&user).await;
         let tokens = self.sign_in(&user, None).await?;
         Ok((user, tokens))
@@ -184,7 +191,7 @@ impl Accounts {
         if current.email.is_some() {
             return Err(AccountError::AlreadyUpgraded);
         }
-        let hash = passwords::hash(password).await?;
+        let hash = self.passwords.hash(password).await?;
         match self.users.attach_email(user, &email, &hash).await {
             Ok(true) => {}
             Ok(false) => return Err(AccountError::AccountGone),
@@ -225,7 +232,7 @@ impl Accounts {
         let candidate = password.unwrap_or_else(|| {
             Password::parse("placeholder-never-matches").expect("valid placeholder")
         });
-        let valid = passwords::verify(candidate, stored).await;
+        let valid = self.passwords.verify(candidate, stored).await?;
         match user {
             Some(user) if valid && email.is_some() => self.sign_in(&user, None).await,
             _ => Err(AccountError::InvalidCredentials),
@@ -263,13 +270,12 @@ impl Accounts {
         Ok(self.refresh.revoke(refresh_token).await?)
     }
 
-    /// Deletes the account: personal data, claims and entitlements go, every refresh
-    /// token is revoked and access tokens stop working on this node at once.
+    /// Deletes the account: access tokens stop working first (durably, on every node),
+    /// then every refresh token is revoked and personal data, claims and entitlements go.
     pub async fn delete(&self, user: UserId) -> Result<bool, AccountError> {
+        self.revoked.revoke(user).await?;
         self.refresh.revoke_user(user).await?;
-        let existed = self.users.delete_user(user).await?;
-        self.revoked.revoke(user);
-        Ok(existed)
+        Ok(self.users.delete_user(user).await?)
     }
 
     /// Queues the welcome email of a user who just gave us their address. The account

@@ -3,7 +3,7 @@
 //! - [`keys`]: Ed25519 signing keys, their `kid`s and the JWKS.
 //! - [`tokens`]: signing and verifying access tokens (JWT, EdDSA only).
 //! - [`refresh`]: opaque rotating refresh tokens with reuse detection.
-//! - [`passwords`]: argon2id hashing.
+//! - [`passwords`]: argon2id hashing on a bounded pool of its own.
 //! - [`accounts`]: the flows (register, anonymous, upgrade, grants, logout, delete).
 //! - [`extractor`]: [`AuthUser`], the authenticated caller of a request.
 //! - [`rate_limit`], [`revocations`], [`clients`]: what the flows and the edge check.
@@ -51,19 +51,26 @@ impl AuthParts {
             data_dir,
         )?);
         let access = Arc::new(tokens::AccessTokens::new(keys, settings));
-        let revoked = Arc::new(revocations::RevokedUsers::new(settings.access_ttl_seconds));
-        let accounts = Accounts::new(
-            stores.users.clone(),
-            stores.entitlements.clone(),
-            refresh::RefreshTokens::new(
+        let revoked = Arc::new(revocations::RevokedUsers::new(
+            settings.access_ttl_seconds,
+            stores.revocations.clone(),
+        ));
+        let accounts = Accounts::new(accounts::AccountDeps {
+            users: stores.users.clone(),
+            entitlements: stores.entitlements.clone(),
+            refresh: refresh::RefreshTokens::new(
                 stores.refresh_tokens.clone(),
                 settings.refresh_ttl_seconds,
             ),
-            access.clone(),
-            revoked.clone(),
-            clients::Clients::new(&settings.clients),
-            stores.outbox.clone(),
-        );
+            access: access.clone(),
+            revoked: revoked.clone(),
+            clients: clients::Clients::new(&settings.clients),
+            outbox: stores.outbox.clone(),
+            passwords: Arc::new(passwords::Passwords::new(
+                settings.hash_threads(),
+                std::time::Duration::from_millis(settings.hash_wait_ms),
+            )),
+        });
         Ok(AuthParts {
             auth: Auth { access, revoked },
             accounts,

@@ -1,11 +1,16 @@
 //! Rate limits on the authentication routes: attempts per client address and per account,
 //! each a keyed GCRA limiter (governor). A refusal carries how long to wait, for `Retry-After`.
+//!
+//! The account key is the canonical email the lookup uses ([`Email::parse`]: trimmed of any
+//! Unicode space, lower-cased), so `" ada@x.io"`, `"ada@x.io\u{a0}"` and `"ADA@x.io"` share
+//! one budget; input that is no email is keyed on its visible characters, lower-cased.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use fitpulse_actors::domain::{Email, text};
 use governor::clock::{Clock, DefaultClock};
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
@@ -18,6 +23,9 @@ const SWEEP_EVERY: u64 = 4096;
 pub struct LoginLimiter {
     per_ip: Keyed<IpAddr>,
     per_account: Keyed<String>,
+    /// Registrations per target email: a registration tells whether the email has an
+    /// account (409), so probing emails is limited like guessing passwords.
+    per_registration: Keyed<String>,
     checks: AtomicU64,
 }
 
@@ -39,26 +47,47 @@ impl LoginLimiter {
         LoginLimiter {
             per_ip: RateLimiter::keyed(quota(per_ip_per_minute)),
             per_account: RateLimiter::keyed(quota(per_account_per_minute)),
+            per_registration: RateLimiter::keyed(quota(per_account_per_minute)),
             checks: AtomicU64::new(0),
         }
     }
 
     /// Counts an attempt from `ip` (and against `account`, when known).
     pub fn check(&self, ip: IpAddr, account: Option<&str>) -> Result<(), RetryAfter> {
+        self.count(ip, account.map(|a| (&self.per_account, a)))
+    }
+
+    /// Counts a registration from `ip` for `email`.
+    pub fn check_registration(&self, ip: IpAddr, email: &str) -> Result<(), RetryAfter> {
+        self.count(ip, Some((&self.per_registration, email)))
+    }
+
+    fn count(&self, ip: IpAddr, keyed: Option<(&Keyed<String>, &str)>) -> Result<(), RetryAfter> {
         if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.per_ip.retain_recent();
             self.per_account.retain_recent();
+            self.per_registration.retain_recent();
         }
         let clock = DefaultClock::default();
         let refused =
             |not_until: governor::NotUntil<_>| RetryAfter(not_until.wait_time_from(clock.now()));
         self.per_ip.check_key(&ip).map_err(refused)?;
-        if let Some(account) = account {
-            self.per_account
-                .check_key(&account.to_lowercase())
-                .map_err(refused)?;
+        if let Some((limiter, account)) = keyed {
+            limiter.check_key(&account_key(account)).map_err(refused)?;
         }
         Ok(())
+    }
+}
+
+/// The key an attempt against `raw` counts under: the email as the account lookup sees it.
+pub fn account_key(raw: &str) -> String {
+    match Email::parse(raw) {
+        Ok(email) => email.as_str().to_owned(),
+        Err(_) => raw
+            .chars()
+            .filter(|c| text::is_visible(*c))
+            .collect::<String>()
+            .to_lowercase(),
     }
 }
 
@@ -91,5 +120,20 @@ mod tests {
         assert!(limiter.check(ips[1], Some("ADA@example.com")).is_ok());
         assert!(limiter.check(ips[2], Some("ada@example.com")).is_err());
         assert!(limiter.check(ips[2], Some("grace@example.com")).is_ok());
+    }
+
+    #[test]
+    fn padded_spellings_of_one_email_share_its_budget() {
+        let limiter = LoginLimiter::new(100, 3);
+        let ip: IpAddr = "127.0.2.1".parse().unwrap();
+        for padded in [
+            " ada@example.com",
+            "ada@example.com\u{a0}",
+            "\u{2003}ADA@example.com",
+        ] {
+            assert!(limiter.check(ip, Some(padded)).is_ok(), "{padded:?}");
+        }
+        assert!(limiter.check(ip, Some("ada@example.com")).is_err());
+        assert_eq!(account_key("\u{200B}Not An Email"), "notanemail");
     }
 }

@@ -99,6 +99,14 @@ pub struct AccessTokens {
     audience: String,
     ttl_seconds: u64,
     validation: Validation,
+    /// Admission tokens of drop waiting rooms: the same keys and issuer, their own
+    /// audience, so they open a drop's order route and nothing else.
+    admission_validation: Validation,
+}
+
+/// The audience of admission tokens, derived from the API's so the two never match.
+fn admission_audience(audience: &str) -> String {
+    format!("{audience}#drop-admission")
 }
 
 impl AccessTokens {
@@ -108,12 +116,15 @@ impl AccessTokens {
         validation.set_audience(&[&settings.audience]);
         validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
         validation.leeway = LEEWAY_SECONDS;
+        let mut admission_validation = validation.clone();
+        admission_validation.set_audience(&[admission_audience(&settings.audience)]);
         AccessTokens {
             keys,
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             ttl_seconds: settings.access_ttl_seconds,
             validation,
+            admission_validation,
         }
     }
 
@@ -154,6 +165,29 @@ impl AccessTokens {
         scopes: &BTreeSet<String>,
         ttl_seconds: i64,
     ) -> Issued {
+        self.sign(principal, roles, scopes, ttl_seconds, self.audience.clone())
+    }
+
+    /// Signs an admission token: `user` may order from the drop whose scope it carries
+    /// for `ttl_seconds`. No other route accepts it (its audience is not the API's).
+    pub fn issue_admission(&self, user: UserId, scope: String, ttl_seconds: i64) -> Issued {
+        self.sign(
+            &Principal::User(user),
+            &[Role::Member].into(),
+            &[scope].into(),
+            ttl_seconds,
+            admission_audience(&self.audience),
+        )
+    }
+
+    fn sign(
+        &self,
+        principal: &Principal,
+        roles: &BTreeSet<Role>,
+        scopes: &BTreeSet<String>,
+        ttl_seconds: i64,
+        audience: String,
+    ) -> Issued {
         let now = now_millis() / 1000;
         let scope = scopes
             .iter()
@@ -162,7 +196,7 @@ impl AccessTokens {
             .join(" ");
         let claims = Claims {
             iss: self.issuer.clone(),
-            aud: self.audience.clone(),
+            aud: audience,
             sub: principal.subject(),
             roles: roles.clone(),
             scope: scope.clone(),
@@ -183,13 +217,22 @@ impl AccessTokens {
     }
 
     pub fn verify(&self, token: &str) -> Result<Verified, TokenError> {
+        self.verify_with(token, &self.validation)
+    }
+
+    /// Verifies an admission token (see [`AccessTokens::issue_admission`]).
+    pub fn verify_admission(&self, token: &str) -> Result<Verified, TokenError> {
+        self.verify_with(token, &self.admission_validation)
+    }
+
+    fn verify_with(&self, token: &str, validation: &Validation) -> Result<Verified, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::WrongAlgorithm);
         }
         let kid = header.kid.ok_or(TokenError::UnknownKey)?;
         let key = self.keys.by_kid(&kid).ok_or(TokenError::UnknownKey)?;
-        let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation).map_err(
+        let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, validation).map_err(
             |e| match e.kind() {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
                 ErrorKind::InvalidSignature => TokenError::BadSignature,
@@ -293,6 +336,27 @@ mod tests {
         );
         let retired = tokens_with(&[new]);
         assert_eq!(retired.verify(&token).unwrap_err(), TokenError::UnknownKey);
+    }
+
+    #[test]
+    fn an_admission_token_is_no_access_token_and_an_access_token_no_admission() {
+        let tokens = tokens_with(&[SigningKey::from_bytes(&[7; 32])]);
+        let user = UserId::random();
+        let admission = tokens.issue_admission(user, "drop:x".into(), 120).token;
+        assert_eq!(
+            tokens.verify(&admission).unwrap_err(),
+            TokenError::WrongAudience
+        );
+        let verified = tokens.verify_admission(&admission).expect("admits");
+        assert_eq!(verified.principal, Principal::User(user));
+        assert!(verified.scopes.contains("drop:x"));
+        let access = tokens
+            .issue(&Principal::User(user), &member(), &["drop:x".into()].into())
+            .token;
+        assert_eq!(
+            tokens.verify_admission(&access).unwrap_err(),
+            TokenError::WrongAudience
+        );
     }
 
     #[test]

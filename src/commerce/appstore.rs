@@ -2,6 +2,8 @@
 //! notification type and, as JWSs of their own, the transaction and renewal info. All
 //! three are verified through their `x5c` chain (see `jws`); the bundle id must be ours.
 //! The user is the transaction's `appAccountToken` (apps set it to the fitpulse user id).
+//! The notification's `environment` must be the one this server serves
+//! (`commerce.appstore_environment`), so sandbox purchases never grant production access.
 
 use fitpulse_actors::domain::UserId;
 use serde::Deserialize;
@@ -15,6 +17,8 @@ use super::state::Event;
 pub struct AppStore {
     verifier: ChainVerifier,
     bundle_id: String,
+    /// `Production` or `Sandbox`, as Apple spells it.
+    environment: &'static str,
 }
 
 #[derive(Deserialize)]
@@ -40,6 +44,8 @@ struct Payload {
 #[serde(rename_all = "camelCase")]
 struct Data {
     bundle_id: String,
+    #[serde(default)]
+    environment: Option<String>,
     #[serde(default)]
     signed_transaction_info: Option<String>,
     #[serde(default)]
@@ -69,10 +75,11 @@ fn malformed(what: impl std::fmt::Display) -> WebhookError {
 }
 
 impl AppStore {
-    pub fn new(verifier: ChainVerifier, bundle_id: String) -> AppStore {
+    pub fn new(verifier: ChainVerifier, bundle_id: String, environment: &'static str) -> AppStore {
         AppStore {
             verifier,
             bundle_id,
+            environment,
         }
     }
 
@@ -105,6 +112,13 @@ impl AppStore {
             return Err(malformed(format!(
                 "bundle `{}` is not this app",
                 data.bundle_id
+            )));
+        }
+        if data.environment.as_deref() != Some(self.environment) {
+            return Err(malformed(format!(
+                "environment `{}` is not this server's ({})",
+                data.environment.as_deref().unwrap_or("none"),
+                self.environment
             )));
         }
         let Some(transaction) = data.signed_transaction_info else {

@@ -5,6 +5,12 @@
 //! root sent in the header is never trusted by itself), every certificate is within its
 //! validity period, the intermediate is a CA, and the leaf's P-256 key signs the JWS
 //! (ES256).
+//!
+//! Any CA's chain would pass those checks, so, as Apple's own App Store Server Library
+//! does, the chain must also be Apple's App Store chain: the intermediate carries Apple's
+//! marker extension `1.2.840.113635.100.6.2.1` and may sign certificates (key usage
+//! `keyCertSign` when it states a key usage), and the leaf carries
+//! `1.2.840.113635.100.6.11.1`, is no CA, and may sign (`digitalSignature`).
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -14,13 +20,20 @@ use serde_json::Value;
 use sha2::{Digest, Sha256, Sha384};
 use x509_cert::Certificate;
 use x509_cert::der::{Decode, Encode, oid::ObjectIdentifier};
-use x509_cert::ext::pkix::BasicConstraints;
+use x509_cert::ext::pkix::{BasicConstraints, KeyUsage};
 
 const ECDSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
 const ECDSA_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
 const CURVE_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
 const CURVE_P384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
 const BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
+const KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
+/// Apple's marker of the "Apple Worldwide Developer Relations" intermediate.
+pub const APPLE_INTERMEDIATE_MARKER: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113635.100.6.2.1");
+/// Apple's marker of an App Store receipt and notification signing certificate.
+pub const APPLE_LEAF_MARKER: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113635.100.6.11.1");
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum JwsError {
@@ -38,6 +51,8 @@ pub enum JwsError {
     Expired,
     #[error("the signature does not verify")]
     BadSignature,
+    #[error("the chain is not Apple's App Store chain: {0}")]
+    NotAppStore(&'static str),
 }
 
 /// Verifies JWSs against one trusted root certificate.
@@ -110,6 +125,7 @@ impl ChainVerifier {
         }
         verify_issued_by(intermediate, &self.root).map_err(|_| JwsError::Untrusted)?;
         verify_issued_by(leaf, intermediate).map_err(|_| JwsError::Untrusted)?;
+        check_app_store_roles(leaf, intermediate)?;
 
         let key = leaf_key(leaf)?;
         let signature = p256::ecdsa::Signature::from_slice(&decode(sig_b64)?)
@@ -140,6 +156,53 @@ fn is_ca(cert: &Certificate) -> bool {
         .filter(|e| e.extn_id == BASIC_CONSTRAINTS)
         .filter_map(|e| BasicConstraints::from_der(e.extn_value.as_bytes()).ok())
         .any(|bc| bc.ca)
+}
+
+/// The checks Apple's library adds to plain chain validation.
+fn check_app_store_roles(leaf: &Certificate, intermediate: &Certificate) -> Result<(), JwsError> {
+    if !has_extension(intermediate, APPLE_INTERMEDIATE_MARKER) {
+        return Err(JwsError::NotAppStore(
+            "the intermediate lacks Apple's marker 1.2.840.113635.100.6.2.1",
+        ));
+    }
+    if key_usage(intermediate).is_some_and(|ku| !ku.key_cert_sign()) {
+        return Err(JwsError::NotAppStore(
+            "the intermediate may not sign certificates",
+        ));
+    }
+    if !has_extension(leaf, APPLE_LEAF_MARKER) {
+        return Err(JwsError::NotAppStore(
+            "the leaf lacks Apple's marker 1.2.840.113635.100.6.11.1",
+        ));
+    }
+    if is_ca(leaf) {
+        return Err(JwsError::NotAppStore("the leaf is a CA"));
+    }
+    if key_usage(leaf).is_some_and(|ku| !ku.digital_signature()) {
+        return Err(JwsError::NotAppStore("the leaf may not sign"));
+    }
+    Ok(())
+}
+
+fn has_extension(cert: &Certificate, oid: ObjectIdentifier) -> bool {
+    cert.tbs_certificate
+        .extensions
+        .iter()
+        .flatten()
+        .any(|e| e.extn_id == oid)
+}
+
+/// The certificate's key usage, if it states one.
+fn key_usage(cert: &Certificate) -> Option<KeyUsage> {
+    cert.tbs_certificate
+        .extensions
+        .iter()
+        .flatten()
+        .find(|e| e.extn_id == KEY_USAGE)
+        .map(|e| {
+            // A key usage that cannot be read allows nothing.
+            KeyUsage::from_der(e.extn_value.as_bytes()).unwrap_or(KeyUsage(Default::default()))
+        })
 }
 
 fn leaf_key(cert: &Certificate) -> Result<p256::ecdsa::VerifyingKey, JwsError> {

@@ -50,7 +50,11 @@ impl Webhooks {
                     })?;
                 let verifier = ChainVerifier::from_pem(&pem)
                     .map_err(|_| CommerceError::RootCertificate { path: shown })?;
-                Some(AppStore::new(verifier, settings.appstore_bundle_id.clone()))
+                Some(AppStore::new(
+                    verifier,
+                    settings.appstore_bundle_id.clone(),
+                    settings.appstore_environment.as_str(),
+                ))
             }
             None => None,
         };

@@ -107,6 +107,41 @@ impl Community {
         Ok(hidden)
     }
 
+    /// Blocks `other` for `user`. Follows between the two end both ways, and an unblock does
+    /// not bring them back: following again is a new, deliberate act.
+    pub async fn block(&self, user: UserId, other: UserId) -> Result<(), StoreError> {
+        let community = &self.stores.community;
+        community.block(user, other).await?;
+        community.unfollow(user, other).await?;
+        community.unfollow(other, user).await?;
+        Ok(())
+    }
+
+    /// `follower` follows `followee` unless a block stands between them (`Ok(None)`: the
+    /// followee looks like nobody). `Some(changed)` otherwise. A block that lands while the
+    /// follow is written wins: the follow is undone.
+    pub async fn follow(
+        &self,
+        follower: UserId,
+        followee: UserId,
+    ) -> Result<Option<bool>, StoreError> {
+        if self.blocked_either_way(follower, followee).await? {
+            return Ok(None);
+        }
+        let changed = self.stores.community.follow(follower, followee).await?;
+        if self.blocked_either_way(follower, followee).await? {
+            self.stores.community.unfollow(follower, followee).await?;
+            return Ok(None);
+        }
+        if changed {
+            let data =
+                serde_json::json!({ "type": "followed", "by_user_id": follower.to_string() });
+            self.fan_out(follower, vec![followee], "community.followed", &data)
+                .await?;
+        }
+        Ok(Some(changed))
+    }
+
     /// True if either user blocked the other.
     pub async fn blocked_either_way(&self, a: UserId, b: UserId) -> Result<bool, StoreError> {
         Ok(self.stores.community.blocked(a).await?.contains(&b)

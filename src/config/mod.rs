@@ -12,10 +12,10 @@ use figment::providers::{Env, Format, Serialized, Toml};
 
 pub use secret::Secret;
 pub use settings::{
-    AuthSettings, BusKind, BusSettings, ClientSettings, CommerceSettings, CommunitySettings,
-    ContentSettings, EmailSettings, HttpSettings, LiveSettings, LogFormat, LogSettings,
-    MessageSettings, NatsSettings, OutboxSettings, ScyllaSettings, Settings, ShutdownSettings,
-    SmtpSettings, StoreKind, StoreSettings, WsSettings,
+    AppStoreEnvironment, AuthSettings, BusKind, BusSettings, ClientSettings, CommerceSettings,
+    CommunitySettings, ContentSettings, EmailSettings, HttpSettings, LiveSettings, LogFormat,
+    LogSettings, MessageSettings, NatsSettings, OutboxSettings, ScyllaSettings, Settings,
+    ShutdownSettings, SmtpSettings, StoreKind, StoreSettings, WsSettings,
 };
 
 /// Prefix of every environment key; sections are separated by a double underscore.
@@ -279,6 +279,36 @@ mod tests {
             let text = load(&pairs).unwrap_err().to_string();
             assert!(text.contains(key), "{key}: {text}");
         }
+    }
+
+    #[test]
+    fn an_empty_or_short_webhook_secret_stops_the_start_naming_its_key() {
+        for (env, key) in [
+            (
+                "FITPULSE__COMMERCE__PAYMENTS_SECRET",
+                "`commerce.payments_secret`",
+            ),
+            (
+                "FITPULSE__COMMERCE__GOOGLEPLAY_PUSH_TOKEN",
+                "`commerce.googleplay_push_token`",
+            ),
+        ] {
+            for weak in ["", "   ", "short-secret"] {
+                let text = load(&[(env, weak)]).unwrap_err().to_string();
+                assert!(text.contains(key), "{env}={weak:?}: {text}");
+            }
+            assert!(load(&[(env, "a-long-enough-secret")]).is_ok());
+        }
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file("weak.toml", "[commerce]\npayments_secret = \"\"\n")?;
+            let err = Settings::load(Some(Path::new("weak.toml"))).unwrap_err();
+            assert!(
+                err.to_string().contains("`commerce.payments_secret`"),
+                "{err}"
+            );
+            Ok(())
+        });
     }
 
     #[test]

@@ -41,6 +41,9 @@ pub struct HttpSettings {
     pub max_connections: usize,
     /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
     pub trust_forwarded_for: bool,
+    /// Open connections and sockets one client address may hold; beyond, requests answer
+    /// 429 and sockets close 4008 (probes and metrics are always answered).
+    pub max_connections_per_ip: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -142,6 +145,23 @@ pub struct AuthSettings {
     pub attempts_per_minute_per_ip: u32,
     /// Password attempts per account per minute.
     pub attempts_per_minute_per_account: u32,
+    /// Password hashes computed at once (each holds 19 MiB and a core); 0 means one per core.
+    pub hash_concurrency: usize,
+    /// How long a login waits for a free hasher before it is refused with 429.
+    pub hash_wait_ms: u64,
+    /// How often each node reads new token revocations from the store (a node that missed
+    /// a revocation's announcement refuses the token within this).
+    pub revocation_poll_ms: u64,
+}
+
+impl AuthSettings {
+    /// The number of password hashing threads.
+    pub fn hash_threads(&self) -> usize {
+        match self.hash_concurrency {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -217,6 +237,9 @@ pub struct CommerceSettings {
     pub appstore_root_cert_file: Option<PathBuf>,
     /// The app's bundle id; notifications for other apps are refused.
     pub appstore_bundle_id: String,
+    /// The App Store environment this server serves; notifications from the other one
+    /// are refused.
+    pub appstore_environment: AppStoreEnvironment,
     /// The token Google Pub/Sub push sends (`?token=` or a bearer header).
     pub googleplay_push_token: Option<Secret>,
     pub googleplay_package_name: String,
@@ -224,6 +247,22 @@ pub struct CommerceSettings {
     pub payments_secret: Option<Secret>,
     /// How far a signed timestamp may be from now.
     pub payments_tolerance_seconds: u64,
+}
+
+/// Apple's two App Store environments, spelled as Apple's notifications spell them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AppStoreEnvironment {
+    Production,
+    Sandbox,
+}
+
+impl AppStoreEnvironment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppStoreEnvironment::Production => "Production",
+            AppStoreEnvironment::Sandbox => "Sandbox",
+        }
+    }
 }
 
 /// The catalog and client configuration.
@@ -302,6 +341,7 @@ impl Default for Settings {
                 max_body_bytes: 256 * 1024,
                 max_connections: 200_000,
                 trust_forwarded_for: false,
+                max_connections_per_ip: 256,
             },
             data_dir: PathBuf::from("./data"),
             store: StoreSettings {
@@ -348,6 +388,9 @@ impl Default for Settings {
                 clients: Vec::new(),
                 attempts_per_minute_per_ip: 30,
                 attempts_per_minute_per_account: 10,
+                hash_concurrency: 0,
+                hash_wait_ms: 2_000,
+                revocation_poll_ms: 2_000,
             },
             ws: WsSettings {
                 max_frame_bytes: 64 * 1024,
@@ -392,6 +435,7 @@ impl Default for Settings {
             commerce: CommerceSettings {
                 appstore_root_cert_file: None,
                 appstore_bundle_id: "app.fitpulse".into(),
+                appstore_environment: AppStoreEnvironment::Production,
                 googleplay_push_token: None,
                 googleplay_package_name: "app.fitpulse".into(),
                 payments_secret: None,
@@ -456,6 +500,12 @@ impl Settings {
                 "must be above 0",
             ));
         }
+        if self.http.max_connections_per_ip == 0 {
+            return Err(ConfigError::invalid(
+                "http.max_connections_per_ip",
+                "must be above 0",
+            ));
+        }
         if self.shutdown.grace_seconds == 0 {
             return Err(ConfigError::invalid(
                 "shutdown.grace_seconds",
@@ -488,6 +538,24 @@ impl Settings {
             return Err(ConfigError::invalid(
                 "auth.attempts_per_minute_per_ip",
                 "rate limits must be above 0",
+            ));
+        }
+        if !(100..=60_000).contains(&auth.revocation_poll_ms) {
+            return Err(ConfigError::invalid(
+                "auth.revocation_poll_ms",
+                "must be between 100 and 60000",
+            ));
+        }
+        if auth.hash_wait_ms > 60_000 {
+            return Err(ConfigError::invalid(
+                "auth.hash_wait_ms",
+                "must be at most 60000",
+            ));
+        }
+        if auth.hash_concurrency > 256 {
+            return Err(ConfigError::invalid(
+                "auth.hash_concurrency",
+                "must be 0 (one per core) to 256",
             ));
         }
         for client in &auth.clients {
@@ -548,6 +616,7 @@ impl Settings {
         }
         self.outbox.validate()?;
         self.email.validate()?;
+        self.commerce.validate()?;
         let scylla = &self.store.scylla;
         if !is_cql_identifier(&scylla.keyspace) {
             return Err(ConfigError::invalid(
@@ -573,6 +642,33 @@ impl Settings {
                 format!("unknown level; one of {}", ConsistencyName::ALL.join(", ")),
             ));
         }
+        Ok(())
+    }
+}
+
+/// The shortest secret accepted: anything shorter can be guessed or is a placeholder.
+pub const MIN_SECRET_BYTES: usize = 16;
+
+/// A secret that is set must be strong enough; unset keeps its feature off.
+fn check_secret(key: &str, secret: Option<&Secret>) -> Result<(), ConfigError> {
+    match secret {
+        Some(s) if s.expose().trim().len() < MIN_SECRET_BYTES => Err(ConfigError::invalid(
+            key,
+            format!(
+                "a configured secret needs at least {MIN_SECRET_BYTES} bytes (leave it unset to turn the feature off)"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl CommerceSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        check_secret("commerce.payments_secret", self.payments_secret.as_ref())?;
+        check_secret(
+            "commerce.googleplay_push_token",
+            self.googleplay_push_token.as_ref(),
+        )?;
         Ok(())
     }
 }

@@ -1,24 +1,25 @@
 //! The waiting room of a drop with an admission rate: buyers join a queue (before or after
 //! the start), and from the start the room admits `admission_per_second` of them each
 //! second, first come first served. An admitted buyer gets a short-lived admission token
-//! (an access token of theirs with the scope `drop:<id>`, signed with the server's key)
+//! (signed with the server's key, scope `drop:<id>`, an audience of its own so that no
+//! other route accepts it)
 //! over the socket (`drop.admitted`) and in the queue answer; the others see their position
 //! (`drop.queue`, every two seconds while it moves).
 //!
 //! The queue lives in this node's memory: a drop's buyers should reach one node (route by
 //! drop id) or the admission rate applies per node.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fitpulse_actors::domain::{Role, UserId, now_millis};
+use fitpulse_actors::domain::{UserId, now_millis};
 use fitpulse_actors::events::notice_frame;
 use fitpulse_actors::hub::Hub;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::auth::tokens::{AccessTokens, Principal};
+use crate::auth::tokens::AccessTokens;
 
 /// How long an admission token is good for.
 pub const ADMISSION_TTL_SECONDS: i64 = 120;
@@ -109,15 +110,8 @@ impl WaitingRoom {
             let Some(user) = queue.waiting.pop_front() else {
                 break;
             };
-            let roles: BTreeSet<Role> = [Role::Member].into();
-            let scopes: BTreeSet<String> = [admission_scope(self.drop_id)].into();
             let token = tokens
-                .issue_for(
-                    &Principal::User(user),
-                    &roles,
-                    &scopes,
-                    ADMISSION_TTL_SECONDS,
-                )
+                .issue_admission(user, admission_scope(self.drop_id), ADMISSION_TTL_SECONDS)
                 .token;
             queue.tokens.insert(user, token.clone());
             queue.admitted_below = queue.joined[&user] + 1;

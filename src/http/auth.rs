@@ -8,6 +8,7 @@ use super::client_ip::client_ip;
 use super::views::token_response;
 use super::{ApiError, ErrorCode};
 use crate::auth::accounts::{AccountError, NewAccount};
+use crate::auth::passwords::HashError;
 use crate::auth::rate_limit::LoginLimiter;
 use crate::auth::{Accounts, Auth, AuthUser};
 
@@ -34,6 +35,9 @@ impl From<AccountError> for ApiError {
                 ApiError::new(ErrorCode::NotFound).with_message(err.to_string())
             }
             AccountError::Store(e) => e.into(),
+            AccountError::Hash(HashError::Busy {
+                retry_after_seconds,
+            }) => ApiError::rate_limited(retry_after_seconds),
             AccountError::Hash(e) => ApiError::internal(e),
         }
     }
@@ -78,7 +82,9 @@ async fn register(
     accounts: web::Data<Accounts>,
     limiter: web::Data<LoginLimiter>,
 ) -> Result<HttpResponse, ApiError> {
-    limit(&req, &limiter, None)?;
+    limiter
+        .check_registration(client_ip(&req), &body.email)
+        .map_err(|wait| ApiError::rate_limited(wait.seconds()))?;
     let body = body.into_inner();
     let new = NewAccount {
         email: field("email", Email::parse(&body.email))?,

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::error::{bounded_text, uuid_path};
+use super::error::{bounded_text, long_text, uuid_path};
 use super::views::rfc3339;
 use super::{ApiError, ErrorCode};
 use crate::auth::AuthUser;
@@ -135,7 +135,7 @@ async fn check_in(
     let note = b
         .note
         .as_deref()
-        .map(|n| bounded_text("note", n, MAX_NOTE))
+        .map(|n| long_text("note", n, MAX_NOTE))
         .transpose()?;
     let existed = community
         .stores
@@ -204,18 +204,13 @@ async fn follow(
         ));
     }
     limited(&community, user, Action::Follow)?;
-    if community.blocked_either_way(user, other).await? {
+    match community.follow(user, other).await? {
+        Some(changed) => {
+            Ok(HttpResponse::Ok().json(json!({ "following": true, "changed": changed })))
+        }
         // Blocks hide people both ways: they look like nobody.
-        return Err(ApiError::new(ErrorCode::NotFound).with_message("no such user"));
+        None => Err(ApiError::new(ErrorCode::NotFound).with_message("no such user")),
     }
-    let changed = community.stores.community.follow(user, other).await?;
-    if changed {
-        let data = json!({ "type": "followed", "by_user_id": user.to_string() });
-        community
-            .fan_out(user, vec![other], "community.followed", &data)
-            .await?;
-    }
-    Ok(HttpResponse::Ok().json(json!({ "following": true, "changed": changed })))
 }
 
 async fn unfollow(
@@ -269,7 +264,7 @@ async fn block(
             "you cannot block yourself",
         ));
     }
-    community.stores.community.block(user, other).await?;
+    community.block(user, other).await?;
     Ok(HttpResponse::Ok().json(json!({ "blocked": true })))
 }
 
@@ -519,7 +514,7 @@ async fn create_post(
         group: group.id,
         parent: None,
         author: user,
-        text: bounded_text("text", &b.text, MAX_POST)?,
+        text: long_text("text", &b.text, MAX_POST)?,
         image_ref,
         created_at: now_millis(),
         removed: false,
@@ -613,7 +608,7 @@ async fn comment(
         group: group.id,
         parent: Some(post.id),
         author: user,
-        text: bounded_text("text", &body.text, MAX_COMMENT)?,
+        text: long_text("text", &body.text, MAX_COMMENT)?,
         image_ref: None,
         created_at: now_millis(),
         removed: false,
@@ -676,7 +671,7 @@ async fn report(
         reporter: user,
         target_kind: b.target_kind,
         target_id: b.target_id,
-        reason: bounded_text("reason", &b.reason, 500)?,
+        reason: long_text("reason", &b.reason, 500)?,
         created_at: now_millis(),
     };
     community.stores.community.put_report(&report).await?;

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::error::{bounded_text, uuid_path};
+use super::error::{bounded_text, require_json, uuid_path};
 use super::idempotency::{self, Idempotent};
 use super::views::{parse_time, rfc3339};
 use super::{ApiError, ErrorCode};
@@ -277,7 +277,7 @@ fn admitted(req: &HttpRequest, auth: &Auth, caller: &AuthUser, drop: Uuid) -> bo
     else {
         return false;
     };
-    auth.access.verify(token).is_ok_and(|v| {
+    auth.access.verify_admission(token).is_ok_and(|v| {
         v.scopes.contains(&admission_scope(drop))
             && matches!((&v.principal, &caller.principal), (Principal::User(a), Principal::User(b)) if a == b)
     })
@@ -293,6 +293,7 @@ async fn order(
     auth: web::Data<Auth>,
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user_id()?;
+    require_json(&req)?;
     let metrics = drops.metrics();
     let state = load(&drops, &path).await?;
     let record = state.record();

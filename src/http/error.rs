@@ -9,6 +9,7 @@ use std::fmt;
 use actix_web::http::StatusCode;
 use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, error::JsonPayloadError};
+use fitpulse_actors::domain::text;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -136,16 +137,44 @@ pub struct ApiError {
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
-/// A required text field, trimmed, of 1 to `max` characters.
+/// A required one-line text field of 1 to `max` characters that passes the text policy
+/// (`fitpulse_actors::domain::text`); answers the cleaned text (trimmed, NFC).
 pub fn bounded_text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
-    let value = value.trim();
-    if value.is_empty() || value.chars().count() > max {
-        return Err(ApiError::invalid_field(
-            field,
-            format!("1-{max} characters"),
-        ));
+    text::line(value, max).map_err(|e| ApiError::invalid_field(field, e))
+}
+
+/// Like [`bounded_text`] for texts that may span several lines (posts, comments, notes).
+pub fn long_text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
+    text::long(value, max).map_err(|e| ApiError::invalid_field(field, e))
+}
+
+/// True if the request says its body is JSON (`application/json` or a `+json` type).
+pub fn is_json_request(req: &HttpRequest) -> bool {
+    let Some(value) = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Refuses a body that does not say it is JSON with 415, as the JSON extractor does, for
+/// routes that read the raw bytes (to fingerprint or verify them) before parsing.
+pub fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
+    if is_json_request(req) {
+        Ok(())
+    } else {
+        Err(ApiError::new(ErrorCode::UnsupportedMediaType))
     }
-    Ok(value.to_owned())
 }
 
 /// A path segment that must be a UUID; `what` names it in the error.

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::cache::{CachePolicy, respond_hashed};
+use super::error::bounded_text;
 use super::views::{parse_time, rfc3339};
 use super::{ApiError, ErrorCode};
 use crate::auth::AuthUser;
@@ -120,10 +121,7 @@ async fn schedule(
     caller.require_role(Role::Coach)?;
     let coach = caller.user_id()?;
     let body = body.into_inner();
-    let title = body.title.trim().to_owned();
-    if title.is_empty() || title.chars().count() > 120 || title.chars().any(char::is_control) {
-        return Err(ApiError::invalid_field("title", "1 to 120 characters"));
-    }
+    let title = bounded_text("title", &body.title, 120)?;
     if let Some(workout) = &body.workout_id {
         ItemRef::parse("workout", workout).map_err(|e| ApiError::invalid_field("workout_id", e))?;
     }

@@ -11,18 +11,17 @@ use std::sync::Arc;
 use actix_web::{HttpResponse, web};
 use fitpulse_actors::device::ClientInfo;
 use fitpulse_actors::domain::{Role, now_millis};
-use fitpulse_actors::events::EventKind;
 use fitpulse_actors::ports::messages::{MessageAction, MessageState};
 use fitpulse_actors::session::{Audience, AudienceFilter, own_workout};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::error::{bounded_text, uuid_path};
-use super::views::{parse_time, rfc3339};
+use super::error::{bounded_text, long_text, uuid_path};
+use super::views::parse_time;
 use super::{ApiError, ErrorCode};
 use crate::auth::AuthUser;
-use crate::messages::{FeatureMessage, Messages, Segment};
+use crate::messages::{FeatureMessage, Messages, Segment, state_view};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/admin/messages").post(create).get(list))
@@ -97,7 +96,7 @@ async fn create(
     let message = FeatureMessage {
         id: Uuid::new_v4(),
         title: bounded_text("title", &b.title, 120)?,
-        body: bounded_text("body", &b.body, 2_000)?,
+        body: long_text("body", &b.body, 2_000)?,
         image_url: url("image_url", b.image_url)?,
         cta_url: url("cta_url", b.cta_url)?,
         priority: b.priority.clamp(-100, 100),
@@ -180,14 +179,6 @@ struct InboxQuery {
     locale: Option<String>,
     #[serde(default)]
     all: bool,
-}
-
-fn state_view(state: &MessageState) -> Value {
-    json!({
-        "read_at": state.read_at.map(rfc3339),
-        "dismissed_at": state.dismissed_at.map(rfc3339),
-        "clicked_at": state.clicked_at.map(rfc3339),
-    })
 }
 
 async fn inbox(
@@ -275,14 +266,11 @@ async fn mark(
                 .with_message("the actions are read, dismiss and click"));
         }
     };
-    let message = load(&messages, uuid_path(&id, "id")?).await?;
+    let id = uuid_path(&id, "id")?;
     let state = messages
-        .stores()
-        .messages
-        .mark_message(user, message.id, action, now_millis())
-        .await?;
-    let data = json!({ "id": message.id, "action": action.as_str(), "state": state_view(&state) });
-    let kind = EventKind::parse("message.state").expect("a valid event kind");
-    messages.hub().publish(user, kind, data.to_string()).await?;
-    Ok(HttpResponse::Ok().json(data))
+        .mark(user, id, action)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound).with_message("no such message"))?;
+    Ok(HttpResponse::Ok()
+        .json(json!({ "id": id, "action": action.as_str(), "state": state_view(&state) })))
 }

@@ -1,6 +1,7 @@
 //! The HTTP edge: one `configure` per area mounts its routes; `error` is the catalogue every
 //! route answers errors from; `observe` wraps every request with id, span and metrics.
 
+pub mod address_cap;
 mod admin;
 mod auth;
 pub mod cache;

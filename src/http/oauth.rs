@@ -10,10 +10,12 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
+use super::ApiError;
 use super::auth::limit;
 use super::views::{no_store, token_response};
 use crate::auth::Accounts;
 use crate::auth::accounts::AccountError;
+use crate::auth::passwords::HashError;
 use crate::auth::rate_limit::LoginLimiter;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -80,6 +82,17 @@ impl From<AccountError> for OAuthError {
             }
             other => OAuthError::new("invalid_grant", other.to_string()),
         }
+    }
+}
+
+/// A failed grant in the RFC's shape, except a full hashing pool: that is the catalogue's
+/// 429 with `Retry-After`, like the other rate limits of this route.
+fn grant_error(err: AccountError) -> actix_web::Error {
+    match err {
+        AccountError::Hash(HashError::Busy {
+            retry_after_seconds,
+        }) => ApiError::rate_limited(retry_after_seconds).into(),
+        other => OAuthError::from(other).into(),
     }
 }
 
@@ -152,15 +165,12 @@ async fn token(
             accounts
                 .password_grant(username, password)
                 .await
-                .map_err(OAuthError::from)?
+                .map_err(grant_error)?
         }
         "refresh_token" => {
             let refresh = required(&request.refresh_token, "refresh_token")?;
             limit(&req, &limiter, None)?;
-            accounts
-                .refresh_grant(refresh)
-                .await
-                .map_err(OAuthError::from)?
+            accounts.refresh_grant(refresh).await.map_err(grant_error)?
         }
         "client_credentials" => {
             limit(&req, &limiter, None)?;

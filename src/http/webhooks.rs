@@ -10,6 +10,7 @@ use fitpulse_actors::domain::now_millis;
 use fitpulse_actors::ports::commerce::OutboxItem;
 use serde_json::json;
 
+use super::error::require_json;
 use super::{ApiError, ErrorCode};
 use crate::auth::extractor::bearer_token;
 use crate::commerce::Webhooks;
@@ -100,11 +101,13 @@ fn not_configured(metrics: &Metrics, provider: WebhookProvider) -> ApiError {
 }
 
 async fn appstore(
+    req: HttpRequest,
     body: web::Bytes,
     webhooks: web::Data<Webhooks>,
     stores: web::Data<Stores>,
     metrics: web::Data<Metrics>,
 ) -> Result<HttpResponse, ApiError> {
+    require_json(&req)?;
     let verifier = webhooks
         .appstore
         .as_ref()
@@ -126,6 +129,7 @@ async fn googleplay(
     stores: web::Data<Stores>,
     metrics: web::Data<Metrics>,
 ) -> Result<HttpResponse, ApiError> {
+    require_json(&req)?;
     let play = webhooks
         .googleplay
         .as_ref()
@@ -144,6 +148,7 @@ async fn payments(
     stores: web::Data<Stores>,
     metrics: web::Data<Metrics>,
 ) -> Result<HttpResponse, ApiError> {
+    require_json(&req)?;
     let provider = webhooks
         .payments
         .as_ref()

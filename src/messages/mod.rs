@@ -9,13 +9,13 @@ pub mod segment;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fitpulse_actors::domain::{UnixMillis, now_millis};
+use fitpulse_actors::domain::{UnixMillis, UserId, now_millis};
 use fitpulse_actors::events::EventKind;
 use fitpulse_actors::hub::Hub;
 use fitpulse_actors::ports::bus::{Bus, BusError};
 
 use crate::bus::announce::Announcer;
-use fitpulse_actors::ports::messages::MessageRecord;
+use fitpulse_actors::ports::messages::{MessageAction, MessageRecord, MessageState};
 use fitpulse_actors::ports::store::StoreError;
 use fitpulse_actors::session::Broadcast;
 use serde::{Deserialize, Serialize};
@@ -71,6 +71,15 @@ impl FeatureMessage {
     }
 }
 
+/// A user's state of one message, as the API shows it.
+pub fn state_view(state: &MessageState) -> serde_json::Value {
+    json!({
+        "read_at": state.read_at.map(rfc3339),
+        "dismissed_at": state.dismissed_at.map(rfc3339),
+        "clicked_at": state.clicked_at.map(rfc3339),
+    })
+}
+
 /// Where nodes tell each other about new messages (by id).
 const ANNOUNCE_SUBJECT: &str = "fitpulse.messages";
 
@@ -118,6 +127,37 @@ impl Messages {
 
     pub fn hub(&self) -> &Hub {
         &self.hub
+    }
+
+    /// Records `user`'s `action` on message `id` and tells the user's devices
+    /// (`message.state`). `None` when there is no such message for this user: unknown, or
+    /// not meant for them (see [`Segment::may_target`]).
+    pub async fn mark(
+        &self,
+        user: UserId,
+        id: Uuid,
+        action: MessageAction,
+    ) -> Result<Option<MessageState>, StoreError> {
+        let Some(record) = self.stores.messages.message(id).await? else {
+            return Ok(None);
+        };
+        let message = FeatureMessage::from_record(&record)?;
+        let now = now_millis();
+        let entitlements = self.stores.entitlements.entitlements(user).await?;
+        if !message.segment.may_target(user, &entitlements, now) {
+            return Ok(None);
+        }
+        let state = self
+            .stores
+            .messages
+            .mark_message(user, id, action, now)
+            .await?;
+        let data = json!({ "id": id, "action": action.as_str(), "state": state_view(&state) });
+        let kind = EventKind::parse("message.state").expect("a valid event kind");
+        if let Err(err) = self.hub.publish(user, kind, data.to_string()).await {
+            tracing::warn!(user_id = %user, error = %err, "cannot tell the user's devices of a message state");
+        }
+        Ok(Some(state))
     }
 
     /// Stores a new message and schedules its delivery, on every node of a cluster: each

@@ -76,6 +76,28 @@ impl Segment {
     }
 }
 
+impl Segment {
+    /// Whether the message can be meant for `user` at all, by what does not depend on a
+    /// device or on time (named users, premium or free): who else marks it read, clicks
+    /// or dismisses it is refused as if it did not exist.
+    pub fn may_target(
+        &self,
+        user: UserId,
+        entitlements: &[fitpulse_actors::ports::store::Entitlement],
+        now: fitpulse_actors::domain::UnixMillis,
+    ) -> bool {
+        if !self.user_ids.is_empty() && !self.user_ids.contains(&user) {
+            return false;
+        }
+        self.entitlement.is_none_or(|tier| {
+            let premium = entitlements
+                .iter()
+                .any(|e| e.name == "premium" && e.is_active_at(now));
+            premium == (tier == Tier::Premium)
+        })
+    }
+}
+
 impl AudienceFilter for Segment {
     fn matches(&self, audience: &Audience<'_>) -> bool {
         if !self.user_ids.is_empty() && !self.user_ids.contains(&audience.user) {
@@ -214,6 +236,20 @@ mod tests {
         assert!(segment.matches(&audience(None)));
         assert!(segment.matches(&audience(Some(20 * day))));
         assert!(!segment.matches(&audience(Some(25 * day))));
+    }
+
+    #[test]
+    fn a_message_for_named_users_or_a_tier_may_not_target_anyone_else() {
+        let (ada, bob) = (UserId::random(), UserId::random());
+        let named: Segment =
+            serde_json::from_value(serde_json::json!({ "user_ids": [ada] })).expect("valid");
+        assert!(named.may_target(ada, &[], 0));
+        assert!(!named.may_target(bob, &[], 0));
+        let premium_only: Segment =
+            serde_json::from_value(serde_json::json!({ "entitlement": "premium" })).expect("valid");
+        assert!(premium_only.may_target(ada, &premium(), 0));
+        assert!(!premium_only.may_target(ada, &[], 0));
+        assert!(Segment::default().may_target(bob, &[], 0));
     }
 
     #[test]

@@ -18,7 +18,8 @@ use fitpulse_actors::ports::drops::DropStore;
 use fitpulse_actors::ports::messages::MessageStore;
 use fitpulse_actors::ports::store::{
     ContentStore, EntitlementStore, FeedStore, HealthCheck, IdempotencyStore, LikeStore,
-    LiveClassStore, PlanStore, RefreshTokenStore, SaveStore, SettingStore, UserStore,
+    LiveClassStore, PlanStore, RefreshTokenStore, RevocationStore, SaveStore, SettingStore,
+    UserStore,
 };
 
 use crate::config::{Settings, StoreKind};
@@ -33,6 +34,7 @@ pub struct Stores {
     pub likes: Arc<dyn LikeStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub refresh_tokens: Arc<dyn RefreshTokenStore>,
+    pub revocations: Arc<dyn RevocationStore>,
     pub entitlements: Arc<dyn EntitlementStore>,
     pub feed: Arc<dyn FeedStore>,
     pub plans: Arc<dyn PlanStore>,
@@ -55,6 +57,7 @@ impl Stores {
             + LikeStore
             + IdempotencyStore
             + RefreshTokenStore
+            + RevocationStore
             + EntitlementStore
             + FeedStore
             + PlanStore
@@ -76,6 +79,7 @@ impl Stores {
             likes: store.clone(),
             idempotency: store.clone(),
             refresh_tokens: store.clone(),
+            revocations: store.clone(),
             entitlements: store.clone(),
             feed: store.clone(),
             plans: store.clone(),

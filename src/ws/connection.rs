@@ -1,7 +1,7 @@
 //! One socket. Authenticated before it starts; then it attaches to the user's session,
 //! writes the frames the session hands it (through a bounded mailbox: a full queue means
 //! the client stopped reading, and the session closes it 4009), enforces frame size and
-//! message rate, pings to find dead peers, warns before its token expires and closes 4001
+//! message rate (pings and pongs included), pings to find dead peers, warns before its token expires and closes 4001
 //! when it does unless the app sent `auth.refresh`.
 
 use std::collections::{BTreeSet, HashSet};
@@ -25,6 +25,7 @@ use super::frames;
 use super::replies;
 use crate::auth::AuthUser;
 use crate::auth::tokens::Principal;
+use crate::http::address_cap::Slot;
 
 /// Unique per node, so sessions can tell sockets apart.
 fn next_device_key() -> DeviceKey {
@@ -56,6 +57,8 @@ pub struct Connection {
     rate: DefaultDirectRateLimiter,
     partial: Option<Partial>,
     client: ClientInfo,
+    /// This socket's place under its address's cap, given back when the actor is dropped.
+    _slot: Option<Slot>,
 }
 
 impl Connection {
@@ -87,7 +90,14 @@ impl Connection {
             rate,
             partial: None,
             client,
+            _slot: None,
         }
+    }
+
+    /// Keeps `slot` (this socket's place under the per-address cap) while the socket lives.
+    pub fn holding(mut self, slot: Slot) -> Self {
+        self._slot = Some(slot);
+        self
     }
 
     /// A socket that closes with `code` as soon as it opens.
@@ -418,8 +428,16 @@ impl StreamHandler<Result<ws::Message, ProtocolError>> for Connection {
             }
         };
         match msg {
-            ws::Message::Ping(payload) => ctx.pong(&payload),
-            ws::Message::Pong(_) | ws::Message::Nop => {}
+            // Control frames count toward the rate limit too: each ping costs a pong.
+            ws::Message::Ping(payload) => {
+                if self.within_rate(ctx) {
+                    ctx.pong(&payload);
+                }
+            }
+            ws::Message::Pong(_) => {
+                self.within_rate(ctx);
+            }
+            ws::Message::Nop => {}
             ws::Message::Close(reason) => {
                 ctx.close(reason);
                 ctx.stop();

@@ -23,6 +23,8 @@ use crate::auth::Auth;
 use crate::auth::extractor::bearer_token;
 use crate::auth::tokens::Principal;
 use crate::config::WsSettings;
+use crate::http::address_cap::AddressCap;
+use crate::http::client_ip::client_ip;
 use crate::metrics::Metrics;
 
 pub use connection::Connection;
@@ -107,9 +109,26 @@ async fn connect(
     query: web::Query<ConnectQuery>,
     gateway: web::Data<Gateway>,
     lifecycle: web::Data<crate::lifecycle::Lifecycle>,
+    cap: web::Data<AddressCap>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let token = bearer_token(&req).or(query.access_token.as_deref());
     let gateway = gateway.into_inner();
+    let slot = cap.into_inner().take(client_ip(&req));
+    if slot.over {
+        gateway
+            .metrics
+            .connections_refused_total
+            .with_label_values(&["socket"])
+            .inc();
+        let refused = Connection::refuse(
+            gateway.clone(),
+            close::RATE_LIMITED,
+            "too many sockets from your address",
+        );
+        return WsResponseBuilder::new(refused, &req, stream)
+            .frame_size(gateway.limits.max_frame_bytes)
+            .start();
+    }
     // A draining node's sockets are being closed: a new one goes elsewhere at once.
     let attempt = match lifecycle.is_draining() {
         true => None,
@@ -132,6 +151,7 @@ async fn connect(
         Some(Some(Ok(caller))) => match caller.principal {
             Principal::User(user) => {
                 Connection::new(gateway.clone(), caller, user, query.since, query.client())
+                    .holding(slot)
             }
             Principal::Client(_) => Connection::refuse(
                 gateway.clone(),

@@ -47,6 +47,39 @@ async fn an_unknown_store_kind_exits_2() {
 }
 
 #[tokio::test]
+async fn an_empty_or_short_webhook_secret_exits_2_naming_the_key() {
+    for (env, key) in [
+        (
+            "FITPULSE__COMMERCE__PAYMENTS_SECRET",
+            "commerce.payments_secret",
+        ),
+        (
+            "FITPULSE__COMMERCE__GOOGLEPLAY_PUSH_TOKEN",
+            "commerce.googleplay_push_token",
+        ),
+    ] {
+        for weak in ["", "tooshort"] {
+            let data = tempfile::tempdir().expect("temp dir");
+            // A server that accepted the secret would run on: bounded, it fails the test.
+            let output = tokio::time::timeout(
+                WAIT,
+                fitpulse()
+                    .env("FITPULSE__DATA_DIR", data.path())
+                    .env("FITPULSE__HTTP__BIND", "127.0.0.1:0")
+                    .env(env, weak)
+                    .output(),
+            )
+            .await
+            .expect("the start was refused at once")
+            .expect("ran");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(2), "{env}={weak:?}: {stderr}");
+            assert!(stderr.contains(key), "{stderr}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn version_prints_the_crate_version() {
     let output = fitpulse().arg("--version").output().await.expect("ran");
     assert!(output.status.success());
@@ -77,11 +110,17 @@ async fn an_unreachable_cql_cluster_fails_the_start_fast_with_a_clear_message() 
     );
 }
 
-#[actix_web::test]
-async fn sigterm_drains_and_exits_0() {
-    let data = tempfile::tempdir().expect("temp dir");
+/// Starts the server on `data` and a free port; answers the process, its port and the rest
+/// of its (JSON) log.
+async fn serve(
+    data: &std::path::Path,
+) -> (
+    tokio::process::Child,
+    u16,
+    tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+) {
     let mut child = fitpulse()
-        .env("FITPULSE__DATA_DIR", data.path())
+        .env("FITPULSE__DATA_DIR", data)
         .env("FITPULSE__HTTP__BIND", "127.0.0.1:0")
         .env("FITPULSE__LOG__FORMAT", "json")
         .spawn()
@@ -102,6 +141,13 @@ async fn sigterm_drains_and_exits_0() {
     })
     .await
     .expect("listening in time");
+    (child, port, lines)
+}
+
+#[actix_web::test]
+async fn sigterm_drains_and_exits_0() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let (mut child, port, mut lines) = serve(data.path()).await;
 
     let client = awc::Client::default();
     let response = client
@@ -131,6 +177,61 @@ async fn sigterm_drains_and_exits_0() {
         rest.iter().any(|l| l.contains("shutdown: complete")),
         "{rest:#?}"
     );
+}
+
+/// Sends `method path` with a bearer token to the server on `port`; answers the status.
+async fn status_of(port: u16, method: &str, path: &str, token: &str) -> u16 {
+    let method = awc::http::Method::from_bytes(method.as_bytes()).expect("method");
+    awc::Client::default()
+        .request(method, format!("http://127.0.0.1:{port}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("answered")
+        .status()
+        .as_u16()
+}
+
+#[actix_web::test]
+async fn a_deleted_accounts_access_token_stays_refused_after_a_crash_and_restart() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let (mut child, port, _lines) = serve(data.path()).await;
+    let register = |email: String| async move {
+        let mut answer = awc::Client::default()
+            .post(format!("http://127.0.0.1:{port}/v1/auth/register"))
+            .send_json(&serde_json::json!({
+                "email": email, "password": crate::helpers::PASSWORD, "display_name": "Ada",
+            }))
+            .await
+            .expect("answered");
+        assert_eq!(answer.status().as_u16(), 201);
+        let body: serde_json::Value = answer.json().await.expect("json");
+        body["access_token"].as_str().expect("token").to_owned()
+    };
+    let gone = register(crate::helpers::unique_email()).await;
+    let kept = register(crate::helpers::unique_email()).await;
+    let like = "/v1/me/likes/recipe/classic-banana-pancakes";
+    assert_eq!(status_of(port, "PUT", like, &gone).await, 200);
+    assert_eq!(status_of(port, "DELETE", "/v1/me", &gone).await, 204);
+    assert_eq!(status_of(port, "GET", "/v1/me/likes", &gone).await, 401);
+
+    // Killed outright: nothing gets a chance to flush; the revocation was stored already.
+    child.kill().await.expect("killed");
+    let (mut child, port, _lines) = serve(data.path()).await;
+    // A live account's token still works (the positive control).
+    assert_eq!(status_of(port, "GET", "/v1/me/likes", &kept).await, 200);
+    for (method, path) in [
+        ("GET", "/v1/me/likes"),
+        ("PUT", like),
+        ("GET", "/v1/me/plan"),
+    ] {
+        assert_eq!(
+            status_of(port, method, path, &gone).await,
+            401,
+            "{method} {path}"
+        );
+    }
+    child.kill().await.expect("killed");
 }
 
 #[actix_web::test]

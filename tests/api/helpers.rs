@@ -78,9 +78,18 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut settings = test_settings(&data_dir);
     customize(&mut settings);
-    let app = Application::build_with_routes(settings.clone(), test_routes)
-        .await
-        .expect("the app builds");
+    spawn_in(settings, data_dir).await
+}
+
+/// Spawns the app with exactly `settings`, keeping `data_dir` alive as long as it runs.
+async fn spawn_in(settings: Settings, data_dir: TempDir) -> TestApp {
+    // Boxed: the build future is large, and tests start several apps on one thread.
+    let app = Box::pin(Application::build_with_routes(
+        settings.clone(),
+        test_routes,
+    ))
+    .await
+    .expect("the app builds");
     let port = app.port();
     let lifecycle = app.lifecycle();
     let stores = app.stores();

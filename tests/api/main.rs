@@ -11,6 +11,7 @@ mod console;
 mod content;
 mod drops;
 mod errors;
+mod hardening;
 mod health;
 mod helpers;
 mod messages;

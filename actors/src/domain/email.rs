@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::text::is_default_ignorable;
+
 /// A syntactically plausible, normalized email address (at most 254 characters).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -25,7 +27,9 @@ impl Email {
             return Err(EmailError::TooLong);
         }
         let (local, domain) = normalized.split_once('@').ok_or(EmailError::Malformed)?;
-        let plain = |c: char| !c.is_whitespace() && !c.is_control() && c != '@';
+        // Invisible characters would make a look-alike of someone else's address.
+        let plain =
+            |c: char| !c.is_whitespace() && !c.is_control() && !is_default_ignorable(c) && c != '@';
         let domain_ok = domain.contains('.')
             && !domain.starts_with('.')
             && !domain.ends_with('.')
@@ -80,8 +84,24 @@ mod tests {
             "ada@.com",
             "a b@x.io",
             "a@b@c.io",
+            "\u{200B}ada@example.com",
+            "ada@exa\u{2060}mple.com",
         ] {
             assert_eq!(Email::parse(raw), Err(EmailError::Malformed), "{raw}");
+        }
+    }
+
+    #[test]
+    fn unicode_padding_is_trimmed_so_padded_spellings_are_one_address() {
+        for raw in [
+            " ada@example.com",
+            "ada@example.com\u{a0}",
+            "\u{2003}ADA@example.com",
+        ] {
+            assert_eq!(
+                Email::parse(raw).expect("valid").as_str(),
+                "ada@example.com"
+            );
         }
     }
 

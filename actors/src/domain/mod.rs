@@ -7,6 +7,7 @@ mod ids;
 mod live;
 mod profile;
 mod role;
+pub mod text;
 
 pub use content::{ContentKind, ItemRef, ItemRefError};
 pub use credentials::{CredentialError, DeviceId, Password};

@@ -4,9 +4,12 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// 1-64 characters after trimming, no control characters.
+use super::text::{self, TextError};
+
+/// 1-64 characters that pass the text policy ([`super::text`]): trimmed, NFC, no control
+/// or bidi characters, something visible.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[serde(from = "String", into = "String")]
 pub struct DisplayName(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -15,23 +18,43 @@ pub enum ProfileError {
     DisplayNameLength,
     #[error("a display name cannot contain control characters")]
     DisplayNameControl,
+    #[error("a display name cannot contain bidirectional control characters")]
+    DisplayNameBidi,
+    #[error("a display name needs a visible character")]
+    DisplayNameInvisible,
     #[error("a locale looks like `en` or `pt-BR`")]
     Locale,
 }
 
 impl DisplayName {
     pub const MAX_CHARS: usize = 64;
+    /// What a stored name that no longer passes the policy is shown as.
+    const FALLBACK: &'static str = "Member";
 
     pub fn parse(raw: &str) -> Result<DisplayName, ProfileError> {
-        let trimmed = raw.trim();
-        let chars = trimmed.chars().count();
-        if chars == 0 || chars > Self::MAX_CHARS {
-            return Err(ProfileError::DisplayNameLength);
+        text::line(raw, Self::MAX_CHARS)
+            .map(DisplayName)
+            .map_err(|err| match err {
+                TextError::Length { .. } => ProfileError::DisplayNameLength,
+                TextError::Control => ProfileError::DisplayNameControl,
+                TextError::Bidi => ProfileError::DisplayNameBidi,
+                TextError::Invisible => ProfileError::DisplayNameInvisible,
+            })
+    }
+
+    /// A name read back from the store. Names stored before the text policy tightened
+    /// are cleaned rather than making the account unreadable: offending characters go,
+    /// and a name with nothing visible left shows as "Member".
+    pub fn stored(raw: &str) -> DisplayName {
+        if let Ok(name) = DisplayName::parse(raw) {
+            return name;
         }
-        if trimmed.chars().any(char::is_control) {
-            return Err(ProfileError::DisplayNameControl);
-        }
-        Ok(DisplayName(trimmed.to_owned()))
+        let kept: String = raw
+            .chars()
+            .filter(|c| !c.is_control() && !text::is_bidi_control(*c))
+            .take(Self::MAX_CHARS)
+            .collect();
+        DisplayName::parse(&kept).unwrap_or_else(|_| DisplayName(Self::FALLBACK.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -39,10 +62,10 @@ impl DisplayName {
     }
 }
 
-impl TryFrom<String> for DisplayName {
-    type Error = ProfileError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        DisplayName::parse(&value)
+impl From<String> for DisplayName {
+    /// Only the stores deserialize names; input from requests goes through `parse`.
+    fn from(value: String) -> Self {
+        DisplayName::stored(&value)
     }
 }
 
@@ -167,6 +190,28 @@ mod tests {
             DisplayName::parse("Ada\u{0}"),
             Err(ProfileError::DisplayNameControl)
         );
+    }
+
+    #[test]
+    fn a_display_name_that_lies_about_itself_is_rejected() {
+        assert_eq!(
+            DisplayName::parse("\u{200B}\u{200C}\u{200D}"),
+            Err(ProfileError::DisplayNameInvisible)
+        );
+        assert_eq!(
+            DisplayName::parse("abc\u{202E}gnp.exe"),
+            Err(ProfileError::DisplayNameBidi)
+        );
+    }
+
+    #[test]
+    fn a_stored_name_from_before_the_policy_is_cleaned_not_refused() {
+        assert_eq!(
+            DisplayName::stored("abc\u{202E}gnp.exe").as_str(),
+            "abcgnp.exe"
+        );
+        assert_eq!(DisplayName::stored("\u{200B}\u{200B}").as_str(), "Member");
+        assert_eq!(DisplayName::stored("Ada").as_str(), "Ada");
     }
 
     #[test]

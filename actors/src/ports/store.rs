@@ -133,6 +133,33 @@ pub trait RefreshTokenStore: Send + Sync {
     async fn revoke_user_tokens(&self, user: UserId) -> Result<(), StoreError>;
 }
 
+/// A user's access tokens issued at or before `at` stopped working then (the account was
+/// deleted, or every login of it was ended).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Revocation {
+    pub user: UserId,
+    pub at: UnixMillis,
+}
+
+/// Revocations of access tokens, which are otherwise checked by signature alone. Each is
+/// kept only while a token it voids can still be alive (`keep_until`), so the whole set
+/// stays as small as one access-token lifetime of revocations.
+#[async_trait]
+pub trait RevocationStore: Send + Sync {
+    /// Records `revocation`, kept until `keep_until`.
+    async fn revoke_tokens(
+        &self,
+        revocation: Revocation,
+        keep_until: UnixMillis,
+    ) -> Result<(), StoreError>;
+    /// The revocations made at or after `since` and still kept at `now`, oldest first.
+    async fn revocations_since(
+        &self,
+        since: UnixMillis,
+        now: UnixMillis,
+    ) -> Result<Vec<Revocation>, StoreError>;
+}
+
 /// Something a user may use, such as `premium`, until `expires_at` (forever if `None`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entitlement {

@@ -3,6 +3,7 @@
 //! driven by a rate `profile`. `rest` and `spike` send a browsing app's requests
 //! (`browse`): `workload` prepares them in the proportions of a `mix`, and `checks` judges
 //! every answer. `drop` sends `buyers`' orders and `drop_audit` checks the drop's books.
+//! `login_burst` measures what a burst of strangers' logins costs the server.
 
 pub mod broadcast;
 mod browse;
@@ -12,6 +13,7 @@ pub mod connect;
 pub mod drop;
 mod drop_audit;
 pub mod live;
+pub mod login_burst;
 pub mod mix;
 pub mod open_loop;
 pub mod profile;

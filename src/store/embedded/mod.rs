@@ -22,6 +22,7 @@ mod messages;
 mod outbox;
 mod plans;
 mod refresh_tokens;
+mod revocations;
 mod saves;
 mod subscriptions;
 mod users;
@@ -50,6 +51,8 @@ const REFRESH_TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("refre
 const REFRESH_FAMILIES: TableDefinition<&str, &[u8]> = TableDefinition::new("refresh_families");
 /// Keys `user<sep>family`, so a user's families are one range scan.
 const USER_FAMILIES: TableDefinition<&str, ()> = TableDefinition::new("refresh_families_by_user");
+/// Keys `at<sep>user` with the time zero-padded; values the time the entry may go.
+const REVOCATIONS: TableDefinition<&str, i64> = TableDefinition::new("token_revocations");
 /// Keys `user<sep>name`.
 const ENTITLEMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("entitlements");
 /// Keys `user<sep>seq` with the seq zero-padded, so a user's events sort by seq.
@@ -148,6 +151,7 @@ impl EmbeddedStore {
             txn.open_table(REFRESH_FAMILIES)?;
             txn.open_table(USER_FAMILIES)?;
             txn.open_table(ENTITLEMENTS)?;
+            txn.open_table(REVOCATIONS)?;
             txn.open_table(FEED_EVENTS)?;
             txn.open_table(FEED_STATE)?;
             txn.open_table(PLANS)?;

@@ -72,6 +72,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0009_drops_by_day",
         cql: include_str!("../../../cql/0009_drops_by_day.cql"),
     },
+    Migration {
+        version: 10,
+        name: "0010_token_revocations",
+        cql: include_str!("../../../cql/0010_token_revocations.cql"),
+    },
 ];
 
 /// How long a lock holder may run before its lock expires on its own.

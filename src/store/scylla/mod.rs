@@ -20,6 +20,7 @@ pub mod migrate;
 mod outbox;
 mod plans;
 mod refresh_tokens;
+mod revocations;
 mod saves;
 mod subscriptions;
 mod users;
@@ -32,6 +33,7 @@ use fitpulse_actors::ports::store::{HealthCheck, StoreError};
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
+use scylla::deserialize::row::DeserializeRow;
 use scylla::errors::{DbError, ExecutionError, RequestAttemptError, WriteType};
 use scylla::serialize::row::SerializeRow;
 use scylla::statement::prepared::PreparedStatement;
@@ -69,6 +71,7 @@ pub struct ScyllaStore {
     like_statements: likes::Statements,
     idempotency_statements: idempotency::Statements,
     refresh_statements: refresh_tokens::Statements,
+    revocation_statements: revocations::Statements,
     entitlement_statements: entitlements::Statements,
     feed_statements: feed::Statements,
     plan_statements: plans::Statements,
@@ -137,6 +140,7 @@ impl ScyllaStore {
             like_statements: likes::Statements::prepare(&session).await?,
             idempotency_statements: idempotency::Statements::prepare(&session).await?,
             refresh_statements: refresh_tokens::Statements::prepare(&session).await?,
+            revocation_statements: revocations::Statements::prepare(&session).await?,
             entitlement_statements: entitlements::Statements::prepare(&session).await?,
             feed_statements: feed::Statements::prepare(&session).await?,
             plan_statements: plans::Statements::prepare(&session).await?,
@@ -260,6 +264,62 @@ impl ScyllaStore {
             }
         }
         Ok(ids)
+    }
+}
+
+impl ScyllaStore {
+    /// Runs a statement whose result has no rows worth reading.
+    async fn exec(
+        &self,
+        statement: &PreparedStatement,
+        values: impl SerializeRow,
+    ) -> Result<(), StoreError> {
+        self.session
+            .execute_unpaged(statement, values)
+            .await
+            .map(|_| ())
+            .map_err(execution_error)
+    }
+
+    /// Runs a query and decodes every row of its (single) page as `T`.
+    async fn rows<T>(
+        &self,
+        statement: &PreparedStatement,
+        values: impl SerializeRow,
+    ) -> Result<Vec<T>, StoreError>
+    where
+        T: for<'f, 'm> DeserializeRow<'f, 'm>,
+    {
+        let rows = self
+            .session
+            .execute_unpaged(statement, values)
+            .await
+            .map_err(execution_error)?
+            .into_rows_result()
+            .map_err(StoreError::backend)?;
+        rows.rows::<T>()
+            .map_err(StoreError::backend)?
+            .map(|row| row.map_err(StoreError::backend))
+            .collect()
+    }
+
+    /// Runs a query and decodes its first row as `T`, if there is one.
+    async fn maybe_row<T>(
+        &self,
+        statement: &PreparedStatement,
+        values: impl SerializeRow,
+    ) -> Result<Option<T>, StoreError>
+    where
+        T: for<'f, 'm> DeserializeRow<'f, 'm>,
+    {
+        let rows = self
+            .session
+            .execute_unpaged(statement, values)
+            .await
+            .map_err(execution_error)?
+            .into_rows_result()
+            .map_err(StoreError::backend)?;
+        rows.maybe_first_row::<T>().map_err(StoreError::backend)
     }
 }
 

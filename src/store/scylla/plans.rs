@@ -7,7 +7,7 @@ use scylla::client::session::Session;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlTimestamp;
 
-use super::{ConnectError, ScyllaStore, execution_error, prepare};
+use super::{ConnectError, ScyllaStore, prepare};
 
 pub(super) struct Statements {
     get: PreparedStatement,
@@ -32,17 +32,10 @@ impl PlanStore for ScyllaStore {
     async fn plan(&self, user: UserId) -> Result<Option<String>, StoreError> {
         self.ops
             .time("plan", async {
-                let rows = self
-                    .session
-                    .execute_unpaged(&self.plan_statements.get, (user.as_uuid(),))
-                    .await
-                    .map_err(execution_error)?
-                    .into_rows_result()
-                    .map_err(StoreError::backend)?;
-                Ok(rows
-                    .maybe_first_row::<(Option<String>,)>()
-                    .map_err(StoreError::backend)?
-                    .and_then(|(plan,)| plan))
+                let row: Option<(Option<String>,)> = self
+                    .maybe_row(&self.plan_statements.get, (user.as_uuid(),))
+                    .await?;
+                Ok(row.and_then(|(plan,)| plan))
             })
             .await
     }
@@ -50,14 +43,11 @@ impl PlanStore for ScyllaStore {
     async fn put_plan(&self, user: UserId, plan: &str) -> Result<(), StoreError> {
         self.ops
             .time("put_plan", async {
-                self.session
-                    .execute_unpaged(
-                        &self.plan_statements.put,
-                        (user.as_uuid(), plan, CqlTimestamp(now_millis())),
-                    )
-                    .await
-                    .map(|_| ())
-                    .map_err(execution_error)
+                self.exec(
+                    &self.plan_statements.put,
+                    (user.as_uuid(), plan, CqlTimestamp(now_millis())),
+                )
+                .await
             })
             .await
     }

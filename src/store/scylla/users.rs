@@ -123,8 +123,7 @@ impl UserRow {
             .iter()
             .map(|r| Role::parse(r).ok_or_else(|| corrupt(format!("stored role `{r}`"))))
             .collect::<Result<_, _>>()?;
-        let display_name = DisplayName::parse(self.display_name.as_deref().unwrap_or_default())
-            .map_err(|err| corrupt(format!("stored display name: {err}")))?;
+        let display_name = DisplayName::stored(self.display_name.as_deref().unwrap_or_default());
         let locale = match self.locale {
             Some(l) => Locale::parse(&l).map_err(|err| corrupt(format!("stored locale: {err}")))?,
             None => Locale::default(),

@@ -3,7 +3,7 @@
 
 use actix::prelude::*;
 use actix_web_actors::ws::WebsocketContext;
-use fitpulse_actors::domain::{ClassId, Role, UserId};
+use fitpulse_actors::domain::{ClassId, Role, UserId, text};
 use fitpulse_actors::live::{LiveError, Sample};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -215,28 +215,24 @@ impl LiveCue {
         if !conn.has_role(Role::Coach) {
             return conn.reply(ctx, live_error(id, LiveError::NotCoach));
         }
-        let text = self.text.trim().to_owned();
-        let chars = text.chars().count();
-        if chars == 0 || chars > MAX_CUE_CHARS || text.chars().any(char::is_control) {
-            return conn.reply(
-                ctx,
-                invalid(
-                    id,
-                    "`text` is 1 to 280 characters without control characters",
-                ),
-            );
-        }
+        let text = match text::line(&self.text, MAX_CUE_CHARS) {
+            Ok(text) => text,
+            Err(err) => return conn.reply(ctx, invalid(id, &format!("`text` {err}"))),
+        };
         let interval: Option<Value> = match self.interval {
             Some(i) if !(1..=3600).contains(&i.seconds) => {
                 return conn.reply(ctx, invalid(id, "`interval.seconds` is 1 to 3600"));
             }
-            Some(i) if i.label.as_ref().is_some_and(|l| l.chars().count() > 40) => {
-                return conn.reply(
-                    ctx,
-                    invalid(id, "`interval.label` is at most 40 characters"),
-                );
+            Some(i) => {
+                let label = i.label.as_deref().filter(|l| !l.trim().is_empty());
+                let label = match label.map(|l| text::line(l, 40)).transpose() {
+                    Ok(label) => label,
+                    Err(err) => {
+                        return conn.reply(ctx, invalid(id, &format!("`interval.label` {err}")));
+                    }
+                };
+                Some(json!({ "label": label, "seconds": i.seconds }))
             }
-            Some(i) => Some(json!({ "label": i.label, "seconds": i.seconds })),
             None => None,
         };
         // Admins may cue any class, to help out a coach.

@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use fitpulse::config::Secret;
+use fitpulse::config::{AppStoreEnvironment, Secret};
 use fitpulse_actors::domain::{UserId, now_millis};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, assert_error, spawn_app, spawn_app_with};
-use appstore_ca::TestCa;
+use crate::sockets::metric;
+use appstore_ca::{Flaw, TestCa};
 
 const DAY: i64 = 86_400_000;
 const PAYMENTS_SECRET: &str = "whsec_test_secret";
@@ -29,6 +30,7 @@ async fn commerce_app(ca: &TestCa, root_file: &tempfile::NamedTempFile) -> TestA
     let path = root_file.path().to_owned();
     spawn_app_with(move |s| {
         s.commerce.appstore_root_cert_file = Some(path);
+        s.commerce.appstore_environment = AppStoreEnvironment::Sandbox;
         s.commerce.payments_secret = Some(Secret::new(PAYMENTS_SECRET));
         s.commerce.googleplay_push_token = Some(Secret::new(PUSH_TOKEN));
         s.outbox.poll_interval_ms = 50;
@@ -38,9 +40,26 @@ async fn commerce_app(ca: &TestCa, root_file: &tempfile::NamedTempFile) -> TestA
     .await
 }
 
-/// A signed App Store notification for `user`'s subscription `original`.
+/// A signed App Store (Sandbox) notification for `user`'s subscription `original`.
 fn appstore_body(
     ca: &TestCa,
+    kind: &str,
+    subtype: Option<&str>,
+    original: &str,
+    user: UserId,
+    signed_at: i64,
+    expires_at: i64,
+) -> Value {
+    appstore_body_from(
+        ca, "Sandbox", kind, subtype, original, user, signed_at, expires_at,
+    )
+}
+
+/// Like [`appstore_body`], from App Store `environment`.
+#[allow(clippy::too_many_arguments)]
+fn appstore_body_from(
+    ca: &TestCa,
+    environment: &str,
     kind: &str,
     subtype: Option<&str>,
     original: &str,
@@ -61,7 +80,7 @@ fn appstore_body(
         "notificationType": kind, "notificationUUID": uuid::Uuid::new_v4().to_string(),
         "signedDate": signed_at, "version": "2.0",
         "data": {
-            "bundleId": "app.fitpulse", "environment": "Sandbox",
+            "bundleId": "app.fitpulse", "environment": environment,
             "signedTransactionInfo": transaction, "signedRenewalInfo": renewal,
         },
     });
@@ -262,6 +281,65 @@ async fn every_app_store_notification_type_moves_the_state_machine() {
     })) });
     let answer = post_json(&app, "/v1/webhooks/appstore", &test_note).await;
     assert_eq!(answer.json()["status"], "ignored");
+}
+
+#[actix_web::test]
+async fn a_chain_from_the_right_root_without_apples_marks_or_from_the_other_environment_grants_nothing()
+ {
+    let ca = TestCa::new("Apple");
+    let root = tempfile::NamedTempFile::new().expect("temp file");
+    let app = commerce_app(&ca, &root).await;
+    let (user, token) = app.member();
+    let now = now_millis();
+    for flaw in [
+        Flaw::IntermediateUnmarked,
+        Flaw::ClientAuthLeaf,
+        Flaw::LeafMayNotSign,
+    ] {
+        let body = appstore_body(
+            &ca.sibling(flaw),
+            "SUBSCRIBED",
+            None,
+            "4000",
+            user,
+            now,
+            now + 30 * DAY,
+        );
+        let answer = post_json(&app, "/v1/webhooks/appstore", &body).await;
+        assert_eq!(answer.status, 401, "{flaw:?}: {}", answer.text);
+        assert_error(&answer.text, "invalid_signature");
+    }
+    let production = appstore_body_from(
+        &ca,
+        "Production",
+        "SUBSCRIBED",
+        None,
+        "4000",
+        user,
+        now,
+        now + 30 * DAY,
+    );
+    let answer = post_json(&app, "/v1/webhooks/appstore", &production).await;
+    assert_eq!(answer.status, 400, "{}", answer.text);
+    assert!(answer.text.contains("environment"), "{}", answer.text);
+    // The same notification from a well-formed chain and the served environment is taken
+    // (the positive control): only it grants premium.
+    let genuine = appstore_body(&ca, "SUBSCRIBED", None, "4000", user, now, now + 30 * DAY);
+    let answer = post_json(&app, "/v1/webhooks/appstore", &genuine).await;
+    assert_eq!(answer.json()["status"], "accepted", "{}", answer.text);
+    let state = wait_for(&app, &token, |s| state_of(s) != "none").await;
+    assert_eq!(
+        state["subscriptions"].as_array().map(Vec::len),
+        Some(1),
+        "{state}"
+    );
+    assert_eq!(
+        metric(
+            &app.metrics().await,
+            r#"fitpulse_webhooks_total{provider="appstore",result="rejected"}"#
+        ),
+        4.0
+    );
 }
 
 #[actix_web::test]

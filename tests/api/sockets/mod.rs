@@ -164,6 +164,14 @@ impl Socket {
             .expect("frame sent");
     }
 
+    /// Sends a WebSocket ping control frame.
+    pub async fn send_ping(&mut self) {
+        self.framed
+            .send(Message::Ping(Default::default()))
+            .await
+            .expect("ping sent");
+    }
+
     pub async fn send(&mut self, frame: Value) {
         self.send_text(frame.to_string()).await;
     }
@@ -194,6 +202,19 @@ impl TestApp {
             framed,
             pending: Default::default(),
         }
+    }
+
+    /// Opens a socket as a trusted proxy would forward it for client address `from`.
+    pub async fn connect_forwarded(&self, token: &str, from: &str) -> Socket {
+        let (_, framed) = self
+            .client
+            .ws(self.url("/v1/ws"))
+            .bearer_auth(token)
+            .set_header("x-forwarded-for", from)
+            .connect()
+            .await
+            .expect("websocket handshake");
+        Socket::new(framed)
     }
 
     /// Opens a socket and reads its `session.ready` notice.

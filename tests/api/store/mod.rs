@@ -78,6 +78,7 @@ conformance!(
     group_posts_list_newest_first_comments_oldest_first_and_removed_ones_stay,
     reports_list_newest_first_up_to_the_limit,
     a_users_groups_follow_their_joins_and_leaves,
+    token_revocations_list_since_a_moment_while_they_are_kept,
 );
 
 /// The embedded store also prunes by count; the scylla store keeps what its TTL keeps.

@@ -1811,3 +1811,58 @@ pub async fn a_users_groups_follow_their_joins_and_leaves(stores: &Stores, _: &M
             .is_empty()
     );
 }
+
+pub async fn token_revocations_list_since_a_moment_while_they_are_kept(
+    stores: &Stores,
+    _: &Metrics,
+) {
+    use fitpulse_actors::ports::store::Revocation;
+    let now = now_millis();
+    let (old, recent, expired) = (UserId::random(), UserId::random(), UserId::random());
+    for (user, ago, kept_for) in [
+        (old, 5_000, 60_000),
+        (recent, 1_000, 60_000),
+        (expired, 2_000, 1_000),
+    ] {
+        stores
+            .revocations
+            .revoke_tokens(
+                Revocation {
+                    user,
+                    at: now - ago,
+                },
+                now - ago + kept_for,
+            )
+            .await
+            .expect("stored");
+    }
+    let mine = |found: Vec<Revocation>| -> Vec<UserId> {
+        found
+            .into_iter()
+            .filter(|r| [old, recent, expired].contains(&r.user))
+            .map(|r| r.user)
+            .collect()
+    };
+    let since = stores
+        .revocations
+        .revocations_since(now - 3_000, now)
+        .await
+        .expect("read");
+    assert_eq!(
+        mine(since),
+        [recent],
+        "too old or no longer kept are left out"
+    );
+    let all = stores
+        .revocations
+        .revocations_since(now - 10_000, now)
+        .await
+        .expect("read");
+    assert_eq!(mine(all.clone()), [old, recent], "oldest first");
+    let at = all.iter().find(|r| r.user == old).expect("old").at;
+    assert_eq!(
+        at,
+        now - 5_000,
+        "the time of the revocation reads back exactly"
+    );
+}

@@ -542,6 +542,11 @@ impl Metrics {
             .set(i64::from(remaining));
     }
 
+    /// Removes the stock series of a drop that ended.
+    pub fn forget_drop(&self, drop: &str) {
+        let _ = self.drop_stock_remaining.remove_label_values(&[drop]);
+    }
+
     /// The registry in the Prometheus text exposition format.
     pub fn render(&self) -> String {
         let mut buffer = Vec::with_capacity(16 * 1024);

@@ -72,6 +72,8 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
+    /// The metrics listener (`http.metrics_bind`) and its port, when configured.
+    metrics_server: Option<(Server, u16)>,
     lifecycle: Lifecycle,
     stores: Stores,
     hub: Hub,
@@ -167,6 +169,10 @@ impl Application {
             metrics.clone(),
         ));
 
+        let metrics_server = match settings.http.metrics_bind {
+            Some(addr) => Some(metrics_listener(addr, &metrics)?),
+            None => None,
+        };
         let max_body = settings.http.max_body_bytes;
         let caps = http::address_cap::AddressCaps::new(
             settings.http.max_connections_per_ip,
@@ -198,6 +204,9 @@ impl Application {
             client_ip: web::Data::new(ClientIpPolicy {
                 trust_forwarded_for: settings.http.trust_forwarded_for,
             }),
+            metrics_placement: web::Data::new(http::ops::MetricsPlacement {
+                on_main_listener: metrics_server.is_none(),
+            }),
         };
         let server = HttpServer::new(move || {
             App::new()
@@ -208,6 +217,7 @@ impl Application {
                 .app_data(app_data.accounts.clone())
                 .app_data(app_data.limiter.clone())
                 .app_data(app_data.client_ip.clone())
+                .app_data(app_data.metrics_placement.clone())
                 .app_data(app_data.gateway.clone())
                 .app_data(app_data.socket_cap.clone())
                 .app_data(app_data.hub.clone())
@@ -259,6 +269,7 @@ impl Application {
         Ok(Application {
             port,
             server,
+            metrics_server,
             lifecycle,
             stores,
             hub,
@@ -275,6 +286,11 @@ impl Application {
     /// The bound port (the real one when the settings asked for port 0).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the metrics listener, when `http.metrics_bind` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(_, port)| *port)
     }
 
     /// The session hub (for embedders and operator tooling).
@@ -295,6 +311,11 @@ impl Application {
     /// Serves until a shutdown is requested by signal or handle, then drains gracefully.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
+        // The metrics listener answers until the very end, so the drain can be watched.
+        let metrics_server = self.metrics_server.map(|(server, _)| {
+            let handle = server.handle();
+            (tokio::spawn(server), handle)
+        });
         let mut server = tokio::spawn(self.server);
         tokio::select! {
             finished = &mut server => return finished.map_err(std::io::Error::other)?,
@@ -330,6 +351,10 @@ impl Application {
         tracing::info!("shutdown: closing the listener and finishing in-flight requests");
         handle.stop(true).await;
         let result = server.await.map_err(std::io::Error::other)?;
+        if let Some((task, handle)) = metrics_server {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
         tracing::info!("shutdown: complete");
         result
     }
@@ -344,6 +369,7 @@ struct AppData {
     accounts: web::Data<Accounts>,
     limiter: web::Data<LoginLimiter>,
     client_ip: web::Data<ClientIpPolicy>,
+    metrics_placement: web::Data<http::ops::MetricsPlacement>,
     gateway: web::Data<Gateway>,
     socket_cap: web::Data<http::address_cap::AddressCap>,
     hub: web::Data<Hub>,
@@ -355,6 +381,31 @@ struct AppData {
     drops: web::Data<Arc<Drops>>,
     messages: web::Data<Arc<Messages>>,
     community: web::Data<Arc<Community>>,
+}
+
+/// Binds the metrics listener (`http.metrics_bind`): one worker serving `/metrics` only.
+fn metrics_listener(
+    addr: std::net::SocketAddr,
+    metrics: &Metrics,
+) -> Result<(Server, u16), StartupError> {
+    let listener = TcpListener::bind(addr).map_err(|source| StartupError::Bind { addr, source })?;
+    let port = listener
+        .local_addr()
+        .map_err(|source| StartupError::Bind { addr, source })?
+        .port();
+    let metrics = web::Data::new(metrics.clone());
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(metrics.clone())
+            .configure(http::ops::metrics_listener)
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .map_err(StartupError::Server)?
+    .run();
+    tracing::info!(address = %addr, port, "metrics listening");
+    Ok((server, port))
 }
 
 /// The outbox handlers by kind prefix. An item whose kind has no handler here goes dead, so

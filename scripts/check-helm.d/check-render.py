@@ -53,7 +53,8 @@ ENV_PREFIX = "FITPULSE__"
 # Settings the chart sets from its own values (or, for auth.clients, whose entries hold
 # secrets, does not offer); values.schema.json must not accept them under `config`.
 CHART_OWNED = {
-    "http.bind", "data_dir", "store", "bus", "auth.signing_key_files", "auth.clients",
+    "http.bind", "http.metrics_bind", "data_dir", "store", "bus", "auth.signing_key_files",
+    "auth.clients",
     "commerce.appstore_root_cert_file",
 }
 
@@ -283,6 +284,39 @@ def check_autoscalers(case, docs):
 
 # --- the chart's own files ------------------------------------------------------------------
 
+def check_metrics_private(case, docs):
+    """/metrics is served on its own listener, scraped there, and never routed publicly."""
+    services = [d for d in docs if d["kind"] == "Service" and "nats" not in d["metadata"]["name"]]
+    ports = {p["name"]: p["port"] for svc in services for p in svc["spec"]["ports"]}
+    if "metrics" not in ports or "http" not in ports:
+        return fail(f"{case}: the Service needs an `http` and a `metrics` port, has {sorted(ports)}")
+    for doc in docs:
+        if doc["kind"] == "Deployment" and "nats" not in doc["metadata"]["name"]:
+            container = doc["spec"]["template"]["spec"]["containers"][0]
+            env = {e["name"]: e.get("value") for e in container.get("env", [])}
+            bind = env.get("FITPULSE__HTTP__METRICS_BIND", "")
+            named = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
+            if not bind.endswith(f":{named.get('metrics')}"):
+                fail(f"{case}: FITPULSE__HTTP__METRICS_BIND {bind!r} is not the `metrics` container port")
+        if doc["kind"] == "HTTPRoute":
+            for rule in doc["spec"]["rules"]:
+                for ref in rule.get("backendRefs", []):
+                    if ref.get("port") != ports["http"]:
+                        fail(f"{case}: the HTTPRoute sends traffic to port {ref.get('port')}, not `http`")
+        if doc["kind"] == "Ingress":
+            for rule in doc["spec"].get("rules", []):
+                for path in rule.get("http", {}).get("paths", []):
+                    port = path["backend"]["service"]["port"]
+                    if port.get("number", ports["http"]) != ports["http"] and port.get("name", "http") != "http":
+                        fail(f"{case}: the Ingress sends traffic to {port}, not `http`")
+                    if port.get("name") == "metrics" or port.get("number") == ports["metrics"]:
+                        fail(f"{case}: the Ingress routes the metrics port")
+        if doc["kind"] == "ServiceMonitor":
+            for endpoint in doc["spec"]["endpoints"]:
+                if endpoint.get("port") != "metrics":
+                    fail(f"{case}: the ServiceMonitor scrapes {endpoint.get('port')!r}, not `metrics`")
+
+
 def check_schema_closed(node, where):
     if isinstance(node, dict):
         is_object = node.get("type") == "object" or "properties" in node
@@ -364,6 +398,7 @@ def main():
         check_grace(case, docs, configs)
         check_rules(case, docs, rules_groups)
         check_autoscalers(case, docs)
+        check_metrics_private(case, docs)
     for parts, rust_type in settings_fields(structs):
         if rust_type == "Secret" and parts not in from_secret_refs:
             fail(f"no render sets the secret {'.'.join(parts)} from a Secret: the chart has no way "
@@ -374,7 +409,8 @@ def main():
         sys.exit(1)
     print(f"check-render: {len(cases)} renders: config keys match src/config/settings.rs, "
           f"secrets only from Secrets ({len(from_secret_refs)} settings), mounted files, "
-          f"grace periods cover the drain, rules match, schema closed and complete")
+          f"grace periods cover the drain, rules match, metrics never routed publicly, "
+          f"schema closed and complete")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,20 @@ use serde_json::Value;
 use crate::store::Stores;
 pub use limits::CommunityLimits;
 
+/// How many users one member may block; beyond, unblock someone first.
+pub const MAX_BLOCKS: usize = 1_000;
+
+/// Why a block was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum BlockError {
+    #[error("no such user")]
+    NoSuchUser,
+    #[error("you block {MAX_BLOCKS} users already; unblock someone first")]
+    TooMany,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// The community services of a node.
 pub struct Community {
     pub stores: Stores,
@@ -80,7 +94,9 @@ pub fn streak(days: &[i32], today: i32) -> u32 {
 }
 
 impl Community {
-    /// Users who blocked `user` or whom `user` blocked, among `candidates`.
+    /// Users who blocked `user` or whom `user` blocked, among `candidates`: two reads
+    /// whatever the number of candidates (whom `user` blocked is bounded by
+    /// [`MAX_BLOCKS`]; who blocked `user` is read for the candidates in batches).
     pub async fn blocked_between(
         &self,
         user: UserId,
@@ -93,24 +109,27 @@ impl Community {
             .await?
             .into_iter()
             .collect();
-        for candidate in candidates {
-            if self
-                .stores
-                .community
-                .blocked(*candidate)
-                .await?
-                .contains(&user)
-            {
-                hidden.insert(*candidate);
-            }
-        }
+        let unknown: Vec<UserId> = candidates
+            .iter()
+            .filter(|c| !hidden.contains(c))
+            .copied()
+            .collect();
+        hidden.extend(self.stores.community.blockers_among(user, &unknown).await?);
         Ok(hidden)
     }
 
     /// Blocks `other` for `user`. Follows between the two end both ways, and an unblock does
-    /// not bring them back: following again is a new, deliberate act.
-    pub async fn block(&self, user: UserId, other: UserId) -> Result<(), StoreError> {
+    /// not bring them back: following again is a new, deliberate act. Only existing users
+    /// can be blocked, and at most [`MAX_BLOCKS`] of them.
+    pub async fn block(&self, user: UserId, other: UserId) -> Result<(), BlockError> {
+        if self.stores.users.user_by_id(other).await?.is_none() {
+            return Err(BlockError::NoSuchUser);
+        }
         let community = &self.stores.community;
+        let blocked = community.blocked(user).await?;
+        if blocked.len() >= MAX_BLOCKS && !blocked.contains(&other) {
+            return Err(BlockError::TooMany);
+        }
         community.block(user, other).await?;
         community.unfollow(user, other).await?;
         community.unfollow(other, user).await?;
@@ -125,7 +144,9 @@ impl Community {
         follower: UserId,
         followee: UserId,
     ) -> Result<Option<bool>, StoreError> {
-        if self.blocked_either_way(follower, followee).await? {
+        if self.stores.users.user_by_id(followee).await?.is_none()
+            || self.blocked_either_way(follower, followee).await?
+        {
             return Ok(None);
         }
         let changed = self.stores.community.follow(follower, followee).await?;
@@ -144,8 +165,7 @@ impl Community {
 
     /// True if either user blocked the other.
     pub async fn blocked_either_way(&self, a: UserId, b: UserId) -> Result<bool, StoreError> {
-        Ok(self.stores.community.blocked(a).await?.contains(&b)
-            || self.stores.community.blocked(b).await?.contains(&a))
+        Ok(!self.blocked_between(a, &[b]).await?.is_empty())
     }
 
     /// Publishes `kind` to the author's own feed and to `audience` (minus the author and

@@ -44,6 +44,10 @@ pub struct HttpSettings {
     /// Open connections and sockets one client address may hold; beyond, requests answer
     /// 429 and sockets close 4008 (probes and metrics are always answered).
     pub max_connections_per_ip: usize,
+    /// Where `/metrics` is served when set (a listener of its own, e.g. `0.0.0.0:9090`,
+    /// scraped by Prometheus and never routed publicly); `/metrics` on `bind` then answers
+    /// 404. Unset: `/metrics` is served on `bind` (a laptop, a single host).
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -342,6 +346,7 @@ impl Default for Settings {
                 max_connections: 200_000,
                 trust_forwarded_for: false,
                 max_connections_per_ip: 256,
+                metrics_bind: None,
             },
             data_dir: PathBuf::from("./data"),
             store: StoreSettings {

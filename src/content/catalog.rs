@@ -8,7 +8,7 @@
 //! nodes share one).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use fitpulse_actors::domain::{ContentKind, ItemRef};
@@ -30,7 +30,10 @@ pub struct Entry {
     /// per answer so a like does not re-render anything.
     preview_tail: String,
     full_tail: String,
-    likes: AtomicU64,
+    /// The stored count plus every change the store reported since. Signed: an unlike's
+    /// -1 may be applied before its like's +1 (their store writes ran in that order, the
+    /// counting did not), and clamping at zero then would lose the -1 for good.
+    likes: AtomicI64,
 }
 
 impl Entry {
@@ -45,7 +48,7 @@ impl Entry {
             words: search::words(&item.meta.title),
             preview_tail: tail(&preview),
             full_tail: tail(&full),
-            likes: AtomicU64::new(likes),
+            likes: AtomicI64::new(i64::try_from(likes).unwrap_or(i64::MAX)),
             item_ref,
             item,
         }
@@ -56,7 +59,8 @@ impl Entry {
     }
 
     pub fn likes(&self) -> u64 {
-        self.likes.load(Ordering::Relaxed)
+        // Below zero only for the instant described above.
+        self.likes.load(Ordering::Relaxed).max(0) as u64
     }
 
     /// The list view: everything but the premium part.
@@ -280,7 +284,9 @@ impl Catalog {
             newly_published
                 .push(entry.item.published && previous.is_none_or(|p| !p.item.published));
             if let Some(previous) = previous {
-                entry.likes.store(previous.likes(), Ordering::Relaxed);
+                entry
+                    .likes
+                    .store(previous.likes.load(Ordering::Relaxed), Ordering::Relaxed);
             }
             items.insert(entry.item_ref.clone(), Arc::new(entry));
         }
@@ -292,16 +298,9 @@ impl Catalog {
     /// Applies a like (+1) or unlike (-1) that the like store confirmed changed something.
     pub fn count_like(&self, item: &ItemRef, liked: bool) {
         if let Some(entry) = self.get_any(item) {
-            if liked {
-                entry.likes.fetch_add(1, Ordering::Relaxed);
-            } else {
-                // Never below zero, even if an unlike overtakes its like's count.
-                let _ = entry
-                    .likes
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                        Some(n.saturating_sub(1))
-                    });
-            }
+            entry
+                .likes
+                .fetch_add(if liked { 1 } else { -1 }, Ordering::Relaxed);
             self.version.fetch_add(1, Ordering::AcqRel);
         }
     }

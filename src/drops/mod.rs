@@ -35,8 +35,8 @@ pub const ORDER_PAYMENT_KIND: &str = "webhook.order";
 
 /// Watchers hear about stock at most this often.
 const STOCK_PUSH_INTERVAL: Duration = Duration::from_secs(1);
-/// A drop's pushes stop this long after its start.
-const PUSH_FOR_SECONDS: u64 = 24 * 60 * 60;
+/// A drop ends this long after its start: its pushes stop and its stock series goes.
+const ENDS_AFTER_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// One drop as this node serves it.
 pub struct DropState {
@@ -269,16 +269,27 @@ impl Drops {
     }
 
     /// Pushes `drop.stock` to watchers at most once a second when it changed, and
-    /// `drop.sold_out` once when it reaches zero; also feeds the stock gauge.
+    /// `drop.sold_out` once when it reaches zero; also feeds the stock gauge, from the
+    /// drop's announcement until it ends (a day after its start), so the gauge never names
+    /// an unannounced drop and its label set stays bounded.
     fn push_stock(self: Arc<Self>, state: Arc<DropState>) {
         tokio::spawn(async move {
-            let id = state.record().id;
+            let record = state.record();
+            let (id, ends_at) = (record.id, record.starts_at + ENDS_AFTER_MS);
+            let label = id.to_string();
             let mut last = None;
             let mut tick = tokio::time::interval(STOCK_PUSH_INTERVAL);
-            for _ in 0..PUSH_FOR_SECONDS {
+            loop {
                 tick.tick().await;
+                let now = now_millis();
+                if now >= ends_at {
+                    break;
+                }
+                if !record.announced(now) {
+                    continue;
+                }
                 let remaining = state.seller.remaining().await;
-                self.metrics.drop_stock(&id.to_string(), remaining);
+                self.metrics.drop_stock(&label, remaining);
                 if last == Some(remaining) {
                     continue;
                 }
@@ -297,6 +308,7 @@ impl Drops {
                 }
                 last = Some(remaining);
             }
+            self.metrics.forget_drop(&label);
         });
     }
 }

@@ -24,7 +24,7 @@ use super::views::rfc3339;
 use super::{ApiError, ErrorCode};
 use crate::auth::AuthUser;
 use crate::community::limits::Action;
-use crate::community::{Community, date_of_day, day_number};
+use crate::community::{BlockError, Community, date_of_day, day_number};
 
 const MAX_POST: usize = 2_000;
 const MAX_COMMENT: usize = 500;
@@ -264,7 +264,18 @@ async fn block(
             "you cannot block yourself",
         ));
     }
-    community.block(user, other).await?;
+    community
+        .block(user, other)
+        .await
+        .map_err(|err| match err {
+            BlockError::NoSuchUser => {
+                ApiError::new(ErrorCode::NotFound).with_message("no such user")
+            }
+            BlockError::TooMany => {
+                ApiError::new(ErrorCode::LimitReached).with_message(err.to_string())
+            }
+            BlockError::Store(e) => e.into(),
+        })?;
     Ok(HttpResponse::Ok().json(json!({ "blocked": true })))
 }
 
@@ -282,13 +293,43 @@ async fn unblock(
     Ok(HttpResponse::Ok().json(json!({ "blocked": false })))
 }
 
-async fn blocks(caller: AuthUser, community: Data) -> Result<HttpResponse, ApiError> {
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Whom the caller blocked, by user id, a page at a time (`limit` 1-200, default 50;
+/// `cursor` from the previous page).
+async fn blocks(
+    caller: AuthUser,
+    query: web::Query<PageQuery>,
+    community: Data,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::invalid_query("limit", "1 to 200"));
+    }
+    let after = query
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<UserId>()
+                .map_err(|_| ApiError::invalid_query("cursor", "a cursor from the previous page"))
+        })
+        .transpose()?;
     let users = community
         .stores
         .community
-        .blocked(caller.user_id()?)
+        .blocked_page(caller.user_id()?, after, limit + 1)
         .await?;
-    Ok(HttpResponse::Ok().json(users_view(users)))
+    let more = users.len() > limit;
+    let page: Vec<UserId> = users.into_iter().take(limit).collect();
+    let next = more.then(|| page.last().map(UserId::to_string)).flatten();
+    let mut view = users_view(page);
+    view["next_cursor"] = json!(next);
+    Ok(HttpResponse::Ok().json(view))
 }
 
 #[derive(Deserialize)]

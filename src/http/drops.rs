@@ -55,6 +55,21 @@ async fn load(drops: &Arc<Drops>, raw: &str) -> Result<Arc<DropState>, ApiError>
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound).with_message("no such drop"))
 }
 
+/// The drop as a buyer may see it: one not announced yet looks like no drop at all, to
+/// everyone but admins.
+async fn load_announced(
+    drops: &Arc<Drops>,
+    raw: &str,
+    caller: Option<&AuthUser>,
+) -> Result<Arc<DropState>, ApiError> {
+    let state = load(drops, raw).await?;
+    let admin = caller.is_some_and(|c| c.has_role(Role::Admin));
+    if !admin && !state.record().announced(now_millis()) {
+        return Err(ApiError::new(ErrorCode::NotFound).with_message("no such drop"));
+    }
+    Ok(state)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
@@ -66,6 +81,8 @@ struct CreateBody {
     per_user_limit: u32,
     reservation_ttl_seconds: u32,
     admission_per_second: Option<u32>,
+    /// Until then only admins see the drop (RFC 3339); none: announced at once.
+    announce_at: Option<String>,
 }
 
 async fn create(
@@ -107,6 +124,20 @@ async fn create(
             "between 1 and 100000, or null",
         ));
     }
+    let announce_at = b
+        .announce_at
+        .as_deref()
+        .map(|raw| {
+            parse_time(raw)
+                .filter(|at| *at <= starts_at)
+                .ok_or_else(|| {
+                    ApiError::invalid_field(
+                        "announce_at",
+                        "an RFC 3339 time, at or before starts_at",
+                    )
+                })
+        })
+        .transpose()?;
     let record = DropRecord {
         id: Uuid::new_v4(),
         title,
@@ -118,11 +149,13 @@ async fn create(
         reservation_ttl_seconds: b.reservation_ttl_seconds,
         admission_per_second: b.admission_per_second,
         created_at: now_millis(),
+        announce_at,
     };
     drops.create(&record).await?;
     Ok(HttpResponse::Created().json(json!({
         "id": record.id, "title": record.title, "stock": record.stock,
         "starts_at": rfc3339(record.starts_at), "admission_per_second": record.admission_per_second,
+        "announce_at": record.announce_at.map(rfc3339),
     })))
 }
 
@@ -154,6 +187,7 @@ async fn list(
                 "reservation_ttl_seconds": d.reservation_ttl_seconds,
                 "admission_per_second": d.admission_per_second,
                 "created_at": rfc3339(d.created_at),
+                "announce_at": d.announce_at.map(rfc3339),
             })
         })
         .collect();
@@ -186,6 +220,7 @@ async fn admin_view(
         "admission_per_second": record.admission_per_second,
         "waiting": state.room.as_ref().map_or(0, |r| r.waiting()),
         "starts_at": rfc3339(record.starts_at),
+        "announce_at": record.announce_at.map(rfc3339),
     })))
 }
 
@@ -194,7 +229,7 @@ async fn public_view(
     path: web::Path<String>,
     drops: web::Data<Arc<Drops>>,
 ) -> Result<HttpResponse, ApiError> {
-    let state = load(&drops, &path).await?;
+    let state = load_announced(&drops, &path, caller.0.as_ref()).await?;
     if let Some(user) = caller.0.as_ref().and_then(|c| c.user_id().ok()) {
         state.watch(user);
     }
@@ -237,7 +272,7 @@ async fn join_queue(
     drops: web::Data<Arc<Drops>>,
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user_id()?;
-    let state = load(&drops, &path).await?;
+    let state = load_announced(&drops, &path, Some(&caller)).await?;
     let room = state.room.as_ref().ok_or_else(no_room)?;
     state.watch(user);
     Ok(HttpResponse::Ok().json(standing_view(room.join(user))))
@@ -249,7 +284,7 @@ async fn queue_standing(
     drops: web::Data<Arc<Drops>>,
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user_id()?;
-    let state = load(&drops, &path).await?;
+    let state = load_announced(&drops, &path, Some(&caller)).await?;
     let room = state.room.as_ref().ok_or_else(no_room)?;
     let standing = room.standing(user).ok_or_else(|| {
         ApiError::new(ErrorCode::NotFound).with_message("you are not in this queue; POST to join")
@@ -295,7 +330,7 @@ async fn order(
     let user = caller.user_id()?;
     require_json(&req)?;
     let metrics = drops.metrics();
-    let state = load(&drops, &path).await?;
+    let state = load_announced(&drops, &path, Some(&caller)).await?;
     let record = state.record();
     let parsed: OrderBody = serde_json::from_slice(&body).map_err(|e| {
         let code = if e.is_syntax() || e.is_eof() {

@@ -77,7 +77,7 @@ impl ErrorCode {
             NotStarted =>           ("not_started",            S::CONFLICT,               "the sale has not started yet"),
             NotAdmitted =>          ("not_admitted",           S::CONFLICT,               "wait for your turn in the waiting room"),
             IdempotencyKeyReused => ("idempotency_key_reused", S::UNPROCESSABLE_ENTITY,   "this Idempotency-Key was used with a different request"),
-            EmailTaken =>           ("email_taken",            S::CONFLICT,               "an account with this email already exists"),
+            EmailTaken =>           ("email_taken",            S::CONFLICT,               "an account with this email already exists; sign in, or reset the password"),
             AlreadyUpgraded =>      ("already_upgraded",       S::CONFLICT,               "this account already has an email"),
             PayloadTooLarge =>      ("payload_too_large",      S::PAYLOAD_TOO_LARGE,      "the body is larger than allowed"),
             UnsupportedMediaType => ("unsupported_media_type", S::UNSUPPORTED_MEDIA_TYPE, "the body must be application/json"),

@@ -22,7 +22,7 @@ mod me;
 mod messages;
 mod oauth;
 pub mod observe;
-mod ops;
+pub mod ops;
 mod outbox;
 mod plan;
 pub mod views;

@@ -55,10 +55,39 @@ async fn readyz(
     }
 }
 
-async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
+/// Where this node serves `/metrics`.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricsPlacement {
+    /// On the main listener; false when `http.metrics_bind` gives it a listener of its own.
+    pub on_main_listener: bool,
+}
+
+async fn metrics(
+    metrics: web::Data<Metrics>,
+    placement: Option<web::Data<MetricsPlacement>>,
+) -> Result<HttpResponse, super::ApiError> {
+    if placement.is_some_and(|p| !p.on_main_listener) {
+        return Err(
+            super::ApiError::new(super::ErrorCode::NotFound).with_message("no route for /metrics")
+        );
+    }
+    Ok(exposition(&metrics))
+}
+
+fn exposition(metrics: &Metrics) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(metrics.render())
+}
+
+/// The routes of the metrics listener (`http.metrics_bind`): `/metrics`, and 404 for the
+/// rest.
+pub fn metrics_listener(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/metrics")
+            .get(|metrics: web::Data<Metrics>| async move { exposition(&metrics) }),
+    )
+    .default_service(web::to(super::not_found));
 }
 
 const OPENAPI: &str = include_str!("openapi.json");

@@ -40,7 +40,7 @@ async fn group_with(app: &TestApp, owner: &str, members: &[&str]) -> String {
 #[actix_web::test]
 async fn a_check_in_reaches_a_followers_socket_and_a_group_post_a_members_feed() {
     let app = spawn_app().await;
-    let (author, author_token) = app.member();
+    let (author, author_token) = app.member_account().await;
     let (_, fan_token) = app.member();
     let (_, member_token) = app.member();
     let followed = put(&app, &format!("/v1/me/following/{author}"), &fan_token).await;
@@ -148,8 +148,8 @@ async fn a_check_in_reaches_a_followers_socket_and_a_group_post_a_members_feed()
 #[actix_web::test]
 async fn a_blocked_users_events_never_arrive_and_removed_posts_leave_every_feed() {
     let app = spawn_app().await;
-    let (blocker, blocker_token) = app.member();
-    let (pest, pest_token) = app.member();
+    let (blocker, blocker_token) = app.member_account().await;
+    let (pest, pest_token) = app.member_account().await;
     put(&app, &format!("/v1/me/following/{pest}"), &blocker_token).await;
     let blocked = put(&app, &format!("/v1/me/blocks/{pest}"), &blocker_token).await;
     assert_eq!(blocked.status, 200);

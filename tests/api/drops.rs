@@ -7,12 +7,12 @@
 
 use std::time::Duration;
 
-use fitpulse::config::{Secret, Settings, StoreKind};
+use fitpulse::config::Secret;
 use fitpulse_actors::domain::now_millis;
 use fitpulse_actors::events::rfc3339;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_error, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, assert_error, scylla_app, spawn_app, spawn_app_with};
 
 async fn create_drop(
     app: &TestApp,
@@ -110,22 +110,6 @@ async fn no_oversell(app: &TestApp) {
 async fn two_thousand_buyers_for_a_hundred_units_never_oversell_on_the_embedded_store() {
     let app = spawn_app().await;
     no_oversell(&app).await;
-}
-
-/// The app on the suite's CQL keyspace, or `None` when no CQL server is configured.
-async fn scylla_app(customize: impl FnOnce(&mut Settings)) -> Option<TestApp> {
-    let nodes = crate::store::support::cql_contact_point()?;
-    let keyspace = crate::store::support::suite_keyspace(&nodes);
-    Some(
-        spawn_app_with(move |s| {
-            s.store.kind = StoreKind::Scylla;
-            s.store.scylla.nodes = nodes.split(',').map(str::to_owned).collect();
-            s.store.scylla.keyspace = keyspace.to_owned();
-            s.store.scylla.request_timeout_ms = 20_000;
-            customize(s);
-        })
-        .await,
-    )
 }
 
 #[actix_web::test]

@@ -433,9 +433,9 @@ async fn listed(app: &TestApp, path: &str, token: &str) -> Vec<String> {
 #[actix_web::test]
 async fn a_block_ends_follows_both_ways_and_an_unblock_does_not_bring_them_back() {
     let app = spawn_app().await;
-    let (a, a_token) = app.member();
-    let (c, c_token) = app.member();
-    let (d, d_token) = app.member();
+    let (a, a_token) = app.member_account().await;
+    let (c, c_token) = app.member_account().await;
+    let (d, d_token) = app.member_account().await;
     for (token, whom) in [(&c_token, a), (&a_token, c), (&d_token, a)] {
         let followed = app
             .call(

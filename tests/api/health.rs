@@ -1,6 +1,6 @@
 //! Liveness, readiness, metrics and request ids.
 
-use crate::helpers::{json, spawn_app};
+use crate::helpers::{json, spawn_app, spawn_app_with};
 
 #[actix_web::test]
 async fn healthz_answers_200() {
@@ -94,4 +94,33 @@ async fn a_write_to_a_read_only_ops_route_answers_405() {
     assert_eq!(response.status().as_u16(), 405);
     let body = response.body().await.expect("body");
     crate::helpers::assert_error(&String::from_utf8_lossy(&body), "method_not_allowed");
+}
+
+#[actix_web::test]
+async fn with_a_metrics_listener_metrics_are_served_there_and_not_on_the_public_port() {
+    let app =
+        spawn_app_with(|s| s.http.metrics_bind = Some("127.0.0.1:0".parse().expect("addr"))).await;
+    let port = app.metrics_port.expect("a metrics listener");
+    let mut private = app
+        .client
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(private.status().as_u16(), 200);
+    let text = String::from_utf8_lossy(&private.body().await.expect("body")).into_owned();
+    assert!(text.contains("fitpulse_build_info"), "{text}");
+    let (status, _, body) = app.get("/metrics").await;
+    assert_eq!(status, 404, "{body}");
+    crate::helpers::assert_error(&body, "not_found");
+    // Nothing else is served on the metrics listener.
+    let (status, _, _) = app.get("/healthz").await;
+    assert_eq!(status, 200);
+    let other = app
+        .client
+        .get(format!("http://127.0.0.1:{port}/v1/products"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(other.status().as_u16(), 404);
 }

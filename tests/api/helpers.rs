@@ -33,6 +33,8 @@ pub fn init_logs() {
 pub struct TestApp {
     pub address: String,
     pub port: u16,
+    /// The metrics listener's port, when `http.metrics_bind` is set.
+    pub metrics_port: Option<u16>,
     pub lifecycle: Lifecycle,
     pub client: awc::Client,
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -81,6 +83,22 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     spawn_in(settings, data_dir).await
 }
 
+/// The app on the suite's CQL keyspace, or `None` when no CQL server is configured.
+pub async fn scylla_app(customize: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    let nodes = crate::store::support::cql_contact_point()?;
+    let keyspace = crate::store::support::suite_keyspace(&nodes);
+    Some(
+        spawn_app_with(move |s| {
+            s.store.kind = fitpulse::config::StoreKind::Scylla;
+            s.store.scylla.nodes = nodes.split(',').map(str::to_owned).collect();
+            s.store.scylla.keyspace = keyspace.to_owned();
+            s.store.scylla.request_timeout_ms = 20_000;
+            customize(s);
+        })
+        .await,
+    )
+}
+
 /// Spawns the app with exactly `settings`, keeping `data_dir` alive as long as it runs.
 async fn spawn_in(settings: Settings, data_dir: TempDir) -> TestApp {
     // Boxed: the build future is large, and tests start several apps on one thread.
@@ -91,12 +109,14 @@ async fn spawn_in(settings: Settings, data_dir: TempDir) -> TestApp {
     .await
     .expect("the app builds");
     let port = app.port();
+    let metrics_port = app.metrics_port();
     let lifecycle = app.lifecycle();
     let stores = app.stores();
     let server = tokio::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
+        metrics_port,
         lifecycle,
         client: awc::Client::builder().timeout(WAIT).finish(),
         server,

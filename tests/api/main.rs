@@ -12,6 +12,7 @@ mod content;
 mod drops;
 mod errors;
 mod hardening;
+mod hardening_more;
 mod health;
 mod helpers;
 mod messages;

@@ -106,7 +106,7 @@ async fn every_metric_a_dashboard_or_rule_queries_is_exported() {
     // Some traffic, so request-labelled series exist.
     app.get("/healthz").await;
     app.get("/readyz").await;
-    // A drop being served, so its per-drop stock series exists.
+    // A drop being served (announced and not ended), so its per-drop stock series exists.
     let admin = app.mint(
         fitpulse_actors::domain::UserId::random(),
         &[fitpulse_actors::domain::Role::Admin],
@@ -118,17 +118,27 @@ async fn every_metric_a_dashboard_or_rule_queries_is_exported() {
             "/v1/admin/drops",
             Some(serde_json::json!({
                 "title": "Metrics", "stock": 1, "price_cents": 100, "currency": "EUR",
-                "starts_at": "2026-01-01T00:00:00Z", "per_user_limit": 1,
+                "starts_at": fitpulse_actors::events::rfc3339(
+                    fitpulse_actors::domain::now_millis() + 3_600_000,
+                ),
+                "per_user_limit": 1,
                 "reservation_ttl_seconds": 60, "admission_per_second": null,
             })),
             Some(&admin),
         )
         .await
         .json();
-    app.get(&format!("/v1/drops/{}", drop["id"].as_str().expect("id")))
-        .await;
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let exported = app.metrics().await;
+    let drop = drop["id"].as_str().expect("id");
+    app.get(&format!("/v1/drops/{drop}")).await;
+    // The stock series appears at the drop's first tick.
+    let deadline = tokio::time::Instant::now() + crate::helpers::WAIT;
+    let exported = loop {
+        let exported = app.metrics().await;
+        if exported.contains(drop) || tokio::time::Instant::now() > deadline {
+            break exported;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     let missing: Vec<&String> = referenced
         .iter()
         .filter(|name| {

@@ -78,8 +78,22 @@ pub trait CommunityStore: Send + Sync {
 
     async fn block(&self, user: UserId, other: UserId) -> Result<(), StoreError>;
     async fn unblock(&self, user: UserId, other: UserId) -> Result<(), StoreError>;
-    /// Whom `user` blocked.
+    /// Whom `user` blocked (the server caps how many; see `community`).
     async fn blocked(&self, user: UserId) -> Result<Vec<UserId>, StoreError>;
+    /// Whom `user` blocked, ordered by user id, after `after`, at most `limit`.
+    async fn blocked_page(
+        &self,
+        user: UserId,
+        after: Option<UserId>,
+        limit: usize,
+    ) -> Result<Vec<UserId>, StoreError>;
+    /// Which of `candidates` blocked `user`: what a fan-out from `user` must skip, in a
+    /// bounded number of reads however many candidates there are.
+    async fn blockers_among(
+        &self,
+        user: UserId,
+        candidates: &[UserId],
+    ) -> Result<Vec<UserId>, StoreError>;
 
     async fn create_group(&self, group: &GroupRecord) -> Result<(), StoreError>;
     async fn group(&self, id: Uuid) -> Result<Option<GroupRecord>, StoreError>;

@@ -24,6 +24,16 @@ pub struct DropRecord {
     /// Buyers admitted per second from the waiting room; `None`: no waiting room.
     pub admission_per_second: Option<u32>,
     pub created_at: UnixMillis,
+    /// Until then the drop is not announced: only admins see it. `None`: announced when
+    /// created.
+    pub announce_at: Option<UnixMillis>,
+}
+
+impl DropRecord {
+    /// Whether the drop may be shown to anyone at `now`.
+    pub fn announced(&self, now: UnixMillis) -> bool {
+        self.announce_at.is_none_or(|at| at <= now)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

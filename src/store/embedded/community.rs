@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    BLOCKS, CHECKINS, COMMUNITY_GROUPS, EmbeddedStore, FOLLOWERS, FOLLOWING, GROUP_MEMBERS,
-    GROUP_POSTS, GROUPS_BY_USER, KEY_SEPARATOR, POST_COMMENTS, POSTS, REPORTS, backend, decode,
-    encode, key, prefix_range,
+    BLOCKED_BY, BLOCKS, CHECKINS, COMMUNITY_GROUPS, EmbeddedStore, FOLLOWERS, FOLLOWING,
+    GROUP_MEMBERS, GROUP_POSTS, GROUPS_BY_USER, KEY_SEPARATOR, POST_COMMENTS, POSTS, REPORTS,
+    backend, decode, encode, key, prefix_range,
 };
 
 #[derive(Serialize, Deserialize)]
@@ -184,6 +184,23 @@ fn remove(
     Ok(table.remove(k).map_err(backend)?.is_some())
 }
 
+/// Mirrors blocks made before `BLOCKED_BY` existed (once: only while it is empty).
+pub(super) fn fill_blocked_by(txn: &WriteTransaction) -> Result<(), redb::Error> {
+    use redb::ReadableTableMetadata;
+    let blocks = txn.open_table(BLOCKS)?;
+    let mut mirror = txn.open_table(BLOCKED_BY)?;
+    if !mirror.is_empty()? {
+        return Ok(());
+    }
+    for entry in blocks.iter()? {
+        let (k, _) = entry?;
+        if let Some((user, blocked)) = k.value().split_once(KEY_SEPARATOR) {
+            mirror.insert(key(&[blocked, user]).as_str(), ())?;
+        }
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl CommunityStore for EmbeddedStore {
     async fn put_checkin(&self, user: UserId, checkin: &CheckinRecord) -> Result<(), StoreError> {
@@ -266,14 +283,64 @@ impl CommunityStore for EmbeddedStore {
 
     async fn block(&self, user: UserId, other: UserId) -> Result<(), StoreError> {
         self.write("block", move |txn| {
-            insert_new(txn, BLOCKS, &user_key(user, other)).map(|_| ())
+            insert_new(txn, BLOCKS, &user_key(user, other))?;
+            insert_new(txn, BLOCKED_BY, &user_key(other, user)).map(|_| ())
         })
         .await
     }
 
     async fn unblock(&self, user: UserId, other: UserId) -> Result<(), StoreError> {
         self.write("unblock", move |txn| {
-            remove(txn, BLOCKS, &user_key(user, other)).map(|_| ())
+            remove(txn, BLOCKS, &user_key(user, other))?;
+            remove(txn, BLOCKED_BY, &user_key(other, user)).map(|_| ())
+        })
+        .await
+    }
+
+    async fn blocked_page(
+        &self,
+        user: UserId,
+        after: Option<UserId>,
+        limit: usize,
+    ) -> Result<Vec<UserId>, StoreError> {
+        self.read("blocked_page", move |txn| {
+            let table = txn.open_table(BLOCKS).map_err(backend)?;
+            let (start, end) = prefix_range(&user.to_string());
+            // Just past `after`: its key with the smallest possible suffix appended.
+            let from = after.map_or(start, |a| format!("{}\u{0}", user_key(user, a)));
+            let mut found = Vec::new();
+            for entry in table
+                .range(from.as_str()..end.as_str())
+                .map_err(backend)?
+                .take(limit)
+            {
+                let (k, _) = entry.map_err(backend)?;
+                found.push(UserId::from_uuid(parse_uuid(last_part(k.value())?)?));
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn blockers_among(
+        &self,
+        user: UserId,
+        candidates: &[UserId],
+    ) -> Result<Vec<UserId>, StoreError> {
+        let candidates = candidates.to_vec();
+        self.read("blockers_among", move |txn| {
+            let table = txn.open_table(BLOCKED_BY).map_err(backend)?;
+            let mut found = Vec::new();
+            for candidate in candidates {
+                if table
+                    .get(user_key(user, candidate).as_str())
+                    .map_err(backend)?
+                    .is_some()
+                {
+                    found.push(candidate);
+                }
+            }
+            Ok(found)
         })
         .await
     }

@@ -29,6 +29,8 @@ struct DropRow {
     reservation_ttl_seconds: u32,
     admission_per_second: Option<u32>,
     created_at: i64,
+    #[serde(default)]
+    announce_at: Option<i64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -84,6 +86,7 @@ impl DropRow {
             reservation_ttl_seconds: self.reservation_ttl_seconds,
             admission_per_second: self.admission_per_second,
             created_at: self.created_at,
+            announce_at: self.announce_at,
         }
     }
 }
@@ -111,6 +114,7 @@ impl DropStore for EmbeddedStore {
                     reservation_ttl_seconds: d.reservation_ttl_seconds,
                     admission_per_second: d.admission_per_second,
                     created_at: d.created_at,
+                    announce_at: d.announce_at,
                 },
             )
         })

@@ -97,6 +97,8 @@ const FOLLOWING: TableDefinition<&str, ()> = TableDefinition::new("following");
 const FOLLOWERS: TableDefinition<&str, ()> = TableDefinition::new("followers");
 /// Keys `user<sep>blocked user`.
 const BLOCKS: TableDefinition<&str, ()> = TableDefinition::new("blocks");
+/// Keys `blocked user<sep>user`: the same pairs the other way round.
+const BLOCKED_BY: TableDefinition<&str, ()> = TableDefinition::new("blocked_by");
 const COMMUNITY_GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("community_groups");
 /// Keys `group<sep>user`.
 const GROUP_MEMBERS: TableDefinition<&str, ()> = TableDefinition::new("group_members");
@@ -180,6 +182,7 @@ impl EmbeddedStore {
             txn.open_table(FOLLOWING)?;
             txn.open_table(FOLLOWERS)?;
             txn.open_table(BLOCKS)?;
+            community::fill_blocked_by(&txn)?;
             txn.open_table(COMMUNITY_GROUPS)?;
             txn.open_table(GROUP_MEMBERS)?;
             txn.open_table(GROUPS_BY_USER)?;

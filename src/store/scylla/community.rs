@@ -54,8 +54,13 @@ pub(super) struct Statements {
     followers: PreparedStatement,
     following: PreparedStatement,
     block: PreparedStatement,
+    block_mirror: PreparedStatement,
     unblock: PreparedStatement,
+    unblock_mirror: PreparedStatement,
     blocked: PreparedStatement,
+    blocked_first: PreparedStatement,
+    blocked_after: PreparedStatement,
+    blockers_among: PreparedStatement,
     create_group: PreparedStatement,
     group: PreparedStatement,
     member_serial: PreparedStatement,
@@ -138,14 +143,39 @@ impl Statements {
                 "INSERT INTO blocks_by_user (user_id, blocked_id, blocked_at) VALUES (?, ?, ?)",
             )
             .await?,
+            block_mirror: prepare(
+                session,
+                "INSERT INTO blocked_by (blocked_id, user_id) VALUES (?, ?)",
+            )
+            .await?,
             unblock: prepare(
                 session,
                 "DELETE FROM blocks_by_user WHERE user_id = ? AND blocked_id = ?",
             )
             .await?,
+            unblock_mirror: prepare(
+                session,
+                "DELETE FROM blocked_by WHERE blocked_id = ? AND user_id = ?",
+            )
+            .await?,
             blocked: prepare(
                 session,
                 "SELECT blocked_id FROM blocks_by_user WHERE user_id = ?",
+            )
+            .await?,
+            blocked_first: prepare(
+                session,
+                "SELECT blocked_id FROM blocks_by_user WHERE user_id = ? LIMIT ?",
+            )
+            .await?,
+            blocked_after: prepare(
+                session,
+                "SELECT blocked_id FROM blocks_by_user WHERE user_id = ? AND blocked_id > ? LIMIT ?",
+            )
+            .await?,
+            blockers_among: prepare(
+                session,
+                "SELECT user_id FROM blocked_by WHERE blocked_id = ? AND user_id IN ?",
             )
             .await?,
             create_group: prepare(
@@ -635,13 +665,21 @@ impl CommunityStore for ScyllaStore {
     }
 
     // Blocks answer nothing, so a plain upsert or delete is idempotent on its own; no
-    // lightweight transaction is needed to tell whether it changed anything.
+    // lightweight transaction is needed to tell whether it changed anything. The block and
+    // its mirror land together (a logged batch).
     async fn block(&self, user: UserId, other: UserId) -> Result<(), StoreError> {
         self.ops
             .time("block", async {
-                let values = (user.as_uuid(), other.as_uuid(), CqlTimestamp(now_millis()));
+                let st = &self.community_statements;
+                let mut batch = super::outbox::logged_batch();
+                batch.append_statement(st.block.clone());
+                batch.append_statement(st.block_mirror.clone());
+                let values = (
+                    (user.as_uuid(), other.as_uuid(), CqlTimestamp(now_millis())),
+                    (other.as_uuid(), user.as_uuid()),
+                );
                 self.session
-                    .execute_unpaged(&self.community_statements.block, values)
+                    .batch(&batch, values)
                     .await
                     .map(|_| ())
                     .map_err(execution_error)
@@ -652,12 +690,68 @@ impl CommunityStore for ScyllaStore {
     async fn unblock(&self, user: UserId, other: UserId) -> Result<(), StoreError> {
         self.ops
             .time("unblock", async {
-                let values = (user.as_uuid(), other.as_uuid());
+                let st = &self.community_statements;
+                let mut batch = super::outbox::logged_batch();
+                batch.append_statement(st.unblock.clone());
+                batch.append_statement(st.unblock_mirror.clone());
+                let values = (
+                    (user.as_uuid(), other.as_uuid()),
+                    (other.as_uuid(), user.as_uuid()),
+                );
                 self.session
-                    .execute_unpaged(&self.community_statements.unblock, values)
+                    .batch(&batch, values)
                     .await
                     .map(|_| ())
                     .map_err(execution_error)
+            })
+            .await
+    }
+
+    async fn blocked_page(
+        &self,
+        user: UserId,
+        after: Option<UserId>,
+        limit: usize,
+    ) -> Result<Vec<UserId>, StoreError> {
+        self.ops
+            .time("blocked_page", async {
+                let st = &self.community_statements;
+                let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+                match after {
+                    Some(after) => {
+                        self.user_ids(&st.blocked_after, (user.as_uuid(), after.as_uuid(), limit))
+                            .await
+                    }
+                    None => {
+                        self.user_ids(&st.blocked_first, (user.as_uuid(), limit))
+                            .await
+                    }
+                }
+            })
+            .await
+    }
+
+    async fn blockers_among(
+        &self,
+        user: UserId,
+        candidates: &[UserId],
+    ) -> Result<Vec<UserId>, StoreError> {
+        /// Candidates per read: IN lists stay small for the coordinator.
+        const PER_READ: usize = 100;
+        self.ops
+            .time("blockers_among", async {
+                let mut found = Vec::new();
+                for chunk in candidates.chunks(PER_READ) {
+                    let ids: Vec<uuid::Uuid> = chunk.iter().map(|c| c.as_uuid()).collect();
+                    found.extend(
+                        self.user_ids(
+                            &self.community_statements.blockers_among,
+                            (user.as_uuid(), ids),
+                        )
+                        .await?,
+                    );
+                }
+                Ok(found)
             })
             .await
     }

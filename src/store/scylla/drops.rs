@@ -27,6 +27,8 @@ const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 pub(super) struct Statements {
     create: PreparedStatement,
     get: PreparedStatement,
+    announce: PreparedStatement,
+    announcement: PreparedStatement,
     index: PreparedStatement,
     by_day: PreparedStatement,
     stock_serial: PreparedStatement,
@@ -53,6 +55,8 @@ impl Statements {
             )
             .await?,
             get: prepare(session, &format!("SELECT {DROP_COLUMNS} FROM drops WHERE id = ?")).await?,
+            announce: prepare(session, "INSERT INTO drop_announcements (id, announce_at) VALUES (?, ?)").await?,
+            announcement: prepare(session, "SELECT announce_at FROM drop_announcements WHERE id = ?").await?,
             index: prepare(session, "INSERT INTO drops_by_day (day, starts_at, id) VALUES (?, ?, ?)").await?,
             by_day: prepare(
                 session,
@@ -123,28 +127,30 @@ fn contended() -> StoreError {
 
 impl ScyllaStore {
     async fn fetch_drop(&self, id: Uuid) -> Result<Option<DropRecord>, StoreError> {
-        let rows = self
-            .session
-            .execute_unpaged(&self.drop_statements.get, (id,))
-            .await
-            .map_err(execution_error)?
-            .into_rows_result()
-            .map_err(StoreError::backend)?;
-        Ok(rows
-            .maybe_first_row::<DropRow>()
-            .map_err(StoreError::backend)?
-            .map(|r| DropRecord {
-                id,
-                title: r.0,
-                stock: unsigned(r.1),
-                price_cents: unsigned(r.2),
-                currency: r.3,
-                starts_at: r.4.0,
-                per_user_limit: unsigned(r.5),
-                reservation_ttl_seconds: unsigned(r.6),
-                admission_per_second: r.7.map(unsigned),
-                created_at: r.8.0,
-            }))
+        let Some(r) = self
+            .maybe_row::<DropRow>(&self.drop_statements.get, (id,))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let announce_at = self
+            .maybe_row::<(Option<CqlTimestamp>,)>(&self.drop_statements.announcement, (id,))
+            .await?
+            .and_then(|(at,)| at)
+            .map(|at| at.0);
+        Ok(Some(DropRecord {
+            id,
+            title: r.0,
+            stock: unsigned(r.1),
+            price_cents: unsigned(r.2),
+            currency: r.3,
+            starts_at: r.4.0,
+            per_user_limit: unsigned(r.5),
+            reservation_ttl_seconds: unsigned(r.6),
+            admission_per_second: r.7.map(unsigned),
+            created_at: r.8.0,
+            announce_at,
+        }))
     }
 
     async fn serial_stock(&self, drop: Uuid) -> Result<StockState, StoreError> {
@@ -204,6 +210,11 @@ impl DropStore for ScyllaStore {
                     d.admission_per_second.map(|a| a as i32),
                     CqlTimestamp(d.created_at),
                 );
+                // The announcement first: a drop row never shows before its embargo does.
+                if let Some(at) = d.announce_at {
+                    self.exec(&self.drop_statements.announce, (d.id, CqlTimestamp(at)))
+                        .await?;
+                }
                 self.session
                     .execute_unpaged(&self.drop_statements.create, values)
                     .await

@@ -23,7 +23,20 @@ pub struct Migration {
     pub version: i32,
     pub name: &'static str,
     pub cql: &'static str,
+    /// Data to write once the file's tables exist (filling a new index from an old
+    /// table); idempotent, since an interrupted run repeats it.
+    pub fill: Option<Fill>,
 }
+
+/// What a data step answers: the rows it wrote.
+pub type FillResult = Result<u64, Box<dyn std::error::Error + Send + Sync>>;
+
+/// A data step's future.
+pub type FillFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = FillResult> + Send + 'a>>;
+
+/// A migration's data step.
+pub type Fill = for<'a> fn(&'a Session) -> FillFuture<'a>;
 
 /// Every migration in order. A test checks this list against the files in `cql/`.
 pub const MIGRATIONS: &[Migration] = &[
@@ -31,51 +44,67 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 1,
         name: "0001_users_likes_idempotency",
         cql: include_str!("../../../cql/0001_users_likes_idempotency.cql"),
+        fill: None,
     },
     Migration {
         version: 2,
         name: "0002_feed_plans",
         cql: include_str!("../../../cql/0002_feed_plans.cql"),
+        fill: None,
     },
     Migration {
         version: 3,
         name: "0003_live_classes",
         cql: include_str!("../../../cql/0003_live_classes.cql"),
+        fill: None,
     },
     Migration {
         version: 4,
         name: "0004_content",
         cql: include_str!("../../../cql/0004_content.cql"),
+        fill: None,
     },
     Migration {
         version: 5,
         name: "0005_commerce",
         cql: include_str!("../../../cql/0005_commerce.cql"),
+        fill: None,
     },
     Migration {
         version: 6,
         name: "0006_drops",
         cql: include_str!("../../../cql/0006_drops.cql"),
+        fill: None,
     },
     Migration {
         version: 7,
         name: "0007_messages",
         cql: include_str!("../../../cql/0007_messages.cql"),
+        fill: None,
     },
     Migration {
         version: 8,
         name: "0008_community",
         cql: include_str!("../../../cql/0008_community.cql"),
+        fill: None,
     },
     Migration {
         version: 9,
         name: "0009_drops_by_day",
         cql: include_str!("../../../cql/0009_drops_by_day.cql"),
+        fill: None,
     },
     Migration {
         version: 10,
         name: "0010_token_revocations",
         cql: include_str!("../../../cql/0010_token_revocations.cql"),
+        fill: None,
+    },
+    Migration {
+        version: 11,
+        name: "0011_drop_announcements_blocked_by",
+        cql: include_str!("../../../cql/0011_drop_announcements_blocked_by.cql"),
+        fill: Some(fill_blocked_by),
     },
 ];
 
@@ -216,6 +245,10 @@ async fn apply_pending(session: &Session) -> Result<MigrateReport, MigrateError>
             .await_schema_agreement()
             .await
             .map_err(ledger_error)?;
+        if let Some(fill) = migration.fill {
+            let rows = fill(session).await.map_err(MigrateError::Ledger)?;
+            tracing::info!(migration = migration.name, rows, "migration data written");
+        }
         session
             .query_unpaged(
                 "INSERT INTO schema_migrations (version, name, checksum, applied_at) \
@@ -228,6 +261,27 @@ async fn apply_pending(session: &Session) -> Result<MigrateReport, MigrateError>
         report.applied.push(migration.name);
     }
     Ok(report)
+}
+
+/// 0011: the mirror of every block made before it (`blocked_by` from `blocks_by_user`).
+fn fill_blocked_by(session: &Session) -> FillFuture<'_> {
+    Box::pin(async move {
+        use futures_util::StreamExt;
+        let insert = session
+            .prepare("INSERT INTO blocked_by (blocked_id, user_id) VALUES (?, ?)")
+            .await?;
+        let mut rows = session
+            .query_iter("SELECT user_id, blocked_id FROM blocks_by_user", ())
+            .await?
+            .rows_stream::<(Uuid, Uuid)>()?;
+        let mut written = 0;
+        while let Some(row) = rows.next().await {
+            let (user, blocked) = row?;
+            session.execute_unpaged(&insert, (blocked, user)).await?;
+            written += 1;
+        }
+        Ok(written)
+    })
 }
 
 /// Applied versions and their checksums.

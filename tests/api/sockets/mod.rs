@@ -251,9 +251,33 @@ impl TestApp {
         self.mint(UserId::random(), &[Role::Member, Role::Admin], 600)
     }
 
-    /// A member's token for a fresh user id.
+    /// A member's token for a fresh user id (no account is stored).
     pub fn member(&self) -> (UserId, String) {
         let user = UserId::random();
+        (user, self.mint(user, &[Role::Member], 600))
+    }
+
+    /// A member with a stored account (for what needs the user to exist: follows, blocks),
+    /// and a token of theirs.
+    pub async fn member_account(&self) -> (UserId, String) {
+        use fitpulse_actors::domain::{DisplayName, Locale, Units, now_millis};
+        let user = UserId::random();
+        let record = fitpulse_actors::ports::store::UserRecord {
+            id: user,
+            email: None,
+            display_name: DisplayName::parse("Member").expect("valid"),
+            password_hash: None,
+            roles: [Role::Member].into(),
+            locale: Locale::default(),
+            units: Units::default(),
+            device_id: None,
+            created_at: now_millis(),
+        };
+        self.stores
+            .users
+            .create_user(&record)
+            .await
+            .expect("stored");
         (user, self.mint(user, &[Role::Member], 600))
     }
 

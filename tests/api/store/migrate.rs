@@ -70,3 +70,47 @@ async fn the_server_refuses_to_start_on_an_unmigrated_keyspace() {
     .expect("refused");
     assert!(err.to_string().contains("fitpulse migrate"), "{err}");
 }
+
+#[tokio::test]
+async fn migration_0011_mirrors_the_blocks_made_before_it() {
+    let Some(nodes) = cql_contact_point() else {
+        return;
+    };
+    let keyspace = super::support::suite_keyspace(&nodes);
+    let settings = scylla_settings(&nodes, keyspace);
+    let session = open_session(&settings.store.scylla).await.expect("session");
+    session
+        .use_keyspace(keyspace, true)
+        .await
+        .expect("keyspace");
+    // A block as an older server wrote it: in blocks_by_user only.
+    let (user, blocked) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    session
+        .query_unpaged(
+            "INSERT INTO blocks_by_user (user_id, blocked_id, blocked_at) VALUES (?, ?, toTimestamp(now()))",
+            (user, blocked),
+        )
+        .await
+        .expect("an old block");
+    let fill = migrate::MIGRATIONS
+        .iter()
+        .find(|m| m.version == 11)
+        .and_then(|m| m.fill)
+        .expect("0011 fills blocked_by");
+    assert!(fill(&session).await.expect("filled") >= 1);
+    let rows = session
+        .query_unpaged(
+            "SELECT user_id FROM blocked_by WHERE blocked_id = ?",
+            (blocked,),
+        )
+        .await
+        .expect("read")
+        .into_rows_result()
+        .expect("rows");
+    let found: Vec<uuid::Uuid> = rows
+        .rows::<(uuid::Uuid,)>()
+        .expect("typed")
+        .map(|r| r.expect("row").0)
+        .collect();
+    assert_eq!(found, [user]);
+}

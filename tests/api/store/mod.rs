@@ -79,6 +79,8 @@ conformance!(
     reports_list_newest_first_up_to_the_limit,
     a_users_groups_follow_their_joins_and_leaves,
     token_revocations_list_since_a_moment_while_they_are_kept,
+    a_drops_announcement_time_reads_back,
+    blocks_page_by_user_id_and_blockers_are_found_among_candidates,
 );
 
 /// The embedded store also prunes by count; the scylla store keeps what its TTL keeps.

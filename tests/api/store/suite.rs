@@ -1177,7 +1177,29 @@ fn a_drop(stock: u32) -> fitpulse_actors::ports::drops::DropRecord {
         reservation_ttl_seconds: 300,
         admission_per_second: Some(50),
         created_at: now_millis(),
+        announce_at: None,
     }
+}
+
+pub async fn a_drops_announcement_time_reads_back(stores: &Stores, _: &Metrics) {
+    let announced_later = fitpulse_actors::ports::drops::DropRecord {
+        announce_at: Some(now_millis() + 3_600_000),
+        ..a_drop(10)
+    };
+    stores
+        .drops
+        .create_drop(&announced_later)
+        .await
+        .expect("create");
+    let read = stores
+        .drops
+        .drop_record(announced_later.id)
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(read, announced_later);
+    assert!(!read.announced(now_millis()));
+    assert!(read.announced(now_millis() + 3_600_001));
 }
 
 pub async fn concurrent_stock_leases_never_hand_out_more_than_the_stock(
@@ -1864,5 +1886,52 @@ pub async fn token_revocations_list_since_a_moment_while_they_are_kept(
         at,
         now - 5_000,
         "the time of the revocation reads back exactly"
+    );
+}
+
+pub async fn blocks_page_by_user_id_and_blockers_are_found_among_candidates(
+    stores: &Stores,
+    _: &Metrics,
+) {
+    let community = &stores.community;
+    let user = UserId::random();
+    let mut blocked: Vec<UserId> = (0..5).map(|_| UserId::random()).collect();
+    for other in &blocked {
+        community.block(user, *other).await.expect("block");
+    }
+    blocked.sort_by_key(|u| u.as_uuid());
+    let first = community.blocked_page(user, None, 2).await.expect("page");
+    assert_eq!(first, blocked[..2]);
+    let second = community
+        .blocked_page(user, Some(first[1]), 2)
+        .await
+        .expect("page");
+    assert_eq!(second, blocked[2..4]);
+    let last = community
+        .blocked_page(user, Some(second[1]), 2)
+        .await
+        .expect("page");
+    assert_eq!(last, blocked[4..]);
+
+    // Who blocked `victim`, among candidates: two of three did.
+    let victim = UserId::random();
+    let (a, b, c) = (UserId::random(), UserId::random(), UserId::random());
+    community.block(a, victim).await.expect("block");
+    community.block(c, victim).await.expect("block");
+    let mut found = community
+        .blockers_among(victim, &[a, b, c])
+        .await
+        .expect("read");
+    found.sort_by_key(|u| u.as_uuid());
+    let mut expected = vec![a, c];
+    expected.sort_by_key(|u| u.as_uuid());
+    assert_eq!(found, expected);
+    community.unblock(a, victim).await.expect("unblock");
+    assert_eq!(
+        community
+            .blockers_among(victim, &[a, b, c])
+            .await
+            .expect("read"),
+        [c]
     );
 }

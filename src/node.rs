@@ -1,7 +1,9 @@
-//! This node's identity and, with `bus.kind = "nats"`, its membership of the cluster:
-//! connects the bus, binds the hub and the live registry to it, starts answering other
-//! nodes, and keeps feature messages, the catalog and token revocations in step with
-//! theirs. With the local bus the node is a cluster of one and nothing is shared.
+//! This node's identity and its place in the cluster. Every node runs the same engine
+//! (`fitpulse_actors::node`): with `bus.kind = "local"` it is a cluster of one on the
+//! in-process bus, with `"nats"` one of many. Here the bus is connected, the cluster
+//! membership made (before the hub and the live registry, which are handed it), the
+//! engine served, and feature messages, the catalog and token revocations kept in step
+//! with the other nodes' through announcements on the bus.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,9 +12,11 @@ use fitpulse_actors::cluster::{Cluster, ClusterConfig};
 use fitpulse_actors::domain::now_millis;
 use fitpulse_actors::hub::Hub;
 use fitpulse_actors::live::Live;
-use fitpulse_actors::ports::bus::BusError;
+use fitpulse_actors::node::Node;
+use fitpulse_actors::ports::bus::{Bus, BusError};
 
 use crate::auth::revocations::RevokedUsers;
+use crate::bus::local::LocalBus;
 use crate::bus::nats::NatsBus;
 use crate::config::{BusKind, BusSettings};
 use crate::content::Content;
@@ -48,27 +52,29 @@ pub fn node_id(settings: &BusSettings) -> String {
     }
 }
 
-/// The parts of a node that other nodes reach or keep in step with.
-pub struct NodeParts<'a> {
-    pub hub: &'a Hub,
-    pub live: &'a Live,
-    pub messages: &'a Arc<Messages>,
-    pub content: &'a Arc<Content>,
-    pub revoked: &'a Arc<RevokedUsers>,
+/// The bus a node runs on: its own in-process bus (alone), one shared with other nodes in
+/// this process (embedders and tests), or NATS.
+#[derive(Clone, Default)]
+pub enum BusChoice {
+    /// As `bus.kind` says; `local` is a bus of this node's own.
+    #[default]
+    FromSettings,
+    /// An in-process bus shared by several nodes of this process.
+    Shared(LocalBus),
 }
 
-/// Joins the cluster when the bus is NATS; answers what the cluster route shows.
-pub async fn join(
+/// Connects the bus and makes this node's cluster membership (nothing is served yet).
+pub async fn cluster(
     settings: &BusSettings,
+    choice: BusChoice,
     http: String,
     metrics: &Metrics,
-    parts: NodeParts<'_>,
-) -> Result<ClusterState, BusError> {
+) -> Result<Cluster, BusError> {
     let node_id = node_id(settings);
-    let started_at = now_millis();
-    let cluster = match settings.kind {
-        BusKind::Local => None,
-        BusKind::Nats => {
+    let (bus, alone): (Arc<dyn Bus>, bool) = match (choice, settings.kind) {
+        (BusChoice::Shared(bus), _) => (Arc::new(bus), false),
+        (BusChoice::FromSettings, BusKind::Local) => (Arc::new(LocalBus::new()), true),
+        (BusChoice::FromSettings, BusKind::Nats) => {
             let bus = NatsBus::connect(
                 &settings.nats.url,
                 &node_id,
@@ -76,46 +82,57 @@ pub async fn join(
                 metrics.cluster.clone(),
             )
             .await?;
-            let config = ClusterConfig {
-                node_id: node_id.clone(),
-                http: http.clone(),
-                heartbeat: Duration::from_millis(settings.heartbeat_ms),
-                node_timeout: Duration::from_millis(settings.node_timeout_ms),
-                request_timeout: Duration::from_millis(settings.request_timeout_ms),
-                retry_for: Duration::from_millis(settings.retry_ms),
-            };
-            let cluster = Cluster::new(
-                Arc::new(bus),
-                config,
-                started_at,
-                Arc::new(metrics.cluster.clone()),
-            );
-            cluster.bind(parts.hub, parts.live);
-            cluster.start().await?;
-            parts
-                .messages
-                .join_cluster(cluster.bus().clone(), &node_id)
-                .await?;
-            parts
-                .content
-                .join_cluster(cluster.bus().clone(), &node_id)
-                .await?;
-            parts
-                .revoked
-                .join_cluster(cluster.bus().clone(), &node_id)
-                .await?;
-            tracing::info!(node_id, url = %settings.nats.url, "joined the cluster");
-            Some(cluster)
+            (Arc::new(bus), false)
         }
     };
-    Ok(ClusterState {
-        cluster,
+    let config = ClusterConfig {
+        node_id,
+        http,
+        heartbeat: Duration::from_millis(settings.heartbeat_ms),
+        node_timeout: Duration::from_millis(settings.node_timeout_ms),
+        request_timeout: Duration::from_millis(settings.request_timeout_ms),
+        retry_for: Duration::from_millis(settings.retry_ms),
+        alone,
+    };
+    Ok(Cluster::new(
+        bus,
+        config,
+        now_millis(),
+        Arc::new(metrics.cluster.clone()),
+    ))
+}
+
+/// The parts of a node kept in step with the other nodes' through announcements.
+pub struct InStep<'a> {
+    pub messages: &'a Arc<Messages>,
+    pub content: &'a Arc<Content>,
+    pub revoked: &'a Arc<RevokedUsers>,
+}
+
+/// Serves the engine and joins the announcements; answers what the cluster route shows.
+pub async fn serve(
+    settings: &BusSettings,
+    cluster: Cluster,
+    hub: Hub,
+    live: Live,
+    in_step: InStep<'_>,
+) -> Result<(Node, ClusterState), BusError> {
+    let node = Node::serve(cluster, hub, live).await?;
+    let (bus, node_id) = (
+        node.cluster.bus().clone(),
+        node.cluster.node_id().to_owned(),
+    );
+    in_step.messages.join_cluster(bus.clone(), &node_id).await?;
+    in_step.content.join_cluster(bus.clone(), &node_id).await?;
+    in_step.revoked.join_cluster(bus, &node_id).await?;
+    tracing::info!(node_id, bus = ?settings.kind, "node serving");
+    let state = ClusterState {
+        cluster: node.cluster.clone(),
         bus: match settings.kind {
             BusKind::Local => "local",
             BusKind::Nats => "nats",
         },
-        node_id,
-        http,
-        started_at,
-    })
+        started_at: node.cluster.membership().me().started_at,
+    };
+    Ok((node, state))
 }

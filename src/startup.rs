@@ -29,12 +29,14 @@ use crate::http::client_ip::ClientIpPolicy;
 use crate::lifecycle::Lifecycle;
 use crate::messages::Messages;
 use crate::metrics::Metrics;
+use crate::node::BusChoice;
 use crate::outbox::{Deliverer, Handlers, OutboxWorker, WorkerConfig};
 use crate::store::{self, Stores};
 use crate::ws::{Gateway, WsLimits};
 use fitpulse_actors::cluster::Cluster;
 use fitpulse_actors::hub::Hub;
 use fitpulse_actors::live::{Live, LiveConfig, LiveDeps};
+use fitpulse_actors::node::Node;
 use fitpulse_actors::session::{SessionConfig, SessionDeps};
 use std::sync::Arc;
 
@@ -76,9 +78,7 @@ pub struct Application {
     metrics_server: Option<(Server, u16)>,
     lifecycle: Lifecycle,
     stores: Stores,
-    hub: Hub,
-    live: Live,
-    cluster: Option<Cluster>,
+    node: Node,
     outbox: OutboxWorker,
     drain_delay: Duration,
     drain_batch: usize,
@@ -97,6 +97,16 @@ impl Application {
     pub async fn build_with_routes(
         settings: Settings,
         extra: RouteConfig,
+    ) -> Result<Self, StartupError> {
+        Self::build_on(settings, extra, BusChoice::FromSettings).await
+    }
+
+    /// Like [`Application::build_with_routes`], on the given bus (several nodes of one
+    /// process can share an in-process bus and form a cluster, as they would over NATS).
+    pub async fn build_on(
+        settings: Settings,
+        extra: RouteConfig,
+        bus: BusChoice,
     ) -> Result<Self, StartupError> {
         let metrics = Metrics::new();
         let stores = store::open(&settings, &metrics).await?;
@@ -119,8 +129,23 @@ impl Application {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
-        let hub = start_hub(&settings, &stores, &metrics, &content, workers);
-        let live = start_live(&settings, &stores, &metrics, &hub);
+        let addr = settings.http.bind;
+        let listener =
+            TcpListener::bind(addr).map_err(|source| StartupError::Bind { addr, source })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { addr, source })?
+            .port();
+        // The cluster first: the hub and the live registry are handed it.
+        let cluster = crate::node::cluster(
+            &settings.bus,
+            bus,
+            format!("{}:{port}", addr.ip()),
+            &metrics,
+        )
+        .await?;
+        let hub = start_hub(&settings, &stores, &metrics, &content, workers, &cluster);
+        let live = start_live(&settings, &stores, &metrics, &hub, &cluster);
         let messages = Messages::start(stores.clone(), hub.clone(), settings.messages.daily_cap)
             .await
             .map_err(StartupError::Messages)?;
@@ -139,29 +164,14 @@ impl Application {
             metrics: metrics.clone(),
         };
 
-        let addr = settings.http.bind;
-        let listener =
-            TcpListener::bind(addr).map_err(|source| StartupError::Bind { addr, source })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind { addr, source })?
-            .port();
-        let parts = crate::node::NodeParts {
-            hub: &hub,
-            live: &live,
+        let in_step = crate::node::InStep {
             messages: &messages,
             content: &content,
             revoked: &auth_state.revoked,
         };
-        let cluster_state = crate::node::join(
-            &settings.bus,
-            format!("{}:{port}", addr.ip()),
-            &metrics,
-            parts,
-        )
-        .await?;
-        let cluster = cluster_state.cluster.clone();
-        // After joining: what the outbox publishes reaches users held on other nodes.
+        let (node, cluster_state) =
+            crate::node::serve(&settings.bus, cluster, hub.clone(), live.clone(), in_step).await?;
+        // Once served: what the outbox publishes reaches users held on other nodes.
         let outbox = OutboxWorker::start(Deliverer::new(
             stores.outbox.clone(),
             outbox_handlers(&settings, &stores, &hub, &metrics, &drops)?,
@@ -272,9 +282,7 @@ impl Application {
             metrics_server,
             lifecycle,
             stores,
-            hub,
-            live,
-            cluster,
+            node,
             outbox,
             drain_delay: Duration::from_millis(settings.shutdown.drain_delay_ms),
             drain_batch: settings.shutdown.drain_batch,
@@ -295,7 +303,7 @@ impl Application {
 
     /// The session hub (for embedders and operator tooling).
     pub fn hub(&self) -> Hub {
-        self.hub.clone()
+        self.node.hub.clone()
     }
 
     /// The store ports the application serves from (for embedders and operator tooling).
@@ -326,20 +334,21 @@ impl Application {
             "shutdown: draining"
         );
         self.lifecycle.begin_draining();
-        if let Some(cluster) = &self.cluster {
-            // Other nodes stop sending new users and classes here at once, and no new
-            // session starts here: the nodes that stay take them.
-            cluster.begin_draining();
-            self.hub.refuse_new_sessions().await;
-        }
+        // Other nodes stop sending new users and classes here at once, and no new session
+        // starts here: the nodes that stay take them.
+        self.node.cluster.begin_draining();
+        self.node.hub.refuse_new_sessions().await;
         tokio::time::sleep(self.drain_delay).await;
         tracing::info!(
             "shutdown: handing classes over, closing sockets (1001), persisting sessions, finishing outbox deliveries"
         );
         let sessions = async {
             let drain = async {
-                self.live.hand_over().await;
-                self.hub.drain(self.drain_batch, self.drain_jitter).await;
+                self.node.live.hand_over().await;
+                self.node
+                    .hub
+                    .drain(self.drain_batch, self.drain_jitter)
+                    .await;
             };
             if tokio::time::timeout(self.grace, drain).await.is_err() {
                 tracing::warn!(
@@ -432,19 +441,28 @@ fn outbox_handlers(
 }
 
 /// Starts the live-class registry.
-fn start_live(settings: &Settings, stores: &Stores, metrics: &Metrics, hub: &Hub) -> Live {
+fn start_live(
+    settings: &Settings,
+    stores: &Stores,
+    metrics: &Metrics,
+    hub: &Hub,
+    cluster: &Cluster,
+) -> Live {
     let config = LiveConfig {
         waiting_room: Duration::from_secs(settings.live.waiting_room_minutes * 60),
         leaderboard_size: settings.live.leaderboard_size,
         ..LiveConfig::default()
     };
-    Live::start(LiveDeps {
-        classes: stores.live.clone(),
-        users: stores.users.clone(),
-        hub: hub.clone(),
-        observer: Arc::new(metrics.clone()),
-        config,
-    })
+    Live::start(
+        LiveDeps {
+            classes: stores.live.clone(),
+            users: stores.users.clone(),
+            hub: hub.clone(),
+            observer: Arc::new(metrics.clone()),
+            config,
+        },
+        cluster.clone(),
+    )
 }
 
 /// Starts the session hub: its shards run beside the HTTP workers.
@@ -454,6 +472,7 @@ fn start_hub(
     metrics: &Metrics,
     content: &Arc<Content>,
     workers: usize,
+    cluster: &Cluster,
 ) -> Hub {
     let ws = &settings.ws;
     let config = SessionConfig {
@@ -474,7 +493,7 @@ fn start_hub(
         0 => workers,
         n => n,
     };
-    Hub::start(deps, shards)
+    Hub::start(deps, shards, cluster.clone())
 }
 
 fn backend_name(settings: &Settings) -> &'static str {

@@ -5,17 +5,23 @@
 //! - [`ports`]: what the core needs from the outside world, as traits: the store aggregates
 //!   (implemented in the server crate by the embedded and scylla backends) and the bus.
 //!
-//! - [`session`]: the `UserSession` actor, one per online user per node: sequences the
-//!   user's events, keeps recent ones in memory, persists them write-behind, fans frames
-//!   out to every attached device, and stops after an idle grace period.
+//! - [`session`]: the `UserSession` actor, one per online user in the cluster: sequences
+//!   the user's events, keeps recent ones in memory, persists them write-behind, fans
+//!   frames out to every attached device, and stops after an idle grace period.
 //! - [`hub`]: shards that find or start sessions, count each user's devices, and decide
-//!   when an idle session stops; REST and the bus reach users through it.
+//!   when an idle session stops; REST, sockets and other nodes reach users through it.
+//! - [`live`]: live-class actors, their registry, and [`live::Live`], the way into them.
 //! - [`events`] and [`device`]: wire frames and what a session needs from a socket.
-//! - [`cluster`]: many nodes as one: one holder per session and class, requests to it and
-//!   frames from it over the bus port, membership, draining.
+//! - [`cluster`]: one holder per session and class, requests to it and frames from it over
+//!   the bus port, membership, draining. A single server is a cluster of one.
+//! - [`node`]: the engine of one node: cluster, hub and live registry, served together.
 //!
-//! Data flow: a connection attaches to the hub -> the hub forwards to the user's session ->
-//! the session replays what the device missed, then delivers every new event's shared frame.
+//! Dependencies go one way: `node` -> `live` -> `hub` -> `cluster` -> `ports`, `device`,
+//! `domain`, `events`; `session` is the hub's actor and knows none of them.
+//!
+//! Data flow: a connection attaches to the hub -> the hub sends the attach to the user's
+//! session where it is held (its local shard, or the holder node over the bus) -> the
+//! session replays what the device missed, then delivers every new event's shared frame.
 //! Nothing in this crate knows about HTTP or CQL.
 
 pub mod cluster;
@@ -24,5 +30,6 @@ pub mod domain;
 pub mod events;
 pub mod hub;
 pub mod live;
+pub mod node;
 pub mod ports;
 pub mod session;

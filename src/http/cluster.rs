@@ -15,18 +15,16 @@ use crate::metrics::Metrics;
 
 /// This node as the cluster route shows it.
 pub struct ClusterState {
-    /// `None` with the local bus: a cluster of one.
-    pub cluster: Option<Cluster>,
+    pub cluster: Cluster,
+    /// `local` or `nats`.
     pub bus: &'static str,
-    pub node_id: String,
-    pub http: String,
     pub started_at: i64,
 }
 
 impl ClusterState {
     /// Whether the bus is connected (always, for the local bus).
     pub fn bus_connected(&self) -> bool {
-        self.cluster.as_ref().is_none_or(|c| c.bus().connected())
+        self.cluster.bus().connected()
     }
 }
 
@@ -43,26 +41,33 @@ async fn cluster(
     lifecycle: web::Data<Lifecycle>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_role(Role::Admin)?;
-    let nodes = match &state.cluster {
-        Some(cluster) => cluster.membership().nodes(),
-        None => vec![NodeView {
+    let cluster = &state.cluster;
+    let me = cluster.membership().me();
+    // This node's own figures are read now; the others' are their last heartbeat's.
+    let mut nodes: Vec<NodeView> = cluster
+        .membership()
+        .nodes()
+        .into_iter()
+        .filter(|n| !n.this_node)
+        .collect();
+    nodes.insert(
+        0,
+        NodeView {
             info: NodeInfo {
-                id: state.node_id.clone(),
-                http: state.http.clone(),
-                started_at: state.started_at,
-                draining: lifecycle.is_draining(),
+                draining: me.draining || lifecycle.is_draining(),
                 load: NodeLoad {
                     sessions: hub.session_count().await,
                     sockets: metrics.ws_connections.get().max(0) as usize,
                     classes: live.running_count().await,
                 },
+                ..me
             },
             last_seen_ms: 0,
             this_node: true,
-        }],
-    };
+        },
+    );
     Ok(HttpResponse::Ok().json(json!({
-        "node_id": state.node_id,
+        "node_id": cluster.node_id(),
         "bus": { "kind": state.bus, "connected": state.bus_connected() },
         "nodes": nodes,
     })))

@@ -1,7 +1,8 @@
-//! The sockets of this node, by user, in a cluster: what lets frames sent by the holder of
-//! a session or class on another node reach them. The first socket of a user subscribes
-//! to the user's subject and the last one unsubscribes (interest-based), so a node only
-//! receives traffic for users connected to it.
+//! The sockets of this node, by user: where notices for a user or for everyone go, and
+//! what lets frames sent by the holder of a session or class on another node reach them.
+//! The first socket of a user subscribes to the user's subject and the last one
+//! unsubscribes (interest-based), so a node only receives traffic for users connected to
+//! it; a node alone on its bus subscribes to nothing.
 //!
 //! Frames from another node are checked per socket and stream: an event frame whose `seq`
 //! skips ahead means the bus lost something (a restart, a full queue), so the socket is
@@ -12,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use actix::Recipient;
 use futures_util::StreamExt;
 use tokio::task::AbortHandle;
 
@@ -22,17 +24,58 @@ use crate::events::Frame;
 use crate::ports::bus::Bus;
 use crate::ports::observer::ClusterObserver;
 
+/// What one socket receives from elsewhere, per stream (`u` for the user's feed, or a
+/// class id). Lists, not maps: a socket has one or two streams, and every byte here is
+/// paid per socket.
+struct Stream {
+    name: String,
+    /// Last seq seen from another node (`None`: take the next as the start).
+    last: Option<u64>,
+    /// The node serving it from elsewhere (the session's or a class's holder).
+    holder: Option<String>,
+}
+
 struct Socket {
-    handle: DeviceHandle,
-    /// Last seq seen per stream from another node (`None`: take the next as the start).
-    last: HashMap<String, Option<u64>>,
-    /// The node serving each stream from elsewhere (the session's or a class's holder).
-    holders: HashMap<String, String>,
+    key: DeviceKey,
+    deliver: Recipient<Deliver>,
+    close: Recipient<CloseDevice>,
+    streams: Vec<Stream>,
+}
+
+impl Socket {
+    fn handle(&self) -> DeviceHandle {
+        DeviceHandle {
+            key: self.key,
+            deliver: self.deliver.clone(),
+            close: self.close.clone(),
+            client: Default::default(),
+        }
+    }
+
+    fn stream(&mut self, name: &str) -> &mut Stream {
+        match self.streams.iter().position(|s| s.name == name) {
+            Some(index) => &mut self.streams[index],
+            None => {
+                self.streams.push(Stream {
+                    name: name.to_owned(),
+                    last: None,
+                    holder: None,
+                });
+                self.streams.last_mut().expect("just pushed")
+            }
+        }
+    }
 }
 
 struct UserSockets {
-    sockets: HashMap<DeviceKey, Socket>,
+    sockets: Vec<Socket>,
     subscription: Option<AbortHandle>,
+}
+
+impl UserSockets {
+    fn get_mut(&mut self, key: DeviceKey) -> Option<&mut Socket> {
+        self.sockets.iter_mut().find(|s| s.key == key)
+    }
 }
 
 /// Cheap to clone; shared by the hub, the live registry and the subscription tasks.
@@ -40,13 +83,18 @@ struct UserSockets {
 pub struct LocalDevices {
     node: Arc<str>,
     users: Arc<Mutex<HashMap<UserId, UserSockets>>>,
+    /// `None` for a node alone on its bus: nothing can come from elsewhere.
+    bus: Option<Arc<dyn Bus>>,
+    observer: Arc<dyn ClusterObserver>,
 }
 
 impl LocalDevices {
-    pub fn new(node: &str) -> Self {
+    pub fn new(node: &str, bus: Option<Arc<dyn Bus>>, observer: Arc<dyn ClusterObserver>) -> Self {
         LocalDevices {
             node: node.into(),
             users: Arc::new(Mutex::new(HashMap::new())),
+            bus,
+            observer,
         }
     }
 
@@ -56,33 +104,26 @@ impl LocalDevices {
 
     /// Adds a socket; the user's first socket subscribes to the user's subject (active
     /// when this returns, so the holder's first frames are not missed).
-    pub async fn register(
-        &self,
-        user: UserId,
-        handle: DeviceHandle,
-        bus: &Arc<dyn Bus>,
-        observer: &Arc<dyn ClusterObserver>,
-    ) {
+    pub async fn register(&self, user: UserId, handle: DeviceHandle) {
         let first = {
             let mut users = self.lock();
             let entry = users.entry(user).or_insert_with(|| UserSockets {
-                sockets: HashMap::new(),
+                sockets: Vec::with_capacity(1),
                 subscription: None,
             });
             let first = entry.sockets.is_empty() && entry.subscription.is_none();
-            entry.sockets.insert(
-                handle.key,
-                Socket {
-                    handle,
-                    last: HashMap::new(),
-                    holders: HashMap::new(),
-                },
-            );
+            entry.sockets.retain(|s| s.key != handle.key);
+            entry.sockets.push(Socket {
+                key: handle.key,
+                deliver: handle.deliver,
+                close: handle.close,
+                streams: Vec::new(),
+            });
             first
         };
-        if !first {
+        let Some(bus) = self.bus.as_ref().filter(|_| first) else {
             return;
-        }
+        };
         let subscription = match bus.subscribe(&super::subjects::user(user)).await {
             Ok(subscription) => subscription,
             Err(err) => {
@@ -90,8 +131,8 @@ impl LocalDevices {
                 // and the next first socket subscribes again.
                 tracing::warn!(user_id = %user, error = %err, "cannot subscribe to a user's subject");
                 if let Some(entry) = self.lock().remove(&user) {
-                    for socket in entry.sockets.values() {
-                        socket.handle.close.do_send(CloseDevice {
+                    for socket in &entry.sockets {
+                        socket.close.do_send(CloseDevice {
                             code: close::INTERNAL,
                             reason: "reconnect and resume".into(),
                         });
@@ -101,12 +142,11 @@ impl LocalDevices {
             }
         };
         let this = self.clone();
-        let observer = observer.clone();
         let task = tokio::spawn(async move {
             let mut subscription = subscription;
             while let Some(message) = subscription.next().await {
                 match DeviceTraffic::decode(&message.payload) {
-                    Some(traffic) => this.dispatch(user, traffic, &observer),
+                    Some(traffic) => this.dispatch(user, traffic),
                     None => {
                         tracing::warn!(user_id = %user, "malformed traffic on a user's subject")
                     }
@@ -131,7 +171,7 @@ impl LocalDevices {
         let Some(entry) = users.get_mut(&user) else {
             return;
         };
-        entry.sockets.remove(&key);
+        entry.sockets.retain(|s| s.key != key);
         if entry.sockets.is_empty() {
             if let Some(task) = entry.subscription.take() {
                 task.abort();
@@ -143,51 +183,37 @@ impl LocalDevices {
     /// Expects frames of `stream` for a socket from another node, continuing after
     /// `since` (or starting with whatever comes first).
     pub fn expect(&self, user: UserId, key: DeviceKey, stream: &str, since: Option<u64>) {
-        if let Some(socket) = self
-            .lock()
-            .get_mut(&user)
-            .and_then(|u| u.sockets.get_mut(&key))
-        {
-            socket.last.insert(stream.to_owned(), since);
+        if let Some(socket) = self.lock().get_mut(&user).and_then(|u| u.get_mut(key)) {
+            socket.stream(stream).last = since;
         }
     }
 
     /// Records which node serves `stream` to a socket (so its loss can be noticed).
     pub fn served(&self, user: UserId, key: DeviceKey, stream: &str, node: &str) {
-        if let Some(socket) = self
-            .lock()
-            .get_mut(&user)
-            .and_then(|u| u.sockets.get_mut(&key))
-        {
-            socket.holders.insert(stream.to_owned(), node.to_owned());
+        if let Some(socket) = self.lock().get_mut(&user).and_then(|u| u.get_mut(key)) {
+            socket.stream(stream).holder = Some(node.to_owned());
         }
     }
 
     /// The sockets served anything by `node`.
     pub fn served_by(&self, node: &str) -> Vec<DeviceHandle> {
-        self.sockets_where(|holders| holders.values().any(|n| n == node))
-    }
-
-    /// The sockets served a session or class by another node.
-    pub fn served_from_elsewhere(&self) -> Vec<DeviceHandle> {
-        self.sockets_where(|holders| !holders.is_empty())
-    }
-
-    /// The sockets whose remote holders (stream -> node) pass `keep`.
-    fn sockets_where(&self, keep: impl Fn(&HashMap<String, String>) -> bool) -> Vec<DeviceHandle> {
         self.lock()
             .values()
-            .flat_map(|u| u.sockets.values())
-            .filter(|s| keep(&s.holders))
-            .map(|s| s.handle.clone())
+            .flat_map(|u| &u.sockets)
+            .filter(|s| {
+                s.streams
+                    .iter()
+                    .any(|st| st.holder.as_deref() == Some(node))
+            })
+            .map(Socket::handle)
             .collect()
     }
 
     /// Hands a notice to every socket of the user on this node.
     pub fn notify_user(&self, user: UserId, frame: &Frame, family: &'static str) {
         if let Some(entry) = self.lock().get(&user) {
-            for socket in entry.sockets.values() {
-                deliver(&socket.handle, frame.clone(), family);
+            for socket in &entry.sockets {
+                deliver(socket, frame.clone(), family);
             }
         }
     }
@@ -195,8 +221,8 @@ impl LocalDevices {
     /// Hands a notice to every socket on this node.
     pub fn notify_all(&self, frame: &Frame, family: &'static str) {
         for entry in self.lock().values() {
-            for socket in entry.sockets.values() {
-                deliver(&socket.handle, frame.clone(), family);
+            for socket in &entry.sockets {
+                deliver(socket, frame.clone(), family);
             }
         }
     }
@@ -210,11 +236,11 @@ impl LocalDevices {
     pub fn all_by_user(&self) -> Vec<(UserId, DeviceHandle)> {
         self.lock()
             .iter()
-            .flat_map(|(user, u)| u.sockets.values().map(|s| (*user, s.handle.clone())))
+            .flat_map(|(user, u)| u.sockets.iter().map(|s| (*user, s.handle())))
             .collect()
     }
 
-    fn dispatch(&self, user: UserId, traffic: DeviceTraffic, observer: &Arc<dyn ClusterObserver>) {
+    fn dispatch(&self, user: UserId, traffic: DeviceTraffic) {
         match traffic {
             DeviceTraffic::Frame {
                 node,
@@ -224,22 +250,21 @@ impl LocalDevices {
                 frame,
             } if *node == *self.node => {
                 let mut users = self.lock();
-                let Some(socket) = users.get_mut(&user).and_then(|u| u.sockets.get_mut(&key))
-                else {
+                let Some(socket) = users.get_mut(&user).and_then(|u| u.get_mut(key)) else {
                     return;
                 };
                 if stream == USER_STREAM && frame.starts_with(r#"{"type":"resume.incomplete""#) {
                     // The app refetches; what follows starts anew.
-                    socket.last.insert(stream.clone(), None);
+                    socket.stream(&stream).last = None;
                 }
                 if let Some(seq) = frame_seq(&frame) {
-                    let last = socket.last.entry(stream).or_insert(None);
+                    let last = &mut socket.stream(&stream).last;
                     match *last {
                         Some(previous) if seq <= previous => return,
                         Some(previous) if seq > previous + 1 => {
-                            observer.gap();
+                            self.observer.gap();
                             tracing::warn!(user_id = %user, missed_after = previous, got = seq, "frames lost on the bus; closing the socket so the app resumes");
-                            socket.handle.close.do_send(CloseDevice {
+                            socket.close.do_send(CloseDevice {
                                 code: close::INTERNAL,
                                 reason: "missed events; reconnect and resume".into(),
                             });
@@ -248,7 +273,7 @@ impl LocalDevices {
                         _ => *last = Some(seq),
                     }
                 }
-                deliver(&socket.handle, frame, family_label(&family));
+                deliver(socket, frame, family_label(&family));
             }
             DeviceTraffic::Close {
                 node,
@@ -257,8 +282,12 @@ impl LocalDevices {
                 reason,
             } if *node == *self.node => {
                 tracing::debug!(user_id = %user, key, code, "another node closes a socket here");
-                if let Some(socket) = self.lock().get(&user).and_then(|u| u.sockets.get(&key)) {
-                    socket.handle.close.do_send(CloseDevice {
+                if let Some(socket) = self
+                    .lock()
+                    .get(&user)
+                    .and_then(|u| u.sockets.iter().find(|s| s.key == key))
+                {
+                    socket.close.do_send(CloseDevice {
                         code,
                         reason: reason.into(),
                     });
@@ -277,14 +306,14 @@ impl LocalDevices {
 }
 
 /// Hands a frame to a socket; a full queue closes it as too slow, like local delivery.
-fn deliver(handle: &DeviceHandle, frame: Frame, family: &'static str) {
+fn deliver(socket: &Socket, frame: Frame, family: &'static str) {
     let message = Deliver {
         frame,
         family,
         created: Instant::now(),
     };
-    if let Err(actix::prelude::SendError::Full(_)) = handle.deliver.try_send(message) {
-        handle.close.do_send(CloseDevice {
+    if let Err(actix::prelude::SendError::Full(_)) = socket.deliver.try_send(message) {
+        socket.close.do_send(CloseDevice {
             code: close::TOO_SLOW,
             reason: "too slow to read".into(),
         });

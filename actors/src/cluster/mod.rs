@@ -1,14 +1,21 @@
-//! Many nodes, one service: a user's sockets, a class's participants and a drop's buyers
-//! may be on any node, yet each user's feed and each class is sequenced in one place.
+//! Many nodes, one service, and one node is a cluster of one: a user's sockets, a class's
+//! participants and a drop's buyers may be on any node, yet each user's feed and each class
+//! is sequenced in one place. The code above this module never asks how many nodes there
+//! are; a single server runs it on the in-process bus, where it is alone.
 //!
 //! Every user session and every live class has one holder in the cluster: the node that
 //! runs its actor and subscribes to its control subject. Other nodes send the holder what
 //! they are asked to do (publish, attach a socket, join a class, cue...) as requests on
 //! that subject. When nobody answers there, nobody holds it, and the request goes to the
-//! node the membership view names as owner (rendezvous hashing), which starts it. A
-//! socket on another node is a `RemoteDevice` proxy at the holder: the session or class
-//! delivers to it like to any socket, and the proxy sends the frames on the user's subject
-//! to the socket's node (`devices`), which checks their sequence and hands them over.
+//! node the membership view names as owner (rendezvous hashing), which starts it. A node
+//! alone on its bus skips the asking: whatever it does not hold, it starts. A socket on
+//! another node is a `RemoteDevice` proxy at the holder: the session or class delivers to it
+//! like to any socket, and the proxy sends the frames on the user's subject to the socket's
+//! node (`devices`), which checks their sequence and hands them over.
+//!
+//! This module sits below the hub and the live registry: it carries their operations as
+//! the JSON they encode, and carries requests out through [`LocalNode`], which the node
+//! implements over its hub and live registry and hands to [`Cluster::serve`].
 //!
 //! The holder of a session stays its holder until the session idles out or its node
 //! drains, so membership changes move nothing that is running. A draining node hands its
@@ -24,28 +31,24 @@ mod remote_device;
 mod subjects;
 pub mod wire;
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use actix::prelude::*;
 use futures_util::StreamExt;
+use serde_json::value::RawValue;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
 pub use devices::LocalDevices;
 pub use membership::{Membership, NodeInfo, NodeLoad, NodeView};
-pub use ops::{
-    Answer, ClassAnswer, ClassOp, Op, RemoteError, Reply, Request, Target, UserAnswer, UserOp,
-};
-pub use remote_device::{Dismiss, Holder, RemoteDevice};
+pub use ops::{RemoteError, Reply, Request, Target, remote_key};
+pub use remote_device::{Holder, Proxies, RemoteDevice};
 
 use crate::device::{DeviceHandle, DeviceKey};
 use crate::domain::UserId;
 use crate::events::Frame;
-use crate::hub::Hub;
-use crate::live::Live;
-use crate::ports::bus::{Bus, BusError, BusSubscription};
+use crate::ports::bus::{Bus, BusError, BusMessage, BusSubscription};
 use crate::ports::observer::ClusterObserver;
 
 /// Timings of the cluster layer.
@@ -61,14 +64,33 @@ pub struct ClusterConfig {
     pub request_timeout: Duration,
     /// How long a request keeps being retried while the holder is busy or the bus down.
     pub retry_for: Duration,
+    /// The bus reaches no other node (a single server's in-process bus): there is nobody
+    /// to ask who holds what, nothing to subscribe to per user, nobody to wait for.
+    pub alone: bool,
 }
 
-/// What a request ended in.
+/// What the cluster needs of the node it runs on: carrying out requests, and what goes
+/// with a node leaving, the bus coming back and the heartbeat. The node implements it over
+/// its hub and live registry.
+#[async_trait::async_trait]
+pub trait LocalNode: Send + Sync + 'static {
+    /// Carries out an operation (encoded by the hub or the live registry) on `target`,
+    /// held here or to be started here; answers the operation's encoded answer.
+    async fn execute(&self, target: Target, op: &RawValue) -> Result<Box<RawValue>, RemoteError>;
+    /// A socket of another node left what it was attached to here (its node is gone).
+    fn socket_gone(&self, holder: Holder, key: DeviceKey);
+    /// Whether this node holds the user's session.
+    async fn holds_user(&self, user: UserId) -> bool;
+    /// Sessions and classes held here, for the heartbeat.
+    async fn load(&self) -> (usize, usize);
+}
+
+/// What routing a request ended in.
 pub enum Routed {
     /// The holder on another node (named) answered.
-    Remote(String, Answer),
-    /// Nobody holds the target and this node should: carry out `op` here.
-    HoldHere(Op),
+    Remote(String, Box<RawValue>),
+    /// Nobody holds the target and this node should: carry it out here.
+    HoldHere,
 }
 
 /// While alive, this node answers requests for a target it holds.
@@ -80,9 +102,11 @@ impl Drop for HoldGuard {
     }
 }
 
-/// The proxies of sockets of other nodes, by (what they serve, node, socket key), with the
-/// serial telling a proxy from a newer one for the same socket.
-type Proxies = HashMap<(Holder, String, DeviceKey), (u64, Addr<RemoteDevice>)>;
+/// A request for a target this node holds, waiting for [`Cluster::serve`]'s node.
+struct Held {
+    request: Request,
+    answer: oneshot::Sender<Result<Box<RawValue>, RemoteError>>,
+}
 
 /// Cheap to clone; every clone is the same cluster membership of this node.
 #[derive(Clone)]
@@ -95,19 +119,19 @@ struct Inner {
     config: ClusterConfig,
     membership: Membership,
     devices: LocalDevices,
+    proxies: Proxies,
     observer: Arc<dyn ClusterObserver>,
-    hub: OnceLock<Hub>,
-    live: OnceLock<Live>,
-    proxies: Mutex<Proxies>,
-    next_proxy: std::sync::atomic::AtomicU64,
-    /// Where proxies run: requests are served on plain tokio tasks, outside any actor
-    /// system context, so proxies get an arbiter of their own.
-    proxy_arbiter: Arbiter,
+    /// Requests for held targets, answered once `serve` runs (they queue until then).
+    held: mpsc::Sender<Held>,
+    held_queue: std::sync::Mutex<Option<mpsc::Receiver<Held>>>,
     draining: AtomicBool,
     /// Until a node has heard the others (one node timeout after its start) it starts
     /// nothing: its view would name it owner of everything.
     started: Instant,
 }
+
+/// Requests for held targets queued before they are carried out, at most.
+const HELD_QUEUE: usize = 4096;
 
 impl Cluster {
     pub fn new(
@@ -123,30 +147,22 @@ impl Cluster {
             draining: false,
             load: NodeLoad::default(),
         };
+        let (held, held_queue) = mpsc::channel(HELD_QUEUE);
+        let subscribing_bus = (!config.alone).then(|| bus.clone());
         Cluster {
             inner: Arc::new(Inner {
                 membership: Membership::new(me, config.node_timeout),
-                devices: LocalDevices::new(&config.node_id),
+                devices: LocalDevices::new(&config.node_id, subscribing_bus, observer.clone()),
+                proxies: Proxies::new(bus.clone()),
                 bus,
                 config,
                 observer,
-                hub: OnceLock::new(),
-                live: OnceLock::new(),
-                proxies: Mutex::new(HashMap::new()),
-                next_proxy: std::sync::atomic::AtomicU64::new(0),
-                proxy_arbiter: Arbiter::new(),
+                held,
+                held_queue: std::sync::Mutex::new(Some(held_queue)),
                 draining: AtomicBool::new(false),
                 started: Instant::now(),
             }),
         }
-    }
-
-    /// Connects the hub and the live registry of this node (each joins once).
-    pub fn bind(&self, hub: &Hub, live: &Live) {
-        let _ = self.inner.hub.set(hub.clone());
-        let _ = self.inner.live.set(live.clone());
-        hub.join_cluster(self.clone());
-        live.join_cluster(self.clone());
     }
 
     pub fn bus(&self) -> &Arc<dyn Bus> {
@@ -157,12 +173,14 @@ impl Cluster {
         &self.inner.membership
     }
 
+    /// This node's sockets.
     pub fn devices(&self) -> &LocalDevices {
         &self.inner.devices
     }
 
-    pub fn observer(&self) -> &Arc<dyn ClusterObserver> {
-        &self.inner.observer
+    /// Proxies of other nodes' sockets attached here.
+    pub fn proxies(&self) -> &Proxies {
+        &self.inner.proxies
     }
 
     pub fn node_id(&self) -> &str {
@@ -173,111 +191,152 @@ impl Cluster {
         self.inner.draining.load(Ordering::Acquire)
     }
 
-    pub(crate) fn hub(&self) -> &Hub {
-        self.inner.hub.get().expect("the cluster is bound to a hub")
+    /// Whether this node may start a session or class it does not hold without asking
+    /// anyone: it is alone on its bus and not draining.
+    pub fn starts_without_asking(&self) -> bool {
+        self.inner.config.alone && !self.is_draining()
     }
 
-    pub(crate) fn live(&self) -> &Live {
-        self.inner
-            .live
-            .get()
-            .expect("the cluster is bound to a live registry")
-    }
-
-    /// Starts answering requests to this node, the heartbeat and the broadcast listener.
-    /// Answers once the subscriptions are active.
-    pub async fn start(&self) -> Result<(), BusError> {
-        let node = self
+    /// Starts answering requests to this node (through `node`), the heartbeat and the
+    /// broadcast listener. Answers once the subscriptions are active.
+    pub async fn serve(&self, node: Arc<dyn LocalNode>) -> Result<(), BusError> {
+        let requests = self
             .inner
             .bus
             .subscribe(&subjects::node(self.node_id()))
             .await?;
         let this = self.clone();
-        tokio::spawn(async move { this.serve(node, false).await });
+        let to_node = node.clone();
+        tokio::spawn(async move { this.answer_node_requests(requests, to_node).await });
+        let held = self
+            .inner
+            .held_queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(mut held) = held {
+            let to_node = node.clone();
+            tokio::spawn(async move {
+                while let Some(Held { request, answer }) = held.recv().await {
+                    let node = to_node.clone();
+                    tokio::spawn(async move {
+                        let _ = answer.send(node.execute(request.target, &request.op).await);
+                    });
+                }
+            });
+        }
         let heard = self.inner.bus.subscribe(subjects::HEARTBEAT).await?;
         let this = self.clone();
-        tokio::spawn(async move { this.listen_heartbeats(heard).await });
+        let to_node = node.clone();
+        tokio::spawn(async move { this.listen_heartbeats(heard, to_node).await });
         let broadcast = self.inner.bus.subscribe(subjects::BROADCAST).await?;
         let this = self.clone();
         tokio::spawn(async move { this.listen_broadcasts(broadcast).await });
         let this = self.clone();
-        tokio::spawn(async move { this.heartbeat().await });
+        let to_node = node.clone();
+        tokio::spawn(async move { this.heartbeat(to_node).await });
         let this = self.clone();
-        tokio::spawn(async move { this.resync_after_reconnects().await });
+        tokio::spawn(async move { this.resync_after_reconnects(node).await });
         Ok(())
     }
 
     /// Subscribes to the target's control subject; requests are answered one at a time
-    /// (in order) while the guard lives.
-    pub fn hold(&self, target: Target) -> HoldGuard {
+    /// (in order) while the guard lives. Alone on its bus, nobody else would ask: no
+    /// subscription is made.
+    pub fn hold(&self, target: Target) -> Option<HoldGuard> {
+        if self.inner.config.alone {
+            return None;
+        }
         let this = self.clone();
         let task = tokio::spawn(async move {
             match this.inner.bus.subscribe(&subjects::control(target)).await {
-                Ok(subscription) => this.serve(subscription, true).await,
+                Ok(mut requests) => {
+                    while let Some(message) = requests.next().await {
+                        this.answer_held(message).await;
+                    }
+                }
                 Err(err) => {
                     tracing::warn!(target = %target.key(), error = %err, "cannot subscribe to a control subject")
                 }
             }
         });
-        HoldGuard(task.abort_handle())
+        Some(HoldGuard(task.abort_handle()))
     }
 
-    async fn serve(&self, mut requests: BusSubscription, in_order: bool) {
+    /// Carries out one request for a held target through the served node, in order.
+    async fn answer_held(&self, message: BusMessage) {
+        let Some(reply) = message.reply else {
+            return;
+        };
+        let answer = match serde_json::from_slice::<Request>(&message.payload) {
+            Ok(request) => {
+                let (tx, rx) = oneshot::channel();
+                match self
+                    .inner
+                    .held
+                    .send(Held {
+                        request,
+                        answer: tx,
+                    })
+                    .await
+                {
+                    Ok(()) => rx.await.unwrap_or(Err(RemoteError::Busy)),
+                    Err(_) => Err(RemoteError::Busy),
+                }
+            }
+            Err(err) => Err(RemoteError::Malformed(err.to_string())),
+        };
+        self.reply(&reply, answer);
+    }
+
+    /// Requests on this node's own subject: to start what nobody holds. Concurrent.
+    async fn answer_node_requests(&self, mut requests: BusSubscription, node: Arc<dyn LocalNode>) {
         while let Some(message) = requests.next().await {
             let Some(reply) = message.reply else {
                 continue;
             };
-            let this = self.clone();
-            let answer = async move {
-                let outcome = match serde_json::from_slice::<Request>(&message.payload) {
-                    Ok(request) => this.execute(request).await,
+            let (this, node) = (self.clone(), node.clone());
+            tokio::spawn(async move {
+                let answer = match serde_json::from_slice::<Request>(&message.payload) {
+                    Ok(request) => node.execute(request.target, &request.op).await,
                     Err(err) => Err(RemoteError::Malformed(err.to_string())),
                 };
-                // A reply of our own types always serializes.
-                let bytes =
-                    serde_json::to_vec(&(this.node_id(), outcome)).expect("reply serializes");
-                if let Err(err) = this.inner.bus.publish(&reply, bytes.into()) {
-                    tracing::warn!(error = %err, "cannot answer a cluster request");
-                }
+                this.reply(&reply, answer);
+            });
+        }
+    }
+
+    fn reply(&self, to: &str, answer: Result<Box<RawValue>, RemoteError>) {
+        let reply = Reply {
+            node: self.node_id().to_owned(),
+            answer,
+        };
+        // A reply of our own types always serializes.
+        let bytes = serde_json::to_vec(&reply).expect("reply serializes");
+        if let Err(err) = self.inner.bus.publish(to, bytes.into()) {
+            tracing::warn!(error = %err, "cannot answer a cluster request");
+        }
+    }
+
+    /// Sends the operation `encode` makes to the holder of `target`, or finds out that
+    /// this node should hold it. Retries while holders are busy or the bus is down, for
+    /// `retry_for` at most; a request that timed out is not repeated (it may have been
+    /// carried out). Alone on its bus, the answer is at once: hold it here.
+    pub async fn route(
+        &self,
+        target: Target,
+        encode: impl FnOnce() -> Box<RawValue>,
+    ) -> Result<Routed, RemoteError> {
+        if self.inner.config.alone {
+            return match self.is_draining() {
+                false => Ok(Routed::HoldHere),
+                true => Err(RemoteError::Busy),
             };
-            if in_order {
-                answer.await;
-            } else {
-                tokio::spawn(answer);
-            }
         }
-    }
-
-    /// Carries out a request here (this node holds the target, or should).
-    pub async fn execute(&self, request: Request) -> Reply {
-        match (request.target, request.op) {
-            (Target::User(user), Op::User(op)) => {
-                // A draining node starts nothing and takes no new sockets: those go to the
-                // session's next holder, once this one has persisted it.
-                let attach = matches!(op, UserOp::Attach { .. });
-                if self.is_draining() && (attach || !self.hub().running(user).await) {
-                    return Err(RemoteError::Busy);
-                }
-                Ok(Answer::User(self.hub().local_user_op(user, op).await?))
-            }
-            (Target::Class(class), Op::Class(op)) => {
-                // A draining node adopts nothing and starts nothing; it answers only for
-                // classes it still runs (until it hands them over).
-                let adopting = matches!(op, ClassOp::Adopt { .. });
-                if self.is_draining() && (adopting || !self.live().running(class).await) {
-                    return Err(RemoteError::Busy);
-                }
-                Ok(Answer::Class(self.live().local_class_op(class, op).await?))
-            }
-            _ => Err(RemoteError::Malformed("target and operation differ".into())),
-        }
-    }
-
-    /// Sends `op` to the holder of `target`, or finds out that this node should hold it.
-    /// Retries while holders are busy or the bus is down, for `retry_for` at most; a
-    /// request that timed out is not repeated (it may have been carried out).
-    pub async fn route(&self, target: Target, op: Op) -> Result<Routed, RemoteError> {
-        let request = Request { target, op };
+        let request = Request {
+            target,
+            op: encode(),
+        };
         let payload: bytes::Bytes = serde_json::to_vec(&request)
             .expect("request serializes")
             .into();
@@ -296,7 +355,7 @@ impl Cluster {
                 .await;
             let attempt = match asked {
                 Err(BusError::NoResponders) if mine && settled && !self.is_draining() => {
-                    return Ok(Routed::HoldHere(request.op));
+                    return Ok(Routed::HoldHere);
                 }
                 Err(BusError::NoResponders) => match owner.filter(|_| !mine) {
                     Some(owner) => {
@@ -312,11 +371,14 @@ impl Cluster {
                 other => other,
             };
             match attempt {
-                Ok(bytes) => match serde_json::from_slice::<(String, Reply)>(&bytes) {
-                    Ok((_, Err(RemoteError::Busy))) => {}
-                    Ok((node, reply)) => {
+                Ok(bytes) => match serde_json::from_slice::<Reply>(&bytes) {
+                    Ok(Reply {
+                        answer: Err(RemoteError::Busy),
+                        ..
+                    }) => {}
+                    Ok(Reply { node, answer }) => {
                         self.inner.observer.request("answered");
-                        return reply.map(|answer| Routed::Remote(node, answer));
+                        return answer.map(|answer| Routed::Remote(node, answer));
                     }
                     Err(err) => return Err(RemoteError::Malformed(err.to_string())),
                 },
@@ -337,9 +399,16 @@ impl Cluster {
     }
 
     /// Sends a request straight to the target's owner (not to its holder): how a
-    /// draining node hands a class over.
-    pub async fn ask_owner(&self, request: Request) -> Result<Answer, RemoteError> {
-        let payload: bytes::Bytes = serde_json::to_vec(&request)
+    /// draining node hands a class over. Alone, there is nobody to hand it to.
+    pub async fn ask_owner(
+        &self,
+        target: Target,
+        op: Box<RawValue>,
+    ) -> Result<Box<RawValue>, RemoteError> {
+        if self.inner.config.alone {
+            return Err(RemoteError::Busy);
+        }
+        let payload: bytes::Bytes = serde_json::to_vec(&Request { target, op })
             .expect("request serializes")
             .into();
         let deadline = Instant::now() + self.inner.config.retry_for;
@@ -347,7 +416,7 @@ impl Cluster {
             let owner = self
                 .inner
                 .membership
-                .owner(&request.target.key())
+                .owner(&target.key())
                 .filter(|owner| owner != self.node_id());
             if let Some(owner) = owner {
                 let asked = self
@@ -359,9 +428,13 @@ impl Cluster {
                         self.inner.config.request_timeout,
                     )
                     .await;
-                match asked.map(|bytes| serde_json::from_slice::<(String, Reply)>(&bytes)) {
-                    Ok(Ok((_, Err(RemoteError::Busy)))) | Err(_) => {}
-                    Ok(Ok((_, reply))) => return reply,
+                match asked.map(|bytes| serde_json::from_slice::<Reply>(&bytes)) {
+                    Ok(Ok(Reply {
+                        answer: Err(RemoteError::Busy),
+                        ..
+                    }))
+                    | Err(_) => {}
+                    Ok(Ok(reply)) => return reply.answer,
                     Ok(Err(err)) => return Err(RemoteError::Malformed(err.to_string())),
                 }
             }
@@ -372,90 +445,26 @@ impl Cluster {
         }
     }
 
-    /// A proxy for socket `key` of `node`, registered so it can be dismissed.
-    pub(crate) fn proxy(
-        &self,
-        user: UserId,
-        node: &str,
-        key: DeviceKey,
-        holder: Holder,
-        client: crate::device::ClientInfo,
-    ) -> DeviceHandle {
-        let id = (holder, node.to_owned(), key);
-        let serial = self.inner.next_proxy.fetch_add(1, Ordering::Relaxed);
-        let proxy = RemoteDevice::new(self.clone(), user, node.to_owned(), key, holder, serial);
-        let addr = RemoteDevice::start_in_arbiter(&self.inner.proxy_arbiter.handle(), |_| proxy);
-        let mut proxies = self.inner.proxies.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, old)) = proxies.insert(id, (serial, addr.clone())) {
-            old.do_send(Dismiss);
-        }
-        DeviceHandle {
-            key: ops::remote_key(node, key),
-            deliver: addr.clone().recipient(),
-            close: addr.recipient(),
-            client,
-        }
-    }
-
-    /// Takes a proxy out of the list (the caller tells it what to do).
-    fn take_proxy(&self, holder: Holder, node: &str, key: DeviceKey) -> Option<Addr<RemoteDevice>> {
-        let mut proxies = self.inner.proxies.lock().unwrap_or_else(|e| e.into_inner());
-        proxies
-            .remove(&(holder, node.to_owned(), key))
-            .map(|(_, addr)| addr)
-    }
-
-    pub(crate) fn dismiss_proxy(&self, holder: Holder, node: &str, key: DeviceKey) {
-        if let Some(addr) = self.take_proxy(holder, node, key) {
-            addr.do_send(Dismiss);
-        }
-    }
-
-    /// A proxy stopped: forgets it, unless a newer one took its place.
-    pub(crate) fn forget_proxy(&self, holder: Holder, node: &str, key: DeviceKey, serial: u64) {
-        let mut proxies = self.inner.proxies.lock().unwrap_or_else(|e| e.into_inner());
-        let id = (holder, node.to_owned(), key);
-        if proxies.get(&id).is_some_and(|(s, _)| *s == serial) {
-            proxies.remove(&id);
-        }
-    }
-
-    /// A node left: its sockets leave every session and class held here.
-    fn node_gone(&self, node: &str) {
-        let gone: Vec<(Holder, DeviceKey)> = {
-            let proxies = self.inner.proxies.lock().unwrap_or_else(|e| e.into_inner());
-            proxies
-                .keys()
-                .filter(|(_, n, _)| n == node)
-                .map(|(holder, _, key)| (*holder, *key))
-                .collect()
-        };
+    /// A node left: its sockets leave every session and class held here, and sockets here
+    /// that it served are asked to resume.
+    fn node_gone(&self, node: &str, local: &dyn LocalNode) {
+        let gone = self.inner.proxies.node_gone(node);
         tracing::info!(node, sockets = gone.len(), "a node left the cluster");
-        // Sockets here whose session or class that node held hear nothing more from it.
         let orphans = self.inner.devices.served_by(node);
         tokio::spawn(async move {
             ask_to_resume(orphans).await;
         });
         for (holder, key) in gone {
-            // Told, not just dropped: a node wrongly taken for gone hears that its socket
-            // must resume, rather than silently getting nothing more.
-            if let Some(addr) = self.take_proxy(holder, node, key) {
-                addr.do_send(crate::device::CloseDevice {
-                    code: crate::device::close::INTERNAL,
-                    reason: "reconnect and resume".into(),
-                });
-            }
-            let local_key = ops::remote_key(node, key);
-            match holder {
-                Holder::Session(user) => self.hub().detach_local(user, local_key),
-                Holder::Class(class, user) => self.live().leave_local(class, user, local_key),
-            }
+            local.socket_gone(holder, key);
         }
     }
 
     /// Hands a notice to every socket of the cluster.
     pub fn notify_all(&self, frame: &Frame, family: &'static str) {
         self.inner.devices.notify_all(frame, family);
+        if self.inner.config.alone {
+            return;
+        }
         let notice = wire::DeviceTraffic::Notice {
             origin: self.node_id().to_owned(),
             family: family.to_owned(),
@@ -467,6 +476,9 @@ impl Cluster {
     /// Hands a notice to every socket of a user, on every node.
     pub fn notify_user(&self, user: UserId, frame: &Frame, family: &'static str) {
         self.inner.devices.notify_user(user, frame, family);
+        if self.inner.config.alone {
+            return;
+        }
         let notice = wire::DeviceTraffic::Notice {
             origin: self.node_id().to_owned(),
             family: family.to_owned(),
@@ -491,7 +503,7 @@ impl Cluster {
         let _ = self.inner.bus.publish(subjects::HEARTBEAT, bytes.into());
     }
 
-    async fn heartbeat(&self) {
+    async fn heartbeat(&self, node: Arc<dyn LocalNode>) {
         let mut tick = tokio::time::interval(self.inner.config.heartbeat);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut was_connected = true;
@@ -500,19 +512,20 @@ impl Cluster {
             // Busy shards must not delay the heartbeat (others would take this node for
             // gone): a load figure that does not come in time keeps its last value.
             let wait = self.inner.config.heartbeat / 2;
-            let sessions = tokio::time::timeout(wait, self.hub().session_count()).await;
-            let classes = tokio::time::timeout(wait, self.live().running_count()).await;
+            let load = tokio::time::timeout(wait, node.load()).await;
             let sockets = self.inner.devices.count();
             self.inner.membership.update_me(|me| {
-                me.load.sessions = sessions.unwrap_or(me.load.sessions);
-                me.load.classes = classes.unwrap_or(me.load.classes);
+                if let Ok((sessions, classes)) = load {
+                    me.load.sessions = sessions;
+                    me.load.classes = classes;
+                }
                 me.load.sockets = sockets;
             });
             self.announce();
             let connected = self.inner.bus.connected();
             if connected && was_connected {
-                for node in self.inner.membership.expire() {
-                    self.node_gone(&node);
+                for gone in self.inner.membership.expire() {
+                    self.node_gone(&gone, node.as_ref());
                 }
             } else if connected {
                 // Back from an outage: silence while away says nothing; hear them anew.
@@ -522,14 +535,14 @@ impl Cluster {
         }
     }
 
-    async fn listen_heartbeats(&self, mut heard: BusSubscription) {
+    async fn listen_heartbeats(&self, mut heard: BusSubscription, node: Arc<dyn LocalNode>) {
         while let Some(message) = heard.next().await {
             match serde_json::from_slice::<NodeInfo>(&message.payload) {
                 Ok(info) => {
                     let id = info.id.clone();
                     if self.inner.membership.heard(info) {
                         // Restarted under the same name: what it had here is gone.
-                        self.node_gone(&id);
+                        self.node_gone(&id, node.as_ref());
                     }
                 }
                 Err(err) => tracing::warn!(error = %err, "malformed heartbeat"),
@@ -556,14 +569,13 @@ impl Cluster {
     /// After the bus comes back, frames sent while it was away may be lost without a
     /// later frame to show it: sockets served a session or class from another node are
     /// closed (1011, in batches) so their apps resume with `since` and rejoin classes.
-    async fn resync_after_reconnects(&self) {
+    async fn resync_after_reconnects(&self, node: Arc<dyn LocalNode>) {
         loop {
             self.inner.bus.reconnected().await;
             tracing::info!("the bus is back; asking sockets served from other nodes to resume");
-            let hub = self.hub().clone();
             let mut remote = Vec::new();
             for (user, handle) in self.inner.devices.all_by_user() {
-                if !hub.holds(user).await {
+                if !node.holds_user(user).await {
                     remote.push(handle);
                 }
             }

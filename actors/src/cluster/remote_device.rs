@@ -1,15 +1,19 @@
 //! A socket of another node as the holder of a session or class sees it: an actor that
 //! takes frames like a local socket and sends them on the user's subject, addressed to
 //! (node, socket). Sessions and classes treat it like any device, so their code does not
-//! change for a cluster. The cluster keeps a list of proxies, to dismiss them when their
-//! socket leaves or their node is gone.
+//! change for a cluster. [`Proxies`] lists them, to dismiss them when their socket leaves
+//! or their node is gone.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use actix::prelude::*;
 
-use super::Cluster;
 use super::wire::DeviceTraffic;
-use crate::device::{CloseDevice, Deliver, DeviceKey};
+use crate::device::{ClientInfo, CloseDevice, Deliver, DeviceHandle, DeviceKey, close};
 use crate::domain::{ClassId, UserId};
+use crate::ports::bus::Bus;
 
 /// What the proxy belongs to, so it can take itself out when its node is gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -18,44 +22,130 @@ pub enum Holder {
     Class(ClassId, UserId),
 }
 
+/// The proxies by (what they serve, node, socket key), with the serial telling a proxy
+/// from a newer one for the same socket.
+type Table = HashMap<(Holder, String, DeviceKey), (u64, Addr<RemoteDevice>)>;
+
+/// The proxies of this node; cheap to clone.
+#[derive(Clone)]
+pub struct Proxies {
+    bus: Arc<dyn Bus>,
+    table: Arc<Mutex<Table>>,
+    next: Arc<AtomicU64>,
+    /// Where proxies run: requests are served on plain tokio tasks, outside any actor
+    /// system context, so proxies get an arbiter of their own.
+    arbiter: Arc<Arbiter>,
+}
+
+impl Proxies {
+    pub fn new(bus: Arc<dyn Bus>) -> Proxies {
+        Proxies {
+            bus,
+            table: Arc::new(Mutex::new(HashMap::new())),
+            next: Arc::new(AtomicU64::new(0)),
+            arbiter: Arc::new(Arbiter::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A proxy for socket `key` of `node` (replacing an older one for the same socket).
+    pub fn start(
+        &self,
+        user: UserId,
+        node: &str,
+        key: DeviceKey,
+        holder: Holder,
+        client: ClientInfo,
+    ) -> DeviceHandle {
+        let serial = self.next.fetch_add(1, Ordering::Relaxed);
+        let proxy = RemoteDevice {
+            subject: super::subjects::user(user),
+            bus: self.bus.clone(),
+            proxies: self.clone(),
+            node: node.to_owned(),
+            key,
+            holder,
+            stream: match holder {
+                Holder::Session(_) => super::wire::USER_STREAM.to_owned(),
+                Holder::Class(class, _) => class.to_string(),
+            },
+            serial,
+        };
+        let addr = RemoteDevice::start_in_arbiter(&self.arbiter.handle(), |_| proxy);
+        if let Some((_, old)) = self
+            .lock()
+            .insert((holder, node.to_owned(), key), (serial, addr.clone()))
+        {
+            old.do_send(Dismiss);
+        }
+        DeviceHandle {
+            key: super::ops::remote_key(node, key),
+            deliver: addr.clone().recipient(),
+            close: addr.recipient(),
+            client,
+        }
+    }
+
+    /// Stops a proxy without telling its socket (the socket left).
+    pub fn dismiss(&self, holder: Holder, node: &str, key: DeviceKey) {
+        if let Some((_, addr)) = self.lock().remove(&(holder, node.to_owned(), key)) {
+            addr.do_send(Dismiss);
+        }
+    }
+
+    /// A node left: closes its proxies (1011, so a node wrongly taken for gone hears that
+    /// its sockets must resume) and answers what they were attached to.
+    pub fn node_gone(&self, node: &str) -> Vec<(Holder, DeviceKey)> {
+        let gone: Vec<((Holder, String, DeviceKey), Addr<RemoteDevice>)> = {
+            let mut table = self.lock();
+            let keys: Vec<_> = table
+                .keys()
+                .filter(|(_, n, _)| n == node)
+                .cloned()
+                .collect();
+            keys.into_iter()
+                .filter_map(|k| table.remove(&k).map(|(_, addr)| (k, addr)))
+                .collect()
+        };
+        gone.into_iter()
+            .map(|((holder, node, key), addr)| {
+                addr.do_send(CloseDevice {
+                    code: close::INTERNAL,
+                    reason: "reconnect and resume".into(),
+                });
+                (holder, super::ops::remote_key(&node, key))
+            })
+            .collect()
+    }
+
+    /// A proxy stopped: forgets it, unless a newer one took its place.
+    fn forget(&self, holder: Holder, node: &str, key: DeviceKey, serial: u64) {
+        let mut table = self.lock();
+        let id = (holder, node.to_owned(), key);
+        if table.get(&id).is_some_and(|(s, _)| *s == serial) {
+            table.remove(&id);
+        }
+    }
+}
+
 pub struct RemoteDevice {
-    cluster: Cluster,
+    bus: Arc<dyn Bus>,
+    proxies: Proxies,
     node: String,
     key: DeviceKey,
     holder: Holder,
     subject: String,
     stream: String,
-    /// Tells this proxy from a newer one for the same socket.
     serial: u64,
 }
 
 impl RemoteDevice {
-    pub fn new(
-        cluster: Cluster,
-        user: UserId,
-        node: String,
-        key: DeviceKey,
-        holder: Holder,
-        serial: u64,
-    ) -> Self {
-        let stream = match holder {
-            Holder::Session(_) => super::wire::USER_STREAM.to_owned(),
-            Holder::Class(class, _) => class.to_string(),
-        };
-        RemoteDevice {
-            subject: super::subjects::user(user),
-            cluster,
-            node,
-            key,
-            holder,
-            stream,
-            serial,
-        }
-    }
-
     fn send(&self, traffic: DeviceTraffic) {
         // A full queue is counted by the bus; the socket's node notices the gap.
-        let _ = self.cluster.bus().publish(&self.subject, traffic.encode());
+        let _ = self.bus.publish(&self.subject, traffic.encode());
     }
 }
 
@@ -68,8 +158,8 @@ impl Actor for RemoteDevice {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        self.cluster
-            .forget_proxy(self.holder, &self.node, self.key, self.serial);
+        self.proxies
+            .forget(self.holder, &self.node, self.key, self.serial);
     }
 }
 

@@ -1,66 +1,53 @@
-//! The hub: the way into users' sessions for connections, REST handlers and the bus.
+//! The hub: the way into users' sessions for connections, REST handlers and other nodes.
 //! Users are spread over shards (each its own actor on its own arbiter) by a hash of their
-//! id, so one mailbox never carries the whole node. In a cluster, a user's session has one
-//! holder: the hub serves users it holds and sends the rest to their holder (see `cluster`).
+//! id, so one mailbox never carries the whole node. Every session has one holder in the
+//! cluster (see `cluster`): an operation goes to the local shard when this node holds the
+//! session, with nothing encoded, and across the bus to the holder otherwise.
+//!
+//! - `shard`: the shard actor, which starts, holds and stops sessions.
+//! - `ops`: the operations on a session (`Hub::call`) and how a holder carries out one
+//!   that came from another node.
 
+pub mod ops;
 mod shard;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use actix::prelude::*;
 
+pub use ops::{UserOp, UserOperation};
 pub use shard::HubShard;
 use shard::{
-    AckUserFeed, AttachDevice, BroadcastAll, CountAudience, CountSessions, DetachDevice, DrainAll,
-    DrainSome, EditUserPlan, Holds, NotifyAll, NotifyUser, PublishToUser, RefuseNew,
-    ReplaceUserEntitlements, Running, SessionUsers, UserPlan,
+    AttachDevice, BroadcastAll, CountAudience, CountSessions, DetachDevice, DrainAll, ForUser,
+    Holds, RefuseNew, Running,
 };
 
-use crate::cluster::{
-    Answer, Cluster, Holder, Op, RemoteError, Routed, Target, UserAnswer, UserOp,
-};
+use crate::cluster::wire::USER_STREAM;
+use crate::cluster::{Cluster, Routed, Target};
 use crate::device::{DeviceHandle, DeviceKey, family_label};
 use crate::domain::UserId;
 use crate::events::{EventKind, Frame, family_of};
-use crate::session::{AttachAck, SessionDeps, SessionError};
-
-/// Sends a user operation to the node holding the session: the answer, or the operation
-/// back when this node should hold it.
-async fn route_user(
-    cluster: &Cluster,
-    user: UserId,
-    op: UserOp,
-) -> Result<Result<(String, UserAnswer), UserOp>, SessionError> {
-    match cluster.route(Target::User(user), Op::User(op)).await {
-        Ok(Routed::Remote(node, Answer::User(answer))) => Ok(Ok((node, answer))),
-        Ok(Routed::HoldHere(Op::User(op))) => Ok(Err(op)),
-        Ok(_) => Err(SessionError::Unavailable),
-        Err(RemoteError::Session(err)) => Err(err),
-        Err(_) => Err(SessionError::Unavailable),
-    }
-}
+use crate::session::{AttachAck, SessionDeps, SessionError, UserSession};
 
 /// A cheap-to-clone handle on every shard.
 #[derive(Clone)]
 pub struct Hub {
     shards: Arc<[Addr<HubShard>]>,
-    /// Set once when the node joins a cluster; shared with the shards.
-    cluster: Arc<OnceLock<Cluster>>,
+    cluster: Cluster,
     /// Keeps the shards' arbiters (threads) alive as long as the hub is.
     _arbiters: Arc<Vec<Arbiter>>,
 }
 
 impl Hub {
-    /// Starts `shards` shards (at least one), each on its own arbiter thread.
-    pub fn start(deps: SessionDeps, shards: usize) -> Hub {
+    /// Starts `shards` shards (at least one), each on its own arbiter thread, serving the
+    /// sessions this node holds in `cluster`.
+    pub fn start(deps: SessionDeps, shards: usize, cluster: Cluster) -> Hub {
         let deps = Arc::new(deps);
-        let cluster = Arc::new(OnceLock::new());
         let arbiters: Vec<Arbiter> = (0..shards.max(1)).map(|_| Arbiter::new()).collect();
         let shards: Vec<Addr<HubShard>> = arbiters
             .iter()
             .map(|arbiter| {
-                let deps = deps.clone();
-                let cluster = cluster.clone();
+                let (deps, cluster) = (deps.clone(), cluster.clone());
                 HubShard::start_in_arbiter(&arbiter.handle(), move |_| HubShard::new(deps, cluster))
             })
             .collect();
@@ -71,123 +58,38 @@ impl Hub {
         }
     }
 
-    /// From now on, users whose session is held by another node are served there.
-    pub(crate) fn join_cluster(&self, cluster: Cluster) {
-        let _ = self.cluster.set(cluster);
-    }
-
     fn shard(&self, user: UserId) -> &Addr<HubShard> {
         let index = (user.as_uuid().as_u128() % self.shards.len() as u128) as usize;
         &self.shards[index]
     }
 
+    /// Carries out `op` on the user's session wherever it is held, starting it (here or
+    /// on the node that should hold it) if nobody does.
+    pub async fn call<M>(&self, user: UserId, op: M) -> Result<M::Answer, SessionError>
+    where
+        M: UserOperation,
+        UserSession: actix::Handler<M>,
+    {
+        let start = self.cluster.starts_without_asking();
+        let op = match self.shard(user).send(ForUser { user, op, start }).await {
+            Ok(Ok(answer)) => return answer,
+            Ok(Err(op)) => op,
+            Err(_) => return Err(SessionError::Unavailable),
+        };
+        match self
+            .cluster
+            .route(Target::User(user), || ops::encode_op(&op))
+            .await
+        {
+            Ok(Routed::Remote(_, answer)) => ops::decode_answer(&answer),
+            Ok(Routed::HoldHere) => self.here(user, op).await,
+            Err(_) => Err(SessionError::Unavailable),
+        }
+    }
+
     /// Whether this node holds the user's session (running, or still persisting).
     pub async fn holds(&self, user: UserId) -> bool {
         self.shard(user).send(Holds { user }).await.unwrap_or(false)
-    }
-
-    /// Attaches a device to the user's session, replaying what it missed since `since`.
-    /// In a cluster the session may be held by another node, which then sends the
-    /// device's frames over the bus.
-    pub async fn attach(
-        &self,
-        user: UserId,
-        device: DeviceHandle,
-        since: Option<u64>,
-    ) -> Result<AttachAck, SessionError> {
-        if let Some(cluster) = self.cluster.get() {
-            let key = device.key;
-            cluster
-                .devices()
-                .register(user, device.clone(), cluster.bus(), cluster.observer())
-                .await;
-            cluster
-                .devices()
-                .expect(user, key, crate::cluster::wire::USER_STREAM, since);
-            if !self.serves_here(cluster, user).await {
-                let op = UserOp::Attach {
-                    node: cluster.node_id().to_owned(),
-                    key,
-                    client: device.client.clone(),
-                    since,
-                };
-                match route_user(cluster, user, op).await {
-                    Ok(Ok((node, UserAnswer::Attached(ack)))) => {
-                        let stream = crate::cluster::wire::USER_STREAM;
-                        cluster.devices().served(user, key, stream, &node);
-                        return Ok(ack);
-                    }
-                    Ok(Ok(_)) => {
-                        cluster.devices().unregister(user, key);
-                        return Err(SessionError::Unavailable);
-                    }
-                    Ok(Err(_)) => {}
-                    Err(err) => {
-                        cluster.devices().unregister(user, key);
-                        return Err(err);
-                    }
-                }
-            }
-        }
-        self.attach_local(user, device, since).await
-    }
-
-    pub(crate) async fn attach_local(
-        &self,
-        user: UserId,
-        device: DeviceHandle,
-        since: Option<u64>,
-    ) -> Result<AttachAck, SessionError> {
-        self.shard(user)
-            .send(AttachDevice {
-                user,
-                device,
-                since,
-            })
-            .await
-            .unwrap_or(Err(SessionError::Unavailable))
-    }
-
-    pub fn detach(&self, user: UserId, device: DeviceKey) {
-        let Some(cluster) = self.cluster.get() else {
-            return self.detach_local(user, device);
-        };
-        cluster.devices().unregister(user, device);
-        let (hub, cluster) = (self.clone(), cluster.clone());
-        tokio::spawn(async move {
-            if hub.running(user).await {
-                return hub.detach_local(user, device);
-            }
-            let op = UserOp::Detach {
-                node: cluster.node_id().to_owned(),
-                key: device,
-            };
-            if let Err(err) = route_user(&cluster, user, op).await {
-                tracing::debug!(user_id = %user, error = %err, "detaching from another node failed");
-            }
-        });
-    }
-
-    /// A socket its session closed (too slow, superseded, drained). In a cluster the
-    /// session may be held elsewhere and only this node knows the socket went (a frame
-    /// gap closes sockets here), so it detaches like any other; alone, nothing is left.
-    pub fn closed(&self, user: UserId, device: DeviceKey) {
-        if self.cluster.get().is_some() {
-            self.detach(user, device);
-        }
-    }
-
-    pub(crate) fn detach_local(&self, user: UserId, device: DeviceKey) {
-        self.shard(user).do_send(DetachDevice { user, device });
-    }
-
-    /// Whether this node serves the user itself: it holds the session and is not
-    /// draining (a draining node keeps serving only sessions still running).
-    async fn serves_here(&self, cluster: &Cluster, user: UserId) -> bool {
-        match cluster.is_draining() {
-            true => self.running(user).await,
-            false => self.holds(user).await,
-        }
     }
 
     /// Whether the user's session runs here (not merely persisting before it stops).
@@ -198,80 +100,123 @@ impl Hub {
             .unwrap_or(false)
     }
 
-    /// Carries out an operation on the user's session wherever it is held.
-    async fn user_op(&self, user: UserId, op: UserOp) -> Result<UserAnswer, SessionError> {
-        if let Some(cluster) = self.cluster.get()
-            && !self.serves_here(cluster, user).await
-        {
-            match route_user(cluster, user, op).await? {
-                Ok((_, answer)) => return Ok(answer),
-                Err(op) => return self.local_user_op(user, op).await,
-            }
-        }
-        self.local_user_op(user, op).await
-    }
-
-    /// Carries out an operation on the session held (or to be started) on this node.
-    pub(crate) async fn local_user_op(
+    /// Attaches a device to the user's session, replaying what it missed since `since`.
+    /// The session may be held by another node, which then sends the device's frames
+    /// over the bus.
+    pub async fn attach(
         &self,
         user: UserId,
-        op: UserOp,
-    ) -> Result<UserAnswer, SessionError> {
-        let shard = self.shard(user);
-        let unavailable = |_| SessionError::Unavailable;
-        Ok(match op {
-            UserOp::Attach {
-                node,
-                key,
-                client,
-                since,
-            } => {
-                let cluster = self.cluster.get().ok_or(SessionError::Unavailable)?;
-                let holder = Holder::Session(user);
-                let proxy = cluster.proxy(user, &node, key, holder, client);
-                match self.attach_local(user, proxy, since).await {
-                    Ok(ack) => UserAnswer::Attached(ack),
-                    Err(err) => {
-                        cluster.dismiss_proxy(holder, &node, key);
-                        return Err(err);
-                    }
+        device: DeviceHandle,
+        since: Option<u64>,
+    ) -> Result<AttachAck, SessionError> {
+        let (key, client) = (device.key, device.client.clone());
+        let devices = self.cluster.devices();
+        devices.register(user, device.clone()).await;
+        devices.expect(user, key, USER_STREAM, since);
+        let start = self.cluster.starts_without_asking();
+        let attach = AttachDevice {
+            user,
+            device,
+            since,
+            start,
+        };
+        let device = match self.shard(user).send(attach).await {
+            Ok(Ok(attached)) => return self.unless_failed(user, key, attached),
+            Ok(Err(device)) => device,
+            Err(_) => return self.unless_failed(user, key, Err(SessionError::Unavailable)),
+        };
+        let remote = ops::RemoteAttach {
+            node: self.cluster.node_id().to_owned(),
+            key,
+            client,
+            since,
+        };
+        let routed = self
+            .cluster
+            .route(Target::User(user), || {
+                crate::cluster::ops::encode(&UserOp::Attach(remote))
+            })
+            .await;
+        let attached = match routed {
+            Ok(Routed::Remote(node, answer)) => {
+                let attached = ops::decode_answer(&answer);
+                if attached.is_ok() {
+                    devices.served(user, key, USER_STREAM, &node);
                 }
+                attached
             }
-            UserOp::Detach { node, key } => {
-                if let Some(cluster) = self.cluster.get() {
-                    cluster.dismiss_proxy(Holder::Session(user), &node, key);
-                }
-                self.detach_local(user, crate::cluster::ops::remote_key(&node, key));
-                UserAnswer::Done
+            Ok(Routed::HoldHere) => self.attach_here(user, device, since).await,
+            Err(_) => Err(SessionError::Unavailable),
+        };
+        self.unless_failed(user, key, attached)
+    }
+
+    /// A socket that could not attach is no socket of this node.
+    fn unless_failed(
+        &self,
+        user: UserId,
+        key: DeviceKey,
+        attached: Result<AttachAck, SessionError>,
+    ) -> Result<AttachAck, SessionError> {
+        if attached.is_err() {
+            self.cluster.devices().unregister(user, key);
+        }
+        attached
+    }
+
+    /// Attaches a device to the session held (or started) on this node.
+    async fn attach_here(
+        &self,
+        user: UserId,
+        device: DeviceHandle,
+        since: Option<u64>,
+    ) -> Result<AttachAck, SessionError> {
+        let attach = AttachDevice {
+            user,
+            device,
+            since,
+            start: true,
+        };
+        match self.shard(user).send(attach).await {
+            Ok(Ok(attached)) => attached,
+            Ok(Err(_)) | Err(_) => Err(SessionError::Unavailable),
+        }
+    }
+
+    /// A socket closed: it leaves the user's session, here or on the node holding it.
+    pub fn detach(&self, user: UserId, device: DeviceKey) {
+        self.cluster.devices().unregister(user, device);
+        let hub = self.clone();
+        let detached = self.shard(user).send(DetachDevice { user, device });
+        tokio::spawn(async move {
+            if detached.await.unwrap_or(false) || hub.cluster.starts_without_asking() {
+                return;
             }
-            UserOp::Publish { kind, data } => UserAnswer::Seq(
-                shard
-                    .send(PublishToUser { user, kind, data })
-                    .await
-                    .map_err(unavailable)??,
-            ),
-            UserOp::Ack { seq } => UserAnswer::Seq(
-                shard
-                    .send(AckUserFeed { user, seq })
-                    .await
-                    .map_err(unavailable)??,
-            ),
-            UserOp::Plan => {
-                UserAnswer::Plan(shard.send(UserPlan { user }).await.map_err(unavailable)??)
+            let remote = ops::RemoteDetach {
+                node: hub.cluster.node_id().to_owned(),
+                key: device,
+            };
+            let routed = hub
+                .cluster
+                .route(Target::User(user), || {
+                    crate::cluster::ops::encode(&UserOp::Detach(remote))
+                })
+                .await;
+            if let Err(err) = routed {
+                tracing::debug!(user_id = %user, error = %err, "detaching from another node failed");
             }
-            UserOp::EditPlan { command } => UserAnswer::Edited(
-                shard
-                    .send(EditUserPlan { user, command })
-                    .await
-                    .map_err(unavailable)??,
-            ),
-            UserOp::Entitlements { entitlements } => UserAnswer::Seq(
-                shard
-                    .send(ReplaceUserEntitlements { user, entitlements })
-                    .await
-                    .map_err(unavailable)??,
-            ),
-        })
+        });
+    }
+
+    /// A socket its session closed (too slow, superseded, drained): the session forgot it
+    /// already; the node lets go of it like of any other.
+    pub fn closed(&self, user: UserId, device: DeviceKey) {
+        self.detach(user, device);
+    }
+
+    /// Detaches a socket from the session held here, if any.
+    pub(crate) fn detach_here(&self, user: UserId, device: DeviceKey) {
+        self.shard(user).do_send(DetachDevice { user, device });
     }
 
     /// Publishes an event to the user (starting their session if needed); answers its
@@ -282,25 +227,16 @@ impl Hub {
         kind: EventKind,
         data: String,
     ) -> Result<u64, SessionError> {
-        let op = UserOp::Publish { kind, data };
-        match self.user_op(user, op).await? {
-            UserAnswer::Seq(seq) => Ok(seq),
-            _ => Err(SessionError::Unavailable),
-        }
+        self.call(user, crate::session::Publish { kind, data })
+            .await
     }
 
     pub async fn ack_feed(&self, user: UserId, seq: u64) -> Result<u64, SessionError> {
-        match self.user_op(user, UserOp::Ack { seq }).await? {
-            UserAnswer::Seq(seq) => Ok(seq),
-            _ => Err(SessionError::Unavailable),
-        }
+        self.call(user, crate::session::AckFeed { seq }).await
     }
 
     pub async fn plan(&self, user: UserId) -> Result<Option<String>, SessionError> {
-        match self.user_op(user, UserOp::Plan).await? {
-            UserAnswer::Plan(plan) => Ok(plan),
-            _ => Err(SessionError::Unavailable),
-        }
+        self.call(user, crate::session::GetPlan).await
     }
 
     /// Applies a plan command (see `session::PlanEditor`) to the user's plan in their
@@ -311,10 +247,7 @@ impl Hub {
         user: UserId,
         command: String,
     ) -> Result<Result<String, String>, SessionError> {
-        match self.user_op(user, UserOp::EditPlan { command }).await? {
-            UserAnswer::Edited(edited) => Ok(edited),
-            _ => Err(SessionError::Unavailable),
-        }
+        self.call(user, crate::session::EditPlan { command }).await
     }
 
     /// Gives the user's session (started if needed) their current entitlements and tells
@@ -324,35 +257,21 @@ impl Hub {
         user: UserId,
         entitlements: Vec<crate::ports::store::Entitlement>,
     ) -> Result<u64, SessionError> {
-        match self
-            .user_op(user, UserOp::Entitlements { entitlements })
-            .await?
-        {
-            UserAnswer::Seq(seq) => Ok(seq),
-            _ => Err(SessionError::Unavailable),
-        }
+        self.call(user, crate::session::ReplaceEntitlements { entitlements })
+            .await
     }
 
     /// Sends a connection notice to the user's connected devices (on every node).
     pub fn notify_user(&self, user: UserId, frame: Frame, kind: &'static str) {
-        match self.cluster.get() {
-            Some(cluster) => cluster.notify_user(user, &frame, family_label(family_of(kind))),
-            None => self.shard(user).do_send(NotifyUser { user, frame, kind }),
-        }
+        self.cluster
+            .notify_user(user, &frame, family_label(family_of(kind)));
     }
 
     /// Sends a connection notice (serialized once) to every connected device (on every
     /// node).
     pub fn notify_all(&self, frame: Frame, kind: &'static str) {
-        if let Some(cluster) = self.cluster.get() {
-            return cluster.notify_all(&frame, family_label(family_of(kind)));
-        }
-        for shard in self.shards.iter() {
-            shard.do_send(NotifyAll {
-                frame: frame.clone(),
-                kind,
-            });
-        }
+        self.cluster
+            .notify_all(&frame, family_label(family_of(kind)));
     }
 
     /// Hands a broadcast to every session with a connected device on this node; each
@@ -395,8 +314,8 @@ impl Hub {
             .sum()
     }
 
-    /// Starts no new session from now on (a clustered node beginning to drain: new
-    /// sessions belong on the nodes that stay).
+    /// Starts no new session from now on (the node is draining: new sessions belong on
+    /// the nodes that stay).
     pub async fn refuse_new_sessions(&self) {
         let sends = self.shards.iter().map(|s| s.send(RefuseNew));
         futures_util::future::join_all(sends).await;
@@ -404,33 +323,20 @@ impl Hub {
 
     /// Closes every socket of this node with 1001, `batch` at a time with up to `jitter`
     /// between batches (so reconnects spread out), then persists every session and lets
-    /// go of it (graceful shutdown). In a cluster, sockets on other nodes attached to
-    /// sessions held here are closed too, after their session is persisted, and reconnect
-    /// to a node that holds it anew.
+    /// go of it (graceful shutdown). Sockets on other nodes attached to sessions held here
+    /// are closed too, after their session is persisted, and reconnect to a node that
+    /// holds it anew.
     pub async fn drain(&self, batch: usize, jitter: std::time::Duration) {
-        if let Some(cluster) = self.cluster.get() {
-            let sockets = cluster.devices().all_by_user();
-            let sockets = sockets.into_iter().map(|(_, socket)| socket).collect();
-            crate::cluster::close_in_batches(
-                sockets,
-                crate::device::close::GOING_AWAY,
-                "server going away; reconnect and resume",
-                batch,
-                jitter,
-            )
-            .await;
-        } else {
-            // Sessions close their own sockets: drain them a batch of users at a time.
-            for (index, shard) in self.shards.iter().enumerate() {
-                let users = shard.send(SessionUsers).await.unwrap_or_default();
-                for (round, chunk) in users.chunks(batch.max(1)).enumerate() {
-                    if index + round > 0 {
-                        tokio::time::sleep(crate::cluster::jitter(jitter)).await;
-                    }
-                    let _ = shard.send(DrainSome(chunk.to_vec())).await;
-                }
-            }
-        }
+        let sockets = self.cluster.devices().all_by_user();
+        let sockets = sockets.into_iter().map(|(_, socket)| socket).collect();
+        crate::cluster::close_in_batches(
+            sockets,
+            crate::device::close::GOING_AWAY,
+            "server going away; reconnect and resume",
+            batch,
+            jitter,
+        )
+        .await;
         let drains = self.shards.iter().map(|s| s.send(DrainAll));
         futures_util::future::join_all(drains).await;
     }

@@ -1,9 +1,12 @@
 //! A hub shard: owns the sessions of the users that hash to it, counts their devices,
 //! and stops a session once it has had no device for the idle grace period. A new
 //! session of a user whose previous one is still persisting waits for it (the barrier).
+//! Operations reach a session through one generic message, [`ForUser`]; one that may not
+//! start a session gives the operation back when the shard does not hold it, for the hub
+//! to send to the session's holder.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use actix::prelude::*;
 use futures_util::FutureExt;
@@ -12,21 +15,9 @@ use tokio::sync::oneshot;
 use crate::cluster::{Cluster, HoldGuard, Target};
 use crate::device::{DeviceHandle, DeviceKey};
 use crate::domain::UserId;
-use crate::events::EventKind;
 use crate::session::{
     self, AttachAck, Barrier, SessionDeps, SessionEnded, SessionError, UserSession,
 };
-
-/// The user's session from a handler answering `Result<_, SessionError>` futures, or an
-/// early `Unavailable` when none may start.
-macro_rules! session_or_refuse {
-    ($shard:ident, $user:expr, $ctx:ident) => {
-        match $shard.session($user, $ctx) {
-            Some(entry) => entry,
-            None => return Box::pin(std::future::ready(Err(SessionError::Unavailable))),
-        }
-    };
-}
 
 struct Entry {
     addr: Addr<UserSession>,
@@ -39,18 +30,18 @@ struct Entry {
 
 pub struct HubShard {
     deps: Arc<SessionDeps>,
-    cluster: Arc<OnceLock<Cluster>>,
+    cluster: Cluster,
     sessions: HashMap<UserId, Entry>,
     /// Sessions that were told to stop and are still persisting; their holds last until
     /// then, so no other node starts the user's session before this one has persisted.
     stopping: HashMap<UserId, (u64, Barrier, Option<HoldGuard>)>,
     next_generation: u64,
-    /// Set when a clustered node drains: no new sessions start here.
+    /// Set when the node drains: no new sessions start here.
     refuse_new: bool,
 }
 
 impl HubShard {
-    pub fn new(deps: Arc<SessionDeps>, cluster: Arc<OnceLock<Cluster>>) -> Self {
+    pub fn new(deps: Arc<SessionDeps>, cluster: Cluster) -> Self {
         HubShard {
             deps,
             cluster,
@@ -61,8 +52,15 @@ impl HubShard {
         }
     }
 
-    /// The user's session, started if there is none (`None` once the node drains in a
-    /// cluster: a new session belongs on another node).
+    /// Whether this shard serves the user itself: it holds the session and is not
+    /// draining (a draining node keeps serving only sessions still running; a session
+    /// still persisting is held until its successor here takes over).
+    fn holds(&self, user: UserId) -> bool {
+        self.sessions.contains_key(&user) || (!self.refuse_new && self.stopping.contains_key(&user))
+    }
+
+    /// The user's session, started if there is none (`None` once the node drains: a new
+    /// session belongs on another node).
     fn session(&mut self, user: UserId, ctx: &mut Context<Self>) -> Option<&mut Entry> {
         if !self.sessions.contains_key(&user) {
             if self.refuse_new {
@@ -74,7 +72,7 @@ impl HubShard {
             // A session still persisting keeps answering for the user until the new one
             // takes its hold over: two holds would carry out every request twice.
             let inherited = self.stopping.get_mut(&user).and_then(|(_, _, h)| h.take());
-            let hold = inherited.or_else(|| self.cluster.get().map(|c| c.hold(Target::User(user))));
+            let hold = inherited.or_else(|| self.cluster.hold(Target::User(user)));
             let addr = UserSession::new(
                 user,
                 generation,
@@ -169,44 +167,89 @@ impl Actor for HubShard {
     }
 }
 
-/// Attaches a device to its user's session (see `session::Attach`).
+/// An operation on a user's session (see `hub::ops`). With `start`, a session is started
+/// if none runs; without, the operation comes back (`Err`) unless this shard holds the
+/// session.
+pub struct ForUser<M> {
+    pub user: UserId,
+    pub op: M,
+    pub start: bool,
+}
+
+impl<M, T> Message for ForUser<M>
+where
+    M: Message<Result = Result<T, SessionError>> + Send + 'static,
+    T: Send + 'static,
+{
+    type Result = Result<Result<T, SessionError>, M>;
+}
+
+impl<M, T> Handler<ForUser<M>> for HubShard
+where
+    M: Message<Result = Result<T, SessionError>> + Send + 'static,
+    T: Send + 'static,
+    UserSession: Handler<M>,
+{
+    type Result = ResponseFuture<Result<Result<T, SessionError>, M>>;
+
+    fn handle(&mut self, msg: ForUser<M>, ctx: &mut Context<Self>) -> Self::Result {
+        if !msg.start && !self.holds(msg.user) {
+            return Box::pin(std::future::ready(Err(msg.op)));
+        }
+        let Some(entry) = self.session(msg.user, ctx) else {
+            return Box::pin(std::future::ready(Ok(Err(SessionError::Unavailable))));
+        };
+        let sent = entry.addr.send(msg.op);
+        Box::pin(async move { Ok(sent.await.unwrap_or(Err(SessionError::Unavailable))) })
+    }
+}
+
+/// Attaches a device to its user's session (see `session::Attach`); with `start` as in
+/// [`ForUser`] (the device comes back when the session is held elsewhere).
 #[derive(Message)]
-#[rtype(result = "Result<AttachAck, SessionError>")]
+#[rtype(result = "Result<Result<AttachAck, SessionError>, DeviceHandle>")]
 pub struct AttachDevice {
     pub user: UserId,
     pub device: DeviceHandle,
     pub since: Option<u64>,
+    pub start: bool,
 }
 
 impl Handler<AttachDevice> for HubShard {
-    type Result = ResponseFuture<Result<AttachAck, SessionError>>;
+    type Result = ResponseFuture<Result<Result<AttachAck, SessionError>, DeviceHandle>>;
 
     fn handle(&mut self, msg: AttachDevice, ctx: &mut Context<Self>) -> Self::Result {
-        let entry = session_or_refuse!(self, msg.user, ctx);
+        if !msg.start && !self.holds(msg.user) {
+            return Box::pin(std::future::ready(Err(msg.device)));
+        }
+        let Some(entry) = self.session(msg.user, ctx) else {
+            return Box::pin(std::future::ready(Ok(Err(SessionError::Unavailable))));
+        };
         entry.devices.insert(msg.device.key);
         Self::cancel_idle(entry, ctx);
         let sent = entry.addr.send(session::Attach {
             device: msg.device,
             since: msg.since,
         });
-        Box::pin(async move { sent.await.unwrap_or(Err(SessionError::Unavailable)) })
+        Box::pin(async move { Ok(sent.await.unwrap_or(Err(SessionError::Unavailable))) })
     }
 }
 
-/// A device's socket closed (or it was dropped as too slow).
+/// A device's socket closed (or it was dropped as too slow); answers whether the user's
+/// session runs in this shard (if not, it is held elsewhere or gone).
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "bool")]
 pub struct DetachDevice {
     pub user: UserId,
     pub device: DeviceKey,
 }
 
 impl Handler<DetachDevice> for HubShard {
-    type Result = ();
+    type Result = bool;
 
-    fn handle(&mut self, msg: DetachDevice, ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: DetachDevice, ctx: &mut Context<Self>) -> bool {
         let Some(entry) = self.sessions.get_mut(&msg.user) else {
-            return;
+            return false;
         };
         if entry.devices.remove(&msg.device) {
             entry.addr.do_send(session::Detach { device: msg.device });
@@ -214,66 +257,7 @@ impl Handler<DetachDevice> for HubShard {
         if entry.devices.is_empty() {
             self.schedule_idle(msg.user, ctx);
         }
-    }
-}
-
-/// Publishes an event to a user, online or not (see `session::Publish`).
-#[derive(Message)]
-#[rtype(result = "Result<u64, SessionError>")]
-pub struct PublishToUser {
-    pub user: UserId,
-    pub kind: EventKind,
-    pub data: String,
-}
-
-impl Handler<PublishToUser> for HubShard {
-    type Result = ResponseFuture<Result<u64, SessionError>>;
-
-    fn handle(&mut self, msg: PublishToUser, ctx: &mut Context<Self>) -> Self::Result {
-        let sent = session_or_refuse!(self, msg.user, ctx)
-            .addr
-            .send(session::Publish {
-                kind: msg.kind,
-                data: msg.data,
-            });
-        Box::pin(async move { sent.await.unwrap_or(Err(SessionError::Unavailable)) })
-    }
-}
-
-/// Moves a user's read position (see `session::AckFeed`).
-#[derive(Message)]
-#[rtype(result = "Result<u64, SessionError>")]
-pub struct AckUserFeed {
-    pub user: UserId,
-    pub seq: u64,
-}
-
-impl Handler<AckUserFeed> for HubShard {
-    type Result = ResponseFuture<Result<u64, SessionError>>;
-
-    fn handle(&mut self, msg: AckUserFeed, ctx: &mut Context<Self>) -> Self::Result {
-        let sent = session_or_refuse!(self, msg.user, ctx)
-            .addr
-            .send(session::AckFeed { seq: msg.seq });
-        Box::pin(async move { sent.await.unwrap_or(Err(SessionError::Unavailable)) })
-    }
-}
-
-/// Answers a user's plan document.
-#[derive(Message)]
-#[rtype(result = "Result<Option<String>, SessionError>")]
-pub struct UserPlan {
-    pub user: UserId,
-}
-
-impl Handler<UserPlan> for HubShard {
-    type Result = ResponseFuture<Result<Option<String>, SessionError>>;
-
-    fn handle(&mut self, msg: UserPlan, ctx: &mut Context<Self>) -> Self::Result {
-        let sent = session_or_refuse!(self, msg.user, ctx)
-            .addr
-            .send(session::GetPlan);
-        Box::pin(async move { sent.await.map_err(|_| SessionError::Unavailable) })
+        true
     }
 }
 
@@ -338,34 +322,7 @@ impl Handler<DrainAll> for HubShard {
     }
 }
 
-/// Drains the sessions of some users (see `DrainAll`); answers when they are persisted.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct DrainSome(pub Vec<UserId>);
-
-impl Handler<DrainSome> for HubShard {
-    type Result = ResponseFuture<()>;
-
-    fn handle(&mut self, msg: DrainSome, ctx: &mut Context<Self>) -> Self::Result {
-        let mut done = Vec::new();
-        for user in msg.0 {
-            let Some(entry) = self.sessions.remove(&user) else {
-                continue;
-            };
-            let (tx, rx) = oneshot::channel();
-            entry.addr.do_send(session::Drain { done: tx });
-            self.remember_stopping(user, entry.generation, rx, entry.hold, ctx);
-            if let Some((_, barrier, _)) = self.stopping.get(&user) {
-                done.push(barrier.clone());
-            }
-        }
-        Box::pin(async move {
-            futures_util::future::join_all(done).await;
-        })
-    }
-}
-
-/// From now on no new session starts in this shard (a clustered node draining).
+/// From now on no new session starts in this shard (the node is draining).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct RefuseNew;
@@ -375,19 +332,6 @@ impl Handler<RefuseNew> for HubShard {
 
     fn handle(&mut self, _: RefuseNew, _: &mut Context<Self>) {
         self.refuse_new = true;
-    }
-}
-
-/// Answers the users whose sessions this shard holds.
-#[derive(Message)]
-#[rtype(result = "Vec<UserId>")]
-pub struct SessionUsers;
-
-impl Handler<SessionUsers> for HubShard {
-    type Result = MessageResult<SessionUsers>;
-
-    fn handle(&mut self, _: SessionUsers, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.sessions.keys().copied().collect())
     }
 }
 
@@ -418,92 +362,6 @@ impl Handler<Holds> for HubShard {
 
     fn handle(&mut self, msg: Holds, _: &mut Context<Self>) -> bool {
         self.sessions.contains_key(&msg.user) || self.stopping.contains_key(&msg.user)
-    }
-}
-
-/// Applies a plan command in the user's session (see `session::EditPlan`).
-#[derive(Message)]
-#[rtype(result = "Result<Result<String, String>, SessionError>")]
-pub struct EditUserPlan {
-    pub user: UserId,
-    pub command: String,
-}
-
-impl Handler<EditUserPlan> for HubShard {
-    type Result = ResponseFuture<Result<Result<String, String>, SessionError>>;
-
-    fn handle(&mut self, msg: EditUserPlan, ctx: &mut Context<Self>) -> Self::Result {
-        let sent = session_or_refuse!(self, msg.user, ctx)
-            .addr
-            .send(session::EditPlan {
-                command: msg.command,
-            });
-        Box::pin(async move { sent.await.unwrap_or(Err(SessionError::Unavailable)) })
-    }
-}
-
-/// Hands a notice to every session of this shard that has a device attached.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct NotifyAll {
-    pub frame: crate::events::Frame,
-    pub kind: &'static str,
-}
-
-impl Handler<NotifyAll> for HubShard {
-    type Result = ();
-
-    fn handle(&mut self, msg: NotifyAll, _: &mut Context<Self>) {
-        for entry in self.sessions.values().filter(|e| !e.devices.is_empty()) {
-            entry.addr.do_send(session::Notify {
-                frame: msg.frame.clone(),
-                kind: msg.kind,
-            });
-        }
-    }
-}
-
-/// Replaces a user's entitlements in their session (see `session::ReplaceEntitlements`).
-#[derive(Message)]
-#[rtype(result = "Result<u64, SessionError>")]
-pub struct ReplaceUserEntitlements {
-    pub user: UserId,
-    pub entitlements: Vec<crate::ports::store::Entitlement>,
-}
-
-impl Handler<ReplaceUserEntitlements> for HubShard {
-    type Result = ResponseFuture<Result<u64, SessionError>>;
-
-    fn handle(&mut self, msg: ReplaceUserEntitlements, ctx: &mut Context<Self>) -> Self::Result {
-        let sent =
-            session_or_refuse!(self, msg.user, ctx)
-                .addr
-                .send(session::ReplaceEntitlements {
-                    entitlements: msg.entitlements,
-                });
-        Box::pin(async move { sent.await.unwrap_or(Err(SessionError::Unavailable)) })
-    }
-}
-
-/// Hands a notice to one user's devices, if the user has a session here (never starts one).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct NotifyUser {
-    pub user: UserId,
-    pub frame: crate::events::Frame,
-    pub kind: &'static str,
-}
-
-impl Handler<NotifyUser> for HubShard {
-    type Result = ();
-
-    fn handle(&mut self, msg: NotifyUser, _: &mut Context<Self>) {
-        if let Some(entry) = self.sessions.get(&msg.user) {
-            entry.addr.do_send(session::Notify {
-                frame: msg.frame,
-                kind: msg.kind,
-            });
-        }
     }
 }
 

@@ -39,7 +39,7 @@ pub struct LeaveClass {
 }
 
 /// A coach cue; answers its class seq.
-#[derive(Message)]
+#[derive(Message, serde::Serialize, serde::Deserialize)]
 #[rtype(result = "Result<u64, LiveError>")]
 pub struct SendCue {
     pub class: ClassId,
@@ -50,7 +50,7 @@ pub struct SendCue {
 }
 
 /// A participant's metrics (validated at the edge).
-#[derive(Message)]
+#[derive(Message, serde::Serialize, serde::Deserialize)]
 #[rtype(result = "Result<(), LiveError>")]
 pub struct ReportMetric {
     pub class: ClassId,
@@ -59,7 +59,7 @@ pub struct ReportMetric {
 }
 
 /// A high-five from one participant to another.
-#[derive(Message)]
+#[derive(Message, serde::Serialize, serde::Deserialize)]
 #[rtype(result = "Result<(), LiveError>")]
 pub struct HighFive {
     pub class: ClassId,
@@ -68,8 +68,8 @@ pub struct HighFive {
 }
 
 /// The class's stored record changed state (start, end, cancel through REST).
-#[derive(Message)]
-#[rtype(result = "()")]
+#[derive(Message, serde::Serialize, serde::Deserialize)]
+#[rtype(result = "Result<(), LiveError>")]
 pub struct ClassPush {
     pub record: LiveClassRecord,
 }
@@ -299,9 +299,9 @@ impl Handler<HighFive> for LiveClass {
 }
 
 impl Handler<ClassPush> for LiveClass {
-    type Result = ();
+    type Result = Result<(), LiveError>;
 
-    fn handle(&mut self, msg: ClassPush, ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: ClassPush, ctx: &mut Context<Self>) -> Self::Result {
         self.record = msg.record;
         let class_id = self.record.id.to_string();
         match self.record.state {
@@ -356,5 +356,6 @@ impl Handler<ClassPush> for LiveClass {
                 }));
             }
         }
+        Ok(())
     }
 }

@@ -1,5 +1,6 @@
-//! Live classes: one `LiveClass` actor per running class per node, found or started by the
-//! `LiveRegistry`.
+//! Live classes: one `LiveClass` actor per running class, held by one node of the
+//! cluster, found or started by that node's `LiveRegistry` (`registry`); [`Live`]
+//! (`handle`) is the way in, and `ops` the operations it carries to the class's holder.
 //!
 //! A class numbers its own events (`live.cue`, `live.started`, `live.ended`, ...) with a
 //! class `seq`, serializes each once and hands the shared frame to every participant's
@@ -9,9 +10,11 @@
 //! persisted before `live.ended` goes out.
 
 mod config;
+mod handle;
 mod handover;
 mod leaderboard;
 mod messages;
+pub mod ops;
 mod registry;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -22,10 +25,11 @@ use actix::prelude::*;
 use serde_json::{Value, json};
 
 pub use config::{LiveConfig, LiveDeps};
+pub use handle::Live;
 pub use handover::ClassHandover;
 pub use leaderboard::{Entry, Sample};
-pub use messages::{ClassPush, JoinAck, JoinClass};
-pub use registry::{Live, LiveRegistry};
+pub use messages::{ClassPush, HighFive, JoinAck, JoinClass, ReportMetric, SendCue};
+pub use registry::LiveRegistry;
 
 use crate::device::{CloseDevice, Deliver, DeviceHandle, close};
 use crate::domain::{ClassPhase, LiveClassRecord, UserId, now_millis};

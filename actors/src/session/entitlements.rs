@@ -11,7 +11,7 @@ use crate::domain::now_millis;
 use crate::ports::store::Entitlement;
 
 /// Replaces the session's entitlements; answers the event's seq once persisted.
-#[derive(Message)]
+#[derive(Message, serde::Serialize, serde::Deserialize)]
 #[rtype(result = "Result<u64, SessionError>")]
 pub struct ReplaceEntitlements {
     pub entitlements: Vec<Entitlement>,

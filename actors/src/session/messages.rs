@@ -36,7 +36,7 @@ pub struct Detach {
 }
 
 /// Publishes an event to the user; answers its seq once it is persisted.
-#[derive(Message)]
+#[derive(Message, serde::Serialize, serde::Deserialize)]
 #[rtype(result = "Result<u64, SessionError>")]
 pub struct Publish {
     pub kind: EventKind,
@@ -45,15 +45,15 @@ pub struct Publish {
 }
 
 /// Moves the user's read position forward; answers the position now recorded.
-#[derive(Message)]
+#[derive(Message, serde::Serialize, serde::Deserialize)]
 #[rtype(result = "Result<u64, SessionError>")]
 pub struct AckFeed {
     pub seq: u64,
 }
 
 /// Answers the user's plan document.
-#[derive(Message)]
-#[rtype(result = "Option<String>")]
+#[derive(Message, serde::Serialize, serde::Deserialize)]
+#[rtype(result = "Result<Option<String>, SessionError>")]
 pub struct GetPlan;
 
 /// Stops the (idle) session once everything is persisted; `done` fires then.
@@ -244,10 +244,10 @@ impl Handler<AckFeed> for UserSession {
 }
 
 impl Handler<GetPlan> for UserSession {
-    type Result = Option<String>;
+    type Result = Result<Option<String>, SessionError>;
 
     fn handle(&mut self, _: GetPlan, _: &mut Context<Self>) -> Self::Result {
-        self.plan.clone()
+        Ok(self.plan.clone())
     }
 }
 

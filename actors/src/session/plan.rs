@@ -32,7 +32,7 @@ pub trait PlanEditor: Send + Sync {
 }
 
 /// Applies a command; answers the stored document, or the editor's rejection.
-#[derive(Message)]
+#[derive(Message, serde::Serialize, serde::Deserialize)]
 #[rtype(result = "Result<Result<String, String>, SessionError>")]
 pub struct EditPlan {
     pub command: String,

@@ -16,11 +16,7 @@ use crate::ports::store::FeedEvent;
 /// A serialized server-to-client frame.
 pub type Frame = ByteString;
 
-/// RFC 3339 UTC with milliseconds, the protocol's timestamp format.
-pub fn rfc3339(at: UnixMillis) -> String {
-    let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at.max(0) as u64);
-    humantime::format_rfc3339_millis(time).to_string()
-}
+pub use crate::domain::time::rfc3339;
 
 /// An event type: `family.name`, lower-case letters, digits, `_` and `.`, at most 64.
 /// Deserializing checks it as `parse` does (kinds also travel between nodes).

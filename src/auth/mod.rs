@@ -5,12 +5,12 @@
 //! - [`refresh`]: opaque rotating refresh tokens with reuse detection.
 //! - [`passwords`]: argon2id hashing on a bounded pool of its own.
 //! - [`accounts`]: the flows (register, anonymous, upgrade, grants, logout, delete).
-//! - [`extractor`]: [`AuthUser`], the authenticated caller of a request.
+//! - [`caller`]: [`AuthUser`], the authenticated caller of a request or socket.
 //! - [`rate_limit`], [`revocations`], [`clients`]: what the flows and the edge check.
 
 pub mod accounts;
+pub mod caller;
 pub mod clients;
-pub mod extractor;
 pub mod keys;
 pub mod passwords;
 pub mod rate_limit;
@@ -22,7 +22,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use accounts::Accounts;
-pub use extractor::{AuthUser, MaybeAuthUser};
+pub use caller::{AuthUser, MaybeAuthUser};
 
 use crate::config::AuthSettings;
 use crate::store::Stores;

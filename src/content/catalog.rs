@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use super::items::{Body, Item, PlanTemplate};
 use super::search;
-use crate::http::views::rfc3339;
+use fitpulse_actors::domain::time::rfc3339;
 
 /// One item with everything a read needs, ready to serve.
 pub struct Entry {

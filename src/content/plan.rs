@@ -286,11 +286,7 @@ pub fn apply(
     })
 }
 
-/// Days since the Unix epoch of a UTC timestamp.
-pub fn date_of(at: UnixMillis) -> NaiveDate {
-    let days = at.div_euclid(86_400_000);
-    NaiveDate::from_num_days_from_ce_opt(719_163 + days as i32).unwrap_or(NaiveDate::MIN)
-}
+pub use fitpulse_actors::domain::time::date_of;
 
 /// The week (1-based) the plan is in on `today`, within the template's weeks.
 pub fn current_week(plan: &UserPlan, weeks: usize, today: NaiveDate) -> usize {

@@ -16,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use fitpulse_actors::domain::time::rfc3339;
 use fitpulse_actors::domain::{UnixMillis, UserId, now_millis};
 use fitpulse_actors::events::{EventKind, notice_frame};
 use fitpulse_actors::hub::Hub;
@@ -320,8 +321,8 @@ pub fn order_view(order: &OrderRecord) -> serde_json::Value {
         "drop_id": order.drop_id,
         "quantity": order.quantity,
         "status": order.status.as_str(),
-        "created_at": crate::http::views::rfc3339(order.created_at),
-        "expires_at": crate::http::views::rfc3339(order.expires_at),
+        "created_at": rfc3339(order.created_at),
+        "expires_at": rfc3339(order.expires_at),
     })
 }
 

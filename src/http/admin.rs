@@ -7,7 +7,6 @@ use actix_web::{HttpResponse, web};
 use fitpulse_actors::domain::{Role, UserId};
 use fitpulse_actors::events::EventKind;
 use fitpulse_actors::hub::Hub;
-use fitpulse_actors::session::SessionError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -32,19 +31,6 @@ struct PushBody {
     kind: String,
     #[serde(default)]
     data: Option<Value>,
-}
-
-impl From<SessionError> for ApiError {
-    fn from(err: SessionError) -> Self {
-        match err {
-            SessionError::AckBeyondHead(_) => {
-                ApiError::new(ErrorCode::InvalidBody).with_message(err.to_string())
-            }
-            SessionError::Unavailable | SessionError::Store(_) => {
-                ApiError::new(ErrorCode::NotReady).with_message(err.to_string())
-            }
-        }
-    }
 }
 
 async fn push_event(

@@ -56,7 +56,7 @@ fn kind_of(raw: &str) -> Result<ContentKind, ApiError> {
 }
 
 fn editor(caller: &AuthUser) -> Result<(), ApiError> {
-    caller.require_role(Role::Admin)
+    Ok(caller.require_role(Role::Admin)?)
 }
 
 /// Stores the item, answers it as editors see it, and announces it when newly published.

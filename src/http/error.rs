@@ -1,7 +1,9 @@
-//! The one error catalogue of the API. Every error a route can answer has a stable
-//! snake_case code, an HTTP status and a message, rendered as
-//! `{"error":{"code":"...","message":"...","details":{}}}`. Lower modules return typed errors
-//! that convert into [`ApiError`]; unexpected ones answer an opaque 500 and log their cause.
+//! The one error catalogue of the API, REST and socket alike. Every error a route or a
+//! socket frame can answer has a stable snake_case code, an HTTP status and a message,
+//! rendered on REST as `{"error":{"code":"...","message":"...","details":{}}}` and in a
+//! socket reply as `{"reply_to":7,"error":{"code":"...","message":"..."}}`. Lower modules
+//! return typed errors that convert into [`ApiError`] (or, on a socket, their
+//! [`ErrorCode`]); unexpected ones answer an opaque 500 and log their cause.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -46,6 +48,18 @@ pub enum ErrorCode {
     NotReady,
     NotConfigured,
     Internal,
+    MalformedFrame,
+    InvalidFrame,
+    UnknownType,
+    UnsupportedFrame,
+    AckBeyondHead,
+    Unavailable,
+    ClassNotFound,
+    ClassNotOpen,
+    ClassOver,
+    ClassNotLive,
+    NotJoined,
+    UnknownParticipant,
 }
 
 impl ErrorCode {
@@ -85,6 +99,18 @@ impl ErrorCode {
             NotReady =>             ("not_ready",              S::SERVICE_UNAVAILABLE,    "the server is not ready to serve this"),
             NotConfigured =>        ("not_configured",         S::SERVICE_UNAVAILABLE,    "this is not configured on this server"),
             Internal =>             ("internal",               S::INTERNAL_SERVER_ERROR,  "an unexpected error occurred"),
+            MalformedFrame =>       ("malformed_frame",        S::BAD_REQUEST,            "the frame is not JSON"),
+            InvalidFrame =>         ("invalid_frame",          S::BAD_REQUEST,            "the frame does not have the expected shape"),
+            UnknownType =>          ("unknown_type",           S::BAD_REQUEST,            "unknown frame type"),
+            UnsupportedFrame =>     ("unsupported_frame",      S::BAD_REQUEST,            "frames are JSON text; binary frames are not accepted"),
+            AckBeyondHead =>        ("ack_beyond_head",        S::BAD_REQUEST,            "the acknowledged seq is beyond the newest event"),
+            Unavailable =>          ("unavailable",            S::SERVICE_UNAVAILABLE,    "not available right now; try again"),
+            ClassNotFound =>        ("class_not_found",        S::NOT_FOUND,              "no such class"),
+            ClassNotOpen =>         ("class_not_open",         S::CONFLICT,               "the class is not open yet"),
+            ClassOver =>            ("class_over",             S::CONFLICT,               "the class is over"),
+            ClassNotLive =>         ("class_not_live",         S::CONFLICT,               "the class is not live"),
+            NotJoined =>            ("not_joined",             S::CONFLICT,               "join the class first"),
+            UnknownParticipant =>   ("unknown_participant",    S::NOT_FOUND,              "that participant is not in the class"),
         }
     }
 
@@ -254,6 +280,44 @@ impl From<fitpulse_actors::ports::store::StoreError> for ApiError {
                 ..ApiError::new(ErrorCode::NotReady)
             },
             StoreError::Backend(_) => ApiError::internal(err),
+        }
+    }
+}
+
+impl From<&fitpulse_actors::session::SessionError> for ErrorCode {
+    fn from(err: &fitpulse_actors::session::SessionError) -> Self {
+        use fitpulse_actors::session::SessionError;
+        match err {
+            SessionError::AckBeyondHead(_) => ErrorCode::AckBeyondHead,
+            SessionError::Unavailable | SessionError::Store(_) => ErrorCode::Unavailable,
+        }
+    }
+}
+
+impl From<fitpulse_actors::session::SessionError> for ApiError {
+    fn from(err: fitpulse_actors::session::SessionError) -> Self {
+        let code = ErrorCode::from(&err);
+        ApiError {
+            retry_after_seconds: (code == ErrorCode::Unavailable).then_some(1),
+            ..ApiError::new(code).with_message(err.to_string())
+        }
+    }
+}
+
+impl From<&fitpulse_actors::live::LiveError> for ErrorCode {
+    fn from(err: &fitpulse_actors::live::LiveError) -> Self {
+        use fitpulse_actors::live::LiveError;
+        match err {
+            LiveError::NotFound => ErrorCode::ClassNotFound,
+            LiveError::NotOpen => ErrorCode::ClassNotOpen,
+            LiveError::ClassOver => ErrorCode::ClassOver,
+            LiveError::PremiumRequired => ErrorCode::PremiumRequired,
+            LiveError::NotCoach => ErrorCode::Forbidden,
+            LiveError::NotJoined => ErrorCode::NotJoined,
+            LiveError::NotLive => ErrorCode::ClassNotLive,
+            LiveError::RateLimited => ErrorCode::RateLimited,
+            LiveError::UnknownParticipant => ErrorCode::UnknownParticipant,
+            LiveError::Unavailable => ErrorCode::Unavailable,
         }
     }
 }

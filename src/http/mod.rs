@@ -5,6 +5,7 @@ pub mod address_cap;
 mod admin;
 mod auth;
 pub mod cache;
+pub mod caller;
 mod catalog;
 mod client_config;
 pub mod client_ip;

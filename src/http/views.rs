@@ -2,37 +2,14 @@
 
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{HttpResponse, HttpResponseBuilder};
-use fitpulse_actors::domain::{Role, UnixMillis};
+use fitpulse_actors::domain::Role;
 use fitpulse_actors::ports::store::UserRecord;
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::auth::accounts::TokenPair;
 
-/// RFC 3339 UTC with milliseconds, the one timestamp format of the API.
-pub fn rfc3339(at: UnixMillis) -> String {
-    let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at.max(0) as u64);
-    humantime::format_rfc3339_millis(time).to_string()
-}
-
-/// An RFC 3339 timestamp (`Z` or a `±HH:MM` offset) as Unix milliseconds.
-pub fn parse_time(raw: &str) -> Option<UnixMillis> {
-    let (base, offset_minutes) = match raw.len().checked_sub(6).map(|i| raw.split_at(i)) {
-        Some((base, offset))
-            if (offset.starts_with('+') || offset.starts_with('-'))
-                && offset.as_bytes()[3] == b':' =>
-        {
-            let hours: i64 = offset[1..3].parse().ok()?;
-            let minutes: i64 = offset[4..6].parse().ok()?;
-            let sign = if offset.starts_with('-') { -1 } else { 1 };
-            (format!("{base}Z"), sign * (hours * 60 + minutes))
-        }
-        _ => (raw.to_owned(), 0),
-    };
-    let at = humantime::parse_rfc3339(&base).ok()?;
-    let millis = at.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as i64;
-    Some(millis - offset_minutes * 60_000)
-}
+pub use fitpulse_actors::domain::time::{parse_rfc3339 as parse_time, rfc3339};
 
 #[derive(Serialize)]
 pub struct UserView<'a> {

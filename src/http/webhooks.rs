@@ -10,9 +10,9 @@ use fitpulse_actors::domain::now_millis;
 use fitpulse_actors::ports::commerce::OutboxItem;
 use serde_json::json;
 
+use super::caller::bearer_token;
 use super::error::require_json;
 use super::{ApiError, ErrorCode};
-use crate::auth::extractor::bearer_token;
 use crate::commerce::Webhooks;
 use crate::commerce::notification::{Notification, WebhookError};
 use crate::commerce::payments::{PaymentEvent, SIGNATURE_HEADER};

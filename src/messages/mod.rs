@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::http::views::rfc3339;
 use crate::store::Stores;
+use fitpulse_actors::domain::time::rfc3339;
 pub use segment::Segment;
 
 /// A feature message as stored.

@@ -33,6 +33,24 @@ fn next_device_key() -> DeviceKey {
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
+/// The roles and premium access of a socket's token.
+#[derive(Debug, Clone, Copy)]
+struct Grants {
+    coach: bool,
+    admin: bool,
+    premium: bool,
+}
+
+impl Grants {
+    fn of(caller: &AuthUser) -> Grants {
+        Grants {
+            coach: caller.has_role(Role::Coach),
+            admin: caller.has_role(Role::Admin),
+            premium: caller.premium(),
+        }
+    }
+}
+
 /// A frame split in continuation frames, being reassembled.
 struct Partial {
     text: bool,
@@ -44,8 +62,8 @@ pub struct Connection {
     key: DeviceKey,
     /// `None` for a refused socket, which only closes.
     user: Option<UserId>,
-    roles: BTreeSet<Role>,
-    scopes: BTreeSet<String>,
+    /// What the token allows, kept as flags: every byte here is paid per socket.
+    grants: Grants,
     /// Live classes this socket joined; left when it closes.
     classes: HashSet<ClassId>,
     refusal: Option<(u16, String)>,
@@ -78,8 +96,7 @@ impl Connection {
             gateway,
             key: next_device_key(),
             user: Some(user),
-            roles: caller.roles,
-            scopes: caller.scopes,
+            grants: Grants::of(&caller),
             classes: HashSet::new(),
             refusal: None,
             since,
@@ -134,12 +151,16 @@ impl Connection {
 
     /// Admins pass every role check.
     pub fn has_role(&self, role: Role) -> bool {
-        self.roles.contains(&role) || self.roles.contains(&Role::Admin)
+        match role {
+            Role::Member => true,
+            Role::Coach => self.grants.coach,
+            Role::Admin => self.grants.admin,
+        }
     }
 
     /// Premium content: the entitlement's scope, or staff.
     pub fn premium_allowed(&self) -> bool {
-        self.scopes.contains("content:premium") || self.has_role(Role::Coach)
+        self.grants.premium
     }
 
     /// The handle a session or class uses to reach this socket.
@@ -227,8 +248,7 @@ impl Connection {
     /// changed since the socket opened).
     pub fn token_refreshed(&mut self, caller: AuthUser, ctx: &mut ws::WebsocketContext<Self>) {
         self.token_expires_at = caller.expires_at;
-        self.roles = caller.roles;
-        self.scopes = caller.scopes;
+        self.grants = Grants::of(&caller);
         self.schedule_token_expiry(ctx);
     }
 
@@ -344,11 +364,8 @@ impl Connection {
 
     fn on_binary(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
         self.received("binary");
-        let reply = replies::error(
-            None,
-            "unsupported_frame",
-            "frames are JSON text; binary frames are not accepted",
-        );
+        let code = crate::http::ErrorCode::UnsupportedFrame;
+        let reply = replies::error(None, code, code.default_message());
         self.reply(ctx, reply);
     }
 }

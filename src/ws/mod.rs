@@ -20,10 +20,10 @@ use fitpulse_actors::live::Live;
 use serde::Deserialize;
 
 use crate::auth::Auth;
-use crate::auth::extractor::bearer_token;
 use crate::auth::tokens::Principal;
 use crate::config::WsSettings;
 use crate::http::address_cap::AddressCap;
+use crate::http::caller::bearer_token;
 use crate::http::client_ip::client_ip;
 use crate::metrics::Metrics;
 

@@ -5,12 +5,16 @@
 use bytestring::ByteString;
 use serde_json::{Value, json};
 
+use crate::http::ErrorCode;
+
 pub fn ok(id: Option<u64>, data: Value) -> ByteString {
     ByteString::from(json!({ "reply_to": id, "ok": true, "data": data }).to_string())
 }
 
-pub fn error(id: Option<u64>, code: &str, message: &str) -> ByteString {
+/// An error reply with a code of the catalogue (`crate::http::error`).
+pub fn error(id: Option<u64>, code: ErrorCode, message: &str) -> ByteString {
     ByteString::from(
-        json!({ "reply_to": id, "error": { "code": code, "message": message } }).to_string(),
+        json!({ "reply_to": id, "error": { "code": code.as_str(), "message": message } })
+            .to_string(),
     )
 }

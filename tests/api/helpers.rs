@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use fitpulse::config::{LogFormat, LogSettings, Settings};
 use fitpulse::lifecycle::Lifecycle;
+use fitpulse::node::BusChoice;
 use fitpulse::startup::Application;
 use serde::{Deserialize, Serialize};
 use tempfile::TempDir;
@@ -76,11 +77,17 @@ pub async fn spawn_app() -> TestApp {
 
 /// Spawns the app after `customize` adjusted the test settings; mounts the test routes.
 pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_on(BusChoice::FromSettings, customize).await
+}
+
+/// Like [`spawn_app_with`], on the given bus (nodes sharing an in-process bus form a
+/// cluster).
+pub async fn spawn_app_on(bus: BusChoice, customize: impl FnOnce(&mut Settings)) -> TestApp {
     init_logs();
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut settings = test_settings(&data_dir);
     customize(&mut settings);
-    spawn_in(settings, data_dir).await
+    spawn_in(settings, data_dir, bus).await
 }
 
 /// The app on the suite's CQL keyspace, or `None` when no CQL server is configured.
@@ -100,14 +107,11 @@ pub async fn scylla_app(customize: impl FnOnce(&mut Settings)) -> Option<TestApp
 }
 
 /// Spawns the app with exactly `settings`, keeping `data_dir` alive as long as it runs.
-async fn spawn_in(settings: Settings, data_dir: TempDir) -> TestApp {
+async fn spawn_in(settings: Settings, data_dir: TempDir, bus: BusChoice) -> TestApp {
     // Boxed: the build future is large, and tests start several apps on one thread.
-    let app = Box::pin(Application::build_with_routes(
-        settings.clone(),
-        test_routes,
-    ))
-    .await
-    .expect("the app builds");
+    let app = Box::pin(Application::build_on(settings.clone(), test_routes, bus))
+        .await
+        .expect("the app builds");
     let port = app.port();
     let metrics_port = app.metrics_port();
     let lifecycle = app.lifecycle();

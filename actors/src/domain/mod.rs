@@ -8,6 +8,7 @@ mod live;
 mod profile;
 mod role;
 pub mod text;
+pub mod time;
 
 pub use content::{ContentKind, ItemRef, ItemRefError};
 pub use credentials::{CredentialError, DeviceId, Password};

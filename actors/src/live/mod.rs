@@ -59,24 +59,6 @@ pub enum LiveError {
     Unavailable,
 }
 
-impl LiveError {
-    /// The error code of socket replies.
-    pub fn code(&self) -> &'static str {
-        match self {
-            LiveError::NotFound => "class_not_found",
-            LiveError::NotOpen => "class_not_open",
-            LiveError::ClassOver => "class_over",
-            LiveError::PremiumRequired => "premium_required",
-            LiveError::NotCoach => "forbidden",
-            LiveError::NotJoined => "not_joined",
-            LiveError::NotLive => "class_not_live",
-            LiveError::RateLimited => "rate_limited",
-            LiveError::UnknownParticipant => "unknown_participant",
-            LiveError::Unavailable => "unavailable",
-        }
-    }
-}
-
 struct Participant {
     name: String,
     devices: Vec<DeviceHandle>,

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::tokens::Principal;
+use crate::http::{ApiError, ErrorCode};
 use crate::ws::{Connection, replies};
 
 #[derive(Deserialize)]
@@ -29,8 +30,8 @@ impl AuthRefresh {
                 conn.token_refreshed(caller, ctx);
                 replies::ok(id, json!({ "expires_at": rfc3339(expires_at * 1000) }))
             }
-            Ok(_) => replies::error(id, "forbidden", "the token is for another user"),
-            Err(err) => replies::error(id, err.code().as_str(), &err.to_string()),
+            Ok(_) => replies::error(id, ErrorCode::Forbidden, "the token is for another user"),
+            Err(err) => replies::error(id, ApiError::from(err.clone()).code(), &err.to_string()),
         };
         conn.reply(ctx, reply);
     }

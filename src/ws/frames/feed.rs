@@ -1,10 +1,10 @@
 //! `feed.ack`: records how far the user has read; the position is persisted.
 
 use actix_web_actors::ws::WebsocketContext;
-use fitpulse_actors::session::SessionError;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::http::ErrorCode;
 use crate::ws::{Connection, replies};
 
 #[derive(Deserialize)]
@@ -25,12 +25,7 @@ impl FeedAck {
         conn.reply_when_done(ctx, async move {
             match hub.ack_feed(user, self.seq).await {
                 Ok(read_seq) => replies::ok(id, json!({ "read_seq": read_seq })),
-                Err(SessionError::AckBeyondHead(seq)) => replies::error(
-                    id,
-                    "ack_beyond_head",
-                    &format!("seq {seq} is beyond the newest event"),
-                ),
-                Err(err) => replies::error(id, "unavailable", &err.to_string()),
+                Err(err) => replies::error(id, ErrorCode::from(&err), &err.to_string()),
             }
         });
     }

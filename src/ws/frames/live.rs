@@ -8,6 +8,7 @@ use fitpulse_actors::live::{LiveError, Sample};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::http::ErrorCode;
 use crate::ws::{Connection, replies};
 
 /// Longest cue text, in characters.
@@ -15,11 +16,11 @@ const MAX_CUE_CHARS: usize = 280;
 
 /// Rejects a frame whose values are out of range.
 fn invalid(id: Option<u64>, message: &str) -> bytestring::ByteString {
-    replies::error(id, "invalid_frame", message)
+    replies::error(id, ErrorCode::InvalidFrame, message)
 }
 
 fn live_error(id: Option<u64>, err: LiveError) -> bytestring::ByteString {
-    replies::error(id, err.code(), &err.to_string())
+    replies::error(id, ErrorCode::from(&err), &err.to_string())
 }
 
 /// `{}` on success, the class's refusal otherwise.

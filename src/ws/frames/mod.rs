@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::Connection;
+use crate::http::ErrorCode;
 
 pub enum ClientFrame {
     Ping(ping::Ping),
@@ -31,7 +32,7 @@ pub enum ClientFrame {
 #[derive(Debug)]
 pub struct Rejected {
     pub id: Option<u64>,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     /// The metrics label it is counted under.
     pub label: &'static str,
@@ -52,14 +53,14 @@ struct Envelope {
 pub fn parse(text: &str) -> Result<(Option<u64>, ClientFrame), Rejected> {
     let value: Value = serde_json::from_str(text).map_err(|e| Rejected {
         id: None,
-        code: "malformed_frame",
+        code: ErrorCode::MalformedFrame,
         message: format!("not JSON: {e}"),
         label: "malformed",
     })?;
     let id = value.get("id").and_then(Value::as_u64);
     let invalid = |message: String| Rejected {
         id,
-        code: "invalid_frame",
+        code: ErrorCode::InvalidFrame,
         message,
         label: "invalid",
     };
@@ -74,7 +75,7 @@ pub fn parse(text: &str) -> Result<(Option<u64>, ClientFrame), Rejected> {
     ) -> Result<T, Rejected> {
         serde_json::from_value(data).map_err(|e| Rejected {
             id,
-            code: "invalid_frame",
+            code: ErrorCode::InvalidFrame,
             message: format!("`{kind}` data: {e}"),
             label: "invalid",
         })
@@ -94,7 +95,7 @@ pub fn parse(text: &str) -> Result<(Option<u64>, ClientFrame), Rejected> {
         other => {
             return Err(Rejected {
                 id,
-                code: "unknown_type",
+                code: ErrorCode::UnknownType,
                 message: format!("unknown frame type `{other}`"),
                 label: "unknown",
             });
@@ -161,13 +162,13 @@ mod tests {
     #[test]
     fn text_that_is_not_json_is_malformed() {
         let r = rejected("{nope");
-        assert_eq!((r.code, r.id), ("malformed_frame", None));
+        assert_eq!((r.code.as_str(), r.id), ("malformed_frame", None));
     }
 
     #[test]
     fn an_unknown_type_keeps_the_id_for_the_reply() {
         let r = rejected(r#"{"id":9,"type":"teleport","data":{}}"#);
-        assert_eq!((r.code, r.id), ("unknown_type", Some(9)));
+        assert_eq!((r.code.as_str(), r.id), ("unknown_type", Some(9)));
     }
 
     #[test]
@@ -178,7 +179,7 @@ mod tests {
             r#"{"id":1,"type":"ping","data":{},"junk":1}"#,
             r#"{"id":1}"#,
         ] {
-            assert_eq!(rejected(text).code, "invalid_frame", "{text}");
+            assert_eq!(rejected(text).code.as_str(), "invalid_frame", "{text}");
         }
     }
 }

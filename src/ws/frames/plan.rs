@@ -4,6 +4,7 @@ use actix_web_actors::ws::WebsocketContext;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::http::ErrorCode;
 use crate::ws::{Connection, replies};
 
 #[derive(Deserialize)]
@@ -28,7 +29,7 @@ impl PlanGet {
                         .unwrap_or(Value::Null);
                     replies::ok(id, json!({ "plan": plan }))
                 }
-                Err(err) => replies::error(id, "unavailable", &err.to_string()),
+                Err(err) => replies::error(id, ErrorCode::from(&err), &err.to_string()),
             }
         });
     }

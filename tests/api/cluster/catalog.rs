@@ -6,12 +6,11 @@ use std::time::Duration;
 use fitpulse_actors::domain::{Role, UserId};
 use serde_json::json;
 
-use super::Cluster;
+use super::{Cluster, Transport, on_both_buses};
 use crate::helpers::WAIT;
 
-#[actix_web::test]
-async fn an_edit_and_a_like_on_one_node_show_on_the_others() {
-    let Some(cluster) = Cluster::start().await else {
+async fn an_edit_and_a_like_on_one_node_show_on_the_others(transport: Transport) {
+    let Some(cluster) = Cluster::start(transport).await else {
         return;
     };
     let title = format!("Cluster porridge {}", UserId::random().as_uuid().simple());
@@ -79,3 +78,5 @@ async fn an_edit_and_a_like_on_one_node_show_on_the_others() {
         }
     }
 }
+
+on_both_buses!(an_edit_and_a_like_on_one_node_show_on_the_others);

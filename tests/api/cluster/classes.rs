@@ -7,7 +7,7 @@ use std::time::Duration;
 use fitpulse_actors::domain::{Role, UserId};
 use serde_json::{Value, json};
 
-use super::Cluster;
+use super::{Cluster, Transport, on_both_buses};
 use crate::helpers::{TestApp, WAIT};
 use crate::sockets::{Received, Socket};
 
@@ -129,9 +129,10 @@ async fn cue(app: &TestApp, coach: &str, class: &str, text: &str) -> u64 {
     }
 }
 
-#[actix_web::test]
-async fn a_class_on_three_nodes_gets_every_cue_and_survives_draining_its_holder() {
-    let Some(cluster) = Cluster::start().await else {
+async fn a_class_on_three_nodes_gets_every_cue_and_survives_draining_its_holder(
+    transport: Transport,
+) {
+    let Some(cluster) = Cluster::start(transport).await else {
         return;
     };
     let coach_id = UserId::random();
@@ -228,3 +229,5 @@ async fn a_class_on_three_nodes_gets_every_cue_and_survives_draining_its_holder(
         "participants on the other nodes stayed"
     );
 }
+
+on_both_buses!(a_class_on_three_nodes_gets_every_cue_and_survives_draining_its_holder);

@@ -5,11 +5,10 @@ use fitpulse_actors::events::rfc3339;
 use futures_util::StreamExt;
 use serde_json::json;
 
-use super::Cluster;
+use super::{Cluster, Transport, on_both_buses};
 
-#[actix_web::test]
-async fn a_drop_sold_from_three_nodes_never_oversells() {
-    let Some(cluster) = Cluster::start().await else {
+async fn a_drop_sold_from_three_nodes_never_oversells(transport: Transport) {
+    let Some(cluster) = Cluster::start(transport).await else {
         return;
     };
     let body = json!({
@@ -76,3 +75,5 @@ async fn a_drop_sold_from_three_nodes_never_oversells() {
     assert_eq!(books.status, 200, "{}", books.text);
     assert_eq!(books.json()["reserved"], 40, "{}", books.text);
 }
+
+on_both_buses!(a_drop_sold_from_three_nodes_never_oversells);

@@ -2,15 +2,14 @@
 
 use fitpulse_actors::domain::{Role, UserId};
 
-use super::{Cluster, Device};
+use super::{Cluster, Device, Transport, on_both_buses};
 
-#[actix_web::test]
-async fn a_users_devices_on_two_nodes_get_every_event_in_the_same_order() {
-    let Some(cluster) = Cluster::start().await else {
+async fn a_users_devices_on_two_nodes_get_every_event_in_the_same_order(transport: Transport) {
+    let Some(cluster) = Cluster::start(transport).await else {
         return;
     };
     let view = cluster.view(0).await;
-    assert_eq!(view["bus"]["kind"], "nats");
+    assert_eq!(view["bus"]["kind"], transport.kind());
     assert_eq!(view["bus"]["connected"], true);
     let user = UserId::random();
     let token = cluster.mint(user, &[Role::Member]);
@@ -56,3 +55,5 @@ async fn a_users_devices_on_two_nodes_get_every_event_in_the_same_order() {
     }
     assert_eq!((sockets, sessions), (2, 1));
 }
+
+on_both_buses!(a_users_devices_on_two_nodes_get_every_event_in_the_same_order);

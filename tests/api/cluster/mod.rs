@@ -1,9 +1,12 @@
-//! Three nodes behind one address, sharing the CQL store and a real nats-server started
-//! by the test on a loopback port: a user's devices on two nodes get every event in the
+//! Three nodes behind one address, sharing the CQL store, on each of two transports: a
+//! real nats-server started by the test on a loopback port, and one in-process bus shared
+//! by the three nodes (the same cluster code without NATS). Every behaviour test runs on
+//! both (see [`on_both_buses!`]): a user's devices on two nodes get every event in the
 //! same order; a class with participants on every node gets every cue, and survives the
-//! drain of the node holding it; a drop sold from all nodes never oversells; delivery
-//! resumes after nats-server restarts. Needs `FITPULSE_TEST_CQL` and
-//! `FITPULSE_TEST_NATS_SERVER` (the nats-server binary; `scripts/test` sets both).
+//! drain of the node holding it; a drop sold from all nodes never oversells; catalog
+//! changes and revocations reach every node. Delivery resuming after nats-server restarts
+//! is NATS's own. Needs `FITPULSE_TEST_CQL` and `FITPULSE_TEST_NATS_SERVER` (the
+//! nats-server binary; `scripts/test` sets both).
 
 mod catalog;
 mod classes;
@@ -15,12 +18,14 @@ mod route;
 
 use std::time::Duration;
 
+use fitpulse::bus::local::LocalBus;
 use fitpulse::config::BusKind;
+use fitpulse::node::BusChoice;
 use fitpulse_actors::domain::{Role, UserId};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
-use crate::helpers::{TestApp, WAIT, spawn_app_with};
+use crate::helpers::{TestApp, WAIT, spawn_app_on};
 use crate::sockets::{Received, Socket};
 use crate::store::support::{cql_contact_point, scylla_settings, suite_keyspace};
 
@@ -92,32 +97,86 @@ impl NatsServer {
     }
 }
 
-/// Three nodes on one keyspace and one nats-server.
+/// What the nodes of a test cluster talk over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// One in-process bus shared by the three nodes.
+    Local,
+    /// A nats-server on a loopback port.
+    Nats,
+}
+
+impl Transport {
+    /// The bus kind the nodes report.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Transport::Local => "local",
+            Transport::Nats => "nats",
+        }
+    }
+}
+
+/// Runs each named test function (taking a [`Transport`]) once per transport, as
+/// `cluster::<file>::local::<name>` and `cluster::<file>::nats::<name>`.
+macro_rules! on_both_buses {
+    ($($name:ident),* $(,)?) => {
+        mod local {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    super::$name(super::super::Transport::Local).await;
+                }
+            )*
+        }
+        mod nats {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    super::$name(super::super::Transport::Nats).await;
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_both_buses;
+
+/// Three nodes on one keyspace and one bus.
 pub struct Cluster {
-    pub nats: NatsServer,
+    /// The nats-server, on that transport.
+    pub nats: Option<NatsServer>,
     pub nodes: Vec<TestApp>,
 }
 
 impl Cluster {
-    /// `None` when the CQL server or nats-server is not configured.
-    pub async fn start() -> Option<Cluster> {
+    /// `None` when the CQL server (or, for NATS, nats-server) is not configured.
+    pub async fn start(transport: Transport) -> Option<Cluster> {
         let cql = cql_contact_point()?;
-        let nats = NatsServer::start().await?;
+        let nats = match transport {
+            Transport::Nats => Some(NatsServer::start().await?),
+            Transport::Local => None,
+        };
+        let shared = LocalBus::new();
         // Migrates on a thread of its own the first time (see `suite_keyspace`).
         let keyspace = suite_keyspace(&cql);
         let mut nodes: Vec<TestApp> = Vec::new();
         for n in 0..3 {
             // Every node signs and checks tokens with the first node's key.
             let keys = nodes.first().map(|first| first._data_dir.path().to_owned());
-            let (cql, url) = (cql.clone(), nats.url());
-            let node = spawn_app_with(move |settings| {
+            let (cql, url) = (cql.clone(), nats.as_ref().map(NatsServer::url));
+            let bus = match transport {
+                Transport::Local => BusChoice::Shared(shared.clone()),
+                Transport::Nats => BusChoice::FromSettings,
+            };
+            let node = spawn_app_on(bus, move |settings| {
                 let store = scylla_settings(&cql, keyspace).store;
                 settings.store = store;
                 if let Some(keys) = keys {
                     settings.data_dir = keys;
                 }
-                settings.bus.kind = BusKind::Nats;
-                settings.bus.nats.url = url;
+                if let Some(url) = url {
+                    settings.bus.kind = BusKind::Nats;
+                    settings.bus.nats.url = url;
+                }
                 settings.bus.node_id = format!("node{n}");
                 settings.bus.heartbeat_ms = 200;
                 // Generous: the three nodes share the test's thread, which a loaded machine stalls.

@@ -19,7 +19,7 @@ async fn try_push(cluster: &Cluster, n: usize, user: UserId, text: &str) -> bool
 
 #[actix_web::test]
 async fn delivery_resumes_after_nats_restarts_and_nothing_accepted_is_lost() {
-    let Some(mut cluster) = Cluster::start().await else {
+    let Some(mut cluster) = Cluster::start(super::Transport::Nats).await else {
         return;
     };
     let user = UserId::random();
@@ -35,7 +35,7 @@ async fn delivery_resumes_after_nats_restarts_and_nothing_accepted_is_lost() {
     phone.read_notes(3, cluster.node(0)).await;
     tablet.read_notes(3, cluster.node(1)).await;
 
-    cluster.nats.down().await;
+    cluster.nats.as_mut().expect("a nats-server").down().await;
     let deadline = tokio::time::Instant::now() + WAIT;
     while ready(&cluster, 0).await {
         assert!(
@@ -67,7 +67,7 @@ async fn delivery_resumes_after_nats_restarts_and_nothing_accepted_is_lost() {
             .map(|(n, _)| format!("during-{n}")),
     );
 
-    cluster.nats.up().await;
+    cluster.nats.as_mut().expect("a nats-server").up().await;
     for n in 0..3 {
         while !ready(&cluster, n).await {
             assert!(

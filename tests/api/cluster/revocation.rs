@@ -6,12 +6,11 @@ use std::time::Duration;
 use fitpulse_actors::domain::UserId;
 use serde_json::json;
 
-use super::Cluster;
+use super::{Cluster, Transport, on_both_buses};
 use crate::helpers::{WAIT, assert_error};
 
-#[actix_web::test]
-async fn a_deleted_accounts_token_is_refused_by_every_node() {
-    let Some(cluster) = Cluster::start().await else {
+async fn a_deleted_accounts_token_is_refused_by_every_node(transport: Transport) {
+    let Some(cluster) = Cluster::start(transport).await else {
         return;
     };
     let email = format!("gone-{}@example.com", UserId::random().as_uuid().simple());
@@ -129,3 +128,5 @@ async fn a_node_that_missed_the_announcement_refuses_a_deleted_accounts_token() 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+on_both_buses!(a_deleted_accounts_token_is_refused_by_every_node);

@@ -200,6 +200,11 @@ impl Application {
             live: web::Data::new(live.clone()),
             cluster: web::Data::new(cluster_state),
             live_settings: web::Data::new(settings.live.clone()),
+            plans: web::Data::new(crate::content::plans::Plans::new(
+                hub.clone(),
+                content.clone(),
+                stores.clone(),
+            )),
             content: web::Data::from(content),
             webhooks: web::Data::new(webhooks),
             drops: web::Data::new(drops),
@@ -235,6 +240,7 @@ impl Application {
                 .app_data(app_data.cluster.clone())
                 .app_data(app_data.live_settings.clone())
                 .app_data(app_data.content.clone())
+                .app_data(app_data.plans.clone())
                 .app_data(app_data.webhooks.clone())
                 .app_data(app_data.drops.clone())
                 .app_data(app_data.messages.clone())
@@ -386,6 +392,7 @@ struct AppData {
     cluster: web::Data<crate::http::cluster::ClusterState>,
     live_settings: web::Data<crate::config::LiveSettings>,
     content: web::Data<Content>,
+    plans: web::Data<crate::content::plans::Plans>,
     webhooks: web::Data<Webhooks>,
     drops: web::Data<Arc<Drops>>,
     messages: web::Data<Arc<Messages>>,

@@ -7,6 +7,7 @@ pub mod client_config;
 pub mod items;
 pub mod plan;
 pub mod plan_commands;
+pub mod plans;
 pub mod query;
 pub mod search;
 pub mod seed;

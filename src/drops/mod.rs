@@ -69,6 +69,51 @@ impl DropState {
     }
 }
 
+/// Why an order was refused before it reached the stock (nothing was written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderRefusal {
+    /// 1 to the drop's per-user limit.
+    Quantity {
+        max: u32,
+    },
+    NotStarted {
+        seconds_to_start: i64,
+    },
+    /// The drop has a waiting room and the buyer holds no admission for it.
+    NotAdmitted,
+    /// Known sold out here: answered from memory.
+    SoldOut,
+}
+
+/// Where a drop stands for buyers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Upcoming,
+    OnSale,
+    SoldOut,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Upcoming => "upcoming",
+            Phase::OnSale => "on_sale",
+            Phase::SoldOut => "sold_out",
+        }
+    }
+}
+
+/// A drop's books as admins see them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Books {
+    pub sold: u32,
+    pub reserved: u32,
+    pub expired: u32,
+    pub leased: u32,
+    pub remaining: u32,
+    pub waiting: usize,
+}
+
 /// What became of an order attempt that reached the stock.
 #[derive(Debug)]
 pub enum OrderOutcome {
@@ -141,6 +186,74 @@ impl Drops {
         }
         self.clone().push_stock(state.clone());
         Ok(Some(state))
+    }
+
+    /// The checks an order passes before it may reach the stock, in this order: the
+    /// quantity, the start, the admission (`admitted`: the buyer showed an admission for
+    /// this drop), and a sold-out known from memory. Refusals are counted.
+    pub async fn check_order(
+        &self,
+        state: &DropState,
+        quantity: u32,
+        admitted: bool,
+    ) -> Result<(), OrderRefusal> {
+        let record = state.record();
+        if quantity == 0 || quantity > record.per_user_limit {
+            return Err(OrderRefusal::Quantity {
+                max: record.per_user_limit,
+            });
+        }
+        let now = now_millis();
+        if now < record.starts_at {
+            self.metrics.drop_order(DropOrderResult::NotStarted);
+            return Err(OrderRefusal::NotStarted {
+                seconds_to_start: seconds_until(record.starts_at, now),
+            });
+        }
+        if record.admission_per_second.is_some() && !admitted {
+            self.metrics.drop_order(DropOrderResult::NotAdmitted);
+            return Err(OrderRefusal::NotAdmitted);
+        }
+        if state.seller.known_sold_out().await {
+            self.metrics.drop_order(DropOrderResult::SoldOut);
+            return Err(OrderRefusal::SoldOut);
+        }
+        Ok(())
+    }
+
+    /// Where the drop stands for buyers now, and the units still for sale.
+    pub async fn phase(&self, state: &DropState) -> (Phase, u32) {
+        let remaining = state.seller.remaining().await;
+        let phase = if now_millis() < state.record().starts_at {
+            Phase::Upcoming
+        } else if remaining == 0 {
+            Phase::SoldOut
+        } else {
+            Phase::OnSale
+        };
+        (phase, remaining)
+    }
+
+    /// The drop's books: units by order state, leased, remaining, and the queue.
+    pub async fn books(&self, state: &DropState) -> Result<Books, StoreError> {
+        let id = state.record().id;
+        let orders = self.stores.drops.orders_of_drop(id).await?;
+        let units = |status: OrderStatus| -> u32 {
+            orders
+                .iter()
+                .filter(|o| o.status == status)
+                .map(|o| o.quantity)
+                .sum()
+        };
+        let pool = self.stores.drops.stock_state(id).await?;
+        Ok(Books {
+            sold: units(OrderStatus::Paid),
+            reserved: units(OrderStatus::Reserved),
+            expired: units(OrderStatus::Expired),
+            leased: pool.leased,
+            remaining: state.seller.remaining().await,
+            waiting: state.room.as_ref().map_or(0, |r| r.waiting()),
+        })
     }
 
     /// Takes the buyer's quota and the units, and records the reservation.

@@ -8,7 +8,7 @@
 //! `premium_required` naming the offers that unlock it.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use fitpulse_actors::domain::{ContentKind, ItemRef, now_millis};
+use fitpulse_actors::domain::{ContentKind, ItemRef};
 use serde_json::json;
 
 use super::cache::{CachePolicy, respond, tag_of};
@@ -65,26 +65,16 @@ pub fn published(content: &Content, item: &ItemRef) -> Result<std::sync::Arc<Ent
     })
 }
 
-/// May the caller read premium content: the token's `content:premium` scope, or, for a
-/// user whose entitlement arrived after the token was issued (a purchase a moment ago), an
-/// active `premium` entitlement in the store. The store is asked only in that second case.
+/// May the caller read premium content (see `content::plans::premium_access`).
 pub async fn premium_access(caller: Option<&AuthUser>, stores: &Stores) -> Result<bool, ApiError> {
     let Some(caller) = caller else {
         return Ok(false);
     };
-    if caller.premium() {
-        return Ok(true);
-    }
-    let Ok(user) = caller.user_id() else {
-        return Ok(false);
-    };
-    let now = now_millis();
-    Ok(stores
-        .entitlements
-        .entitlements(user)
-        .await?
-        .iter()
-        .any(|e| e.name == "premium" && e.is_active_at(now)))
+    let user = caller.user_id().ok();
+    Ok(
+        crate::content::plans::premium_access(caller.premium(), user, stores.entitlements.as_ref())
+            .await?,
+    )
 }
 
 /// The 403 for premium content, with the offers that unlock it.

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use fitpulse_actors::domain::{Role, now_millis};
-use fitpulse_actors::ports::drops::{DropRecord, OrderStatus};
+use fitpulse_actors::ports::drops::DropRecord;
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -24,8 +24,7 @@ use super::{ApiError, ErrorCode};
 use crate::auth::tokens::Principal;
 use crate::auth::{Auth, AuthUser, MaybeAuthUser};
 use crate::drops::waiting_room::admission_scope;
-use crate::drops::{DropState, Drops, OrderOutcome, order_view, seconds_until};
-use crate::metrics::{DropOrderResult, Metrics};
+use crate::drops::{DropState, Drops, OrderOutcome, OrderRefusal, order_view, seconds_until};
 use crate::store::Stores;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -198,27 +197,18 @@ async fn admin_view(
     caller: AuthUser,
     path: web::Path<String>,
     drops: web::Data<Arc<Drops>>,
-    stores: web::Data<Stores>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_role(Role::Admin)?;
     let state = load(&drops, &path).await?;
     let record = state.record();
-    let orders = stores.drops.orders_of_drop(record.id).await?;
-    let units = |status: OrderStatus| -> u32 {
-        orders
-            .iter()
-            .filter(|o| o.status == status)
-            .map(|o| o.quantity)
-            .sum()
-    };
-    let pool = stores.drops.stock_state(record.id).await?;
+    let books = drops.books(&state).await?;
     Ok(HttpResponse::Ok().json(json!({
         "id": record.id, "title": record.title, "stock": record.stock,
-        "sold": units(OrderStatus::Paid), "reserved": units(OrderStatus::Reserved),
-        "expired": units(OrderStatus::Expired), "leased": pool.leased,
-        "remaining": state.seller.remaining().await,
+        "sold": books.sold, "reserved": books.reserved,
+        "expired": books.expired, "leased": books.leased,
+        "remaining": books.remaining,
         "admission_per_second": record.admission_per_second,
-        "waiting": state.room.as_ref().map_or(0, |r| r.waiting()),
+        "waiting": books.waiting,
         "starts_at": rfc3339(record.starts_at),
         "announce_at": record.announce_at.map(rfc3339),
     })))
@@ -235,14 +225,8 @@ async fn public_view(
     }
     let record = state.record();
     let now = now_millis();
-    let remaining = state.seller.remaining().await;
-    let phase = if now < record.starts_at {
-        "upcoming"
-    } else if remaining == 0 {
-        "sold_out"
-    } else {
-        "on_sale"
-    };
+    let (phase, remaining) = drops.phase(&state).await;
+    let phase = phase.as_str();
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
         .json(json!({
@@ -298,11 +282,6 @@ struct OrderBody {
     quantity: u32,
 }
 
-fn refused(code: ErrorCode, metrics: &Metrics, result: DropOrderResult) -> ApiError {
-    metrics.drop_order(result);
-    ApiError::new(code)
-}
-
 /// Checks the admission token of a drop with a waiting room.
 fn admitted(req: &HttpRequest, auth: &Auth, caller: &AuthUser, drop: Uuid) -> bool {
     let Some(token) = req
@@ -329,7 +308,6 @@ async fn order(
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user_id()?;
     require_json(&req)?;
-    let metrics = drops.metrics();
     let state = load_announced(&drops, &path, Some(&caller)).await?;
     let record = state.record();
     let parsed: OrderBody = serde_json::from_slice(&body).map_err(|e| {
@@ -340,34 +318,11 @@ async fn order(
         };
         ApiError::new(code).with_message(e.to_string())
     })?;
-    if parsed.quantity == 0 || parsed.quantity > record.per_user_limit {
-        return Err(ApiError::invalid_field(
-            "quantity",
-            format!("between 1 and {}", record.per_user_limit),
-        ));
-    }
-    let now = now_millis();
-    if now < record.starts_at {
-        return Err(
-            refused(ErrorCode::NotStarted, metrics, DropOrderResult::NotStarted)
-                .with_details(json!({ "seconds_to_start": seconds_until(record.starts_at, now) })),
-        );
-    }
-    if record.admission_per_second.is_some() && !admitted(&req, &auth, &caller, record.id) {
-        return Err(refused(
-            ErrorCode::NotAdmitted,
-            metrics,
-            DropOrderResult::NotAdmitted,
-        ));
-    }
-    // Known sold out: answered from memory, nothing written.
-    if state.seller.known_sold_out().await {
-        return Err(refused(
-            ErrorCode::SoldOut,
-            metrics,
-            DropOrderResult::SoldOut,
-        ));
-    }
+    let admitted = admitted(&req, &auth, &caller, record.id);
+    drops
+        .check_order(&state, parsed.quantity, admitted)
+        .await
+        .map_err(refusal)?;
     let scope = format!("drop-orders:{user}:{}", record.id);
     let claim = match idempotency::claim(&req, &stores, scope, &body).await? {
         Idempotent::Replay(answer) => return Ok(answer),
@@ -379,6 +334,19 @@ async fn order(
         OrderOutcome::LimitReached => (StatusCode::CONFLICT, refusal_body(ErrorCode::LimitReached)),
     };
     claim.finish(&stores, status, answer).await
+}
+
+/// A refusal answered before anything is claimed or written.
+fn refusal(refusal: OrderRefusal) -> ApiError {
+    match refusal {
+        OrderRefusal::Quantity { max } => {
+            ApiError::invalid_field("quantity", format!("between 1 and {max}"))
+        }
+        OrderRefusal::NotStarted { seconds_to_start } => ApiError::new(ErrorCode::NotStarted)
+            .with_details(json!({ "seconds_to_start": seconds_to_start })),
+        OrderRefusal::NotAdmitted => ApiError::new(ErrorCode::NotAdmitted),
+        OrderRefusal::SoldOut => ApiError::new(ErrorCode::SoldOut),
+    }
 }
 
 /// The catalogue's error body, stored for idempotent replays of a refusal.

@@ -9,7 +9,7 @@ use scylla::client::session::Session;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlTimestamp;
 
-use super::{ConnectError, ScyllaStore, execution_error, prepare};
+use super::{ConnectError, ScyllaStore, prepare};
 
 pub(super) struct Statements {
     put: PreparedStatement,
@@ -57,10 +57,7 @@ impl ContentStore for ScyllaStore {
                         record.doc.as_str(),
                         CqlTimestamp(record.updated_at),
                     );
-                    self.session
-                        .execute_unpaged(&self.content_statements.put, values)
-                        .await
-                        .map_err(execution_error)?;
+                    self.exec(&self.content_statements.put, values).await?;
                 }
                 Ok(())
             })
@@ -101,17 +98,10 @@ impl SettingStore for ScyllaStore {
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
         self.ops
             .time("setting", async {
-                let rows = self
-                    .session
-                    .execute_unpaged(&self.content_statements.get_setting, (name,))
-                    .await
-                    .map_err(execution_error)?
-                    .into_rows_result()
-                    .map_err(StoreError::backend)?;
-                Ok(rows
-                    .maybe_first_row::<(Option<String>,)>()
-                    .map_err(StoreError::backend)?
-                    .and_then(|(doc,)| doc))
+                let row: Option<(Option<String>,)> = self
+                    .maybe_row(&self.content_statements.get_setting, (name,))
+                    .await?;
+                Ok(row.and_then(|(doc,)| doc))
             })
             .await
     }
@@ -119,14 +109,11 @@ impl SettingStore for ScyllaStore {
     async fn put_setting(&self, name: &str, doc: &str) -> Result<(), StoreError> {
         self.ops
             .time("put_setting", async {
-                self.session
-                    .execute_unpaged(
-                        &self.content_statements.put_setting,
-                        (name, doc, CqlTimestamp(now_millis())),
-                    )
-                    .await
-                    .map(|_| ())
-                    .map_err(execution_error)
+                self.exec(
+                    &self.content_statements.put_setting,
+                    (name, doc, CqlTimestamp(now_millis())),
+                )
+                .await
             })
             .await
     }

@@ -16,9 +16,7 @@ use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlTimestamp;
 use uuid::Uuid;
 
-use super::{
-    ConnectError, Lwt, ScyllaStore, day_of, execution_error, prepare, prepare_serial, run_lwt,
-};
+use super::{ConnectError, Lwt, ScyllaStore, day_of, prepare, prepare_serial, run_lwt};
 
 /// Attempts of a compare-and-set loop before giving up as unavailable.
 const CAS_ATTEMPTS: usize = 50;
@@ -154,16 +152,9 @@ impl ScyllaStore {
     }
 
     async fn serial_stock(&self, drop: Uuid) -> Result<StockState, StoreError> {
-        let rows = self
-            .session
-            .execute_unpaged(&self.drop_statements.stock_serial, (drop,))
-            .await
-            .map_err(execution_error)?
-            .into_rows_result()
-            .map_err(StoreError::backend)?;
-        let (stock, leased) = rows
-            .maybe_first_row::<(i32, i32)>()
-            .map_err(StoreError::backend)?
+        let (stock, leased) = self
+            .maybe_row::<(i32, i32)>(&self.drop_statements.stock_serial, (drop,))
+            .await?
             .ok_or_else(|| StoreError::backend(std::io::Error::other("no such drop")))?;
         Ok(StockState {
             stock: unsigned(stock),
@@ -215,18 +206,12 @@ impl DropStore for ScyllaStore {
                     self.exec(&self.drop_statements.announce, (d.id, CqlTimestamp(at)))
                         .await?;
                 }
-                self.session
-                    .execute_unpaged(&self.drop_statements.create, values)
-                    .await
-                    .map_err(execution_error)?;
-                self.session
-                    .execute_unpaged(
-                        &self.drop_statements.index,
-                        (day_of(d.starts_at), CqlTimestamp(d.starts_at), d.id),
-                    )
-                    .await
-                    .map(|_| ())
-                    .map_err(execution_error)
+                self.exec(&self.drop_statements.create, values).await?;
+                self.exec(
+                    &self.drop_statements.index,
+                    (day_of(d.starts_at), CqlTimestamp(d.starts_at), d.id),
+                )
+                .await
             })
             .await
     }
@@ -292,16 +277,9 @@ impl DropStore for ScyllaStore {
             .time("take_quota", async {
                 let st = &self.drop_statements;
                 for _ in 0..CAS_ATTEMPTS {
-                    let rows = self
-                        .session
-                        .execute_unpaged(&st.quota_serial, (drop, user.as_uuid()))
-                        .await
-                        .map_err(execution_error)?
-                        .into_rows_result()
-                        .map_err(StoreError::backend)?;
-                    let taken = rows
-                        .maybe_first_row::<(Option<i32>,)>()
-                        .map_err(StoreError::backend)?
+                    let taken = self
+                        .maybe_row::<(Option<i32>,)>(&st.quota_serial, (drop, user.as_uuid()))
+                        .await?
                         .map(|(t,)| unsigned(t.unwrap_or(0)));
                     let now = taken.unwrap_or(0);
                     if now + quantity > limit {
@@ -340,16 +318,9 @@ impl DropStore for ScyllaStore {
             .time("give_back_quota", async {
                 let st = &self.drop_statements;
                 for _ in 0..CAS_ATTEMPTS {
-                    let rows = self
-                        .session
-                        .execute_unpaged(&st.quota_serial, (drop, user.as_uuid()))
-                        .await
-                        .map_err(execution_error)?
-                        .into_rows_result()
-                        .map_err(StoreError::backend)?;
-                    let Some((Some(now),)) = rows
-                        .maybe_first_row::<(Option<i32>,)>()
-                        .map_err(StoreError::backend)?
+                    let Some((Some(now),)) = self
+                        .maybe_row::<(Option<i32>,)>(&st.quota_serial, (drop, user.as_uuid()))
+                        .await?
                     else {
                         return Ok(());
                     };
@@ -378,15 +349,8 @@ impl DropStore for ScyllaStore {
                     CqlTimestamp(o.created_at),
                     CqlTimestamp(o.expires_at),
                 );
-                self.session
-                    .execute_unpaged(&st.put_order, values)
-                    .await
-                    .map_err(execution_error)?;
-                self.session
-                    .execute_unpaged(&st.index_order, (o.drop_id, o.id))
-                    .await
-                    .map(|_| ())
-                    .map_err(execution_error)
+                self.exec(&st.put_order, values).await?;
+                self.exec(&st.index_order, (o.drop_id, o.id)).await
             })
             .await
     }
@@ -394,15 +358,8 @@ impl DropStore for ScyllaStore {
     async fn order(&self, id: Uuid) -> Result<Option<OrderRecord>, StoreError> {
         self.ops
             .time("order", async {
-                let rows = self
-                    .session
-                    .execute_unpaged(&self.drop_statements.get_order, (id,))
-                    .await
-                    .map_err(execution_error)?
-                    .into_rows_result()
-                    .map_err(StoreError::backend)?;
-                rows.maybe_first_row::<OrderRow>()
-                    .map_err(StoreError::backend)?
+                self.maybe_row::<OrderRow>(&self.drop_statements.get_order, (id,))
+                    .await?
                     .map(|r| to_order(id, r))
                     .transpose()
             })
@@ -412,30 +369,14 @@ impl DropStore for ScyllaStore {
     async fn orders_of_drop(&self, drop: Uuid) -> Result<Vec<OrderRecord>, StoreError> {
         self.ops
             .time("orders_of_drop", async {
-                let rows = self
-                    .session
-                    .execute_unpaged(&self.drop_statements.drop_orders, (drop,))
-                    .await
-                    .map_err(execution_error)?
-                    .into_rows_result()
-                    .map_err(StoreError::backend)?;
-                let ids: Vec<Uuid> = rows
-                    .rows::<(Uuid,)>()
-                    .map_err(StoreError::backend)?
-                    .map(|r| r.map(|(id,)| id).map_err(StoreError::backend))
-                    .collect::<Result<_, _>>()?;
+                let ids: Vec<(Uuid,)> = self
+                    .rows(&self.drop_statements.drop_orders, (drop,))
+                    .await?;
                 let mut found = Vec::with_capacity(ids.len());
-                for id in ids {
-                    let rows = self
-                        .session
-                        .execute_unpaged(&self.drop_statements.get_order, (id,))
-                        .await
-                        .map_err(execution_error)?
-                        .into_rows_result()
-                        .map_err(StoreError::backend)?;
-                    if let Some(row) = rows
-                        .maybe_first_row::<OrderRow>()
-                        .map_err(StoreError::backend)?
+                for (id,) in ids {
+                    if let Some(row) = self
+                        .maybe_row::<OrderRow>(&self.drop_statements.get_order, (id,))
+                        .await?
                     {
                         found.push(to_order(id, row)?);
                     }

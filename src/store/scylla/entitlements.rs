@@ -7,7 +7,7 @@ use scylla::client::session::Session;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlTimestamp;
 
-use super::{ConnectError, ScyllaStore, execution_error, prepare};
+use super::{ConnectError, ScyllaStore, prepare};
 
 pub(super) struct Statements {
     pub(super) grant: PreparedStatement,
@@ -46,11 +46,7 @@ impl EntitlementStore for ScyllaStore {
                     entitlement.expires_at.map(CqlTimestamp),
                     &entitlement.source,
                 );
-                self.session
-                    .execute_unpaged(&self.entitlement_statements.grant, values)
-                    .await
-                    .map(|_| ())
-                    .map_err(execution_error)
+                self.exec(&self.entitlement_statements.grant, values).await
             })
             .await
     }
@@ -58,24 +54,17 @@ impl EntitlementStore for ScyllaStore {
     async fn entitlements(&self, user: UserId) -> Result<Vec<Entitlement>, StoreError> {
         self.ops
             .time("entitlements", async {
-                let rows = self
-                    .session
-                    .execute_unpaged(&self.entitlement_statements.list, (user.as_uuid(),))
-                    .await
-                    .map_err(execution_error)?
-                    .into_rows_result()
-                    .map_err(StoreError::backend)?;
-                rows.rows::<(String, Option<CqlTimestamp>, Option<String>)>()
-                    .map_err(StoreError::backend)?
-                    .map(|row| {
-                        let (name, expires_at, source) = row.map_err(StoreError::backend)?;
-                        Ok(Entitlement {
-                            name,
-                            expires_at: expires_at.map(|t| t.0),
-                            source: source.unwrap_or_default(),
-                        })
+                let rows: Vec<(String, Option<CqlTimestamp>, Option<String>)> = self
+                    .rows(&self.entitlement_statements.list, (user.as_uuid(),))
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(name, expires_at, source)| Entitlement {
+                        name,
+                        expires_at: expires_at.map(|t| t.0),
+                        source: source.unwrap_or_default(),
                     })
-                    .collect()
+                    .collect())
             })
             .await
     }

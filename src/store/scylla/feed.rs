@@ -80,16 +80,9 @@ impl ScyllaStore {
         statement: &PreparedStatement,
         user: UserId,
     ) -> Result<Option<u64>, StoreError> {
-        let rows = self
-            .session
-            .execute_unpaged(statement, (user.as_uuid(),))
-            .await
-            .map_err(execution_error)?
-            .into_rows_result()
-            .map_err(StoreError::backend)?;
-        Ok(rows
-            .maybe_first_row::<(i64,)>()
-            .map_err(StoreError::backend)?
+        Ok(self
+            .maybe_row::<(i64,)>(statement, (user.as_uuid(),))
+            .await?
             .map(|(seq,)| from_cql(seq)))
     }
 }
@@ -119,11 +112,8 @@ impl FeedStore for ScyllaStore {
                     .batch(&batch, values)
                     .await
                     .map_err(execution_error)?;
-                self.session
-                    .execute_unpaged(&st.set_last_seq, (to_cql(last), user.as_uuid()))
+                self.exec(&st.set_last_seq, (to_cql(last), user.as_uuid()))
                     .await
-                    .map(|_| ())
-                    .map_err(execution_error)
             })
             .await
     }
@@ -132,16 +122,9 @@ impl FeedStore for ScyllaStore {
         self.ops
             .time("feed_head", async {
                 let st = &self.feed_statements;
-                let rows = self
-                    .session
-                    .execute_unpaged(&st.state, (user.as_uuid(),))
-                    .await
-                    .map_err(execution_error)?
-                    .into_rows_result()
-                    .map_err(StoreError::backend)?;
-                let (last, read) = rows
-                    .maybe_first_row::<(Option<i64>, Option<i64>)>()
-                    .map_err(StoreError::backend)?
+                let (last, read) = self
+                    .maybe_row::<(Option<i64>, Option<i64>)>(&st.state, (user.as_uuid(),))
+                    .await?
                     .unwrap_or((None, None));
                 // The head is written after the events; trust whichever is further.
                 let newest = self.single_seq(&st.newest_seq, user).await?.unwrap_or(0);
@@ -162,28 +145,21 @@ impl FeedStore for ScyllaStore {
         self.ops
             .time("events_after", async {
                 let limit = i32::try_from(limit).unwrap_or(i32::MAX);
-                let rows = self
-                    .session
-                    .execute_unpaged(
+                let rows: Vec<(i64, String, CqlTimestamp, String)> = self
+                    .rows(
                         &self.feed_statements.events_after,
                         (user.as_uuid(), to_cql(after), limit),
                     )
-                    .await
-                    .map_err(execution_error)?
-                    .into_rows_result()
-                    .map_err(StoreError::backend)?;
-                rows.rows::<(i64, String, CqlTimestamp, String)>()
-                    .map_err(StoreError::backend)?
-                    .map(|row| {
-                        let (seq, kind, at, data) = row.map_err(StoreError::backend)?;
-                        Ok(FeedEvent {
-                            seq: from_cql(seq),
-                            kind,
-                            at: at.0,
-                            data,
-                        })
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(seq, kind, at, data)| FeedEvent {
+                        seq: from_cql(seq),
+                        kind,
+                        at: at.0,
+                        data,
                     })
-                    .collect()
+                    .collect())
             })
             .await
     }
@@ -200,14 +176,11 @@ impl FeedStore for ScyllaStore {
     async fn set_read_seq(&self, user: UserId, seq: u64) -> Result<(), StoreError> {
         self.ops
             .time("set_read_seq", async {
-                self.session
-                    .execute_unpaged(
-                        &self.feed_statements.set_read_seq,
-                        (to_cql(seq), user.as_uuid()),
-                    )
-                    .await
-                    .map(|_| ())
-                    .map_err(execution_error)
+                self.exec(
+                    &self.feed_statements.set_read_seq,
+                    (to_cql(seq), user.as_uuid()),
+                )
+                .await
             })
             .await
     }

@@ -12,7 +12,7 @@ use scylla::client::session::Session;
 use scylla::statement::prepared::PreparedStatement;
 use uuid::Uuid;
 
-use super::{ConnectError, Lwt, ScyllaStore, execution_error, prepare, prepare_serial, run_lwt};
+use super::{ConnectError, Lwt, ScyllaStore, prepare, prepare_serial, run_lwt};
 
 pub(super) struct Statements {
     claim: PreparedStatement,
@@ -68,18 +68,11 @@ impl KeyRow {
 
 impl ScyllaStore {
     async fn read_key(&self, key: &IdempotencyKey) -> Result<Option<KeyRow>, StoreError> {
-        let rows = self
-            .session
-            .execute_unpaged(
-                &self.idempotency_statements.read_serial,
-                (&key.scope, &key.key),
-            )
-            .await
-            .map_err(execution_error)?
-            .into_rows_result()
-            .map_err(StoreError::backend)?;
-        rows.maybe_first_row::<KeyRow>()
-            .map_err(StoreError::backend)
+        self.maybe_row(
+            &self.idempotency_statements.read_serial,
+            (&key.scope, &key.key),
+        )
+        .await
     }
 }
 

@@ -11,7 +11,7 @@ use scylla::statement::prepared::PreparedStatement;
 use scylla::value::{Counter, CqlTimestamp};
 use uuid::Uuid;
 
-use super::{ConnectError, Lwt, ScyllaStore, execution_error, prepare, prepare_serial, run_lwt};
+use super::{ConnectError, Lwt, ScyllaStore, prepare, prepare_serial, run_lwt};
 
 pub(super) struct Statements {
     insert_like: PreparedStatement,
@@ -80,27 +80,20 @@ impl ScyllaStore {
         } else {
             &st.like_token
         };
-        let rows = self
-            .session
-            .execute_unpaged(statement, (user.as_uuid(), item.kind().as_str(), item.id()))
-            .await
-            .map_err(execution_error)?
-            .into_rows_result()
-            .map_err(StoreError::backend)?;
-        Ok(rows
-            .maybe_first_row::<(Option<Uuid>,)>()
-            .map_err(StoreError::backend)?
+        Ok(self
+            .maybe_row::<(Option<Uuid>,)>(
+                statement,
+                (user.as_uuid(), item.kind().as_str(), item.id()),
+            )
+            .await?
             .map(|(token,)| token.unwrap_or_default()))
     }
 
     async fn change_count(&self, item: &ItemRef, up: bool) -> Result<(), StoreError> {
         let st = &self.like_statements;
         let statement = if up { &st.increment } else { &st.decrement };
-        self.session
-            .execute_unpaged(statement, (item.kind().as_str(), item.id()))
+        self.exec(statement, (item.kind().as_str(), item.id()))
             .await
-            .map(|_| ())
-            .map_err(execution_error)
     }
 }
 
@@ -164,19 +157,12 @@ impl LikeStore for ScyllaStore {
     async fn like_count(&self, item: &ItemRef) -> Result<u64, StoreError> {
         self.ops
             .time("like_count", async {
-                let rows = self
-                    .session
-                    .execute_unpaged(
+                let count = self
+                    .maybe_row::<(Option<Counter>,)>(
                         &self.like_statements.count,
                         (item.kind().as_str(), item.id()),
                     )
-                    .await
-                    .map_err(execution_error)?
-                    .into_rows_result()
-                    .map_err(StoreError::backend)?;
-                let count = rows
-                    .maybe_first_row::<(Option<Counter>,)>()
-                    .map_err(StoreError::backend)?
+                    .await?
                     .and_then(|(c,)| c)
                     .map_or(0, |c| c.0);
                 Ok(u64::try_from(count).unwrap_or(0))
@@ -195,7 +181,7 @@ impl LikeStore for ScyllaStore {
     async fn likes_of(&self, user: UserId) -> Result<Vec<Mark>, StoreError> {
         self.ops
             .time("likes_of", async {
-                super::saves::read_marks(&self.session, &self.like_statements.list, user).await
+                self.read_marks(&self.like_statements.list, user).await
             })
             .await
     }

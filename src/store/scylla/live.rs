@@ -10,7 +10,7 @@ use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlTimestamp;
 use uuid::Uuid;
 
-use super::{ConnectError, Lwt, ScyllaStore, day_of, execution_error, prepare, run_lwt};
+use super::{ConnectError, Lwt, ScyllaStore, day_of, prepare, run_lwt};
 
 /// Most days one listing may span.
 const MAX_DAYS: i64 = 62;
@@ -137,15 +137,8 @@ impl ClassRow {
 
 impl ScyllaStore {
     async fn fetch_class(&self, id: Uuid) -> Result<Option<LiveClassRecord>, StoreError> {
-        let rows = self
-            .session
-            .execute_unpaged(&self.live_statements.get, (id,))
-            .await
-            .map_err(execution_error)?
-            .into_rows_result()
-            .map_err(StoreError::backend)?;
-        rows.maybe_first_row::<ClassRow>()
-            .map_err(StoreError::backend)?
+        self.maybe_row::<ClassRow>(&self.live_statements.get, (id,))
+            .await?
             .map(ClassRow::into_record)
             .transpose()
     }
@@ -171,18 +164,15 @@ impl LiveClassStore for ScyllaStore {
                 if run_lwt(&self.session, &st.insert, values).await? == Lwt::NotApplied {
                     return Err(StoreError::Conflict { what: "class id" });
                 }
-                self.session
-                    .execute_unpaged(
-                        &st.index,
-                        (
-                            day_of(class.scheduled_at),
-                            CqlTimestamp(class.scheduled_at),
-                            class.id.as_uuid(),
-                        ),
-                    )
-                    .await
-                    .map(|_| ())
-                    .map_err(execution_error)
+                self.exec(
+                    &st.index,
+                    (
+                        day_of(class.scheduled_at),
+                        CqlTimestamp(class.scheduled_at),
+                        class.id.as_uuid(),
+                    ),
+                )
+                .await
             })
             .await
     }
@@ -245,11 +235,8 @@ impl LiveClassStore for ScyllaStore {
     async fn put_results(&self, id: ClassId, results: &str) -> Result<(), StoreError> {
         self.ops
             .time("put_results", async {
-                self.session
-                    .execute_unpaged(&self.live_statements.put_results, (id.as_uuid(), results))
+                self.exec(&self.live_statements.put_results, (id.as_uuid(), results))
                     .await
-                    .map(|_| ())
-                    .map_err(execution_error)
             })
             .await
     }
@@ -257,17 +244,10 @@ impl LiveClassStore for ScyllaStore {
     async fn results(&self, id: ClassId) -> Result<Option<String>, StoreError> {
         self.ops
             .time("results", async {
-                let rows = self
-                    .session
-                    .execute_unpaged(&self.live_statements.results, (id.as_uuid(),))
-                    .await
-                    .map_err(execution_error)?
-                    .into_rows_result()
-                    .map_err(StoreError::backend)?;
-                Ok(rows
-                    .maybe_first_row::<(Option<String>,)>()
-                    .map_err(StoreError::backend)?
-                    .and_then(|(r,)| r))
+                let row: Option<(Option<String>,)> = self
+                    .maybe_row(&self.live_statements.results, (id.as_uuid(),))
+                    .await?;
+                Ok(row.and_then(|(r,)| r))
             })
             .await
     }
@@ -275,14 +255,11 @@ impl LiveClassStore for ScyllaStore {
     async fn add_reminder(&self, id: ClassId, user: UserId) -> Result<(), StoreError> {
         self.ops
             .time("add_reminder", async {
-                self.session
-                    .execute_unpaged(
-                        &self.live_statements.add_reminder,
-                        (id.as_uuid(), user.as_uuid()),
-                    )
-                    .await
-                    .map(|_| ())
-                    .map_err(execution_error)
+                self.exec(
+                    &self.live_statements.add_reminder,
+                    (id.as_uuid(), user.as_uuid()),
+                )
+                .await
             })
             .await
     }
@@ -290,14 +267,11 @@ impl LiveClassStore for ScyllaStore {
     async fn remove_reminder(&self, id: ClassId, user: UserId) -> Result<(), StoreError> {
         self.ops
             .time("remove_reminder", async {
-                self.session
-                    .execute_unpaged(
-                        &self.live_statements.remove_reminder,
-                        (id.as_uuid(), user.as_uuid()),
-                    )
-                    .await
-                    .map(|_| ())
-                    .map_err(execution_error)
+                self.exec(
+                    &self.live_statements.remove_reminder,
+                    (id.as_uuid(), user.as_uuid()),
+                )
+                .await
             })
             .await
     }
@@ -305,20 +279,10 @@ impl LiveClassStore for ScyllaStore {
     async fn reminders(&self, id: ClassId) -> Result<Vec<UserId>, StoreError> {
         self.ops
             .time("reminders", async {
-                let rows = self
-                    .session
-                    .execute_unpaged(&self.live_statements.reminders, (id.as_uuid(),))
-                    .await
-                    .map_err(execution_error)?
-                    .into_rows_result()
-                    .map_err(StoreError::backend)?;
-                rows.rows::<(Uuid,)>()
-                    .map_err(StoreError::backend)?
-                    .map(|row| {
-                        row.map(|(u,)| UserId::from_uuid(u))
-                            .map_err(StoreError::backend)
-                    })
-                    .collect()
+                let rows: Vec<(Uuid,)> = self
+                    .rows(&self.live_statements.reminders, (id.as_uuid(),))
+                    .await?;
+                Ok(rows.into_iter().map(|(u,)| UserId::from_uuid(u)).collect())
             })
             .await
     }

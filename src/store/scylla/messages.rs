@@ -12,7 +12,7 @@ use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlTimestamp;
 use uuid::Uuid;
 
-use super::{ConnectError, ScyllaStore, execution_error, prepare};
+use super::{ConnectError, ScyllaStore, prepare};
 
 const BUCKET: i32 = 0;
 
@@ -86,16 +86,9 @@ fn to_state(row: StateRow) -> (Uuid, MessageState) {
 
 impl ScyllaStore {
     async fn read_state(&self, user: UserId, message: Uuid) -> Result<MessageState, StoreError> {
-        let rows = self
-            .session
-            .execute_unpaged(&self.message_statements.state, (user.as_uuid(), message))
-            .await
-            .map_err(execution_error)?
-            .into_rows_result()
-            .map_err(StoreError::backend)?;
-        Ok(rows
-            .maybe_first_row::<StateRow>()
-            .map_err(StoreError::backend)?
+        Ok(self
+            .maybe_row::<StateRow>(&self.message_statements.state, (user.as_uuid(), message))
+            .await?
             .map(|r| to_state(r).1)
             .unwrap_or_default())
     }
@@ -112,11 +105,7 @@ impl MessageStore for ScyllaStore {
                     message.doc.as_str(),
                     CqlTimestamp(message.expires_at),
                 );
-                self.session
-                    .execute_unpaged(&self.message_statements.put, values)
-                    .await
-                    .map(|_| ())
-                    .map_err(execution_error)
+                self.exec(&self.message_statements.put, values).await
             })
             .await
     }
@@ -124,16 +113,9 @@ impl MessageStore for ScyllaStore {
     async fn message(&self, id: Uuid) -> Result<Option<MessageRecord>, StoreError> {
         self.ops
             .time("message", async {
-                let rows = self
-                    .session
-                    .execute_unpaged(&self.message_statements.get, (BUCKET, id))
-                    .await
-                    .map_err(execution_error)?
-                    .into_rows_result()
-                    .map_err(StoreError::backend)?;
-                Ok(rows
-                    .maybe_first_row::<(String, CqlTimestamp)>()
-                    .map_err(StoreError::backend)?
+                Ok(self
+                    .maybe_row::<(String, CqlTimestamp)>(&self.message_statements.get, (BUCKET, id))
+                    .await?
                     .map(|(doc, expires_at)| MessageRecord {
                         id,
                         doc,
@@ -146,28 +128,17 @@ impl MessageStore for ScyllaStore {
     async fn unexpired_messages(&self, now: UnixMillis) -> Result<Vec<MessageRecord>, StoreError> {
         self.ops
             .time("unexpired_messages", async {
-                let rows = self
-                    .session
-                    .execute_unpaged(&self.message_statements.all, (BUCKET,))
-                    .await
-                    .map_err(execution_error)?
-                    .into_rows_result()
-                    .map_err(StoreError::backend)?;
-                let mut found = Vec::new();
-                for row in rows
-                    .rows::<(Uuid, String, CqlTimestamp)>()
-                    .map_err(StoreError::backend)?
-                {
-                    let (id, doc, expires_at) = row.map_err(StoreError::backend)?;
-                    if expires_at.0 > now {
-                        found.push(MessageRecord {
-                            id,
-                            doc,
-                            expires_at: expires_at.0,
-                        });
-                    }
-                }
-                Ok(found)
+                let rows: Vec<(Uuid, String, CqlTimestamp)> =
+                    self.rows(&self.message_statements.all, (BUCKET,)).await?;
+                Ok(rows
+                    .into_iter()
+                    .filter(|(_, _, expires_at)| expires_at.0 > now)
+                    .map(|(id, doc, expires_at)| MessageRecord {
+                        id,
+                        doc,
+                        expires_at: expires_at.0,
+                    })
+                    .collect())
             })
             .await
     }
@@ -192,10 +163,8 @@ impl MessageStore for ScyllaStore {
                     }
                 };
                 if recorded.is_none() {
-                    self.session
-                        .execute_unpaged(statement, (CqlTimestamp(at), user.as_uuid(), message))
-                        .await
-                        .map_err(execution_error)?;
+                    self.exec(statement, (CqlTimestamp(at), user.as_uuid(), message))
+                        .await?;
                 }
                 self.read_state(user, message).await
             })
@@ -205,17 +174,10 @@ impl MessageStore for ScyllaStore {
     async fn message_states(&self, user: UserId) -> Result<Vec<(Uuid, MessageState)>, StoreError> {
         self.ops
             .time("message_states", async {
-                let rows = self
-                    .session
-                    .execute_unpaged(&self.message_statements.states, (user.as_uuid(),))
-                    .await
-                    .map_err(execution_error)?
-                    .into_rows_result()
-                    .map_err(StoreError::backend)?;
-                rows.rows::<StateRow>()
-                    .map_err(StoreError::backend)?
-                    .map(|r| r.map(to_state).map_err(StoreError::backend))
-                    .collect()
+                let rows: Vec<StateRow> = self
+                    .rows(&self.message_statements.states, (user.as_uuid(),))
+                    .await?;
+                Ok(rows.into_iter().map(to_state).collect())
             })
             .await
     }

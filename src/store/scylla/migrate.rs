@@ -15,7 +15,7 @@ use scylla::errors::ExecutionError;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{Lwt, run_lwt};
+use super::{Lwt, decode_maybe_row, decode_rows, run_lwt};
 use crate::config::ScyllaSettings;
 
 /// One numbered CQL file, compiled into the binary so deployments need no `cql/` folder.
@@ -286,16 +286,12 @@ fn fill_blocked_by(session: &Session) -> FillFuture<'_> {
 
 /// Applied versions and their checksums.
 async fn ledger(session: &Session) -> Result<BTreeMap<i32, String>, MigrateError> {
-    let rows = session
+    let result = session
         .query_unpaged("SELECT version, checksum FROM schema_migrations", ())
         .await
-        .map_err(ledger_error)?
-        .into_rows_result()
         .map_err(ledger_error)?;
-    rows.rows::<(i32, String)>()
-        .map_err(ledger_error)?
-        .map(|row| row.map_err(ledger_error))
-        .collect()
+    let rows: Vec<(i32, String)> = decode_rows(result).map_err(MigrateError::Ledger)?;
+    Ok(rows.into_iter().collect())
 }
 
 async fn acquire_lock(session: &Session, owner: Uuid) -> Result<(), MigrateError> {
@@ -331,16 +327,12 @@ async fn lock_owner(session: &Session) -> Result<Option<Uuid>, MigrateError> {
         .await
         .map_err(ledger_error)?;
     statement.set_consistency(scylla::statement::Consistency::Serial);
-    let rows = session
+    let result = session
         .execute_unpaged(&statement, ())
         .await
-        .map_err(ledger_error)?
-        .into_rows_result()
         .map_err(ledger_error)?;
-    Ok(rows
-        .maybe_first_row::<(Option<Uuid>,)>()
-        .map_err(ledger_error)?
-        .and_then(|(owner,)| owner))
+    let row: Option<(Option<Uuid>,)> = decode_maybe_row(result).map_err(MigrateError::Ledger)?;
+    Ok(row.and_then(|(owner,)| owner))
 }
 
 /// Releases the lock if we still hold it; a failure only delays others until the TTL.

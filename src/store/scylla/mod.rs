@@ -35,10 +35,11 @@ use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::deserialize::row::DeserializeRow;
 use scylla::errors::{DbError, ExecutionError, RequestAttemptError, WriteType};
+use scylla::response::query_result::QueryResult;
 use scylla::serialize::row::SerializeRow;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::statement::{Consistency, SerialConsistency};
-use scylla::value::{CqlValue, Row};
+use scylla::value::{CqlTimestamp, CqlValue, Row};
 
 use super::timed::OpMetrics;
 use crate::config::ScyllaSettings;
@@ -207,8 +208,7 @@ async fn run_lwt(
         Err(err) if outcome_unknown(&err) => return Ok(Lwt::Unknown),
         Err(err) => return Err(execution_error(err)),
     };
-    let rows = result.into_rows_result().map_err(StoreError::backend)?;
-    let row: Row = rows.first_row().map_err(StoreError::backend)?;
+    let row: Row = decode_first_row(result).map_err(StoreError::Backend)?;
     match row.columns.first() {
         Some(Some(CqlValue::Boolean(true))) => Ok(Lwt::Applied),
         Some(Some(CqlValue::Boolean(false))) => Ok(Lwt::NotApplied),
@@ -249,19 +249,12 @@ impl ScyllaStore {
         to: fitpulse_actors::domain::UnixMillis,
         last_day: i32,
     ) -> Result<Vec<uuid::Uuid>, StoreError> {
-        use scylla::value::CqlTimestamp;
         let mut ids = Vec::new();
         for day in day_of(from)..=last_day {
-            let rows = self
-                .session
-                .execute_unpaged(by_day, (day, CqlTimestamp(from), CqlTimestamp(to)))
-                .await
-                .map_err(execution_error)?
-                .into_rows_result()
-                .map_err(StoreError::backend)?;
-            for row in rows.rows::<(uuid::Uuid,)>().map_err(StoreError::backend)? {
-                ids.push(row.map_err(StoreError::backend)?.0);
-            }
+            let rows: Vec<(uuid::Uuid,)> = self
+                .rows(by_day, (day, CqlTimestamp(from), CqlTimestamp(to)))
+                .await?;
+            ids.extend(rows.into_iter().map(|(id,)| id));
         }
         Ok(ids)
     }
@@ -274,11 +267,7 @@ impl ScyllaStore {
         statement: &PreparedStatement,
         values: impl SerializeRow,
     ) -> Result<(), StoreError> {
-        self.session
-            .execute_unpaged(statement, values)
-            .await
-            .map(|_| ())
-            .map_err(execution_error)
+        self.execute(statement, values).await.map(|_| ())
     }
 
     /// Runs a query and decodes every row of its (single) page as `T`.
@@ -290,17 +279,7 @@ impl ScyllaStore {
     where
         T: for<'f, 'm> DeserializeRow<'f, 'm>,
     {
-        let rows = self
-            .session
-            .execute_unpaged(statement, values)
-            .await
-            .map_err(execution_error)?
-            .into_rows_result()
-            .map_err(StoreError::backend)?;
-        rows.rows::<T>()
-            .map_err(StoreError::backend)?
-            .map(|row| row.map_err(StoreError::backend))
-            .collect()
+        decode_rows(self.execute(statement, values).await?).map_err(StoreError::Backend)
     }
 
     /// Runs a query and decodes its first row as `T`, if there is one.
@@ -312,15 +291,65 @@ impl ScyllaStore {
     where
         T: for<'f, 'm> DeserializeRow<'f, 'm>,
     {
-        let rows = self
-            .session
+        decode_maybe_row(self.execute(statement, values).await?).map_err(StoreError::Backend)
+    }
+
+    /// Runs a query that always answers a row (an aggregate such as `COUNT(*)`) and
+    /// decodes it as `T`; no row at all is a backend error.
+    async fn first_row<T>(
+        &self,
+        statement: &PreparedStatement,
+        values: impl SerializeRow,
+    ) -> Result<T, StoreError>
+    where
+        T: for<'f, 'm> DeserializeRow<'f, 'm>,
+    {
+        decode_first_row(self.execute(statement, values).await?).map_err(StoreError::Backend)
+    }
+
+    /// Runs a statement and keeps its raw result for one of the `decode_` functions.
+    async fn execute(
+        &self,
+        statement: &PreparedStatement,
+        values: impl SerializeRow,
+    ) -> Result<QueryResult, StoreError> {
+        self.session
             .execute_unpaged(statement, values)
             .await
-            .map_err(execution_error)?
-            .into_rows_result()
-            .map_err(StoreError::backend)?;
-        rows.maybe_first_row::<T>().map_err(StoreError::backend)
+            .map_err(execution_error)
     }
+}
+
+/// A driver error met while decoding a result, boxed the way `StoreError::Backend` and
+/// `migrate::MigrateError::Ledger` hold it.
+type DecodeError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Decodes every row of a result's (single) page as `T`. Works on any session, so
+/// `migrate` uses it as well as the store.
+fn decode_rows<T>(result: QueryResult) -> Result<Vec<T>, DecodeError>
+where
+    T: for<'f, 'm> DeserializeRow<'f, 'm>,
+{
+    let rows = result.into_rows_result()?;
+    rows.rows::<T>()?
+        .map(|row| row.map_err(DecodeError::from))
+        .collect()
+}
+
+/// Decodes the first row of a result as `T`, if there is one.
+fn decode_maybe_row<T>(result: QueryResult) -> Result<Option<T>, DecodeError>
+where
+    T: for<'f, 'm> DeserializeRow<'f, 'm>,
+{
+    Ok(result.into_rows_result()?.maybe_first_row::<T>()?)
+}
+
+/// Decodes the first row of a result as `T`; a result without rows is an error.
+fn decode_first_row<T>(result: QueryResult) -> Result<T, DecodeError>
+where
+    T: for<'f, 'm> DeserializeRow<'f, 'm>,
+{
+    Ok(result.into_rows_result()?.first_row::<T>()?)
 }
 
 /// Classifies a driver error: unreachable or overloaded clusters are `Unavailable`.

@@ -18,7 +18,7 @@ use scylla::statement::prepared::PreparedStatement;
 use scylla::value::{CqlTimestamp, CqlValue};
 use uuid::Uuid;
 
-use super::{ConnectError, Lwt, ScyllaStore, execution_error, prepare, prepare_serial, run_lwt};
+use super::{ConnectError, Lwt, ScyllaStore, prepare, prepare_serial, run_lwt};
 
 /// Partitions of the due index.
 pub(super) const SHARDS: i32 = 8;
@@ -148,15 +148,8 @@ impl ScyllaStore {
     async fn read_item(&self, id: Uuid, serial: bool) -> Result<Option<OutboxItem>, StoreError> {
         let st = &self.outbox_statements;
         let statement = if serial { &st.get_serial } else { &st.get };
-        let rows = self
-            .session
-            .execute_unpaged(statement, (id,))
-            .await
-            .map_err(execution_error)?
-            .into_rows_result()
-            .map_err(StoreError::backend)?;
-        rows.maybe_first_row::<ItemRow>()
-            .map_err(StoreError::backend)?
+        self.maybe_row::<ItemRow>(statement, (id,))
+            .await?
             .map(to_item)
             .transpose()
     }
@@ -169,14 +162,11 @@ impl ScyllaStore {
     ) -> Result<(), StoreError> {
         let st = &self.outbox_statements;
         let statement = if on { &st.index_due } else { &st.unindex_due };
-        self.session
-            .execute_unpaged(
-                statement,
-                (shard_of(shard_id), CqlTimestamp(next_at), shard_id),
-            )
-            .await
-            .map(|_| ())
-            .map_err(execution_error)
+        self.exec(
+            statement,
+            (shard_of(shard_id), CqlTimestamp(next_at), shard_id),
+        )
+        .await
     }
 }
 
@@ -212,21 +202,12 @@ impl OutboxStore for ScyllaStore {
             .time("outbox_due", async {
                 let mut found = Vec::new();
                 for shard in 0..SHARDS {
-                    let rows = self
-                        .session
-                        .execute_unpaged(
+                    let entries: Vec<(CqlTimestamp, Uuid)> = self
+                        .rows(
                             &self.outbox_statements.due,
                             (shard, CqlTimestamp(now), limit as i32),
                         )
-                        .await
-                        .map_err(execution_error)?
-                        .into_rows_result()
-                        .map_err(StoreError::backend)?;
-                    let entries: Vec<(CqlTimestamp, Uuid)> = rows
-                        .rows::<(CqlTimestamp, Uuid)>()
-                        .map_err(StoreError::backend)?
-                        .collect::<Result<_, _>>()
-                        .map_err(StoreError::backend)?;
+                        .await?;
                     for (at, id) in entries {
                         match self.read_item(id, false).await? {
                             Some(item)
@@ -264,13 +245,11 @@ impl OutboxStore for ScyllaStore {
                 let Some(item) = self.read_item(id, false).await? else {
                     return Ok(());
                 };
-                self.session
-                    .execute_unpaged(
-                        &self.outbox_statements.finish,
-                        ("done", (item.attempts + 1) as i32, None::<String>, id),
-                    )
-                    .await
-                    .map_err(execution_error)?;
+                self.exec(
+                    &self.outbox_statements.finish,
+                    ("done", (item.attempts + 1) as i32, None::<String>, id),
+                )
+                .await?;
                 self.set_due(id, item.next_at, false).await
             })
             .await
@@ -292,26 +271,20 @@ impl OutboxStore for ScyllaStore {
                 match next_at {
                     Some(next_at) => {
                         self.set_due(id, next_at, true).await?;
-                        self.session
-                            .execute_unpaged(
-                                &st.retry,
-                                (attempts as i32, CqlTimestamp(next_at), error, id),
-                            )
-                            .await
-                            .map_err(execution_error)?;
+                        self.exec(
+                            &st.retry,
+                            (attempts as i32, CqlTimestamp(next_at), error, id),
+                        )
+                        .await?;
                     }
                     None => {
-                        self.session
-                            .execute_unpaged(&st.finish, ("dead", attempts as i32, Some(error), id))
-                            .await
-                            .map_err(execution_error)?;
-                        self.session
-                            .execute_unpaged(
-                                &st.index_dead,
-                                (DEAD_BUCKET, CqlTimestamp(item.created_at), id),
-                            )
-                            .await
-                            .map_err(execution_error)?;
+                        self.exec(&st.finish, ("dead", attempts as i32, Some(error), id))
+                            .await?;
+                        self.exec(
+                            &st.index_dead,
+                            (DEAD_BUCKET, CqlTimestamp(item.created_at), id),
+                        )
+                        .await?;
                     }
                 }
                 if next_at != Some(item.next_at) {
@@ -331,20 +304,11 @@ impl OutboxStore for ScyllaStore {
     async fn dead_items(&self, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
         self.ops
             .time("outbox_dead", async {
-                let rows = self
-                    .session
-                    .execute_unpaged(&self.outbox_statements.dead, (DEAD_BUCKET, limit as i32))
-                    .await
-                    .map_err(execution_error)?
-                    .into_rows_result()
-                    .map_err(StoreError::backend)?;
-                let ids: Vec<Uuid> = rows
-                    .rows::<(Uuid,)>()
-                    .map_err(StoreError::backend)?
-                    .map(|r| r.map(|(id,)| id).map_err(StoreError::backend))
-                    .collect::<Result<_, _>>()?;
+                let ids: Vec<(Uuid,)> = self
+                    .rows(&self.outbox_statements.dead, (DEAD_BUCKET, limit as i32))
+                    .await?;
                 let mut found = Vec::new();
-                for id in ids {
+                for (id,) in ids {
                     if let Some(item) = self.read_item(id, false).await?
                         && item.state == OutboxState::Dead
                     {
@@ -369,13 +333,11 @@ impl OutboxStore for ScyllaStore {
                     return Ok(false);
                 }
                 self.set_due(id, now, true).await?;
-                self.session
-                    .execute_unpaged(
-                        &st.unindex_dead,
-                        (DEAD_BUCKET, CqlTimestamp(item.created_at), id),
-                    )
-                    .await
-                    .map_err(execution_error)?;
+                self.exec(
+                    &st.unindex_dead,
+                    (DEAD_BUCKET, CqlTimestamp(item.created_at), id),
+                )
+                .await?;
                 Ok(true)
             })
             .await
@@ -386,14 +348,9 @@ impl OutboxStore for ScyllaStore {
             .time("outbox_pending", async {
                 let mut total = 0u64;
                 for shard in 0..SHARDS {
-                    let rows = self
-                        .session
-                        .execute_unpaged(&self.outbox_statements.count, (shard,))
-                        .await
-                        .map_err(execution_error)?
-                        .into_rows_result()
-                        .map_err(StoreError::backend)?;
-                    let (count,): (i64,) = rows.first_row().map_err(StoreError::backend)?;
+                    let (count,): (i64,) = self
+                        .first_row(&self.outbox_statements.count, (shard,))
+                        .await?;
                     total += count.max(0) as u64;
                 }
                 Ok(total)

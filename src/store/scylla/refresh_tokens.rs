@@ -12,7 +12,7 @@ use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlTimestamp;
 use uuid::Uuid;
 
-use super::{ConnectError, Lwt, ScyllaStore, execution_error, prepare, prepare_serial, run_lwt};
+use super::{ConnectError, Lwt, ScyllaStore, prepare, prepare_serial, run_lwt};
 
 /// How long a revoked family is remembered: longer than any refresh token may live.
 const REVOCATION_TTL_SECONDS: i32 = 400 * 24 * 60 * 60;
@@ -102,11 +102,8 @@ fn ttl_until(expires_at: i64) -> i32 {
 
 impl ScyllaStore {
     async fn revoke(&self, family: Uuid) -> Result<(), StoreError> {
-        self.session
-            .execute_unpaged(&self.refresh_statements.revoke_family, (family,))
+        self.exec(&self.refresh_statements.revoke_family, (family,))
             .await
-            .map(|_| ())
-            .map_err(execution_error)
     }
 }
 
@@ -119,29 +116,22 @@ impl RefreshTokenStore for ScyllaStore {
                 let ttl = ttl_until(token.expires_at);
                 let user = token.user.as_uuid();
                 // The family is registered first, so a stored token always has a family.
-                self.session
-                    .execute_unpaged(&st.register_family, (ttl, user, token.family))
-                    .await
-                    .map_err(execution_error)?;
-                self.session
-                    .execute_unpaged(&st.register_user_family, (user, token.family, ttl))
-                    .await
-                    .map_err(execution_error)?;
-                self.session
-                    .execute_unpaged(
-                        &st.insert_token,
-                        (
-                            token.id,
-                            token.family,
-                            user,
-                            &token.secret_hash,
-                            CqlTimestamp(token.expires_at),
-                            ttl,
-                        ),
-                    )
-                    .await
-                    .map(|_| ())
-                    .map_err(execution_error)
+                self.exec(&st.register_family, (ttl, user, token.family))
+                    .await?;
+                self.exec(&st.register_user_family, (user, token.family, ttl))
+                    .await?;
+                self.exec(
+                    &st.insert_token,
+                    (
+                        token.id,
+                        token.family,
+                        user,
+                        &token.secret_hash,
+                        CqlTimestamp(token.expires_at),
+                        ttl,
+                    ),
+                )
+                .await
             })
             .await
     }
@@ -150,17 +140,7 @@ impl RefreshTokenStore for ScyllaStore {
         self.ops
             .time("refresh_token", async {
                 let st = &self.refresh_statements;
-                let rows = self
-                    .session
-                    .execute_unpaged(&st.token, (id,))
-                    .await
-                    .map_err(execution_error)?
-                    .into_rows_result()
-                    .map_err(StoreError::backend)?;
-                let Some(row) = rows
-                    .maybe_first_row::<TokenRow>()
-                    .map_err(StoreError::backend)?
-                else {
+                let Some(row) = self.maybe_row::<TokenRow>(&st.token, (id,)).await? else {
                     return Ok(None);
                 };
                 // A row without its fields is a leftover of a late `used_by` write.
@@ -169,16 +149,9 @@ impl RefreshTokenStore for ScyllaStore {
                 else {
                     return Ok(None);
                 };
-                let family_rows = self
-                    .session
-                    .execute_unpaged(&st.family_revoked, (family,))
-                    .await
-                    .map_err(execution_error)?
-                    .into_rows_result()
-                    .map_err(StoreError::backend)?;
-                let family_revoked = match family_rows
-                    .maybe_first_row::<(Option<Uuid>, Option<bool>)>()
-                    .map_err(StoreError::backend)?
+                let family_revoked = match self
+                    .maybe_row::<(Option<Uuid>, Option<bool>)>(&st.family_revoked, (family,))
+                    .await?
                 {
                     Some((Some(_), revoked)) => revoked.unwrap_or(false),
                     // A token whose family is gone cannot be trusted.
@@ -214,16 +187,9 @@ impl RefreshTokenStore for ScyllaStore {
                     Lwt::Applied => Ok(true),
                     Lwt::NotApplied => Ok(false),
                     Lwt::Unknown => {
-                        let rows = self
-                            .session
-                            .execute_unpaged(&st.used_by_serial, (token.id,))
-                            .await
-                            .map_err(execution_error)?
-                            .into_rows_result()
-                            .map_err(StoreError::backend)?;
-                        let used_by = rows
-                            .maybe_first_row::<(Option<Uuid>,)>()
-                            .map_err(StoreError::backend)?
+                        let used_by = self
+                            .maybe_row::<(Option<Uuid>,)>(&st.used_by_serial, (token.id,))
+                            .await?
                             .and_then(|(u,)| u);
                         Ok(used_by == Some(exchange))
                     }
@@ -241,19 +207,10 @@ impl RefreshTokenStore for ScyllaStore {
     async fn revoke_user_tokens(&self, user: UserId) -> Result<(), StoreError> {
         self.ops
             .time("revoke_user_tokens", async {
-                let rows = self
-                    .session
-                    .execute_unpaged(&self.refresh_statements.user_families, (user.as_uuid(),))
-                    .await
-                    .map_err(execution_error)?
-                    .into_rows_result()
-                    .map_err(StoreError::backend)?;
-                let families: Vec<Uuid> = rows
-                    .rows::<(Uuid,)>()
-                    .map_err(StoreError::backend)?
-                    .map(|row| row.map(|(f,)| f).map_err(StoreError::backend))
-                    .collect::<Result<_, _>>()?;
-                for family in families {
+                let families: Vec<(Uuid,)> = self
+                    .rows(&self.refresh_statements.user_families, (user.as_uuid(),))
+                    .await?;
+                for (family,) in families {
                     self.revoke(family).await?;
                 }
                 Ok(())

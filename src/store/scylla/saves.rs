@@ -9,7 +9,7 @@ use scylla::client::session::Session;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlTimestamp;
 
-use super::{ConnectError, Lwt, ScyllaStore, execution_error, prepare, run_lwt};
+use super::{ConnectError, Lwt, ScyllaStore, prepare, run_lwt};
 
 pub(super) struct Statements {
     insert: PreparedStatement,
@@ -40,28 +40,24 @@ impl Statements {
     }
 }
 
-/// Reads a user's marks (likes or saves) from rows of `(kind, item_id, at)`.
-pub(super) async fn read_marks(
-    session: &Session,
-    statement: &PreparedStatement,
-    user: UserId,
-) -> Result<Vec<Mark>, StoreError> {
-    let rows = session
-        .execute_unpaged(statement, (user.as_uuid(),))
-        .await
-        .map_err(execution_error)?
-        .into_rows_result()
-        .map_err(StoreError::backend)?;
-    rows.rows::<(String, String, Option<CqlTimestamp>)>()
-        .map_err(StoreError::backend)?
-        .map(|row| {
-            let (kind, id, at) = row.map_err(StoreError::backend)?;
-            Ok(Mark {
-                item: ItemRef::parse(&kind, &id).map_err(StoreError::backend)?,
-                at: at.map_or(0, |t| t.0),
+impl ScyllaStore {
+    /// Reads a user's marks (likes or saves) from rows of `(kind, item_id, at)`.
+    pub(super) async fn read_marks(
+        &self,
+        statement: &PreparedStatement,
+        user: UserId,
+    ) -> Result<Vec<Mark>, StoreError> {
+        let rows: Vec<(String, String, Option<CqlTimestamp>)> =
+            self.rows(statement, (user.as_uuid(),)).await?;
+        rows.into_iter()
+            .map(|(kind, id, at)| {
+                Ok(Mark {
+                    item: ItemRef::parse(&kind, &id).map_err(StoreError::backend)?,
+                    at: at.map_or(0, |t| t.0),
+                })
             })
-        })
-        .collect()
+            .collect()
+    }
 }
 
 #[async_trait]
@@ -99,7 +95,7 @@ impl SaveStore for ScyllaStore {
     async fn saved_of(&self, user: UserId) -> Result<Vec<Mark>, StoreError> {
         self.ops
             .time("saved_of", async {
-                read_marks(&self.session, &self.save_statements.list, user).await
+                self.read_marks(&self.save_statements.list, user).await
             })
             .await
     }

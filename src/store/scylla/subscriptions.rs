@@ -87,16 +87,9 @@ impl ScyllaStore {
     ) -> Result<Option<UserId>, StoreError> {
         let st = &self.subscription_statements;
         let statement = if serial { &st.owner_serial } else { &st.owner };
-        let rows = self
-            .session
-            .execute_unpaged(statement, (external_id,))
-            .await
-            .map_err(execution_error)?
-            .into_rows_result()
-            .map_err(StoreError::backend)?;
-        Ok(rows
-            .maybe_first_row::<(Uuid,)>()
-            .map_err(StoreError::backend)?
+        Ok(self
+            .maybe_row::<(Uuid,)>(statement, (external_id,))
+            .await?
             .map(|(u,)| UserId::from_uuid(u)))
     }
 }
@@ -145,17 +138,10 @@ impl SubscriptionStore for ScyllaStore {
     async fn subscriptions(&self, user: UserId) -> Result<Vec<SubscriptionRecord>, StoreError> {
         self.ops
             .time("subscriptions", async {
-                let rows = self
-                    .session
-                    .execute_unpaged(&self.subscription_statements.list, (user.as_uuid(),))
-                    .await
-                    .map_err(execution_error)?
-                    .into_rows_result()
-                    .map_err(StoreError::backend)?;
-                rows.rows::<Row>()
-                    .map_err(StoreError::backend)?
-                    .map(|r| r.map(|r| to_record(user, r)).map_err(StoreError::backend))
-                    .collect()
+                let rows: Vec<Row> = self
+                    .rows(&self.subscription_statements.list, (user.as_uuid(),))
+                    .await?;
+                Ok(rows.into_iter().map(|r| to_record(user, r)).collect())
             })
             .await
     }
@@ -167,16 +153,9 @@ impl SubscriptionStore for ScyllaStore {
     ) -> Result<Option<SubscriptionRecord>, StoreError> {
         self.ops
             .time("subscription", async {
-                let rows = self
-                    .session
-                    .execute_unpaged(&self.subscription_statements.get, (user.as_uuid(), id))
-                    .await
-                    .map_err(execution_error)?
-                    .into_rows_result()
-                    .map_err(StoreError::backend)?;
-                Ok(rows
-                    .maybe_first_row::<Row>()
-                    .map_err(StoreError::backend)?
+                Ok(self
+                    .maybe_row::<Row>(&self.subscription_statements.get, (user.as_uuid(), id))
+                    .await?
                     .map(|r| to_record(user, r)))
             })
             .await

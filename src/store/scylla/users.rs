@@ -12,7 +12,7 @@ use scylla::statement::prepared::PreparedStatement;
 use scylla::value::{CqlTimestamp, MaybeUnset};
 use uuid::Uuid;
 
-use super::{ConnectError, Lwt, ScyllaStore, execution_error, prepare, prepare_serial, run_lwt};
+use super::{ConnectError, Lwt, ScyllaStore, prepare, prepare_serial, run_lwt};
 
 /// The statements of one uniqueness index (`users_by_email`, `users_by_device`).
 pub(super) struct Claims {
@@ -162,16 +162,9 @@ impl ScyllaStore {
         } else {
             &claims.owner
         };
-        let rows = self
-            .session
-            .execute_unpaged(statement, (name,))
-            .await
-            .map_err(execution_error)?
-            .into_rows_result()
-            .map_err(StoreError::backend)?;
-        Ok(rows
-            .maybe_first_row::<(Option<Uuid>,)>()
-            .map_err(StoreError::backend)?
+        Ok(self
+            .maybe_row::<(Option<Uuid>,)>(statement, (name,))
+            .await?
             .and_then(|(id,)| id))
     }
 
@@ -205,15 +198,8 @@ impl ScyllaStore {
     }
 
     async fn fetch_user(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
-        let rows = self
-            .session
-            .execute_unpaged(&self.statements.user_by_id, (id,))
-            .await
-            .map_err(execution_error)?
-            .into_rows_result()
-            .map_err(StoreError::backend)?;
-        rows.maybe_first_row::<UserRow>()
-            .map_err(StoreError::backend)?
+        self.maybe_row::<UserRow>(&self.statements.user_by_id, (id,))
+            .await?
             .map(UserRow::into_record)
             .transpose()
     }
@@ -231,24 +217,21 @@ impl ScyllaStore {
 
     async fn insert_record(&self, user: &UserRecord) -> Result<(), StoreError> {
         let roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
-        self.session
-            .execute_unpaged(
-                &self.statements.insert_user,
-                (
-                    user.id.as_uuid(),
-                    user.email.as_ref().map(Email::as_str),
-                    user.display_name.as_str(),
-                    &user.password_hash,
-                    roles,
-                    user.locale.as_str(),
-                    user.units.as_str(),
-                    user.device_id.as_ref().map(DeviceId::as_str),
-                    CqlTimestamp(user.created_at),
-                ),
-            )
-            .await
-            .map(|_| ())
-            .map_err(execution_error)
+        self.exec(
+            &self.statements.insert_user,
+            (
+                user.id.as_uuid(),
+                user.email.as_ref().map(Email::as_str),
+                user.display_name.as_str(),
+                &user.password_hash,
+                roles,
+                user.locale.as_str(),
+                user.units.as_str(),
+                user.device_id.as_ref().map(DeviceId::as_str),
+                CqlTimestamp(user.created_at),
+            ),
+        )
+        .await
     }
 
     /// Removes a record whose claim was lost; a failure leaves an unreachable row, logged.
@@ -389,20 +372,14 @@ impl UserStore for ScyllaStore {
                     return Ok(false);
                 };
                 let st = &self.statements;
-                self.session
-                    .execute_unpaged(&st.delete_user, (uuid,))
-                    .await
-                    .map_err(execution_error)?;
+                self.exec(&st.delete_user, (uuid,)).await?;
                 if let Some(email) = &user.email {
                     self.release(&st.emails, email.as_str(), uuid).await;
                 }
                 if let Some(device) = &user.device_id {
                     self.release(&st.devices, device.as_str(), uuid).await;
                 }
-                self.session
-                    .execute_unpaged(&st.delete_entitlements, (uuid,))
-                    .await
-                    .map_err(execution_error)?;
+                self.exec(&st.delete_entitlements, (uuid,)).await?;
                 Ok(true)
             })
             .await

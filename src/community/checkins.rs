@@ -1,0 +1,143 @@
+//! Daily check-ins: one per user and UTC day, made or edited only on the day itself, and
+//! the streak of consecutive days. A user's first check-in of a day is an activity for
+//! their followers and groups; edits are not announced again.
+
+use chrono::NaiveDate;
+use fitpulse_actors::domain::time::{date_of, date_of_day, day_number};
+use fitpulse_actors::domain::{UserId, now_millis};
+use fitpulse_actors::ports::community::CheckinRecord;
+use serde_json::json;
+
+use super::{Community, CommunityError};
+
+/// How many days of history a read covers (and so the longest streak it can count).
+const HISTORY_DAYS: usize = 366;
+/// Check-ins a listing shows when the caller does not say.
+const DEFAULT_SHOWN: usize = 30;
+
+/// A check-in as the member sends it, its texts already cleaned at the edge.
+#[derive(Debug, Clone)]
+pub struct NewCheckin {
+    /// The day it is for; today when absent (the only day that can be checked in).
+    pub date: Option<NaiveDate>,
+    pub mood: String,
+    /// 1-5.
+    pub satisfaction: u8,
+    pub note: Option<String>,
+}
+
+/// A stored check-in, and whether it is the day's first (rather than an edit).
+#[derive(Debug, Clone)]
+pub struct CheckinSaved {
+    pub record: CheckinRecord,
+    pub created: bool,
+}
+
+/// The newest check-ins of a user and their current streak.
+#[derive(Debug, Clone)]
+pub struct CheckinHistory {
+    pub items: Vec<CheckinRecord>,
+    pub streak_days: u32,
+}
+
+/// Today (UTC) as a day number.
+fn today() -> i32 {
+    day_number(date_of(now_millis()))
+}
+
+/// Consecutive days with a check-in, ending today (or yesterday: a streak is not broken
+/// before the day is over). `days` are newest first.
+pub fn streak(days: &[i32], today: i32) -> u32 {
+    let mut expected = match days.first() {
+        Some(&d) if d == today || d == today - 1 => d,
+        _ => return 0,
+    };
+    let mut count = 0;
+    for &day in days {
+        if day != expected {
+            break;
+        }
+        count += 1;
+        expected -= 1;
+    }
+    count
+}
+
+impl Community {
+    /// Makes or replaces `user`'s check-in of today. Only today's can be made or edited:
+    /// yesterday is settled and tomorrow has not happened.
+    pub async fn check_in(
+        &self,
+        user: UserId,
+        checkin: NewCheckin,
+    ) -> Result<CheckinSaved, CommunityError> {
+        let today = today();
+        let day = checkin.date.map_or(today, day_number);
+        if day > today {
+            return Err(CommunityError::invalid(
+                "date",
+                "a check-in cannot be in the future",
+            ));
+        }
+        if day < today {
+            return Err(CommunityError::invalid(
+                "date",
+                "only today's check-in can be made or edited",
+            ));
+        }
+        if !(1..=5).contains(&checkin.satisfaction) {
+            return Err(CommunityError::invalid("satisfaction", "1 to 5"));
+        }
+        let community = &self.stores.community;
+        let existed = community
+            .checkins(user, 1)
+            .await?
+            .first()
+            .is_some_and(|c| c.day == day);
+        let record = CheckinRecord {
+            day,
+            mood: checkin.mood,
+            satisfaction: checkin.satisfaction,
+            note: checkin.note,
+            updated_at: now_millis(),
+        };
+        community.put_checkin(user, &record).await?;
+        if !existed {
+            let data = json!({ "type": "checkin", "user_id": user.to_string(), "mood": record.mood, "date": date_of_day(day).to_string() });
+            self.activity(user, super::activity::ACTIVITY, &data)
+                .await?;
+        }
+        Ok(CheckinSaved {
+            record,
+            created: !existed,
+        })
+    }
+
+    /// `user`'s newest check-ins (`limit` of them, 30 by default, at most a year's worth)
+    /// and their streak, counted over the whole year whatever `limit` shows.
+    pub async fn checkins(
+        &self,
+        user: UserId,
+        limit: Option<usize>,
+    ) -> Result<CheckinHistory, CommunityError> {
+        let limit = limit.unwrap_or(DEFAULT_SHOWN).clamp(1, HISTORY_DAYS);
+        let mut items = self.stores.community.checkins(user, HISTORY_DAYS).await?;
+        let days: Vec<i32> = items.iter().map(|c| c.day).collect();
+        let streak_days = streak(&days, today());
+        items.truncate(limit);
+        Ok(CheckinHistory { items, streak_days })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_streak_counts_consecutive_days_up_to_today_or_yesterday() {
+        assert_eq!(streak(&[100, 99, 98, 96], 100), 3);
+        assert_eq!(streak(&[99, 98], 100), 2, "today is not over yet");
+        assert_eq!(streak(&[97, 96], 100), 0);
+        assert_eq!(streak(&[], 100), 0);
+    }
+}

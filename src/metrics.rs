@@ -15,22 +15,6 @@ const LATENCY_BUCKETS: &[f64] = &[
 /// `type` labels of frames sent besides the event families: unknown families, replies and
 /// connection notices.
 const SENT_OTHERS: [&str; 4] = ["other", "reply", "session", "token"];
-/// `type` labels of client frames received, the rejected kinds included.
-const RECEIVED_TYPES: [&str; 13] = [
-    "ping",
-    "auth.refresh",
-    "feed.ack",
-    "plan.get",
-    "live.join",
-    "live.leave",
-    "live.metric",
-    "live.high_five",
-    "live.cue",
-    "unknown",
-    "malformed",
-    "invalid",
-    "binary",
-];
 /// `code` labels of server closes.
 const CLOSE_CODES: [&str; 11] = [
     "1001", "1002", "1007", "1009", "1011", "4001", "4003", "4008", "4009", "4010", "timeout",
@@ -414,7 +398,8 @@ impl Metrics {
         {
             ws_messages_sent_total.with_label_values(&[family]);
         }
-        for frame in RECEIVED_TYPES {
+        let received = crate::ws::frames::FRAME_TYPES.iter();
+        for frame in received.chain(&crate::ws::frames::REJECTED_LABELS) {
             ws_messages_received_total.with_label_values(&[frame]);
         }
         for code in CLOSE_CODES {

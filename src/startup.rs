@@ -37,6 +37,7 @@ use fitpulse_actors::cluster::Cluster;
 use fitpulse_actors::hub::Hub;
 use fitpulse_actors::live::{Live, LiveConfig, LiveDeps};
 use fitpulse_actors::node::Node;
+use fitpulse_actors::ports::clock::{SharedClock, SystemClock};
 use fitpulse_actors::session::{SessionConfig, SessionDeps};
 use std::sync::Arc;
 
@@ -71,6 +72,23 @@ pub enum StartupError {
     Cluster(#[from] fitpulse_actors::ports::bus::BusError),
 }
 
+/// What an embedder or a test hands a node instead of what the settings say.
+#[derive(Clone)]
+pub struct Wiring {
+    pub bus: BusChoice,
+    /// Business time for every part of the node (the wall clock unless a test moves it).
+    pub clock: SharedClock,
+}
+
+impl Default for Wiring {
+    fn default() -> Self {
+        Wiring {
+            bus: BusChoice::FromSettings,
+            clock: SystemClock::shared(),
+        }
+    }
+}
+
 pub struct Application {
     port: u16,
     server: Server,
@@ -98,19 +116,21 @@ impl Application {
         settings: Settings,
         extra: RouteConfig,
     ) -> Result<Self, StartupError> {
-        Self::build_on(settings, extra, BusChoice::FromSettings).await
+        Self::build_on(settings, extra, Wiring::default()).await
     }
 
-    /// Like [`Application::build_with_routes`], on the given bus (several nodes of one
-    /// process can share an in-process bus and form a cluster, as they would over NATS).
+    /// Like [`Application::build_with_routes`], wired as `wiring` says: on a bus shared
+    /// with other nodes of this process (they form a cluster, as they would over NATS),
+    /// with a clock of the caller's.
     pub async fn build_on(
         settings: Settings,
         extra: RouteConfig,
-        bus: BusChoice,
+        wiring: Wiring,
     ) -> Result<Self, StartupError> {
+        let Wiring { bus, clock } = wiring;
         let metrics = Metrics::new();
         let stores = store::open(&settings, &metrics).await?;
-        let auth = AuthParts::build(&settings.auth, &settings.data_dir, &stores)?;
+        let auth = AuthParts::build(&settings.auth, &settings.data_dir, &stores, &clock)?;
         // Before serving: revocations made while this node was down hold at once.
         let revocations = auth
             .auth
@@ -144,16 +164,24 @@ impl Application {
             &metrics,
         )
         .await?;
-        let hub = start_hub(&settings, &stores, &metrics, &content, workers, &cluster);
-        let live = start_live(&settings, &stores, &metrics, &hub, &cluster);
-        let messages = Messages::start(stores.clone(), hub.clone(), settings.messages.daily_cap)
-            .await
-            .map_err(StartupError::Messages)?;
+        let hub = start_hub(
+            &settings, &stores, &metrics, &content, workers, &cluster, &clock,
+        );
+        let live = start_live(&settings, &stores, &metrics, &hub, &cluster, &clock);
+        let messages = Messages::start(
+            stores.clone(),
+            hub.clone(),
+            settings.messages.daily_cap,
+            clock.clone(),
+        )
+        .await
+        .map_err(StartupError::Messages)?;
         let drops = Drops::new(
             stores.clone(),
             hub.clone(),
             auth.auth.access.clone(),
             metrics.clone(),
+            clock.clone(),
         );
         let auth_state = Arc::new(auth.auth);
         let gateway = Gateway {
@@ -177,6 +205,7 @@ impl Application {
             outbox_handlers(&settings, &stores, &hub, &metrics, &drops)?,
             WorkerConfig::from(&settings.outbox),
             metrics.clone(),
+            clock.clone(),
         ));
 
         let metrics_server = match settings.http.metrics_bind {
@@ -200,6 +229,7 @@ impl Application {
             live: web::Data::new(live.clone()),
             cluster: web::Data::new(cluster_state),
             live_settings: web::Data::new(settings.live.clone()),
+            clock: web::Data::new(clock.clone()),
             plans: web::Data::new(crate::content::plans::Plans::new(
                 hub.clone(),
                 content.clone(),
@@ -239,6 +269,7 @@ impl Application {
                 .app_data(app_data.live.clone())
                 .app_data(app_data.cluster.clone())
                 .app_data(app_data.live_settings.clone())
+                .app_data(app_data.clock.clone())
                 .app_data(app_data.content.clone())
                 .app_data(app_data.plans.clone())
                 .app_data(app_data.webhooks.clone())
@@ -391,6 +422,7 @@ struct AppData {
     live: web::Data<Live>,
     cluster: web::Data<crate::http::cluster::ClusterState>,
     live_settings: web::Data<crate::config::LiveSettings>,
+    clock: web::Data<SharedClock>,
     content: web::Data<Content>,
     plans: web::Data<crate::content::plans::Plans>,
     webhooks: web::Data<Webhooks>,
@@ -454,6 +486,7 @@ fn start_live(
     metrics: &Metrics,
     hub: &Hub,
     cluster: &Cluster,
+    clock: &SharedClock,
 ) -> Live {
     let config = LiveConfig {
         waiting_room: Duration::from_secs(settings.live.waiting_room_minutes * 60),
@@ -467,6 +500,7 @@ fn start_live(
             hub: hub.clone(),
             observer: Arc::new(metrics.clone()),
             config,
+            clock: clock.clone(),
         },
         cluster.clone(),
     )
@@ -480,6 +514,7 @@ fn start_hub(
     content: &Arc<Content>,
     workers: usize,
     cluster: &Cluster,
+    clock: &SharedClock,
 ) -> Hub {
     let ws = &settings.ws;
     let config = SessionConfig {
@@ -495,6 +530,7 @@ fn start_hub(
         observer: Arc::new(metrics.clone()),
         plan_editor: Arc::new(PlanCommands(content.clone())),
         config,
+        clock: clock.clone(),
     };
     let shards = match ws.hub_shards {
         0 => workers,

@@ -3,7 +3,8 @@
 //! - [`domain`]: the types the core reasons about (ids, roles, emails, content refs), parsed
 //!   once at the edge and trusted everywhere after.
 //! - [`ports`]: what the core needs from the outside world, as traits: the store aggregates
-//!   (implemented in the server crate by the embedded and scylla backends) and the bus.
+//!   (implemented in the server crate by the embedded and scylla backends), the bus, and
+//!   the clock business time is read from (real, or manual in tests).
 //!
 //! - [`session`]: the `UserSession` actor, one per online user in the cluster: sequences
 //!   the user's events, keeps recent ones in memory, persists them write-behind, fans
@@ -11,7 +12,8 @@
 //! - [`hub`]: shards that find or start sessions, count each user's devices, and decide
 //!   when an idle session stops; REST, sockets and other nodes reach users through it.
 //! - [`live`]: live-class actors, their registry, and [`live::Live`], the way into them.
-//! - [`events`] and [`device`]: wire frames and what a session needs from a socket.
+//! - [`events`] and [`device`]: wire frames, the event kinds the server sends
+//!   ([`events::kinds`]), and what a session needs from a socket.
 //! - [`cluster`]: one holder per session and class, requests to it and frames from it over
 //!   the bus port, membership, draining. A single server is a cluster of one.
 //! - [`node`]: the engine of one node: cluster, hub and live registry, served together.

@@ -4,6 +4,7 @@
 //! entitlements at that moment. Registering with an email (or upgrading to one) queues a
 //! welcome email in the outbox.
 
+use fitpulse_actors::ports::clock::SharedClock;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -97,6 +98,8 @@ pub struct Accounts {
     revoked: Arc<RevokedUsers>,
     clients: Clients,
     outbox: Arc<dyn OutboxStore>,
+    /// When queued emails fall due (the outbox runs on the node's clock).
+    clock: SharedClock,
     passwords: Arc<Passwords>,
 }
 
@@ -109,6 +112,7 @@ pub struct AccountDeps {
     pub revoked: Arc<RevokedUsers>,
     pub clients: Clients,
     pub outbox: Arc<dyn OutboxStore>,
+    pub clock: SharedClock,
     pub passwords: Arc<Passwords>,
 }
 
@@ -122,6 +126,7 @@ impl Accounts {
             revoked: deps.revoked,
             clients: deps.clients,
             outbox: deps.outbox,
+            clock: deps.clock,
             passwords: deps.passwords,
         }
     }
@@ -288,7 +293,7 @@ impl Accounts {
             crate::email::Template::Welcome,
             email,
             serde_json::json!({ "display_name": user.display_name.as_str() }),
-            now_millis(),
+            self.clock.now(),
         );
         if let Err(err) = self.outbox.enqueue(&item).await {
             tracing::warn!(user = %user.id, error = %err, "cannot queue the welcome email");

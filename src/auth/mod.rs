@@ -45,6 +45,7 @@ impl AuthParts {
         settings: &AuthSettings,
         data_dir: &Path,
         stores: &Stores,
+        clock: &fitpulse_actors::ports::clock::SharedClock,
     ) -> Result<Self, keys::KeyError> {
         let keys = Arc::new(keys::SigningKeys::load(
             &settings.signing_key_files,
@@ -66,6 +67,7 @@ impl AuthParts {
             revoked: revoked.clone(),
             clients: clients::Clients::new(&settings.clients),
             outbox: stores.outbox.clone(),
+            clock: clock.clone(),
             passwords: Arc::new(passwords::Passwords::new(
                 settings.hash_threads(),
                 std::time::Duration::from_millis(settings.hash_wait_ms),

@@ -3,6 +3,7 @@
 //! read from the author's own feed. Also the activities members share themselves
 //! (`workout_finished`, `live_class_joined`).
 
+use fitpulse_actors::events::kinds;
 use std::collections::HashSet;
 
 use fitpulse_actors::domain::{ItemRef, UserId};
@@ -13,8 +14,6 @@ use serde_json::{Value, json};
 use super::limits::Action;
 use super::{Community, CommunityError};
 
-/// The event kind of activities, shared and pulled alike.
-pub(super) const ACTIVITY: &str = "community.activity";
 /// How far back in an author's feed a pull looks, and how many activities it answers.
 const PULL_WINDOW: u64 = 200;
 const PULL_ITEMS: usize = 50;
@@ -51,11 +50,6 @@ impl NewActivity {
     }
 }
 
-/// A community event kind; every kind the community publishes is a constant that parses.
-pub(super) fn event_kind(kind: &str) -> EventKind {
-    EventKind::parse(kind).expect("community event kinds are valid")
-}
-
 impl Community {
     /// Shares `activity` of `user` with their followers and groups (within the post
     /// budget). Answers how many users it was pushed to.
@@ -66,7 +60,9 @@ impl Community {
     ) -> Result<usize, CommunityError> {
         self.spend(user, Action::Post)?;
         let data = json!({ "type": activity.kind, "user_id": user.to_string(), "item_id": activity.item_id });
-        Ok(self.activity(user, ACTIVITY, &data).await?)
+        Ok(self
+            .activity(user, &kinds::COMMUNITY_ACTIVITY, &data)
+            .await?)
     }
 
     /// The latest activities of `author` as `viewer` may see them: pulled from the author's
@@ -91,7 +87,7 @@ impl Community {
         Ok(events
             .into_iter()
             .rev()
-            .filter(|e| e.kind == ACTIVITY)
+            .filter(|e| e.kind == kinds::COMMUNITY_ACTIVITY.as_str())
             .take(PULL_ITEMS)
             .collect())
     }
@@ -101,7 +97,7 @@ impl Community {
     pub async fn activity(
         &self,
         author: UserId,
-        kind: &str,
+        kind: &EventKind,
         data: &Value,
     ) -> Result<usize, StoreError> {
         let followers = self
@@ -133,10 +129,9 @@ impl Community {
         &self,
         author: UserId,
         audience: Vec<UserId>,
-        kind: &str,
+        kind: &EventKind,
         data: &Value,
     ) -> Result<usize, StoreError> {
-        let kind = event_kind(kind);
         let text = data.to_string();
         if let Err(err) = self.hub.publish(author, kind.clone(), text.clone()).await {
             tracing::warn!(user_id = %author, error = %err, "cannot record an author's own activity");
@@ -145,7 +140,7 @@ impl Community {
         let hidden = self.blocked_between(author, &audience).await?;
         Ok(self.deliver(
             audience.into_iter().filter(|u| !hidden.contains(u)),
-            &kind,
+            kind,
             &text,
         ))
     }

@@ -5,6 +5,7 @@
 use chrono::NaiveDate;
 use fitpulse_actors::domain::time::{date_of, date_of_day, day_number};
 use fitpulse_actors::domain::{UserId, now_millis};
+use fitpulse_actors::events::kinds;
 use fitpulse_actors::ports::community::CheckinRecord;
 use serde_json::json;
 
@@ -104,7 +105,7 @@ impl Community {
         community.put_checkin(user, &record).await?;
         if !existed {
             let data = json!({ "type": "checkin", "user_id": user.to_string(), "mood": record.mood, "date": date_of_day(day).to_string() });
-            self.activity(user, super::activity::ACTIVITY, &data)
+            self.activity(user, &kinds::COMMUNITY_ACTIVITY, &data)
                 .await?;
         }
         Ok(CheckinSaved {

@@ -2,6 +2,7 @@
 //! nobody follows or blocks themselves. A block works both ways and ends the follows
 //! between the two users; while it stands, each looks like nobody to the other.
 
+use fitpulse_actors::events::kinds;
 use std::collections::HashSet;
 
 use fitpulse_actors::domain::UserId;
@@ -48,7 +49,7 @@ impl Community {
         }
         if changed {
             let data = json!({ "type": "followed", "by_user_id": follower.to_string() });
-            self.fan_out(follower, vec![followee], "community.followed", &data)
+            self.fan_out(follower, vec![followee], &kinds::COMMUNITY_FOLLOWED, &data)
                 .await?;
         }
         Ok(changed)

@@ -3,6 +3,7 @@
 //! or a like to the post's author. What a block hides stays hidden: posts by authors
 //! blocked either way and comments by users the reader blocked are left out of listings.
 
+use fitpulse_actors::events::kinds;
 use std::collections::HashSet;
 
 use fitpulse_actors::domain::{ItemRef, UserId, now_millis};
@@ -64,7 +65,7 @@ impl Community {
         };
         self.stores.community.put_post(&post).await?;
         let data = json!({ "type": "post", "group_id": group.id, "post_id": post.id, "author_id": author.to_string(), "text": post.text });
-        self.fan_out(author, members, "community.post", &data)
+        self.fan_out(author, members, &kinds::COMMUNITY_POST, &data)
             .await?;
         Ok(post)
     }
@@ -132,8 +133,13 @@ impl Community {
         };
         self.stores.community.put_post(&comment).await?;
         let data = json!({ "type": "comment", "post_id": post.id, "comment_id": comment.id, "by_user_id": author.to_string(), "text": comment.text });
-        self.fan_out(author, vec![post.author], "community.commented", &data)
-            .await?;
+        self.fan_out(
+            author,
+            vec![post.author],
+            &kinds::COMMUNITY_COMMENTED,
+            &data,
+        )
+        .await?;
         Ok(comment)
     }
 
@@ -153,7 +159,7 @@ impl Community {
         if changed {
             let data =
                 json!({ "type": "like", "post_id": post.id, "by_user_id": user.to_string() });
-            self.fan_out(user, vec![post.author], "community.post_liked", &data)
+            self.fan_out(user, vec![post.author], &kinds::COMMUNITY_POST_LIKED, &data)
                 .await?;
         }
         let likes = self.stores.likes.like_count(&item).await?;

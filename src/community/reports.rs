@@ -5,19 +5,17 @@
 //! told to every connected app now.
 
 use fitpulse_actors::domain::{UserId, now_millis};
+use fitpulse_actors::events::kinds;
 use fitpulse_actors::events::notice_frame;
 use fitpulse_actors::ports::community::{PostRecord, ReportRecord};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::activity::event_kind;
 use super::limits::Action;
 use super::{Community, CommunityError};
 
 /// How many reports the moderators' queue shows.
 const REPORTS_SHOWN: usize = 200;
-/// The event and notice of a take-down.
-const REMOVED: &str = "community.removed";
 
 /// What a report is about: a post, a comment or a user, by id.
 #[derive(Debug, Clone)]
@@ -90,9 +88,11 @@ impl Community {
         community.put_post(&post).await?;
         let data = json!({ "type": "removed", "post_id": post.id, "group_id": post.group });
         let members = community.group_members(post.group).await?;
-        self.deliver(members, &event_kind(REMOVED), &data.to_string());
-        self.hub
-            .notify_all(notice_frame(REMOVED, now_millis(), &data), REMOVED);
+        self.deliver(members, &kinds::COMMUNITY_REMOVED, &data.to_string());
+        self.hub.notify_all(
+            notice_frame(&kinds::COMMUNITY_REMOVED, now_millis(), &data),
+            &kinds::COMMUNITY_REMOVED,
+        );
         tracing::info!(post_id = %post.id, moderator = %moderator, "post removed");
         Ok(post)
     }

@@ -3,11 +3,11 @@
 //! user's session holds; every change is a [`PlanOp`] applied by [`apply`] inside that
 //! session, one at a time.
 
+use fitpulse_actors::events::kinds;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use fitpulse_actors::domain::{ItemRef, UnixMillis, now_millis};
-use fitpulse_actors::events::EventKind;
 use fitpulse_actors::session::PlanChange;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -173,7 +173,7 @@ pub fn apply(
             };
             let data = json!({"change": "chosen", "template_id": template_id,
                               "start_date": plan.start_date});
-            (plan, "plan.updated", data)
+            (plan, kinds::PLAN_UPDATED, data)
         }
         PlanOp::Done { entry_id, done } => {
             let mut plan = current.ok_or(PlanError::NoPlan)?;
@@ -186,7 +186,7 @@ pub fn apply(
                 plan.done.remove(&entry_id);
             }
             let data = json!({"change": "done", "item_id": entry_id, "done": done});
-            (plan, "plan.updated", data)
+            (plan, kinds::PLAN_UPDATED, data)
         }
         PlanOp::Swap {
             entry_id,
@@ -214,7 +214,7 @@ pub fn apply(
                 }
             }
             let data = json!({"change": "swap", "item_id": entry_id, "recipe_id": recipe_id});
-            (plan, "plan.updated", data)
+            (plan, kinds::PLAN_UPDATED, data)
         }
         PlanOp::Check {
             week,
@@ -234,7 +234,7 @@ pub fn apply(
             }
             let data =
                 json!({"change": "checked", "week": week, "id": line_id, "checked": checked});
-            (plan, "plan.shopping_list_updated", data)
+            (plan, kinds::PLAN_SHOPPING_LIST_UPDATED, data)
         }
         PlanOp::AddExtra {
             name,
@@ -255,7 +255,7 @@ pub fn apply(
                 checked: false,
             });
             let data = json!({"change": "extra_added", "id": id, "name": name});
-            (plan, "plan.shopping_list_updated", data)
+            (plan, kinds::PLAN_SHOPPING_LIST_UPDATED, data)
         }
         PlanOp::RemoveExtra { id } => {
             let mut plan = current.ok_or(PlanError::NoPlan)?;
@@ -265,7 +265,7 @@ pub fn apply(
                 return Err(PlanError::UnknownLine(id));
             }
             let data = json!({"change": "extra_removed", "id": id});
-            (plan, "plan.shopping_list_updated", data)
+            (plan, kinds::PLAN_SHOPPING_LIST_UPDATED, data)
         }
         PlanOp::CheckExtra { id, checked } => {
             let mut plan = current.ok_or(PlanError::NoPlan)?;
@@ -276,12 +276,12 @@ pub fn apply(
                 .ok_or_else(|| PlanError::UnknownLine(id.clone()))?;
             extra.checked = checked;
             let data = json!({"change": "checked", "id": id, "checked": checked});
-            (plan, "plan.shopping_list_updated", data)
+            (plan, kinds::PLAN_SHOPPING_LIST_UPDATED, data)
         }
     };
     Ok(PlanChange {
         plan: serde_json::to_string(&plan).expect("a plan serializes"),
-        event: EventKind::parse(kind).expect("plan event kinds are valid"),
+        event: kind,
         event_data: data.to_string(),
     })
 }

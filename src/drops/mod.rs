@@ -1,6 +1,7 @@
 //! Product drops: limited stock sold to many buyers at once. Each drop a node serves has a
 //! [`seller::Seller`] (stock from leased chunks, see its proof of no oversell), an optional
-//! [`waiting_room::WaitingRoom`], the buyers watching it, and a timer per reservation.
+//! [`waiting_room::WaitingRoom`] and the buyers watching it; the reservations of every
+//! drop lapse through one [`DueQueue`].
 //!
 //! An order takes the buyer's quota (per-user limit), then units from the seller, then is
 //! stored as `reserved` until `reservation_ttl_seconds`; the payment webhook (`order.paid`)
@@ -12,14 +13,17 @@
 pub mod seller;
 pub mod waiting_room;
 
+use fitpulse_actors::events::kinds;
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fitpulse_actors::domain::time::rfc3339;
-use fitpulse_actors::domain::{UnixMillis, UserId, now_millis};
+use fitpulse_actors::domain::{UnixMillis, UserId};
 use fitpulse_actors::events::{EventKind, notice_frame};
 use fitpulse_actors::hub::Hub;
+use fitpulse_actors::ports::clock::SharedClock;
 use fitpulse_actors::ports::drops::{DropRecord, OrderRecord, OrderStatus};
 use fitpulse_actors::ports::store::StoreError;
 use serde_json::json;
@@ -27,6 +31,7 @@ use uuid::Uuid;
 
 use crate::auth::tokens::AccessTokens;
 use crate::metrics::{DropOrderResult, Metrics};
+use crate::schedule::DueQueue;
 use crate::store::Stores;
 use seller::{ReserveError, Seller};
 use waiting_room::WaitingRoom;
@@ -36,6 +41,8 @@ pub const ORDER_PAYMENT_KIND: &str = "webhook.order";
 
 /// Watchers hear about stock at most this often.
 const STOCK_PUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// Reservations lapsing at one moment expire this many at a time.
+const EXPIRY_WAVE: usize = 256;
 /// A drop ends this long after its start: its pushes stop and its stock series goes.
 const ENDS_AFTER_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -44,6 +51,8 @@ pub struct DropState {
     pub seller: Seller,
     pub room: Option<Arc<WaitingRoom>>,
     watchers: Mutex<HashSet<UserId>>,
+    /// Reservations whose expiry timer has not run yet on this node.
+    timers: AtomicUsize,
 }
 
 impl DropState {
@@ -112,6 +121,8 @@ pub struct Books {
     pub leased: u32,
     pub remaining: u32,
     pub waiting: usize,
+    /// Reservations whose expiry timer has not run yet on this node (paid or not).
+    pub timers: usize,
 }
 
 /// What became of an order attempt that reached the stock.
@@ -127,7 +138,10 @@ pub struct Drops {
     hub: Hub,
     tokens: Arc<AccessTokens>,
     metrics: Metrics,
+    clock: SharedClock,
     loaded: tokio::sync::Mutex<HashMap<Uuid, Arc<DropState>>>,
+    /// Unpaid reservations, by when they lapse.
+    expiries: Arc<DueQueue<(Arc<DropState>, OrderRecord)>>,
 }
 
 impl Drops {
@@ -136,14 +150,40 @@ impl Drops {
         hub: Hub,
         tokens: Arc<AccessTokens>,
         metrics: Metrics,
+        clock: SharedClock,
     ) -> Arc<Drops> {
-        Arc::new(Drops {
-            stores,
-            hub,
-            tokens,
-            metrics,
-            loaded: tokio::sync::Mutex::new(HashMap::new()),
+        Arc::new_cyclic(|drops: &std::sync::Weak<Drops>| {
+            // Weakly: the queue's task must not keep the drops it serves alive.
+            let drops = drops.clone();
+            let expiries = DueQueue::start(
+                clock.clone(),
+                EXPIRY_WAVE,
+                move |(state, order): (Arc<DropState>, OrderRecord)| {
+                    let drops = drops.upgrade();
+                    async move {
+                        let Some(drops) = drops else { return };
+                        if let Err(err) = drops.expire(&state, &order).await {
+                            tracing::warn!(order_id = %order.id, error = %err, "cannot expire a reservation");
+                        }
+                        state.timers.fetch_sub(1, Ordering::SeqCst);
+                    }
+                },
+            );
+            Drops {
+                stores,
+                hub,
+                tokens,
+                metrics,
+                clock,
+                loaded: tokio::sync::Mutex::new(HashMap::new()),
+                expiries,
+            }
         })
+    }
+
+    /// Now, by the clock drops run on.
+    pub fn now(&self) -> UnixMillis {
+        self.clock.now()
     }
 
     /// Where order outcomes are counted (refusals answered at the edge count there too).
@@ -169,13 +209,18 @@ impl Drops {
             .admission_per_second
             .map(|rate| WaitingRoom::new(id, rate));
         if let Some(room) = &room {
-            room.clone()
-                .run(record.starts_at, self.tokens.clone(), self.hub.clone());
+            room.clone().run(
+                record.starts_at,
+                self.tokens.clone(),
+                self.hub.clone(),
+                self.clock.clone(),
+            );
         }
         let state = Arc::new(DropState {
             seller: Seller::new(record.clone()),
             room,
             watchers: Mutex::new(HashSet::new()),
+            timers: AtomicUsize::new(0),
         });
         loaded.insert(id, state.clone());
         drop(loaded);
@@ -203,7 +248,7 @@ impl Drops {
                 max: record.per_user_limit,
             });
         }
-        let now = now_millis();
+        let now = self.clock.now();
         if now < record.starts_at {
             self.metrics.drop_order(DropOrderResult::NotStarted);
             return Err(OrderRefusal::NotStarted {
@@ -224,7 +269,7 @@ impl Drops {
     /// Where the drop stands for buyers now, and the units still for sale.
     pub async fn phase(&self, state: &DropState) -> (Phase, u32) {
         let remaining = state.seller.remaining().await;
-        let phase = if now_millis() < state.record().starts_at {
+        let phase = if self.clock.now() < state.record().starts_at {
             Phase::Upcoming
         } else if remaining == 0 {
             Phase::SoldOut
@@ -253,6 +298,7 @@ impl Drops {
             leased: pool.leased,
             remaining: state.seller.remaining().await,
             waiting: state.room.as_ref().map_or(0, |r| r.waiting()),
+            timers: state.timers.load(Ordering::SeqCst),
         })
     }
 
@@ -284,7 +330,7 @@ impl Drops {
                 return Err(err);
             }
         }
-        let now = now_millis();
+        let now = self.clock.now();
         let order = OrderRecord {
             id: Uuid::new_v4(),
             drop_id: record.id,
@@ -302,20 +348,14 @@ impl Drops {
         }
         self.metrics.drop_order(DropOrderResult::Reserved);
         state.watch(user);
-        self.tell_buyer(&order, "order.reserved");
+        self.tell_buyer(&order, kinds::ORDER_RESERVED);
         self.schedule_expiry(state.clone(), order.clone());
         Ok(OrderOutcome::Reserved(order))
     }
 
-    fn schedule_expiry(self: &Arc<Self>, state: Arc<DropState>, order: OrderRecord) {
-        let drops = self.clone();
-        let wait = Duration::from_millis((order.expires_at - now_millis()).max(0) as u64);
-        tokio::spawn(async move {
-            tokio::time::sleep(wait).await;
-            if let Err(err) = drops.expire(&state, &order).await {
-                tracing::warn!(order_id = %order.id, error = %err, "cannot expire a reservation");
-            }
-        });
+    fn schedule_expiry(&self, state: Arc<DropState>, order: OrderRecord) {
+        state.timers.fetch_add(1, Ordering::SeqCst);
+        self.expiries.push(order.expires_at, (state, order));
     }
 
     /// Expires the reservation if it is still unpaid and puts its units back.
@@ -338,7 +378,7 @@ impl Drops {
                 status: OrderStatus::Expired,
                 ..order.clone()
             },
-            "order.expired",
+            kinds::ORDER_EXPIRED,
         );
         Ok(())
     }
@@ -365,17 +405,16 @@ impl Drops {
                 status: OrderStatus::Paid,
                 ..order
             },
-            "order.paid",
+            kinds::ORDER_PAID,
         );
         Ok(true)
     }
 
     /// An order event in the buyer's feed (every device, kept for resume).
-    fn tell_buyer(&self, order: &OrderRecord, kind: &'static str) {
+    fn tell_buyer(&self, order: &OrderRecord, kind: EventKind) {
         let hub = self.hub.clone();
         let (user, data) = (order.user, order_view(order).to_string());
         tokio::spawn(async move {
-            let kind = EventKind::parse(kind).expect("order event kinds are valid");
             if let Err(err) = hub.publish(user, kind, data).await {
                 tracing::warn!(user_id = %user, error = %err, "cannot tell a buyer about their order");
             }
@@ -395,7 +434,7 @@ impl Drops {
             let mut tick = tokio::time::interval(STOCK_PUSH_INTERVAL);
             loop {
                 tick.tick().await;
-                let now = now_millis();
+                let now = self.clock.now();
                 if now >= ends_at {
                     break;
                 }
@@ -408,17 +447,17 @@ impl Drops {
                     continue;
                 }
                 let kind = if remaining == 0 {
-                    "drop.sold_out"
+                    kinds::DROP_SOLD_OUT
                 } else {
-                    "drop.stock"
+                    kinds::DROP_STOCK
                 };
                 let frame = notice_frame(
-                    kind,
-                    now_millis(),
+                    &kind,
+                    self.clock.now(),
                     &json!({ "drop_id": id, "remaining": remaining }),
                 );
                 for user in state.watchers() {
-                    self.hub.notify_user(user, frame.clone(), kind);
+                    self.hub.notify_user(user, frame.clone(), &kind);
                 }
                 last = Some(remaining);
             }

@@ -9,13 +9,15 @@
 //! The queue lives in this node's memory: a drop's buyers should reach one node (route by
 //! drop id) or the admission rate applies per node.
 
+use fitpulse_actors::events::kinds;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fitpulse_actors::domain::{UserId, now_millis};
+use fitpulse_actors::domain::{UnixMillis, UserId};
 use fitpulse_actors::events::notice_frame;
 use fitpulse_actors::hub::Hub;
+use fitpulse_actors::ports::clock::SharedClock;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -131,21 +133,26 @@ impl WaitingRoom {
 
     /// Admits buyers every second from `starts_at` on, tells them over their sockets, and
     /// tells the waiting their position every other second. Ends a day after the start.
-    pub fn run(self: Arc<Self>, starts_at: i64, tokens: Arc<AccessTokens>, hub: Hub) {
+    pub fn run(
+        self: Arc<Self>,
+        starts_at: UnixMillis,
+        tokens: Arc<AccessTokens>,
+        hub: Hub,
+        clock: SharedClock,
+    ) {
         tokio::spawn(async move {
-            let wait = Duration::from_millis((starts_at - now_millis()).max(0) as u64);
-            tokio::time::sleep(wait).await;
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
             let ticks = OPEN_FOR.as_secs();
             for n in 0..ticks {
-                tick.tick().await;
+                // Tick n at the start plus n seconds: a late tick does not shift the next.
+                clock.sleep_until(starts_at + n as i64 * 1000).await;
+                let now = clock.now();
                 for (user, token) in self.admit_next(&tokens) {
                     let data = json!({ "drop_id": self.drop_id, "admission_token": token,
                                        "expires_in": ADMISSION_TTL_SECONDS });
                     hub.notify_user(
                         user,
-                        notice_frame("drop.admitted", now_millis(), &data),
-                        "drop.admitted",
+                        notice_frame(&kinds::DROP_ADMITTED, now, &data),
+                        &kinds::DROP_ADMITTED,
                     );
                 }
                 if n % 2 == 0 {
@@ -153,8 +160,8 @@ impl WaitingRoom {
                         let data = json!({ "drop_id": self.drop_id, "ahead": ahead });
                         hub.notify_user(
                             user,
-                            notice_frame("drop.queue", now_millis(), &data),
-                            "drop.queue",
+                            notice_frame(&kinds::DROP_QUEUE, now, &data),
+                            &kinds::DROP_QUEUE,
                         );
                     }
                 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use fitpulse_actors::domain::{Role, now_millis};
+use fitpulse_actors::domain::Role;
 use fitpulse_actors::ports::drops::DropRecord;
 use serde::Deserialize;
 use serde_json::json;
@@ -63,7 +63,7 @@ async fn load_announced(
 ) -> Result<Arc<DropState>, ApiError> {
     let state = load(drops, raw).await?;
     let admin = caller.is_some_and(|c| c.has_role(Role::Admin));
-    if !admin && !state.record().announced(now_millis()) {
+    if !admin && !state.record().announced(drops.now()) {
         return Err(ApiError::new(ErrorCode::NotFound).with_message("no such drop"));
     }
     Ok(state)
@@ -147,7 +147,7 @@ async fn create(
         per_user_limit: b.per_user_limit,
         reservation_ttl_seconds: b.reservation_ttl_seconds,
         admission_per_second: b.admission_per_second,
-        created_at: now_millis(),
+        created_at: drops.now(),
         announce_at,
     };
     drops.create(&record).await?;
@@ -169,14 +169,15 @@ async fn list(
     caller: AuthUser,
     _query: web::Query<ListQuery>,
     stores: web::Data<Stores>,
+    drops: web::Data<Arc<Drops>>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_role(Role::Admin)?;
-    let now = now_millis();
-    let drops = stores
+    let now = drops.now();
+    let listed = stores
         .drops
         .drops_between(now - LIST_BACK_MS, now + LIST_AHEAD_MS)
         .await?;
-    let items: Vec<_> = drops
+    let items: Vec<_> = listed
         .iter()
         .map(|d| {
             json!({
@@ -209,6 +210,7 @@ async fn admin_view(
         "remaining": books.remaining,
         "admission_per_second": record.admission_per_second,
         "waiting": books.waiting,
+        "timers": books.timers,
         "starts_at": rfc3339(record.starts_at),
         "announce_at": record.announce_at.map(rfc3339),
     })))
@@ -224,7 +226,7 @@ async fn public_view(
         state.watch(user);
     }
     let record = state.record();
-    let now = now_millis();
+    let now = drops.now();
     let (phase, remaining) = drops.phase(&state).await;
     let phase = phase.as_str();
     Ok(HttpResponse::Ok()

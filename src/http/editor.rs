@@ -7,6 +7,7 @@
 
 use actix_web::{HttpResponse, web};
 use fitpulse_actors::domain::{ContentKind, Role, now_millis};
+use fitpulse_actors::events::kinds;
 use fitpulse_actors::events::notice_frame;
 use fitpulse_actors::hub::Hub;
 use serde_json::{Value, json};
@@ -73,8 +74,8 @@ async fn store(
     content.announce_item(&item);
     if newly_published {
         hub.notify_all(
-            notice_frame("content.new", now_millis(), &announce),
-            "content.new",
+            notice_frame(&kinds::CONTENT_NEW, now_millis(), &announce),
+            &kinds::CONTENT_NEW,
         );
     }
     Ok(HttpResponse::build(status).json(editor_view(&item)))

@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use fitpulse_actors::domain::{ClassId, ClassState, ItemRef, LiveClassRecord, Role, now_millis};
+use fitpulse_actors::domain::{ClassId, ClassState, ItemRef, LiveClassRecord, Role, UnixMillis};
 use fitpulse_actors::live::Live;
+use fitpulse_actors::ports::clock::SharedClock;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -45,6 +46,7 @@ fn waiting_room_ms(settings: &LiveSettings) -> i64 {
 fn class_view(
     class: &LiveClassRecord,
     settings: &LiveSettings,
+    now: UnixMillis,
     counts: &HashMap<ClassId, usize>,
 ) -> Value {
     json!({
@@ -55,7 +57,7 @@ fn class_view(
         "scheduled_at": rfc3339(class.scheduled_at),
         "duration_minutes": class.duration_minutes,
         "premium": class.premium,
-        "state": class.phase(now_millis(), waiting_room_ms(settings)).as_str(),
+        "state": class.phase(now, waiting_room_ms(settings)).as_str(),
         "started_at": class.started_at.map(rfc3339),
         "ended_at": class.ended_at.map(rfc3339),
         "participants": counts.get(&class.id).copied().unwrap_or(0),
@@ -65,11 +67,12 @@ fn class_view(
 fn status_view(
     class: &LiveClassRecord,
     settings: &LiveSettings,
+    now: UnixMillis,
     counts: &HashMap<ClassId, usize>,
 ) -> Value {
     json!({
         "id": class.id.to_string(),
-        "state": class.phase(now_millis(), waiting_room_ms(settings)).as_str(),
+        "state": class.phase(now, waiting_room_ms(settings)).as_str(),
         "scheduled_at": rfc3339(class.scheduled_at),
         "started_at": class.started_at.map(rfc3339),
         "participants": counts.get(&class.id).copied().unwrap_or(0),
@@ -117,6 +120,7 @@ async fn schedule(
     body: web::Json<ScheduleBody>,
     stores: web::Data<Stores>,
     settings: web::Data<LiveSettings>,
+    clock: web::Data<SharedClock>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_role(Role::Coach)?;
     let coach = caller.user_id()?;
@@ -125,7 +129,7 @@ async fn schedule(
     if let Some(workout) = &body.workout_id {
         ItemRef::parse("workout", workout).map_err(|e| ApiError::invalid_field("workout_id", e))?;
     }
-    let now = now_millis();
+    let now = clock.now();
     let scheduled_at = parse_time(&body.scheduled_at).ok_or_else(|| {
         ApiError::invalid_field(
             "scheduled_at",
@@ -156,7 +160,7 @@ async fn schedule(
     };
     stores.live.create_class(&class).await?;
     tracing::info!(class_id = %class.id, "class scheduled");
-    Ok(HttpResponse::Created().json(class_view(&class, &settings, &HashMap::new())))
+    Ok(HttpResponse::Created().json(class_view(&class, &settings, clock.now(), &HashMap::new())))
 }
 
 #[derive(Deserialize)]
@@ -172,10 +176,10 @@ struct ListQuery {
 async fn window(
     stores: &Stores,
     live: &Live,
+    now: UnixMillis,
     ahead: i64,
     over: bool,
 ) -> Result<(Vec<LiveClassRecord>, HashMap<ClassId, usize>), ApiError> {
-    let now = now_millis();
     let mut classes = stores
         .live
         .classes_between(now - LIST_BACK_MS, now + ahead)
@@ -190,11 +194,12 @@ async fn list(
     stores: web::Data<Stores>,
     live: web::Data<Live>,
     settings: web::Data<LiveSettings>,
+    clock: web::Data<SharedClock>,
 ) -> Result<HttpResponse, ApiError> {
-    let (classes, counts) = window(&stores, &live, LIST_AHEAD_MS, query.all).await?;
+    let (classes, counts) = window(&stores, &live, clock.now(), LIST_AHEAD_MS, query.all).await?;
     let items: Vec<Value> = classes
         .iter()
-        .map(|c| class_view(c, &settings, &counts))
+        .map(|c| class_view(c, &settings, clock.now(), &counts))
         .collect();
     Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": null })))
 }
@@ -205,9 +210,15 @@ async fn get_one(
     stores: web::Data<Stores>,
     live: web::Data<Live>,
     settings: web::Data<LiveSettings>,
+    clock: web::Data<SharedClock>,
 ) -> Result<HttpResponse, ApiError> {
     let class = load(&stores, parse_id(&path)?).await?;
-    Ok(HttpResponse::Ok().json(class_view(&class, &settings, &live.counts().await)))
+    Ok(HttpResponse::Ok().json(class_view(
+        &class,
+        &settings,
+        clock.now(),
+        &live.counts().await,
+    )))
 }
 
 /// Every class live now or starting within a day: public, cacheable.
@@ -216,11 +227,12 @@ async fn status_all(
     stores: web::Data<Stores>,
     live: web::Data<Live>,
     settings: web::Data<LiveSettings>,
+    clock: web::Data<SharedClock>,
 ) -> Result<HttpResponse, ApiError> {
-    let (classes, counts) = window(&stores, &live, STATUS_AHEAD_MS, false).await?;
+    let (classes, counts) = window(&stores, &live, clock.now(), STATUS_AHEAD_MS, false).await?;
     let items: Vec<Value> = classes
         .iter()
-        .map(|c| status_view(c, &settings, &counts))
+        .map(|c| status_view(c, &settings, clock.now(), &counts))
         .collect();
     Ok(cacheable(&req, json!({ "items": items })))
 }
@@ -231,11 +243,12 @@ async fn status_one(
     stores: web::Data<Stores>,
     live: web::Data<Live>,
     settings: web::Data<LiveSettings>,
+    clock: web::Data<SharedClock>,
 ) -> Result<HttpResponse, ApiError> {
     let class = load(&stores, parse_id(&path)?).await?;
     Ok(cacheable(
         &req,
-        status_view(&class, &settings, &live.counts().await),
+        status_view(&class, &settings, clock.now(), &live.counts().await),
     ))
 }
 
@@ -263,6 +276,7 @@ async fn transition(
     stores: web::Data<Stores>,
     live: web::Data<Live>,
     settings: web::Data<LiveSettings>,
+    clock: web::Data<SharedClock>,
 ) -> Result<HttpResponse, ApiError> {
     let (raw_id, action) = path.into_inner();
     // The route only matches these three actions.
@@ -281,7 +295,7 @@ async fn transition(
     }
     if !stores
         .live
-        .transition_class(id, from, to, now_millis())
+        .transition_class(id, from, to, clock.now())
         .await?
     {
         let current = load(&stores, id).await?;
@@ -299,7 +313,12 @@ async fn transition(
         tracing::warn!(class_id = %id, error = %err, "cannot tell the running class it changed");
     }
     tracing::info!(class_id = %id, state = to.as_str(), "class state changed");
-    Ok(HttpResponse::Ok().json(class_view(&updated, &settings, &live.counts().await)))
+    Ok(HttpResponse::Ok().json(class_view(
+        &updated,
+        &settings,
+        clock.now(),
+        &live.counts().await,
+    )))
 }
 
 async fn remind(

@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use fitpulse_actors::domain::{ContentKind, ItemRef, UserId};
-use fitpulse_actors::events::EventKind;
+use fitpulse_actors::events::kinds;
 use fitpulse_actors::hub::Hub;
 use fitpulse_actors::ports::store::Mark;
 use serde::Deserialize;
@@ -72,7 +72,7 @@ fn notify_author(hub: &Hub, author: UserId, liker: UserId, item: &ItemRef, title
     })
     .to_string();
     actix_web::rt::spawn(async move {
-        let kind = EventKind::parse("community.post_liked").expect("a valid event kind");
+        let kind = kinds::COMMUNITY_POST_LIKED;
         if let Err(err) = hub.publish(author, kind, data).await {
             tracing::warn!(user_id = %author, error = %err, "cannot tell an author about a like");
         }

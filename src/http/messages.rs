@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
 use fitpulse_actors::device::ClientInfo;
-use fitpulse_actors::domain::{Role, now_millis};
+use fitpulse_actors::domain::Role;
+use fitpulse_actors::events::kinds;
 use fitpulse_actors::ports::messages::{MessageAction, MessageState};
 use fitpulse_actors::session::{Audience, AudienceFilter, own_workout};
 use serde::Deserialize;
@@ -70,7 +71,7 @@ async fn create(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_role(Role::Admin)?;
     let b = body.into_inner();
-    let now = now_millis();
+    let now = messages.now();
     let starts_at = match &b.starts_at {
         Some(raw) => parse_time(raw)
             .ok_or_else(|| ApiError::invalid_field("starts_at", "an RFC 3339 time"))?,
@@ -135,7 +136,7 @@ async fn list(
     let mut items: Vec<FeatureMessage> = messages
         .stores()
         .messages
-        .unexpired_messages(now_millis())
+        .unexpired_messages(messages.now())
         .await?
         .iter()
         .map(FeatureMessage::from_record)
@@ -188,7 +189,7 @@ async fn inbox(
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user_id()?;
     let stores = messages.stores();
-    let now = now_millis();
+    let now = messages.now();
     let profile_locale = stores
         .users
         .user_by_id(user)
@@ -206,7 +207,7 @@ async fn inbox(
         .events_after(user, head.last_seq.saturating_sub(200), 200)
         .await?
         .iter()
-        .filter(|e| e.kind == "community.activity" && own_workout(&e.data, user))
+        .filter(|e| e.kind == kinds::COMMUNITY_ACTIVITY.as_str() && own_workout(&e.data, user))
         .map(|e| e.at)
         .max();
     let audience = Audience {

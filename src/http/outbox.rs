@@ -4,7 +4,8 @@
 //! dead item pending again with fresh attempts.
 
 use actix_web::{HttpResponse, web};
-use fitpulse_actors::domain::{Role, now_millis};
+use fitpulse_actors::domain::Role;
+use fitpulse_actors::ports::clock::SharedClock;
 use fitpulse_actors::ports::commerce::OutboxItem;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -66,6 +67,7 @@ async fn list(
     caller: AuthUser,
     query: web::Query<ListQuery>,
     stores: web::Data<Stores>,
+    clock: web::Data<SharedClock>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_role(Role::Admin)?;
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
@@ -78,7 +80,7 @@ async fn list(
         ListedState::Pending => {
             stores
                 .outbox
-                .due(now_millis() + PENDING_HORIZON_MS, limit)
+                .due(clock.now() + PENDING_HORIZON_MS, limit)
                 .await?
         }
     };
@@ -106,10 +108,11 @@ async fn retry(
     caller: AuthUser,
     path: web::Path<String>,
     stores: web::Data<Stores>,
+    clock: web::Data<SharedClock>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_role(Role::Admin)?;
     let id = item_id(&path)?;
-    let revived = stores.outbox.revive(id, now_millis()).await?;
+    let revived = stores.outbox.revive(id, clock.now()).await?;
     let item =
         stores.outbox.outbox_item(id).await?.ok_or_else(|| {
             ApiError::new(ErrorCode::NotFound).with_message("no such outbox item")

@@ -6,7 +6,8 @@
 //! change no subscription. Refused bodies change nothing.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use fitpulse_actors::domain::now_millis;
+use fitpulse_actors::domain::UnixMillis;
+use fitpulse_actors::ports::clock::SharedClock;
 use fitpulse_actors::ports::commerce::OutboxItem;
 use serde_json::json;
 
@@ -39,8 +40,8 @@ impl From<WebhookError> for ApiError {
     }
 }
 
-fn now_secs() -> u64 {
-    (now_millis() / 1000).max(0) as u64
+fn secs(at: UnixMillis) -> u64 {
+    (at / 1000).max(0) as u64
 }
 
 fn provider_label(store: Store) -> WebhookProvider {
@@ -55,6 +56,7 @@ fn provider_label(store: Store) -> WebhookProvider {
 async fn accept(
     store: Store,
     parsed: Result<(String, Option<Notification>), WebhookError>,
+    now: UnixMillis,
     stores: &Stores,
     metrics: &Metrics,
 ) -> Result<HttpResponse, ApiError> {
@@ -71,7 +73,7 @@ async fn accept(
         Notification::outbox_id(store, &event_id),
         &Notification::outbox_kind(store),
         serde_json::to_string(&note).expect("a notification serializes"),
-        now_millis(),
+        now,
     );
     enqueue_once(&item, provider, &event_id, stores, metrics).await
 }
@@ -106,14 +108,16 @@ async fn appstore(
     webhooks: web::Data<Webhooks>,
     stores: web::Data<Stores>,
     metrics: web::Data<Metrics>,
+    clock: web::Data<SharedClock>,
 ) -> Result<HttpResponse, ApiError> {
     require_json(&req)?;
+    let now = clock.now();
     let verifier = webhooks
         .appstore
         .as_ref()
         .ok_or_else(|| not_configured(&metrics, WebhookProvider::AppStore))?;
-    let parsed = verifier.parse(&body, now_secs());
-    accept(Store::AppStore, parsed, &stores, &metrics).await
+    let parsed = verifier.parse(&body, secs(now));
+    accept(Store::AppStore, parsed, now, &stores, &metrics).await
 }
 
 #[derive(serde::Deserialize)]
@@ -128,8 +132,10 @@ async fn googleplay(
     webhooks: web::Data<Webhooks>,
     stores: web::Data<Stores>,
     metrics: web::Data<Metrics>,
+    clock: web::Data<SharedClock>,
 ) -> Result<HttpResponse, ApiError> {
     require_json(&req)?;
+    let now = clock.now();
     let play = webhooks
         .googleplay
         .as_ref()
@@ -138,7 +144,7 @@ async fn googleplay(
     let parsed = play
         .authenticate(presented)
         .and_then(|()| play.parse(&body));
-    accept(Store::GooglePlay, parsed, &stores, &metrics).await
+    accept(Store::GooglePlay, parsed, now, &stores, &metrics).await
 }
 
 async fn payments(
@@ -147,8 +153,10 @@ async fn payments(
     webhooks: web::Data<Webhooks>,
     stores: web::Data<Stores>,
     metrics: web::Data<Metrics>,
+    clock: web::Data<SharedClock>,
 ) -> Result<HttpResponse, ApiError> {
     require_json(&req)?;
+    let now = clock.now();
     let provider = webhooks
         .payments
         .as_ref()
@@ -158,11 +166,11 @@ async fn payments(
         .get(SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok());
     let parsed = provider
-        .verify(header, &body, now_secs())
+        .verify(header, &body, secs(now))
         .and_then(|()| provider.parse(&body));
     match parsed {
         Ok((event_id, Some(PaymentEvent::OrderPaid { order_id }))) => {
-            accept_order_payment(&event_id, order_id, &stores, &metrics).await
+            accept_order_payment(&event_id, order_id, now, &stores, &metrics).await
         }
         other => {
             let parsed = other.map(|(id, event)| {
@@ -172,7 +180,7 @@ async fn payments(
                 };
                 (id, note)
             });
-            accept(Store::Web, parsed, &stores, &metrics).await
+            accept(Store::Web, parsed, now, &stores, &metrics).await
         }
     }
 }
@@ -181,6 +189,7 @@ async fn payments(
 async fn accept_order_payment(
     event_id: &str,
     order_id: uuid::Uuid,
+    now: UnixMillis,
     stores: &Stores,
     metrics: &Metrics,
 ) -> Result<HttpResponse, ApiError> {
@@ -188,7 +197,7 @@ async fn accept_order_payment(
         Notification::outbox_id(Store::Web, event_id),
         ORDER_PAYMENT_KIND,
         json!({ "order_id": order_id }).to_string(),
-        now_millis(),
+        now,
     );
     enqueue_once(&item, WebhookProvider::Payments, event_id, stores, metrics).await
 }

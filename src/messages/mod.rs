@@ -6,13 +6,13 @@
 
 pub mod segment;
 
+use fitpulse_actors::events::kinds;
 use std::sync::Arc;
-use std::time::Duration;
 
-use fitpulse_actors::domain::{UnixMillis, UserId, now_millis};
-use fitpulse_actors::events::EventKind;
+use fitpulse_actors::domain::{UnixMillis, UserId};
 use fitpulse_actors::hub::Hub;
 use fitpulse_actors::ports::bus::{Bus, BusError};
+use fitpulse_actors::ports::clock::SharedClock;
 
 use crate::bus::announce::Announcer;
 use fitpulse_actors::ports::messages::{MessageAction, MessageRecord, MessageState};
@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::schedule::DueQueue;
 use crate::store::Stores;
 use fitpulse_actors::domain::time::rfc3339;
 pub use segment::Segment;
@@ -88,6 +89,9 @@ pub struct Messages {
     stores: Stores,
     hub: Hub,
     daily_cap: u32,
+    clock: SharedClock,
+    /// Messages waiting for their start, broadcast in start order.
+    starts: Arc<DueQueue<FeatureMessage>>,
     /// In a cluster: how new messages are announced to the other nodes.
     cluster: std::sync::OnceLock<Announcer>,
 }
@@ -100,17 +104,32 @@ impl Messages {
         stores: Stores,
         hub: Hub,
         daily_cap: u32,
+        clock: SharedClock,
     ) -> Result<Arc<Messages>, StoreError> {
-        let messages = Arc::new(Messages {
-            stores,
-            hub,
-            daily_cap,
-            cluster: std::sync::OnceLock::new(),
+        let messages = Arc::new_cyclic(|messages: &std::sync::Weak<Messages>| {
+            // Weakly: the queue's task must not keep the service alive.
+            let messages = messages.clone();
+            let starts = DueQueue::start(clock.clone(), 1, move |message: FeatureMessage| {
+                let messages = messages.upgrade();
+                async move {
+                    if let Some(messages) = messages {
+                        messages.deliver_if_current(message).await;
+                    }
+                }
+            });
+            Messages {
+                stores,
+                hub,
+                daily_cap,
+                clock,
+                starts,
+                cluster: std::sync::OnceLock::new(),
+            }
         });
         for record in messages
             .stores
             .messages
-            .unexpired_messages(now_millis())
+            .unexpired_messages(messages.clock.now())
             .await?
         {
             let message = FeatureMessage::from_record(&record)?;
@@ -129,6 +148,11 @@ impl Messages {
         &self.hub
     }
 
+    /// Now, by the clock messages run on.
+    pub fn now(&self) -> UnixMillis {
+        self.clock.now()
+    }
+
     /// Records `user`'s `action` on message `id` and tells the user's devices
     /// (`message.state`). `None` when there is no such message for this user: unknown, or
     /// not meant for them (see [`Segment::may_target`]).
@@ -142,7 +166,7 @@ impl Messages {
             return Ok(None);
         };
         let message = FeatureMessage::from_record(&record)?;
-        let now = now_millis();
+        let now = self.clock.now();
         let entitlements = self.stores.entitlements.entitlements(user).await?;
         if !message.segment.may_target(user, &entitlements, now) {
             return Ok(None);
@@ -153,7 +177,7 @@ impl Messages {
             .mark_message(user, id, action, now)
             .await?;
         let data = json!({ "id": id, "action": action.as_str(), "state": state_view(&state) });
-        let kind = EventKind::parse("message.state").expect("a valid event kind");
+        let kind = kinds::MESSAGE_STATE;
         if let Err(err) = self.hub.publish(user, kind, data.to_string()).await {
             tracing::warn!(user_id = %user, error = %err, "cannot tell the user's devices of a message state");
         }
@@ -161,13 +185,18 @@ impl Messages {
     }
 
     /// Stores a new message and schedules its delivery, on every node of a cluster: each
-    /// broadcasts it to the sessions it holds, so every user is offered it once.
+    /// broadcasts it to the sessions it holds, so every user is offered it once. One that
+    /// starts now is handed to this node's sessions before this returns.
     pub async fn create(self: &Arc<Self>, message: FeatureMessage) -> Result<(), StoreError> {
         self.stores.messages.put_message(&message.record()).await?;
         if let Some(announcer) = self.cluster.get() {
             announcer.announce(&message.id.to_string());
         }
-        self.schedule(message);
+        if message.showing(self.clock.now()) {
+            self.deliver(&message).await;
+        } else {
+            self.schedule(message);
+        }
         Ok(())
     }
 
@@ -206,31 +235,36 @@ impl Messages {
     }
 
     /// Broadcasts the message at its start, unless it was cancelled meanwhile.
-    fn schedule(self: &Arc<Self>, message: FeatureMessage) {
-        let this = self.clone();
-        tokio::spawn(async move {
-            let wait = (message.starts_at - now_millis()).max(0) as u64;
-            tokio::time::sleep(Duration::from_millis(wait)).await;
-            // The stored message decides: it may have been cancelled since.
-            let current = match this.stores.messages.message(message.id).await {
-                Ok(Some(record)) => FeatureMessage::from_record(&record).ok(),
-                Ok(None) => None,
-                Err(err) => {
-                    tracing::warn!(message_id = %message.id, error = %err, "cannot read a message at its start; delivering the scheduled copy");
-                    Some(message)
-                }
-            };
-            if let Some(message) = current.filter(|m| m.showing(now_millis())) {
-                let handed = this.hub.broadcast(this.broadcast(&message)).await;
-                tracing::info!(message_id = %message.id, sessions = handed, "feature message broadcast");
+    fn schedule(&self, message: FeatureMessage) {
+        self.starts.push(message.starts_at, message);
+    }
+
+    /// At a scheduled start: the stored message decides, as it may have been cancelled
+    /// since.
+    async fn deliver_if_current(&self, message: FeatureMessage) {
+        let current = match self.stores.messages.message(message.id).await {
+            Ok(Some(record)) => FeatureMessage::from_record(&record).ok(),
+            Ok(None) => None,
+            Err(err) => {
+                tracing::warn!(message_id = %message.id, error = %err, "cannot read a message at its start; delivering the scheduled copy");
+                Some(message)
             }
-        });
+        };
+        if let Some(message) = current.filter(|m| m.showing(self.clock.now())) {
+            self.deliver(&message).await;
+        }
+    }
+
+    /// Hands the message to every session held here; each checks its segment and cap.
+    async fn deliver(&self, message: &FeatureMessage) {
+        let handed = self.hub.broadcast(self.broadcast(message)).await;
+        tracing::info!(message_id = %message.id, sessions = handed, "feature message broadcast");
     }
 
     fn broadcast(&self, message: &FeatureMessage) -> Broadcast {
         Broadcast {
             id: message.id.to_string(),
-            kind: EventKind::parse("message.feature").expect("a valid event kind"),
+            kind: kinds::MESSAGE_FEATURE,
             data: message.view().to_string().into(),
             filter: Arc::new(message.segment.clone()),
             daily_cap: Some(self.daily_cap),

@@ -8,7 +8,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fitpulse_actors::domain::{UnixMillis, now_millis};
+use fitpulse_actors::ports::clock::SharedClock;
 use fitpulse_actors::ports::commerce::{OutboxItem, OutboxStore};
 use fitpulse_actors::ports::store::StoreError;
 use futures_util::{FutureExt, StreamExt};
@@ -57,16 +57,13 @@ impl WorkerConfig {
     }
 }
 
-/// The time source of the worker (the wall clock, or a controlled one in tests).
-pub type Clock = Arc<dyn Fn() -> UnixMillis + Send + Sync>;
-
 /// Runs due items: one [`Deliverer::poll`] is one pass over what is due.
 pub struct Deliverer {
     store: Arc<dyn OutboxStore>,
     handlers: Handlers,
     config: WorkerConfig,
     metrics: Metrics,
-    clock: Clock,
+    clock: SharedClock,
 }
 
 /// What one poll did.
@@ -80,21 +77,13 @@ pub struct PollSummary {
 }
 
 impl Deliverer {
+    /// A deliverer that reads due times and backoffs from `clock`.
     pub fn new(
         store: Arc<dyn OutboxStore>,
         handlers: Handlers,
         config: WorkerConfig,
         metrics: Metrics,
-    ) -> Deliverer {
-        Deliverer::with_clock(store, handlers, config, metrics, Arc::new(now_millis))
-    }
-
-    pub fn with_clock(
-        store: Arc<dyn OutboxStore>,
-        handlers: Handlers,
-        config: WorkerConfig,
-        metrics: Metrics,
-        clock: Clock,
+        clock: SharedClock,
     ) -> Deliverer {
         Deliverer {
             store,
@@ -107,7 +96,7 @@ impl Deliverer {
 
     /// Takes the items due now (up to a batch) and attempts each once.
     pub async fn poll(&self) -> Result<PollSummary, StoreError> {
-        let now = (self.clock)();
+        let now = self.clock.now();
         let items = self.store.due(now, self.config.batch).await?;
         let outcomes: Vec<Option<DeliveryResult>> = futures_util::stream::iter(items)
             .map(|item| self.attempt(item))
@@ -140,7 +129,7 @@ impl Deliverer {
     #[tracing::instrument(skip_all, fields(outbox.id = %item.id, outbox.kind = %item.kind, outbox.attempt = item.attempts + 1))]
     async fn attempt(&self, item: OutboxItem) -> Option<DeliveryResult> {
         let lease_ms = i64::try_from(self.config.lease.as_millis()).unwrap_or(i64::MAX);
-        match self.store.claim(item.id, (self.clock)(), lease_ms).await {
+        match self.store.claim(item.id, self.clock.now(), lease_ms).await {
             Ok(true) => {}
             Ok(false) => return None,
             Err(err) => {
@@ -160,7 +149,7 @@ impl Deliverer {
             }
             Err(HandleError::Retry(reason)) if attempts < self.config.max_attempts => {
                 let delay_ms = self.config.backoff.delay_ms(attempts);
-                let next_at = (self.clock)() + i64::try_from(delay_ms).unwrap_or(i64::MAX / 2);
+                let next_at = self.clock.now() + i64::try_from(delay_ms).unwrap_or(i64::MAX / 2);
                 tracing::warn!(error = %reason, delay_ms, "outbox item failed; retrying later");
                 let stored = self
                     .store
@@ -283,9 +272,10 @@ async fn log_store_error<T>(what: &str, work: impl Future<Output = Result<T, Sto
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
-    use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use async_trait::async_trait;
+    use fitpulse_actors::ports::clock::ManualClock;
     use fitpulse_actors::ports::commerce::OutboxState;
     use uuid::Uuid;
 
@@ -293,7 +283,7 @@ mod tests {
     use crate::outbox::Handler;
     use crate::store::embedded::EmbeddedStore;
 
-    const START: UnixMillis = 1_700_000_000_000;
+    const START: fitpulse_actors::domain::UnixMillis = 1_700_000_000_000;
 
     /// Answers from a script, one entry per call (the last one repeats).
     struct Scripted {
@@ -340,7 +330,7 @@ mod tests {
         _dir: tempfile::TempDir,
         store: Arc<EmbeddedStore>,
         metrics: Metrics,
-        now: Arc<AtomicI64>,
+        clock: Arc<ManualClock>,
     }
 
     impl Fixture {
@@ -356,13 +346,12 @@ mod tests {
                 _dir: dir,
                 store,
                 metrics,
-                now: Arc::new(AtomicI64::new(START)),
+                clock: ManualClock::starting_at(START),
             }
         }
 
         fn deliverer(&self, handlers: Handlers, max_attempts: u32) -> Deliverer {
-            let now = self.now.clone();
-            Deliverer::with_clock(
+            Deliverer::new(
                 self.store.clone(),
                 handlers,
                 WorkerConfig {
@@ -373,7 +362,7 @@ mod tests {
                     backoff: Backoff::new(1_000, 10_000),
                 },
                 self.metrics.clone(),
-                Arc::new(move || now.load(Ordering::SeqCst)),
+                self.clock.clone(),
             )
         }
 
@@ -391,8 +380,8 @@ mod tests {
                 .expect("exists")
         }
 
-        fn advance(&self, ms: i64) {
-            self.now.fetch_add(ms, Ordering::SeqCst);
+        fn advance(&self, ms: u64) {
+            self.clock.advance(Duration::from_millis(ms));
         }
     }
 

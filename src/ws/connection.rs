@@ -4,6 +4,7 @@
 //! message rate (pings and pongs included), pings to find dead peers, warns before its token expires and closes 4001
 //! when it does unless the app sent `auth.refresh`.
 
+use fitpulse_actors::events::kinds;
 use std::collections::{BTreeSet, HashSet};
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -233,7 +234,7 @@ impl Connection {
         self.expiry_timers.push(ctx.run_later(warning, move |act, ctx| {
             let in_seconds = (expires_at - now_millis() / 1000).max(0);
             let notice = notice_frame(
-                "token.expiring",
+                &kinds::TOKEN_EXPIRING,
                 now_millis(),
                 &json!({ "expires_at": fitpulse_actors::events::rfc3339(expires_at * 1000), "in_seconds": in_seconds }),
             );

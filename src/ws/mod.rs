@@ -6,7 +6,7 @@
 //! - `replies`: the reply envelopes.
 
 mod connection;
-mod frames;
+pub(crate) mod frames;
 mod replies;
 
 use std::sync::Arc;

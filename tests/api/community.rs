@@ -96,7 +96,7 @@ async fn a_check_in_reaches_a_followers_socket_and_a_group_post_a_members_feed()
     )
     .await;
     assert_eq!(posted.status, 201, "{}", posted.text);
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Replayed from the feed, or pushed live should the socket be quicker than the feed.
     let (mut member_socket, _) = app.connect_ready(&member_token, Some(0)).await;
     let replayed = member_socket.event("community.post").await;
     assert_eq!(replayed["data"]["text"], "5k done!");
@@ -150,7 +150,10 @@ async fn a_blocked_users_events_never_arrive_and_removed_posts_leave_every_feed(
     let app = spawn_app().await;
     let (blocker, blocker_token) = app.member_account().await;
     let (pest, pest_token) = app.member_account().await;
+    // The friend's events are the positive controls: allowed, and sent after the pest's.
+    let (friend, friend_token) = app.member_account().await;
     put(&app, &format!("/v1/me/following/{pest}"), &blocker_token).await;
+    put(&app, &format!("/v1/me/following/{friend}"), &blocker_token).await;
     let blocked = put(&app, &format!("/v1/me/blocks/{pest}"), &blocker_token).await;
     assert_eq!(blocked.status, 200);
     let (mut socket, _) = app.connect_ready(&blocker_token, None).await;
@@ -168,18 +171,24 @@ async fn a_blocked_users_events_never_arrive_and_removed_posts_leave_every_feed(
         &pest_token,
     )
     .await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert!(
-        socket
-            .frames_before_pong("community.activity", 1)
-            .await
-            .is_empty(),
-        "nothing from a blocked user"
-    );
+    post_json(
+        &app,
+        "/v1/me/activities",
+        json!({ "type": "workout_finished", "item_id": "core-crusher-express-15-min" }),
+        &friend_token,
+    )
+    .await;
+    let friend_id = json!(friend.to_string());
+    let before = socket
+        .frames_until("community.activity", |f| {
+            f["type"] == "community.activity" && f["data"]["user_id"] == friend_id
+        })
+        .await;
+    assert!(before.is_empty(), "nothing from a blocked user: {before:?}");
     let follow_back = put(&app, &format!("/v1/me/following/{blocker}"), &pest_token).await;
     assert_eq!(follow_back.status, 404, "blocks hide both ways");
 
-    let group = group_with(&app, &blocker_token, &[&pest_token]).await;
+    let group = group_with(&app, &blocker_token, &[&pest_token, &friend_token]).await;
     let hidden = post_json(
         &app,
         &format!("/v1/groups/{group}/posts"),
@@ -201,13 +210,20 @@ async fn a_blocked_users_events_never_arrive_and_removed_posts_leave_every_feed(
         listed["items"].as_array().expect("items").is_empty(),
         "a blocked author's posts are hidden"
     );
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert!(
-        socket
-            .frames_before_pong("community.post", 2)
-            .await
-            .is_empty()
-    );
+    let shared = post_json(
+        &app,
+        &format!("/v1/groups/{group}/posts"),
+        json!({ "text": "see you at 7" }),
+        &friend_token,
+    )
+    .await;
+    assert_eq!(shared.status, 201, "{}", shared.text);
+    let before = socket
+        .frames_until("community.post", |f| {
+            f["type"] == "community.post" && f["data"]["author_id"] == friend_id
+        })
+        .await;
+    assert!(before.is_empty(), "no post of a blocked author: {before:?}");
 
     let shown = post_json(
         &app,

@@ -12,7 +12,7 @@ use fitpulse_actors::domain::now_millis;
 use fitpulse_actors::events::rfc3339;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_error, scylla_app, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, assert_error, scylla_app, spawn_app, spawn_app_on_manual_clock};
 
 async fn create_drop(
     app: &TestApp,
@@ -24,7 +24,7 @@ async fn create_drop(
 ) -> String {
     let body = json!({
         "title": "Launch hoodie", "stock": stock, "price_cents": 5900, "currency": "EUR",
-        "starts_at": rfc3339(now_millis() + starts_in_ms), "per_user_limit": limit,
+        "starts_at": rfc3339(app.now() + starts_in_ms), "per_user_limit": limit,
         "reservation_ttl_seconds": ttl, "admission_per_second": rate,
     });
     let created = app
@@ -295,7 +295,7 @@ async fn the_waiting_room_admits_buyers_in_order_at_its_rate() {
 
 #[actix_web::test]
 async fn the_payment_webhook_confirms_an_order_and_a_paid_order_never_expires() {
-    let app = spawn_app_with(|s| {
+    let app = spawn_app_on_manual_clock(|s| {
         s.commerce.payments_secret = Some(Secret::new("whsec_drops"));
         s.outbox.poll_interval_ms = 50;
     })
@@ -321,24 +321,45 @@ async fn the_payment_webhook_confirms_an_order_and_a_paid_order_never_expires() 
     assert_eq!(paid.status, 200, "{}", paid.text);
     let event = socket.event("order.paid").await;
     assert_eq!(event["data"]["id"], json!(id));
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+
+    // Past the reservation's two seconds: its timer runs (the positive control: the
+    // drop's timers reach zero) and finds the order paid.
+    app.advance(Duration::from_secs(3));
+    let admin = app.admin();
+    let drop_view = || async {
+        app.call(
+            "GET",
+            &format!("/v1/admin/drops/{drop}"),
+            None,
+            Some(&admin),
+        )
+        .await
+        .json()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let view = loop {
+        let view = drop_view().await;
+        if view["timers"] == 0 {
+            break view;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the timer never ran: {view}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let order = app
         .call("GET", &format!("/v1/orders/{id}"), None, Some(&buyer))
         .await
         .json();
     assert_eq!(order["status"], "paid", "the expiry timer found it paid");
-    let view = app
-        .call(
-            "GET",
-            &format!("/v1/admin/drops/{drop}"),
-            None,
-            Some(&app.admin()),
-        )
-        .await
-        .json();
     assert_eq!(
-        (view["sold"].clone(), view["reserved"].clone()),
-        (json!(1), json!(0))
+        (
+            view["sold"].clone(),
+            view["reserved"].clone(),
+            view["expired"].clone()
+        ),
+        (json!(1), json!(0), json!(0))
     );
 }
 

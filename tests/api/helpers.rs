@@ -6,7 +6,9 @@ use std::time::Duration;
 use fitpulse::config::{LogFormat, LogSettings, Settings};
 use fitpulse::lifecycle::Lifecycle;
 use fitpulse::node::BusChoice;
-use fitpulse::startup::Application;
+use fitpulse::startup::{Application, Wiring};
+use fitpulse_actors::domain::now_millis;
+use fitpulse_actors::ports::clock::ManualClock;
 use serde::{Deserialize, Serialize};
 use tempfile::TempDir;
 
@@ -41,6 +43,8 @@ pub struct TestApp {
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
     pub stores: fitpulse::store::Stores,
     pub settings: Settings,
+    /// The clock the app runs on, when the test moves it (see [`spawn_app_on_manual_clock`]).
+    pub clock: Option<std::sync::Arc<ManualClock>>,
     pub _data_dir: TempDir,
 }
 
@@ -87,7 +91,27 @@ pub async fn spawn_app_on(bus: BusChoice, customize: impl FnOnce(&mut Settings))
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut settings = test_settings(&data_dir);
     customize(&mut settings);
-    spawn_in(settings, data_dir, bus).await
+    let wiring = Wiring {
+        bus,
+        ..Wiring::default()
+    };
+    spawn_in(settings, data_dir, wiring, None).await
+}
+
+/// Like [`spawn_app_with`], on a clock that stands at the wall clock's now until the test
+/// advances it ([`TestApp::advance`]): reservations, scheduled messages and class phases
+/// move only then.
+pub async fn spawn_app_on_manual_clock(customize: impl FnOnce(&mut Settings)) -> TestApp {
+    init_logs();
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = test_settings(&data_dir);
+    customize(&mut settings);
+    let clock = ManualClock::starting_at(now_millis());
+    let wiring = Wiring {
+        clock: clock.clone(),
+        ..Wiring::default()
+    };
+    spawn_in(settings, data_dir, wiring, Some(clock)).await
 }
 
 /// The app on the suite's CQL keyspace, or `None` when no CQL server is configured.
@@ -107,9 +131,14 @@ pub async fn scylla_app(customize: impl FnOnce(&mut Settings)) -> Option<TestApp
 }
 
 /// Spawns the app with exactly `settings`, keeping `data_dir` alive as long as it runs.
-async fn spawn_in(settings: Settings, data_dir: TempDir, bus: BusChoice) -> TestApp {
+async fn spawn_in(
+    settings: Settings,
+    data_dir: TempDir,
+    wiring: Wiring,
+    clock: Option<std::sync::Arc<ManualClock>>,
+) -> TestApp {
     // Boxed: the build future is large, and tests start several apps on one thread.
-    let app = Box::pin(Application::build_on(settings.clone(), test_routes, bus))
+    let app = Box::pin(Application::build_on(settings.clone(), test_routes, wiring))
         .await
         .expect("the app builds");
     let port = app.port();
@@ -126,11 +155,27 @@ async fn spawn_in(settings: Settings, data_dir: TempDir, bus: BusChoice) -> Test
         server,
         stores,
         settings,
+        clock,
         _data_dir: data_dir,
     }
 }
 
 impl TestApp {
+    /// Moves the app's manual clock forward.
+    pub fn advance(&self, by: Duration) {
+        self.clock
+            .as_ref()
+            .expect("an app spawned on a manual clock")
+            .advance(by);
+    }
+
+    /// The app's time: its manual clock's, or the wall clock's.
+    pub fn now(&self) -> fitpulse_actors::domain::UnixMillis {
+        self.clock.as_ref().map_or_else(now_millis, |clock| {
+            fitpulse_actors::ports::clock::Clock::now(clock.as_ref())
+        })
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

@@ -20,6 +20,7 @@ mod ops;
 mod outbox;
 mod plan;
 mod shutdown;
+mod skips;
 mod sockets;
 pub mod store;
 mod tokens;

@@ -9,7 +9,7 @@ use fitpulse_actors::events::rfc3339;
 use fitpulse_actors::ports::store::Entitlement;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_error, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, assert_error, spawn_app, spawn_app_on_manual_clock};
 use crate::sockets::Socket;
 
 async fn premium(app: &TestApp, user: UserId) {
@@ -51,11 +51,27 @@ async fn send_message(app: &TestApp, body: Value) -> Value {
 }
 
 fn message(title: &str, starts_in_ms: i64, segment: Value) -> Value {
+    message_from(now_millis(), title, starts_in_ms, segment)
+}
+
+/// A message starting `starts_in_ms` after `now` (the app's time when it runs on a manual
+/// clock).
+fn message_from(now: i64, title: &str, starts_in_ms: i64, segment: Value) -> Value {
     json!({
         "title": title, "body": "Open the app to see it", "cta_url": "fitpulse://plans/new",
-        "priority": 5, "starts_at": rfc3339(now_millis() + starts_in_ms),
-        "expires_at": rfc3339(now_millis() + 3_600_000), "segment": segment,
+        "priority": 5, "starts_at": rfc3339(now + starts_in_ms),
+        "expires_at": rfc3339(now + 3_600_000), "segment": segment,
     })
+}
+
+/// Frames of `message.feature` that reached `user`'s socket before a marker pushed now.
+/// A broadcast handed to the sessions before the push comes before the marker, so this
+/// shows what did not arrive.
+async fn messages_before_marker(app: &TestApp, user: UserId, socket: &mut Socket) -> Vec<Value> {
+    app.push(user, "custom.marker", json!({})).await;
+    socket
+        .frames_before_event("message.feature", "custom.marker")
+        .await
 }
 
 #[actix_web::test]
@@ -99,13 +115,10 @@ async fn a_segmented_message_reaches_only_its_audience_and_waits_in_offline_inbo
         delivered["seq"].is_u64(),
         "a sequenced event of the user's feed"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    for (n, socket) in others.iter_mut().enumerate() {
+    // The target had it, so every session was handed it: a marker pushed now comes after.
+    for (n, (socket, user)) in others.iter_mut().zip([free, android, old]).enumerate() {
         assert!(
-            socket
-                .frames_before_pong("message.feature", 100 + n as u64)
-                .await
-                .is_empty(),
+            messages_before_marker(&app, user, socket).await.is_empty(),
             "device {n} is not in the audience"
         );
     }
@@ -200,13 +213,23 @@ async fn a_segmented_message_reaches_only_its_audience_and_waits_in_offline_inbo
 
 #[actix_web::test]
 async fn the_daily_cap_holds_and_cancelled_messages_never_go_out() {
-    let app = spawn_app_with(|s| s.messages.daily_cap = 2).await;
+    let app = spawn_app_on_manual_clock(|s| s.messages.daily_cap = 2).await;
     let user = UserId::random();
     let mut socket = device(&app, user, "web", "1.0").await;
     for n in 0..3 {
-        send_message(&app, message(&format!("News {n}"), 0, json!({}))).await;
+        let news = message_from(app.now(), &format!("News {n}"), 0, json!({}));
+        send_message(&app, news).await;
     }
-    let cancelled = send_message(&app, message("Never", 1_000, json!({}))).await;
+    // A message starting now is handed to the sessions before its creation answers.
+    let got = messages_before_marker(&app, user, &mut socket).await;
+    assert_eq!(got.len(), 2, "two a day at most: {got:?}");
+
+    // A user with room under the cap hears the later message of two scheduled ones; the
+    // earlier one was cancelled and never comes.
+    let fresh = UserId::random();
+    let mut fresh_socket = device(&app, fresh, "web", "1.0").await;
+    let cancelled = send_message(&app, message_from(app.now(), "Never", 1_000, json!({}))).await;
+    send_message(&app, message_from(app.now(), "Later", 2_000, json!({}))).await;
     let id = cancelled["id"].as_str().expect("id");
     let cancel = app
         .call(
@@ -217,10 +240,18 @@ async fn the_daily_cap_holds_and_cancelled_messages_never_go_out() {
         )
         .await;
     assert_eq!(cancel.status, 200);
-    tokio::time::sleep(Duration::from_millis(1_800)).await;
-    let got = socket.frames_before_pong("message.feature", 1).await;
-    assert_eq!(got.len(), 2, "two a day at most: {got:?}");
-    assert!(got.iter().all(|f| f["data"]["title"] != "Never"));
+    app.advance(Duration::from_secs(3));
+    let before_later = fresh_socket
+        .frames_until("message.feature", |f| f["data"]["title"] == "Later")
+        .await;
+    assert!(before_later.is_empty(), "{before_later:?}");
+    assert!(
+        messages_before_marker(&app, user, &mut socket)
+            .await
+            .is_empty(),
+        "the capped user gets neither"
+    );
+
     let token = app.mint(user, &[Role::Member], 600);
     let inbox = app
         .call("GET", "/v1/me/messages", None, Some(&token))
@@ -234,8 +265,8 @@ async fn the_daily_cap_holds_and_cancelled_messages_never_go_out() {
         .collect();
     assert_eq!(
         titles.len(),
-        3,
-        "the capped one waits in the inbox: {titles:?}"
+        4,
+        "the capped ones wait in the inbox: {titles:?}"
     );
     assert!(!titles.contains(&"Never"));
 }
@@ -347,10 +378,8 @@ async fn an_inactivity_segment_skips_users_who_just_worked_out() {
     .await;
     let nudge = idle_socket.event("message.feature").await;
     assert_eq!(nudge["data"]["title"], "We miss you");
-    tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
-        active_socket
-            .frames_before_pong("message.feature", 9)
+        messages_before_marker(&app, active, &mut active_socket)
             .await
             .is_empty(),
         "the active user is not nudged"

@@ -183,7 +183,7 @@ fn every_configuration_the_helm_chart_renders_loads() {
             "no rendered chart configuration in {}: run scripts/check-helm",
             dir.display()
         );
-        eprintln!("skipped: no rendered chart configuration (run scripts/check-helm)");
+        crate::skips::skipped("no rendered chart configuration (run scripts/check-helm)");
         return;
     }
     for file in files {
@@ -217,9 +217,15 @@ async fn the_openapi_document_and_the_routes_agree() {
     // Every literal route in the source is documented.
     let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut mounted = Vec::new();
-    for dir in [src.join("http"), src.join("ws")] {
+    let mut dirs = vec![src.join("http"), src.join("ws")];
+    while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(dir).expect("dir") {
-            let text = std::fs::read_to_string(entry.expect("entry").path()).unwrap_or_default();
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(path).unwrap_or_default();
             for part in text.split("web::resource(\"").skip(1) {
                 mounted.push(part.split('"').next().expect("path").to_owned());
             }

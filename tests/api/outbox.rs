@@ -135,7 +135,7 @@ fn aiosmtpd_installed() -> bool {
             std::env::var("FITPULSE_TEST_REQUIRE_CQL").as_deref() != Ok("1"),
             "aiosmtpd is missing: run scripts/ensure-test-tools"
         );
-        eprintln!("skipped: aiosmtpd is not installed (run scripts/ensure-test-tools)");
+        crate::skips::skipped("aiosmtpd is not installed (run scripts/ensure-test-tools)");
     }
     found
 }

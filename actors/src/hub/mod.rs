@@ -26,7 +26,7 @@ use crate::cluster::wire::USER_STREAM;
 use crate::cluster::{Cluster, Routed, Target};
 use crate::device::{DeviceHandle, DeviceKey, family_label};
 use crate::domain::UserId;
-use crate::events::{EventKind, Frame, family_of};
+use crate::events::{EventKind, Frame};
 use crate::session::{AttachAck, SessionDeps, SessionError, UserSession};
 
 /// A cheap-to-clone handle on every shard.
@@ -262,16 +262,15 @@ impl Hub {
     }
 
     /// Sends a connection notice to the user's connected devices (on every node).
-    pub fn notify_user(&self, user: UserId, frame: Frame, kind: &'static str) {
+    pub fn notify_user(&self, user: UserId, frame: Frame, kind: &EventKind) {
         self.cluster
-            .notify_user(user, &frame, family_label(family_of(kind)));
+            .notify_user(user, &frame, family_label(kind.family()));
     }
 
     /// Sends a connection notice (serialized once) to every connected device (on every
     /// node).
-    pub fn notify_all(&self, frame: Frame, kind: &'static str) {
-        self.cluster
-            .notify_all(&frame, family_label(family_of(kind)));
+    pub fn notify_all(&self, frame: Frame, kind: &EventKind) {
+        self.cluster.notify_all(&frame, family_label(kind.family()));
     }
 
     /// Hands a broadcast to every session with a connected device on this node; each

@@ -3,7 +3,7 @@
 //! it is held: to the local shard when this node holds the session (nothing is encoded),
 //! or across the bus to the holder, which decodes it into the same message. Adding an
 //! operation: the message and its handler in `session/`, and one line in
-//! [`user_operations!`] below.
+//! `user_operations!` below.
 
 use actix::prelude::*;
 use serde::de::DeserializeOwned;

@@ -49,4 +49,6 @@ pub struct LiveDeps {
     pub hub: Hub,
     pub observer: Arc<dyn LiveObserver>,
     pub config: LiveConfig,
+    /// Business time: event times, phases, daily caps.
+    pub clock: crate::ports::clock::SharedClock,
 }

@@ -3,6 +3,7 @@
 //! go to the class's new owner, which carries on from there. Participants reconnect and
 //! join again with `since`, so they miss nothing and keep their place on the leaderboard.
 
+use crate::events::{EventKind, kinds};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -41,11 +42,9 @@ pub struct HandoverParticipant {
     pub order: u64,
 }
 
-/// The class event kinds (kept as static names by the class).
-fn class_kind(kind: &str) -> Option<&'static str> {
-    ["live.started", "live.cue", "live.ended", "live.cancelled"]
-        .into_iter()
-        .find(|k| *k == kind)
+/// A class event kind from a handover; anything else is dropped.
+fn class_kind(kind: &str) -> Option<EventKind> {
+    kinds::CLASS_EVENTS.into_iter().find(|k| k.as_str() == kind)
 }
 
 impl LiveClass {
@@ -58,7 +57,7 @@ impl LiveClass {
                 .iter()
                 .map(|(seq, kind, data, frame)| HandoverEvent {
                     seq: *seq,
-                    kind: (*kind).to_owned(),
+                    kind: kind.as_str().to_owned(),
                     data: data.clone(),
                     frame: frame.to_string(),
                 })

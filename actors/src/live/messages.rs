@@ -1,5 +1,6 @@
 //! Messages a `LiveClass` handles (forwarded by the registry) and the one it reports with.
 
+use crate::events::kinds;
 use std::time::Instant;
 
 use actix::prelude::*;
@@ -7,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::{LiveClass, LiveError, Participant, leaderboard::Sample};
 use crate::device::{Deliver, DeviceHandle, DeviceKey};
-use crate::domain::{ClassId, ClassPhase, ClassState, LiveClassRecord, UserId, now_millis};
+use crate::domain::{ClassId, ClassPhase, ClassState, LiveClassRecord, UserId};
 use crate::events::{Frame, notice_frame};
 
 /// Joins a socket to the class: it gets `live.snapshot`, then (with `since`) the class
@@ -104,7 +105,7 @@ impl LiveClass {
         let cues: Vec<&Value> = self
             .recent
             .iter()
-            .filter(|(_, kind, ..)| *kind == "live.cue")
+            .filter(|(_, kind, ..)| *kind == kinds::LIVE_CUE)
             .rev()
             .take(self.deps.config.snapshot_cues)
             .map(|(_, _, data, _)| data)
@@ -118,8 +119,8 @@ impl LiveClass {
             .take(self.deps.config.leaderboard_size)
             .collect();
         let frame = notice_frame(
-            "live.snapshot",
-            now_millis(),
+            &kinds::LIVE_SNAPSHOT,
+            self.deps.clock.now(),
             &json!({
                 "class": self.class_json(),
                 "class_seq": self.class_seq,
@@ -228,7 +229,7 @@ impl Handler<SendCue> for LiveClass {
         if let Some(interval) = msg.interval {
             data["interval"] = interval;
         }
-        Ok(self.class_event("live.cue", data))
+        Ok(self.class_event(kinds::LIVE_CUE, data))
     }
 }
 
@@ -280,8 +281,8 @@ impl Handler<HighFive> for LiveClass {
         }
         sender.last_high_five = Some(Instant::now());
         let frame = notice_frame(
-            "live.high_five",
-            now_millis(),
+            &kinds::LIVE_HIGH_FIVE,
+            self.deps.clock.now(),
             &json!({
                 "class_id": self.record.id.to_string(),
                 "from_user_id": msg.from.to_string(),
@@ -312,13 +313,13 @@ impl Handler<ClassPush> for LiveClass {
                     "title": self.record.title,
                     "started_at": self.record.started_at.map(crate::events::rfc3339),
                 });
-                self.class_event("live.started", data.clone());
-                self.notify_absent("live.started", data);
+                self.class_event(kinds::LIVE_STARTED, data.clone());
+                self.notify_absent(kinds::LIVE_STARTED, data);
             }
             ClassState::Cancelled => {
                 let data = json!({ "class_id": class_id, "title": self.record.title });
-                self.class_event("live.cancelled", data.clone());
-                self.notify_absent("live.cancelled", data);
+                self.class_event(kinds::LIVE_CANCELLED, data.clone());
+                self.notify_absent(kinds::LIVE_CANCELLED, data);
                 ctx.stop();
             }
             ClassState::Ended => {
@@ -350,8 +351,8 @@ impl Handler<ClassPush> for LiveClass {
                         "participants": results["participants"],
                         "top": top,
                     });
-                    act.class_event("live.ended", data.clone());
-                    act.notify_absent("live.ended", data);
+                    act.class_event(kinds::LIVE_ENDED, data.clone());
+                    act.notify_absent(kinds::LIVE_ENDED, data);
                     ctx.stop();
                 }));
             }

@@ -17,6 +17,7 @@ mod messages;
 pub mod ops;
 mod registry;
 
+use crate::events::kinds;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,7 +33,7 @@ pub use messages::{ClassPush, HighFive, JoinAck, JoinClass, ReportMetric, SendCu
 pub use registry::LiveRegistry;
 
 use crate::device::{CloseDevice, Deliver, DeviceHandle, close};
-use crate::domain::{ClassPhase, LiveClassRecord, UserId, now_millis};
+use crate::domain::{ClassPhase, LiveClassRecord, UserId};
 use crate::events::{EventKind, Frame, event_frame, notice_frame};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
@@ -81,7 +82,7 @@ pub struct LiveClass {
     registry: Recipient<messages::ClassStatus>,
     class_seq: u64,
     /// Recent class events: (seq, kind, data, frame).
-    recent: VecDeque<(u64, &'static str, Value, Frame)>,
+    recent: VecDeque<(u64, EventKind, Value, Frame)>,
     participants: HashMap<UserId, Participant>,
     next_order: u64,
     presence_dirty: bool,
@@ -113,7 +114,7 @@ impl LiveClass {
 
     fn phase(&self) -> ClassPhase {
         self.record.phase(
-            now_millis(),
+            self.deps.clock.now(),
             self.deps.config.waiting_room.as_millis() as i64,
         )
     }
@@ -158,10 +159,10 @@ impl LiveClass {
     }
 
     /// A sequenced class event, kept for catch-up and sent to everyone present.
-    fn class_event(&mut self, kind: &'static str, data: Value) -> u64 {
+    fn class_event(&mut self, kind: EventKind, data: Value) -> u64 {
         self.class_seq += 1;
         let seq = self.class_seq;
-        let frame = event_frame(seq, kind, now_millis(), &data.to_string());
+        let frame = event_frame(seq, kind.as_str(), self.deps.clock.now(), &data.to_string());
         self.broadcast(&frame, "live");
         self.recent.push_back((seq, kind, data, frame));
         while self.recent.len() > self.deps.config.recent_events {
@@ -203,8 +204,8 @@ impl LiveClass {
         if self.presence_dirty {
             self.presence_dirty = false;
             let frame = notice_frame(
-                "live.presence",
-                now_millis(),
+                &kinds::LIVE_PRESENCE,
+                self.deps.clock.now(),
                 &json!({ "class_id": class_id, "participants": self.present }),
             );
             self.broadcast(&frame, "live");
@@ -227,8 +228,8 @@ impl LiveClass {
             .collect();
         if top != self.last_top {
             let frame = notice_frame(
-                "live.leaderboard",
-                now_millis(),
+                &kinds::LIVE_LEADERBOARD,
+                self.deps.clock.now(),
                 &json!({ "class_id": class_id, "top": top, "ranked": of }),
             );
             self.broadcast(&frame, "live");
@@ -244,8 +245,8 @@ impl LiveClass {
                 .is_some_and(|p| p.rank.replace(entry.rank) != Some(entry.rank));
             if changed {
                 let frame = notice_frame(
-                    "live.rank",
-                    now_millis(),
+                    &kinds::LIVE_RANK,
+                    self.deps.clock.now(),
                     &json!({ "class_id": class_id, "rank": entry.rank, "of": of }),
                 );
                 self.send_to(user, &frame, "live");
@@ -255,7 +256,7 @@ impl LiveClass {
 
     /// Tells users who reminded themselves or joined earlier, and are not here now, about
     /// a class event, through their own feeds.
-    fn notify_absent(&mut self, kind: &'static str, data: Value) {
+    fn notify_absent(&mut self, kind: EventKind, data: Value) {
         let present: HashSet<UserId> = self
             .participants
             .iter()
@@ -274,8 +275,6 @@ impl LiveClass {
                 }
             };
             users.extend(joined);
-            // A constant, valid event kind.
-            let kind = EventKind::parse(kind).expect("valid live event kind");
             let data = data.to_string();
             for user in users.difference(&present) {
                 if let Err(err) = deps.hub.publish(*user, kind.clone(), data.clone()).await {
@@ -325,10 +324,11 @@ impl Actor for LiveClass {
         });
         ctx.run_interval(self.deps.config.countdown_interval, |act, _| {
             if act.phase() == ClassPhase::WaitingRoom {
-                let starts_in = (act.record.scheduled_at - now_millis()).max(0) / 1000;
+                let now = act.deps.clock.now();
+                let starts_in = (act.record.scheduled_at - now).max(0) / 1000;
                 let frame = notice_frame(
-                    "live.countdown",
-                    now_millis(),
+                    &kinds::LIVE_COUNTDOWN,
+                    now,
                     &json!({ "class_id": act.record.id.to_string(), "starts_in_seconds": starts_in }),
                 );
                 act.broadcast(&frame, "live");

@@ -2,7 +2,7 @@
 //! ...) with its typed answer. [`Live`] sends it to the class where it runs: to the local
 //! registry when this node holds the class (nothing is encoded), or across the bus to the
 //! holder, which decodes it into the same message. Adding an operation: the message and
-//! its handler in `messages.rs`, and one line in [`class_operations!`] below.
+//! its handler in `messages.rs`, and one line in `class_operations!` below.
 
 use actix::prelude::*;
 use serde::de::DeserializeOwned;

@@ -11,7 +11,7 @@ use actix::prelude::*;
 
 use super::UserSession;
 use crate::device::ClientInfo;
-use crate::domain::{UnixMillis, UserId, now_millis};
+use crate::domain::{UnixMillis, UserId};
 use crate::events::EventKind;
 use crate::ports::store::Entitlement;
 
@@ -60,7 +60,7 @@ impl UserSession {
             entitlements: &self.entitlements,
             devices: self.devices.iter().map(|d| &d.client).collect(),
             last_workout_at: self.last_workout_at,
-            now: now_millis(),
+            now: self.deps.clock.now(),
         }
     }
 
@@ -84,7 +84,7 @@ impl Handler<Broadcast> for UserSession {
         if !msg.filter.matches(&self.audience()) {
             return;
         }
-        let now = now_millis();
+        let now = self.deps.clock.now();
         if let Some(cap) = msg.daily_cap {
             let count = self.delivered_today(now);
             if *count >= cap {
@@ -93,7 +93,7 @@ impl Handler<Broadcast> for UserSession {
             *count += 1;
         }
         self.broadcasts_seen.insert(msg.id);
-        self.publish(msg.kind.as_str(), &msg.data, ctx);
+        self.publish(&msg.kind, &msg.data, ctx);
     }
 }
 

@@ -45,4 +45,6 @@ pub struct SessionDeps {
     /// Applies plan commands (see `PlanEditor`).
     pub plan_editor: Arc<dyn super::PlanEditor>,
     pub config: SessionConfig,
+    /// Business time: event times, phases, daily caps.
+    pub clock: crate::ports::clock::SharedClock,
 }

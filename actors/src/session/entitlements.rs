@@ -3,11 +3,11 @@
 //! every device with an `entitlements.changed` event, kept in the feed like any other so a
 //! device that was offline learns it on resume.
 
+use crate::events::kinds;
 use actix::prelude::*;
 use serde_json::json;
 
 use super::{SessionError, UserSession};
-use crate::domain::now_millis;
 use crate::ports::store::Entitlement;
 
 /// Replaces the session's entitlements; answers the event's seq once persisted.
@@ -21,7 +21,7 @@ impl Handler<ReplaceEntitlements> for UserSession {
     type Result = ResponseFuture<Result<u64, SessionError>>;
 
     fn handle(&mut self, msg: ReplaceEntitlements, ctx: &mut Context<Self>) -> Self::Result {
-        let now = now_millis();
+        let now = self.deps.clock.now();
         let active: Vec<serde_json::Value> = msg
             .entitlements
             .iter()
@@ -30,7 +30,7 @@ impl Handler<ReplaceEntitlements> for UserSession {
             .collect();
         self.entitlements = msg.entitlements;
         let data = json!({ "entitlements": active }).to_string();
-        let (_, persisted) = self.publish("entitlements.changed", &data, ctx);
+        let (_, persisted) = self.publish(&kinds::ENTITLEMENTS_CHANGED, &data, ctx);
         Box::pin(async move { persisted.await.unwrap_or(Err(SessionError::Unavailable)) })
     }
 }

@@ -1,5 +1,6 @@
 //! Messages a `UserSession` handles (sent by its hub shard) and the one it sends back.
 
+use crate::events::kinds;
 use std::time::Instant;
 
 use actix::prelude::*;
@@ -8,7 +9,7 @@ use tokio::sync::oneshot;
 
 use super::{SessionError, UserSession};
 use crate::device::{CloseDevice, Deliver, DeviceHandle, DeviceKey, close};
-use crate::domain::{UserId, now_millis};
+use crate::domain::UserId;
 use crate::events::{EventKind, Frame, feed_frame, notice_frame};
 
 /// Attaches a device; it first gets `session.ready`, then every event after `since`
@@ -92,7 +93,7 @@ impl UserSession {
         replay: Replay,
         reply: oneshot::Sender<Result<AttachAck, SessionError>>,
     ) {
-        let now = now_millis();
+        let now = self.deps.clock.now();
         let entitlements: Vec<&str> = self
             .entitlements
             .iter()
@@ -100,7 +101,7 @@ impl UserSession {
             .map(|e| e.name.as_str())
             .collect();
         let ready = notice_frame(
-            "session.ready",
+            &kinds::SESSION_READY,
             now,
             &json!({
                 "user_id": self.user.to_string(),
@@ -127,7 +128,7 @@ impl UserSession {
             }
             Replay::Incomplete { oldest } => {
                 send(notice_frame(
-                    "resume.incomplete",
+                    &kinds::RESUME_INCOMPLETE,
                     now,
                     &json!({ "since": since, "oldest_kept": oldest, "last_seq": self.last_seq }),
                 ));
@@ -217,7 +218,7 @@ impl Handler<Publish> for UserSession {
     type Result = ResponseFuture<Result<u64, SessionError>>;
 
     fn handle(&mut self, msg: Publish, ctx: &mut Context<Self>) -> Self::Result {
-        let (_, persisted) = self.publish(msg.kind.as_str(), &msg.data, ctx);
+        let (_, persisted) = self.publish(&msg.kind, &msg.data, ctx);
         Box::pin(async move { persisted.await.unwrap_or(Err(SessionError::Unavailable)) })
     }
 }

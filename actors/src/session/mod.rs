@@ -14,6 +14,7 @@ mod entitlements;
 mod messages;
 mod plan;
 
+use crate::events::kinds;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,8 +32,8 @@ pub use messages::{
 pub use plan::{EditPlan, Notify, PlanChange, PlanEditor};
 
 use crate::device::{CloseDevice, Deliver, DeviceHandle, DeviceKey, close, family_label};
-use crate::domain::{UserId, now_millis};
-use crate::events::{Frame, event_frame, family_of};
+use crate::domain::UserId;
+use crate::events::{EventKind, Frame, event_frame};
 use crate::ports::store::{Entitlement, FeedEvent, StoreError};
 
 /// True if an activity event's data is `user`'s own finished workout.
@@ -182,7 +183,7 @@ impl UserSession {
 
     /// Remembers the user's own finished workouts (their activity events name them).
     fn note_activity(&mut self, kind: &str, data: &str, at: crate::domain::UnixMillis) {
-        if kind != "community.activity" {
+        if kind != kinds::COMMUNITY_ACTIVITY.as_str() {
             return;
         }
         if own_workout(data, self.user) {
@@ -233,20 +234,20 @@ impl UserSession {
     /// Sequences, delivers and queues an event for persistence; returns its seq.
     fn publish(
         &mut self,
-        kind: &str,
+        kind: &EventKind,
         data: &str,
         ctx: &mut Context<Self>,
     ) -> (u64, oneshot::Receiver<Result<u64, SessionError>>) {
         self.last_seq += 1;
         let seq = self.last_seq;
-        let at = now_millis();
-        self.note_activity(kind, data, at);
-        let frame = event_frame(seq, kind, at, data);
-        self.deliver(&frame, family_label(family_of(kind)), Instant::now());
+        let at = self.deps.clock.now();
+        self.note_activity(kind.as_str(), data, at);
+        let frame = event_frame(seq, kind.as_str(), at, data);
+        self.deliver(&frame, family_label(kind.family()), Instant::now());
         self.remember(seq, frame);
         self.pending.push(FeedEvent {
             seq,
-            kind: kind.to_owned(),
+            kind: kind.as_str().to_owned(),
             at,
             data: data.to_owned(),
         });
@@ -359,11 +360,11 @@ impl Actor for UserSession {
                 act.read_seq = loaded.read_seq;
                 act.plan = loaded.plan;
                 act.entitlements = loaded.entitlements;
-                let today = now_millis().div_euclid(86_400_000);
+                let today = act.deps.clock.now().div_euclid(86_400_000);
                 for event in loaded.recent {
                     // Feature messages already in the feed count against today's cap
                     // and are not delivered again.
-                    if event.kind == "message.feature" {
+                    if event.kind == kinds::MESSAGE_FEATURE.as_str() {
                         if event.at.div_euclid(86_400_000) == today {
                             act.broadcasts_today = (today, act.broadcasts_today.1 + 1);
                         }

@@ -58,7 +58,7 @@ impl Handler<EditPlan> for UserSession {
             let answer = match written {
                 Ok(()) => {
                     act.plan = Some(change.plan.clone());
-                    act.publish(change.event.as_str(), &change.event_data, ctx);
+                    act.publish(&change.event, &change.event_data, ctx);
                     Ok(Ok(change.plan))
                 }
                 Err(err) => Err(err.into()),

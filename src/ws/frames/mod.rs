@@ -1,5 +1,5 @@
 //! Client frames: `{"id":7,"type":"feed.ack","data":{"seq":42}}`. One file per family,
-//! one enum to dispatch; later capabilities add their frames here. A frame that cannot be
+//! one list (`client_frames!`) to dispatch; a new frame is one line there. A frame that cannot be
 //! read or is not known gets an error reply and the socket stays open.
 
 mod auth;
@@ -15,18 +15,6 @@ use serde_json::Value;
 
 use super::Connection;
 use crate::http::ErrorCode;
-
-pub enum ClientFrame {
-    Ping(ping::Ping),
-    AuthRefresh(auth::AuthRefresh),
-    FeedAck(feed::FeedAck),
-    PlanGet(plan::PlanGet),
-    LiveJoin(live::LiveJoin),
-    LiveLeave(live::LiveLeave),
-    LiveMetric(live::LiveMetric),
-    LiveHighFive(live::LiveHighFive),
-    LiveCue(live::LiveCue),
-}
 
 /// A frame that got no further than parsing.
 #[derive(Debug)]
@@ -68,75 +56,79 @@ pub fn parse(text: &str) -> Result<(Option<u64>, ClientFrame), Rejected> {
     let data = envelope
         .data
         .unwrap_or_else(|| Value::Object(Default::default()));
-    fn decode<T: DeserializeOwned>(
-        id: Option<u64>,
-        kind: &str,
-        data: Value,
-    ) -> Result<T, Rejected> {
-        serde_json::from_value(data).map_err(|e| Rejected {
-            id,
-            code: ErrorCode::InvalidFrame,
-            message: format!("`{kind}` data: {e}"),
-            label: "invalid",
-        })
-    }
     let id = envelope.id;
     let kind = envelope.kind.as_str();
-    let frame = match kind {
-        "ping" => ClientFrame::Ping(decode(id, kind, data)?),
-        "auth.refresh" => ClientFrame::AuthRefresh(decode(id, kind, data)?),
-        "feed.ack" => ClientFrame::FeedAck(decode(id, kind, data)?),
-        "plan.get" => ClientFrame::PlanGet(decode(id, kind, data)?),
-        "live.join" => ClientFrame::LiveJoin(decode(id, kind, data)?),
-        "live.leave" => ClientFrame::LiveLeave(decode(id, kind, data)?),
-        "live.metric" => ClientFrame::LiveMetric(decode(id, kind, data)?),
-        "live.high_five" => ClientFrame::LiveHighFive(decode(id, kind, data)?),
-        "live.cue" => ClientFrame::LiveCue(decode(id, kind, data)?),
-        other => {
-            return Err(Rejected {
-                id,
-                code: ErrorCode::UnknownType,
-                message: format!("unknown frame type `{other}`"),
-                label: "unknown",
-            });
-        }
-    };
+    let frame = decode_frame(id, kind, data)?;
     Ok((id, frame))
 }
 
-impl ClientFrame {
-    pub fn label(&self) -> &'static str {
-        match self {
-            ClientFrame::Ping(_) => "ping",
-            ClientFrame::AuthRefresh(_) => "auth.refresh",
-            ClientFrame::FeedAck(_) => "feed.ack",
-            ClientFrame::PlanGet(_) => "plan.get",
-            ClientFrame::LiveJoin(_) => "live.join",
-            ClientFrame::LiveLeave(_) => "live.leave",
-            ClientFrame::LiveMetric(_) => "live.metric",
-            ClientFrame::LiveHighFive(_) => "live.high_five",
-            ClientFrame::LiveCue(_) => "live.cue",
+/// Every client frame, once: its `type`, its variant and its data type, whose `handle`
+/// does the work. Adding a frame is a line here and the file of its family.
+macro_rules! client_frames {
+    ($($kind:literal => $variant:ident($data:ty),)*) => {
+        pub enum ClientFrame {
+            $($variant($data),)*
         }
-    }
 
-    pub fn handle(
-        self,
-        id: Option<u64>,
-        conn: &mut Connection,
-        ctx: &mut WebsocketContext<Connection>,
-    ) {
-        match self {
-            ClientFrame::Ping(frame) => frame.handle(id, conn, ctx),
-            ClientFrame::AuthRefresh(frame) => frame.handle(id, conn, ctx),
-            ClientFrame::FeedAck(frame) => frame.handle(id, conn, ctx),
-            ClientFrame::PlanGet(frame) => frame.handle(id, conn, ctx),
-            ClientFrame::LiveJoin(frame) => frame.handle(id, conn, ctx),
-            ClientFrame::LiveLeave(frame) => frame.handle(id, conn, ctx),
-            ClientFrame::LiveMetric(frame) => frame.handle(id, conn, ctx),
-            ClientFrame::LiveHighFive(frame) => frame.handle(id, conn, ctx),
-            ClientFrame::LiveCue(frame) => frame.handle(id, conn, ctx),
+        /// The `type` of every client frame, in the order listed.
+        pub const FRAME_TYPES: &[&str] = &[$($kind,)*];
+
+        fn decode_frame(id: Option<u64>, kind: &str, data: Value) -> Result<ClientFrame, Rejected> {
+            match kind {
+                $($kind => Ok(ClientFrame::$variant(decode(id, kind, data)?)),)*
+                other => Err(Rejected {
+                    id,
+                    code: ErrorCode::UnknownType,
+                    message: format!("unknown frame type `{other}`"),
+                    label: "unknown",
+                }),
+            }
         }
-    }
+
+        impl ClientFrame {
+            pub fn label(&self) -> &'static str {
+                match self {
+                    $(ClientFrame::$variant(_) => $kind,)*
+                }
+            }
+
+            pub fn handle(
+                self,
+                id: Option<u64>,
+                conn: &mut Connection,
+                ctx: &mut WebsocketContext<Connection>,
+            ) {
+                match self {
+                    $(ClientFrame::$variant(frame) => frame.handle(id, conn, ctx),)*
+                }
+            }
+        }
+    };
+}
+
+client_frames! {
+    "ping" => Ping(ping::Ping),
+    "auth.refresh" => AuthRefresh(auth::AuthRefresh),
+    "feed.ack" => FeedAck(feed::FeedAck),
+    "plan.get" => PlanGet(plan::PlanGet),
+    "live.join" => LiveJoin(live::LiveJoin),
+    "live.leave" => LiveLeave(live::LiveLeave),
+    "live.metric" => LiveMetric(live::LiveMetric),
+    "live.high_five" => LiveHighFive(live::LiveHighFive),
+    "live.cue" => LiveCue(live::LiveCue),
+}
+
+/// The labels rejected frames are counted under.
+pub const REJECTED_LABELS: [&str; 4] = ["unknown", "malformed", "invalid", "binary"];
+
+/// A frame's data, read as its type says.
+fn decode<T: DeserializeOwned>(id: Option<u64>, kind: &str, data: Value) -> Result<T, Rejected> {
+    serde_json::from_value(data).map_err(|e| Rejected {
+        id,
+        code: ErrorCode::InvalidFrame,
+        message: format!("`{kind}` data: {e}"),
+        label: "invalid",
+    })
 }
 
 #[cfg(test)]

@@ -45,7 +45,9 @@ impl NatsServer {
                 panic!("FITPULSE_TEST_REQUIRE_NATS=1 but FITPULSE_TEST_NATS_SERVER is not set")
             }
             _ => {
-                eprintln!("cluster not tested: set FITPULSE_TEST_NATS_SERVER (scripts/test does)");
+                crate::skips::skipped(
+                    "no nats-server: set FITPULSE_TEST_NATS_SERVER (scripts/test does)",
+                );
                 return None;
             }
         };

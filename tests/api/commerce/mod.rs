@@ -113,6 +113,37 @@ async fn wait_for(app: &TestApp, token: &str, done: impl Fn(&Value) -> bool) -> 
     }
 }
 
+/// Waits until some item pending in the outbox passes `seen`, or, with `None`, until
+/// nothing is pending: every queued notification was handled. The positive control of a
+/// test that a notification changed nothing.
+async fn outbox_until(app: &TestApp, seen: Option<&dyn Fn(&Value) -> bool>) {
+    let admin = app.admin();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let listed = app
+            .call("GET", "/v1/admin/outbox?state=pending", None, Some(&admin))
+            .await
+            .json();
+        let items = listed["items"].as_array().expect("items");
+        let reached = match seen {
+            Some(seen) => items.iter().any(seen),
+            None => items.is_empty(),
+        };
+        if reached {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the outbox never got there: {listed}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn outbox_drained(app: &TestApp) {
+    outbox_until(app, None).await;
+}
+
 fn state_of(subscription: &Value) -> &str {
     subscription["subscriptions"][0]["state"]
         .as_str()
@@ -213,8 +244,9 @@ async fn app_store_notifications_move_the_subscription_and_open_premium_content_
         now + DAY / 2,
         now + 60 * DAY,
     );
-    post_json(&app, "/v1/webhooks/appstore", &late).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let queued = post_json(&app, "/v1/webhooks/appstore", &late).await;
+    assert_eq!(queued.json()["status"], "accepted", "{}", queued.text);
+    outbox_drained(&app).await;
     let state = app
         .call("GET", "/v1/me/subscription", None, Some(&token))
         .await
@@ -406,7 +438,7 @@ async fn chains_from_other_cas_tampered_payloads_and_bad_bodies_are_refused() {
         .status();
     assert_eq!(not_json.as_u16(), 400);
 
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    outbox_drained(&app).await;
     let state = app
         .call("GET", "/v1/me/subscription", None, Some(&token))
         .await
@@ -458,7 +490,12 @@ async fn google_play_notifications_need_the_push_token_and_wait_for_the_purchase
     let accepted = post_json(&app, &path, &rtdn("m-1", 4, &purchase)).await;
     assert_eq!(accepted.status, 200, "{}", accepted.text);
     assert_eq!(accepted.json()["status"], "accepted");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Tried once before the link exists, and put back for later.
+    outbox_until(
+        &app,
+        Some(&|item: &Value| item["attempts"].as_u64() >= Some(1)),
+    )
+    .await;
     let link = app
         .call(
             "POST",
@@ -547,7 +584,7 @@ async fn web_payments_are_verified_by_hmac_within_the_time_window_and_deduplicat
         )
         .await;
     assert_eq!(unsigned.status, 401);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    outbox_drained(&app).await;
     let state = app
         .call("GET", "/v1/me/subscription", None, Some(&token))
         .await

@@ -96,21 +96,27 @@ impl Socket {
         panic!("no `{kind}` frame");
     }
 
-    /// Pings with `id` and reads up to the reply; answers the frames of `kind` that came
-    /// first (how a test shows that something did NOT arrive: nothing before the pong).
-    pub async fn frames_before_pong(&mut self, kind: &str, id: u64) -> Vec<Value> {
-        self.send(json!({ "id": id, "type": "ping" })).await;
+    /// Reads up to the first frame that `until` accepts; answers the frames of `kind` that
+    /// came first. With a later event that must arrive as `until` (a positive control), it
+    /// shows that something did NOT arrive before it.
+    pub async fn frames_until(&mut self, kind: &str, until: impl Fn(&Value) -> bool) -> Vec<Value> {
         let mut found = Vec::new();
         for _ in 0..1000 {
             let frame = self.json().await;
-            if frame["reply_to"] == id {
+            if until(&frame) {
                 return found;
             }
             if frame["type"] == kind {
                 found.push(frame);
             }
         }
-        panic!("no pong");
+        panic!("the awaited frame never came");
+    }
+
+    /// [`Socket::frames_until`] a frame of type `marker`.
+    pub async fn frames_before_event(&mut self, kind: &str, marker: &str) -> Vec<Value> {
+        self.frames_until(kind, |frame| frame["type"] == marker)
+            .await
     }
 
     /// The next frame of `kind` and the reply to `id`, in whichever order they come.

@@ -40,7 +40,7 @@ pub fn cql_contact_point() -> Option<String> {
             panic!("FITPULSE_TEST_REQUIRE_CQL=1 but FITPULSE_TEST_CQL is not set")
         }
         _ => {
-            eprintln!("scylla backend not tested: set FITPULSE_TEST_CQL (scripts/test does)");
+            crate::skips::skipped("no CQL server: set FITPULSE_TEST_CQL (scripts/test does)");
             None
         }
     }

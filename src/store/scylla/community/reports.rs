@@ -1,7 +1,7 @@
 //! Reports: day buckets (`reports_by_day`), plus an index of the days that hold any
 //! (`report_days`), written first.
 
-use fitpulse_actors::domain::{UnixMillis, UserId};
+use fitpulse_actors::domain::UserId;
 use fitpulse_actors::ports::community::ReportRecord;
 use fitpulse_actors::ports::store::StoreError;
 use scylla::client::session::Session;
@@ -10,11 +10,10 @@ use scylla::value::CqlTimestamp;
 use uuid::Uuid;
 
 use super::cql_limit;
-use crate::store::scylla::{ConnectError, ScyllaStore, prepare};
+use crate::store::scylla::{ConnectError, ScyllaStore, day_of, prepare};
 
 /// The one partition of `report_days`.
 const REPORT_DAYS_BUCKET: i32 = 0;
-const MILLIS_PER_DAY: i64 = 86_400_000;
 
 pub(super) struct Statements {
     put: PreparedStatement,
@@ -52,11 +51,6 @@ type ReportRow = (CqlTimestamp, Uuid, Uuid, String, String, String);
 
 fn statements(store: &ScyllaStore) -> &Statements {
     &store.community_statements.reports
-}
-
-/// The UTC day of a time, the bucket of a report.
-fn day_of(at: UnixMillis) -> i32 {
-    at.div_euclid(MILLIS_PER_DAY) as i32
 }
 
 pub(super) async fn put(store: &ScyllaStore, r: &ReportRecord) -> Result<(), StoreError> {

@@ -5,6 +5,7 @@
 //! Connection notices (`token.expiring`, `resume.incomplete`, `session.ready`) carry no
 //! `seq`: they concern one socket and are never replayed.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use bytestring::ByteString;
@@ -18,23 +19,31 @@ pub type Frame = ByteString;
 
 pub use crate::domain::time::rfc3339;
 
+pub mod kinds;
+
 /// An event type: `family.name`, lower-case letters, digits, `_` and `.`, at most 64.
-/// Deserializing checks it as `parse` does (kinds also travel between nodes).
+/// The kinds the server sends are constants in [`kinds`], checked when compiled; kinds
+/// from outside (admin events, the bus) are checked by `parse`, and deserializing checks
+/// as `parse` does.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct EventKind(String);
+pub struct EventKind(Cow<'static, str>);
 
 impl TryFrom<String> for EventKind {
     type Error = EventKindError;
 
     fn try_from(raw: String) -> Result<Self, Self::Error> {
-        EventKind::parse(&raw)
+        if well_formed(&raw) {
+            Ok(EventKind(Cow::Owned(raw)))
+        } else {
+            Err(EventKindError)
+        }
     }
 }
 
 impl From<EventKind> for String {
     fn from(kind: EventKind) -> String {
-        kind.0
+        kind.0.into_owned()
     }
 }
 
@@ -42,19 +51,40 @@ impl From<EventKind> for String {
 #[error("an event type looks like `family.name`: 3-64 characters of a-z, 0-9, `_` and `.`")]
 pub struct EventKindError;
 
-impl EventKind {
-    pub fn parse(raw: &str) -> Result<EventKind, EventKindError> {
-        let plain = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.';
-        let well_formed = (3..=64).contains(&raw.len())
-            && raw.starts_with(|c: char| c.is_ascii_lowercase())
-            && raw.chars().all(plain)
-            && raw.split('.').count() >= 2
-            && raw.split('.').all(|part| !part.is_empty());
-        if well_formed {
-            Ok(EventKind(raw.to_owned()))
-        } else {
-            Err(EventKindError)
+/// The one rule for event kinds, usable at compile time: 3-64 bytes of `a-z0-9_.`, a
+/// letter first, at least two dot-separated parts, none empty.
+const fn well_formed(raw: &str) -> bool {
+    let bytes = raw.as_bytes();
+    if bytes.len() < 3 || bytes.len() > 64 || !bytes[0].is_ascii_lowercase() {
+        return false;
+    }
+    let (mut i, mut dots) = (0, 0);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'.' {
+            // A dot may neither end the kind nor follow another dot.
+            if i + 1 == bytes.len() || bytes[i - 1] == b'.' {
+                return false;
+            }
+            dots += 1;
+        } else if !(b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+            return false;
         }
+        i += 1;
+    }
+    dots > 0
+}
+
+impl EventKind {
+    /// A kind known when compiling: a malformed one fails the build where it is used in a
+    /// `const` (and panics elsewhere).
+    pub const fn known(raw: &'static str) -> EventKind {
+        assert!(well_formed(raw), "a malformed event kind");
+        EventKind(Cow::Borrowed(raw))
+    }
+
+    pub fn parse(raw: &str) -> Result<EventKind, EventKindError> {
+        EventKind::try_from(raw.to_owned())
     }
 
     pub fn as_str(&self) -> &str {
@@ -94,7 +124,7 @@ pub fn feed_frame(event: &FeedEvent) -> Frame {
 }
 
 /// The frame of a connection notice (no `seq`).
-pub fn notice_frame(kind: &str, at: UnixMillis, data: &impl Serialize) -> Frame {
+pub fn notice_frame(kind: &EventKind, at: UnixMillis, data: &impl Serialize) -> Frame {
     #[derive(Serialize)]
     struct Notice<'a, D> {
         #[serde(rename = "type")]
@@ -103,7 +133,7 @@ pub fn notice_frame(kind: &str, at: UnixMillis, data: &impl Serialize) -> Frame 
         data: &'a D,
     }
     let notice = Notice {
-        kind,
+        kind: kind.as_str(),
         at: rfc3339(at),
         data,
     };
@@ -127,7 +157,11 @@ mod tests {
 
     #[test]
     fn a_notice_has_no_seq() {
-        let frame = notice_frame("token.expiring", 0, &serde_json::json!({"in_seconds": 60}));
+        let frame = notice_frame(
+            &kinds::TOKEN_EXPIRING,
+            0,
+            &serde_json::json!({"in_seconds": 60}),
+        );
         let value: serde_json::Value = serde_json::from_str(&frame).expect("json");
         assert!(value.get("seq").is_none());
         assert_eq!(value["data"]["in_seconds"], 60);

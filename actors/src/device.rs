@@ -1,8 +1,10 @@
 //! What a session needs from a connected device (one socket): a way to hand it frames and
-//! a way to close it. The WebSocket connection actor in the server crate implements both.
+//! a way to close it, both through one mailbox handle. The WebSocket connection actor in
+//! the server crate handles both, as does the proxy of a socket on another node.
 
 use std::time::Instant;
 
+use actix::dev::SendError;
 use actix::{Message, Recipient};
 
 use crate::events::Frame;
@@ -57,12 +59,46 @@ pub struct ClientInfo {
     pub locale: Option<String>,
 }
 
+/// What a device is sent: a frame, or the order to close.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub enum ToDevice {
+    Deliver(Deliver),
+    Close(CloseDevice),
+}
+
+/// The way to a device's actor. One handle for frames and closes alike: a recipient costs
+/// an allocation or three per clone, and every socket has a copy at its session and one in
+/// the node's socket list.
+#[derive(Clone)]
+pub struct DeviceMailbox(Recipient<ToDevice>);
+
+impl DeviceMailbox {
+    pub fn new(recipient: Recipient<ToDevice>) -> Self {
+        DeviceMailbox(recipient)
+    }
+
+    /// Hands a frame over unless the device's mailbox is full or gone (a full one is a
+    /// client too slow to read).
+    pub fn try_deliver(&self, deliver: Deliver) -> Result<(), SendError<ToDevice>> {
+        self.0.try_send(ToDevice::Deliver(deliver))
+    }
+
+    /// Hands a frame over even past the mailbox's bound (replays the device asked for).
+    pub fn deliver(&self, deliver: Deliver) {
+        self.0.do_send(ToDevice::Deliver(deliver));
+    }
+
+    pub fn close(&self, close: CloseDevice) {
+        self.0.do_send(ToDevice::Close(close));
+    }
+}
+
 /// A device as a session holds it.
 #[derive(Clone)]
 pub struct DeviceHandle {
     pub key: DeviceKey,
-    pub deliver: Recipient<Deliver>,
-    pub close: Recipient<CloseDevice>,
+    pub mailbox: DeviceMailbox,
     pub client: ClientInfo,
 }
 

@@ -15,7 +15,9 @@ use actix_http::ws::Item;
 use actix_web::web::{Bytes, BytesMut};
 use actix_web_actors::ws::{self, CloseCode, CloseReason, ProtocolError};
 use bytestring::ByteString;
-use fitpulse_actors::device::{ClientInfo, CloseDevice, Deliver, DeviceHandle, DeviceKey, close};
+use fitpulse_actors::device::{
+    ClientInfo, CloseDevice, Deliver, DeviceHandle, DeviceKey, DeviceMailbox, ToDevice, close,
+};
 use fitpulse_actors::domain::{ClassId, Role, UserId, now_millis};
 use fitpulse_actors::events::notice_frame;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -168,8 +170,7 @@ impl Connection {
     pub fn device(&self, ctx: &mut ws::WebsocketContext<Self>) -> DeviceHandle {
         DeviceHandle {
             key: self.key,
-            deliver: ctx.address().recipient(),
-            close: ctx.address().recipient(),
+            mailbox: DeviceMailbox::new(ctx.address().recipient()),
             client: self.client.clone(),
         }
     }
@@ -406,6 +407,17 @@ impl Actor for Connection {
             for class in self.classes.drain() {
                 self.gateway.live.leave(class, user, self.key);
             }
+        }
+    }
+}
+
+impl Handler<ToDevice> for Connection {
+    type Result = ();
+
+    fn handle(&mut self, msg: ToDevice, ctx: &mut Self::Context) {
+        match msg {
+            ToDevice::Deliver(deliver) => Handler::<Deliver>::handle(self, deliver, ctx),
+            ToDevice::Close(close) => Handler::<CloseDevice>::handle(self, close, ctx),
         }
     }
 }

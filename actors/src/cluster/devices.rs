@@ -13,12 +13,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use actix::Recipient;
 use futures_util::StreamExt;
 use tokio::task::AbortHandle;
 
 use super::wire::{DeviceTraffic, USER_STREAM, frame_seq};
-use crate::device::{CloseDevice, Deliver, DeviceHandle, DeviceKey, close, family_label};
+use crate::device::{
+    CloseDevice, Deliver, DeviceHandle, DeviceKey, DeviceMailbox, close, family_label,
+};
 use crate::domain::UserId;
 use crate::events::Frame;
 use crate::ports::bus::Bus;
@@ -37,8 +38,7 @@ struct Stream {
 
 struct Socket {
     key: DeviceKey,
-    deliver: Recipient<Deliver>,
-    close: Recipient<CloseDevice>,
+    mailbox: DeviceMailbox,
     streams: Vec<Stream>,
 }
 
@@ -46,8 +46,7 @@ impl Socket {
     fn handle(&self) -> DeviceHandle {
         DeviceHandle {
             key: self.key,
-            deliver: self.deliver.clone(),
-            close: self.close.clone(),
+            mailbox: self.mailbox.clone(),
             client: Default::default(),
         }
     }
@@ -115,8 +114,7 @@ impl LocalDevices {
             entry.sockets.retain(|s| s.key != handle.key);
             entry.sockets.push(Socket {
                 key: handle.key,
-                deliver: handle.deliver,
-                close: handle.close,
+                mailbox: handle.mailbox,
                 streams: Vec::new(),
             });
             first
@@ -132,7 +130,7 @@ impl LocalDevices {
                 tracing::warn!(user_id = %user, error = %err, "cannot subscribe to a user's subject");
                 if let Some(entry) = self.lock().remove(&user) {
                     for socket in &entry.sockets {
-                        socket.close.do_send(CloseDevice {
+                        socket.mailbox.close(CloseDevice {
                             code: close::INTERNAL,
                             reason: "reconnect and resume".into(),
                         });
@@ -264,7 +262,7 @@ impl LocalDevices {
                         Some(previous) if seq > previous + 1 => {
                             self.observer.gap();
                             tracing::warn!(user_id = %user, missed_after = previous, got = seq, "frames lost on the bus; closing the socket so the app resumes");
-                            socket.close.do_send(CloseDevice {
+                            socket.mailbox.close(CloseDevice {
                                 code: close::INTERNAL,
                                 reason: "missed events; reconnect and resume".into(),
                             });
@@ -287,7 +285,7 @@ impl LocalDevices {
                     .get(&user)
                     .and_then(|u| u.sockets.iter().find(|s| s.key == key))
                 {
-                    socket.close.do_send(CloseDevice {
+                    socket.mailbox.close(CloseDevice {
                         code,
                         reason: reason.into(),
                     });
@@ -312,8 +310,8 @@ fn deliver(socket: &Socket, frame: Frame, family: &'static str) {
         family,
         created: Instant::now(),
     };
-    if let Err(actix::prelude::SendError::Full(_)) = socket.deliver.try_send(message) {
-        socket.close.do_send(CloseDevice {
+    if let Err(actix::prelude::SendError::Full(_)) = socket.mailbox.try_deliver(message) {
+        socket.mailbox.close(CloseDevice {
             code: close::TOO_SLOW,
             reason: "too slow to read".into(),
         });

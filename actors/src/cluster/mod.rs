@@ -612,7 +612,7 @@ pub async fn close_in_batches(
             tokio::time::sleep(self::jitter(jitter)).await;
         }
         for socket in chunk {
-            socket.close.do_send(crate::device::CloseDevice {
+            socket.mailbox.close(crate::device::CloseDevice {
                 code,
                 reason: reason.into(),
             });

@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 use actix::prelude::*;
 
 use super::wire::DeviceTraffic;
-use crate::device::{ClientInfo, CloseDevice, Deliver, DeviceHandle, DeviceKey, close};
+use crate::device::{
+    ClientInfo, CloseDevice, Deliver, DeviceHandle, DeviceKey, DeviceMailbox, ToDevice, close,
+};
 use crate::domain::{ClassId, UserId};
 use crate::ports::bus::Bus;
 
@@ -83,8 +85,7 @@ impl Proxies {
         }
         DeviceHandle {
             key: super::ops::remote_key(node, key),
-            deliver: addr.clone().recipient(),
-            close: addr.recipient(),
+            mailbox: DeviceMailbox::new(addr.recipient()),
             client,
         }
     }
@@ -173,6 +174,17 @@ impl Handler<Dismiss> for RemoteDevice {
 
     fn handle(&mut self, _: Dismiss, ctx: &mut Context<Self>) {
         ctx.stop();
+    }
+}
+
+impl Handler<ToDevice> for RemoteDevice {
+    type Result = ();
+
+    fn handle(&mut self, msg: ToDevice, ctx: &mut Context<Self>) {
+        match msg {
+            ToDevice::Deliver(deliver) => Handler::<Deliver>::handle(self, deliver, ctx),
+            ToDevice::Close(close) => Handler::<CloseDevice>::handle(self, close, ctx),
+        }
     }
 }
 

@@ -136,7 +136,7 @@ impl Handler<Retire> for LiveClass {
     fn handle(&mut self, _: Retire, ctx: &mut Context<Self>) {
         for participant in self.participants.values_mut() {
             for device in participant.devices.drain(..) {
-                device.close.do_send(CloseDevice {
+                device.mailbox.close(CloseDevice {
                     code: close::GOING_AWAY,
                     reason: "server going away; reconnect and resume".into(),
                 });

@@ -150,7 +150,7 @@ impl Handler<JoinClass> for LiveClass {
         let (snapshot, replay) = self.snapshot(msg.since);
         // The snapshot and the catch-up are bounded, so they may pass the queue bound.
         for frame in std::iter::once(snapshot).chain(replay) {
-            msg.device.deliver.do_send(Deliver {
+            msg.device.mailbox.deliver(Deliver {
                 frame,
                 family: "live",
                 created: Instant::now(),

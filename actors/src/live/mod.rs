@@ -294,10 +294,10 @@ fn deliver_or_close(device: &DeviceHandle, frame: &Frame, family: &'static str) 
         family,
         created: Instant::now(),
     };
-    match device.deliver.try_send(message) {
+    match device.mailbox.try_deliver(message) {
         Ok(()) => true,
         Err(SendError::Full(_)) => {
-            device.close.do_send(CloseDevice {
+            device.mailbox.close(CloseDevice {
                 code: close::TOO_SLOW,
                 reason: "too slow to read".into(),
             });

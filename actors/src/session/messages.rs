@@ -113,7 +113,7 @@ impl UserSession {
         );
         // Replayed frames are bounded by `replay_limit`, so they may exceed the queue bound.
         let send = |frame: Frame| {
-            device.deliver.do_send(Deliver {
+            device.mailbox.deliver(Deliver {
                 frame,
                 family: "session",
                 created: Instant::now(),
@@ -265,7 +265,7 @@ impl Handler<Drain> for UserSession {
 
     fn handle(&mut self, msg: Drain, ctx: &mut Context<Self>) {
         for device in self.devices.drain(..) {
-            device.close.do_send(CloseDevice {
+            device.mailbox.close(CloseDevice {
                 code: close::GOING_AWAY,
                 reason: "server going away; reconnect and resume".into(),
             });

@@ -200,11 +200,11 @@ impl UserSession {
                 family,
                 created,
             };
-            match device.deliver.try_send(message) {
+            match device.mailbox.try_deliver(message) {
                 Ok(()) => true,
                 Err(SendError::Full(_)) => {
                     observer.slow_consumer();
-                    device.close.do_send(CloseDevice {
+                    device.mailbox.close(CloseDevice {
                         code: close::TOO_SLOW,
                         reason: "too slow to read".into(),
                     });
@@ -219,7 +219,7 @@ impl UserSession {
     fn add_device(&mut self, device: DeviceHandle) {
         while self.devices.len() >= self.deps.config.max_devices {
             let oldest = self.devices.remove(0);
-            oldest.close.do_send(CloseDevice {
+            oldest.mailbox.close(CloseDevice {
                 code: close::SUPERSEDED,
                 reason: "too many connections; the oldest was closed".into(),
             });
@@ -387,7 +387,7 @@ impl Actor for UserSession {
     fn stopped(&mut self, _: &mut Self::Context) {
         self.deps.observer.session_stopped();
         for device in &self.devices {
-            device.close.do_send(CloseDevice {
+            device.mailbox.close(CloseDevice {
                 code: close::INTERNAL,
                 reason: "session ended; reconnect".into(),
             });

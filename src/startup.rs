@@ -22,7 +22,7 @@ use crate::community::Community;
 use crate::config::Settings;
 use crate::content::Content;
 use crate::content::plan_commands::PlanCommands;
-use crate::drops::{Drops, ORDER_PAYMENT_KIND, OrderPayments};
+use crate::drops::{DropTerms, Drops, ORDER_PAYMENT_KIND, OrderPayments};
 use crate::email;
 use crate::http;
 use crate::http::client_ip::ClientIpPolicy;
@@ -98,6 +98,8 @@ pub struct Application {
     stores: Stores,
     node: Node,
     outbox: OutboxWorker,
+    /// Its unsold units go back to the pool when the node drains and when it stops.
+    drops: Arc<Drops>,
     drain_delay: Duration,
     drain_batch: usize,
     drain_jitter: Duration,
@@ -182,6 +184,12 @@ impl Application {
             auth.auth.access.clone(),
             metrics.clone(),
             clock.clone(),
+            DropTerms {
+                owner: cluster.node_id().to_owned(),
+                lease_ms: i64::from(settings.drops.lease_seconds) * 1000,
+                quiet_ms: i64::from(settings.drops.quiet_seconds) * 1000,
+                claim_lease_ms: i64::from(settings.drops.claim_lease_seconds) * 1000,
+            },
         );
         let auth_state = Arc::new(auth.auth);
         let gateway = Gateway {
@@ -237,7 +245,7 @@ impl Application {
             )),
             content: web::Data::from(content),
             webhooks: web::Data::new(webhooks),
-            drops: web::Data::new(drops),
+            drops: web::Data::new(drops.clone()),
             messages: web::Data::new(messages),
             community: web::Data::new(Arc::new(Community::new(
                 stores.clone(),
@@ -321,6 +329,7 @@ impl Application {
             stores,
             node,
             outbox,
+            drops,
             drain_delay: Duration::from_millis(settings.shutdown.drain_delay_ms),
             drain_batch: settings.shutdown.drain_batch,
             drain_jitter: Duration::from_millis(settings.shutdown.drain_jitter_ms),
@@ -375,6 +384,8 @@ impl Application {
         // starts here: the nodes that stay take them.
         self.node.cluster.begin_draining();
         self.node.hub.refuse_new_sessions().await;
+        // Other nodes sell what this one held; it leases again only if buyers still come.
+        self.drops.hand_back_all().await;
         tokio::time::sleep(self.drain_delay).await;
         tracing::info!(
             "shutdown: handing classes over, closing sockets (1001), persisting sessions, finishing outbox deliveries"
@@ -397,6 +408,8 @@ impl Application {
         tracing::info!("shutdown: closing the listener and finishing in-flight requests");
         handle.stop(true).await;
         let result = server.await.map_err(std::io::Error::other)?;
+        // No order can come any more: whatever is unsold goes back.
+        self.drops.hand_back_all().await;
         if let Some((task, handle)) = metrics_server {
             handle.stop(true).await;
             let _ = task.await;

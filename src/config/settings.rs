@@ -26,6 +26,7 @@ pub struct Settings {
     pub commerce: CommerceSettings,
     pub messages: MessageSettings,
     pub community: CommunitySettings,
+    pub drops: DropSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -210,6 +211,35 @@ pub struct LiveSettings {
     pub waiting_room_minutes: u64,
     /// Entries in the pushed leaderboard.
     pub leaderboard_size: usize,
+}
+
+/// Product drops: how nodes lease stock and take over stalled orders.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DropSettings {
+    /// How long a node's lease of a drop's units lives without renewal; a crashed node's
+    /// unsold units go back to the pool a lease after it expired.
+    pub lease_seconds: u32,
+    /// A node hands its unsold units back when nobody bought for this long.
+    pub quiet_seconds: u32,
+    /// An order request that never answered (its node died) is taken over by a retry
+    /// with its `Idempotency-Key` after this long.
+    pub claim_lease_seconds: u32,
+}
+
+impl DropSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (key, value) in [
+            ("drops.lease_seconds", self.lease_seconds),
+            ("drops.quiet_seconds", self.quiet_seconds),
+            ("drops.claim_lease_seconds", self.claim_lease_seconds),
+        ] {
+            if !(1..=3_600).contains(&value) {
+                return Err(ConfigError::invalid(key, "between 1 and 3600"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The community: fan-out bounds, group size, and per-user write budgets.
@@ -447,6 +477,11 @@ impl Default for Settings {
                 payments_tolerance_seconds: 300,
             },
             messages: MessageSettings { daily_cap: 3 },
+            drops: DropSettings {
+                lease_seconds: 30,
+                quiet_seconds: 10,
+                claim_lease_seconds: 30,
+            },
             community: CommunitySettings {
                 push_limit: 1_000,
                 max_group_size: 500,
@@ -520,6 +555,7 @@ impl Settings {
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::invalid("log.level", e.to_string()))?;
         self.bus.validate()?;
+        self.drops.validate()?;
         if self.shutdown.drain_batch == 0 {
             return Err(ConfigError::invalid(
                 "shutdown.drain_batch",

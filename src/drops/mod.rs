@@ -1,27 +1,31 @@
 //! Product drops: limited stock sold to many buyers at once. Each drop a node serves has a
-//! [`seller::Seller`] (stock from leased chunks, see its proof of no oversell), an optional
-//! [`waiting_room::WaitingRoom`] and the buyers watching it; the reservations of every
-//! drop lapse through one [`DueQueue`].
+//! [`seller::Seller`] (units from a lease of its own, see its proofs of no oversell and no
+//! undersell), an optional [`waiting_room::WaitingRoom`] and the buyers watching it; the
+//! reservations of every drop lapse through one [`DueQueue`].
 //!
-//! An order takes the buyer's quota (per-user limit), then units from the seller, then is
-//! stored as `reserved` until `reservation_ttl_seconds`; the payment webhook (`order.paid`)
-//! makes it `paid`, the timer makes an unpaid one `expired` and puts its units back. The
-//! `reserved -> paid | expired` transition is conditional, so a late payment and an expiry
-//! never both apply. Watchers get `drop.stock` (at most once a second, on change) and
-//! `drop.sold_out`; buyers get their order's events in their feed.
+//! An order ([`orders`]) takes units from the seller, then the store records the buyer's
+//! quota, the order (`reserved` until `reservation_ttl_seconds`) and the answer to its
+//! `Idempotency-Key` together; the payment webhook (`order.paid`) makes it `paid`, the
+//! timer makes an unpaid one `expired` and puts its units back. The `reserved -> paid |
+//! expired` transition is conditional, so a late payment and an expiry never both apply.
+//! Once a second ([`upkeep`]) each served drop looks at its pool and leases again (the
+//! remaining figure, leases of crashed nodes to reclaim), keeps or hands back its lease,
+//! and watchers get `drop.stock` on a change and `drop.sold_out` at zero; buyers get their
+//! order's events in their feed.
 
+pub mod orders;
+pub use orders::{KeyedOrder, OrderOutcome};
 pub mod seller;
+mod upkeep;
 pub mod waiting_room;
 
-use fitpulse_actors::events::kinds;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use fitpulse_actors::domain::time::rfc3339;
 use fitpulse_actors::domain::{UnixMillis, UserId};
-use fitpulse_actors::events::{EventKind, notice_frame};
+use fitpulse_actors::events::EventKind;
 use fitpulse_actors::hub::Hub;
 use fitpulse_actors::ports::clock::SharedClock;
 use fitpulse_actors::ports::drops::{DropRecord, OrderRecord, OrderStatus};
@@ -33,18 +37,14 @@ use crate::auth::tokens::AccessTokens;
 use crate::metrics::{DropOrderResult, Metrics};
 use crate::schedule::DueQueue;
 use crate::store::Stores;
-use seller::{ReserveError, Seller};
+use seller::Seller;
 use waiting_room::WaitingRoom;
 
 /// The outbox kind of a paid drop order, queued by the payments webhook.
 pub const ORDER_PAYMENT_KIND: &str = "webhook.order";
 
-/// Watchers hear about stock at most this often.
-const STOCK_PUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Reservations lapsing at one moment expire this many at a time.
 const EXPIRY_WAVE: usize = 256;
-/// A drop ends this long after its start: its pushes stop and its stock series goes.
-const ENDS_AFTER_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// One drop as this node serves it.
 pub struct DropState {
@@ -68,7 +68,7 @@ impl DropState {
             .insert(user);
     }
 
-    fn watchers(&self) -> Vec<UserId> {
+    pub(super) fn watchers(&self) -> Vec<UserId> {
         self.watchers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -118,19 +118,30 @@ pub struct Books {
     pub sold: u32,
     pub reserved: u32,
     pub expired: u32,
-    pub leased: u32,
+    /// Units in no lease: in the pool, for any node to lease. With the others,
+    /// `sold + reserved + remaining + leased_unsold == stock` at every moment.
     pub remaining: u32,
+    /// Units in nodes' leases that no order took: for sale while the lease is live, back
+    /// in the pool when it is handed back or reclaimed.
+    pub leased_unsold: u32,
+    /// What buyers see: the pool's units and those of live leases, as of the last look.
+    pub for_sale: u32,
     pub waiting: usize,
     /// Reservations whose expiry timer has not run yet on this node (paid or not).
     pub timers: usize,
 }
 
-/// What became of an order attempt that reached the stock.
-#[derive(Debug)]
-pub enum OrderOutcome {
-    Reserved(OrderRecord),
-    SoldOut,
-    LimitReached,
+/// How drops lease their stock (`drops.*` settings).
+#[derive(Debug, Clone)]
+pub struct DropTerms {
+    /// This node's id: the owner of its leases.
+    pub owner: String,
+    /// How long a lease lives without renewal.
+    pub lease_ms: i64,
+    /// Unsold units go back when nobody bought for this long.
+    pub quiet_ms: i64,
+    /// A key claimed this long ago that never answered is taken over by a retry.
+    pub claim_lease_ms: i64,
 }
 
 pub struct Drops {
@@ -139,6 +150,7 @@ pub struct Drops {
     tokens: Arc<AccessTokens>,
     metrics: Metrics,
     clock: SharedClock,
+    terms: DropTerms,
     loaded: tokio::sync::Mutex<HashMap<Uuid, Arc<DropState>>>,
     /// Unpaid reservations, by when they lapse.
     expiries: Arc<DueQueue<(Arc<DropState>, OrderRecord)>>,
@@ -151,6 +163,7 @@ impl Drops {
         tokens: Arc<AccessTokens>,
         metrics: Metrics,
         clock: SharedClock,
+        terms: DropTerms,
     ) -> Arc<Drops> {
         Arc::new_cyclic(|drops: &std::sync::Weak<Drops>| {
             // Weakly: the queue's task must not keep the drops it serves alive.
@@ -175,6 +188,7 @@ impl Drops {
                 tokens,
                 metrics,
                 clock,
+                terms,
                 loaded: tokio::sync::Mutex::new(HashMap::new()),
                 expiries,
             }
@@ -195,8 +209,10 @@ impl Drops {
         self.stores.drops.create_drop(record).await
     }
 
-    /// The drop as this node serves it, loaded on first use: reservations that lapsed
-    /// while no node watched them expire now, live ones get their timers back.
+    /// The drop as this node serves it, loaded on first use: expiries a crash interrupted
+    /// are finished, and reservations nobody else times (those of this node's earlier
+    /// runs, of released leases, of orders older than leases) get their timers here;
+    /// those of a live lease elsewhere are its owner's, or its reclaimer's.
     pub async fn get(self: &Arc<Self>, id: Uuid) -> Result<Option<Arc<DropState>>, StoreError> {
         let mut loaded = self.loaded.lock().await;
         if let Some(state) = loaded.get(&id) {
@@ -216,20 +232,40 @@ impl Drops {
                 self.clock.clone(),
             );
         }
+        let terms = seller::LeaseTerms {
+            owner: self.terms.owner.clone(),
+            lease_ms: self.terms.lease_ms,
+            clock: self.clock.clone(),
+        };
         let state = Arc::new(DropState {
-            seller: Seller::new(record.clone()),
+            seller: Seller::new(record.clone(), terms),
             room,
             watchers: Mutex::new(HashSet::new()),
             timers: AtomicUsize::new(0),
         });
         loaded.insert(id, state.clone());
         drop(loaded);
+        let restored = self.stores.drops.restore_expired(id).await?;
+        if restored > 0 {
+            tracing::info!(drop_id = %id, units = restored, "units of interrupted expiries came back");
+        }
+        let stock = self.stores.drops.stock_state(id).await?;
+        // The remaining figure is right from the first answer, not from the first upkeep.
+        state.seller.look(&stock).await;
+        let now = self.clock.now();
+        let timed_elsewhere: HashSet<Uuid> = stock
+            .leases
+            .iter()
+            .filter(|l| l.owner != self.terms.owner && !l.released && now < l.expires_at)
+            .map(|l| l.id)
+            .collect();
         for order in self.stores.drops.orders_of_drop(id).await? {
-            if order.status == OrderStatus::Reserved {
+            let elsewhere = order.lease.is_some_and(|l| timed_elsewhere.contains(&l));
+            if order.status == OrderStatus::Reserved && !elsewhere {
                 self.schedule_expiry(state.clone(), order);
             }
         }
-        self.clone().push_stock(state.clone());
+        self.clone().keep_up(state.clone(), timed_elsewhere);
         Ok(Some(state))
     }
 
@@ -290,178 +326,36 @@ impl Drops {
                 .map(|o| o.quantity)
                 .sum()
         };
-        let pool = self.stores.drops.stock_state(id).await?;
+        let stock = self.stores.drops.stock_state(id).await?;
+        let used = seller::used_by_lease(&orders);
+        let leased_unsold: u32 = stock
+            .leases
+            .iter()
+            .map(|l| {
+                l.granted
+                    .saturating_sub(used.get(&l.id).copied().unwrap_or(0))
+            })
+            .sum();
         Ok(Books {
             sold: units(OrderStatus::Paid),
             reserved: units(OrderStatus::Reserved),
             expired: units(OrderStatus::Expired),
-            leased: pool.leased,
-            remaining: state.seller.remaining().await,
+            remaining: stock.pool(),
+            leased_unsold,
+            for_sale: state.seller.remaining().await,
             waiting: state.room.as_ref().map_or(0, |r| r.waiting()),
             timers: state.timers.load(Ordering::SeqCst),
         })
     }
 
-    /// Takes the buyer's quota and the units, and records the reservation.
-    pub async fn order(
-        self: &Arc<Self>,
-        state: &Arc<DropState>,
-        user: UserId,
-        quantity: u32,
-    ) -> Result<OrderOutcome, StoreError> {
-        let record = state.record();
-        let drops = &self.stores.drops;
-        if !drops
-            .take_quota(record.id, user, quantity, record.per_user_limit)
-            .await?
-        {
-            self.metrics.drop_order(DropOrderResult::LimitReached);
-            return Ok(OrderOutcome::LimitReached);
-        }
-        match state.seller.reserve(drops.as_ref(), quantity).await {
-            Ok(Ok(())) => {}
-            Ok(Err(ReserveError::SoldOut)) => {
-                drops.give_back_quota(record.id, user, quantity).await?;
-                self.metrics.drop_order(DropOrderResult::SoldOut);
-                return Ok(OrderOutcome::SoldOut);
-            }
-            Err(err) => {
-                drops.give_back_quota(record.id, user, quantity).await?;
-                return Err(err);
-            }
-        }
-        let now = self.clock.now();
-        let order = OrderRecord {
-            id: Uuid::new_v4(),
-            drop_id: record.id,
-            user,
-            quantity,
-            status: OrderStatus::Reserved,
-            created_at: now,
-            expires_at: now + i64::from(record.reservation_ttl_seconds) * 1000,
-        };
-        if let Err(err) = drops.put_order(&order).await {
-            // Not recorded: the units and the quota go back as if nothing happened.
-            state.seller.unreserve(quantity).await;
-            drops.give_back_quota(record.id, user, quantity).await?;
-            return Err(err);
-        }
-        self.metrics.drop_order(DropOrderResult::Reserved);
-        state.watch(user);
-        self.tell_buyer(&order, kinds::ORDER_RESERVED);
-        self.schedule_expiry(state.clone(), order.clone());
-        Ok(OrderOutcome::Reserved(order))
-    }
-
-    fn schedule_expiry(&self, state: Arc<DropState>, order: OrderRecord) {
-        state.timers.fetch_add(1, Ordering::SeqCst);
-        self.expiries.push(order.expires_at, (state, order));
-    }
-
-    /// Expires the reservation if it is still unpaid and puts its units back.
-    async fn expire(&self, state: &DropState, order: &OrderRecord) -> Result<(), StoreError> {
-        let drops = &self.stores.drops;
-        if !drops
-            .transition_order(order.id, OrderStatus::Reserved, OrderStatus::Expired)
-            .await?
-        {
-            return Ok(()); // paid meanwhile
-        }
-        drops.return_stock(order.drop_id, order.quantity).await?;
-        drops
-            .give_back_quota(order.drop_id, order.user, order.quantity)
-            .await?;
-        state.seller.expired(order.quantity).await;
-        self.metrics.drop_order(DropOrderResult::Expired);
-        self.tell_buyer(
-            &OrderRecord {
-                status: OrderStatus::Expired,
-                ..order.clone()
-            },
-            kinds::ORDER_EXPIRED,
-        );
-        Ok(())
-    }
-
-    /// The payment provider confirmed the order; false if it was not reserved (expired
-    /// already, or paid before).
-    pub async fn paid(self: &Arc<Self>, order_id: Uuid) -> Result<bool, StoreError> {
-        let drops = &self.stores.drops;
-        let Some(order) = drops.order(order_id).await? else {
-            return Ok(false);
-        };
-        if !drops
-            .transition_order(order_id, OrderStatus::Reserved, OrderStatus::Paid)
-            .await?
-        {
-            return Ok(false);
-        }
-        if let Some(state) = self.get(order.drop_id).await? {
-            state.seller.paid(order.quantity).await;
-        }
-        self.metrics.drop_order(DropOrderResult::Paid);
-        self.tell_buyer(
-            &OrderRecord {
-                status: OrderStatus::Paid,
-                ..order
-            },
-            kinds::ORDER_PAID,
-        );
-        Ok(true)
-    }
-
     /// An order event in the buyer's feed (every device, kept for resume).
-    fn tell_buyer(&self, order: &OrderRecord, kind: EventKind) {
+    pub(super) fn tell_buyer(&self, order: &OrderRecord, kind: EventKind) {
         let hub = self.hub.clone();
         let (user, data) = (order.user, order_view(order).to_string());
         tokio::spawn(async move {
             if let Err(err) = hub.publish(user, kind, data).await {
                 tracing::warn!(user_id = %user, error = %err, "cannot tell a buyer about their order");
             }
-        });
-    }
-
-    /// Pushes `drop.stock` to watchers at most once a second when it changed, and
-    /// `drop.sold_out` once when it reaches zero; also feeds the stock gauge, from the
-    /// drop's announcement until it ends (a day after its start), so the gauge never names
-    /// an unannounced drop and its label set stays bounded.
-    fn push_stock(self: Arc<Self>, state: Arc<DropState>) {
-        tokio::spawn(async move {
-            let record = state.record();
-            let (id, ends_at) = (record.id, record.starts_at + ENDS_AFTER_MS);
-            let label = id.to_string();
-            let mut last = None;
-            let mut tick = tokio::time::interval(STOCK_PUSH_INTERVAL);
-            loop {
-                tick.tick().await;
-                let now = self.clock.now();
-                if now >= ends_at {
-                    break;
-                }
-                if !record.announced(now) {
-                    continue;
-                }
-                let remaining = state.seller.remaining().await;
-                self.metrics.drop_stock(&label, remaining);
-                if last == Some(remaining) {
-                    continue;
-                }
-                let kind = if remaining == 0 {
-                    kinds::DROP_SOLD_OUT
-                } else {
-                    kinds::DROP_STOCK
-                };
-                let frame = notice_frame(
-                    &kind,
-                    self.clock.now(),
-                    &json!({ "drop_id": id, "remaining": remaining }),
-                );
-                for user in state.watchers() {
-                    self.hub.notify_user(user, frame.clone(), &kind);
-                }
-                last = Some(remaining);
-            }
-            self.metrics.forget_drop(&label);
         });
     }
 }

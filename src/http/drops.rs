@@ -13,18 +13,21 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use fitpulse_actors::domain::Role;
 use fitpulse_actors::ports::drops::DropRecord;
+use fitpulse_actors::ports::store::StoredResponse;
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
 use super::error::{bounded_text, require_json, uuid_path};
-use super::idempotency::{self, Idempotent};
+use super::idempotency;
 use super::views::{parse_time, rfc3339};
 use super::{ApiError, ErrorCode};
 use crate::auth::tokens::Principal;
 use crate::auth::{Auth, AuthUser, MaybeAuthUser};
 use crate::drops::waiting_room::admission_scope;
-use crate::drops::{DropState, Drops, OrderOutcome, OrderRefusal, order_view, seconds_until};
+use crate::drops::{
+    DropState, Drops, KeyedOrder, OrderOutcome, OrderRefusal, order_view, seconds_until,
+};
 use crate::store::Stores;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -206,8 +209,8 @@ async fn admin_view(
     Ok(HttpResponse::Ok().json(json!({
         "id": record.id, "title": record.title, "stock": record.stock,
         "sold": books.sold, "reserved": books.reserved,
-        "expired": books.expired, "leased": books.leased,
-        "remaining": books.remaining,
+        "expired": books.expired, "remaining": books.remaining,
+        "leased_unsold": books.leased_unsold, "for_sale": books.for_sale,
         "admission_per_second": record.admission_per_second,
         "waiting": books.waiting,
         "timers": books.timers,
@@ -320,22 +323,38 @@ async fn order(
         };
         ApiError::new(code).with_message(e.to_string())
     })?;
+    let key = idempotency::key_of(&req, format!("drop-orders:{user}:{}", record.id))?;
+    let fingerprint = idempotency::fingerprint(&body);
+    // A retry of an answered request gets its answer, whatever the drop does now.
+    if let Some(seen) = stores.idempotency.seen(&key).await? {
+        if seen.fingerprint != fingerprint {
+            return Err(idempotency::reused());
+        }
+        if let Some(answer) = seen.response {
+            return Ok(idempotency::replay(&answer));
+        }
+    }
     let admitted = admitted(&req, &auth, &caller, record.id);
     drops
         .check_order(&state, parsed.quantity, admitted)
         .await
         .map_err(refusal)?;
-    let scope = format!("drop-orders:{user}:{}", record.id);
-    let claim = match idempotency::claim(&req, &stores, scope, &body).await? {
-        Idempotent::Replay(answer) => return Ok(answer),
-        Idempotent::Run(claim) => claim,
+    let keyed = KeyedOrder {
+        key,
+        fingerprint,
+        limit_answer: StoredResponse {
+            status: StatusCode::CONFLICT.as_u16(),
+            body: refusal_body(ErrorCode::LimitReached).to_string(),
+        },
     };
-    let (status, answer) = match drops.order(&state, user, parsed.quantity).await? {
-        OrderOutcome::Reserved(order) => (StatusCode::CREATED, order_view(&order)),
-        OrderOutcome::SoldOut => (StatusCode::CONFLICT, refusal_body(ErrorCode::SoldOut)),
-        OrderOutcome::LimitReached => (StatusCode::CONFLICT, refusal_body(ErrorCode::LimitReached)),
-    };
-    claim.finish(&stores, status, answer).await
+    match drops.order(&state, user, parsed.quantity, keyed).await? {
+        OrderOutcome::Reserved(order) => Ok(HttpResponse::Created().json(order_view(&order))),
+        OrderOutcome::SoldOut => Err(ApiError::new(ErrorCode::SoldOut)),
+        OrderOutcome::LimitReached => Err(ApiError::new(ErrorCode::LimitReached)),
+        OrderOutcome::Replay(answer) => Ok(idempotency::replay(&answer)),
+        OrderOutcome::KeyReused => Err(idempotency::reused()),
+        OrderOutcome::Running => Err(idempotency::running()),
+    }
 }
 
 /// A refusal answered before anything is claimed or written.

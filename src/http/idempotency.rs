@@ -1,38 +1,21 @@
 //! `Idempotency-Key` for writes that cost money: the first request with a key runs and its
 //! answer is stored; a retry with the same key and body gets that answer again (nothing
 //! runs twice); the same key with a different body is 422; a retry while the first is
-//! still running is 409. Keys are scoped to the route and the caller, and remembered for a
-//! day.
+//! still running is 409, and once the first's claim lapsed without an answer (its node
+//! died) a retry takes it over. Keys are scoped to the route and the caller, and
+//! remembered for a day. The service that runs the write stores the answer with it.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
-use fitpulse_actors::ports::store::{IdempotencyClaim, IdempotencyKey, StoredResponse};
-use serde_json::Value;
+use fitpulse_actors::ports::store::{IdempotencyKey, StoredResponse};
 use sha2::{Digest, Sha256};
 
 use super::{ApiError, ErrorCode};
-use crate::store::Stores;
 
 pub const HEADER: &str = "idempotency-key";
 
-/// A claimed key: run the request, then [`Claim::finish`] with its answer.
-pub struct Claim {
-    key: IdempotencyKey,
-}
-
-/// What to do with a request carrying a key.
-pub enum Idempotent {
-    Run(Claim),
-    Replay(HttpResponse),
-}
-
-/// Reads and claims the request's key within `scope` for a body fingerprinted by `body`.
-pub async fn claim(
-    req: &HttpRequest,
-    stores: &Stores,
-    scope: String,
-    body: &[u8],
-) -> Result<Idempotent, ApiError> {
+/// The request's key within `scope`: 1-200 printable characters, required.
+pub fn key_of(req: &HttpRequest, scope: String) -> Result<IdempotencyKey, ApiError> {
     let key = req
         .headers()
         .get(HEADER)
@@ -43,57 +26,36 @@ pub async fn claim(
             ApiError::new(ErrorCode::IdempotencyKeyRequired)
                 .with_message("send an `Idempotency-Key` header (1-200 printable characters)")
         })?;
-    let fingerprint: String = Sha256::digest(body)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let key = IdempotencyKey {
+    Ok(IdempotencyKey {
         scope,
         key: key.to_owned(),
-    };
-    match stores.idempotency.claim(&key, &fingerprint).await? {
-        IdempotencyClaim::Fresh => Ok(Idempotent::Run(Claim { key })),
-        IdempotencyClaim::Seen {
-            fingerprint: first, ..
-        } if first != fingerprint => Err(ApiError::new(ErrorCode::IdempotencyKeyReused)),
-        IdempotencyClaim::Seen { response: None, .. } => Err(ApiError::new(ErrorCode::Conflict)
-            .with_message("a request with this Idempotency-Key is still running; retry shortly")),
-        IdempotencyClaim::Seen {
-            response: Some(stored),
-            ..
-        } => {
-            let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-            Ok(Idempotent::Replay(
-                HttpResponse::build(status)
-                    .insert_header(("idempotent-replayed", "true"))
-                    .content_type("application/json")
-                    .body(stored.body),
-            ))
-        }
-    }
+    })
 }
 
-impl Claim {
-    /// Stores the answer for retries and answers it.
-    pub async fn finish(
-        self,
-        stores: &Stores,
-        status: StatusCode,
-        body: Value,
-    ) -> Result<HttpResponse, ApiError> {
-        let text = body.to_string();
-        stores
-            .idempotency
-            .complete(
-                &self.key,
-                &StoredResponse {
-                    status: status.as_u16(),
-                    body: text.clone(),
-                },
-            )
-            .await?;
-        Ok(HttpResponse::build(status)
-            .content_type("application/json")
-            .body(text))
-    }
+/// What tells two bodies sent with one key apart.
+pub fn fingerprint(body: &[u8]) -> String {
+    Sha256::digest(body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The stored answer of the key's first request, replayed.
+pub fn replay(stored: &StoredResponse) -> HttpResponse {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    HttpResponse::build(status)
+        .insert_header(("idempotent-replayed", "true"))
+        .content_type("application/json")
+        .body(stored.body.clone())
+}
+
+/// The key was sent before with another body.
+pub fn reused() -> ApiError {
+    ApiError::new(ErrorCode::IdempotencyKeyReused)
+}
+
+/// Another request with the key has not answered yet.
+pub fn running() -> ApiError {
+    ApiError::new(ErrorCode::Conflict)
+        .with_message("a request with this Idempotency-Key is still running; retry shortly")
 }

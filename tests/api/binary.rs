@@ -8,7 +8,7 @@ use tokio::process::Command;
 
 use crate::helpers::WAIT;
 
-fn fitpulse() -> Command {
+pub(crate) fn fitpulse() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_fitpulse"));
     command
         .env_clear()
@@ -110,21 +110,29 @@ async fn an_unreachable_cql_cluster_fails_the_start_fast_with_a_clear_message() 
     );
 }
 
-/// Starts the server on `data` and a free port; answers the process, its port and the rest
-/// of its (JSON) log.
-async fn serve(
-    data: &std::path::Path,
-) -> (
+/// The server's process, its port and the rest of its (JSON) log.
+pub(crate) type Served = (
     tokio::process::Child,
     u16,
     tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-) {
-    let mut child = fitpulse()
+);
+
+/// Starts the server on `data` and a free port.
+async fn serve(data: &std::path::Path) -> Served {
+    serve_with(data, &[]).await
+}
+
+/// Like [`serve`], with more configuration in `env`.
+pub(crate) async fn serve_with(data: &std::path::Path, env: &[(&str, &str)]) -> Served {
+    let mut command = fitpulse();
+    command
         .env("FITPULSE__DATA_DIR", data)
         .env("FITPULSE__HTTP__BIND", "127.0.0.1:0")
-        .env("FITPULSE__LOG__FORMAT", "json")
-        .spawn()
-        .expect("started");
+        .env("FITPULSE__LOG__FORMAT", "json");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().expect("started");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
 
     // The JSON log line announcing the listener names the bound port.

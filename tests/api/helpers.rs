@@ -116,18 +116,39 @@ pub async fn spawn_app_on_manual_clock(customize: impl FnOnce(&mut Settings)) ->
 
 /// The app on the suite's CQL keyspace, or `None` when no CQL server is configured.
 pub async fn scylla_app(customize: impl FnOnce(&mut Settings)) -> Option<TestApp> {
-    let nodes = crate::store::support::cql_contact_point()?;
-    let keyspace = crate::store::support::suite_keyspace(&nodes);
+    let on_scylla = scylla_store()?;
     Some(
         spawn_app_with(move |s| {
-            s.store.kind = fitpulse::config::StoreKind::Scylla;
-            s.store.scylla.nodes = nodes.split(',').map(str::to_owned).collect();
-            s.store.scylla.keyspace = keyspace.to_owned();
-            s.store.scylla.request_timeout_ms = 20_000;
+            on_scylla(s);
             customize(s);
         })
         .await,
     )
+}
+
+/// Like [`scylla_app`], on a manual clock (see [`spawn_app_on_manual_clock`]).
+pub async fn scylla_app_on_manual_clock(customize: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    let on_scylla = scylla_store()?;
+    Some(
+        spawn_app_on_manual_clock(move |s| {
+            on_scylla(s);
+            customize(s);
+        })
+        .await,
+    )
+}
+
+/// What puts an app on the suite's CQL keyspace, or `None` when no CQL server is
+/// configured.
+fn scylla_store() -> Option<impl FnOnce(&mut Settings)> {
+    let nodes = crate::store::support::cql_contact_point()?;
+    let keyspace = crate::store::support::suite_keyspace(&nodes);
+    Some(move |s: &mut Settings| {
+        s.store.kind = fitpulse::config::StoreKind::Scylla;
+        s.store.scylla.nodes = nodes.split(',').map(str::to_owned).collect();
+        s.store.scylla.keyspace = keyspace.to_owned();
+        s.store.scylla.request_timeout_ms = 20_000;
+    })
 }
 
 /// Spawns the app with exactly `settings`, keeping `data_dir` alive as long as it runs.

@@ -10,6 +10,8 @@ mod community;
 mod console;
 mod content;
 mod drops;
+mod drops_restarts;
+mod drops_returns;
 mod errors;
 mod hardening;
 mod hardening_more;

@@ -257,6 +257,13 @@ pub struct StoredResponse {
     pub body: String,
 }
 
+/// A key as it stands (see [`IdempotencyStore::seen`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenKey {
+    pub fingerprint: String,
+    pub response: Option<StoredResponse>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdempotencyClaim {
     /// This caller holds the key and must run the request, then `complete` it.
@@ -278,6 +285,9 @@ pub trait IdempotencyStore: Send + Sync {
         key: &IdempotencyKey,
         fingerprint: &str,
     ) -> Result<IdempotencyClaim, StoreError>;
+    /// What a key holds now, without claiming it: the fingerprint of the body it was first
+    /// sent with, and its answer once there is one. `None`: never sent (or forgotten).
+    async fn seen(&self, key: &IdempotencyKey) -> Result<Option<SeenKey>, StoreError>;
     /// Stores the response of the request that holds `key`.
     async fn complete(
         &self,

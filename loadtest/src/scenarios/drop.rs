@@ -195,8 +195,9 @@ fn report(
         ("server_sold", f64::from(after_books.sold)),
         ("server_reserved", f64::from(after_books.reserved)),
         ("server_expired", f64::from(after_books.expired)),
-        ("server_leased", f64::from(after_books.leased)),
         ("server_remaining", f64::from(after_books.remaining)),
+        ("server_leased_unsold", f64::from(after_books.leased_unsold)),
+        ("server_for_sale", f64::from(after_books.buyers_see)),
         ("server_units_taken", outcome.server_taken() as f64),
         ("orders_read_back", read_back.ok as f64),
     ] {

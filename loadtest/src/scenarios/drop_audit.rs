@@ -23,8 +23,13 @@ pub struct Books {
     pub sold: u32,
     pub reserved: u32,
     pub expired: u32,
-    pub leased: u32,
+    /// Units in no lease (the pool).
     pub remaining: u32,
+    /// Units in nodes' leases that no order took.
+    pub leased_unsold: u32,
+    /// What buyers are told is left: the pool and the live leases' units.
+    #[serde(rename = "for_sale")]
+    pub buyers_see: u32,
 }
 
 impl Books {
@@ -36,6 +41,15 @@ impl Books {
     /// Units no order holds.
     pub fn for_sale(&self) -> u32 {
         self.stock.saturating_sub(self.taken())
+    }
+
+    /// The server's books add up: every unit is sold, reserved, in the pool or leased.
+    pub fn add_up(&self) -> bool {
+        u64::from(self.sold)
+            + u64::from(self.reserved)
+            + u64::from(self.remaining)
+            + u64::from(self.leased_unsold)
+            == u64::from(self.stock)
     }
 }
 
@@ -185,6 +199,15 @@ impl Outcome<'_> {
                 self.after.sold, self.after.reserved, self.after.stock
             ));
         }
+        for (when, books) in [("before", &self.before), ("after", &self.after)] {
+            if !books.add_up() {
+                missed.push(format!(
+                    "the server's books {when} the run do not add up: {} sold + {} reserved + \
+                     {} remaining + {} leased unsold != {} stock",
+                    books.sold, books.reserved, books.remaining, books.leased_unsold, books.stock
+                ));
+            }
+        }
         if self.server_taken() != self.reserved as i64 {
             let expired = self.after.expired.saturating_sub(self.before.expired);
             missed.push(format!(
@@ -216,6 +239,7 @@ mod tests {
             stock,
             sold,
             reserved,
+            remaining: stock.saturating_sub(sold + reserved),
             ..Books::default()
         }
     }
@@ -265,6 +289,27 @@ mod tests {
         assert!(missed[2].contains("20 units taken"), "{missed:?}");
         assert!(missed[3].contains("1 of 20"), "{missed:?}");
         assert!(missed[4].contains("404"), "{missed:?}");
+    }
+
+    #[test]
+    fn books_that_lose_a_unit_miss_a_bar() {
+        let rb = ReadBack {
+            ok: 20,
+            ..ReadBack::default()
+        };
+        let stranded = Books {
+            remaining: 0,
+            ..books(21, 0, 20)
+        };
+        let run = Outcome {
+            before: books(21, 0, 0),
+            ..outcome(20, 0, stranded, &rb)
+        };
+        let missed = run.missed();
+        assert!(
+            missed.iter().any(|m| m.contains("do not add up")),
+            "{missed:?}"
+        );
     }
 
     #[test]

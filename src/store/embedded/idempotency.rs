@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use fitpulse_actors::domain::{UnixMillis, now_millis};
 use fitpulse_actors::ports::store::{
-    IDEMPOTENCY_TTL_SECONDS, IdempotencyClaim, IdempotencyKey, IdempotencyStore, StoreError,
-    StoredResponse,
+    IDEMPOTENCY_TTL_SECONDS, IdempotencyClaim, IdempotencyKey, IdempotencyStore, SeenKey,
+    StoreError, StoredResponse,
 };
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
@@ -13,14 +13,52 @@ use serde::{Deserialize, Serialize};
 use super::{EmbeddedStore, IDEMPOTENCY, backend, key};
 
 #[derive(Serialize, Deserialize)]
-struct Entry {
-    fingerprint: String,
-    response: Option<StoredResponse>,
-    expires_at: UnixMillis,
+pub(super) struct Entry {
+    pub(super) fingerprint: String,
+    pub(super) response: Option<StoredResponse>,
+    pub(super) expires_at: UnixMillis,
+    /// When the request holding it started (0 for entries older than the field).
+    #[serde(default)]
+    pub(super) claimed_at: UnixMillis,
 }
 
-fn entry_key(k: &IdempotencyKey) -> String {
+impl Entry {
+    /// A claim made at `now` for a body hashing to `fingerprint`.
+    pub(super) fn claimed(fingerprint: String, now: UnixMillis) -> Entry {
+        Entry {
+            fingerprint,
+            response: None,
+            expires_at: now + i64::from(IDEMPOTENCY_TTL_SECONDS) * 1000,
+            claimed_at: now,
+        }
+    }
+}
+
+pub(super) fn entry_key(k: &IdempotencyKey) -> String {
     key(&[&k.scope, &k.key])
+}
+
+/// The key's entry, unless it expired.
+pub(super) fn live_entry(
+    table: &redb::Table<&str, &[u8]>,
+    id: &str,
+    now: UnixMillis,
+) -> Result<Option<Entry>, StoreError> {
+    let Some(bytes) = table.get(id).map_err(backend)? else {
+        return Ok(None);
+    };
+    let entry: Entry = serde_json::from_slice(bytes.value()).map_err(StoreError::backend)?;
+    Ok((entry.expires_at > now).then_some(entry))
+}
+
+pub(super) fn put_entry(
+    table: &mut redb::Table<&str, &[u8]>,
+    id: &str,
+    entry: &Entry,
+) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec(entry).map_err(StoreError::backend)?;
+    table.insert(id, bytes.as_slice()).map_err(backend)?;
+    Ok(())
 }
 
 #[async_trait]
@@ -34,26 +72,31 @@ impl IdempotencyStore for EmbeddedStore {
         self.write("idempotency_claim", move |txn| {
             let mut table = txn.open_table(IDEMPOTENCY).map_err(backend)?;
             let now = now_millis();
-            if let Some(bytes) = table.get(id.as_str()).map_err(backend)? {
-                let entry: Entry =
-                    serde_json::from_slice(bytes.value()).map_err(StoreError::backend)?;
-                if entry.expires_at > now {
-                    return Ok(IdempotencyClaim::Seen {
-                        fingerprint: entry.fingerprint,
-                        response: entry.response,
-                    });
-                }
+            if let Some(entry) = live_entry(&table, &id, now)? {
+                return Ok(IdempotencyClaim::Seen {
+                    fingerprint: entry.fingerprint,
+                    response: entry.response,
+                });
             }
-            let entry = Entry {
-                fingerprint,
-                response: None,
-                expires_at: now + i64::from(IDEMPOTENCY_TTL_SECONDS) * 1000,
-            };
-            let bytes = serde_json::to_vec(&entry).map_err(StoreError::backend)?;
-            table
-                .insert(id.as_str(), bytes.as_slice())
-                .map_err(backend)?;
+            put_entry(&mut table, &id, &Entry::claimed(fingerprint, now))?;
             Ok(IdempotencyClaim::Fresh)
+        })
+        .await
+    }
+
+    async fn seen(&self, k: &IdempotencyKey) -> Result<Option<SeenKey>, StoreError> {
+        let id = entry_key(k);
+        self.read("idempotency_seen", move |txn| {
+            let table = txn.open_table(IDEMPOTENCY).map_err(backend)?;
+            let Some(bytes) = table.get(id.as_str()).map_err(backend)? else {
+                return Ok(None);
+            };
+            let entry: Entry =
+                serde_json::from_slice(bytes.value()).map_err(StoreError::backend)?;
+            Ok((entry.expires_at > now_millis()).then_some(SeenKey {
+                fingerprint: entry.fingerprint,
+                response: entry.response,
+            }))
         })
         .await
     }
@@ -79,11 +122,7 @@ impl IdempotencyStore for EmbeddedStore {
                 response: Some(response),
                 ..entry
             };
-            let bytes = serde_json::to_vec(&entry).map_err(StoreError::backend)?;
-            table
-                .insert(id.as_str(), bytes.as_slice())
-                .map_err(backend)?;
-            Ok(())
+            put_entry(&mut table, &id, &entry)
         })
         .await
     }

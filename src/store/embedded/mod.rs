@@ -82,6 +82,8 @@ const OUTBOX_DUE: TableDefinition<&str, ()> = TableDefinition::new("outbox_due")
 const OUTBOX_DEAD: TableDefinition<&str, ()> = TableDefinition::new("outbox_dead");
 const DROPS: TableDefinition<&str, &[u8]> = TableDefinition::new("drops");
 /// Keys `drop<sep>user`, values units taken.
+/// A drop's leases: (drop, lease) -> the lease.
+const DROP_LEASES: TableDefinition<&str, &[u8]> = TableDefinition::new("drop_leases");
 const DROP_QUOTAS: TableDefinition<&str, u32> = TableDefinition::new("drop_quotas");
 const ORDERS: TableDefinition<&str, &[u8]> = TableDefinition::new("orders");
 /// Keys `drop<sep>order`.
@@ -173,6 +175,7 @@ impl EmbeddedStore {
             txn.open_table(OUTBOX_DUE)?;
             txn.open_table(OUTBOX_DEAD)?;
             txn.open_table(DROPS)?;
+            txn.open_table(DROP_LEASES)?;
             txn.open_table(DROP_QUOTAS)?;
             txn.open_table(ORDERS)?;
             txn.open_table(DROP_ORDERS)?;

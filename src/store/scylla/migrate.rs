@@ -106,6 +106,12 @@ pub const MIGRATIONS: &[Migration] = &[
         cql: include_str!("../../../cql/0011_drop_announcements_blocked_by.cql"),
         fill: Some(fill_blocked_by),
     },
+    Migration {
+        version: 12,
+        name: "0012_drop_leases",
+        cql: include_str!("../../../cql/0012_drop_leases.cql"),
+        fill: Some(fill_drop_stock),
+    },
 ];
 
 /// How long a lock holder may run before its lock expires on its own.
@@ -278,6 +284,53 @@ fn fill_blocked_by(session: &Session) -> FillFuture<'_> {
         while let Some(row) = rows.next().await {
             let (user, blocked) = row?;
             session.execute_unpaged(&insert, (blocked, user)).await?;
+            written += 1;
+        }
+        Ok(written)
+    })
+}
+
+/// Moves each drop's count of units out of the pool into `drop_stock` (only where it is
+/// not there yet: a repeated run never overwrites what leases changed since), and indexes
+/// every order with its quantity in `drop_order_index`.
+fn fill_drop_stock(session: &Session) -> FillFuture<'_> {
+    Box::pin(async move {
+        use futures_util::StreamExt;
+        let init = session
+            .prepare("UPDATE drop_stock SET stock = ?, out = ? WHERE drop_id = ? IF out = null")
+            .await?;
+        let order = session
+            .prepare("SELECT quantity FROM orders WHERE id = ?")
+            .await?;
+        let index = session
+            .prepare("INSERT INTO drop_order_index (drop_id, id, quantity) VALUES (?, ?, ?)")
+            .await?;
+        let mut written = 0;
+        let mut drops = session
+            .query_iter("SELECT id, stock, leased FROM drops", ())
+            .await?
+            .rows_stream::<(Uuid, Option<i32>, Option<i32>)>()?;
+        while let Some(row) = drops.next().await {
+            let (id, stock, leased) = row?;
+            run_lwt(
+                session,
+                &init,
+                (stock.unwrap_or(0), leased.unwrap_or(0), id),
+            )
+            .await?;
+            written += 1;
+        }
+        let mut orders = session
+            .query_iter("SELECT drop_id, id FROM orders_by_drop", ())
+            .await?
+            .rows_stream::<(Uuid, Uuid)>()?;
+        while let Some(row) = orders.next().await {
+            let (drop_id, id) = row?;
+            let result = session.execute_unpaged(&order, (id,)).await?;
+            let quantity = decode_maybe_row::<(Option<i32>,)>(result)?.and_then(|(q,)| q);
+            session
+                .execute_unpaged(&index, (drop_id, id, quantity.unwrap_or(0)))
+                .await?;
             written += 1;
         }
         Ok(written)

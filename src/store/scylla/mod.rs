@@ -208,6 +208,25 @@ async fn run_lwt(
         Err(err) if outcome_unknown(&err) => return Ok(Lwt::Unknown),
         Err(err) => return Err(execution_error(err)),
     };
+    applied(result)
+}
+
+/// Runs a conditional batch (one partition) and reads its `[applied]` column.
+async fn run_lwt_batch(
+    session: &Session,
+    batch: &scylla::statement::batch::Batch,
+    values: impl scylla::serialize::batch::BatchValues,
+) -> Result<Lwt, StoreError> {
+    let result = match session.batch(batch, values).await {
+        Ok(result) => result,
+        Err(err) if outcome_unknown(&err) => return Ok(Lwt::Unknown),
+        Err(err) => return Err(execution_error(err)),
+    };
+    applied(result)
+}
+
+/// The `[applied]` column of a lightweight transaction's answer.
+fn applied(result: scylla::response::query_result::QueryResult) -> Result<Lwt, StoreError> {
     let row: Row = decode_first_row(result).map_err(StoreError::Backend)?;
     match row.columns.first() {
         Some(Some(CqlValue::Boolean(true))) => Ok(Lwt::Applied),

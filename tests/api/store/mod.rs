@@ -7,6 +7,7 @@
 
 mod migrate;
 mod suite;
+mod suite_drops;
 pub mod support;
 
 /// Instantiates each named suite function once per backend.
@@ -67,9 +68,13 @@ conformance!(
     the_first_link_of_a_purchase_wins,
     an_outbox_item_is_enqueued_once_claimed_once_and_retried_until_dead,
     concurrent_stock_leases_never_hand_out_more_than_the_stock,
-    drops_list_by_start_soonest_first_within_a_bounded_window,
-    a_users_quota_holds_under_concurrency_and_can_be_given_back,
+    a_lease_is_its_owners_until_released_or_reclaimed,
+    a_stalled_lease_is_reclaimed_once_keeping_what_its_orders_took,
+    a_reservation_records_the_key_the_quota_and_the_order_together,
+    a_claim_that_never_answered_is_taken_over_after_its_lease,
     an_order_moves_from_reserved_exactly_once,
+    an_expiry_puts_units_and_quota_back_exactly_once,
+    drops_list_by_start_soonest_first_within_a_bounded_window,
     feature_messages_list_until_they_expire_and_states_keep_their_first_time,
     a_days_checkin_is_replaced_and_checkins_list_newest_day_first,
     following_twice_counts_once_and_both_directions_list_back,

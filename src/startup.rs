@@ -189,6 +189,9 @@ impl Application {
                 lease_ms: i64::from(settings.drops.lease_seconds) * 1000,
                 quiet_ms: i64::from(settings.drops.quiet_seconds) * 1000,
                 claim_lease_ms: i64::from(settings.drops.claim_lease_seconds) * 1000,
+                pre_queue_ms: i64::from(settings.drops.pre_queue_seconds) * 1000,
+                joins_per_minute_per_user: settings.drops.queue_joins_per_minute_per_user,
+                joins_per_minute_per_ip: settings.drops.queue_joins_per_minute_per_ip,
             },
         );
         let auth_state = Arc::new(auth.auth);

@@ -225,6 +225,14 @@ pub struct DropSettings {
     /// An order request that never answered (its node died) is taken over by a retry
     /// with its `Idempotency-Key` after this long.
     pub claim_lease_seconds: u32,
+    /// A waiting room opens this long before its drop starts; everyone who joins before
+    /// the start gets a place drawn at random at the start (refreshing early gains
+    /// nothing), later arrivals queue behind in order.
+    pub pre_queue_seconds: u32,
+    /// Queue joins one user may make per minute (per node).
+    pub queue_joins_per_minute_per_user: u32,
+    /// Queue joins one client address may make per minute (per node).
+    pub queue_joins_per_minute_per_ip: u32,
 }
 
 impl DropSettings {
@@ -236,6 +244,26 @@ impl DropSettings {
         ] {
             if !(1..=3_600).contains(&value) {
                 return Err(ConfigError::invalid(key, "between 1 and 3600"));
+            }
+        }
+        if self.pre_queue_seconds > 86_400 {
+            return Err(ConfigError::invalid(
+                "drops.pre_queue_seconds",
+                "at most 86400",
+            ));
+        }
+        for (key, value) in [
+            (
+                "drops.queue_joins_per_minute_per_user",
+                self.queue_joins_per_minute_per_user,
+            ),
+            (
+                "drops.queue_joins_per_minute_per_ip",
+                self.queue_joins_per_minute_per_ip,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::invalid(key, "at least 1"));
             }
         }
         Ok(())
@@ -481,6 +509,9 @@ impl Default for Settings {
                 lease_seconds: 30,
                 quiet_seconds: 10,
                 claim_lease_seconds: 30,
+                pre_queue_seconds: 600,
+                queue_joins_per_minute_per_user: 20,
+                queue_joins_per_minute_per_ip: 600,
             },
             community: CommunitySettings {
                 push_limit: 1_000,

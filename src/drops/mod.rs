@@ -13,6 +13,7 @@
 //! and watchers get `drop.stock` on a change and `drop.sold_out` at zero; buyers get their
 //! order's events in their feed.
 
+pub mod join_limits;
 pub mod orders;
 pub use orders::{KeyedOrder, OrderOutcome};
 pub mod seller;
@@ -142,6 +143,19 @@ pub struct DropTerms {
     pub quiet_ms: i64,
     /// A key claimed this long ago that never answered is taken over by a retry.
     pub claim_lease_ms: i64,
+    /// A waiting room opens this long before its drop starts.
+    pub pre_queue_ms: i64,
+    pub joins_per_minute_per_user: u32,
+    pub joins_per_minute_per_ip: u32,
+}
+
+/// Why a buyer could not join a drop's queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinRefusal {
+    /// The queue opens in this many seconds.
+    NotOpen { seconds_to_queue: i64 },
+    /// This user or address joined too often; wait this long.
+    TooOften { retry_after: std::time::Duration },
 }
 
 pub struct Drops {
@@ -152,6 +166,7 @@ pub struct Drops {
     clock: SharedClock,
     terms: DropTerms,
     loaded: tokio::sync::Mutex<HashMap<Uuid, Arc<DropState>>>,
+    join_limits: join_limits::JoinLimits,
     /// Unpaid reservations, by when they lapse.
     expiries: Arc<DueQueue<(Arc<DropState>, OrderRecord)>>,
 }
@@ -183,6 +198,10 @@ impl Drops {
                 },
             );
             Drops {
+                join_limits: join_limits::JoinLimits::new(
+                    terms.joins_per_minute_per_user,
+                    terms.joins_per_minute_per_ip,
+                ),
                 stores,
                 hub,
                 tokens,
@@ -223,7 +242,7 @@ impl Drops {
         };
         let room = record
             .admission_per_second
-            .map(|rate| WaitingRoom::new(id, rate));
+            .map(|rate| WaitingRoom::new(id, rate, record.starts_at - self.terms.pre_queue_ms));
         if let Some(room) = &room {
             room.clone().run(
                 record.starts_at,
@@ -249,9 +268,10 @@ impl Drops {
         if restored > 0 {
             tracing::info!(drop_id = %id, units = restored, "units of interrupted expiries came back");
         }
+        let moves = state.seller.moves().await;
         let stock = self.stores.drops.stock_state(id).await?;
         // The remaining figure is right from the first answer, not from the first upkeep.
-        state.seller.look(&stock).await;
+        state.seller.look(&stock, moves).await;
         let now = self.clock.now();
         let timed_elsewhere: HashSet<Uuid> = stock
             .leases
@@ -300,6 +320,25 @@ impl Drops {
             return Err(OrderRefusal::SoldOut);
         }
         Ok(())
+    }
+
+    /// Joins the drop's waiting room (`room`) for `user`, calling from `ip`: refused
+    /// before the room opens and beyond the join budgets.
+    pub fn join_queue(
+        &self,
+        room: &WaitingRoom,
+        user: UserId,
+        ip: std::net::IpAddr,
+    ) -> Result<waiting_room::Standing, JoinRefusal> {
+        self.join_limits
+            .check(user, ip)
+            .map_err(|retry_after| JoinRefusal::TooOften { retry_after })?;
+        room.join(user, self.clock.now())
+            .map_err(
+                |waiting_room::JoinRefusal::NotOpen { in_ms }| JoinRefusal::NotOpen {
+                    seconds_to_queue: seconds_until(self.clock.now() + in_ms, self.clock.now()),
+                },
+            )
     }
 
     /// Where the drop stands for buyers now, and the units still for sale.

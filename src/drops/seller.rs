@@ -67,6 +67,9 @@ struct Pool {
     elsewhere: u32,
     /// When this seller last took units for a buyer.
     last_taken_at: Option<UnixMillis>,
+    /// Counts this seller's own moves of units between it, the pool and orders: a look
+    /// read before one of them is stale and must not overwrite `elsewhere`.
+    moves: u64,
 }
 
 /// Why a reservation was refused.
@@ -162,6 +165,7 @@ impl Seller {
             pool.expires_at = expires_at;
             pool.elsewhere = pool.elsewhere.saturating_sub(granted);
             pool.exhausted_at = None;
+            pool.moves += 1;
         }
         Ok(Err(ReserveError::SoldOut))
     }
@@ -204,6 +208,13 @@ impl Seller {
         let mut pool = self.pool.lock().await;
         pool.elsewhere += quantity;
         pool.exhausted_at = None;
+        pool.moves += 1;
+    }
+
+    /// The count of this seller's own moves, taken before reading the stock for a
+    /// [`Seller::look`].
+    pub async fn moves(&self) -> u64 {
+        self.pool.lock().await.moves
     }
 
     /// Units still for sale: the pool's, other live leases' and this node's.
@@ -253,12 +264,15 @@ impl Seller {
         pool.available = 0;
         pool.expires_at = 0;
         pool.exhausted_at = None;
+        pool.moves += 1;
         Ok(())
     }
 
-    /// Looks at the pool and the other leases again: the remaining figure, and the leases
-    /// of owners that stopped renewing a whole lease ago (answered to be reclaimed).
-    pub async fn look(&self, state: &StockState) -> Vec<(Uuid, UnixMillis)> {
+    /// Looks at the pool and the other leases again: the remaining figure (unless this
+    /// seller moved units since `moves_before` was taken, which makes `state` stale), and
+    /// the leases of owners that stopped renewing a whole lease ago (answered to be
+    /// reclaimed).
+    pub async fn look(&self, state: &StockState, moves_before: u64) -> Vec<(Uuid, UnixMillis)> {
         let now = self.now();
         let live = |expires_at: UnixMillis| now < expires_at;
         let others: u32 = state
@@ -268,9 +282,11 @@ impl Seller {
             .map(|l| l.unsold)
             .sum();
         let mut pool = self.pool.lock().await;
-        pool.elsewhere = state.pool() + others;
-        if state.pool() > 0 {
-            pool.exhausted_at = None;
+        if pool.moves == moves_before {
+            pool.elsewhere = state.pool() + others;
+            if state.pool() > 0 {
+                pool.exhausted_at = None;
+            }
         }
         state
             .leases

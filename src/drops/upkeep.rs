@@ -81,8 +81,9 @@ impl Drops {
     ) -> Result<(), StoreError> {
         let store = self.stores.drops.as_ref();
         let id = state.record().id;
+        let moves = state.seller.moves().await;
         let mut stock = store.stock_state(id).await?;
-        let stale = state.seller.look(&stock).await;
+        let stale = state.seller.look(&stock, moves).await;
         let now = self.clock.now();
         let live: HashSet<Uuid> = stock
             .leases
@@ -111,8 +112,9 @@ impl Drops {
                     self.schedule_expiry(state.clone(), order);
                 }
             }
+            let moves = state.seller.moves().await;
             stock = store.stock_state(id).await?;
-            state.seller.look(&stock).await;
+            state.seller.look(&stock, moves).await;
         }
         state.seller.keep(store, self.terms.quiet_ms).await
     }

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::client_ip::client_ip;
 use super::error::{bounded_text, require_json, uuid_path};
 use super::idempotency;
 use super::views::{parse_time, rfc3339};
@@ -26,7 +27,8 @@ use crate::auth::tokens::Principal;
 use crate::auth::{Auth, AuthUser, MaybeAuthUser};
 use crate::drops::waiting_room::admission_scope;
 use crate::drops::{
-    DropState, Drops, KeyedOrder, OrderOutcome, OrderRefusal, order_view, seconds_until,
+    DropState, Drops, JoinRefusal, KeyedOrder, OrderOutcome, OrderRefusal, order_view,
+    seconds_until,
 };
 use crate::store::Stores;
 
@@ -256,6 +258,7 @@ fn no_room() -> ApiError {
 }
 
 async fn join_queue(
+    req: HttpRequest,
     caller: AuthUser,
     path: web::Path<String>,
     drops: web::Data<Arc<Drops>>,
@@ -263,8 +266,23 @@ async fn join_queue(
     let user = caller.user_id()?;
     let state = load_announced(&drops, &path, Some(&caller)).await?;
     let room = state.room.as_ref().ok_or_else(no_room)?;
+    let record_start = state.record().starts_at;
     state.watch(user);
-    Ok(HttpResponse::Ok().json(standing_view(room.join(user))))
+    let standing =
+        drops
+            .join_queue(room, user, client_ip(&req))
+            .map_err(|refusal| match refusal {
+                JoinRefusal::NotOpen { seconds_to_queue } => ApiError::new(ErrorCode::NotStarted)
+                    .with_message("the waiting room is not open yet")
+                    .with_details(json!({
+                        "seconds_to_queue": seconds_to_queue,
+                        "seconds_to_start": seconds_until(record_start, drops.now()),
+                    })),
+                JoinRefusal::TooOften { retry_after } => {
+                    ApiError::rate_limited(retry_after.as_secs_f64().ceil().max(1.0) as u64)
+                }
+            })?;
+    Ok(HttpResponse::Ok().json(standing_view(standing)))
 }
 
 async fn queue_standing(

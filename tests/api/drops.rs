@@ -12,7 +12,9 @@ use fitpulse_actors::domain::now_millis;
 use fitpulse_actors::events::rfc3339;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_error, scylla_app, spawn_app, spawn_app_on_manual_clock};
+use crate::helpers::{
+    TestApp, assert_error, scylla_app, spawn_app, spawn_app_on_manual_clock, spawn_app_with,
+};
 
 async fn create_drop(
     app: &TestApp,
@@ -203,7 +205,7 @@ async fn limits_expiry_and_idempotent_replays_hold_on_the_scylla_store() {
 }
 
 #[actix_web::test]
-async fn the_waiting_room_admits_buyers_in_order_at_its_rate() {
+async fn the_waiting_room_draws_early_places_and_admits_at_its_rate() {
     let app = spawn_app().await;
     let drop = create_drop(&app, 10, 1, 300, 1_500, Some(1)).await;
     let (_, first) = app.member();
@@ -217,68 +219,64 @@ async fn the_waiting_room_admits_buyers_in_order_at_its_rate() {
             .is_some_and(|s| s >= 1)
     );
 
-    let (mut socket, _) = app.connect_ready(&first, None).await;
-    let joined = app
-        .call(
-            "POST",
-            &format!("/v1/drops/{drop}/queue"),
-            None,
-            Some(&first),
-        )
-        .await
-        .json();
-    assert_eq!(
-        (joined["ahead"].clone(), joined["admitted"].clone()),
-        (json!(0), json!(false))
-    );
-    let behind = app
-        .call(
-            "POST",
-            &format!("/v1/drops/{drop}/queue"),
-            None,
-            Some(&second),
-        )
-        .await
-        .json();
-    assert_eq!(behind["ahead"], 1);
+    let queue = format!("/v1/drops/{drop}/queue");
+    let mut sockets = Vec::new();
+    for buyer in [&first, &second] {
+        sockets.push(app.connect_ready(buyer, None).await.0);
+        let joined = app.call("POST", &queue, None, Some(buyer)).await;
+        assert_eq!(joined.status, 200, "{}", joined.text);
+        // Before the start nobody has a place: they are drawn at the opening.
+        assert_eq!(
+            (
+                joined.json()["ahead"].clone(),
+                joined.json()["admitted"].clone()
+            ),
+            (Value::Null, json!(false))
+        );
+    }
 
-    let admitted = socket.event("drop.admitted").await;
+    // One a second: the first tick admits exactly one of the two, drawn at random.
+    let standing = |token: String| {
+        let (app, queue) = (&app, queue.clone());
+        async move { app.call("GET", &queue, None, Some(&token)).await.json() }
+    };
+    let deadline = tokio::time::Instant::now() + crate::helpers::WAIT;
+    let (winner, loser, mut winners_socket) = loop {
+        let (a, b) = (
+            standing(first.clone()).await,
+            standing(second.clone()).await,
+        );
+        if a["admitted"] == true || b["admitted"] == true {
+            let mut sockets = sockets.into_iter();
+            let (s1, s2) = (sockets.next().expect("one"), sockets.next().expect("two"));
+            break if a["admitted"] == true {
+                (first.clone(), second.clone(), s1)
+            } else {
+                (second.clone(), first.clone(), s2)
+            };
+        }
+        assert!(tokio::time::Instant::now() < deadline, "nobody admitted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let admitted = winners_socket.event("drop.admitted").await;
     let token = admitted["data"]["admission_token"]
         .as_str()
         .expect("token")
         .to_owned();
-    let standing = app
-        .call(
-            "GET",
-            &format!("/v1/drops/{drop}/queue"),
-            None,
-            Some(&first),
-        )
-        .await
-        .json();
-    assert_eq!(standing["admitted"], true);
-    let not_yet = app
-        .call(
-            "GET",
-            &format!("/v1/drops/{drop}/queue"),
-            None,
-            Some(&second),
-        )
-        .await
-        .json();
+    let not_yet = standing(loser.clone()).await;
     assert!(
         not_yet["admission_token"].is_null() || not_yet["ahead"] == 0,
         "{not_yet}"
     );
 
-    let without = order(&app, &drop, &first, "w-1", 1).await;
+    let without = order(&app, &drop, &winner, "w-1", 1).await;
     assert_error(&without.text, "not_admitted");
     let borrowed = app
         .call_with_headers(
             "POST",
             &format!("/v1/drops/{drop}/orders"),
             Some(json!({ "quantity": 1 })),
-            Some(&second),
+            Some(&loser),
             &[("idempotency-key", "w-2"), ("x-admission-token", &token)],
         )
         .await;
@@ -291,11 +289,67 @@ async fn the_waiting_room_admits_buyers_in_order_at_its_rate() {
             "POST",
             &format!("/v1/drops/{drop}/orders"),
             Some(json!({ "quantity": 1 })),
-            Some(&first),
+            Some(&winner),
             &[("idempotency-key", "w-3"), ("x-admission-token", &token)],
         )
         .await;
     assert_eq!(admitted_order.status, 201, "{}", admitted_order.text);
+}
+
+#[actix_web::test]
+async fn the_waiting_room_opens_its_pre_queue_window_before_the_start() {
+    let app = spawn_app_on_manual_clock(|s| s.drops.pre_queue_seconds = 60).await;
+    let drop = create_drop(&app, 10, 1, 300, 90_000, Some(5)).await;
+    let (_, buyer) = app.member();
+    let queue = format!("/v1/drops/{drop}/queue");
+    let early = app.call("POST", &queue, None, Some(&buyer)).await;
+    assert_eq!(early.status, 409, "{}", early.text);
+    assert_error(&early.text, "not_started");
+    assert_eq!(early.json()["error"]["details"]["seconds_to_queue"], 30);
+    assert_eq!(early.json()["error"]["details"]["seconds_to_start"], 90);
+    app.advance(Duration::from_secs(30));
+    let joined = app.call("POST", &queue, None, Some(&buyer)).await;
+    assert_eq!(joined.status, 200, "{}", joined.text);
+    assert_eq!(joined.json()["ahead"], Value::Null);
+}
+
+#[actix_web::test]
+async fn joining_a_queue_is_limited_per_user_and_per_address() {
+    let app = spawn_app_with(|s| {
+        s.drops.queue_joins_per_minute_per_user = 2;
+        s.drops.queue_joins_per_minute_per_ip = 4;
+    })
+    .await;
+    let drop = create_drop(&app, 10, 1, 300, 60_000, Some(5)).await;
+    let queue = format!("/v1/drops/{drop}/queue");
+    let (_, hammering) = app.member();
+    for _ in 0..2 {
+        let joined = app.call("POST", &queue, None, Some(&hammering)).await;
+        assert_eq!(joined.status, 200, "{}", joined.text);
+    }
+    let refused = app.call("POST", &queue, None, Some(&hammering)).await;
+    assert_eq!(refused.status, 429, "{}", refused.text);
+    assert_error(&refused.text, "rate_limited");
+    assert!(refused.header("retry-after").is_some());
+    // Another user from the same address still joins, until the address's budget is
+    // spent (four joins, the refused one included).
+    let (_, other) = app.member();
+    let joined = app.call("POST", &queue, None, Some(&other)).await;
+    assert_eq!(joined.status, 200, "{}", joined.text);
+    let (_, third) = app.member();
+    let refused = app.call("POST", &queue, None, Some(&third)).await;
+    assert_eq!(refused.status, 429, "{}", refused.text);
+    // The refused joins changed nothing: two are queued.
+    let books = app
+        .call(
+            "GET",
+            &format!("/v1/admin/drops/{drop}"),
+            None,
+            Some(&app.admin()),
+        )
+        .await
+        .json();
+    assert_eq!(books["waiting"], 2, "{books}");
 }
 
 #[actix_web::test]

@@ -180,7 +180,7 @@ impl Application {
         .map_err(StartupError::Messages)?;
         let drops = Drops::new(
             stores.clone(),
-            hub.clone(),
+            (hub.clone(), cluster.clone()),
             auth.auth.access.clone(),
             metrics.clone(),
             clock.clone(),
@@ -210,6 +210,7 @@ impl Application {
         };
         let (node, cluster_state) =
             crate::node::serve(&settings.bus, cluster, hub.clone(), live.clone(), in_step).await?;
+        node.host_rooms(Arc::new(crate::drops::rooms::RoomRequests(drops.clone())));
         // Once served: what the outbox publishes reaches users held on other nodes.
         let outbox = OutboxWorker::start(Deliverer::new(
             stores.outbox.clone(),
@@ -395,7 +396,7 @@ impl Application {
         );
         let sessions = async {
             let drain = async {
-                self.node.live.hand_over().await;
+                tokio::join!(self.node.live.hand_over(), self.drops.hand_over_rooms());
                 self.node
                     .hub
                     .drain(self.drain_batch, self.drain_jitter)

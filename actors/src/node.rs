@@ -3,9 +3,10 @@
 //! carries out other nodes' requests through [`Node`]'s implementation of
 //! [`LocalNode`]; nothing here asks how many nodes there are.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::value::RawValue;
+use uuid::Uuid;
 
 use crate::cluster::{Cluster, Holder, LocalNode, RemoteError, Target};
 use crate::device::DeviceKey;
@@ -14,21 +15,41 @@ use crate::hub::Hub;
 use crate::live::Live;
 use crate::ports::bus::BusError;
 
+/// What holds the waiting rooms of drops on this node (the application's drops service,
+/// which the engine does not know): carries out an operation on a room from another node.
+#[async_trait::async_trait]
+pub trait RoomHost: Send + Sync + 'static {
+    async fn execute(&self, drop: Uuid, op: &RawValue) -> Result<Box<RawValue>, RemoteError>;
+}
+
 /// The engine of one node; cheap to clone.
 #[derive(Clone)]
 pub struct Node {
     pub cluster: Cluster,
     pub hub: Hub,
     pub live: Live,
+    /// Set once the drops service is built (after the node): until then room requests
+    /// are refused as busy, and their senders retry.
+    rooms: Arc<OnceLock<Arc<dyn RoomHost>>>,
 }
 
 impl Node {
     /// Serves the node's part of the cluster: requests from other nodes, heartbeats,
     /// broadcasts. Answers once the subscriptions are active.
     pub async fn serve(cluster: Cluster, hub: Hub, live: Live) -> Result<Node, BusError> {
-        let node = Node { cluster, hub, live };
+        let node = Node {
+            cluster,
+            hub,
+            live,
+            rooms: Arc::new(OnceLock::new()),
+        };
         node.cluster.serve(Arc::new(node.clone())).await?;
         Ok(node)
+    }
+
+    /// Hands room requests from other nodes to `host` from now on (once).
+    pub fn host_rooms(&self, host: Arc<dyn RoomHost>) {
+        let _ = self.rooms.set(host);
     }
 }
 
@@ -38,6 +59,10 @@ impl LocalNode for Node {
         match target {
             Target::User(user) => self.hub.execute(user, op).await,
             Target::Class(class) => self.live.execute(class, op).await,
+            Target::Room(drop) => match self.rooms.get() {
+                Some(host) => host.execute(drop, op).await,
+                None => Err(RemoteError::Busy),
+            },
         }
     }
 

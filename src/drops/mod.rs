@@ -16,6 +16,7 @@
 pub mod join_limits;
 pub mod orders;
 pub use orders::{KeyedOrder, OrderOutcome};
+pub mod rooms;
 pub mod seller;
 mod upkeep;
 pub mod waiting_room;
@@ -24,6 +25,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use fitpulse_actors::cluster::Cluster;
 use fitpulse_actors::domain::time::rfc3339;
 use fitpulse_actors::domain::{UnixMillis, UserId};
 use fitpulse_actors::events::EventKind;
@@ -39,7 +41,6 @@ use crate::metrics::{DropOrderResult, Metrics};
 use crate::schedule::DueQueue;
 use crate::store::Stores;
 use seller::Seller;
-use waiting_room::WaitingRoom;
 
 /// The outbox kind of a paid drop order, queued by the payments webhook.
 pub const ORDER_PAYMENT_KIND: &str = "webhook.order";
@@ -50,7 +51,6 @@ const EXPIRY_WAVE: usize = 256;
 /// One drop as this node serves it.
 pub struct DropState {
     pub seller: Seller,
-    pub room: Option<Arc<WaitingRoom>>,
     watchers: Mutex<HashSet<UserId>>,
     /// Reservations whose expiry timer has not run yet on this node.
     timers: AtomicUsize,
@@ -127,7 +127,9 @@ pub struct Books {
     pub leased_unsold: u32,
     /// What buyers see: the pool's units and those of live leases, as of the last look.
     pub for_sale: u32,
-    pub waiting: usize,
+    /// Buyers in the waiting room and the node holding it (none without a room, or
+    /// while its holder cannot be reached).
+    pub waiting: Option<(usize, String)>,
     /// Reservations whose expiry timer has not run yet on this node (paid or not).
     pub timers: usize,
 }
@@ -156,17 +158,19 @@ pub enum JoinRefusal {
     NotOpen { seconds_to_queue: i64 },
     /// This user or address joined too often; wait this long.
     TooOften { retry_after: std::time::Duration },
+    /// The room's holder cannot be reached now.
+    Unavailable,
 }
 
 pub struct Drops {
     stores: Stores,
     hub: Hub,
-    tokens: Arc<AccessTokens>,
     metrics: Metrics,
     clock: SharedClock,
     terms: DropTerms,
     loaded: tokio::sync::Mutex<HashMap<Uuid, Arc<DropState>>>,
     join_limits: join_limits::JoinLimits,
+    rooms: rooms::Rooms,
     /// Unpaid reservations, by when they lapse.
     expiries: Arc<DueQueue<(Arc<DropState>, OrderRecord)>>,
 }
@@ -174,7 +178,7 @@ pub struct Drops {
 impl Drops {
     pub fn new(
         stores: Stores,
-        hub: Hub,
+        (hub, cluster): (Hub, Cluster),
         tokens: Arc<AccessTokens>,
         metrics: Metrics,
         clock: SharedClock,
@@ -202,9 +206,15 @@ impl Drops {
                     terms.joins_per_minute_per_user,
                     terms.joins_per_minute_per_ip,
                 ),
+                rooms: rooms::Rooms::new(
+                    cluster,
+                    tokens.clone(),
+                    hub.clone(),
+                    clock.clone(),
+                    terms.pre_queue_ms,
+                ),
                 stores,
                 hub,
-                tokens,
                 metrics,
                 clock,
                 terms,
@@ -240,17 +250,6 @@ impl Drops {
         let Some(record) = self.stores.drops.drop_record(id).await? else {
             return Ok(None);
         };
-        let room = record
-            .admission_per_second
-            .map(|rate| WaitingRoom::new(id, rate, record.starts_at - self.terms.pre_queue_ms));
-        if let Some(room) = &room {
-            room.clone().run(
-                record.starts_at,
-                self.tokens.clone(),
-                self.hub.clone(),
-                self.clock.clone(),
-            );
-        }
         let terms = seller::LeaseTerms {
             owner: self.terms.owner.clone(),
             lease_ms: self.terms.lease_ms,
@@ -258,7 +257,6 @@ impl Drops {
         };
         let state = Arc::new(DropState {
             seller: Seller::new(record.clone(), terms),
-            room,
             watchers: Mutex::new(HashSet::new()),
             timers: AtomicUsize::new(0),
         });
@@ -322,23 +320,52 @@ impl Drops {
         Ok(())
     }
 
-    /// Joins the drop's waiting room (`room`) for `user`, calling from `ip`: refused
-    /// before the room opens and beyond the join budgets.
-    pub fn join_queue(
+    /// Joins the drop's waiting room for `user`, calling from `ip`: refused beyond the
+    /// join budgets (counted here) and before the room opens (told by its holder).
+    pub async fn join_queue(
         &self,
-        room: &WaitingRoom,
+        drop: &DropRecord,
         user: UserId,
         ip: std::net::IpAddr,
     ) -> Result<waiting_room::Standing, JoinRefusal> {
         self.join_limits
             .check(user, ip)
             .map_err(|retry_after| JoinRefusal::TooOften { retry_after })?;
-        room.join(user, self.clock.now())
-            .map_err(
-                |waiting_room::JoinRefusal::NotOpen { in_ms }| JoinRefusal::NotOpen {
-                    seconds_to_queue: seconds_until(self.clock.now() + in_ms, self.clock.now()),
-                },
-            )
+        match self.rooms.join(drop, user).await {
+            Ok(Ok(standing)) => Ok(standing),
+            Ok(Err(waiting_room::JoinRefusal::NotOpen { in_ms })) => Err(JoinRefusal::NotOpen {
+                seconds_to_queue: seconds_until(in_ms, 0),
+            }),
+            Err(rooms::RoomUnavailable) => Err(JoinRefusal::Unavailable),
+        }
+    }
+
+    /// Where `user` stands in the drop's waiting room (`None`: not in it).
+    pub async fn queue_standing(
+        &self,
+        drop: &DropRecord,
+        user: UserId,
+    ) -> Result<Option<waiting_room::Standing>, rooms::RoomUnavailable> {
+        self.rooms.standing(drop, user).await
+    }
+
+    /// Draining: hands the waiting rooms held here to their new holders.
+    pub async fn hand_over_rooms(&self) {
+        self.rooms.hand_over().await;
+    }
+
+    /// A request from another node for a drop's waiting room.
+    pub async fn room_request(
+        self: &Arc<Self>,
+        drop: Uuid,
+        op: &serde_json::value::RawValue,
+    ) -> Result<Box<serde_json::value::RawValue>, fitpulse_actors::cluster::RemoteError> {
+        let state = self.get(drop).await.map_err(|err| {
+            tracing::warn!(drop_id = %drop, error = %err, "cannot load a drop for its waiting room");
+            fitpulse_actors::cluster::RemoteError::Busy
+        })?;
+        let record = state.as_ref().map(|s| s.record());
+        self.rooms.execute(record, drop, op).await
     }
 
     /// Where the drop stands for buyers now, and the units still for sale.
@@ -382,7 +409,10 @@ impl Drops {
             remaining: stock.pool(),
             leased_unsold,
             for_sale: state.seller.remaining().await,
-            waiting: state.room.as_ref().map_or(0, |r| r.waiting()),
+            waiting: match state.record().admission_per_second {
+                Some(_) => self.rooms.waiting(state.record()).await.ok(),
+                None => None,
+            },
             timers: state.timers.load(Ordering::SeqCst),
         })
     }

@@ -9,8 +9,9 @@
 //! over the socket (`drop.admitted`) and in the queue answer; the others see their position
 //! (`drop.queue`, every two seconds while it moves).
 //!
-//! The queue lives in this node's memory: a drop's buyers should reach one node (route by
-//! drop id) or the admission rate applies per node.
+//! A room lives on its holder in the cluster ([`super::rooms`]); a draining holder hands
+//! it over whole ([`RoomHandover`]): every place, every admission, the draw if it is
+//! still to come.
 
 use fitpulse_actors::events::kinds;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -21,7 +22,9 @@ use fitpulse_actors::domain::{UnixMillis, UserId};
 use fitpulse_actors::events::notice_frame;
 use fitpulse_actors::hub::Hub;
 use fitpulse_actors::ports::clock::SharedClock;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use tokio::task::AbortHandle;
 use uuid::Uuid;
 
 use crate::auth::tokens::AccessTokens;
@@ -47,7 +50,7 @@ struct Queue {
 }
 
 /// Where a buyer stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Standing {
     /// People ahead in the queue (0 once admitted); none before the opening, when the
     /// early places are not drawn yet.
@@ -60,11 +63,37 @@ pub struct WaitingRoom {
     rate: u32,
     /// Joins are taken from this moment on.
     opens_at: UnixMillis,
+    /// The drop's start: the draw, and the first admissions.
+    starts_at: UnixMillis,
     queue: Mutex<Queue>,
 }
 
+/// A room as it moves to another node: its terms and its whole queue.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoomHandover {
+    pub drop_id: Uuid,
+    pub rate: u32,
+    pub opens_at: UnixMillis,
+    pub starts_at: UnixMillis,
+    early: Vec<UserId>,
+    opened: bool,
+    /// Not admitted yet, in order, with their tickets.
+    waiting: Vec<(UserId, u64)>,
+    /// Admitted, with their tickets and tokens.
+    admitted: Vec<(UserId, u64, Option<String>)>,
+    next_ticket: u64,
+    admitted_below: u64,
+}
+
+impl RoomHandover {
+    /// Buyers waiting in the handed-over room, early joiners included.
+    pub fn waiting_count(&self) -> usize {
+        self.early.len() + self.waiting.len()
+    }
+}
+
 /// Why a join was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JoinRefusal {
     /// The queue opens in this many milliseconds.
     NotOpen { in_ms: i64 },
@@ -76,14 +105,80 @@ pub fn admission_scope(drop_id: Uuid) -> String {
 }
 
 impl WaitingRoom {
-    /// The room of a drop whose queue opens at `opens_at` (the pre-queue window before
-    /// its start).
-    pub fn new(drop_id: Uuid, rate: u32, opens_at: UnixMillis) -> Arc<WaitingRoom> {
+    /// The room of a drop starting at `starts_at` whose queue opens at `opens_at` (the
+    /// pre-queue window before the start).
+    pub fn new(
+        drop_id: Uuid,
+        rate: u32,
+        opens_at: UnixMillis,
+        starts_at: UnixMillis,
+    ) -> Arc<WaitingRoom> {
         Arc::new(WaitingRoom {
             drop_id,
             rate: rate.max(1),
-            opens_at,
+            opens_at: opens_at.min(starts_at),
+            starts_at,
             queue: Mutex::new(Queue::default()),
+        })
+    }
+
+    pub fn drop_id(&self) -> Uuid {
+        self.drop_id
+    }
+
+    /// The room, whole, for the node taking it over.
+    pub fn handover(&self) -> RoomHandover {
+        let queue = self.lock();
+        let waiting: HashSet<UserId> = queue.waiting.iter().copied().collect();
+        RoomHandover {
+            drop_id: self.drop_id,
+            rate: self.rate,
+            opens_at: self.opens_at,
+            starts_at: self.starts_at,
+            early: queue.early.clone(),
+            opened: queue.opened,
+            waiting: queue
+                .waiting
+                .iter()
+                .map(|user| (*user, queue.joined[user]))
+                .collect(),
+            admitted: queue
+                .joined
+                .iter()
+                .filter(|(user, _)| !waiting.contains(user))
+                .map(|(user, ticket)| (*user, *ticket, queue.tokens.get(user).cloned()))
+                .collect(),
+            next_ticket: queue.next_ticket,
+            admitted_below: queue.admitted_below,
+        }
+    }
+
+    /// A room taken over from a draining node, as it was there.
+    pub fn adopted(handover: RoomHandover) -> Arc<WaitingRoom> {
+        let mut queue = Queue {
+            early_set: handover.early.iter().copied().collect(),
+            early: handover.early,
+            opened: handover.opened,
+            next_ticket: handover.next_ticket,
+            admitted_below: handover.admitted_below,
+            ..Queue::default()
+        };
+        for (user, ticket) in handover.waiting {
+            queue.joined.insert(user, ticket);
+            queue.waiting.push_back(user);
+        }
+        for (user, ticket, token) in handover.admitted {
+            queue.joined.insert(user, ticket);
+            if let Some(token) = token {
+                queue.tokens.insert(user, token);
+            }
+        }
+        Arc::new(WaitingRoom {
+            drop_id: handover.drop_id,
+            rate: handover.rate.max(1),
+            opens_at: handover.opens_at,
+            starts_at: handover.starts_at,
+            queue: Mutex::new(queue),
         })
     }
 
@@ -184,21 +279,28 @@ impl WaitingRoom {
 
     /// Admits buyers every second from `starts_at` on, tells them over their sockets, and
     /// tells the waiting their position every other second. Ends a day after the start.
+    ///
+    /// A room started (or taken over) after the start begins at its next tick after now:
+    /// the ticks before were its earlier holder's, or had nobody waiting.
     pub fn run(
         self: Arc<Self>,
-        starts_at: UnixMillis,
         tokens: Arc<AccessTokens>,
         hub: Hub,
         clock: SharedClock,
-    ) {
-        tokio::spawn(async move {
-            let ticks = OPEN_FOR.as_secs();
-            for n in 0..ticks {
+    ) -> AbortHandle {
+        let task = tokio::spawn(async move {
+            let starts_at = self.starts_at;
+            let ticks = OPEN_FOR.as_secs() as i64;
+            let now = clock.now();
+            let first = if now < starts_at {
+                0
+            } else {
+                (now - starts_at) / 1000 + 1
+            };
+            for n in first..ticks {
                 // Tick n at the start plus n seconds: a late tick does not shift the next.
-                clock.sleep_until(starts_at + n as i64 * 1000).await;
-                if n == 0 {
-                    self.open();
-                }
+                clock.sleep_until(starts_at + n * 1000).await;
+                self.open();
                 let now = clock.now();
                 for (user, token) in self.admit_next(&tokens) {
                     let data = json!({ "drop_id": self.drop_id, "admission_token": token,
@@ -221,6 +323,7 @@ impl WaitingRoom {
                 }
             }
         });
+        task.abort_handle()
     }
 }
 
@@ -231,7 +334,7 @@ mod tests {
     const OPENS: UnixMillis = 1_000_000;
 
     fn opened_room() -> Arc<WaitingRoom> {
-        let room = WaitingRoom::new(Uuid::new_v4(), 2, OPENS);
+        let room = WaitingRoom::new(Uuid::new_v4(), 2, OPENS, OPENS + 60_000);
         room.open();
         room
     }
@@ -253,7 +356,7 @@ mod tests {
 
     #[test]
     fn a_join_before_the_window_is_refused_with_the_time_to_wait() {
-        let room = WaitingRoom::new(Uuid::new_v4(), 2, OPENS);
+        let room = WaitingRoom::new(Uuid::new_v4(), 2, OPENS, OPENS + 60_000);
         assert_eq!(
             room.join(UserId::random(), OPENS - 1_500),
             Err(JoinRefusal::NotOpen { in_ms: 1_500 })
@@ -263,7 +366,7 @@ mod tests {
 
     #[test]
     fn early_places_are_drawn_at_the_opening_and_later_ones_queue_behind() {
-        let room = WaitingRoom::new(Uuid::new_v4(), 2, OPENS);
+        let room = WaitingRoom::new(Uuid::new_v4(), 2, OPENS, OPENS + 60_000);
         let early: Vec<UserId> = (0..8).map(|_| UserId::random()).collect();
         for user in &early {
             let standing = room.join(*user, OPENS).expect("open");
@@ -283,9 +386,39 @@ mod tests {
     }
 
     #[test]
+    fn a_handed_over_room_keeps_every_place_token_and_the_draw_to_come() {
+        let room = WaitingRoom::new(Uuid::new_v4(), 2, OPENS, OPENS + 60_000);
+        let early: Vec<UserId> = (0..3).map(|_| UserId::random()).collect();
+        for user in &early {
+            room.join(*user, OPENS).expect("open");
+        }
+        let before_draw = WaitingRoom::adopted(room.handover());
+        assert_eq!(before_draw.waiting(), 3);
+        assert_eq!(before_draw.standing(early[0]).expect("kept").ahead, None);
+
+        room.open();
+        let late = UserId::random();
+        room.join(late, OPENS).expect("open");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let tokens =
+            AccessTokens::from_settings(&crate::config::Settings::default().auth, dir.path())
+                .expect("a generated key");
+        let admitted = room.admit_next(&tokens);
+        assert_eq!(admitted.len(), 2);
+        let moved = WaitingRoom::adopted(room.handover());
+        for user in early.iter().chain([&late]) {
+            assert_eq!(moved.standing(*user), room.standing(*user), "{user}");
+        }
+        assert_eq!(moved.waiting(), 2);
+        // Joining again there keeps the place, and newcomers queue behind.
+        assert_eq!(moved.join(late, OPENS), room.join(late, OPENS));
+        assert_eq!(ahead(&moved, UserId::random()), Some(2));
+    }
+
+    #[test]
     fn the_draw_is_not_the_join_order() {
         // 40 early joiners: the chance that a fair draw keeps the join order is 1/40!.
-        let room = WaitingRoom::new(Uuid::new_v4(), 2, OPENS);
+        let room = WaitingRoom::new(Uuid::new_v4(), 2, OPENS, OPENS + 60_000);
         let early: Vec<UserId> = (0..40).map(|_| UserId::random()).collect();
         for user in &early {
             room.join(*user, OPENS).expect("open");

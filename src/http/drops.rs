@@ -214,7 +214,8 @@ async fn admin_view(
         "expired": books.expired, "remaining": books.remaining,
         "leased_unsold": books.leased_unsold, "for_sale": books.for_sale,
         "admission_per_second": record.admission_per_second,
-        "waiting": books.waiting,
+        "waiting": books.waiting.as_ref().map(|(waiting, _)| waiting),
+        "queue_node": books.waiting.as_ref().map(|(_, node)| node),
         "timers": books.timers,
         "starts_at": rfc3339(record.starts_at),
         "announce_at": record.announce_at.map(rfc3339),
@@ -265,24 +266,33 @@ async fn join_queue(
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user_id()?;
     let state = load_announced(&drops, &path, Some(&caller)).await?;
-    let room = state.room.as_ref().ok_or_else(no_room)?;
-    let record_start = state.record().starts_at;
+    let record = state.record();
+    if record.admission_per_second.is_none() {
+        return Err(no_room());
+    }
     state.watch(user);
-    let standing =
-        drops
-            .join_queue(room, user, client_ip(&req))
-            .map_err(|refusal| match refusal {
-                JoinRefusal::NotOpen { seconds_to_queue } => ApiError::new(ErrorCode::NotStarted)
-                    .with_message("the waiting room is not open yet")
-                    .with_details(json!({
-                        "seconds_to_queue": seconds_to_queue,
-                        "seconds_to_start": seconds_until(record_start, drops.now()),
-                    })),
-                JoinRefusal::TooOften { retry_after } => {
-                    ApiError::rate_limited(retry_after.as_secs_f64().ceil().max(1.0) as u64)
-                }
-            })?;
+    let standing = drops
+        .join_queue(record, user, client_ip(&req))
+        .await
+        .map_err(|refusal| match refusal {
+            JoinRefusal::NotOpen { seconds_to_queue } => ApiError::new(ErrorCode::NotStarted)
+                .with_message("the waiting room is not open yet")
+                .with_details(json!({
+                    "seconds_to_queue": seconds_to_queue,
+                    "seconds_to_start": seconds_until(record.starts_at, drops.now()),
+                })),
+            JoinRefusal::TooOften { retry_after } => {
+                ApiError::rate_limited(retry_after.as_secs_f64().ceil().max(1.0) as u64)
+            }
+            JoinRefusal::Unavailable => room_unavailable(),
+        })?;
     Ok(HttpResponse::Ok().json(standing_view(standing)))
+}
+
+/// The room's holder cannot be reached (it is moving to another node): retry shortly.
+fn room_unavailable() -> ApiError {
+    ApiError::new(ErrorCode::Unavailable)
+        .with_message("the waiting room is moving to another node; retry shortly")
 }
 
 async fn queue_standing(
@@ -292,10 +302,18 @@ async fn queue_standing(
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user_id()?;
     let state = load_announced(&drops, &path, Some(&caller)).await?;
-    let room = state.room.as_ref().ok_or_else(no_room)?;
-    let standing = room.standing(user).ok_or_else(|| {
-        ApiError::new(ErrorCode::NotFound).with_message("you are not in this queue; POST to join")
-    })?;
+    let record = state.record();
+    if record.admission_per_second.is_none() {
+        return Err(no_room());
+    }
+    let standing = drops
+        .queue_standing(record, user)
+        .await
+        .map_err(|_| room_unavailable())?
+        .ok_or_else(|| {
+            ApiError::new(ErrorCode::NotFound)
+                .with_message("you are not in this queue; POST to join")
+        })?;
     Ok(HttpResponse::Ok().json(standing_view(standing)))
 }
 

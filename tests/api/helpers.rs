@@ -98,6 +98,23 @@ pub async fn spawn_app_on(bus: BusChoice, customize: impl FnOnce(&mut Settings))
     spawn_in(settings, data_dir, wiring, None).await
 }
 
+/// Like [`spawn_app_on`], on `clock` (which the test moves; nodes of a cluster share it).
+pub async fn spawn_app_on_clock(
+    bus: BusChoice,
+    clock: std::sync::Arc<ManualClock>,
+    customize: impl FnOnce(&mut Settings),
+) -> TestApp {
+    init_logs();
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = test_settings(&data_dir);
+    customize(&mut settings);
+    let wiring = Wiring {
+        bus,
+        clock: clock.clone(),
+    };
+    spawn_in(settings, data_dir, wiring, Some(clock)).await
+}
+
 /// Like [`spawn_app_with`], on a clock that stands at the wall clock's now until the test
 /// advances it ([`TestApp::advance`]): reservations, scheduled messages and class phases
 /// move only then.

@@ -14,6 +14,8 @@ use crate::domain::{ClassId, UserId};
 pub enum Target {
     User(UserId),
     Class(ClassId),
+    /// A drop's waiting room (by drop id): one queue and one admission rate per cluster.
+    Room(uuid::Uuid),
 }
 
 impl Target {
@@ -22,6 +24,7 @@ impl Target {
         match self {
             Target::User(user) => format!("user.{user}"),
             Target::Class(class) => format!("live.{class}"),
+            Target::Room(drop) => format!("room.{drop}"),
         }
     }
 }

@@ -22,5 +22,6 @@ pub fn control(target: super::ops::Target) -> String {
     match target {
         super::ops::Target::User(user) => format!("fitpulse.user.{user}.ctl"),
         super::ops::Target::Class(class) => format!("fitpulse.live.{class}.ctl"),
+        super::ops::Target::Room(drop) => format!("fitpulse.room.{drop}.ctl"),
     }
 }

@@ -14,6 +14,7 @@ mod drops;
 mod events;
 mod outage;
 mod revocation;
+mod rooms;
 mod route;
 
 use std::time::Duration;
@@ -25,7 +26,7 @@ use fitpulse_actors::domain::{Role, UserId};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
-use crate::helpers::{TestApp, WAIT, spawn_app_on};
+use crate::helpers::{TestApp, WAIT, spawn_app_on, spawn_app_on_clock};
 use crate::sockets::{Received, Socket};
 use crate::store::support::{cql_contact_point, scylla_settings, suite_keyspace};
 
@@ -152,6 +153,14 @@ pub struct Cluster {
 impl Cluster {
     /// `None` when the CQL server (or, for NATS, nats-server) is not configured.
     pub async fn start(transport: Transport) -> Option<Cluster> {
+        Cluster::start_on(transport, None).await
+    }
+
+    /// Like [`Cluster::start`], the three nodes on one manual clock when given.
+    pub async fn start_on(
+        transport: Transport,
+        clock: Option<std::sync::Arc<fitpulse_actors::ports::clock::ManualClock>>,
+    ) -> Option<Cluster> {
         let cql = cql_contact_point()?;
         let nats = match transport {
             Transport::Nats => Some(NatsServer::start().await?),
@@ -169,7 +178,7 @@ impl Cluster {
                 Transport::Local => BusChoice::Shared(shared.clone()),
                 Transport::Nats => BusChoice::FromSettings,
             };
-            let node = spawn_app_on(bus, move |settings| {
+            let customize = move |settings: &mut fitpulse::config::Settings| {
                 let store = scylla_settings(&cql, keyspace).store;
                 settings.store = store;
                 if let Some(keys) = keys {
@@ -186,8 +195,11 @@ impl Cluster {
                 settings.bus.retry_ms = 8_000;
                 settings.shutdown.drain_jitter_ms = 20;
                 settings.shutdown.drain_batch = 2;
-            })
-            .await;
+            };
+            let node = match &clock {
+                Some(clock) => spawn_app_on_clock(bus, clock.clone(), customize).await,
+                None => spawn_app_on(bus, customize).await,
+            };
             nodes.push(node);
         }
         let cluster = Cluster { nats, nodes };

@@ -204,6 +204,9 @@ fn drop_args(server: &Server, buyers: u32, stock: u32) -> DropArgs {
         per_user_limit: 1,
         reservation_ttl_seconds: 3600,
         drop: None,
+        admission_per_second: None,
+        opens_in: "5s".parse().expect("duration"),
+        spread: Vec::new(),
         send: server.send(),
     }
 }
@@ -241,6 +244,41 @@ async fn drop_reserves_exactly_the_stock_and_answers_everyone_else_sold_out() {
     assert_eq!(report.latency_ms.count, 300);
     assert_eq!(report.latency_by["reserved"].count, 20);
     assert_eq!(report.latency_by["sold_out"].count, 280);
+    server.stop().await;
+}
+
+#[actix_web::test]
+async fn drop_through_a_waiting_room_admits_every_buyer_then_reserves_exactly_the_stock() {
+    let server = Server::start().await;
+    let args = DropArgs {
+        admission_per_second: Some(40),
+        opens_in: "1s".parse().expect("duration"),
+        ..drop_args(&server, 100, 20)
+    };
+    let report = drop::run(args).await.expect("the scenario runs");
+    let count = |k: &str| report.counts.get(k).copied().unwrap_or(0);
+    assert_eq!(
+        (count("joined"), count("admitted"), count("errors")),
+        (100, 100, 0),
+        "{}",
+        report.summary()
+    );
+    assert_eq!(
+        (count("reserved"), count("sold_out")),
+        (20, 80),
+        "{}",
+        report.summary()
+    );
+    assert_eq!(report.figures["server_reserved"], 20.0);
+    // The admission-rate bar is wall-clock; only the counts are checked here.
+    assert!(
+        report
+            .failed
+            .iter()
+            .all(|f| f.starts_with("admissions came at")),
+        "{:?}",
+        report.failed
+    );
     server.stop().await;
 }
 
@@ -290,6 +328,9 @@ async fn open_loop_scenarios_refuse_targets_off_loopback() {
         per_user_limit: 1,
         reservation_ttl_seconds: 3600,
         drop: None,
+        admission_per_second: None,
+        opens_in: "5s".parse().expect("duration"),
+        spread: Vec::new(),
         send: send_args("http://10.0.0.1:8080", keys),
     };
     let err = drop::run(args).await.expect_err("refused");

@@ -47,6 +47,9 @@ pub const ORDER_PAYMENT_KIND: &str = "webhook.order";
 
 /// Reservations lapsing at one moment expire this many at a time.
 const EXPIRY_WAVE: usize = 256;
+/// A reservation whose expiry failed (the store did not answer) is tried again this much
+/// later.
+const EXPIRY_RETRY_MS: i64 = 5_000;
 
 /// One drop as this node serves it.
 pub struct DropState {
@@ -195,7 +198,11 @@ impl Drops {
                     async move {
                         let Some(drops) = drops else { return };
                         if let Err(err) = drops.expire(&state, &order).await {
-                            tracing::warn!(order_id = %order.id, error = %err, "cannot expire a reservation");
+                            tracing::warn!(order_id = %order.id, error = %err, "cannot expire a reservation; trying again shortly");
+                            // Timed again (counted anew), so a store hiccup strands nothing.
+                            let again = drops.clock.now() + EXPIRY_RETRY_MS;
+                            state.timers.fetch_add(1, Ordering::SeqCst);
+                            drops.expiries.push(again, (state.clone(), order));
                         }
                         state.timers.fetch_sub(1, Ordering::SeqCst);
                     }
@@ -262,6 +269,27 @@ impl Drops {
         });
         loaded.insert(id, state.clone());
         drop(loaded);
+        match self.finish_loading(&state).await {
+            Ok(live_elsewhere) => {
+                self.clone().keep_up(state.clone(), live_elsewhere);
+                Ok(Some(state))
+            }
+            Err(err) => {
+                // Not half-loaded for good: the next request loads it again.
+                self.loaded.lock().await.remove(&id);
+                Err(err)
+            }
+        }
+    }
+
+    /// What loading a drop does after publishing its state: finishes expiries a crash
+    /// interrupted, reads the stock, and times the reservations nobody else times;
+    /// answers the leases live elsewhere.
+    async fn finish_loading(
+        self: &Arc<Self>,
+        state: &Arc<DropState>,
+    ) -> Result<HashSet<Uuid>, StoreError> {
+        let id = state.record().id;
         let restored = self.stores.drops.restore_expired(id).await?;
         if restored > 0 {
             tracing::info!(drop_id = %id, units = restored, "units of interrupted expiries came back");
@@ -283,8 +311,7 @@ impl Drops {
                 self.schedule_expiry(state.clone(), order);
             }
         }
-        self.clone().keep_up(state.clone(), timed_elsewhere);
-        Ok(Some(state))
+        Ok(timed_elsewhere)
     }
 
     /// The checks an order passes before it may reach the stock, in this order: the
@@ -365,7 +392,7 @@ impl Drops {
             fitpulse_actors::cluster::RemoteError::Busy
         })?;
         let record = state.as_ref().map(|s| s.record());
-        self.rooms.execute(record, drop, op).await
+        self.rooms.execute(record, op).await
     }
 
     /// Where the drop stands for buyers now, and the units still for sale.

@@ -96,7 +96,16 @@ impl Drops {
         let outcome = match store.reserve(&reservation).await {
             Ok(outcome) => outcome,
             Err(err) => {
-                state.seller.untake(quantity).await;
+                // A failed write may still have landed (a timeout): the units go back on
+                // sale only when the order is known not to exist, so no unit is sold
+                // twice; a landed order gets its timer.
+                match store.order(reservation.order.id).await {
+                    Ok(None) => state.seller.untake(quantity).await,
+                    Ok(Some(order)) if order.status == OrderStatus::Reserved => {
+                        self.schedule_expiry(state.clone(), order);
+                    }
+                    _ => {}
+                }
                 return Err(err);
             }
         };

@@ -115,7 +115,10 @@ impl Rooms {
             .await
             .map_err(|_| RoomUnavailable)?;
         let (node, answer) = match routed {
-            Routed::HoldHere => (self.cluster.node_id().to_owned(), self.here(drop, op).await),
+            Routed::HoldHere => (
+                self.cluster.node_id().to_owned(),
+                self.here(drop, op).await.map_err(|_| RoomUnavailable)?,
+            ),
             Routed::Remote(node, answer) => (node, answer),
         };
         let answer = decode(&answer).map_err(|err| {
@@ -131,40 +134,44 @@ impl Rooms {
     pub async fn execute(
         &self,
         drop: Option<&DropRecord>,
-        drop_id: Uuid,
         op: &RawValue,
     ) -> Result<Box<RawValue>, RemoteError> {
         let op: RoomOp = decode(op)?;
-        let held = self.held.lock().await.contains_key(&drop_id);
-        if self.cluster.is_draining() && (matches!(op, RoomOp::Adopt(_)) || !held) {
+        if self.cluster.is_draining() && matches!(op, RoomOp::Adopt(_)) {
             return Err(RemoteError::Busy);
         }
         match (op, drop) {
             (RoomOp::Adopt(handover), _) => Ok(encode(&self.adopt(handover).await)),
-            (op, Some(drop)) => Ok(self.here(drop, op).await),
+            (op, Some(drop)) => self.here(drop, op).await,
             (_, None) => Err(RemoteError::Malformed("no such drop".into())),
         }
     }
 
-    /// Carries out `op` on the room held here, starting it if it is not.
-    async fn here(&self, drop: &DropRecord, op: RoomOp) -> Box<RawValue> {
+    /// Carries out `op` on the room held here, starting it if it is not (busy when this
+    /// node is draining and does not hold it).
+    async fn here(&self, drop: &DropRecord, op: RoomOp) -> Result<Box<RawValue>, RemoteError> {
         if let RoomOp::Adopt(handover) = op {
-            return encode(&self.adopt(handover).await);
+            return Ok(encode(&self.adopt(handover).await));
         }
-        let room = self.room_here(drop).await;
+        let room = self.room_here(drop).await.ok_or(RemoteError::Busy)?;
         let now = self.clock.now();
-        match op {
+        Ok(match op {
             RoomOp::Join { user } => encode(&room.join(user, now)),
             RoomOp::Standing { user } => encode(&room.standing(user)),
             RoomOp::Waiting => encode(&room.waiting()),
             RoomOp::Adopt(_) => unreachable!("handled above"),
-        }
+        })
     }
 
-    async fn room_here(&self, drop: &DropRecord) -> Arc<WaitingRoom> {
+    /// The room held here, started now if it is not; none on a draining node (which
+    /// starts nothing: its rooms are being handed over).
+    async fn room_here(&self, drop: &DropRecord) -> Option<Arc<WaitingRoom>> {
         let mut held = self.held.lock().await;
         if let Some(h) = held.get(&drop.id) {
-            return h.room.clone();
+            return Some(h.room.clone());
+        }
+        if self.cluster.is_draining() {
+            return None;
         }
         let rate = drop.admission_per_second.unwrap_or(1);
         let room = WaitingRoom::new(
@@ -174,7 +181,7 @@ impl Rooms {
             drop.starts_at,
         );
         held.insert(drop.id, self.install(room.clone()));
-        room
+        Some(room)
     }
 
     /// Starts admitting from `room` here and takes its requests.

@@ -70,6 +70,9 @@ struct Pool {
     /// Counts this seller's own moves of units between it, the pool and orders: a look
     /// read before one of them is stale and must not overwrite `elsewhere`.
     moves: u64,
+    /// This seller released its lease (handed everything back); units taken before and
+    /// given back after (an order that was not made) are still in the lease's grant.
+    released: bool,
 }
 
 /// Why a reservation was refused.
@@ -166,6 +169,7 @@ impl Seller {
             pool.elsewhere = pool.elsewhere.saturating_sub(granted);
             pool.exhausted_at = None;
             pool.moves += 1;
+            pool.released = false;
         }
         Ok(Err(ReserveError::SoldOut))
     }
@@ -190,6 +194,15 @@ impl Seller {
             .await?
         {
             pool.expires_at = expires_at;
+        } else if pool.released {
+            // Released by this seller, and units came back to it since (an order that
+            // was not made): they are still in the lease's grant, so they go back too.
+            store
+                .hand_back(self.record.id, self.lease, pool.available, true)
+                .await?;
+            pool.elsewhere += pool.available;
+            pool.available = 0;
+            pool.moves += 1;
         } else {
             tracing::warn!(drop_id = %self.record.id, lost = pool.available, "a drop's lease was reclaimed while this node held units");
             pool.available = 0;
@@ -254,6 +267,13 @@ impl Seller {
         release: bool,
     ) -> Result<(), StoreError> {
         if pool.available == 0 {
+            if release && !pool.released && pool.expires_at != 0 {
+                // Nothing to give, but the lease ends now rather than when it expires:
+                // other nodes take over its reservations' timers at once.
+                store.hand_back(self.record.id, self.lease, 0, true).await?;
+                pool.released = true;
+                pool.expires_at = 0;
+            }
             return Ok(());
         }
         store
@@ -265,6 +285,7 @@ impl Seller {
         pool.expires_at = 0;
         pool.exhausted_at = None;
         pool.moves += 1;
+        pool.released |= release;
         Ok(())
     }
 

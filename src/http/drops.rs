@@ -383,7 +383,14 @@ async fn order(
             body: refusal_body(ErrorCode::LimitReached).to_string(),
         },
     };
-    match drops.order(&state, user, parsed.quantity, keyed).await? {
+    // On a task of its own: a buyer who hangs up mid-order must not stop it between
+    // taking units and recording the reservation (the units would be lost to the sale).
+    let (service, held) = (drops.get_ref().clone(), state.clone());
+    let outcome =
+        tokio::spawn(async move { service.order(&held, user, parsed.quantity, keyed).await })
+            .await
+            .map_err(|err| ApiError::new(ErrorCode::Internal).with_message(err.to_string()))??;
+    match outcome {
         OrderOutcome::Reserved(order) => Ok(HttpResponse::Created().json(order_view(&order))),
         OrderOutcome::SoldOut => Err(ApiError::new(ErrorCode::SoldOut)),
         OrderOutcome::LimitReached => Err(ApiError::new(ErrorCode::LimitReached)),

@@ -56,6 +56,18 @@ pub struct DropArgs {
     /// apply). It must be on sale and have no waiting room.
     #[arg(long)]
     pub drop: Option<String>,
+    /// Give the created drop a waiting room admitting this many a second: each buyer
+    /// joins its queue, waits to be admitted, then orders with its admission token.
+    #[arg(long, conflicts_with = "drop")]
+    pub admission_per_second: Option<u32>,
+    /// With a waiting room: the drop starts this long after it is created (buyers who
+    /// join before get places drawn at random at the start).
+    #[arg(long, default_value = "5s")]
+    pub opens_in: humantime::Duration,
+    /// More nodes of the same cluster (comma-separated URLs): buyers of a waiting-room
+    /// drop are spread over `--target` and these in turn.
+    #[arg(long, value_delimiter = ',')]
+    pub spread: Vec<String>,
     #[command(flatten)]
     pub send: SendArgs,
 }
@@ -93,9 +105,12 @@ pub async fn run(args: DropArgs) -> Result<Report, LoadError> {
     // A JWT is base64url and dots: always a valid header value.
     let admin =
         HeaderValue::from_str(&format!("Bearer {admin_token}")).expect("a JWT is header-safe");
+    if let Some(rate) = args.admission_per_second {
+        return queued(&args, &engine, &admin, rate, ttl).await;
+    }
     let drop_id = match &args.drop {
         Some(id) => id.clone(),
-        None => create(engine.pool(), &admin, &args).await?,
+        None => create(engine.pool(), &admin, &args, now_millis(), None).await?,
     };
     // Reading the books also has the server load the drop, as a countdown page would.
     let before = drop_audit::books(engine.pool(), &drop_id, &admin).await?;
@@ -120,17 +135,24 @@ pub async fn run(args: DropArgs) -> Result<Report, LoadError> {
     ))
 }
 
-/// Creates a drop on sale from now, without a waiting room; answers its id.
-async fn create(pool: &Pool, admin: &HeaderValue, args: &DropArgs) -> Result<String, SetupError> {
+/// Creates a drop starting at `starts_at`, with a waiting room admitting `rate` a
+/// second when given; answers its id.
+async fn create(
+    pool: &Pool,
+    admin: &HeaderValue,
+    args: &DropArgs,
+    starts_at: i64,
+    rate: Option<u32>,
+) -> Result<String, SetupError> {
     let body = json!({
         "title": "fitpulse-loadtest drop",
         "stock": args.stock,
         "price_cents": PRICE_CENTS,
         "currency": "EUR",
-        "starts_at": rfc3339(now_millis()),
+        "starts_at": rfc3339(starts_at),
         "per_user_limit": args.per_user_limit,
         "reservation_ttl_seconds": args.reservation_ttl_seconds,
-        "admission_per_second": null,
+        "admission_per_second": rate,
     });
     let call = Call {
         authorization: Some(admin.clone()),
@@ -249,6 +271,159 @@ fn report(
         figures,
         failed,
         started_at: run.started_at.clone(),
+        host: crate::host_info(),
+    }
+}
+
+/// A drop with a waiting room: buyers queue, are admitted at its rate, then order (see
+/// `drop_queue`).
+async fn queued(
+    args: &DropArgs,
+    engine: &Engine,
+    admin: &HeaderValue,
+    rate: u32,
+    ttl: i64,
+) -> Result<Report, LoadError> {
+    let started_at = rfc3339(now_millis());
+    let starts_at = now_millis() + Duration::from(args.opens_in).as_millis() as i64;
+    let drop_id = create(engine.pool(), admin, args, starts_at, Some(rate)).await?;
+    let before = drop_audit::books(engine.pool(), &drop_id, admin).await?;
+    let mut spread = Vec::new();
+    for extra in &args.spread {
+        spread.push(crate::target::parse_target(extra)?);
+    }
+    let pools = super::drop_queue::pools(
+        engine.shared_pool(),
+        &spread,
+        args.send.connections,
+        args.send.sources,
+    )
+    .await
+    .map_err(|source| SetupError::Exchange {
+        what: "opening connections to the --spread nodes".into(),
+        source,
+    })?;
+    // Tokens outlast the whole queue: every buyer's wait at the rate, and a margin.
+    let queue_ttl = ttl + i64::from(args.buyers / rate.max(1)) + 600;
+    let run = super::drop_queue::run(
+        &pools,
+        engine.minter(),
+        &before.id,
+        (starts_at, rate),
+        args.buyers,
+        args.within.into(),
+        queue_ttl,
+    )
+    .await
+    .map_err(|reason| SetupError::Wrong {
+        what: "the buyers of a waiting-room drop".into(),
+        reason,
+    })?;
+    let after = drop_audit::books(engine.pool(), &before.id, admin).await?;
+    Ok(queue_report(args, rate, &run, &before, &after, started_at))
+}
+
+fn queue_report(
+    args: &DropArgs,
+    rate: u32,
+    run: &super::drop_queue::QueueRun,
+    before: &AdminView,
+    after: &AdminView,
+    started_at: String,
+) -> Report {
+    let buyers = u64::from(args.buyers);
+    let expected = buyers.min(u64::from(before.books.for_sale()));
+    let mut failed = Vec::new();
+    if run.errors > 0 {
+        failed.push(format!("{} errors (the bar is 0)", run.errors));
+        failed.extend(run.examples.iter().map(|e| format!("  e.g. {e}")));
+    }
+    if run.admitted != buyers {
+        failed.push(format!("{} of {buyers} buyers admitted", run.admitted));
+    }
+    if run.reserved > expected {
+        failed.push(format!(
+            "OVERSOLD: {} reservations for {expected} units",
+            run.reserved
+        ));
+    } else if run.reserved < expected {
+        failed.push(format!(
+            "{} reservations, the bar is exactly {expected}",
+            run.reserved
+        ));
+    }
+    if !after.books.add_up() || after.books.taken() > after.books.stock {
+        failed.push(format!(
+            "the server's books after the run: {:?}",
+            after.books
+        ));
+    }
+    let admission_rate = run.admission_rate();
+    match admission_rate {
+        Some(seen) if (seen - f64::from(rate)).abs() <= f64::from(rate) * 0.1 => {}
+        seen => failed.push(format!(
+            "admissions came at {seen:?} a second; the drop admits {rate} (+-10%)"
+        )),
+    }
+    let counts = [
+        ("joined", run.joined),
+        ("admitted", run.admitted),
+        (RESERVED, run.reserved),
+        (SOLD_OUT, run.sold_out),
+        ("errors", run.errors),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let latency = |h: &Option<hdrhistogram::Histogram<u64>>| {
+        h.as_ref().map(Latency::from_micros).unwrap_or_default()
+    };
+    let latency_by = [
+        ("arrival_to_admission".to_owned(), latency(&run.wait)),
+        ("order".to_owned(), latency(&run.order)),
+    ]
+    .into_iter()
+    .collect();
+    let mut figures: BTreeMap<String, f64> = BTreeMap::new();
+    for (name, value) in [
+        ("admission_rate_per_s", admission_rate.unwrap_or(0.0)),
+        (
+            "first_admitted_after_start_s",
+            run.first_admitted_s.unwrap_or(-1.0),
+        ),
+        (
+            "last_admitted_after_start_s",
+            run.last_admitted_s.unwrap_or(-1.0),
+        ),
+        ("standing_polls", run.polls as f64),
+        ("orders_expected", expected as f64),
+        ("server_reserved", f64::from(after.books.reserved)),
+        ("server_remaining", f64::from(after.books.remaining)),
+        ("server_leased_unsold", f64::from(after.books.leased_unsold)),
+    ] {
+        figures.insert(name.to_owned(), value);
+    }
+    let mut parameters = args.send.parameters();
+    for (name, value) in [
+        ("buyers", json!(args.buyers)),
+        ("within", json!(args.within.to_string())),
+        ("stock", json!(args.stock)),
+        ("admission_per_second", json!(rate)),
+        ("opens_in", json!(args.opens_in.to_string())),
+        ("spread", json!(args.spread)),
+        ("drop", json!(before.id)),
+    ] {
+        parameters.insert(name.to_owned(), value);
+    }
+    Report {
+        scenario: "drop".into(),
+        parameters: Value::Object(parameters),
+        counts,
+        latency_ms: latency(&run.order),
+        latency_by,
+        figures,
+        failed,
+        started_at,
         host: crate::host_info(),
     }
 }

@@ -2,7 +2,8 @@
 //! `spike` and `drop` share one open-loop engine (`open_loop`, recording into `tally`)
 //! driven by a rate `profile`. `rest` and `spike` send a browsing app's requests
 //! (`browse`): `workload` prepares them in the proportions of a `mix`, and `checks` judges
-//! every answer. `drop` sends `buyers`' orders and `drop_audit` checks the drop's books.
+//! every answer. `drop` sends `buyers`' orders and `drop_audit` checks the drop's books;
+//! with a waiting room, `drop_queue` takes each buyer through the queue to its order.
 //! `login_burst` measures what a burst of strangers' logins costs the server.
 
 pub mod broadcast;
@@ -12,6 +13,7 @@ mod checks;
 pub mod connect;
 pub mod drop;
 mod drop_audit;
+mod drop_queue;
 pub mod live;
 pub mod login_burst;
 pub mod mix;

@@ -180,6 +180,11 @@ impl Engine {
         &self.pool
     }
 
+    /// The pool, shared (for flows that send from tasks of their own).
+    pub fn shared_pool(&self) -> Arc<Pool> {
+        self.pool.clone()
+    }
+
     pub fn minter(&self) -> &Minter {
         &self.minter
     }

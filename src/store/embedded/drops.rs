@@ -410,10 +410,12 @@ impl DropStore for EmbeddedStore {
                 if entry.claimed_at + r.claim_lease_ms > r.now {
                     return Ok(Reserved::Running);
                 }
-                // A claim from before a crash: its order, if it got that far, is the answer.
-                if let Some(existing) = read_order(txn, r.order.id)? {
-                    return Ok(Reserved::Exists(existing.record(r.order.id)?));
-                }
+            }
+            // The key's order exists: made under a claim from before a crash, or under
+            // the same key before it was forgotten (a day later). It is the answer; it is
+            // never written over.
+            if let Some(existing) = read_order(txn, r.order.id)? {
+                return Ok(Reserved::Exists(existing.record(r.order.id)?));
             }
             let o = &r.order;
             let mut quotas = txn.open_table(DROP_QUOTAS).map_err(backend)?;

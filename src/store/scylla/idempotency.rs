@@ -89,7 +89,6 @@ pub(super) enum Claimed {
     /// This caller holds the key under `claim_id`.
     Held {
         claim_id: Uuid,
-        took_over: bool,
     },
     Seen(KeyRow),
 }
@@ -125,10 +124,7 @@ impl ScyllaStore {
         let values = (&key.scope, &key.key, fingerprint, claim_id);
         let outcome = run_lwt(&self.session, &st.claim, values).await?;
         if outcome == Lwt::Applied {
-            return Ok(Claimed::Held {
-                claim_id,
-                took_over: false,
-            });
+            return Ok(Claimed::Held { claim_id });
         }
         let Some(row) = self.read_key(key).await? else {
             return Err(StoreError::unavailable(std::io::Error::other(
@@ -136,10 +132,7 @@ impl ScyllaStore {
             )));
         };
         if row.claim_id == Some(claim_id) {
-            return Ok(Claimed::Held {
-                claim_id,
-                took_over: false,
-            });
+            return Ok(Claimed::Held { claim_id });
         }
         let stale = row.response().is_none()
             && row.fingerprint.as_deref() == Some(fingerprint)
@@ -152,15 +145,11 @@ impl ScyllaStore {
         }
         let values = (fingerprint, claim_id, &key.scope, &key.key, row.claim_id);
         match run_lwt(&self.session, &st.take_over, values).await? {
-            Lwt::Applied => Ok(Claimed::Held {
-                claim_id,
-                took_over: true,
-            }),
+            Lwt::Applied => Ok(Claimed::Held { claim_id }),
             _ => match self.read_key(key).await? {
-                Some(now_row) if now_row.claim_id == Some(claim_id) => Ok(Claimed::Held {
-                    claim_id,
-                    took_over: true,
-                }),
+                Some(now_row) if now_row.claim_id == Some(claim_id) => {
+                    Ok(Claimed::Held { claim_id })
+                }
                 Some(now_row) => Ok(Claimed::Seen(now_row)),
                 None => Ok(Claimed::Seen(row)),
             },

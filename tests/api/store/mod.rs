@@ -85,6 +85,7 @@ conformance!(
     a_users_groups_follow_their_joins_and_leaves,
     token_revocations_list_since_a_moment_while_they_are_kept,
     a_drops_announcement_time_reads_back,
+    an_existing_order_is_never_written_over,
     blocks_page_by_user_id_and_blockers_are_found_among_candidates,
 );
 

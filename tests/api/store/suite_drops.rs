@@ -341,6 +341,45 @@ pub async fn a_reservation_records_the_key_the_quota_and_the_order_together(
     );
 }
 
+/// Order ids come from keys, so a key sent again after it was forgotten (a day later)
+/// names an order that exists: it is the answer, never written over (a paid order would
+/// go back to reserved, and its units would be sold twice).
+pub async fn an_existing_order_is_never_written_over(stores: &Stores, _: &Metrics) {
+    let drop = a_drop(10);
+    stores.drops.create_drop(&drop).await.expect("create");
+    let buyer = UserId::random();
+    let first = reservation(&drop, Uuid::new_v4(), buyer, 1, "k-old");
+    assert_eq!(
+        stores.drops.reserve(&first).await.expect("reserve"),
+        Reserved::Made
+    );
+    assert!(stores.drops.pay_order(first.order.id).await.expect("pay"));
+    // Another key (the old one forgotten) naming the same order id, from another lease.
+    let later = reservation(&drop, Uuid::new_v4(), buyer, 2, "k-forgotten");
+    let later = Reservation {
+        order: OrderRecord {
+            id: first.order.id,
+            ..later.order
+        },
+        ..later
+    };
+    match stores.drops.reserve(&later).await.expect("reserve") {
+        Reserved::Exists(order) => {
+            assert_eq!(
+                (order.status, order.quantity, order.lease),
+                (OrderStatus::Paid, 1, first.order.lease)
+            );
+        }
+        other => panic!("expected the existing order, got {other:?}"),
+    }
+    let stored = stores.drops.order(first.order.id).await.expect("read");
+    assert_eq!(
+        stored.map(|o| (o.status, o.quantity)),
+        Some((OrderStatus::Paid, 1)),
+        "the paid order is as it was"
+    );
+}
+
 pub async fn a_claim_that_never_answered_is_taken_over_after_its_lease(
     stores: &Stores,
     _: &Metrics,

@@ -182,14 +182,11 @@ impl ScyllaStore {
 
     pub(super) async fn make_reservation(&self, r: &Reservation) -> Result<Reserved, StoreError> {
         let o = &r.order;
-        let (claim_id, took_over) = match self
+        let claim_id = match self
             .claim_key(&r.key, &r.fingerprint, r.now, r.claim_lease_ms)
             .await?
         {
-            Claimed::Held {
-                claim_id,
-                took_over,
-            } => (claim_id, took_over),
+            Claimed::Held { claim_id, .. } => claim_id,
             Claimed::Seen(row) if row.fingerprint.as_deref() != Some(r.fingerprint.as_str()) => {
                 return Ok(Reserved::KeyReused);
             }
@@ -200,8 +197,12 @@ impl ScyllaStore {
                 });
             }
         };
-        // The key's order id is fixed: a dead claimant may have got as far as the order.
-        if took_over && let Some(existing) = self.read_order(o.id, o.lease).await? {
+        // The key's order id is fixed: a dead claimant may have got as far as the order,
+        // or the same key made it before it was forgotten (a day later). That order is the
+        // answer; it is never written over.
+        if self.read_order(o.id, None).await?.is_some()
+            && let Some(existing) = self.order_by_id(o.id).await?
+        {
             return Ok(Reserved::Exists(existing));
         }
         if !self

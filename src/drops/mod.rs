@@ -16,6 +16,7 @@
 pub mod join_limits;
 pub mod orders;
 pub use orders::{KeyedOrder, OrderOutcome};
+mod orphans;
 pub mod rooms;
 pub mod seller;
 mod upkeep;
@@ -57,6 +58,10 @@ pub struct DropState {
     watchers: Mutex<HashSet<UserId>>,
     /// Reservations whose expiry timer has not run yet on this node.
     timers: AtomicUsize,
+    /// The reservations timed on this node, so none is timed twice here.
+    timed: Mutex<HashSet<Uuid>>,
+    /// Rounds of upkeep finished on this node (shown to admins: the loop is alive).
+    upkeeps: std::sync::atomic::AtomicU64,
 }
 
 impl DropState {
@@ -70,6 +75,21 @@ impl DropState {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(user);
+    }
+
+    /// Marks the reservation timed here; false when it was already.
+    pub(super) fn time(&self, order: Uuid) -> bool {
+        self.timed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(order)
+    }
+
+    pub(super) fn untime(&self, order: Uuid) {
+        self.timed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&order);
     }
 
     pub(super) fn watchers(&self) -> Vec<UserId> {
@@ -135,6 +155,8 @@ pub struct Books {
     pub waiting: Option<(usize, String)>,
     /// Reservations whose expiry timer has not run yet on this node (paid or not).
     pub timers: usize,
+    /// Rounds of upkeep this node finished on the drop.
+    pub upkeeps: u64,
 }
 
 /// How drops lease their stock (`drops.*` settings).
@@ -197,12 +219,15 @@ impl Drops {
                     let drops = drops.upgrade();
                     async move {
                         let Some(drops) = drops else { return };
-                        if let Err(err) = drops.expire(&state, &order).await {
-                            tracing::warn!(order_id = %order.id, error = %err, "cannot expire a reservation; trying again shortly");
-                            // Timed again (counted anew), so a store hiccup strands nothing.
-                            let again = drops.clock.now() + EXPIRY_RETRY_MS;
-                            state.timers.fetch_add(1, Ordering::SeqCst);
-                            drops.expiries.push(again, (state.clone(), order));
+                        match drops.expire(&state, &order).await {
+                            Ok(()) => state.untime(order.id),
+                            Err(err) => {
+                                tracing::warn!(order_id = %order.id, error = %err, "cannot expire a reservation; trying again shortly");
+                                // Timed again (counted anew), so a store hiccup strands nothing.
+                                let again = drops.clock.now() + EXPIRY_RETRY_MS;
+                                state.timers.fetch_add(1, Ordering::SeqCst);
+                                drops.expiries.push(again, (state.clone(), order));
+                            }
                         }
                         state.timers.fetch_sub(1, Ordering::SeqCst);
                     }
@@ -246,9 +271,8 @@ impl Drops {
     }
 
     /// The drop as this node serves it, loaded on first use: expiries a crash interrupted
-    /// are finished, and reservations nobody else times (those of this node's earlier
-    /// runs, of released leases, of orders older than leases) get their timers here;
-    /// those of a live lease elsewhere are its owner's, or its reclaimer's.
+    /// are finished, and reservations no live lease's node times (those of ended leases,
+    /// of orders older than leases) go to the drop's keeper (`orphans`).
     pub async fn get(self: &Arc<Self>, id: Uuid) -> Result<Option<Arc<DropState>>, StoreError> {
         let mut loaded = self.loaded.lock().await;
         if let Some(state) = loaded.get(&id) {
@@ -266,6 +290,8 @@ impl Drops {
             seller: Seller::new(record.clone(), terms),
             watchers: Mutex::new(HashSet::new()),
             timers: AtomicUsize::new(0),
+            timed: Mutex::new(HashSet::new()),
+            upkeeps: std::sync::atomic::AtomicU64::new(0),
         });
         loaded.insert(id, state.clone());
         drop(loaded);
@@ -305,11 +331,14 @@ impl Drops {
             .filter(|l| l.owner != self.terms.owner && !l.released && now < l.expires_at)
             .map(|l| l.id)
             .collect();
-        for order in self.stores.drops.orders_of_drop(id).await? {
-            let elsewhere = order.lease.is_some_and(|l| timed_elsewhere.contains(&l));
-            if order.status == OrderStatus::Reserved && !elsewhere {
-                self.schedule_expiry(state.clone(), order);
-            }
+        let orphans = self.stores.drops.orders_of_drop(id).await?.iter().any(|o| {
+            o.status == OrderStatus::Reserved
+                && o.lease.is_none_or(|l| !timed_elsewhere.contains(&l))
+        });
+        if orphans {
+            // Not awaited here: loading may run inside a request to this very keeper.
+            let (drops, state) = (self.clone(), state.clone());
+            tokio::spawn(async move { drops.hand_orphans_to_keeper(&state).await });
         }
         Ok(timed_elsewhere)
     }
@@ -381,18 +410,33 @@ impl Drops {
         self.rooms.hand_over().await;
     }
 
-    /// A request from another node for a drop's waiting room.
+    /// A request from another node for a drop's room target: its waiting room, or its
+    /// orphaned reservations (this node keeps the drop).
     pub async fn room_request(
         self: &Arc<Self>,
         drop: Uuid,
         op: &serde_json::value::RawValue,
     ) -> Result<Box<serde_json::value::RawValue>, fitpulse_actors::cluster::RemoteError> {
+        let op: rooms::RoomOp = fitpulse_actors::cluster::ops::decode(op)?;
+        let keeps = matches!(op, rooms::RoomOp::Keep | rooms::RoomOp::Adopt(_));
         let state = self.get(drop).await.map_err(|err| {
             tracing::warn!(drop_id = %drop, error = %err, "cannot load a drop for its waiting room");
             fitpulse_actors::cluster::RemoteError::Busy
         })?;
-        let record = state.as_ref().map(|s| s.record());
-        self.rooms.execute(record, op).await
+        let answer = self
+            .rooms
+            .execute(state.as_ref().map(|s| s.record()), op)
+            .await?;
+        if keeps && let Some(state) = &state {
+            // Not awaited: a store read per order must not hold the room's requests up.
+            let (drops, state) = (self.clone(), state.clone());
+            tokio::spawn(async move {
+                if let Err(err) = drops.time_orphans(&state).await {
+                    tracing::warn!(drop_id = %state.record().id, error = %err, "cannot time a drop's orphaned reservations");
+                }
+            });
+        }
+        Ok(answer)
     }
 
     /// Where the drop stands for buyers now, and the units still for sale.
@@ -441,6 +485,7 @@ impl Drops {
                 None => None,
             },
             timers: state.timers.load(Ordering::SeqCst),
+            upkeeps: state.upkeeps.load(Ordering::SeqCst),
         })
     }
 

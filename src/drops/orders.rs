@@ -143,7 +143,11 @@ impl Drops {
         })
     }
 
+    /// Times the reservation's expiry on this node (once, however often it is asked).
     pub(super) fn schedule_expiry(&self, state: Arc<DropState>, order: OrderRecord) {
+        if !state.time(order.id) {
+            return;
+        }
         state.timers.fetch_add(1, Ordering::SeqCst);
         self.expiries.push(order.expires_at, (state, order));
     }

@@ -34,6 +34,9 @@ pub enum RoomOp {
         user: UserId,
     },
     Waiting,
+    /// Time the drop's orphaned reservations (the holder of the room target keeps the
+    /// drop); answers once the target is held.
+    Keep,
     /// Take over the room from a draining node.
     Adopt(RoomHandover),
 }
@@ -46,7 +49,7 @@ pub struct RoomUnavailable;
 /// A room this node holds.
 struct Held {
     room: Arc<WaitingRoom>,
-    admitting: AbortHandle,
+    admitting: Option<AbortHandle>,
     /// While alive, the room's requests come here.
     _hold: Option<HoldGuard>,
 }
@@ -97,6 +100,12 @@ impl Rooms {
         Ok(self.call(drop, RoomOp::Standing { user }).await?.0)
     }
 
+    /// Has the holder of the drop's room target (the drop's keeper) time its orphaned
+    /// reservations; answers the keeper's node id.
+    pub async fn keep(&self, drop: &DropRecord) -> Result<String, RoomUnavailable> {
+        Ok(self.call::<()>(drop, RoomOp::Keep).await?.1)
+    }
+
     /// How many wait in the drop's queue, and the node holding it.
     pub async fn waiting(&self, drop: &DropRecord) -> Result<(usize, String), RoomUnavailable> {
         self.call(drop, RoomOp::Waiting).await
@@ -134,9 +143,8 @@ impl Rooms {
     pub async fn execute(
         &self,
         drop: Option<&DropRecord>,
-        op: &RawValue,
+        op: RoomOp,
     ) -> Result<Box<RawValue>, RemoteError> {
-        let op: RoomOp = decode(op)?;
         if self.cluster.is_draining() && matches!(op, RoomOp::Adopt(_)) {
             return Err(RemoteError::Busy);
         }
@@ -159,6 +167,7 @@ impl Rooms {
             RoomOp::Join { user } => encode(&room.join(user, now)),
             RoomOp::Standing { user } => encode(&room.standing(user)),
             RoomOp::Waiting => encode(&room.waiting()),
+            RoomOp::Keep => encode(&()),
             RoomOp::Adopt(_) => unreachable!("handled above"),
         })
     }
@@ -180,16 +189,19 @@ impl Rooms {
             drop.starts_at - self.pre_queue_ms,
             drop.starts_at,
         );
-        held.insert(drop.id, self.install(room.clone()));
+        let admits = drop.admission_per_second.is_some();
+        held.insert(drop.id, self.install(room.clone(), admits));
         Some(room)
     }
 
-    /// Starts admitting from `room` here and takes its requests.
-    fn install(&self, room: Arc<WaitingRoom>) -> Held {
+    /// Takes the room's requests here, and starts admitting from it when the drop has
+    /// a waiting room (`admits`; without one the target only keeps the drop).
+    fn install(&self, room: Arc<WaitingRoom>, admits: bool) -> Held {
         let id = room.drop_id();
-        let admitting = room
-            .clone()
-            .run(self.tokens.clone(), self.hub.clone(), self.clock.clone());
+        let admitting = admits.then(|| {
+            room.clone()
+                .run(self.tokens.clone(), self.hub.clone(), self.clock.clone())
+        });
         Held {
             room,
             admitting,
@@ -206,7 +218,7 @@ impl Rooms {
             return;
         }
         let waiting = handover.waiting_count();
-        held.insert(id, self.install(WaitingRoom::adopted(handover)));
+        held.insert(id, self.install(WaitingRoom::adopted(handover), true));
         tracing::info!(drop_id = %id, waiting, "took over a waiting room");
     }
 
@@ -217,7 +229,9 @@ impl Rooms {
         let released: Vec<(Uuid, Held)> = self.held.lock().await.drain().collect();
         let cluster = &self.cluster;
         let handovers = released.into_iter().map(|(id, held)| async move {
-            held.admitting.abort();
+            if let Some(admitting) = &held.admitting {
+                admitting.abort();
+            }
             let op = encode(&RoomOp::Adopt(held.room.handover()));
             match cluster.ask_owner(Target::Room(id), op).await {
                 Ok(_) => tracing::info!(drop_id = %id, "waiting room handed over"),

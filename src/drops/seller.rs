@@ -236,19 +236,24 @@ impl Seller {
         (pool.elsewhere + pool.available).min(self.record.stock)
     }
 
-    /// Keeps the lease: renews it while it holds units, and hands them back when nobody
-    /// bought for `quiet_ms`.
-    pub async fn keep(&self, store: &dyn DropStore, quiet_ms: i64) -> Result<(), StoreError> {
+    /// Keeps the lease: renews it while it holds units, and while this node still times
+    /// reservations (`timing`: a live lease tells the others its reservations are timed);
+    /// hands unsold units back when nobody bought for `quiet_ms`, ending the lease too
+    /// unless `timing`.
+    pub async fn keep(
+        &self,
+        store: &dyn DropStore,
+        quiet_ms: i64,
+        timing: bool,
+    ) -> Result<(), StoreError> {
         let mut pool = self.pool.lock().await;
-        if pool.available == 0 {
-            return Ok(());
-        }
         let now = self.now();
-        if pool.last_taken_at.is_none_or(|at| now - at >= quiet_ms) {
-            return self.give_back(store, &mut pool, true).await;
+        if pool.available > 0 && pool.last_taken_at.is_none_or(|at| now - at >= quiet_ms) {
+            return self.give_back(store, &mut pool, !timing).await;
         }
+        let holds = pool.available > 0 || (timing && !pool.released && pool.expires_at != 0);
         // Renewed a third of the way through, well before the safety margin.
-        if now < pool.expires_at - self.terms.lease_ms * 2 / 3 {
+        if !holds || now < pool.expires_at - self.terms.lease_ms * 2 / 3 {
             return Ok(());
         }
         self.renew_or_lose(store, &mut pool, now).await
@@ -282,10 +287,12 @@ impl Seller {
         tracing::debug!(drop_id = %self.record.id, units = pool.available, "unsold units handed back");
         pool.elsewhere += pool.available;
         pool.available = 0;
-        pool.expires_at = 0;
         pool.exhausted_at = None;
         pool.moves += 1;
-        pool.released |= release;
+        if release {
+            pool.released = true;
+            pool.expires_at = 0;
+        }
         Ok(())
     }
 

@@ -1,17 +1,16 @@
 //! A served drop's upkeep, once a second from its load until it ends (a day after its
 //! start): look at the pool and every lease again (the remaining figure), reclaim leases
-//! whose owner stopped renewing a whole lease ago (a crash), time the reservations of
-//! leases that stopped being live elsewhere (their node stopped or crashed), keep this
-//! node's lease or hand it back when the drop went quiet, and tell watchers when the
-//! remaining figure changed. Also the hand-back of every lease when the node drains or
-//! stops.
+//! whose owner stopped renewing a whole lease ago (a crash), hand the reservations of
+//! leases that ended elsewhere to the drop's keeper (`orphans`), keep this node's lease
+//! (renewed while it holds units or times reservations) or hand its units back when the
+//! drop went quiet, and tell watchers when the remaining figure changed. Also the
+//! hand-back of every lease when the node drains or stops.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use fitpulse_actors::events::{kinds, notice_frame};
-use fitpulse_actors::ports::drops::OrderStatus;
 use fitpulse_actors::ports::store::StoreError;
 use serde_json::json;
 use uuid::Uuid;
@@ -47,6 +46,9 @@ impl Drops {
                 if let Err(err) = self.look_after(&state, &mut live_elsewhere).await {
                     tracing::warn!(drop_id = %id, error = %err, "cannot look after a drop");
                 }
+                state
+                    .upkeeps
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 if !record.announced(now) {
                     continue;
                 }
@@ -75,7 +77,7 @@ impl Drops {
     }
 
     async fn look_after(
-        &self,
+        self: &Arc<Self>,
         state: &Arc<DropState>,
         live_elsewhere: &mut HashSet<Uuid>,
     ) -> Result<(), StoreError> {
@@ -105,26 +107,28 @@ impl Drops {
                     tracing::info!(drop_id = %id, lease = %lease, used, "reclaimed the lease of a node that stopped renewing it");
                 }
             }
-            // Their nodes timed these reservations; now this one does.
-            for order in orders {
-                let orphan = order.lease.is_some_and(|l| stopped.contains(&l));
-                if orphan && order.status == OrderStatus::Reserved {
-                    self.schedule_expiry(state.clone(), order);
-                }
+            if !stopped.is_empty() {
+                // Their nodes timed these reservations; now the drop's keeper does.
+                self.hand_orphans_to_keeper(state).await;
             }
             let moves = state.seller.moves().await;
             stock = store.stock_state(id).await?;
             state.seller.look(&stock, moves).await;
         }
-        state.seller.keep(store, self.terms.quiet_ms).await
+        let timing = state.timers.load(std::sync::atomic::Ordering::SeqCst) > 0;
+        state.seller.keep(store, self.terms.quiet_ms, timing).await
     }
 
-    /// Hands every served drop's unsold units back to the pool (the node drains or stops).
-    pub async fn hand_back_all(&self) {
+    /// Hands every served drop's unsold units back to the pool and ends this node's
+    /// leases (the node drains or stops): their reservations go to each drop's keeper.
+    pub async fn hand_back_all(self: &Arc<Self>) {
         let served: Vec<Arc<DropState>> = self.loaded.lock().await.values().cloned().collect();
         for state in served {
             if let Err(err) = state.seller.hand_back(self.stores.drops.as_ref()).await {
                 tracing::warn!(drop_id = %state.record().id, error = %err, "cannot hand a drop's unsold units back; they return when the lease expires");
+            }
+            if state.timers.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+                self.hand_orphans_to_keeper(&state).await;
             }
         }
     }

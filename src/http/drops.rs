@@ -217,6 +217,7 @@ async fn admin_view(
         "waiting": books.waiting.as_ref().map(|(waiting, _)| waiting),
         "queue_node": books.waiting.as_ref().map(|(_, node)| node),
         "timers": books.timers,
+        "upkeeps": books.upkeeps,
         "starts_at": rfc3339(record.starts_at),
         "announce_at": record.announce_at.map(rfc3339),
     })))

@@ -76,4 +76,149 @@ async fn a_drop_sold_from_three_nodes_never_oversells(transport: Transport) {
     assert_eq!(books.json()["reserved"], 40, "{}", books.text);
 }
 
-on_both_buses!(a_drop_sold_from_three_nodes_never_oversells);
+/// The books of `drop` as node `n` reads them.
+async fn books(cluster: &Cluster, n: usize, drop: &str) -> serde_json::Value {
+    let books = cluster
+        .node(n)
+        .call(
+            "GET",
+            &format!("/v1/admin/drops/{drop}"),
+            None,
+            Some(&cluster.admin()),
+        )
+        .await;
+    assert_eq!(books.status, 200, "{}", books.text);
+    books.json()
+}
+
+/// Waits until `check` holds for the books of every node in `nodes`.
+async fn until_books(
+    cluster: &Cluster,
+    nodes: &[usize],
+    drop: &str,
+    what: &str,
+    check: impl Fn(&serde_json::Value) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + crate::helpers::WAIT;
+    for &n in nodes {
+        loop {
+            let books = books(cluster, n, drop).await;
+            if check(&books) {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "node {n} never {what}: {books}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Waits until nodes 1 and 2 each finished two more rounds of upkeep on the drop (so a
+/// whole round ran after whatever happened before the call).
+async fn two_more_rounds(cluster: &Cluster, drop: &str) {
+    let mut rounds = Vec::new();
+    for n in [1, 2] {
+        rounds.push(
+            books(cluster, n, drop).await["upkeeps"]
+                .as_u64()
+                .expect("upkeeps"),
+        );
+    }
+    for (n, seen) in [1, 2].into_iter().zip(rounds) {
+        until_books(cluster, &[n], drop, "finished two more rounds", |b| {
+            b["upkeeps"].as_u64() >= Some(seen + 2)
+        })
+        .await;
+    }
+}
+
+async fn order_through(cluster: &Cluster, n: usize, drop: &str) -> String {
+    let token = cluster.mint(UserId::random(), &[Role::Member]);
+    let key = UserId::random().to_string();
+    let made = cluster
+        .node(n)
+        .call_with_headers(
+            "POST",
+            &format!("/v1/drops/{drop}/orders"),
+            Some(json!({ "quantity": 1 })),
+            Some(&token),
+            &[("idempotency-key", &key)],
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    made.json()["id"].as_str().expect("id").to_owned()
+}
+
+/// A node drains with reservations it timed: the drop's keeper times them, and only it.
+async fn a_drained_nodes_reservations_are_timed_once_by_the_drops_keeper(transport: Transport) {
+    use fitpulse_actors::ports::clock::{Clock, ManualClock};
+    let clock = ManualClock::starting_at(now_millis());
+    let Some(cluster) = Cluster::start_on(transport, Some(clock.clone())).await else {
+        return;
+    };
+    let body = json!({
+        "title": "Timed once", "stock": 10, "price_cents": 5900, "currency": "EUR",
+        "starts_at": rfc3339(clock.now() - 1_000), "per_user_limit": 1,
+        "reservation_ttl_seconds": 60,
+    });
+    let created = cluster
+        .node(0)
+        .call(
+            "POST",
+            "/v1/admin/drops",
+            Some(body),
+            Some(&cluster.admin()),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let drop = created.json()["id"].as_str().expect("id").to_owned();
+    let cluster = &cluster;
+    for n in 0..3 {
+        books(cluster, n, &drop).await; // every node serves the drop
+    }
+    for _ in 0..3 {
+        order_through(cluster, 0, &drop).await;
+    }
+    assert_eq!(books(cluster, 0, &drop).await["timers"], 3);
+    // Nodes 1 and 2 look after the drop while node 0's lease is live.
+    two_more_rounds(cluster, &drop).await;
+
+    // Node 0 drains: its lease ends (its unsold units back), its reservations go over.
+    cluster.node(0).lifecycle.request_shutdown();
+    until_books(cluster, &[1, 2], &drop, "saw node 0's units back", |b| {
+        b["for_sale"] == 7
+    })
+    .await;
+    // Both nodes finish a round of upkeep after the one that saw node 0's lease end
+    // (the positive control: any timing that round did is done), and take an order each.
+    two_more_rounds(cluster, &drop).await;
+    order_through(cluster, 1, &drop).await;
+    order_through(cluster, 2, &drop).await;
+    let mut timers = Vec::new();
+    for n in [1, 2] {
+        timers.push(
+            books(cluster, n, &drop).await["timers"]
+                .as_u64()
+                .expect("timers"),
+        );
+    }
+    assert_eq!(
+        timers.iter().sum::<u64>(),
+        5,
+        "node 0's three reservations timed by one node, and each node's own: {timers:?}"
+    );
+
+    // They lapse on time.
+    clock.advance(std::time::Duration::from_secs(61));
+    until_books(cluster, &[1, 2], &drop, "expired all five", |b| {
+        b["expired"] == 5 && b["reserved"] == 0
+    })
+    .await;
+}
+
+on_both_buses!(
+    a_drop_sold_from_three_nodes_never_oversells,
+    a_drained_nodes_reservations_are_timed_once_by_the_drops_keeper
+);

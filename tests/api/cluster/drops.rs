@@ -16,17 +16,7 @@ async fn a_drop_sold_from_three_nodes_never_oversells(transport: Transport) {
         "starts_at": rfc3339(now_millis() - 1_000), "per_user_limit": 1,
         "reservation_ttl_seconds": 300,
     });
-    let created = cluster
-        .node(0)
-        .call(
-            "POST",
-            "/v1/admin/drops",
-            Some(body),
-            Some(&cluster.admin()),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text);
-    let drop = created.json()["id"].as_str().expect("id").to_owned();
+    let drop = cluster.create_drop(body).await;
 
     let buyers: Vec<(usize, String)> = (0..450)
         .map(|n| (n % 3, cluster.mint(UserId::random(), &[Role::Member])))
@@ -76,21 +66,6 @@ async fn a_drop_sold_from_three_nodes_never_oversells(transport: Transport) {
     assert_eq!(books.json()["reserved"], 40, "{}", books.text);
 }
 
-/// The books of `drop` as node `n` reads them.
-async fn books(cluster: &Cluster, n: usize, drop: &str) -> serde_json::Value {
-    let books = cluster
-        .node(n)
-        .call(
-            "GET",
-            &format!("/v1/admin/drops/{drop}"),
-            None,
-            Some(&cluster.admin()),
-        )
-        .await;
-    assert_eq!(books.status, 200, "{}", books.text);
-    books.json()
-}
-
 /// Waits until `check` holds for the books of every node in `nodes`.
 async fn until_books(
     cluster: &Cluster,
@@ -102,7 +77,7 @@ async fn until_books(
     let deadline = tokio::time::Instant::now() + crate::helpers::WAIT;
     for &n in nodes {
         loop {
-            let books = books(cluster, n, drop).await;
+            let books = cluster.drop_books(n, drop).await;
             if check(&books) {
                 break;
             }
@@ -121,7 +96,7 @@ async fn two_more_rounds(cluster: &Cluster, drop: &str) {
     let mut rounds = Vec::new();
     for n in [1, 2] {
         rounds.push(
-            books(cluster, n, drop).await["upkeeps"]
+            cluster.drop_books(n, drop).await["upkeeps"]
                 .as_u64()
                 .expect("upkeeps"),
         );
@@ -163,25 +138,15 @@ async fn a_drained_nodes_reservations_are_timed_once_by_the_drops_keeper(transpo
         "starts_at": rfc3339(clock.now() - 1_000), "per_user_limit": 1,
         "reservation_ttl_seconds": 60,
     });
-    let created = cluster
-        .node(0)
-        .call(
-            "POST",
-            "/v1/admin/drops",
-            Some(body),
-            Some(&cluster.admin()),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text);
-    let drop = created.json()["id"].as_str().expect("id").to_owned();
+    let drop = cluster.create_drop(body).await;
     let cluster = &cluster;
     for n in 0..3 {
-        books(cluster, n, &drop).await; // every node serves the drop
+        cluster.drop_books(n, &drop).await; // every node serves the drop
     }
     for _ in 0..3 {
         order_through(cluster, 0, &drop).await;
     }
-    assert_eq!(books(cluster, 0, &drop).await["timers"], 3);
+    assert_eq!(cluster.drop_books(0, &drop).await["timers"], 3);
     // Nodes 1 and 2 look after the drop while node 0's lease is live.
     two_more_rounds(cluster, &drop).await;
 
@@ -199,7 +164,7 @@ async fn a_drained_nodes_reservations_are_timed_once_by_the_drops_keeper(transpo
     let mut timers = Vec::new();
     for n in [1, 2] {
         timers.push(
-            books(cluster, n, &drop).await["timers"]
+            cluster.drop_books(n, &drop).await["timers"]
                 .as_u64()
                 .expect("timers"),
         );

@@ -219,6 +219,31 @@ impl Cluster {
         self.mint(UserId::random(), &[Role::Member, Role::Admin])
     }
 
+    /// Creates a drop from `body` through node 0; answers its id.
+    pub async fn create_drop(&self, body: Value) -> String {
+        let created = self
+            .node(0)
+            .call("POST", "/v1/admin/drops", Some(body), Some(&self.admin()))
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        created.json()["id"].as_str().expect("id").to_owned()
+    }
+
+    /// A drop's books as node `n` reads them (`GET /v1/admin/drops/{id}`).
+    pub async fn drop_books(&self, n: usize, drop: &str) -> Value {
+        let books = self
+            .node(n)
+            .call(
+                "GET",
+                &format!("/v1/admin/drops/{drop}"),
+                None,
+                Some(&self.admin()),
+            )
+            .await;
+        assert_eq!(books.status, 200, "{}", books.text);
+        books.json()
+    }
+
     /// The cluster as node `n` sees it (`GET /v1/admin/cluster`).
     pub async fn view(&self, n: usize) -> Value {
         let response = self

@@ -17,26 +17,11 @@ use crate::helpers::WAIT;
 const BUYERS: usize = 300;
 const RATE: u64 = 50;
 
-/// The drop's books as node `n` reads them.
-async fn books(cluster: &Cluster, n: usize, drop: &str) -> Value {
-    let books = cluster
-        .node(n)
-        .call(
-            "GET",
-            &format!("/v1/admin/drops/{drop}"),
-            None,
-            Some(&cluster.admin()),
-        )
-        .await;
-    assert_eq!(books.status, 200, "{}", books.text);
-    books.json()
-}
-
 /// Waits until node `n` reports `waiting` buyers; answers the books.
 async fn until_waiting(cluster: &Cluster, n: usize, drop: &str, waiting: u64) -> Value {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let books = books(cluster, n, drop).await;
+        let books = cluster.drop_books(n, drop).await;
         if books["waiting"] == waiting {
             return books;
         }
@@ -79,17 +64,7 @@ async fn one_waiting_room_admits_at_its_rate_for_the_whole_cluster(transport: Tr
         "starts_at": rfc3339(starts_at), "per_user_limit": 1,
         "reservation_ttl_seconds": 300, "admission_per_second": RATE,
     });
-    let created = cluster
-        .node(0)
-        .call(
-            "POST",
-            "/v1/admin/drops",
-            Some(body),
-            Some(&cluster.admin()),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text);
-    let drop = created.json()["id"].as_str().expect("id").to_owned();
+    let drop = cluster.create_drop(body).await;
 
     // Buyers join through all three nodes before the start.
     let buyers: Vec<String> = (0..BUYERS)
@@ -119,7 +94,7 @@ async fn one_waiting_room_admits_at_its_rate_for_the_whole_cluster(transport: Tr
     // One queue, one holder, whichever node is asked.
     let mut holders = Vec::new();
     for n in 0..3 {
-        let books = books(cluster, n, &drop).await;
+        let books = cluster.drop_books(n, &drop).await;
         assert_eq!(books["waiting"], BUYERS, "node {n}: {books}");
         holders.push(books["queue_node"].clone());
     }
@@ -148,7 +123,7 @@ async fn one_waiting_room_admits_at_its_rate_for_the_whole_cluster(transport: Tr
     cluster.node(holder_index).lifecycle.request_shutdown();
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let books = books(cluster, other, &drop).await;
+        let books = cluster.drop_books(other, &drop).await;
         if books["queue_node"].as_str().is_some_and(|n| n != holder) {
             assert_eq!(books["waiting"], waiting, "{books}");
             break;

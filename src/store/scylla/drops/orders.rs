@@ -224,15 +224,19 @@ impl ScyllaStore {
             CqlTimestamp(o.expires_at),
         );
         let index = (o.drop_id, o.id, o.lease, o.quantity as i32);
+        // The index row first: a crash between the two leaves an index row without an
+        // order (which every reader skips), never an order missing from the drop's list
+        // (a reclaim would count its units unsold, and they would sell twice).
         let written = async {
-            let (order, index) = tokio::join!(
-                self.exec(&st.put_order, order),
-                self.exec(&st.index_order, index)
-            );
-            order.and(index)
+            self.exec(&st.index_order, index).await?;
+            self.exec(&st.put_order, order).await
         };
         if let Err(err) = written.await {
-            self.give_back_quota(o.drop_id, o.user, o.quantity).await?;
+            // A failed write may still have landed: the quota goes back only when the
+            // order is known not to exist.
+            if matches!(self.read_order(o.id, None).await, Ok(None)) {
+                self.give_back_quota(o.drop_id, o.user, o.quantity).await?;
+            }
             return Err(err);
         }
         self.complete_claim(&r.key, claim_id, &r.fingerprint, &r.reserved_answer)

@@ -23,7 +23,7 @@ mod upkeep;
 pub mod waiting_room;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use fitpulse_actors::cluster::Cluster;
@@ -56,12 +56,11 @@ const EXPIRY_RETRY_MS: i64 = 5_000;
 pub struct DropState {
     pub seller: Seller,
     watchers: Mutex<HashSet<UserId>>,
-    /// Reservations whose expiry timer has not run yet on this node.
-    timers: AtomicUsize,
-    /// The reservations timed on this node, so none is timed twice here.
+    /// The reservations timed on this node whose expiry has not applied yet (so none is
+    /// timed twice here).
     timed: Mutex<HashSet<Uuid>>,
     /// Rounds of upkeep finished on this node (shown to admins: the loop is alive).
-    upkeeps: std::sync::atomic::AtomicU64,
+    upkeeps: AtomicU64,
 }
 
 impl DropState {
@@ -83,6 +82,11 @@ impl DropState {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(order)
+    }
+
+    /// Reservations timed on this node.
+    pub(super) fn timers(&self) -> usize {
+        self.timed.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     pub(super) fn untime(&self, order: Uuid) {
@@ -223,13 +227,11 @@ impl Drops {
                             Ok(()) => state.untime(order.id),
                             Err(err) => {
                                 tracing::warn!(order_id = %order.id, error = %err, "cannot expire a reservation; trying again shortly");
-                                // Timed again (counted anew), so a store hiccup strands nothing.
+                                // Timed again (still counted), so a store hiccup strands nothing.
                                 let again = drops.clock.now() + EXPIRY_RETRY_MS;
-                                state.timers.fetch_add(1, Ordering::SeqCst);
                                 drops.expiries.push(again, (state.clone(), order));
                             }
                         }
-                        state.timers.fetch_sub(1, Ordering::SeqCst);
                     }
                 },
             );
@@ -289,9 +291,8 @@ impl Drops {
         let state = Arc::new(DropState {
             seller: Seller::new(record.clone(), terms),
             watchers: Mutex::new(HashSet::new()),
-            timers: AtomicUsize::new(0),
             timed: Mutex::new(HashSet::new()),
-            upkeeps: std::sync::atomic::AtomicU64::new(0),
+            upkeeps: AtomicU64::new(0),
         });
         loaded.insert(id, state.clone());
         drop(loaded);
@@ -328,7 +329,7 @@ impl Drops {
         let timed_elsewhere: HashSet<Uuid> = stock
             .leases
             .iter()
-            .filter(|l| l.owner != self.terms.owner && !l.released && now < l.expires_at)
+            .filter(|l| l.owner != self.terms.owner && l.live_at(now))
             .map(|l| l.id)
             .collect();
         let orphans = self.stores.drops.orders_of_drop(id).await?.iter().any(|o| {
@@ -484,7 +485,7 @@ impl Drops {
                 Some(_) => self.rooms.waiting(state.record()).await.ok(),
                 None => None,
             },
-            timers: state.timers.load(Ordering::SeqCst),
+            timers: state.timers(),
             upkeeps: state.upkeeps.load(Ordering::SeqCst),
         })
     }

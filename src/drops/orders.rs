@@ -7,7 +7,6 @@
 //! finds that request's order rather than making a second one.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use fitpulse_actors::domain::UserId;
 use fitpulse_actors::events::kinds;
@@ -148,7 +147,6 @@ impl Drops {
         if !state.time(order.id) {
             return;
         }
-        state.timers.fetch_add(1, Ordering::SeqCst);
         self.expiries.push(order.expires_at, (state, order));
     }
 

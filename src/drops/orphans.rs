@@ -40,7 +40,7 @@ impl Drops {
         let timed_by_their_node: std::collections::HashSet<_> = stock
             .leases
             .iter()
-            .filter(|l| l.id != mine && !l.released && now < l.expires_at)
+            .filter(|l| l.id != mine && l.live_at(now))
             .map(|l| l.id)
             .collect();
         let mut timed = 0;

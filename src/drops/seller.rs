@@ -302,11 +302,10 @@ impl Seller {
     /// reclaimed).
     pub async fn look(&self, state: &StockState, moves_before: u64) -> Vec<(Uuid, UnixMillis)> {
         let now = self.now();
-        let live = |expires_at: UnixMillis| now < expires_at;
         let others: u32 = state
             .leases
             .iter()
-            .filter(|l| l.id != self.lease && !l.released && live(l.expires_at))
+            .filter(|l| l.id != self.lease && l.live_at(now))
             .map(|l| l.unsold)
             .sum();
         let mut pool = self.pool.lock().await;

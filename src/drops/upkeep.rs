@@ -90,7 +90,7 @@ impl Drops {
         let live: HashSet<Uuid> = stock
             .leases
             .iter()
-            .filter(|l| l.owner != self.terms.owner && !l.released && now < l.expires_at)
+            .filter(|l| l.owner != self.terms.owner && l.live_at(now))
             .map(|l| l.id)
             .collect();
         let stopped: HashSet<Uuid> = live_elsewhere.difference(&live).copied().collect();
@@ -115,7 +115,7 @@ impl Drops {
             stock = store.stock_state(id).await?;
             state.seller.look(&stock, moves).await;
         }
-        let timing = state.timers.load(std::sync::atomic::Ordering::SeqCst) > 0;
+        let timing = state.timers() > 0;
         state.seller.keep(store, self.terms.quiet_ms, timing).await
     }
 
@@ -127,7 +127,7 @@ impl Drops {
             if let Err(err) = state.seller.hand_back(self.stores.drops.as_ref()).await {
                 tracing::warn!(drop_id = %state.record().id, error = %err, "cannot hand a drop's unsold units back; they return when the lease expires");
             }
-            if state.timers.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            if state.timers() > 0 {
                 self.hand_orphans_to_keeper(&state).await;
             }
         }

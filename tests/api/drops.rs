@@ -16,7 +16,7 @@ use crate::helpers::{
     TestApp, assert_error, scylla_app, spawn_app, spawn_app_on_manual_clock, spawn_app_with,
 };
 
-async fn create_drop(
+pub(crate) async fn create_drop(
     app: &TestApp,
     stock: u32,
     limit: u32,
@@ -36,7 +36,7 @@ async fn create_drop(
     created.json()["id"].as_str().expect("id").to_owned()
 }
 
-async fn order(
+pub(crate) async fn order(
     app: &TestApp,
     drop: &str,
     token: &str,
@@ -87,15 +87,7 @@ async fn no_oversell(app: &TestApp) {
         &other[..other.len().min(5)]
     );
     assert_eq!((reserved, sold_out), (100, 1_900));
-    let view = app
-        .call(
-            "GET",
-            &format!("/v1/admin/drops/{drop}"),
-            None,
-            Some(&app.admin()),
-        )
-        .await
-        .json();
+    let view = app.drop_books(&drop).await;
     assert_eq!(
         (view["reserved"].clone(), view["remaining"].clone()),
         (json!(100), json!(0)),
@@ -340,15 +332,7 @@ async fn joining_a_queue_is_limited_per_user_and_per_address() {
     let refused = app.call("POST", &queue, None, Some(&third)).await;
     assert_eq!(refused.status, 429, "{}", refused.text);
     // The refused joins changed nothing: two are queued.
-    let books = app
-        .call(
-            "GET",
-            &format!("/v1/admin/drops/{drop}"),
-            None,
-            Some(&app.admin()),
-        )
-        .await
-        .json();
+    let books = app.drop_books(&drop).await;
     assert_eq!(books["waiting"], 2, "{books}");
 }
 
@@ -384,17 +368,7 @@ async fn the_payment_webhook_confirms_an_order_and_a_paid_order_never_expires() 
     // Past the reservation's two seconds: its timer runs (the positive control: the
     // drop's timers reach zero) and finds the order paid.
     app.advance(Duration::from_secs(3));
-    let admin = app.admin();
-    let drop_view = || async {
-        app.call(
-            "GET",
-            &format!("/v1/admin/drops/{drop}"),
-            None,
-            Some(&admin),
-        )
-        .await
-        .json()
-    };
+    let drop_view = || app.drop_books(&drop);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     let view = loop {
         let view = drop_view().await;
@@ -577,15 +551,7 @@ async fn bad_drop_input_is_refused_and_changes_nothing() {
             .status,
         400
     );
-    let view = app
-        .call(
-            "GET",
-            &format!("/v1/admin/drops/{drop}"),
-            None,
-            Some(&token),
-        )
-        .await
-        .json();
+    let view = app.drop_books(&drop).await;
     assert_eq!(
         (view["reserved"].clone(), view["remaining"].clone()),
         (json!(0), json!(3)),

@@ -13,28 +13,13 @@ use crate::helpers::{
     TestApp, WAIT, assert_error, scylla_app_on_manual_clock, spawn_app_on_manual_clock,
 };
 
+/// A drop on sale from a second ago, limit one per buyer, with no waiting room.
 async fn create_drop(app: &TestApp, stock: u32, ttl_seconds: u32) -> String {
-    let body = json!({
-        "title": "Return hoodie", "stock": stock, "price_cents": 5900, "currency": "EUR",
-        "starts_at": fitpulse_actors::events::rfc3339(app.now() - 1_000), "per_user_limit": 1,
-        "reservation_ttl_seconds": ttl_seconds,
-    });
-    let created = app
-        .call("POST", "/v1/admin/drops", Some(body), Some(&app.admin()))
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text);
-    created.json()["id"].as_str().expect("id").to_owned()
+    crate::drops::create_drop(app, stock, 1, ttl_seconds, -1_000, None).await
 }
 
 async fn order(app: &TestApp, drop: &str, token: &str, key: &str) -> crate::helpers::Response {
-    app.call_with_headers(
-        "POST",
-        &format!("/v1/drops/{drop}/orders"),
-        Some(json!({ "quantity": 1 })),
-        Some(token),
-        &[("idempotency-key", key)],
-    )
-    .await
+    crate::drops::order(app, drop, token, key, 1).await
 }
 
 /// Asks `check` every 100 ms until it answers a value, failing the test after [`WAIT`].
@@ -109,15 +94,7 @@ async fn expired_reservations_reopen_the_sale(app: &TestApp) {
             .all(|f| f["data"]["remaining"].as_u64() < Some(2)),
         "{told:?}"
     );
-    let books = app
-        .call(
-            "GET",
-            &format!("/v1/admin/drops/{drop}"),
-            None,
-            Some(&app.admin()),
-        )
-        .await
-        .json();
+    let books = app.drop_books(&drop).await;
     assert_eq!(
         (&books["reserved"], &books["expired"]),
         (&json!(0), &json!(2))

@@ -100,6 +100,13 @@ pub struct Lease {
     pub released: bool,
 }
 
+impl Lease {
+    /// Whether its node still sells from it (and times its reservations) at `now`.
+    pub fn live_at(&self, now: UnixMillis) -> bool {
+        !self.released && now < self.expires_at
+    }
+}
+
 /// A drop's pool and its leases.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StockState {

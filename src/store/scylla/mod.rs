@@ -212,6 +212,20 @@ async fn run_lwt(
 }
 
 /// Runs a conditional batch (one partition) and reads its `[applied]` column.
+/// Runs a batch whose result has no rows worth reading.
+async fn run_batch(
+    store: &ScyllaStore,
+    batch: &scylla::statement::batch::Batch,
+    values: impl scylla::serialize::batch::BatchValues,
+) -> Result<(), StoreError> {
+    store
+        .session
+        .batch(batch, values)
+        .await
+        .map(|_| ())
+        .map_err(execution_error)
+}
+
 async fn run_lwt_batch(
     session: &Session,
     batch: &scylla::statement::batch::Batch,

@@ -257,6 +257,20 @@ impl TestApp {
         self.mint(UserId::random(), &[Role::Member, Role::Admin], 600)
     }
 
+    /// A drop's books as an admin reads them (`GET /v1/admin/drops/{id}`).
+    pub async fn drop_books(&self, drop: &str) -> Value {
+        let books = self
+            .call(
+                "GET",
+                &format!("/v1/admin/drops/{drop}"),
+                None,
+                Some(&self.admin()),
+            )
+            .await;
+        assert_eq!(books.status, 200, "{}", books.text);
+        books.json()
+    }
+
     /// A member's token for a fresh user id (no account is stored).
     pub fn member(&self) -> (UserId, String) {
         let user = UserId::random();

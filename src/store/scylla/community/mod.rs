@@ -28,13 +28,11 @@ use fitpulse_actors::ports::community::{
 };
 use fitpulse_actors::ports::store::StoreError;
 use scylla::client::session::Session;
-use scylla::serialize::batch::BatchValues;
 use scylla::serialize::row::SerializeRow;
-use scylla::statement::batch::Batch;
 use scylla::statement::prepared::PreparedStatement;
 use uuid::Uuid;
 
-use super::{ConnectError, ScyllaStore, execution_error};
+use super::{ConnectError, ScyllaStore, run_batch};
 
 /// The prepared statements of every part.
 pub(super) struct Statements {
@@ -93,20 +91,6 @@ async fn exists_serial(
         .maybe_row::<(Uuid,)>(statement, values)
         .await?
         .is_some())
-}
-
-/// Runs a batch whose result has no rows worth reading.
-async fn run_batch(
-    store: &ScyllaStore,
-    batch: &Batch,
-    values: impl BatchValues,
-) -> Result<(), StoreError> {
-    store
-        .session
-        .batch(batch, values)
-        .await
-        .map(|_| ())
-        .map_err(execution_error)
 }
 
 #[async_trait]

@@ -1,9 +1,9 @@
 //! A drop's orders and buyers' quotas in the scylla store. A reservation takes the key's
 //! claim, the buyer's quota (a compare-and-set on the buyer's own row), then writes the
-//! order, its index row and the answer: the fewest round trips for a buyer, none of them
-//! on the drop's partition. Expiry moves the order first (exactly once, by Paxos), then
-//! its units (once, by their marker in the pool's partition), then the quota; a crash in
-//! between is finished by `restore_expired`.
+//! order with its index row (one logged batch) and the answer: the fewest round trips
+//! for a buyer, none of them on the drop's partition. Expiry moves the order first
+//! (exactly once, by Paxos), then its units (once, by their marker in the pool's
+//! partition), then the quota; a crash in between is finished by `restore_expired`.
 
 use std::collections::HashSet;
 
@@ -17,7 +17,10 @@ use uuid::Uuid;
 
 use super::{CAS_ATTEMPTS, contended, unsigned};
 use crate::store::scylla::idempotency::Claimed;
-use crate::store::scylla::{ConnectError, Lwt, ScyllaStore, prepare, prepare_serial, run_lwt};
+use crate::store::scylla::outbox::logged_batch;
+use crate::store::scylla::{
+    ConnectError, Lwt, ScyllaStore, prepare, prepare_serial, run_batch, run_lwt,
+};
 
 pub(super) struct Statements {
     quota_serial: PreparedStatement,
@@ -224,14 +227,13 @@ impl ScyllaStore {
             CqlTimestamp(o.expires_at),
         );
         let index = (o.drop_id, o.id, o.lease, o.quantity as i32);
-        // The index row first: a crash between the two leaves an index row without an
-        // order (which every reader skips), never an order missing from the drop's list
-        // (a reclaim would count its units unsold, and they would sell twice).
-        let written = async {
-            self.exec(&st.index_order, index).await?;
-            self.exec(&st.put_order, order).await
-        };
-        if let Err(err) = written.await {
+        // One logged batch: the order and its index row land together, so the drop's
+        // list never misses an order (a reclaim would count its units unsold, and they
+        // would sell twice).
+        let mut batch = logged_batch();
+        batch.append_statement(st.index_order.clone());
+        batch.append_statement(st.put_order.clone());
+        if let Err(err) = run_batch(self, &batch, (index, order)).await {
             // A failed write may still have landed: the quota goes back only when the
             // order is known not to exist.
             if matches!(self.read_order(o.id, None).await, Ok(None)) {

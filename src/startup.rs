@@ -258,6 +258,7 @@ impl Application {
             ))),
             accounts: web::Data::new(auth.accounts),
             limiter: web::Data::new(auth.limiter),
+            social: web::Data::new(auth.social),
             client_ip: web::Data::new(ClientIpPolicy {
                 trust_forwarded_for: settings.http.trust_forwarded_for,
             }),
@@ -273,6 +274,7 @@ impl Application {
                 .app_data(app_data.auth.clone())
                 .app_data(app_data.accounts.clone())
                 .app_data(app_data.limiter.clone())
+                .app_data(app_data.social.clone())
                 .app_data(app_data.client_ip.clone())
                 .app_data(app_data.metrics_placement.clone())
                 .app_data(app_data.gateway.clone())
@@ -431,6 +433,7 @@ struct AppData {
     auth: web::Data<Auth>,
     accounts: web::Data<Accounts>,
     limiter: web::Data<LoginLimiter>,
+    social: web::Data<crate::auth::id_tokens::SocialProviders>,
     client_ip: web::Data<ClientIpPolicy>,
     metrics_placement: web::Data<http::ops::MetricsPlacement>,
     gateway: web::Data<Gateway>,

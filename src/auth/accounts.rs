@@ -11,6 +11,7 @@ use std::sync::Arc;
 use fitpulse_actors::domain::{
     DeviceId, DisplayName, Email, Locale, Password, Role, Units, UserId, now_millis,
 };
+use fitpulse_actors::ports::accounts::{AccountTokenStore, IdentityStore};
 use fitpulse_actors::ports::commerce::OutboxStore;
 use fitpulse_actors::ports::store::{
     EntitlementStore, ProfileUpdate, StoreError, UserRecord, UserStore,
@@ -41,6 +42,14 @@ pub enum AccountError {
     AlreadyUpgraded,
     #[error("the account no longer exists")]
     AccountGone,
+    #[error("the link is not valid, has expired or was already used")]
+    InvalidLink,
+    #[error("this email is already verified")]
+    AlreadyVerified,
+    #[error("this account has no email")]
+    NoEmail,
+    #[error("this is the account's last way to sign in; set a password or link another first")]
+    LastSignIn,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -82,6 +91,7 @@ pub async fn create_account(
         units: new.units.unwrap_or_default(),
         device_id: None,
         created_at: now_millis(),
+        email_verified: false,
     };
     match users.create_user(&user).await {
         Ok(()) => Ok(user),
@@ -91,16 +101,20 @@ pub async fn create_account(
 }
 
 pub struct Accounts {
-    users: Arc<dyn UserStore>,
-    entitlements: Arc<dyn EntitlementStore>,
-    refresh: RefreshTokens,
-    access: Arc<AccessTokens>,
-    revoked: Arc<RevokedUsers>,
-    clients: Clients,
-    outbox: Arc<dyn OutboxStore>,
+    pub(super) users: Arc<dyn UserStore>,
+    pub(super) entitlements: Arc<dyn EntitlementStore>,
+    pub(super) refresh: RefreshTokens,
+    pub(super) access: Arc<AccessTokens>,
+    pub(super) revoked: Arc<RevokedUsers>,
+    pub(super) clients: Clients,
+    pub(super) outbox: Arc<dyn OutboxStore>,
     /// When queued emails fall due (the outbox runs on the node's clock).
-    clock: SharedClock,
-    passwords: Arc<Passwords>,
+    pub(super) clock: SharedClock,
+    pub(super) passwords: Arc<Passwords>,
+    pub(super) account_tokens: Arc<dyn AccountTokenStore>,
+    pub(super) identities: Arc<dyn IdentityStore>,
+    /// Where the links in account emails point.
+    pub(super) link_base_url: String,
 }
 
 /// What [`Accounts`] is built from.
@@ -114,6 +128,9 @@ pub struct AccountDeps {
     pub outbox: Arc<dyn OutboxStore>,
     pub clock: SharedClock,
     pub passwords: Arc<Passwords>,
+    pub account_tokens: Arc<dyn AccountTokenStore>,
+    pub identities: Arc<dyn IdentityStore>,
+    pub link_base_url: String,
 }
 
 impl Accounts {
@@ -128,6 +145,9 @@ impl Accounts {
             outbox: deps.outbox,
             clock: deps.clock,
             passwords: deps.passwords,
+            account_tokens: deps.account_tokens,
+            identities: deps.identities,
+            link_base_url: deps.link_base_url,
         }
     }
 
@@ -135,7 +155,8 @@ impl Accounts {
     pub async fn register(&self, new: NewAccount) -> Result<(UserRecord, TokenPair), AccountError> {
         let user = create_account(self.users.as_ref(), &self.passwords, new).await?;
         self.queue_welcome(&user).await;
-        let tokens = self.sign_in(&user, None).await?;
+        self.queue_verification(&user).await;
+        let tokens = self.sign_in(&user).await?;
         Ok((user, tokens))
     }
 
@@ -146,7 +167,7 @@ impl Accounts {
         device: DeviceId,
     ) -> Result<(UserRecord, TokenPair, bool), AccountError> {
         if let Some(user) = self.users.user_by_device(&device).await? {
-            let tokens = self.sign_in(&user, None).await?;
+            let tokens = self.sign_in(&user).await?;
             return Ok((user, tokens, false));
         }
         let user = UserRecord {
@@ -160,10 +181,11 @@ impl Accounts {
             units: Units::default(),
             device_id: Some(device.clone()),
             created_at: now_millis(),
+            email_verified: false,
         };
         match self.users.create_user(&user).await {
             Ok(()) => {
-                let tokens = self.sign_in(&user, None).await?;
+                let tokens = self.sign_in(&user).await?;
                 Ok((user, tokens, true))
             }
             // Two first launches raced; the other one created the account.
@@ -173,7 +195,7 @@ impl Accounts {
                     .user_by_device(&device)
                     .await?
                     .ok_or(AccountError::AccountGone)?;
-                let tokens = self.sign_in(&user, None).await?;
+                let tokens = self.sign_in(&user).await?;
                 Ok((user, tokens, false))
             }
             Err(err) => Err(err.into()),
@@ -216,7 +238,8 @@ impl Accounts {
             .await?
             .ok_or(AccountError::AccountGone)?;
         self.queue_welcome(&upgraded).await;
-        let tokens = self.sign_in(&upgraded, None).await?;
+        self.queue_verification(&upgraded).await;
+        let tokens = self.sign_in(&upgraded).await?;
         Ok((upgraded, tokens))
     }
 
@@ -239,19 +262,19 @@ impl Accounts {
         });
         let valid = self.passwords.verify(candidate, stored).await?;
         match user {
-            Some(user) if valid && email.is_some() => self.sign_in(&user, None).await,
+            Some(user) if valid && email.is_some() => self.sign_in(&user).await,
             _ => Err(AccountError::InvalidCredentials),
         }
     }
 
     /// The `refresh_token` grant: rotates the token within its family.
     pub async fn refresh_grant(&self, token: &str) -> Result<TokenPair, AccountError> {
-        let (user_id, family) = self.refresh.exchange(token).await?;
-        let Some(user) = self.users.user_by_id(user_id).await? else {
-            self.refresh.revoke_user(user_id).await?;
+        let exchanged = self.refresh.exchange(token).await?;
+        let Some(user) = self.users.user_by_id(exchanged.user).await? else {
+            self.refresh.revoke_user(exchanged.user).await?;
             return Err(AccountError::AccountGone);
         };
-        self.sign_in(&user, Some(family)).await
+        self.tokens_for(&user, exchanged.next).await
     }
 
     /// The `client_credentials` grant: an access token for a service, no refresh token.
@@ -280,12 +303,17 @@ impl Accounts {
     pub async fn delete(&self, user: UserId) -> Result<bool, AccountError> {
         self.revoked.revoke(user).await?;
         self.refresh.revoke_user(user).await?;
+        for identity in self.identities.identities_of(user).await? {
+            self.identities
+                .unlink_identity(user, identity.provider)
+                .await?;
+        }
         Ok(self.users.delete_user(user).await?)
     }
 
     /// Queues the welcome email of a user who just gave us their address. The account
     /// exists already, so a failure here is logged rather than failing the sign-up.
-    async fn queue_welcome(&self, user: &UserRecord) {
+    pub(super) async fn queue_welcome(&self, user: &UserRecord) {
         let Some(email) = &user.email else {
             return;
         };
@@ -300,17 +328,26 @@ impl Accounts {
         }
     }
 
-    /// Issues an access token and a refresh token (in `family` when rotating).
-    async fn sign_in(
+    /// Issues an access token and the refresh token of a new login.
+    pub(super) async fn sign_in(&self, user: &UserRecord) -> Result<TokenPair, AccountError> {
+        let refresh = self.refresh.issue(user.id).await?;
+        self.tokens_for(user, refresh).await
+    }
+
+    /// An access token for `user` with their scopes now, answered with `refresh`.
+    async fn tokens_for(
         &self,
         user: &UserRecord,
-        family: Option<uuid::Uuid>,
+        refresh: String,
     ) -> Result<TokenPair, AccountError> {
         let scopes = self.scopes(user.id).await?;
-        let access = self
-            .access
-            .issue(&Principal::User(user.id), &user.roles, &scopes);
-        let refresh = self.refresh.issue(user.id, family).await?;
+        let access = self.access.issue_user(
+            user.id,
+            &user.roles,
+            &scopes,
+            user.email_verified,
+            self.revoked.revoked_at(user.id),
+        );
         Ok(TokenPair {
             access,
             refresh: Some(refresh),

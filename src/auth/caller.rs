@@ -9,6 +9,7 @@ use fitpulse_actors::domain::{Role, UserId};
 
 use super::Auth;
 use super::tokens::{Principal, TokenError};
+pub use crate::config::VerifiedAction;
 
 #[derive(Debug, Clone)]
 pub struct AuthUser {
@@ -17,6 +18,8 @@ pub struct AuthUser {
     pub scopes: BTreeSet<String>,
     /// When the token expires, in Unix seconds.
     pub expires_at: i64,
+    /// The token says the account's email was verified.
+    pub email_verified: bool,
 }
 
 /// Why a token does not authenticate.
@@ -35,6 +38,8 @@ pub enum CallerError {
     NotAUser,
     #[error("this needs the {} role", .0.as_str())]
     MissingRole(Role),
+    #[error("verify your email first (then refresh the access token) to {}", .0.describe())]
+    EmailNotVerified(VerifiedAction),
 }
 
 impl AuthUser {
@@ -80,7 +85,24 @@ impl Auth {
             roles: verified.roles,
             scopes: verified.scopes,
             expires_at: verified.expires_at,
+            email_verified: verified.email_verified,
         })
+    }
+
+    /// Refuses `action` to a user whose token does not say their email is verified, when
+    /// `auth.require_verified_email_for` names the action.
+    pub fn require_verified(
+        &self,
+        caller: &AuthUser,
+        action: VerifiedAction,
+    ) -> Result<(), CallerError> {
+        if self.verified_for.contains(&action)
+            && matches!(caller.principal, Principal::User(_))
+            && !caller.email_verified
+        {
+            return Err(CallerError::EmailNotVerified(action));
+        }
+        Ok(())
     }
 }
 
@@ -105,6 +127,7 @@ mod tests {
             roles: roles.iter().copied().collect(),
             scopes: BTreeSet::new(),
             expires_at: 0,
+            email_verified: false,
         }
     }
 

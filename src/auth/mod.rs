@@ -5,17 +5,23 @@
 //! - [`refresh`]: opaque rotating refresh tokens with reuse detection.
 //! - [`passwords`]: argon2id hashing on a bounded pool of its own.
 //! - [`accounts`]: the flows (register, anonymous, upgrade, grants, logout, delete).
+//! - [`links`]: password reset and email verification by emailed one-time links.
+//! - [`social`], [`id_tokens`], [`jwks`]: Sign in with Apple and Google.
 //! - [`caller`]: [`AuthUser`], the authenticated caller of a request or socket.
 //! - [`rate_limit`], [`revocations`], [`clients`]: what the flows and the edge check.
 
 pub mod accounts;
 pub mod caller;
 pub mod clients;
+pub mod id_tokens;
+pub mod jwks;
 pub mod keys;
+pub mod links;
 pub mod passwords;
 pub mod rate_limit;
 pub mod refresh;
 pub mod revocations;
+pub mod social;
 pub mod tokens;
 
 use std::path::Path;
@@ -27,10 +33,12 @@ pub use caller::{AuthUser, MaybeAuthUser};
 use crate::config::AuthSettings;
 use crate::store::Stores;
 
-/// What the request extractor needs: the verifier and the revoked users.
+/// What the request extractor needs: the verifier and the revoked users, and the actions
+/// that need a verified email.
 pub struct Auth {
     pub access: Arc<tokens::AccessTokens>,
     pub revoked: Arc<revocations::RevokedUsers>,
+    pub verified_for: std::collections::BTreeSet<caller::VerifiedAction>,
 }
 
 /// Everything authentication needs at run time, built once at start.
@@ -38,6 +46,7 @@ pub struct AuthParts {
     pub auth: Auth,
     pub accounts: Accounts,
     pub limiter: rate_limit::LoginLimiter,
+    pub social: id_tokens::SocialProviders,
 }
 
 impl AuthParts {
@@ -62,11 +71,16 @@ impl AuthParts {
             refresh: refresh::RefreshTokens::new(
                 stores.refresh_tokens.clone(),
                 settings.refresh_ttl_seconds,
+                settings.refresh_reuse_interval_seconds,
+                clock.clone(),
             ),
             access: access.clone(),
             revoked: revoked.clone(),
             clients: clients::Clients::new(&settings.clients),
             outbox: stores.outbox.clone(),
+            account_tokens: stores.account_tokens.clone(),
+            identities: stores.identities.clone(),
+            link_base_url: settings.link_base_url.clone(),
             clock: clock.clone(),
             passwords: Arc::new(passwords::Passwords::new(
                 settings.hash_threads(),
@@ -74,12 +88,22 @@ impl AuthParts {
             )),
         });
         Ok(AuthParts {
-            auth: Auth { access, revoked },
+            auth: Auth {
+                access,
+                revoked,
+                verified_for: settings
+                    .require_verified_email_for
+                    .iter()
+                    .copied()
+                    .collect(),
+            },
             accounts,
             limiter: rate_limit::LoginLimiter::new(
                 settings.attempts_per_minute_per_ip,
                 settings.attempts_per_minute_per_account,
-            ),
+            )
+            .with_resets_per_hour(settings.password_resets_per_hour_per_email),
+            social: id_tokens::SocialProviders::new(&settings.apple, &settings.google, clock),
         })
     }
 }

@@ -26,6 +26,8 @@ pub struct LoginLimiter {
     /// Registrations per target email: a registration tells whether the email has an
     /// account (409), so probing emails is limited like guessing passwords.
     per_registration: Keyed<String>,
+    /// Password-reset requests per target email: each one sends an email.
+    per_reset: Keyed<String>,
     checks: AtomicU64,
 }
 
@@ -48,8 +50,21 @@ impl LoginLimiter {
             per_ip: RateLimiter::keyed(quota(per_ip_per_minute)),
             per_account: RateLimiter::keyed(quota(per_account_per_minute)),
             per_registration: RateLimiter::keyed(quota(per_account_per_minute)),
+            per_reset: RateLimiter::keyed(Quota::per_hour(NonZeroU32::MIN)),
             checks: AtomicU64::new(0),
         }
+    }
+
+    /// Allows `per_hour` password-reset requests per email (one by default).
+    pub fn with_resets_per_hour(mut self, per_hour: u32) -> Self {
+        let per_hour = NonZeroU32::new(per_hour).unwrap_or(NonZeroU32::MIN);
+        self.per_reset = RateLimiter::keyed(Quota::per_hour(per_hour));
+        self
+    }
+
+    /// Counts a password-reset request from `ip` for `email`.
+    pub fn check_reset(&self, ip: IpAddr, email: &str) -> Result<(), RetryAfter> {
+        self.count(ip, Some((&self.per_reset, email)))
     }
 
     /// Counts an attempt from `ip` (and against `account`, when known).
@@ -67,6 +82,7 @@ impl LoginLimiter {
             self.per_ip.retain_recent();
             self.per_account.retain_recent();
             self.per_registration.retain_recent();
+            self.per_reset.retain_recent();
         }
         let clock = DefaultClock::default();
         let refused =

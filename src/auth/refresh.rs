@@ -1,13 +1,23 @@
 //! Refresh tokens: opaque `<id>.<secret>` strings. The store keeps only a SHA-256 of the
-//! secret. Each exchange marks the token used and issues the next one in the same family;
-//! presenting a used token again means it leaked, so the whole family is revoked.
+//! secret. Each exchange marks the token used and issues the next one in the same family.
+//!
+//! Presenting a used token again within `auth.refresh_reuse_interval_seconds` of its
+//! exchange answers the same successor: two parts of one app (a tab and a widget, REST and
+//! the socket) that refresh at once both stay signed in. The successor's secret is kept
+//! sealed with the used token's secret, so only a holder of that secret can open it, and
+//! only inside the interval. Later, a used token means it leaked, and the whole family is
+//! revoked.
 
 use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use fitpulse_actors::domain::{UserId, now_millis};
-use fitpulse_actors::ports::store::{RefreshTokenRecord, RefreshTokenStore, StoreError};
+use fitpulse_actors::domain::UserId;
+use fitpulse_actors::ports::clock::SharedClock;
+use fitpulse_actors::ports::store::{
+    RefreshRotation, RefreshTokenRecord, RefreshTokenState, RefreshTokenStore, StoreError,
+};
+use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -49,35 +59,83 @@ fn secret_hash(secret: &str) -> String {
         .collect()
 }
 
+/// The one-time pad that seals a successor's secret: an HMAC of the successor's id keyed
+/// with the used token's secret, so each pad is used once and needs that secret.
+fn pad(used_secret: &str, successor: Uuid) -> [u8; 32] {
+    let mut mac = Hmac::<Sha256>::new_from_slice(used_secret.as_bytes()).expect("any key");
+    mac.update(successor.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+fn xor(a: &[u8; 32], b: &[u8; 32]) -> [u8; 32] {
+    std::array::from_fn(|i| a[i] ^ b[i])
+}
+
+fn seal(used_secret: &str, successor: Uuid, secret: &[u8; 32]) -> String {
+    URL_SAFE_NO_PAD.encode(xor(secret, &pad(used_secret, successor)))
+}
+
+fn unseal(used_secret: &str, rotation: &RefreshRotation) -> Option<String> {
+    let sealed: [u8; 32] = URL_SAFE_NO_PAD
+        .decode(&rotation.sealed_secret)
+        .ok()?
+        .try_into()
+        .ok()?;
+    Some(URL_SAFE_NO_PAD.encode(xor(&sealed, &pad(used_secret, rotation.successor))))
+}
+
+/// What an exchange answers: whose token it was, and the token that succeeds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchanged {
+    pub user: UserId,
+    pub next: String,
+}
+
 pub struct RefreshTokens {
     store: Arc<dyn RefreshTokenStore>,
     ttl_seconds: u64,
+    reuse_interval_ms: i64,
+    clock: SharedClock,
 }
 
 impl RefreshTokens {
-    pub fn new(store: Arc<dyn RefreshTokenStore>, ttl_seconds: u64) -> Self {
-        RefreshTokens { store, ttl_seconds }
+    pub fn new(
+        store: Arc<dyn RefreshTokenStore>,
+        ttl_seconds: u64,
+        reuse_interval_seconds: u64,
+        clock: SharedClock,
+    ) -> Self {
+        RefreshTokens {
+            store,
+            ttl_seconds,
+            reuse_interval_ms: reuse_interval_seconds as i64 * 1000,
+            clock,
+        }
     }
 
-    /// Issues a token for `user`, in `family` when rotating, else in a new family.
-    pub async fn issue(&self, user: UserId, family: Option<Uuid>) -> Result<String, StoreError> {
-        let mut bytes = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
-        let secret = URL_SAFE_NO_PAD.encode(bytes);
+    /// A new token's record and its secret.
+    fn mint(&self, user: UserId, family: Uuid) -> (RefreshTokenRecord, [u8; 32]) {
+        let mut secret = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut secret);
         let record = RefreshTokenRecord {
             id: Uuid::new_v4(),
-            family: family.unwrap_or_else(Uuid::new_v4),
+            family,
             user,
-            secret_hash: secret_hash(&secret),
-            expires_at: now_millis() + (self.ttl_seconds as i64) * 1000,
+            secret_hash: secret_hash(&URL_SAFE_NO_PAD.encode(secret)),
+            expires_at: self.clock.now() + (self.ttl_seconds as i64) * 1000,
         };
-        self.store.insert_refresh_token(&record).await?;
-        Ok(format!("{}.{secret}", record.id))
+        (record, secret)
     }
 
-    /// Checks a presented token without using it up.
-    async fn check(&self, token: &str) -> Result<RefreshTokenRecord, RefreshError> {
-        let presented = parse(token).ok_or(RefreshError::Invalid)?;
+    /// Issues a token for `user` in a new family (a new login).
+    pub async fn issue(&self, user: UserId) -> Result<String, StoreError> {
+        let (record, secret) = self.mint(user, Uuid::new_v4());
+        self.store.insert_refresh_token(&record).await?;
+        Ok(format!("{}.{}", record.id, URL_SAFE_NO_PAD.encode(secret)))
+    }
+
+    /// Reads a presented token and checks its secret.
+    async fn load(&self, presented: &Presented) -> Result<RefreshTokenState, RefreshError> {
         let state = self
             .store
             .refresh_token(presented.id)
@@ -93,25 +151,65 @@ impl RefreshTokens {
         if state.family_revoked {
             return Err(RefreshError::Revoked);
         }
-        if state.used {
-            self.store.revoke_token_family(state.record.family).await?;
-            return Err(RefreshError::Reused);
-        }
-        if state.record.expires_at <= now_millis() {
-            return Err(RefreshError::Expired);
-        }
-        Ok(state.record)
+        Ok(state)
     }
 
-    /// Uses up a valid token, returning its user and family for the next token. Of several
-    /// concurrent exchanges of one token, one wins and the others count as reuse.
-    pub async fn exchange(&self, token: &str) -> Result<(UserId, Uuid), RefreshError> {
-        let record = self.check(token).await?;
-        if !self.store.use_refresh_token(&record).await? {
-            self.store.revoke_token_family(record.family).await?;
-            return Err(RefreshError::Reused);
+    /// The answer to a used token: its successor again inside the reuse interval, else the
+    /// family is revoked.
+    async fn used(
+        &self,
+        presented: &Presented,
+        state: &RefreshTokenState,
+    ) -> Result<Exchanged, RefreshError> {
+        let within = state.rotation.as_ref().filter(|rotation| {
+            self.clock.now().saturating_sub(rotation.at) <= self.reuse_interval_ms
+        });
+        if let Some(rotation) = within
+            && let Some(secret) = unseal(&presented.secret, rotation)
+        {
+            return Ok(Exchanged {
+                user: state.record.user,
+                next: format!("{}.{secret}", rotation.successor),
+            });
         }
-        Ok((record.user, record.family))
+        self.store.revoke_token_family(state.record.family).await?;
+        Err(RefreshError::Reused)
+    }
+
+    /// Uses up a valid token and answers its successor in the same family. Of several
+    /// concurrent exchanges of one token one wins, and the others, like any repeat within
+    /// the reuse interval, get the winner's successor.
+    pub async fn exchange(&self, token: &str) -> Result<Exchanged, RefreshError> {
+        let presented = parse(token).ok_or(RefreshError::Invalid)?;
+        let state = self.load(&presented).await?;
+        if state.used {
+            return self.used(&presented, &state).await;
+        }
+        if state.record.expires_at <= self.clock.now() {
+            return Err(RefreshError::Expired);
+        }
+        // The successor is stored before the token is marked used, so a successor that
+        // anyone was told about always exists; a loser's successor is never handed out.
+        let (next, secret) = self.mint(state.record.user, state.record.family);
+        self.store.insert_refresh_token(&next).await?;
+        let rotation = RefreshRotation {
+            successor: next.id,
+            sealed_secret: seal(&presented.secret, next.id, &secret),
+            at: self.clock.now(),
+        };
+        if self
+            .store
+            .use_refresh_token(&state.record, &rotation)
+            .await?
+        {
+            return Ok(Exchanged {
+                user: state.record.user,
+                next: format!("{}.{}", next.id, URL_SAFE_NO_PAD.encode(secret)),
+            });
+        }
+        // Another exchange won the race: answer its successor.
+        let state = self.load(&presented).await?;
+        self.used(&presented, &state).await
     }
 
     /// Revokes the family of a valid token (logout); an unknown token is ignored.
@@ -139,6 +237,26 @@ impl RefreshTokens {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sealed_secret_opens_only_with_the_used_tokens_secret() {
+        let successor = Uuid::new_v4();
+        let secret = [7u8; 32];
+        let rotation = RefreshRotation {
+            successor,
+            sealed_secret: seal("used-secret", successor, &secret),
+            at: 0,
+        };
+        assert_eq!(
+            unseal("used-secret", &rotation),
+            Some(URL_SAFE_NO_PAD.encode(secret))
+        );
+        assert_ne!(
+            unseal("another-secret", &rotation),
+            Some(URL_SAFE_NO_PAD.encode(secret))
+        );
+        assert_ne!(rotation.sealed_secret, URL_SAFE_NO_PAD.encode(secret));
+    }
 
     #[test]
     fn a_token_is_an_id_and_a_43_character_secret() {

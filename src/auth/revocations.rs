@@ -125,6 +125,12 @@ impl RevokedUsers {
         *entry = (*entry).max(at);
     }
 
+    /// When `user`'s tokens were last revoked (Unix seconds), if that still matters.
+    pub fn revoked_at(&self, user: UserId) -> Option<i64> {
+        let revoked = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
+        revoked.get(&user).copied()
+    }
+
     /// True if a token for `user` issued at `issued_at` (Unix seconds) was revoked.
     pub fn is_revoked(&self, user: UserId, issued_at: i64) -> bool {
         let revoked = self.revoked.lock().unwrap_or_else(|p| p.into_inner());

@@ -52,6 +52,9 @@ pub struct Claims {
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
+    /// On user tokens: whether the account's email was verified when the token was issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
 }
 
 /// A verified access token.
@@ -62,6 +65,7 @@ pub struct Verified {
     pub scopes: BTreeSet<String>,
     pub issued_at: i64,
     pub expires_at: i64,
+    pub email_verified: bool,
 }
 
 /// A freshly signed access token.
@@ -102,6 +106,18 @@ pub struct AccessTokens {
     /// Admission tokens of drop waiting rooms: the same keys and issuer, their own
     /// audience, so they open a drop's order route and nothing else.
     admission_validation: Validation,
+}
+
+/// What one token says, before it is signed.
+struct Draft<'a> {
+    principal: &'a Principal,
+    roles: &'a BTreeSet<Role>,
+    scopes: &'a BTreeSet<String>,
+    ttl_seconds: i64,
+    audience: String,
+    email_verified: Option<bool>,
+    /// Unix seconds; `None` for now.
+    issued_at: Option<i64>,
 }
 
 /// The audience of admission tokens, derived from the API's so the two never match.
@@ -165,30 +181,66 @@ impl AccessTokens {
         scopes: &BTreeSet<String>,
         ttl_seconds: i64,
     ) -> Issued {
-        self.sign(principal, roles, scopes, ttl_seconds, self.audience.clone())
+        self.sign(Draft {
+            principal,
+            roles,
+            scopes,
+            ttl_seconds,
+            audience: self.audience.clone(),
+            email_verified: None,
+            issued_at: None,
+        })
+    }
+
+    /// Signs a user's token with the `email_verified` claim, issued no earlier than one
+    /// second after `revoked_at` (Unix seconds): revocations refuse tokens issued at or
+    /// before their second, and a sign-in right after one (a password reset) must not be
+    /// caught by it.
+    pub fn issue_user(
+        &self,
+        user: UserId,
+        roles: &BTreeSet<Role>,
+        scopes: &BTreeSet<String>,
+        email_verified: bool,
+        revoked_at: Option<i64>,
+    ) -> Issued {
+        let now = now_millis() / 1000;
+        self.sign(Draft {
+            principal: &Principal::User(user),
+            roles,
+            scopes,
+            ttl_seconds: self.ttl_seconds as i64,
+            audience: self.audience.clone(),
+            email_verified: Some(email_verified),
+            issued_at: Some(revoked_at.map_or(now, |at| now.max(at + 1))),
+        })
     }
 
     /// Signs an admission token: `user` may order from the drop whose scope it carries
     /// for `ttl_seconds`. No other route accepts it (its audience is not the API's).
     pub fn issue_admission(&self, user: UserId, scope: String, ttl_seconds: i64) -> Issued {
-        self.sign(
-            &Principal::User(user),
-            &[Role::Member].into(),
-            &[scope].into(),
+        self.sign(Draft {
+            principal: &Principal::User(user),
+            roles: &[Role::Member].into(),
+            scopes: &[scope].into(),
             ttl_seconds,
-            admission_audience(&self.audience),
-        )
+            audience: admission_audience(&self.audience),
+            email_verified: None,
+            issued_at: None,
+        })
     }
 
-    fn sign(
-        &self,
-        principal: &Principal,
-        roles: &BTreeSet<Role>,
-        scopes: &BTreeSet<String>,
-        ttl_seconds: i64,
-        audience: String,
-    ) -> Issued {
-        let now = now_millis() / 1000;
+    fn sign(&self, draft: Draft<'_>) -> Issued {
+        let Draft {
+            principal,
+            roles,
+            scopes,
+            ttl_seconds,
+            audience,
+            email_verified,
+            issued_at,
+        } = draft;
+        let now = issued_at.unwrap_or_else(|| now_millis() / 1000);
         let scope = scopes
             .iter()
             .map(String::as_str)
@@ -203,6 +255,7 @@ impl AccessTokens {
             iat: now,
             exp: now + ttl_seconds,
             jti: uuid::Uuid::new_v4().simple().to_string(),
+            email_verified,
         };
         let key = self.keys.active();
         let mut header = Header::new(Algorithm::EdDSA);
@@ -253,6 +306,7 @@ impl AccessTokens {
             scopes: claims.scope.split_whitespace().map(str::to_owned).collect(),
             issued_at: claims.iat,
             expires_at: claims.exp,
+            email_verified: claims.email_verified.unwrap_or(false),
         })
     }
 }

@@ -15,7 +15,8 @@ pub use settings::{
     AppStoreEnvironment, AuthSettings, BusKind, BusSettings, ClientSettings, CommerceSettings,
     CommunitySettings, ContentSettings, EmailSettings, HttpSettings, LiveSettings, LogFormat,
     LogSettings, MessageSettings, NatsSettings, OutboxSettings, ScyllaSettings, Settings,
-    ShutdownSettings, SmtpSettings, StoreKind, StoreSettings, WsSettings,
+    ShutdownSettings, SmtpSettings, SocialSettings, StoreKind, StoreSettings, VerifiedAction,
+    WsSettings,
 };
 
 /// Prefix of every environment key; sections are separated by a double underscore.
@@ -149,6 +150,28 @@ mod tests {
         );
         assert_eq!(settings.store.scylla.keyspace, "fp_test");
         assert_eq!(settings.shutdown.grace_seconds, 5);
+    }
+
+    #[test]
+    fn account_settings_take_comma_separated_lists_from_the_environment() {
+        let settings = load(&[
+            ("FITPULSE__AUTH__REQUIRE_VERIFIED_EMAIL_FOR", "post, order"),
+            (
+                "FITPULSE__AUTH__GOOGLE__CLIENT_IDS",
+                "web.apps.googleusercontent.com,ios.apps.googleusercontent.com",
+            ),
+        ])
+        .expect("valid overrides");
+        assert_eq!(
+            settings.auth.require_verified_email_for,
+            [VerifiedAction::Post, VerifiedAction::Order]
+        );
+        assert_eq!(settings.auth.google.client_ids.len(), 2);
+        assert!(settings.auth.google.enabled() && !settings.auth.apple.enabled());
+        let text = load(&[("FITPULSE__AUTH__REQUIRE_VERIFIED_EMAIL_FOR", "post,fly")])
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("fly"), "{text}");
     }
 
     #[test]

@@ -140,6 +140,22 @@ pub struct AuthSettings {
     pub audience: String,
     pub access_ttl_seconds: u64,
     pub refresh_ttl_seconds: u64,
+    /// Actions refused (403 `email_not_verified`) to users whose email is not verified.
+    #[serde(deserialize_with = "verified_actions")]
+    pub require_verified_email_for: Vec<VerifiedAction>,
+    /// Where the links in account emails point: `<base>/reset-password?token=...` and
+    /// `<base>/verify-email?token=...` (the app's web page or universal link).
+    pub link_base_url: String,
+    /// Password-reset requests per email per hour (each sends an email).
+    pub password_resets_per_hour_per_email: u32,
+    /// Sign in with Apple: ID tokens for these client ids (the app's bundle id, the web
+    /// service id); off while `client_ids` is empty.
+    pub apple: SocialSettings,
+    /// Sign in with Google: ID tokens for these OAuth client ids; off while empty.
+    pub google: SocialSettings,
+    /// A refresh token presented again this soon after its exchange answers the same
+    /// successor (two parts of an app refreshing at once); later, the family is revoked.
+    pub refresh_reuse_interval_seconds: u64,
     /// PKCS#8 PEM Ed25519 private keys; the first signs, all verify (rotation). Empty: a
     /// key is generated into `<data_dir>/keys/` on first start (single node only).
     #[serde(deserialize_with = "comma_separated_paths")]
@@ -176,6 +192,67 @@ pub struct ClientSettings {
     pub secret: Secret,
     /// Roles its tokens carry (`admin` for a CMS, for example).
     pub roles: Vec<String>,
+}
+
+/// One ID-token provider (`auth.apple`, `auth.google`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocialSettings {
+    /// The provider's signing keys (a JWKS document).
+    pub jwks_url: String,
+    /// Accepted `aud` values; empty turns the provider off.
+    #[serde(deserialize_with = "comma_separated")]
+    pub client_ids: Vec<String>,
+    /// Accepted `iss` values.
+    #[serde(deserialize_with = "comma_separated")]
+    pub issuers: Vec<String>,
+}
+
+impl SocialSettings {
+    fn apple() -> Self {
+        SocialSettings {
+            jwks_url: "https://appleid.apple.com/auth/keys".into(),
+            client_ids: Vec::new(),
+            issuers: vec!["https://appleid.apple.com".into()],
+        }
+    }
+
+    fn google() -> Self {
+        SocialSettings {
+            jwks_url: "https://www.googleapis.com/oauth2/v3/certs".into(),
+            client_ids: Vec::new(),
+            issuers: vec![
+                "https://accounts.google.com".into(),
+                "accounts.google.com".into(),
+            ],
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        !self.client_ids.is_empty()
+    }
+}
+
+/// What `auth.require_verified_email_for` may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerifiedAction {
+    /// Group posts.
+    Post,
+    /// Comments on group posts.
+    Comment,
+    /// Drop orders.
+    Order,
+}
+
+impl VerifiedAction {
+    pub fn describe(self) -> &'static str {
+        match self {
+            VerifiedAction::Post => "post",
+            VerifiedAction::Comment => "comment",
+            VerifiedAction::Order => "order",
+        }
+    }
 }
 
 /// WebSocket limits and session timings.
@@ -447,6 +524,12 @@ impl Default for Settings {
                 audience: "fitpulse-api".into(),
                 access_ttl_seconds: 15 * 60,
                 refresh_ttl_seconds: 30 * 24 * 60 * 60,
+                refresh_reuse_interval_seconds: 10,
+                require_verified_email_for: Vec::new(),
+                link_base_url: "http://127.0.0.1:8080".into(),
+                password_resets_per_hour_per_email: 5,
+                apple: SocialSettings::apple(),
+                google: SocialSettings::google(),
                 signing_key_files: Vec::new(),
                 clients: Vec::new(),
                 attempts_per_minute_per_ip: 30,
@@ -604,6 +687,37 @@ impl Settings {
             return Err(ConfigError::invalid(
                 "auth.refresh_ttl_seconds",
                 "must be between one minute and 365 days",
+            ));
+        }
+        if !(auth.link_base_url.starts_with("https://")
+            || auth.link_base_url.starts_with("http://"))
+            || auth.link_base_url.ends_with('/')
+        {
+            return Err(ConfigError::invalid(
+                "auth.link_base_url",
+                "must be an http(s) URL without a trailing slash",
+            ));
+        }
+        for (name, social) in [("auth.apple", &auth.apple), ("auth.google", &auth.google)] {
+            let url_ok =
+                social.jwks_url.starts_with("https://") || social.jwks_url.starts_with("http://");
+            if social.enabled() && (!url_ok || social.issuers.is_empty()) {
+                return Err(ConfigError::invalid(
+                    name,
+                    "needs an http(s) `jwks_url` and at least one issuer",
+                ));
+            }
+        }
+        if auth.password_resets_per_hour_per_email == 0 {
+            return Err(ConfigError::invalid(
+                "auth.password_resets_per_hour_per_email",
+                "must be above 0",
+            ));
+        }
+        if auth.refresh_reuse_interval_seconds > 300 {
+            return Err(ConfigError::invalid(
+                "auth.refresh_reuse_interval_seconds",
+                "must be at most 300 (0 turns repeats into reuse at once)",
             ));
         }
         if auth.attempts_per_minute_per_ip == 0 || auth.attempts_per_minute_per_account == 0 {
@@ -845,6 +959,22 @@ fn is_cql_identifier(name: &str) -> bool {
     matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
         && name.len() <= 48
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// `auth.require_verified_email_for` as a list or a comma-separated string.
+fn verified_actions<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<VerifiedAction>, D::Error> {
+    comma_separated(deserializer)?
+        .into_iter()
+        .map(|name| {
+            serde_json::from_value(serde_json::Value::String(name.clone())).map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "unknown action `{name}` (expected post, comment or order)"
+                ))
+            })
+        })
+        .collect()
 }
 
 /// Accepts a list (from a file) or a comma-separated string (from the environment).

@@ -9,6 +9,8 @@
 //! | `subscription_started` | `display_name`, `product` |
 //! | `expiring_soon` | `display_name`, `product`, `expires_on` |
 //! | `payment_failed` | `display_name`, `product` |
+//! | `password_reset` | `display_name`, `link`, `minutes` |
+//! | `verify_email` | `display_name`, `link` |
 
 use serde_json::{Map, Value};
 
@@ -19,6 +21,8 @@ pub enum Template {
     SubscriptionStarted,
     ExpiringSoon,
     PaymentFailed,
+    PasswordReset,
+    VerifyEmail,
 }
 
 impl AsRef<str> for Template {
@@ -50,11 +54,13 @@ pub enum RenderError {
 const SIGNATURE: &str = "\n\nSee you on the mat,\nThe fitpulse team\n";
 
 impl Template {
-    pub const ALL: [Template; 4] = [
+    pub const ALL: [Template; 6] = [
         Template::Welcome,
         Template::SubscriptionStarted,
         Template::ExpiringSoon,
         Template::PaymentFailed,
+        Template::PasswordReset,
+        Template::VerifyEmail,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -63,6 +69,8 @@ impl Template {
             Template::SubscriptionStarted => "subscription_started",
             Template::ExpiringSoon => "expiring_soon",
             Template::PaymentFailed => "payment_failed",
+            Template::PasswordReset => "password_reset",
+            Template::VerifyEmail => "verify_email",
         }
     }
 
@@ -101,6 +109,20 @@ impl Template {
                  The payment for your {product} subscription did not go through. Please update \
                  your payment method in the store you subscribed with; your premium access \
                  continues for a few days while the store tries again.",
+            ),
+            Template::PasswordReset => (
+                "Reset your fitpulse password",
+                "Hi {display_name},\n\n\
+                 Someone (hopefully you) asked to reset the password of your fitpulse account. \
+                 Choose a new password here within {minutes} minutes:\n\n{link}\n\n\
+                 The link works once. If you did not ask for this, ignore this email: your \
+                 password stays as it is.",
+            ),
+            Template::VerifyEmail => (
+                "Confirm your email for fitpulse",
+                "Hi {display_name},\n\n\
+                 Please confirm that this is your email address:\n\n{link}\n\n\
+                 If you did not sign up for fitpulse, ignore this email.",
             ),
         }
     }
@@ -164,7 +186,8 @@ mod tests {
     fn every_template_renders_with_its_documented_fields() {
         let all = fields(json!({
             "display_name": "Ada", "product": "Premium monthly",
-            "expires_on": "2026-03-01T09:30:00.000Z"
+            "expires_on": "2026-03-01T09:30:00.000Z",
+            "link": "https://app.example/verify-email?token=x", "minutes": 30
         }));
         for template in Template::ALL {
             let rendered = template.render(&all).expect("renders");

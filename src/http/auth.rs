@@ -5,18 +5,29 @@ use fitpulse_actors::domain::{DeviceId, DisplayName, Email, Locale, Password, Ro
 use serde::Deserialize;
 
 use super::client_ip::client_ip;
-use super::views::token_response;
+use super::views::{rfc3339, token_response};
 use super::{ApiError, ErrorCode};
 use crate::auth::accounts::{AccountError, NewAccount};
+use crate::auth::id_tokens::{IdTokenError, SocialProviders};
+use crate::auth::jwks::JwksError;
 use crate::auth::passwords::HashError;
 use crate::auth::rate_limit::LoginLimiter;
+use crate::auth::social::SocialOutcome;
 use crate::auth::{Accounts, Auth, AuthUser};
+use fitpulse_actors::ports::accounts::SocialProvider;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/auth/register").post(register))
         .service(web::resource("/v1/auth/anonymous").post(anonymous))
         .service(web::resource("/v1/auth/upgrade").post(upgrade))
         .service(web::resource("/v1/auth/logout").post(logout))
+        .service(web::resource("/v1/auth/password-reset").post(request_password_reset))
+        .service(web::resource("/v1/auth/password-reset/confirm").post(confirm_password_reset))
+        .service(web::resource("/v1/auth/verify-email").post(verify_email))
+        .service(web::resource("/v1/auth/verify-email/resend").post(resend_verification))
+        .service(web::resource("/v1/auth/social/{provider}").post(social_sign_in))
+        .service(web::resource("/v1/me/identities").get(identities))
+        .service(web::resource("/v1/me/identities/{provider}").delete(unlink))
         .service(web::resource("/.well-known/jwks.json").get(jwks));
 }
 
@@ -34,6 +45,13 @@ impl From<AccountError> for ApiError {
             AccountError::AccountGone => {
                 ApiError::new(ErrorCode::NotFound).with_message(err.to_string())
             }
+            AccountError::InvalidLink => ErrorCode::InvalidLink.into(),
+            AccountError::AlreadyVerified => ErrorCode::AlreadyVerified.into(),
+            AccountError::LastSignIn => {
+                ApiError::new(ErrorCode::Conflict).with_message(err.to_string())
+            }
+            AccountError::NoEmail => ApiError::new(ErrorCode::Conflict)
+                .with_message("this account has no email; add one with POST /v1/auth/upgrade"),
             AccountError::Store(e) => e.into(),
             AccountError::Hash(HashError::Busy {
                 retry_after_seconds,
@@ -182,4 +200,180 @@ async fn jwks(auth: web::Data<Auth>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("cache-control", "public, max-age=300"))
         .json(auth.access.keys().jwks())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResetRequestBody {
+    email: String,
+}
+
+/// Emails a reset link when the address has an account. The answer is 202 either way, so
+/// it tells no one which addresses have accounts; requests are limited per client address
+/// and per email (each one sends an email).
+async fn request_password_reset(
+    req: HttpRequest,
+    body: web::Json<ResetRequestBody>,
+    accounts: web::Data<Accounts>,
+    limiter: web::Data<LoginLimiter>,
+) -> Result<HttpResponse, ApiError> {
+    limiter
+        .check_reset(client_ip(&req), &body.email)
+        .map_err(|wait| ApiError::rate_limited(wait.seconds()))?;
+    if body.email.len() > 320 {
+        return Err(ApiError::invalid_field("email", "too long"));
+    }
+    accounts.request_password_reset(&body.email).await?;
+    Ok(HttpResponse::Accepted().finish())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResetConfirmBody {
+    token: String,
+    password: String,
+}
+
+/// Sets a new password with a reset link; every login of the account ends.
+async fn confirm_password_reset(
+    req: HttpRequest,
+    body: web::Json<ResetConfirmBody>,
+    accounts: web::Data<Accounts>,
+    limiter: web::Data<LoginLimiter>,
+) -> Result<HttpResponse, ApiError> {
+    limit(&req, &limiter, None)?;
+    let body = body.into_inner();
+    let password = field("password", Password::parse(&body.password))?;
+    accounts
+        .confirm_password_reset(&body.token, password)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyBody {
+    token: String,
+}
+
+/// Verifies the address a verification link was sent to. Tokens issued before say
+/// `email_verified: false` until refreshed.
+async fn verify_email(
+    req: HttpRequest,
+    body: web::Json<VerifyBody>,
+    accounts: web::Data<Accounts>,
+    limiter: web::Data<LoginLimiter>,
+) -> Result<HttpResponse, ApiError> {
+    limit(&req, &limiter, None)?;
+    accounts.verify_email(&body.token).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Sends another verification link to the caller's unverified address.
+async fn resend_verification(
+    req: HttpRequest,
+    caller: AuthUser,
+    accounts: web::Data<Accounts>,
+    limiter: web::Data<LoginLimiter>,
+) -> Result<HttpResponse, ApiError> {
+    let user = caller.user_id()?;
+    limiter
+        .check_reset(client_ip(&req), &user.to_string())
+        .map_err(|wait| ApiError::rate_limited(wait.seconds()))?;
+    accounts.resend_verification(user).await?;
+    Ok(HttpResponse::Accepted().finish())
+}
+
+impl From<IdTokenError> for ApiError {
+    fn from(err: IdTokenError) -> Self {
+        match err {
+            IdTokenError::NotConfigured(_) => {
+                ApiError::new(ErrorCode::NotConfigured).with_message(err.to_string())
+            }
+            IdTokenError::Keys(JwksError::Unavailable(_)) => {
+                ApiError::new(ErrorCode::Unavailable).with_message(err.to_string())
+            }
+            _ => ApiError::new(ErrorCode::InvalidToken).with_message(err.to_string()),
+        }
+    }
+}
+
+fn provider_path(raw: &str) -> Result<SocialProvider, ApiError> {
+    SocialProvider::parse(raw).ok_or_else(|| {
+        ApiError::new(ErrorCode::InvalidPath).with_message("the provider is `apple` or `google`")
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SocialBody {
+    id_token: String,
+    nonce: Option<String>,
+    /// Apple gives the name only to the app, on the first sign-in.
+    display_name: Option<String>,
+}
+
+/// Sign in with Apple or Google: 201 for a new account, 200 otherwise.
+async fn social_sign_in(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<SocialBody>,
+    accounts: web::Data<Accounts>,
+    social: web::Data<SocialProviders>,
+    limiter: web::Data<LoginLimiter>,
+) -> Result<HttpResponse, ApiError> {
+    let provider = provider_path(&path)?;
+    limit(&req, &limiter, None)?;
+    let body = body.into_inner();
+    let display_name = body
+        .display_name
+        .as_deref()
+        .map(|n| field("display_name", DisplayName::parse(n)))
+        .transpose()?;
+    let claims = social
+        .get(provider)?
+        .verify(&body.id_token, body.nonce.as_deref())
+        .await?;
+    let (user, tokens, outcome) = accounts
+        .social_sign_in(provider, claims, display_name)
+        .await?;
+    let status = if outcome == SocialOutcome::Created {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
+    Ok(token_response(status, &tokens, Some(&user)))
+}
+
+async fn identities(
+    caller: AuthUser,
+    accounts: web::Data<Accounts>,
+) -> Result<HttpResponse, ApiError> {
+    let items: Vec<serde_json::Value> = accounts
+        .identities(caller.user_id()?)
+        .await?
+        .iter()
+        .map(|identity| {
+            serde_json::json!({
+                "provider": identity.provider.as_str(),
+                "email": identity.email.as_ref().map(|e| e.as_str()),
+                "linked_at": rfc3339(identity.linked_at),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "next_cursor": null })))
+}
+
+/// Unlinks a provider; 409 when it is the account's last way to sign in.
+async fn unlink(
+    caller: AuthUser,
+    path: web::Path<String>,
+    accounts: web::Data<Accounts>,
+) -> Result<HttpResponse, ApiError> {
+    let provider = provider_path(&path)?;
+    if !accounts.unlink(caller.user_id()?, provider).await? {
+        return Err(ApiError::new(ErrorCode::NotFound)
+            .with_message("no identity of that provider is linked"));
+    }
+    Ok(HttpResponse::NoContent().finish())
 }

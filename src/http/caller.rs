@@ -36,7 +36,11 @@ impl From<AuthError> for ApiError {
 
 impl From<CallerError> for ApiError {
     fn from(err: CallerError) -> Self {
-        ApiError::new(ErrorCode::Forbidden).with_message(err.to_string())
+        let code = match err {
+            CallerError::EmailNotVerified(_) => ErrorCode::EmailNotVerified,
+            CallerError::NotAUser | CallerError::MissingRole(_) => ErrorCode::Forbidden,
+        };
+        ApiError::new(code).with_message(err.to_string())
     }
 }
 

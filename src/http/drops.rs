@@ -349,6 +349,7 @@ async fn order(
     auth: web::Data<Auth>,
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user_id()?;
+    auth.require_verified(&caller, crate::auth::caller::VerifiedAction::Order)?;
     require_json(&req)?;
     let state = load_announced(&drops, &path, Some(&caller)).await?;
     let record = state.record();

@@ -1,13 +1,15 @@
 //! The signed-in user's own account: profile, deletion, entitlements.
 
-use actix_web::{HttpResponse, web};
-use fitpulse_actors::domain::{DisplayName, Locale, Units, now_millis};
+use actix_web::{HttpRequest, HttpResponse, web};
+use fitpulse_actors::domain::{DisplayName, Email, Locale, Units, now_millis};
 use fitpulse_actors::ports::store::ProfileUpdate;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::client_ip::client_ip;
 use super::views::{UserView, rfc3339};
 use super::{ApiError, ErrorCode};
+use crate::auth::rate_limit::LoginLimiter;
 use crate::auth::{Accounts, AuthUser};
 use crate::store::Stores;
 
@@ -37,17 +39,28 @@ async fn profile(caller: AuthUser, stores: web::Data<Stores>) -> Result<HttpResp
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ProfileBody {
+    /// A new address: unverified until its emailed link is used.
+    email: Option<String>,
     display_name: Option<String>,
     locale: Option<String>,
     units: Option<String>,
 }
 
 async fn update_profile(
+    req: HttpRequest,
     caller: AuthUser,
     body: web::Json<ProfileBody>,
     stores: web::Data<Stores>,
+    accounts: web::Data<Accounts>,
+    limiter: web::Data<LoginLimiter>,
 ) -> Result<HttpResponse, ApiError> {
+    let user_id = caller.user_id()?;
     let body = body.into_inner();
+    let email = body
+        .email
+        .as_deref()
+        .map(|e| Email::parse(e).map_err(|err| ApiError::invalid_field("email", err)))
+        .transpose()?;
     let update = ProfileUpdate {
         display_name: body
             .display_name
@@ -68,15 +81,22 @@ async fn update_profile(
             })
             .transpose()?,
     };
-    if update == ProfileUpdate::default() {
+    if update == ProfileUpdate::default() && email.is_none() {
         return Err(ApiError::new(ErrorCode::InvalidBody)
-            .with_message("name at least one of display_name, locale, units"));
+            .with_message("name at least one of email, display_name, locale, units"));
     }
-    let user = stores
-        .users
-        .update_profile(caller.user_id()?, &update)
-        .await?
-        .ok_or_else(gone)?;
+    let mut user = None;
+    if let Some(email) = email {
+        // A change sends a verification email: limited like reset requests.
+        limiter
+            .check_reset(client_ip(&req), &user_id.to_string())
+            .map_err(|wait| ApiError::rate_limited(wait.seconds()))?;
+        user = Some(accounts.change_email(user_id, email).await?);
+    }
+    if update != ProfileUpdate::default() {
+        user = stores.users.update_profile(user_id, &update).await?;
+    }
+    let user = user.ok_or_else(gone)?;
     Ok(HttpResponse::Ok().json(UserView::from(&user)))
 }
 

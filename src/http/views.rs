@@ -21,6 +21,8 @@ pub struct UserView<'a> {
     pub roles: Vec<&'static str>,
     /// True for a device account that has no email yet.
     pub anonymous: bool,
+    /// The owner proved the email (a verification link); false without an email.
+    pub email_verified: bool,
     pub created_at: String,
 }
 
@@ -34,6 +36,7 @@ impl<'a> From<&'a UserRecord> for UserView<'a> {
             units: user.units.as_str(),
             roles: user.roles.iter().map(|r: &Role| r.as_str()).collect(),
             anonymous: user.email.is_none(),
+            email_verified: user.email.is_some() && user.email_verified,
             created_at: rfc3339(user.created_at),
         }
     }

@@ -12,6 +12,7 @@ mod timed;
 
 use std::sync::Arc;
 
+use fitpulse_actors::ports::accounts::{AccountTokenStore, IdentityStore};
 use fitpulse_actors::ports::commerce::{OutboxStore, SubscriptionStore};
 use fitpulse_actors::ports::community::CommunityStore;
 use fitpulse_actors::ports::drops::DropStore;
@@ -31,6 +32,8 @@ pub struct Stores {
     pub backend: &'static str,
     pub health: Arc<dyn HealthCheck>,
     pub users: Arc<dyn UserStore>,
+    pub account_tokens: Arc<dyn AccountTokenStore>,
+    pub identities: Arc<dyn IdentityStore>,
     pub likes: Arc<dyn LikeStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub refresh_tokens: Arc<dyn RefreshTokenStore>,
@@ -54,6 +57,8 @@ impl Stores {
     where
         B: HealthCheck
             + UserStore
+            + AccountTokenStore
+            + IdentityStore
             + LikeStore
             + IdempotencyStore
             + RefreshTokenStore
@@ -76,6 +81,8 @@ impl Stores {
             backend,
             health: store.clone(),
             users: store.clone(),
+            account_tokens: store.clone(),
+            identities: store.clone(),
             likes: store.clone(),
             idempotency: store.clone(),
             refresh_tokens: store.clone(),

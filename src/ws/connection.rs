@@ -127,6 +127,7 @@ impl Connection {
             roles: BTreeSet::new(),
             scopes: BTreeSet::new(),
             expires_at: 0,
+            email_verified: false,
         };
         let mut connection = Connection::new(
             gateway,

@@ -5,7 +5,11 @@ use fitpulse_actors::domain::UserId;
 use fitpulse_actors::ports::store::Entitlement;
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, assert_error, spawn_app, spawn_app_with, unique_email};
+use std::time::Duration;
+
+use crate::helpers::{
+    PASSWORD, assert_error, spawn_app, spawn_app_on_manual_clock, spawn_app_with, unique_email,
+};
 
 #[actix_web::test]
 async fn register_answers_tokens_and_the_user_that_me_then_shows() {
@@ -117,9 +121,69 @@ async fn fifty_concurrent_registrations_of_one_email_yield_exactly_one_account()
     assert_eq!(login.status, 200, "{}", login.text);
 }
 
+/// The refresh token of a token answer.
+fn refresh_of(answer: &crate::helpers::Response) -> String {
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    answer.json()["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned()
+}
+
+async fn refresh(app: &crate::helpers::TestApp, token: &str) -> crate::helpers::Response {
+    app.token(
+        &[("grant_type", "refresh_token"), ("refresh_token", token)],
+        None,
+    )
+    .await
+}
+
+#[actix_web::test]
+async fn two_refreshes_at_once_both_succeed_and_the_login_stays_valid() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.register(&email).await;
+    let first = refresh_of(&app.login(&email).await);
+
+    let (a, b) = futures_util::join!(refresh(&app, &first), refresh(&app, &first));
+    let (next_a, next_b) = (refresh_of(&a), refresh_of(&b));
+    assert_eq!(next_a, next_b, "both callers hold the one successor");
+    for answer in [&a, &b] {
+        let access = answer.json()["access_token"]
+            .as_str()
+            .expect("access")
+            .to_owned();
+        let me = app.call("GET", "/v1/me", None, Some(&access)).await;
+        assert_eq!(me.status, 200, "{}", me.text);
+    }
+    // The login goes on: the successor rotates as usual.
+    let third = refresh_of(&refresh(&app, &next_a).await);
+    assert_ne!(third, next_a);
+}
+
+#[actix_web::test]
+async fn a_refresh_token_presented_again_within_the_interval_answers_the_same_successor() {
+    let app = spawn_app_on_manual_clock(|_| {}).await;
+    let email = unique_email();
+    app.register(&email).await;
+    let first = refresh_of(&app.login(&email).await);
+    let second = refresh_of(&refresh(&app, &first).await);
+
+    app.advance(Duration::from_secs(9));
+    assert_eq!(refresh_of(&refresh(&app, &first).await), second);
+    // Only the holder of the used token's secret gets the successor.
+    let (id, secret) = first.split_once('.').expect("id.secret");
+    let forged = format!("{id}.{}", "A".repeat(secret.len()));
+    let refused = refresh(&app, &forged).await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert_eq!(refused.json()["error"], "invalid_grant");
+    // Still one login: the successor works.
+    refresh_of(&refresh(&app, &second).await);
+}
+
 #[actix_web::test]
 async fn login_refresh_and_a_reused_refresh_token_revokes_the_whole_family() {
-    let app = spawn_app().await;
+    let app = spawn_app_on_manual_clock(|_| {}).await;
     let email = unique_email();
     app.register(&email).await;
 
@@ -152,7 +216,9 @@ async fn login_refresh_and_a_reused_refresh_token_revokes_the_whole_family() {
         200
     );
 
-    // The first token leaked and is replayed: refused, and its family dies with it.
+    // The first token leaked and is replayed after the reuse interval: refused, and its
+    // family dies with it.
+    app.advance(Duration::from_secs(11));
     let replay = app
         .token(
             &[("grant_type", "refresh_token"), ("refresh_token", &first)],

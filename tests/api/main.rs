@@ -2,6 +2,7 @@
 //! binary), its own temporary data directory, and, for the scylla backend, a fresh
 //! keyspace on the CQL server started by `scripts/cql-test-server`.
 
+mod account_links;
 mod accounts;
 mod binary;
 mod cluster;
@@ -23,6 +24,8 @@ mod outbox;
 mod plan;
 mod shutdown;
 mod skips;
+mod smtp;
+mod social;
 mod sockets;
 pub mod store;
 mod tokens;

@@ -3,9 +3,6 @@
 //! in the admin dead-letter list, and the retry action delivers them once it is back. Also
 //! the admin routes' answers to bad input, and the log sender when no SMTP host is set.
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use fitpulse_actors::domain::{Role, UserId, now_millis};
@@ -13,140 +10,7 @@ use fitpulse_actors::ports::commerce::OutboxItem;
 use serde_json::Value;
 
 use crate::helpers::{TestApp, WAIT, assert_error, spawn_app_with, unique_email};
-
-/// An aiosmtpd process writing what it receives into a maildir; killed when dropped.
-struct SmtpServer {
-    child: Option<Child>,
-    port: u16,
-    maildir: PathBuf,
-}
-
-impl SmtpServer {
-    /// Starts the server on `port` and waits until it greets.
-    async fn start(port: u16, maildir: &Path) -> SmtpServer {
-        let output = if std::env::var_os("TEST_LOG").is_some() {
-            Stdio::inherit
-        } else {
-            Stdio::null
-        };
-        let child = Command::new("python3")
-            .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{port}"))
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(maildir)
-            .stdin(Stdio::null())
-            .stdout(output())
-            .stderr(output())
-            .spawn()
-            .expect("python3 starts");
-        let mut server = SmtpServer {
-            child: Some(child),
-            port,
-            maildir: maildir.to_owned(),
-        };
-        server.wait_until_it_greets().await;
-        server
-    }
-
-    async fn wait_until_it_greets(&mut self) {
-        use tokio::io::AsyncReadExt;
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().expect("child status"))
-            {
-                panic!("aiosmtpd exited with {status} before it listened");
-            }
-            if let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await {
-                let mut greeting = [0u8; 3];
-                let read =
-                    tokio::time::timeout(Duration::from_secs(2), stream.read_exact(&mut greeting))
-                        .await;
-                if matches!(read, Ok(Ok(_))) && &greeting == b"220" {
-                    return;
-                }
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "aiosmtpd did not greet on port {}",
-                self.port
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Every message received so far, as raw text.
-    fn messages(&self) -> Vec<String> {
-        let Ok(entries) = std::fs::read_dir(self.maildir.join("new")) else {
-            return Vec::new();
-        };
-        entries
-            .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
-            .collect()
-    }
-
-    /// Waits for the message to `to` and answers it.
-    async fn message_to(&self, to: &str) -> String {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            if let Some(message) = self
-                .messages()
-                .into_iter()
-                .find(|m| m.lines().any(|l| l == format!("To: {to}")))
-            {
-                return message;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "no message to {to}; received: {:?}",
-                self.messages()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// True when aiosmtpd can run; without it the SMTP test is skipped outside the full suite
-/// (`scripts/test` installs it and requires it).
-fn aiosmtpd_installed() -> bool {
-    let found = Command::new("python3")
-        .args(["-c", "import aiosmtpd"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var("FITPULSE_TEST_REQUIRE_CQL").as_deref() != Ok("1"),
-            "aiosmtpd is missing: run scripts/ensure-test-tools"
-        );
-        crate::skips::skipped("aiosmtpd is not installed (run scripts/ensure-test-tools)");
-    }
-    found
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("a free port")
-        .local_addr()
-        .expect("an address")
-        .port()
-}
+use crate::smtp::{SmtpServer, aiosmtpd_installed, free_port};
 
 /// Polls `GET path` as admin until `pick` finds something in the answer.
 async fn wait_for<T>(
@@ -180,13 +44,18 @@ async fn wait_for_metric(app: &TestApp, series: &str) {
     }
 }
 
-/// The listed item whose email goes to `to`.
+/// The listed welcome email to `to`.
 fn item_to(list: &Value, to: &str) -> Option<Value> {
+    item_with(list, to, "welcome")
+}
+
+/// The listed email to `to` made from `template`.
+fn item_with(list: &Value, to: &str, template: &str) -> Option<Value> {
     list["items"]
         .as_array()
         .expect("items")
         .iter()
-        .find(|item| item["payload"]["to"] == to)
+        .find(|item| item["payload"]["to"] == to && item["payload"]["template"] == template)
         .cloned()
 }
 
@@ -214,10 +83,11 @@ async fn emails_reach_smtp_go_dead_while_it_is_down_and_the_retry_action_deliver
     .await;
     let admin = app.admin();
 
-    // Registering queues a welcome email; the worker delivers it.
+    // Registering queues a welcome email (and a verification email); the worker delivers
+    // them.
     let first = unique_email();
     app.register(&first).await;
-    let message = smtp.message_to(&first).await;
+    let message = smtp.message_to_with(&first, "Welcome").await;
     assert!(
         message.contains("Subject: Welcome to fitpulse, Ada"),
         "{message}"
@@ -230,14 +100,18 @@ async fn emails_reach_smtp_go_dead_while_it_is_down_and_the_retry_action_deliver
     // Recorded as delivered before the server goes away, so it cannot count as a failure.
     wait_for_metric(
         &app,
-        "fitpulse_outbox_deliveries_total{kind_family=\"email\",result=\"delivered\"} 1",
+        "fitpulse_outbox_deliveries_total{kind_family=\"email\",result=\"delivered\"} 2",
     )
     .await;
 
-    // With the server down, the next one fails every attempt and goes dead.
+    // With the server down, the next ones fail every attempt and go dead.
     smtp.stop();
     let second = unique_email();
     app.register(&second).await;
+    wait_for(&app, &admin, "/v1/admin/outbox?state=dead", |list| {
+        item_with(list, &second, "verify_email")
+    })
+    .await;
     let dead = wait_for(&app, &admin, "/v1/admin/outbox?state=dead", |list| {
         item_to(list, &second)
     })
@@ -255,12 +129,12 @@ async fn emails_reach_smtp_go_dead_while_it_is_down_and_the_retry_action_deliver
     let id = dead["id"].as_str().expect("id").to_owned();
     let metrics = app.metrics().await;
     assert!(
-        metrics.contains("fitpulse_outbox_dead_total 1"),
+        metrics.contains("fitpulse_outbox_dead_total 2"),
         "{metrics}"
     );
     assert!(
         metrics.contains(
-            "fitpulse_outbox_deliveries_total{kind_family=\"email\",result=\"retried\"} 2"
+            "fitpulse_outbox_deliveries_total{kind_family=\"email\",result=\"retried\"} 4"
         ),
         "{metrics}"
     );
@@ -278,7 +152,7 @@ async fn emails_reach_smtp_go_dead_while_it_is_down_and_the_retry_action_deliver
     assert_eq!(retried.status, 200, "{}", retried.text);
     assert_eq!(retried.json()["id"], id.as_str());
     assert_ne!(retried.json()["state"], "dead");
-    let message = smtp.message_to(&second).await;
+    let message = smtp.message_to_with(&second, "Welcome").await;
     assert!(
         message.contains("Subject: Welcome to fitpulse, Ada"),
         "{message}"
@@ -309,7 +183,7 @@ async fn emails_reach_smtp_go_dead_while_it_is_down_and_the_retry_action_deliver
     assert_eq!(again.status, 409, "{}", again.text);
     assert_error(&again.text, "conflict");
     assert_eq!(again.json()["error"]["details"]["state"], "done");
-    assert_eq!(smtp.messages().len(), 2, "each email arrived once");
+    assert_eq!(smtp.messages().len(), 3, "each email arrived once");
 }
 
 #[actix_web::test]
@@ -373,10 +247,10 @@ async fn without_an_smtp_host_emails_go_to_the_log_and_unknown_kinds_go_dead_at_
             .is_some_and(|t| t.ends_with('Z'))
     );
 
-    // The registration's and the upgrade's welcome emails.
+    // The registration's and the upgrade's welcome and verification emails.
     wait_for_metric(
         &app,
-        "fitpulse_outbox_deliveries_total{kind_family=\"email\",result=\"delivered\"} 2",
+        "fitpulse_outbox_deliveries_total{kind_family=\"email\",result=\"delivered\"} 4",
     )
     .await;
 }

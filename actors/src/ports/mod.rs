@@ -1,5 +1,6 @@
 //! What the core needs from the outside world, as traits the server crate implements.
 
+pub mod accounts;
 pub mod bus;
 pub mod clock;
 pub mod commerce;

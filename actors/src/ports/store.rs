@@ -63,6 +63,10 @@ pub struct UserRecord {
     #[serde(default)]
     pub device_id: Option<DeviceId>,
     pub created_at: UnixMillis,
+    /// The owner of `email` proved it (a verification link, or a provider that vouches
+    /// for it); false again when the email changes.
+    #[serde(default)]
+    pub email_verified: bool,
 }
 
 /// Profile fields to change; `None` leaves a field as it is.
@@ -96,6 +100,14 @@ pub trait UserStore: Send + Sync {
         email: &Email,
         password_hash: &str,
     ) -> Result<bool, StoreError>;
+    /// Replaces the password hash; false if the user does not exist.
+    async fn set_password(&self, id: UserId, password_hash: &str) -> Result<bool, StoreError>;
+    /// Marks the email verified if it is still `email`; false otherwise (changed since, or
+    /// no such user).
+    async fn verify_email(&self, id: UserId, email: &Email) -> Result<bool, StoreError>;
+    /// Moves an account with an email to `email` (unverified), releasing the old address;
+    /// `Conflict { what: "email" }` if another user holds it, false if no such user.
+    async fn change_email(&self, id: UserId, email: &Email) -> Result<bool, StoreError>;
     /// Removes the user's record, email and device claims and entitlements; true if the
     /// user existed. Refresh tokens are revoked separately.
     async fn delete_user(&self, id: UserId) -> Result<bool, StoreError>;
@@ -111,12 +123,26 @@ pub struct RefreshTokenRecord {
     pub expires_at: UnixMillis,
 }
 
+/// How a refresh token was exchanged: the token that succeeded it, whose secret is kept
+/// only sealed with the exchanged token's own secret, so that whoever presents the exchanged
+/// token again shortly after (a second tab, an app and its widget) gets the same successor
+/// while the store alone reveals no usable token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshRotation {
+    pub successor: Uuid,
+    pub sealed_secret: String,
+    pub at: UnixMillis,
+}
+
 /// A stored refresh token with what rotation needs to know about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshTokenState {
     pub record: RefreshTokenRecord,
     /// Already exchanged for a newer token: presenting it again is a reuse.
     pub used: bool,
+    /// The exchange that used it, when the store knows it (tokens used before rotations
+    /// were recorded have none).
+    pub rotation: Option<RefreshRotation>,
     /// Its family was revoked (reuse detected, logout, account deleted).
     pub family_revoked: bool,
 }
@@ -126,8 +152,13 @@ pub trait RefreshTokenStore: Send + Sync {
     /// Stores a token and registers its family under the user.
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<(), StoreError>;
     async fn refresh_token(&self, id: Uuid) -> Result<Option<RefreshTokenState>, StoreError>;
-    /// Marks the token used; true for exactly one of any number of concurrent callers.
-    async fn use_refresh_token(&self, token: &RefreshTokenRecord) -> Result<bool, StoreError>;
+    /// Marks the token used by `rotation`; true for exactly one of any number of
+    /// concurrent callers, and only that caller's rotation is kept.
+    async fn use_refresh_token(
+        &self,
+        token: &RefreshTokenRecord,
+        rotation: &RefreshRotation,
+    ) -> Result<bool, StoreError>;
     async fn revoke_token_family(&self, family: Uuid) -> Result<(), StoreError>;
     /// Revokes every family of the user.
     async fn revoke_user_tokens(&self, user: UserId) -> Result<(), StoreError>;

@@ -7,7 +7,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Data, post_view};
-use crate::auth::AuthUser;
+use crate::auth::caller::VerifiedAction;
+use crate::auth::{Auth, AuthUser};
 use crate::http::ApiError;
 use crate::http::error::{bounded_text, long_text, uuid_path};
 
@@ -27,8 +28,10 @@ pub(super) async fn create(
     path: web::Path<String>,
     body: web::Json<PostBody>,
     community: Data,
+    auth: web::Data<Auth>,
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user_id()?;
+    auth.require_verified(&caller, VerifiedAction::Post)?;
     let group = uuid_path(&path, "id")?;
     let b = body.into_inner();
     let image_ref = b
@@ -70,8 +73,10 @@ pub(super) async fn comment(
     path: web::Path<(String, String)>,
     body: web::Json<CommentBody>,
     community: Data,
+    auth: web::Data<Auth>,
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user_id()?;
+    auth.require_verified(&caller, VerifiedAction::Comment)?;
     let group = uuid_path(&path.0, "id")?;
     let post = uuid_path(&path.1, "post_id")?;
     let text = long_text("text", &body.text, MAX_COMMENT)?;

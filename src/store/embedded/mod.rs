@@ -9,12 +9,14 @@
 //!
 //! redb is synchronous, so every call runs on tokio's blocking pool.
 
+mod account_tokens;
 mod community;
 mod content;
 mod drops;
 mod entitlements;
 mod feed;
 mod idempotency;
+mod identities;
 mod likes;
 mod live;
 mod marks;
@@ -114,6 +116,12 @@ const GROUP_POSTS: TableDefinition<&str, ()> = TableDefinition::new("group_posts
 const POST_COMMENTS: TableDefinition<&str, ()> = TableDefinition::new("post_comments");
 /// Keys `created_at<sep>report`, the time sorting newest first.
 const REPORTS: TableDefinition<&str, &[u8]> = TableDefinition::new("reports");
+/// Token hash -> one-time account token (reset and verification links) and whether taken.
+const ACCOUNT_TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("account_tokens");
+/// `provider<sep>subject` -> the identity (its user, email, when linked).
+const IDENTITIES: TableDefinition<&str, &[u8]> = TableDefinition::new("identities");
+/// `user<sep>provider` -> the identity's key in `IDENTITIES`.
+const USER_IDENTITIES: TableDefinition<&str, &str> = TableDefinition::new("identities_by_user");
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -151,6 +159,9 @@ impl EmbeddedStore {
             txn.open_table(USERS)?;
             txn.open_table(USERS_BY_EMAIL)?;
             txn.open_table(USERS_BY_DEVICE)?;
+            txn.open_table(ACCOUNT_TOKENS)?;
+            txn.open_table(IDENTITIES)?;
+            txn.open_table(USER_IDENTITIES)?;
             txn.open_table(REFRESH_TOKENS)?;
             txn.open_table(REFRESH_FAMILIES)?;
             txn.open_table(USER_FAMILIES)?;

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use fitpulse_actors::domain::UserId;
 use fitpulse_actors::ports::store::{
-    RefreshTokenRecord, RefreshTokenState, RefreshTokenStore, StoreError,
+    RefreshRotation, RefreshTokenRecord, RefreshTokenState, RefreshTokenStore, StoreError,
 };
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
@@ -19,6 +19,9 @@ use super::{
 struct StoredToken {
     record: RefreshTokenRecord,
     used: bool,
+    /// Absent on tokens used before rotations were recorded.
+    #[serde(default)]
+    rotation: Option<RefreshRotation>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -67,6 +70,7 @@ impl RefreshTokenStore for EmbeddedStore {
             let stored = StoredToken {
                 record: token.clone(),
                 used: false,
+                rotation: None,
             };
             tokens
                 .insert(token.id.to_string().as_str(), encode(&stored)?.as_slice())
@@ -95,14 +99,20 @@ impl RefreshTokenStore for EmbeddedStore {
             Ok(Some(RefreshTokenState {
                 record: stored.record,
                 used: stored.used,
+                rotation: stored.rotation,
                 family_revoked,
             }))
         })
         .await
     }
 
-    async fn use_refresh_token(&self, token: &RefreshTokenRecord) -> Result<bool, StoreError> {
+    async fn use_refresh_token(
+        &self,
+        token: &RefreshTokenRecord,
+        rotation: &RefreshRotation,
+    ) -> Result<bool, StoreError> {
         let id = token.id.to_string();
+        let rotation = rotation.clone();
         self.write("use_refresh_token", move |txn| {
             let mut tokens = txn.open_table(REFRESH_TOKENS).map_err(backend)?;
             let existing = tokens
@@ -117,6 +127,7 @@ impl RefreshTokenStore for EmbeddedStore {
                 return Ok(false);
             }
             stored.used = true;
+            stored.rotation = Some(rotation);
             tokens
                 .insert(id.as_str(), encode(&stored)?.as_slice())
                 .map_err(backend)?;

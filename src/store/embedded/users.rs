@@ -165,6 +165,57 @@ impl UserStore for EmbeddedStore {
         .await
     }
 
+    async fn set_password(&self, id: UserId, password_hash: &str) -> Result<bool, StoreError> {
+        let hash = password_hash.to_owned();
+        self.write("set_password", move |txn| {
+            let Some(mut user) = load_for_write(txn, &id.to_string())? else {
+                return Ok(false);
+            };
+            user.password_hash = Some(hash);
+            save(txn, &user)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn verify_email(&self, id: UserId, email: &Email) -> Result<bool, StoreError> {
+        let email = email.clone();
+        self.write("verify_email", move |txn| {
+            let Some(mut user) = load_for_write(txn, &id.to_string())? else {
+                return Ok(false);
+            };
+            if user.email.as_ref() != Some(&email) {
+                return Ok(false);
+            }
+            user.email_verified = true;
+            save(txn, &user)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn change_email(&self, id: UserId, email: &Email) -> Result<bool, StoreError> {
+        let email = email.clone();
+        self.write("change_email", move |txn| {
+            let key = id.to_string();
+            let Some(mut user) = load_for_write(txn, &key)? else {
+                return Ok(false);
+            };
+            if user.email.as_ref() == Some(&email) {
+                return Ok(true);
+            }
+            claim(txn, USERS_BY_EMAIL, email.as_str(), &key, "email")?;
+            if let Some(old) = user.email.take() {
+                release(txn, USERS_BY_EMAIL, old.as_str(), &key)?;
+            }
+            user.email = Some(email);
+            user.email_verified = false;
+            save(txn, &user)?;
+            Ok(true)
+        })
+        .await
+    }
+
     async fn delete_user(&self, id: UserId) -> Result<bool, StoreError> {
         self.write("delete_user", move |txn| {
             let key = id.to_string();

@@ -112,6 +112,12 @@ pub const MIGRATIONS: &[Migration] = &[
         cql: include_str!("../../../cql/0012_drop_leases.cql"),
         fill: Some(fill_drop_stock),
     },
+    Migration {
+        version: 13,
+        name: "0013_accounts",
+        cql: include_str!("../../../cql/0013_accounts.cql"),
+        fill: Some(add_email_verified),
+    },
 ];
 
 /// How long a lock holder may run before its lock expires on its own.
@@ -267,6 +273,33 @@ async fn apply_pending(session: &Session) -> Result<MigrateReport, MigrateError>
         report.applied.push(migration.name);
     }
     Ok(report)
+}
+
+/// 0013: `users.email_verified`, added when the table does not have it yet, so a repeated
+/// run is a no-op.
+fn add_email_verified(session: &Session) -> FillFuture<'_> {
+    Box::pin(async move {
+        let keyspace = session
+            .get_keyspace()
+            .ok_or("migrations run in a keyspace")?;
+        let found = session
+            .query_unpaged(
+                "SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? \
+                 AND table_name = 'users' AND column_name = 'email_verified'",
+                (keyspace.as_str(),),
+            )
+            .await?
+            .into_rows_result()?
+            .rows_num();
+        if found > 0 {
+            return Ok(0);
+        }
+        session
+            .query_unpaged("ALTER TABLE users ADD email_verified boolean", ())
+            .await?;
+        session.await_schema_agreement().await?;
+        Ok(1)
+    })
 }
 
 /// 0011: the mirror of every block made before it (`blocked_by` from `blocks_by_user`).

@@ -7,12 +7,14 @@
 //! columns. A LWT whose outcome is unknown (a CAS timeout) is settled by reading back at
 //! SERIAL consistency and checking whose token the row holds.
 
+mod account_tokens;
 mod community;
 mod content;
 mod drops;
 mod entitlements;
 mod feed;
 mod idempotency;
+mod identities;
 mod likes;
 mod live;
 mod messages;
@@ -72,6 +74,8 @@ pub struct ScyllaStore {
     like_statements: likes::Statements,
     idempotency_statements: idempotency::Statements,
     refresh_statements: refresh_tokens::Statements,
+    account_token_statements: account_tokens::Statements,
+    identity_statements: identities::Statements,
     revocation_statements: revocations::Statements,
     entitlement_statements: entitlements::Statements,
     feed_statements: feed::Statements,
@@ -141,6 +145,8 @@ impl ScyllaStore {
             like_statements: likes::Statements::prepare(&session).await?,
             idempotency_statements: idempotency::Statements::prepare(&session).await?,
             refresh_statements: refresh_tokens::Statements::prepare(&session).await?,
+            account_token_statements: account_tokens::Statements::prepare(&session).await?,
+            identity_statements: identities::Statements::prepare(&session).await?,
             revocation_statements: revocations::Statements::prepare(&session).await?,
             entitlement_statements: entitlements::Statements::prepare(&session).await?,
             feed_statements: feed::Statements::prepare(&session).await?,

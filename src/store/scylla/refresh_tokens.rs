@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use fitpulse_actors::domain::{UserId, now_millis};
 use fitpulse_actors::ports::store::{
-    RefreshTokenRecord, RefreshTokenState, RefreshTokenStore, StoreError,
+    RefreshRotation, RefreshTokenRecord, RefreshTokenState, RefreshTokenStore, StoreError,
 };
 use scylla::DeserializeRow;
 use scylla::client::session::Session;
@@ -25,6 +25,8 @@ pub(super) struct Statements {
     used_by_serial: PreparedStatement,
     family_revoked: PreparedStatement,
     use_token: PreparedStatement,
+    insert_rotation: PreparedStatement,
+    rotation: PreparedStatement,
     revoke_family: PreparedStatement,
     user_families: PreparedStatement,
 }
@@ -50,7 +52,7 @@ impl Statements {
             .await?,
             token: prepare(
                 session,
-                "SELECT id, family_id, user_id, secret_hash, expires_at, used_by \
+                "SELECT id, family_id, user_id, secret_hash, expires_at, used_by, used_at \
                  FROM refresh_tokens WHERE id = ?",
             )
             .await?,
@@ -65,6 +67,18 @@ impl Statements {
                 session,
                 "UPDATE refresh_tokens USING TTL ? SET used_by = ?, used_at = ? \
                  WHERE id = ? IF used_by = null",
+            )
+            .await?,
+            insert_rotation: prepare(
+                session,
+                "INSERT INTO refresh_rotations (token_id, successor, sealed_secret, at) \
+                 VALUES (?, ?, ?, ?) USING TTL ?",
+            )
+            .await?,
+            rotation: prepare(
+                session,
+                "SELECT sealed_secret, at FROM refresh_rotations \
+                 WHERE token_id = ? AND successor = ?",
             )
             .await?,
             revoke_family: prepare(
@@ -92,6 +106,7 @@ struct TokenRow {
     secret_hash: Option<String>,
     expires_at: Option<CqlTimestamp>,
     used_by: Option<Uuid>,
+    used_at: Option<CqlTimestamp>,
 }
 
 /// Seconds until `expires_at`, at least one (CQL rejects a TTL of zero as "no TTL").
@@ -157,6 +172,22 @@ impl RefreshTokenStore for ScyllaStore {
                     // A token whose family is gone cannot be trusted.
                     _ => true,
                 };
+                let rotation = match row.used_by {
+                    Some(successor) => self
+                        .maybe_row::<(Option<String>, Option<CqlTimestamp>)>(
+                            &st.rotation,
+                            (row.id, successor),
+                        )
+                        .await?
+                        .and_then(|(sealed, at)| {
+                            Some(RefreshRotation {
+                                successor,
+                                sealed_secret: sealed?,
+                                at: at.or(row.used_at)?.0,
+                            })
+                        }),
+                    None => None,
+                };
                 Ok(Some(RefreshTokenState {
                     record: RefreshTokenRecord {
                         id: row.id,
@@ -166,23 +197,31 @@ impl RefreshTokenStore for ScyllaStore {
                         expires_at: expires_at.0,
                     },
                     used: row.used_by.is_some(),
+                    rotation,
                     family_revoked,
                 }))
             })
             .await
     }
 
-    async fn use_refresh_token(&self, token: &RefreshTokenRecord) -> Result<bool, StoreError> {
+    async fn use_refresh_token(
+        &self,
+        token: &RefreshTokenRecord,
+        rotation: &RefreshRotation,
+    ) -> Result<bool, StoreError> {
         self.ops
             .time("use_refresh_token", async {
                 let st = &self.refresh_statements;
-                let exchange = Uuid::new_v4();
-                let values = (
-                    ttl_until(token.expires_at),
-                    exchange,
-                    CqlTimestamp(now_millis()),
-                    token.id,
-                );
+                let ttl = ttl_until(token.expires_at);
+                let exchange = rotation.successor;
+                let at = CqlTimestamp(rotation.at);
+                // The rotation first: a `used_by` always has its rotation row to read.
+                self.exec(
+                    &st.insert_rotation,
+                    (token.id, exchange, &rotation.sealed_secret, at, ttl),
+                )
+                .await?;
+                let values = (ttl, exchange, at, token.id);
                 match run_lwt(&self.session, &st.use_token, values).await? {
                     Lwt::Applied => Ok(true),
                     Lwt::NotApplied => Ok(false),

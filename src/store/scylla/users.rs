@@ -55,6 +55,9 @@ pub(super) struct Statements {
     user_by_id: PreparedStatement,
     update_profile: PreparedStatement,
     attach_email: PreparedStatement,
+    set_password: PreparedStatement,
+    verify_email: PreparedStatement,
+    change_email: PreparedStatement,
     delete_entitlements: PreparedStatement,
     emails: Claims,
     devices: Claims,
@@ -66,14 +69,15 @@ impl Statements {
             insert_user: prepare(
                 session,
                 "INSERT INTO users (id, email, display_name, password_hash, roles, locale, \
-                 units, device_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 units, device_id, created_at, email_verified) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .await?,
             delete_user: prepare(session, "DELETE FROM users WHERE id = ?").await?,
             user_by_id: prepare(
                 session,
                 "SELECT id, email, display_name, password_hash, roles, locale, units, \
-                 device_id, created_at FROM users WHERE id = ?",
+                 device_id, created_at, email_verified FROM users WHERE id = ?",
             )
             .await?,
             // Unset bind values leave their column untouched, so concurrent updates of
@@ -85,8 +89,24 @@ impl Statements {
             .await?,
             attach_email: prepare(
                 session,
-                "UPDATE users SET email = ?, password_hash = ?, device_id = null \
-                 WHERE id = ? IF EXISTS",
+                "UPDATE users SET email = ?, password_hash = ?, device_id = null, \
+                 email_verified = false WHERE id = ? IF EXISTS",
+            )
+            .await?,
+            set_password: prepare(
+                session,
+                "UPDATE users SET password_hash = ? WHERE id = ? IF EXISTS",
+            )
+            .await?,
+            // Conditional on the address, so a link for an address changed since does nothing.
+            verify_email: prepare(
+                session,
+                "UPDATE users SET email_verified = true WHERE id = ? IF email = ?",
+            )
+            .await?,
+            change_email: prepare(
+                session,
+                "UPDATE users SET email = ?, email_verified = false WHERE id = ? IF email = ?",
             )
             .await?,
             delete_entitlements: prepare(session, "DELETE FROM entitlements WHERE user_id = ?")
@@ -108,6 +128,7 @@ struct UserRow {
     units: Option<String>,
     device_id: Option<String>,
     created_at: Option<CqlTimestamp>,
+    email_verified: Option<bool>,
 }
 
 impl UserRow {
@@ -146,6 +167,7 @@ impl UserRow {
                 .unwrap_or_default(),
             device_id,
             created_at: self.created_at.map_or(0, |t| t.0),
+            email_verified: self.email_verified.unwrap_or(false),
         })
     }
 }
@@ -229,9 +251,26 @@ impl ScyllaStore {
                 user.units.as_str(),
                 user.device_id.as_ref().map(DeviceId::as_str),
                 CqlTimestamp(user.created_at),
+                user.email_verified,
             ),
         )
         .await
+    }
+
+    /// Runs a conditional update of one user row whose outcome must be known.
+    async fn settle(
+        &self,
+        statement: &PreparedStatement,
+        values: impl scylla::serialize::row::SerializeRow,
+        what: &str,
+    ) -> Result<bool, StoreError> {
+        match run_lwt(&self.session, statement, values).await? {
+            Lwt::Applied => Ok(true),
+            Lwt::NotApplied => Ok(false),
+            Lwt::Unknown => Err(StoreError::unavailable(std::io::Error::other(format!(
+                "{what} timed out"
+            )))),
+        }
     }
 
     /// Removes a record whose claim was lost; a failure leaves an unreachable row, logged.
@@ -360,6 +399,67 @@ impl UserStore for ScyllaStore {
                     self.release(&st.devices, device.as_str(), uuid).await;
                 }
                 Ok(true)
+            })
+            .await
+    }
+
+    async fn set_password(&self, id: UserId, password_hash: &str) -> Result<bool, StoreError> {
+        self.ops
+            .time(
+                "set_password",
+                self.settle(
+                    &self.statements.set_password,
+                    (password_hash, id.as_uuid()),
+                    "setting a password",
+                ),
+            )
+            .await
+    }
+
+    async fn verify_email(&self, id: UserId, email: &Email) -> Result<bool, StoreError> {
+        self.ops
+            .time(
+                "verify_email",
+                self.settle(
+                    &self.statements.verify_email,
+                    (id.as_uuid(), email.as_str()),
+                    "verifying an email",
+                ),
+            )
+            .await
+    }
+
+    async fn change_email(&self, id: UserId, email: &Email) -> Result<bool, StoreError> {
+        self.ops
+            .time("change_email", async {
+                let uuid = id.as_uuid();
+                let Some(user) = self.fetch_user(uuid).await? else {
+                    return Ok(false);
+                };
+                let Some(old) = user.email else {
+                    return Ok(false);
+                };
+                if &old == email {
+                    return Ok(true);
+                }
+                let st = &self.statements;
+                self.claim(&st.emails, email.as_str(), uuid).await?;
+                let values = (email.as_str(), uuid, old.as_str());
+                match self
+                    .settle(&st.change_email, values, "changing an email")
+                    .await
+                {
+                    Ok(true) => {
+                        self.release(&st.emails, old.as_str(), uuid).await;
+                        Ok(true)
+                    }
+                    // Deleted, or changed by someone else meanwhile: the new claim goes.
+                    Ok(false) => {
+                        self.release(&st.emails, email.as_str(), uuid).await;
+                        Ok(false)
+                    }
+                    Err(err) => Err(err),
+                }
             })
             .await
     }

@@ -292,6 +292,7 @@ impl TestApp {
             units: Units::default(),
             device_id: None,
             created_at: now_millis(),
+            email_verified: false,
         };
         self.stores
             .users

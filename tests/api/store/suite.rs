@@ -9,8 +9,8 @@ use fitpulse_actors::domain::{
     DeviceId, DisplayName, Email, ItemRef, Locale, Role, Units, UserId, now_millis,
 };
 use fitpulse_actors::ports::store::{
-    Entitlement, IdempotencyClaim, IdempotencyKey, ProfileUpdate, RefreshTokenRecord, StoreError,
-    StoredResponse, UserRecord,
+    Entitlement, IdempotencyClaim, IdempotencyKey, ProfileUpdate, RefreshRotation,
+    RefreshTokenRecord, StoreError, StoredResponse, UserRecord,
 };
 
 fn unique(prefix: &str) -> String {
@@ -28,6 +28,7 @@ fn user(email: Option<&str>) -> UserRecord {
         units: Units::Imperial,
         device_id: None,
         created_at: now_millis(),
+        email_verified: false,
     }
 }
 
@@ -426,6 +427,184 @@ pub async fn deleting_a_user_frees_its_email_and_removes_its_entitlements(
         .expect("the email is free again");
 }
 
+pub async fn a_password_verification_and_email_change_apply_to_the_current_email(
+    stores: &Stores,
+    _: &Metrics,
+) {
+    let users = &stores.users;
+    let first = Email::parse(&format!("{}@example.com", unique("first"))).expect("valid");
+    let second = Email::parse(&format!("{}@example.com", unique("second"))).expect("valid");
+    let record = user(Some(first.as_str()));
+    users.create_user(&record).await.expect("create");
+    let read = |id| async move { users.user_by_id(id).await.expect("read").expect("found") };
+    assert!(!read(record.id).await.email_verified);
+
+    assert!(
+        users
+            .set_password(record.id, "new-hash")
+            .await
+            .expect("set")
+    );
+    assert_eq!(
+        read(record.id).await.password_hash.as_deref(),
+        Some("new-hash")
+    );
+    assert!(
+        !users
+            .verify_email(record.id, &second)
+            .await
+            .expect("verify")
+    );
+    assert!(!read(record.id).await.email_verified, "not its address");
+    assert!(users.verify_email(record.id, &first).await.expect("verify"));
+    assert!(read(record.id).await.email_verified);
+
+    // A change moves the claim and needs a new verification.
+    assert!(
+        users
+            .change_email(record.id, &second)
+            .await
+            .expect("change")
+    );
+    let changed = read(record.id).await;
+    assert_eq!(changed.email.as_ref(), Some(&second));
+    assert!(!changed.email_verified);
+    assert_eq!(
+        users
+            .user_by_email(&second)
+            .await
+            .expect("read")
+            .map(|u| u.id),
+        Some(record.id)
+    );
+    assert_eq!(users.user_by_email(&first).await.expect("read"), None);
+    assert!(!users.verify_email(record.id, &first).await.expect("verify"));
+    // The old address is free; another account's address is not.
+    let other = user(Some(first.as_str()));
+    users
+        .create_user(&other)
+        .await
+        .expect("the old address is free");
+    assert!(matches!(
+        users.change_email(record.id, &first).await,
+        Err(StoreError::Conflict { what: "email" })
+    ));
+    assert!(
+        !users
+            .set_password(UserId::random(), "x")
+            .await
+            .expect("set")
+    );
+}
+
+pub async fn an_account_token_is_taken_once(stores: &Stores, _: &Metrics) {
+    use fitpulse_actors::ports::accounts::{AccountToken, AccountTokenPurpose};
+    let store = &stores.account_tokens;
+    let token = AccountToken {
+        hash: unique("hash"),
+        purpose: AccountTokenPurpose::PasswordReset,
+        user: UserId::random(),
+        email: Email::parse("someone@example.com").expect("valid"),
+        expires_at: now_millis() + 1_800_000,
+    };
+    store.insert_account_token(&token).await.expect("insert");
+    assert_eq!(
+        store
+            .take_account_token(&unique("hash"))
+            .await
+            .expect("take"),
+        None
+    );
+    let takes: Vec<_> = (0..6)
+        .map(|_| {
+            let (store, hash) = (stores.account_tokens.clone(), token.hash.clone());
+            tokio::spawn(async move { store.take_account_token(&hash).await })
+        })
+        .collect();
+    let mut taken = Vec::new();
+    for take in takes {
+        taken.extend(take.await.expect("task").expect("take"));
+    }
+    assert_eq!(taken, vec![token.clone()], "one caller takes it, whole");
+    assert_eq!(
+        store.take_account_token(&token.hash).await.expect("take"),
+        None
+    );
+}
+
+pub async fn an_identity_is_linked_once_listed_and_unlinked(stores: &Stores, _: &Metrics) {
+    use fitpulse_actors::ports::accounts::{Identity, SocialProvider};
+    let store = &stores.identities;
+    let (who, other) = (UserId::random(), UserId::random());
+    let identity = |provider, subject: &str, user| Identity {
+        provider,
+        subject: subject.to_owned(),
+        user,
+        email: Some(Email::parse("relay@privaterelay.appleid.com").expect("valid")),
+        linked_at: now_millis(),
+    };
+    let subject = unique("sub");
+    let apple = identity(SocialProvider::Apple, &subject, who);
+    store.link_identity(&apple).await.expect("link");
+    let google = identity(SocialProvider::Google, &unique("sub"), who);
+    store.link_identity(&google).await.expect("link");
+    // The same subject at another provider is another identity.
+    store
+        .link_identity(&identity(SocialProvider::Google, &subject, other))
+        .await
+        .expect("another provider's subject");
+    assert!(matches!(
+        store
+            .link_identity(&identity(SocialProvider::Apple, &subject, other))
+            .await,
+        Err(StoreError::Conflict { what: "identity" })
+    ));
+    assert_eq!(
+        store
+            .identity(SocialProvider::Apple, &subject)
+            .await
+            .expect("read"),
+        Some(apple.clone())
+    );
+    let mut mine = store.identities_of(who).await.expect("list");
+    mine.sort_by_key(|i| i.provider);
+    assert_eq!(mine, vec![apple.clone(), google.clone()]);
+
+    assert!(
+        store
+            .unlink_identity(who, SocialProvider::Apple)
+            .await
+            .expect("unlink")
+    );
+    assert!(
+        !store
+            .unlink_identity(who, SocialProvider::Apple)
+            .await
+            .expect("unlink again")
+    );
+    assert_eq!(
+        store
+            .identity(SocialProvider::Apple, &subject)
+            .await
+            .expect("read"),
+        None
+    );
+    assert_eq!(store.identities_of(who).await.expect("list"), vec![google]);
+    // The subject is free for a new link.
+    store
+        .link_identity(&identity(SocialProvider::Apple, &subject, other))
+        .await
+        .expect("relinked");
+}
+
+fn rotation() -> RefreshRotation {
+    RefreshRotation {
+        successor: uuid::Uuid::new_v4(),
+        sealed_secret: unique("sealed"),
+        at: now_millis(),
+    }
+}
+
 fn refresh_token(user: UserId, family: uuid::Uuid) -> RefreshTokenRecord {
     RefreshTokenRecord {
         id: uuid::Uuid::new_v4(),
@@ -451,17 +630,17 @@ pub async fn a_refresh_token_is_used_once_and_revoked_with_its_family(
         .expect("read")
         .expect("found");
     assert_eq!(state.record, token);
-    assert!(!state.used && !state.family_revoked);
-    assert!(store.use_refresh_token(&token).await.expect("use"));
-    assert!(!store.use_refresh_token(&token).await.expect("reuse"));
-    assert!(
-        store
-            .refresh_token(token.id)
-            .await
-            .expect("read")
-            .expect("found")
-            .used
-    );
+    assert!(!state.used && !state.family_revoked && state.rotation.is_none());
+    let (won, lost) = (rotation(), rotation());
+    assert!(store.use_refresh_token(&token, &won).await.expect("use"));
+    assert!(!store.use_refresh_token(&token, &lost).await.expect("reuse"));
+    let used = store
+        .refresh_token(token.id)
+        .await
+        .expect("read")
+        .expect("found");
+    assert!(used.used);
+    assert_eq!(used.rotation, Some(won), "the winner's rotation, only");
 
     let next = refresh_token(who, token.family);
     store.insert_refresh_token(&next).await.expect("insert");
@@ -523,14 +702,30 @@ pub async fn exactly_one_concurrent_use_of_a_refresh_token_wins(stores: &Stores,
     let uses: Vec<_> = (0..CALLERS)
         .map(|_| {
             let (store, token) = (stores.refresh_tokens.clone(), token.clone());
-            tokio::spawn(async move { store.use_refresh_token(&token).await })
+            let rotation = rotation();
+            tokio::spawn(async move {
+                let won = store.use_refresh_token(&token, &rotation).await?;
+                Ok::<_, fitpulse_actors::ports::store::StoreError>(won.then_some(rotation))
+            })
         })
         .collect();
-    let mut winners = 0;
+    let mut winners = Vec::new();
     for attempt in uses {
-        winners += usize::from(attempt.await.expect("task").expect("use"));
+        winners.extend(attempt.await.expect("task").expect("use"));
     }
-    assert_eq!(winners, 1);
+    assert_eq!(winners.len(), 1);
+    let kept = stores
+        .refresh_tokens
+        .refresh_token(token.id)
+        .await
+        .expect("read")
+        .expect("found")
+        .rotation;
+    assert_eq!(
+        kept.as_ref(),
+        winners.first(),
+        "the winner's rotation is kept"
+    );
 }
 
 pub async fn entitlements_are_granted_replaced_and_listed_by_name(stores: &Stores, _: &Metrics) {

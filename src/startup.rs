@@ -291,6 +291,7 @@ impl Application {
                 .app_data(app_data.messages.clone())
                 .app_data(app_data.community.clone())
                 .configure(|cfg| http::extractor_config(cfg, max_body))
+                .wrap(from_fn(http::audit::audit))
                 .wrap(from_fn(http::address_cap::refuse_over_cap))
                 .wrap(from_fn(http::observe::observe))
                 .configure(http::configure)

@@ -341,13 +341,9 @@ impl Accounts {
         refresh: String,
     ) -> Result<TokenPair, AccountError> {
         let scopes = self.scopes(user.id).await?;
-        let access = self.access.issue_user(
-            user.id,
-            &user.roles,
-            &scopes,
-            user.email_verified,
-            self.revoked.revoked_at(user.id),
-        );
+        let access = self
+            .access
+            .issue_user(user.id, &user.roles, &scopes, user.email_verified);
         Ok(TokenPair {
             access,
             refresh: Some(refresh),

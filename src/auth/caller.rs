@@ -76,7 +76,7 @@ impl Auth {
     pub fn authenticate(&self, token: &str) -> Result<AuthUser, AuthError> {
         let verified = self.access.verify(token)?;
         if let Principal::User(id) = &verified.principal
-            && self.revoked.is_revoked(*id, verified.issued_at)
+            && self.revoked.is_revoked(*id, verified.issued_at_ms)
         {
             return Err(AuthError::Revoked);
         }

@@ -7,6 +7,7 @@
 //! - [`accounts`]: the flows (register, anonymous, upgrade, grants, logout, delete).
 //! - [`links`]: password reset and email verification by emailed one-time links.
 //! - [`social`], [`id_tokens`], [`jwks`]: Sign in with Apple and Google.
+//! - [`staff`]: staff accounts and roles through the admin API.
 //! - [`caller`]: [`AuthUser`], the authenticated caller of a request or socket.
 //! - [`rate_limit`], [`revocations`], [`clients`]: what the flows and the edge check.
 
@@ -22,6 +23,7 @@ pub mod rate_limit;
 pub mod refresh;
 pub mod revocations;
 pub mod social;
+pub mod staff;
 pub mod tokens;
 
 use std::path::Path;

@@ -5,8 +5,11 @@
 //! A revocation is durable: it is stored before it is remembered (`RevocationStore`), every
 //! node loads the unexpired ones when it starts and reads new ones from the store every
 //! `auth.revocation_poll_ms`, and in a cluster it is also announced on
-//! `fitpulse.auth.revoked` so the other nodes act on it at once. A node that missed the
-//! announcement, or restarted since, still refuses the token within one poll.
+//! `fitpulse.auth.revoked` (`<user> <millis>`) so the other nodes act on it at once. A node
+//! that missed the announcement, or restarted since, still refuses the token within one poll.
+//!
+//! Times are Unix milliseconds: user tokens carry their issue time to the millisecond
+//! (`iat_ms`), so a sign-in right after a revocation (a password reset) is not caught by it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -24,7 +27,7 @@ const SUBJECT: &str = "fitpulse.auth.revoked";
 const POLL_OVERLAP_MS: i64 = 30_000;
 
 pub struct RevokedUsers {
-    /// User -> revocation time in Unix seconds.
+    /// User -> revocation time in Unix milliseconds.
     revoked: Mutex<HashMap<UserId, i64>>,
     /// How long an entry matters: the access-token lifetime plus clock leeway.
     remember_seconds: i64,
@@ -51,9 +54,9 @@ impl RevokedUsers {
         self.store
             .revoke_tokens(Revocation { user, at }, keep_until)
             .await?;
-        self.remember(user, at / 1000);
+        self.remember(user, at);
         if let Some(announcer) = self.cluster.get() {
-            announcer.announce(&user.to_string());
+            announcer.announce(&format!("{user} {at}"));
         }
         Ok(())
     }
@@ -67,7 +70,7 @@ impl RevokedUsers {
             .await?;
         let count = found.len();
         for revocation in found {
-            self.remember(revocation.user, revocation.at / 1000);
+            self.remember(revocation.user, revocation.at);
         }
         Ok(count)
     }
@@ -88,7 +91,7 @@ impl RevokedUsers {
                 match revoked.store.revocations_since(since, now).await {
                     Ok(found) => {
                         for revocation in found {
-                            revoked.remember(revocation.user, revocation.at / 1000);
+                            revoked.remember(revocation.user, revocation.at);
                         }
                         since = now - POLL_OVERLAP_MS;
                     }
@@ -106,9 +109,11 @@ impl RevokedUsers {
     ) -> Result<(), BusError> {
         let this = self.clone();
         let announcer = Announcer::listen(bus, node, SUBJECT, move |body| {
-            match body.parse::<UserId>() {
-                Ok(user) => this.remember(user, now_millis() / 1000),
-                Err(_) => tracing::warn!(body, "malformed revocation"),
+            // `<user> <millis>`; a bare user id (an older node) counts from now.
+            let (user, at) = body.split_once(' ').unwrap_or((body, ""));
+            match (user.parse::<UserId>(), at.parse::<i64>().ok()) {
+                (Ok(user), at) => this.remember(user, at.unwrap_or_else(now_millis)),
+                (Err(_), _) => tracing::warn!(body, "malformed revocation"),
             }
         })
         .await?;
@@ -116,22 +121,16 @@ impl RevokedUsers {
         Ok(())
     }
 
-    /// Remembers that `user`'s tokens issued at or before `at` (Unix seconds) are void.
+    /// Remembers that `user`'s tokens issued at or before `at` (Unix milliseconds) are void.
     fn remember(&self, user: UserId, at: i64) {
-        let now = now_millis() / 1000;
+        let now = now_millis();
         let mut revoked = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
-        revoked.retain(|_, at| now - *at <= self.remember_seconds);
+        revoked.retain(|_, at| now - *at <= self.remember_seconds * 1000);
         let entry = revoked.entry(user).or_insert(at);
         *entry = (*entry).max(at);
     }
 
-    /// When `user`'s tokens were last revoked (Unix seconds), if that still matters.
-    pub fn revoked_at(&self, user: UserId) -> Option<i64> {
-        let revoked = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
-        revoked.get(&user).copied()
-    }
-
-    /// True if a token for `user` issued at `issued_at` (Unix seconds) was revoked.
+    /// True if a token for `user` issued at `issued_at` (Unix milliseconds) was revoked.
     pub fn is_revoked(&self, user: UserId, issued_at: i64) -> bool {
         let revoked = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
         revoked.get(&user).is_some_and(|&at| issued_at <= at)
@@ -177,10 +176,10 @@ mod tests {
     async fn tokens_issued_before_a_revocation_are_refused_and_later_ones_pass() {
         let revoked = RevokedUsers::new(900, Arc::new(Kept::default()));
         let (user, other) = (UserId::random(), UserId::random());
-        let now = now_millis() / 1000;
+        let now = now_millis();
         revoked.revoke(user).await.expect("stored");
         assert!(revoked.is_revoked(user, now - 10));
-        assert!(!revoked.is_revoked(user, now + 10));
+        assert!(!revoked.is_revoked(user, now_millis() + 1));
         assert!(!revoked.is_revoked(other, now - 10));
     }
 
@@ -188,7 +187,7 @@ mod tests {
     async fn a_node_that_starts_later_loads_the_revocation_from_the_store() {
         let store = Arc::new(Kept::default());
         let user = UserId::random();
-        let before = now_millis() / 1000 - 5;
+        let before = now_millis() - 5_000;
         RevokedUsers::new(900, store.clone())
             .revoke(user)
             .await

@@ -52,6 +52,10 @@ pub struct Claims {
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
+    /// On user tokens: when it was issued, in Unix milliseconds, so a revocation and a
+    /// sign-in within one second are told apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat_ms: Option<i64>,
     /// On user tokens: whether the account's email was verified when the token was issued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_verified: Option<bool>,
@@ -64,6 +68,9 @@ pub struct Verified {
     pub roles: BTreeSet<Role>,
     pub scopes: BTreeSet<String>,
     pub issued_at: i64,
+    /// Unix milliseconds: `iat_ms`, or the start of the `iat` second for tokens without it
+    /// (so a revocation in that second refuses them).
+    pub issued_at_ms: i64,
     pub expires_at: i64,
     pub email_verified: bool,
 }
@@ -116,8 +123,8 @@ struct Draft<'a> {
     ttl_seconds: i64,
     audience: String,
     email_verified: Option<bool>,
-    /// Unix seconds; `None` for now.
-    issued_at: Option<i64>,
+    /// Stamp `iat_ms` (user tokens).
+    precise: bool,
 }
 
 /// The audience of admission tokens, derived from the API's so the two never match.
@@ -188,23 +195,18 @@ impl AccessTokens {
             ttl_seconds,
             audience: self.audience.clone(),
             email_verified: None,
-            issued_at: None,
+            precise: false,
         })
     }
 
-    /// Signs a user's token with the `email_verified` claim, issued no earlier than one
-    /// second after `revoked_at` (Unix seconds): revocations refuse tokens issued at or
-    /// before their second, and a sign-in right after one (a password reset) must not be
-    /// caught by it.
+    /// Signs a user's token with the `email_verified` and `iat_ms` claims.
     pub fn issue_user(
         &self,
         user: UserId,
         roles: &BTreeSet<Role>,
         scopes: &BTreeSet<String>,
         email_verified: bool,
-        revoked_at: Option<i64>,
     ) -> Issued {
-        let now = now_millis() / 1000;
         self.sign(Draft {
             principal: &Principal::User(user),
             roles,
@@ -212,7 +214,7 @@ impl AccessTokens {
             ttl_seconds: self.ttl_seconds as i64,
             audience: self.audience.clone(),
             email_verified: Some(email_verified),
-            issued_at: Some(revoked_at.map_or(now, |at| now.max(at + 1))),
+            precise: true,
         })
     }
 
@@ -226,7 +228,7 @@ impl AccessTokens {
             ttl_seconds,
             audience: admission_audience(&self.audience),
             email_verified: None,
-            issued_at: None,
+            precise: false,
         })
     }
 
@@ -238,9 +240,10 @@ impl AccessTokens {
             ttl_seconds,
             audience,
             email_verified,
-            issued_at,
+            precise,
         } = draft;
-        let now = issued_at.unwrap_or_else(|| now_millis() / 1000);
+        let now_ms = now_millis();
+        let now = now_ms / 1000;
         let scope = scopes
             .iter()
             .map(String::as_str)
@@ -255,6 +258,7 @@ impl AccessTokens {
             iat: now,
             exp: now + ttl_seconds,
             jti: uuid::Uuid::new_v4().simple().to_string(),
+            iat_ms: precise.then_some(now_ms),
             email_verified,
         };
         let key = self.keys.active();
@@ -305,6 +309,7 @@ impl AccessTokens {
             roles: claims.roles,
             scopes: claims.scope.split_whitespace().map(str::to_owned).collect(),
             issued_at: claims.iat,
+            issued_at_ms: claims.iat_ms.unwrap_or(claims.iat.saturating_mul(1000)),
             expires_at: claims.exp,
             email_verified: claims.email_verified.unwrap_or(false),
         })

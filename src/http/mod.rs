@@ -3,6 +3,8 @@
 
 pub mod address_cap;
 mod admin;
+mod admin_users;
+pub mod audit;
 mod auth;
 pub mod cache;
 pub mod caller;
@@ -40,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     oauth::configure(cfg);
     me::configure(cfg);
     admin::configure(cfg);
+    admin_users::configure(cfg);
     cluster::configure(cfg);
     outbox::configure(cfg);
     live::configure(cfg);

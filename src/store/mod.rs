@@ -13,6 +13,7 @@ mod timed;
 use std::sync::Arc;
 
 use fitpulse_actors::ports::accounts::{AccountTokenStore, IdentityStore};
+use fitpulse_actors::ports::audit::AuditStore;
 use fitpulse_actors::ports::commerce::{OutboxStore, SubscriptionStore};
 use fitpulse_actors::ports::community::CommunityStore;
 use fitpulse_actors::ports::drops::DropStore;
@@ -34,6 +35,7 @@ pub struct Stores {
     pub users: Arc<dyn UserStore>,
     pub account_tokens: Arc<dyn AccountTokenStore>,
     pub identities: Arc<dyn IdentityStore>,
+    pub audit: Arc<dyn AuditStore>,
     pub likes: Arc<dyn LikeStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub refresh_tokens: Arc<dyn RefreshTokenStore>,
@@ -59,6 +61,7 @@ impl Stores {
             + UserStore
             + AccountTokenStore
             + IdentityStore
+            + AuditStore
             + LikeStore
             + IdempotencyStore
             + RefreshTokenStore
@@ -83,6 +86,7 @@ impl Stores {
             users: store.clone(),
             account_tokens: store.clone(),
             identities: store.clone(),
+            audit: store.clone(),
             likes: store.clone(),
             idempotency: store.clone(),
             refresh_tokens: store.clone(),

@@ -15,7 +15,7 @@ use crate::smtp::{SmtpServer, aiosmtpd_installed, free_port};
 
 /// An app that sends its emails to a fresh aiosmtpd; `None` when aiosmtpd is missing
 /// outside the full suite.
-async fn app_with_mail(
+pub async fn app_with_mail(
     manual_clock: bool,
     customize: impl FnOnce(&mut Settings),
 ) -> Option<(TestApp, SmtpServer, TempDir)> {
@@ -40,7 +40,7 @@ async fn app_with_mail(
 }
 
 /// The link token in the email to `to` whose text contains `subject`.
-async fn link_token(smtp: &SmtpServer, to: &str, subject: &str, path: &str) -> String {
+pub async fn link_token(smtp: &SmtpServer, to: &str, subject: &str, path: &str) -> String {
     let raw = smtp.message_to_with(to, subject).await;
     // Undo quoted-printable soft breaks and the one escape a link can contain.
     let text = raw

@@ -27,5 +27,6 @@ mod skips;
 mod smtp;
 mod social;
 mod sockets;
+mod staff;
 pub mod store;
 mod tokens;

@@ -1,6 +1,7 @@
 //! What the core needs from the outside world, as traits the server crate implements.
 
 pub mod accounts;
+pub mod audit;
 pub mod bus;
 pub mod clock;
 pub mod commerce;

@@ -100,6 +100,8 @@ pub trait UserStore: Send + Sync {
         email: &Email,
         password_hash: &str,
     ) -> Result<bool, StoreError>;
+    /// Replaces the user's roles; false if the user does not exist.
+    async fn set_roles(&self, id: UserId, roles: &BTreeSet<Role>) -> Result<bool, StoreError>;
     /// Replaces the password hash; false if the user does not exist.
     async fn set_password(&self, id: UserId, password_hash: &str) -> Result<bool, StoreError>;
     /// Marks the email verified if it is still `email`; false otherwise (changed since, or

@@ -10,6 +10,7 @@
 //! redb is synchronous, so every call runs on tokio's blocking pool.
 
 mod account_tokens;
+mod audit;
 mod community;
 mod content;
 mod drops;
@@ -118,6 +119,8 @@ const POST_COMMENTS: TableDefinition<&str, ()> = TableDefinition::new("post_comm
 const REPORTS: TableDefinition<&str, &[u8]> = TableDefinition::new("reports");
 /// Token hash -> one-time account token (reset and verification links) and whether taken.
 const ACCOUNT_TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("account_tokens");
+/// Audit entry id (a v7 uuid, sorting in time order) -> the entry.
+const AUDIT_LOG: TableDefinition<&str, &[u8]> = TableDefinition::new("audit_log");
 /// `provider<sep>subject` -> the identity (its user, email, when linked).
 const IDENTITIES: TableDefinition<&str, &[u8]> = TableDefinition::new("identities");
 /// `user<sep>provider` -> the identity's key in `IDENTITIES`.
@@ -161,6 +164,7 @@ impl EmbeddedStore {
             txn.open_table(USERS_BY_DEVICE)?;
             txn.open_table(ACCOUNT_TOKENS)?;
             txn.open_table(IDENTITIES)?;
+            txn.open_table(AUDIT_LOG)?;
             txn.open_table(USER_IDENTITIES)?;
             txn.open_table(REFRESH_TOKENS)?;
             txn.open_table(REFRESH_FAMILIES)?;

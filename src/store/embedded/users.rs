@@ -2,7 +2,9 @@
 //! uniqueness the single writer guarantees.
 
 use async_trait::async_trait;
-use fitpulse_actors::domain::{DeviceId, Email, UserId};
+use std::collections::BTreeSet;
+
+use fitpulse_actors::domain::{DeviceId, Email, Role, UserId};
 use fitpulse_actors::ports::store::{ProfileUpdate, StoreError, UserRecord, UserStore};
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
@@ -159,6 +161,19 @@ impl UserStore for EmbeddedStore {
             }
             user.email = Some(email);
             user.password_hash = Some(hash);
+            save(txn, &user)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn set_roles(&self, id: UserId, roles: &BTreeSet<Role>) -> Result<bool, StoreError> {
+        let roles = roles.clone();
+        self.write("set_roles", move |txn| {
+            let Some(mut user) = load_for_write(txn, &id.to_string())? else {
+                return Ok(false);
+            };
+            user.roles = roles;
             save(txn, &user)?;
             Ok(true)
         })

@@ -118,6 +118,12 @@ pub const MIGRATIONS: &[Migration] = &[
         cql: include_str!("../../../cql/0013_accounts.cql"),
         fill: Some(add_email_verified),
     },
+    Migration {
+        version: 14,
+        name: "0014_admin_audit",
+        cql: include_str!("../../../cql/0014_admin_audit.cql"),
+        fill: None,
+    },
 ];
 
 /// How long a lock holder may run before its lock expires on its own.

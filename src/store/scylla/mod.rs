@@ -8,6 +8,7 @@
 //! SERIAL consistency and checking whose token the row holds.
 
 mod account_tokens;
+mod audit;
 mod community;
 mod content;
 mod drops;
@@ -76,6 +77,7 @@ pub struct ScyllaStore {
     refresh_statements: refresh_tokens::Statements,
     account_token_statements: account_tokens::Statements,
     identity_statements: identities::Statements,
+    audit_statements: audit::Statements,
     revocation_statements: revocations::Statements,
     entitlement_statements: entitlements::Statements,
     feed_statements: feed::Statements,
@@ -147,6 +149,7 @@ impl ScyllaStore {
             refresh_statements: refresh_tokens::Statements::prepare(&session).await?,
             account_token_statements: account_tokens::Statements::prepare(&session).await?,
             identity_statements: identities::Statements::prepare(&session).await?,
+            audit_statements: audit::Statements::prepare(&session).await?,
             revocation_statements: revocations::Statements::prepare(&session).await?,
             entitlement_statements: entitlements::Statements::prepare(&session).await?,
             feed_statements: feed::Statements::prepare(&session).await?,

@@ -56,6 +56,7 @@ pub(super) struct Statements {
     update_profile: PreparedStatement,
     attach_email: PreparedStatement,
     set_password: PreparedStatement,
+    set_roles: PreparedStatement,
     verify_email: PreparedStatement,
     change_email: PreparedStatement,
     delete_entitlements: PreparedStatement,
@@ -93,6 +94,8 @@ impl Statements {
                  email_verified = false WHERE id = ? IF EXISTS",
             )
             .await?,
+            set_roles: prepare(session, "UPDATE users SET roles = ? WHERE id = ? IF EXISTS")
+                .await?,
             set_password: prepare(
                 session,
                 "UPDATE users SET password_hash = ? WHERE id = ? IF EXISTS",
@@ -400,6 +403,24 @@ impl UserStore for ScyllaStore {
                 }
                 Ok(true)
             })
+            .await
+    }
+
+    async fn set_roles(
+        &self,
+        id: UserId,
+        roles: &std::collections::BTreeSet<Role>,
+    ) -> Result<bool, StoreError> {
+        let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        self.ops
+            .time(
+                "set_roles",
+                self.settle(
+                    &self.statements.set_roles,
+                    (roles, id.as_uuid()),
+                    "setting roles",
+                ),
+            )
             .await
     }
 

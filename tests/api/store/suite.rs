@@ -597,6 +597,46 @@ pub async fn an_identity_is_linked_once_listed_and_unlinked(stores: &Stores, _: 
         .expect("relinked");
 }
 
+pub async fn the_audit_log_pages_newest_first(stores: &Stores, _: &Metrics) {
+    use fitpulse_actors::ports::audit::AuditEntry;
+    let store = &stores.audit;
+    let marker = unique("path");
+    // Three entries a millisecond apart, each with a fresh v7 id.
+    let mut written = Vec::new();
+    for i in 0..3u16 {
+        let entry = AuditEntry {
+            id: uuid::Uuid::now_v7(),
+            at: now_millis(),
+            actor: "user:someone".into(),
+            method: "POST".into(),
+            route: "/v1/admin/users/{id}/revoke".into(),
+            path: format!("{marker}/{i}"),
+            status: 200 + i,
+            request_id: Some(format!("req-{i}")),
+        };
+        store.record_audit(&entry).await.expect("record");
+        written.push(entry);
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    // Other suites write entries too: only ours are compared, in the order read.
+    let ours = |page: Vec<AuditEntry>| -> Vec<AuditEntry> {
+        page.into_iter()
+            .filter(|e| e.path.starts_with(&marker))
+            .collect()
+    };
+    let newest = ours(store.audit_entries(None, 500).await.expect("page"));
+    let expected: Vec<AuditEntry> = written.iter().rev().cloned().collect();
+    assert_eq!(newest, expected);
+    let older = ours(
+        store
+            .audit_entries(Some(written[2].id), 500)
+            .await
+            .expect("page"),
+    );
+    assert_eq!(older, expected[1..].to_vec());
+    assert_eq!(store.audit_entries(None, 1).await.expect("page").len(), 1);
+}
+
 fn rotation() -> RefreshRotation {
     RefreshRotation {
         successor: uuid::Uuid::new_v4(),

@@ -1,0 +1,230 @@
+//! Staff and account administration while the server runs (admin role):
+//! `POST /v1/admin/users` creates a staff account, `PATCH /v1/admin/users/{id}` changes its
+//! roles, `GET /v1/admin/users?email=` looks an account up with what support needs
+//! (session, identities, subscriptions, entitlements), `POST /v1/admin/users/{id}/revoke`
+//! ends every login, and `GET /v1/admin/audit` pages the audit log.
+
+use std::collections::BTreeSet;
+
+use actix_web::{HttpResponse, web};
+use fitpulse_actors::domain::{DisplayName, Email, Password, Role, UserId, now_millis};
+use fitpulse_actors::hub::Hub;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::views::{UserView, rfc3339};
+use super::{ApiError, ErrorCode};
+use crate::auth::staff::NewStaff;
+use crate::auth::{Accounts, AuthUser};
+use crate::store::Stores;
+
+const MAX_AUDIT_PAGE: usize = 200;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/admin/users").post(create).get(lookup))
+        .service(web::resource("/v1/admin/users/{id}").patch(set_roles))
+        .service(web::resource("/v1/admin/users/{id}/revoke").post(revoke))
+        .service(web::resource("/v1/admin/audit").get(audit));
+}
+
+fn user_path(raw: &str) -> Result<UserId, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::new(ErrorCode::InvalidPath).with_message("the user id is a UUID"))
+}
+
+fn roles_field(names: &[String]) -> Result<BTreeSet<Role>, ApiError> {
+    if names.is_empty() || names.len() > 3 {
+        return Err(ApiError::invalid_field(
+            "roles",
+            "one to three of member, coach, admin",
+        ));
+    }
+    names
+        .iter()
+        .map(|name| {
+            Role::parse(name)
+                .ok_or_else(|| ApiError::invalid_field("roles", "one of member, coach, admin"))
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    email: String,
+    password: Option<String>,
+    roles: Vec<String>,
+    display_name: Option<String>,
+}
+
+/// Creates a staff account; without a password, it gets an email to set one.
+async fn create(
+    caller: AuthUser,
+    body: web::Json<CreateBody>,
+    accounts: web::Data<Accounts>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_role(Role::Admin)?;
+    let body = body.into_inner();
+    let email = Email::parse(&body.email).map_err(|e| ApiError::invalid_field("email", e))?;
+    let password = body
+        .password
+        .as_deref()
+        .map(|p| Password::parse(p).map_err(|e| ApiError::invalid_field("password", e)))
+        .transpose()?;
+    let mut roles = roles_field(&body.roles)?;
+    roles.insert(Role::Member);
+    let name = body.display_name.unwrap_or_else(|| {
+        email
+            .as_str()
+            .split('@')
+            .next()
+            .unwrap_or("staff")
+            .to_owned()
+    });
+    let display_name =
+        DisplayName::parse(&name).map_err(|e| ApiError::invalid_field("display_name", e))?;
+    let user = accounts
+        .create_staff(NewStaff {
+            email,
+            password,
+            roles,
+            display_name,
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(UserView::from(&user)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RolesBody {
+    roles: Vec<String>,
+}
+
+async fn set_roles(
+    caller: AuthUser,
+    path: web::Path<String>,
+    body: web::Json<RolesBody>,
+    accounts: web::Data<Accounts>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_role(Role::Admin)?;
+    let user = user_path(&path)?;
+    let roles = roles_field(&body.roles)?;
+    let user = accounts.set_roles(user, roles).await?;
+    Ok(HttpResponse::Ok().json(UserView::from(&user)))
+}
+
+async fn revoke(
+    caller: AuthUser,
+    path: web::Path<String>,
+    accounts: web::Data<Accounts>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_role(Role::Admin)?;
+    accounts.revoke_all(user_path(&path)?).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LookupQuery {
+    email: String,
+}
+
+/// One account by email with what support looks at.
+async fn lookup(
+    caller: AuthUser,
+    query: web::Query<LookupQuery>,
+    stores: web::Data<Stores>,
+    accounts: web::Data<Accounts>,
+    hub: web::Data<Hub>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_role(Role::Admin)?;
+    let email = Email::parse(&query.email).map_err(|e| ApiError::invalid_field("email", e))?;
+    let user = stores.users.user_by_email(&email).await?.ok_or_else(|| {
+        ApiError::new(ErrorCode::NotFound).with_message("no account has that email")
+    })?;
+    let now = now_millis();
+    let identities: Vec<Value> = accounts
+        .identities(user.id)
+        .await?
+        .iter()
+        .map(|i| json!({ "provider": i.provider.as_str(), "linked_at": rfc3339(i.linked_at) }))
+        .collect();
+    let subscriptions: Vec<Value> = stores
+        .subscriptions
+        .subscriptions(user.id)
+        .await?
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.id, "product_id": s.product_id, "state": s.state,
+                "expires_at": s.expires_at.map(rfc3339), "auto_renew": s.auto_renew,
+            })
+        })
+        .collect();
+    let entitlements: Vec<Value> = stores
+        .entitlements
+        .entitlements(user.id)
+        .await?
+        .iter()
+        .map(|e| {
+            json!({
+                "name": e.name, "active": e.is_active_at(now),
+                "expires_at": e.expires_at.map(rfc3339), "source": e.source,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "user": UserView::from(&user),
+        "has_password": user.password_hash.is_some(),
+        "device_id": user.device_id.as_ref().map(|d| d.as_str()),
+        // This node's view; the session may run on another node of a cluster.
+        "session": { "here": hub.holds(user.id).await },
+        "identities": identities,
+        "subscriptions": subscriptions,
+        "entitlements": entitlements,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+/// The audit log, newest first; `next_cursor` pages on.
+async fn audit(
+    caller: AuthUser,
+    query: web::Query<AuditQuery>,
+    stores: web::Data<Stores>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_role(Role::Admin)?;
+    let limit = query.limit.unwrap_or(50);
+    if limit == 0 || limit > MAX_AUDIT_PAGE {
+        return Err(ApiError::new(ErrorCode::InvalidQuery)
+            .with_message(format!("limit is 1 to {MAX_AUDIT_PAGE}")));
+    }
+    let before = query
+        .cursor
+        .as_deref()
+        .map(|c| {
+            uuid::Uuid::parse_str(c)
+                .map_err(|_| ApiError::new(ErrorCode::InvalidQuery).with_message("bad cursor"))
+        })
+        .transpose()?;
+    let entries = stores.audit.audit_entries(before, limit).await?;
+    let next_cursor = (entries.len() == limit)
+        .then(|| entries.last().map(|e| e.id.to_string()))
+        .flatten();
+    let items: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            json!({
+                "id": e.id.to_string(), "at": rfc3339(e.at), "actor": e.actor,
+                "method": e.method, "route": e.route, "path": e.path,
+                "status": e.status, "request_id": e.request_id,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": next_cursor })))
+}

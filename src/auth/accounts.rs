@@ -92,6 +92,7 @@ pub async fn create_account(
         device_id: None,
         created_at: now_millis(),
         email_verified: false,
+        timezone: None,
     };
     match users.create_user(&user).await {
         Ok(()) => Ok(user),
@@ -182,6 +183,7 @@ impl Accounts {
             device_id: Some(device.clone()),
             created_at: now_millis(),
             email_verified: false,
+            timezone: None,
         };
         match self.users.create_user(&user).await {
             Ok(()) => {
@@ -341,9 +343,13 @@ impl Accounts {
         refresh: String,
     ) -> Result<TokenPair, AccountError> {
         let scopes = self.scopes(user.id).await?;
-        let access = self
-            .access
-            .issue_user(user.id, &user.roles, &scopes, user.email_verified);
+        let access = self.access.issue_user(
+            user.id,
+            &user.roles,
+            &scopes,
+            user.email_verified,
+            user.timezone,
+        );
         Ok(TokenPair {
             access,
             refresh: Some(refresh),

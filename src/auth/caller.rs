@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use fitpulse_actors::domain::{Role, UserId};
+use fitpulse_actors::domain::{Role, TimeZone, UserId};
 
 use super::Auth;
 use super::tokens::{Principal, TokenError};
@@ -20,6 +20,8 @@ pub struct AuthUser {
     pub expires_at: i64,
     /// The token says the account's email was verified.
     pub email_verified: bool,
+    /// The member's time zone, from the token; their days are UTC days without one.
+    pub timezone: Option<TimeZone>,
 }
 
 /// Why a token does not authenticate.
@@ -86,6 +88,7 @@ impl Auth {
             scopes: verified.scopes,
             expires_at: verified.expires_at,
             email_verified: verified.email_verified,
+            timezone: verified.timezone,
         })
     }
 
@@ -128,6 +131,7 @@ mod tests {
             scopes: BTreeSet::new(),
             expires_at: 0,
             email_verified: false,
+            timezone: None,
         }
     }
 

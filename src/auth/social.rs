@@ -73,6 +73,7 @@ impl Accounts {
                     device_id: None,
                     created_at: now_millis(),
                     email_verified: email.is_some() && claims.email_verified,
+                    timezone: None,
                 };
                 (user, SocialOutcome::Created)
             }

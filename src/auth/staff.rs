@@ -49,6 +49,7 @@ impl Accounts {
                     device_id: None,
                     created_at: now_millis(),
                     email_verified: false,
+                    timezone: None,
                 };
                 match self.users.create_user(&user).await {
                     Ok(()) => {}

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use fitpulse_actors::domain::{Role, UserId, now_millis};
+use fitpulse_actors::domain::{Role, TimeZone, UserId, now_millis};
 use jsonwebtoken::{Algorithm, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 
@@ -59,6 +59,9 @@ pub struct Claims {
     /// On user tokens: whether the account's email was verified when the token was issued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_verified: Option<bool>,
+    /// On user tokens: the member's time zone (IANA), when they gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tz: Option<String>,
 }
 
 /// A verified access token.
@@ -73,6 +76,7 @@ pub struct Verified {
     pub issued_at_ms: i64,
     pub expires_at: i64,
     pub email_verified: bool,
+    pub timezone: Option<TimeZone>,
 }
 
 /// A freshly signed access token.
@@ -123,6 +127,7 @@ struct Draft<'a> {
     ttl_seconds: i64,
     audience: String,
     email_verified: Option<bool>,
+    timezone: Option<TimeZone>,
     /// Stamp `iat_ms` (user tokens).
     precise: bool,
 }
@@ -195,17 +200,19 @@ impl AccessTokens {
             ttl_seconds,
             audience: self.audience.clone(),
             email_verified: None,
+            timezone: None,
             precise: false,
         })
     }
 
-    /// Signs a user's token with the `email_verified` and `iat_ms` claims.
+    /// Signs a user's token with the `email_verified`, `tz` and `iat_ms` claims.
     pub fn issue_user(
         &self,
         user: UserId,
         roles: &BTreeSet<Role>,
         scopes: &BTreeSet<String>,
         email_verified: bool,
+        timezone: Option<TimeZone>,
     ) -> Issued {
         self.sign(Draft {
             principal: &Principal::User(user),
@@ -214,6 +221,7 @@ impl AccessTokens {
             ttl_seconds: self.ttl_seconds as i64,
             audience: self.audience.clone(),
             email_verified: Some(email_verified),
+            timezone,
             precise: true,
         })
     }
@@ -228,6 +236,7 @@ impl AccessTokens {
             ttl_seconds,
             audience: admission_audience(&self.audience),
             email_verified: None,
+            timezone: None,
             precise: false,
         })
     }
@@ -240,6 +249,7 @@ impl AccessTokens {
             ttl_seconds,
             audience,
             email_verified,
+            timezone,
             precise,
         } = draft;
         let now_ms = now_millis();
@@ -260,6 +270,7 @@ impl AccessTokens {
             jti: uuid::Uuid::new_v4().simple().to_string(),
             iat_ms: precise.then_some(now_ms),
             email_verified,
+            tz: timezone.map(|z| z.as_str().to_owned()),
         };
         let key = self.keys.active();
         let mut header = Header::new(Algorithm::EdDSA);
@@ -312,6 +323,7 @@ impl AccessTokens {
             issued_at_ms: claims.iat_ms.unwrap_or(claims.iat.saturating_mul(1000)),
             expires_at: claims.exp,
             email_verified: claims.email_verified.unwrap_or(false),
+            timezone: claims.tz.as_deref().and_then(|z| TimeZone::parse(z).ok()),
         })
     }
 }

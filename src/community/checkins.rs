@@ -1,10 +1,10 @@
-//! Daily check-ins: one per user and UTC day, made or edited only on the day itself, and
-//! the streak of consecutive days. A user's first check-in of a day is an activity for
+//! Daily check-ins: one per user and day (in the member's time zone, UTC without one),
+//! made or edited only on the day itself, and the streak of consecutive days. A user's first check-in of a day is an activity for
 //! their followers and groups; edits are not announced again.
 
 use chrono::NaiveDate;
-use fitpulse_actors::domain::time::{date_of, date_of_day, day_number};
-use fitpulse_actors::domain::{UserId, now_millis};
+use fitpulse_actors::domain::time::{date_of_day, day_number};
+use fitpulse_actors::domain::{TimeZone, UserId, local_date, now_millis};
 use fitpulse_actors::events::kinds;
 use fitpulse_actors::ports::community::CheckinRecord;
 use serde_json::json;
@@ -41,9 +41,9 @@ pub struct CheckinHistory {
     pub streak_days: u32,
 }
 
-/// Today (UTC) as a day number.
-fn today() -> i32 {
-    day_number(date_of(now_millis()))
+/// Today in `zone` (UTC without one) as a day number.
+fn today(zone: Option<TimeZone>) -> i32 {
+    day_number(local_date(now_millis(), zone))
 }
 
 /// Consecutive days with a check-in, ending today (or yesterday: a streak is not broken
@@ -70,9 +70,10 @@ impl Community {
     pub async fn check_in(
         &self,
         user: UserId,
+        zone: Option<TimeZone>,
         checkin: NewCheckin,
     ) -> Result<CheckinSaved, CommunityError> {
-        let today = today();
+        let today = today(zone);
         let day = checkin.date.map_or(today, day_number);
         if day > today {
             return Err(CommunityError::invalid(
@@ -119,12 +120,13 @@ impl Community {
     pub async fn checkins(
         &self,
         user: UserId,
+        zone: Option<TimeZone>,
         limit: Option<usize>,
     ) -> Result<CheckinHistory, CommunityError> {
         let limit = limit.unwrap_or(DEFAULT_SHOWN).clamp(1, HISTORY_DAYS);
         let mut items = self.stores.community.checkins(user, HISTORY_DAYS).await?;
         let days: Vec<i32> = items.iter().map(|c| c.day).collect();
-        let streak_days = streak(&days, today());
+        let streak_days = streak(&days, today(zone));
         items.truncate(limit);
         Ok(CheckinHistory { items, streak_days })
     }

@@ -7,8 +7,7 @@
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use fitpulse_actors::domain::time::date_of;
-use fitpulse_actors::domain::{Units, UserId, now_millis};
+use fitpulse_actors::domain::{TimeZone, Units, UserId, local_date, now_millis};
 use fitpulse_actors::hub::Hub;
 use fitpulse_actors::ports::store::{EntitlementStore, StoreError};
 use fitpulse_actors::session::SessionError;
@@ -73,8 +72,9 @@ impl Plans {
         }
     }
 
-    fn today() -> NaiveDate {
-        date_of(now_millis())
+    /// Today in the member's zone (UTC without one): plan days turn at their midnight.
+    fn today(zone: Option<TimeZone>) -> NaiveDate {
+        local_date(now_millis(), zone)
     }
 
     /// The user's plan (`NoPlan` when they follow none).
@@ -84,13 +84,18 @@ impl Plans {
     }
 
     /// Week `week` of the user's plan (the current one when `None`), rendered.
-    pub async fn week(&self, user: UserId, week: Option<usize>) -> Result<Value, PlansError> {
+    pub async fn week(
+        &self,
+        user: UserId,
+        zone: Option<TimeZone>,
+        week: Option<usize>,
+    ) -> Result<Value, PlansError> {
         let plan = self.current(user).await?;
         Ok(plan::render_week(
             &plan,
             week,
             &self.content.catalog,
-            Self::today(),
+            Self::today(zone),
         )?)
     }
 
@@ -116,11 +121,12 @@ impl Plans {
     pub async fn choose(
         &self,
         user: UserId,
+        zone: Option<TimeZone>,
         token_premium: bool,
         template_id: String,
         start_date: Option<NaiveDate>,
     ) -> Result<Value, PlansError> {
-        let today = Self::today();
+        let today = Self::today(zone);
         let start_date = start_date.unwrap_or(today);
         if (start_date - today).num_days().abs() > MAX_START_OFFSET_DAYS {
             return Err(PlansError::StartOutOfRange);
@@ -159,14 +165,19 @@ impl Plans {
     }
 
     /// The week a shopping-list request is about: `week`, or the plan's current one.
-    fn week_or_current(&self, plan: &UserPlan, week: Option<usize>) -> Result<usize, PlansError> {
+    fn week_or_current(
+        &self,
+        plan: &UserPlan,
+        zone: Option<TimeZone>,
+        week: Option<usize>,
+    ) -> Result<usize, PlansError> {
         match week {
             Some(week) => Ok(week),
             None => {
                 let weeks = plan::template(&self.content.catalog, &plan.template_id)?
                     .weeks
                     .len();
-                Ok(plan::current_week(plan, weeks, Self::today()))
+                Ok(plan::current_week(plan, weeks, Self::today(zone)))
             }
         }
     }
@@ -176,10 +187,11 @@ impl Plans {
     pub async fn shopping_list(
         &self,
         user: UserId,
+        zone: Option<TimeZone>,
         week: Option<usize>,
     ) -> Result<Value, PlansError> {
         let plan = self.current(user).await?;
-        let week = self.week_or_current(&plan, week)?;
+        let week = self.week_or_current(&plan, zone, week)?;
         let list = shopping::list(&plan, week, &self.content.catalog)?;
         let units = self
             .stores
@@ -196,13 +208,14 @@ impl Plans {
     pub async fn check_line(
         &self,
         user: UserId,
+        zone: Option<TimeZone>,
         token_premium: bool,
         line_id: String,
         week: Option<usize>,
         checked: bool,
     ) -> Result<usize, PlansError> {
         let plan = self.current(user).await?;
-        let week = self.week_or_current(&plan, week)?;
+        let week = self.week_or_current(&plan, zone, week)?;
         let op = PlanOp::Check {
             week,
             line_id,

@@ -1,7 +1,7 @@
 //! The signed-in user's own account: profile, deletion, entitlements.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use fitpulse_actors::domain::{DisplayName, Email, Locale, Units, now_millis};
+use fitpulse_actors::domain::{DisplayName, Email, Locale, TimeZone, Units, now_millis};
 use fitpulse_actors::ports::store::ProfileUpdate;
 use serde::Deserialize;
 use serde_json::json;
@@ -44,6 +44,8 @@ struct ProfileBody {
     display_name: Option<String>,
     locale: Option<String>,
     units: Option<String>,
+    /// An IANA zone; the member's days (streaks, plan days) are counted in it.
+    timezone: Option<String>,
 }
 
 async fn update_profile(
@@ -80,10 +82,15 @@ async fn update_profile(
                     .ok_or_else(|| ApiError::invalid_field("units", "`metric` or `imperial`"))
             })
             .transpose()?,
+        timezone: body
+            .timezone
+            .as_deref()
+            .map(|z| TimeZone::parse(z).map_err(|e| ApiError::invalid_field("timezone", e)))
+            .transpose()?,
     };
     if update == ProfileUpdate::default() && email.is_none() {
         return Err(ApiError::new(ErrorCode::InvalidBody)
-            .with_message("name at least one of email, display_name, locale, units"));
+            .with_message("name at least one of email, display_name, locale, units, timezone"));
     }
     let mut user = None;
     if let Some(email) = email {

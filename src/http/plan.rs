@@ -89,7 +89,9 @@ async fn get_plan(
     query: web::Query<WeekQuery>,
     plans: Service,
 ) -> Result<HttpResponse, ApiError> {
-    let week = plans.week(caller.user_id()?, query.week).await?;
+    let week = plans
+        .week(caller.user_id()?, caller.timezone, query.week)
+        .await?;
     Ok(HttpResponse::Ok().json(week))
 }
 
@@ -118,6 +120,7 @@ async fn choose(
     let week = plans
         .choose(
             caller.user_id()?,
+            caller.timezone,
             caller.premium(),
             body.template_id,
             start_date,
@@ -198,7 +201,9 @@ async fn shopping_list(
     query: web::Query<WeekQuery>,
     plans: Service,
 ) -> Result<HttpResponse, ApiError> {
-    let list = plans.shopping_list(caller.user_id()?, query.week).await?;
+    let list = plans
+        .shopping_list(caller.user_id()?, caller.timezone, query.week)
+        .await?;
     Ok(HttpResponse::Ok().json(list))
 }
 
@@ -212,6 +217,7 @@ async fn set_line(
     let week = plans
         .check_line(
             caller.user_id()?,
+            caller.timezone,
             caller.premium(),
             line_id.clone(),
             week,

@@ -23,6 +23,8 @@ pub struct UserView<'a> {
     pub anonymous: bool,
     /// The owner proved the email (a verification link); false without an email.
     pub email_verified: bool,
+    /// IANA zone the member's days are counted in; `null` for UTC.
+    pub timezone: Option<&'static str>,
     pub created_at: String,
 }
 
@@ -37,6 +39,7 @@ impl<'a> From<&'a UserRecord> for UserView<'a> {
             roles: user.roles.iter().map(|r: &Role| r.as_str()).collect(),
             anonymous: user.email.is_none(),
             email_verified: user.email.is_some() && user.email_verified,
+            timezone: user.timezone.map(|z| z.as_str()),
             created_at: rfc3339(user.created_at),
         }
     }

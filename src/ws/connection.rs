@@ -128,6 +128,7 @@ impl Connection {
             scopes: BTreeSet::new(),
             expires_at: 0,
             email_verified: false,
+            timezone: None,
         };
         let mut connection = Connection::new(
             gateway,

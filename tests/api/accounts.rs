@@ -496,6 +496,87 @@ async fn a_profile_update_validates_each_field_and_needs_at_least_one() {
     assert_eq!(ok.json()["locale"], "de-AT");
 }
 
+/// A zone whose date differs from UTC's right now: Kiritimati (UTC+14) is a day ahead from
+/// 10:00 UTC on, Pago Pago (UTC-11) a day behind until 11:00 UTC.
+fn a_zone_off_the_utc_date() -> (&'static str, chrono::NaiveDate) {
+    use chrono::{Timelike, Utc};
+    let now = Utc::now();
+    if now.hour() >= 10 {
+        (
+            "Pacific/Kiritimati",
+            now.date_naive() + chrono::Duration::days(1),
+        )
+    } else {
+        (
+            "Pacific/Pago_Pago",
+            now.date_naive() - chrono::Duration::days(1),
+        )
+    }
+}
+
+#[actix_web::test]
+async fn a_members_days_are_counted_in_their_time_zone() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    let answer = app.register(&email).await;
+    let utc_access = answer["access_token"].as_str().expect("access").to_owned();
+    let refresh = answer["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+    let (zone, local_today) = a_zone_off_the_utc_date();
+    let bad = app
+        .call(
+            "PATCH",
+            "/v1/me",
+            Some(json!({"timezone": "Mars/Olympus"})),
+            Some(&utc_access),
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    assert_eq!(bad.json()["error"]["details"]["field"], "timezone");
+    let set = app
+        .call(
+            "PATCH",
+            "/v1/me",
+            Some(json!({"timezone": zone})),
+            Some(&utc_access),
+        )
+        .await;
+    assert_eq!(set.status, 200, "{}", set.text);
+    assert_eq!(set.json()["timezone"], zone);
+
+    let checkin = json!({ "mood": "great", "satisfaction": 5, "date": local_today.to_string() });
+    // The old token has no zone: the member's local date is not today in UTC.
+    let utc = app
+        .call(
+            "POST",
+            "/v1/me/checkins",
+            Some(checkin.clone()),
+            Some(&utc_access),
+        )
+        .await;
+    assert_eq!(utc.status, 400, "{}", utc.text);
+    let refreshed = app
+        .token(
+            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+            None,
+        )
+        .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
+    let zoned = refreshed.json()["access_token"]
+        .as_str()
+        .expect("access")
+        .to_owned();
+    let local = app
+        .call("POST", "/v1/me/checkins", Some(checkin), Some(&zoned))
+        .await;
+    assert_eq!(local.status, 201, "{}", local.text);
+    assert_eq!(local.json()["date"], local_today.to_string());
+    let history = app.call("GET", "/v1/me/checkins", None, Some(&zoned)).await;
+    assert_eq!(history.json()["streak_days"], 1, "{}", history.text);
+}
+
 #[actix_web::test]
 async fn entitlements_list_active_and_lapsed_grants_and_feed_the_token_scope() {
     let app = spawn_app().await;

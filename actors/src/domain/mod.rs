@@ -9,6 +9,7 @@ mod profile;
 mod role;
 pub mod text;
 pub mod time;
+pub mod zone;
 
 pub use content::{ContentKind, ItemRef, ItemRefError};
 pub use credentials::{CredentialError, DeviceId, Password};
@@ -17,6 +18,7 @@ pub use ids::UserId;
 pub use live::{ClassId, ClassPhase, ClassState, LiveClassRecord};
 pub use profile::{DisplayName, Locale, ProfileError, Units};
 pub use role::Role;
+pub use zone::{TimeZone, TimeZoneError, local_date};
 
 /// Milliseconds since the Unix epoch, the one timestamp representation of the core.
 pub type UnixMillis = i64;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::{
-    DeviceId, DisplayName, Email, ItemRef, Locale, Role, Units, UnixMillis, UserId,
+    DeviceId, DisplayName, Email, ItemRef, Locale, Role, TimeZone, Units, UnixMillis, UserId,
 };
 
 /// How long an idempotency key is remembered; a retry after that counts as a new request.
@@ -67,6 +67,9 @@ pub struct UserRecord {
     /// for it); false again when the email changes.
     #[serde(default)]
     pub email_verified: bool,
+    /// The zone the member's days are counted in; UTC when unknown.
+    #[serde(default)]
+    pub timezone: Option<TimeZone>,
 }
 
 /// Profile fields to change; `None` leaves a field as it is.
@@ -75,6 +78,7 @@ pub struct ProfileUpdate {
     pub display_name: Option<DisplayName>,
     pub locale: Option<Locale>,
     pub units: Option<Units>,
+    pub timezone: Option<TimeZone>,
 }
 
 #[async_trait]

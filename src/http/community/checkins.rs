@@ -61,7 +61,7 @@ pub(super) async fn check_in(
             .map(|n| long_text("note", n, MAX_NOTE))
             .transpose()?,
     };
-    let saved = community.check_in(user, checkin).await?;
+    let saved = community.check_in(user, caller.timezone, checkin).await?;
     let status = if saved.created {
         StatusCode::CREATED
     } else {
@@ -81,7 +81,9 @@ pub(super) async fn checkins(
     query: web::Query<LimitQuery>,
     community: Data,
 ) -> Result<HttpResponse, ApiError> {
-    let history = community.checkins(caller.user_id()?, query.limit).await?;
+    let history = community
+        .checkins(caller.user_id()?, caller.timezone, query.limit)
+        .await?;
     let items: Vec<Value> = history.items.iter().map(checkin_view).collect();
     Ok(HttpResponse::Ok()
         .json(json!({ "items": items, "streak_days": history.streak_days, "next_cursor": null })))

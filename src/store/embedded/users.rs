@@ -137,6 +137,9 @@ impl UserStore for EmbeddedStore {
             if let Some(units) = update.units {
                 user.units = units;
             }
+            if let Some(zone) = update.timezone {
+                user.timezone = Some(zone);
+            }
             save(txn, &user)?;
             Ok(Some(user))
         })

@@ -124,6 +124,12 @@ pub const MIGRATIONS: &[Migration] = &[
         cql: include_str!("../../../cql/0014_admin_audit.cql"),
         fill: None,
     },
+    Migration {
+        version: 15,
+        name: "0015_user_timezone",
+        cql: include_str!("../../../cql/0015_user_timezone.cql"),
+        fill: Some(add_timezone),
+    },
 ];
 
 /// How long a lock holder may run before its lock expires on its own.
@@ -281,31 +287,39 @@ async fn apply_pending(session: &Session) -> Result<MigrateReport, MigrateError>
     Ok(report)
 }
 
-/// 0013: `users.email_verified`, added when the table does not have it yet, so a repeated
-/// run is a no-op.
+/// 0013: `users.email_verified`.
 fn add_email_verified(session: &Session) -> FillFuture<'_> {
-    Box::pin(async move {
-        let keyspace = session
-            .get_keyspace()
-            .ok_or("migrations run in a keyspace")?;
-        let found = session
-            .query_unpaged(
-                "SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? \
-                 AND table_name = 'users' AND column_name = 'email_verified'",
-                (keyspace.as_str(),),
-            )
-            .await?
-            .into_rows_result()?
-            .rows_num();
-        if found > 0 {
-            return Ok(0);
-        }
-        session
-            .query_unpaged("ALTER TABLE users ADD email_verified boolean", ())
-            .await?;
-        session.await_schema_agreement().await?;
-        Ok(1)
-    })
+    Box::pin(add_column(session, "users", "email_verified", "boolean"))
+}
+
+/// 0015: `users.timezone`.
+fn add_timezone(session: &Session) -> FillFuture<'_> {
+    Box::pin(add_column(session, "users", "timezone", "text"))
+}
+
+/// Adds a column when the table does not have it yet, so a repeated run is a no-op. The
+/// names are ours, never input.
+async fn add_column(session: &Session, table: &str, column: &str, kind: &str) -> FillResult {
+    let keyspace = session
+        .get_keyspace()
+        .ok_or("migrations run in a keyspace")?;
+    let found = session
+        .query_unpaged(
+            "SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? \
+             AND table_name = ? AND column_name = ?",
+            (keyspace.as_str(), table, column),
+        )
+        .await?
+        .into_rows_result()?
+        .rows_num();
+    if found > 0 {
+        return Ok(0);
+    }
+    session
+        .query_unpaged(format!("ALTER TABLE {table} ADD {column} {kind}"), ())
+        .await?;
+    session.await_schema_agreement().await?;
+    Ok(1)
 }
 
 /// 0011: the mirror of every block made before it (`blocked_by` from `blocks_by_user`).

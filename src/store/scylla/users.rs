@@ -4,7 +4,9 @@
 //! is conditional on still owning it, so it never removes someone else's.
 
 use async_trait::async_trait;
-use fitpulse_actors::domain::{DeviceId, DisplayName, Email, Locale, Role, Units, UserId};
+use fitpulse_actors::domain::{
+    DeviceId, DisplayName, Email, Locale, Role, TimeZone, Units, UserId,
+};
 use fitpulse_actors::ports::store::{ProfileUpdate, StoreError, UserRecord, UserStore};
 use scylla::DeserializeRow;
 use scylla::client::session::Session;
@@ -70,22 +72,23 @@ impl Statements {
             insert_user: prepare(
                 session,
                 "INSERT INTO users (id, email, display_name, password_hash, roles, locale, \
-                 units, device_id, created_at, email_verified) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 units, device_id, created_at, email_verified, timezone) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .await?,
             delete_user: prepare(session, "DELETE FROM users WHERE id = ?").await?,
             user_by_id: prepare(
                 session,
                 "SELECT id, email, display_name, password_hash, roles, locale, units, \
-                 device_id, created_at, email_verified FROM users WHERE id = ?",
+                 device_id, created_at, email_verified, timezone FROM users WHERE id = ?",
             )
             .await?,
             // Unset bind values leave their column untouched, so concurrent updates of
             // different fields do not overwrite each other.
             update_profile: prepare(
                 session,
-                "UPDATE users SET display_name = ?, locale = ?, units = ? WHERE id = ? IF EXISTS",
+                "UPDATE users SET display_name = ?, locale = ?, units = ?, timezone = ? \
+                 WHERE id = ? IF EXISTS",
             )
             .await?,
             attach_email: prepare(
@@ -132,6 +135,7 @@ struct UserRow {
     device_id: Option<String>,
     created_at: Option<CqlTimestamp>,
     email_verified: Option<bool>,
+    timezone: Option<String>,
 }
 
 impl UserRow {
@@ -171,6 +175,8 @@ impl UserRow {
             device_id,
             created_at: self.created_at.map_or(0, |t| t.0),
             email_verified: self.email_verified.unwrap_or(false),
+            // A zone the tz database no longer knows reads as none (UTC).
+            timezone: self.timezone.and_then(|z| TimeZone::parse(&z).ok()),
         })
     }
 }
@@ -255,6 +261,7 @@ impl ScyllaStore {
                 user.device_id.as_ref().map(DeviceId::as_str),
                 CqlTimestamp(user.created_at),
                 user.email_verified,
+                user.timezone.map(|z| z.as_str()),
             ),
         )
         .await
@@ -354,6 +361,7 @@ impl UserStore for ScyllaStore {
                     set(update.display_name.as_ref().map(DisplayName::as_str)),
                     set(update.locale.as_ref().map(Locale::as_str)),
                     set(update.units.map(Units::as_str)),
+                    set(update.timezone.map(|z| z.as_str())),
                     id.as_uuid(),
                 );
                 match run_lwt(&self.session, &self.statements.update_profile, values).await? {

@@ -293,6 +293,7 @@ impl TestApp {
             device_id: None,
             created_at: now_millis(),
             email_verified: false,
+            timezone: None,
         };
         self.stores
             .users

@@ -29,6 +29,7 @@ fn user(email: Option<&str>) -> UserRecord {
         device_id: None,
         created_at: now_millis(),
         email_verified: false,
+        timezone: None,
     }
 }
 

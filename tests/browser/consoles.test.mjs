@@ -233,6 +233,40 @@ test("ops publishes a feature message that reaches a member live", { timeout: 90
   assertNoPageErrors();
 });
 
+test("ops creates staff, changes its role and ends its logins, each in the admin actions", { timeout: 60_000 }, async () => {
+  const ops = await open("ops-accounts", "/console/ops");
+  await signIn(ops, ADMIN);
+  await ops.waitForSelector("#ops:not(.hidden)");
+  const email = `staff-${Date.now()}-${Math.random().toString(36).slice(2, 8)}@console.test`;
+  await ops.fill("#staff input[name=email]", email);
+  await ops.selectOption("#staff select[name=role]", "coach");
+  await ops.click("#staff button[name=create-staff]");
+  await ops.waitForFunction((e) => document.querySelector("#account-notice").textContent.includes(`created ${e}`), email);
+  await ops.waitForSelector('#account[data-role="coach"]');
+  const userId = await ops.getAttribute("#account", "data-user-id");
+  assert.match(userId, /^[0-9a-f-]{36}$/);
+  assert.match(await ops.textContent("#account-facts"), /roles: member, coach · email not verified · no password/);
+
+  await ops.selectOption("#account-role", "admin");
+  await ops.click("#set-role");
+  await ops.waitForSelector('#account[data-role="admin"]');
+  await ops.click("#revoke");
+  await ops.waitForFunction(() => document.querySelector("#account-notice").textContent.includes("every login"));
+  // Newest first: the revoke, the role change, the creation, all by this admin.
+  await ops.waitForFunction(
+    () => [...document.querySelectorAll("#audit tr[data-route]")].slice(0, 3).map((r) => r.dataset.route).join(" ") ===
+      "/v1/admin/users/{id}/revoke /v1/admin/users/{id} /v1/admin/users",
+  );
+  assert.match(await ops.textContent("#audit tr[data-route]"), new RegExp(`/v1/admin/users/\\{id\\}/revoke`));
+
+  // An address without an account says so, and changes nothing.
+  await ops.fill("#lookup input[name=email]", `nobody-${Date.now()}@console.test`);
+  await ops.click("#lookup button[name=look-up]");
+  await ops.waitForFunction(() => document.querySelector("#account-error").textContent.startsWith("not_found"));
+  await shot(ops, "ops-accounts");
+  assertNoPageErrors();
+});
+
 test("the member app browses, likes and follows a plan", { timeout: 60_000 }, async () => {
   const { page } = await registerMember("Dee");
   // Premium items are listed but locked for a free member.

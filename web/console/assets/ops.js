@@ -1,5 +1,6 @@
-// The ops console (admin role): publish feature messages after an audience dry run, and
-// watch this node's sessions, the cluster's nodes, the classes, drops and outbox dead
+// The ops console (admin role): publish feature messages after an audience dry run; look
+// accounts up, change their roles, end their logins and create staff; watch this node's
+// sessions, the cluster's nodes, the classes, drops, the admin actions and outbox dead
 // letters (polled).
 
 import { $, Api, badge, busy, every, fill, h, mountLogin, showError, time } from "./fitpulse.js";
@@ -31,7 +32,87 @@ async function start() {
       await loadMessages();
     }),
   );
+  mountAccounts();
   every(REFRESH_MS, refresh);
+}
+
+/** The account the lookup found, for the role and revoke buttons. */
+let account = null;
+
+function mountAccounts() {
+  const error = $("#account-error");
+  $("#lookup").addEventListener("submit", (event) => {
+    event.preventDefault();
+    busy($("#lookup button"), error, () => lookUp($("#lookup").email.value.trim()));
+  });
+  $("#set-role").addEventListener("click", () =>
+    busy($("#set-role"), error, async () => {
+      const role = $("#account-role").value;
+      await api.request("PATCH", `/v1/admin/users/${account.user.id}`, { roles: [role] });
+      $("#account-notice").textContent = `${account.user.email} is now ${role}`;
+      await lookUp(account.user.email);
+      await loadAudit();
+    }),
+  );
+  $("#revoke").addEventListener("click", () =>
+    busy($("#revoke"), error, async () => {
+      await api.post(`/v1/admin/users/${account.user.id}/revoke`);
+      $("#account-notice").textContent = `every login of ${account.user.email} ended`;
+      await loadAudit();
+    }),
+  );
+  $("#staff").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = $("#staff");
+    busy(form.querySelector("button"), error, async () => {
+      const created = await api.post("/v1/admin/users", { email: form.email.value.trim(), roles: [form.role.value] });
+      $("#account-notice").textContent = `created ${created.email}; a link to set the password is on its way`;
+      await lookUp(created.email);
+      await loadAudit();
+    });
+  });
+}
+
+async function lookUp(email) {
+  account = await api.get(`/v1/admin/users?email=${encodeURIComponent(email)}`);
+  const { user } = account;
+  $("#account").classList.remove("hidden");
+  $("#account").dataset.userId = user.id;
+  $("#account-name").textContent = user.display_name;
+  $("#account-email").textContent = user.email;
+  const top = ["admin", "coach"].find((r) => user.roles.includes(r)) || "member";
+  $("#account-role").value = top;
+  $("#account").dataset.role = top;
+  const facts = [
+    `roles: ${user.roles.join(", ")}`,
+    user.email_verified ? "email verified" : "email not verified",
+    account.has_password ? "has a password" : "no password",
+    account.identities.length ? `signs in with ${account.identities.map((i) => i.provider).join(", ")}` : null,
+    account.session.here ? "online here" : null,
+  ].filter(Boolean);
+  $("#account-facts").textContent = facts.join(" · ");
+  $("#account-subscriptions").textContent = account.subscriptions.length
+    ? account.subscriptions.map((s) => `${s.product_id}: ${s.state}`).join(" · ")
+    : "no subscriptions";
+}
+
+async function loadAudit() {
+  const log = await api.get("/v1/admin/audit?limit=20");
+  fill(
+    $("#audit"),
+    log.items.length
+      ? log.items.map((e) =>
+          h(
+            "tr",
+            { "data-audit-id": e.id, "data-route": e.route },
+            h("td", { class: "small" }, time(e.at)),
+            h("td", { class: "small wrap" }, e.actor),
+            h("td", { class: "small wrap", title: e.path }, `${e.method} ${e.route}`),
+            h("td", { class: "num" }, e.status),
+          ),
+        )
+      : h("tr", {}, h("td", { colspan: 4, class: "muted" }, "No admin actions yet.")),
+  );
 }
 
 function list(value) {
@@ -58,7 +139,7 @@ function messageBody() {
 }
 
 async function refresh() {
-  await Promise.all([loadNode(), loadCluster(), loadMessages(), loadClasses(), loadDrops(), loadOutbox()].map((p) => p.catch((err) => console.warn(err))));
+  await Promise.all([loadNode(), loadCluster(), loadMessages(), loadClasses(), loadDrops(), loadAudit(), loadOutbox()].map((p) => p.catch((err) => console.warn(err))));
   $("#updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
 }
 

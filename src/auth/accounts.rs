@@ -11,7 +11,7 @@ use std::sync::Arc;
 use fitpulse_actors::domain::{
     DeviceId, DisplayName, Email, Locale, Password, Role, Units, UserId, now_millis,
 };
-use fitpulse_actors::ports::accounts::{AccountTokenStore, IdentityStore};
+use fitpulse_actors::ports::accounts::{AccountDataStore, AccountTokenStore, IdentityStore};
 use fitpulse_actors::ports::commerce::OutboxStore;
 use fitpulse_actors::ports::store::{
     EntitlementStore, ProfileUpdate, StoreError, UserRecord, UserStore,
@@ -114,6 +114,7 @@ pub struct Accounts {
     pub(super) passwords: Arc<Passwords>,
     pub(super) account_tokens: Arc<dyn AccountTokenStore>,
     pub(super) identities: Arc<dyn IdentityStore>,
+    pub(super) account_data: Arc<dyn AccountDataStore>,
     /// Where the links in account emails point.
     pub(super) link_base_url: String,
 }
@@ -131,6 +132,7 @@ pub struct AccountDeps {
     pub passwords: Arc<Passwords>,
     pub account_tokens: Arc<dyn AccountTokenStore>,
     pub identities: Arc<dyn IdentityStore>,
+    pub account_data: Arc<dyn AccountDataStore>,
     pub link_base_url: String,
 }
 
@@ -148,6 +150,7 @@ impl Accounts {
             passwords: deps.passwords,
             account_tokens: deps.account_tokens,
             identities: deps.identities,
+            account_data: deps.account_data,
             link_base_url: deps.link_base_url,
         }
     }
@@ -301,16 +304,17 @@ impl Accounts {
     }
 
     /// Deletes the account: access tokens stop working first (durably, on every node),
-    /// then every refresh token is revoked and personal data, claims and entitlements go.
+    /// then every row about the user is erased in the store; subscriptions and orders stay
+    /// for accounting under a fresh pseudonym that nothing links back to the user. The
+    /// caller ends the user's session first, so nothing of it is written after.
     pub async fn delete(&self, user: UserId) -> Result<bool, AccountError> {
+        if self.users.user_by_id(user).await?.is_none() {
+            return Ok(false);
+        }
         self.revoked.revoke(user).await?;
         self.refresh.revoke_user(user).await?;
-        for identity in self.identities.identities_of(user).await? {
-            self.identities
-                .unlink_identity(user, identity.provider)
-                .await?;
-        }
-        Ok(self.users.delete_user(user).await?)
+        self.account_data.erase_user(user, UserId::random()).await?;
+        Ok(true)
     }
 
     /// Queues the welcome email of a user who just gave us their address. The account

@@ -14,6 +14,7 @@
 pub mod accounts;
 pub mod caller;
 pub mod clients;
+pub mod erasure;
 pub mod id_tokens;
 pub mod jwks;
 pub mod keys;
@@ -82,6 +83,7 @@ impl AuthParts {
             outbox: stores.outbox.clone(),
             account_tokens: stores.account_tokens.clone(),
             identities: stores.identities.clone(),
+            account_data: stores.account_data.clone(),
             link_base_url: settings.link_base_url.clone(),
             clock: clock.clone(),
             passwords: Arc::new(passwords::Passwords::new(

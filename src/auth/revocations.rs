@@ -8,6 +8,9 @@
 //! `fitpulse.auth.revoked` (`<user> <millis>`) so the other nodes act on it at once. A node
 //! that missed the announcement, or restarted since, still refuses the token within one poll.
 //!
+//! The store and the bus see a pseudonym of the user (a v5 uuid of the user id), never the
+//! id itself, so an erased account leaves no row naming it while its tokens stay refused.
+//!
 //! Times are Unix milliseconds: user tokens carry their issue time to the millisecond
 //! (`iat_ms`), so a sign-in right after a revocation (a password reset) is not caught by it.
 
@@ -22,6 +25,13 @@ use fitpulse_actors::ports::store::{Revocation, RevocationStore, StoreError};
 use crate::bus::announce::Announcer;
 
 const SUBJECT: &str = "fitpulse.auth.revoked";
+/// The namespace of revocation pseudonyms.
+const PSEUDONYMS: uuid::Uuid = uuid::Uuid::from_u128(0x6f1c_2b7e_9d4a_4f0e_8a53_1c2d_3e4f_5a6b);
+
+/// What revocations are kept under for `user`.
+fn pseudonym(user: UserId) -> UserId {
+    UserId::from_uuid(uuid::Uuid::new_v5(&PSEUDONYMS, user.as_uuid().as_bytes()))
+}
 /// A poll reads back this far before the previous one, for revocations written by nodes
 /// whose clocks run behind or whose writes were in flight.
 const POLL_OVERLAP_MS: i64 = 30_000;
@@ -49,6 +59,7 @@ impl RevokedUsers {
     /// Stores the revocation, then applies it here and, in a cluster, on every other node.
     /// Nothing is remembered if the store refuses, so the caller can retry.
     pub async fn revoke(&self, user: UserId) -> Result<(), StoreError> {
+        let user = pseudonym(user);
         let at = now_millis();
         let keep_until = at + self.remember_seconds * 1000;
         self.store
@@ -121,7 +132,8 @@ impl RevokedUsers {
         Ok(())
     }
 
-    /// Remembers that `user`'s tokens issued at or before `at` (Unix milliseconds) are void.
+    /// Remembers that the tokens of the user behind `user` (a pseudonym) issued at or
+    /// before `at` (Unix milliseconds) are void.
     fn remember(&self, user: UserId, at: i64) {
         let now = now_millis();
         let mut revoked = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
@@ -133,7 +145,9 @@ impl RevokedUsers {
     /// True if a token for `user` issued at `issued_at` (Unix milliseconds) was revoked.
     pub fn is_revoked(&self, user: UserId, issued_at: i64) -> bool {
         let revoked = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
-        revoked.get(&user).is_some_and(|&at| issued_at <= at)
+        revoked
+            .get(&pseudonym(user))
+            .is_some_and(|&at| issued_at <= at)
     }
 }
 

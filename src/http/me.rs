@@ -9,6 +9,7 @@ use serde_json::json;
 use super::client_ip::client_ip;
 use super::views::{UserView, rfc3339};
 use super::{ApiError, ErrorCode};
+use crate::auth::erasure::Erasure;
 use crate::auth::rate_limit::LoginLimiter;
 use crate::auth::{Accounts, AuthUser};
 use crate::store::Stores;
@@ -107,15 +108,24 @@ async fn update_profile(
     Ok(HttpResponse::Ok().json(UserView::from(&user)))
 }
 
+/// Erases the account and everything about the user (see `auth::erasure`).
 async fn delete_account(
     caller: AuthUser,
     accounts: web::Data<Accounts>,
+    hub: web::Data<fitpulse_actors::hub::Hub>,
+    content: web::Data<crate::content::Content>,
+    stores: web::Data<Stores>,
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user_id()?;
-    if !accounts.delete(user).await? {
+    let erasure = Erasure {
+        accounts: &accounts,
+        hub: &hub,
+        content: &content,
+        likes: stores.likes.as_ref(),
+    };
+    if !erasure.erase(user).await? {
         return Err(gone());
     }
-    tracing::info!(user_id = %user, "account deleted");
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -12,7 +12,7 @@ mod timed;
 
 use std::sync::Arc;
 
-use fitpulse_actors::ports::accounts::{AccountTokenStore, IdentityStore};
+use fitpulse_actors::ports::accounts::{AccountDataStore, AccountTokenStore, IdentityStore};
 use fitpulse_actors::ports::audit::AuditStore;
 use fitpulse_actors::ports::commerce::{OutboxStore, SubscriptionStore};
 use fitpulse_actors::ports::community::CommunityStore;
@@ -36,6 +36,7 @@ pub struct Stores {
     pub account_tokens: Arc<dyn AccountTokenStore>,
     pub identities: Arc<dyn IdentityStore>,
     pub audit: Arc<dyn AuditStore>,
+    pub account_data: Arc<dyn AccountDataStore>,
     pub likes: Arc<dyn LikeStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub refresh_tokens: Arc<dyn RefreshTokenStore>,
@@ -62,6 +63,7 @@ impl Stores {
             + AccountTokenStore
             + IdentityStore
             + AuditStore
+            + AccountDataStore
             + LikeStore
             + IdempotencyStore
             + RefreshTokenStore
@@ -87,6 +89,7 @@ impl Stores {
             account_tokens: store.clone(),
             identities: store.clone(),
             audit: store.clone(),
+            account_data: store.clone(),
             likes: store.clone(),
             idempotency: store.clone(),
             refresh_tokens: store.clone(),
@@ -129,4 +132,31 @@ pub async fn open(settings: &Settings, metrics: &Metrics) -> Result<Stores, Open
             Arc::new(scylla::ScyllaStore::connect(&settings.store.scylla, metrics).await?),
         ),
     })
+}
+
+/// A JSON document (class results) without the objects that name `user` in one of their
+/// strings; a document that does not parse becomes an empty list.
+pub(crate) fn scrubbed(doc: &str, user: &str) -> String {
+    fn names(value: &serde_json::Value, user: &str) -> bool {
+        value
+            .as_object()
+            .is_some_and(|fields| fields.values().any(|v| v.as_str() == Some(user)))
+    }
+    fn scrub(value: &mut serde_json::Value, user: &str) {
+        match value {
+            serde_json::Value::Array(items) => {
+                items.retain(|item| !names(item, user));
+                items.iter_mut().for_each(|item| scrub(item, user));
+            }
+            serde_json::Value::Object(fields) => fields.values_mut().for_each(|v| scrub(v, user)),
+            _ => {}
+        }
+    }
+    match serde_json::from_str::<serde_json::Value>(doc) {
+        Ok(mut value) => {
+            scrub(&mut value, user);
+            value.to_string()
+        }
+        Err(_) => "[]".to_owned(),
+    }
 }

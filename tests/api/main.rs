@@ -13,6 +13,7 @@ mod content;
 mod drops;
 mod drops_restarts;
 mod drops_returns;
+mod erasure;
 mod errors;
 mod hardening;
 mod hardening_more;

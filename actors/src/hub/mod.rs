@@ -92,6 +92,12 @@ impl Hub {
         self.shard(user).send(Holds { user }).await.unwrap_or(false)
     }
 
+    /// Ends the user's session on this node for good, once it has persisted, and starts
+    /// none for them again (the account is being erased: nothing may be written after).
+    pub async fn end_session(&self, user: UserId) {
+        let _ = self.shard(user).send(shard::EndSession { user }).await;
+    }
+
     /// Whether the user's session runs here (not merely persisting before it stops).
     pub async fn running(&self, user: UserId) -> bool {
         self.shard(user)

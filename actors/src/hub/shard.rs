@@ -38,7 +38,13 @@ pub struct HubShard {
     next_generation: u64,
     /// Set when the node drains: no new sessions start here.
     refuse_new: bool,
+    /// Users whose account was erased, and when: no session of theirs starts again here
+    /// (a late delivery would write a feed back), for [`ERASED_FOR`].
+    erased: HashMap<UserId, std::time::Instant>,
 }
+
+/// How long an erased user's sessions stay refused: longer than any delivery in flight.
+const ERASED_FOR: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 impl HubShard {
     pub fn new(deps: Arc<SessionDeps>, cluster: Cluster) -> Self {
@@ -49,6 +55,7 @@ impl HubShard {
             stopping: HashMap::new(),
             next_generation: 0,
             refuse_new: false,
+            erased: HashMap::new(),
         }
     }
 
@@ -63,7 +70,7 @@ impl HubShard {
     /// session belongs on another node).
     fn session(&mut self, user: UserId, ctx: &mut Context<Self>) -> Option<&mut Entry> {
         if !self.sessions.contains_key(&user) {
-            if self.refuse_new {
+            if self.refuse_new || self.erased.contains_key(&user) {
                 return None;
             }
             self.next_generation += 1;
@@ -317,6 +324,40 @@ impl Handler<DrainAll> for HubShard {
         Box::pin(async move {
             futures_util::future::join_all(done).await;
             // Persisted: other nodes may start these users' sessions now.
+            drop(holds);
+        })
+    }
+}
+
+/// Ends one user's session here for good (the account is being erased): its devices
+/// close with 1001, it persists and stops, and none starts again; answers once nothing of
+/// it is left to write (also when it was already stopping).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct EndSession {
+    pub user: UserId,
+}
+
+impl Handler<EndSession> for HubShard {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, msg: EndSession, _: &mut Context<Self>) -> Self::Result {
+        self.erased.retain(|_, at| at.elapsed() < ERASED_FOR);
+        self.erased.insert(msg.user, std::time::Instant::now());
+        let mut done = Vec::new();
+        let mut holds = Vec::new();
+        if let Some(entry) = self.sessions.remove(&msg.user) {
+            let (tx, rx) = oneshot::channel();
+            entry.addr.do_send(session::Drain { done: tx });
+            done.push(rx.map(|_| ()).boxed());
+            holds.extend(entry.hold);
+        }
+        if let Some((_, barrier, hold)) = self.stopping.remove(&msg.user) {
+            done.push(barrier.boxed());
+            holds.extend(hold);
+        }
+        Box::pin(async move {
+            futures_util::future::join_all(done).await;
             drop(holds);
         })
     }

@@ -105,3 +105,17 @@ pub trait IdentityStore: Send + Sync {
         provider: SocialProvider,
     ) -> Result<bool, StoreError>;
 }
+
+/// Everything a backend stores about one user, as a whole: erasure knows every table.
+#[async_trait]
+pub trait AccountDataStore: Send + Sync {
+    /// Erases every row about `user` (profile, sign-ins, tokens, feed, plan, likes, saves,
+    /// check-ins, follows, blocks, group memberships, posts and comments, message states,
+    /// reminders, quotas), keeping only what accounting needs (subscriptions and orders),
+    /// moved to `pseudonym`. Repeating it is harmless.
+    async fn erase_user(&self, user: UserId, pseudonym: UserId) -> Result<(), StoreError>;
+    /// Every row, in every table, whose key or value contains `needle` (and every table
+    /// the erasure does not know), as `table: key`: a whole-store walk, for checking an
+    /// erasure, never for serving requests.
+    async fn rows_mentioning(&self, needle: &str) -> Result<Vec<String>, StoreError>;
+}

@@ -15,6 +15,7 @@ mod community;
 mod content;
 mod drops;
 mod entitlements;
+mod erasure;
 mod feed;
 mod idempotency;
 mod identities;

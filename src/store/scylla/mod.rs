@@ -13,6 +13,7 @@ mod community;
 mod content;
 mod drops;
 mod entitlements;
+mod erasure;
 mod feed;
 mod idempotency;
 mod identities;

@@ -1,0 +1,468 @@
+//! Erasing an account from the embedded store, in one write transaction: every table is
+//! named here, by how it holds the user (a key that starts or ends with the id, a row that
+//! mentions it), so [`TABLES`] is also what a walk over the file checks against.
+//!
+//! What accounting needs stays under a pseudonym: subscriptions, their purchase links,
+//! orders; groups the user made, classes they coached, reports they filed and the audit
+//! log keep their rows with the id replaced. Everything else about the user goes. The
+//! tables without a per-user index are scanned whole (posts, orders, tokens): erasure is
+//! rare, and the embedded store is the single-node one.
+
+use async_trait::async_trait;
+use fitpulse_actors::domain::UserId;
+use fitpulse_actors::ports::accounts::AccountDataStore;
+use fitpulse_actors::ports::store::StoreError;
+use redb::{ReadableTable, TableDefinition, TableHandle, WriteTransaction};
+use serde_json::Value;
+
+use super::*;
+
+/// Every table of the store, grouped by how it holds a user's rows; [`erase`] handles
+/// each, and the walk reports any table not named here.
+const TABLES: [&str; 49] = [
+    // keyed by the user first, or by the user alone
+    "users",
+    "refresh_families_by_user",
+    "entitlements",
+    "feed_events",
+    "feed_state",
+    "plans",
+    "likes",
+    "saves",
+    "message_states",
+    "checkins",
+    "following",
+    "followers",
+    "blocks",
+    "blocked_by",
+    "groups_by_user",
+    "identities_by_user",
+    // keyed by something then the user (a full scan)
+    "live_reminders",
+    "drop_quotas",
+    "group_members",
+    // rows that name the user go (a full scan)
+    "users_by_email",
+    "users_by_device",
+    "refresh_tokens",
+    "refresh_families",
+    "live_results",
+    "idempotency_keys",
+    "outbox_items",
+    "posts",
+    "account_tokens",
+    "identities",
+    // rows that name the user stay, with the pseudonym in its place
+    "live_classes",
+    "subscriptions",
+    "purchase_links",
+    "orders",
+    "community_groups",
+    "reports",
+    "audit_log",
+    // never name a user
+    "token_revocations",
+    "live_classes_by_time",
+    "like_counts",
+    "content_items",
+    "settings",
+    "outbox_due",
+    "outbox_dead",
+    "drops",
+    "drop_leases",
+    "orders_by_drop",
+    "feature_messages",
+    "group_posts",
+    "post_comments",
+];
+
+/// Keys of `table` in the range of `prefix<sep>`.
+fn keys_with_prefix<V: redb::Value + 'static>(
+    txn: &WriteTransaction,
+    table: TableDefinition<&str, V>,
+    prefix: &str,
+) -> Result<Vec<String>, StoreError> {
+    let table = txn.open_table(table).map_err(backend)?;
+    let (start, end) = prefix_range(prefix);
+    table
+        .range(start.as_str()..end.as_str())
+        .map_err(backend)?
+        .map(|row| Ok(row.map_err(backend)?.0.value().to_owned()))
+        .collect()
+}
+
+/// Removes every key of `table` starting with `prefix<sep>`; answers the removed keys.
+fn remove_prefix<V: redb::Value + 'static>(
+    txn: &WriteTransaction,
+    table: TableDefinition<&str, V>,
+    prefix: &str,
+) -> Result<Vec<String>, StoreError> {
+    let keys = keys_with_prefix(txn, table, prefix)?;
+    let mut open = txn.open_table(table).map_err(backend)?;
+    for key in &keys {
+        open.remove(key.as_str()).map_err(backend)?;
+    }
+    Ok(keys)
+}
+
+/// Removes every key of `table` ending with `<sep>suffix` (a full scan).
+fn remove_suffix<V: redb::Value + 'static>(
+    txn: &WriteTransaction,
+    table: TableDefinition<&str, V>,
+    suffix: &str,
+) -> Result<(), StoreError> {
+    let ending = format!("{KEY_SEPARATOR}{suffix}");
+    let mut open = txn.open_table(table).map_err(backend)?;
+    let keys: Vec<String> = open
+        .iter()
+        .map_err(backend)?
+        .filter_map(|row| row.ok().map(|(k, _)| k.value().to_owned()))
+        .filter(|k| k.ends_with(&ending))
+        .collect();
+    for key in keys {
+        open.remove(key.as_str()).map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// The rows of a byte-valued table whose key or value contains `needle` (a full scan).
+fn rows_mentioning(
+    txn: &WriteTransaction,
+    table: TableDefinition<&str, &[u8]>,
+    needle: &str,
+) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    let open = txn.open_table(table).map_err(backend)?;
+    let mut found = Vec::new();
+    for row in open.iter().map_err(backend)? {
+        let (k, v) = row.map_err(backend)?;
+        let (key, value) = (k.value(), v.value());
+        if key.contains(needle) || contains(value, needle.as_bytes()) {
+            found.push((key.to_owned(), value.to_vec()));
+        }
+    }
+    Ok(found)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn replace_bytes(value: &[u8], from: &str, to: &str) -> Vec<u8> {
+    String::from_utf8_lossy(value)
+        .replace(from, to)
+        .into_bytes()
+}
+
+/// Removes the rows of a byte-valued table that mention `needle`; answers their keys.
+fn remove_mentions(
+    txn: &WriteTransaction,
+    table: TableDefinition<&str, &[u8]>,
+    needle: &str,
+) -> Result<Vec<String>, StoreError> {
+    let rows = rows_mentioning(txn, table, needle)?;
+    let mut open = txn.open_table(table).map_err(backend)?;
+    for (key, _) in &rows {
+        open.remove(key.as_str()).map_err(backend)?;
+    }
+    Ok(rows.into_iter().map(|(k, _)| k).collect())
+}
+
+/// Rewrites the rows of a byte-valued table that mention `user` with `pseudonym` in its
+/// place, in the key and the value.
+fn pseudonymize(
+    txn: &WriteTransaction,
+    table: TableDefinition<&str, &[u8]>,
+    user: &str,
+    pseudonym: &str,
+) -> Result<(), StoreError> {
+    let rows = rows_mentioning(txn, table, user)?;
+    let mut open = txn.open_table(table).map_err(backend)?;
+    for (key, value) in rows {
+        open.remove(key.as_str()).map_err(backend)?;
+        let (key, value) = (
+            key.replace(user, pseudonym),
+            replace_bytes(&value, user, pseudonym),
+        );
+        open.insert(key.as_str(), value.as_slice())
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// The second part of a two-part key.
+fn second(key: &str) -> &str {
+    key.split(KEY_SEPARATOR).nth(1).unwrap_or_default()
+}
+
+fn erase(txn: &WriteTransaction, user: UserId, pseudonym: UserId) -> Result<(), StoreError> {
+    let id = user.to_string();
+    let alias = pseudonym.to_string();
+
+    // The account and its sign-ins.
+    for claims in [USERS_BY_EMAIL, USERS_BY_DEVICE] {
+        let mut table = txn.open_table(claims).map_err(backend)?;
+        let held: Vec<String> = table
+            .iter()
+            .map_err(backend)?
+            .filter_map(|row| row.ok())
+            .filter(|(_, owner)| owner.value() == id)
+            .map(|(k, _)| k.value().to_owned())
+            .collect();
+        for key in held {
+            table.remove(key.as_str()).map_err(backend)?;
+        }
+    }
+    for single in [USERS, FEED_STATE] {
+        txn.open_table(single)
+            .map_err(backend)?
+            .remove(id.as_str())
+            .map_err(backend)?;
+    }
+    txn.open_table(PLANS)
+        .map_err(backend)?
+        .remove(id.as_str())
+        .map_err(backend)?;
+    for family in remove_prefix(txn, USER_FAMILIES, &id)? {
+        txn.open_table(REFRESH_FAMILIES)
+            .map_err(backend)?
+            .remove(second(&family))
+            .map_err(backend)?;
+    }
+    remove_mentions(txn, REFRESH_TOKENS, &id)?;
+    remove_mentions(txn, REFRESH_FAMILIES, &id)?;
+    remove_prefix(txn, USER_IDENTITIES, &id)?;
+    remove_mentions(txn, IDENTITIES, &id)?;
+    remove_mentions(txn, ACCOUNT_TOKENS, &id)?;
+
+    // What the member made and marked.
+    remove_prefix(txn, ENTITLEMENTS, &id)?;
+    remove_prefix(txn, FEED_EVENTS, &id)?;
+    // Other members' notifications about the user keep their place in those feeds, with
+    // the pseudonym for the user.
+    pseudonymize(txn, FEED_EVENTS, &id, &alias)?;
+    remove_prefix(txn, SAVES, &id)?;
+    remove_prefix(txn, MESSAGE_STATES, &id)?;
+    remove_prefix(txn, CHECKINS, &id)?;
+    for like in remove_prefix(txn, LIKES, &id)? {
+        // `user<sep>kind<sep>id`: the item's count loses one.
+        let item = like.split_once(KEY_SEPARATOR).map_or("", |(_, item)| item);
+        let mut counts = txn.open_table(LIKE_COUNTS).map_err(backend)?;
+        let current = counts.get(item).map_err(backend)?.map(|c| c.value());
+        if let Some(count) = current {
+            counts
+                .insert(item, count.saturating_sub(1))
+                .map_err(backend)?;
+        }
+    }
+    for (own, mirror) in [
+        (FOLLOWING, FOLLOWERS),
+        (FOLLOWERS, FOLLOWING),
+        (BLOCKS, BLOCKED_BY),
+        (BLOCKED_BY, BLOCKS),
+    ] {
+        for pair in remove_prefix(txn, own, &id)? {
+            let other = second(&pair);
+            txn.open_table(mirror)
+                .map_err(backend)?
+                .remove(key(&[other, &id]).as_str())
+                .map_err(backend)?;
+        }
+    }
+    for membership in remove_prefix(txn, GROUPS_BY_USER, &id)? {
+        txn.open_table(GROUP_MEMBERS)
+            .map_err(backend)?
+            .remove(key(&[second(&membership), &id]).as_str())
+            .map_err(backend)?;
+    }
+    remove_suffix(txn, GROUP_MEMBERS, &id)?;
+    remove_suffix(txn, LIVE_REMINDERS, &id)?;
+    remove_suffix(txn, DROP_QUOTAS, &id)?;
+    erase_posts(txn, &id)?;
+    erase_results(txn, &id)?;
+    remove_mentions(txn, IDEMPOTENCY, &id)?;
+    remove_mentions(txn, OUTBOX, &id)?;
+
+    // What accounting and moderation keep, under the pseudonym.
+    for table in [
+        SUBSCRIPTIONS,
+        PURCHASE_LINKS,
+        ORDERS,
+        COMMUNITY_GROUPS,
+        LIVE_CLASSES,
+        REPORTS,
+        AUDIT_LOG,
+    ] {
+        pseudonymize(txn, table, &id, &alias)?;
+    }
+    Ok(())
+}
+
+/// The user's posts and comments go with their index entries, and the comments under
+/// the user's posts with them (the thread is gone).
+fn erase_posts(txn: &WriteTransaction, id: &str) -> Result<(), StoreError> {
+    let mut gone: Vec<String> = Vec::new();
+    for (post, value) in rows_mentioning(txn, POSTS, id)? {
+        let row: Value = serde_json::from_slice(&value).map_err(StoreError::backend)?;
+        if row["author"].as_str() == Some(id) {
+            gone.push(post);
+        }
+    }
+    let mut posts = txn.open_table(POSTS).map_err(backend)?;
+    let replies: Vec<String> = posts
+        .iter()
+        .map_err(backend)?
+        .filter_map(|row| row.ok())
+        .filter(|(_, v)| {
+            serde_json::from_slice::<Value>(v.value())
+                .ok()
+                .and_then(|row| row["parent"].as_str().map(str::to_owned))
+                .is_some_and(|parent| gone.contains(&parent))
+        })
+        .map(|(k, _)| k.value().to_owned())
+        .collect();
+    gone.extend(replies);
+    for post in &gone {
+        posts.remove(post.as_str()).map_err(backend)?;
+    }
+    drop(posts);
+    for index in [GROUP_POSTS, POST_COMMENTS] {
+        let mut table = txn.open_table(index).map_err(backend)?;
+        let keys: Vec<String> = table
+            .iter()
+            .map_err(backend)?
+            .filter_map(|row| row.ok().map(|(k, _)| k.value().to_owned()))
+            .filter(|k| {
+                k.split(KEY_SEPARATOR)
+                    .any(|part| gone.iter().any(|p| p == part))
+            })
+            .collect();
+        for key in keys {
+            table.remove(key.as_str()).map_err(backend)?;
+        }
+    }
+    Ok(())
+}
+
+/// Class results keep the other participants; the user's entries go.
+fn erase_results(txn: &WriteTransaction, id: &str) -> Result<(), StoreError> {
+    let mut table = txn.open_table(LIVE_RESULTS).map_err(backend)?;
+    let rows: Vec<(String, String)> = table
+        .iter()
+        .map_err(backend)?
+        .filter_map(|row| row.ok())
+        .filter(|(_, v)| v.value().contains(id))
+        .map(|(k, v)| (k.value().to_owned(), v.value().to_owned()))
+        .collect();
+    for (class, results) in rows {
+        let kept = crate::store::scrubbed(&results, id);
+        table
+            .insert(class.as_str(), kept.as_str())
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl AccountDataStore for EmbeddedStore {
+    async fn erase_user(&self, user: UserId, pseudonym: UserId) -> Result<(), StoreError> {
+        self.write("erase_user", move |txn| erase(txn, user, pseudonym))
+            .await
+    }
+
+    async fn rows_mentioning(&self, needle: &str) -> Result<Vec<String>, StoreError> {
+        let needle = needle.to_owned();
+        self.read("rows_mentioning", move |txn| {
+            let known = TABLES;
+            let mut found = Vec::new();
+            for handle in txn.list_tables().map_err(backend)? {
+                let name = handle.name().to_owned();
+                if !known.contains(&name.as_str()) {
+                    found.push(format!("{name}: a table the erasure does not know"));
+                }
+            }
+            let mut check = |name: &str, key: &str, value: &str| {
+                if key.contains(&needle) || value.contains(&needle) {
+                    found.push(format!("{name}: {key:?}"));
+                }
+            };
+            macro_rules! walk {
+                ($table:expr, $show:expr) => {{
+                    let table = txn.open_table($table).map_err(backend)?;
+                    for row in table.iter().map_err(backend)? {
+                        let (k, v) = row.map_err(backend)?;
+                        #[allow(clippy::redundant_closure_call)]
+                        let shown: String = ($show)(v.value());
+                        check($table.name(), k.value(), &shown);
+                    }
+                }};
+            }
+            let bytes = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
+            let text = |v: &str| v.to_owned();
+            let unit = |_: ()| String::new();
+            let number = |v: i64| v.to_string();
+            for table in [
+                USERS,
+                REFRESH_TOKENS,
+                REFRESH_FAMILIES,
+                ENTITLEMENTS,
+                FEED_EVENTS,
+                FEED_STATE,
+                LIVE_CLASSES,
+                IDEMPOTENCY,
+                CONTENT,
+                SETTINGS,
+                SUBSCRIPTIONS,
+                PURCHASE_LINKS,
+                OUTBOX,
+                DROPS,
+                DROP_LEASES,
+                ORDERS,
+                FEATURE_MESSAGES,
+                MESSAGE_STATES,
+                CHECKINS,
+                COMMUNITY_GROUPS,
+                POSTS,
+                REPORTS,
+                ACCOUNT_TOKENS,
+                AUDIT_LOG,
+                IDENTITIES,
+            ] {
+                walk!(table, bytes);
+            }
+            for table in [
+                USERS_BY_EMAIL,
+                USERS_BY_DEVICE,
+                PLANS,
+                LIVE_BY_TIME,
+                LIVE_RESULTS,
+                USER_IDENTITIES,
+            ] {
+                walk!(table, text);
+            }
+            for table in [
+                USER_FAMILIES,
+                LIVE_REMINDERS,
+                OUTBOX_DUE,
+                OUTBOX_DEAD,
+                DROP_ORDERS,
+                FOLLOWING,
+                FOLLOWERS,
+                BLOCKS,
+                BLOCKED_BY,
+                GROUP_MEMBERS,
+                GROUPS_BY_USER,
+                GROUP_POSTS,
+                POST_COMMENTS,
+            ] {
+                walk!(table, unit);
+            }
+            for table in [REVOCATIONS, LIKES, SAVES] {
+                walk!(table, number);
+            }
+            walk!(LIKE_COUNTS, |v: u64| v.to_string());
+            walk!(DROP_QUOTAS, |v: u32| v.to_string());
+            Ok(found)
+        })
+        .await
+    }
+}

@@ -1,0 +1,251 @@
+//! `DELETE /v1/me` erases the account: after a member who did a bit of everything deletes
+//! it, a walk over every table of the store finds no row naming them, what others made
+//! stays (their posts, their group, counts without the member's like), and the member's
+//! token is refused, also by a node that starts afterwards. On both backends.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Response, TestApp, scylla_app, spawn_app, unique_email};
+
+const RECIPE: &str = "quick-lentil-soup";
+
+async fn call(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    token: &str,
+) -> Response {
+    let response = app.call(method, path, body, Some(token)).await;
+    assert!(
+        response.status < 300,
+        "{method} {path}: {} {}",
+        response.status,
+        response.text
+    );
+    response
+}
+
+/// A registered member's id and token.
+async fn member(app: &TestApp) -> (String, String) {
+    let answer = app.register(&unique_email()).await;
+    (
+        answer["user"]["id"].as_str().expect("id").to_owned(),
+        answer["access_token"].as_str().expect("token").to_owned(),
+    )
+}
+
+async fn likes_of_recipe(app: &TestApp) -> u64 {
+    let recipe = app
+        .call("GET", &format!("/v1/recipes/{RECIPE}"), None, None)
+        .await;
+    recipe.json()["likes"].as_u64().expect("likes")
+}
+
+/// How many rows name `user`, once that number held for three reads in a row (events are
+/// delivered to feeds in the background). Bounded: 100 reads.
+async fn settled(app: &TestApp, user: &str) -> usize {
+    let mut last = usize::MAX;
+    let mut same = 0;
+    for _ in 0..100 {
+        let now = app
+            .stores
+            .account_data
+            .rows_mentioning(user)
+            .await
+            .expect("walk")
+            .len();
+        same = if now == last { same + 1 } else { 0 };
+        if same == 2 {
+            return now;
+        }
+        last = now;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the rows naming {user} kept changing");
+}
+
+/// Everything erased; answers the member's token for a look at what is refused.
+async fn a_deleted_account_leaves_no_row_naming_it(app: &TestApp) -> String {
+    let (gone, token) = member(app).await;
+    let (other, other_token) = member(app).await;
+    let (_, third_token) = member(app).await;
+    let likes_before = likes_of_recipe(app).await;
+
+    // A bit of everything the member can store.
+    call(
+        app,
+        "PATCH",
+        "/v1/me",
+        Some(json!({ "timezone": "Europe/Lisbon" })),
+        &token,
+    )
+    .await;
+    call(
+        app,
+        "PUT",
+        "/v1/me/plan",
+        Some(json!({ "template_id": "lose-weight-2-week-plan" })),
+        &token,
+    )
+    .await;
+    call(
+        app,
+        "PUT",
+        &format!("/v1/me/likes/recipe/{RECIPE}"),
+        None,
+        &token,
+    )
+    .await;
+    call(
+        app,
+        "PUT",
+        &format!("/v1/me/saved/recipe/{RECIPE}"),
+        None,
+        &token,
+    )
+    .await;
+    call(
+        app,
+        "POST",
+        "/v1/me/checkins",
+        Some(json!({ "mood": "great", "satisfaction": 5, "note": "legs day" })),
+        &token,
+    )
+    .await;
+    call(
+        app,
+        "PUT",
+        &format!("/v1/me/following/{other}"),
+        None,
+        &token,
+    )
+    .await;
+    call(
+        app,
+        "PUT",
+        &format!("/v1/me/following/{gone}"),
+        None,
+        &other_token,
+    )
+    .await;
+    call(
+        app,
+        "PUT",
+        &format!("/v1/me/blocks/{gone}"),
+        None,
+        &third_token,
+    )
+    .await;
+    let group = call(
+        app,
+        "POST",
+        "/v1/groups",
+        Some(json!({ "name": "Morning runners" })),
+        &token,
+    )
+    .await;
+    let group = group.json()["id"].as_str().expect("group").to_owned();
+    call(
+        app,
+        "PUT",
+        &format!("/v1/groups/{group}/members/me"),
+        None,
+        &other_token,
+    )
+    .await;
+    let posts = format!("/v1/groups/{group}/posts");
+    let mine = call(
+        app,
+        "POST",
+        &posts,
+        Some(json!({ "text": "5k done" })),
+        &token,
+    )
+    .await;
+    let mine = mine.json()["id"].as_str().expect("post").to_owned();
+    let theirs = call(
+        app,
+        "POST",
+        &posts,
+        Some(json!({ "text": "10k done" })),
+        &other_token,
+    )
+    .await;
+    let theirs = theirs.json()["id"].as_str().expect("post").to_owned();
+    call(
+        app,
+        "POST",
+        &format!("{posts}/{theirs}/comments"),
+        Some(json!({ "text": "great pace" })),
+        &token,
+    )
+    .await;
+    call(
+        app,
+        "POST",
+        &format!("{posts}/{mine}/comments"),
+        Some(json!({ "text": "nice" })),
+        &other_token,
+    )
+    .await;
+    let reset = app
+        .call(
+            "POST",
+            "/v1/auth/password-reset",
+            Some(json!({ "email": "x@example.com" })),
+            None,
+        )
+        .await;
+    assert_eq!(reset.status, 202);
+    assert_eq!(likes_of_recipe(app).await, likes_before + 1);
+    // Positive control: the walk sees the member before the erasure, once the community
+    // events in flight have landed in the feeds.
+    let before = settled(app, &gone).await;
+    assert!(before > 10, "{before} rows");
+
+    let deleted = app.call("DELETE", "/v1/me", None, Some(&token)).await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+    let left = app
+        .stores
+        .account_data
+        .rows_mentioning(&gone)
+        .await
+        .expect("walk");
+    assert!(left.is_empty(), "rows still naming the member: {left:#?}");
+
+    // What others made stays; the member's part of it goes.
+    assert_eq!(likes_of_recipe(app).await, likes_before);
+    let listed = call(app, "GET", &posts, None, &other_token).await.json();
+    let items = listed["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{listed}");
+    assert_eq!(items[0]["id"], theirs.as_str());
+    assert_eq!(items[0]["comments"], json!([]), "{listed}");
+    let followers = call(app, "GET", "/v1/me/followers", None, &other_token)
+        .await
+        .json();
+    assert_eq!(followers["items"], json!([]), "{followers}");
+    let me = app.call("GET", "/v1/me", None, Some(&token)).await;
+    assert_eq!(me.status, 401, "{}", me.text);
+    token
+}
+
+#[actix_web::test]
+async fn a_deleted_account_leaves_no_row_naming_it_on_the_embedded_store() {
+    let app = spawn_app().await;
+    a_deleted_account_leaves_no_row_naming_it(&app).await;
+}
+
+#[actix_web::test]
+async fn a_deleted_account_leaves_no_row_naming_it_on_scylla() {
+    let Some(app) = scylla_app(|_| {}).await else {
+        return;
+    };
+    let token = a_deleted_account_leaves_no_row_naming_it(&app).await;
+    // A node that starts afterwards loads the (pseudonymous) revocation and refuses it.
+    let Some(later) = scylla_app(|_| {}).await else {
+        return;
+    };
+    let me = later.call("GET", "/v1/me", None, Some(&token)).await;
+    assert_eq!(me.status, 401, "{}", me.text);
+}

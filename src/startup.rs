@@ -211,10 +211,19 @@ impl Application {
         let (node, cluster_state) =
             crate::node::serve(&settings.bus, cluster, hub.clone(), live.clone(), in_step).await?;
         node.host_rooms(Arc::new(crate::drops::rooms::RoomRequests(drops.clone())));
+        let exports = Arc::new(crate::auth::export::Exports::new(
+            stores.clone(),
+            clock.clone(),
+        ));
+        let mut handlers = outbox_handlers(&settings, &stores, &hub, &metrics, &drops)?;
+        handlers.register(
+            crate::auth::export::EXPORT_KIND,
+            Arc::new(crate::auth::export::ExportHandler(exports.clone())),
+        );
         // Once served: what the outbox publishes reaches users held on other nodes.
         let outbox = OutboxWorker::start(Deliverer::new(
             stores.outbox.clone(),
-            outbox_handlers(&settings, &stores, &hub, &metrics, &drops)?,
+            handlers,
             WorkerConfig::from(&settings.outbox),
             metrics.clone(),
             clock.clone(),
@@ -259,6 +268,7 @@ impl Application {
             accounts: web::Data::new(auth.accounts),
             limiter: web::Data::new(auth.limiter),
             social: web::Data::new(auth.social),
+            exports: web::Data::from(exports),
             client_ip: web::Data::new(ClientIpPolicy {
                 trust_forwarded_for: settings.http.trust_forwarded_for,
             }),
@@ -275,6 +285,7 @@ impl Application {
                 .app_data(app_data.accounts.clone())
                 .app_data(app_data.limiter.clone())
                 .app_data(app_data.social.clone())
+                .app_data(app_data.exports.clone())
                 .app_data(app_data.client_ip.clone())
                 .app_data(app_data.metrics_placement.clone())
                 .app_data(app_data.gateway.clone())
@@ -435,6 +446,7 @@ struct AppData {
     accounts: web::Data<Accounts>,
     limiter: web::Data<LoginLimiter>,
     social: web::Data<crate::auth::id_tokens::SocialProviders>,
+    exports: web::Data<crate::auth::export::Exports>,
     client_ip: web::Data<ClientIpPolicy>,
     metrics_placement: web::Data<http::ops::MetricsPlacement>,
     gateway: web::Data<Gateway>,

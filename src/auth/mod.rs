@@ -15,6 +15,7 @@ pub mod accounts;
 pub mod caller;
 pub mod clients;
 pub mod erasure;
+pub mod export;
 pub mod id_tokens;
 pub mod jwks;
 pub mod keys;

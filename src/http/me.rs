@@ -10,6 +10,7 @@ use super::client_ip::client_ip;
 use super::views::{UserView, rfc3339};
 use super::{ApiError, ErrorCode};
 use crate::auth::erasure::Erasure;
+use crate::auth::export::Exports;
 use crate::auth::rate_limit::LoginLimiter;
 use crate::auth::{Accounts, AuthUser};
 use crate::store::Stores;
@@ -21,7 +22,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .patch(update_profile)
             .delete(delete_account),
     )
-    .service(web::resource("/v1/me/entitlements").get(entitlements));
+    .service(web::resource("/v1/me/entitlements").get(entitlements))
+    .service(
+        web::resource("/v1/me/export")
+            .post(request_export)
+            .get(export_status),
+    );
 }
 
 fn gone() -> ApiError {
@@ -149,4 +155,46 @@ async fn entitlements(
         })
         .collect();
     Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": null })))
+}
+
+fn export_view(export: &fitpulse_actors::ports::accounts::ExportRecord) -> serde_json::Value {
+    let document = export
+        .document
+        .as_deref()
+        .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok());
+    json!({
+        "state": if export.ready_at.is_some() { "ready" } else { "pending" },
+        "requested_at": rfc3339(export.requested_at),
+        "ready_at": export.ready_at.map(rfc3339),
+        "document": document,
+    })
+}
+
+/// Starts an export of everything stored about the caller (202); limited like the other
+/// account emails, since each one reads the whole account.
+async fn request_export(
+    req: HttpRequest,
+    caller: AuthUser,
+    exports: web::Data<Exports>,
+    limiter: web::Data<LoginLimiter>,
+) -> Result<HttpResponse, ApiError> {
+    let user = caller.user_id()?;
+    limiter
+        .check_reset(client_ip(&req), &format!("export:{user}"))
+        .map_err(|wait| ApiError::rate_limited(wait.seconds()))?;
+    let export = exports.request(user).await?;
+    Ok(HttpResponse::Accepted().json(export_view(&export)))
+}
+
+/// The caller's latest export: pending, or ready with the document.
+async fn export_status(
+    caller: AuthUser,
+    exports: web::Data<Exports>,
+) -> Result<HttpResponse, ApiError> {
+    let export = exports.status(caller.user_id()?).await?.ok_or_else(|| {
+        ApiError::new(ErrorCode::NotFound).with_message("no export was asked for")
+    })?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("cache-control", "no-store"))
+        .json(export_view(&export)))
 }

@@ -65,6 +65,18 @@ async fn settled(app: &TestApp, user: &str) -> usize {
     panic!("the rows naming {user} kept changing");
 }
 
+/// The caller's export once it is ready (bounded: 100 reads).
+async fn ready_export(app: &TestApp, token: &str) -> Value {
+    for _ in 0..100 {
+        let export = call(app, "GET", "/v1/me/export", None, token).await.json();
+        if export["state"] == "ready" {
+            return export;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the export never became ready");
+}
+
 /// Everything erased; answers the member's token for a look at what is refused.
 async fn a_deleted_account_leaves_no_row_naming_it(app: &TestApp) -> String {
     let (gone, token) = member(app).await;
@@ -199,6 +211,34 @@ async fn a_deleted_account_leaves_no_row_naming_it(app: &TestApp) -> String {
         .await;
     assert_eq!(reset.status, 202);
     assert_eq!(likes_of_recipe(app).await, likes_before + 1);
+    // The export has all of it.
+    let none = app.call("GET", "/v1/me/export", None, Some(&token)).await;
+    assert_eq!(none.status, 404, "{}", none.text);
+    let asked = call(app, "POST", "/v1/me/export", None, &token).await;
+    assert_eq!(asked.json()["state"], "pending");
+    let export = ready_export(app, &token).await;
+    let document = &export["document"];
+    assert_eq!(document["profile"]["id"], gone.as_str());
+    assert_eq!(document["profile"]["timezone"], "Europe/Lisbon");
+    assert_eq!(
+        document["plan"]["template_id"], "lose-weight-2-week-plan",
+        "{document}"
+    );
+    assert_eq!(document["likes"][0]["id"], RECIPE);
+    assert_eq!(document["saves"][0]["id"], RECIPE);
+    assert_eq!(document["posts"][0]["text"], "5k done");
+    assert_eq!(document["comments"][0]["text"], "great pace");
+    assert_eq!(document["checkins"][0]["note"], "legs day");
+    assert_eq!(document["following"], json!([other.clone()]));
+    assert_eq!(document["followers"], json!([other.clone()]));
+    assert_eq!(document["groups"][0]["owner"], true);
+    assert!(
+        document["feed"].as_array().is_some_and(|f| !f.is_empty()),
+        "{document}"
+    );
+    let stranger = app.call("GET", "/v1/me/export", None, None).await;
+    assert_eq!(stranger.status, 401);
+
     // Positive control: the walk sees the member before the erasure, once the community
     // events in flight have landed in the feeds.
     let before = settled(app, &gone).await;

@@ -106,9 +106,31 @@ pub trait IdentityStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
-/// Everything a backend stores about one user, as a whole: erasure knows every table.
+/// A member's export of their data: asked for, then ready with the document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportRecord {
+    pub requested_at: UnixMillis,
+    pub ready_at: Option<UnixMillis>,
+    /// The JSON document, once ready.
+    pub document: Option<String>,
+}
+
+/// Everything a backend stores about one user, as a whole: erasure knows every table, and
+/// the export reads what no other port lists by user.
 #[async_trait]
 pub trait AccountDataStore: Send + Sync {
+    /// The user's posts and comments (a whole-table scan where no index by author exists).
+    async fn authored(
+        &self,
+        user: UserId,
+    ) -> Result<Vec<crate::ports::community::PostRecord>, StoreError>;
+    /// The user's drop orders (a whole-table scan where no index by user exists).
+    async fn orders_of(
+        &self,
+        user: UserId,
+    ) -> Result<Vec<crate::ports::drops::OrderRecord>, StoreError>;
+    async fn put_export(&self, user: UserId, export: &ExportRecord) -> Result<(), StoreError>;
+    async fn export_of(&self, user: UserId) -> Result<Option<ExportRecord>, StoreError>;
     /// Erases every row about `user` (profile, sign-ins, tokens, feed, plan, likes, saves,
     /// check-ins, follows, blocks, group memberships, posts and comments, message states,
     /// reminders, quotas), keeping only what accounting needs (subscriptions and orders),

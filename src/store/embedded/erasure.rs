@@ -19,7 +19,7 @@ use super::*;
 
 /// Every table of the store, grouped by how it holds a user's rows; [`erase`] handles
 /// each, and the walk reports any table not named here.
-const TABLES: [&str; 49] = [
+const TABLES: [&str; 50] = [
     // keyed by the user first, or by the user alone
     "users",
     "refresh_families_by_user",
@@ -37,6 +37,7 @@ const TABLES: [&str; 49] = [
     "blocked_by",
     "groups_by_user",
     "identities_by_user",
+    "account_exports",
     // keyed by something then the user (a full scan)
     "live_reminders",
     "drop_quotas",
@@ -222,6 +223,10 @@ fn erase(txn: &WriteTransaction, user: UserId, pseudonym: UserId) -> Result<(), 
         .map_err(backend)?
         .remove(id.as_str())
         .map_err(backend)?;
+    txn.open_table(EXPORTS)
+        .map_err(backend)?
+        .remove(id.as_str())
+        .map_err(backend)?;
     for family in remove_prefix(txn, USER_FAMILIES, &id)? {
         txn.open_table(REFRESH_FAMILIES)
             .map_err(backend)?
@@ -362,8 +367,90 @@ fn erase_results(txn: &WriteTransaction, id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Ids (keys) of the rows of a byte-valued table whose JSON field `field` is `id`.
+fn keys_where(
+    txn: &redb::ReadTransaction,
+    table: TableDefinition<&str, &[u8]>,
+    field: &str,
+    id: &str,
+) -> Result<Vec<String>, StoreError> {
+    let open = txn.open_table(table).map_err(backend)?;
+    let mut found = Vec::new();
+    for row in open.iter().map_err(backend)? {
+        let (k, v) = row.map_err(backend)?;
+        if !contains(v.value(), id.as_bytes()) {
+            continue;
+        }
+        let value: Value = serde_json::from_slice(v.value()).map_err(StoreError::backend)?;
+        if value[field].as_str() == Some(id) {
+            found.push(k.value().to_owned());
+        }
+    }
+    Ok(found)
+}
+
 #[async_trait]
 impl AccountDataStore for EmbeddedStore {
+    async fn authored(
+        &self,
+        user: UserId,
+    ) -> Result<Vec<fitpulse_actors::ports::community::PostRecord>, StoreError> {
+        let id = user.to_string();
+        let ids = self
+            .read("authored", move |txn| keys_where(txn, POSTS, "author", &id))
+            .await?;
+        let mut posts = Vec::new();
+        for id in ids {
+            let id = id.parse().map_err(StoreError::backend)?;
+            posts.extend(fitpulse_actors::ports::community::CommunityStore::post(self, id).await?);
+        }
+        Ok(posts)
+    }
+
+    async fn orders_of(
+        &self,
+        user: UserId,
+    ) -> Result<Vec<fitpulse_actors::ports::drops::OrderRecord>, StoreError> {
+        let id = user.to_string();
+        let ids = self
+            .read("orders_of", move |txn| keys_where(txn, ORDERS, "user", &id))
+            .await?;
+        let mut orders = Vec::new();
+        for id in ids {
+            let id = id.parse().map_err(StoreError::backend)?;
+            orders.extend(fitpulse_actors::ports::drops::DropStore::order(self, id).await?);
+        }
+        Ok(orders)
+    }
+
+    async fn put_export(
+        &self,
+        user: UserId,
+        export: &fitpulse_actors::ports::accounts::ExportRecord,
+    ) -> Result<(), StoreError> {
+        let bytes = encode(export)?;
+        self.write("put_export", move |txn| {
+            txn.open_table(EXPORTS)
+                .map_err(backend)?
+                .insert(user.to_string().as_str(), bytes.as_slice())
+                .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn export_of(
+        &self,
+        user: UserId,
+    ) -> Result<Option<fitpulse_actors::ports::accounts::ExportRecord>, StoreError> {
+        self.read("export_of", move |txn| {
+            let table = txn.open_table(EXPORTS).map_err(backend)?;
+            let row = table.get(user.to_string().as_str()).map_err(backend)?;
+            row.map(|r| decode(r.value())).transpose()
+        })
+        .await
+    }
+
     async fn erase_user(&self, user: UserId, pseudonym: UserId) -> Result<(), StoreError> {
         self.write("erase_user", move |txn| erase(txn, user, pseudonym))
             .await

@@ -120,6 +120,8 @@ const POST_COMMENTS: TableDefinition<&str, ()> = TableDefinition::new("post_comm
 const REPORTS: TableDefinition<&str, &[u8]> = TableDefinition::new("reports");
 /// Token hash -> one-time account token (reset and verification links) and whether taken.
 const ACCOUNT_TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("account_tokens");
+/// User -> their data export (requested, ready, the document).
+const EXPORTS: TableDefinition<&str, &[u8]> = TableDefinition::new("account_exports");
 /// Audit entry id (a v7 uuid, sorting in time order) -> the entry.
 const AUDIT_LOG: TableDefinition<&str, &[u8]> = TableDefinition::new("audit_log");
 /// `provider<sep>subject` -> the identity (its user, email, when linked).
@@ -166,6 +168,7 @@ impl EmbeddedStore {
             txn.open_table(ACCOUNT_TOKENS)?;
             txn.open_table(IDENTITIES)?;
             txn.open_table(AUDIT_LOG)?;
+            txn.open_table(EXPORTS)?;
             txn.open_table(USER_IDENTITIES)?;
             txn.open_table(REFRESH_TOKENS)?;
             txn.open_table(REFRESH_FAMILIES)?;

@@ -253,6 +253,7 @@ impl ScyllaStore {
         }
         // Likes whose items no longer parse go with the partition.
         for table in [
+            "account_exports",
             "likes_by_user",
             "entitlements",
             "feed_events",
@@ -425,6 +426,91 @@ impl ScyllaStore {
 
 #[async_trait]
 impl AccountDataStore for ScyllaStore {
+    async fn authored(
+        &self,
+        user: UserId,
+    ) -> Result<Vec<fitpulse_actors::ports::community::PostRecord>, StoreError> {
+        self.ops
+            .time("authored", async {
+                let u = user.as_uuid();
+                let ids: Vec<(Uuid, Option<Uuid>)> =
+                    self.scan("SELECT id, author_id FROM posts", ()).await?;
+                let mut posts = Vec::new();
+                for (id, _) in ids.into_iter().filter(|(_, a)| *a == Some(u)) {
+                    posts.extend(CommunityStore::post(self, id).await?);
+                }
+                Ok(posts)
+            })
+            .await
+    }
+
+    async fn orders_of(
+        &self,
+        user: UserId,
+    ) -> Result<Vec<fitpulse_actors::ports::drops::OrderRecord>, StoreError> {
+        self.ops
+            .time("orders_of", async {
+                let u = user.as_uuid();
+                let ids: Vec<(Uuid, Option<Uuid>)> =
+                    self.scan("SELECT id, user_id FROM orders", ()).await?;
+                let mut orders = Vec::new();
+                for (id, _) in ids.into_iter().filter(|(_, owner)| *owner == Some(u)) {
+                    orders.extend(fitpulse_actors::ports::drops::DropStore::order(self, id).await?);
+                }
+                Ok(orders)
+            })
+            .await
+    }
+
+    async fn put_export(
+        &self,
+        user: UserId,
+        export: &fitpulse_actors::ports::accounts::ExportRecord,
+    ) -> Result<(), StoreError> {
+        self.ops
+            .time(
+                "put_export",
+                self.run(
+                    "INSERT INTO account_exports (user_id, requested_at, ready_at, document) \
+                     VALUES (?, ?, ?, ?)",
+                    (
+                        user.as_uuid(),
+                        CqlTimestamp(export.requested_at),
+                        export.ready_at.map(CqlTimestamp),
+                        &export.document,
+                    ),
+                ),
+            )
+            .await
+    }
+
+    async fn export_of(
+        &self,
+        user: UserId,
+    ) -> Result<Option<fitpulse_actors::ports::accounts::ExportRecord>, StoreError> {
+        self.ops
+            .time("export_of", async {
+                let rows: Vec<(Option<CqlTimestamp>, Option<CqlTimestamp>, Option<String>)> = self
+                    .scan(
+                        "SELECT requested_at, ready_at, document FROM account_exports \
+                         WHERE user_id = ?",
+                        (user.as_uuid(),),
+                    )
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .next()
+                    .map(|(requested_at, ready_at, document)| {
+                        fitpulse_actors::ports::accounts::ExportRecord {
+                            requested_at: requested_at.map_or(0, |t| t.0),
+                            ready_at: ready_at.map(|t| t.0),
+                            document,
+                        }
+                    }))
+            })
+            .await
+    }
+
     async fn erase_user(&self, user: UserId, pseudonym: UserId) -> Result<(), StoreError> {
         self.ops
             .time("erase_user", async {

@@ -130,6 +130,12 @@ pub const MIGRATIONS: &[Migration] = &[
         cql: include_str!("../../../cql/0015_user_timezone.cql"),
         fill: Some(add_timezone),
     },
+    Migration {
+        version: 16,
+        name: "0016_account_exports",
+        cql: include_str!("../../../cql/0016_account_exports.cql"),
+        fill: None,
+    },
 ];
 
 /// How long a lock holder may run before its lock expires on its own.

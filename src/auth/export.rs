@@ -1,0 +1,220 @@
+//! A member's copy of everything stored about them. `POST /v1/me/export` records the
+//! request and queues an outbox item; the outbox runs [`ExportHandler`], which builds one
+//! JSON document and stores it with the request; `GET /v1/me/export` answers the state and,
+//! when ready, the document. The outbox retries a build that fails, like any other item.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use fitpulse_actors::domain::UserId;
+use fitpulse_actors::domain::time::{date_of_day, rfc3339};
+use fitpulse_actors::ports::accounts::ExportRecord;
+use fitpulse_actors::ports::clock::SharedClock;
+use fitpulse_actors::ports::commerce::OutboxItem;
+use fitpulse_actors::ports::store::{Mark, StoreError};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::outbox::handler::{HandleError, Handler};
+use crate::store::Stores;
+
+/// The outbox kind of export builds.
+pub const EXPORT_KIND: &str = "account.export";
+/// The most feed events, check-ins and followers one export lists (newest kept first
+/// where the store keeps more; feeds keep far fewer).
+const MAX_LISTED: usize = 10_000;
+
+pub struct Exports {
+    stores: Stores,
+    clock: SharedClock,
+}
+
+fn marks(marks: &[Mark]) -> Vec<Value> {
+    marks
+        .iter()
+        .map(|m| json!({ "kind": m.item.kind().as_str(), "id": m.item.id(), "at": rfc3339(m.at) }))
+        .collect()
+}
+
+fn ids(users: &[UserId]) -> Vec<String> {
+    users.iter().map(UserId::to_string).collect()
+}
+
+impl Exports {
+    pub fn new(stores: Stores, clock: SharedClock) -> Self {
+        Exports { stores, clock }
+    }
+
+    /// Starts an export, unless one is already being built; answers its record.
+    pub async fn request(&self, user: UserId) -> Result<ExportRecord, StoreError> {
+        let data = &self.stores.account_data;
+        if let Some(current) = data.export_of(user).await?
+            && current.ready_at.is_none()
+        {
+            return Ok(current);
+        }
+        let now = self.clock.now();
+        let record = ExportRecord {
+            requested_at: now,
+            ready_at: None,
+            document: None,
+        };
+        data.put_export(user, &record).await?;
+        let payload = json!({ "user_id": user.to_string() }).to_string();
+        self.stores
+            .outbox
+            .enqueue(&OutboxItem::new(Uuid::new_v4(), EXPORT_KIND, payload, now))
+            .await?;
+        Ok(record)
+    }
+
+    pub async fn status(&self, user: UserId) -> Result<Option<ExportRecord>, StoreError> {
+        self.stores.account_data.export_of(user).await
+    }
+
+    /// Builds the document of `user` and stores it with the request.
+    async fn build(&self, user: UserId) -> Result<(), StoreError> {
+        let Some(requested) = self.stores.account_data.export_of(user).await? else {
+            // Erased meanwhile, or never asked for: nothing to build.
+            return Ok(());
+        };
+        let document = self.document(user).await?;
+        let ready = ExportRecord {
+            requested_at: requested.requested_at,
+            ready_at: Some(self.clock.now()),
+            document: Some(document.to_string()),
+        };
+        self.stores.account_data.put_export(user, &ready).await
+    }
+
+    async fn document(&self, user: UserId) -> Result<Value, StoreError> {
+        let s = &self.stores;
+        let Some(profile) = s.users.user_by_id(user).await? else {
+            return Ok(json!({ "user_id": user.to_string(), "profile": null }));
+        };
+        let now = self.clock.now();
+        let identities: Vec<Value> = s
+            .identities
+            .identities_of(user)
+            .await?
+            .iter()
+            .map(|i| json!({ "provider": i.provider.as_str(), "email": i.email.as_ref().map(|e| e.as_str()), "linked_at": rfc3339(i.linked_at) }))
+            .collect();
+        let entitlements: Vec<Value> = s
+            .entitlements
+            .entitlements(user)
+            .await?
+            .iter()
+            .map(|e| json!({ "name": e.name, "active": e.is_active_at(now), "expires_at": e.expires_at.map(rfc3339), "source": e.source }))
+            .collect();
+        let subscriptions: Vec<Value> = s
+            .subscriptions
+            .subscriptions(user)
+            .await?
+            .iter()
+            .map(|x| json!({ "id": x.id, "product_id": x.product_id, "state": x.state, "expires_at": x.expires_at.map(rfc3339), "auto_renew": x.auto_renew }))
+            .collect();
+        let plan = s
+            .plans
+            .plan(user)
+            .await?
+            .map(|doc| serde_json::from_str::<Value>(&doc).unwrap_or(Value::String(doc)));
+        let feed: Vec<Value> = s
+            .feed
+            .events_after(user, 0, MAX_LISTED)
+            .await?
+            .iter()
+            .map(|e| {
+                let data = serde_json::from_str::<Value>(&e.data).unwrap_or(Value::Null);
+                json!({ "seq": e.seq, "type": e.kind, "at": rfc3339(e.at), "data": data })
+            })
+            .collect();
+        let checkins: Vec<Value> = s
+            .community
+            .checkins(user, MAX_LISTED)
+            .await?
+            .iter()
+            .map(|c| json!({ "date": date_of_day(c.day).to_string(), "mood": c.mood, "satisfaction": c.satisfaction, "note": c.note }))
+            .collect();
+        let mut groups = Vec::new();
+        for id in s.community.groups_of(user).await? {
+            if let Some(group) = s.community.group(id).await? {
+                groups.push(json!({ "id": id.to_string(), "name": group.name, "owner": group.owner == user }));
+            }
+        }
+        let (mut posts, mut comments) = (Vec::new(), Vec::new());
+        for post in s.account_data.authored(user).await? {
+            let view = json!({ "id": post.id.to_string(), "group_id": post.group.to_string(), "text": post.text, "image_ref": post.image_ref, "created_at": rfc3339(post.created_at), "removed": post.removed });
+            match post.parent {
+                Some(parent) => {
+                    let mut view = view;
+                    view["post_id"] = json!(parent.to_string());
+                    comments.push(view);
+                }
+                None => posts.push(view),
+            }
+        }
+        let message_states: Vec<Value> = s
+            .messages
+            .message_states(user)
+            .await?
+            .iter()
+            .map(|(id, st)| json!({ "message_id": id.to_string(), "read_at": st.read_at.map(rfc3339), "dismissed_at": st.dismissed_at.map(rfc3339), "clicked_at": st.clicked_at.map(rfc3339) }))
+            .collect();
+        let orders: Vec<Value> = s
+            .account_data
+            .orders_of(user)
+            .await?
+            .iter()
+            .map(|o| json!({ "id": o.id.to_string(), "drop_id": o.drop_id.to_string(), "quantity": o.quantity, "status": o.status.as_str(), "created_at": rfc3339(o.created_at) }))
+            .collect();
+        Ok(json!({
+            "exported_at": rfc3339(now),
+            "profile": {
+                "id": profile.id.to_string(),
+                "email": profile.email.as_ref().map(|e| e.as_str()),
+                "email_verified": profile.email_verified,
+                "display_name": profile.display_name.as_str(),
+                "locale": profile.locale.as_str(),
+                "units": profile.units.as_str(),
+                "timezone": profile.timezone.map(|z| z.as_str()),
+                "roles": profile.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+                "device_id": profile.device_id.as_ref().map(|d| d.as_str()),
+                "created_at": rfc3339(profile.created_at),
+            },
+            "identities": identities,
+            "entitlements": entitlements,
+            "subscriptions": subscriptions,
+            "plan": plan,
+            "likes": marks(&s.likes.likes_of(user).await?),
+            "saves": marks(&s.saves.saved_of(user).await?),
+            "feed": feed,
+            "checkins": checkins,
+            "following": ids(&s.community.following(user).await?),
+            "followers": ids(&s.community.followers(user, MAX_LISTED).await?),
+            "blocks": ids(&s.community.blocked(user).await?),
+            "groups": groups,
+            "posts": posts,
+            "comments": comments,
+            "message_states": message_states,
+            "orders": orders,
+        }))
+    }
+}
+
+/// The outbox handler of export builds.
+pub struct ExportHandler(pub Arc<Exports>);
+
+#[async_trait]
+impl Handler for ExportHandler {
+    async fn handle(&self, item: &OutboxItem) -> Result<(), HandleError> {
+        let user: UserId = serde_json::from_str::<Value>(&item.payload)
+            .ok()
+            .and_then(|p| p["user_id"].as_str().and_then(|u| u.parse().ok()))
+            .ok_or_else(|| HandleError::Permanent("an export item without a user".into()))?;
+        self.0
+            .build(user)
+            .await
+            .map_err(|err| HandleError::Retry(err.to_string()))
+    }
+}

@@ -57,6 +57,9 @@ pub struct ClientInfo {
     pub platform: Option<String>,
     pub app_version: Option<String>,
     pub locale: Option<String>,
+    /// The member's time zone (from their token): their day for daily caps.
+    #[serde(default)]
+    pub zone: Option<crate::domain::TimeZone>,
 }
 
 /// What a device is sent: a frame, or the order to close.

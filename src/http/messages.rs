@@ -199,6 +199,7 @@ async fn inbox(
         platform: query.platform.clone(),
         app_version: query.app_version.clone(),
         locale: query.locale.clone().or(profile_locale),
+        zone: caller.timezone,
     };
     let entitlements = stores.entitlements.entitlements(user).await?;
     let head = stores.feed.feed_head(user).await?;

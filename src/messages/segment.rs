@@ -157,6 +157,7 @@ mod tests {
             platform: Some(platform.into()),
             app_version: Some(version.into()),
             locale: Some(locale.into()),
+            zone: None,
         }
     }
 

@@ -82,6 +82,14 @@ struct ConnectQuery {
 }
 
 impl ConnectQuery {
+    /// The client's description with the member's time zone from their token.
+    fn client_of(&self, caller: &crate::auth::AuthUser) -> ClientInfo {
+        ClientInfo {
+            zone: caller.timezone,
+            ..self.client()
+        }
+    }
+
     /// The client's description; values that are not plausible are left out rather than
     /// refusing the socket (targeting then treats them as unknown).
     fn client(&self) -> ClientInfo {
@@ -97,6 +105,7 @@ impl ConnectQuery {
                 .filter(|p| ["ios", "android", "web"].contains(&p.as_str())),
             app_version: plain(&self.app_version, 32, |c| c.is_ascii_digit() || c == '.'),
             locale: plain(&self.locale, 35, |c| c.is_ascii_alphanumeric() || c == '-'),
+            zone: None,
         }
     }
 }
@@ -149,10 +158,14 @@ async fn connect(
             Connection::refuse(gateway.clone(), close::UNAUTHENTICATED, &err.to_string())
         }
         Some(Some(Ok(caller))) => match caller.principal {
-            Principal::User(user) => {
-                Connection::new(gateway.clone(), caller, user, query.since, query.client())
-                    .holding(slot)
-            }
+            Principal::User(user) => Connection::new(
+                gateway.clone(),
+                caller.clone(),
+                user,
+                query.since,
+                query.client_of(&caller),
+            )
+            .holding(slot),
             Principal::Client(_) => Connection::refuse(
                 gateway.clone(),
                 close::FORBIDDEN,

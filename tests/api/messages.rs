@@ -42,6 +42,34 @@ async fn device(app: &TestApp, user: UserId, platform: &str, version: &str) -> S
     socket
 }
 
+/// A web device of `user` whose token names `zone` as the member's time zone.
+async fn zoned_device(app: &TestApp, user: UserId, zone: &str) -> Socket {
+    let zone = fitpulse_actors::domain::TimeZone::parse(zone).expect("zone");
+    let token = fitpulse::auth::tokens::AccessTokens::from_settings(
+        &app.settings.auth,
+        app._data_dir.path(),
+    )
+    .expect("the app's key")
+    .issue_user(
+        user,
+        &[Role::Member].into(),
+        &Default::default(),
+        false,
+        Some(zone),
+    )
+    .token;
+    let (_, framed) = app
+        .client
+        .ws(app.url("/v1/ws?platform=web&app_version=1.0&locale=en-US"))
+        .bearer_auth(&token)
+        .connect()
+        .await
+        .expect("websocket handshake");
+    let mut socket = Socket::new(framed);
+    assert_eq!(socket.json().await["type"], "session.ready");
+    socket
+}
+
 async fn send_message(app: &TestApp, body: Value) -> Value {
     let created = app
         .call("POST", "/v1/admin/messages", Some(body), Some(&app.admin()))
@@ -269,6 +297,42 @@ async fn the_daily_cap_holds_and_cancelled_messages_never_go_out() {
         "the capped ones wait in the inbox: {titles:?}"
     );
     assert!(!titles.contains(&"Never"));
+}
+
+/// The cap counts the member's own day: at 00:30 UTC a member in Kolkata (UTC+5:30) is
+/// still in the day that had 23:30 UTC, and a member without a zone is in a new one.
+#[actix_web::test]
+async fn the_daily_cap_counts_the_members_own_day() {
+    let app = spawn_app_on_manual_clock(|s| s.messages.daily_cap = 1).await;
+    let day = 86_400_000;
+    let to_2330 = (day - 1_800_000 - app.now().rem_euclid(day)).rem_euclid(day);
+    app.advance(Duration::from_millis(to_2330 as u64));
+    let (zoned, utc) = (UserId::random(), UserId::random());
+    let mut zoned_socket = zoned_device(&app, zoned, "Asia/Kolkata").await;
+    let mut utc_socket = device(&app, utc, "web", "1.0").await;
+    send_message(&app, message_from(app.now(), "Evening", 0, json!({}))).await;
+    assert_eq!(
+        messages_before_marker(&app, zoned, &mut zoned_socket)
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        messages_before_marker(&app, utc, &mut utc_socket)
+            .await
+            .len(),
+        1
+    );
+
+    app.advance(Duration::from_secs(3600));
+    send_message(&app, message_from(app.now(), "Past midnight", 0, json!({}))).await;
+    let utc_got = messages_before_marker(&app, utc, &mut utc_socket).await;
+    assert_eq!(utc_got.len(), 1, "a new UTC day: {utc_got:?}");
+    let zoned_got = messages_before_marker(&app, zoned, &mut zoned_socket).await;
+    assert!(
+        zoned_got.is_empty(),
+        "still the same day in Kolkata: {zoned_got:?}"
+    );
 }
 
 #[actix_web::test]

@@ -11,7 +11,7 @@ use actix::prelude::*;
 
 use super::UserSession;
 use crate::device::ClientInfo;
-use crate::domain::{UnixMillis, UserId};
+use crate::domain::{UnixMillis, UserId, local_date};
 use crate::events::EventKind;
 use crate::ports::store::Entitlement;
 
@@ -64,13 +64,22 @@ impl UserSession {
         }
     }
 
-    /// How many broadcasts of `kind` the user got today.
-    fn delivered_today(&mut self, now: UnixMillis) -> &mut u32 {
-        let today = now.div_euclid(DAY_MS);
-        if self.broadcasts_today.0 != today {
-            self.broadcasts_today = (today, 0);
+    /// How many broadcasts the user got today, in the zone of their devices (the first
+    /// one that names a zone; UTC without one).
+    fn delivered_today(&mut self, now: UnixMillis) -> usize {
+        while self
+            .broadcast_times
+            .front()
+            .is_some_and(|at| now - at > 2 * DAY_MS)
+        {
+            self.broadcast_times.pop_front();
         }
-        &mut self.broadcasts_today.1
+        let zone = self.devices.iter().find_map(|d| d.client.zone);
+        let today = local_date(now, zone);
+        self.broadcast_times
+            .iter()
+            .filter(|at| local_date(**at, zone) == today)
+            .count()
     }
 }
 
@@ -86,11 +95,10 @@ impl Handler<Broadcast> for UserSession {
         }
         let now = self.deps.clock.now();
         if let Some(cap) = msg.daily_cap {
-            let count = self.delivered_today(now);
-            if *count >= cap {
+            if self.delivered_today(now) >= cap as usize {
                 return;
             }
-            *count += 1;
+            self.broadcast_times.push_back(now);
         }
         self.broadcasts_seen.insert(msg.id);
         self.publish(&msg.kind, &msg.data, ctx);

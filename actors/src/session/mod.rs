@@ -109,8 +109,9 @@ pub struct UserSession {
     stopping: Option<oneshot::Sender<()>>,
     /// Broadcast ids already delivered to this user (see `broadcast`).
     broadcasts_seen: std::collections::HashSet<String>,
-    /// (UTC day, feature messages delivered that day), for the daily cap.
-    broadcasts_today: (i64, u32),
+    /// When recent feature messages reached the user (the last two days), counted per the
+    /// member's own day against the daily cap.
+    broadcast_times: std::collections::VecDeque<crate::domain::UnixMillis>,
     /// When the user last finished a workout, as far as the kept feed tells (audiences
     /// such as "no workout in 7 days").
     last_workout_at: Option<crate::domain::UnixMillis>,
@@ -142,7 +143,7 @@ impl UserSession {
             failed_flushes: 0,
             stopping: None,
             broadcasts_seen: std::collections::HashSet::new(),
-            broadcasts_today: (0, 0),
+            broadcast_times: std::collections::VecDeque::new(),
             last_workout_at: None,
         }
     }
@@ -360,14 +361,11 @@ impl Actor for UserSession {
                 act.read_seq = loaded.read_seq;
                 act.plan = loaded.plan;
                 act.entitlements = loaded.entitlements;
-                let today = act.deps.clock.now().div_euclid(86_400_000);
                 for event in loaded.recent {
-                    // Feature messages already in the feed count against today's cap
+                    // Feature messages already in the feed count against the day's cap
                     // and are not delivered again.
                     if event.kind == kinds::MESSAGE_FEATURE.as_str() {
-                        if event.at.div_euclid(86_400_000) == today {
-                            act.broadcasts_today = (today, act.broadcasts_today.1 + 1);
-                        }
+                        act.broadcast_times.push_back(event.at);
                         if let Some(id) = broadcast_id(&event.data) {
                             act.broadcasts_seen.insert(id);
                         }

@@ -67,6 +67,8 @@ def settings_model(source):
     enums = {}
     for name, body in re.findall(r'#\[serde\(rename_all = "lowercase"\)\]\s*pub enum (\w+) \{(.*?)\}', source, re.S):
         enums[name] = [v.lower() for v in re.findall(r"^\s*(\w+),?\s*$", body, re.M)]
+    for name, body in re.findall(r'#\[serde\(rename_all = "snake_case"\)\]\s*pub enum (\w+) \{(.*?)\}', source, re.S):
+        enums[name] = [re.sub(r"(?<!^)(?=[A-Z])", "_", v).lower() for v in re.findall(r"^\s*(\w+),?\s*$", body, re.M)]
     # Enums without a rename are spelled as their variants (`Production`, `Sandbox`).
     for name, body in re.findall(r'#\[derive\([^)]*Deserialize[^)]*\)\]\s*pub enum (\w+) \{(.*?)\}', source, re.S):
         enums.setdefault(name, re.findall(r"^\s*(\w+),?\s*$", body, re.M))

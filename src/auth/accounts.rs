@@ -50,6 +50,8 @@ pub enum AccountError {
     NoEmail,
     #[error("this is the account's last way to sign in; set a password or link another first")]
     LastSignIn,
+    #[error("the account with this email is linked to another account of this provider")]
+    ProviderLinked,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -266,10 +268,20 @@ impl Accounts {
             Password::parse("placeholder-never-matches").expect("valid placeholder")
         });
         let valid = self.passwords.verify(candidate, stored).await?;
-        match user {
-            Some(user) if valid && email.is_some() => self.sign_in(&user).await,
-            _ => Err(AccountError::InvalidCredentials),
+        let Some(user) = user.filter(|_| valid && email.is_some()) else {
+            return Err(AccountError::InvalidCredentials);
+        };
+        let tokens = self.sign_in(&user).await?;
+        // A password reset may have finished while this login checked the old password:
+        // its new login must not outlive the reset.
+        let current = self.users.user_by_id(user.id).await?;
+        if current.and_then(|u| u.password_hash) != user.password_hash {
+            if let Some(refresh) = &tokens.refresh {
+                self.refresh.revoke(refresh).await?;
+            }
+            return Err(AccountError::InvalidCredentials);
         }
+        Ok(tokens)
     }
 
     /// The `refresh_token` grant: rotates the token within its family.
@@ -279,7 +291,12 @@ impl Accounts {
             self.refresh.revoke_user(exchanged.user).await?;
             return Err(AccountError::AccountGone);
         };
-        self.tokens_for(&user, exchanged.next).await
+        let tokens = self.tokens_for(&user, exchanged.next.clone()).await?;
+        // Every login of the account may have ended while this one was signed.
+        if !self.refresh.live(&exchanged.next).await? {
+            return Err(RefreshError::Revoked.into());
+        }
+        Ok(tokens)
     }
 
     /// The `client_credentials` grant: an access token for a service, no refresh token.
@@ -311,8 +328,10 @@ impl Accounts {
         if self.users.user_by_id(user).await?.is_none() {
             return Ok(false);
         }
-        self.revoked.revoke(user).await?;
+        // Refresh tokens first: a refresh that wins its race with this still checks its
+        // family after signing, and an access token signed before this point is refused.
         self.refresh.revoke_user(user).await?;
+        self.revoked.revoke(user).await?;
         self.account_data.erase_user(user, UserId::random()).await?;
         Ok(true)
     }

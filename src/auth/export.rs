@@ -20,6 +20,9 @@ use crate::store::Stores;
 
 /// The outbox kind of export builds.
 pub const EXPORT_KIND: &str = "account.export";
+/// A build that has not finished this long after its request is taken as lost (its outbox
+/// item went dead): a new request starts another.
+const STUCK_AFTER_MS: i64 = 60 * 60 * 1000;
 /// The most feed events, check-ins and followers one export lists (newest kept first
 /// where the store keeps more; feeds keep far fewer).
 const MAX_LISTED: usize = 10_000;
@@ -48,12 +51,13 @@ impl Exports {
     /// Starts an export, unless one is already being built; answers its record.
     pub async fn request(&self, user: UserId) -> Result<ExportRecord, StoreError> {
         let data = &self.stores.account_data;
+        let now = self.clock.now();
         if let Some(current) = data.export_of(user).await?
             && current.ready_at.is_none()
+            && now - current.requested_at < STUCK_AFTER_MS
         {
             return Ok(current);
         }
-        let now = self.clock.now();
         let record = ExportRecord {
             requested_at: now,
             ready_at: None,
@@ -84,7 +88,12 @@ impl Exports {
             ready_at: Some(self.clock.now()),
             document: Some(document.to_string()),
         };
-        self.stores.account_data.put_export(user, &ready).await
+        // Only onto its own request: an erasure meanwhile leaves nothing to write back to.
+        self.stores
+            .account_data
+            .finish_export(user, &ready)
+            .await
+            .map(|_| ())
     }
 
     async fn document(&self, user: UserId) -> Result<Value, StoreError> {

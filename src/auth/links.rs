@@ -130,9 +130,10 @@ impl Accounts {
         if !self.users.set_password(user.id, &hash).await? {
             return Err(AccountError::AccountGone);
         }
-        // Access tokens first: they are what a thief holding the account uses right now.
-        self.revoked.revoke(user.id).await?;
+        // Refresh tokens first: a refresh that wins its race with this still checks its
+        // family after signing, and an access token signed before this point is refused.
         self.refresh.revoke_user(user.id).await?;
+        self.revoked.revoke(user.id).await?;
         tracing::info!(user_id = %user.id, "password reset; every login ended");
         Ok(user.id)
     }

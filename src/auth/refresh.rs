@@ -212,6 +212,19 @@ impl RefreshTokens {
         self.used(&presented, &state).await
     }
 
+    /// Whether the family of an issued token is still live: checked after an answer is
+    /// signed, so a refresh racing a "revoke every login" cannot slip through it.
+    pub async fn live(&self, token: &str) -> Result<bool, StoreError> {
+        let Some(presented) = parse(token) else {
+            return Ok(false);
+        };
+        Ok(self
+            .store
+            .refresh_token(presented.id)
+            .await?
+            .is_some_and(|state| !state.family_revoked))
+    }
+
     /// Revokes the family of a valid token (logout); an unknown token is ignored.
     pub async fn revoke(&self, token: &str) -> Result<(), StoreError> {
         let Some(presented) = parse(token) else {

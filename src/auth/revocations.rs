@@ -81,7 +81,7 @@ impl RevokedUsers {
             .await?;
         let count = found.len();
         for revocation in found {
-            self.remember(revocation.user, revocation.at);
+            self.remember_stored(revocation);
         }
         Ok(count)
     }
@@ -102,7 +102,7 @@ impl RevokedUsers {
                 match revoked.store.revocations_since(since, now).await {
                     Ok(found) => {
                         for revocation in found {
-                            revoked.remember(revocation.user, revocation.at);
+                            revoked.remember_stored(revocation);
                         }
                         since = now - POLL_OVERLAP_MS;
                     }
@@ -120,16 +120,29 @@ impl RevokedUsers {
     ) -> Result<(), BusError> {
         let this = self.clone();
         let announcer = Announcer::listen(bus, node, SUBJECT, move |body| {
-            // `<user> <millis>`; a bare user id (an older node) counts from now.
-            let (user, at) = body.split_once(' ').unwrap_or((body, ""));
-            match (user.parse::<UserId>(), at.parse::<i64>().ok()) {
-                (Ok(user), at) => this.remember(user, at.unwrap_or_else(now_millis)),
-                (Err(_), _) => tracing::warn!(body, "malformed revocation"),
+            // `<pseudonym> <millis>`; a bare user id (an older node) counts from now.
+            match body.split_once(' ') {
+                Some((user, at)) => match (user.parse::<UserId>(), at.parse::<i64>()) {
+                    (Ok(user), Ok(at)) => this.remember(user, at),
+                    _ => tracing::warn!(body, "malformed revocation"),
+                },
+                None => match body.parse::<UserId>() {
+                    Ok(user) => this.remember(pseudonym(user), now_millis()),
+                    Err(_) => tracing::warn!(body, "malformed revocation"),
+                },
             }
         })
         .await?;
         let _ = self.cluster.set(announcer);
         Ok(())
+    }
+
+    /// Remembers a stored revocation. Rows written before revocations were kept under
+    /// pseudonyms hold the user's own id; applying the pseudonym to it too covers both (a
+    /// pseudonym of a pseudonym names nobody).
+    fn remember_stored(&self, revocation: Revocation) {
+        self.remember(revocation.user, revocation.at);
+        self.remember(pseudonym(revocation.user), revocation.at);
     }
 
     /// Remembers that the tokens of the user behind `user` (a pseudonym) issued at or
@@ -195,6 +208,21 @@ mod tests {
         assert!(revoked.is_revoked(user, now - 10));
         assert!(!revoked.is_revoked(user, now_millis() + 1));
         assert!(!revoked.is_revoked(other, now - 10));
+    }
+
+    #[tokio::test]
+    async fn revocations_stored_under_the_users_own_id_still_apply() {
+        let store = Arc::new(Kept::default());
+        let user = UserId::random();
+        let at = now_millis();
+        store
+            .revoke_tokens(Revocation { user, at }, at + 60_000)
+            .await
+            .expect("stored");
+        let revoked = RevokedUsers::new(900, store);
+        assert_eq!(revoked.load().await.expect("loaded"), 1);
+        assert!(revoked.is_revoked(user, at - 1));
+        assert!(!revoked.is_revoked(user, at + 1));
     }
 
     #[tokio::test]

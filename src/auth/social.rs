@@ -51,6 +51,10 @@ impl Accounts {
         };
         let (user, outcome) = match existing {
             Some(user) if claims.email_verified && user.email_verified => {
+                let linked = self.identities.identities_of(user.id).await?;
+                if linked.iter().any(|i| i.provider == provider) {
+                    return Err(AccountError::ProviderLinked);
+                }
                 (user, SocialOutcome::Linked)
             }
             Some(_) => return Err(AccountError::EmailTaken),

@@ -91,8 +91,10 @@ impl Accounts {
         if self.users.user_by_id(user).await?.is_none() {
             return Err(AccountError::AccountGone);
         }
-        self.revoked.revoke(user).await?;
+        // Refresh tokens first: a refresh that wins its race with this still checks its
+        // family after signing, and an access token signed before this point is refused.
         self.refresh.revoke_user(user).await?;
+        self.revoked.revoke(user).await?;
         Ok(())
     }
 }

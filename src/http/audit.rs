@@ -6,9 +6,9 @@
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::Method;
+use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, web};
+use actix_web::{HttpMessage, HttpRequest, web};
 use fitpulse_actors::ports::audit::AuditEntry;
 use fitpulse_actors::ports::clock::SharedClock;
 
@@ -20,15 +20,21 @@ use crate::store::Stores;
 
 const ADMIN_PREFIX: &str = "/v1/admin/";
 
-fn audited(req: &ServiceRequest) -> bool {
-    req.path().starts_with(ADMIN_PREFIX)
-        && !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+/// Whether a finished request is an admin change: decided by the route that served it
+/// (the raw path may spell `/v1/%61dmin/...`, which routes the same).
+fn audited(request: &HttpRequest, status: StatusCode) -> Option<String> {
+    let route = request.match_pattern()?;
+    let change = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    (change && status.is_success() && route.starts_with(ADMIN_PREFIX)).then_some(route)
 }
 
 /// `user:<uuid>` or `client:<id>` for the request's bearer token, if it verifies.
-fn actor(req: &ServiceRequest) -> Option<String> {
-    let auth = req.app_data::<web::Data<Auth>>()?;
-    let caller = auth.authenticate(bearer_token(req.request())?).ok()?;
+fn actor(request: &HttpRequest) -> Option<String> {
+    let auth = request.app_data::<web::Data<Auth>>()?;
+    let caller = auth.authenticate(bearer_token(request)?).ok()?;
     Some(match caller.principal {
         Principal::User(id) => format!("user:{id}"),
         Principal::Client(id) => format!("client:{id}"),
@@ -39,16 +45,15 @@ pub async fn audit(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if !audited(&req) {
-        return next.call(req).await;
-    }
-    let actor = actor(&req);
-    let (method, path) = (req.method().to_string(), req.path().to_owned());
     let response = next.call(req).await?;
-    let Some(actor) = actor.filter(|_| response.status().is_success()) else {
+    let request = response.request();
+    let Some(route) = audited(request, response.status()) else {
         return Ok(response);
     };
-    let request = response.request();
+    let Some(actor) = actor(request) else {
+        return Ok(response);
+    };
+    let (method, path) = (request.method().to_string(), request.path().to_owned());
     let (Some(stores), Some(clock)) = (
         request.app_data::<web::Data<Stores>>(),
         request.app_data::<web::Data<SharedClock>>(),
@@ -60,7 +65,7 @@ pub async fn audit(
         at: clock.now(),
         actor,
         method,
-        route: request.match_pattern().unwrap_or_else(|| path.clone()),
+        route,
         path,
         status: response.status().as_u16(),
         request_id: request.extensions().get::<RequestId>().map(|r| r.0.clone()),

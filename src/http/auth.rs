@@ -39,6 +39,7 @@ impl From<AccountError> for ApiError {
             AccountError::InvalidCredentials | AccountError::InvalidClient => {
                 ApiError::new(ErrorCode::Unauthorized).with_message(err.to_string())
             }
+            AccountError::Refresh(crate::auth::refresh::RefreshError::Store(e)) => e.into(),
             AccountError::Refresh(e) => {
                 ApiError::new(ErrorCode::InvalidToken).with_message(e.to_string())
             }
@@ -47,7 +48,7 @@ impl From<AccountError> for ApiError {
             }
             AccountError::InvalidLink => ErrorCode::InvalidLink.into(),
             AccountError::AlreadyVerified => ErrorCode::AlreadyVerified.into(),
-            AccountError::LastSignIn => {
+            AccountError::LastSignIn | AccountError::ProviderLinked => {
                 ApiError::new(ErrorCode::Conflict).with_message(err.to_string())
             }
             AccountError::NoEmail => ApiError::new(ErrorCode::Conflict)

@@ -17,6 +17,7 @@ use crate::auth::Accounts;
 use crate::auth::accounts::AccountError;
 use crate::auth::passwords::HashError;
 use crate::auth::rate_limit::LoginLimiter;
+use crate::auth::refresh::RefreshError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/oauth/token").post(token));
@@ -65,6 +66,12 @@ impl ResponseError for OAuthError {
 
 impl From<AccountError> for OAuthError {
     fn from(err: AccountError) -> Self {
+        // A store that failed while a refresh token was checked says nothing about the
+        // token: the client must keep it and try again, not sign the user out.
+        let err = match err {
+            AccountError::Refresh(RefreshError::Store(e)) => AccountError::Store(e),
+            other => other,
+        };
         match err {
             AccountError::InvalidClient => OAuthError::new("invalid_client", err.to_string()),
             AccountError::Store(e) => {
@@ -192,4 +199,20 @@ async fn token(
         }
     };
     Ok(token_response(HttpResponse::Ok(), &pair, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fitpulse_actors::ports::store::StoreError;
+
+    #[test]
+    fn a_store_failure_during_a_refresh_is_temporary_not_a_bad_grant() {
+        let down = AccountError::Refresh(RefreshError::Store(StoreError::unavailable(
+            std::io::Error::other("timed out"),
+        )));
+        assert_eq!(OAuthError::from(down).code, "temporarily_unavailable");
+        let reused = AccountError::Refresh(RefreshError::Reused);
+        assert_eq!(OAuthError::from(reused).code, "invalid_grant");
+    }
 }

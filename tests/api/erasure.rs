@@ -289,3 +289,26 @@ async fn a_deleted_account_leaves_no_row_naming_it_on_scylla() {
     let me = later.call("GET", "/v1/me", None, Some(&token)).await;
     assert_eq!(me.status, 401, "{}", me.text);
 }
+
+/// An export whose build was lost (its outbox item went dead) does not block the next
+/// request for good: after an hour a new request starts another build.
+#[actix_web::test]
+async fn a_lost_export_build_is_started_again() {
+    let app = spawn_app().await;
+    let (id, token) = member(&app).await;
+    let user: fitpulse_actors::domain::UserId = id.parse().expect("uuid");
+    let lost = fitpulse_actors::ports::accounts::ExportRecord {
+        requested_at: fitpulse_actors::domain::now_millis() - 2 * 3_600_000,
+        ready_at: None,
+        document: None,
+    };
+    app.stores
+        .account_data
+        .put_export(user, &lost)
+        .await
+        .expect("put");
+    let asked = call(&app, "POST", "/v1/me/export", None, &token).await;
+    assert_eq!(asked.json()["state"], "pending");
+    let export = ready_export(&app, &token).await;
+    assert_eq!(export["document"]["profile"]["id"], id.as_str());
+}

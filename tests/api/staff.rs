@@ -319,3 +319,48 @@ async fn the_staff_routes_refuse_strangers_members_and_bad_input_and_audit_nothi
         log.text
     );
 }
+
+/// The audit goes by the route that served a request: a percent-encoded spelling of the
+/// admin prefix reaches the same handler and is recorded all the same.
+#[actix_web::test]
+async fn an_encoded_admin_path_is_audited_like_the_plain_one() {
+    let app = spawn_app().await;
+    let admin = app.admin();
+    let created = call(
+        &app,
+        "POST",
+        "/v1/admin/users",
+        Some(json!({ "email": unique_email(), "password": "a coach's passphrase", "roles": ["coach"] })),
+        &admin,
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let id = created.json()["id"].as_str().expect("id").to_owned();
+    let encoded = call(
+        &app,
+        "PATCH",
+        &format!("/v1/%61dmin/users/{id}"),
+        Some(json!({ "roles": ["admin"] })),
+        &admin,
+    )
+    .await;
+    assert_eq!(encoded.status, 200, "{}", encoded.text);
+    assert_eq!(encoded.json()["roles"], json!(["member", "admin"]));
+    let log = call(&app, "GET", "/v1/admin/audit", None, &admin).await;
+    let routes: Vec<&str> = log.json()["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["route"].as_str().expect("route"))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|r| {
+            if r == "/v1/admin/users/{id}" {
+                "patch"
+            } else {
+                "other"
+            }
+        })
+        .collect();
+    assert_eq!(routes, ["patch", "other"], "{}", log.text);
+}

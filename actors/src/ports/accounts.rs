@@ -130,6 +130,9 @@ pub trait AccountDataStore: Send + Sync {
         user: UserId,
     ) -> Result<Vec<crate::ports::drops::OrderRecord>, StoreError>;
     async fn put_export(&self, user: UserId, export: &ExportRecord) -> Result<(), StoreError>;
+    /// Stores a built export only if its request (the same `requested_at`) is still there:
+    /// false when the account was erased, or a newer request replaced it, meanwhile.
+    async fn finish_export(&self, user: UserId, export: &ExportRecord) -> Result<bool, StoreError>;
     async fn export_of(&self, user: UserId) -> Result<Option<ExportRecord>, StoreError>;
     /// Erases every row about `user` (profile, sign-ins, tokens, feed, plan, likes, saves,
     /// check-ins, follows, blocks, group memberships, posts and comments, message states,

@@ -198,6 +198,12 @@ fn second(key: &str) -> &str {
 fn erase(txn: &WriteTransaction, user: UserId, pseudonym: UserId) -> Result<(), StoreError> {
     let id = user.to_string();
     let alias = pseudonym.to_string();
+    let email = {
+        let users = txn.open_table(USERS).map_err(backend)?;
+        let row = users.get(id.as_str()).map_err(backend)?;
+        row.and_then(|r| serde_json::from_slice::<Value>(r.value()).ok())
+            .and_then(|u| u["email"].as_str().map(str::to_owned))
+    };
 
     // The account and its sign-ins.
     for claims in [USERS_BY_EMAIL, USERS_BY_DEVICE] {
@@ -285,7 +291,10 @@ fn erase(txn: &WriteTransaction, user: UserId, pseudonym: UserId) -> Result<(), 
     erase_posts(txn, &id)?;
     erase_results(txn, &id)?;
     remove_mentions(txn, IDEMPOTENCY, &id)?;
-    remove_mentions(txn, OUTBOX, &id)?;
+    erase_outbox(txn, &id)?;
+    if let Some(email) = &email {
+        erase_outbox(txn, email)?;
+    }
 
     // What accounting and moderation keep, under the pseudonym.
     for table in [
@@ -343,6 +352,21 @@ fn erase_posts(txn: &WriteTransaction, id: &str) -> Result<(), StoreError> {
             .collect();
         for key in keys {
             table.remove(key.as_str()).map_err(backend)?;
+        }
+    }
+    Ok(())
+}
+
+/// Delivered outbox items that name the user (or their address) go; pending and dead ones
+/// stay for the worker and the operators, whose indexes point at them.
+fn erase_outbox(txn: &WriteTransaction, needle: &str) -> Result<(), StoreError> {
+    let rows = rows_mentioning(txn, OUTBOX, needle)?;
+    let mut open = txn.open_table(OUTBOX).map_err(backend)?;
+    for (key, value) in rows {
+        let done = serde_json::from_slice::<Value>(&value)
+            .is_ok_and(|row| row["state"].as_str() == Some("done"));
+        if done {
+            open.remove(key.as_str()).map_err(backend)?;
         }
     }
     Ok(())
@@ -435,6 +459,31 @@ impl AccountDataStore for EmbeddedStore {
                 .insert(user.to_string().as_str(), bytes.as_slice())
                 .map_err(backend)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn finish_export(
+        &self,
+        user: UserId,
+        export: &fitpulse_actors::ports::accounts::ExportRecord,
+    ) -> Result<bool, StoreError> {
+        let (bytes, requested_at) = (encode(export)?, export.requested_at);
+        self.write("finish_export", move |txn| {
+            let mut table = txn.open_table(EXPORTS).map_err(backend)?;
+            let key = user.to_string();
+            let current = table
+                .get(key.as_str())
+                .map_err(backend)?
+                .map(|r| decode::<fitpulse_actors::ports::accounts::ExportRecord>(r.value()))
+                .transpose()?;
+            if current.is_none_or(|c| c.requested_at != requested_at) {
+                return Ok(false);
+            }
+            table
+                .insert(key.as_str(), bytes.as_slice())
+                .map_err(backend)?;
+            Ok(true)
         })
         .await
     }

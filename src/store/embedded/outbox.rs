@@ -119,7 +119,11 @@ impl OutboxStore for EmbeddedStore {
             let items = txn.open_table(OUTBOX).map_err(backend)?;
             let end = due_key(now, Uuid::max());
             let mut found = Vec::new();
-            for entry in due.range(..end.as_str()).map_err(backend)?.take(limit) {
+            // An entry whose item is gone is skipped, not counted against `limit`.
+            for entry in due.range(..end.as_str()).map_err(backend)? {
+                if found.len() >= limit {
+                    break;
+                }
                 let entry = entry.map_err(backend)?;
                 let Some((_, id)) = entry.0.value().split_once(super::KEY_SEPARATOR) else {
                     continue;

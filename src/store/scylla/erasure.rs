@@ -315,12 +315,20 @@ impl ScyllaStore {
                 .await?;
             }
         }
+        let email = UserStore::user_by_id(self, user)
+            .await?
+            .and_then(|u| u.email)
+            .map(|e| e.as_str().to_owned());
         let items: Vec<(Uuid, Option<String>, Option<String>)> = self
             .scan("SELECT id, payload, state FROM outbox_items", ())
             .await?;
         for (item, payload, state) in items {
-            // Pending items stay until the worker is done with them.
-            if payload.is_some_and(|p| p.contains(&id)) && state.as_deref() != Some("pending") {
+            // Delivered items go; pending and dead ones stay for the worker and the
+            // operators, whose indexes point at them.
+            let names = payload.is_some_and(|p| {
+                p.contains(&id) || email.as_ref().is_some_and(|e| p.contains(e.as_str()))
+            });
+            if names && state.as_deref() == Some("done") {
                 self.run("DELETE FROM outbox_items WHERE id = ?", (item,))
                     .await?;
             }
@@ -481,6 +489,38 @@ impl AccountDataStore for ScyllaStore {
                     ),
                 ),
             )
+            .await
+    }
+
+    async fn finish_export(
+        &self,
+        user: UserId,
+        export: &fitpulse_actors::ports::accounts::ExportRecord,
+    ) -> Result<bool, StoreError> {
+        self.ops
+            .time("finish_export", async {
+                let statement = self
+                    .session
+                    .prepare(
+                        "UPDATE account_exports SET ready_at = ?, document = ? \
+                         WHERE user_id = ? IF requested_at = ?",
+                    )
+                    .await
+                    .map_err(failed)?;
+                let values = (
+                    export.ready_at.map(CqlTimestamp),
+                    &export.document,
+                    user.as_uuid(),
+                    CqlTimestamp(export.requested_at),
+                );
+                match super::run_lwt(&self.session, &statement, values).await? {
+                    super::Lwt::Applied => Ok(true),
+                    super::Lwt::NotApplied => Ok(false),
+                    super::Lwt::Unknown => Err(StoreError::unavailable(std::io::Error::other(
+                        "finishing an export timed out",
+                    ))),
+                }
+            })
             .await
     }
 

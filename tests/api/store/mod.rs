@@ -54,6 +54,8 @@ conformance!(
     an_account_token_is_taken_once,
     an_identity_is_linked_once_listed_and_unlinked,
     the_audit_log_pages_newest_first,
+    erasure_leaves_pending_outbox_items_to_the_worker,
+    a_built_export_lands_only_on_its_own_request,
     a_refresh_token_is_used_once_and_revoked_with_its_family,
     revoking_a_user_revokes_every_family_and_only_theirs,
     exactly_one_concurrent_use_of_a_refresh_token_wins,

@@ -638,6 +638,91 @@ pub async fn the_audit_log_pages_newest_first(stores: &Stores, _: &Metrics) {
     assert_eq!(store.audit_entries(None, 1).await.expect("page").len(), 1);
 }
 
+pub async fn erasure_leaves_pending_outbox_items_to_the_worker(stores: &Stores, _: &Metrics) {
+    use fitpulse_actors::ports::commerce::OutboxItem;
+    let address = format!("{}@example.com", unique("erased"));
+    let record = user(Some(&address));
+    stores.users.create_user(&record).await.expect("create");
+    let now = now_millis();
+    let item = |payload: String| OutboxItem::new(uuid::Uuid::new_v4(), "email.send", payload, now);
+    let delivered = item(format!(r#"{{"to":"{address}"}}"#));
+    let pending = item(format!(r#"{{"user_id":"{}"}}"#, record.id));
+    for it in [&delivered, &pending] {
+        stores.outbox.enqueue(it).await.expect("enqueue");
+    }
+    assert!(
+        stores
+            .outbox
+            .claim(delivered.id, now, 60_000)
+            .await
+            .expect("claim")
+    );
+    stores
+        .outbox
+        .complete(delivered.id)
+        .await
+        .expect("complete");
+
+    stores
+        .account_data
+        .erase_user(record.id, UserId::random())
+        .await
+        .expect("erase");
+    assert_eq!(
+        stores.outbox.outbox_item(delivered.id).await.expect("read"),
+        None,
+        "a delivered email to the address goes"
+    );
+    let due = stores.outbox.due(now + 1, 10_000).await.expect("due");
+    assert!(
+        due.iter().any(|i| i.id == pending.id),
+        "the worker still finds the pending item"
+    );
+    assert!(
+        stores
+            .outbox
+            .claim(pending.id, now, 60_000)
+            .await
+            .expect("claim")
+    );
+    stores.outbox.complete(pending.id).await.expect("complete");
+}
+
+pub async fn a_built_export_lands_only_on_its_own_request(stores: &Stores, _: &Metrics) {
+    use fitpulse_actors::ports::accounts::ExportRecord;
+    let data = &stores.account_data;
+    let record = user(Some(&format!("{}@example.com", unique("export"))));
+    stores.users.create_user(&record).await.expect("create");
+    let asked = ExportRecord {
+        requested_at: now_millis(),
+        ready_at: None,
+        document: None,
+    };
+    data.put_export(record.id, &asked).await.expect("put");
+    let built = ExportRecord {
+        ready_at: Some(now_millis()),
+        document: Some("{}".into()),
+        ..asked.clone()
+    };
+    let stale = ExportRecord {
+        requested_at: asked.requested_at - 1,
+        ..built.clone()
+    };
+    assert!(!data.finish_export(record.id, &stale).await.expect("finish"));
+    assert_eq!(data.export_of(record.id).await.expect("read"), Some(asked));
+    assert!(data.finish_export(record.id, &built).await.expect("finish"));
+    assert_eq!(
+        data.export_of(record.id).await.expect("read"),
+        Some(built.clone())
+    );
+
+    data.erase_user(record.id, UserId::random())
+        .await
+        .expect("erase");
+    assert!(!data.finish_export(record.id, &built).await.expect("finish"));
+    assert_eq!(data.export_of(record.id).await.expect("read"), None);
+}
+
 fn rotation() -> RefreshRotation {
     RefreshRotation {
         successor: uuid::Uuid::new_v4(),

@@ -276,7 +276,11 @@ impl Application {
                 on_main_listener: metrics_server.is_none(),
             }),
         };
+        let cors_settings = settings.http.cors.clone();
         let server = HttpServer::new(move || {
+            // Built per worker: the middleware is not shared across threads.
+            let cors = http::cors::middleware(&cors_settings);
+            let (cors_on, cors) = (cors.is_some(), cors.unwrap_or_default());
             App::new()
                 .app_data(app_data.metrics.clone())
                 .app_data(app_data.stores.clone())
@@ -305,6 +309,7 @@ impl Application {
                 .wrap(from_fn(http::audit::audit))
                 .wrap(from_fn(http::address_cap::refuse_over_cap))
                 .wrap(from_fn(http::observe::observe))
+                .wrap(actix_web::middleware::Condition::new(cors_on, cors))
                 .configure(http::configure)
                 .configure(crate::ws::configure)
                 .configure(extra)

@@ -13,10 +13,10 @@ use figment::providers::{Env, Format, Serialized, Toml};
 pub use secret::Secret;
 pub use settings::{
     AppStoreEnvironment, AuthSettings, BusKind, BusSettings, ClientSettings, CommerceSettings,
-    CommunitySettings, ContentSettings, EmailSettings, HttpSettings, LiveSettings, LogFormat,
-    LogSettings, MessageSettings, NatsSettings, OutboxSettings, ScyllaSettings, Settings,
-    ShutdownSettings, SmtpSettings, SocialSettings, StoreKind, StoreSettings, VerifiedAction,
-    WsSettings,
+    CommunitySettings, ContentSettings, CorsSettings, EmailSettings, HttpSettings, LiveSettings,
+    LogFormat, LogSettings, MessageSettings, NatsSettings, OutboxSettings, ScyllaSettings,
+    Settings, ShutdownSettings, SmtpSettings, SocialSettings, StoreKind, StoreSettings,
+    VerifiedAction, WsSettings,
 };
 
 /// Prefix of every environment key; sections are separated by a double underscore.
@@ -172,6 +172,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(text.contains("fly"), "{text}");
+    }
+
+    #[test]
+    fn cors_origins_are_plain_origins() {
+        let settings = load(&[(
+            "FITPULSE__HTTP__CORS__ALLOWED_ORIGINS",
+            "https://app.example.com, http://127.0.0.1:5173",
+        )])
+        .expect("valid origins");
+        assert_eq!(settings.http.cors.allowed_origins.len(), 2);
+        for bad in [
+            "https://app.example.com/",
+            "*",
+            "app.example.com",
+            "https://*.example.com",
+        ] {
+            let text = load(&[("FITPULSE__HTTP__CORS__ALLOWED_ORIGINS", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(text.contains("http.cors.allowed_origins"), "{bad}: {text}");
+        }
     }
 
     #[test]

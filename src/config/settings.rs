@@ -49,6 +49,41 @@ pub struct HttpSettings {
     /// scraped by Prometheus and never routed publicly); `/metrics` on `bind` then answers
     /// 404. Unset: `/metrics` is served on `bind` (a laptop, a single host).
     pub metrics_bind: Option<SocketAddr>,
+    /// Which web origins may call the API from a browser.
+    pub cors: CorsSettings,
+}
+
+/// Cross-origin access (`http.cors`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsSettings {
+    /// Exact origins (`https://app.example.com`); empty: no cross-origin access.
+    #[serde(deserialize_with = "comma_separated")]
+    pub allowed_origins: Vec<String>,
+}
+
+impl CorsSettings {
+    /// An origin is a scheme, a host and an optional port: no path, no wildcard.
+    fn validate(&self) -> Result<(), ConfigError> {
+        for origin in &self.allowed_origins {
+            let rest = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            let plain = rest.is_some_and(|host| {
+                !host.is_empty()
+                    && host.chars().all(|c| {
+                        c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')
+                    })
+            });
+            if !plain {
+                return Err(ConfigError::invalid(
+                    "http.cors.allowed_origins",
+                    format!("`{origin}` is not an origin such as https://app.example.com"),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -482,6 +517,7 @@ impl Default for Settings {
                 trust_forwarded_for: false,
                 max_connections_per_ip: 256,
                 metrics_bind: None,
+                cors: CorsSettings::default(),
             },
             data_dir: PathBuf::from("./data"),
             store: StoreSettings {
@@ -666,6 +702,7 @@ impl Settings {
                 "must be above 0",
             ));
         }
+        self.http.cors.validate()?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::invalid("log.level", e.to_string()))?;
         self.bus.validate()?;

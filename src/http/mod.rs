@@ -15,6 +15,7 @@ pub mod cluster;
 mod commerce;
 mod community;
 mod console;
+pub mod cors;
 mod drops;
 mod editor;
 pub mod error;

@@ -10,6 +10,7 @@ mod commerce;
 mod community;
 mod console;
 mod content;
+mod cors;
 mod drops;
 mod drops_restarts;
 mod drops_returns;

@@ -1,13 +1,16 @@
 // End-to-end tests of the web consoles in one headless Chromium (Debian's, through
 // playwright-core): a coach and two members run a class; ops publishes a feature message
 // that reaches a member live; the member app resumes after a network drop with nothing
-// lost and nothing twice. Run by scripts/browser-test, which starts the server and passes:
-//   FITPULSE_URL, CHROMIUM, SCREENSHOT_DIR, COACH_EMAIL/COACH_PASSWORD, ADMIN_EMAIL/ADMIN_PASSWORD
+// lost and nothing twice; a web app on a listed origin calls the API and one on another
+// origin is refused. Run by scripts/browser-test, which starts the server and passes:
+//   FITPULSE_URL, CHROMIUM, SCREENSHOT_DIR, COACH_EMAIL/COACH_PASSWORD, ADMIN_EMAIL/ADMIN_PASSWORD,
+//   APP_ORIGIN_PORT (the web-app origin the server allows)
 // Every wait is bounded; a failure leaves a screenshot of each open page beside the others.
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
+import { createServer } from "node:http";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
@@ -20,6 +23,8 @@ const BASE = env("FITPULSE_URL");
 const SHOTS = env("SCREENSHOT_DIR");
 const COACH = { email: env("COACH_EMAIL"), password: env("COACH_PASSWORD") };
 const ADMIN = { email: env("ADMIN_EMAIL"), password: env("ADMIN_PASSWORD") };
+/** The port of the web-app origin the server lists in `http.cors.allowed_origins`. */
+const APP_ORIGIN_PORT = Number(env("APP_ORIGIN_PORT"));
 /** Bound on every single wait. */
 const WAIT = 15_000;
 const VIEWPORT = { width: 1440, height: 1000 };
@@ -360,4 +365,62 @@ test("after a reload the app refreshes a refused token and resumes from its stor
   assert.notEqual(after.access_token, "not-a-token");
   assert.notEqual(after.refresh_token, before.refresh_token, "the refresh token rotated");
   assertNoPageErrors();
+});
+
+/** A page of a web app on another origin: it signs in anonymously and reads `/v1/me`
+ *  through the API with `fetch`, and says how that went in `#out[data-result]`. */
+function webAppPage() {
+  return `<!doctype html><meta charset="utf-8"><title>web app</title><pre id="out"></pre><script type="module">
+    const out = document.getElementById("out");
+    try {
+      const signedIn = await fetch(${JSON.stringify(BASE)} + "/v1/auth/anonymous", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ device_id: "web-app-" + Math.random().toString(36).slice(2) }),
+      });
+      const tokens = await signedIn.json();
+      const me = await fetch(${JSON.stringify(BASE)} + "/v1/me", { headers: { authorization: "Bearer " + tokens.access_token } });
+      out.dataset.result = "ok " + me.status + " " + (me.headers.get("x-request-id") ? "with-request-id" : "no-request-id");
+    } catch (err) {
+      out.dataset.result = "refused " + err.name;
+    }
+  </script>`;
+}
+
+/** Serves the web app page on `port` of 127.0.0.1 (0: any free port). */
+function serveWebApp(port) {
+  return new Promise((resolve, reject) => {
+    const server = createServer((_, res) => {
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+      res.end(webAppPage());
+    });
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", () => resolve(server));
+  });
+}
+
+test("a web app on a listed origin calls the API; one on another origin is refused", { timeout: 30_000 }, async () => {
+  const listed = await serveWebApp(APP_ORIGIN_PORT);
+  const other = await serveWebApp(0);
+  try {
+    const results = [];
+    for (const server of [listed, other]) {
+      const context = await browser.newContext({ viewport: VIEWPORT });
+      context.setDefaultTimeout(WAIT);
+      const page = await context.newPage();
+      const said = [];
+      page.on("console", (m) => said.push(`${m.type()}: ${m.text()}`));
+      page.on("pageerror", (e) => said.push(`uncaught: ${e.message}`));
+      await page.goto(`http://127.0.0.1:${server.address().port}/`);
+      await page.waitForSelector("#out[data-result]", { state: "attached" }).catch(async (err) => {
+        throw new Error(`${err.message}; the page said ${JSON.stringify(said)}; ${await page.content()}`);
+      });
+      results.push(await page.getAttribute("#out", "data-result"));
+      await context.close();
+    }
+    assert.deepEqual(results, ["ok 200 with-request-id", "refused TypeError"]);
+  } finally {
+    listed.close();
+    other.close();
+  }
 });

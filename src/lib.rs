@@ -31,7 +31,8 @@
 //!
 //! Around them:
 //! - [`store`]: the embedded and scylla backends of the core's store ports.
-//! - [`metrics`]: every Prometheus metric; [`telemetry`]: tracing output.
+//! - [`metrics`]: every Prometheus metric; [`telemetry`]: tracing output; [`digest`]: hex
+//!   SHA-256.
 //!
 //! A request flows: listener -> `http::observe` (id, span, metrics) -> route (parse) ->
 //! service (rules) -> store port or the core's hub -> backend or session actor.
@@ -44,6 +45,7 @@ pub mod commerce;
 pub mod community;
 pub mod config;
 pub mod content;
+pub mod digest;
 pub mod drops;
 pub mod email;
 pub mod fd_limit;

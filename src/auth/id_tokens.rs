@@ -5,7 +5,6 @@
 
 use jsonwebtoken::{Algorithm, Validation, errors::ErrorKind};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use super::jwks::{Jwks, JwksError};
 use crate::config::SocialSettings;
@@ -140,10 +139,7 @@ fn nonce_matches(in_token: Option<&str>, sent: &str) -> bool {
     let Some(in_token) = in_token else {
         return false;
     };
-    let hashed: String = Sha256::digest(sent.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hashed = crate::digest::sha256_hex(sent.as_bytes());
     in_token == sent || in_token.eq_ignore_ascii_case(&hashed)
 }
 
@@ -184,10 +180,7 @@ mod tests {
         assert!(nonce_matches(Some("n-123"), "n-123"));
         let hashed = "c7d2c9a2c4b3a2bb2b0fba1c6e7bbdf6a7e2e4d1bfba3c0a2bd5e8df5d0ff8e4";
         assert!(!nonce_matches(Some(hashed), "n-123"), "not its hash");
-        let real: String = Sha256::digest(b"n-123")
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let real = crate::digest::sha256_hex(b"n-123");
         assert!(nonce_matches(Some(&real), "n-123"));
         assert!(!nonce_matches(None, "n-123"));
         assert!(!nonce_matches(Some("other"), "n-123"));

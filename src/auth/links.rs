@@ -14,7 +14,6 @@ use fitpulse_actors::domain::{Email, Password, UserId};
 use fitpulse_actors::ports::accounts::{AccountToken, AccountTokenPurpose};
 use fitpulse_actors::ports::store::{StoreError, UserRecord};
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 use super::accounts::{AccountError, Accounts};
 use crate::email::Template;
@@ -27,10 +26,7 @@ pub const VERIFY_HOURS: i64 = 48;
 const MAX_TOKEN_LEN: usize = 128;
 
 fn token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::digest::sha256_hex(token.as_bytes())
 }
 
 impl Accounts {

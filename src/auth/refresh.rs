@@ -19,7 +19,7 @@ use fitpulse_actors::ports::store::{
 };
 use hmac::{Hmac, Mac};
 use rand::RngCore;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
@@ -53,10 +53,20 @@ fn parse(token: &str) -> Option<Presented> {
 }
 
 fn secret_hash(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::digest::sha256_hex(secret.as_bytes())
+}
+
+/// Whether a presented secret is the one the record keeps the hash of (constant time).
+fn secret_matches(presented: &Presented, record: &RefreshTokenRecord) -> bool {
+    secret_hash(&presented.secret)
+        .as_bytes()
+        .ct_eq(record.secret_hash.as_bytes())
+        .into()
+}
+
+/// A token as the client holds it.
+fn token_string(id: Uuid, secret: &str) -> String {
+    format!("{id}.{secret}")
 }
 
 /// The one-time pad that seals a successor's secret: an HMAC of the successor's id keyed
@@ -131,7 +141,7 @@ impl RefreshTokens {
     pub async fn issue(&self, user: UserId) -> Result<String, StoreError> {
         let (record, secret) = self.mint(user, Uuid::new_v4());
         self.store.insert_refresh_token(&record).await?;
-        Ok(format!("{}.{}", record.id, URL_SAFE_NO_PAD.encode(secret)))
+        Ok(token_string(record.id, &URL_SAFE_NO_PAD.encode(secret)))
     }
 
     /// Reads a presented token and checks its secret.
@@ -141,11 +151,7 @@ impl RefreshTokens {
             .refresh_token(presented.id)
             .await?
             .ok_or(RefreshError::Invalid)?;
-        let matches: bool = secret_hash(&presented.secret)
-            .as_bytes()
-            .ct_eq(state.record.secret_hash.as_bytes())
-            .into();
-        if !matches {
+        if !secret_matches(presented, &state.record) {
             return Err(RefreshError::Invalid);
         }
         if state.family_revoked {
@@ -169,7 +175,7 @@ impl RefreshTokens {
         {
             return Ok(Exchanged {
                 user: state.record.user,
-                next: format!("{}.{secret}", rotation.successor),
+                next: token_string(rotation.successor, &secret),
             });
         }
         self.store.revoke_token_family(state.record.family).await?;
@@ -204,7 +210,7 @@ impl RefreshTokens {
         {
             return Ok(Exchanged {
                 user: state.record.user,
-                next: format!("{}.{}", next.id, URL_SAFE_NO_PAD.encode(secret)),
+                next: token_string(next.id, &URL_SAFE_NO_PAD.encode(secret)),
             });
         }
         // Another exchange won the race: answer its successor.
@@ -230,14 +236,10 @@ impl RefreshTokens {
         let Some(presented) = parse(token) else {
             return Ok(());
         };
-        if let Some(state) = self.store.refresh_token(presented.id).await? {
-            let matches: bool = secret_hash(&presented.secret)
-                .as_bytes()
-                .ct_eq(state.record.secret_hash.as_bytes())
-                .into();
-            if matches {
-                self.store.revoke_token_family(state.record.family).await?;
-            }
+        if let Some(state) = self.store.refresh_token(presented.id).await?
+            && secret_matches(&presented, &state.record)
+        {
+            self.store.revoke_token_family(state.record.family).await?;
         }
         Ok(())
     }

@@ -8,7 +8,6 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use fitpulse_actors::ports::store::{IdempotencyKey, StoredResponse};
-use sha2::{Digest, Sha256};
 
 use super::{ApiError, ErrorCode};
 
@@ -34,10 +33,7 @@ pub fn key_of(req: &HttpRequest, scope: String) -> Result<IdempotencyKey, ApiErr
 
 /// What tells two bodies sent with one key apart.
 pub fn fingerprint(body: &[u8]) -> String {
-    Sha256::digest(body)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::digest::sha256_hex(body)
 }
 
 /// The stored answer of the key's first request, replayed.

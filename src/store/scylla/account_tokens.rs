@@ -2,7 +2,7 @@
 //! that names the taker, so a take whose outcome timed out can tell whether it won.
 
 use async_trait::async_trait;
-use fitpulse_actors::domain::{Email, UserId, now_millis};
+use fitpulse_actors::domain::{Email, UserId};
 use fitpulse_actors::ports::accounts::{AccountToken, AccountTokenPurpose, AccountTokenStore};
 use fitpulse_actors::ports::store::StoreError;
 use scylla::client::session::Session;
@@ -10,7 +10,7 @@ use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlTimestamp;
 use uuid::Uuid;
 
-use super::{ConnectError, Lwt, ScyllaStore, prepare, prepare_serial, run_lwt};
+use super::{ConnectError, Lwt, ScyllaStore, prepare, prepare_serial, run_lwt, ttl_until};
 
 pub(super) struct Statements {
     insert: PreparedStatement,
@@ -57,12 +57,6 @@ type TokenRow = (
     Option<CqlTimestamp>,
     Option<Uuid>,
 );
-
-/// Seconds until `expires_at`, at least one (CQL takes a TTL of zero as "no TTL").
-fn ttl_until(expires_at: i64) -> i32 {
-    let seconds = (expires_at - now_millis()).div_euclid(1000);
-    i32::try_from(seconds.max(1)).unwrap_or(i32::MAX)
-}
 
 #[async_trait]
 impl AccountTokenStore for ScyllaStore {

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use scylla::client::session::Session;
 use scylla::errors::ExecutionError;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{Lwt, decode_maybe_row, decode_rows, run_lwt};
@@ -478,10 +477,7 @@ pub fn statements(cql: &str) -> impl Iterator<Item = String> + '_ {
 
 /// A migration's fingerprint as recorded in the ledger: hex SHA-256 of the file.
 pub fn checksum(cql: &str) -> String {
-    Sha256::digest(cql.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::digest::sha256_hex(cql.as_bytes())
 }
 
 #[cfg(test)]

@@ -169,6 +169,13 @@ impl ScyllaStore {
     }
 }
 
+/// Seconds until `expires_at`, at least one (CQL takes a TTL of zero as "no TTL"): the TTL
+/// of rows that must go when what they hold expires.
+fn ttl_until(expires_at: fitpulse_actors::domain::UnixMillis) -> i32 {
+    let seconds = (expires_at - fitpulse_actors::domain::now_millis()).div_euclid(1000);
+    i32::try_from(seconds.max(1)).unwrap_or(i32::MAX)
+}
+
 /// Prepares one statement; a failure here means the schema and the code disagree.
 async fn prepare(session: &Session, cql: &str) -> Result<PreparedStatement, ConnectError> {
     session

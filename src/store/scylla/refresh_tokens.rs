@@ -2,7 +2,7 @@
 //! used is a lightweight transaction on the token's own partition.
 
 use async_trait::async_trait;
-use fitpulse_actors::domain::{UserId, now_millis};
+use fitpulse_actors::domain::UserId;
 use fitpulse_actors::ports::store::{
     RefreshRotation, RefreshTokenRecord, RefreshTokenState, RefreshTokenStore, StoreError,
 };
@@ -12,7 +12,7 @@ use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlTimestamp;
 use uuid::Uuid;
 
-use super::{ConnectError, Lwt, ScyllaStore, prepare, prepare_serial, run_lwt};
+use super::{ConnectError, Lwt, ScyllaStore, prepare, prepare_serial, run_lwt, ttl_until};
 
 /// How long a revoked family is remembered: longer than any refresh token may live.
 const REVOCATION_TTL_SECONDS: i32 = 400 * 24 * 60 * 60;
@@ -107,12 +107,6 @@ struct TokenRow {
     expires_at: Option<CqlTimestamp>,
     used_by: Option<Uuid>,
     used_at: Option<CqlTimestamp>,
-}
-
-/// Seconds until `expires_at`, at least one (CQL rejects a TTL of zero as "no TTL").
-fn ttl_until(expires_at: i64) -> i32 {
-    let seconds = (expires_at - now_millis()).div_euclid(1000);
-    i32::try_from(seconds.max(1)).unwrap_or(i32::MAX)
 }
 
 impl ScyllaStore {

@@ -320,8 +320,8 @@ impl Accounts {
         Ok(self.refresh.revoke(refresh_token).await?)
     }
 
-    /// Deletes the account: access tokens stop working first (durably, on every node),
-    /// then every row about the user is erased in the store; subscriptions and orders stay
+    /// Deletes the account: every login ends (durably, on every node), then every row
+    /// about the user is erased in the store; subscriptions and orders stay
     /// for accounting under a fresh pseudonym that nothing links back to the user. The
     /// caller ends the user's session first, so nothing of it is written after.
     pub async fn delete(&self, user: UserId) -> Result<bool, AccountError> {

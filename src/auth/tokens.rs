@@ -70,7 +70,6 @@ pub struct Verified {
     pub principal: Principal,
     pub roles: BTreeSet<Role>,
     pub scopes: BTreeSet<String>,
-    pub issued_at: i64,
     /// Unix milliseconds: `iat_ms`, or the start of the `iat` second for tokens without it
     /// (so a revocation in that second refuses them).
     pub issued_at_ms: i64,
@@ -126,10 +125,15 @@ struct Draft<'a> {
     scopes: &'a BTreeSet<String>,
     ttl_seconds: i64,
     audience: String,
-    email_verified: Option<bool>,
+    /// The claims of a member's token (`iat_ms`, `email_verified`, `tz`); none on the
+    /// tokens of clients, admissions and tools.
+    member: Option<MemberClaims>,
+}
+
+/// What a member's token says of the account when it is signed.
+struct MemberClaims {
+    email_verified: bool,
     timezone: Option<TimeZone>,
-    /// Stamp `iat_ms` (user tokens).
-    precise: bool,
 }
 
 /// The audience of admission tokens, derived from the API's so the two never match.
@@ -199,9 +203,7 @@ impl AccessTokens {
             scopes,
             ttl_seconds,
             audience: self.audience.clone(),
-            email_verified: None,
-            timezone: None,
-            precise: false,
+            member: None,
         })
     }
 
@@ -220,9 +222,10 @@ impl AccessTokens {
             scopes,
             ttl_seconds: self.ttl_seconds as i64,
             audience: self.audience.clone(),
-            email_verified: Some(email_verified),
-            timezone,
-            precise: true,
+            member: Some(MemberClaims {
+                email_verified,
+                timezone,
+            }),
         })
     }
 
@@ -235,9 +238,7 @@ impl AccessTokens {
             scopes: &[scope].into(),
             ttl_seconds,
             audience: admission_audience(&self.audience),
-            email_verified: None,
-            timezone: None,
-            precise: false,
+            member: None,
         })
     }
 
@@ -248,9 +249,7 @@ impl AccessTokens {
             scopes,
             ttl_seconds,
             audience,
-            email_verified,
-            timezone,
-            precise,
+            member,
         } = draft;
         let now_ms = now_millis();
         let now = now_ms / 1000;
@@ -268,9 +267,12 @@ impl AccessTokens {
             iat: now,
             exp: now + ttl_seconds,
             jti: uuid::Uuid::new_v4().simple().to_string(),
-            iat_ms: precise.then_some(now_ms),
-            email_verified,
-            tz: timezone.map(|z| z.as_str().to_owned()),
+            iat_ms: member.as_ref().map(|_| now_ms),
+            email_verified: member.as_ref().map(|m| m.email_verified),
+            tz: member
+                .as_ref()
+                .and_then(|m| m.timezone)
+                .map(|z| z.as_str().to_owned()),
         };
         let key = self.keys.active();
         let mut header = Header::new(Algorithm::EdDSA);
@@ -319,7 +321,6 @@ impl AccessTokens {
             principal,
             roles: claims.roles,
             scopes: claims.scope.split_whitespace().map(str::to_owned).collect(),
-            issued_at: claims.iat,
             issued_at_ms: claims.iat_ms.unwrap_or(claims.iat.saturating_mul(1000)),
             expires_at: claims.exp,
             email_verified: claims.email_verified.unwrap_or(false),

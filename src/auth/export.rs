@@ -2,6 +2,8 @@
 //! request and queues an outbox item; the outbox runs [`ExportHandler`], which builds one
 //! JSON document and stores it with the request; `GET /v1/me/export` answers the state and,
 //! when ready, the document. The outbox retries a build that fails, like any other item.
+//! Entitlements, subscriptions and identities appear in the shapes the API answers them
+//! in (`http::views`).
 
 use std::sync::Arc;
 
@@ -15,6 +17,7 @@ use fitpulse_actors::ports::store::{Mark, StoreError};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::http::views::{entitlement_view, identity_view, subscription_view};
 use crate::outbox::handler::{HandleError, Handler};
 use crate::store::Stores;
 
@@ -107,21 +110,21 @@ impl Exports {
             .identities_of(user)
             .await?
             .iter()
-            .map(|i| json!({ "provider": i.provider.as_str(), "email": i.email.as_ref().map(|e| e.as_str()), "linked_at": rfc3339(i.linked_at) }))
+            .map(identity_view)
             .collect();
         let entitlements: Vec<Value> = s
             .entitlements
             .entitlements(user)
             .await?
             .iter()
-            .map(|e| json!({ "name": e.name, "active": e.is_active_at(now), "expires_at": e.expires_at.map(rfc3339), "source": e.source }))
+            .map(|e| entitlement_view(e, now))
             .collect();
         let subscriptions: Vec<Value> = s
             .subscriptions
             .subscriptions(user)
             .await?
             .iter()
-            .map(|x| json!({ "id": x.id, "product_id": x.product_id, "state": x.state, "expires_at": x.expires_at.map(rfc3339), "auto_renew": x.auto_renew }))
+            .map(|x| subscription_view(x, now))
             .collect();
         let plan = s
             .plans

@@ -12,7 +12,7 @@ use fitpulse_actors::hub::Hub;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::views::{UserView, rfc3339};
+use super::views::{UserView, entitlement_view, identity_view, rfc3339, subscription_view};
 use super::{ApiError, ErrorCode};
 use crate::auth::staff::NewStaff;
 use crate::auth::{Accounts, AuthUser};
@@ -143,35 +143,26 @@ async fn lookup(
         ApiError::new(ErrorCode::NotFound).with_message("no account has that email")
     })?;
     let now = now_millis();
+    // The shapes of the member's own routes, so support sees what the member sees.
     let identities: Vec<Value> = accounts
         .identities(user.id)
         .await?
         .iter()
-        .map(|i| json!({ "provider": i.provider.as_str(), "linked_at": rfc3339(i.linked_at) }))
+        .map(identity_view)
         .collect();
     let subscriptions: Vec<Value> = stores
         .subscriptions
         .subscriptions(user.id)
         .await?
         .iter()
-        .map(|s| {
-            json!({
-                "id": s.id, "product_id": s.product_id, "state": s.state,
-                "expires_at": s.expires_at.map(rfc3339), "auto_renew": s.auto_renew,
-            })
-        })
+        .map(|s| subscription_view(s, now))
         .collect();
     let entitlements: Vec<Value> = stores
         .entitlements
         .entitlements(user.id)
         .await?
         .iter()
-        .map(|e| {
-            json!({
-                "name": e.name, "active": e.is_active_at(now),
-                "expires_at": e.expires_at.map(rfc3339), "source": e.source,
-            })
-        })
+        .map(|e| entitlement_view(e, now))
         .collect();
     Ok(HttpResponse::Ok().json(json!({
         "user": UserView::from(&user),

@@ -5,7 +5,7 @@ use fitpulse_actors::domain::{DeviceId, DisplayName, Email, Locale, Password, Ro
 use serde::Deserialize;
 
 use super::client_ip::client_ip;
-use super::views::{rfc3339, token_response};
+use super::views::{identity_view, token_response};
 use super::{ApiError, ErrorCode};
 use crate::auth::accounts::{AccountError, NewAccount};
 use crate::auth::id_tokens::{IdTokenError, SocialProviders};
@@ -354,13 +354,7 @@ async fn identities(
         .identities(caller.user_id()?)
         .await?
         .iter()
-        .map(|identity| {
-            serde_json::json!({
-                "provider": identity.provider.as_str(),
-                "email": identity.email.as_ref().map(|e| e.as_str()),
-                "linked_at": rfc3339(identity.linked_at),
-            })
-        })
+        .map(identity_view)
         .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "next_cursor": null })))
 }

@@ -9,11 +9,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::cache::{CachePolicy, respond_hashed};
-use super::views::rfc3339;
+use super::views::subscription_view;
 use super::{ApiError, ErrorCode};
 use crate::auth::AuthUser;
 use crate::commerce::products::{PRODUCTS, Product, Store, by_store_id};
-use crate::commerce::state::SubscriptionState;
 use crate::store::Stores;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -77,19 +76,7 @@ async fn subscription(
     let user = caller.user_id()?;
     let now = now_millis();
     let subs = stores.subscriptions.subscriptions(user).await?;
-    let items: Vec<Value> = subs
-        .iter()
-        .map(|s| {
-            let state = SubscriptionState::parse(&s.state);
-            let active =
-                state.is_some_and(|st| st.grants_access()) && s.expires_at.is_none_or(|e| e > now);
-            json!({
-                "id": s.id, "product_id": s.product_id, "state": s.state,
-                "expires_at": s.expires_at.map(rfc3339), "auto_renew": s.auto_renew,
-                "active": active, "changed_at": rfc3339(s.changed_at),
-            })
-        })
-        .collect();
+    let items: Vec<Value> = subs.iter().map(|s| subscription_view(s, now)).collect();
     let premium = stores
         .entitlements
         .entitlements(user)

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::client_ip::client_ip;
-use super::views::{UserView, rfc3339};
+use super::views::{UserView, entitlement_view, rfc3339};
 use super::{ApiError, ErrorCode};
 use crate::auth::erasure::Erasure;
 use crate::auth::export::Exports;
@@ -144,15 +144,8 @@ async fn entitlements(
         .entitlements
         .entitlements(caller.user_id()?)
         .await?
-        .into_iter()
-        .map(|e| {
-            json!({
-                "name": e.name,
-                "active": e.is_active_at(now),
-                "expires_at": e.expires_at.map(rfc3339),
-                "source": e.source,
-            })
-        })
+        .iter()
+        .map(|e| entitlement_view(e, now))
         .collect();
     Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": null })))
 }

@@ -1,13 +1,17 @@
-//! JSON views shared by several areas: users, token answers, timestamps.
+//! JSON views shared by several areas: users, token answers, timestamps, entitlements,
+//! subscriptions and sign-in identities (also the shapes of a member's data export).
 
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{HttpResponse, HttpResponseBuilder};
-use fitpulse_actors::domain::Role;
-use fitpulse_actors::ports::store::UserRecord;
+use fitpulse_actors::domain::{Role, UnixMillis};
+use fitpulse_actors::ports::accounts::Identity;
+use fitpulse_actors::ports::commerce::SubscriptionRecord;
+use fitpulse_actors::ports::store::{Entitlement, UserRecord};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::auth::accounts::TokenPair;
+use crate::commerce::state::SubscriptionState;
 
 pub use fitpulse_actors::domain::time::{parse_rfc3339 as parse_time, rfc3339};
 
@@ -75,6 +79,36 @@ pub fn token_response(
     user: Option<&UserRecord>,
 ) -> HttpResponse {
     no_store(builder).json(token_body(pair, user))
+}
+
+/// An entitlement and whether it is active at `now`.
+pub fn entitlement_view(e: &Entitlement, now: UnixMillis) -> Value {
+    json!({
+        "name": e.name,
+        "active": e.is_active_at(now),
+        "expires_at": e.expires_at.map(rfc3339),
+        "source": e.source,
+    })
+}
+
+/// A subscription and whether it grants access at `now`.
+pub fn subscription_view(s: &SubscriptionRecord, now: UnixMillis) -> Value {
+    let active = SubscriptionState::parse(&s.state).is_some_and(|st| st.grants_access())
+        && s.expires_at.is_none_or(|e| e > now);
+    json!({
+        "id": s.id, "product_id": s.product_id, "state": s.state,
+        "expires_at": s.expires_at.map(rfc3339), "auto_renew": s.auto_renew,
+        "active": active, "changed_at": rfc3339(s.changed_at),
+    })
+}
+
+/// A sign-in identity (Apple, Google) linked to the account.
+pub fn identity_view(i: &Identity) -> Value {
+    json!({
+        "provider": i.provider.as_str(),
+        "email": i.email.as_ref().map(|e| e.as_str()),
+        "linked_at": rfc3339(i.linked_at),
+    })
 }
 
 #[cfg(test)]

@@ -59,7 +59,7 @@ pub async fn create_user(
         &passwords,
         NewAccount {
             email,
-            password,
+            password: Some(password),
             display_name,
             locale: None,
             units: None,

@@ -69,25 +69,31 @@ pub struct TokenPair {
 /// A new email account.
 pub struct NewAccount {
     pub email: Email,
-    pub password: Password,
+    /// Without one (staff created by an admin), the account signs in once a reset link
+    /// set it.
+    pub password: Option<Password>,
     pub display_name: DisplayName,
     pub locale: Option<Locale>,
     pub units: Option<Units>,
     pub roles: BTreeSet<Role>,
 }
 
-/// Creates an email account; used by registration and by `fitpulse admin create-user`.
+/// Creates an email account; used by registration, staff creation and
+/// `fitpulse admin create-user`.
 pub async fn create_account(
     users: &dyn UserStore,
     passwords: &Passwords,
     new: NewAccount,
 ) -> Result<UserRecord, AccountError> {
-    let password_hash = passwords.hash(new.password).await?;
+    let password_hash = match new.password {
+        Some(password) => Some(passwords.hash(password).await?),
+        None => None,
+    };
     let user = UserRecord {
         id: UserId::random(),
         email: Some(new.email),
         display_name: new.display_name,
-        password_hash: Some(password_hash),
+        password_hash,
         roles: new.roles,
         locale: new.locale.unwrap_or_default(),
         units: new.units.unwrap_or_default(),

@@ -36,13 +36,8 @@ impl Accounts {
         claims: IdClaims,
         display_name: Option<DisplayName>,
     ) -> Result<(UserRecord, TokenPair, SocialOutcome), AccountError> {
-        if self
-            .identities
-            .identity(provider, &claims.subject)
-            .await?
-            .is_some()
-        {
-            return self.sign_in_linked(provider, &claims.subject).await;
+        if let Some(linked) = self.identities.identity(provider, &claims.subject).await? {
+            return self.sign_in_linked(linked).await;
         }
         let email = claims.email.as_deref().and_then(|e| Email::parse(e).ok());
         let existing = match &email {
@@ -94,7 +89,12 @@ impl Accounts {
         match self.identities.link_identity(&identity).await {
             Ok(()) => {}
             Err(StoreError::Conflict { what: "identity" }) => {
-                return self.sign_in_linked(provider, &identity.subject).await;
+                let linked = self
+                    .identities
+                    .identity(provider, &identity.subject)
+                    .await?
+                    .ok_or(AccountError::AccountGone)?;
+                return self.sign_in_linked(linked).await;
             }
             Err(err) => return Err(err.into()),
         }
@@ -111,8 +111,6 @@ impl Accounts {
                     });
                 }
             }
-        }
-        if outcome == SocialOutcome::Created {
             self.queue_welcome(&user).await;
         }
         tracing::info!(user_id = %user.id, provider = provider.as_str(), ?outcome, "social sign-in");
@@ -120,17 +118,14 @@ impl Accounts {
         Ok((user, tokens, outcome))
     }
 
-    /// Signs in the account another sign-in just linked to the subject, waiting (boundedly)
-    /// for that sign-in to finish creating it.
+    /// Signs in the account `linked` names, waiting (boundedly) for the sign-in that made
+    /// the link to finish creating it.
     async fn sign_in_linked(
         &self,
-        provider: SocialProvider,
-        subject: &str,
+        linked: Identity,
     ) -> Result<(UserRecord, TokenPair, SocialOutcome), AccountError> {
         for _ in 0..LINKED_WAIT_ROUNDS {
-            if let Some(linked) = self.identities.identity(provider, subject).await?
-                && let Some(user) = self.users.user_by_id(linked.user).await?
-            {
+            if let Some(user) = self.users.user_by_id(linked.user).await? {
                 let tokens = self.sign_in(&user).await?;
                 return Ok((user, tokens, SocialOutcome::SignedIn));
             }
@@ -138,11 +133,9 @@ impl Accounts {
         }
         // A link whose account never came (its sign-in failed half-way) goes, so the next
         // sign-in starts over.
-        if let Some(stale) = self.identities.identity(provider, subject).await?
-            && self.users.user_by_id(stale.user).await?.is_none()
-        {
+        if self.users.user_by_id(linked.user).await?.is_none() {
             self.identities
-                .unlink_identity(stale.user, provider)
+                .unlink_identity(linked.user, linked.provider)
                 .await?;
         }
         Err(AccountError::AccountGone)

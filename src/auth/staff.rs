@@ -5,8 +5,8 @@
 
 use std::collections::BTreeSet;
 
-use fitpulse_actors::domain::{DisplayName, Email, Password, Role, UserId, now_millis};
-use fitpulse_actors::ports::store::{StoreError, UserRecord};
+use fitpulse_actors::domain::{DisplayName, Email, Password, Role, UserId};
+use fitpulse_actors::ports::store::UserRecord;
 
 use super::accounts::{AccountError, Accounts, NewAccount, create_account};
 
@@ -21,48 +21,25 @@ pub struct NewStaff {
 
 impl Accounts {
     pub async fn create_staff(&self, new: NewStaff) -> Result<UserRecord, AccountError> {
-        let user = match new.password {
-            Some(password) => {
-                create_account(
-                    self.users.as_ref(),
-                    &self.passwords,
-                    NewAccount {
-                        email: new.email,
-                        password,
-                        display_name: new.display_name,
-                        locale: None,
-                        units: None,
-                        roles: new.roles,
-                    },
-                )
-                .await?
-            }
-            None => {
-                let user = UserRecord {
-                    id: UserId::random(),
-                    email: Some(new.email.clone()),
-                    display_name: new.display_name,
-                    password_hash: None,
-                    roles: new.roles,
-                    locale: Default::default(),
-                    units: Default::default(),
-                    device_id: None,
-                    created_at: now_millis(),
-                    email_verified: false,
-                    timezone: None,
-                };
-                match self.users.create_user(&user).await {
-                    Ok(()) => {}
-                    Err(StoreError::Conflict { what: "email" }) => {
-                        return Err(AccountError::EmailTaken);
-                    }
-                    Err(err) => return Err(err.into()),
-                }
-                // Setting the password through the link also proves the address.
-                self.request_password_reset(new.email.as_str()).await?;
-                user
-            }
-        };
+        let without_password = new.password.is_none();
+        let email = new.email.clone();
+        let user = create_account(
+            self.users.as_ref(),
+            &self.passwords,
+            NewAccount {
+                email: new.email,
+                password: new.password,
+                display_name: new.display_name,
+                locale: None,
+                units: None,
+                roles: new.roles,
+            },
+        )
+        .await?;
+        if without_password {
+            // Setting the password through the link also proves the address.
+            self.request_password_reset(email.as_str()).await?;
+        }
         self.queue_verification(&user).await;
         tracing::info!(user_id = %user.id, "staff account created");
         Ok(user)

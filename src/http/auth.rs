@@ -107,7 +107,7 @@ async fn register(
     let body = body.into_inner();
     let new = NewAccount {
         email: field("email", Email::parse(&body.email))?,
-        password: field("password", Password::parse(&body.password))?,
+        password: Some(field("password", Password::parse(&body.password))?),
         display_name: field("display_name", DisplayName::parse(&body.display_name))?,
         locale: body
             .locale

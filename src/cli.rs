@@ -1,4 +1,4 @@
-//! The command line: `fitpulse [--config FILE] [serve|migrate]`.
+//! The command line: `fitpulse [--config FILE] [serve|migrate|admin|openapi|asyncapi]`.
 
 use std::path::PathBuf;
 
@@ -25,6 +25,12 @@ pub enum Command {
     Serve,
     /// Create or upgrade the store's schema; running it again changes nothing.
     Migrate,
+    /// Print the OpenAPI document the server serves at `/v1/openapi.json`; needs no
+    /// configuration.
+    Openapi,
+    /// Print the AsyncAPI document of the socket protocol (`/v1/asyncapi.json`,
+    /// `docs/asyncapi.json`); needs no configuration.
+    Asyncapi,
     /// Operator tools.
     Admin {
         #[command(subcommand)]
@@ -66,6 +72,12 @@ pub enum AdminCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn openapi_is_a_subcommand() {
+        let cli = Cli::try_parse_from(["fitpulse", "openapi"]).expect("parses");
+        assert!(matches!(cli.command, Some(Command::Openapi)));
+    }
 
     #[test]
     fn no_subcommand_means_serve() {

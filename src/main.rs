@@ -12,6 +12,15 @@ use fitpulse::telemetry::Output;
 #[actix_web::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Some(Command::Openapi)) {
+        // The document depends on the code alone, not on the configuration.
+        println!("{}", fitpulse::http::contract::document());
+        return ExitCode::SUCCESS;
+    }
+    if matches!(cli.command, Some(Command::Asyncapi)) {
+        print!("{}", fitpulse::ws::asyncapi::document());
+        return ExitCode::SUCCESS;
+    }
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
         Err(err) => {
@@ -36,6 +45,9 @@ async fn main() -> ExitCode {
             Err(err) => fail("migrate failed", &err),
         },
         Command::Admin { command } => admin(&settings, command).await,
+        Command::Openapi | Command::Asyncapi => {
+            unreachable!("answered before the configuration is read")
+        }
     }
 }
 

@@ -110,21 +110,21 @@ impl Exports {
             .identities_of(user)
             .await?
             .iter()
-            .map(identity_view)
+            .map(|i| json!(identity_view(i)))
             .collect();
         let entitlements: Vec<Value> = s
             .entitlements
             .entitlements(user)
             .await?
             .iter()
-            .map(|e| entitlement_view(e, now))
+            .map(|e| json!(entitlement_view(e, now)))
             .collect();
         let subscriptions: Vec<Value> = s
             .subscriptions
             .subscriptions(user)
             .await?
             .iter()
-            .map(|x| subscription_view(x, now))
+            .map(|x| json!(subscription_view(x, now)))
             .collect();
         let plan = s
             .plans

@@ -11,7 +11,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, spki::der::pem::LineEnding};
 use jsonwebtoken::{DecodingKey, EncodingKey};
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 /// Where a generated key is kept, relative to the data directory.
@@ -109,23 +110,45 @@ impl SigningKeys {
     }
 
     /// The public keys as a JWK Set, for `/.well-known/jwks.json`.
-    pub fn jwks(&self) -> Value {
-        let keys: Vec<Value> = self
+    pub fn jwks(&self) -> Jwks<'_> {
+        let keys = self
             .keys
             .iter()
-            .map(|k| {
-                json!({
-                    "kty": "OKP",
-                    "crv": "Ed25519",
-                    "x": k.x,
-                    "kid": k.kid,
-                    "use": "sig",
-                    "alg": "EdDSA",
-                })
+            .map(|k| Jwk {
+                kty: "OKP",
+                crv: "Ed25519",
+                x: &k.x,
+                kid: &k.kid,
+                key_use: "sig",
+                alg: "EdDSA",
             })
             .collect();
-        json!({ "keys": keys })
+        Jwks { keys }
     }
+}
+
+/// A JSON Web Key Set (RFC 7517): the keys access tokens are signed with.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Jwks<'a> {
+    pub keys: Vec<Jwk<'a>>,
+}
+
+/// An Ed25519 public key (RFC 8037).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Jwk<'a> {
+    /// `OKP`.
+    pub kty: &'static str,
+    /// `Ed25519`.
+    pub crv: &'static str,
+    /// The public key, base64url.
+    pub x: &'a str,
+    /// Tokens name it in their header's `kid`.
+    pub kid: &'a str,
+    /// `sig`.
+    #[serde(rename = "use")]
+    pub key_use: &'static str,
+    /// `EdDSA`.
+    pub alg: &'static str,
 }
 
 fn load_file(path: &Path) -> Result<Key, KeyError> {
@@ -212,12 +235,7 @@ mod tests {
             SigningKey::from_bytes(&[2; 32]),
         ]);
         let jwks = keys.jwks();
-        let kids: Vec<&str> = jwks["keys"]
-            .as_array()
-            .expect("keys")
-            .iter()
-            .map(|k| k["kid"].as_str().expect("kid"))
-            .collect();
+        let kids: Vec<&str> = jwks.keys.iter().map(|k| k.kid).collect();
         assert_eq!(kids.len(), 2);
         assert_eq!(kids[0], keys.active().kid);
         assert!(keys.by_kid(kids[1]).is_some());

@@ -3,13 +3,14 @@
 //! read from the author's own feed. Also the activities members share themselves
 //! (`workout_finished`, `live_class_joined`).
 
+use super::events::CommunityActivity;
+use fitpulse_actors::events::data::EventData;
 use fitpulse_actors::events::kinds;
 use std::collections::HashSet;
 
 use fitpulse_actors::domain::{ItemRef, UserId};
 use fitpulse_actors::events::EventKind;
 use fitpulse_actors::ports::store::{FeedEvent, StoreError};
-use serde_json::{Value, json};
 
 use super::limits::Action;
 use super::{Community, CommunityError};
@@ -59,10 +60,13 @@ impl Community {
         activity: NewActivity,
     ) -> Result<usize, CommunityError> {
         self.spend(user, Action::Post)?;
-        let data = json!({ "type": activity.kind, "user_id": user.to_string(), "item_id": activity.item_id });
-        Ok(self
-            .activity(user, &kinds::COMMUNITY_ACTIVITY, &data)
-            .await?)
+        let user_id = user.to_string();
+        let item_id = activity.item_id;
+        let data = match activity.kind {
+            "live_class_joined" => CommunityActivity::LiveClassJoined { user_id, item_id },
+            _ => CommunityActivity::WorkoutFinished { user_id, item_id },
+        };
+        Ok(self.activity(user, &data).await?)
     }
 
     /// The latest activities of `author` as `viewer` may see them: pulled from the author's
@@ -97,8 +101,7 @@ impl Community {
     pub async fn activity(
         &self,
         author: UserId,
-        kind: &EventKind,
-        data: &Value,
+        data: &CommunityActivity,
     ) -> Result<usize, StoreError> {
         let followers = self
             .stores
@@ -119,20 +122,19 @@ impl Community {
                 audience.insert(member);
             }
         }
-        self.fan_out(author, audience.into_iter().collect(), kind, data)
+        self.fan_out(author, audience.into_iter().collect(), data)
             .await
     }
 
     /// Publishes `kind` to the author's own feed and to `audience` (minus the author and
     /// anyone blocked either way). Answers how many users it was pushed to.
-    pub async fn fan_out(
+    pub async fn fan_out<D: EventData>(
         &self,
         author: UserId,
         audience: Vec<UserId>,
-        kind: &EventKind,
-        data: &Value,
+        data: &D,
     ) -> Result<usize, StoreError> {
-        let text = data.to_string();
+        let (kind, text) = (D::KIND, data.to_json());
         if let Err(err) = self.hub.publish(author, kind.clone(), text.clone()).await {
             tracing::warn!(user_id = %author, error = %err, "cannot record an author's own activity");
         }
@@ -140,7 +142,7 @@ impl Community {
         let hidden = self.blocked_between(author, &audience).await?;
         Ok(self.deliver(
             audience.into_iter().filter(|u| !hidden.contains(u)),
-            kind,
+            &kind,
             &text,
         ))
     }

@@ -2,12 +2,11 @@
 //! made or edited only on the day itself, and the streak of consecutive days. A user's first check-in of a day is an activity for
 //! their followers and groups; edits are not announced again.
 
+use super::events::CommunityActivity;
 use chrono::NaiveDate;
 use fitpulse_actors::domain::time::{date_of_day, day_number};
 use fitpulse_actors::domain::{TimeZone, UserId, local_date, now_millis};
-use fitpulse_actors::events::kinds;
 use fitpulse_actors::ports::community::CheckinRecord;
-use serde_json::json;
 
 use super::{Community, CommunityError};
 
@@ -105,9 +104,12 @@ impl Community {
         };
         community.put_checkin(user, &record).await?;
         if !existed {
-            let data = json!({ "type": "checkin", "user_id": user.to_string(), "mood": record.mood, "date": date_of_day(day).to_string() });
-            self.activity(user, &kinds::COMMUNITY_ACTIVITY, &data)
-                .await?;
+            let data = CommunityActivity::Checkin {
+                user_id: user.to_string(),
+                mood: record.mood.clone(),
+                date: date_of_day(day).to_string(),
+            };
+            self.activity(user, &data).await?;
         }
         Ok(CheckinSaved {
             record,

@@ -2,12 +2,11 @@
 //! nobody follows or blocks themselves. A block works both ways and ends the follows
 //! between the two users; while it stands, each looks like nobody to the other.
 
-use fitpulse_actors::events::kinds;
+use super::events::CommunityFollowed;
 use std::collections::HashSet;
 
 use fitpulse_actors::domain::UserId;
 use fitpulse_actors::ports::store::StoreError;
-use serde_json::json;
 
 use super::limits::Action;
 use super::{Community, CommunityError};
@@ -48,9 +47,10 @@ impl Community {
             return Err(CommunityError::NoSuchUser);
         }
         if changed {
-            let data = json!({ "type": "followed", "by_user_id": follower.to_string() });
-            self.fan_out(follower, vec![followee], &kinds::COMMUNITY_FOLLOWED, &data)
-                .await?;
+            let data = CommunityFollowed::Followed {
+                by_user_id: follower.to_string(),
+            };
+            self.fan_out(follower, vec![followee], &data).await?;
         }
         Ok(changed)
     }

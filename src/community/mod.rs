@@ -22,6 +22,7 @@
 
 pub mod activity;
 pub mod checkins;
+pub mod events;
 pub mod follows;
 pub mod groups;
 pub mod limits;

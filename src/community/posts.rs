@@ -3,12 +3,11 @@
 //! or a like to the post's author. What a block hides stays hidden: posts by authors
 //! blocked either way and comments by users the reader blocked are left out of listings.
 
-use fitpulse_actors::events::kinds;
+use super::events::{CommunityCommented, CommunityPost, CommunityPostLiked, PostLiked};
 use std::collections::HashSet;
 
 use fitpulse_actors::domain::{ItemRef, UserId, now_millis};
 use fitpulse_actors::ports::community::{GroupRecord, PostRecord};
-use serde_json::json;
 use uuid::Uuid;
 
 use super::limits::Action;
@@ -64,9 +63,13 @@ impl Community {
             removed: false,
         };
         self.stores.community.put_post(&post).await?;
-        let data = json!({ "type": "post", "group_id": group.id, "post_id": post.id, "author_id": author.to_string(), "text": post.text });
-        self.fan_out(author, members, &kinds::COMMUNITY_POST, &data)
-            .await?;
+        let data = CommunityPost::Post {
+            group_id: group.id,
+            post_id: post.id,
+            author_id: author.to_string(),
+            text: post.text.clone(),
+        };
+        self.fan_out(author, members, &data).await?;
         Ok(post)
     }
 
@@ -132,14 +135,13 @@ impl Community {
             removed: false,
         };
         self.stores.community.put_post(&comment).await?;
-        let data = json!({ "type": "comment", "post_id": post.id, "comment_id": comment.id, "by_user_id": author.to_string(), "text": comment.text });
-        self.fan_out(
-            author,
-            vec![post.author],
-            &kinds::COMMUNITY_COMMENTED,
-            &data,
-        )
-        .await?;
+        let data = CommunityCommented::Comment {
+            post_id: post.id,
+            comment_id: comment.id,
+            by_user_id: author.to_string(),
+            text: comment.text.clone(),
+        };
+        self.fan_out(author, vec![post.author], &data).await?;
         Ok(comment)
     }
 
@@ -157,10 +159,11 @@ impl Community {
         let item = like_ref(post.id);
         let changed = self.stores.likes.like(user, &item).await?;
         if changed {
-            let data =
-                json!({ "type": "like", "post_id": post.id, "by_user_id": user.to_string() });
-            self.fan_out(user, vec![post.author], &kinds::COMMUNITY_POST_LIKED, &data)
-                .await?;
+            let data = CommunityPostLiked::Post(PostLiked::Like {
+                post_id: post.id,
+                by_user_id: user.to_string(),
+            });
+            self.fan_out(user, vec![post.author], &data).await?;
         }
         let likes = self.stores.likes.like_count(&item).await?;
         Ok(Like { changed, likes })

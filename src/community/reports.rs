@@ -4,11 +4,10 @@
 //! `community.removed` (after the post's own event, so a resuming app drops it too) and is
 //! told to every connected app now.
 
+use super::events::CommunityRemoved;
 use fitpulse_actors::domain::{UserId, now_millis};
-use fitpulse_actors::events::kinds;
-use fitpulse_actors::events::notice_frame;
+use fitpulse_actors::events::data::EventData;
 use fitpulse_actors::ports::community::{PostRecord, ReportRecord};
-use serde_json::json;
 use uuid::Uuid;
 
 use super::limits::Action;
@@ -86,13 +85,14 @@ impl Community {
             .ok_or(CommunityError::NoSuchPost)?;
         post.removed = true;
         community.put_post(&post).await?;
-        let data = json!({ "type": "removed", "post_id": post.id, "group_id": post.group });
+        let data = CommunityRemoved::Removed {
+            post_id: post.id,
+            group_id: post.group,
+        };
         let members = community.group_members(post.group).await?;
-        self.deliver(members, &kinds::COMMUNITY_REMOVED, &data.to_string());
-        self.hub.notify_all(
-            notice_frame(&kinds::COMMUNITY_REMOVED, now_millis(), &data),
-            &kinds::COMMUNITY_REMOVED,
-        );
+        self.deliver(members, &CommunityRemoved::KIND, &data.to_json());
+        self.hub
+            .notify_all(data.notice(now_millis()), &CommunityRemoved::KIND);
         tracing::info!(post_id = %post.id, moderator = %moderator, "post removed");
         Ok(post)
     }

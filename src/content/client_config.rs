@@ -9,13 +9,16 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 /// The setting name the document is stored under.
 pub const SETTING: &str = "client_config";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Platform {
     Ios,
@@ -43,7 +46,8 @@ impl Platform {
 }
 
 /// `MAJOR[.MINOR[.PATCH]]`, compared numerically (`1.10.0` > `1.9.3`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, JsonSchema)]
+#[schemars(with = "String", description = "`MAJOR[.MINOR[.PATCH]]`, like 1.9.3")]
 pub struct Version([u32; 3]);
 
 impl Version {
@@ -85,7 +89,7 @@ impl<'de> Deserialize<'de> for Version {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlatformConfig {
     pub min_version: Version,
@@ -97,7 +101,7 @@ pub struct PlatformConfig {
     pub settings: Map<String, Value>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Feature {
     pub enabled: bool,
@@ -108,7 +112,7 @@ pub struct Feature {
 }
 
 /// The whole document, as admins edit it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientConfig {
     pub platforms: BTreeMap<Platform, PlatformConfig>,

@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod client_config;
+pub mod events;
 pub mod items;
 pub mod plan;
 pub mod plan_commands;

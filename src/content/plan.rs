@@ -3,7 +3,9 @@
 //! user's session holds; every change is a [`PlanOp`] applied by [`apply`] inside that
 //! session, one at a time.
 
-use fitpulse_actors::events::kinds;
+use super::events::{PlanUpdated, ShoppingListUpdated};
+use fitpulse_actors::events::EventKind;
+use fitpulse_actors::events::data::EventData;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
@@ -148,7 +150,7 @@ pub fn apply(
     premium: bool,
 ) -> Result<PlanChange, PlanError> {
     let current = parse(current)?;
-    let (plan, kind, data) = match op {
+    let (plan, (kind, data)) = match op {
         PlanOp::Choose {
             template_id,
             start_date,
@@ -171,9 +173,11 @@ pub fn apply(
                 next_extra: 0,
                 chosen_at: now_millis(),
             };
-            let data = json!({"change": "chosen", "template_id": template_id,
-                              "start_date": plan.start_date});
-            (plan, kinds::PLAN_UPDATED, data)
+            let data = PlanUpdated::Chosen {
+                template_id,
+                start_date: plan.start_date.clone(),
+            };
+            (plan, event(data))
         }
         PlanOp::Done { entry_id, done } => {
             let mut plan = current.ok_or(PlanError::NoPlan)?;
@@ -185,8 +189,13 @@ pub fn apply(
             } else {
                 plan.done.remove(&entry_id);
             }
-            let data = json!({"change": "done", "item_id": entry_id, "done": done});
-            (plan, kinds::PLAN_UPDATED, data)
+            (
+                plan,
+                event(PlanUpdated::Done {
+                    item_id: entry_id,
+                    done,
+                }),
+            )
         }
         PlanOp::Swap {
             entry_id,
@@ -213,8 +222,13 @@ pub fn apply(
                     plan.swaps.remove(&entry_id);
                 }
             }
-            let data = json!({"change": "swap", "item_id": entry_id, "recipe_id": recipe_id});
-            (plan, kinds::PLAN_UPDATED, data)
+            (
+                plan,
+                event(PlanUpdated::Swap {
+                    item_id: entry_id,
+                    recipe_id,
+                }),
+            )
         }
         PlanOp::Check {
             week,
@@ -232,9 +246,12 @@ pub fn apply(
             } else {
                 plan.checked.remove(&key);
             }
-            let data =
-                json!({"change": "checked", "week": week, "id": line_id, "checked": checked});
-            (plan, kinds::PLAN_SHOPPING_LIST_UPDATED, data)
+            let data = ShoppingListUpdated::Checked {
+                week: Some(week),
+                id: line_id,
+                checked,
+            };
+            (plan, event(data))
         }
         PlanOp::AddExtra {
             name,
@@ -254,8 +271,7 @@ pub fn apply(
                 unit,
                 checked: false,
             });
-            let data = json!({"change": "extra_added", "id": id, "name": name});
-            (plan, kinds::PLAN_SHOPPING_LIST_UPDATED, data)
+            (plan, event(ShoppingListUpdated::ExtraAdded { id, name }))
         }
         PlanOp::RemoveExtra { id } => {
             let mut plan = current.ok_or(PlanError::NoPlan)?;
@@ -264,8 +280,7 @@ pub fn apply(
             if plan.extras.len() == before {
                 return Err(PlanError::UnknownLine(id));
             }
-            let data = json!({"change": "extra_removed", "id": id});
-            (plan, kinds::PLAN_SHOPPING_LIST_UPDATED, data)
+            (plan, event(ShoppingListUpdated::ExtraRemoved { id }))
         }
         PlanOp::CheckExtra { id, checked } => {
             let mut plan = current.ok_or(PlanError::NoPlan)?;
@@ -275,15 +290,24 @@ pub fn apply(
                 .find(|e| e.id == id)
                 .ok_or_else(|| PlanError::UnknownLine(id.clone()))?;
             extra.checked = checked;
-            let data = json!({"change": "checked", "id": id, "checked": checked});
-            (plan, kinds::PLAN_SHOPPING_LIST_UPDATED, data)
+            let data = ShoppingListUpdated::Checked {
+                week: None,
+                id,
+                checked,
+            };
+            (plan, event(data))
         }
     };
     Ok(PlanChange {
         plan: serde_json::to_string(&plan).expect("a plan serializes"),
         event: kind,
-        event_data: data.to_string(),
+        event_data: data,
     })
+}
+
+/// A change's event: its kind and data as the feed keeps them.
+fn event<D: EventData>(data: D) -> (EventKind, String) {
+    (D::KIND, data.to_json())
 }
 
 pub use fitpulse_actors::domain::time::date_of;

@@ -13,6 +13,7 @@
 //! and watchers get `drop.stock` on a change and `drop.sold_out` at zero; buyers get their
 //! order's events in their feed.
 
+pub mod events;
 pub mod join_limits;
 pub mod orders;
 pub use orders::{KeyedOrder, OrderOutcome};
@@ -22,6 +23,7 @@ pub mod seller;
 mod upkeep;
 pub mod waiting_room;
 
+use fitpulse_actors::events::data::EventData;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,12 +31,10 @@ use std::sync::{Arc, Mutex};
 use fitpulse_actors::cluster::Cluster;
 use fitpulse_actors::domain::time::rfc3339;
 use fitpulse_actors::domain::{UnixMillis, UserId};
-use fitpulse_actors::events::EventKind;
 use fitpulse_actors::hub::Hub;
 use fitpulse_actors::ports::clock::SharedClock;
 use fitpulse_actors::ports::drops::{DropRecord, OrderRecord, OrderStatus};
 use fitpulse_actors::ports::store::StoreError;
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::tokens::AccessTokens;
@@ -491,9 +491,9 @@ impl Drops {
     }
 
     /// An order event in the buyer's feed (every device, kept for resume).
-    pub(super) fn tell_buyer(&self, order: &OrderRecord, kind: EventKind) {
+    pub(super) fn tell_buyer<D: EventData>(&self, order: &OrderRecord, event: fn(OrderView) -> D) {
         let hub = self.hub.clone();
-        let (user, data) = (order.user, order_view(order).to_string());
+        let (user, kind, data) = (order.user, D::KIND, event(order_view(order)).to_json());
         tokio::spawn(async move {
             if let Err(err) = hub.publish(user, kind, data).await {
                 tracing::warn!(user_id = %user, error = %err, "cannot tell a buyer about their order");
@@ -502,16 +502,37 @@ impl Drops {
     }
 }
 
-/// The JSON of an order, as answered and pushed.
-pub fn order_view(order: &OrderRecord) -> serde_json::Value {
-    json!({
-        "id": order.id,
-        "drop_id": order.drop_id,
-        "quantity": order.quantity,
-        "status": order.status.as_str(),
-        "created_at": rfc3339(order.created_at),
-        "expires_at": rfc3339(order.expires_at),
-    })
+/// An order, as answered, stored for idempotent replays and pushed to the buyer.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+#[schemars(rename = "Order")]
+pub struct OrderView {
+    pub id: Uuid,
+    pub drop_id: Uuid,
+    pub quantity: u32,
+    /// `reserved`, `paid` or `expired`.
+    pub status: &'static str,
+    pub created_at: String,
+    /// When an unpaid reservation lapses.
+    pub expires_at: String,
+}
+
+impl OrderView {
+    /// The view as JSON text.
+    pub fn to_json(&self) -> String {
+        // Uuids, numbers and strings always serialize.
+        serde_json::to_string(self).expect("an order view serializes")
+    }
+}
+
+pub fn order_view(order: &OrderRecord) -> OrderView {
+    OrderView {
+        id: order.id,
+        drop_id: order.drop_id,
+        quantity: order.quantity,
+        status: order.status.as_str(),
+        created_at: rfc3339(order.created_at),
+        expires_at: rfc3339(order.expires_at),
+    }
 }
 
 /// Seconds from `now` to `at`, never negative.

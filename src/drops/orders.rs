@@ -6,10 +6,10 @@
 //! is derived from the key, so a retry that takes over the claim of a request that died
 //! finds that request's order rather than making a second one.
 
+use super::events::{OrderExpired, OrderPaid, OrderReserved};
 use std::sync::Arc;
 
 use fitpulse_actors::domain::UserId;
-use fitpulse_actors::events::kinds;
 use fitpulse_actors::ports::drops::{OrderRecord, OrderStatus, Reservation, Reserved};
 use fitpulse_actors::ports::store::{IdempotencyKey, StoreError, StoredResponse};
 use uuid::Uuid;
@@ -116,7 +116,7 @@ impl Drops {
                 let order = reservation.order;
                 self.metrics.drop_order(DropOrderResult::Reserved);
                 state.watch(user);
-                self.tell_buyer(&order, kinds::ORDER_RESERVED);
+                self.tell_buyer(&order, OrderReserved);
                 self.schedule_expiry(state.clone(), order.clone());
                 OrderOutcome::Reserved(order)
             }
@@ -166,7 +166,7 @@ impl Drops {
                 status: OrderStatus::Expired,
                 ..order.clone()
             },
-            kinds::ORDER_EXPIRED,
+            OrderExpired,
         );
         Ok(())
     }
@@ -187,7 +187,7 @@ impl Drops {
                 status: OrderStatus::Paid,
                 ..order
             },
-            kinds::ORDER_PAID,
+            OrderPaid,
         );
         Ok(true)
     }
@@ -197,7 +197,7 @@ impl Drops {
 fn created(order: &OrderRecord) -> StoredResponse {
     StoredResponse {
         status: 201,
-        body: order_view(order).to_string(),
+        body: order_view(order).to_json(),
     }
 }
 

@@ -6,13 +6,13 @@
 //! drop went quiet, and tell watchers when the remaining figure changed. Also the
 //! hand-back of every lease when the node drains or stops.
 
+use super::events::{DropSoldOut, DropStock, StockLevel};
+use fitpulse_actors::events::data::EventData;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fitpulse_actors::events::{kinds, notice_frame};
 use fitpulse_actors::ports::store::StoreError;
-use serde_json::json;
 use uuid::Uuid;
 
 use super::seller::used_by_lease;
@@ -57,16 +57,15 @@ impl Drops {
                 if last == Some(remaining) {
                     continue;
                 }
-                let kind = if remaining == 0 {
-                    kinds::DROP_SOLD_OUT
-                } else {
-                    kinds::DROP_STOCK
+                let level = StockLevel {
+                    drop_id: id,
+                    remaining,
                 };
-                let frame = notice_frame(
-                    &kind,
-                    now,
-                    &json!({ "drop_id": id, "remaining": remaining }),
-                );
+                let (kind, frame) = if remaining == 0 {
+                    (DropSoldOut::KIND, DropSoldOut(level).notice(now))
+                } else {
+                    (DropStock::KIND, DropStock(level).notice(now))
+                };
                 for user in state.watchers() {
                     self.hub.notify_user(user, frame.clone(), &kind);
                 }

@@ -13,17 +13,16 @@
 //! it over whole ([`RoomHandover`]): every place, every admission, the draw if it is
 //! still to come.
 
-use fitpulse_actors::events::kinds;
+use super::events::{DropAdmitted, DropQueue};
+use fitpulse_actors::events::data::EventData;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fitpulse_actors::domain::{UnixMillis, UserId};
-use fitpulse_actors::events::notice_frame;
 use fitpulse_actors::hub::Hub;
 use fitpulse_actors::ports::clock::SharedClock;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tokio::task::AbortHandle;
 use uuid::Uuid;
 
@@ -303,22 +302,20 @@ impl WaitingRoom {
                 self.open();
                 let now = clock.now();
                 for (user, token) in self.admit_next(&tokens) {
-                    let data = json!({ "drop_id": self.drop_id, "admission_token": token,
-                                       "expires_in": ADMISSION_TTL_SECONDS });
-                    hub.notify_user(
-                        user,
-                        notice_frame(&kinds::DROP_ADMITTED, now, &data),
-                        &kinds::DROP_ADMITTED,
-                    );
+                    let admitted = DropAdmitted {
+                        drop_id: self.drop_id,
+                        admission_token: token,
+                        expires_in: ADMISSION_TTL_SECONDS,
+                    };
+                    hub.notify_user(user, admitted.notice(now), &DropAdmitted::KIND);
                 }
                 if n % 2 == 0 {
                     for (user, ahead) in self.waiting_positions() {
-                        let data = json!({ "drop_id": self.drop_id, "ahead": ahead });
-                        hub.notify_user(
-                            user,
-                            notice_frame(&kinds::DROP_QUEUE, now, &data),
-                            &kinds::DROP_QUEUE,
-                        );
+                        let queue = DropQueue {
+                            drop_id: self.drop_id,
+                            ahead,
+                        };
+                        hub.notify_user(user, queue.notice(now), &DropQueue::KIND);
                     }
                 }
             }

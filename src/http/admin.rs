@@ -7,10 +7,11 @@ use actix_web::{HttpResponse, web};
 use fitpulse_actors::domain::{Role, UserId};
 use fitpulse_actors::events::EventKind;
 use fitpulse_actors::hub::Hub;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{ApiError, ErrorCode};
+use super::{ApiError, Contracts, ErrorCode};
 use crate::auth::AuthUser;
 use crate::metrics::Metrics;
 
@@ -24,12 +25,43 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/admin/sessions").get(sessions));
 }
 
-#[derive(Deserialize)]
+pub fn contracts(c: &mut Contracts) {
+    c.post("/v1/admin/users/{id}/events")
+        .body::<PushBody>()
+        .json::<Pushed>(202)
+        .bearer("admin role")
+        .errors(&[403, 503]);
+    c.get("/v1/admin/sessions")
+        .ok::<Sessions>()
+        .bearer("admin role")
+        .errors(&[403]);
+}
+
+/// The event was sequenced and kept in the user's feed.
+#[derive(Serialize, JsonSchema)]
+struct Pushed {
+    user_id: String,
+    seq: u64,
+}
+
+/// What this node holds.
+#[derive(Serialize, JsonSchema)]
+struct Sessions {
+    /// Always `node`: other nodes answer for themselves.
+    scope: &'static str,
+    sessions: usize,
+    sockets: i64,
+}
+
+/// A custom event for one user.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct PushBody {
     #[serde(rename = "type")]
     kind: String,
+    /// A JSON object; `{}` when left out.
     #[serde(default)]
+    #[schemars(with = "Option<serde_json::Map<String, Value>>")]
     data: Option<Value>,
 }
 
@@ -62,7 +94,10 @@ async fn push_event(
         ));
     }
     let seq = hub.publish(user, kind, data).await?;
-    Ok(HttpResponse::Accepted().json(json!({ "user_id": user.to_string(), "seq": seq })))
+    Ok(HttpResponse::Accepted().json(Pushed {
+        user_id: user.to_string(),
+        seq,
+    }))
 }
 
 /// What this node holds now: user sessions in memory and open sockets. Other nodes answer
@@ -73,9 +108,9 @@ async fn sessions(
     metrics: web::Data<Metrics>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_role(Role::Admin)?;
-    Ok(HttpResponse::Ok().json(json!({
-        "scope": "node",
-        "sessions": hub.session_count().await,
-        "sockets": metrics.ws_connections.get(),
-    })))
+    Ok(HttpResponse::Ok().json(Sessions {
+        scope: "node",
+        sessions: hub.session_count().await,
+        sockets: metrics.ws_connections.get(),
+    }))
 }

@@ -9,11 +9,14 @@ use std::collections::BTreeSet;
 use actix_web::{HttpResponse, web};
 use fitpulse_actors::domain::{DisplayName, Email, Password, Role, UserId, now_millis};
 use fitpulse_actors::hub::Hub;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-use super::views::{UserView, entitlement_view, identity_view, rfc3339, subscription_view};
-use super::{ApiError, ErrorCode};
+use super::views::{
+    EntitlementView, IdentityView, Page, SubscriptionView, UserView, entitlement_view,
+    identity_view, rfc3339, subscription_view,
+};
+use super::{ApiError, Contracts, ErrorCode};
 use crate::auth::staff::NewStaff;
 use crate::auth::{Accounts, AuthUser};
 use crate::store::Stores;
@@ -25,6 +28,65 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/admin/users/{id}").patch(set_roles))
         .service(web::resource("/v1/admin/users/{id}/revoke").post(revoke))
         .service(web::resource("/v1/admin/audit").get(audit));
+}
+
+pub fn contracts(c: &mut Contracts) {
+    let admin = "admin role";
+    c.post("/v1/admin/users")
+        .body::<CreateBody>()
+        .created::<UserView>()
+        .bearer(admin)
+        .errors(&[403, 409]);
+    c.get("/v1/admin/users")
+        .ok::<Lookup>()
+        .bearer(admin)
+        .errors(&[400, 403, 404]);
+    c.patch("/v1/admin/users/{id}")
+        .body::<RolesBody>()
+        .ok::<UserView>()
+        .bearer(admin)
+        .errors(&[403, 404]);
+    c.post("/v1/admin/users/{id}/revoke")
+        .empty(204)
+        .bearer(admin)
+        .errors(&[400, 403, 404]);
+    c.get("/v1/admin/audit")
+        .ok::<Page<AuditView>>()
+        .bearer(admin)
+        .errors(&[400, 403]);
+}
+
+/// One account with what support looks at.
+#[derive(Serialize, JsonSchema)]
+struct Lookup<'a> {
+    user: UserView<'a>,
+    has_password: bool,
+    device_id: Option<&'a str>,
+    session: SessionPresence,
+    identities: Vec<IdentityView<'a>>,
+    subscriptions: Vec<SubscriptionView<'a>>,
+    entitlements: Vec<EntitlementView<'a>>,
+}
+
+/// This node's view; the session may run on another node of a cluster.
+#[derive(Serialize, JsonSchema)]
+struct SessionPresence {
+    here: bool,
+}
+
+/// One admin change in the audit log.
+#[derive(Serialize, JsonSchema)]
+struct AuditView<'a> {
+    id: String,
+    at: String,
+    /// `user:<uuid>` or `client:<id>`.
+    actor: &'a str,
+    method: &'a str,
+    /// The route's pattern, `/v1/admin/users/{id}/revoke`.
+    route: &'a str,
+    path: &'a str,
+    status: u16,
+    request_id: Option<&'a str>,
 }
 
 fn user_path(raw: &str) -> Result<UserId, ApiError> {
@@ -48,7 +110,8 @@ fn roles_field(names: &[String]) -> Result<BTreeSet<Role>, ApiError> {
         .collect()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "CreateStaffBody")]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     email: String,
@@ -94,7 +157,7 @@ async fn create(
     Ok(HttpResponse::Created().json(UserView::from(&user)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RolesBody {
     roles: Vec<String>,
@@ -144,36 +207,26 @@ async fn lookup(
     })?;
     let now = now_millis();
     // The shapes of the member's own routes, so support sees what the member sees.
-    let identities: Vec<Value> = accounts
-        .identities(user.id)
-        .await?
-        .iter()
-        .map(identity_view)
-        .collect();
-    let subscriptions: Vec<Value> = stores
-        .subscriptions
-        .subscriptions(user.id)
-        .await?
-        .iter()
-        .map(|s| subscription_view(s, now))
-        .collect();
-    let entitlements: Vec<Value> = stores
-        .entitlements
-        .entitlements(user.id)
-        .await?
-        .iter()
-        .map(|e| entitlement_view(e, now))
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "user": UserView::from(&user),
-        "has_password": user.password_hash.is_some(),
-        "device_id": user.device_id.as_ref().map(|d| d.as_str()),
-        // This node's view; the session may run on another node of a cluster.
-        "session": { "here": hub.holds(user.id).await },
-        "identities": identities,
-        "subscriptions": subscriptions,
-        "entitlements": entitlements,
-    })))
+    let identities = accounts.identities(user.id).await?;
+    let subscriptions = stores.subscriptions.subscriptions(user.id).await?;
+    let entitlements = stores.entitlements.entitlements(user.id).await?;
+    Ok(HttpResponse::Ok().json(Lookup {
+        user: UserView::from(&user),
+        has_password: user.password_hash.is_some(),
+        device_id: user.device_id.as_ref().map(|d| d.as_str()),
+        session: SessionPresence {
+            here: hub.holds(user.id).await,
+        },
+        identities: identities.iter().map(identity_view).collect(),
+        subscriptions: subscriptions
+            .iter()
+            .map(|s| subscription_view(s, now))
+            .collect(),
+        entitlements: entitlements
+            .iter()
+            .map(|e| entitlement_view(e, now))
+            .collect(),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -207,15 +260,18 @@ async fn audit(
     let next_cursor = (entries.len() == limit)
         .then(|| entries.last().map(|e| e.id.to_string()))
         .flatten();
-    let items: Vec<Value> = entries
+    let items = entries
         .iter()
-        .map(|e| {
-            json!({
-                "id": e.id.to_string(), "at": rfc3339(e.at), "actor": e.actor,
-                "method": e.method, "route": e.route, "path": e.path,
-                "status": e.status, "request_id": e.request_id,
-            })
+        .map(|e| AuditView {
+            id: e.id.to_string(),
+            at: rfc3339(e.at),
+            actor: &e.actor,
+            method: &e.method,
+            route: &e.route,
+            path: &e.path,
+            status: e.status,
+            request_id: e.request_id.as_deref(),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": next_cursor })))
+    Ok(HttpResponse::Ok().json(Page { items, next_cursor }))
 }

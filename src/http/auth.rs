@@ -2,14 +2,16 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use fitpulse_actors::domain::{DeviceId, DisplayName, Email, Locale, Password, Role, Units};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::client_ip::client_ip;
-use super::views::{identity_view, token_response};
-use super::{ApiError, ErrorCode};
+use super::views::{IdentityView, Page, TokenView, identity_view, token_response};
+use super::{ApiError, Contracts, ErrorCode};
 use crate::auth::accounts::{AccountError, NewAccount};
 use crate::auth::id_tokens::{IdTokenError, SocialProviders};
 use crate::auth::jwks::JwksError;
+use crate::auth::keys::Jwks;
 use crate::auth::passwords::HashError;
 use crate::auth::rate_limit::LoginLimiter;
 use crate::auth::social::SocialOutcome;
@@ -29,6 +31,54 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/me/identities").get(identities))
         .service(web::resource("/v1/me/identities/{provider}").delete(unlink))
         .service(web::resource("/.well-known/jwks.json").get(jwks));
+}
+
+pub fn contracts(c: &mut Contracts) {
+    c.post("/v1/auth/register")
+        .body::<RegisterBody>()
+        .created::<TokenView>()
+        .errors(&[409, 429]);
+    c.post("/v1/auth/anonymous")
+        .body::<AnonymousBody>()
+        .created::<TokenView>()
+        .ok::<TokenView>()
+        .errors(&[429]);
+    c.post("/v1/auth/upgrade")
+        .body::<UpgradeBody>()
+        .ok::<TokenView>()
+        .bearer("the anonymous account's user")
+        .errors(&[403, 409, 429]);
+    c.post("/v1/auth/logout").body::<LogoutBody>().empty(204);
+    c.post("/v1/auth/password-reset")
+        .body::<ResetRequestBody>()
+        .empty(202)
+        .errors(&[429]);
+    c.post("/v1/auth/password-reset/confirm")
+        .body::<ResetConfirmBody>()
+        .empty(204)
+        .errors(&[429]);
+    c.post("/v1/auth/verify-email")
+        .body::<VerifyBody>()
+        .empty(204)
+        .errors(&[409, 429]);
+    c.post("/v1/auth/verify-email/resend")
+        .empty(202)
+        .bearer("a user")
+        .errors(&[403, 404, 409, 429]);
+    c.post("/v1/auth/social/{provider}")
+        .body::<SocialBody>()
+        .created::<TokenView>()
+        .ok::<TokenView>()
+        .errors(&[401, 409, 429, 503]);
+    c.get("/v1/me/identities")
+        .ok::<Page<IdentityView>>()
+        .bearer("a user")
+        .errors(&[403]);
+    c.delete("/v1/me/identities/{provider}")
+        .empty(204)
+        .bearer("a user")
+        .errors(&[400, 403, 404, 409]);
+    c.get("/.well-known/jwks.json").ok::<Jwks>();
 }
 
 impl From<AccountError> for ApiError {
@@ -85,7 +135,7 @@ fn optional_units(raw: Option<&str>) -> Result<Option<Units>, ApiError> {
     .transpose()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RegisterBody {
     email: String,
@@ -126,7 +176,7 @@ async fn register(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct AnonymousBody {
     device_id: String,
@@ -149,7 +199,7 @@ async fn anonymous(
     Ok(token_response(status, &tokens, Some(&user)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct UpgradeBody {
     email: String,
@@ -181,7 +231,7 @@ async fn upgrade(
     Ok(token_response(HttpResponse::Ok(), &tokens, Some(&user)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct LogoutBody {
     refresh_token: String,
@@ -203,7 +253,7 @@ async fn jwks(auth: web::Data<Auth>) -> HttpResponse {
         .json(auth.access.keys().jwks())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ResetRequestBody {
     email: String,
@@ -228,7 +278,7 @@ async fn request_password_reset(
     Ok(HttpResponse::Accepted().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ResetConfirmBody {
     token: String,
@@ -251,7 +301,7 @@ async fn confirm_password_reset(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct VerifyBody {
     token: String,
@@ -305,7 +355,7 @@ fn provider_path(raw: &str) -> Result<SocialProvider, ApiError> {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SocialBody {
     id_token: String,
@@ -350,13 +400,9 @@ async fn identities(
     caller: AuthUser,
     accounts: web::Data<Accounts>,
 ) -> Result<HttpResponse, ApiError> {
-    let items: Vec<serde_json::Value> = accounts
-        .identities(caller.user_id()?)
-        .await?
-        .iter()
-        .map(identity_view)
-        .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "next_cursor": null })))
+    let identities = accounts.identities(caller.user_id()?).await?;
+    let items = identities.iter().map(identity_view).collect();
+    Ok(HttpResponse::Ok().json(Page::all(items)))
 }
 
 /// Unlinks a provider; 409 when it is the account's last way to sign in.

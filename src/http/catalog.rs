@@ -12,7 +12,8 @@ use fitpulse_actors::domain::{ContentKind, ItemRef};
 use serde_json::json;
 
 use super::cache::{CachePolicy, respond, tag_of};
-use super::{ApiError, ErrorCode};
+use super::views::{Page, object_schema};
+use super::{ApiError, Contracts, ErrorCode};
 use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::content::query::{Filter, ListQuery, QueryError};
 use crate::content::{Content, Entry};
@@ -32,6 +33,30 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .get(one),
         );
     }
+}
+
+pub fn contracts(c: &mut Contracts) {
+    for kind in ContentKind::ALL {
+        let collection = format!("/v1/{}s", kind.as_str());
+        c.get(collection.clone())
+            .ok::<Page<ContentPreview>>()
+            .errors(&[400]);
+        c.get(format!("{collection}/{{id}}"))
+            .ok::<ContentItem>()
+            .optional_bearer("premium items need a token with the premium entitlement")
+            .errors(&[400, 403, 404]);
+    }
+}
+
+object_schema! {
+    /// A catalog item's preview (kind, id, title, premium, tags, ...), as `content::items`
+    /// renders it.
+    ContentPreview
+}
+
+object_schema! {
+    /// A whole catalog item (recipe, workout, plan or post), as `content::items` renders it.
+    ContentItem
 }
 
 impl From<QueryError> for ApiError {

@@ -8,7 +8,8 @@ use fitpulse_actors::domain::Role;
 use serde::Deserialize;
 
 use super::cache::{CachePolicy, respond_hashed};
-use super::{ApiError, ErrorCode};
+use super::views::object_schema;
+use super::{ApiError, Contracts, ErrorCode};
 use crate::auth::AuthUser;
 use crate::content::Content;
 use crate::content::client_config::{self, ClientConfig, Platform, Version};
@@ -17,6 +18,24 @@ use crate::store::Stores;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/config").get(for_client))
         .service(web::resource("/v1/admin/config").get(show).put(replace));
+}
+
+pub fn contracts(c: &mut Contracts) {
+    c.get("/v1/config").ok::<AppConfig>().errors(&[400, 404]);
+    c.get("/v1/admin/config")
+        .ok::<ClientConfig>()
+        .bearer("admin role")
+        .errors(&[403]);
+    c.put("/v1/admin/config")
+        .body::<ClientConfig>()
+        .ok::<ClientConfig>()
+        .bearer("admin role")
+        .errors(&[403]);
+}
+
+object_schema! {
+    /// The configuration one app build sees (`content::client_config::ClientConfig::for_client`).
+    AppConfig
 }
 
 #[derive(Deserialize)]

@@ -6,9 +6,10 @@ use fitpulse_actors::cluster::{Cluster, NodeInfo, NodeLoad, NodeView};
 use fitpulse_actors::domain::Role;
 use fitpulse_actors::hub::Hub;
 use fitpulse_actors::live::Live;
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::Serialize;
 
-use super::ApiError;
+use super::{ApiError, Contracts};
 use crate::auth::AuthUser;
 use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
@@ -30,6 +31,69 @@ impl ClusterState {
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/admin/cluster").get(cluster));
+}
+
+pub fn contracts(c: &mut Contracts) {
+    c.get("/v1/admin/cluster")
+        .ok::<ClusterView>()
+        .bearer("admin role")
+        .errors(&[403]);
+}
+
+/// The cluster as this node sees it; this node comes first.
+#[derive(Serialize, JsonSchema)]
+struct ClusterView<'a> {
+    node_id: &'a str,
+    bus: BusView,
+    nodes: Vec<NodeStatus<'a>>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct BusView {
+    /// `memory` or `nats`.
+    kind: &'static str,
+    connected: bool,
+}
+
+/// One node: what it says in its heartbeats, and when this node last heard it.
+#[derive(Serialize, JsonSchema)]
+struct NodeStatus<'a> {
+    id: &'a str,
+    /// Where its HTTP listener is, for operators.
+    http: &'a str,
+    started_at: i64,
+    draining: bool,
+    load: LoadView,
+    /// Milliseconds since its last heartbeat reached this node (0 for this node).
+    last_seen_ms: u64,
+    this_node: bool,
+}
+
+/// A node's load as it reports it.
+#[derive(Serialize, JsonSchema)]
+struct LoadView {
+    sessions: usize,
+    sockets: usize,
+    classes: usize,
+}
+
+impl<'a> From<&'a NodeView> for NodeStatus<'a> {
+    fn from(node: &'a NodeView) -> Self {
+        let info = &node.info;
+        NodeStatus {
+            id: &info.id,
+            http: &info.http,
+            started_at: info.started_at,
+            draining: info.draining,
+            load: LoadView {
+                sessions: info.load.sessions,
+                sockets: info.load.sockets,
+                classes: info.load.classes,
+            },
+            last_seen_ms: node.last_seen_ms,
+            this_node: node.this_node,
+        }
+    }
 }
 
 async fn cluster(
@@ -66,9 +130,12 @@ async fn cluster(
             this_node: true,
         },
     );
-    Ok(HttpResponse::Ok().json(json!({
-        "node_id": cluster.node_id(),
-        "bus": { "kind": state.bus, "connected": state.bus_connected() },
-        "nodes": nodes,
-    })))
+    Ok(HttpResponse::Ok().json(ClusterView {
+        node_id: cluster.node_id(),
+        bus: BusView {
+            kind: state.bus,
+            connected: state.bus_connected(),
+        },
+        nodes: nodes.iter().map(NodeStatus::from).collect(),
+    }))
 }

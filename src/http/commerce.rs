@@ -5,14 +5,15 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use fitpulse_actors::domain::now_millis;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::cache::{CachePolicy, respond_hashed};
-use super::views::subscription_view;
-use super::{ApiError, ErrorCode};
+use super::views::{Page, SubscriptionView, subscription_view};
+use super::{ApiError, Contracts, ErrorCode};
 use crate::auth::AuthUser;
-use crate::commerce::products::{PRODUCTS, Product, Store, by_store_id};
+use crate::commerce::products::{PRODUCTS, Product, ProductKind, Store, by_store_id};
 use crate::store::Stores;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -21,29 +22,78 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/purchases/googleplay").post(link_google_purchase));
 }
 
+pub fn contracts(c: &mut Contracts) {
+    c.get("/v1/products")
+        .ok::<Page<ProductView>>()
+        .errors(&[400]);
+    c.get("/v1/me/subscription")
+        .ok::<SubscriptionAnswer>()
+        .bearer("a user")
+        .errors(&[403]);
+    c.post("/v1/purchases/googleplay")
+        .body::<LinkBody>()
+        .ok::<Linked>()
+        .bearer("a user")
+        .errors(&[403, 409]);
+}
+
+/// A product on sale.
+#[derive(Serialize, JsonSchema)]
+struct ProductView {
+    id: &'static str,
+    /// `subscription` or `one_time`.
+    #[schemars(with = "String")]
+    kind: ProductKind,
+    title: &'static str,
+    /// The entitlement it unlocks.
+    entitlement: &'static str,
+    period_days: Option<u32>,
+    trial_days: u32,
+    price_cents: u32,
+    currency: &'static str,
+    /// The store's id of the product, when `platform` names a store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    store_product_id: Option<&'static str>,
+}
+
+/// The caller's subscriptions and whether any grants premium now.
+#[derive(Serialize, JsonSchema)]
+struct SubscriptionAnswer<'a> {
+    premium: bool,
+    subscriptions: Vec<SubscriptionView<'a>>,
+}
+
+/// The purchase now belongs to the caller.
+#[derive(Serialize, JsonSchema)]
+struct Linked {
+    linked: bool,
+    subscription_id: String,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ProductsQuery {
     platform: Option<String>,
 }
 
-fn product_view(product: &Product, platform: Option<&str>) -> Value {
-    let mut view = json!({
-        "id": product.id, "kind": product.kind, "title": product.title,
-        "entitlement": product.entitlement, "period_days": product.period_days,
-        "trial_days": product.trial_days, "price_cents": product.price_cents,
-        "currency": product.currency,
-    });
-    let store_id = match platform {
+fn product_view(product: &Product, platform: Option<&str>) -> ProductView {
+    let store_product_id = match platform {
         Some("ios") => Some(product.ios_product_id),
         Some("android") => Some(product.android_product_id),
         Some("web") => Some(product.web_price_id),
         _ => None,
     };
-    if let Some(store_id) = store_id {
-        view["store_product_id"] = json!(store_id);
+    ProductView {
+        id: product.id,
+        kind: product.kind,
+        title: product.title,
+        entitlement: product.entitlement,
+        period_days: product.period_days,
+        trial_days: product.trial_days,
+        price_cents: product.price_cents,
+        currency: product.currency,
+        store_product_id,
     }
-    view
 }
 
 async fn products(
@@ -56,7 +106,7 @@ async fn products(
             .with_message("`platform`: one of ios, android, web")
             .with_details(json!({ "param": "platform" })));
     }
-    let items: Vec<Value> = PRODUCTS.iter().map(|p| product_view(p, platform)).collect();
+    let items = PRODUCTS.iter().map(|p| product_view(p, platform)).collect();
     let policy = CachePolicy {
         max_age_seconds: 300,
         public: true,
@@ -65,7 +115,8 @@ async fn products(
     Ok(respond_hashed(
         &req,
         policy,
-        json!({ "items": items, "next_cursor": null }).to_string(),
+        // Plain strings and numbers always serialize.
+        serde_json::to_string(&Page::all(items)).expect("the product list serializes"),
     ))
 }
 
@@ -76,17 +127,20 @@ async fn subscription(
     let user = caller.user_id()?;
     let now = now_millis();
     let subs = stores.subscriptions.subscriptions(user).await?;
-    let items: Vec<Value> = subs.iter().map(|s| subscription_view(s, now)).collect();
+    let subscriptions = subs.iter().map(|s| subscription_view(s, now)).collect();
     let premium = stores
         .entitlements
         .entitlements(user)
         .await?
         .iter()
         .any(|e| e.name == "premium" && e.is_active_at(now));
-    Ok(HttpResponse::Ok().json(json!({ "premium": premium, "subscriptions": items })))
+    Ok(HttpResponse::Ok().json(SubscriptionAnswer {
+        premium,
+        subscriptions,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct LinkBody {
     purchase_token: String,
@@ -120,5 +174,8 @@ async fn link_google_purchase(
         return Err(ApiError::new(ErrorCode::Conflict)
             .with_message("this purchase belongs to another account"));
     }
-    Ok(HttpResponse::Ok().json(json!({ "linked": true, "subscription_id": external })))
+    Ok(HttpResponse::Ok().json(Linked {
+        linked: true,
+        subscription_id: external,
+    }))
 }

@@ -11,7 +11,7 @@ use actix_web::http::header::{self, EntityTag};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::cache::{not_modified, tag_of};
-use super::{ApiError, ErrorCode};
+use super::{ApiError, Contracts, ErrorCode};
 
 /// Scripts, styles, fetches and sockets from this origin only; no inline code, no frames.
 /// Images may also come from `https:` and `data:` (feature-message images, the favicon).
@@ -46,8 +46,13 @@ static APP: Asset = asset!(HTML, "app.html");
 static OPS: Asset = asset!(HTML, "ops.html");
 
 /// The files under `assets/`, by name.
-static ASSETS: [(&str, Asset); 5] = [
+static ASSETS: [(&str, Asset); 6] = [
     ("fitpulse.js", asset!(JS, "assets/fitpulse.js")),
+    // The official SDK (clients/typescript), bundled by its `npm run build`.
+    (
+        "fitpulse-client.js",
+        asset!(JS, "assets/fitpulse-client.js"),
+    ),
     ("coach.js", asset!(JS, "assets/coach.js")),
     ("app.js", asset!(JS, "assets/app.js")),
     ("ops.js", asset!(JS, "assets/ops.js")),
@@ -60,6 +65,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/console/app").get(page(&APP)))
         .service(web::resource("/console/ops").get(page(&OPS)))
         .service(web::resource("/console/assets/{file}").get(asset));
+}
+
+/// Pages and assets are HTML, JavaScript and CSS, not JSON.
+pub fn contracts(c: &mut Contracts) {
+    for page in ["/console", "/console/coach", "/console/app", "/console/ops"] {
+        c.get(page).media(200, HTML, "The console page").empty(304);
+    }
+    c.get("/console/assets/{file}")
+        .media(
+            200,
+            JS,
+            "A console script (or, for `.css`, a style sheet as text/css)",
+        )
+        .empty(304)
+        .errors(&[404]);
 }
 
 /// The handler of one page.

@@ -14,20 +14,21 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use fitpulse_actors::domain::Role;
 use fitpulse_actors::ports::drops::DropRecord;
 use fitpulse_actors::ports::store::StoredResponse;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
 use super::client_ip::client_ip;
 use super::error::{bounded_text, require_json, uuid_path};
 use super::idempotency;
-use super::views::{parse_time, rfc3339};
-use super::{ApiError, ErrorCode};
+use super::views::{Page, parse_time, rfc3339};
+use super::{ApiError, Contracts, ErrorCode};
 use crate::auth::tokens::Principal;
 use crate::auth::{Auth, AuthUser, MaybeAuthUser};
 use crate::drops::waiting_room::admission_scope;
 use crate::drops::{
-    DropState, Drops, JoinRefusal, KeyedOrder, OrderOutcome, OrderRefusal, order_view,
+    DropState, Drops, JoinRefusal, KeyedOrder, OrderOutcome, OrderRefusal, OrderView, order_view,
     seconds_until,
 };
 use crate::store::Stores;
@@ -43,6 +44,124 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/v1/drops/{id}/orders").post(order))
         .service(web::resource("/v1/orders/{id}").get(one_order));
+}
+
+pub fn contracts(c: &mut Contracts) {
+    let admin = "admin role";
+    let member = "a user";
+    c.post("/v1/admin/drops")
+        .body::<CreateBody>()
+        .created::<CreatedDrop>()
+        .bearer(admin)
+        .errors(&[403]);
+    c.get("/v1/admin/drops")
+        .ok::<Page<AdminDropView>>()
+        .bearer(admin)
+        .errors(&[400, 403]);
+    c.get("/v1/admin/drops/{id}")
+        .ok::<DropBooks>()
+        .bearer(admin)
+        .errors(&[400, 403, 404]);
+    c.get("/v1/drops/{id}")
+        .ok::<PublicDrop>()
+        .optional_bearer("admins see drops before they are announced")
+        .errors(&[400, 404]);
+    c.post("/v1/drops/{id}/queue")
+        .ok::<StandingView>()
+        .bearer(member)
+        .errors(&[400, 403, 404, 409, 503]);
+    c.get("/v1/drops/{id}/queue")
+        .ok::<StandingView>()
+        .bearer(member)
+        .errors(&[400, 403, 404, 503]);
+    c.post("/v1/drops/{id}/orders")
+        .body::<OrderBody>()
+        .created::<OrderView>()
+        .bearer("a user with a verified email; `Idempotency-Key` required")
+        .errors(&[403, 404, 409, 422]);
+    c.get("/v1/orders/{id}")
+        .ok::<OrderView>()
+        .bearer("the buyer, or admin role")
+        .errors(&[400, 403, 404]);
+}
+
+/// A drop as created.
+#[derive(Serialize, JsonSchema)]
+struct CreatedDrop<'a> {
+    id: Uuid,
+    title: &'a str,
+    stock: u32,
+    starts_at: String,
+    admission_per_second: Option<u32>,
+    announce_at: Option<String>,
+}
+
+/// A drop as an admin lists it.
+#[derive(Serialize, JsonSchema)]
+struct AdminDropView<'a> {
+    id: Uuid,
+    title: &'a str,
+    stock: u32,
+    price_cents: u32,
+    currency: &'a str,
+    starts_at: String,
+    per_user_limit: u32,
+    reservation_ttl_seconds: u32,
+    admission_per_second: Option<u32>,
+    created_at: String,
+    announce_at: Option<String>,
+}
+
+/// A drop's books as this node sees them.
+#[derive(Serialize, JsonSchema)]
+struct DropBooks<'a> {
+    id: Uuid,
+    title: &'a str,
+    stock: u32,
+    sold: u32,
+    reserved: u32,
+    expired: u32,
+    /// Units in no lease.
+    remaining: u32,
+    /// Units in nodes' leases that no order took.
+    leased_unsold: u32,
+    /// What buyers see.
+    for_sale: u32,
+    admission_per_second: Option<u32>,
+    /// Buyers in the waiting room; `null` without a room or while its holder is away.
+    waiting: Option<usize>,
+    /// The node holding the waiting room.
+    queue_node: Option<&'a str>,
+    timers: usize,
+    upkeeps: u64,
+    starts_at: String,
+    announce_at: Option<String>,
+}
+
+/// A drop as buyers see it.
+#[derive(Serialize, JsonSchema)]
+struct PublicDrop<'a> {
+    id: Uuid,
+    title: &'a str,
+    price_cents: u32,
+    currency: &'a str,
+    starts_at: String,
+    seconds_to_start: i64,
+    /// `upcoming`, `on_sale` or `sold_out`.
+    state: &'static str,
+    remaining: u32,
+    per_user_limit: u32,
+    waiting_room: bool,
+}
+
+/// The caller's place in a waiting room.
+#[derive(Serialize, JsonSchema)]
+struct StandingView {
+    /// People ahead (0 once admitted); `null` before the opening.
+    ahead: Option<u64>,
+    admitted: bool,
+    /// Send it as `x-admission-token` with the order.
+    admission_token: Option<String>,
 }
 
 pub const ADMISSION_HEADER: &str = "x-admission-token";
@@ -74,7 +193,8 @@ async fn load_announced(
     Ok(state)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "CreateDropBody")]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     title: String,
@@ -156,11 +276,14 @@ async fn create(
         announce_at,
     };
     drops.create(&record).await?;
-    Ok(HttpResponse::Created().json(json!({
-        "id": record.id, "title": record.title, "stock": record.stock,
-        "starts_at": rfc3339(record.starts_at), "admission_per_second": record.admission_per_second,
-        "announce_at": record.announce_at.map(rfc3339),
-    })))
+    Ok(HttpResponse::Created().json(CreatedDrop {
+        id: record.id,
+        title: &record.title,
+        stock: record.stock,
+        starts_at: rfc3339(record.starts_at),
+        admission_per_second: record.admission_per_second,
+        announce_at: record.announce_at.map(rfc3339),
+    }))
 }
 
 /// No parameters: any query string is refused rather than ignored.
@@ -182,21 +305,23 @@ async fn list(
         .drops
         .drops_between(now - LIST_BACK_MS, now + LIST_AHEAD_MS)
         .await?;
-    let items: Vec<_> = listed
+    let items = listed
         .iter()
-        .map(|d| {
-            json!({
-                "id": d.id, "title": d.title, "stock": d.stock,
-                "price_cents": d.price_cents, "currency": d.currency,
-                "starts_at": rfc3339(d.starts_at), "per_user_limit": d.per_user_limit,
-                "reservation_ttl_seconds": d.reservation_ttl_seconds,
-                "admission_per_second": d.admission_per_second,
-                "created_at": rfc3339(d.created_at),
-                "announce_at": d.announce_at.map(rfc3339),
-            })
+        .map(|d| AdminDropView {
+            id: d.id,
+            title: &d.title,
+            stock: d.stock,
+            price_cents: d.price_cents,
+            currency: &d.currency,
+            starts_at: rfc3339(d.starts_at),
+            per_user_limit: d.per_user_limit,
+            reservation_ttl_seconds: d.reservation_ttl_seconds,
+            admission_per_second: d.admission_per_second,
+            created_at: rfc3339(d.created_at),
+            announce_at: d.announce_at.map(rfc3339),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": null })))
+    Ok(HttpResponse::Ok().json(Page::all(items)))
 }
 
 async fn admin_view(
@@ -208,19 +333,24 @@ async fn admin_view(
     let state = load(&drops, &path).await?;
     let record = state.record();
     let books = drops.books(&state).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "id": record.id, "title": record.title, "stock": record.stock,
-        "sold": books.sold, "reserved": books.reserved,
-        "expired": books.expired, "remaining": books.remaining,
-        "leased_unsold": books.leased_unsold, "for_sale": books.for_sale,
-        "admission_per_second": record.admission_per_second,
-        "waiting": books.waiting.as_ref().map(|(waiting, _)| waiting),
-        "queue_node": books.waiting.as_ref().map(|(_, node)| node),
-        "timers": books.timers,
-        "upkeeps": books.upkeeps,
-        "starts_at": rfc3339(record.starts_at),
-        "announce_at": record.announce_at.map(rfc3339),
-    })))
+    Ok(HttpResponse::Ok().json(DropBooks {
+        id: record.id,
+        title: &record.title,
+        stock: record.stock,
+        sold: books.sold,
+        reserved: books.reserved,
+        expired: books.expired,
+        remaining: books.remaining,
+        leased_unsold: books.leased_unsold,
+        for_sale: books.for_sale,
+        admission_per_second: record.admission_per_second,
+        waiting: books.waiting.as_ref().map(|(waiting, _)| *waiting),
+        queue_node: books.waiting.as_ref().map(|(_, node)| node.as_str()),
+        timers: books.timers,
+        upkeeps: books.upkeeps,
+        starts_at: rfc3339(record.starts_at),
+        announce_at: record.announce_at.map(rfc3339),
+    }))
 }
 
 async fn public_view(
@@ -238,21 +368,26 @@ async fn public_view(
     let phase = phase.as_str();
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
-        .json(json!({
-            "id": record.id, "title": record.title, "price_cents": record.price_cents,
-            "currency": record.currency, "starts_at": rfc3339(record.starts_at),
-            "seconds_to_start": seconds_until(record.starts_at, now), "state": phase,
-            "remaining": remaining, "per_user_limit": record.per_user_limit,
-            "waiting_room": record.admission_per_second.is_some(),
-        })))
+        .json(PublicDrop {
+            id: record.id,
+            title: &record.title,
+            price_cents: record.price_cents,
+            currency: &record.currency,
+            starts_at: rfc3339(record.starts_at),
+            seconds_to_start: seconds_until(record.starts_at, now),
+            state: phase,
+            remaining,
+            per_user_limit: record.per_user_limit,
+            waiting_room: record.admission_per_second.is_some(),
+        }))
 }
 
-fn standing_view(standing: crate::drops::waiting_room::Standing) -> serde_json::Value {
-    json!({
-        "ahead": standing.ahead,
-        "admitted": standing.admission_token.is_some(),
-        "admission_token": standing.admission_token,
-    })
+fn standing_view(standing: crate::drops::waiting_room::Standing) -> StandingView {
+    StandingView {
+        ahead: standing.ahead,
+        admitted: standing.admission_token.is_some(),
+        admission_token: standing.admission_token,
+    }
 }
 
 fn no_room() -> ApiError {
@@ -318,7 +453,7 @@ async fn queue_standing(
     Ok(HttpResponse::Ok().json(standing_view(standing)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct OrderBody {
     quantity: u32,

@@ -7,14 +7,17 @@
 
 use actix_web::{HttpResponse, web};
 use fitpulse_actors::domain::{ContentKind, Role, now_millis};
-use fitpulse_actors::events::kinds;
-use fitpulse_actors::events::notice_frame;
+use fitpulse_actors::events::data::EventData;
 use fitpulse_actors::hub::Hub;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::Value;
 
-use super::catalog::item_ref;
-use super::{ApiError, ErrorCode};
+use super::catalog::{ContentItem, item_ref};
+use super::views::object_schema;
+use super::{ApiError, Contracts, ErrorCode};
 use crate::auth::AuthUser;
+use crate::content::events::ContentNew;
 use crate::content::items::{Item, ItemError, parse_document, slug};
 use crate::content::{CatalogError, Content};
 
@@ -27,6 +30,50 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .delete(unpublish),
         )
         .service(web::resource("/v1/admin/content/{kind}/{id}/publish").post(publish));
+}
+
+pub fn contracts(c: &mut Contracts) {
+    let admin = "admin role";
+    let item = "/v1/admin/content/{kind}/{id}";
+    c.post("/v1/admin/content/{kind}")
+        .body::<ContentDocument>()
+        .created::<EditorView>()
+        .bearer(admin)
+        .errors(&[403, 409]);
+    c.get(item)
+        .ok::<EditorView>()
+        .bearer(admin)
+        .errors(&[400, 403, 404]);
+    c.put(item)
+        .body::<ContentDocument>()
+        .ok::<EditorView>()
+        .created::<EditorView>()
+        .bearer(admin)
+        .errors(&[403]);
+    c.delete(item)
+        .ok::<EditorView>()
+        .bearer(admin)
+        .errors(&[400, 403, 404]);
+    c.post(format!("{item}/publish"))
+        .ok::<EditorView>()
+        .bearer(admin)
+        .errors(&[400, 403, 404]);
+}
+
+object_schema! {
+    /// A content item as an editor writes it (its kind's fields; `id` optional on create),
+    /// checked by `content::items::parse_document`.
+    ContentDocument
+}
+
+/// An item as the editor sees it, published or not.
+#[derive(Serialize, JsonSchema)]
+struct EditorView<'a> {
+    id: &'a str,
+    kind: &'static str,
+    published: bool,
+    #[schemars(with = "ContentItem")]
+    item: &'a Item,
 }
 
 impl From<ItemError> for ApiError {
@@ -67,27 +114,26 @@ async fn store(
     item: Item,
     status: actix_web::http::StatusCode,
 ) -> Result<HttpResponse, ApiError> {
-    let announce = json!({
-        "kind": item.body.kind().as_str(), "id": item.id, "title": item.meta.title,
-    });
+    let announce = ContentNew {
+        kind: item.body.kind().as_str(),
+        id: item.id.clone(),
+        title: item.meta.title.clone(),
+    };
     let newly_published = content.catalog.put(item.clone()).await?;
     content.announce_item(&item);
     if newly_published {
-        hub.notify_all(
-            notice_frame(&kinds::CONTENT_NEW, now_millis(), &announce),
-            &kinds::CONTENT_NEW,
-        );
+        hub.notify_all(announce.notice(now_millis()), &ContentNew::KIND);
     }
     Ok(HttpResponse::build(status).json(editor_view(&item)))
 }
 
-fn editor_view(item: &Item) -> Value {
-    json!({
-        "id": item.id,
-        "kind": item.body.kind().as_str(),
-        "published": item.published,
-        "item": item,
-    })
+fn editor_view(item: &Item) -> EditorView<'_> {
+    EditorView {
+        id: &item.id,
+        kind: item.body.kind().as_str(),
+        published: item.published,
+        item,
+    }
 }
 
 async fn create(

@@ -12,11 +12,15 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, error::JsonPayloadError};
 use fitpulse_actors::domain::text;
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
-/// Every error code the API can answer, with its status in [`ErrorCode::status`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Every error code the API can answer, with its status in [`ErrorCode::status`]. Its schema
+/// (and `Deserialize`, for clients and tests) spell every variant in snake_case, as
+/// [`ErrorCode::as_str`] does (a test holds them together).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     MalformedJson,
     InvalidBody,
@@ -148,6 +152,12 @@ impl ErrorCode {
             StatusCode::SERVICE_UNAVAILABLE => NotReady,
             _ => Internal,
         }
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -334,15 +344,20 @@ impl From<ErrorCode> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// Every error answer: `{"error":{"code","message","details"}}`.
+#[derive(Serialize, JsonSchema)]
+pub struct ErrorBody<'a> {
     error: ErrorObject<'a>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct ErrorObject<'a> {
-    code: &'static str,
+    /// Stable; clients branch on it.
+    code: ErrorCode,
+    /// For people; may change.
     message: &'a str,
+    /// Facts about the error (the field, the limit, when to retry); `{}` when there are none.
+    #[schemars(with = "serde_json::Map<String, Value>")]
     details: &'a Value,
 }
 
@@ -352,7 +367,7 @@ pub fn error_body(code: ErrorCode, message: &str, details: Option<&Value>) -> St
     let empty = Value::Object(serde_json::Map::new());
     let body = ErrorBody {
         error: ErrorObject {
-            code: code.as_str(),
+            code,
             message,
             details: details.unwrap_or(&empty),
         },
@@ -452,27 +467,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_code_is_snake_case_and_unique() {
-        use ErrorCode::*;
-        let all = [
-            MalformedJson,
-            InvalidBody,
-            InvalidQuery,
-            InvalidPath,
-            Unauthorized,
-            Forbidden,
-            NotFound,
-            MethodNotAllowed,
-            Conflict,
-            PayloadTooLarge,
-            UnsupportedMediaType,
-            RateLimited,
-            NotReady,
-            Internal,
-        ];
+    fn every_code_is_snake_case_unique_and_spelt_as_its_schema_says() {
+        // The schema's enum is derived from the variants, so it names every one of them.
+        let schema = schemars::schema_for!(ErrorCode).to_value();
+        let names = schema["enum"].as_array().expect("an enum of codes");
+        assert!(names.len() >= 40, "{schema}");
         let mut seen = std::collections::HashSet::new();
-        for code in all {
+        for name in names {
+            let code: ErrorCode = serde_json::from_value(name.clone()).expect("a code");
             let s = code.as_str();
+            assert_eq!(name, s, "the catalogue spells it as the schema does");
             assert!(s.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{s}");
             assert!(seen.insert(s), "duplicate code {s}");
             assert!(code.status().is_client_error() || code.status().is_server_error());

@@ -7,13 +7,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use fitpulse_actors::domain::{ClassId, ClassState, ItemRef, LiveClassRecord, Role, UnixMillis};
 use fitpulse_actors::live::Live;
 use fitpulse_actors::ports::clock::SharedClock;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::cache::{CachePolicy, respond_hashed};
 use super::error::bounded_text;
-use super::views::{parse_time, rfc3339};
-use super::{ApiError, ErrorCode};
+use super::views::{Page, object_schema, parse_time, rfc3339};
+use super::{ApiError, Contracts, ErrorCode};
 use crate::auth::AuthUser;
 use crate::config::LiveSettings;
 use crate::store::Stores;
@@ -39,29 +40,108 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
+pub fn contracts(c: &mut Contracts) {
+    let member = "a user";
+    c.get("/v1/live/classes")
+        .ok::<Page<ClassView>>()
+        .bearer(member)
+        .errors(&[400]);
+    c.post("/v1/live/classes")
+        .body::<ScheduleBody>()
+        .created::<ClassView>()
+        .bearer("coach role")
+        .errors(&[403]);
+    c.get("/v1/live/classes/{id}")
+        .ok::<ClassView>()
+        .bearer(member)
+        .errors(&[400, 404]);
+    for action in ["start", "end", "cancel"] {
+        c.post(format!("/v1/live/classes/{{id}}/{action}"))
+            .ok::<ClassView>()
+            .bearer("the class's coach, or admin role")
+            .errors(&[400, 403, 404, 409]);
+    }
+    c.get("/v1/live/classes/{id}/results")
+        .ok::<ClassResults>()
+        .bearer(member)
+        .errors(&[400, 404, 409]);
+    c.put("/v1/live/classes/{id}/reminder")
+        .empty(204)
+        .bearer(member)
+        .errors(&[400, 403, 404, 409]);
+    c.delete("/v1/live/classes/{id}/reminder")
+        .empty(204)
+        .bearer(member)
+        .errors(&[400, 403]);
+    c.get("/v1/live/status").ok::<LiveStatus>();
+    c.get("/v1/live/classes/{id}/status")
+        .ok::<ClassStatus>()
+        .errors(&[400, 404]);
+}
+
+/// A live class as members and coaches see it.
+#[derive(Serialize, JsonSchema)]
+struct ClassView<'a> {
+    id: String,
+    title: &'a str,
+    coach_id: String,
+    workout_id: Option<&'a str>,
+    scheduled_at: String,
+    duration_minutes: u32,
+    premium: bool,
+    /// `scheduled`, `open` (waiting room), `live`, `ended` or `cancelled`.
+    state: &'static str,
+    started_at: Option<String>,
+    ended_at: Option<String>,
+    /// Participants on this node.
+    participants: usize,
+}
+
+/// The cacheable status of one class.
+#[derive(Serialize, JsonSchema)]
+struct ClassStatus {
+    id: String,
+    /// `scheduled`, `open` (waiting room), `live`, `ended` or `cancelled`.
+    state: &'static str,
+    scheduled_at: String,
+    started_at: Option<String>,
+    participants: usize,
+}
+
+/// Every class live now or starting within a day.
+#[derive(Serialize, JsonSchema)]
+struct LiveStatus {
+    items: Vec<ClassStatus>,
+}
+
+object_schema! {
+    /// The results of an ended class, as the class actor recorded them.
+    ClassResults
+}
+
 fn waiting_room_ms(settings: &LiveSettings) -> i64 {
     (settings.waiting_room_minutes * 60_000) as i64
 }
 
-fn class_view(
-    class: &LiveClassRecord,
+fn class_view<'a>(
+    class: &'a LiveClassRecord,
     settings: &LiveSettings,
     now: UnixMillis,
     counts: &HashMap<ClassId, usize>,
-) -> Value {
-    json!({
-        "id": class.id.to_string(),
-        "title": class.title,
-        "coach_id": class.coach.to_string(),
-        "workout_id": class.workout_id,
-        "scheduled_at": rfc3339(class.scheduled_at),
-        "duration_minutes": class.duration_minutes,
-        "premium": class.premium,
-        "state": class.phase(now, waiting_room_ms(settings)).as_str(),
-        "started_at": class.started_at.map(rfc3339),
-        "ended_at": class.ended_at.map(rfc3339),
-        "participants": counts.get(&class.id).copied().unwrap_or(0),
-    })
+) -> ClassView<'a> {
+    ClassView {
+        id: class.id.to_string(),
+        title: &class.title,
+        coach_id: class.coach.to_string(),
+        workout_id: class.workout_id.as_deref(),
+        scheduled_at: rfc3339(class.scheduled_at),
+        duration_minutes: class.duration_minutes,
+        premium: class.premium,
+        state: class.phase(now, waiting_room_ms(settings)).as_str(),
+        started_at: class.started_at.map(rfc3339),
+        ended_at: class.ended_at.map(rfc3339),
+        participants: counts.get(&class.id).copied().unwrap_or(0),
+    }
 }
 
 fn status_view(
@@ -69,14 +149,14 @@ fn status_view(
     settings: &LiveSettings,
     now: UnixMillis,
     counts: &HashMap<ClassId, usize>,
-) -> Value {
-    json!({
-        "id": class.id.to_string(),
-        "state": class.phase(now, waiting_room_ms(settings)).as_str(),
-        "scheduled_at": rfc3339(class.scheduled_at),
-        "started_at": class.started_at.map(rfc3339),
-        "participants": counts.get(&class.id).copied().unwrap_or(0),
-    })
+) -> ClassStatus {
+    ClassStatus {
+        id: class.id.to_string(),
+        state: class.phase(now, waiting_room_ms(settings)).as_str(),
+        scheduled_at: rfc3339(class.scheduled_at),
+        started_at: class.started_at.map(rfc3339),
+        participants: counts.get(&class.id).copied().unwrap_or(0),
+    }
 }
 
 fn parse_id(raw: &str) -> Result<ClassId, ApiError> {
@@ -100,11 +180,13 @@ const STATUS_CACHE: CachePolicy = CachePolicy {
 };
 
 /// A cacheable JSON answer: `ETag` from the body and 304 when the caller already has it.
-fn cacheable(req: &HttpRequest, body: Value) -> HttpResponse {
-    respond_hashed(req, STATUS_CACHE, body.to_string())
+fn cacheable(req: &HttpRequest, body: &impl Serialize) -> HttpResponse {
+    // A struct of strings and numbers always serializes.
+    let text = serde_json::to_string(body).expect("a status view serializes");
+    respond_hashed(req, STATUS_CACHE, text)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ScheduleBody {
     title: String,
@@ -197,11 +279,11 @@ async fn list(
     clock: web::Data<SharedClock>,
 ) -> Result<HttpResponse, ApiError> {
     let (classes, counts) = window(&stores, &live, clock.now(), LIST_AHEAD_MS, query.all).await?;
-    let items: Vec<Value> = classes
+    let items = classes
         .iter()
         .map(|c| class_view(c, &settings, clock.now(), &counts))
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": null })))
+    Ok(HttpResponse::Ok().json(Page::all(items)))
 }
 
 async fn get_one(
@@ -230,11 +312,11 @@ async fn status_all(
     clock: web::Data<SharedClock>,
 ) -> Result<HttpResponse, ApiError> {
     let (classes, counts) = window(&stores, &live, clock.now(), STATUS_AHEAD_MS, false).await?;
-    let items: Vec<Value> = classes
+    let items = classes
         .iter()
         .map(|c| status_view(c, &settings, clock.now(), &counts))
         .collect();
-    Ok(cacheable(&req, json!({ "items": items })))
+    Ok(cacheable(&req, &LiveStatus { items }))
 }
 
 async fn status_one(
@@ -248,7 +330,7 @@ async fn status_one(
     let class = load(&stores, parse_id(&path)?).await?;
     Ok(cacheable(
         &req,
-        status_view(&class, &settings, clock.now(), &live.counts().await),
+        &status_view(&class, &settings, clock.now(), &live.counts().await),
     ))
 }
 

@@ -7,16 +7,18 @@ use actix_web::{HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use fitpulse_actors::domain::{ContentKind, ItemRef, UserId};
-use fitpulse_actors::events::kinds;
+use fitpulse_actors::events::data::EventData;
 use fitpulse_actors::hub::Hub;
 use fitpulse_actors::ports::store::Mark;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::catalog::published;
-use super::views::rfc3339;
-use super::{ApiError, ErrorCode};
+use super::catalog::{ContentPreview, published};
+use super::views::{Page, rfc3339};
+use super::{ApiError, Contracts, ErrorCode};
 use crate::auth::AuthUser;
+use crate::community::events::{CommunityPostLiked, ItemLiked};
 use crate::content::Content;
 use crate::content::query::{DEFAULT_LIMIT, MAX_LIMIT};
 use crate::store::Stores;
@@ -34,6 +36,66 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .delete(unsave),
     )
     .service(web::resource("/v1/me/saved").get(saved));
+}
+
+pub fn contracts(c: &mut Contracts) {
+    let who = "a user";
+    let item_errors: &[u16] = &[400, 403, 404];
+    c.put("/v1/me/likes/{kind}/{id}")
+        .ok::<LikeState>()
+        .bearer(who)
+        .errors(item_errors);
+    c.delete("/v1/me/likes/{kind}/{id}")
+        .ok::<LikeState>()
+        .bearer(who)
+        .errors(item_errors);
+    c.get("/v1/me/likes")
+        .ok::<Page<Liked>>()
+        .bearer(who)
+        .errors(&[400, 403]);
+    c.put("/v1/me/saved/{kind}/{id}")
+        .ok::<SaveState>()
+        .bearer(who)
+        .errors(item_errors);
+    c.delete("/v1/me/saved/{kind}/{id}")
+        .ok::<SaveState>()
+        .bearer(who)
+        .errors(item_errors);
+    c.get("/v1/me/saved")
+        .ok::<Page<Saved>>()
+        .bearer(who)
+        .errors(&[400, 403]);
+}
+
+/// Whether the caller likes the item now, whether this call changed that, and its count.
+#[derive(Serialize, JsonSchema)]
+struct LikeState {
+    liked: bool,
+    changed: bool,
+    likes: u64,
+}
+
+/// Whether the caller has the item saved now, and whether this call changed that.
+#[derive(Serialize, JsonSchema)]
+struct SaveState {
+    saved: bool,
+    changed: bool,
+}
+
+/// A liked item: its preview, or `{"kind","id","available":false}` once unpublished.
+#[derive(Serialize, JsonSchema)]
+struct Liked {
+    liked_at: String,
+    #[schemars(with = "ContentPreview")]
+    item: Value,
+}
+
+/// A saved item: its preview, or `{"kind","id","available":false}` once unpublished.
+#[derive(Serialize, JsonSchema)]
+struct Saved {
+    saved_at: String,
+    #[schemars(with = "ContentPreview")]
+    item: Value,
 }
 
 fn path_item(path: &(String, String)) -> Result<ItemRef, ApiError> {
@@ -58,21 +120,25 @@ async fn like(
             notify_author(&hub, author, user, &item, &entry.item.meta.title);
         }
     }
-    Ok(HttpResponse::Ok().json(json!({
-        "liked": true, "changed": changed, "likes": entry.likes(),
-    })))
+    Ok(HttpResponse::Ok().json(LikeState {
+        liked: true,
+        changed,
+        likes: entry.likes(),
+    }))
 }
 
 /// Tells a post's author that someone liked it (a community event in their feed).
 fn notify_author(hub: &Hub, author: UserId, liker: UserId, item: &ItemRef, title: &str) {
     let hub = hub.clone();
-    let data = json!({
-        "by_user_id": liker.to_string(), "kind": item.kind().as_str(),
-        "id": item.id(), "title": title,
+    let data = CommunityPostLiked::Item(ItemLiked {
+        by_user_id: liker.to_string(),
+        kind: item.kind().as_str(),
+        id: item.id().to_owned(),
+        title: title.to_owned(),
     })
-    .to_string();
+    .to_json();
     actix_web::rt::spawn(async move {
-        let kind = kinds::COMMUNITY_POST_LIKED;
+        let kind = CommunityPostLiked::KIND;
         if let Err(err) = hub.publish(author, kind, data).await {
             tracing::warn!(user_id = %author, error = %err, "cannot tell an author about a like");
         }
@@ -93,7 +159,11 @@ async fn unlike(
         content.count_like(&item, false);
     }
     let likes = content.catalog.get_any(&item).map_or(0, |e| e.likes());
-    Ok(HttpResponse::Ok().json(json!({ "liked": false, "changed": changed, "likes": likes })))
+    Ok(HttpResponse::Ok().json(LikeState {
+        liked: false,
+        changed,
+        likes,
+    }))
 }
 
 async fn save(
@@ -106,7 +176,10 @@ async fn save(
     let item = path_item(&path)?;
     published(&content, &item)?;
     let changed = stores.saves.save(user, &item).await?;
-    Ok(HttpResponse::Ok().json(json!({ "saved": true, "changed": changed })))
+    Ok(HttpResponse::Ok().json(SaveState {
+        saved: true,
+        changed,
+    }))
 }
 
 async fn unsave(
@@ -117,7 +190,10 @@ async fn unsave(
     let user = caller.user_id()?;
     let item = path_item(&path)?;
     let changed = stores.saves.unsave(user, &item).await?;
-    Ok(HttpResponse::Ok().json(json!({ "saved": false, "changed": changed })))
+    Ok(HttpResponse::Ok().json(SaveState {
+        saved: false,
+        changed,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -135,7 +211,8 @@ async fn likes(
     content: web::Data<Content>,
 ) -> Result<HttpResponse, ApiError> {
     let marks = stores.likes.likes_of(caller.user_id()?).await?;
-    Ok(HttpResponse::Ok().json(page(marks, query.into_inner(), &content, "liked_at")?))
+    let page = page(marks, query.into_inner(), &content)?;
+    Ok(HttpResponse::Ok().json(page.map(|(liked_at, item)| Liked { liked_at, item })))
 }
 
 async fn saved(
@@ -145,16 +222,16 @@ async fn saved(
     content: web::Data<Content>,
 ) -> Result<HttpResponse, ApiError> {
     let marks = stores.saves.saved_of(caller.user_id()?).await?;
-    Ok(HttpResponse::Ok().json(page(marks, query.into_inner(), &content, "saved_at")?))
+    let page = page(marks, query.into_inner(), &content)?;
+    Ok(HttpResponse::Ok().json(page.map(|(saved_at, item)| Saved { saved_at, item })))
 }
 
-/// Newest first; the cursor is the last mark's time and item.
+/// Newest first, each mark's time and item; the cursor is the last mark's time and item.
 fn page(
     mut marks: Vec<Mark>,
     query: MarksQuery,
     content: &Content,
-    at_field: &str,
-) -> Result<Value, ApiError> {
+) -> Result<Page<(String, Value)>, ApiError> {
     if let Some(kind) = &query.kind {
         let kind = ContentKind::parse(kind).ok_or_else(|| {
             ApiError::invalid_query("kind", "one of: recipe, workout, plan, post")
@@ -185,7 +262,7 @@ fn page(
         }
     };
     let rest = &marks[start..];
-    let items: Vec<Value> = rest
+    let items = rest
         .iter()
         .take(limit)
         .map(|m| {
@@ -195,12 +272,12 @@ fn page(
                     json!({ "kind": m.item.kind().as_str(), "id": m.item.id(), "available": false })
                 }
             };
-            json!({ at_field: rfc3339(m.at), "item": item })
+            (rfc3339(m.at), item)
         })
         .collect();
     let next_cursor = (rest.len() > limit).then(|| {
         let last = &rest[limit - 1];
         URL_SAFE_NO_PAD.encode(format!("{}.{}", last.at, last.item))
     });
-    Ok(json!({ "items": items, "next_cursor": next_cursor }))
+    Ok(Page { items, next_cursor })
 }

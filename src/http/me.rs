@@ -3,12 +3,13 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use fitpulse_actors::domain::{DisplayName, Email, Locale, TimeZone, Units, now_millis};
 use fitpulse_actors::ports::store::ProfileUpdate;
-use serde::Deserialize;
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::client_ip::client_ip;
-use super::views::{UserView, entitlement_view, rfc3339};
-use super::{ApiError, ErrorCode};
+use super::views::{EntitlementView, Page, UserView, entitlement_view, rfc3339};
+use super::{ApiError, Contracts, ErrorCode};
 use crate::auth::erasure::Erasure;
 use crate::auth::export::Exports;
 use crate::auth::rate_limit::LoginLimiter;
@@ -30,6 +31,35 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
+pub fn contracts(c: &mut Contracts) {
+    let who = "a user";
+    c.get("/v1/me")
+        .ok::<UserView>()
+        .bearer(who)
+        .errors(&[403, 404]);
+    c.patch("/v1/me")
+        .body::<ProfileBody>()
+        .ok::<UserView>()
+        .bearer(who)
+        .errors(&[403, 404, 409, 429]);
+    c.delete("/v1/me")
+        .empty(204)
+        .bearer(who)
+        .errors(&[403, 404]);
+    c.get("/v1/me/entitlements")
+        .ok::<Page<EntitlementView>>()
+        .bearer(who)
+        .errors(&[403]);
+    c.post("/v1/me/export")
+        .json::<ExportView>(202)
+        .bearer(who)
+        .errors(&[403, 429]);
+    c.get("/v1/me/export")
+        .ok::<ExportView>()
+        .bearer(who)
+        .errors(&[403, 404]);
+}
+
 fn gone() -> ApiError {
     ApiError::new(ErrorCode::NotFound).with_message("the account no longer exists")
 }
@@ -43,7 +73,7 @@ async fn profile(caller: AuthUser, stores: web::Data<Stores>) -> Result<HttpResp
     Ok(HttpResponse::Ok().json(UserView::from(&user)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ProfileBody {
     /// A new address: unverified until its emailed link is used.
@@ -140,27 +170,38 @@ async fn entitlements(
     stores: web::Data<Stores>,
 ) -> Result<HttpResponse, ApiError> {
     let now = now_millis();
-    let items: Vec<_> = stores
-        .entitlements
-        .entitlements(caller.user_id()?)
-        .await?
-        .iter()
-        .map(|e| entitlement_view(e, now))
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": null })))
+    let held = stores.entitlements.entitlements(caller.user_id()?).await?;
+    let items = held.iter().map(|e| entitlement_view(e, now)).collect();
+    Ok(HttpResponse::Ok().json(Page::all(items)))
 }
 
-fn export_view(export: &fitpulse_actors::ports::accounts::ExportRecord) -> serde_json::Value {
+/// A data export: pending, or ready with everything stored about the member.
+#[derive(Serialize, JsonSchema)]
+struct ExportView {
+    /// `pending` or `ready`.
+    state: &'static str,
+    requested_at: String,
+    ready_at: Option<String>,
+    /// The export itself once ready; `null` while pending.
+    #[schemars(with = "Option<serde_json::Map<String, Value>>")]
+    document: Option<Value>,
+}
+
+fn export_view(export: &fitpulse_actors::ports::accounts::ExportRecord) -> ExportView {
     let document = export
         .document
         .as_deref()
-        .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok());
-    json!({
-        "state": if export.ready_at.is_some() { "ready" } else { "pending" },
-        "requested_at": rfc3339(export.requested_at),
-        "ready_at": export.ready_at.map(rfc3339),
-        "document": document,
-    })
+        .and_then(|d| serde_json::from_str::<Value>(d).ok());
+    ExportView {
+        state: if export.ready_at.is_some() {
+            "ready"
+        } else {
+            "pending"
+        },
+        requested_at: rfc3339(export.requested_at),
+        ready_at: export.ready_at.map(rfc3339),
+        document,
+    }
 }
 
 /// Starts an export of everything stored about the caller (202); limited like the other

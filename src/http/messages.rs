@@ -14,15 +14,15 @@ use fitpulse_actors::domain::Role;
 use fitpulse_actors::events::kinds;
 use fitpulse_actors::ports::messages::{MessageAction, MessageState};
 use fitpulse_actors::session::{Audience, AudienceFilter, own_workout};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::error::{bounded_text, long_text, uuid_path};
-use super::views::parse_time;
-use super::{ApiError, ErrorCode};
+use super::views::{Page, parse_time, rfc3339};
+use super::{ApiError, Contracts, ErrorCode};
 use crate::auth::AuthUser;
-use crate::messages::{FeatureMessage, Messages, Segment, state_view};
+use crate::messages::{FeatureMessage, Messages, Segment};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/admin/messages").post(create).get(list))
@@ -31,7 +31,117 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/me/messages/{id}/{action}").post(mark));
 }
 
-#[derive(Deserialize)]
+pub fn contracts(c: &mut Contracts) {
+    let admin = "admin role";
+    let member = "a user";
+    c.post("/v1/admin/messages")
+        .body::<CreateBody>()
+        .created::<AdminMessageView>()
+        .ok::<DryRun>()
+        .bearer(admin)
+        .errors(&[403]);
+    c.get("/v1/admin/messages")
+        .ok::<Page<AdminMessageView>>()
+        .bearer(admin)
+        .errors(&[403]);
+    c.delete("/v1/admin/messages/{id}")
+        .ok::<AdminMessageView>()
+        .bearer(admin)
+        .errors(&[400, 403, 404]);
+    c.get("/v1/me/messages")
+        .ok::<Page<InboxItem>>()
+        .bearer(member)
+        .errors(&[400, 403]);
+    for action in ["read", "dismiss", "click"] {
+        c.post(format!("/v1/me/messages/{{id}}/{action}"))
+            .ok::<Marked>()
+            .bearer(member)
+            .errors(&[400, 403, 404]);
+    }
+}
+
+/// A feature message as members see it.
+#[derive(Serialize, JsonSchema)]
+struct MessageView<'a> {
+    id: Uuid,
+    title: &'a str,
+    body: &'a str,
+    image_url: Option<&'a str>,
+    cta_url: Option<&'a str>,
+    priority: i32,
+    starts_at: String,
+    expires_at: String,
+}
+
+impl<'a> From<&'a FeatureMessage> for MessageView<'a> {
+    fn from(m: &'a FeatureMessage) -> Self {
+        MessageView {
+            id: m.id,
+            title: &m.title,
+            body: &m.body,
+            image_url: m.image_url.as_deref(),
+            cta_url: m.cta_url.as_deref(),
+            priority: m.priority,
+            starts_at: rfc3339(m.starts_at),
+            expires_at: rfc3339(m.expires_at),
+        }
+    }
+}
+
+/// A feature message with whom it is for and whether it was cancelled.
+#[derive(Serialize, JsonSchema)]
+struct AdminMessageView<'a> {
+    #[serde(flatten)]
+    message: MessageView<'a>,
+    segment: &'a Segment,
+    cancelled: bool,
+}
+
+/// An inbox entry: the message and what the member did with it.
+#[derive(Serialize, JsonSchema)]
+struct InboxItem<'a> {
+    #[serde(flatten)]
+    message: MessageView<'a>,
+    state: StateView,
+}
+
+/// When the member read, dismissed and clicked a message (`null`: not yet).
+#[derive(Serialize, JsonSchema)]
+struct StateView {
+    read_at: Option<String>,
+    dismissed_at: Option<String>,
+    clicked_at: Option<String>,
+}
+
+impl From<&MessageState> for StateView {
+    fn from(state: &MessageState) -> Self {
+        StateView {
+            read_at: state.read_at.map(rfc3339),
+            dismissed_at: state.dismissed_at.map(rfc3339),
+            clicked_at: state.clicked_at.map(rfc3339),
+        }
+    }
+}
+
+/// The state after a read, dismiss or click.
+#[derive(Serialize, JsonSchema)]
+struct Marked {
+    id: Uuid,
+    /// `read`, `dismissed` or `clicked`.
+    action: &'static str,
+    state: StateView,
+}
+
+/// A dry run: how many users connected to this node the message would reach now.
+#[derive(Serialize, JsonSchema)]
+struct DryRun {
+    dry_run: bool,
+    audience: usize,
+    counted: &'static str,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "CreateMessageBody")]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     title: String,
@@ -112,20 +222,22 @@ async fn create(
             .hub()
             .count_audience(Arc::new(message.segment.clone()))
             .await;
-        return Ok(HttpResponse::Ok().json(json!({
-            "dry_run": true, "audience": audience,
-            "counted": "users connected to this node now; offline users see it in their inbox",
-        })));
+        return Ok(HttpResponse::Ok().json(DryRun {
+            dry_run: true,
+            audience,
+            counted: "users connected to this node now; offline users see it in their inbox",
+        }));
     }
     messages.create(message.clone()).await?;
     Ok(HttpResponse::Created().json(admin_view(&message)))
 }
 
-fn admin_view(message: &FeatureMessage) -> Value {
-    let mut view = message.view();
-    view["segment"] = json!(message.segment);
-    view["cancelled"] = json!(message.cancelled);
-    view
+fn admin_view(message: &FeatureMessage) -> AdminMessageView<'_> {
+    AdminMessageView {
+        message: MessageView::from(message),
+        segment: &message.segment,
+        cancelled: message.cancelled,
+    }
 }
 
 async fn list(
@@ -142,8 +254,7 @@ async fn list(
         .map(FeatureMessage::from_record)
         .collect::<Result<_, _>>()?;
     items.sort_by_key(|m| std::cmp::Reverse(m.starts_at));
-    let items: Vec<Value> = items.iter().map(admin_view).collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": null })))
+    Ok(HttpResponse::Ok().json(Page::all(items.iter().map(admin_view).collect())))
 }
 
 async fn load(messages: &Messages, id: Uuid) -> Result<FeatureMessage, ApiError> {
@@ -241,15 +352,14 @@ async fn inbox(
             std::cmp::Reverse(m.starts_at),
         )
     });
-    let items: Vec<Value> = shown
+    let items = shown
         .iter()
-        .map(|m| {
-            let mut item = m.view();
-            item["state"] = state_view(&states.get(&m.id).copied().unwrap_or_default());
-            item
+        .map(|m| InboxItem {
+            message: MessageView::from(m),
+            state: StateView::from(&states.get(&m.id).copied().unwrap_or_default()),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": null })))
+    Ok(HttpResponse::Ok().json(Page::all(items)))
 }
 
 async fn mark(
@@ -273,6 +383,9 @@ async fn mark(
         .mark(user, id, action)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound).with_message("no such message"))?;
-    Ok(HttpResponse::Ok()
-        .json(json!({ "id": id, "action": action.as_str(), "state": state_view(&state) })))
+    Ok(HttpResponse::Ok().json(Marked {
+        id,
+        action: action.as_str(),
+        state: StateView::from(&state),
+    }))
 }

@@ -1,5 +1,6 @@
 //! The HTTP edge: one `configure` per area mounts its routes; `error` is the catalogue every
-//! route answers errors from; `observe` wraps every request with id, span and metrics.
+//! route answers errors from; `observe` wraps every request with id, span and metrics;
+//! `contract` builds the OpenAPI document from each area's `contracts` and `views`.
 
 pub mod address_cap;
 mod admin;
@@ -15,6 +16,7 @@ pub mod cluster;
 mod commerce;
 mod community;
 mod console;
+pub mod contract;
 pub mod cors;
 mod drops;
 mod editor;
@@ -34,6 +36,7 @@ mod webhooks;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
+pub use contract::Contracts;
 pub use error::{ApiError, ErrorCode};
 
 /// Mounts every area's routes.
@@ -58,6 +61,42 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     messages::configure(cfg);
     community::configure(cfg);
     console::configure(cfg);
+}
+
+/// Declares every area's operations for the OpenAPI document (see `contract`).
+pub fn contracts(c: &mut Contracts) {
+    ops::contracts(c);
+    auth::contracts(c);
+    oauth::contracts(c);
+    me::contracts(c);
+    admin::contracts(c);
+    admin_users::contracts(c);
+    cluster::contracts(c);
+    outbox::contracts(c);
+    live::contracts(c);
+    catalog::contracts(c);
+    marks::contracts(c);
+    plan::contracts(c);
+    editor::contracts(c);
+    client_config::contracts(c);
+    commerce::contracts(c);
+    webhooks::contracts(c);
+    drops::contracts(c);
+    messages::contracts(c);
+    community::contracts(c);
+    console::contracts(c);
+    // The socket gateway lives in `crate::ws`: its upgrade and its AsyncAPI document are
+    // REST operations; its frames are documented in that AsyncAPI document.
+    c.get("/v1/ws")
+        .empty(101)
+        .bearer("a user; browsers may pass it as the `access_token` query parameter")
+        .errors(&[400, 403, 503]);
+    c.get("/v1/asyncapi.json").ok::<AsyncApiDocument>();
+}
+
+views::object_schema! {
+    /// An AsyncAPI 3.0 document: the socket protocol, built by `crate::ws::asyncapi`.
+    AsyncApiDocument
 }
 
 /// Extractor limits and error mapping shared by every route.

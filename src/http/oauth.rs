@@ -10,9 +10,12 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
-use super::ApiError;
+use schemars::JsonSchema;
+use serde::Serialize;
+
 use super::auth::limit;
-use super::views::{no_store, token_response};
+use super::views::{TokenView, no_store, token_response};
+use super::{ApiError, Contracts};
 use crate::auth::Accounts;
 use crate::auth::accounts::AccountError;
 use crate::auth::passwords::HashError;
@@ -21,6 +24,27 @@ use crate::auth::refresh::RefreshError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/oauth/token").post(token));
+}
+
+/// The body is a form (`application/x-www-form-urlencoded`) or JSON, so it is described in
+/// the summary rather than as a JSON request body; errors use RFC 6749's shape.
+pub fn contracts(c: &mut Contracts) {
+    c.post("/oauth/token")
+        .ok::<TokenView>()
+        .json::<OAuthErrorBody>(400)
+        .json::<OAuthErrorBody>(401)
+        .json::<OAuthErrorBody>(500)
+        .json::<OAuthErrorBody>(503)
+        .errors(&[429]);
+}
+
+/// An RFC 6749 §5.2 error answer.
+#[derive(Serialize, JsonSchema)]
+struct OAuthErrorBody<'a> {
+    /// `invalid_request`, `invalid_client`, `invalid_grant`, `unsupported_grant_type`,
+    /// `server_error` or `temporarily_unavailable`.
+    error: &'static str,
+    error_description: &'a str,
 }
 
 /// An RFC 6749 §5.2 error.
@@ -57,10 +81,10 @@ impl ResponseError for OAuthError {
         }
         builder
             .content_type(ContentType::json())
-            .json(serde_json::json!({
-                "error": self.code,
-                "error_description": self.description,
-            }))
+            .json(OAuthErrorBody {
+                error: self.code,
+                error_description: &self.description,
+            })
     }
 }
 

@@ -1,11 +1,14 @@
 //! Operations routes: liveness, readiness, the Prometheus exposition and the OpenAPI
-//! document of every route (`openapi.json` beside this file; a test keeps it and the
-//! routes in step).
+//! document of every route (built by `contract` from `openapi.json` beside this file and
+//! each area's `contracts`; a test keeps it and the routes in step).
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::Serialize;
 
+use super::Contracts;
 use super::cache::{CachePolicy, respond_hashed};
+use super::views::object_schema;
 use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
 use crate::store::Stores;
@@ -18,9 +21,50 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/openapi.json").get(openapi));
 }
 
+pub fn contracts(c: &mut Contracts) {
+    c.get("/healthz").ok::<Health>();
+    c.get("/readyz").ok::<Readiness>().json::<Readiness>(503);
+    c.get("/metrics")
+        .media(
+            200,
+            "text/plain; version=0.0.4",
+            "The Prometheus text exposition",
+        )
+        .errors(&[404]);
+    c.get("/v1/openapi.json").ok::<OpenApiDocument>();
+}
+
+/// `{"status": "ok"}`.
+#[derive(Serialize, JsonSchema)]
+struct Health {
+    status: &'static str,
+}
+
+/// Whether the node takes traffic, and why not.
+#[derive(Serialize, JsonSchema)]
+struct Readiness {
+    /// `ready` or `not_ready`.
+    status: &'static str,
+    checks: ReadinessChecks,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct ReadinessChecks {
+    draining: bool,
+    /// `ok` or `unavailable: <why>`.
+    store: String,
+    /// `ok` or `disconnected`.
+    bus: &'static str,
+}
+
+object_schema! {
+    /// An OpenAPI 3.1 document.
+    OpenApiDocument
+}
+
 /// The process is alive and its HTTP workers answer.
 async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+    HttpResponse::Ok().json(Health { status: "ok" })
 }
 
 /// Ready to take traffic: not draining, the store answers and the bus is connected (a
@@ -44,10 +88,14 @@ async fn readyz(
         "disconnected"
     };
     let ready = !draining && store == "ok" && bus == "ok";
-    let body = json!({
-        "status": if ready { "ready" } else { "not_ready" },
-        "checks": { "draining": draining, "store": store, "bus": bus },
-    });
+    let body = Readiness {
+        status: if ready { "ready" } else { "not_ready" },
+        checks: ReadinessChecks {
+            draining,
+            store,
+            bus,
+        },
+    };
     if ready {
         HttpResponse::Ok().json(body)
     } else {
@@ -90,13 +138,11 @@ pub fn metrics_listener(cfg: &mut web::ServiceConfig) {
     .default_service(web::to(super::not_found));
 }
 
-const OPENAPI: &str = include_str!("openapi.json");
-
 async fn openapi(req: HttpRequest) -> HttpResponse {
     let policy = CachePolicy {
         max_age_seconds: 300,
         public: true,
         vary_authorization: false,
     };
-    respond_hashed(&req, policy, OPENAPI.to_owned())
+    respond_hashed(&req, policy, super::contract::document().to_owned())
 }

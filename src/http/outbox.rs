@@ -7,12 +7,13 @@ use actix_web::{HttpResponse, web};
 use fitpulse_actors::domain::Role;
 use fitpulse_actors::ports::clock::SharedClock;
 use fitpulse_actors::ports::commerce::OutboxItem;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::views::rfc3339;
-use super::{ApiError, ErrorCode};
+use super::views::{Page, rfc3339};
+use super::{ApiError, Contracts, ErrorCode};
 use crate::auth::AuthUser;
 use crate::store::Stores;
 
@@ -41,20 +42,51 @@ struct ListQuery {
     limit: Option<usize>,
 }
 
+pub fn contracts(c: &mut Contracts) {
+    let admin = "admin role";
+    c.get("/v1/admin/outbox")
+        .ok::<Page<OutboxView>>()
+        .bearer(admin)
+        .errors(&[400, 403]);
+    c.get("/v1/admin/outbox/{id}")
+        .ok::<OutboxView>()
+        .bearer(admin)
+        .errors(&[400, 403, 404]);
+    c.post("/v1/admin/outbox/{id}/retry")
+        .ok::<OutboxView>()
+        .bearer(admin)
+        .errors(&[400, 403, 404, 409]);
+}
+
+/// One outbox item: a side effect (email, webhook) waiting, done or given up on.
+#[derive(Serialize, JsonSchema)]
+struct OutboxView<'a> {
+    id: String,
+    kind: &'a str,
+    /// `pending`, `done` or `dead`.
+    state: &'static str,
+    attempts: u32,
+    next_at: String,
+    last_error: Option<&'a str>,
+    created_at: String,
+    /// The stored payload: its JSON, or its text when it is not JSON.
+    payload: Value,
+}
+
 /// An item as the admin API shows it; the payload as JSON when it is JSON.
-fn view(item: &OutboxItem) -> Value {
+fn view(item: &OutboxItem) -> OutboxView<'_> {
     let payload = serde_json::from_str::<Value>(&item.payload)
         .unwrap_or_else(|_| Value::String(item.payload.clone()));
-    json!({
-        "id": item.id.to_string(),
-        "kind": item.kind,
-        "state": item.state.as_str(),
-        "attempts": item.attempts,
-        "next_at": rfc3339(item.next_at),
-        "last_error": item.last_error,
-        "created_at": rfc3339(item.created_at),
-        "payload": payload,
-    })
+    OutboxView {
+        id: item.id.to_string(),
+        kind: &item.kind,
+        state: item.state.as_str(),
+        attempts: item.attempts,
+        next_at: rfc3339(item.next_at),
+        last_error: item.last_error.as_deref(),
+        created_at: rfc3339(item.created_at),
+        payload,
+    }
 }
 
 fn item_id(raw: &str) -> Result<Uuid, ApiError> {
@@ -84,10 +116,7 @@ async fn list(
                 .await?
         }
     };
-    Ok(HttpResponse::Ok().json(json!({
-        "items": items.iter().map(view).collect::<Vec<_>>(),
-        "next_cursor": null,
-    })))
+    Ok(HttpResponse::Ok().json(Page::all(items.iter().map(view).collect())))
 }
 
 async fn show(

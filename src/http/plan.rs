@@ -8,10 +8,11 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::NaiveDate;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ErrorCode};
+use super::views::object_schema;
+use super::{ApiError, Contracts, ErrorCode};
 use crate::auth::AuthUser;
 use crate::content::plan::{self, PlanError, PlanOp};
 use crate::content::plans::{Plans, PlansError};
@@ -42,6 +43,102 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .put(check_extra)
                 .delete(uncheck_extra),
         );
+}
+
+pub fn contracts(c: &mut Contracts) {
+    let who = "a user";
+    let edit_errors: &[u16] = &[400, 403, 404, 409];
+    c.get("/v1/me/plan")
+        .ok::<PlanWeek>()
+        .bearer(who)
+        .errors(&[400, 403, 404]);
+    c.put("/v1/me/plan")
+        .body::<ChooseBody>()
+        .ok::<PlanWeek>()
+        .bearer(who)
+        .errors(&[403, 404, 503]);
+    for method in ["put", "delete"] {
+        c.method(method, "/v1/me/plan/items/{item_id}/done")
+            .ok::<DoneState>()
+            .bearer(who)
+            .errors(edit_errors);
+        c.method(method, "/v1/me/shopping-list/items/{line_id}/checked")
+            .ok::<LineState>()
+            .bearer(who)
+            .errors(edit_errors);
+        c.method(method, "/v1/me/shopping-list/extras/{id}/checked")
+            .ok::<ExtraState>()
+            .bearer(who)
+            .errors(edit_errors);
+    }
+    c.put("/v1/me/plan/items/{item_id}/swap")
+        .body::<SwapBody>()
+        .ok::<SwapState>()
+        .bearer(who)
+        .errors(edit_errors);
+    c.delete("/v1/me/plan/items/{item_id}/swap")
+        .ok::<SwapState>()
+        .bearer(who)
+        .errors(edit_errors);
+    c.get("/v1/me/shopping-list")
+        .ok::<ShoppingList>()
+        .bearer(who)
+        .errors(&[400, 403, 404]);
+    c.post("/v1/me/shopping-list/extras")
+        .body::<ExtraBody>()
+        .created::<Option<ExtraView>>()
+        .bearer(who)
+        .errors(edit_errors);
+    c.delete("/v1/me/shopping-list/extras/{id}")
+        .empty(204)
+        .bearer(who)
+        .errors(edit_errors);
+}
+
+object_schema! {
+    /// One week of the member's plan, as `content::plans` renders it.
+    PlanWeek
+}
+
+object_schema! {
+    /// A week's shopping list, as `content::plans` renders it.
+    ShoppingList
+}
+
+#[derive(Serialize, JsonSchema)]
+struct DoneState {
+    item_id: String,
+    done: bool,
+}
+
+/// The recipe now in the slot; `null` when back to the plan's own.
+#[derive(Serialize, JsonSchema)]
+struct SwapState {
+    item_id: String,
+    recipe_id: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct LineState {
+    id: String,
+    week: usize,
+    checked: bool,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct ExtraState {
+    id: String,
+    checked: bool,
+}
+
+/// Something the member added to the shopping list by hand.
+#[derive(Serialize, JsonSchema)]
+struct ExtraView<'a> {
+    id: &'a str,
+    name: &'a str,
+    quantity: f64,
+    unit: &'static str,
+    checked: bool,
 }
 
 impl From<PlanError> for ApiError {
@@ -95,7 +192,7 @@ async fn get_plan(
     Ok(HttpResponse::Ok().json(week))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ChooseBody {
     template_id: String,
@@ -140,7 +237,7 @@ async fn set_done(
         done,
     };
     plans.edit(caller.user_id()?, caller.premium(), op).await?;
-    Ok(HttpResponse::Ok().json(json!({ "item_id": item_id, "done": done })))
+    Ok(HttpResponse::Ok().json(DoneState { item_id, done }))
 }
 
 async fn mark_done(
@@ -159,7 +256,7 @@ async fn mark_undone(
     set_done(caller, path.into_inner(), false, &plans).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SwapBody {
     recipe_id: String,
@@ -181,7 +278,10 @@ async fn swap(
             Some(recipe_id.clone()),
         )
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "item_id": item_id, "recipe_id": recipe_id })))
+    Ok(HttpResponse::Ok().json(SwapState {
+        item_id,
+        recipe_id: Some(recipe_id),
+    }))
 }
 
 async fn unswap(
@@ -193,7 +293,10 @@ async fn unswap(
     plans
         .swap(caller.user_id()?, caller.premium(), item_id.clone(), None)
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "item_id": item_id, "recipe_id": null })))
+    Ok(HttpResponse::Ok().json(SwapState {
+        item_id,
+        recipe_id: None,
+    }))
 }
 
 async fn shopping_list(
@@ -224,7 +327,11 @@ async fn set_line(
             checked,
         )
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "id": line_id, "week": week, "checked": checked })))
+    Ok(HttpResponse::Ok().json(LineState {
+        id: line_id,
+        week,
+        checked,
+    }))
 }
 
 async fn check_line(
@@ -245,7 +352,7 @@ async fn uncheck_line(
     set_line(caller, path.into_inner(), query.week, false, &plans).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ExtraBody {
     name: String,
@@ -274,15 +381,17 @@ async fn add_extra(
         unit,
     };
     let plan = plans.edit(caller.user_id()?, caller.premium(), op).await?;
-    let added = plan.extras.last().map(extra_view).unwrap_or(Value::Null);
-    Ok(HttpResponse::Created().json(added))
+    Ok(HttpResponse::Created().json(plan.extras.last().map(extra_view)))
 }
 
-fn extra_view(extra: &plan::Extra) -> Value {
-    json!({
-        "id": extra.id, "name": extra.name, "quantity": extra.quantity,
-        "unit": extra.unit.as_str(), "checked": extra.checked,
-    })
+fn extra_view(extra: &plan::Extra) -> ExtraView<'_> {
+    ExtraView {
+        id: &extra.id,
+        name: &extra.name,
+        quantity: extra.quantity,
+        unit: extra.unit.as_str(),
+        checked: extra.checked,
+    }
 }
 
 async fn remove_extra(
@@ -308,7 +417,7 @@ async fn set_extra(
         checked,
     };
     plans.edit(caller.user_id()?, caller.premium(), op).await?;
-    Ok(HttpResponse::Ok().json(json!({ "id": id, "checked": checked })))
+    Ok(HttpResponse::Ok().json(ExtraState { id, checked }))
 }
 
 async fn check_extra(

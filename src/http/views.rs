@@ -7,15 +7,16 @@ use fitpulse_actors::domain::{Role, UnixMillis};
 use fitpulse_actors::ports::accounts::Identity;
 use fitpulse_actors::ports::commerce::SubscriptionRecord;
 use fitpulse_actors::ports::store::{Entitlement, UserRecord};
+use schemars::JsonSchema;
 use serde::Serialize;
-use serde_json::{Value, json};
 
 use crate::auth::accounts::TokenPair;
 use crate::commerce::state::SubscriptionState;
 
 pub use fitpulse_actors::domain::time::{parse_rfc3339 as parse_time, rfc3339};
 
-#[derive(Serialize)]
+/// A user account as its owner (and an admin) sees it.
+#[derive(Serialize, JsonSchema)]
 pub struct UserView<'a> {
     pub id: String,
     pub email: Option<&'a str>,
@@ -50,20 +51,33 @@ impl<'a> From<&'a UserRecord> for UserView<'a> {
 }
 
 /// The OAuth 2 token answer (RFC 6749 §5.1), plus `user` when a user signed in.
-pub fn token_body(pair: &TokenPair, user: Option<&UserRecord>) -> Value {
-    let mut body = json!({
-        "access_token": pair.access.token,
-        "token_type": "Bearer",
-        "expires_in": pair.access.expires_in,
-        "scope": pair.access.scope,
-    });
-    if let Some(refresh) = &pair.refresh {
-        body["refresh_token"] = json!(refresh);
+#[derive(Serialize, JsonSchema)]
+pub struct TokenView<'a> {
+    pub access_token: &'a str,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds the access token stays valid.
+    pub expires_in: u64,
+    pub scope: &'a str,
+    /// Present when the grant issues one (not for client credentials).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<&'a str>,
+    /// Present when a user signed in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserView<'a>>,
+}
+
+impl<'a> TokenView<'a> {
+    pub fn new(pair: &'a TokenPair, user: Option<&'a UserRecord>) -> Self {
+        TokenView {
+            access_token: &pair.access.token,
+            token_type: "Bearer",
+            expires_in: pair.access.expires_in,
+            scope: &pair.access.scope,
+            refresh_token: pair.refresh.as_deref(),
+            user: user.map(UserView::from),
+        }
     }
-    if let Some(user) = user {
-        body["user"] = json!(UserView::from(user));
-    }
-    body
 }
 
 /// Token answers must never be cached (RFC 6749 §5.1).
@@ -78,38 +92,111 @@ pub fn token_response(
     pair: &TokenPair,
     user: Option<&UserRecord>,
 ) -> HttpResponse {
-    no_store(builder).json(token_body(pair, user))
+    no_store(builder).json(TokenView::new(pair, user))
+}
+
+/// A list answer: `{"items": [...], "next_cursor": ...}`; `next_cursor` is null on the
+/// last page.
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "PageOf{T}")]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// A list that is never paged.
+    pub fn all(items: Vec<T>) -> Self {
+        Page {
+            items,
+            next_cursor: None,
+        }
+    }
+
+    /// The same page with each item turned into another view.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+        }
+    }
 }
 
 /// An entitlement and whether it is active at `now`.
-pub fn entitlement_view(e: &Entitlement, now: UnixMillis) -> Value {
-    json!({
-        "name": e.name,
-        "active": e.is_active_at(now),
-        "expires_at": e.expires_at.map(rfc3339),
-        "source": e.source,
-    })
+#[derive(Serialize, JsonSchema)]
+pub struct EntitlementView<'a> {
+    pub name: &'a str,
+    pub active: bool,
+    pub expires_at: Option<String>,
+    /// What granted it: a product purchase, a promotion, an operator.
+    pub source: &'a str,
+}
+
+pub fn entitlement_view(e: &Entitlement, now: UnixMillis) -> EntitlementView<'_> {
+    EntitlementView {
+        name: &e.name,
+        active: e.is_active_at(now),
+        expires_at: e.expires_at.map(rfc3339),
+        source: &e.source,
+    }
 }
 
 /// A subscription and whether it grants access at `now`.
-pub fn subscription_view(s: &SubscriptionRecord, now: UnixMillis) -> Value {
+#[derive(Serialize, JsonSchema)]
+pub struct SubscriptionView<'a> {
+    pub id: &'a str,
+    pub product_id: &'a str,
+    /// `active`, `in_grace`, `on_hold`, `paused`, `cancelled`, `expired`, ...
+    pub state: &'a str,
+    pub expires_at: Option<String>,
+    pub auto_renew: bool,
+    pub active: bool,
+    pub changed_at: String,
+}
+
+pub fn subscription_view(s: &SubscriptionRecord, now: UnixMillis) -> SubscriptionView<'_> {
     let active = SubscriptionState::parse(&s.state).is_some_and(|st| st.grants_access())
         && s.expires_at.is_none_or(|e| e > now);
-    json!({
-        "id": s.id, "product_id": s.product_id, "state": s.state,
-        "expires_at": s.expires_at.map(rfc3339), "auto_renew": s.auto_renew,
-        "active": active, "changed_at": rfc3339(s.changed_at),
-    })
+    SubscriptionView {
+        id: &s.id,
+        product_id: &s.product_id,
+        state: &s.state,
+        expires_at: s.expires_at.map(rfc3339),
+        auto_renew: s.auto_renew,
+        active,
+        changed_at: rfc3339(s.changed_at),
+    }
 }
 
 /// A sign-in identity (Apple, Google) linked to the account.
-pub fn identity_view(i: &Identity) -> Value {
-    json!({
-        "provider": i.provider.as_str(),
-        "email": i.email.as_ref().map(|e| e.as_str()),
-        "linked_at": rfc3339(i.linked_at),
-    })
+#[derive(Serialize, JsonSchema)]
+pub struct IdentityView<'a> {
+    /// `apple` or `google`.
+    pub provider: &'static str,
+    pub email: Option<&'a str>,
+    pub linked_at: String,
 }
+
+pub fn identity_view(i: &Identity) -> IdentityView<'_> {
+    IdentityView {
+        provider: i.provider.as_str(),
+        email: i.email.as_ref().map(|e| e.as_str()),
+        linked_at: rfc3339(i.linked_at),
+    }
+}
+
+/// Schema-only names for JSON objects whose shape is defined outside the HTTP edge (a
+/// content document, the client configuration): any object, named so clients see where it
+/// is used.
+macro_rules! object_schema {
+    ($(#[doc = $doc:literal])* $name:ident) => {
+        $(#[doc = $doc])*
+        #[derive(schemars::JsonSchema)]
+        #[allow(dead_code)] // Only its schema is used.
+        pub struct $name(serde_json::Map<String, serde_json::Value>);
+    };
+}
+pub(crate) use object_schema;
 
 #[cfg(test)]
 mod tests {

@@ -9,11 +9,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use fitpulse_actors::domain::UnixMillis;
 use fitpulse_actors::ports::clock::SharedClock;
 use fitpulse_actors::ports::commerce::OutboxItem;
+use schemars::JsonSchema;
+use serde::Serialize;
 use serde_json::json;
 
 use super::caller::bearer_token;
 use super::error::require_json;
-use super::{ApiError, ErrorCode};
+use super::views::object_schema;
+use super::{ApiError, Contracts, ErrorCode};
 use crate::commerce::Webhooks;
 use crate::commerce::notification::{Notification, WebhookError};
 use crate::commerce::payments::{PaymentEvent, SIGNATURE_HEADER};
@@ -26,6 +29,48 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/webhooks/appstore").post(appstore))
         .service(web::resource("/v1/webhooks/googleplay").post(googleplay))
         .service(web::resource("/v1/webhooks/payments").post(payments));
+}
+
+/// The bodies are the providers' own formats, verified and parsed in `commerce`; their
+/// schemas only name them.
+pub fn contracts(c: &mut Contracts) {
+    let refused: &[u16] = &[400, 401, 415, 503];
+    c.post("/v1/webhooks/appstore")
+        .body::<AppStoreNotification>()
+        .ok::<WebhookAnswer>()
+        .errors(refused);
+    c.post("/v1/webhooks/googleplay")
+        .body::<GooglePlayPush>()
+        .ok::<WebhookAnswer>()
+        .errors(refused);
+    c.post("/v1/webhooks/payments")
+        .body::<PaymentEventBody>()
+        .ok::<WebhookAnswer>()
+        .errors(refused);
+}
+
+object_schema! {
+    /// An App Store Server Notification v2: `{"signedPayload": "<JWS>"}`.
+    AppStoreNotification
+}
+
+object_schema! {
+    /// A Google Cloud Pub/Sub push of a Play real-time developer notification.
+    GooglePlayPush
+}
+
+object_schema! {
+    /// A payment provider event, signed in the `fitpulse-signature` header.
+    PaymentEventBody
+}
+
+/// What became of a verified event.
+#[derive(Serialize, JsonSchema)]
+struct WebhookAnswer<'a> {
+    /// `accepted`, `duplicate` (seen before; nothing changes) or `ignored` (a type that
+    /// changes no subscription).
+    status: &'static str,
+    event_id: &'a str,
 }
 
 impl From<WebhookError> for ApiError {
@@ -67,7 +112,10 @@ async fn accept(
     })?;
     let Some(note) = note else {
         metrics.webhook(provider, WebhookResult::Ignored);
-        return Ok(HttpResponse::Ok().json(json!({ "status": "ignored", "event_id": event_id })));
+        return Ok(HttpResponse::Ok().json(WebhookAnswer {
+            status: "ignored",
+            event_id: &event_id,
+        }));
     };
     let item = OutboxItem::new(
         Notification::outbox_id(store, &event_id),
@@ -94,7 +142,7 @@ async fn enqueue_once(
         ("duplicate", WebhookResult::Duplicate)
     };
     metrics.webhook(provider, result);
-    Ok(HttpResponse::Ok().json(json!({ "status": status, "event_id": event_id })))
+    Ok(HttpResponse::Ok().json(WebhookAnswer { status, event_id }))
 }
 
 fn not_configured(metrics: &Metrics, provider: WebhookProvider) -> ApiError {

@@ -4,9 +4,10 @@
 //! version and locale) and kept in every matching user's inbox until they expire. In a
 //! cluster, the node a message is created on announces it and every node schedules it.
 
+pub mod events;
 pub mod segment;
 
-use fitpulse_actors::events::kinds;
+use fitpulse_actors::events::data::EventData;
 use std::sync::Arc;
 
 use fitpulse_actors::domain::{UnixMillis, UserId};
@@ -19,7 +20,6 @@ use fitpulse_actors::ports::messages::{MessageAction, MessageRecord, MessageStat
 use fitpulse_actors::ports::store::StoreError;
 use fitpulse_actors::session::Broadcast;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::schedule::DueQueue;
@@ -62,23 +62,28 @@ impl FeatureMessage {
         !self.cancelled && self.starts_at <= now && now < self.expires_at
     }
 
-    /// The `message.feature` event's data (and the inbox item, before the user's state).
-    pub fn view(&self) -> serde_json::Value {
-        json!({
-            "id": self.id, "title": self.title, "body": self.body,
-            "image_url": self.image_url, "cta_url": self.cta_url, "priority": self.priority,
-            "starts_at": rfc3339(self.starts_at), "expires_at": rfc3339(self.expires_at),
-        })
+    /// The `message.feature` event's data.
+    pub fn event(&self) -> events::MessageFeature {
+        events::MessageFeature {
+            id: self.id,
+            title: self.title.clone(),
+            body: self.body.clone(),
+            image_url: self.image_url.clone(),
+            cta_url: self.cta_url.clone(),
+            priority: self.priority,
+            starts_at: rfc3339(self.starts_at),
+            expires_at: rfc3339(self.expires_at),
+        }
     }
 }
 
 /// A user's state of one message, as the API shows it.
-pub fn state_view(state: &MessageState) -> serde_json::Value {
-    json!({
-        "read_at": state.read_at.map(rfc3339),
-        "dismissed_at": state.dismissed_at.map(rfc3339),
-        "clicked_at": state.clicked_at.map(rfc3339),
-    })
+pub fn state_view(state: &MessageState) -> events::MessageStateTimes {
+    events::MessageStateTimes {
+        read_at: state.read_at.map(rfc3339),
+        dismissed_at: state.dismissed_at.map(rfc3339),
+        clicked_at: state.clicked_at.map(rfc3339),
+    }
 }
 
 /// Where nodes tell each other about new messages (by id).
@@ -176,9 +181,13 @@ impl Messages {
             .messages
             .mark_message(user, id, action, now)
             .await?;
-        let data = json!({ "id": id, "action": action.as_str(), "state": state_view(&state) });
-        let kind = kinds::MESSAGE_STATE;
-        if let Err(err) = self.hub.publish(user, kind, data.to_string()).await {
+        let data = events::MessageStateChanged {
+            id,
+            action: action.as_str(),
+            state: state_view(&state),
+        };
+        let kind = events::MessageStateChanged::KIND;
+        if let Err(err) = self.hub.publish(user, kind, data.to_json()).await {
             tracing::warn!(user_id = %user, error = %err, "cannot tell the user's devices of a message state");
         }
         Ok(Some(state))
@@ -264,8 +273,8 @@ impl Messages {
     fn broadcast(&self, message: &FeatureMessage) -> Broadcast {
         Broadcast {
             id: message.id.to_string(),
-            kind: kinds::MESSAGE_FEATURE,
-            data: message.view().to_string().into(),
+            kind: events::MessageFeature::KIND,
+            data: message.event().to_json().into(),
             filter: Arc::new(message.segment.clone()),
             daily_cap: Some(self.daily_cap),
         }

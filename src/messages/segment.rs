@@ -6,18 +6,20 @@
 
 use fitpulse_actors::domain::UserId;
 use fitpulse_actors::session::{Audience, AudienceFilter};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::content::client_config::{Platform, Version};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Tier {
     Premium,
     Free,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// App versions from `min` to `max`, inclusive; either may be left open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VersionRange {
     #[serde(default)]
@@ -26,11 +28,13 @@ pub struct VersionRange {
     pub max: Option<Version>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Who a message is for: `{}` is everyone, each field narrows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Segment {
     #[serde(default)]
     pub entitlement: Option<Tier>,
+    /// Languages such as `pt`, which also matches `pt-BR`.
     #[serde(default)]
     pub locales: Vec<String>,
     #[serde(default)]
@@ -38,6 +42,7 @@ pub struct Segment {
     #[serde(default)]
     pub app_version: Option<VersionRange>,
     #[serde(default)]
+    #[schemars(with = "Vec<uuid::Uuid>")]
     pub user_ids: Vec<UserId>,
     /// Users with no finished workout in this many days.
     #[serde(default)]

@@ -4,7 +4,6 @@
 //! message rate (pings and pongs included), pings to find dead peers, warns before its token expires and closes 4001
 //! when it does unless the app sent `auth.refresh`.
 
-use fitpulse_actors::events::kinds;
 use std::collections::{BTreeSet, HashSet};
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -19,9 +18,9 @@ use fitpulse_actors::device::{
     ClientInfo, CloseDevice, Deliver, DeviceHandle, DeviceKey, DeviceMailbox, ToDevice, close,
 };
 use fitpulse_actors::domain::{ClassId, Role, UserId, now_millis};
-use fitpulse_actors::events::notice_frame;
+use fitpulse_actors::events::data::EventData;
+use fitpulse_actors::events::data::session::TokenExpiring;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use serde_json::json;
 
 use super::Gateway;
 use super::frames;
@@ -234,15 +233,16 @@ impl Connection {
         let left = Duration::from_secs(self.token_expires_at.saturating_sub(now).max(0) as u64);
         let warning = left.saturating_sub(self.gateway.limits.token_expiry_warning);
         let expires_at = self.token_expires_at;
-        self.expiry_timers.push(ctx.run_later(warning, move |act, ctx| {
-            let in_seconds = (expires_at - now_millis() / 1000).max(0);
-            let notice = notice_frame(
-                &kinds::TOKEN_EXPIRING,
-                now_millis(),
-                &json!({ "expires_at": fitpulse_actors::events::rfc3339(expires_at * 1000), "in_seconds": in_seconds }),
-            );
-            act.send(ctx, "token", notice);
-        }));
+        self.expiry_timers
+            .push(ctx.run_later(warning, move |act, ctx| {
+                let in_seconds = (expires_at - now_millis() / 1000).max(0);
+                let notice = TokenExpiring {
+                    expires_at: fitpulse_actors::events::rfc3339(expires_at * 1000),
+                    in_seconds,
+                }
+                .notice(now_millis());
+                act.send(ctx, "token", notice);
+            }));
         self.expiry_timers.push(ctx.run_later(left, |act, ctx| {
             act.close(ctx, close::UNAUTHENTICATED, "token expired");
         }));

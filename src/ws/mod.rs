@@ -4,7 +4,9 @@
 //! - `connection`: the socket actor (limits, heartbeat, token expiry, delivery).
 //! - `frames`: client frames, one file per family, dispatched from one enum.
 //! - `replies`: the reply envelopes.
+//! - `asyncapi`: the protocol as an AsyncAPI document, from the frames' Rust types.
 
+pub mod asyncapi;
 mod connection;
 pub(crate) mod frames;
 mod replies;
@@ -23,6 +25,7 @@ use crate::auth::Auth;
 use crate::auth::tokens::Principal;
 use crate::config::WsSettings;
 use crate::http::address_cap::AddressCap;
+use crate::http::cache::{CachePolicy, respond_hashed};
 use crate::http::caller::bearer_token;
 use crate::http::client_ip::client_ip;
 use crate::metrics::Metrics;
@@ -65,7 +68,17 @@ pub struct Gateway {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/ws").get(connect));
+    cfg.service(web::resource("/v1/ws").get(connect))
+        .service(web::resource("/v1/asyncapi.json").get(asyncapi_document));
+}
+
+async fn asyncapi_document(req: HttpRequest) -> HttpResponse {
+    let policy = CachePolicy {
+        max_age_seconds: 300,
+        public: true,
+        vary_authorization: false,
+    };
+    respond_hashed(&req, policy, asyncapi::document().to_owned())
 }
 
 #[derive(Debug, Deserialize)]

@@ -219,18 +219,14 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> (u16, awc::http::header::HeaderMap, String) {
-        let mut response = self
+        let response = self
             .client
             .get(self.url(path))
             .send()
             .await
             .expect("request sent");
-        let body = response.body().await.expect("body read");
-        (
-            response.status().as_u16(),
-            response.headers().clone(),
-            String::from_utf8_lossy(&body).into_owned(),
-        )
+        let response = read("GET", path, response).await;
+        (response.status, response.headers, response.text)
     }
 
     pub async fn metrics(&self) -> String {
@@ -257,8 +253,8 @@ impl TestApp {
         token: Option<&str>,
         headers: &[(&str, &str)],
     ) -> Response {
-        let method = awc::http::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut request = self.client.request(method, self.url(path));
+        let verb = awc::http::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self.client.request(verb, self.url(path));
         if let Some(token) = token {
             request = request.insert_header(("authorization", format!("Bearer {token}")));
         }
@@ -269,7 +265,7 @@ impl TestApp {
             Some(body) => request.send_json(&body).await,
             None => request.send().await,
         };
-        read(sent.expect("request sent")).await
+        read(method, path, sent.expect("request sent")).await
     }
 
     /// Posts a form to `/oauth/token`, with HTTP Basic client credentials if given.
@@ -278,7 +274,8 @@ impl TestApp {
         if let Some((id, secret)) = basic {
             request = request.basic_auth(id, secret);
         }
-        read(request.send_form(&form).await.expect("request sent")).await
+        let sent = request.send_form(&form).await;
+        read("POST", "/oauth/token", sent.expect("request sent")).await
     }
 
     /// The password grant for `email` with `password`.
@@ -326,16 +323,19 @@ pub fn unique_email() -> String {
     format!("{}@example.com", uuid::Uuid::new_v4().simple())
 }
 
-async fn read<S>(mut response: awc::ClientResponse<S>) -> Response
+/// Reads the answer to `method path` and checks it against the OpenAPI document.
+async fn read<S>(method: &str, path: &str, mut response: awc::ClientResponse<S>) -> Response
 where
     S: futures_core::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>> + Unpin,
 {
     let body = response.body().limit(1 << 22).await.expect("body read");
-    Response {
+    let response = Response {
         status: response.status().as_u16(),
         headers: response.headers().clone(),
         text: String::from_utf8_lossy(&body).into_owned(),
-    }
+    };
+    contract::check(method, path, &response);
+    response
 }
 
 /// A JSON route used to exercise body handling before real write routes exist.
@@ -364,4 +364,181 @@ pub fn assert_error(body: &str, code: &str) {
     assert_eq!(value["error"]["code"], code, "{body}");
     assert!(value["error"]["message"].is_string(), "{body}");
     assert!(value["error"]["details"].is_object(), "{body}");
+}
+
+/// Every JSON answer the helpers read is checked against the document `/v1/openapi.json`
+/// serves (the same text `fitpulse::http::contract::document` builds): the operation is
+/// found by method and path template, the schema by status (errors without a response of
+/// their own use `default`, the catalogue's `ErrorBody`). A mismatch panics with the call,
+/// the validation error and the body. So does a success answer of an undocumented
+/// operation or status: a new route cannot skip its contract.
+pub mod contract {
+    use std::collections::HashMap;
+    use std::sync::{Arc, LazyLock, Mutex};
+
+    use serde_json::{Value, json};
+
+    use super::Response;
+
+    /// Routes `spawn_app` mounts for tests only (`test_routes`); not part of the API.
+    const TEST_ONLY_PREFIX: &str = "/test/";
+
+    struct Document {
+        doc: Value,
+        /// Path templates split into segments, `None` for a `{parameter}`.
+        templates: Vec<(String, Vec<Option<String>>)>,
+        /// Compiled validators by schema text.
+        validators: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
+    }
+
+    static DOCUMENT: LazyLock<Document> = LazyLock::new(|| {
+        let doc: Value =
+            serde_json::from_str(fitpulse::http::contract::document()).expect("JSON document");
+        let templates = doc["paths"]
+            .as_object()
+            .expect("paths")
+            .keys()
+            .map(|template| {
+                let segments = template
+                    .split('/')
+                    .map(|seg| (!seg.starts_with('{')).then(|| seg.to_owned()))
+                    .collect();
+                (template.clone(), segments)
+            })
+            .collect();
+        Document {
+            doc,
+            templates,
+            validators: Mutex::default(),
+        }
+    });
+
+    /// The documented template `path` matches, preferring literal segments over parameters
+    /// (`/v1/live/classes/{id}/status` over nothing else, `/v1/me/plan` over `/v1/me/{x}`).
+    pub fn template_of(path: &str) -> Option<String> {
+        let path = path.split(['?', '#']).next().unwrap_or_default();
+        // The router matches decoded segments: `/v1/%61dmin/...` is `/v1/admin/...`.
+        let decoded = percent_decoded(path);
+        let segments: Vec<&str> = decoded.split('/').collect();
+        DOCUMENT
+            .templates
+            .iter()
+            .filter(|(_, template)| {
+                template.len() == segments.len()
+                    && template.iter().zip(&segments).all(|(t, s)| match t {
+                        Some(literal) => literal == s,
+                        None => !s.is_empty(),
+                    })
+            })
+            .max_by_key(|(_, template)| template.iter().filter(|t| t.is_some()).count())
+            .map(|(name, _)| name.clone())
+    }
+
+    fn percent_decoded(path: &str) -> String {
+        let bytes = path.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            match (bytes[i], hex) {
+                (b'%', Some(byte)) if byte != b'/' => {
+                    out.push(byte);
+                    i += 3;
+                }
+                (byte, _) => {
+                    out.push(byte);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    fn is_json(response: &Response) -> bool {
+        response.header("content-type").is_some_and(|value| {
+            let essence = value.split(';').next().unwrap_or_default().trim();
+            essence == "application/json" || essence.ends_with("+json")
+        })
+    }
+
+    fn error_body_schema() -> Value {
+        json!({ "$ref": "#/components/schemas/ErrorBody" })
+    }
+
+    /// The schema the answer must meet, or why there is none.
+    fn schema_for(method: &str, path: &str, status: u16) -> Result<Value, String> {
+        let is_error = status >= 400;
+        let Some(template) = template_of(path) else {
+            // The router's own answer for a path no route has.
+            return if status == 404 {
+                Ok(error_body_schema())
+            } else {
+                Err("no documented path matches".to_owned())
+            };
+        };
+        let operation = &DOCUMENT.doc["paths"][&template][method.to_lowercase()];
+        if operation.is_null() {
+            return if status == 404 || status == 405 {
+                Ok(error_body_schema())
+            } else {
+                Err(format!("{template} documents no {method}"))
+            };
+        }
+        let responses = &operation["responses"];
+        let response = match &responses[status.to_string()] {
+            Value::Null if is_error => &responses["default"],
+            Value::Null => return Err(format!("{method} {template} documents no {status}")),
+            declared => declared,
+        };
+        let schema = &response["content"]["application/json"]["schema"];
+        if schema.is_null() {
+            return Err(format!(
+                "{method} {template} answers {status} without a JSON body"
+            ));
+        }
+        Ok(schema.clone())
+    }
+
+    fn validator(schema: &Value) -> Arc<jsonschema::Validator> {
+        let key = schema.to_string();
+        let mut validators = DOCUMENT.validators.lock().expect("validators");
+        validators
+            .entry(key)
+            .or_insert_with(|| {
+                // The response's schema as the root, the components beside it so that
+                // `#/components/schemas/...` resolves in the same document.
+                let mut root = schema.clone();
+                root["components"] = DOCUMENT.doc["components"].clone();
+                Arc::new(jsonschema::draft202012::new(&root).expect("the schema compiles"))
+            })
+            .clone()
+    }
+
+    /// Panics unless a JSON answer to `method path` meets the document.
+    pub fn check(method: &str, path: &str, response: &Response) {
+        if !is_json(response) || path.starts_with(TEST_ONLY_PREFIX) {
+            return;
+        }
+        let status = response.status;
+        let fail = |why: &str| -> ! {
+            panic!(
+                "contract: {method} {path} answered {status}: {why}\nbody: {}",
+                response.text
+            )
+        };
+        let schema = schema_for(method, path, status).unwrap_or_else(|why| fail(&why));
+        let body: Value = serde_json::from_str(&response.text)
+            .unwrap_or_else(|e| fail(&format!("the body is not JSON ({e})")));
+        let validator = validator(&schema);
+        let errors: Vec<String> = validator
+            .iter_errors(&body)
+            .map(|e| format!("at `{}`: {e}", e.instance_path()))
+            .collect();
+        if !errors.is_empty() {
+            fail(&format!("does not match {schema}: {}", errors.join("; ")));
+        }
+    }
 }

@@ -270,3 +270,225 @@ async fn the_openapi_document_and_the_routes_agree() {
         }
     }
 }
+
+/// Operations answered with something other than a JSON body on success, each for a
+/// reason: metrics are Prometheus text, the console is HTML and scripts, the socket
+/// upgrades, and a few accepted requests answer 202 without a body.
+const NOT_JSON: &[(&str, &str, &str)] = &[
+    ("get", "/metrics", "Prometheus text exposition"),
+    ("get", "/console", "HTML page"),
+    ("get", "/console/coach", "HTML page"),
+    ("get", "/console/app", "HTML page"),
+    ("get", "/console/ops", "HTML page"),
+    ("get", "/console/assets/{file}", "JavaScript and CSS"),
+    ("get", "/v1/ws", "WebSocket upgrade (101)"),
+    (
+        "post",
+        "/v1/auth/password-reset",
+        "202, no body: reveals no account",
+    ),
+    ("post", "/v1/auth/verify-email/resend", "202, no body"),
+];
+
+/// Every route handler in `src/http` and `src/ws` that reads a JSON body: the JSON
+/// extractor, or raw bytes checked by `require_json` (signed or fingerprinted bodies).
+/// Answers (method, path pattern as mounted).
+fn routes_with_json_bodies() -> Vec<(String, String)> {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut found = Vec::new();
+    let mut dirs = vec![src.join("http"), src.join("ws")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            for part in text.split("web::resource(\"").skip(1) {
+                let route = part.split('"').next().expect("path").to_owned();
+                let chain = part.split("web::resource(").next().unwrap_or(part);
+                let chain = chain.split(';').next().unwrap_or(chain);
+                for method in ["get", "post", "put", "patch", "delete"] {
+                    for call in chain.split(&format!(".{method}(")).skip(1) {
+                        let handler = call.split(')').next().expect("handler").trim();
+                        // `module::handler` lives in `module.rs` beside this file.
+                        let (file, name) = match handler.rsplit_once("::") {
+                            Some((module, name)) => (dir.join(format!("{module}.rs")), name),
+                            None => (path.clone(), handler),
+                        };
+                        let source = std::fs::read_to_string(&file).unwrap_or_default();
+                        let Some(body) = source.split(&format!("fn {name}(")).nth(1) else {
+                            continue;
+                        };
+                        let signature = body.split('{').next().unwrap_or_default();
+                        let function = body.split("\n}").next().unwrap_or_default();
+                        if signature.contains("web::Json<") || function.contains("require_json(") {
+                            found.push((method.to_owned(), route.clone()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+/// `/v1/live/classes/{id}/{action:start|end|cancel}` as the documented paths it serves.
+fn documented_forms(route: &str) -> Vec<String> {
+    let Some(start) = route.find(":") else {
+        return vec![route.to_owned()];
+    };
+    let open = route[..start].rfind('{').expect("a pattern segment");
+    let close = open + route[open..].find('}').expect("a closed segment");
+    route[start + 1..close]
+        .split('|')
+        .map(|alt| format!("{}{alt}{}", &route[..open], &route[close + 1..]))
+        .collect()
+}
+
+/// The served document is the generated one, and it types what the routes read and
+/// answer: a request body schema wherever a handler reads JSON, a success answer on every
+/// operation with a schema wherever it is JSON, an error schema on every error answer, and
+/// every `$ref` names a component.
+#[actix_web::test]
+async fn every_operation_has_typed_bodies_answers_and_errors() {
+    let app = spawn_app().await;
+    let (status, _, served) = app.get("/v1/openapi.json").await;
+    assert_eq!(status, 200);
+    assert_eq!(served, fitpulse::http::contract::document());
+    let doc: Value = serde_json::from_str(&served).expect("JSON");
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+
+    let with_bodies = routes_with_json_bodies();
+    assert!(with_bodies.len() >= 30, "{with_bodies:?}");
+    for (method, route) in &with_bodies {
+        for path in documented_forms(route) {
+            let operation = &doc["paths"][&path][method];
+            assert!(operation.is_object(), "{method} {path} is not documented");
+            let schema = &operation["requestBody"]["content"]["application/json"]["schema"];
+            assert!(
+                schema["$ref"].is_string(),
+                "{method} {path} reads JSON but documents no body"
+            );
+            assert_eq!(
+                operation["requestBody"]["required"], true,
+                "{method} {path}"
+            );
+        }
+    }
+
+    let mut operations = 0;
+    let mut typed = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("operations") {
+            operations += 1;
+            let responses = operation["responses"].as_object().expect("responses");
+            let exempt = NOT_JSON.iter().any(|(m, p, _)| *m == method && *p == path);
+            let mut successes = 0;
+            for (status, response) in responses {
+                let code: u16 = status.parse().unwrap_or(0);
+                let schema = &response["content"]["application/json"]["schema"];
+                if (100..400).contains(&code) {
+                    successes += 1;
+                    if schema.is_object() {
+                        typed += 1;
+                    } else {
+                        assert!(
+                            exempt || code == 204 || code == 304,
+                            "{method} {path} answers {status} without a JSON schema"
+                        );
+                    }
+                } else {
+                    assert!(
+                        schema["$ref"].is_string(),
+                        "{method} {path} {status} has no schema"
+                    );
+                }
+            }
+            assert!(successes > 0, "{method} {path} documents no success answer");
+            assert!(responses.contains_key("default"), "{method} {path}");
+            assert!(
+                operation["security"].is_array(),
+                "{method} {path} states no security"
+            );
+        }
+    }
+    assert!(operations >= 130, "{operations}");
+    assert!(typed >= 100, "{typed} typed success answers");
+
+    for part in served.split("\"$ref\": \"").skip(1) {
+        let target = part.split('"').next().expect("a ref");
+        let name = target
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("{target} does not point into the components"));
+        assert!(schemas.contains_key(name), "{target} names no component");
+    }
+    let codes = &schemas["ErrorCode"]["enum"];
+    assert!(
+        codes
+            .as_array()
+            .is_some_and(|c| c.contains(&"not_found".into())),
+        "{codes}"
+    );
+}
+
+/// The answer checker finds operations by path template, preferring literal segments.
+#[test]
+fn answers_are_matched_to_their_path_templates() {
+    use crate::helpers::contract::template_of;
+    let id = uuid::Uuid::new_v4();
+    assert_eq!(template_of("/v1/me/plan").as_deref(), Some("/v1/me/plan"));
+    assert_eq!(
+        template_of(&format!("/v1/live/classes/{id}/status?x=1")).as_deref(),
+        Some("/v1/live/classes/{id}/status")
+    );
+    assert_eq!(
+        template_of(&format!("/v1/groups/{id}/members/me")).as_deref(),
+        Some("/v1/groups/{id}/members/me")
+    );
+    assert_eq!(template_of("/v1/nothing-here"), None);
+}
+
+/// A positive control for the answer checker: a body that breaks its operation's schema,
+/// a success of an undocumented route, and an undocumented status are all refused.
+#[test]
+fn the_answer_checker_refuses_what_the_document_does_not_allow() {
+    use crate::helpers::{Response, contract::check};
+    let answer = |status: u16, text: &str| {
+        let mut headers = awc::http::header::HeaderMap::new();
+        headers.insert(
+            awc::http::header::CONTENT_TYPE,
+            awc::http::header::HeaderValue::from_static("application/json"),
+        );
+        Response {
+            status,
+            headers,
+            text: text.to_owned(),
+        }
+    };
+    check("GET", "/healthz", &answer(200, r#"{"status":"ok"}"#));
+    check(
+        "GET",
+        "/v1/nothing-here",
+        &answer(
+            404,
+            r#"{"error":{"code":"not_found","message":"no route","details":{}}}"#,
+        ),
+    );
+    for (method, path, status, body) in [
+        ("GET", "/healthz", 200, r#"{"status":5}"#),
+        ("GET", "/healthz", 200, r#"{}"#),
+        ("GET", "/v1/nothing-here", 200, r#"{}"#),
+        ("GET", "/healthz", 201, r#"{"status":"ok"}"#),
+        (
+            "GET",
+            "/v1/me",
+            401,
+            r#"{"error":{"code":"no_such_code","message":"","details":{}}}"#,
+        ),
+    ] {
+        let refused = std::panic::catch_unwind(|| check(method, path, &answer(status, body)));
+        assert!(refused.is_err(), "{method} {path} {status} {body} passed");
+    }
+}

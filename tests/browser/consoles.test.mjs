@@ -9,7 +9,7 @@
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -315,21 +315,26 @@ test("the member app resumes after a network drop with nothing lost or repeated"
   const beforeSeq = await push(`before the drop ${Date.now()}`);
   await page.waitForSelector(`#events li[data-seq="${beforeSeq}"]`);
 
+  // Offline, the SDK pauses the connection; the event published meanwhile cannot arrive.
   await context.setOffline(true);
-  await page.click("#drop");
-  await page.waitForSelector('#connection[data-state="reconnecting"]');
+  await page.waitForSelector('#connection[data-state="paused"]');
   const missed = `while offline ${Date.now()}`;
   const missedSeq = await push(missed);
   assert.equal(missedSeq, beforeSeq + 1);
-  // Offline, reconnect attempts fail and the event cannot have arrived.
   await page.waitForTimeout(1500);
-  assert.equal(await page.getAttribute("#connection", "data-state"), "reconnecting");
+  assert.equal(await page.getAttribute("#connection", "data-state"), "paused");
   assert.equal(await page.locator(`#events li[data-seq="${missedSeq}"]`).count(), 0);
 
+  // Back online it resumes from the last seq it processed.
   await context.setOffline(false);
   await page.waitForSelector('#connection[data-state="open"]', { timeout: 20_000 });
   await page.waitForSelector(`#events li[data-seq="${missedSeq}"]:has-text("${missed}")`);
   assert.equal(await page.getAttribute("#resume", "data-resumed-from"), String(beforeSeq));
+
+  // A dropped socket (the page's "drop" button) reconnects and resumes the same way.
+  await page.click("#drop");
+  await page.waitForSelector(`#resume[data-resumed-from="${missedSeq}"]`, { timeout: 20_000 });
+  await page.waitForSelector('#connection[data-state="open"]', { timeout: 20_000 });
   const after = await push(`after the drop ${Date.now()}`);
   await page.waitForSelector(`#events li[data-seq="${after}"]`);
 
@@ -345,16 +350,16 @@ test("after a reload the app refreshes a refused token and resumes from its stor
   const cy = pages.get("Cy");
   assert.ok(cy, "an earlier test left Cy's page open");
   const { page } = cy;
-  const tokens = () => page.evaluate(() => JSON.parse(sessionStorage.getItem("fitpulse.app.tokens")));
+  const tokens = () => page.evaluate(() => JSON.parse(sessionStorage.getItem("app.fitpulse.tokens")));
   const storedSeq = () =>
-    page.evaluate(() => Object.entries(sessionStorage).find(([key]) => key.startsWith("fitpulse.app.seq."))[1]);
+    page.evaluate(() => Object.entries(sessionStorage).find(([key]) => key.startsWith("app.fitpulse.seq."))[1]);
   const before = await tokens();
   const lastSeq = await storedSeq();
   // An access token the server refuses (revoked, or signed with a retired key).
   await page.evaluate(() => {
-    const stored = JSON.parse(sessionStorage.getItem("fitpulse.app.tokens"));
+    const stored = JSON.parse(sessionStorage.getItem("app.fitpulse.tokens"));
     stored.access_token = "not-a-token";
-    sessionStorage.setItem("fitpulse.app.tokens", JSON.stringify(stored));
+    sessionStorage.setItem("app.fitpulse.tokens", JSON.stringify(stored));
   });
   await page.reload();
   await page.waitForSelector("#app:not(.hidden)");
@@ -367,30 +372,43 @@ test("after a reload the app refreshes a refused token and resumes from its stor
   assertNoPageErrors();
 });
 
-/** A page of a web app on another origin: it signs in anonymously and reads `/v1/me`
- *  through the API with `fetch`, and says how that went in `#out[data-result]`. */
+/** A page of a web app on another origin, built on the SDK (`@fitpulse/client`, its bundle
+ *  served beside the page): it signs in anonymously, reads `/v1/me` and opens the realtime
+ *  connection, and says how that went in `#out[data-result]`. */
 function webAppPage() {
   return `<!doctype html><meta charset="utf-8"><title>web app</title><pre id="out"></pre><script type="module">
+    import { FitpulseClient, webStorage } from "./fitpulse-client.js";
     const out = document.getElementById("out");
+    const client = new FitpulseClient({ baseUrl: ${JSON.stringify(BASE)}, storage: webStorage(localStorage) });
     try {
-      const signedIn = await fetch(${JSON.stringify(BASE)} + "/v1/auth/anonymous", {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ device_id: "web-app-" + Math.random().toString(36).slice(2) }),
+      await client.auth.anonymous("web-app-" + Math.random().toString(36).slice(2));
+      const me = await client.rest.request("GET", "/v1/me");
+      const rt = client.realtime();
+      const ready = new Promise((resolve, reject) => {
+        rt.once("ready", resolve);
+        setTimeout(() => reject(new Error("no session.ready")), 10000);
       });
-      const tokens = await signedIn.json();
-      const me = await fetch(${JSON.stringify(BASE)} + "/v1/me", { headers: { authorization: "Bearer " + tokens.access_token } });
-      out.dataset.result = "ok " + me.status + " " + (me.headers.get("x-request-id") ? "with-request-id" : "no-request-id");
+      rt.connect();
+      await ready;
+      out.dataset.result = "ok " + me.status + " " + (me.headers.get("x-request-id") ? "with-request-id" : "no-request-id") + " " + rt.state;
+      rt.close();
     } catch (err) {
-      out.dataset.result = "refused " + err.name;
+      out.dataset.result = "refused " + err.code;
     }
   </script>`;
 }
 
-/** Serves the web app page on `port` of 127.0.0.1 (0: any free port). */
+const SDK_BUNDLE = readFileSync(new URL("../../web/console/assets/fitpulse-client.js", import.meta.url));
+
+/** Serves the web app page and the SDK bundle on `port` of 127.0.0.1 (0: any free port). */
 function serveWebApp(port) {
   return new Promise((resolve, reject) => {
-    const server = createServer((_, res) => {
+    const server = createServer((req, res) => {
+      if (req.url === "/fitpulse-client.js") {
+        res.writeHead(200, { "content-type": "text/javascript; charset=utf-8" });
+        res.end(SDK_BUNDLE);
+        return;
+      }
       res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
       res.end(webAppPage());
     });
@@ -418,7 +436,7 @@ test("a web app on a listed origin calls the API; one on another origin is refus
       results.push(await page.getAttribute("#out", "data-result"));
       await context.close();
     }
-    assert.deepEqual(results, ["ok 200 with-request-id", "refused TypeError"]);
+    assert.deepEqual(results, ["ok 200 with-request-id open", "refused network_error"]);
   } finally {
     listed.close();
     other.close();

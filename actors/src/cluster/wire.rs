@@ -108,9 +108,12 @@ impl DeviceTraffic {
     }
 }
 
-/// The `seq` of an event frame (`{"seq":42,...`); notices have none.
+/// The sequence number of an event frame: a user event's `seq` (`{"seq":42,...`) or a
+/// class event's `class_seq` (`{"class_seq":3,...`); notices have none.
 pub fn frame_seq(frame: &str) -> Option<u64> {
-    let rest = frame.strip_prefix("{\"seq\":")?;
+    let rest = frame
+        .strip_prefix("{\"seq\":")
+        .or_else(|| frame.strip_prefix("{\"class_seq\":"))?;
     let end = rest.find(|c: char| !c.is_ascii_digit())?;
     rest[..end].parse().ok()
 }
@@ -162,6 +165,7 @@ mod tests {
     #[test]
     fn seq_is_read_from_event_frames_only() {
         assert_eq!(frame_seq(r#"{"seq":42,"type":"x"}"#), Some(42));
+        assert_eq!(frame_seq(r#"{"class_seq":7,"class_id":"c"}"#), Some(7));
         assert_eq!(frame_seq(r#"{"type":"live.presence"}"#), None);
     }
 }

@@ -2,7 +2,9 @@
 //! is created, and shared (a reference-counted `ByteString`) by every device it goes to.
 //!
 //! User events: `{"seq":42,"type":"custom.note","at":"2026-01-24T10:00:00.000Z","data":{}}`.
-//! Connection notices (`token.expiring`, `resume.incomplete`, `session.ready`) carry no
+//! Class events, as a participant gets them: `{"class_seq":3,"class_id":"...","type":
+//! "live.cue",...}`: a frame names the sequence it belongs to, so an app never mistakes a
+//! class's number for its own feed's. Connection notices (`token.expiring`, `resume.incomplete`, `session.ready`) carry no
 //! `seq`: they concern one socket and are never replayed.
 
 use std::borrow::Cow;
@@ -19,6 +21,7 @@ pub type Frame = ByteString;
 
 pub use crate::domain::time::rfc3339;
 
+pub mod data;
 pub mod kinds;
 
 /// An event type: `family.name`, lower-case letters, digits, `_` and `.`, at most 64.
@@ -118,6 +121,23 @@ pub fn event_frame(seq: u64, kind: &str, at: UnixMillis, data: &str) -> Frame {
     ))
 }
 
+/// The frame of a class event for its participants: the class's own sequence, named
+/// apart from a user's `seq`. `data` must be JSON text.
+pub fn class_event_frame(
+    class_seq: u64,
+    class_id: &str,
+    kind: &str,
+    at: UnixMillis,
+    data: &str,
+) -> Frame {
+    let kind = serde_json::to_string(kind).expect("string serializes");
+    let class_id = serde_json::to_string(class_id).expect("string serializes");
+    ByteString::from(format!(
+        r#"{{"class_seq":{class_seq},"class_id":{class_id},"type":{kind},"at":"{}","data":{data}}}"#,
+        rfc3339(at)
+    ))
+}
+
 /// The frame of a stored feed event.
 pub fn feed_frame(event: &FeedEvent) -> Frame {
     event_frame(event.seq, &event.kind, event.at, &event.data)
@@ -153,6 +173,16 @@ mod tests {
         assert_eq!(value["type"], "custom.note");
         assert_eq!(value["at"], "2026-01-24T10:00:00.000Z");
         assert_eq!(value["data"]["text"], "hi");
+    }
+
+    #[test]
+    fn a_class_event_frame_names_the_class_sequence_not_the_users() {
+        let frame = class_event_frame(3, "c1", "live.cue", 0, r#"{"text":"go"}"#);
+        let value: serde_json::Value = serde_json::from_str(&frame).expect("json");
+        assert_eq!(value["class_seq"], 3);
+        assert_eq!(value["class_id"], "c1");
+        assert!(value.get("seq").is_none(), "{frame}");
+        assert_eq!(value["data"]["text"], "go");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use super::{JoinAck, LiveClass, LiveDeps, LiveError, Sample};
 use crate::cluster::{Cluster, Routed, Target};
 use crate::device::{DeviceHandle, DeviceKey};
 use crate::domain::{ClassId, LiveClassRecord, UserId};
+use crate::events::data::live::CueInterval;
 
 /// A cheap-to-clone handle on the registry.
 #[derive(Clone)]
@@ -194,7 +195,7 @@ impl Live {
         by: UserId,
         admin: bool,
         text: String,
-        interval: Option<serde_json::Value>,
+        interval: Option<CueInterval>,
     ) -> Result<u64, LiveError> {
         self.call(SendCue {
             class,

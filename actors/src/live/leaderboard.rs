@@ -1,12 +1,13 @@
 //! Ranking participants from their latest metrics: by output (cumulative work, kJ), then
 //! reps, then who joined first. Pure functions, so the class actor stays about messaging.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::UserId;
 
 /// A participant's latest reported metrics. Output and reps are cumulative for the class.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Sample {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pace: Option<f64>,
@@ -29,7 +30,8 @@ impl Sample {
 }
 
 /// One line of a leaderboard or of the final results.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(rename = "LeaderboardEntry")]
 pub struct Entry {
     pub rank: usize,
     pub user_id: String,

@@ -9,7 +9,11 @@ use serde_json::{Value, json};
 use super::{LiveClass, LiveError, Participant, leaderboard::Sample};
 use crate::device::{Deliver, DeviceHandle, DeviceKey};
 use crate::domain::{ClassId, ClassPhase, ClassState, LiveClassRecord, UserId};
-use crate::events::{Frame, notice_frame};
+use crate::events::Frame;
+use crate::events::data::EventData;
+use crate::events::data::live::{
+    CueInterval, LiveCancelled, LiveCue, LiveEnded, LiveHighFive, LiveSnapshot, LiveStarted,
+};
 
 /// Joins a socket to the class: it gets `live.snapshot`, then (with `since`) the class
 /// events it missed, then live frames.
@@ -47,7 +51,7 @@ pub struct SendCue {
     pub by: UserId,
     pub admin: bool,
     pub text: String,
-    pub interval: Option<Value>,
+    pub interval: Option<CueInterval>,
 }
 
 /// A participant's metrics (validated at the edge).
@@ -118,19 +122,16 @@ impl LiveClass {
             .into_iter()
             .take(self.deps.config.leaderboard_size)
             .collect();
-        let frame = notice_frame(
-            &kinds::LIVE_SNAPSHOT,
-            self.deps.clock.now(),
-            &json!({
-                "class": self.class_json(),
-                "class_seq": self.class_seq,
-                "participants": self.present,
-                "cues": cues,
-                "leaderboard": top,
-                "since": since,
-                "complete": complete,
-            }),
-        );
+        let frame = LiveSnapshot {
+            class: self.class_summary(),
+            class_seq: self.class_seq,
+            participants: self.present,
+            cues: cues.into_iter().cloned().collect(),
+            leaderboard: top,
+            since,
+            complete,
+        }
+        .notice(self.deps.clock.now());
         (frame, replay)
     }
 }
@@ -225,11 +226,11 @@ impl Handler<SendCue> for LiveClass {
             ClassPhase::Scheduled => return Err(LiveError::NotOpen),
             ClassPhase::Ended | ClassPhase::Cancelled => return Err(LiveError::ClassOver),
         }
-        let mut data = json!({ "class_id": self.record.id.to_string(), "text": msg.text });
-        if let Some(interval) = msg.interval {
-            data["interval"] = interval;
-        }
-        Ok(self.class_event(kinds::LIVE_CUE, data))
+        Ok(self.class_event(&LiveCue {
+            class_id: self.record.id.to_string(),
+            text: msg.text,
+            interval: msg.interval,
+        }))
     }
 }
 
@@ -280,16 +281,13 @@ impl Handler<HighFive> for LiveClass {
             return Err(LiveError::RateLimited);
         }
         sender.last_high_five = Some(Instant::now());
-        let frame = notice_frame(
-            &kinds::LIVE_HIGH_FIVE,
-            self.deps.clock.now(),
-            &json!({
-                "class_id": self.record.id.to_string(),
-                "from_user_id": msg.from.to_string(),
-                "from_name": sender.name,
-                "to_user_id": msg.to.to_string(),
-            }),
-        );
+        let frame = LiveHighFive {
+            class_id: self.record.id.to_string(),
+            from_user_id: msg.from.to_string(),
+            from_name: sender.name.clone(),
+            to_user_id: msg.to.to_string(),
+        }
+        .notice(self.deps.clock.now());
         self.send_to(msg.to, &frame, "live");
         let coach = self.record.coach;
         if coach != msg.to {
@@ -308,22 +306,35 @@ impl Handler<ClassPush> for LiveClass {
         match self.record.state {
             ClassState::Scheduled => {}
             ClassState::Live => {
-                let data = json!({
-                    "class_id": class_id,
-                    "title": self.record.title,
-                    "started_at": self.record.started_at.map(crate::events::rfc3339),
-                });
-                self.class_event(kinds::LIVE_STARTED, data.clone());
-                self.notify_absent(kinds::LIVE_STARTED, data);
+                let started = LiveStarted {
+                    class_id,
+                    title: self.record.title.clone(),
+                    started_at: self.record.started_at.map(crate::events::rfc3339),
+                };
+                self.class_event(&started);
+                self.notify_absent(&started);
             }
             ClassState::Cancelled => {
-                let data = json!({ "class_id": class_id, "title": self.record.title });
-                self.class_event(kinds::LIVE_CANCELLED, data.clone());
-                self.notify_absent(kinds::LIVE_CANCELLED, data);
+                let cancelled = LiveCancelled {
+                    class_id,
+                    title: self.record.title.clone(),
+                };
+                self.class_event(&cancelled);
+                self.notify_absent(&cancelled);
                 ctx.stop();
             }
             ClassState::Ended => {
                 let entries = self.ranked();
+                let ended = LiveEnded {
+                    class_id: class_id.clone(),
+                    ended_at: self.record.ended_at.map(crate::events::rfc3339),
+                    participants: self.participants.len(),
+                    top: entries
+                        .iter()
+                        .take(self.deps.config.leaderboard_size)
+                        .cloned()
+                        .collect(),
+                };
                 let results = json!({
                     "class_id": class_id,
                     "title": self.record.title,
@@ -341,18 +352,8 @@ impl Handler<ClassPush> for LiveClass {
                     if let Err(err) = persisted {
                         tracing::error!(class_id = %act.record.id, error = %err, "cannot persist class results");
                     }
-                    let top: Vec<Value> = results["entries"]
-                        .as_array()
-                        .map(|e| e.iter().take(act.deps.config.leaderboard_size).cloned().collect())
-                        .unwrap_or_default();
-                    let data = json!({
-                        "class_id": results["class_id"],
-                        "ended_at": results["ended_at"],
-                        "participants": results["participants"],
-                        "top": top,
-                    });
-                    act.class_event(kinds::LIVE_ENDED, data.clone());
-                    act.notify_absent(kinds::LIVE_ENDED, data);
+                    act.class_event(&ended);
+                    act.notify_absent(&ended);
                     ctx.stop();
                 }));
             }

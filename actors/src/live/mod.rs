@@ -12,18 +12,17 @@
 mod config;
 mod handle;
 mod handover;
-mod leaderboard;
+pub mod leaderboard;
 mod messages;
 pub mod ops;
 mod registry;
 
-use crate::events::kinds;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub use config::{LiveConfig, LiveDeps};
 pub use handle::Live;
@@ -34,7 +33,11 @@ pub use registry::LiveRegistry;
 
 use crate::device::{CloseDevice, Deliver, DeviceHandle, close};
 use crate::domain::{ClassPhase, LiveClassRecord, UserId};
-use crate::events::{EventKind, Frame, event_frame, notice_frame};
+use crate::events::data::EventData;
+use crate::events::data::live::{
+    ClassSummary, LiveCountdown, LiveLeaderboard, LivePresence, LiveRank,
+};
+use crate::events::{EventKind, Frame, class_event_frame};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum LiveError {
@@ -159,10 +162,17 @@ impl LiveClass {
     }
 
     /// A sequenced class event, kept for catch-up and sent to everyone present.
-    fn class_event(&mut self, kind: EventKind, data: Value) -> u64 {
+    fn class_event<D: EventData>(&mut self, data: &D) -> u64 {
+        let (kind, data) = (D::KIND, data.to_value());
         self.class_seq += 1;
         let seq = self.class_seq;
-        let frame = event_frame(seq, kind.as_str(), self.deps.clock.now(), &data.to_string());
+        let frame = class_event_frame(
+            seq,
+            &self.record.id.to_string(),
+            kind.as_str(),
+            self.deps.clock.now(),
+            &data.to_string(),
+        );
         self.broadcast(&frame, "live");
         self.recent.push_back((seq, kind, data, frame));
         while self.recent.len() > self.deps.config.recent_events {
@@ -171,17 +181,17 @@ impl LiveClass {
         seq
     }
 
-    fn class_json(&self) -> Value {
-        json!({
-            "id": self.record.id.to_string(),
-            "title": self.record.title,
-            "coach_id": self.record.coach.to_string(),
-            "state": self.phase().as_str(),
-            "premium": self.record.premium,
-            "scheduled_at": crate::events::rfc3339(self.record.scheduled_at),
-            "started_at": self.record.started_at.map(crate::events::rfc3339),
-            "duration_minutes": self.record.duration_minutes,
-        })
+    fn class_summary(&self) -> ClassSummary {
+        ClassSummary {
+            id: self.record.id.to_string(),
+            title: self.record.title.clone(),
+            coach_id: self.record.coach.to_string(),
+            state: self.phase().as_str(),
+            premium: self.record.premium,
+            scheduled_at: crate::events::rfc3339(self.record.scheduled_at),
+            started_at: self.record.started_at.map(crate::events::rfc3339),
+            duration_minutes: self.record.duration_minutes,
+        }
     }
 
     fn ranked(&self) -> Vec<Entry> {
@@ -203,11 +213,11 @@ impl LiveClass {
         let class_id = self.record.id.to_string();
         if self.presence_dirty {
             self.presence_dirty = false;
-            let frame = notice_frame(
-                &kinds::LIVE_PRESENCE,
-                self.deps.clock.now(),
-                &json!({ "class_id": class_id, "participants": self.present }),
-            );
+            let frame = LivePresence {
+                class_id: class_id.clone(),
+                participants: self.present,
+            }
+            .notice(self.deps.clock.now());
             self.broadcast(&frame, "live");
             self.registry.do_send(messages::ClassStatus {
                 class: self.record.id,
@@ -227,11 +237,12 @@ impl LiveClass {
             .cloned()
             .collect();
         if top != self.last_top {
-            let frame = notice_frame(
-                &kinds::LIVE_LEADERBOARD,
-                self.deps.clock.now(),
-                &json!({ "class_id": class_id, "top": top, "ranked": of }),
-            );
+            let frame = LiveLeaderboard {
+                class_id: class_id.clone(),
+                top: top.clone(),
+                ranked: of,
+            }
+            .notice(self.deps.clock.now());
             self.broadcast(&frame, "live");
             self.last_top = top;
         }
@@ -244,11 +255,12 @@ impl LiveClass {
                 .get_mut(&user)
                 .is_some_and(|p| p.rank.replace(entry.rank) != Some(entry.rank));
             if changed {
-                let frame = notice_frame(
-                    &kinds::LIVE_RANK,
-                    self.deps.clock.now(),
-                    &json!({ "class_id": class_id, "rank": entry.rank, "of": of }),
-                );
+                let frame = LiveRank {
+                    class_id: class_id.clone(),
+                    rank: entry.rank,
+                    of,
+                }
+                .notice(self.deps.clock.now());
                 self.send_to(user, &frame, "live");
             }
         }
@@ -256,7 +268,8 @@ impl LiveClass {
 
     /// Tells users who reminded themselves or joined earlier, and are not here now, about
     /// a class event, through their own feeds.
-    fn notify_absent(&mut self, kind: EventKind, data: Value) {
+    fn notify_absent<D: EventData>(&mut self, data: &D) {
+        let (kind, data) = (D::KIND, data.to_json());
         let present: HashSet<UserId> = self
             .participants
             .iter()
@@ -275,7 +288,6 @@ impl LiveClass {
                 }
             };
             users.extend(joined);
-            let data = data.to_string();
             for user in users.difference(&present) {
                 if let Err(err) = deps.hub.publish(*user, kind.clone(), data.clone()).await {
                     tracing::warn!(user_id = %user, error = %err, "cannot notify a user of a class event");
@@ -326,11 +338,11 @@ impl Actor for LiveClass {
             if act.phase() == ClassPhase::WaitingRoom {
                 let now = act.deps.clock.now();
                 let starts_in = (act.record.scheduled_at - now).max(0) / 1000;
-                let frame = notice_frame(
-                    &kinds::LIVE_COUNTDOWN,
-                    now,
-                    &json!({ "class_id": act.record.id.to_string(), "starts_in_seconds": starts_in }),
-                );
+                let frame = LiveCountdown {
+                    class_id: act.record.id.to_string(),
+                    starts_in_seconds: starts_in,
+                }
+                .notice(now);
                 act.broadcast(&frame, "live");
             }
         });

@@ -3,11 +3,11 @@
 //! every device with an `entitlements.changed` event, kept in the feed like any other so a
 //! device that was offline learns it on resume.
 
-use crate::events::kinds;
 use actix::prelude::*;
-use serde_json::json;
 
 use super::{SessionError, UserSession};
+use crate::events::data::EventData;
+use crate::events::data::session::{ActiveEntitlement, EntitlementsChanged};
 use crate::ports::store::Entitlement;
 
 /// Replaces the session's entitlements; answers the event's seq once persisted.
@@ -22,15 +22,19 @@ impl Handler<ReplaceEntitlements> for UserSession {
 
     fn handle(&mut self, msg: ReplaceEntitlements, ctx: &mut Context<Self>) -> Self::Result {
         let now = self.deps.clock.now();
-        let active: Vec<serde_json::Value> = msg
-            .entitlements
-            .iter()
-            .filter(|e| e.is_active_at(now))
-            .map(|e| json!({ "name": e.name, "expires_at": e.expires_at.map(crate::events::rfc3339) }))
-            .collect();
+        let changed = EntitlementsChanged {
+            entitlements: msg
+                .entitlements
+                .iter()
+                .filter(|e| e.is_active_at(now))
+                .map(|e| ActiveEntitlement {
+                    name: e.name.clone(),
+                    expires_at: e.expires_at.map(crate::events::rfc3339),
+                })
+                .collect(),
+        };
         self.entitlements = msg.entitlements;
-        let data = json!({ "entitlements": active }).to_string();
-        let (_, persisted) = self.publish(&kinds::ENTITLEMENTS_CHANGED, &data, ctx);
+        let (_, persisted) = self.publish(&EntitlementsChanged::KIND, &changed.to_json(), ctx);
         Box::pin(async move { persisted.await.unwrap_or(Err(SessionError::Unavailable)) })
     }
 }

@@ -1,16 +1,16 @@
 //! Messages a `UserSession` handles (sent by its hub shard) and the one it sends back.
 
-use crate::events::kinds;
 use std::time::Instant;
 
 use actix::prelude::*;
-use serde_json::json;
 use tokio::sync::oneshot;
 
 use super::{SessionError, UserSession};
 use crate::device::{CloseDevice, Deliver, DeviceHandle, DeviceKey, close};
 use crate::domain::UserId;
-use crate::events::{EventKind, Frame, feed_frame, notice_frame};
+use crate::events::data::EventData;
+use crate::events::data::session::{ResumeIncomplete, SessionReady};
+use crate::events::{EventKind, Frame, feed_frame};
 
 /// Attaches a device; it first gets `session.ready`, then every event after `since`
 /// (or `resume.incomplete` when they are no longer kept), then live events.
@@ -100,17 +100,14 @@ impl UserSession {
             .filter(|e| e.is_active_at(now))
             .map(|e| e.name.as_str())
             .collect();
-        let ready = notice_frame(
-            &kinds::SESSION_READY,
-            now,
-            &json!({
-                "user_id": self.user.to_string(),
-                "last_seq": self.last_seq,
-                "read_seq": self.read_seq,
-                "since": since,
-                "entitlements": entitlements,
-            }),
-        );
+        let ready = SessionReady {
+            user_id: self.user.to_string(),
+            last_seq: self.last_seq,
+            read_seq: self.read_seq,
+            since,
+            entitlements: entitlements.into_iter().map(str::to_owned).collect(),
+        }
+        .notice(now);
         // Replayed frames are bounded by `replay_limit`, so they may exceed the queue bound.
         let send = |frame: Frame| {
             device.mailbox.deliver(Deliver {
@@ -127,11 +124,14 @@ impl UserSession {
                 (count, true)
             }
             Replay::Incomplete { oldest } => {
-                send(notice_frame(
-                    &kinds::RESUME_INCOMPLETE,
-                    now,
-                    &json!({ "since": since, "oldest_kept": oldest, "last_seq": self.last_seq }),
-                ));
+                send(
+                    ResumeIncomplete {
+                        since: since.unwrap_or_default(),
+                        oldest_kept: oldest,
+                        last_seq: self.last_seq,
+                    }
+                    .notice(now),
+                );
                 (0, false)
             }
         };

@@ -301,7 +301,7 @@ mod tests {
 
     #[test]
     fn the_send_time_is_read_from_a_cue_frame_only() {
-        let cue = r#"{"seq":2,"type":"live.cue","at":"x","data":{"class_id":"c","text":"t=1769248800123456"}}"#;
+        let cue = r#"{"class_seq":2,"class_id":"c","type":"live.cue","at":"x","data":{"class_id":"c","text":"t=1769248800123456"}}"#;
         assert_eq!(cue_sent_at(cue), Some(1_769_248_800_123_456));
         let other = r#"{"type":"live.presence","data":{"text":"t=5"}}"#;
         assert_eq!(cue_sent_at(other), None);

@@ -3,16 +3,17 @@
 //! author's latest activities.
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::{Data, user_of};
 use crate::auth::AuthUser;
 use crate::community::NewActivity;
 use crate::http::ApiError;
-use crate::http::views::rfc3339;
+use crate::http::views::{Page, rfc3339};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ActivityBody {
     /// `workout_finished` or `live_class_joined`.
@@ -30,7 +31,7 @@ pub(super) async fn share(
     let b = body.into_inner();
     let activity = NewActivity::parse(&b.kind, b.item_id)?;
     let pushed = community.share_activity(user, activity).await?;
-    Ok(HttpResponse::Accepted().json(json!({ "pushed_to": pushed })))
+    Ok(HttpResponse::Accepted().json(Shared { pushed_to: pushed }))
 }
 
 pub(super) async fn pull(
@@ -41,9 +42,25 @@ pub(super) async fn pull(
     let events = community
         .pull_activity(caller.user_id()?, user_of(&path)?)
         .await?;
-    let items: Vec<Value> = events
+    let items = events
         .iter()
-        .map(|e| json!({ "at": rfc3339(e.at), "data": serde_json::from_str::<Value>(&e.data).unwrap_or(Value::Null) }))
+        .map(|e| ActivityView {
+            at: rfc3339(e.at),
+            data: serde_json::from_str::<Value>(&e.data).unwrap_or(Value::Null),
+        })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": null })))
+    Ok(HttpResponse::Ok().json(Page::all(items)))
+}
+
+/// How many followers the activity was pushed to.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct Shared {
+    pushed_to: usize,
+}
+
+/// One shared activity: when, and the `community.activity` event's data.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct ActivityView {
+    at: String,
+    data: Value,
 }

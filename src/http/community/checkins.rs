@@ -6,8 +6,8 @@ use actix_web::{HttpResponse, web};
 use chrono::NaiveDate;
 use fitpulse_actors::domain::time::date_of_day;
 use fitpulse_actors::ports::community::CheckinRecord;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::Data;
 use crate::auth::AuthUser;
@@ -19,7 +19,7 @@ use crate::http::views::rfc3339;
 const MAX_MOOD: usize = 24;
 const MAX_NOTE: usize = 280;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CheckinBody {
     mood: String,
@@ -29,11 +29,33 @@ pub(super) struct CheckinBody {
     date: Option<String>,
 }
 
-fn checkin_view(c: &CheckinRecord) -> Value {
-    json!({
-        "date": date_of_day(c.day).to_string(), "mood": c.mood, "satisfaction": c.satisfaction,
-        "note": c.note, "updated_at": rfc3339(c.updated_at),
-    })
+/// One day's check-in.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct CheckinView<'a> {
+    /// The member's day, `2026-11-22`.
+    date: String,
+    mood: &'a str,
+    satisfaction: u8,
+    note: Option<&'a str>,
+    updated_at: String,
+}
+
+/// Recent check-ins, newest first, and the current streak.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct CheckinPage<'a> {
+    items: Vec<CheckinView<'a>>,
+    streak_days: u32,
+    next_cursor: Option<String>,
+}
+
+fn checkin_view(c: &CheckinRecord) -> CheckinView<'_> {
+    CheckinView {
+        date: date_of_day(c.day).to_string(),
+        mood: &c.mood,
+        satisfaction: c.satisfaction,
+        note: c.note.as_deref(),
+        updated_at: rfc3339(c.updated_at),
+    }
 }
 
 pub(super) async fn check_in(
@@ -84,7 +106,9 @@ pub(super) async fn checkins(
     let history = community
         .checkins(caller.user_id()?, caller.timezone, query.limit)
         .await?;
-    let items: Vec<Value> = history.items.iter().map(checkin_view).collect();
-    Ok(HttpResponse::Ok()
-        .json(json!({ "items": items, "streak_days": history.streak_days, "next_cursor": null })))
+    Ok(HttpResponse::Ok().json(CheckinPage {
+        items: history.items.iter().map(checkin_view).collect(),
+        streak_days: history.streak_days,
+        next_cursor: None,
+    }))
 }

@@ -4,8 +4,8 @@
 
 use actix_web::{HttpResponse, web};
 use fitpulse_actors::domain::UserId;
-use serde::Deserialize;
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::{Data, user_of, users_view};
 use crate::auth::AuthUser;
@@ -21,7 +21,10 @@ pub(super) async fn follow(
     community: Data,
 ) -> Result<HttpResponse, ApiError> {
     let changed = community.follow(caller.user_id()?, user_of(&path)?).await?;
-    Ok(HttpResponse::Ok().json(json!({ "following": true, "changed": changed })))
+    Ok(HttpResponse::Ok().json(Following {
+        following: true,
+        changed,
+    }))
 }
 
 pub(super) async fn unfollow(
@@ -32,7 +35,10 @@ pub(super) async fn unfollow(
     let changed = community
         .unfollow(caller.user_id()?, user_of(&path)?)
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "following": false, "changed": changed })))
+    Ok(HttpResponse::Ok().json(Following {
+        following: false,
+        changed,
+    }))
 }
 
 pub(super) async fn following(caller: AuthUser, community: Data) -> Result<HttpResponse, ApiError> {
@@ -51,7 +57,7 @@ pub(super) async fn block(
     community: Data,
 ) -> Result<HttpResponse, ApiError> {
     community.block(caller.user_id()?, user_of(&path)?).await?;
-    Ok(HttpResponse::Ok().json(json!({ "blocked": true })))
+    Ok(HttpResponse::Ok().json(Blocked { blocked: true }))
 }
 
 pub(super) async fn unblock(
@@ -62,7 +68,7 @@ pub(super) async fn unblock(
     community
         .unblock(caller.user_id()?, user_of(&path)?)
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "blocked": false })))
+    Ok(HttpResponse::Ok().json(Blocked { blocked: false }))
 }
 
 #[derive(Deserialize)]
@@ -95,6 +101,19 @@ pub(super) async fn blocks(
         .blocked_page(caller.user_id()?, after, limit)
         .await?;
     let mut view = users_view(&page.users);
-    view["next_cursor"] = json!(page.next.map(|u| u.to_string()));
+    view.next_cursor = page.next.map(|u| u.to_string());
     Ok(HttpResponse::Ok().json(view))
+}
+
+/// Whether the member follows the user now, and whether this call changed that.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct Following {
+    following: bool,
+    changed: bool,
+}
+
+/// Whether the member blocks the user now.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct Blocked {
+    blocked: bool,
 }

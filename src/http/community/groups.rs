@@ -3,8 +3,9 @@
 //! lists the members (for members).
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use super::{Data, users_view};
 use crate::auth::AuthUser;
@@ -15,20 +16,41 @@ use crate::http::views::rfc3339;
 
 const MAX_NAME: usize = 60;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct GroupBody {
     name: String,
     max_members: Option<u32>,
 }
 
-fn group_view(summary: &GroupSummary) -> Value {
+/// A group and how many members it has.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct GroupView<'a> {
+    id: Uuid,
+    name: &'a str,
+    owner_id: String,
+    max_members: u32,
+    members: usize,
+    created_at: String,
+}
+
+/// Whether the member is in the group now, and whether this call changed that.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct Membership {
+    member: bool,
+    changed: bool,
+}
+
+fn group_view(summary: &GroupSummary) -> GroupView<'_> {
     let g = &summary.group;
-    json!({
-        "id": g.id, "name": g.name, "owner_id": g.owner.to_string(),
-        "max_members": g.max_members, "members": summary.members,
-        "created_at": rfc3339(g.created_at),
-    })
+    GroupView {
+        id: g.id,
+        name: &g.name,
+        owner_id: g.owner.to_string(),
+        max_members: g.max_members,
+        members: summary.members,
+        created_at: rfc3339(g.created_at),
+    }
 }
 
 pub(super) async fn create(
@@ -60,7 +82,10 @@ pub(super) async fn join(
     let changed = community
         .join(caller.user_id()?, uuid_path(&path, "id")?)
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "member": true, "changed": changed })))
+    Ok(HttpResponse::Ok().json(Membership {
+        member: true,
+        changed,
+    }))
 }
 
 pub(super) async fn leave(
@@ -71,7 +96,10 @@ pub(super) async fn leave(
     let changed = community
         .leave(caller.user_id()?, uuid_path(&path, "id")?)
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "member": false, "changed": changed })))
+    Ok(HttpResponse::Ok().json(Membership {
+        member: false,
+        changed,
+    }))
 }
 
 pub(super) async fn members(

@@ -22,11 +22,13 @@ use std::sync::Arc;
 use actix_web::web;
 use fitpulse_actors::domain::UserId;
 use fitpulse_actors::ports::community::PostRecord;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::Serialize;
+use uuid::Uuid;
 
 use super::error::uuid_path;
-use super::views::rfc3339;
-use super::{ApiError, ErrorCode};
+use super::views::{Page, rfc3339};
+use super::{ApiError, Contracts, ErrorCode};
 use crate::community::{Community, CommunityError};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -70,6 +72,121 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/v1/admin/community/posts/{id}").delete(reports::remove_post));
 }
 
+pub fn contracts(c: &mut Contracts) {
+    let member = "a user";
+    let verified = "a user with a verified email";
+    let admin = "admin role";
+    c.post("/v1/me/checkins")
+        .body::<checkins::CheckinBody>()
+        .created::<checkins::CheckinView>()
+        .ok::<checkins::CheckinView>()
+        .bearer(member)
+        .errors(&[403]);
+    c.get("/v1/me/checkins")
+        .ok::<checkins::CheckinPage>()
+        .bearer(member)
+        .errors(&[400, 403]);
+    for method in ["put", "delete"] {
+        c.method(method, "/v1/me/following/{user_id}")
+            .ok::<follows::Following>()
+            .bearer(member)
+            .errors(&[400, 403, 404]);
+        c.method(method, "/v1/me/blocks/{user_id}")
+            .ok::<follows::Blocked>()
+            .bearer(member)
+            .errors(&[400, 403, 404, 409]);
+    }
+    c.get("/v1/me/following")
+        .ok::<Page<UserRef>>()
+        .bearer(member)
+        .errors(&[403]);
+    c.get("/v1/me/followers")
+        .ok::<Page<UserRef>>()
+        .bearer(member)
+        .errors(&[403]);
+    c.get("/v1/me/blocks")
+        .ok::<Page<UserRef>>()
+        .bearer(member)
+        .errors(&[400, 403]);
+    c.post("/v1/me/activities")
+        .body::<activity::ActivityBody>()
+        .json::<activity::Shared>(202)
+        .bearer(member)
+        .errors(&[403]);
+    c.get("/v1/users/{id}/activity")
+        .ok::<Page<activity::ActivityView>>()
+        .bearer("a user the member does not block")
+        .errors(&[400, 403, 404]);
+    c.post("/v1/groups")
+        .body::<groups::GroupBody>()
+        .created::<groups::GroupView>()
+        .bearer(member)
+        .errors(&[403]);
+    c.get("/v1/groups/{id}")
+        .ok::<groups::GroupView>()
+        .bearer(member)
+        .errors(&[400, 404]);
+    for method in ["put", "delete"] {
+        c.method(method, "/v1/groups/{id}/members/me")
+            .ok::<groups::Membership>()
+            .bearer(member)
+            .errors(&[400, 403, 404, 409]);
+    }
+    c.get("/v1/groups/{id}/members")
+        .ok::<Page<UserRef>>()
+        .bearer("a member of the group")
+        .errors(&[400, 403, 404]);
+    c.post("/v1/groups/{id}/posts")
+        .body::<posts::PostBody>()
+        .created::<PostView>()
+        .bearer(verified)
+        .errors(&[403, 404]);
+    c.get("/v1/groups/{id}/posts")
+        .ok::<Page<posts::ListedPost>>()
+        .bearer("a member of the group")
+        .errors(&[400, 403, 404]);
+    c.post("/v1/groups/{id}/posts/{post_id}/comments")
+        .body::<posts::CommentBody>()
+        .created::<PostView>()
+        .bearer(verified)
+        .errors(&[403, 404]);
+    c.put("/v1/groups/{id}/posts/{post_id}/like")
+        .ok::<posts::PostLiked>()
+        .bearer("a member of the group")
+        .errors(&[400, 403, 404]);
+    c.post("/v1/reports")
+        .body::<reports::ReportBody>()
+        .created::<reports::Reported>()
+        .bearer(member)
+        .errors(&[403]);
+    c.get("/v1/admin/reports")
+        .ok::<Page<reports::ReportView>>()
+        .bearer(admin)
+        .errors(&[403]);
+    c.delete("/v1/admin/community/posts/{id}")
+        .ok::<reports::Removed>()
+        .bearer(admin)
+        .errors(&[400, 403, 404]);
+}
+
+/// A user named in a list (followers, blocks, group members).
+#[derive(Serialize, JsonSchema)]
+struct UserRef {
+    user_id: String,
+}
+
+/// A group post or comment.
+#[derive(Serialize, JsonSchema)]
+struct PostView<'a> {
+    id: Uuid,
+    group_id: Uuid,
+    author_id: String,
+    text: &'a str,
+    image_ref: Option<&'a str>,
+    created_at: String,
+    likes: u64,
+}
+
 type Data = web::Data<Arc<Community>>;
 
 impl From<CommunityError> for ApiError {
@@ -104,18 +221,26 @@ fn user_of(raw: &str) -> Result<UserId, ApiError> {
 }
 
 /// A list of users, one page.
-fn users_view(users: &[UserId]) -> Value {
-    let items: Vec<Value> = users
-        .iter()
-        .map(|u| json!({ "user_id": u.to_string() }))
-        .collect();
-    json!({ "items": items, "next_cursor": null })
+fn users_view(users: &[UserId]) -> Page<UserRef> {
+    Page::all(
+        users
+            .iter()
+            .map(|u| UserRef {
+                user_id: u.to_string(),
+            })
+            .collect(),
+    )
 }
 
 /// A post or a comment (comments show no likes: 0).
-fn post_view(p: &PostRecord, likes: u64) -> Value {
-    json!({
-        "id": p.id, "group_id": p.group, "author_id": p.author.to_string(), "text": p.text,
-        "image_ref": p.image_ref, "created_at": rfc3339(p.created_at), "likes": likes,
-    })
+fn post_view(p: &PostRecord, likes: u64) -> PostView<'_> {
+    PostView {
+        id: p.id,
+        group_id: p.group,
+        author_id: p.author.to_string(),
+        text: &p.text,
+        image_ref: p.image_ref.as_deref(),
+        created_at: rfc3339(p.created_at),
+        likes,
+    }
 }

@@ -3,20 +3,21 @@
 //! (`PUT /v1/groups/{id}/posts/{post_id}/like`).
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-use super::{Data, post_view};
+use super::{Data, PostView, post_view};
 use crate::auth::caller::VerifiedAction;
 use crate::auth::{Auth, AuthUser};
 use crate::http::ApiError;
 use crate::http::error::{bounded_text, long_text, uuid_path};
+use crate::http::views::Page;
 
 const MAX_POST: usize = 2_000;
 const MAX_COMMENT: usize = 500;
 const MAX_IMAGE_REF: usize = 200;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PostBody {
     text: String,
@@ -50,19 +51,33 @@ pub(super) async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let viewer = caller.user_id()?;
     let posts = community.posts(viewer, uuid_path(&path, "id")?).await?;
-    let items: Vec<Value> = posts
+    let items = posts
         .iter()
-        .map(|listed| {
-            let comments: Vec<Value> = listed.comments.iter().map(|c| post_view(c, 0)).collect();
-            let mut view = post_view(&listed.post, listed.likes);
-            view["comments"] = json!(comments);
-            view
+        .map(|listed| ListedPost {
+            post: post_view(&listed.post, listed.likes),
+            comments: listed.comments.iter().map(|c| post_view(c, 0)).collect(),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": null })))
+    Ok(HttpResponse::Ok().json(Page::all(items)))
 }
 
-#[derive(Deserialize)]
+/// A post with its comments.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct ListedPost<'a> {
+    #[serde(flatten)]
+    post: PostView<'a>,
+    comments: Vec<PostView<'a>>,
+}
+
+/// The member likes the post; whether this call changed that, and its count.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct PostLiked {
+    liked: bool,
+    changed: bool,
+    likes: u64,
+}
+
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CommentBody {
     text: String,
@@ -93,6 +108,9 @@ pub(super) async fn like(
     let group = uuid_path(&path.0, "id")?;
     let post = uuid_path(&path.1, "post_id")?;
     let like = community.like_post(user, group, post).await?;
-    Ok(HttpResponse::Ok()
-        .json(json!({ "liked": true, "changed": like.changed, "likes": like.likes })))
+    Ok(HttpResponse::Ok().json(PostLiked {
+        liked: true,
+        changed: like.changed,
+        likes: like.likes,
+    }))
 }

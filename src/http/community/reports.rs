@@ -4,8 +4,8 @@
 
 use actix_web::{HttpResponse, web};
 use fitpulse_actors::domain::{Role, UserId};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::Data;
@@ -13,11 +13,11 @@ use crate::auth::AuthUser;
 use crate::community::ReportTarget;
 use crate::http::ApiError;
 use crate::http::error::{long_text, uuid_path};
-use crate::http::views::rfc3339;
+use crate::http::views::{Page, rfc3339};
 
 const MAX_REASON: usize = 500;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ReportBody {
     target_kind: String,
@@ -35,23 +35,24 @@ pub(super) async fn report(
     let target = ReportTarget::parse(&b.target_kind, b.target_id)?;
     let reason = long_text("reason", &b.reason, MAX_REASON)?;
     let id = community.report(user, target, reason).await?;
-    Ok(HttpResponse::Created().json(json!({ "id": id })))
+    Ok(HttpResponse::Created().json(Reported { id }))
 }
 
 pub(super) async fn reports(caller: AuthUser, community: Data) -> Result<HttpResponse, ApiError> {
     caller.require_role(Role::Admin)?;
-    let items: Vec<Value> = community
-        .reports()
-        .await?
+    let reports = community.reports().await?;
+    let items = reports
         .iter()
-        .map(|r| {
-            json!({
-                "id": r.id, "reporter_id": r.reporter.to_string(), "target_kind": r.target_kind,
-                "target_id": r.target_id, "reason": r.reason, "created_at": rfc3339(r.created_at),
-            })
+        .map(|r| ReportView {
+            id: r.id,
+            reporter_id: r.reporter.to_string(),
+            target_kind: &r.target_kind,
+            target_id: &r.target_id,
+            reason: &r.reason,
+            created_at: rfc3339(r.created_at),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": null })))
+    Ok(HttpResponse::Ok().json(Page::all(items)))
 }
 
 /// Takes a post or comment down (admins only); see `Community::remove_post`.
@@ -68,5 +69,33 @@ pub(super) async fn remove_post(
     let post = community
         .remove_post(moderator, uuid_path(&path, "id")?)
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "id": post.id, "removed": true })))
+    Ok(HttpResponse::Ok().json(Removed {
+        id: post.id,
+        removed: true,
+    }))
+}
+
+/// The report was filed.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct Reported {
+    id: Uuid,
+}
+
+/// A report for moderators.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct ReportView<'a> {
+    id: Uuid,
+    reporter_id: String,
+    /// `post`, `comment` or `user`.
+    target_kind: &'a str,
+    target_id: &'a str,
+    reason: &'a str,
+    created_at: String,
+}
+
+/// The post is removed.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct Removed {
+    id: Uuid,
+    removed: bool,
 }

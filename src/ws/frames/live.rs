@@ -4,9 +4,10 @@
 use actix::prelude::*;
 use actix_web_actors::ws::WebsocketContext;
 use fitpulse_actors::domain::{ClassId, Role, UserId, text};
+use fitpulse_actors::events::data::live::CueInterval;
 use fitpulse_actors::live::{LiveError, Sample};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::http::ErrorCode;
 use crate::ws::{Connection, replies};
@@ -26,7 +27,7 @@ fn live_error(id: Option<u64>, err: LiveError) -> bytestring::ByteString {
 /// `{}` on success, the class's refusal otherwise.
 fn done(id: Option<u64>, outcome: Result<(), LiveError>) -> bytestring::ByteString {
     match outcome {
-        Ok(()) => replies::ok(id, json!({})),
+        Ok(()) => replies::ok(id, &replies::Done {}),
         Err(err) => live_error(id, err),
     }
 }
@@ -35,12 +36,21 @@ fn class_id(raw: &str) -> Option<ClassId> {
     raw.parse().ok()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "LiveJoinRequest")]
 #[serde(deny_unknown_fields)]
 pub struct LiveJoin {
     class_id: String,
     /// The class seq the app has seen: the class events after it are replayed.
     since: Option<u64>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct Joined {
+    class_id: String,
+    /// The class's newest seq: the class events after it arrive live.
+    class_seq: u64,
+    participants: usize,
 }
 
 impl LiveJoin {
@@ -62,7 +72,11 @@ impl LiveJoin {
             let reply = match joined {
                 Ok(ack) => replies::ok(
                     id,
-                    json!({ "class_id": class.to_string(), "class_seq": ack.class_seq, "participants": ack.participants }),
+                    &Joined {
+                        class_id: class.to_string(),
+                        class_seq: ack.class_seq,
+                        participants: ack.participants,
+                    },
                 ),
                 Err(err) => {
                     conn.left(class);
@@ -74,9 +88,15 @@ impl LiveJoin {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "LiveLeaveRequest")]
 #[serde(deny_unknown_fields)]
 pub struct LiveLeave {
+    class_id: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct Left {
     class_id: String,
 }
 
@@ -94,7 +114,12 @@ impl LiveLeave {
             conn.gateway().live.leave(class, user, conn.key());
             conn.reply(
                 ctx,
-                replies::ok(id, json!({ "class_id": class.to_string() })),
+                replies::ok(
+                    id,
+                    &Left {
+                        class_id: class.to_string(),
+                    },
+                ),
             );
         } else {
             conn.reply(ctx, live_error(id, LiveError::NotJoined));
@@ -102,7 +127,8 @@ impl LiveLeave {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "LiveMetricRequest")]
 #[serde(deny_unknown_fields)]
 pub struct LiveMetric {
     class_id: String,
@@ -161,7 +187,8 @@ impl LiveMetric {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "LiveHighFiveRequest")]
 #[serde(deny_unknown_fields)]
 pub struct LiveHighFive {
     class_id: String,
@@ -188,19 +215,27 @@ impl LiveHighFive {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "IntervalRequest")]
 #[serde(deny_unknown_fields)]
 pub struct Interval {
     label: Option<String>,
     seconds: u32,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "LiveCueRequest")]
 #[serde(deny_unknown_fields)]
 pub struct LiveCue {
     class_id: String,
     text: String,
     interval: Option<Interval>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct Cued {
+    /// The cue's class seq.
+    class_seq: u64,
 }
 
 impl LiveCue {
@@ -220,7 +255,7 @@ impl LiveCue {
             Ok(text) => text,
             Err(err) => return conn.reply(ctx, invalid(id, &format!("`text` {err}"))),
         };
-        let interval: Option<Value> = match self.interval {
+        let interval = match self.interval {
             Some(i) if !(1..=3600).contains(&i.seconds) => {
                 return conn.reply(ctx, invalid(id, "`interval.seconds` is 1 to 3600"));
             }
@@ -232,7 +267,10 @@ impl LiveCue {
                         return conn.reply(ctx, invalid(id, &format!("`interval.label` {err}")));
                     }
                 };
-                Some(json!({ "label": label, "seconds": i.seconds }))
+                Some(CueInterval {
+                    label,
+                    seconds: i.seconds,
+                })
             }
             None => None,
         };
@@ -241,7 +279,7 @@ impl LiveCue {
         let live = conn.gateway().live.clone();
         conn.reply_when_done(ctx, async move {
             match live.cue(class, user, admin, text, interval).await {
-                Ok(seq) => replies::ok(id, json!({ "class_seq": seq })),
+                Ok(class_seq) => replies::ok(id, &Cued { class_seq }),
                 Err(err) => live_error(id, err),
             }
         });

@@ -9,6 +9,7 @@ mod ping;
 mod plan;
 
 use actix_web_actors::ws::WebsocketContext;
+use schemars::{Schema, SchemaGenerator};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -62,16 +63,36 @@ pub fn parse(text: &str) -> Result<(Option<u64>, ClientFrame), Rejected> {
     Ok((id, frame))
 }
 
-/// Every client frame, once: its `type`, its variant and its data type, whose `handle`
-/// does the work. Adding a frame is a line here and the file of its family.
+/// A client frame for documents: its `type`, what it asks, and the schemas of its data
+/// and of its reply's data.
+pub struct ClientFrameDoc {
+    pub kind: &'static str,
+    pub summary: &'static str,
+    pub data: fn(&mut SchemaGenerator) -> Schema,
+    pub reply: fn(&mut SchemaGenerator) -> Schema,
+}
+
+/// Every client frame, once: its `type`, its variant, its data type (whose `handle` does
+/// the work) and its reply's data type. Adding a frame is a line here and the file of its
+/// family.
 macro_rules! client_frames {
-    ($($kind:literal => $variant:ident($data:ty),)*) => {
+    ($($kind:literal => $variant:ident($data:ty) -> $reply:ty, $summary:literal;)*) => {
         pub enum ClientFrame {
             $($variant($data),)*
         }
 
         /// The `type` of every client frame, in the order listed.
         pub const FRAME_TYPES: &[&str] = &[$($kind,)*];
+
+        /// Every client frame with the schemas of its data and reply.
+        pub fn documents() -> Vec<ClientFrameDoc> {
+            vec![$(ClientFrameDoc {
+                kind: $kind,
+                summary: $summary,
+                data: |generator| generator.subschema_for::<$data>(),
+                reply: |generator| generator.subschema_for::<$reply>(),
+            },)*]
+        }
 
         fn decode_frame(id: Option<u64>, kind: &str, data: Value) -> Result<ClientFrame, Rejected> {
             match kind {
@@ -107,15 +128,15 @@ macro_rules! client_frames {
 }
 
 client_frames! {
-    "ping" => Ping(ping::Ping),
-    "auth.refresh" => AuthRefresh(auth::AuthRefresh),
-    "feed.ack" => FeedAck(feed::FeedAck),
-    "plan.get" => PlanGet(plan::PlanGet),
-    "live.join" => LiveJoin(live::LiveJoin),
-    "live.leave" => LiveLeave(live::LiveLeave),
-    "live.metric" => LiveMetric(live::LiveMetric),
-    "live.high_five" => LiveHighFive(live::LiveHighFive),
-    "live.cue" => LiveCue(live::LiveCue),
+    "ping" => Ping(ping::Ping) -> ping::Pong, "Checks the connection; answers the server's time";
+    "auth.refresh" => AuthRefresh(auth::AuthRefresh) -> auth::Refreshed, "Replaces the socket's access token with a new one of the same user";
+    "feed.ack" => FeedAck(feed::FeedAck) -> feed::Acked, "Moves the read position shared by the user's devices forward";
+    "plan.get" => PlanGet(plan::PlanGet) -> plan::StoredPlan, "Reads the user's stored plan";
+    "live.join" => LiveJoin(live::LiveJoin) -> live::Joined, "Joins a class (with `since`: catches up its events after that class seq)";
+    "live.leave" => LiveLeave(live::LiveLeave) -> live::Left, "Leaves a class";
+    "live.metric" => LiveMetric(live::LiveMetric) -> super::replies::Done, "Reports the participant's metrics (at most 4 a second)";
+    "live.high_five" => LiveHighFive(live::LiveHighFive) -> super::replies::Done, "Sends a high-five to another participant (one per 2 s)";
+    "live.cue" => LiveCue(live::LiveCue) -> live::Cued, "The coach's cue to the class (coach of the class or admin)";
 }
 
 /// The labels rejected frames are counted under.

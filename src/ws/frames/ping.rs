@@ -3,14 +3,21 @@
 use actix_web_actors::ws::WebsocketContext;
 use fitpulse_actors::domain::now_millis;
 use fitpulse_actors::events::rfc3339;
-use serde::Deserialize;
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::ws::{Connection, replies};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "PingRequest")]
 #[serde(deny_unknown_fields)]
 pub struct Ping {}
+
+#[derive(Serialize, JsonSchema)]
+pub struct Pong {
+    /// The server's clock (RFC 3339).
+    server_time: String,
+}
 
 impl Ping {
     pub fn handle(
@@ -21,7 +28,12 @@ impl Ping {
     ) {
         conn.reply(
             ctx,
-            replies::ok(id, json!({ "server_time": rfc3339(now_millis()) })),
+            replies::ok(
+                id,
+                &Pong {
+                    server_time: rfc3339(now_millis()),
+                },
+            ),
         );
     }
 }

@@ -60,7 +60,7 @@ impl Participant {
         if !matches!(kind, "live.started" | "live.cue" | "live.ended") {
             return;
         }
-        let seq = frame["seq"].as_u64().expect("class seq");
+        let seq = frame["class_seq"].as_u64().expect("class seq");
         assert_eq!(seq, self.last_class_seq + 1, "gap or repeat at {frame}");
         self.last_class_seq = seq;
         if kind == "live.cue" {

@@ -92,7 +92,15 @@ async fn a_class_runs_from_schedule_to_results_with_cues_metrics_and_a_catch_up(
     assert_eq!(started.json()["state"], "live");
     for (_, _, socket) in people.iter_mut() {
         let event = socket.event("live.started").await;
-        assert_eq!(event["seq"], 1, "class events carry the class's own seq");
+        assert_eq!(
+            event["class_seq"], 1,
+            "class events carry the class's own seq"
+        );
+        assert_eq!(event["class_id"], class_id.as_str(), "{event}");
+        assert!(
+            event.get("seq").is_none(),
+            "never the user's field: {event}"
+        );
     }
 
     let cue = json!({ "class_id": class_id, "text": "Warm up", "interval": { "label": "warm-up", "seconds": 60 } });
@@ -101,7 +109,7 @@ async fn a_class_runs_from_schedule_to_results_with_cues_metrics_and_a_catch_up(
     for (_, _, socket) in people.iter_mut() {
         let event = socket.event("live.cue").await;
         assert_eq!(
-            (event["seq"].as_u64(), event["data"]["text"].as_str()),
+            (event["class_seq"].as_u64(), event["data"]["text"].as_str()),
             (Some(2), Some("Warm up"))
         );
         assert_eq!(event["data"]["interval"]["seconds"], 60);
@@ -144,7 +152,10 @@ async fn a_class_runs_from_schedule_to_results_with_cues_metrics_and_a_catch_up(
     assert_eq!(snapshot["data"]["class_seq"], 3);
     let caught = back.event("live.cue").await;
     assert_eq!(
-        (caught["seq"].as_u64(), caught["data"]["text"].as_str()),
+        (
+            caught["class_seq"].as_u64(),
+            caught["data"]["text"].as_str()
+        ),
         (Some(3), Some("Sprint!"))
     );
 

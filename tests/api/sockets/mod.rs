@@ -1,5 +1,6 @@
 //! The WebSocket gateway with a real client: delivery, resume, limits, tokens, shutdown.
 
+mod contract;
 mod delivery;
 mod limits;
 mod live;
@@ -23,6 +24,8 @@ pub struct Socket {
     framed: Framed<BoxedSocket, Codec>,
     /// Frames read ahead while looking for a particular one, in arrival order.
     pending: std::collections::VecDeque<Value>,
+    /// The type of each client frame sent, by id: what a reply answers.
+    sent: std::collections::HashMap<u64, String>,
 }
 
 /// What the server sent, as the tests look at it.
@@ -37,6 +40,7 @@ impl Socket {
         Socket {
             framed,
             pending: Default::default(),
+            sent: Default::default(),
         }
     }
 
@@ -49,7 +53,9 @@ impl Socket {
                 .expect("a frame in time");
             match frame {
                 Some(Ok(Frame::Text(text))) => {
-                    return Received::Json(serde_json::from_slice(&text).expect("JSON frame"));
+                    let frame = serde_json::from_slice(&text).expect("JSON frame");
+                    contract::check(&frame, &self.sent);
+                    return Received::Json(frame);
                 }
                 Some(Ok(Frame::Close(reason))) => {
                     return Received::Closed(
@@ -164,8 +170,16 @@ impl Socket {
     }
 
     pub async fn send_text(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        // Remembered for the contract check of the reply; frames that are not JSON get an
+        // error reply, which needs no type.
+        if let Ok(frame) = serde_json::from_str::<Value>(&text)
+            && let (Some(id), Some(kind)) = (frame["id"].as_u64(), frame["type"].as_str())
+        {
+            self.sent.insert(id, kind.to_owned());
+        }
         self.framed
-            .send(Message::Text(text.into().into()))
+            .send(Message::Text(text.into()))
             .await
             .expect("frame sent");
     }
@@ -204,10 +218,7 @@ impl TestApp {
             .connect()
             .await
             .expect("websocket handshake");
-        Socket {
-            framed,
-            pending: Default::default(),
-        }
+        Socket::new(framed)
     }
 
     /// Opens a socket as a trusted proxy would forward it for client address `from`.

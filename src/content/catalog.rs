@@ -14,11 +14,10 @@ use std::sync::{Arc, RwLock};
 use fitpulse_actors::domain::{ContentKind, ItemRef};
 use fitpulse_actors::ports::store::{ContentRecord, ContentStore, LikeStore, StoreError};
 use futures_util::StreamExt;
-use serde_json::{Value, json};
 
-use super::items::{Body, Item, PlanTemplate};
+use super::items::Item;
 use super::search;
-use fitpulse_actors::domain::time::rfc3339;
+use super::views::{ItemPreview, ItemView, PremiumPart};
 
 /// One item with everything a read needs, ready to serve.
 pub struct Entry {
@@ -40,13 +39,14 @@ impl Entry {
     fn new(item: Item, likes: u64) -> Entry {
         let item_ref = ItemRef::parse(item.body.kind().as_str(), &item.id)
             .expect("catalog ids are validated before they are stored");
-        let preview = preview_value(&item);
-        let mut full = preview.clone();
-        add_premium_part(&item.body, &mut full);
-        let tail = |v: &Value| v.to_string()[1..].to_owned();
+        // Rendered once; the live like count goes in front (`Liked`) on every answer.
+        let full = ItemView {
+            preview: ItemPreview::of(&item),
+            premium_part: PremiumPart::of(&item.body),
+        };
         Entry {
             words: search::words(&item.meta.title),
-            preview_tail: tail(&preview),
+            preview_tail: tail(&full.preview),
             full_tail: tail(&full),
             likes: AtomicI64::new(i64::try_from(likes).unwrap_or(i64::MAX)),
             item_ref,
@@ -74,92 +74,11 @@ impl Entry {
     }
 }
 
-/// Id, kind, shared fields and the kind's public fields.
-fn preview_value(item: &Item) -> Value {
-    let meta = &item.meta;
-    let mut v = json!({
-        "id": item.id,
-        "kind": item.body.kind().as_str(),
-        "title": meta.title,
-        "summary": meta.summary,
-        "premium": meta.premium,
-        "tags": meta.tags,
-        "image_url": meta.image_url,
-        "published_at": rfc3339(item.created_at),
-        "updated_at": rfc3339(item.updated_at),
-    });
-    if let Some(author) = meta.author_id {
-        v["author_id"] = json!(author.to_string());
-    }
-    match &item.body {
-        Body::Recipe(r) => {
-            v["minutes"] = json!(r.minutes);
-            v["kcal"] = json!(r.kcal);
-            v["protein_g"] = json!(r.protein_g);
-            v["servings"] = json!(r.servings);
-            v["diet"] = json!(r.diet);
-            v["ingredients"] = json!(r.ingredients);
-        }
-        Body::Workout(w) => {
-            v["duration_minutes"] = json!(w.duration_minutes);
-            v["kcal_min"] = json!(w.kcal_min);
-            v["kcal_max"] = json!(w.kcal_max);
-            v["equipment"] = json!(w.equipment);
-            v["body_focus"] = json!(w.body_focus);
-            v["level"] = json!(w.level);
-        }
-        Body::Plan(p) => {
-            v["goal"] = json!(p.goal);
-            v["duration_weeks"] = json!(p.weeks.len());
-        }
-        Body::Post(p) => {
-            let excerpt: String = p.body.chars().take(200).collect();
-            v["excerpt"] = json!(excerpt);
-        }
-    }
-    v
-}
-
-fn add_premium_part(body: &Body, v: &mut Value) {
-    match body {
-        Body::Recipe(r) => v["steps"] = json!(r.steps),
-        Body::Workout(w) => {
-            v["video_ref"] = json!(w.video_ref);
-            v["blocks"] = json!(w.blocks);
-        }
-        Body::Plan(p) => v["weeks"] = plan_weeks(p),
-        Body::Post(p) => v["body"] = json!(p.body),
-    }
-}
-
-fn plan_weeks(plan: &PlanTemplate) -> Value {
-    let weeks: Vec<Value> = plan
-        .weeks
-        .iter()
-        .enumerate()
-        .map(|(w, week)| {
-            let days: Vec<Value> = week
-                .days
-                .iter()
-                .enumerate()
-                .map(|(d, day)| {
-                    let entries: Vec<Value> = (0..day.entries.len())
-                        .map(|i| {
-                            let entry = &day.entries[i];
-                            json!({
-                                "id": PlanTemplate::entry_id(w, d, &day.entries, i),
-                                "slot": entry.slot.as_str(),
-                                "ref": entry.item_id,
-                            })
-                        })
-                        .collect();
-                    json!({ "day": d + 1, "entries": entries })
-                })
-                .collect();
-            json!({ "week": w + 1, "days": days })
-        })
-        .collect();
-    Value::Array(weeks)
+/// A JSON object without its opening brace, to follow `{"likes":N,`.
+fn tail(view: &impl serde::Serialize) -> String {
+    // Views of strings, numbers and lists always serialize, as an object.
+    let text = serde_json::to_string(view).expect("a catalog view serializes");
+    text[1..].to_owned()
 }
 
 /// The read model. Cheap to share (`Arc<Catalog>`).

@@ -170,6 +170,23 @@ impl Default for ClientConfig {
     }
 }
 
+/// The configuration one app build sees (`GET /v1/config`).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AppConfig {
+    pub platform: &'static str,
+    pub app_version: Version,
+    pub min_version: Version,
+    pub latest_version: Version,
+    /// The build is below `min_version`: the app must update to go on.
+    pub force_update: bool,
+    pub update_available: bool,
+    pub store_url: Option<String>,
+    /// Each feature, on or off for this build.
+    pub features: BTreeMap<String, bool>,
+    /// The shared settings with this platform's overrides.
+    pub settings: Map<String, Value>,
+}
+
 impl ClientConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         for (platform, config) in &self.platforms {
@@ -189,34 +206,38 @@ impl ClientConfig {
     }
 
     /// What one client sees.
-    pub fn for_client(&self, platform: Platform, version: Version) -> Result<Value, ConfigError> {
+    pub fn for_client(
+        &self,
+        platform: Platform,
+        version: Version,
+    ) -> Result<AppConfig, ConfigError> {
         let config = self
             .platforms
             .get(&platform)
             .ok_or_else(|| ConfigError::UnknownPlatform(platform.as_str().into()))?;
-        let features: Map<String, Value> = self
+        let features = self
             .features
             .iter()
             .map(|(name, f)| {
                 let on = f.enabled
                     && (f.platforms.is_empty() || f.platforms.contains(&platform))
                     && f.min_version.is_none_or(|min| version >= min);
-                (name.clone(), Value::Bool(on))
+                (name.clone(), on)
             })
             .collect();
         let mut settings = self.settings.clone();
         settings.extend(config.settings.clone());
-        Ok(json!({
-            "platform": platform.as_str(),
-            "app_version": version.to_string(),
-            "min_version": config.min_version,
-            "latest_version": config.latest_version,
-            "force_update": version.cmp(&config.min_version) == Ordering::Less,
-            "update_available": version < config.latest_version,
-            "store_url": config.store_url,
-            "features": features,
-            "settings": settings,
-        }))
+        Ok(AppConfig {
+            platform: platform.as_str(),
+            app_version: version,
+            min_version: config.min_version,
+            latest_version: config.latest_version,
+            force_update: version.cmp(&config.min_version) == Ordering::Less,
+            update_available: version < config.latest_version,
+            store_url: config.store_url.clone(),
+            features,
+            settings,
+        })
     }
 }
 
@@ -252,19 +273,19 @@ mod tests {
         let old = config
             .for_client(Platform::Ios, Version::parse("1.7.9").expect("v"))
             .expect("ios");
-        assert_eq!(old["force_update"], true);
-        assert_eq!(old["features"]["drops"], false);
-        assert_eq!(old["settings"]["catalog_page_size"], 30);
+        assert!(old.force_update);
+        assert!(!old.features["drops"]);
+        assert_eq!(old.settings["catalog_page_size"], 30);
         let new = config
             .for_client(Platform::Ios, Version::parse("1.10").expect("v"))
             .expect("ios");
-        assert_eq!(new["force_update"], false);
-        assert_eq!(new["update_available"], true);
-        assert_eq!(new["features"]["drops"], true);
+        assert!(!new.force_update);
+        assert!(new.update_available);
+        assert!(new.features["drops"]);
         let android = config
             .for_client(Platform::Android, Version::parse("1.10").expect("v"))
             .expect("android");
-        assert_eq!(android["features"]["drops"], false);
-        assert_eq!(android["settings"]["catalog_page_size"], 20);
+        assert!(!android.features["drops"]);
+        assert_eq!(android.settings["catalog_page_size"], 20);
     }
 }

@@ -6,6 +6,7 @@
 //! so a misspelt field is an error instead of silently dropped data.
 
 use fitpulse_actors::domain::{ContentKind, UnixMillis, UserId};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -17,7 +18,7 @@ const MAX_TEXT: usize = 20_000;
 const MAX_LIST: usize = 100;
 
 /// Fields every kind has.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Meta {
     pub title: String,
@@ -31,10 +32,11 @@ pub struct Meta {
     pub image_url: Option<String>,
     /// The member who wrote a post (absent for staff content); likes notify them.
     #[serde(default)]
+    #[schemars(with = "Option<uuid::Uuid>")]
     pub author_id: Option<UserId>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Ingredient {
     pub name: String,
@@ -44,7 +46,7 @@ pub struct Ingredient {
     pub aisle: Aisle,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Recipe {
     pub minutes: u32,
@@ -63,14 +65,14 @@ fn one() -> u32 {
     1
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Block {
     pub name: String,
     pub seconds: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Workout {
     pub duration_minutes: u32,
@@ -86,8 +88,9 @@ pub struct Workout {
 }
 
 /// One thing to do on a plan day: a workout, or a meal in a slot.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "PlanTemplateEntry")]
 pub struct PlanEntry {
     pub slot: MealSlot,
     /// A workout id when `slot` is `workout`, else a recipe id.
@@ -95,19 +98,21 @@ pub struct PlanEntry {
     pub item_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "PlanTemplateDay")]
 pub struct PlanDay {
     pub entries: Vec<PlanEntry>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "PlanTemplateWeek")]
 pub struct PlanWeek {
     pub days: Vec<PlanDay>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanTemplate {
     #[serde(default)]
@@ -131,14 +136,14 @@ impl PlanTemplate {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Post {
     /// Premium part for premium posts.
     pub body: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Body {
     Recipe(Recipe),
@@ -167,8 +172,9 @@ impl Body {
     }
 }
 
-/// A catalog item as stored and held in the read model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A catalog item as stored and held in the read model (and as editors see it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "StoredItem")]
 pub struct Item {
     pub id: String,
     pub meta: Meta,

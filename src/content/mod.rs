@@ -8,6 +8,7 @@ pub mod events;
 pub mod items;
 pub mod plan;
 pub mod plan_commands;
+pub mod plan_views;
 pub mod plans;
 pub mod query;
 pub mod search;
@@ -15,6 +16,7 @@ pub mod seed;
 pub mod shopping;
 pub mod sync;
 pub mod units;
+pub mod views;
 pub mod vocabulary;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -12,17 +12,19 @@ use chrono::NaiveDate;
 use fitpulse_actors::domain::{ItemRef, UnixMillis, now_millis};
 use fitpulse_actors::session::PlanChange;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use super::catalog::Catalog;
 use super::items::{Body, PlanEntry, PlanTemplate};
+use super::plan_views::{
+    ItemSummary, PlanDayView, PlanEntryView, PlanWeekView, Progress, SummaryFigures, TemplateRef,
+};
 use super::vocabulary::{MealSlot, Unit};
 
 /// At most this many extra shopping items per user.
 pub const MAX_EXTRAS: usize = 100;
 
 /// The stored document.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UserPlan {
     pub template_id: String,
     /// `YYYY-MM-DD`, the first day of week 1.
@@ -43,7 +45,7 @@ pub struct UserPlan {
 }
 
 /// An item the user added to their shopping list by hand.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Extra {
     pub id: String,
     pub name: String,
@@ -326,7 +328,7 @@ pub fn render_week(
     week: Option<usize>,
     catalog: &Catalog,
     today: NaiveDate,
-) -> Result<Value, PlanError> {
+) -> Result<PlanWeekView, PlanError> {
     let template = template(catalog, &plan.template_id)?;
     let weeks = template.weeks.len();
     let week = week.unwrap_or_else(|| current_week(plan, weeks, today));
@@ -339,12 +341,12 @@ pub fn render_week(
         .map(|e| e.item.meta.title.clone())
         .unwrap_or_default();
     let (mut done_total, mut entries_total) = (0usize, 0usize);
-    let days: Vec<Value> = template.weeks[week - 1]
+    let days: Vec<PlanDayView> = template.weeks[week - 1]
         .days
         .iter()
         .enumerate()
         .map(|(d, day)| {
-            let entries: Vec<Value> = (0..day.entries.len())
+            let entries: Vec<PlanEntryView> = (0..day.entries.len())
                 .map(|i| {
                     let entry = &day.entries[i];
                     let id = PlanTemplate::entry_id(week - 1, d, &day.entries, i);
@@ -358,50 +360,68 @@ pub fn render_week(
                     let done = plan.done.contains(&id);
                     entries_total += 1;
                     done_total += usize::from(done);
-                    json!({
-                        "id": id,
-                        "slot": entry.slot.as_str(),
-                        "done": done,
-                        "swapped": swapped.is_some(),
-                        "item": summary(catalog, kind, item_id),
-                    })
+                    PlanEntryView {
+                        item: summary(catalog, kind, item_id),
+                        id,
+                        slot: entry.slot,
+                        done,
+                        swapped: swapped.is_some(),
+                    }
                 })
                 .collect();
             let date = start + chrono::Duration::days(((week - 1) * 7 + d) as i64);
-            json!({"day": d + 1, "date": date.format("%Y-%m-%d").to_string(), "entries": entries})
+            PlanDayView {
+                day: d + 1,
+                date: date.format("%Y-%m-%d").to_string(),
+                entries,
+            }
         })
         .collect();
-    Ok(json!({
-        "template": {"id": plan.template_id, "title": title},
-        "start_date": plan.start_date,
-        "weeks": weeks,
-        "week": week,
-        "current_week": current_week(plan, weeks, today),
-        "days": days,
-        "progress": {"done": done_total, "total": entries_total},
-    }))
+    Ok(PlanWeekView {
+        template: TemplateRef {
+            id: plan.template_id.clone(),
+            title,
+        },
+        start_date: plan.start_date.clone(),
+        weeks,
+        week,
+        current_week: current_week(plan, weeks, today),
+        days,
+        progress: Progress {
+            done: done_total,
+            total: entries_total,
+        },
+    })
 }
 
-/// What a plan day shows of an item; `null` when it is no longer in the catalog.
-fn summary(catalog: &Catalog, kind: &str, id: &str) -> Value {
+/// What a plan day shows of an item (`available: false` once it left the catalog).
+fn summary(catalog: &Catalog, kind: &'static str, id: &str) -> ItemSummary {
     let Some(entry) = ItemRef::parse(kind, id).ok().and_then(|r| catalog.get(&r)) else {
-        return json!({"id": id, "kind": kind, "available": false});
+        return ItemSummary::Unavailable {
+            id: id.to_owned(),
+            kind,
+            available: false,
+        };
     };
     let item = &entry.item;
-    let mut v = json!({
-        "id": item.id, "kind": kind, "title": item.meta.title,
-        "premium": item.meta.premium, "image_url": item.meta.image_url, "available": true,
-    });
-    match &item.body {
-        Body::Recipe(r) => {
-            v["minutes"] = json!(r.minutes);
-            v["kcal"] = json!(r.kcal);
-        }
-        Body::Workout(w) => {
-            v["duration_minutes"] = json!(w.duration_minutes);
-            v["kcal_max"] = json!(w.kcal_max);
-        }
-        _ => {}
+    let figures = match &item.body {
+        Body::Recipe(r) => SummaryFigures::Recipe {
+            minutes: r.minutes,
+            kcal: r.kcal,
+        },
+        Body::Workout(w) => SummaryFigures::Workout {
+            duration_minutes: w.duration_minutes,
+            kcal_max: w.kcal_max,
+        },
+        _ => SummaryFigures::None {},
+    };
+    ItemSummary::Available {
+        id: item.id.clone(),
+        kind,
+        title: item.meta.title.clone(),
+        premium: item.meta.premium,
+        image_url: item.meta.image_url.clone(),
+        available: true,
+        figures,
     }
-    v
 }

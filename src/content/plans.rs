@@ -4,6 +4,7 @@
 //! recipes, the week a shopping-list line belongs to) and renders the week and the
 //! shopping list from the catalog.
 
+use super::plan_views::{PlanWeekView, ShoppingListView};
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -11,7 +12,6 @@ use fitpulse_actors::domain::{TimeZone, Units, UserId, local_date, now_millis};
 use fitpulse_actors::hub::Hub;
 use fitpulse_actors::ports::store::{EntitlementStore, StoreError};
 use fitpulse_actors::session::SessionError;
-use serde_json::Value;
 
 use super::Content;
 use super::plan::{self, PlanError, PlanOp, UserPlan};
@@ -89,7 +89,7 @@ impl Plans {
         user: UserId,
         zone: Option<TimeZone>,
         week: Option<usize>,
-    ) -> Result<Value, PlansError> {
+    ) -> Result<PlanWeekView, PlansError> {
         let plan = self.current(user).await?;
         Ok(plan::render_week(
             &plan,
@@ -125,7 +125,7 @@ impl Plans {
         token_premium: bool,
         template_id: String,
         start_date: Option<NaiveDate>,
-    ) -> Result<Value, PlansError> {
+    ) -> Result<PlanWeekView, PlansError> {
         let today = Self::today(zone);
         let start_date = start_date.unwrap_or(today);
         if (start_date - today).num_days().abs() > MAX_START_OFFSET_DAYS {
@@ -189,7 +189,7 @@ impl Plans {
         user: UserId,
         zone: Option<TimeZone>,
         week: Option<usize>,
-    ) -> Result<Value, PlansError> {
+    ) -> Result<ShoppingListView, PlansError> {
         let plan = self.current(user).await?;
         let week = self.week_or_current(&plan, zone, week)?;
         let list = shopping::list(&plan, week, &self.content.catalog)?;

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use super::plan_views::{AisleView, ShoppingLine, ShoppingListView};
 use fitpulse_actors::domain::{ItemRef, Units};
-use serde_json::{Value, json};
 
 use super::catalog::Catalog;
 use super::items::{Body, PlanTemplate, slug};
@@ -78,29 +78,30 @@ pub fn list(plan: &UserPlan, week: usize, catalog: &Catalog) -> Result<ShoppingL
 }
 
 /// The answer of `GET /v1/me/shopping-list`.
-pub fn render(plan: &UserPlan, list: &ShoppingList, units: Units) -> Value {
-    let mut aisles: BTreeMap<Aisle, Vec<Value>> = BTreeMap::new();
+pub fn render(plan: &UserPlan, list: &ShoppingList, units: Units) -> ShoppingListView {
+    let mut aisles: BTreeMap<Aisle, Vec<ShoppingLine>> = BTreeMap::new();
     for line in &list.lines {
         let (quantity, unit) = present(line.dimension, line.base, units);
-        aisles.entry(line.aisle).or_default().push(json!({
-            "id": line.id,
-            "name": line.name,
-            "quantity": quantity,
-            "unit": unit.as_str(),
-            "checked": plan.checked.contains(&format!("w{}:{}", list.week, line.id)),
-        }));
+        aisles.entry(line.aisle).or_default().push(ShoppingLine {
+            id: line.id.clone(),
+            name: line.name.clone(),
+            quantity,
+            unit: unit.as_str(),
+            checked: plan
+                .checked
+                .contains(&format!("w{}:{}", list.week, line.id)),
+        });
     }
-    let aisles: Vec<Value> = aisles
-        .into_iter()
-        .map(|(aisle, items)| json!({"aisle": aisle.as_str(), "items": items}))
-        .collect();
-    json!({
-        "week": list.week,
-        "units": units.as_str(),
-        "aisles": aisles,
-        "extras": plan.extras.iter().map(|e| json!({
-            "id": e.id, "name": e.name, "quantity": e.quantity,
-            "unit": e.unit.as_str(), "checked": e.checked,
-        })).collect::<Vec<_>>(),
-    })
+    ShoppingListView {
+        week: list.week,
+        units: units.as_str(),
+        aisles: aisles
+            .into_iter()
+            .map(|(aisle, items)| AisleView {
+                aisle: aisle.as_str(),
+                items,
+            })
+            .collect(),
+        extras: plan.extras.clone(),
+    }
 }

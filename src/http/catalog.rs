@@ -12,10 +12,11 @@ use fitpulse_actors::domain::{ContentKind, ItemRef};
 use serde_json::json;
 
 use super::cache::{CachePolicy, respond, tag_of};
-use super::views::{Page, object_schema};
+use super::views::Page;
 use super::{ApiError, Contracts, ErrorCode};
 use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::content::query::{Filter, ListQuery, QueryError};
+use crate::content::views::{ItemPreview, ItemView, Liked};
 use crate::content::{Content, Entry};
 use crate::store::Stores;
 
@@ -48,16 +49,11 @@ pub fn contracts(c: &mut Contracts) {
     }
 }
 
-object_schema! {
-    /// A catalog item's preview (kind, id, title, premium, tags, ...), as `content::items`
-    /// renders it.
-    ContentPreview
-}
+/// A catalog item as lists show it, with its like count.
+pub type ContentPreview = Liked<ItemPreview>;
 
-object_schema! {
-    /// A whole catalog item (recipe, workout, plan or post), as `content::items` renders it.
-    ContentItem
-}
+/// A whole catalog item (premium part included), with its like count.
+pub type ContentItem = Liked<ItemView>;
 
 impl From<QueryError> for ApiError {
     fn from(err: QueryError) -> Self {

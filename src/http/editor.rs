@@ -5,6 +5,7 @@
 //! whatever its state. Every change moves the read model's version, so cached reads
 //! revalidate; a newly published item is announced to connected apps as `content.new`.
 
+use crate::content::views::EditorDocument as ContentDocument;
 use actix_web::{HttpResponse, web};
 use fitpulse_actors::domain::{ContentKind, Role, now_millis};
 use fitpulse_actors::events::data::EventData;
@@ -13,8 +14,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::catalog::{ContentItem, item_ref};
-use super::views::object_schema;
+use super::catalog::item_ref;
 use super::{ApiError, Contracts, ErrorCode};
 use crate::auth::AuthUser;
 use crate::content::events::ContentNew;
@@ -60,19 +60,12 @@ pub fn contracts(c: &mut Contracts) {
         .errors(&[400, 403, 404]);
 }
 
-object_schema! {
-    /// A content item as an editor writes it (its kind's fields; `id` optional on create),
-    /// checked by `content::items::parse_document`.
-    ContentDocument
-}
-
 /// An item as the editor sees it, published or not.
 #[derive(Serialize, JsonSchema)]
 struct EditorView<'a> {
     id: &'a str,
     kind: &'static str,
     published: bool,
-    #[schemars(with = "ContentItem")]
     item: &'a Item,
 }
 

@@ -1,6 +1,7 @@
 //! Live-class routes: scheduling and running classes (coach role), listing them, results,
 //! reminders, and the status answers a CDN can cache (`max-age=2`, `ETag`, 304).
 
+use fitpulse_actors::events::data::live::ClassResults;
 use std::collections::HashMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -13,7 +14,7 @@ use serde_json::json;
 
 use super::cache::{CachePolicy, respond_hashed};
 use super::error::bounded_text;
-use super::views::{Page, object_schema, parse_time, rfc3339};
+use super::views::{Page, parse_time, rfc3339};
 use super::{ApiError, Contracts, ErrorCode};
 use crate::auth::AuthUser;
 use crate::config::LiveSettings;
@@ -112,11 +113,6 @@ struct ClassStatus {
 #[derive(Serialize, JsonSchema)]
 struct LiveStatus {
     items: Vec<ClassStatus>,
-}
-
-object_schema! {
-    /// The results of an ended class, as the class actor recorded them.
-    ClassResults
 }
 
 fn waiting_room_ms(settings: &LiveSettings) -> i64 {

@@ -14,13 +14,14 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::catalog::{ContentPreview, published};
+use super::catalog::published;
 use super::views::{Page, rfc3339};
 use super::{ApiError, Contracts, ErrorCode};
 use crate::auth::AuthUser;
 use crate::community::events::{CommunityPostLiked, ItemLiked};
 use crate::content::Content;
 use crate::content::query::{DEFAULT_LIMIT, MAX_LIMIT};
+use crate::content::views::MarkedItem;
 use crate::store::Stores;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -86,7 +87,7 @@ struct SaveState {
 #[derive(Serialize, JsonSchema)]
 struct Liked {
     liked_at: String,
-    #[schemars(with = "ContentPreview")]
+    #[schemars(with = "MarkedItem")]
     item: Value,
 }
 
@@ -94,7 +95,7 @@ struct Liked {
 #[derive(Serialize, JsonSchema)]
 struct Saved {
     saved_at: String,
-    #[schemars(with = "ContentPreview")]
+    #[schemars(with = "MarkedItem")]
     item: Value,
 }
 

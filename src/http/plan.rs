@@ -11,10 +11,10 @@ use chrono::NaiveDate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::views::object_schema;
 use super::{ApiError, Contracts, ErrorCode};
 use crate::auth::AuthUser;
 use crate::content::plan::{self, PlanError, PlanOp};
+use crate::content::plan_views::{PlanWeekView as PlanWeek, ShoppingListView as ShoppingList};
 use crate::content::plans::{Plans, PlansError};
 use crate::content::vocabulary::Unit;
 
@@ -93,16 +93,6 @@ pub fn contracts(c: &mut Contracts) {
         .empty(204)
         .bearer(who)
         .errors(edit_errors);
-}
-
-object_schema! {
-    /// One week of the member's plan, as `content::plans` renders it.
-    PlanWeek
-}
-
-object_schema! {
-    /// A week's shopping list, as `content::plans` renders it.
-    ShoppingList
 }
 
 #[derive(Serialize, JsonSchema)]

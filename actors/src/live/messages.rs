@@ -4,7 +4,7 @@ use crate::events::kinds;
 use std::time::Instant;
 
 use actix::prelude::*;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{LiveClass, LiveError, Participant, leaderboard::Sample};
 use crate::device::{Deliver, DeviceHandle, DeviceKey};
@@ -12,7 +12,8 @@ use crate::domain::{ClassId, ClassPhase, ClassState, LiveClassRecord, UserId};
 use crate::events::Frame;
 use crate::events::data::EventData;
 use crate::events::data::live::{
-    CueInterval, LiveCancelled, LiveCue, LiveEnded, LiveHighFive, LiveSnapshot, LiveStarted,
+    ClassResults, CueInterval, LiveCancelled, LiveCue, LiveEnded, LiveHighFive, LiveSnapshot,
+    LiveStarted,
 };
 
 /// Joins a socket to the class: it gets `live.snapshot`, then (with `since`) the class
@@ -335,17 +336,18 @@ impl Handler<ClassPush> for LiveClass {
                         .cloned()
                         .collect(),
                 };
-                let results = json!({
-                    "class_id": class_id,
-                    "title": self.record.title,
-                    "started_at": self.record.started_at.map(crate::events::rfc3339),
-                    "ended_at": self.record.ended_at.map(crate::events::rfc3339),
-                    "participants": self.participants.len(),
-                    "entries": entries,
-                });
+                let results = ClassResults {
+                    class_id,
+                    title: self.record.title.clone(),
+                    started_at: self.record.started_at.map(crate::events::rfc3339),
+                    ended_at: self.record.ended_at.map(crate::events::rfc3339),
+                    participants: self.participants.len(),
+                    entries,
+                };
                 let store = self.deps.classes.clone();
                 let id = self.record.id;
-                let text = results.to_string();
+                // A struct of strings, numbers and lists always serializes.
+                let text = serde_json::to_string(&results).expect("class results serialize");
                 let persist = async move { store.put_results(id, &text).await };
                 // The results are readable before anyone is told the class ended.
                 ctx.wait(persist.into_actor(self).map(move |persisted, act, ctx| {

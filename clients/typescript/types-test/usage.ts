@@ -13,6 +13,12 @@ export async function usage(client: FitpulseClient): Promise<void> {
   // @ts-expect-error: the schedule body has no such field
   await client.rest.post("/v1/live/classes", { body: { title: "x", scheduled_at: "y", duration_minutes: 1, colour: "red" } });
 
+  const recipe = await client.rest.get("/v1/recipes/{id}", { path: { id: "smoky-bean-chili" } });
+  const likes: number = recipe.likes;
+  const week = await client.rest.get("/v1/me/plan");
+  const firstSlot: string | undefined = week.days[0]?.entries[0]?.slot;
+  void [likes, firstSlot];
+
   const rt = client.realtime();
   rt.on("live.cue", (frame: FrameOf<"live.cue">) => {
     const text: string = frame.data.text;

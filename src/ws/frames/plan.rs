@@ -3,7 +3,8 @@
 use actix_web_actors::ws::WebsocketContext;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+
+use crate::content::plan::UserPlan;
 
 use crate::http::ErrorCode;
 use crate::ws::{Connection, replies};
@@ -15,9 +16,8 @@ pub struct PlanGet {}
 
 #[derive(Serialize, JsonSchema)]
 pub struct StoredPlan {
-    /// The stored plan document (`template_id`, `start_date`, `done`, `swaps`, `checked`,
-    /// `extras`), or `null` without a plan.
-    plan: Option<serde_json::Map<String, Value>>,
+    /// The stored plan document, or `null` without a plan.
+    plan: Option<UserPlan>,
 }
 
 impl PlanGet {
@@ -33,7 +33,11 @@ impl PlanGet {
             match hub.plan(user).await {
                 Ok(plan) => {
                     // Stored plans are JSON documents; an unreadable one shows as null.
-                    let plan = plan.and_then(|p| serde_json::from_str(&p).ok());
+                    let plan = plan.and_then(|text| {
+                        serde_json::from_str(&text)
+                            .inspect_err(|err| tracing::warn!(user_id = %user, error = %err, "a stored plan cannot be read"))
+                            .ok()
+                    });
                     replies::ok(id, &StoredPlan { plan })
                 }
                 Err(err) => replies::error(id, ErrorCode::from(&err), &err.to_string()),

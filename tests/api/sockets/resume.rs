@@ -171,15 +171,19 @@ async fn plan_get_answers_the_plan_the_session_loaded() {
     let (user, token) = app.member();
     app.stores
         .plans
-        .put_plan(user, r#"{"template":"lose-weight-2w","week":1}"#)
+        .put_plan(
+            user,
+            r#"{"template_id":"lose-weight-2w","start_date":"2026-11-23","done":["w1d1-lunch"],"chosen_at":1}"#,
+        )
         .await
         .expect("plan stored");
     let (mut socket, _) = app.connect_ready(&token, None).await;
     let reply = socket.request(5, "plan.get", json!({})).await;
     assert_eq!(
-        reply["data"]["plan"]["template"], "lose-weight-2w",
+        reply["data"]["plan"]["template_id"], "lose-weight-2w",
         "{reply}"
     );
+    assert_eq!(reply["data"]["plan"]["done"], json!(["w1d1-lunch"]));
     let (_, other) = app.member();
     let (mut socket, _) = app.connect_ready(&other, None).await;
     assert_eq!(

@@ -70,6 +70,19 @@ pub struct LiveEnded {
     pub top: Vec<Entry>,
 }
 
+/// The results of an ended class, as the class records them (`GET /v1/live/classes/{id}/results`).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ClassResults {
+    pub class_id: String,
+    pub title: String,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+    /// Everyone who took part.
+    pub participants: usize,
+    /// Every participant with a metric, best first.
+    pub entries: Vec<Entry>,
+}
+
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct LiveCancelled {
     pub class_id: String,

@@ -958,7 +958,7 @@ export interface paths {
             };
             requestBody: {
                 content: {
-                    "application/json": components["schemas"]["ContentDocument"];
+                    "application/json": components["schemas"]["EditorDocument"];
                 };
             };
             responses: {
@@ -1137,7 +1137,7 @@ export interface paths {
             };
             requestBody: {
                 content: {
-                    "application/json": components["schemas"]["ContentDocument"];
+                    "application/json": components["schemas"]["EditorDocument"];
                 };
             };
             responses: {
@@ -7724,7 +7724,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["PlanWeek"];
+                        "application/json": components["schemas"]["PlanWeekView"];
                     };
                 };
                 /** @description Bad Request */
@@ -7797,7 +7797,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["PlanWeek"];
+                        "application/json": components["schemas"]["PlanWeekView"];
                     };
                 };
                 /** @description Bad Request */
@@ -8510,7 +8510,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["ShoppingList"];
+                        "application/json": components["schemas"]["ShoppingListView"];
                     };
                 };
                 /** @description Bad Request */
@@ -9344,7 +9344,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["PageOfContentPreview"];
+                        "application/json": components["schemas"]["PageOfLikedItemPreview"];
                     };
                 };
                 /** @description Bad Request */
@@ -9403,7 +9403,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["ContentItem"];
+                        "application/json": components["schemas"]["LikedItemView"];
                     };
                 };
                 /** @description Bad Request */
@@ -9484,7 +9484,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["PageOfContentPreview"];
+                        "application/json": components["schemas"]["PageOfLikedItemPreview"];
                     };
                 };
                 /** @description Bad Request */
@@ -9543,7 +9543,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["ContentItem"];
+                        "application/json": components["schemas"]["LikedItemView"];
                     };
                 };
                 /** @description Bad Request */
@@ -9784,7 +9784,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["PageOfContentPreview"];
+                        "application/json": components["schemas"]["PageOfLikedItemPreview"];
                     };
                 };
                 /** @description Bad Request */
@@ -9843,7 +9843,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["ContentItem"];
+                        "application/json": components["schemas"]["LikedItemView"];
                     };
                 };
                 /** @description Bad Request */
@@ -10389,7 +10389,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["PageOfContentPreview"];
+                        "application/json": components["schemas"]["PageOfLikedItemPreview"];
                     };
                 };
                 /** @description Bad Request */
@@ -10448,7 +10448,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["ContentItem"];
+                        "application/json": components["schemas"]["LikedItemView"];
                     };
                 };
                 /** @description Bad Request */
@@ -10637,12 +10637,36 @@ export interface components {
             starts_at: string;
             title: string;
         };
+        /**
+         * @description Where an ingredient is found in a store; the shopping list groups by it.
+         * @enum {string}
+         */
+        Aisle: "produce" | "dairy" | "meat_fish" | "bakery" | "pantry" | "frozen" | "spices" | "drinks" | "other";
+        AisleView: {
+            aisle: string;
+            items: components["schemas"]["ShoppingLine"][];
+        };
         AnonymousBody: {
             device_id: string;
         };
-        /** @description The configuration one app build sees (`content::client_config::ClientConfig::for_client`). */
+        /** @description The configuration one app build sees (`GET /v1/config`). */
         AppConfig: {
-            [key: string]: unknown;
+            app_version: components["schemas"]["Version"];
+            /** @description Each feature, on or off for this build. */
+            features: {
+                [key: string]: boolean;
+            };
+            /** @description The build is below `min_version`: the app must update to go on. */
+            force_update: boolean;
+            latest_version: components["schemas"]["Version"];
+            min_version: components["schemas"]["Version"];
+            platform: string;
+            /** @description The shared settings with this platform's overrides. */
+            settings: {
+                [key: string]: unknown;
+            };
+            store_url: string | null;
+            update_available: boolean;
         };
         /** @description An App Store Server Notification v2: `{"signedPayload": "<JWS>"}`. */
         AppStoreNotification: {
@@ -10666,10 +10690,65 @@ export interface components {
             /** Format: uint16 */
             status: number;
         };
+        Block: {
+            name: string;
+            /** Format: uint32 */
+            seconds: number;
+        };
         /** @description Whether the member blocks the user now. */
         Blocked: {
             blocked: boolean;
         };
+        Body: {
+            /** @default [] */
+            diet: components["schemas"]["Diet"][];
+            ingredients: components["schemas"]["IngredientAnswer"][];
+            /** Format: uint32 */
+            kcal: number;
+            /** @constant */
+            kind: "recipe";
+            /** Format: uint32 */
+            minutes: number;
+            /** Format: double */
+            protein_g: number;
+            /**
+             * Format: uint32
+             * @default 1
+             */
+            servings: number;
+            /** @description Premium part. */
+            steps: string[];
+        } | {
+            /** @default [] */
+            blocks: components["schemas"]["Block"][];
+            body_focus: components["schemas"]["BodyFocus"][];
+            /** Format: uint32 */
+            duration_minutes: number;
+            equipment: components["schemas"]["Equipment"][];
+            /** Format: uint32 */
+            kcal_max: number;
+            /** Format: uint32 */
+            kcal_min: number;
+            /** @constant */
+            kind: "workout";
+            level: components["schemas"]["Level"];
+            /** @description Premium part: the video and the block-by-block script. */
+            video_ref: string;
+        } | {
+            /** @default  */
+            goal: string;
+            /** @constant */
+            kind: "plan";
+            /** @description Premium part. */
+            weeks: components["schemas"]["PlanTemplateWeek"][];
+        } | {
+            /** @description Premium part for premium posts. */
+            body: string;
+            /** @constant */
+            kind: "post";
+        };
+        /** @enum {string} */
+        BodyFocus: "full_body" | "upper_body" | "lower_body" | "core" | "cardio" | "mobility";
         BusView: {
             connected: boolean;
             /** @description `memory` or `nats`. */
@@ -10705,9 +10784,19 @@ export interface components {
             start_date?: string | null;
             template_id: string;
         };
-        /** @description The results of an ended class, as the class actor recorded them. */
+        /** @description The results of an ended class, as the class records them (`GET /v1/live/classes/{id}/results`). */
         ClassResults: {
-            [key: string]: unknown;
+            class_id: string;
+            ended_at: string | null;
+            /** @description Every participant with a metric, best first. */
+            entries: components["schemas"]["LeaderboardEntry"][];
+            /**
+             * Format: uint
+             * @description Everyone who took part.
+             */
+            participants: number;
+            started_at: string | null;
+            title: string;
         };
         /** @description The cacheable status of one class. */
         ClassStatus: {
@@ -10780,24 +10869,6 @@ export interface components {
         CommentBody: {
             text: string;
         };
-        /**
-         * @description A content item as an editor writes it (its kind's fields; `id` optional on create),
-         *     checked by `content::items::parse_document`.
-         */
-        ContentDocument: {
-            [key: string]: unknown;
-        };
-        /** @description A whole catalog item (recipe, workout, plan or post), as `content::items` renders it. */
-        ContentItem: {
-            [key: string]: unknown;
-        };
-        /**
-         * @description A catalog item's preview (kind, id, title, premium, tags, ...), as `content::items`
-         *     renders it.
-         */
-        ContentPreview: {
-            [key: string]: unknown;
-        };
         /** @description A drop as created. */
         CreatedDrop: {
             /** Format: uint32 */
@@ -10857,6 +10928,8 @@ export interface components {
             password?: string | null;
             roles: string[];
         };
+        /** @enum {string} */
+        Diet: "vegetarian" | "vegan" | "gluten_free" | "dairy_free" | "keto" | "high_protein" | "low_carb";
         DoneState: {
             done: boolean;
             item_id: string;
@@ -10912,10 +10985,33 @@ export interface components {
             counted: string;
             dry_run: boolean;
         };
+        /**
+         * @description An editor's flat document (`content::items::parse_document`): the fields every kind
+         *     shares, then exactly the fields of the item's kind (named by the path); `id` optional
+         *     on create.
+         */
+        EditorDocument: {
+            /**
+             * Format: uuid
+             * @description The member who wrote a post (absent for staff content); likes notify them.
+             * @default null
+             */
+            author_id?: string | null;
+            id?: string | null;
+            /** @default null */
+            image_url?: string | null;
+            /** @default false */
+            premium?: boolean;
+            /** @default  */
+            summary?: string;
+            /** @default [] */
+            tags?: string[];
+            title: string;
+        } | components["schemas"]["Recipe"] | components["schemas"]["Workout"] | components["schemas"]["PlanTemplate"] | components["schemas"]["Post"];
         /** @description An item as the editor sees it, published or not. */
         EditorView: {
             id: string;
-            item: components["schemas"]["ContentItem"];
+            item: components["schemas"]["StoredItem"];
             kind: string;
             published: boolean;
         };
@@ -10927,6 +11023,11 @@ export interface components {
             /** @description What granted it: a product purchase, a promotion, an operator. */
             source: string;
         };
+        /**
+         * @description Equipment a workout needs; `none` is bodyweight only.
+         * @enum {string}
+         */
+        Equipment: "none" | "mat" | "dumbbells" | "kettlebell" | "resistance_band" | "jump_rope" | "bike" | "treadmill";
         /** @description Every error answer: `{"error":{"code","message","details"}}`. */
         ErrorBody: {
             error: components["schemas"]["ErrorObject"];
@@ -10958,6 +11059,15 @@ export interface components {
             requested_at: string;
             /** @description `pending` or `ready`. */
             state: string;
+        };
+        /** @description An item the user added to their shopping list by hand. */
+        Extra: {
+            checked: boolean;
+            id: string;
+            name: string;
+            /** Format: double */
+            quantity: number;
+            unit: components["schemas"]["Unit"];
         };
         ExtraBody: {
             name: string;
@@ -11043,6 +11153,48 @@ export interface components {
             state: components["schemas"]["StateView"];
             title: string;
         };
+        Ingredient: {
+            /** @default other */
+            aisle?: components["schemas"]["Aisle"];
+            name: string;
+            /** Format: double */
+            quantity: number;
+            unit: components["schemas"]["Unit"];
+        };
+        IngredientAnswer: {
+            /** @default other */
+            aisle: components["schemas"]["Aisle"];
+            name: string;
+            /** Format: double */
+            quantity: number;
+            unit: components["schemas"]["Unit"];
+        };
+        /** @description What a plan day shows of an item. */
+        ItemSummary: ({
+            /** @description Always true. */
+            available: boolean;
+            id: string;
+            image_url: string | null;
+            /** @description `recipe` or `workout`. */
+            kind: string;
+            premium: boolean;
+            title: string;
+        } | {
+            /** Format: uint32 */
+            kcal: number;
+            /** Format: uint32 */
+            minutes: number;
+        } | {
+            /** Format: uint32 */
+            duration_minutes: number;
+            /** Format: uint32 */
+            kcal_max: number;
+        } | Record<string, never>) | {
+            /** @description Always false. */
+            available: boolean;
+            id: string;
+            kind: string;
+        };
         /** @description An Ed25519 public key (RFC 8037). */
         Jwk: {
             /** @description `EdDSA`. */
@@ -11062,11 +11214,127 @@ export interface components {
         Jwks: {
             keys: components["schemas"]["Jwk"][];
         };
+        /** @description One line of a leaderboard or of the final results. */
+        LeaderboardEntry: {
+            /** Format: uint32 */
+            heart_rate?: number | null;
+            name: string;
+            /** Format: double */
+            output?: number | null;
+            /** Format: double */
+            pace?: number | null;
+            /** Format: uint */
+            rank: number;
+            /** Format: uint32 */
+            reps?: number | null;
+            user_id: string;
+        };
+        /** @enum {string} */
+        Level: "beginner" | "intermediate" | "advanced";
         /** @description A liked item: its preview, or `{"kind","id","available":false}` once unpublished. */
         Liked: {
-            item: components["schemas"]["ContentPreview"];
+            item: components["schemas"]["MarkedItem"];
             liked_at: string;
         };
+        /** @description An answer with the item's current like count in front. */
+        LikedItemPreview: {
+            /** @description The member who wrote a post; absent for staff content. */
+            author_id?: string | null;
+            id: string;
+            image_url: string | null;
+            /** @description `recipe`, `workout`, `plan` or `post`. */
+            kind: string;
+            /** Format: uint64 */
+            likes: number;
+            premium: boolean;
+            published_at: string;
+            summary: string;
+            tags: string[];
+            title: string;
+            updated_at: string;
+        } | {
+            diet: components["schemas"]["Diet"][];
+            ingredients: components["schemas"]["IngredientAnswer"][];
+            /** Format: uint32 */
+            kcal: number;
+            /** Format: uint32 */
+            minutes: number;
+            /** Format: double */
+            protein_g: number;
+            /** Format: uint32 */
+            servings: number;
+        } | {
+            body_focus: components["schemas"]["BodyFocus"][];
+            /** Format: uint32 */
+            duration_minutes: number;
+            equipment: components["schemas"]["Equipment"][];
+            /** Format: uint32 */
+            kcal_max: number;
+            /** Format: uint32 */
+            kcal_min: number;
+            level: components["schemas"]["Level"];
+        } | {
+            /** Format: uint */
+            duration_weeks: number;
+            goal: string;
+        } | {
+            /** @description The first 200 characters of the body. */
+            excerpt: string;
+        };
+        /** @description An answer with the item's current like count in front. */
+        LikedItemView: {
+            /** @description The member who wrote a post; absent for staff content. */
+            author_id?: string | null;
+            id: string;
+            image_url: string | null;
+            /** @description `recipe`, `workout`, `plan` or `post`. */
+            kind: string;
+            /** Format: uint64 */
+            likes: number;
+            premium: boolean;
+            published_at: string;
+            summary: string;
+            tags: string[];
+            title: string;
+            updated_at: string;
+        } & (({
+            diet: components["schemas"]["Diet"][];
+            ingredients: components["schemas"]["IngredientAnswer"][];
+            /** Format: uint32 */
+            kcal: number;
+            /** Format: uint32 */
+            minutes: number;
+            /** Format: double */
+            protein_g: number;
+            /** Format: uint32 */
+            servings: number;
+        } | {
+            body_focus: components["schemas"]["BodyFocus"][];
+            /** Format: uint32 */
+            duration_minutes: number;
+            equipment: components["schemas"]["Equipment"][];
+            /** Format: uint32 */
+            kcal_max: number;
+            /** Format: uint32 */
+            kcal_min: number;
+            level: components["schemas"]["Level"];
+        } | {
+            /** Format: uint */
+            duration_weeks: number;
+            goal: string;
+        } | {
+            /** @description The first 200 characters of the body. */
+            excerpt: string;
+        }) & ({
+            steps: string[];
+        } | {
+            blocks: components["schemas"]["Block"][];
+            video_ref: string;
+        } | {
+            weeks: components["schemas"]["TemplateWeek"][];
+        } | {
+            body: string;
+        }));
         /** @description Whether the caller likes the item now, whether this call changed that, and its count. */
         LikeState: {
             changed: boolean;
@@ -11137,10 +11405,38 @@ export interface components {
             id: string;
             state: components["schemas"]["StateView"];
         };
+        /**
+         * @description What a like or a save shows of its item: the preview (with its like count) while it is
+         *     published.
+         */
+        MarkedItem: components["schemas"]["LikedItemPreview"] | components["schemas"]["UnavailableItem"];
+        /**
+         * @description A slot of a plan day: the workout or one of the meals.
+         * @enum {string}
+         */
+        MealSlot: "workout" | "breakfast" | "lunch" | "dinner" | "snack";
         /** @description Whether the member is in the group now, and whether this call changed that. */
         Membership: {
             changed: boolean;
             member: boolean;
+        };
+        /** @description Fields every kind has. */
+        Meta: {
+            /**
+             * Format: uuid
+             * @description The member who wrote a post (absent for staff content); likes notify them.
+             * @default null
+             */
+            author_id: string | null;
+            /** @default null */
+            image_url: string | null;
+            /** @default false */
+            premium: boolean;
+            /** @default  */
+            summary: string;
+            /** @default [] */
+            tags: string[];
+            title: string;
         };
         /** @description One node: what it says in its heartbeats, and when this node last heard it. */
         NodeStatus: {
@@ -11247,14 +11543,6 @@ export interface components {
          * @description A list answer: `{"items": [...], "next_cursor": ...}`; `next_cursor` is null on the
          *     last page.
          */
-        PageOfContentPreview: {
-            items: components["schemas"]["ContentPreview"][];
-            next_cursor: string | null;
-        };
-        /**
-         * @description A list answer: `{"items": [...], "next_cursor": ...}`; `next_cursor` is null on the
-         *     last page.
-         */
         PageOfEntitlementView: {
             items: components["schemas"]["EntitlementView"][];
             next_cursor: string | null;
@@ -11281,6 +11569,14 @@ export interface components {
          */
         PageOfLiked: {
             items: components["schemas"]["Liked"][];
+            next_cursor: string | null;
+        };
+        /**
+         * @description A list answer: `{"items": [...], "next_cursor": ...}`; `next_cursor` is null on the
+         *     last page.
+         */
+        PageOfLikedItemPreview: {
+            items: components["schemas"]["LikedItemPreview"][];
             next_cursor: string | null;
         };
         /**
@@ -11335,9 +11631,65 @@ export interface components {
         PaymentEventBody: {
             [key: string]: unknown;
         };
-        /** @description One week of the member's plan, as `content::plans` renders it. */
-        PlanWeek: {
-            [key: string]: unknown;
+        PlanDayView: {
+            /** @description `YYYY-MM-DD`. */
+            date: string;
+            /**
+             * Format: uint
+             * @description From 1.
+             */
+            day: number;
+            entries: components["schemas"]["PlanEntryView"][];
+        };
+        PlanEntryView: {
+            done: boolean;
+            /** @description Stable within the template: `w1d3-lunch`. */
+            id: string;
+            item: components["schemas"]["ItemSummary"];
+            slot: components["schemas"]["MealSlot"];
+            /** @description The member swapped the template's recipe for another. */
+            swapped: boolean;
+        };
+        PlanTemplate: {
+            /** @default  */
+            goal?: string;
+            /** @description Premium part. */
+            weeks: components["schemas"]["PlanTemplateWeek"][];
+        };
+        PlanTemplateDay: {
+            entries: components["schemas"]["PlanTemplateEntry"][];
+        };
+        /** @description One thing to do on a plan day: a workout, or a meal in a slot. */
+        PlanTemplateEntry: {
+            /** @description A workout id when `slot` is `workout`, else a recipe id. */
+            ref: string;
+            slot: components["schemas"]["MealSlot"];
+        };
+        PlanTemplateWeek: {
+            days: components["schemas"]["PlanTemplateDay"][];
+        };
+        /** @description Week `week` of the member's plan (`GET /v1/me/plan`). */
+        PlanWeekView: {
+            /**
+             * Format: uint
+             * @description The week the member is in today (in their time zone).
+             */
+            current_week: number;
+            days: components["schemas"]["PlanDayView"][];
+            progress: components["schemas"]["Progress"];
+            /** @description `YYYY-MM-DD`, the first day of week 1. */
+            start_date: string;
+            template: components["schemas"]["TemplateRef"];
+            /**
+             * Format: uint
+             * @description The week shown, from 1.
+             */
+            week: number;
+            /**
+             * Format: uint
+             * @description How many weeks the plan has.
+             */
+            weeks: number;
         };
         /** @enum {string} */
         Platform: "ios" | "android" | "web";
@@ -11366,6 +11718,10 @@ export interface components {
             };
             /** @default null */
             store_url: string | null;
+        };
+        Post: {
+            /** @description Premium part for premium posts. */
+            body: string;
         };
         PostBody: {
             image_ref?: string | null;
@@ -11418,6 +11774,12 @@ export interface components {
             timezone?: string | null;
             units?: string | null;
         };
+        Progress: {
+            /** Format: uint */
+            done: number;
+            /** Format: uint */
+            total: number;
+        };
         /** @description A drop as buyers see it. */
         PublicDrop: {
             currency: string;
@@ -11467,6 +11829,24 @@ export interface components {
             /** @description `ok` or `unavailable: <why>`. */
             store: string;
         };
+        Recipe: {
+            /** @default [] */
+            diet?: components["schemas"]["Diet"][];
+            ingredients: components["schemas"]["Ingredient"][];
+            /** Format: uint32 */
+            kcal: number;
+            /** Format: uint32 */
+            minutes: number;
+            /** Format: double */
+            protein_g: number;
+            /**
+             * Format: uint32
+             * @default 1
+             */
+            servings?: number;
+            /** @description Premium part. */
+            steps: string[];
+        };
         RegisterBody: {
             display_name: string;
             email: string;
@@ -11513,7 +11893,7 @@ export interface components {
         };
         /** @description A saved item: its preview, or `{"kind","id","available":false}` once unpublished. */
         Saved: {
-            item: components["schemas"]["ContentPreview"];
+            item: components["schemas"]["MarkedItem"];
             saved_at: string;
         };
         /** @description Whether the caller has the item saved now, and whether this call changed that. */
@@ -11592,9 +11972,24 @@ export interface components {
             /** Format: uint */
             pushed_to: number;
         };
-        /** @description A week's shopping list, as `content::plans` renders it. */
-        ShoppingList: {
-            [key: string]: unknown;
+        ShoppingLine: {
+            checked: boolean;
+            /** @description Stable across renders: the ingredient's slug and dimension (`oats~mass`). */
+            id: string;
+            name: string;
+            /** Format: double */
+            quantity: number;
+            unit: string;
+        };
+        /** @description A week's shopping list (`GET /v1/me/shopping-list`). */
+        ShoppingListView: {
+            aisles: components["schemas"]["AisleView"][];
+            /** @description What the member added by hand. */
+            extras: components["schemas"]["Extra"][];
+            /** @description `metric` or `imperial`: the member's units. */
+            units: string;
+            /** Format: uint */
+            week: number;
         };
         SocialBody: {
             /** @description Apple gives the name only to the app, on the first sign-in. */
@@ -11618,6 +12013,17 @@ export interface components {
             clicked_at: string | null;
             dismissed_at: string | null;
             read_at: string | null;
+        };
+        /** @description A catalog item as stored and held in the read model (and as editors see it). */
+        StoredItem: {
+            body: components["schemas"]["Body"];
+            /** Format: int64 */
+            created_at: number;
+            id: string;
+            meta: components["schemas"]["Meta"];
+            published: boolean;
+            /** Format: int64 */
+            updated_at: number;
         };
         /** @description The caller's subscriptions and whether any grants premium now. */
         SubscriptionAnswer: {
@@ -11643,6 +12049,34 @@ export interface components {
             item_id: string;
             recipe_id: string | null;
         };
+        TemplateDay: {
+            /**
+             * Format: uint
+             * @description From 1.
+             */
+            day: number;
+            entries: components["schemas"]["TemplateEntry"][];
+        };
+        TemplateEntry: {
+            /** @description Stable within the template: `w1d3-lunch`. */
+            id: string;
+            /** @description The workout or recipe id. */
+            ref: string;
+            slot: components["schemas"]["MealSlot"];
+        };
+        TemplateRef: {
+            id: string;
+            title: string;
+        };
+        /** @description A week of a plan template. */
+        TemplateWeek: {
+            days: components["schemas"]["TemplateDay"][];
+            /**
+             * Format: uint
+             * @description From 1.
+             */
+            week: number;
+        };
         /** @enum {string} */
         Tier: "premium" | "free";
         /** @description The OAuth 2 token answer (RFC 6749 §5.1), plus `user` when a user signed in. */
@@ -11661,6 +12095,19 @@ export interface components {
             /** @description Present when a user signed in. */
             user?: components["schemas"]["UserView"] | null;
         };
+        /** @description A liked or saved item that is no longer published. */
+        UnavailableItem: {
+            /** @description Always false. */
+            available: boolean;
+            id: string;
+            kind: string;
+        };
+        /**
+         * @description Ingredient units. Mass and volume convert between metric and imperial; `piece`
+         *     (and the like) never converts.
+         * @enum {string}
+         */
+        Unit: "g" | "kg" | "oz" | "lb" | "ml" | "l" | "tsp" | "tbsp" | "cup" | "fl_oz" | "piece" | "pinch";
         UpgradeBody: {
             display_name?: string | null;
             email: string;
@@ -11713,6 +12160,21 @@ export interface components {
              *     changes no subscription).
              */
             status: string;
+        };
+        Workout: {
+            /** @default [] */
+            blocks?: components["schemas"]["Block"][];
+            body_focus: components["schemas"]["BodyFocus"][];
+            /** Format: uint32 */
+            duration_minutes: number;
+            equipment: components["schemas"]["Equipment"][];
+            /** Format: uint32 */
+            kcal_max: number;
+            /** Format: uint32 */
+            kcal_min: number;
+            level: components["schemas"]["Level"];
+            /** @description Premium part: the video and the block-by-block script. */
+            video_ref: string;
         };
     };
     responses: never;

@@ -107,6 +107,14 @@ export type DropSoldOut = StockLevel;
  */
 export type DropStock = StockLevel;
 /**
+ * Ingredient units. Mass and volume convert between metric and imperial; `piece`
+ * (and the like) never converts.
+ *
+ * This interface was referenced by `ProtocolSchemas`'s JSON-Schema
+ * via the `definition` "Unit".
+ */
+export type Unit = "g" | "kg" | "oz" | "lb" | "ml" | "l" | "tsp" | "tbsp" | "cup" | "fl_oz" | "piece" | "pinch";
+/**
  * The buyer's reservation lapsed unpaid.
  *
  * This interface was referenced by `ProtocolSchemas`'s JSON-Schema
@@ -336,6 +344,19 @@ export interface StockLevel {
  */
 export interface EntitlementsChanged {
   entitlements: ActiveEntitlement[];
+}
+/**
+ * An item the user added to their shopping list by hand.
+ *
+ * This interface was referenced by `ProtocolSchemas`'s JSON-Schema
+ * via the `definition` "Extra".
+ */
+export interface Extra {
+  checked: boolean;
+  id: string;
+  name: string;
+  quantity: number;
+  unit: Unit;
 }
 /**
  * This interface was referenced by `ProtocolSchemas`'s JSON-Schema
@@ -691,12 +712,36 @@ export interface SessionReady {
  */
 export interface StoredPlan {
   /**
-   * The stored plan document (`template_id`, `start_date`, `done`, `swaps`, `checked`,
-   * `extras`), or `null` without a plan.
+   * The stored plan document, or `null` without a plan.
    */
-  plan: {
-    [k: string]: unknown | undefined;
-  } | null;
+  plan: UserPlan | null;
+}
+/**
+ * The stored document.
+ *
+ * This interface was referenced by `ProtocolSchemas`'s JSON-Schema
+ * via the `definition` "UserPlan".
+ */
+export interface UserPlan {
+  /**
+   * Checked shopping lines, as `w{week}:{line id}`.
+   */
+  checked: string[];
+  chosen_at: number;
+  done: string[];
+  extras: Extra[];
+  next_extra: number;
+  /**
+   * `YYYY-MM-DD`, the first day of week 1.
+   */
+  start_date: string;
+  /**
+   * Meal entry id -> the recipe eaten instead.
+   */
+  swaps: {
+    [k: string]: string | undefined;
+  };
+  template_id: string;
 }
 /**
  * The access token expires soon: send `auth.refresh`, or the socket closes 4001 at expiry.

@@ -64,6 +64,9 @@ export interface RealtimeEvents {
   refetch: ServerFrameData["resume.incomplete"];
   /** Every frame delivered (each sequenced one once). */
   frame: ServerFrame;
+  /** A class's events after the last `class_seq` are no longer all kept (the class keeps
+   *  its last 200): take the snapshot as the class's state; the cues in between are gone. */
+  classRefetch: { classId: string; classSeq: number };
   /** A class could not be re-joined after a reconnect (ended, cancelled, forbidden). */
   rejoinFailed: { classId: string; error: FitpulseError };
 }
@@ -92,6 +95,8 @@ interface Pending {
 }
 
 const OPEN = 1;
+/** How long a connection must hold before the reconnect backoff starts over. */
+const STABLE_AFTER_MS = 10_000;
 const FINAL_CLOSES = new Set<number>([CloseCode.notAUser, CloseCode.tooManySockets]);
 
 export class Realtime extends Emitter<AllEvents> {
@@ -101,6 +106,11 @@ export class Realtime extends Emitter<AllEvents> {
   private attempt = 0;
   private retry: ReturnType<typeof setTimeout> | null = null;
   private connectTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Resets the backoff once a connection has stayed up a while (not merely said ready). */
+  private stableTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Bumped by every dial and every shut: an `open()` that awaited and finds it changed
+   *  was overtaken (paused, closed, or dialed again) and gives up. */
+  private generation = 0;
   private backgroundTimer: ReturnType<typeof setTimeout> | null = null;
   private pending = new Map<number, Pending>();
   private waiters = new Set<() => void>();
@@ -108,6 +118,8 @@ export class Realtime extends Emitter<AllEvents> {
   /** The user's last processed feed `seq` (null before the first connection). */
   private lastSeqValue: number | null = null;
   private seqKey: string | null = null;
+  /** Whose feed `lastSeq` belongs to. */
+  private seqUser: string | null = null;
   /** Classes to re-join after a reconnect, with the last `class_seq` seen of each. */
   private classes = new Map<string, number | null>();
   /** Classes whose `join` call is waiting for its reply (not re-joined meanwhile). */
@@ -135,6 +147,11 @@ export class Realtime extends Emitter<AllEvents> {
       backgroundGraceMs: options.backgroundGraceMs ?? 30_000,
       autoLifecycle: options.autoLifecycle ?? typeof (globalThis as { document?: unknown }).document !== "undefined",
     };
+    // Signed out: this user's socket closes and nothing of theirs is carried to the next.
+    this.tokens.on("signedout", () => {
+      if (this.stateValue !== "idle" && this.stateValue !== "stopped") this.shut("stopped", CloseCode.normal, "signed out");
+      this.forgetUser();
+    });
   }
 
   get state(): ConnectionState {
@@ -243,10 +260,12 @@ export class Realtime extends Emitter<AllEvents> {
   }
 
   private shut(state: ConnectionState, code: number, reason: string): void {
+    this.generation += 1;
     this.clearTimers();
     const ws = this.ws;
     this.ws = null;
     this.failPending("disconnected", "the socket closed");
+    if (state === "stopped") this.failWaiters();
     if (ws) {
       ws.onclose = null;
       ws.onmessage = null;
@@ -260,43 +279,61 @@ export class Realtime extends Emitter<AllEvents> {
   }
 
   private clearTimers(): void {
-    for (const timer of [this.retry, this.connectTimer]) if (timer) clearTimeout(timer);
+    for (const timer of [this.retry, this.connectTimer, this.stableTimer]) if (timer) clearTimeout(timer);
     this.retry = null;
     this.connectTimer = null;
+    this.stableTimer = null;
+  }
+
+  /** Requests waiting for a connection that will not come. */
+  private failWaiters(): void {
+    for (const fail of [...this.waiters]) fail();
+    this.waiters.clear();
+  }
+
+  private forgetUser(): void {
+    this.seqKey = null;
+    this.seqUser = null;
+    this.lastSeqValue = null;
+    this.classes.clear();
   }
 
   private async open(): Promise<void> {
     this.clearTimers();
+    const generation = ++this.generation;
     this.setState("connecting");
-    let token: string | null;
     try {
-      token = await this.tokens.access();
-      if (this.seqKey === null) await this.loadSeq();
+      const token = await this.tokens.access();
+      const user = await this.tokens.userId();
+      if (user !== this.seqUser || this.seqKey === null) await this.loadSeq(user);
+      if (generation !== this.generation) return; // paused, closed or dialed again meanwhile
+      if (!token) {
+        this.setState("stopped", { reason: "signed out" });
+        return;
+      }
+      this.dial(token);
     } catch {
-      if (this.stateValue === "connecting") this.reconnectLater();
-      return;
+      // Storage, the token source or the WebSocket constructor failed: try again later.
+      if (generation === this.generation) this.reconnectLater();
     }
-    if (this.stateValue !== "connecting") return; // paused or closed meanwhile
-    if (!token) {
-      this.setState("stopped", { reason: "signed out" });
-      return;
-    }
-    const query = new URLSearchParams({ access_token: token, ...this.options.params });
-    if (this.lastSeqValue !== null) query.set("since", String(this.lastSeqValue));
-    let ws: WebSocketLike;
-    try {
-      ws = new this.WebSocketImpl(`${this.wsUrl}?${query}`);
-    } catch {
-      this.reconnectLater();
-      return;
-    }
+  }
+
+  private dial(token: string): void {
+    let query = `access_token=${encodeURIComponent(token)}`;
+    for (const [key, value] of Object.entries(this.options.params)) query += `&${key}=${encodeURIComponent(value)}`;
+    if (this.lastSeqValue !== null) query += `&since=${this.lastSeqValue}`;
+    const ws = new this.WebSocketImpl(`${this.wsUrl}?${query}`);
     const previous = this.ws;
     this.ws = ws;
     this.socketToken = token;
     if (previous) {
       previous.onclose = null;
       previous.onmessage = null;
-      previous.close(CloseCode.normal, "replaced");
+      try {
+        previous.close(CloseCode.normal, "replaced");
+      } catch {
+        // Already gone.
+      }
     }
     ws.onmessage = (event) => {
       if (ws === this.ws && typeof event.data === "string") this.receive(event.data);
@@ -341,7 +378,9 @@ export class Realtime extends Emitter<AllEvents> {
           if (token) void this.open();
           else this.setState("stopped", { code, reason: "signed out" });
         },
-        () => this.reconnectLater(code, reason),
+        () => {
+          if (this.stateValue === "reconnecting") this.reconnectLater(code, reason);
+        },
       );
       return;
     }
@@ -374,9 +413,11 @@ export class Realtime extends Emitter<AllEvents> {
         this.waiters.delete(wake);
         reject(new FitpulseError(0, "timeout", `not connected in time to send ${type}`));
       }, Math.max(0, deadline - Date.now()));
+      // Called when the connection opens, or (stopped) when it never will.
       const wake = () => {
         clearTimeout(timer);
-        resolve();
+        if (this.stateValue === "open") resolve();
+        else reject(new FitpulseError(0, "not_connected", `the connection stopped: ${type} was not sent`));
       };
       this.waiters.add(wake);
     });
@@ -411,8 +452,13 @@ export class Realtime extends Emitter<AllEvents> {
         break;
       case "live.snapshot": {
         const snapshot = data as unknown as ServerFrameData["live.snapshot"];
-        // Without `since` the class starts here; with it, the catch-up frames follow.
-        if (snapshot.since == null && this.classes.has(snapshot.class.id)) this.classes.set(snapshot.class.id, snapshot.class_seq);
+        // Without `since` the class starts here; with it, the catch-up frames follow, unless
+        // they are no longer all kept: then the snapshot is where the class is.
+        const incomplete = snapshot.since != null && !snapshot.complete;
+        if ((snapshot.since == null || incomplete) && this.classes.has(snapshot.class.id)) {
+          this.classes.set(snapshot.class.id, snapshot.class_seq);
+        }
+        if (incomplete) this.emit("classRefetch", { classId: snapshot.class.id, classSeq: snapshot.class_seq });
         break;
       }
       case "token.expiring":
@@ -437,8 +483,12 @@ export class Realtime extends Emitter<AllEvents> {
   private ready(data: ServerFrameData["session.ready"]): void {
     if (this.connectTimer) clearTimeout(this.connectTimer);
     this.connectTimer = null;
-    this.attempt = 0;
     this.refreshedAfterRefusal = false;
+    // A server that accepts and then drops every connection must not get a fast loop: the
+    // backoff starts over only once this connection has held for a while.
+    this.stableTimer = setTimeout(() => {
+      this.attempt = 0;
+    }, STABLE_AFTER_MS);
     if (this.lastSeqValue === null) this.rememberSeq(data.last_seq);
     this.setState("open");
     for (const wake of [...this.waiters]) wake();
@@ -480,12 +530,16 @@ export class Realtime extends Emitter<AllEvents> {
 
   // --- the feed position -------------------------------------------------------------------
 
-  private async loadSeq(): Promise<void> {
-    const user = await this.tokens.userId();
-    this.seqKey = `fitpulse.seq.${user ?? "anonymous"}`;
-    const stored = await this.storage.get(this.seqKey);
+  private async loadSeq(user: string | null): Promise<void> {
+    const key = `fitpulse.seq.${user ?? "anonymous"}`;
+    const stored = await this.storage.get(key);
+    // Another user's classes are not this one's (the first load keeps classes joined early).
+    if (this.seqUser !== null && user !== this.seqUser) this.classes.clear();
     const value = stored === null ? NaN : Number(stored);
     this.lastSeqValue = Number.isSafeInteger(value) && value >= 0 ? value : null;
+    // Only once read: a failed read is tried again on the next dial.
+    this.seqKey = key;
+    this.seqUser = user;
   }
 
   private rememberSeq(seq: number): void {

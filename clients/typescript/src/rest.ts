@@ -116,10 +116,13 @@ export class RestClient {
         throw new FitpulseError(0, "network_error", err instanceof Error ? err.message : String(err));
       }
     };
-    let response = await send(auth ? await this.tokens.access() : null);
+    const token = auth ? await this.tokens.access() : null;
+    let response = await send(token);
     if (response.status === 401 && auth) {
-      // The token was refused (expired early, revoked): one refresh, one retry.
-      const fresh = await this.tokens.refresh().catch(() => null);
+      // The token was refused (expired early, revoked): one retry, with the token another
+      // caller refreshed meanwhile, or else with one refreshed now.
+      const current = await this.tokens.access().catch(() => null);
+      const fresh = current && current !== token ? current : await this.tokens.refresh().catch(() => null);
       if (fresh) response = await send(fresh);
     }
     const text = await response.text();
@@ -149,7 +152,9 @@ export class RestClient {
     for (const [key, value] of Object.entries(query ?? {})) {
       if (value !== undefined) search.set(key, String(value));
     }
-    const suffix = search.size ? `?${search}` : "";
+    // `search.size` is missing on older Safari and React Native.
+    const text = search.toString();
+    const suffix = text ? `?${text}` : "";
     return `${this.baseUrl}${filled}${suffix}`;
   }
 }

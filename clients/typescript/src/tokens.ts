@@ -50,6 +50,9 @@ export function claimsOf(token: string): Record<string, unknown> {
 export class Tokens extends Emitter<{ signedout: void; refreshed: string }> {
   private stored: StoredTokens | null | undefined;
   private inflight: Promise<string | null> | null = null;
+  /** Bumped by every sign-in and sign-out: a refresh that finds it changed when its answer
+   *  arrives drops the answer instead of bringing back a login that ended. */
+  private epoch = 0;
   /** How many refreshes actually ran (not how many were asked for). */
   refreshes = 0;
 
@@ -67,7 +70,15 @@ export class Tokens extends Emitter<{ signedout: void; refreshed: string }> {
     if (this.getToken) return this.getToken({ forceRefresh: false });
     const tokens = await this.load();
     if (!tokens) return null;
-    if (tokens.expires_at - Date.now() < this.marginMs && tokens.refresh_token) return this.refresh();
+    if (tokens.expires_at - Date.now() < this.marginMs && tokens.refresh_token) {
+      try {
+        return await this.refresh();
+      } catch (err) {
+        // The refresh failed (network); the current token still works until it expires.
+        if (this.stored && this.stored.expires_at > Date.now()) return this.stored.access_token;
+        throw err;
+      }
+    }
     return tokens.access_token;
   }
 
@@ -83,6 +94,11 @@ export class Tokens extends Emitter<{ signedout: void; refreshed: string }> {
 
   /** Keeps a token answer of the server (after login, register, a refresh). */
   async save(answer: TokenAnswer): Promise<void> {
+    this.epoch += 1;
+    await this.keep(answer);
+  }
+
+  private async keep(answer: TokenAnswer): Promise<void> {
     this.stored = {
       access_token: answer.access_token,
       refresh_token: answer.refresh_token ?? null,
@@ -95,6 +111,7 @@ export class Tokens extends Emitter<{ signedout: void; refreshed: string }> {
    *  returned so the caller may revoke it. */
   async clear({ quiet = false }: { quiet?: boolean } = {}): Promise<string | null> {
     const refresh = (await this.load())?.refresh_token ?? null;
+    this.epoch += 1;
     this.stored = null;
     await this.storage.remove(TOKENS_KEY);
     if (!quiet) this.emit("signedout", undefined);
@@ -106,7 +123,13 @@ export class Tokens extends Emitter<{ signedout: void; refreshed: string }> {
   current(): string | null | undefined {
     if (this.stored === undefined) {
       const raw = this.storage.get(TOKENS_KEY);
-      if (raw instanceof Promise) return undefined;
+      if (raw instanceof Promise) {
+        // Read in the background; asked again, the answer is there.
+        raw.then((text) => {
+          if (this.stored === undefined) this.stored = parseTokens(text);
+        }, () => undefined);
+        return undefined;
+      }
       this.stored = parseTokens(raw);
     }
     return this.stored?.access_token ?? null;
@@ -126,8 +149,17 @@ export class Tokens extends Emitter<{ signedout: void; refreshed: string }> {
       if (token) this.emit("refreshed", token);
       return token;
     }
+    // Another tab (sharing `localStorage`) may have rotated the tokens since they were
+    // read: use its fresh ones rather than spend a refresh token it already used.
+    const before = this.stored;
+    this.stored = undefined;
     const tokens = await this.load();
     if (!tokens?.refresh_token) return null;
+    if (before && tokens.access_token !== before.access_token && tokens.expires_at - Date.now() >= this.marginMs) {
+      this.emit("refreshed", tokens.access_token);
+      return tokens.access_token;
+    }
+    const epoch = this.epoch;
     let answer: TokenAnswer;
     try {
       answer = (await this.post("/oauth/token", {
@@ -137,10 +169,13 @@ export class Tokens extends Emitter<{ signedout: void; refreshed: string }> {
     } catch (err) {
       // A refused refresh token (used, revoked, expired) ends the login; a network error
       // does not.
-      if (err instanceof FitpulseError && (err.status === 400 || err.status === 401)) await this.clear();
+      if (epoch === this.epoch && err instanceof FitpulseError && (err.status === 400 || err.status === 401)) {
+        await this.clear();
+      }
       throw err;
     }
-    await this.save(answer);
+    if (epoch !== this.epoch) return (await this.load())?.access_token ?? null; // signed out or in meanwhile
+    await this.keep(answer);
     this.emit("refreshed", answer.access_token);
     return answer.access_token;
   }

@@ -213,6 +213,37 @@ test("closed as the oldest of too many sockets, the connection stops instead of 
   }
 });
 
+test("after a sign-out the next user on the same client starts from their own feed", async () => {
+  const server = await new Server().start();
+  try {
+    const admin = server.adminToken();
+    const storage = memoryStorage();
+    const { sdk, userId: first } = await member(server.baseUrl, { storage });
+    const rt = sdk.realtime(FAST);
+    const seen = collect(rt);
+    rt.connect();
+    await until(() => rt.state === "open", 10_000, "the first user's connection");
+    for (let n = 1; n <= 5; n++) await server.push(admin, first, { n });
+    await until(() => seen.length === 5, 10_000, "the first user's events");
+
+    await sdk.auth.logout();
+    assert.equal(rt.state, "stopped", "signing out closes the connection");
+    const answer = await sdk.auth.register(`m-${crypto.randomUUID()}@sdk.test`, "a long password 1", "Second");
+    const second = answer.user.id;
+    seen.length = 0;
+    rt.connect();
+    await until(() => rt.state === "open", 10_000, "the second user's connection");
+    // The second user's first event is seq 1 of their own feed, not a repeat of the first's.
+    await server.push(admin, second, { n: 1 });
+    await until(() => seen.length === 1, 10_000, "the second user's first event");
+    assert.equal(seen[0].seq, 1);
+    assert.equal(storage.get(`fitpulse.seq.${first}`), "5", "the first user's position is theirs");
+    rt.close();
+  } finally {
+    await server.dispose();
+  }
+});
+
 describe("tokens", () => {
   let server;
   before(async () => {

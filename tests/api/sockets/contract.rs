@@ -54,6 +54,12 @@ fn check_against(message: &str, frame: &Value) {
 pub fn check(frame: &Value, sent: &HashMap<u64, String>) {
     if frame.get("reply_to").is_some() {
         if frame.get("error").is_some() {
+            // An error answers a frame this socket sent, or one without a readable id.
+            let id = frame["reply_to"].as_u64();
+            assert!(
+                id.is_none_or(|id| sent.contains_key(&id)),
+                "contract: an error reply to no frame this socket sent: {frame}"
+            );
             return check_against(ERROR_REPLY, frame);
         }
         let kind = frame["reply_to"]

@@ -174,8 +174,9 @@ impl Socket {
         // Remembered for the contract check of the reply; frames that are not JSON get an
         // error reply, which needs no type.
         if let Ok(frame) = serde_json::from_str::<Value>(&text)
-            && let (Some(id), Some(kind)) = (frame["id"].as_u64(), frame["type"].as_str())
+            && let Some(id) = frame["id"].as_u64()
         {
+            let kind = frame["type"].as_str().unwrap_or_default();
             self.sent.insert(id, kind.to_owned());
         }
         self.framed

@@ -84,6 +84,7 @@ var CloseCode = {
 
 // src/realtime.ts
 var OPEN = 1;
+var STABLE_AFTER_MS = 1e4;
 var FINAL_CLOSES = /* @__PURE__ */ new Set([CloseCode.notAUser, CloseCode.tooManySockets]);
 var Realtime = class extends Emitter {
   constructor(wsUrl, tokens, storage, WebSocketImpl, options = {}) {
@@ -102,6 +103,10 @@ var Realtime = class extends Emitter {
       backgroundGraceMs: options.backgroundGraceMs ?? 3e4,
       autoLifecycle: options.autoLifecycle ?? typeof globalThis.document !== "undefined"
     };
+    this.tokens.on("signedout", () => {
+      if (this.stateValue !== "idle" && this.stateValue !== "stopped") this.shut("stopped", CloseCode.normal, "signed out");
+      this.forgetUser();
+    });
   }
   ws = null;
   socketToken = null;
@@ -109,6 +114,11 @@ var Realtime = class extends Emitter {
   attempt = 0;
   retry = null;
   connectTimer = null;
+  /** Resets the backoff once a connection has stayed up a while (not merely said ready). */
+  stableTimer = null;
+  /** Bumped by every dial and every shut: an `open()` that awaited and finds it changed
+   *  was overtaken (paused, closed, or dialed again) and gives up. */
+  generation = 0;
   backgroundTimer = null;
   pending = /* @__PURE__ */ new Map();
   waiters = /* @__PURE__ */ new Set();
@@ -116,6 +126,8 @@ var Realtime = class extends Emitter {
   /** The user's last processed feed `seq` (null before the first connection). */
   lastSeqValue = null;
   seqKey = null;
+  /** Whose feed `lastSeq` belongs to. */
+  seqUser = null;
   /** Classes to re-join after a reconnect, with the last `class_seq` seen of each. */
   classes = /* @__PURE__ */ new Map();
   /** Classes whose `join` call is waiting for its reply (not re-joined meanwhile). */
@@ -215,10 +227,12 @@ var Realtime = class extends Emitter {
     this.emit("state", { state, attempt: this.attempt, ...extra });
   }
   shut(state, code, reason) {
+    this.generation += 1;
     this.clearTimers();
     const ws = this.ws;
     this.ws = null;
     this.failPending("disconnected", "the socket closed");
+    if (state === "stopped") this.failWaiters();
     if (ws) {
       ws.onclose = null;
       ws.onmessage = null;
@@ -230,42 +244,55 @@ var Realtime = class extends Emitter {
     this.setState(state, { reason });
   }
   clearTimers() {
-    for (const timer of [this.retry, this.connectTimer]) if (timer) clearTimeout(timer);
+    for (const timer of [this.retry, this.connectTimer, this.stableTimer]) if (timer) clearTimeout(timer);
     this.retry = null;
     this.connectTimer = null;
+    this.stableTimer = null;
+  }
+  /** Requests waiting for a connection that will not come. */
+  failWaiters() {
+    for (const fail of [...this.waiters]) fail();
+    this.waiters.clear();
+  }
+  forgetUser() {
+    this.seqKey = null;
+    this.seqUser = null;
+    this.lastSeqValue = null;
+    this.classes.clear();
   }
   async open() {
     this.clearTimers();
+    const generation = ++this.generation;
     this.setState("connecting");
-    let token;
     try {
-      token = await this.tokens.access();
-      if (this.seqKey === null) await this.loadSeq();
+      const token = await this.tokens.access();
+      const user = await this.tokens.userId();
+      if (user !== this.seqUser || this.seqKey === null) await this.loadSeq(user);
+      if (generation !== this.generation) return;
+      if (!token) {
+        this.setState("stopped", { reason: "signed out" });
+        return;
+      }
+      this.dial(token);
     } catch {
-      if (this.stateValue === "connecting") this.reconnectLater();
-      return;
+      if (generation === this.generation) this.reconnectLater();
     }
-    if (this.stateValue !== "connecting") return;
-    if (!token) {
-      this.setState("stopped", { reason: "signed out" });
-      return;
-    }
-    const query = new URLSearchParams({ access_token: token, ...this.options.params });
-    if (this.lastSeqValue !== null) query.set("since", String(this.lastSeqValue));
-    let ws;
-    try {
-      ws = new this.WebSocketImpl(`${this.wsUrl}?${query}`);
-    } catch {
-      this.reconnectLater();
-      return;
-    }
+  }
+  dial(token) {
+    let query = `access_token=${encodeURIComponent(token)}`;
+    for (const [key, value] of Object.entries(this.options.params)) query += `&${key}=${encodeURIComponent(value)}`;
+    if (this.lastSeqValue !== null) query += `&since=${this.lastSeqValue}`;
+    const ws = new this.WebSocketImpl(`${this.wsUrl}?${query}`);
     const previous = this.ws;
     this.ws = ws;
     this.socketToken = token;
     if (previous) {
       previous.onclose = null;
       previous.onmessage = null;
-      previous.close(CloseCode.normal, "replaced");
+      try {
+        previous.close(CloseCode.normal, "replaced");
+      } catch {
+      }
     }
     ws.onmessage = (event) => {
       if (ws === this.ws && typeof event.data === "string") this.receive(event.data);
@@ -307,7 +334,9 @@ var Realtime = class extends Emitter {
           if (token) void this.open();
           else this.setState("stopped", { code, reason: "signed out" });
         },
-        () => this.reconnectLater(code, reason)
+        () => {
+          if (this.stateValue === "reconnecting") this.reconnectLater(code, reason);
+        }
       );
       return;
     }
@@ -339,7 +368,8 @@ var Realtime = class extends Emitter {
       }, Math.max(0, deadline - Date.now()));
       const wake = () => {
         clearTimeout(timer);
-        resolve();
+        if (this.stateValue === "open") resolve();
+        else reject(new FitpulseError(0, "not_connected", `the connection stopped: ${type} was not sent`));
       };
       this.waiters.add(wake);
     });
@@ -372,7 +402,11 @@ var Realtime = class extends Emitter {
         break;
       case "live.snapshot": {
         const snapshot = data;
-        if (snapshot.since == null && this.classes.has(snapshot.class.id)) this.classes.set(snapshot.class.id, snapshot.class_seq);
+        const incomplete = snapshot.since != null && !snapshot.complete;
+        if ((snapshot.since == null || incomplete) && this.classes.has(snapshot.class.id)) {
+          this.classes.set(snapshot.class.id, snapshot.class_seq);
+        }
+        if (incomplete) this.emit("classRefetch", { classId: snapshot.class.id, classSeq: snapshot.class_seq });
         break;
       }
       case "token.expiring":
@@ -394,8 +428,10 @@ var Realtime = class extends Emitter {
   ready(data) {
     if (this.connectTimer) clearTimeout(this.connectTimer);
     this.connectTimer = null;
-    this.attempt = 0;
     this.refreshedAfterRefusal = false;
+    this.stableTimer = setTimeout(() => {
+      this.attempt = 0;
+    }, STABLE_AFTER_MS);
     if (this.lastSeqValue === null) this.rememberSeq(data.last_seq);
     this.setState("open");
     for (const wake of [...this.waiters]) wake();
@@ -432,12 +468,14 @@ var Realtime = class extends Emitter {
     }
   }
   // --- the feed position -------------------------------------------------------------------
-  async loadSeq() {
-    const user = await this.tokens.userId();
-    this.seqKey = `fitpulse.seq.${user ?? "anonymous"}`;
-    const stored = await this.storage.get(this.seqKey);
+  async loadSeq(user) {
+    const key = `fitpulse.seq.${user ?? "anonymous"}`;
+    const stored = await this.storage.get(key);
+    if (this.seqUser !== null && user !== this.seqUser) this.classes.clear();
     const value = stored === null ? NaN : Number(stored);
     this.lastSeqValue = Number.isSafeInteger(value) && value >= 0 ? value : null;
+    this.seqKey = key;
+    this.seqUser = user;
   }
   rememberSeq(seq) {
     this.lastSeqValue = seq;
@@ -501,12 +539,12 @@ var RestClient = class {
   async request(method, path, options = {}) {
     const url = this.url(path, options.path, options.query);
     const auth = options.auth ?? true;
-    const send = async (token) => {
+    const send = async (token2) => {
       const headers = { accept: "application/json", ...options.headers };
       if (options.body !== void 0) headers["content-type"] = "application/json";
       if (auth) {
-        if (!token) throw new FitpulseError(401, "signed_out", "no access token: sign in first");
-        headers.authorization = `Bearer ${token}`;
+        if (!token2) throw new FitpulseError(401, "signed_out", "no access token: sign in first");
+        headers.authorization = `Bearer ${token2}`;
       }
       try {
         return await this.fetchImpl(url, {
@@ -520,9 +558,11 @@ var RestClient = class {
         throw new FitpulseError(0, "network_error", err instanceof Error ? err.message : String(err));
       }
     };
-    let response = await send(auth ? await this.tokens.access() : null);
+    const token = auth ? await this.tokens.access() : null;
+    let response = await send(token);
     if (response.status === 401 && auth) {
-      const fresh = await this.tokens.refresh().catch(() => null);
+      const current = await this.tokens.access().catch(() => null);
+      const fresh = current && current !== token ? current : await this.tokens.refresh().catch(() => null);
       if (fresh) response = await send(fresh);
     }
     const text = await response.text();
@@ -549,7 +589,8 @@ var RestClient = class {
     for (const [key, value] of Object.entries(query ?? {})) {
       if (value !== void 0) search.set(key, String(value));
     }
-    const suffix = search.size ? `?${search}` : "";
+    const text = search.toString();
+    const suffix = text ? `?${text}` : "";
     return `${this.baseUrl}${filled}${suffix}`;
   }
 };
@@ -596,6 +637,9 @@ var Tokens = class extends Emitter {
   }
   stored;
   inflight = null;
+  /** Bumped by every sign-in and sign-out: a refresh that finds it changed when its answer
+   *  arrives drops the answer instead of bringing back a login that ended. */
+  epoch = 0;
   /** How many refreshes actually ran (not how many were asked for). */
   refreshes = 0;
   /** A valid access token (refreshed first when it expires within the margin), or null. */
@@ -603,7 +647,14 @@ var Tokens = class extends Emitter {
     if (this.getToken) return this.getToken({ forceRefresh: false });
     const tokens = await this.load();
     if (!tokens) return null;
-    if (tokens.expires_at - Date.now() < this.marginMs && tokens.refresh_token) return this.refresh();
+    if (tokens.expires_at - Date.now() < this.marginMs && tokens.refresh_token) {
+      try {
+        return await this.refresh();
+      } catch (err) {
+        if (this.stored && this.stored.expires_at > Date.now()) return this.stored.access_token;
+        throw err;
+      }
+    }
     return tokens.access_token;
   }
   /** A new access token; callers at the same moment share one refresh. */
@@ -617,6 +668,10 @@ var Tokens = class extends Emitter {
   }
   /** Keeps a token answer of the server (after login, register, a refresh). */
   async save(answer) {
+    this.epoch += 1;
+    await this.keep(answer);
+  }
+  async keep(answer) {
     this.stored = {
       access_token: answer.access_token,
       refresh_token: answer.refresh_token ?? null,
@@ -628,6 +683,7 @@ var Tokens = class extends Emitter {
    *  returned so the caller may revoke it. */
   async clear({ quiet = false } = {}) {
     const refresh = (await this.load())?.refresh_token ?? null;
+    this.epoch += 1;
     this.stored = null;
     await this.storage.remove(TOKENS_KEY);
     if (!quiet) this.emit("signedout", void 0);
@@ -638,7 +694,12 @@ var Tokens = class extends Emitter {
   current() {
     if (this.stored === void 0) {
       const raw = this.storage.get(TOKENS_KEY);
-      if (raw instanceof Promise) return void 0;
+      if (raw instanceof Promise) {
+        raw.then((text) => {
+          if (this.stored === void 0) this.stored = parseTokens(text);
+        }, () => void 0);
+        return void 0;
+      }
       this.stored = parseTokens(raw);
     }
     return this.stored?.access_token ?? null;
@@ -656,8 +717,15 @@ var Tokens = class extends Emitter {
       if (token) this.emit("refreshed", token);
       return token;
     }
+    const before = this.stored;
+    this.stored = void 0;
     const tokens = await this.load();
     if (!tokens?.refresh_token) return null;
+    if (before && tokens.access_token !== before.access_token && tokens.expires_at - Date.now() >= this.marginMs) {
+      this.emit("refreshed", tokens.access_token);
+      return tokens.access_token;
+    }
+    const epoch = this.epoch;
     let answer;
     try {
       answer = await this.post("/oauth/token", {
@@ -665,10 +733,13 @@ var Tokens = class extends Emitter {
         refresh_token: tokens.refresh_token
       });
     } catch (err) {
-      if (err instanceof FitpulseError && (err.status === 400 || err.status === 401)) await this.clear();
+      if (epoch === this.epoch && err instanceof FitpulseError && (err.status === 400 || err.status === 401)) {
+        await this.clear();
+      }
       throw err;
     }
-    await this.save(answer);
+    if (epoch !== this.epoch) return (await this.load())?.access_token ?? null;
+    await this.keep(answer);
     this.emit("refreshed", answer.access_token);
     return answer.access_token;
   }

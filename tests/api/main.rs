@@ -11,6 +11,7 @@ mod community;
 mod console;
 mod content;
 mod cors;
+mod dashboard_lint;
 mod drops;
 mod drops_restarts;
 mod drops_returns;

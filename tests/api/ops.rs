@@ -47,45 +47,19 @@ fn metric_names(text: &str) -> BTreeSet<String> {
     names
 }
 
+/// The linter's rules (variables, units, matchers, rate intervals) are in
+/// `dashboard_lint`; this checks what Grafana itself needs to import a dashboard.
 #[test]
-fn every_dashboard_uses_the_variables_and_every_panel_has_a_unit_and_rate_interval() {
+fn every_dashboard_has_a_uid_and_queries_something() {
     for (path, dashboard) in dashboards() {
         assert!(dashboard["uid"].is_string(), "{path}: uid");
-        let variables: Vec<&str> = dashboard["templating"]["list"]
+        let queried = dashboard["panels"]
             .as_array()
-            .expect("templating")
+            .expect("panels")
             .iter()
-            .map(|v| v["name"].as_str().expect("name"))
-            .collect();
-        assert_eq!(variables, ["datasource", "job", "instance"], "{path}");
-        let panels = dashboard["panels"].as_array().expect("panels");
-        let mut queried = 0;
-        for panel in panels.iter().filter(|p| p["type"] != "row") {
-            let title = panel["title"].as_str().expect("title");
-            assert_eq!(
-                panel["datasource"]["uid"], "${datasource}",
-                "{path}: {title}"
-            );
-            assert!(
-                panel["fieldConfig"]["defaults"]["unit"].is_string(),
-                "{path}: {title} has no unit"
-            );
-            for target in panel["targets"].as_array().expect("targets") {
-                let expr = target["expr"].as_str().expect("expr");
-                assert!(expr.contains(r#"job="$job""#), "{path}: {title}: {expr}");
-                assert!(
-                    expr.contains(r#"instance=~"$instance""#),
-                    "{path}: {title}: {expr}"
-                );
-                if expr.contains("rate(") {
-                    assert!(
-                        expr.contains("[$__rate_interval]"),
-                        "{path}: {title}: {expr}"
-                    );
-                }
-                queried += 1;
-            }
-        }
+            .filter_map(|p| p["targets"].as_array())
+            .flatten()
+            .count();
         assert!(queried > 0, "{path} queries something");
     }
 }

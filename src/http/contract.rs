@@ -393,7 +393,7 @@ fn rewrite_refs(value: &mut Value, renamed: &BTreeMap<String, String>) {
 }
 
 /// The schemas of both generators in one map; a name both define must mean the same.
-fn merge(
+pub(crate) fn merge(
     requests: Map<String, Value>,
     responses: Map<String, Value>,
 ) -> Result<Map<String, Value>, String> {

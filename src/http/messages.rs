@@ -19,10 +19,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::error::{bounded_text, long_text, uuid_path};
-use super::views::{Page, parse_time, rfc3339};
+use super::views::{Page, parse_time};
 use super::{ApiError, Contracts, ErrorCode};
 use crate::auth::AuthUser;
-use crate::messages::{FeatureMessage, Messages, Segment};
+use crate::messages::events::{MessageFeature, MessageStateChanged, MessageStateTimes};
+use crate::messages::{FeatureMessage, Messages, Segment, state_view};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/admin/messages").post(create).get(list))
@@ -54,37 +55,9 @@ pub fn contracts(c: &mut Contracts) {
         .errors(&[400, 403]);
     for action in ["read", "dismiss", "click"] {
         c.post(format!("/v1/me/messages/{{id}}/{action}"))
-            .ok::<Marked>()
+            .ok::<MessageStateChanged>()
             .bearer(member)
             .errors(&[400, 403, 404]);
-    }
-}
-
-/// A feature message as members see it.
-#[derive(Serialize, JsonSchema)]
-struct MessageView<'a> {
-    id: Uuid,
-    title: &'a str,
-    body: &'a str,
-    image_url: Option<&'a str>,
-    cta_url: Option<&'a str>,
-    priority: i32,
-    starts_at: String,
-    expires_at: String,
-}
-
-impl<'a> From<&'a FeatureMessage> for MessageView<'a> {
-    fn from(m: &'a FeatureMessage) -> Self {
-        MessageView {
-            id: m.id,
-            title: &m.title,
-            body: &m.body,
-            image_url: m.image_url.as_deref(),
-            cta_url: m.cta_url.as_deref(),
-            priority: m.priority,
-            starts_at: rfc3339(m.starts_at),
-            expires_at: rfc3339(m.expires_at),
-        }
     }
 }
 
@@ -92,44 +65,17 @@ impl<'a> From<&'a FeatureMessage> for MessageView<'a> {
 #[derive(Serialize, JsonSchema)]
 struct AdminMessageView<'a> {
     #[serde(flatten)]
-    message: MessageView<'a>,
+    message: MessageFeature,
     segment: &'a Segment,
     cancelled: bool,
 }
 
 /// An inbox entry: the message and what the member did with it.
 #[derive(Serialize, JsonSchema)]
-struct InboxItem<'a> {
+struct InboxItem {
     #[serde(flatten)]
-    message: MessageView<'a>,
-    state: StateView,
-}
-
-/// When the member read, dismissed and clicked a message (`null`: not yet).
-#[derive(Serialize, JsonSchema)]
-struct StateView {
-    read_at: Option<String>,
-    dismissed_at: Option<String>,
-    clicked_at: Option<String>,
-}
-
-impl From<&MessageState> for StateView {
-    fn from(state: &MessageState) -> Self {
-        StateView {
-            read_at: state.read_at.map(rfc3339),
-            dismissed_at: state.dismissed_at.map(rfc3339),
-            clicked_at: state.clicked_at.map(rfc3339),
-        }
-    }
-}
-
-/// The state after a read, dismiss or click.
-#[derive(Serialize, JsonSchema)]
-struct Marked {
-    id: Uuid,
-    /// `read`, `dismissed` or `clicked`.
-    action: &'static str,
-    state: StateView,
+    message: MessageFeature,
+    state: MessageStateTimes,
 }
 
 /// A dry run: how many users connected to this node the message would reach now.
@@ -234,7 +180,7 @@ async fn create(
 
 fn admin_view(message: &FeatureMessage) -> AdminMessageView<'_> {
     AdminMessageView {
-        message: MessageView::from(message),
+        message: message.view(),
         segment: &message.segment,
         cancelled: message.cancelled,
     }
@@ -355,8 +301,8 @@ async fn inbox(
     let items = shown
         .iter()
         .map(|m| InboxItem {
-            message: MessageView::from(m),
-            state: StateView::from(&states.get(&m.id).copied().unwrap_or_default()),
+            message: m.view(),
+            state: state_view(&states.get(&m.id).copied().unwrap_or_default()),
         })
         .collect();
     Ok(HttpResponse::Ok().json(Page::all(items)))
@@ -383,9 +329,10 @@ async fn mark(
         .mark(user, id, action)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound).with_message("no such message"))?;
-    Ok(HttpResponse::Ok().json(Marked {
+    // The answer is what the member's other devices get as `message.state`.
+    Ok(HttpResponse::Ok().json(MessageStateChanged {
         id,
         action: action.as_str(),
-        state: StateView::from(&state),
+        state: state_view(&state),
     }))
 }

@@ -62,8 +62,9 @@ impl FeatureMessage {
         !self.cancelled && self.starts_at <= now && now < self.expires_at
     }
 
-    /// The `message.feature` event's data.
-    pub fn event(&self) -> events::MessageFeature {
+    /// The message as members see it: the `message.feature` event's data, and the inbox
+    /// item before the member's state.
+    pub fn view(&self) -> events::MessageFeature {
         events::MessageFeature {
             id: self.id,
             title: self.title.clone(),
@@ -274,7 +275,7 @@ impl Messages {
         Broadcast {
             id: message.id.to_string(),
             kind: events::MessageFeature::KIND,
-            data: message.event().to_json().into(),
+            data: message.view().to_json().into(),
             filter: Arc::new(message.segment.clone()),
             daily_cap: Some(self.daily_cap),
         }

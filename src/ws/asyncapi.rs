@@ -14,6 +14,7 @@ use super::frames;
 use crate::community::events as community;
 use crate::content::events as content;
 use crate::drops::events as drops;
+use crate::http::contract::merge;
 use crate::messages::events as messages;
 
 const SCHEMAS_PATH: &str = "#/components/schemas/";
@@ -190,23 +191,10 @@ fn build() -> Value {
         "operations": operations,
         "components": {
             "messages": messages,
-            "schemas": merge(generator.take_definitions(true), inputs.take_definitions(true)),
+            "schemas": merge(inputs.take_definitions(true), generator.take_definitions(true))
+                .unwrap_or_else(|err| panic!("the socket's schemas disagree: {err}")),
         },
     })
-}
-
-/// The definitions of both generators; a name both use must mean the same schema.
-fn merge(mut outputs: Map<String, Value>, inputs: Map<String, Value>) -> Map<String, Value> {
-    for (name, schema) in inputs {
-        if let Some(existing) = outputs.get(&name) {
-            assert_eq!(
-                existing, &schema,
-                "`{name}` is read and written with different schemas: rename one"
-            );
-        }
-        outputs.insert(name, schema);
-    }
-    outputs
 }
 
 fn at() -> Value {

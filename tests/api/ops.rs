@@ -12,7 +12,8 @@ fn dashboards_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dashboards")
 }
 
-fn dashboards() -> Vec<(String, Value)> {
+/// Every dashboard in `dashboards/`, by path, parsed.
+pub fn dashboards() -> Vec<(String, Value)> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dashboards_dir()).expect("dashboards folder") {
         let path = entry.expect("entry").path();

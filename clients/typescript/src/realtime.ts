@@ -117,9 +117,9 @@ export class Realtime extends Emitter<AllEvents> {
   private nextId = 1;
   /** The user's last processed feed `seq` (null before the first connection). */
   private lastSeqValue: number | null = null;
-  private seqKey: string | null = null;
-  /** Whose feed `lastSeq` belongs to. */
-  private seqUser: string | null = null;
+  /** Whose feed `lastSeq` belongs to (`null`: a token without a user id); `undefined`
+   *  until the position is read from storage. */
+  private seqUser: string | null | undefined = undefined;
   /** Classes to re-join after a reconnect, with the last `class_seq` seen of each. */
   private classes = new Map<string, number | null>();
   /** Classes whose `join` call is waiting for its reply (not re-joined meanwhile). */
@@ -292,8 +292,7 @@ export class Realtime extends Emitter<AllEvents> {
   }
 
   private forgetUser(): void {
-    this.seqKey = null;
-    this.seqUser = null;
+    this.seqUser = undefined;
     this.lastSeqValue = null;
     this.classes.clear();
   }
@@ -305,7 +304,7 @@ export class Realtime extends Emitter<AllEvents> {
     try {
       const token = await this.tokens.access();
       const user = await this.tokens.userId();
-      if (user !== this.seqUser || this.seqKey === null) await this.loadSeq(user);
+      if (user !== this.seqUser) await this.loadSeq(user);
       if (generation !== this.generation) return; // paused, closed or dialed again meanwhile
       if (!token) {
         this.setState("stopped", { reason: "signed out" });
@@ -530,21 +529,23 @@ export class Realtime extends Emitter<AllEvents> {
 
   // --- the feed position -------------------------------------------------------------------
 
+  private static seqKey(user: string | null): string {
+    return `fitpulse.seq.${user ?? "anonymous"}`;
+  }
+
   private async loadSeq(user: string | null): Promise<void> {
-    const key = `fitpulse.seq.${user ?? "anonymous"}`;
-    const stored = await this.storage.get(key);
+    const stored = await this.storage.get(Realtime.seqKey(user));
     // Another user's classes are not this one's (the first load keeps classes joined early).
-    if (this.seqUser !== null && user !== this.seqUser) this.classes.clear();
+    if (this.seqUser !== undefined && user !== this.seqUser) this.classes.clear();
     const value = stored === null ? NaN : Number(stored);
     this.lastSeqValue = Number.isSafeInteger(value) && value >= 0 ? value : null;
     // Only once read: a failed read is tried again on the next dial.
-    this.seqKey = key;
     this.seqUser = user;
   }
 
   private rememberSeq(seq: number): void {
     this.lastSeqValue = seq;
-    if (this.seqKey) void this.storage.set(this.seqKey, String(seq));
+    if (this.seqUser !== undefined) void this.storage.set(Realtime.seqKey(this.seqUser), String(seq));
   }
 
   // --- the app's lifecycle (browsers) ------------------------------------------------------

@@ -86,7 +86,7 @@ var CloseCode = {
 var OPEN = 1;
 var STABLE_AFTER_MS = 1e4;
 var FINAL_CLOSES = /* @__PURE__ */ new Set([CloseCode.notAUser, CloseCode.tooManySockets]);
-var Realtime = class extends Emitter {
+var Realtime = class _Realtime extends Emitter {
   constructor(wsUrl, tokens, storage, WebSocketImpl, options = {}) {
     super();
     this.wsUrl = wsUrl;
@@ -125,9 +125,9 @@ var Realtime = class extends Emitter {
   nextId = 1;
   /** The user's last processed feed `seq` (null before the first connection). */
   lastSeqValue = null;
-  seqKey = null;
-  /** Whose feed `lastSeq` belongs to. */
-  seqUser = null;
+  /** Whose feed `lastSeq` belongs to (`null`: a token without a user id); `undefined`
+   *  until the position is read from storage. */
+  seqUser = void 0;
   /** Classes to re-join after a reconnect, with the last `class_seq` seen of each. */
   classes = /* @__PURE__ */ new Map();
   /** Classes whose `join` call is waiting for its reply (not re-joined meanwhile). */
@@ -255,8 +255,7 @@ var Realtime = class extends Emitter {
     this.waiters.clear();
   }
   forgetUser() {
-    this.seqKey = null;
-    this.seqUser = null;
+    this.seqUser = void 0;
     this.lastSeqValue = null;
     this.classes.clear();
   }
@@ -267,7 +266,7 @@ var Realtime = class extends Emitter {
     try {
       const token = await this.tokens.access();
       const user = await this.tokens.userId();
-      if (user !== this.seqUser || this.seqKey === null) await this.loadSeq(user);
+      if (user !== this.seqUser) await this.loadSeq(user);
       if (generation !== this.generation) return;
       if (!token) {
         this.setState("stopped", { reason: "signed out" });
@@ -468,18 +467,19 @@ var Realtime = class extends Emitter {
     }
   }
   // --- the feed position -------------------------------------------------------------------
+  static seqKey(user) {
+    return `fitpulse.seq.${user ?? "anonymous"}`;
+  }
   async loadSeq(user) {
-    const key = `fitpulse.seq.${user ?? "anonymous"}`;
-    const stored = await this.storage.get(key);
-    if (this.seqUser !== null && user !== this.seqUser) this.classes.clear();
+    const stored = await this.storage.get(_Realtime.seqKey(user));
+    if (this.seqUser !== void 0 && user !== this.seqUser) this.classes.clear();
     const value = stored === null ? NaN : Number(stored);
     this.lastSeqValue = Number.isSafeInteger(value) && value >= 0 ? value : null;
-    this.seqKey = key;
     this.seqUser = user;
   }
   rememberSeq(seq) {
     this.lastSeqValue = seq;
-    if (this.seqKey) void this.storage.set(this.seqKey, String(seq));
+    if (this.seqUser !== void 0) void this.storage.set(_Realtime.seqKey(this.seqUser), String(seq));
   }
   // --- the app's lifecycle (browsers) ------------------------------------------------------
   attachLifecycle() {

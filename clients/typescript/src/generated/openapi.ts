@@ -7470,7 +7470,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["Marked"];
+                        "application/json": components["schemas"]["MessageStateChanged"];
                     };
                 };
                 /** @description Bad Request */
@@ -7556,7 +7556,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["Marked"];
+                        "application/json": components["schemas"]["MessageStateChanged"];
                     };
                 };
                 /** @description Bad Request */
@@ -7642,7 +7642,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["Marked"];
+                        "application/json": components["schemas"]["MessageStateChanged"];
                     };
                 };
                 /** @description Bad Request */
@@ -11150,7 +11150,7 @@ export interface components {
             /** Format: int32 */
             priority: number;
             starts_at: string;
-            state: components["schemas"]["StateView"];
+            state: components["schemas"]["MessageStateTimes"];
             title: string;
         };
         Ingredient: {
@@ -11397,14 +11397,6 @@ export interface components {
             subscriptions: components["schemas"]["SubscriptionView"][];
             user: components["schemas"]["UserView"];
         };
-        /** @description The state after a read, dismiss or click. */
-        Marked: {
-            /** @description `read`, `dismissed` or `clicked`. */
-            action: string;
-            /** Format: uuid */
-            id: string;
-            state: components["schemas"]["StateView"];
-        };
         /**
          * @description What a like or a save shows of its item: the preview (with its like count) while it is
          *     published.
@@ -11419,6 +11411,20 @@ export interface components {
         Membership: {
             changed: boolean;
             member: boolean;
+        };
+        /** @description The member read, dismissed or clicked a message on some device. */
+        MessageStateChanged: {
+            /** @description `read`, `dismissed` or `clicked`. */
+            action: string;
+            /** Format: uuid */
+            id: string;
+            state: components["schemas"]["MessageStateTimes"];
+        };
+        /** @description When the member read, dismissed or clicked a message (`null`: not yet). */
+        MessageStateTimes: {
+            clicked_at: string | null;
+            dismissed_at: string | null;
+            read_at: string | null;
         };
         /** @description Fields every kind has. */
         Meta: {
@@ -12007,12 +12013,6 @@ export interface components {
              * @description People ahead (0 once admitted); `null` before the opening.
              */
             ahead: number | null;
-        };
-        /** @description When the member read, dismissed and clicked a message (`null`: not yet). */
-        StateView: {
-            clicked_at: string | null;
-            dismissed_at: string | null;
-            read_at: string | null;
         };
         /** @description A catalog item as stored and held in the read model (and as editors see it). */
         StoredItem: {

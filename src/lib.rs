@@ -56,6 +56,7 @@ pub mod metrics;
 pub mod migrate;
 pub mod node;
 pub mod outbox;
+pub mod push;
 pub mod schedule;
 pub mod startup;
 pub mod store;

@@ -216,6 +216,7 @@ pub struct Metrics {
     /// Connections and sockets refused because their address already had its share.
     pub connections_refused_total: IntCounterVec,
     pub cluster: crate::bus::ClusterMetrics,
+    pub push: crate::push::PushMetrics,
 }
 
 impl Metrics {
@@ -423,6 +424,7 @@ impl Metrics {
         }
 
         let cluster = crate::bus::ClusterMetrics::new(&registry);
+        let push = crate::push::PushMetrics::new(&registry);
         // Registration fails only on duplicate names, which this fixed list does not have.
         let register = |c: Box<dyn prometheus::core::Collector>| {
             registry.register(c).expect("metric names are unique")
@@ -481,6 +483,7 @@ impl Metrics {
             drop_stock_remaining,
             connections_refused_total,
             cluster,
+            push,
         }
     }
 

@@ -2,6 +2,7 @@
 //! `FITPULSE_CONFIG`), then `FITPULSE__SECTION__KEY` environment variables, later layers
 //! winning. Loading either yields valid [`Settings`] or a [`ConfigError`] naming the key.
 
+mod push;
 mod secret;
 mod settings;
 
@@ -10,6 +11,7 @@ use std::path::Path;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 
+pub use push::{ApnsEnvironment, ApnsSettings, FcmSettings, PushSettings};
 pub use secret::Secret;
 pub use settings::{
     AppStoreEnvironment, AuthSettings, BusKind, BusSettings, ClientSettings, CommerceSettings,

@@ -27,6 +27,7 @@ pub struct Settings {
     pub messages: MessageSettings,
     pub community: CommunitySettings,
     pub drops: DropSettings,
+    pub push: super::push::PushSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -323,6 +324,8 @@ pub struct LiveSettings {
     pub waiting_room_minutes: u64,
     /// Entries in the pushed leaderboard.
     pub leaderboard_size: usize,
+    /// Members who asked for a reminder get a push this many minutes before the start.
+    pub reminder_minutes: u64,
 }
 
 /// Product drops: how nodes lease stock and take over stalled orders.
@@ -590,6 +593,7 @@ impl Default for Settings {
             live: LiveSettings {
                 waiting_room_minutes: 10,
                 leaderboard_size: 10,
+                reminder_minutes: 10,
             },
             content: ContentSettings {
                 seed_demo: true,
@@ -639,6 +643,7 @@ impl Default for Settings {
                 comments_per_minute: 30,
                 follows_per_minute: 60,
             },
+            push: super::push::PushSettings::default(),
         }
     }
 }
@@ -840,6 +845,13 @@ impl Settings {
         self.outbox.validate()?;
         self.email.validate()?;
         self.commerce.validate()?;
+        self.push.validate()?;
+        if !(1..=1_440).contains(&self.live.reminder_minutes) {
+            return Err(ConfigError::invalid(
+                "live.reminder_minutes",
+                "must be 1 to 1440",
+            ));
+        }
         let scylla = &self.store.scylla;
         if !is_cql_identifier(&scylla.keyspace) {
             return Err(ConfigError::invalid(

@@ -9,4 +9,5 @@ pub mod community;
 pub mod drops;
 pub mod messages;
 pub mod observer;
+pub mod push;
 pub mod store;

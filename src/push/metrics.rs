@@ -1,0 +1,103 @@
+//! The push metrics: what each provider was asked and answered, how long it took, and
+//! which devices its answers removed.
+
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+
+/// The `provider` labels.
+pub const PROVIDERS: [&str; 2] = ["apns", "fcm"];
+/// The `result` labels of `fitpulse_push_sent_total`: delivered to the provider, refused
+/// for a dead token, worth a retry (429, 5xx, a network error), or failed for good.
+pub const RESULTS: [&str; 4] = ["sent", "invalid_token", "retry", "failed"];
+/// Latency buckets of a provider request: from a millisecond to ten seconds.
+const BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Clone)]
+pub struct PushMetrics {
+    sent_total: IntCounterVec,
+    latency_seconds: HistogramVec,
+    devices_removed_total: IntCounterVec,
+    skipped_total: IntCounterVec,
+}
+
+impl PushMetrics {
+    pub fn new(registry: &Registry) -> PushMetrics {
+        let sent_total = IntCounterVec::new(
+            Opts::new(
+                "fitpulse_push_sent_total",
+                "Push requests to a provider, by provider and result",
+            ),
+            &["provider", "result"],
+        )
+        .expect("valid metric definition");
+        let latency_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "fitpulse_push_latency_seconds",
+                "Time from sending a push request to the provider's answer",
+            )
+            .buckets(BUCKETS.to_vec()),
+            &["provider"],
+        )
+        .expect("valid metric definition");
+        let devices_removed_total = IntCounterVec::new(
+            Opts::new(
+                "fitpulse_push_devices_removed_total",
+                "Devices removed because their provider said the token is no longer valid",
+            ),
+            &["provider", "reason"],
+        )
+        .expect("valid metric definition");
+        let skipped_total = IntCounterVec::new(
+            Opts::new(
+                "fitpulse_push_skipped_total",
+                "Notifications not pushed, by reason (connected, category off, quiet hours, stale, capped)",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric definition");
+        for provider in PROVIDERS {
+            for result in RESULTS {
+                sent_total.with_label_values(&[provider, result]);
+            }
+            latency_seconds.with_label_values(&[provider]);
+        }
+        for collector in [
+            Box::new(sent_total.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(latency_seconds.clone()),
+            Box::new(devices_removed_total.clone()),
+            Box::new(skipped_total.clone()),
+        ] {
+            registry
+                .register(collector)
+                .expect("push metrics are registered once");
+        }
+        PushMetrics {
+            sent_total,
+            latency_seconds,
+            devices_removed_total,
+            skipped_total,
+        }
+    }
+
+    /// Counts one answer of `provider` (`result` one of [`RESULTS`]) that took `seconds`.
+    pub fn sent(&self, provider: &str, result: &str, seconds: f64) {
+        self.sent_total.with_label_values(&[provider, result]).inc();
+        self.latency_seconds
+            .with_label_values(&[provider])
+            .observe(seconds);
+    }
+
+    /// Counts a device removed for a dead token; `reason` is the provider's word
+    /// (`Unregistered`, `BadDeviceToken`, `UNREGISTERED`, `INVALID_ARGUMENT`).
+    pub fn device_removed(&self, provider: &str, reason: &str) {
+        self.devices_removed_total
+            .with_label_values(&[provider, reason])
+            .inc();
+    }
+
+    /// Counts a notification not pushed to a user, and why.
+    pub fn skipped(&self, reason: &str) {
+        self.skipped_total.with_label_values(&[reason]).inc();
+    }
+}

@@ -18,6 +18,7 @@ use fitpulse_actors::ports::commerce::{OutboxStore, SubscriptionStore};
 use fitpulse_actors::ports::community::CommunityStore;
 use fitpulse_actors::ports::drops::DropStore;
 use fitpulse_actors::ports::messages::MessageStore;
+use fitpulse_actors::ports::push::PushStore;
 use fitpulse_actors::ports::store::{
     ContentStore, EntitlementStore, FeedStore, HealthCheck, IdempotencyStore, LikeStore,
     LiveClassStore, PlanStore, RefreshTokenStore, RevocationStore, SaveStore, SettingStore,
@@ -53,6 +54,7 @@ pub struct Stores {
     pub drops: Arc<dyn DropStore>,
     pub messages: Arc<dyn MessageStore>,
     pub community: Arc<dyn CommunityStore>,
+    pub push: Arc<dyn PushStore>,
 }
 
 impl Stores {
@@ -80,6 +82,7 @@ impl Stores {
             + DropStore
             + MessageStore
             + CommunityStore
+            + PushStore
             + 'static,
     {
         Stores {
@@ -105,7 +108,8 @@ impl Stores {
             outbox: store.clone(),
             drops: store.clone(),
             messages: store.clone(),
-            community: store,
+            community: store.clone(),
+            push: store,
         }
     }
 }
@@ -133,6 +137,12 @@ pub async fn open(settings: &Settings, metrics: &Metrics) -> Result<Stores, Open
         ),
     })
 }
+
+/// A `device_page` cursor the store did not hand out: a caller bug or a tampered value,
+/// never a reason to start the scan over.
+#[derive(Debug, thiserror::Error)]
+#[error("the device page cursor {0:?} is not one the store handed out")]
+pub(crate) struct MalformedCursor(pub(crate) String);
 
 /// A JSON document (class results) without the objects that name `user` in one of their
 /// strings; a document that does not parse becomes an empty list.

@@ -19,7 +19,7 @@ use super::*;
 
 /// Every table of the store, grouped by how it holds a user's rows; [`erase`] handles
 /// each, and the walk reports any table not named here.
-const TABLES: [&str; 50] = [
+const TABLES: [&str; 54] = [
     // keyed by the user first, or by the user alone
     "users",
     "refresh_families_by_user",
@@ -38,6 +38,9 @@ const TABLES: [&str; 50] = [
     "groups_by_user",
     "identities_by_user",
     "account_exports",
+    "push_devices",
+    "notification_settings",
+    "push_counts",
     // keyed by something then the user (a full scan)
     "live_reminders",
     "drop_quotas",
@@ -53,6 +56,7 @@ const TABLES: [&str; 50] = [
     "posts",
     "account_tokens",
     "identities",
+    "push_tokens",
     // rows that name the user stay, with the pseudonym in its place
     "live_classes",
     "subscriptions",
@@ -254,6 +258,7 @@ fn erase(txn: &WriteTransaction, user: UserId, pseudonym: UserId) -> Result<(), 
     remove_prefix(txn, SAVES, &id)?;
     remove_prefix(txn, MESSAGE_STATES, &id)?;
     remove_prefix(txn, CHECKINS, &id)?;
+    erase_push(txn, &id)?;
     for like in remove_prefix(txn, LIKES, &id)? {
         // `user<sep>kind<sep>id`: the item's count loses one.
         let item = like.split_once(KEY_SEPARATOR).map_or("", |(_, item)| item);
@@ -354,6 +359,30 @@ fn erase_posts(txn: &WriteTransaction, id: &str) -> Result<(), StoreError> {
             table.remove(key.as_str()).map_err(backend)?;
         }
     }
+    Ok(())
+}
+
+/// The user's push devices, the token index entries that point at them (found by value,
+/// so an entry left behind by anything still goes), settings and counts.
+fn erase_push(txn: &WriteTransaction, id: &str) -> Result<(), StoreError> {
+    remove_prefix(txn, PUSH_DEVICES, id)?;
+    let owned = format!("{id}{KEY_SEPARATOR}");
+    let mut tokens = txn.open_table(PUSH_TOKENS).map_err(backend)?;
+    let held: Vec<String> = tokens
+        .iter()
+        .map_err(backend)?
+        .filter_map(|row| row.ok())
+        .filter(|(_, device)| device.value().starts_with(&owned))
+        .map(|(token, _)| token.value().to_owned())
+        .collect();
+    for token in held {
+        tokens.remove(token.as_str()).map_err(backend)?;
+    }
+    txn.open_table(NOTIFICATION_SETTINGS)
+        .map_err(backend)?
+        .remove(id)
+        .map_err(backend)?;
+    remove_prefix(txn, PUSH_COUNTS, id)?;
     Ok(())
 }
 
@@ -562,6 +591,7 @@ impl AccountDataStore for EmbeddedStore {
                 ACCOUNT_TOKENS,
                 AUDIT_LOG,
                 IDENTITIES,
+                PUSH_DEVICES,
             ] {
                 walk!(table, bytes);
             }
@@ -572,6 +602,8 @@ impl AccountDataStore for EmbeddedStore {
                 LIVE_BY_TIME,
                 LIVE_RESULTS,
                 USER_IDENTITIES,
+                PUSH_TOKENS,
+                NOTIFICATION_SETTINGS,
             ] {
                 walk!(table, text);
             }
@@ -597,6 +629,7 @@ impl AccountDataStore for EmbeddedStore {
             }
             walk!(LIKE_COUNTS, |v: u64| v.to_string());
             walk!(DROP_QUOTAS, |v: u32| v.to_string());
+            walk!(PUSH_COUNTS, |v: u32| v.to_string());
             Ok(found)
         })
         .await

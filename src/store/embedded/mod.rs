@@ -25,6 +25,7 @@ mod marks;
 mod messages;
 mod outbox;
 mod plans;
+mod push;
 mod refresh_tokens;
 mod revocations;
 mod saves;
@@ -128,6 +129,15 @@ const AUDIT_LOG: TableDefinition<&str, &[u8]> = TableDefinition::new("audit_log"
 const IDENTITIES: TableDefinition<&str, &[u8]> = TableDefinition::new("identities");
 /// `user<sep>provider` -> the identity's key in `IDENTITIES`.
 const USER_IDENTITIES: TableDefinition<&str, &str> = TableDefinition::new("identities_by_user");
+/// Keys `user<sep>device id`, values the device (platform, token, app details, when).
+const PUSH_DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("push_devices");
+/// Push token -> `user<sep>device id` of the one device that holds it.
+const PUSH_TOKENS: TableDefinition<&str, &str> = TableDefinition::new("push_tokens");
+/// User -> their notification settings (a JSON document).
+const NOTIFICATION_SETTINGS: TableDefinition<&str, &str> =
+    TableDefinition::new("notification_settings");
+/// Keys `user<sep>day<sep>kind`, values how many pushes of that kind the user got that day.
+const PUSH_COUNTS: TableDefinition<&str, u32> = TableDefinition::new("push_counts");
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -212,6 +222,10 @@ impl EmbeddedStore {
             txn.open_table(GROUP_POSTS)?;
             txn.open_table(POST_COMMENTS)?;
             txn.open_table(REPORTS)?;
+            txn.open_table(PUSH_DEVICES)?;
+            txn.open_table(PUSH_TOKENS)?;
+            txn.open_table(NOTIFICATION_SETTINGS)?;
+            txn.open_table(PUSH_COUNTS)?;
             txn.commit()?;
             Ok(db)
         })

@@ -1,12 +1,12 @@
 //! Erasing an account from the scylla store. The user's own partitions are deleted whole;
 //! the mirrors of follows and blocks are found from the user's side; likes and group
 //! memberships go through their ports so counts stay right. Tables without a per-user
-//! index (refresh tokens, account tokens, posts, orders, quotas, reminders, results, the
-//! outbox, idempotency keys, purchase links, classes, reports, the audit log) are scanned
-//! whole: erasure is rare, and a scan pages through the table without holding it. What
-//! accounting and moderation need stays under the pseudonym: subscriptions and their
-//! purchase links, orders, groups the user made, classes they coached, reports they filed
-//! and the audit log.
+//! index (refresh tokens, account tokens, push tokens, posts, orders, quotas, reminders,
+//! results, the outbox, idempotency keys, purchase links, classes, reports, the audit log)
+//! are scanned whole: erasure is rare, and a scan pages through the table without holding
+//! it. What accounting and moderation need stays under the pseudonym: subscriptions and
+//! their purchase links, orders, groups the user made, classes they coached, reports they
+//! filed and the audit log.
 
 use async_trait::async_trait;
 use fitpulse_actors::domain::UserId;
@@ -121,6 +121,23 @@ impl ScyllaStore {
             .await?;
         for (hash, _) in tokens.into_iter().filter(|(_, user)| *user == Some(u)) {
             self.run("DELETE FROM account_tokens WHERE hash = ?", (hash,))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The user's push devices, settings and counts, and every token row naming the user
+    /// (a whole-table scan: a row a crashed registration left behind goes too).
+    async fn erase_push(&self, u: Uuid) -> Result<(), StoreError> {
+        let tokens: Vec<(String, Option<Uuid>)> = self
+            .scan("SELECT push_token, user_id FROM push_tokens", ())
+            .await?;
+        for (token, _) in tokens.into_iter().filter(|(_, user)| *user == Some(u)) {
+            self.run("DELETE FROM push_tokens WHERE push_token = ?", (token,))
+                .await?;
+        }
+        for table in ["push_devices", "notification_settings", "push_counts"] {
+            self.run(&format!("DELETE FROM {table} WHERE user_id = ?"), (u,))
                 .await?;
         }
         Ok(())
@@ -558,6 +575,7 @@ impl AccountDataStore for ScyllaStore {
                 self.erase_marks(user, u).await?;
                 self.erase_social(user, u).await?;
                 self.erase_sign_ins(u).await?;
+                self.erase_push(u).await?;
                 self.pseudonymize(u, p).await?;
                 // The account last: a repeat after a failure finds what is left by the id.
                 UserStore::delete_user(self, user).await?;

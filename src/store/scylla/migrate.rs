@@ -135,6 +135,12 @@ pub const MIGRATIONS: &[Migration] = &[
         cql: include_str!("../../../cql/0016_account_exports.cql"),
         fill: None,
     },
+    Migration {
+        version: 17,
+        name: "0017_push",
+        cql: include_str!("../../../cql/0017_push.cql"),
+        fill: None,
+    },
 ];
 
 /// How long a lock holder may run before its lock expires on its own.

@@ -23,6 +23,7 @@ mod messages;
 pub mod migrate;
 mod outbox;
 mod plans;
+mod push;
 mod refresh_tokens;
 mod revocations;
 mod saves;
@@ -91,6 +92,7 @@ pub struct ScyllaStore {
     drop_statements: drops::Statements,
     message_statements: messages::Statements,
     community_statements: community::Statements,
+    push_statements: push::Statements,
     ops: OpMetrics,
 }
 
@@ -163,6 +165,7 @@ impl ScyllaStore {
             drop_statements: drops::Statements::prepare(&session).await?,
             message_statements: messages::Statements::prepare(&session).await?,
             community_statements: community::Statements::prepare(&session).await?,
+            push_statements: push::Statements::prepare(&session).await?,
             session: Arc::new(session),
             ops: OpMetrics::new(BACKEND, metrics),
         })

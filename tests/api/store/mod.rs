@@ -8,6 +8,7 @@
 mod migrate;
 mod suite;
 mod suite_drops;
+mod suite_push;
 pub mod support;
 
 /// Instantiates each named suite function once per backend.
@@ -93,6 +94,17 @@ conformance!(
     a_drops_announcement_time_reads_back,
     an_existing_order_is_never_written_over,
     blocks_page_by_user_id_and_blockers_are_found_among_candidates,
+    a_device_reads_back_whole_and_devices_list_most_recent_first,
+    updating_a_device_keeps_one_row_and_releases_its_old_token,
+    a_push_token_belongs_to_the_device_that_registered_it_last,
+    beyond_the_device_limit_the_least_recently_registered_go,
+    deleting_a_device_answers_whether_it_was_there,
+    a_dead_token_removes_its_device_only_while_the_device_holds_it,
+    a_device_scan_visits_every_device_once_page_by_page,
+    a_malformed_device_cursor_is_an_error,
+    notification_settings_are_absent_until_put_and_then_replaced,
+    pushes_are_counted_per_user_day_and_kind,
+    erasing_a_user_removes_their_devices_tokens_settings_and_counts,
 );
 
 /// The embedded store also prunes by count; the scylla store keeps what its TTL keeps.
@@ -129,5 +141,33 @@ async fn the_embedded_feed_keeps_only_its_newest_events() {
             .expect("head")
             .last_seq,
         total
+    );
+}
+
+/// The embedded store has no TTL: counting a push clears the user's counts of days more
+/// than two before it, and keeps the two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_store_forgets_push_counts_older_than_two_days() {
+    let backend = support::embedded().await;
+    let (push, data) = (&backend.stores.push, &backend.stores.account_data);
+    let who = fitpulse_actors::domain::UserId::random();
+    let day = 20_000;
+    for d in [day, day + 1, day + 3] {
+        push.count_push(who, d, "feature").await.expect("count");
+    }
+    let rows = data.rows_mentioning(&who.to_string()).await.expect("walk");
+    let days: Vec<bool> = [day, day + 1, day + 3]
+        .iter()
+        .map(|d| {
+            rows.iter()
+                .any(|r| r.contains(&format!("\\u{{1f}}{d}\\u{{1f}}")))
+        })
+        .collect();
+    assert_eq!(days, [false, true, true], "{rows:#?}");
+    assert_eq!(
+        push.count_push(who, day + 1, "feature")
+            .await
+            .expect("count"),
+        2
     );
 }

@@ -31,6 +31,10 @@ use crate::messages::Messages;
 use crate::metrics::Metrics;
 use crate::node::BusChoice;
 use crate::outbox::{Deliverer, Handlers, OutboxWorker, WorkerConfig};
+use crate::push::Notifier;
+use crate::push::devices::Devices;
+use crate::push::handler::PushHandler;
+use crate::push::sender::Sender;
 use crate::store::{self, Stores};
 use crate::ws::{Gateway, WsLimits};
 use fitpulse_actors::cluster::Cluster;
@@ -70,6 +74,8 @@ pub enum StartupError {
     Server(#[source] std::io::Error),
     #[error("cannot join the cluster")]
     Cluster(#[from] fitpulse_actors::ports::bus::BusError),
+    #[error("cannot set up push")]
+    Push(#[from] crate::push::PushSetupError),
 }
 
 /// What an embedder or a test hands a node instead of what the settings say.
@@ -178,6 +184,30 @@ impl Application {
         )
         .await
         .map_err(StartupError::Messages)?;
+        // Push is queued through the outbox from anywhere; what decides and sends needs
+        // the hub (presence is asked of the node holding a member's session).
+        let providers = crate::push::providers::from_settings(&settings.push, &clock, &metrics)?;
+        let notifier = Arc::new(Notifier::new(
+            stores.outbox.clone(),
+            providers.any(),
+            clock.clone(),
+            settings.live.reminder_minutes,
+            settings.push.social_batch_seconds,
+        ));
+        let push_sender = Arc::new(Sender::new(
+            stores.push.clone(),
+            stores.users.clone(),
+            stores.outbox.clone(),
+            Arc::new(hub.clone()),
+            providers,
+            metrics.push.clone(),
+            clock.clone(),
+            settings.messages.daily_cap,
+        ));
+        let devices = Arc::new(Devices::new(
+            stores.push.clone(),
+            settings.push.max_devices_per_user,
+        ));
         let drops = Drops::new(
             stores.clone(),
             (hub.clone(), cluster.clone()),
@@ -215,7 +245,18 @@ impl Application {
             stores.clone(),
             clock.clone(),
         ));
-        let mut handlers = outbox_handlers(&settings, &stores, &hub, &metrics, &drops)?;
+        drops.push_through(notifier.clone());
+        let mut handlers =
+            outbox_handlers(&settings, &stores, &hub, &metrics, &drops, &notifier)?;
+        handlers.register(
+            crate::push::items::PREFIX,
+            Arc::new(PushHandler::new(
+                push_sender.clone(),
+                stores.clone(),
+                settings.push.concurrency,
+                settings.push.fanout_page,
+            )),
+        );
         handlers.register(
             crate::auth::export::EXPORT_KIND,
             Arc::new(crate::auth::export::ExportHandler(exports.clone())),
@@ -260,11 +301,13 @@ impl Application {
             webhooks: web::Data::new(webhooks),
             drops: web::Data::new(drops.clone()),
             messages: web::Data::new(messages),
-            community: web::Data::new(Arc::new(Community::new(
-                stores.clone(),
-                hub.clone(),
-                &settings.community,
-            ))),
+            community: web::Data::new(Arc::new(
+                Community::new(stores.clone(), hub.clone(), &settings.community)
+                    .push_through(notifier.clone()),
+            )),
+            notifier: web::Data::new(notifier),
+            push_sender: web::Data::new(push_sender),
+            devices: web::Data::new(devices),
             accounts: web::Data::new(auth.accounts),
             limiter: web::Data::new(auth.limiter),
             social: web::Data::new(auth.social),
@@ -305,6 +348,9 @@ impl Application {
                 .app_data(app_data.drops.clone())
                 .app_data(app_data.messages.clone())
                 .app_data(app_data.community.clone())
+                .app_data(app_data.notifier.clone())
+                .app_data(app_data.push_sender.clone())
+                .app_data(app_data.devices.clone())
                 .configure(|cfg| http::extractor_config(cfg, max_body))
                 .wrap(from_fn(http::audit::audit))
                 .wrap(from_fn(http::address_cap::refuse_over_cap))
@@ -467,6 +513,9 @@ struct AppData {
     drops: web::Data<Arc<Drops>>,
     messages: web::Data<Arc<Messages>>,
     community: web::Data<Arc<Community>>,
+    notifier: web::Data<Arc<Notifier>>,
+    push_sender: web::Data<Arc<Sender>>,
+    devices: web::Data<Arc<Devices>>,
 }
 
 /// Binds the metrics listener (`http.metrics_bind`): one worker serving `/metrics` only.
@@ -502,12 +551,18 @@ fn outbox_handlers(
     hub: &Hub,
     metrics: &Metrics,
     drops: &Arc<Drops>,
+    notifier: &Arc<Notifier>,
 ) -> Result<Handlers, StartupError> {
     let mut handlers = Handlers::new();
     handlers.register(ORDER_PAYMENT_KIND, Arc::new(OrderPayments(drops.clone())));
     handlers.register(
         "webhook.",
-        WebhookProcessor::new(stores.clone(), hub.clone(), metrics.clone()),
+        WebhookProcessor::new(
+            stores.clone(),
+            hub.clone(),
+            metrics.clone(),
+            notifier.clone(),
+        ),
     );
     let mailer = email::mailer(&settings.email)?;
     handlers.register(

@@ -56,6 +56,9 @@ CHART_OWNED = {
     "http.bind", "http.metrics_bind", "data_dir", "store", "bus", "auth.signing_key_files",
     "auth.clients",
     "commerce.appstore_root_cert_file",
+    # Mounted from the push section's Secret; extra roots (push.ca_file) are for tests and
+    # proxies in front of the providers, which a cluster reaches directly.
+    "push.apns.key_file", "push.fcm.service_account_file", "push.ca_file",
 }
 
 
@@ -384,7 +387,12 @@ def main():
     if len(sys.argv) != 3:
         sys.exit("usage: check-render.py REPO_ROOT RENDER_DIR")
     root, out = Path(sys.argv[1]), Path(sys.argv[2])
-    structs, enums = settings_model((root / "src" / "config" / "settings.rs").read_text())
+    # settings.rs and the section files beside it (push.rs, ...).
+    config_dir = root / "src" / "config"
+    sources = [(config_dir / "settings.rs").read_text()] + [
+        f.read_text() for f in sorted(config_dir.glob("*.rs")) if f.name not in ("settings.rs", "mod.rs")
+    ]
+    structs, enums = settings_model("\n".join(sources))
     rules_groups = yaml.safe_load((root / "dashboards" / "alerts" / "fitpulse.rules.yml").read_text())["groups"]
     check_chart(root, structs)
     cases = sorted(out.glob("*.yaml"))

@@ -30,6 +30,7 @@ pub struct WebhookProcessor {
     stores: Stores,
     hub: Hub,
     metrics: Metrics,
+    notifier: Arc<crate::push::Notifier>,
 }
 
 impl From<StoreError> for HandleError {
@@ -56,11 +57,17 @@ fn provider_label(provider: &str) -> WebhookProvider {
 }
 
 impl WebhookProcessor {
-    pub fn new(stores: Stores, hub: Hub, metrics: Metrics) -> Arc<WebhookProcessor> {
+    pub fn new(
+        stores: Stores,
+        hub: Hub,
+        metrics: Metrics,
+        notifier: Arc<crate::push::Notifier>,
+    ) -> Arc<WebhookProcessor> {
         Arc::new(WebhookProcessor {
             stores,
             hub,
             metrics,
+            notifier,
         })
     }
 
@@ -102,7 +109,21 @@ impl WebhookProcessor {
             changed_at: change.standing.changed_at,
         };
         let entitlement = self.entitlement_after(&subs, &record, product.entitlement, now);
-        let outbox = self.emails(user, &change.emails, &record, now).await?;
+        let mut outbox = self.emails(user, &change.emails, &record, now).await?;
+        if change.emails.contains(&Template::PaymentFailed) {
+            // Pushed too (to members whose app is closed), in the same commit.
+            let grace = match change.standing.state {
+                SubscriptionState::InGrace => change.standing.expires_at,
+                _ => None,
+            };
+            let at = note.at.to_string();
+            outbox.extend(self.notifier.user_item(
+                user,
+                crate::push::texts::payment_failed(grace, now),
+                &[&record.id, &at],
+                now,
+            ));
+        }
         self.stores
             .subscriptions
             .commit_subscription(&SubscriptionCommit {

@@ -3,6 +3,7 @@
 //! between the two users; while it stands, each looks like nobody to the other.
 
 use super::events::CommunityFollowed;
+use crate::push::texts::SocialEvent;
 use std::collections::HashSet;
 
 use fitpulse_actors::domain::UserId;
@@ -51,6 +52,8 @@ impl Community {
                 by_user_id: follower.to_string(),
             };
             self.fan_out(follower, vec![followee], &data).await?;
+            self.push_social(followee, follower, SocialEvent::Follow)
+                .await;
         }
         Ok(changed)
     }

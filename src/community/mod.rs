@@ -92,6 +92,8 @@ pub struct Community {
     push_limit: usize,
     /// The largest group allowed.
     max_group_size: u32,
+    /// Comments, follows and likes are also pushed to members whose app is closed.
+    notifier: std::sync::OnceLock<std::sync::Arc<crate::push::Notifier>>,
 }
 
 impl Community {
@@ -106,6 +108,38 @@ impl Community {
             ),
             push_limit: settings.push_limit,
             max_group_size: settings.max_group_size,
+            notifier: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Pushes comments, follows and likes through `notifier` from now on.
+    pub fn push_through(self, notifier: std::sync::Arc<crate::push::Notifier>) -> Community {
+        let _ = self.notifier.set(notifier);
+        self
+    }
+
+    /// Pushes a social event to `to`, named after `actor` (batched per member, see
+    /// `Notifier::social`), unless either blocked the other. A push that cannot be queued
+    /// is logged: the event itself is in the member's feed already.
+    pub async fn push_social(&self, to: UserId, actor: UserId, event: crate::push::texts::SocialEvent) {
+        let Some(notifier) = self.notifier.get() else {
+            return;
+        };
+        let name = match self.blocked_either_way(to, actor).await {
+            Ok(false) => match self.stores.users.user_by_id(actor).await {
+                Ok(Some(user)) => user.display_name.as_str().to_owned(),
+                Ok(None) => return,
+                Err(err) => {
+                    return tracing::warn!(user_id = %to, error = %err, "cannot name a social push");
+                }
+            },
+            Ok(true) => return,
+            Err(err) => {
+                return tracing::warn!(user_id = %to, error = %err, "cannot check blocks for a social push");
+            }
+        };
+        if let Err(err) = notifier.social(to, event, &name).await {
+            tracing::warn!(user_id = %to, error = %err, "cannot queue a social push");
         }
     }
 

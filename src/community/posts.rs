@@ -11,6 +11,7 @@ use fitpulse_actors::ports::community::{GroupRecord, PostRecord};
 use uuid::Uuid;
 
 use super::limits::Action;
+use crate::push::texts::SocialEvent;
 use super::{Community, CommunityError};
 
 /// How many of a group's newest posts a listing shows.
@@ -142,6 +143,10 @@ impl Community {
             text: comment.text.clone(),
         };
         self.fan_out(author, vec![post.author], &data).await?;
+        if post.author != author {
+            self.push_social(post.author, author, SocialEvent::Comment)
+                .await;
+        }
         Ok(comment)
     }
 
@@ -164,6 +169,9 @@ impl Community {
                 by_user_id: user.to_string(),
             });
             self.fan_out(user, vec![post.author], &data).await?;
+            if post.author != user {
+                self.push_social(post.author, user, SocialEvent::Like).await;
+            }
         }
         let likes = self.stores.likes.like_count(&item).await?;
         Ok(Like { changed, likes })

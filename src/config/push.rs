@@ -140,13 +140,13 @@ impl PushSettings {
             ("push.apns.key_file", apns.key_file.is_some()),
             ("push.apns.topic", apns.topic.is_some()),
         ];
-        if apns_keys.iter().any(|(_, set)| *set) {
-            if let Some((key, _)) = apns_keys.iter().find(|(_, set)| !*set) {
-                return Err(ConfigError::invalid(
-                    key,
-                    "needed with the other push.apns credentials",
-                ));
-            }
+        if apns_keys.iter().any(|(_, set)| *set)
+            && let Some((key, _)) = apns_keys.iter().find(|(_, set)| !*set)
+        {
+            return Err(ConfigError::invalid(
+                key,
+                "needed with the other push.apns credentials",
+            ));
         }
         if let Some(team) = &apns.team_id
             && (team.len() != 10 || !team.chars().all(|c| c.is_ascii_alphanumeric()))

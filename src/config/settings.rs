@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::push::PushSettings;
 use super::{ConfigError, Secret};
 
 /// Everything the server reads at start. Field paths are the contract keys of DESIGN.md.
@@ -27,7 +28,7 @@ pub struct Settings {
     pub messages: MessageSettings,
     pub community: CommunitySettings,
     pub drops: DropSettings,
-    pub push: super::push::PushSettings,
+    pub push: PushSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -643,7 +644,7 @@ impl Default for Settings {
                 comments_per_minute: 30,
                 follows_per_minute: 60,
             },
-            push: super::push::PushSettings::default(),
+            push: PushSettings::default(),
         }
     }
 }

@@ -202,6 +202,8 @@ pub struct Drops {
     rooms: rooms::Rooms,
     /// Unpaid reservations, by when they lapse.
     expiries: Arc<DueQueue<(Arc<DropState>, OrderRecord)>>,
+    /// Warns buyers whose app is closed before their reservation lapses.
+    notifier: std::sync::OnceLock<Arc<crate::push::Notifier>>,
 }
 
 impl Drops {
@@ -254,8 +256,14 @@ impl Drops {
                 terms,
                 loaded: tokio::sync::Mutex::new(HashMap::new()),
                 expiries,
+                notifier: std::sync::OnceLock::new(),
             }
         })
+    }
+
+    /// Warns buyers through `notifier` before their reservations lapse, from now on.
+    pub fn push_through(&self, notifier: Arc<crate::push::Notifier>) {
+        let _ = self.notifier.set(notifier);
     }
 
     /// Now, by the clock drops run on.

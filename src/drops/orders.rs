@@ -117,6 +117,7 @@ impl Drops {
                 self.metrics.drop_order(DropOrderResult::Reserved);
                 state.watch(user);
                 self.tell_buyer(&order, OrderReserved);
+                self.warn_before_expiry(&order);
                 self.schedule_expiry(state.clone(), order.clone());
                 OrderOutcome::Reserved(order)
             }
@@ -140,6 +141,20 @@ impl Drops {
                 OrderOutcome::Reserved(existing)
             }
         })
+    }
+
+    /// Queues the "expires in 5 minutes" push, off the order's path: the reservation
+    /// stands whether or not the warning could be queued.
+    fn warn_before_expiry(&self, order: &OrderRecord) {
+        let Some(notifier) = self.notifier.get().cloned() else {
+            return;
+        };
+        let (user, id, expires_at) = (order.user, order.id, order.expires_at);
+        tokio::spawn(async move {
+            if let Err(err) = notifier.reservation(user, id, expires_at).await {
+                tracing::warn!(order_id = %id, error = %err, "cannot queue a reservation's expiry push");
+            }
+        });
     }
 
     /// Times the reservation's expiry on this node (once, however often it is asked).

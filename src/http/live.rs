@@ -3,6 +3,7 @@
 
 use fitpulse_actors::events::data::live::ClassResults;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use fitpulse_actors::domain::{ClassId, ClassState, ItemRef, LiveClassRecord, Role, UnixMillis};
@@ -18,6 +19,7 @@ use super::views::{Page, parse_time, rfc3339};
 use super::{ApiError, Contracts, ErrorCode};
 use crate::auth::AuthUser;
 use crate::config::LiveSettings;
+use crate::push::Notifier;
 use crate::store::Stores;
 
 const HOUR_MS: i64 = 60 * 60 * 1000;
@@ -199,6 +201,7 @@ async fn schedule(
     stores: web::Data<Stores>,
     settings: web::Data<LiveSettings>,
     clock: web::Data<SharedClock>,
+    notifier: web::Data<Arc<Notifier>>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_role(Role::Coach)?;
     let coach = caller.user_id()?;
@@ -237,6 +240,11 @@ async fn schedule(
         created_at: now,
     };
     stores.live.create_class(&class).await?;
+    // The reminder is queued in the store: it goes out from whichever node runs the
+    // outbox then, even if this one is gone.
+    if let Err(err) = notifier.class_scheduled(&class).await {
+        tracing::warn!(class_id = %class.id, error = %err, "cannot queue the class's reminder push");
+    }
     tracing::info!(class_id = %class.id, "class scheduled");
     Ok(HttpResponse::Created().json(class_view(&class, &settings, clock.now(), &HashMap::new())))
 }
@@ -355,6 +363,7 @@ async fn transition(
     live: web::Data<Live>,
     settings: web::Data<LiveSettings>,
     clock: web::Data<SharedClock>,
+    notifier: web::Data<Arc<Notifier>>,
 ) -> Result<HttpResponse, ApiError> {
     let (raw_id, action) = path.into_inner();
     // The route only matches these three actions.
@@ -386,6 +395,11 @@ async fn transition(
             .with_details(json!({ "state": current.state.as_str() })));
     }
     let updated = load(&stores, id).await?;
+    if to == ClassState::Live
+        && let Err(err) = notifier.class_started(&updated).await
+    {
+        tracing::warn!(class_id = %id, error = %err, "cannot queue the class's start push");
+    }
     if let Err(err) = live.changed(updated.clone()).await {
         // The new state is stored; the running class learns it when it next loads.
         tracing::warn!(class_id = %id, error = %err, "cannot tell the running class it changed");

@@ -17,7 +17,11 @@ use serde_json::{Value, json};
 use super::catalog::published;
 use super::views::{Page, rfc3339};
 use super::{ApiError, Contracts, ErrorCode};
+use std::sync::Arc;
+
 use crate::auth::AuthUser;
+use crate::community::Community;
+use crate::push::texts::SocialEvent;
 use crate::community::events::{CommunityPostLiked, ItemLiked};
 use crate::content::Content;
 use crate::content::query::{DEFAULT_LIMIT, MAX_LIMIT};
@@ -110,6 +114,7 @@ async fn like(
     stores: web::Data<Stores>,
     content: web::Data<Content>,
     hub: web::Data<Hub>,
+    community: web::Data<Arc<Community>>,
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user_id()?;
     let item = path_item(&path)?;
@@ -119,6 +124,7 @@ async fn like(
         content.count_like(&item, true);
         if let Some(author) = entry.item.meta.author_id.filter(|a| *a != user) {
             notify_author(&hub, author, user, &item, &entry.item.meta.title);
+            community.push_social(author, user, SocialEvent::Like).await;
         }
     }
     Ok(HttpResponse::Ok().json(LikeState {

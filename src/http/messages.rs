@@ -5,12 +5,12 @@
 //! and `POST /v1/me/messages/{id}/read|dismiss|click`, which the user's other devices hear
 //! as `message.state`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
 use fitpulse_actors::device::ClientInfo;
-use fitpulse_actors::domain::Role;
+use fitpulse_actors::domain::{Locale, Role};
 use fitpulse_actors::events::kinds;
 use fitpulse_actors::ports::messages::{MessageAction, MessageState};
 use fitpulse_actors::session::{Audience, AudienceFilter, own_workout};
@@ -23,7 +23,8 @@ use super::views::{Page, parse_time};
 use super::{ApiError, Contracts, ErrorCode};
 use crate::auth::AuthUser;
 use crate::messages::events::{MessageFeature, MessageStateChanged, MessageStateTimes};
-use crate::messages::{FeatureMessage, Messages, Segment, state_view};
+use crate::messages::{FeatureMessage, MessageText, Messages, Segment, state_view};
+use crate::push::Notifier;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/admin/messages").post(create).get(list))
@@ -68,6 +69,8 @@ struct AdminMessageView<'a> {
     message: MessageFeature,
     segment: &'a Segment,
     cancelled: bool,
+    push: bool,
+    translations: &'a BTreeMap<String, MessageText>,
 }
 
 /// An inbox entry: the message and what the member did with it.
@@ -100,6 +103,41 @@ struct CreateBody {
     expires_at: String,
     #[serde(default)]
     segment: Segment,
+    /// Also push it, at its start, to the targeted members whose app is closed.
+    #[serde(default)]
+    push: bool,
+    /// The title and body in other languages, by tag (`pt`, `pt-BR`), for pushes.
+    #[serde(default)]
+    translations: BTreeMap<String, MessageText>,
+}
+
+/// Languages a message may carry besides English.
+const MAX_TRANSLATIONS: usize = 30;
+
+fn translations(
+    raw: BTreeMap<String, MessageText>,
+) -> Result<BTreeMap<String, MessageText>, ApiError> {
+    if raw.len() > MAX_TRANSLATIONS {
+        return Err(ApiError::invalid_field(
+            "translations",
+            format!("at most {MAX_TRANSLATIONS} languages"),
+        ));
+    }
+    let mut checked = BTreeMap::new();
+    for (tag, text) in raw {
+        let locale = Locale::parse(&tag).map_err(|_| {
+            ApiError::invalid_field("translations", format!("`{tag}` is not a tag such as pt-BR"))
+        })?;
+        let field = format!("translations.{tag}");
+        checked.insert(
+            locale.as_str().to_owned(),
+            MessageText {
+                title: bounded_text(&format!("{field}.title"), &text.title, 120)?,
+                body: long_text(&format!("{field}.body"), &text.body, 2_000)?,
+            },
+        );
+    }
+    Ok(checked)
 }
 
 #[derive(Deserialize)]
@@ -124,6 +162,7 @@ async fn create(
     query: web::Query<CreateQuery>,
     body: web::Json<CreateBody>,
     messages: web::Data<Arc<Messages>>,
+    notifier: web::Data<Arc<Notifier>>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_role(Role::Admin)?;
     let b = body.into_inner();
@@ -162,6 +201,8 @@ async fn create(
         segment: b.segment,
         created_at: now,
         cancelled: false,
+        push: b.push,
+        translations: translations(b.translations)?,
     };
     if query.dry_run {
         let audience = messages
@@ -175,6 +216,11 @@ async fn create(
         }));
     }
     messages.create(message.clone()).await?;
+    if message.push {
+        notifier
+            .message_created(message.id, message.starts_at)
+            .await?;
+    }
     Ok(HttpResponse::Created().json(admin_view(&message)))
 }
 
@@ -183,6 +229,8 @@ fn admin_view(message: &FeatureMessage) -> AdminMessageView<'_> {
         message: message.view(),
         segment: &message.segment,
         cancelled: message.cancelled,
+        push: message.push,
+        translations: &message.translations,
     }
 }
 

@@ -18,6 +18,7 @@ mod community;
 mod console;
 pub mod contract;
 pub mod cors;
+mod devices;
 mod drops;
 mod editor;
 pub mod error;
@@ -45,6 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     auth::configure(cfg);
     oauth::configure(cfg);
     me::configure(cfg);
+    devices::configure(cfg);
     admin::configure(cfg);
     admin_users::configure(cfg);
     cluster::configure(cfg);
@@ -69,6 +71,7 @@ pub fn contracts(c: &mut Contracts) {
     auth::contracts(c);
     oauth::contracts(c);
     me::contracts(c);
+    devices::contracts(c);
     admin::contracts(c);
     admin_users::contracts(c);
     cluster::contracts(c);

@@ -42,6 +42,21 @@ pub struct FeatureMessage {
     pub segment: Segment,
     pub created_at: UnixMillis,
     pub cancelled: bool,
+    /// Also pushed, at its start, to the targeted members with no socket connected.
+    #[serde(default)]
+    pub push: bool,
+    /// The title and body in other languages (by BCP 47 tag such as `pt` or `pt-BR`),
+    /// for pushes to devices in those locales.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub translations: std::collections::BTreeMap<String, MessageText>,
+}
+
+/// A message's text in one language.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageText {
+    pub title: String,
+    pub body: String,
 }
 
 impl FeatureMessage {

@@ -12,6 +12,10 @@ pub enum HandleError {
     /// Worth another attempt later (a server down, a timeout).
     #[error("{0}")]
     Retry(String),
+    /// Worth another attempt, and the other side said when (an HTTP `Retry-After`): the
+    /// next attempt waits that long instead of the backoff.
+    #[error("{0}")]
+    RetryAfter(String, std::time::Duration),
     /// No attempt can succeed (a malformed payload): the item goes straight to dead.
     #[error("{0}")]
     Permanent(String),

@@ -138,6 +138,10 @@ impl Deliverer {
             }
         }
         let outcome = self.run_handler(&item).await;
+        let asked_delay = match &outcome {
+            Err(HandleError::RetryAfter(_, after)) => Some(*after),
+            _ => None,
+        };
         let attempts = item.attempts.saturating_add(1);
         let (result, stored) = match outcome {
             Ok(()) => {
@@ -147,8 +151,16 @@ impl Deliverer {
                     self.store.complete(item.id).await,
                 )
             }
-            Err(HandleError::Retry(reason)) if attempts < self.config.max_attempts => {
-                let delay_ms = self.config.backoff.delay_ms(attempts);
+            Err(HandleError::Retry(reason) | HandleError::RetryAfter(reason, _))
+                if attempts < self.config.max_attempts =>
+            {
+                let delay_ms = match asked_delay {
+                    // What the other side asked for, within the backoff's cap.
+                    Some(after) => u64::try_from(after.as_millis())
+                        .unwrap_or(u64::MAX)
+                        .clamp(1, self.config.backoff.ceiling_ms(u32::MAX)),
+                    None => self.config.backoff.delay_ms(attempts),
+                };
                 let next_at = self.clock.now() + i64::try_from(delay_ms).unwrap_or(i64::MAX / 2);
                 tracing::warn!(error = %reason, delay_ms, "outbox item failed; retrying later");
                 let stored = self
@@ -159,7 +171,9 @@ impl Deliverer {
             }
             Err(err) => {
                 let reason = match &err {
-                    HandleError::Retry(reason) => format!("out of attempts; last: {reason}"),
+                    HandleError::Retry(reason) | HandleError::RetryAfter(reason, _) => {
+                        format!("out of attempts; last: {reason}")
+                    }
                     HandleError::Permanent(reason) => reason.clone(),
                 };
                 tracing::error!(error = %reason, "outbox item is dead");
@@ -311,6 +325,9 @@ mod tests {
                 match &answers[0] {
                     Ok(()) => Ok(()),
                     Err(HandleError::Retry(r)) => Err(HandleError::Retry(r.clone())),
+                    Err(HandleError::RetryAfter(r, after)) => {
+                        Err(HandleError::RetryAfter(r.clone(), *after))
+                    }
                     Err(HandleError::Permanent(r)) => Err(HandleError::Permanent(r.clone())),
                 }
             }
@@ -458,6 +475,28 @@ mod tests {
             PollSummary::default()
         );
         assert_eq!(handler.calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_waits_what_the_other_side_asked_not_the_backoff() {
+        let fx = Fixture::new().await;
+        let id = fx.enqueue("push.device").await;
+        let handler = Scripted::new(vec![
+            Err(HandleError::RetryAfter(
+                "503".into(),
+                Duration::from_secs(7),
+            )),
+            Ok(()),
+        ]);
+        let deliverer = fx.deliverer(handlers("push.", handler.clone()), 3);
+        assert_eq!(deliverer.poll().await.expect("poll").retried, 1);
+        // The backoff would be at most 1 s; the provider asked for 7.
+        assert_eq!(fx.item(id).await.next_at, START + 7_000);
+        fx.advance(6_999);
+        assert_eq!(deliverer.poll().await.expect("poll"), PollSummary::default());
+        fx.advance(1);
+        assert_eq!(deliverer.poll().await.expect("poll").delivered, 1);
+        assert_eq!(handler.calls.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

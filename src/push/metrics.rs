@@ -8,6 +8,26 @@ pub const PROVIDERS: [&str; 2] = ["apns", "fcm"];
 /// The `result` labels of `fitpulse_push_sent_total`: delivered to the provider, refused
 /// for a dead token, worth a retry (429, 5xx, a network error), or failed for good.
 pub const RESULTS: [&str; 4] = ["sent", "invalid_token", "retry", "failed"];
+/// The `reason` labels of removed devices: the providers' words for a dead token (anything
+/// else is `other`, so a provider cannot grow the label set).
+pub const REMOVAL_REASONS: [&str; 5] = [
+    "Unregistered",
+    "BadDeviceToken",
+    "UNREGISTERED",
+    "INVALID_ARGUMENT",
+    "other",
+];
+/// The `reason` labels of notifications not pushed.
+pub const SKIP_REASONS: [&str; 8] = [
+    "stale",
+    "category_off",
+    "connected",
+    "no_device",
+    "quiet_hours_stale",
+    "daily_cap",
+    "no_provider",
+    "other",
+];
 /// Latency buckets of a provider request: from a millisecond to ten seconds.
 const BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -61,6 +81,12 @@ impl PushMetrics {
                 sent_total.with_label_values(&[provider, result]);
             }
             latency_seconds.with_label_values(&[provider]);
+            for reason in REMOVAL_REASONS {
+                devices_removed_total.with_label_values(&[provider, reason]);
+            }
+        }
+        for reason in SKIP_REASONS {
+            skipped_total.with_label_values(&[reason]);
         }
         for collector in [
             Box::new(sent_total.clone()) as Box<dyn prometheus::core::Collector>,
@@ -81,7 +107,7 @@ impl PushMetrics {
     }
 
     /// Counts one answer of `provider` (`result` one of [`RESULTS`]) that took `seconds`.
-    pub fn sent(&self, provider: &str, result: &str, seconds: f64) {
+    pub fn sent(&self, provider: &'static str, result: &'static str, seconds: f64) {
         self.sent_total.with_label_values(&[provider, result]).inc();
         self.latency_seconds
             .with_label_values(&[provider])
@@ -91,6 +117,10 @@ impl PushMetrics {
     /// Counts a device removed for a dead token; `reason` is the provider's word
     /// (`Unregistered`, `BadDeviceToken`, `UNREGISTERED`, `INVALID_ARGUMENT`).
     pub fn device_removed(&self, provider: &str, reason: &str) {
+        let reason = REMOVAL_REASONS
+            .into_iter()
+            .find(|known| *known == reason)
+            .unwrap_or("other");
         self.devices_removed_total
             .with_label_values(&[provider, reason])
             .inc();
@@ -98,6 +128,10 @@ impl PushMetrics {
 
     /// Counts a notification not pushed to a user, and why.
     pub fn skipped(&self, reason: &str) {
+        let reason = SKIP_REASONS
+            .into_iter()
+            .find(|known| *known == reason)
+            .unwrap_or("other");
         self.skipped_total.with_label_values(&[reason]).inc();
     }
 }

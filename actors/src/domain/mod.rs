@@ -18,7 +18,7 @@ pub use ids::UserId;
 pub use live::{ClassId, ClassPhase, ClassState, LiveClassRecord};
 pub use profile::{DisplayName, Locale, ProfileError, Units};
 pub use role::Role;
-pub use zone::{TimeZone, TimeZoneError, local_date};
+pub use zone::{TimeZone, TimeZoneError, local_date, local_time, next_wall_time};
 
 /// Milliseconds since the Unix epoch, the one timestamp representation of the core.
 pub type UnixMillis = i64;

@@ -40,6 +40,45 @@ impl TimeZone {
     }
 }
 
+/// The wall-clock time of an instant in `zone`, or in UTC without one.
+pub fn local_time(at: UnixMillis, zone: Option<TimeZone>) -> chrono::NaiveTime {
+    let utc = DateTime::from_timestamp_millis(at).unwrap_or_default();
+    match zone {
+        Some(zone) => utc.with_timezone(&zone.0).time(),
+        None => utc.time(),
+    }
+}
+
+/// The first instant after `at` whose wall-clock time in `zone` (UTC without one) is
+/// `time`. A time skipped by a daylight-saving jump is taken as the instant after the
+/// jump; one that occurs twice, as its first occurrence.
+pub fn next_wall_time(at: UnixMillis, zone: Option<TimeZone>, time: chrono::NaiveTime) -> UnixMillis {
+    use chrono::TimeZone as _;
+    let tz = zone.map_or(chrono_tz::Tz::UTC, |z| z.0);
+    let local = DateTime::from_timestamp_millis(at)
+        .unwrap_or_default()
+        .with_timezone(&tz);
+    let mut day = local.date_naive();
+    // Today's occurrence may already have passed; tomorrow's (or the day after, across a
+    // jump) is then the next.
+    for _ in 0..3 {
+        let wall = day.and_time(time);
+        let instant = match tz.from_local_datetime(&wall) {
+            chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => Some(t),
+            chrono::LocalResult::None => tz
+                .from_local_datetime(&(wall + chrono::Duration::hours(1)))
+                .earliest(),
+        };
+        if let Some(instant) = instant.map(|t| t.timestamp_millis())
+            && instant > at
+        {
+            return instant;
+        }
+        day = day.succ_opt().unwrap_or(day);
+    }
+    at + 86_400_000
+}
+
 /// The day of an instant in `zone`, or in UTC without one.
 pub fn local_date(at: UnixMillis, zone: Option<TimeZone>) -> NaiveDate {
     zone.map_or_else(|| date_of(at), |zone| zone.date_of(at))
@@ -68,6 +107,43 @@ impl fmt::Display for TimeZone {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at(rfc3339: &str) -> UnixMillis {
+        DateTime::parse_from_rfc3339(rfc3339)
+            .expect("valid")
+            .timestamp_millis()
+    }
+
+    fn hm(h: u32, m: u32) -> chrono::NaiveTime {
+        chrono::NaiveTime::from_hms_opt(h, m, 0).expect("valid")
+    }
+
+    #[test]
+    fn the_next_wall_time_is_today_or_tomorrow_in_the_zone() {
+        let lisbon = Some(TimeZone::parse("Europe/Lisbon").expect("zone"));
+        let sao_paulo = Some(TimeZone::parse("America/Sao_Paulo").expect("zone"));
+        // 21:00 in Lisbon in summer (UTC+1): 07:00 comes tomorrow, 22:00 today.
+        let now = at("2026-07-01T20:00:00Z");
+        assert_eq!(local_time(now, lisbon), hm(21, 0));
+        assert_eq!(next_wall_time(now, lisbon, hm(7, 0)), at("2026-07-02T06:00:00Z"));
+        assert_eq!(next_wall_time(now, lisbon, hm(22, 0)), at("2026-07-01T21:00:00Z"));
+        // The same instant is 17:00 in Sao Paulo (UTC-3).
+        assert_eq!(next_wall_time(now, sao_paulo, hm(7, 0)), at("2026-07-02T10:00:00Z"));
+        assert_eq!(next_wall_time(now, None, hm(7, 0)), at("2026-07-02T07:00:00Z"));
+        // Exactly at the wall time: the next one is a day later.
+        assert_eq!(
+            next_wall_time(at("2026-07-02T06:00:00Z"), lisbon, hm(7, 0)),
+            at("2026-07-03T06:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_wall_time_skipped_by_daylight_saving_falls_after_the_jump() {
+        // Lisbon skips 01:00-02:00 on 2026-03-29.
+        let lisbon = Some(TimeZone::parse("Europe/Lisbon").expect("zone"));
+        let next = next_wall_time(at("2026-03-28T23:30:00Z"), lisbon, hm(1, 30));
+        assert_eq!(next, at("2026-03-29T01:30:00Z"));
+    }
 
     #[test]
     fn iana_names_parse_and_anything_else_does_not() {

@@ -92,6 +92,29 @@ impl Hub {
         self.shard(user).send(Holds { user }).await.unwrap_or(false)
     }
 
+    /// Whether the user has a socket connected on any node. The node holding the user's
+    /// session answers (it knows every device attached to it, local or remote), so every
+    /// node reaches the same answer; no session is started to find out. When the holder
+    /// cannot be asked, the answer is `false`: a push too many beats a missed reminder.
+    pub async fn connected(&self, user: UserId) -> bool {
+        if let Ok(Some(connected)) = self.shard(user).send(shard::Connected { user }).await {
+            return connected;
+        }
+        let encode = || crate::cluster::ops::encode(&UserOp::Presence(ops::Presence {}));
+        match self.cluster.route(Target::User(user), encode).await {
+            Ok(Routed::Remote(_, answer)) => ops::decode_answer(&answer).unwrap_or(false),
+            Ok(Routed::HoldHere) | Err(_) => false,
+        }
+    }
+
+    /// Whether a session held here has a connected device; `false` when none is held.
+    pub(crate) async fn connected_here(&self, user: UserId) -> bool {
+        matches!(
+            self.shard(user).send(shard::Connected { user }).await,
+            Ok(Some(true))
+        )
+    }
+
     /// Ends the user's session on this node for good, once it has persisted, and starts
     /// none for them again (the account is being erased: nothing may be written after).
     pub async fn end_session(&self, user: UserId) {

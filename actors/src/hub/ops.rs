@@ -45,6 +45,10 @@ pub struct RemoteDetach {
     pub key: DeviceKey,
 }
 
+/// Asks the holder whether the user has a socket connected anywhere; starts no session.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Presence {}
+
 /// Encodes an operation as its [`UserOp`] variant (`{"Publish": {...}}`) without moving it,
 /// so the caller keeps it for when this node turns out to be the one to hold the session.
 pub(super) fn encode_op<M: UserOperation>(op: &M) -> Box<RawValue> {
@@ -74,6 +78,7 @@ macro_rules! user_operations {
         pub enum UserOp {
             Attach(RemoteAttach),
             Detach(RemoteDetach),
+            Presence(Presence),
             $($variant($message),)*
         }
 
@@ -93,6 +98,9 @@ macro_rules! user_operations {
                     UserOp::Detach(detach) => {
                         self.detach_remote(user, detach);
                         encode(&Ok::<(), SessionError>(()))
+                    }
+                    UserOp::Presence(_) => {
+                        encode(&Ok::<bool, SessionError>(self.connected_here(user).await))
                     }
                     $(UserOp::$variant(op) => encode(&self.here(user, op).await),)*
                 }
@@ -115,7 +123,9 @@ impl Hub {
     /// this one has persisted it.
     pub async fn execute(&self, user: UserId, op: &RawValue) -> Result<Box<RawValue>, RemoteError> {
         let op: UserOp = decode(op)?;
+        // A presence question starts nothing, so a draining node still answers it.
         if self.cluster.is_draining()
+            && !matches!(op, UserOp::Presence(_))
             && (matches!(op, UserOp::Attach(_)) || !self.running(user).await)
         {
             return Err(RemoteError::Busy);

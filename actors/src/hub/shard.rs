@@ -391,6 +391,25 @@ impl Handler<Running> for HubShard {
     }
 }
 
+/// Answers whether the user's session here has a connected device; `None` when this
+/// shard holds no session of the user (running or persisting).
+#[derive(Message)]
+#[rtype(result = "Option<bool>")]
+pub struct Connected {
+    pub user: UserId,
+}
+
+impl Handler<Connected> for HubShard {
+    type Result = Option<bool>;
+
+    fn handle(&mut self, msg: Connected, _: &mut Context<Self>) -> Option<bool> {
+        match self.sessions.get(&msg.user) {
+            Some(entry) => Some(!entry.devices.is_empty()),
+            None => self.stopping.contains_key(&msg.user).then_some(false),
+        }
+    }
+}
+
 /// Answers whether this shard holds the user's session (running or still persisting).
 #[derive(Message)]
 #[rtype(result = "bool")]

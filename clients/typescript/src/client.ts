@@ -3,6 +3,7 @@
  * `getToken`), the typed REST client (`client.rest`) and the realtime connection
  * (`client.realtime()`), all sharing one single-flight token refresh.
  */
+import { Devices } from "./devices.js";
 import { FitpulseError } from "./errors.js";
 import { Realtime, type RealtimeOptions, type WebSocketConstructor } from "./realtime.js";
 import { RestClient } from "./rest.js";
@@ -27,6 +28,8 @@ export interface FitpulseClientOptions {
 export class FitpulseClient {
   readonly rest: RestClient;
   readonly tokens: Tokens;
+  /** Push registration of this install and the member's notification settings. */
+  readonly devices: Devices;
   readonly baseUrl: string;
   private readonly storage: KeyValueStorage;
   private readonly WebSocketImpl: WebSocketConstructor | undefined;
@@ -40,6 +43,7 @@ export class FitpulseClient {
     this.tokens = new Tokens(this.storage, (path, body) => rest!.postJson(path, body), options.getToken, options.refreshMarginMs ?? 60_000);
     rest = new RestClient(this.baseUrl, this.tokens, fetchImpl);
     this.rest = rest;
+    this.devices = new Devices(rest, this.storage);
     this.WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   }
 
@@ -60,8 +64,12 @@ export class FitpulseClient {
     anonymous: (deviceId: string): Promise<TokenAnswer> => this.signIn("/v1/auth/anonymous", { device_id: deviceId }),
     /** Keeps tokens obtained elsewhere (an admin tool, a social sign-in answer). */
     use: (answer: TokenAnswer): Promise<void> => this.tokens.save(answer),
-    /** Forgets the tokens and revokes the refresh token on the server. */
+    /**
+     * Stops pushes to this install for this account, forgets the tokens and revokes the
+     * refresh token on the server.
+     */
     logout: async (): Promise<void> => {
+      await this.devices.unregister().catch(() => undefined);
       const refresh = await this.tokens.clear();
       if (refresh) await this.rest.postJson("/v1/auth/logout", { refresh_token: refresh }).catch(() => undefined);
     },

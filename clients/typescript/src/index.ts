@@ -1,5 +1,6 @@
 /** The public surface of `@fitpulse/client`. */
 export { FitpulseClient, type FitpulseClientOptions } from "./client.js";
+export { Devices, type DeviceBody, type NotificationSettings, type SettingsPatch } from "./devices.js";
 export { FitpulseError } from "./errors.js";
 export { Realtime, type ConnectionState, type RealtimeEvents, type RealtimeOptions, type StateChange, type WebSocketConstructor, type WebSocketLike } from "./realtime.js";
 export { RestClient, type HttpMethod, type PathsWith, type RawResponse, type RequestBody, type RequestOptions, type ResponseBody } from "./rest.js";

@@ -64,6 +64,15 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
+{{- define "fitpulse.pushDir" -}}/etc/fitpulse/push{{- end -}}
+
+{{/* Whether push credentials are mounted (push.existingSecret with at least one key). */}}
+{{- define "fitpulse.pushMounted" -}}
+{{- with .Values.push -}}
+{{- if and .existingSecret (or .apnsKey .fcmServiceAccount) -}}true{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{/*
 Environment of every container that loads the settings (server and migrate job): the
 secret settings, each from its key of secrets.existingSecret (and the CQL password). The
@@ -195,6 +204,20 @@ the rest is built here.
 {{- $_ := set $auth "signing_key_files" $files -}}
 {{- $_ := set $sections "auth" $auth -}}
 {{- end -}}
+{{- if include "fitpulse.pushMounted" . -}}
+{{- $push := get $sections "push" | default dict -}}
+{{- if .Values.push.apnsKey -}}
+{{- $apns := get $push "apns" | default dict -}}
+{{- $_ := set $apns "key_file" (printf "%s/%s" (include "fitpulse.pushDir" .) .Values.push.apnsKey) -}}
+{{- $_ := set $push "apns" $apns -}}
+{{- end -}}
+{{- if .Values.push.fcmServiceAccount -}}
+{{- $fcm := get $push "fcm" | default dict -}}
+{{- $_ := set $fcm "service_account_file" (printf "%s/%s" (include "fitpulse.pushDir" .) .Values.push.fcmServiceAccount) -}}
+{{- $_ := set $push "fcm" $fcm -}}
+{{- end -}}
+{{- $_ := set $sections "push" $push -}}
+{{- end -}}
 {{- with include "fitpulse.appstoreRootCertFile" . -}}
 {{- $commerce := get $sections "commerce" | default dict -}}
 {{- $_ := set $commerce "appstore_root_cert_file" . -}}
@@ -283,6 +306,9 @@ before SIGTERM and counts against the same period.
 {{- if lt (int64 $outbox.backoff_max_ms) (int64 $outbox.backoff_base_ms) -}}
 {{- fail "config.outbox.backoff_max_ms must be at least config.outbox.backoff_base_ms" -}}
 {{- end -}}
+{{- end -}}
+{{- if and (or .Values.push.apnsKey .Values.push.fcmServiceAccount) (not .Values.push.existingSecret) -}}
+{{- fail "push: apnsKey and fcmServiceAccount name keys of push.existingSecret, which is not set" -}}
 {{- end -}}
 {{- if and .Values.appstoreRootCert.existingSecret .Values.appstoreRootCert.existingConfigMap -}}
 {{- fail "appstoreRootCert: set existingSecret or existingConfigMap, not both" -}}

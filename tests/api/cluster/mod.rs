@@ -161,6 +161,15 @@ impl Cluster {
         transport: Transport,
         clock: Option<std::sync::Arc<fitpulse_actors::ports::clock::ManualClock>>,
     ) -> Option<Cluster> {
+        Cluster::start_with(transport, clock, |_| {}).await
+    }
+
+    /// Like [`Cluster::start_on`], with `extra` settings on every node.
+    pub async fn start_with(
+        transport: Transport,
+        clock: Option<std::sync::Arc<fitpulse_actors::ports::clock::ManualClock>>,
+        extra: impl Fn(&mut fitpulse::config::Settings) + Clone + 'static,
+    ) -> Option<Cluster> {
         let cql = cql_contact_point()?;
         let nats = match transport {
             Transport::Nats => Some(NatsServer::start().await?),
@@ -178,7 +187,9 @@ impl Cluster {
                 Transport::Local => BusChoice::Shared(shared.clone()),
                 Transport::Nats => BusChoice::FromSettings,
             };
+            let extra = extra.clone();
             let customize = move |settings: &mut fitpulse::config::Settings| {
+                extra(settings);
                 let store = scylla_settings(&cql, keyspace).store;
                 settings.store = store;
                 if let Some(keys) = keys {

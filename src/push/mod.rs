@@ -7,10 +7,15 @@
 //! - [`sender`]: the rules for one member (settings, presence, quiet hours, cap) and
 //!   the sending to each of their devices.
 //! - [`notification`], [`texts`]: what is pushed, in the device's language.
-//! - [`settings`]: categories and quiet hours.
-//! - [`provider`]: what a provider is to the rest of the server.
+//! - [`settings`]: categories and quiet hours; [`devices`]: registering an install.
+//! - [`provider`]: what a provider is to the rest of the server; [`apns`], [`fcm`]: the
+//!   two providers, over [`client`] and [`tls`]; [`providers`]: the configured ones.
 
+pub mod apns;
+pub mod client;
 pub mod devices;
+pub mod error;
+pub mod fcm;
 pub mod handler;
 pub mod items;
 pub mod metrics;
@@ -21,7 +26,11 @@ pub mod providers;
 pub mod sender;
 pub mod settings;
 pub mod texts;
+pub mod tls;
 
+pub use apns::ApnsProvider;
+pub use error::PushSetupError;
+pub use fcm::FcmProvider;
 pub use metrics::PushMetrics;
 pub use notify::Notifier;
 pub use provider::{Priority, PushMessage, PushProvider, SendOutcome};

@@ -25,6 +25,7 @@ mod messages;
 mod ops;
 mod outbox;
 mod plan;
+mod push;
 mod shutdown;
 mod skips;
 mod smtp;

@@ -246,8 +246,7 @@ impl Application {
             clock.clone(),
         ));
         drops.push_through(notifier.clone());
-        let mut handlers =
-            outbox_handlers(&settings, &stores, &hub, &metrics, &drops, &notifier)?;
+        let mut handlers = outbox_handlers(&settings, &stores, &hub, &metrics, &drops, &notifier)?;
         handlers.register(
             crate::push::items::PREFIX,
             Arc::new(PushHandler::new(

@@ -121,7 +121,12 @@ impl Community {
     /// Pushes a social event to `to`, named after `actor` (batched per member, see
     /// `Notifier::social`), unless either blocked the other. A push that cannot be queued
     /// is logged: the event itself is in the member's feed already.
-    pub async fn push_social(&self, to: UserId, actor: UserId, event: crate::push::texts::SocialEvent) {
+    pub async fn push_social(
+        &self,
+        to: UserId,
+        actor: UserId,
+        event: crate::push::texts::SocialEvent,
+    ) {
         let Some(notifier) = self.notifier.get() else {
             return;
         };

@@ -11,8 +11,8 @@ use fitpulse_actors::ports::community::{GroupRecord, PostRecord};
 use uuid::Uuid;
 
 use super::limits::Action;
-use crate::push::texts::SocialEvent;
 use super::{Community, CommunityError};
+use crate::push::texts::SocialEvent;
 
 /// How many of a group's newest posts a listing shows.
 const POSTS_SHOWN: usize = 50;

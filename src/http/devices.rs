@@ -147,7 +147,12 @@ async fn list(
     devices: web::Data<Arc<Devices>>,
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user_id()?;
-    let items = devices.list(user).await?.into_iter().map(device_view).collect();
+    let items = devices
+        .list(user)
+        .await?
+        .into_iter()
+        .map(device_view)
+        .collect();
     Ok(HttpResponse::Ok().json(Page::all(items)))
 }
 
@@ -167,12 +172,15 @@ async fn change_settings(
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user_id()?;
     let store = devices.store();
-    let current = NotificationSettings::from_doc(store.notification_settings(user).await?.as_deref());
+    let current =
+        NotificationSettings::from_doc(store.notification_settings(user).await?.as_deref());
     let changed = current
         .patched(&body)
         .map_err(|e| ApiError::invalid_field("quiet_hours", e))?;
     if changed != current {
-        store.put_notification_settings(user, &changed.to_doc()).await?;
+        store
+            .put_notification_settings(user, &changed.to_doc())
+            .await?;
     }
     Ok(HttpResponse::Ok().json(changed))
 }
@@ -188,7 +196,9 @@ async fn test_push(
     if stores.users.user_by_id(user).await?.is_none() {
         return Err(ApiError::new(ErrorCode::NotFound).with_message("no such user"));
     }
-    let results = sender.test_push(user, &texts::test_push(sender.now())).await?;
+    let results = sender
+        .test_push(user, &texts::test_push(sender.now()))
+        .await?;
     tracing::info!(user_id = %user, by = %caller.user_id()?, devices = results.len(), "test push sent");
     let devices = results
         .into_iter()

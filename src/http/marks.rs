@@ -21,11 +21,11 @@ use std::sync::Arc;
 
 use crate::auth::AuthUser;
 use crate::community::Community;
-use crate::push::texts::SocialEvent;
 use crate::community::events::{CommunityPostLiked, ItemLiked};
 use crate::content::Content;
 use crate::content::query::{DEFAULT_LIMIT, MAX_LIMIT};
 use crate::content::views::MarkedItem;
+use crate::push::texts::SocialEvent;
 use crate::store::Stores;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -126,7 +126,10 @@ fn translations(
     let mut checked = BTreeMap::new();
     for (tag, text) in raw {
         let locale = Locale::parse(&tag).map_err(|_| {
-            ApiError::invalid_field("translations", format!("`{tag}` is not a tag such as pt-BR"))
+            ApiError::invalid_field(
+                "translations",
+                format!("`{tag}` is not a tag such as pt-BR"),
+            )
         })?;
         let field = format!("translations.{tag}");
         checked.insert(

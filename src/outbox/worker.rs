@@ -493,7 +493,10 @@ mod tests {
         // The backoff would be at most 1 s; the provider asked for 7.
         assert_eq!(fx.item(id).await.next_at, START + 7_000);
         fx.advance(6_999);
-        assert_eq!(deliverer.poll().await.expect("poll"), PollSummary::default());
+        assert_eq!(
+            deliverer.poll().await.expect("poll"),
+            PollSummary::default()
+        );
         fx.advance(1);
         assert_eq!(deliverer.poll().await.expect("poll").delivered, 1);
         assert_eq!(handler.calls.load(Ordering::SeqCst), 2);

@@ -49,8 +49,12 @@ pub fn parse_device_id(raw: &str) -> Result<String, DeviceError> {
         && raw
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
-    ok.then(|| raw.to_owned())
-        .ok_or_else(|| invalid("device_id", "1 to 128 letters, digits, '.', '_', ':' or '-'"))
+    ok.then(|| raw.to_owned()).ok_or_else(|| {
+        invalid(
+            "device_id",
+            "1 to 128 letters, digits, '.', '_', ':' or '-'",
+        )
+    })
 }
 
 /// APNs tokens are hex (32 bytes today; Apple says they may grow); FCM tokens are
@@ -59,7 +63,7 @@ fn parse_token(platform: PushPlatform, raw: &str) -> Result<String, DeviceError>
     let ok = match platform {
         PushPlatform::Ios => {
             (64..=400).contains(&raw.len())
-                && raw.len() % 2 == 0
+                && raw.len().is_multiple_of(2)
                 && raw.bytes().all(|b| b.is_ascii_hexdigit())
         }
         PushPlatform::Android => {
@@ -85,7 +89,11 @@ fn parse_token(platform: PushPlatform, raw: &str) -> Result<String, DeviceError>
 
 impl DeviceInput {
     /// The device to store, or the first field that is wrong.
-    pub fn into_device(self, device_id: String, now: UnixMillis) -> Result<PushDevice, DeviceError> {
+    pub fn into_device(
+        self,
+        device_id: String,
+        now: UnixMillis,
+    ) -> Result<PushDevice, DeviceError> {
         let platform = PushPlatform::parse(&self.platform)
             .ok_or_else(|| invalid("platform", "`ios` or `android`"))?;
         let push_token = parse_token(platform, &self.push_token)?;
@@ -228,7 +236,10 @@ mod tests {
             ),
         ];
         for (input, field) in cases {
-            assert_eq!(input.into_device("d".into(), 0).expect_err(field).field, field);
+            assert_eq!(
+                input.into_device("d".into(), 0).expect_err(field).field,
+                field
+            );
         }
     }
 

@@ -45,7 +45,12 @@ fn payload<T: DeserializeOwned>(item: &OutboxItem) -> Result<T, HandleError> {
 }
 
 impl PushHandler {
-    pub fn new(sender: Arc<Sender>, stores: Stores, concurrency: usize, page: usize) -> PushHandler {
+    pub fn new(
+        sender: Arc<Sender>,
+        stores: Stores,
+        concurrency: usize,
+        page: usize,
+    ) -> PushHandler {
         PushHandler {
             sender,
             stores,
@@ -175,7 +180,10 @@ impl PushHandler {
         members.extend(by_user);
         let mut targeted = Vec::with_capacity(members.len());
         for (user, devices) in members {
-            let devices = self.targeted_devices(&message, user, devices, now).await.map_err(retry)?;
+            let devices = self
+                .targeted_devices(&message, user, devices, now)
+                .await
+                .map_err(retry)?;
             if !devices.is_empty() {
                 targeted.push((user, Some(devices)));
             }
@@ -250,7 +258,8 @@ pub fn feature_notification(message: &FeatureMessage) -> Notification {
         title = title.with(tag, text.title.clone());
         body = body.with(tag, text.body.clone());
     }
-    let mut data = std::collections::BTreeMap::from([("message_id".to_owned(), message.id.to_string())]);
+    let mut data =
+        std::collections::BTreeMap::from([("message_id".to_owned(), message.id.to_string())]);
     if let Some(link) = &message.cta_url {
         data.insert("link".into(), link.clone());
     }
@@ -281,14 +290,20 @@ impl Handler for PushHandler {
             items::USER_KIND => self.user(payload(item)?).await,
             items::DEVICE_KIND => {
                 let device: DeviceItem = payload(item)?;
-                if !self.still_holds(&device.notification).await.map_err(retry)? {
+                if !self
+                    .still_holds(&device.notification)
+                    .await
+                    .map_err(retry)?
+                {
                     return Ok(());
                 }
                 self.sender.retry_device(&device).await
             }
             items::CLASS_KIND => self.class(payload(item)?).await,
             items::MESSAGE_KIND => self.message(payload(item)?).await,
-            other => Err(HandleError::Permanent(format!("unknown push item kind `{other}`"))),
+            other => Err(HandleError::Permanent(format!(
+                "unknown push item kind `{other}`"
+            ))),
         }
     }
 }

@@ -92,12 +92,7 @@ pub struct ClassItem {
 }
 
 /// An outbox item of `kind` carrying `payload`, due at `due`.
-pub fn outbox_item<T: Serialize>(
-    id: Uuid,
-    kind: &str,
-    payload: &T,
-    due: UnixMillis,
-) -> OutboxItem {
+pub fn outbox_item<T: Serialize>(id: Uuid, kind: &str, payload: &T, due: UnixMillis) -> OutboxItem {
     let payload = serde_json::to_string(payload).expect("push items serialize");
     OutboxItem::new(id, kind, payload, due)
 }

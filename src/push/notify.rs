@@ -22,9 +22,18 @@ pub const RESERVATION_WARNING_MS: i64 = 5 * 60_000;
 /// A `push.user` item for `notification`, due at `due`; `key` names what it is about, so
 /// the same event never queues it twice. For callers that store the item in their own
 /// commit (a subscription change and its emails and push land together).
-pub fn user_item(user: UserId, notification: Notification, key: &[&str], due: UnixMillis) -> OutboxItem {
+pub fn user_item(
+    user: UserId,
+    notification: Notification,
+    key: &[&str],
+    due: UnixMillis,
+) -> OutboxItem {
     let user_text = user.to_string();
-    let mut parts = vec![items::USER_KIND, user_text.as_str(), notification.kind.as_str()];
+    let mut parts = vec![
+        items::USER_KIND,
+        user_text.as_str(),
+        notification.kind.as_str(),
+    ];
     parts.extend_from_slice(key);
     let id = items::item_id(&parts);
     items::outbox_item(id, items::USER_KIND, &UserItem { user, notification }, due)
@@ -93,7 +102,11 @@ impl Notifier {
 
     /// A feature message with `push: true`: from its start, its audience among the stored
     /// devices is pushed, page by page.
-    pub async fn message_created(&self, message_id: Uuid, starts_at: UnixMillis) -> Result<(), StoreError> {
+    pub async fn message_created(
+        &self,
+        message_id: Uuid,
+        starts_at: UnixMillis,
+    ) -> Result<(), StoreError> {
         let item = MessageItem {
             message_id,
             after: None,
@@ -101,8 +114,13 @@ impl Notifier {
             page: 0,
         };
         let id = items::item_id(&[items::MESSAGE_KIND, &message_id.to_string(), "0"]);
-        self.enqueue(id, items::MESSAGE_KIND, &item, starts_at.max(self.clock.now()))
-            .await
+        self.enqueue(
+            id,
+            items::MESSAGE_KIND,
+            &item,
+            starts_at.max(self.clock.now()),
+        )
+        .await
     }
 
     /// A comment, follow or like for `user`: at most one social push per batch window

@@ -255,7 +255,12 @@ impl Sender {
         }
     }
 
-    async fn remove(&self, user: UserId, device: &PushDevice, reason: &str) -> Result<(), StoreError> {
+    async fn remove(
+        &self,
+        user: UserId,
+        device: &PushDevice,
+        reason: &str,
+    ) -> Result<(), StoreError> {
         let removed = self
             .store
             .delete_device_token(user, &device.device_id, &device.push_token)
@@ -364,7 +369,9 @@ impl Sender {
         match provider.send(&device.push_token, &message).await {
             SendOutcome::Sent => Ok(()),
             SendOutcome::InvalidToken { reason } => {
-                self.remove(item.user, &device, &reason).await.map_err(retry)?;
+                self.remove(item.user, &device, &reason)
+                    .await
+                    .map_err(retry)?;
                 Ok(())
             }
             SendOutcome::Retry {
@@ -391,7 +398,10 @@ impl Sender {
         let mut results = Vec::with_capacity(devices.len());
         for (device, outcome) in devices.into_iter().zip(outcomes) {
             let outcome = outcome.unwrap_or(SendOutcome::Failed {
-                reason: format!("no push provider is configured for {}", device.platform.as_str()),
+                reason: format!(
+                    "no push provider is configured for {}",
+                    device.platform.as_str()
+                ),
             });
             if let SendOutcome::InvalidToken { reason } = &outcome {
                 self.remove(user, &device, reason).await?;

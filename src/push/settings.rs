@@ -247,7 +247,10 @@ mod tests {
         assert_eq!(night.ends_after(at("2026-07-02T11:00:00Z"), lisbon), None);
         // The same instant at 22:30 UTC is 19:30 in Sao Paulo: not quiet there.
         let sao_paulo = Some(TimeZone::parse("America/Sao_Paulo").expect("zone"));
-        assert_eq!(night.ends_after(at("2026-07-01T22:30:00Z"), sao_paulo), None);
+        assert_eq!(
+            night.ends_after(at("2026-07-01T22:30:00Z"), sao_paulo),
+            None
+        );
     }
 
     #[test]

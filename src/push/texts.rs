@@ -164,7 +164,10 @@ pub fn reservation_expiring(order_id: Uuid, expires_at: UnixMillis) -> Notificat
             [
                 ("pt", "Conclua o pedido para garanti-la.".into()),
                 ("es", "Completa el pedido para conservarla.".into()),
-                ("de", "Schließe die Bestellung ab, um sie zu behalten.".into()),
+                (
+                    "de",
+                    "Schließe die Bestellung ab, um sie zu behalten.".into(),
+                ),
                 ("fr", "Finalisez la commande pour la garder.".into()),
             ],
         ),
@@ -185,18 +188,39 @@ pub fn payment_failed(grace_until: Option<UnixMillis>, now: UnixMillis) -> Notif
         Some(_) => localized(
             "Update your payment method to keep Premium.".into(),
             [
-                ("pt", "Atualize a forma de pagamento para manter o Premium.".into()),
-                ("es", "Actualiza tu método de pago para conservar Premium.".into()),
-                ("de", "Aktualisiere deine Zahlungsmethode, um Premium zu behalten.".into()),
-                ("fr", "Mettez à jour votre moyen de paiement pour garder Premium.".into()),
+                (
+                    "pt",
+                    "Atualize a forma de pagamento para manter o Premium.".into(),
+                ),
+                (
+                    "es",
+                    "Actualiza tu método de pago para conservar Premium.".into(),
+                ),
+                (
+                    "de",
+                    "Aktualisiere deine Zahlungsmethode, um Premium zu behalten.".into(),
+                ),
+                (
+                    "fr",
+                    "Mettez à jour votre moyen de paiement pour garder Premium.".into(),
+                ),
             ],
         ),
         None => localized(
             "Premium is paused until the payment goes through.".into(),
             [
-                ("pt", "O Premium está pausado até o pagamento ser aprovado.".into()),
-                ("es", "Premium está en pausa hasta que se complete el pago.".into()),
-                ("de", "Premium ist pausiert, bis die Zahlung durchgeht.".into()),
+                (
+                    "pt",
+                    "O Premium está pausado até o pagamento ser aprovado.".into(),
+                ),
+                (
+                    "es",
+                    "Premium está en pausa hasta que se complete el pago.".into(),
+                ),
+                (
+                    "de",
+                    "Premium ist pausiert, bis die Zahlung durchgeht.".into(),
+                ),
                 ("fr", "Premium est suspendu jusqu'au paiement.".into()),
             ],
         ),
@@ -270,8 +294,14 @@ mod tests {
         assert_eq!(reminder.body.en, "HIIT with Ana");
         assert_eq!(reminder.stale_at, class.scheduled_at);
         // Late (a reminder set 2.5 minutes before): rounded up, never zero.
-        assert_eq!(class_reminder(&class, 7 * MINUTE_MS + 30_000).title.en, "Starting in 3 min");
-        assert_eq!(class_reminder(&class, 10 * MINUTE_MS - 1).title.en, "Starting in 1 min");
+        assert_eq!(
+            class_reminder(&class, 7 * MINUTE_MS + 30_000).title.en,
+            "Starting in 3 min"
+        );
+        assert_eq!(
+            class_reminder(&class, 10 * MINUTE_MS - 1).title.en,
+            "Starting in 1 min"
+        );
     }
 
     #[test]

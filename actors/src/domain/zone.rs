@@ -52,7 +52,11 @@ pub fn local_time(at: UnixMillis, zone: Option<TimeZone>) -> chrono::NaiveTime {
 /// The first instant after `at` whose wall-clock time in `zone` (UTC without one) is
 /// `time`. A time skipped by a daylight-saving jump is taken as the instant after the
 /// jump; one that occurs twice, as its first occurrence.
-pub fn next_wall_time(at: UnixMillis, zone: Option<TimeZone>, time: chrono::NaiveTime) -> UnixMillis {
+pub fn next_wall_time(
+    at: UnixMillis,
+    zone: Option<TimeZone>,
+    time: chrono::NaiveTime,
+) -> UnixMillis {
     use chrono::TimeZone as _;
     let tz = zone.map_or(chrono_tz::Tz::UTC, |z| z.0);
     let local = DateTime::from_timestamp_millis(at)
@@ -125,11 +129,23 @@ mod tests {
         // 21:00 in Lisbon in summer (UTC+1): 07:00 comes tomorrow, 22:00 today.
         let now = at("2026-07-01T20:00:00Z");
         assert_eq!(local_time(now, lisbon), hm(21, 0));
-        assert_eq!(next_wall_time(now, lisbon, hm(7, 0)), at("2026-07-02T06:00:00Z"));
-        assert_eq!(next_wall_time(now, lisbon, hm(22, 0)), at("2026-07-01T21:00:00Z"));
+        assert_eq!(
+            next_wall_time(now, lisbon, hm(7, 0)),
+            at("2026-07-02T06:00:00Z")
+        );
+        assert_eq!(
+            next_wall_time(now, lisbon, hm(22, 0)),
+            at("2026-07-01T21:00:00Z")
+        );
         // The same instant is 17:00 in Sao Paulo (UTC-3).
-        assert_eq!(next_wall_time(now, sao_paulo, hm(7, 0)), at("2026-07-02T10:00:00Z"));
-        assert_eq!(next_wall_time(now, None, hm(7, 0)), at("2026-07-02T07:00:00Z"));
+        assert_eq!(
+            next_wall_time(now, sao_paulo, hm(7, 0)),
+            at("2026-07-02T10:00:00Z")
+        );
+        assert_eq!(
+            next_wall_time(now, None, hm(7, 0)),
+            at("2026-07-02T07:00:00Z")
+        );
         // Exactly at the wall time: the next one is a day later.
         assert_eq!(
             next_wall_time(at("2026-07-02T06:00:00Z"), lisbon, hm(7, 0)),

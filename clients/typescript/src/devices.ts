@@ -40,12 +40,9 @@ export class Devices {
   /** Registers (or updates) this install for push with its current token. */
   async register(device: DeviceBody): Promise<components["schemas"]["DeviceView"]> {
     const device_id = await this.installId();
-    const answer = await this.rest.request<components["schemas"]["DeviceView"]>("put", "/v1/me/devices/{device_id}", {
-      path: { device_id },
-      body: device,
-    });
+    const answer = await this.rest.put("/v1/me/devices/{device_id}", { path: { device_id }, body: device });
     await this.storage.set(REGISTERED_KEY, "1");
-    return answer.data;
+    return answer;
   }
 
   /** Stops pushes to this install (a sign-out, or the member turned notifications off). */
@@ -53,7 +50,7 @@ export class Devices {
     if (!(await this.storage.get(REGISTERED_KEY))) return;
     const device_id = await this.installId();
     await this.rest
-      .request("delete", "/v1/me/devices/{device_id}", { path: { device_id } })
+      .delete("/v1/me/devices/{device_id}", { path: { device_id } })
       .catch((err: { status?: number }) => {
         if (err?.status !== 404) throw err;
       });
@@ -62,11 +59,11 @@ export class Devices {
 
   /** The member's categories and quiet hours. */
   async settings(): Promise<NotificationSettings> {
-    return (await this.rest.request<NotificationSettings>("get", "/v1/me/notification-settings")).data;
+    return this.rest.get("/v1/me/notification-settings");
   }
 
   /** Changes what is given: `{categories: {social: true}}`, `{quiet_hours: null}`. */
   async changeSettings(patch: SettingsPatch): Promise<NotificationSettings> {
-    return (await this.rest.request<NotificationSettings>("patch", "/v1/me/notification-settings", { body: patch })).data;
+    return this.rest.patch("/v1/me/notification-settings", { body: patch });
   }
 }

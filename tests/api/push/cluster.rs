@@ -13,8 +13,7 @@ use crate::cluster::{Cluster, Transport};
 #[actix_web::test]
 async fn members_online_on_any_node_get_no_push_and_the_offline_one_does() {
     let world = PushWorld::start();
-    let Some(cluster) = Cluster::start_with(Transport::Local, None, world.configure()).await
-    else {
+    let Some(cluster) = Cluster::start_with(Transport::Local, None, world.configure()).await else {
         return;
     };
     let node = |n: usize| cluster.node(n);
@@ -32,7 +31,15 @@ async fn members_online_on_any_node_get_no_push_and_the_offline_one_does() {
     let offline = UserId::random();
     let offline_token = cluster.mint(offline, &[Role::Member]);
     let offline_device = apns_device_token();
-    register(node(1), &offline_token, "phone", "ios", &offline_device, None).await;
+    register(
+        node(1),
+        &offline_token,
+        "phone",
+        "ios",
+        &offline_device,
+        None,
+    )
+    .await;
 
     let mut targets: Vec<String> = online.iter().map(|(u, _)| u.to_string()).collect();
     targets.push(offline.to_string());
@@ -51,7 +58,11 @@ async fn members_online_on_any_node_get_no_push_and_the_offline_one_does() {
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
-    let message: Uuid = created.json()["id"].as_str().expect("id").parse().expect("uuid");
+    let message: Uuid = created.json()["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("uuid");
 
     world.apns_pushes(&offline_device, 1).await;
     let fan_out = fitpulse::push::items::item_id(&[

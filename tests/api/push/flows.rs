@@ -108,14 +108,26 @@ async fn a_reminder_and_the_start_reach_an_offline_members_phones_and_not_a_conn
     assert_eq!(message["notification"]["title"], "Starting in 10 min");
     assert_eq!(message["data"]["kind"], "live.reminder");
     item_done(&app, reminder).await;
-    assert_eq!(world.apns.requests_for(&online_iphone), 0, "the connected member was pushed");
+    assert_eq!(
+        world.apns.requests_for(&online_iphone),
+        0,
+        "the connected member was pushed"
+    );
 
     let started = app
-        .call("POST", &format!("/v1/live/classes/{class_id}/start"), None, Some(&coach))
+        .call(
+            "POST",
+            &format!("/v1/live/classes/{class_id}/start"),
+            None,
+            Some(&coach),
+        )
         .await;
     assert_eq!(started.status, 200, "{}", started.text);
     let push = world.apns_pushes(&iphone, 2).await.remove(1);
-    assert_eq!(push.payload["aps"]["alert"]["title"], "Ao vivo: entre na aula");
+    assert_eq!(
+        push.payload["aps"]["alert"]["title"],
+        "Ao vivo: entre na aula"
+    );
     assert_eq!(push.header("apns-collapse-id"), Some(collapse.as_str()));
     world.fcm_messages(&pixel, 2).await;
     let start_item = items::item_id(&[
@@ -144,7 +156,15 @@ async fn a_pushed_feature_message_reaches_the_offline_members_it_targets_only() 
     let (ios_pt_token, android_token, online_token) =
         (apns_device_token(), fcm_token(), apns_device_token());
     register(&app, &ios_pt, "a", "ios", &ios_pt_token, Some("pt-BR")).await;
-    register(&app, &android, "b", "android", &android_token, Some("pt-BR")).await;
+    register(
+        &app,
+        &android,
+        "b",
+        "android",
+        &android_token,
+        Some("pt-BR"),
+    )
+    .await;
     register(&app, &ios_online, "c", "ios", &online_token, None).await;
     let (_socket, _) = app.connect_ready(&ios_online, None).await;
 
@@ -155,7 +175,10 @@ async fn a_pushed_feature_message_reaches_the_offline_members_it_targets_only() 
     )
     .await;
     let push = world.apns_pushes(&ios_pt_token, 1).await.remove(0);
-    assert_eq!(push.payload["aps"]["alert"]["title"], "Novo plano de 2 semanas");
+    assert_eq!(
+        push.payload["aps"]["alert"]["title"],
+        "Novo plano de 2 semanas"
+    );
     assert_eq!(push.payload["message_id"], message.to_string());
     item_done(&app, fan_out(message)).await;
     assert_eq!(world.fcm.requests_for(&android_token), 0, "not targeted");
@@ -222,7 +245,11 @@ async fn quiet_hours_hold_a_push_until_they_end() {
     let message = feature_message(&app, json!({}), json!({})).await;
     world.apns_pushes(&awake_token, 1).await;
     item_done(&app, fan_out(message)).await;
-    assert_eq!(world.apns.requests_for(&quiet_token), 0, "pushed inside quiet hours");
+    assert_eq!(
+        world.apns.requests_for(&quiet_token),
+        0,
+        "pushed inside quiet hours"
+    );
 
     app.advance(Duration::from_secs(3_700));
     let push = world.apns_pushes(&quiet_token, 1).await.remove(0);
@@ -275,11 +302,11 @@ async fn an_unregistered_token_removes_its_device() {
     world.fcm_messages(&kept, 1).await;
     item_done(&app, fan_out(message)).await;
     let devices = app.call("GET", "/v1/me/devices", None, Some(&bearer)).await;
-    let ids: Vec<&str> = devices.json()["items"]
+    let ids: Vec<String> = devices.json()["items"]
         .as_array()
         .expect("items")
         .iter()
-        .map(|d| d["device_id"].as_str().expect("id"))
+        .map(|d| d["device_id"].as_str().expect("id").to_owned())
         .collect();
     assert_eq!(ids, ["new-phone"]);
     assert!(app.metrics().await.contains(
@@ -295,7 +322,13 @@ async fn a_503_is_retried_after_its_retry_after_and_delivered_once() {
     let (pixel, iphone) = (fcm_token(), apns_device_token());
     register(&app, &bearer, "pixel", "android", &pixel, None).await;
     register(&app, &bearer, "iphone", "ios", &iphone, None).await;
-    world.fcm.fail_next(&pixel, 1, Fault::Unavailable { retry_after: Some(30) });
+    world.fcm.fail_next(
+        &pixel,
+        1,
+        Fault::Unavailable {
+            retry_after: Some(30),
+        },
+    );
 
     let message = feature_message(&app, json!({}), json!({})).await;
     world.apns_pushes(&iphone, 1).await;
@@ -308,13 +341,21 @@ async fn a_503_is_retried_after_its_retry_after_and_delivered_once() {
     // Not before the provider's Retry-After.
     app.advance(Duration::from_secs(29));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(world.fcm.requests_for(&pixel), 1, "retried before Retry-After");
+    assert_eq!(
+        world.fcm.requests_for(&pixel),
+        1,
+        "retried before Retry-After"
+    );
     app.advance(Duration::from_secs(1));
     world.fcm_messages(&pixel, 1).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(world.fcm.requests_for(&pixel), 2);
     assert_eq!(world.fcm_to(&pixel).len(), 1, "delivered once");
-    assert_eq!(world.apns.requests_for(&iphone), 1, "the other device is not pushed again");
+    assert_eq!(
+        world.apns.requests_for(&iphone),
+        1,
+        "the other device is not pushed again"
+    );
 }
 
 #[actix_web::test]
@@ -323,7 +364,10 @@ async fn social_pushes_are_batched_to_one_per_window_and_off_by_default() {
     let app = app_with(&world).await;
     let author = app.register(&crate::helpers::unique_email()).await;
     let author_token = author["access_token"].as_str().expect("token").to_owned();
-    let me = app.call("GET", "/v1/me", None, Some(&author_token)).await.json();
+    let me = app
+        .call("GET", "/v1/me", None, Some(&author_token))
+        .await
+        .json();
     let author_id = me["id"].as_str().expect("id").to_owned();
     let phone = apns_device_token();
     register(&app, &author_token, "phone", "ios", &phone, None).await;
@@ -342,9 +386,18 @@ async fn social_pushes_are_batched_to_one_per_window_and_off_by_default() {
         let fan = app.register(&crate::helpers::unique_email()).await;
         let token = fan["access_token"].as_str().expect("token").to_owned();
         let follow = app
-            .call("PUT", &format!("/v1/me/following/{author_id}"), None, Some(&token))
+            .call(
+                "PUT",
+                &format!("/v1/me/following/{author_id}"),
+                None,
+                Some(&token),
+            )
             .await;
-        assert!(follow.status == 200 || follow.status == 204, "{}", follow.text);
+        assert!(
+            follow.status == 200 || follow.status == 204,
+            "{}",
+            follow.text
+        );
         fans.push(token);
     }
     // Batched: nothing until the window (10 minutes) ends, then one push.
@@ -352,7 +405,10 @@ async fn social_pushes_are_batched_to_one_per_window_and_off_by_default() {
     assert!(world.apns_to(&phone).is_empty());
     app.advance(10 * MINUTE);
     let push = world.apns_pushes(&phone, 1).await.remove(0);
-    assert_eq!(push.payload["aps"]["alert"]["title"], "Ada started following you");
+    assert_eq!(
+        push.payload["aps"]["alert"]["title"],
+        "Ada started following you"
+    );
     assert_eq!(push.header("apns-priority"), Some("5"));
     app.advance(10 * MINUTE);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -383,12 +439,20 @@ async fn an_operator_test_push_reaches_every_device_and_says_what_each_answered(
         .as_array()
         .expect("devices")
         .iter()
-        .map(|d| (d["device_id"].as_str().unwrap_or_default().to_owned(), d["result"].as_str().unwrap_or_default().to_owned()))
+        .map(|d| {
+            (
+                d["device_id"].as_str().unwrap_or_default().to_owned(),
+                d["result"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
         .collect();
     results.sort();
     assert_eq!(
         results,
-        [("iphone".to_owned(), "sent".to_owned()), ("old".to_owned(), "invalid_token".to_owned())]
+        [
+            ("iphone".to_owned(), "sent".to_owned()),
+            ("old".to_owned(), "invalid_token".to_owned())
+        ]
     );
     assert_eq!(world.apns_to(&iphone).len(), 1);
     let left = app.call("GET", "/v1/me/devices", None, Some(&token)).await;
@@ -396,7 +460,15 @@ async fn an_operator_test_push_reaches_every_device_and_says_what_each_answered(
 
     // Members cannot push to others; unknown users are not found.
     let (_, stranger) = member(&app);
-    assert_eq!(app.call("POST", &path, None, Some(&stranger)).await.status, 403);
+    assert_eq!(
+        app.call("POST", &path, None, Some(&stranger)).await.status,
+        403
+    );
     let nobody = format!("/v1/admin/users/{}/push", Uuid::new_v4());
-    assert_eq!(app.call("POST", &nobody, None, Some(&admin(&app))).await.status, 404);
+    assert_eq!(
+        app.call("POST", &nobody, None, Some(&admin(&app)))
+            .await
+            .status,
+        404
+    );
 }

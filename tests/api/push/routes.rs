@@ -17,9 +17,15 @@ async fn devices_are_registered_updated_moved_and_removed(app: &TestApp) {
     let (_, ada) = member(app);
     let (_, bo) = member(app);
     let token = apns_device_token();
-    assert_eq!(register(app, &ada, "iphone", "ios", &token, Some("pt_br")).await, 201);
+    assert_eq!(
+        register(app, &ada, "iphone", "ios", &token, Some("pt_br")).await,
+        201
+    );
     // The same registration again (an app retrying): kept once, answered 200.
-    assert_eq!(register(app, &ada, "iphone", "ios", &token, Some("pt_br")).await, 200);
+    assert_eq!(
+        register(app, &ada, "iphone", "ios", &token, Some("pt_br")).await,
+        200
+    );
     let listed = devices(app, &ada).await;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["device_id"], "iphone");
@@ -28,8 +34,14 @@ async fn devices_are_registered_updated_moved_and_removed(app: &TestApp) {
     assert_eq!(listed[0]["push_token"], token.as_str());
 
     // The phone changes hands (a new account signs in on it): the token moves.
-    assert_eq!(register(app, &bo, "install-9", "ios", &token, None).await, 201);
-    assert!(devices(app, &ada).await.is_empty(), "the token stayed with the old account");
+    assert_eq!(
+        register(app, &bo, "install-9", "ios", &token, None).await,
+        201
+    );
+    assert!(
+        devices(app, &ada).await.is_empty(),
+        "the token stayed with the old account"
+    );
     assert_eq!(devices(app, &bo).await.len(), 1);
 
     // Only the owner removes a device; twice is not found.
@@ -70,11 +82,22 @@ async fn a_member_keeps_twenty_devices_the_oldest_giving_way() {
     let app = spawn_app().await;
     let (_, ada) = member(&app);
     for n in 0..21 {
-        register(&app, &ada, &format!("d{n:02}"), "android", &fcm_token(), None).await;
+        register(
+            &app,
+            &ada,
+            &format!("d{n:02}"),
+            "android",
+            &fcm_token(),
+            None,
+        )
+        .await;
     }
     let listed = devices(&app, &ada).await;
     assert_eq!(listed.len(), 20);
-    assert!(listed.iter().all(|d| d["device_id"] != "d00"), "the oldest was kept");
+    assert!(
+        listed.iter().all(|d| d["device_id"] != "d00"),
+        "the oldest was kept"
+    );
     assert!(listed.iter().any(|d| d["device_id"] == "d20"));
 }
 
@@ -84,14 +107,42 @@ async fn bad_device_registrations_are_refused_and_change_nothing() {
     let (_, ada) = member(&app);
     let good = json!({"platform": "ios", "push_token": apns_device_token()});
     let mut cases: Vec<(String, Value, &str)> = vec![
-        ("ok".into(), json!({"platform": "web", "push_token": apns_device_token()}), "platform"),
-        ("ok".into(), json!({"platform": "ios", "push_token": "zz"}), "push_token"),
-        ("ok".into(), json!({"platform": "android", "push_token": "a b"}), "push_token"),
+        (
+            "ok".into(),
+            json!({"platform": "web", "push_token": apns_device_token()}),
+            "platform",
+        ),
+        (
+            "ok".into(),
+            json!({"platform": "ios", "push_token": "zz"}),
+            "push_token",
+        ),
+        (
+            "ok".into(),
+            json!({"platform": "android", "push_token": "a b"}),
+            "push_token",
+        ),
         ("ok".into(), json!({"platform": "ios"}), ""),
-        ("ok".into(), json!({"platform": "ios", "push_token": apns_device_token(), "extra": 1}), ""),
-        ("ok".into(), json!({"platform": "ios", "push_token": apns_device_token(), "timezone": "Mars/Base"}), "timezone"),
-        ("ok".into(), json!({"platform": "ios", "push_token": apns_device_token(), "app_version": "v2"}), "app_version"),
-        ("ok".into(), json!({"platform": "ios", "push_token": "a".repeat(300_000)}), ""),
+        (
+            "ok".into(),
+            json!({"platform": "ios", "push_token": apns_device_token(), "extra": 1}),
+            "",
+        ),
+        (
+            "ok".into(),
+            json!({"platform": "ios", "push_token": apns_device_token(), "timezone": "Mars/Base"}),
+            "timezone",
+        ),
+        (
+            "ok".into(),
+            json!({"platform": "ios", "push_token": apns_device_token(), "app_version": "v2"}),
+            "app_version",
+        ),
+        (
+            "ok".into(),
+            json!({"platform": "ios", "push_token": "a".repeat(300_000)}),
+            "",
+        ),
         ("bad id".into(), good.clone(), "device_id"),
         ("x".repeat(129), good.clone(), "device_id"),
     ];
@@ -117,7 +168,10 @@ async fn bad_device_registrations_are_refused_and_change_nothing() {
         .await
         .expect("sent");
     assert_eq!(raw.status().as_u16(), 400);
-    assert!(devices(&app, &ada).await.is_empty(), "a refusal stored something");
+    assert!(
+        devices(&app, &ada).await.is_empty(),
+        "a refusal stored something"
+    );
 
     // Without a token, or with a forged one.
     for token in [None, Some("not-a-token")] {
@@ -125,7 +179,10 @@ async fn bad_device_registrations_are_refused_and_change_nothing() {
             .call("PUT", "/v1/me/devices/ok", Some(good.clone()), token)
             .await;
         assert_eq!(answer.status, 401, "{}", answer.text);
-        assert_eq!(app.call("GET", "/v1/me/devices", None, token).await.status, 401);
+        assert_eq!(
+            app.call("GET", "/v1/me/devices", None, token).await.status,
+            401
+        );
         assert_eq!(
             app.call("GET", "/v1/me/notification-settings", None, token)
                 .await
@@ -150,8 +207,18 @@ async fn notification_settings_default_change_by_parts_and_refuse_nonsense() {
         defaults,
         json!({"categories": {"class_reminders": true, "messages": true, "social": false, "commerce": true}, "quiet_hours": null})
     );
-    let patch = |body: Value| app.call("PATCH", "/v1/me/notification-settings", Some(body), Some(&ada));
-    let changed = patch(json!({"quiet_hours": {"start": "22:00", "end": "07:00"}, "categories": {"social": true}})).await;
+    let patch = |body: Value| {
+        app.call(
+            "PATCH",
+            "/v1/me/notification-settings",
+            Some(body),
+            Some(&ada),
+        )
+    };
+    let changed = patch(
+        json!({"quiet_hours": {"start": "22:00", "end": "07:00"}, "categories": {"social": true}}),
+    )
+    .await;
     assert_eq!(changed.status, 200, "{}", changed.text);
     let expected = json!({"categories": {"class_reminders": true, "messages": true, "social": true, "commerce": true}, "quiet_hours": {"start": "22:00", "end": "07:00"}});
     assert_eq!(changed.json(), expected);
@@ -166,7 +233,11 @@ async fn notification_settings_default_change_by_parts_and_refuse_nonsense() {
         let answer = patch(bad.clone()).await;
         assert_eq!(answer.status, 400, "{bad}: {}", answer.text);
     }
-    assert_eq!(settings(&app, &ada).await, expected, "a refusal changed the settings");
+    assert_eq!(
+        settings(&app, &ada).await,
+        expected,
+        "a refusal changed the settings"
+    );
     let cleared = patch(json!({"quiet_hours": null})).await;
     assert_eq!(cleared.json()["quiet_hours"], Value::Null);
     assert_eq!(cleared.json()["categories"]["social"], true);

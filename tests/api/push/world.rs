@@ -44,7 +44,9 @@ impl PushWorld {
         PushWorld {
             ca_file: ca.write_root_pem(dir.path()).expect("CA written"),
             key_file: key.write_p8(dir.path()).expect("key written"),
-            service_account: fcm.write_service_account(dir.path()).expect("account written"),
+            service_account: fcm
+                .write_service_account(dir.path())
+                .expect("account written"),
             _dir: dir,
             apns,
             fcm,
@@ -129,7 +131,10 @@ pub async fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T 
         if let Some(found) = check() {
             return found;
         }
-        assert!(tokio::time::Instant::now() < deadline, "waited in vain for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waited in vain for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -152,11 +157,7 @@ pub async fn item_done(app: &TestApp, id: Uuid) {
 
 /// A random FCM registration token.
 pub fn fcm_token() -> String {
-    format!(
-        "fcm:{}{}",
-        Uuid::new_v4().simple(),
-        Uuid::new_v4().simple()
-    )
+    format!("fcm:{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
 }
 
 /// Registers a device of the token's user; answers the status.
@@ -173,7 +174,12 @@ pub async fn register(
         body["locale"] = json!(locale);
     }
     let response = app
-        .call("PUT", &format!("/v1/me/devices/{device_id}"), Some(body), Some(token))
+        .call(
+            "PUT",
+            &format!("/v1/me/devices/{device_id}"),
+            Some(body),
+            Some(token),
+        )
         .await;
     assert!(
         response.status == 200 || response.status == 201,
@@ -186,7 +192,10 @@ pub async fn register(
 /// A member with a token (no account record: pushes need none).
 pub fn member(app: &TestApp) -> (UserId, String) {
     let user = UserId::random();
-    (user, app.mint(user, &[fitpulse_actors::domain::Role::Member], 3_600))
+    (
+        user,
+        app.mint(user, &[fitpulse_actors::domain::Role::Member], 3_600),
+    )
 }
 
 /// `at` as the API writes times.

@@ -1,5 +1,52 @@
 // @fitpulse/client, bundled by clients/typescript/scripts/bundle.mjs. Do not edit.
 
+// src/devices.ts
+var INSTALL_KEY = "fitpulse.install_id";
+var REGISTERED_KEY = "fitpulse.push_registered";
+function randomId() {
+  const crypto = globalThis.crypto;
+  if (crypto?.randomUUID) return crypto.randomUUID();
+  return Array.from({ length: 32 }, () => Math.floor(Math.random() * 16).toString(16)).join("");
+}
+var Devices = class {
+  constructor(rest, storage) {
+    this.rest = rest;
+    this.storage = storage;
+  }
+  /** This install's id, created on first use. */
+  async installId() {
+    const known = await this.storage.get(INSTALL_KEY);
+    if (known) return known;
+    const id = randomId();
+    await this.storage.set(INSTALL_KEY, id);
+    return id;
+  }
+  /** Registers (or updates) this install for push with its current token. */
+  async register(device) {
+    const device_id = await this.installId();
+    const answer = await this.rest.put("/v1/me/devices/{device_id}", { path: { device_id }, body: device });
+    await this.storage.set(REGISTERED_KEY, "1");
+    return answer;
+  }
+  /** Stops pushes to this install (a sign-out, or the member turned notifications off). */
+  async unregister() {
+    if (!await this.storage.get(REGISTERED_KEY)) return;
+    const device_id = await this.installId();
+    await this.rest.delete("/v1/me/devices/{device_id}", { path: { device_id } }).catch((err) => {
+      if (err?.status !== 404) throw err;
+    });
+    await this.storage.remove(REGISTERED_KEY);
+  }
+  /** The member's categories and quiet hours. */
+  async settings() {
+    return this.rest.get("/v1/me/notification-settings");
+  }
+  /** Changes what is given: `{categories: {social: true}}`, `{quiet_hours: null}`. */
+  async changeSettings(patch) {
+    return this.rest.patch("/v1/me/notification-settings", { body: patch });
+  }
+};
+
 // src/errors.ts
 var FitpulseError = class _FitpulseError extends Error {
   /** The HTTP status, or 0 for socket replies and local errors. */
@@ -760,6 +807,8 @@ function parseTokens(raw) {
 var FitpulseClient = class {
   rest;
   tokens;
+  /** Push registration of this install and the member's notification settings. */
+  devices;
   baseUrl;
   storage;
   WebSocketImpl;
@@ -772,6 +821,7 @@ var FitpulseClient = class {
     this.tokens = new Tokens(this.storage, (path, body) => rest.postJson(path, body), options.getToken, options.refreshMarginMs ?? 6e4);
     rest = new RestClient(this.baseUrl, this.tokens, fetchImpl);
     this.rest = rest;
+    this.devices = new Devices(rest, this.storage);
     this.WebSocketImpl = options.WebSocket ?? globalThis.WebSocket;
   }
   /** The realtime connection (not yet connected: call `connect()`). */
@@ -788,8 +838,12 @@ var FitpulseClient = class {
     anonymous: (deviceId) => this.signIn("/v1/auth/anonymous", { device_id: deviceId }),
     /** Keeps tokens obtained elsewhere (an admin tool, a social sign-in answer). */
     use: (answer) => this.tokens.save(answer),
-    /** Forgets the tokens and revokes the refresh token on the server. */
+    /**
+     * Stops pushes to this install for this account, forgets the tokens and revokes the
+     * refresh token on the server.
+     */
     logout: async () => {
+      await this.devices.unregister().catch(() => void 0);
       const refresh = await this.tokens.clear();
       if (refresh) await this.rest.postJson("/v1/auth/logout", { refresh_token: refresh }).catch(() => void 0);
     }
@@ -804,6 +858,7 @@ var FitpulseClient = class {
 export {
   CloseCode,
   DEFAULT_BACKOFF,
+  Devices,
   FitpulseClient,
   FitpulseError,
   Realtime,

@@ -2642,6 +2642,92 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/users/{id}/push": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a test push to every device of a member and answer what each provider said
+         * @description Bearer token: admin role.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TestPushView"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Any other error of the catalogue (429, 5xx) */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/users/{id}/revoke": {
         parameters: {
             query?: never;
@@ -6485,6 +6571,248 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/me/devices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The installs registered for push
+         * @description Bearer token: a user.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PageOfDeviceView"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Any other error of the catalogue (429, 5xx) */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/devices/{device_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Register this install for push (or update its token, version, locale, zone); a token moves to the account that registers it last
+         * @description Bearer token: a user.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    device_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["DeviceBody"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DeviceView"];
+                    };
+                };
+                /** @description Created */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DeviceView"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Payload Too Large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Unsupported Media Type */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Any other error of the catalogue (429, 5xx) */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        /**
+         * Stop pushing to this install
+         * @description Bearer token: a user.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    device_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description No Content */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Any other error of the catalogue (429, 5xx) */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/me/entitlements": {
         parameters: {
             query?: never;
@@ -7696,6 +8024,153 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/v1/me/notification-settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Push categories and quiet hours
+         * @description Bearer token: a user.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["NotificationSettings"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Any other error of the catalogue (429, 5xx) */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Turn push categories on or off, set or clear quiet hours (`null`)
+         * @description Bearer token: a user.
+         */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["SettingsPatch"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["NotificationSettings"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Payload Too Large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Unsupported Media Type */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Any other error of the catalogue (429, 5xx) */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
         trace?: never;
     };
     "/v1/me/plan": {
@@ -10633,9 +11108,13 @@ export interface components {
             image_url: string | null;
             /** Format: int32 */
             priority: number;
+            push: boolean;
             segment: components["schemas"]["SegmentAnswer"];
             starts_at: string;
             title: string;
+            translations: {
+                [key: string]: components["schemas"]["MessageText"];
+            };
         };
         /**
          * @description Where an ingredient is found in a store; the shopping list groups by it.
@@ -10753,6 +11232,20 @@ export interface components {
             connected: boolean;
             /** @description `memory` or `nats`. */
             kind: string;
+        };
+        /** @description Which categories push. */
+        Categories: {
+            class_reminders: boolean;
+            commerce: boolean;
+            messages: boolean;
+            social: boolean;
+        };
+        /** @description Categories to turn on or off. */
+        CategoriesPatch: {
+            class_reminders?: boolean | null;
+            commerce?: boolean | null;
+            messages?: boolean | null;
+            social?: boolean | null;
         };
         CheckinBody: {
             /** @description `YYYY-MM-DD`; only today can be checked in (and edited). */
@@ -10909,6 +11402,11 @@ export interface components {
              */
             priority?: number;
             /**
+             * @description Also push it, at its start, to the targeted members whose app is closed.
+             * @default false
+             */
+            push?: boolean;
+            /**
              * @default {
              *       "app_version": null,
              *       "entitlement": null,
@@ -10921,12 +11419,49 @@ export interface components {
             segment?: components["schemas"]["Segment"];
             starts_at?: string | null;
             title: string;
+            /**
+             * @description The title and body in other languages, by tag (`pt`, `pt-BR`), for pushes.
+             * @default {}
+             */
+            translations?: {
+                [key: string]: components["schemas"]["MessageText"];
+            };
         };
         CreateStaffBody: {
             display_name?: string | null;
             email: string;
             password?: string | null;
             roles: string[];
+        };
+        /** @description What the app sends. */
+        DeviceBody: {
+            /** @default null */
+            app_version?: string | null;
+            /**
+             * @description A BCP 47 tag such as `pt-BR`.
+             * @default null
+             */
+            locale?: string | null;
+            /** @description `ios` (APNs) or `android` (FCM). */
+            platform: string;
+            /** @description The APNs device token (hex) or the FCM registration token. */
+            push_token: string;
+            /**
+             * @description An IANA zone such as `Europe/Lisbon`.
+             * @default null
+             */
+            timezone?: string | null;
+        };
+        /** @description A registered device as its owner sees it (the token is the app's own). */
+        DeviceView: {
+            app_version: string | null;
+            device_id: string;
+            locale: string | null;
+            /** @description `ios` or `android`. */
+            platform: string;
+            push_token: string;
+            timezone: string | null;
+            updated_at: string;
         };
         /** @enum {string} */
         Diet: "vegetarian" | "vegan" | "gluten_free" | "dairy_free" | "keto" | "high_protein" | "low_carb";
@@ -11426,6 +11961,11 @@ export interface components {
             dismissed_at: string | null;
             read_at: string | null;
         };
+        /** @description A message's text in one language. */
+        MessageText: {
+            body: string;
+            title: string;
+        };
         /** @description Fields every kind has. */
         Meta: {
             /**
@@ -11459,6 +11999,12 @@ export interface components {
             /** Format: int64 */
             started_at: number;
             this_node: boolean;
+        };
+        /** @description A member's settings as stored and shown. */
+        NotificationSettings: {
+            categories: components["schemas"]["Categories"];
+            /** @description `null` when there are none. */
+            quiet_hours: components["schemas"]["QuietHours"] | null;
         };
         /** @description An RFC 6749 §5.2 error answer. */
         OAuthErrorBody: {
@@ -11543,6 +12089,14 @@ export interface components {
          */
         PageOfClassView: {
             items: components["schemas"]["ClassView"][];
+            next_cursor: string | null;
+        };
+        /**
+         * @description A list answer: `{"items": [...], "next_cursor": ...}`; `next_cursor` is null on the
+         *     last page.
+         */
+        PageOfDeviceView: {
+            items: components["schemas"]["DeviceView"][];
             next_cursor: string | null;
         };
         /**
@@ -11822,6 +12376,14 @@ export interface components {
             seq: number;
             user_id: string;
         };
+        /**
+         * @description From `start` to `end` every day, in the member's zone; across midnight when `end`
+         *     comes before `start`.
+         */
+        QuietHours: {
+            end: components["schemas"]["WallTime"];
+            start: components["schemas"]["WallTime"];
+        };
         /** @description Whether the node takes traffic, and why not. */
         Readiness: {
             checks: components["schemas"]["ReadinessChecks"];
@@ -11973,6 +12535,12 @@ export interface components {
             /** Format: int64 */
             sockets: number;
         };
+        /** @description A change to the settings: only what is given changes; `quiet_hours: null` removes them. */
+        SettingsPatch: {
+            categories?: components["schemas"]["CategoriesPatch"] | null;
+            /** @default null */
+            quiet_hours?: components["schemas"]["QuietHours"] | null;
+        };
         /** @description How many followers the activity was pushed to. */
         Shared: {
             /** Format: uint */
@@ -12077,6 +12645,17 @@ export interface components {
              */
             week: number;
         };
+        TestPushResult: {
+            device_id: string;
+            platform: string;
+            reason: string | null;
+            /** @description `sent`, `invalid_token` (the device was removed), `retry` or `failed`. */
+            result: string;
+        };
+        /** @description What each device's provider answered to a test push. */
+        TestPushView: {
+            devices: components["schemas"]["TestPushResult"][];
+        };
         /** @enum {string} */
         Tier: "premium" | "free";
         /** @description The OAuth 2 token answer (RFC 6749 §5.1), plus `user` when a user signed in. */
@@ -12152,6 +12731,8 @@ export interface components {
             /** @default null */
             min: components["schemas"]["Version"] | null;
         };
+        /** @description A time of day on a 24-hour clock, such as 22:00 */
+        WallTime: string;
         /** @description What became of a verified event. */
         WebhookAnswer: {
             event_id: string;

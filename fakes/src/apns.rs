@@ -153,6 +153,11 @@ impl FakeApns {
         self.state.records().accepted.to_vec()
     }
 
+    /// How many pushes were accepted in all (cheap: nothing is copied).
+    pub fn accepted_total(&self) -> u64 {
+        self.state.records().accepted.total()
+    }
+
     /// The requests refused (the latest ones), oldest first.
     pub fn refused(&self) -> Vec<Refusal> {
         self.state.records().refused.to_vec()

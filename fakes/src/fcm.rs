@@ -231,6 +231,11 @@ impl FakeFcm {
         self.state.records().accepted.to_vec()
     }
 
+    /// How many messages were accepted in all (cheap: nothing is copied).
+    pub fn accepted_total(&self) -> u64 {
+        self.state.records().accepted.total()
+    }
+
     /// The requests refused (the latest ones), oldest first.
     pub fn refused(&self) -> Vec<Refusal> {
         self.state.records().refused.to_vec()

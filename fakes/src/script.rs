@@ -31,12 +31,15 @@ pub struct Refusal {
 #[derive(Debug)]
 pub(crate) struct Log<T> {
     entries: VecDeque<T>,
+    /// Every entry ever pushed, the dropped ones included.
+    total: u64,
 }
 
 impl<T> Default for Log<T> {
     fn default() -> Self {
         Log {
             entries: VecDeque::new(),
+            total: 0,
         }
     }
 }
@@ -47,6 +50,11 @@ impl<T: Clone> Log<T> {
             self.entries.pop_front();
         }
         self.entries.push_back(entry);
+        self.total += 1;
+    }
+
+    pub(crate) fn total(&self) -> u64 {
+        self.total
     }
 
     pub(crate) fn to_vec(&self) -> Vec<T> {

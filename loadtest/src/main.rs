@@ -38,6 +38,9 @@ enum Command {
     /// A feature message to N connected sessions: time until the last delivery, frames
     /// per second, delivery latency, missing deliveries (must be 0).
     Broadcast(scenarios::broadcast::BroadcastArgs),
+    /// Starts fake APNs and FCM and the server for them, registers N devices, pushes one
+    /// feature message to all: pushes per second, time to the last, server memory.
+    Push(scenarios::push::PushArgs),
     /// N password logins for unknown emails at once from A addresses, `/healthz` probed
     /// meanwhile: the server's memory growth and the probe's latency.
     LoginBurst(scenarios::login_burst::LoginBurstArgs),
@@ -100,6 +103,10 @@ async fn main() -> ExitCode {
         Command::Broadcast(args) => {
             let out = args.out.clone();
             (scenarios::broadcast::run(args).await, out)
+        }
+        Command::Push(args) => {
+            let out = args.out.clone();
+            (scenarios::push::run(args).await, out)
         }
         Command::LoginBurst(args) => {
             let out = args.out.clone();

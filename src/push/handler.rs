@@ -14,7 +14,6 @@ use fitpulse_actors::ports::drops::OrderStatus;
 use fitpulse_actors::ports::push::{OwnedDevice, PushDevice};
 use fitpulse_actors::ports::store::StoreError;
 use fitpulse_actors::session::{Audience, AudienceFilter};
-use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
 use super::items::{self, ClassItem, ClassMoment, DeviceItem, MessageItem, UserItem};
@@ -118,18 +117,8 @@ impl PushHandler {
         members: impl Iterator<Item = (UserId, Option<Vec<PushDevice>>)>,
         notification: &Notification,
     ) -> usize {
-        futures_util::stream::iter(members)
-            .map(|(user, devices)| async move {
-                match self.sender.deliver(user, notification, devices).await {
-                    Ok(_) => 0,
-                    Err(err) => {
-                        tracing::warn!(user_id = %user, error = %err, "cannot push to a member");
-                        1
-                    }
-                }
-            })
-            .buffer_unordered(self.concurrency)
-            .fold(0, |sum, failed| async move { sum + failed })
+        self.sender
+            .deliver_many(members.collect(), notification, self.concurrency)
             .await
     }
 

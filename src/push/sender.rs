@@ -16,6 +16,7 @@ use fitpulse_actors::ports::clock::SharedClock;
 use fitpulse_actors::ports::commerce::OutboxStore;
 use fitpulse_actors::ports::push::{PushDevice, PushPlatform, PushStore};
 use fitpulse_actors::ports::store::{StoreError, UserStore};
+use futures_util::StreamExt;
 
 use super::items::{self, DeviceItem, UserItem};
 use super::metrics::PushMetrics;
@@ -133,37 +134,113 @@ impl Sender {
         notification: &Notification,
         devices: Option<Vec<PushDevice>>,
     ) -> Result<Delivery, StoreError> {
-        let delivery = self.decide_and_send(user, notification, devices).await?;
+        let delivery = match self.decide(user, notification, devices).await? {
+            Decision::Skip(reason) => Delivery::Skipped(reason),
+            Decision::Defer(until) => Delivery::Deferred(until),
+            Decision::Send { devices, day } => {
+                let capped = notification.capped
+                    && self.store.count_push(user, day, CAPPED_KIND).await? > self.daily_cap;
+                match capped {
+                    true => Delivery::Skipped("daily_cap"),
+                    false => self.send_and_settle(user, &devices, notification).await?,
+                }
+            }
+        };
         if let Delivery::Skipped(reason) = delivery {
             self.metrics.skipped(reason);
         }
         Ok(delivery)
     }
 
-    async fn decide_and_send(
+    /// [`Sender::deliver`] to many members, `concurrency` at a time, the daily cap counted
+    /// in one batch; answers how many could not be decided or settled for a store error
+    /// (logged; the others went out).
+    pub async fn deliver_many(
+        &self,
+        members: Vec<(UserId, Option<Vec<PushDevice>>)>,
+        notification: &Notification,
+        concurrency: usize,
+    ) -> usize {
+        let decided: Vec<(UserId, Result<Decision, StoreError>)> =
+            futures_util::stream::iter(members)
+                .map(|(user, devices)| async move {
+                    (user, self.decide(user, notification, devices).await)
+                })
+                .buffer_unordered(concurrency.max(1))
+                .collect()
+                .await;
+        let mut failures = 0;
+        let mut ready = Vec::new();
+        for (user, decision) in decided {
+            match decision {
+                Ok(Decision::Skip(reason)) => self.metrics.skipped(reason),
+                Ok(Decision::Defer(_)) => {}
+                Ok(Decision::Send { devices, day }) => ready.push((user, devices, day)),
+                Err(err) => {
+                    tracing::warn!(user_id = %user, error = %err, "cannot decide a push");
+                    failures += 1;
+                }
+            }
+        }
+        if notification.capped && !ready.is_empty() {
+            let pairs: Vec<(UserId, i32)> = ready.iter().map(|(u, _, day)| (*u, *day)).collect();
+            match self.store.count_pushes(&pairs, CAPPED_KIND).await {
+                Ok(counts) => {
+                    let mut counts = counts.into_iter();
+                    ready.retain(|_| {
+                        let within = counts.next().is_some_and(|n| n <= self.daily_cap);
+                        if !within {
+                            self.metrics.skipped("daily_cap");
+                        }
+                        within
+                    });
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, members = ready.len(), "cannot count pushes against the daily cap");
+                    return failures + ready.len();
+                }
+            }
+        }
+        futures_util::stream::iter(ready)
+            .map(|(user, devices, _)| async move {
+                match self.send_and_settle(user, &devices, notification).await {
+                    Ok(_) => 0,
+                    Err(err) => {
+                        tracing::warn!(user_id = %user, error = %err, "cannot settle a push");
+                        1
+                    }
+                }
+            })
+            .buffer_unordered(concurrency.max(1))
+            .fold(failures, |sum, failed| async move { sum + failed })
+            .await
+    }
+
+    /// The rules, short of the daily cap: whether to send now, later, or not at all.
+    async fn decide(
         &self,
         user: UserId,
         notification: &Notification,
         devices: Option<Vec<PushDevice>>,
-    ) -> Result<Delivery, StoreError> {
+    ) -> Result<Decision, StoreError> {
         let now = self.clock.now();
         if notification.is_stale(now) {
-            return Ok(Delivery::Skipped("stale"));
+            return Ok(Decision::Skip("stale"));
         }
         let doc = self.store.notification_settings(user).await?;
         let settings = NotificationSettings::from_doc(doc.as_deref());
         if !settings.categories.allows(notification.category) {
-            return Ok(Delivery::Skipped("category_off"));
+            return Ok(Decision::Skip("category_off"));
         }
         if notification.only_offline && self.presence.connected(user).await {
-            return Ok(Delivery::Skipped("connected"));
+            return Ok(Decision::Skip("connected"));
         }
         let devices = match devices {
             Some(devices) => devices,
             None => self.store.devices(user).await?,
         };
         if devices.is_empty() {
-            return Ok(Delivery::Skipped("no_device"));
+            return Ok(Decision::Skip("no_device"));
         }
         let needs_zone = notification.capped
             || (settings.quiet_hours.is_some() && notification.category.waits_for_quiet_hours());
@@ -176,18 +253,25 @@ impl Sender {
             && let Some(end) = quiet.ends_after(now, zone)
         {
             if notification.is_stale(end) {
-                return Ok(Delivery::Skipped("quiet_hours_stale"));
+                return Ok(Decision::Skip("quiet_hours_stale"));
             }
             self.defer(user, notification, end).await?;
-            return Ok(Delivery::Deferred(end));
+            return Ok(Decision::Defer(end));
         }
-        if notification.capped {
-            let day = days_since_epoch(local_date(now, zone));
-            if self.store.count_push(user, day, CAPPED_KIND).await? > self.daily_cap {
-                return Ok(Delivery::Skipped("daily_cap"));
-            }
-        }
-        let results = self.send_to_devices(user, &devices, notification).await;
+        Ok(Decision::Send {
+            devices,
+            day: days_since_epoch(local_date(now, zone)),
+        })
+    }
+
+    /// Sends to the member's devices and acts on each answer.
+    async fn send_and_settle(
+        &self,
+        user: UserId,
+        devices: &[PushDevice],
+        notification: &Notification,
+    ) -> Result<Delivery, StoreError> {
+        let results = self.send_to_devices(user, devices, notification).await;
         let mut delivery = (0, 0);
         for (device, outcome) in devices.iter().zip(results) {
             match self.settle(user, device, notification, outcome).await? {
@@ -414,6 +498,18 @@ impl Sender {
         }
         Ok(results)
     }
+}
+
+/// What the rules say about one member.
+enum Decision {
+    Skip(&'static str),
+    /// Queued again for the end of the quiet hours.
+    Defer(UnixMillis),
+    /// Send to these devices; `day` is the member's day (for the daily cap).
+    Send {
+        devices: Vec<PushDevice>,
+        day: i32,
+    },
 }
 
 enum Settled {

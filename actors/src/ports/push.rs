@@ -112,4 +112,17 @@ pub trait PushStore: Send + Sync {
     /// Counts one more push of `kind` to the user on `day` (days since the epoch, in the
     /// user's zone) and answers the count including it. Kept for two days at least.
     async fn count_push(&self, user: UserId, day: i32, kind: &str) -> Result<u32, StoreError>;
+    /// [`PushStore::count_push`] for many (user, day) pairs at once, answers in order: a
+    /// fan-out counts a page of members in one write where the backend allows.
+    async fn count_pushes(
+        &self,
+        pushes: &[(UserId, i32)],
+        kind: &str,
+    ) -> Result<Vec<u32>, StoreError> {
+        let mut counts = Vec::with_capacity(pushes.len());
+        for (user, day) in pushes {
+            counts.push(self.count_push(*user, *day, kind).await?);
+        }
+        Ok(counts)
+    }
 }

@@ -4,7 +4,8 @@
 //! (`browse`): `workload` prepares them in the proportions of a `mix`, and `checks` judges
 //! every answer. `drop` sends `buyers`' orders and `drop_audit` checks the drop's books;
 //! with a waiting room, `drop_queue` takes each buyer through the queue to its order.
-//! `login_burst` measures what a burst of strangers' logins costs the server.
+//! `login_burst` measures what a burst of strangers' logins costs the server; `push` what
+//! a pushed feature message to many stored devices costs, through fake providers.
 
 pub mod broadcast;
 mod browse;
@@ -19,6 +20,7 @@ pub mod login_burst;
 pub mod mix;
 pub mod open_loop;
 pub mod profile;
+pub mod push;
 mod ramp;
 pub mod rest;
 pub mod spike;

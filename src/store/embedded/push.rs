@@ -361,4 +361,20 @@ impl PushStore for EmbeddedStore {
         self.write("count_push", move |txn| count_push(txn, user, day, &kind))
             .await
     }
+
+    /// One commit for the whole batch: a commit is an fsync, and a fan-out counts a page.
+    async fn count_pushes(
+        &self,
+        pushes: &[(UserId, i32)],
+        kind: &str,
+    ) -> Result<Vec<u32>, StoreError> {
+        let (pushes, kind) = (pushes.to_vec(), kind.to_owned());
+        self.write("count_pushes", move |txn| {
+            pushes
+                .iter()
+                .map(|(user, day)| count_push(txn, *user, *day, &kind))
+                .collect()
+        })
+        .await
+    }
 }

@@ -452,4 +452,18 @@ impl PushStore for ScyllaStore {
             })
             .await
     }
+
+    /// The pairs at once: each is its own partition, so nothing is gained by a batch.
+    async fn count_pushes(
+        &self,
+        pushes: &[(UserId, i32)],
+        kind: &str,
+    ) -> Result<Vec<u32>, StoreError> {
+        futures_util::future::try_join_all(
+            pushes
+                .iter()
+                .map(|(user, day)| self.count_push(*user, *day, kind)),
+        )
+        .await
+    }
 }

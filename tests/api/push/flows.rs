@@ -472,3 +472,40 @@ async fn an_operator_test_push_reaches_every_device_and_says_what_each_answered(
         404
     );
 }
+
+#[actix_web::test]
+async fn feature_message_pushes_stop_at_the_daily_cap() {
+    let world = PushWorld::start();
+    let app = spawn_app_on_manual_clock({
+        let configure = world.configure();
+        move |s| {
+            configure(s);
+            s.messages.daily_cap = 2;
+        }
+    })
+    .await;
+    world.follow(app.clock.as_ref().expect("manual clock"));
+    let (_, bearer) = member(&app);
+    let phone = apns_device_token();
+    register(&app, &bearer, "phone", "ios", &phone, None).await;
+    for sent in 1..=2 {
+        feature_message(&app, json!({}), json!({})).await;
+        world.apns_pushes(&phone, sent).await;
+    }
+    let third = feature_message(&app, json!({}), json!({})).await;
+    item_done(&app, fan_out(third)).await;
+    assert_eq!(
+        world.apns_to(&phone).len(),
+        2,
+        "a third push on the same day"
+    );
+    assert!(
+        app.metrics()
+            .await
+            .contains("fitpulse_push_skipped_total{reason=\"daily_cap\"} 1")
+    );
+    // The next day counts afresh.
+    app.advance(Duration::from_secs(86_400));
+    feature_message(&app, json!({}), json!({})).await;
+    world.apns_pushes(&phone, 3).await;
+}

@@ -104,6 +104,7 @@ conformance!(
     a_malformed_device_cursor_is_an_error,
     notification_settings_are_absent_until_put_and_then_replaced,
     pushes_are_counted_per_user_day_and_kind,
+    a_batch_of_pushes_is_counted_as_each_would_be,
     erasing_a_user_removes_their_devices_tokens_settings_and_counts,
 );
 

@@ -403,6 +403,38 @@ pub async fn pushes_are_counted_per_user_day_and_kind(stores: &Stores, _: &Metri
     assert_eq!(count(user, day, "reminder").await, 2);
 }
 
+pub async fn a_batch_of_pushes_is_counted_as_each_would_be(stores: &Stores, _: &Metrics) {
+    let (user, other) = (UserId::random(), UserId::random());
+    let day = i32::try_from(now_millis() / 86_400_000).expect("a day");
+    stores
+        .push
+        .count_push(user, day, "feature")
+        .await
+        .expect("count");
+    let counts = stores
+        .push
+        .count_pushes(&[(user, day), (other, day), (user, day - 1)], "feature")
+        .await
+        .expect("counts");
+    assert_eq!(counts, [2, 1, 1]);
+    assert_eq!(
+        stores
+            .push
+            .count_pushes(&[(other, day), (user, day)], "feature")
+            .await
+            .expect("counts"),
+        [2, 3]
+    );
+    assert!(
+        stores
+            .push
+            .count_pushes(&[], "feature")
+            .await
+            .expect("none")
+            .is_empty()
+    );
+}
+
 pub async fn erasing_a_user_removes_their_devices_tokens_settings_and_counts(
     stores: &Stores,
     _: &Metrics,

@@ -134,6 +134,9 @@ async fn serve(
             _ = &mut stopped => return,
             accepted = listener.accept() => {
                 let Ok((tcp, _)) = accepted else { continue };
+                // As Apple's and Google's front ends: answers leave at once, not after
+                // the client's delayed ACK of the previous segment (Nagle).
+                let _ = tcp.set_nodelay(true);
                 let (acceptor, handler) = (acceptor.clone(), handler.clone());
                 tokio::spawn(async move {
                     // A client that goes away mid-connection is not the fake's problem.

@@ -24,6 +24,8 @@ use crate::metrics::{DeliveryResult, Metrics};
 pub const PARALLEL_DELIVERIES: usize = 8;
 /// How often the pending gauge is refreshed: counting is a scan, so not on every poll.
 const PENDING_REFRESH: Duration = Duration::from_secs(5);
+/// Polls in a row while each finds work, before the next tick: bounds one tick's work.
+const MAX_POLLS_PER_TICK: usize = 100;
 /// The longest error text kept on an item.
 const MAX_ERROR_CHARS: usize = 1_000;
 
@@ -74,6 +76,13 @@ pub struct PollSummary {
     pub dead: usize,
     /// Due items another worker had claimed, or that were no longer pending.
     pub skipped: usize,
+}
+
+impl PollSummary {
+    /// Whether this worker attempted anything (items claimed elsewhere do not count).
+    pub fn worked(&self) -> bool {
+        self.delivered + self.retried + self.dead > 0
+    }
 }
 
 impl Deliverer {
@@ -273,7 +282,21 @@ async fn run(deliverer: Arc<Deliverer>, mut stopped: watch::Receiver<bool>) {
             pending_refreshed = Some(tokio::time::Instant::now());
             log_store_error("count pending outbox items", deliverer.refresh_pending()).await;
         }
-        log_store_error("poll the outbox", deliverer.poll()).await;
+        // While polls find work, poll again at once: a fan-out's next page, or a burst
+        // larger than a batch, does not wait a poll interval per batch.
+        for _ in 0..MAX_POLLS_PER_TICK {
+            match deliverer.poll().await {
+                Ok(summary) if summary.worked() => {}
+                Ok(_) => break,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot poll the outbox");
+                    break;
+                }
+            }
+            if *stopped.borrow() {
+                return;
+            }
+        }
     }
 }
 
@@ -591,6 +614,43 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(10), worker.stop(Duration::from_secs(5)))
             .await
             .expect("the worker stops");
+    }
+
+    #[tokio::test]
+    async fn a_worker_that_finds_work_polls_again_without_waiting_for_the_next_tick() {
+        let fx = Fixture::new().await;
+        let ids = [
+            fx.enqueue("email.send").await,
+            fx.enqueue("email.send").await,
+            fx.enqueue("email.send").await,
+        ];
+        // One item per poll and an hour between ticks: only polling again at once
+        // delivers all three now.
+        let deliverer = Deliverer::new(
+            fx.store.clone(),
+            handlers("email.", Scripted::new(vec![Ok(())])),
+            WorkerConfig {
+                poll_interval: Duration::from_secs(3_600),
+                batch: 1,
+                lease: Duration::from_secs(60),
+                max_attempts: 3,
+                backoff: Backoff::new(1_000, 10_000),
+            },
+            fx.metrics.clone(),
+            fx.clock.clone(),
+        );
+        let worker = OutboxWorker::start(deliverer);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        for id in ids {
+            while fx.item(id).await.state != OutboxState::Done {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{id} waits for a tick"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        worker.stop(Duration::from_secs(5)).await;
     }
 
     #[test]

@@ -177,8 +177,7 @@ impl PushHandler {
                 targeted.push((user, Some(devices)));
             }
         }
-        let count = targeted.len();
-        let failures = self.deliver_all(targeted.into_iter(), &notification).await;
+        // The next page is queued first: another node may take it while this one pushes.
         if let Some(after) = page.next {
             let next = MessageItem {
                 message_id: item.message_id,
@@ -197,6 +196,8 @@ impl PushHandler {
                 .await
                 .map_err(retry)?;
         }
+        let count = targeted.len();
+        let failures = self.deliver_all(targeted.into_iter(), &notification).await;
         tracing::info!(message_id = %item.message_id, page = item.page, members = count, failures, "feature message push page fanned out");
         Ok(())
     }

@@ -128,6 +128,22 @@ async fn a_deleted_account_leaves_no_row_naming_it(app: &TestApp) -> String {
     call(
         app,
         "PUT",
+        "/v1/me/devices/gone-phone",
+        Some(json!({ "platform": "ios", "push_token": "ab".repeat(32), "locale": "pt-BR" })),
+        &token,
+    )
+    .await;
+    call(
+        app,
+        "PATCH",
+        "/v1/me/notification-settings",
+        Some(json!({ "quiet_hours": { "start": "22:00", "end": "07:00" } })),
+        &token,
+    )
+    .await;
+    call(
+        app,
+        "PUT",
         &format!("/v1/me/following/{other}"),
         None,
         &token,

@@ -209,6 +209,10 @@ pub async fn run(args: PushArgs) -> Result<Report, LoadError> {
     });
     let pushed = || fakes.apns.accepted_total() + fakes.fcm.accepted_total();
     let before = pushed();
+    let cpu_before = (
+        target::cpu_seconds(pid),
+        target::cpu_seconds(std::process::id()),
+    );
     let posted = Instant::now();
     let (status, answer) = post_json(addr, "/v1/admin/messages", &admin, &body).await?;
     if status != 201 {
@@ -235,6 +239,10 @@ pub async fn run(args: PushArgs) -> Result<Report, LoadError> {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let last = posted.elapsed();
+    let cpu_after = (
+        target::cpu_seconds(pid),
+        target::cpu_seconds(std::process::id()),
+    );
     // Anything beyond one push per device would show within a few polls.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let delivered = pushed() - before;
@@ -297,6 +305,41 @@ pub async fn run(args: PushArgs) -> Result<Report, LoadError> {
     ] {
         if let Some(value) = target::metric(&metrics_text, metric) {
             figures.insert(name.into(), value);
+        }
+    }
+    // CPU spent from the POST to the last push: the server's, and this process's (the
+    // fakes, which verify every provider token and payload, and the polling).
+    for (name, before, after) in [
+        ("server_cpu_s", cpu_before.0, cpu_after.0),
+        ("loadtest_and_fakes_cpu_s", cpu_before.1, cpu_after.1),
+    ] {
+        if let (Some(before), Some(after)) = (before, after) {
+            figures.insert(name.into(), after - before);
+            if delivered > 0 {
+                figures.insert(
+                    format!("{name}_per_1000_pushes"),
+                    (after - before) * 1000.0 / delivered as f64,
+                );
+            }
+        }
+    }
+    // The providers' answers as the server timed them (mean per request).
+    for provider in ["apns", "fcm"] {
+        let sum = target::metric(
+            &metrics_text,
+            &format!("fitpulse_push_latency_seconds_sum{{provider=\"{provider}\"}} "),
+        );
+        let count = target::metric(
+            &metrics_text,
+            &format!("fitpulse_push_latency_seconds_count{{provider=\"{provider}\"}} "),
+        );
+        if let (Some(sum), Some(count)) = (sum, count)
+            && count > 0.0
+        {
+            figures.insert(
+                format!("server_{provider}_request_mean_ms"),
+                sum / count * 1000.0,
+            );
         }
     }
     let mut failed = Vec::new();

@@ -3,6 +3,7 @@
 //! three).
 
 mod cluster;
+mod commerce;
 mod flows;
 mod providers;
 mod routes;

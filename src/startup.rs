@@ -254,6 +254,7 @@ impl Application {
                 stores.clone(),
                 settings.push.concurrency,
                 settings.push.fanout_page,
+                Duration::from_millis(settings.outbox.lease_ms / 2),
             )),
         );
         handlers.register(

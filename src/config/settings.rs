@@ -847,6 +847,14 @@ impl Settings {
         self.email.validate()?;
         self.commerce.validate()?;
         self.push.validate()?;
+        // A fan-out item starts pushes for half the lease; one request may then take
+        // push.timeout_ms more, and all of it must end before another node may take over.
+        if self.push.timeout_ms.saturating_mul(10) > self.outbox.lease_ms.saturating_mul(4) {
+            return Err(ConfigError::invalid(
+                "push.timeout_ms",
+                "must be at most 40% of outbox.lease_ms",
+            ));
+        }
         if !(1..=1_440).contains(&self.live.reminder_minutes) {
             return Err(ConfigError::invalid(
                 "live.reminder_minutes",

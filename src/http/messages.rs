@@ -11,9 +11,8 @@ use std::sync::Arc;
 use actix_web::{HttpResponse, web};
 use fitpulse_actors::device::ClientInfo;
 use fitpulse_actors::domain::{Locale, Role};
-use fitpulse_actors::events::kinds;
 use fitpulse_actors::ports::messages::{MessageAction, MessageState};
-use fitpulse_actors::session::{Audience, AudienceFilter, own_workout};
+use fitpulse_actors::session::{Audience, AudienceFilter};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -218,12 +217,14 @@ async fn create(
             counted: "users connected to this node now; offline users see it in their inbox",
         }));
     }
-    messages.create(message.clone()).await?;
+    // The push first: should storing the message fail, the queued fan-out finds no
+    // message and does nothing, and a retried request does not create a second one.
     if message.push {
         notifier
             .message_created(message.id, message.starts_at)
             .await?;
     }
+    messages.create(message.clone()).await?;
     Ok(HttpResponse::Created().json(admin_view(&message)))
 }
 
@@ -310,15 +311,7 @@ async fn inbox(
         zone: caller.timezone,
     };
     let entitlements = stores.entitlements.entitlements(user).await?;
-    let head = stores.feed.feed_head(user).await?;
-    let last_workout_at = stores
-        .feed
-        .events_after(user, head.last_seq.saturating_sub(200), 200)
-        .await?
-        .iter()
-        .filter(|e| e.kind == kinds::COMMUNITY_ACTIVITY.as_str() && own_workout(&e.data, user))
-        .map(|e| e.at)
-        .max();
+    let last_workout_at = crate::messages::last_workout_at(&stores, user).await?;
     let audience = Audience {
         user,
         entitlements: &entitlements,

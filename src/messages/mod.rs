@@ -93,6 +93,26 @@ impl FeatureMessage {
     }
 }
 
+/// When the user last finished a workout, by their recent feed (the last 200 events), as
+/// segments with `inactive_days` judge it.
+pub async fn last_workout_at(
+    stores: &Stores,
+    user: UserId,
+) -> Result<Option<UnixMillis>, StoreError> {
+    let head = stores.feed.feed_head(user).await?;
+    Ok(stores
+        .feed
+        .events_after(user, head.last_seq.saturating_sub(200), 200)
+        .await?
+        .iter()
+        .filter(|e| {
+            e.kind == fitpulse_actors::events::kinds::COMMUNITY_ACTIVITY.as_str()
+                && fitpulse_actors::session::own_workout(&e.data, user)
+        })
+        .map(|e| e.at)
+        .max())
+}
+
 /// A user's state of one message, as the API shows it.
 pub fn state_view(state: &MessageState) -> events::MessageStateTimes {
     events::MessageStateTimes {

@@ -165,9 +165,11 @@ impl Deliverer {
             {
                 let delay_ms = match asked_delay {
                     // What the other side asked for, within the backoff's cap.
+                    // At least a second: `Retry-After: 0` must not spend every attempt
+                    // within one tick.
                     Some(after) => u64::try_from(after.as_millis())
                         .unwrap_or(u64::MAX)
-                        .clamp(1, self.config.backoff.ceiling_ms(u32::MAX)),
+                        .clamp(1_000, self.config.backoff.ceiling_ms(u32::MAX).max(1_000)),
                     None => self.config.backoff.delay_ms(attempts),
                 };
                 let next_at = self.clock.now() + i64::try_from(delay_ms).unwrap_or(i64::MAX / 2);

@@ -25,13 +25,19 @@ use crate::messages::FeatureMessage;
 use crate::outbox::{HandleError, Handler};
 use crate::store::Stores;
 
+/// A member whose push hit a store error is tried again this much later, alone.
+const MEMBER_RETRY_MS: i64 = 5_000;
+
 pub struct PushHandler {
     sender: Arc<Sender>,
     stores: Stores,
     /// Members pushed to at once in a fan-out.
     concurrency: usize,
-    /// Devices per page of a fan-out over every device.
+    /// Devices (or reminded members) per page of a fan-out.
     page: usize,
+    /// How long one item may start new pushes (half the outbox lease): what is left is
+    /// queued member by member.
+    budget: std::time::Duration,
 }
 
 fn retry(err: StoreError) -> HandleError {
@@ -49,39 +55,66 @@ impl PushHandler {
         stores: Stores,
         concurrency: usize,
         page: usize,
+        budget: std::time::Duration,
     ) -> PushHandler {
         PushHandler {
             sender,
             stores,
             concurrency: concurrency.max(1),
             page: page.max(1),
+            budget,
         }
     }
 
     async fn user(&self, item: UserItem) -> Result<(), HandleError> {
-        if !self.still_holds(&item.notification).await.map_err(retry)? {
+        let Some(notification) = self.current(&item.notification).await.map_err(retry)? else {
             return Ok(());
-        }
+        };
         let delivery = self
             .sender
-            .deliver(item.user, &item.notification, None)
+            .deliver(item.user, &notification, None)
             .await
             .map_err(retry)?;
-        tracing::debug!(user_id = %item.user, kind = %item.notification.kind, ?delivery, "push decided");
+        tracing::debug!(user_id = %item.user, kind = %notification.kind, ?delivery, "push decided");
         Ok(())
     }
 
-    /// Whether what the notification warns about is still so.
-    async fn still_holds(&self, notification: &Notification) -> Result<bool, StoreError> {
-        match notification.requires {
-            None => Ok(true),
-            Some(Requirement::OrderReserved(order_id)) => Ok(self
+    /// The notification as it should go out now, or `None` when what it is about is no
+    /// longer so (a paid order, a cancelled message or class, a moved class). A reminder
+    /// is written anew: quiet hours may have held it, and the minutes left changed.
+    async fn current(
+        &self,
+        notification: &Notification,
+    ) -> Result<Option<Notification>, StoreError> {
+        let now = self.sender.now();
+        let holds = match notification.requires {
+            None => true,
+            Some(Requirement::OrderReserved(order_id)) => self
                 .stores
                 .drops
                 .order(order_id)
                 .await?
-                .is_some_and(|order| order.status == OrderStatus::Reserved)),
-        }
+                .is_some_and(|order| order.status == OrderStatus::Reserved),
+            Some(Requirement::MessageShowing(id)) => {
+                match self.stores.messages.message(id).await? {
+                    Some(record) => FeatureMessage::from_record(&record)?.showing(now),
+                    None => false,
+                }
+            }
+            Some(Requirement::ClassScheduled(id, at)) => {
+                let class = self.stores.live.class(id).await?;
+                return Ok(class
+                    .filter(|c| c.state == ClassState::Scheduled && c.scheduled_at == at)
+                    .map(|c| texts::class_reminder(&c, now)));
+            }
+            Some(Requirement::ClassLive(id)) => self
+                .stores
+                .live
+                .class(id)
+                .await?
+                .is_some_and(|c| c.state == ClassState::Live),
+        };
+        Ok(holds.then(|| notification.clone()))
     }
 
     async fn class(&self, item: ClassItem) -> Result<(), HandleError> {
@@ -103,23 +136,72 @@ impl PushHandler {
         };
         let members = self.stores.live.reminders(class.id).await.map_err(retry)?;
         let count = members.len();
-        let failures = self
-            .deliver_all(members.into_iter().map(|user| (user, None)), &notification)
+        // A page of members per item, so that one attempt stays well inside its lease
+        // however slow a provider answers; the next page is queued first.
+        let end = item.offset.saturating_add(self.page).min(count);
+        if end < count {
+            let next = ClassItem {
+                offset: end,
+                ..item.clone()
+            };
+            let id = items::item_id(&[
+                items::CLASS_KIND,
+                &class.id.to_string(),
+                item.moment.as_str(),
+                &item.scheduled_at.to_string(),
+                &end.to_string(),
+            ]);
+            self.enqueue(id, items::CLASS_KIND, &next, now).await?;
+        }
+        let slice = members.get(item.offset..end).unwrap_or_default();
+        let failed = self
+            .sender
+            .deliver_many(
+                slice.iter().map(|u| (*u, None)).collect(),
+                &notification,
+                self.concurrency,
+                self.budget,
+            )
             .await;
-        tracing::info!(class_id = %class.id, moment = item.moment.as_str(), members = count, failures, "class push fanned out");
+        self.retry_members(&failed, &notification).await?;
+        tracing::info!(class_id = %class.id, moment = item.moment.as_str(), offset = item.offset, members = slice.len(), failed = failed.len(), "class push fanned out");
         Ok(())
     }
 
-    /// Delivers to many members, `concurrency` at a time; answers how many failed on
-    /// the store (they are logged; the rest went out).
-    async fn deliver_all(
+    /// Members whose push could not be decided or settled (a store error, the attempt's
+    /// time spent) get an item of their own, so one failing member neither repeats the
+    /// whole page nor is lost.
+    async fn retry_members(
         &self,
-        members: impl Iterator<Item = (UserId, Option<Vec<PushDevice>>)>,
+        failed: &[UserId],
         notification: &Notification,
-    ) -> usize {
-        self.sender
-            .deliver_many(members.collect(), notification, self.concurrency)
+    ) -> Result<(), HandleError> {
+        let due = self.sender.now() + MEMBER_RETRY_MS;
+        for user in failed {
+            let item = super::notify::user_item(
+                *user,
+                notification.clone(),
+                &["retry", &notification.collapse_id],
+                due,
+            );
+            self.stores.outbox.enqueue(&item).await.map_err(retry)?;
+        }
+        Ok(())
+    }
+
+    async fn enqueue<T: serde::Serialize>(
+        &self,
+        id: uuid::Uuid,
+        kind: &str,
+        payload: &T,
+        due: i64,
+    ) -> Result<(), HandleError> {
+        self.stores
+            .outbox
+            .enqueue(&items::outbox_item(id, kind, payload, due))
             .await
+            .map_err(retry)?;
+        Ok(())
     }
 
     async fn message(&self, item: MessageItem) -> Result<(), HandleError> {
@@ -147,7 +229,8 @@ impl PushHandler {
             .map_err(retry)?;
         let mut by_user: Vec<(UserId, Vec<PushDevice>)> = Vec::new();
         for OwnedDevice { user, device } in page.devices {
-            if Some(user) == item.carried {
+            // Pushed already, or here, with all their devices.
+            if Some(user) == item.skip || Some(user) == item.carried {
                 continue;
             }
             match by_user.last_mut() {
@@ -155,8 +238,10 @@ impl PushHandler {
                 _ => by_user.push((user, vec![device])),
             }
         }
-        // The last member of a full page may have more devices on the next one: they
-        // are pushed there, with all their devices read at once.
+        // The last member of a page that is not the last may have more devices on the
+        // next one: they are pushed there, with all their devices read at once, and their
+        // devices on that page are passed over. A page with nobody new keeps skipping
+        // the member it skipped.
         let carry = match page.next {
             Some(_) => by_user.pop().map(|(user, _)| user),
             None => None,
@@ -183,6 +268,7 @@ impl PushHandler {
                 message_id: item.message_id,
                 after: Some(after),
                 carried: carry,
+                skip: carry.or(item.carried).or(item.skip),
                 page: item.page + 1,
             };
             let id = items::item_id(&[
@@ -190,15 +276,15 @@ impl PushHandler {
                 &item.message_id.to_string(),
                 &next.page.to_string(),
             ]);
-            self.stores
-                .outbox
-                .enqueue(&items::outbox_item(id, items::MESSAGE_KIND, &next, now))
-                .await
-                .map_err(retry)?;
+            self.enqueue(id, items::MESSAGE_KIND, &next, now).await?;
         }
         let count = targeted.len();
-        let failures = self.deliver_all(targeted.into_iter(), &notification).await;
-        tracing::info!(message_id = %item.message_id, page = item.page, members = count, failures, "feature message push page fanned out");
+        let failed = self
+            .sender
+            .deliver_many(targeted, &notification, self.concurrency, self.budget)
+            .await;
+        self.retry_members(&failed, &notification).await?;
+        tracing::info!(message_id = %item.message_id, page = item.page, members = count, failed = failed.len(), "feature message push page fanned out");
         Ok(())
     }
 
@@ -219,6 +305,11 @@ impl PushHandler {
             Some(_) => self.stores.entitlements.entitlements(user).await?,
             None => Vec::new(),
         };
+        // Only what the segment asks for is read: a feed walk for inactivity.
+        let last_workout_at = match segment.inactive_days {
+            Some(_) => crate::messages::last_workout_at(&self.stores, user).await?,
+            None => None,
+        };
         Ok(devices
             .into_iter()
             .filter(|device| {
@@ -232,7 +323,7 @@ impl PushHandler {
                     user,
                     entitlements: &entitlements,
                     devices: vec![&client],
-                    last_workout_at: None,
+                    last_workout_at,
                     now,
                 })
             })
@@ -263,7 +354,7 @@ pub fn feature_notification(message: &FeatureMessage) -> Notification {
         stale_at: message.expires_at,
         only_offline: true,
         capped: true,
-        requires: None,
+        requires: Some(Requirement::MessageShowing(message.id)),
     }
 }
 
@@ -279,13 +370,10 @@ impl Handler for PushHandler {
         match item.kind.as_str() {
             items::USER_KIND => self.user(payload(item)?).await,
             items::DEVICE_KIND => {
-                let device: DeviceItem = payload(item)?;
-                if !self
-                    .still_holds(&device.notification)
-                    .await
-                    .map_err(retry)?
-                {
-                    return Ok(());
+                let mut device: DeviceItem = payload(item)?;
+                match self.current(&device.notification).await.map_err(retry)? {
+                    Some(notification) => device.notification = notification,
+                    None => return Ok(()),
                 }
                 self.sender.retry_device(&device).await
             }

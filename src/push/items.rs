@@ -54,9 +54,13 @@ pub struct MessageItem {
     #[serde(default)]
     pub after: Option<String>,
     /// A member whose devices the previous page ended in the middle of: they are pushed
-    /// to here, with all their devices, and skipped on this page.
+    /// to here, with all their devices read at once.
     #[serde(default)]
     pub carried: Option<UserId>,
+    /// A member already pushed to (with all their devices): their devices on this page
+    /// are passed over. Stays set across pages that hold nothing but their devices.
+    #[serde(default)]
+    pub skip: Option<UserId>,
     /// The page number, for ids and logs.
     #[serde(default)]
     pub page: u32,
@@ -89,6 +93,9 @@ pub struct ClassItem {
     /// The start the reminder was set for: a class moved since gets a new reminder, and
     /// this one does nothing.
     pub scheduled_at: UnixMillis,
+    /// Where this item's slice of the class's reminded members starts (a page each).
+    #[serde(default)]
+    pub offset: usize,
 }
 
 /// An outbox item of `kind` carrying `payload`, due at `due`.
@@ -116,6 +123,9 @@ mod tests {
         assert!(serde_json::from_str::<MessageItem>(bad).is_err());
         let good = r#"{"message_id":"6d1f52a3-0c4e-4b8e-9a57-1f0e3c2b7a91"}"#;
         let item: MessageItem = serde_json::from_str(good).expect("valid");
-        assert_eq!((item.after, item.carried, item.page), (None, None, 0));
+        assert_eq!(
+            (item.after, item.carried, item.skip, item.page),
+            (None, None, None, 0)
+        );
     }
 }

@@ -85,12 +85,20 @@ pub struct Notification {
     pub requires: Option<Requirement>,
 }
 
-/// A condition checked just before sending: the warning is moot once it fails.
+/// A condition checked just before sending (again after quiet hours held it back): the
+/// push is moot once it fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Requirement {
     /// The drop order is still reserved (not paid, not lapsed).
     OrderReserved(uuid::Uuid),
+    /// The feature message still shows (not cancelled, not expired).
+    MessageShowing(uuid::Uuid),
+    /// The class is still scheduled for this start; the reminder's text is written anew
+    /// (the minutes left) when it is sent.
+    ClassScheduled(fitpulse_actors::domain::ClassId, UnixMillis),
+    /// The class is live.
+    ClassLive(fitpulse_actors::domain::ClassId),
 }
 
 fn yes() -> bool {
@@ -99,6 +107,23 @@ fn yes() -> bool {
 
 /// The most bytes of a collapse id APNs takes.
 pub const MAX_COLLAPSE_ID: usize = 64;
+/// The most bytes of a pushed title and body: APNs and FCM refuse payloads over 4 KB,
+/// and an app shows a few lines on the lock screen anyway.
+pub const MAX_TITLE_BYTES: usize = 200;
+pub const MAX_BODY_BYTES: usize = 1_000;
+
+/// `text` cut to at most `max` bytes at a character boundary, with an ellipsis when cut.
+pub fn fit(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let ellipsis = '\u{2026}';
+    let mut end = max.saturating_sub(ellipsis.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{ellipsis}", text[..end].trim_end())
+}
 
 impl Notification {
     /// The push for a device in `locale`.
@@ -106,8 +131,8 @@ impl Notification {
         let mut data = self.data.clone();
         data.insert("kind".into(), self.kind.clone());
         PushMessage {
-            title: self.title.for_locale(locale).to_owned(),
-            body: self.body.for_locale(locale).to_owned(),
+            title: fit(self.title.for_locale(locale), MAX_TITLE_BYTES),
+            body: fit(self.body.for_locale(locale), MAX_BODY_BYTES),
             data,
             collapse_id: Some(self.collapse_id.clone()),
             expires_at: Some(self.stale_at),
@@ -146,6 +171,30 @@ mod tests {
         assert_eq!(text.for_locale(Some("de-DE")), "Class starts soon");
         assert_eq!(text.for_locale(Some("en-GB")), "Class starts soon");
         assert_eq!(text.for_locale(None), "Class starts soon");
+    }
+
+    #[test]
+    fn long_texts_are_cut_to_fit_a_push_at_a_character_boundary() {
+        assert_eq!(fit("short", 10), "short");
+        let long = "ação ".repeat(400);
+        let cut = fit(&long, MAX_BODY_BYTES);
+        assert!(cut.len() <= MAX_BODY_BYTES, "{}", cut.len());
+        assert!(cut.ends_with('\u{2026}'));
+        assert!(long.starts_with(cut.trim_end_matches('\u{2026}')));
+        let notification = Notification {
+            category: Category::Messages,
+            kind: "message.feature".into(),
+            collapse_id: "m".into(),
+            title: Localized::english("t".repeat(500)),
+            body: Localized::english(long),
+            data: BTreeMap::new(),
+            stale_at: 1,
+            only_offline: true,
+            capped: true,
+            requires: None,
+        };
+        let message = notification.render(None);
+        assert!(message.title.len() <= MAX_TITLE_BYTES && message.body.len() <= MAX_BODY_BYTES);
     }
 
     #[test]

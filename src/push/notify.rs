@@ -90,6 +90,7 @@ impl Notifier {
             class_id: class.id,
             moment,
             scheduled_at: class.scheduled_at,
+            offset: 0,
         };
         let id = items::item_id(&[
             items::CLASS_KIND,
@@ -111,6 +112,7 @@ impl Notifier {
             message_id,
             after: None,
             carried: None,
+            skip: None,
             page: 0,
         };
         let id = items::item_id(&[items::MESSAGE_KIND, &message_id.to_string(), "0"]);

@@ -153,33 +153,44 @@ impl Sender {
     }
 
     /// [`Sender::deliver`] to many members, `concurrency` at a time, the daily cap counted
-    /// in one batch; answers how many could not be decided or settled for a store error
-    /// (logged; the others went out).
+    /// in one batch; answers the members whose push could not be decided or settled for
+    /// a store error (logged; the others went out), for the caller to try again.
+    ///
+    /// Nothing new starts once `budget` has passed (a slow provider): those members are
+    /// answered as failed too, so the attempt ends well inside its lease.
     pub async fn deliver_many(
         &self,
         members: Vec<(UserId, Option<Vec<PushDevice>>)>,
         notification: &Notification,
         concurrency: usize,
-    ) -> usize {
-        let decided: Vec<(UserId, Result<Decision, StoreError>)> =
+        budget: Duration,
+    ) -> Vec<UserId> {
+        let started = std::time::Instant::now();
+        let over = move || started.elapsed() > budget;
+        // `None`: not started, the budget was spent.
+        let decided: Vec<(UserId, Option<Result<Decision, StoreError>>)> =
             futures_util::stream::iter(members)
                 .map(|(user, devices)| async move {
-                    (user, self.decide(user, notification, devices).await)
+                    if over() {
+                        return (user, None);
+                    }
+                    (user, Some(self.decide(user, notification, devices).await))
                 })
                 .buffer_unordered(concurrency.max(1))
                 .collect()
                 .await;
-        let mut failures = 0;
+        let mut failed = Vec::new();
         let mut ready = Vec::new();
         for (user, decision) in decided {
             match decision {
-                Ok(Decision::Skip(reason)) => self.metrics.skipped(reason),
-                Ok(Decision::Defer(_)) => {}
-                Ok(Decision::Send { devices, day }) => ready.push((user, devices, day)),
-                Err(err) => {
+                Some(Ok(Decision::Skip(reason))) => self.metrics.skipped(reason),
+                Some(Ok(Decision::Defer(_))) => {}
+                Some(Ok(Decision::Send { devices, day })) => ready.push((user, devices, day)),
+                Some(Err(err)) => {
                     tracing::warn!(user_id = %user, error = %err, "cannot decide a push");
-                    failures += 1;
+                    failed.push(user);
                 }
+                None => failed.push(user),
             }
         }
         if notification.capped && !ready.is_empty() {
@@ -197,23 +208,29 @@ impl Sender {
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, members = ready.len(), "cannot count pushes against the daily cap");
-                    return failures + ready.len();
+                    failed.extend(ready.iter().map(|(user, _, _)| *user));
+                    return failed;
                 }
             }
         }
-        futures_util::stream::iter(ready)
+        let unsettled: Vec<Option<UserId>> = futures_util::stream::iter(ready)
             .map(|(user, devices, _)| async move {
+                if over() {
+                    return Some(user);
+                }
                 match self.send_and_settle(user, &devices, notification).await {
-                    Ok(_) => 0,
+                    Ok(_) => None,
                     Err(err) => {
                         tracing::warn!(user_id = %user, error = %err, "cannot settle a push");
-                        1
+                        Some(user)
                     }
                 }
             })
             .buffer_unordered(concurrency.max(1))
-            .fold(failures, |sum, failed| async move { sum + failed })
-            .await
+            .collect()
+            .await;
+        failed.extend(unsettled.into_iter().flatten());
+        failed
     }
 
     /// The rules, short of the daily cap: whether to send now, later, or not at all.
@@ -241,6 +258,14 @@ impl Sender {
         };
         if devices.is_empty() {
             return Ok(Decision::Skip("no_device"));
+        }
+        // Devices of a platform this node cannot push to do not count against the cap.
+        let devices: Vec<PushDevice> = devices
+            .into_iter()
+            .filter(|d| self.providers.for_platform(d.platform).is_some())
+            .collect();
+        if devices.is_empty() {
+            return Ok(Decision::Skip("no_provider"));
         }
         let needs_zone = notification.capped
             || (settings.quiet_hours.is_some() && notification.category.waits_for_quiet_hours());
@@ -398,11 +423,13 @@ impl Sender {
             user,
             notification: notification.clone(),
         };
+        // One held push per kind and collapse id and night: a night of social windows
+        // ends in one push, not one per window.
         let id = items::item_id(&[
             "quiet",
             &user.to_string(),
+            &notification.kind,
             &notification.collapse_id,
-            &notification.stale_at.to_string(),
             &until.to_string(),
         ]);
         self.outbox

@@ -51,7 +51,7 @@ pub fn class_reminder(class: &LiveClassRecord, now: UnixMillis) -> Notification 
         stale_at: class.scheduled_at,
         only_offline: true,
         capped: false,
-        requires: None,
+        requires: Some(Requirement::ClassScheduled(class.id, class.scheduled_at)),
     }
 }
 
@@ -76,7 +76,7 @@ pub fn class_started(class: &LiveClassRecord, now: UnixMillis) -> Notification {
         stale_at: started + i64::from(class.duration_minutes) * MINUTE_MS,
         only_offline: true,
         capped: false,
-        requires: None,
+        requires: Some(Requirement::ClassLive(class.id)),
     }
 }
 

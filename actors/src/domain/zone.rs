@@ -50,8 +50,8 @@ pub fn local_time(at: UnixMillis, zone: Option<TimeZone>) -> chrono::NaiveTime {
 }
 
 /// The first instant after `at` whose wall-clock time in `zone` (UTC without one) is
-/// `time`. A time skipped by a daylight-saving jump is taken as the instant after the
-/// jump; one that occurs twice, as its first occurrence.
+/// `time`. A time that occurs twice (the hour repeated when clocks go back) counts at each
+/// occurrence; one skipped by a jump forward is taken as the end of the jump.
 pub fn next_wall_time(
     at: UnixMillis,
     zone: Option<TimeZone>,
@@ -67,20 +67,33 @@ pub fn next_wall_time(
     // jump) is then the next.
     for _ in 0..3 {
         let wall = day.and_time(time);
-        let instant = match tz.from_local_datetime(&wall) {
-            chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => Some(t),
-            chrono::LocalResult::None => tz
-                .from_local_datetime(&(wall + chrono::Duration::hours(1)))
-                .earliest(),
+        let candidates: Vec<i64> = match tz.from_local_datetime(&wall) {
+            chrono::LocalResult::Single(t) => vec![t.timestamp_millis()],
+            chrono::LocalResult::Ambiguous(first, second) => {
+                vec![first.timestamp_millis(), second.timestamp_millis()]
+            }
+            chrono::LocalResult::None => end_of_gap(&tz, wall).into_iter().collect(),
         };
-        if let Some(instant) = instant.map(|t| t.timestamp_millis())
-            && instant > at
-        {
+        if let Some(instant) = candidates.into_iter().find(|t| *t > at) {
             return instant;
         }
         day = day.succ_opt().unwrap_or(day);
     }
     at + 86_400_000
+}
+
+/// The first instant at or after the skipped wall time `wall`: the minute the clocks
+/// jumped to (jumps are whole minutes, at most a few hours).
+fn end_of_gap(tz: &chrono_tz::Tz, wall: chrono::NaiveDateTime) -> Option<i64> {
+    use chrono::TimeZone as _;
+    let before = (1..=4).find_map(|h| {
+        tz.from_local_datetime(&(wall - chrono::Duration::hours(h)))
+            .earliest()
+    })?;
+    (1..=5 * 60)
+        .map(|m| before + chrono::Duration::minutes(m))
+        .find(|t| t.naive_local() >= wall)
+        .map(|t| t.timestamp_millis())
 }
 
 /// The day of an instant in `zone`, or in UTC without one.
@@ -154,11 +167,27 @@ mod tests {
     }
 
     #[test]
-    fn a_wall_time_skipped_by_daylight_saving_falls_after_the_jump() {
-        // Lisbon skips 01:00-02:00 on 2026-03-29.
+    fn a_wall_time_skipped_by_daylight_saving_falls_at_the_end_of_the_jump() {
+        // Lisbon skips 01:00-02:00 on 2026-03-29: 01:30 becomes 02:00 WEST (01:00 UTC).
         let lisbon = Some(TimeZone::parse("Europe/Lisbon").expect("zone"));
         let next = next_wall_time(at("2026-03-28T23:30:00Z"), lisbon, hm(1, 30));
-        assert_eq!(next, at("2026-03-29T01:30:00Z"));
+        assert_eq!(next, at("2026-03-29T01:00:00Z"));
+    }
+
+    #[test]
+    fn a_wall_time_that_occurs_twice_counts_at_each_occurrence() {
+        // New York repeats 01:00-02:00 on 2026-11-01: 01:30 EDT is 05:30 UTC, 01:30 EST
+        // 06:30 UTC.
+        let new_york = Some(TimeZone::parse("America/New_York").expect("zone"));
+        assert_eq!(
+            next_wall_time(at("2026-11-01T05:00:00Z"), new_york, hm(1, 30)),
+            at("2026-11-01T05:30:00Z")
+        );
+        // 01:10 EST, the second pass: the first 01:30 is gone, the second is 20 minutes off.
+        assert_eq!(
+            next_wall_time(at("2026-11-01T06:10:00Z"), new_york, hm(1, 30)),
+            at("2026-11-01T06:30:00Z")
+        );
     }
 
     #[test]

@@ -509,3 +509,121 @@ async fn feature_message_pushes_stop_at_the_daily_cap() {
     feature_message(&app, json!({}), json!({})).await;
     world.apns_pushes(&phone, 3).await;
 }
+
+#[actix_web::test]
+async fn a_member_whose_devices_span_several_pages_gets_one_push_per_device() {
+    let world = PushWorld::start();
+    let app = spawn_app_on_manual_clock({
+        let configure = world.configure();
+        move |s| {
+            configure(s);
+            s.push.fanout_page = 2;
+        }
+    })
+    .await;
+    world.follow(app.clock.as_ref().expect("manual clock"));
+    // Members with 1, 5 and 2 devices: pages of two end inside the second member, and
+    // two whole pages hold nothing but their devices.
+    let mut tokens = Vec::new();
+    for devices in [1, 5, 2] {
+        let (_, bearer) = member(&app);
+        for d in 0..devices {
+            let token = apns_device_token();
+            register(&app, &bearer, &format!("d{d}"), "ios", &token, None).await;
+            tokens.push(token);
+        }
+    }
+    let message = feature_message(&app, json!({}), json!({})).await;
+    for token in &tokens {
+        world.apns_pushes(token, 1).await;
+    }
+    // Every page is done (the last is the fourth), and nothing went twice.
+    for page in 0..4 {
+        let id = items::item_id(&[items::MESSAGE_KIND, &message.to_string(), &page.to_string()]);
+        item_done(&app, id).await;
+    }
+    for token in &tokens {
+        assert_eq!(world.apns.requests_for(token), 1, "{token}");
+    }
+    assert_eq!(world.apns.accepted_total(), 8);
+}
+
+#[actix_web::test]
+async fn a_push_held_by_quiet_hours_is_dropped_if_its_message_is_cancelled_meanwhile() {
+    let world = PushWorld::start();
+    let app = app_with(&world).await;
+    let (_, bearer) = member(&app);
+    let phone = fcm_token();
+    register(&app, &bearer, "phone", "android", &phone, None).await;
+    let hm = |at: i64| time(at)[11..16].to_owned();
+    let quiet = json!({"quiet_hours": {"start": hm(app.now() - 3_600_000), "end": hm(app.now() + 3_600_000)}});
+    let set = app
+        .call(
+            "PATCH",
+            "/v1/me/notification-settings",
+            Some(quiet),
+            Some(&bearer),
+        )
+        .await;
+    assert_eq!(set.status, 200, "{}", set.text);
+
+    let cancelled = feature_message(&app, json!({}), json!({})).await;
+    let kept = feature_message(&app, json!({}), json!({})).await;
+    item_done(&app, fan_out(cancelled)).await;
+    item_done(&app, fan_out(kept)).await;
+    let gone = app
+        .call(
+            "DELETE",
+            &format!("/v1/admin/messages/{cancelled}"),
+            None,
+            Some(&admin(&app)),
+        )
+        .await;
+    assert_eq!(gone.status, 200, "{}", gone.text);
+
+    app.advance(Duration::from_secs(3_700));
+    let pushed = world.fcm_messages(&phone, 1).await;
+    assert_eq!(pushed[0].message["data"]["message_id"], kept.to_string());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        world.fcm_to(&phone).len(),
+        1,
+        "the cancelled message was pushed"
+    );
+}
+
+#[actix_web::test]
+async fn an_inactivity_segment_pushes_only_members_without_a_recent_workout() {
+    let world = PushWorld::start();
+    let app = app_with(&world).await;
+    let mut phones = Vec::new();
+    for active in [true, false] {
+        let account = app.register(&crate::helpers::unique_email()).await;
+        let token = account["access_token"].as_str().expect("token").to_owned();
+        let phone = apns_device_token();
+        register(&app, &token, "phone", "ios", &phone, None).await;
+        if active {
+            let done = app
+                .call(
+                    "POST",
+                    "/v1/me/activities",
+                    Some(json!({"type": "workout_finished", "item_id": "core-crusher-express-15-min"})),
+                    Some(&token),
+                )
+                .await;
+            assert!(done.status < 300, "{}", done.text);
+        }
+        phones.push(phone);
+    }
+    let (active_phone, idle_phone) = (&phones[0], &phones[1]);
+    // The workout reaches the member's feed through their session.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let message = feature_message(&app, json!({"inactive_days": 7}), json!({})).await;
+    world.apns_pushes(idle_phone, 1).await;
+    item_done(&app, fan_out(message)).await;
+    assert_eq!(
+        world.apns.requests_for(active_phone),
+        0,
+        "an active member was pushed"
+    );
+}

@@ -234,3 +234,67 @@ impl PushSettings {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+
+    fn apns(settings: &mut Settings) {
+        let apns = &mut settings.push.apns;
+        apns.team_id = Some("ABCDE12345".into());
+        apns.key_id = Some("KEYID12345".into());
+        apns.key_file = Some("/keys/AuthKey.p8".into());
+        apns.topic = Some("app.fitpulse".into());
+    }
+
+    fn refusal(settings: &Settings) -> String {
+        settings.validate().expect_err("refused").to_string()
+    }
+
+    #[test]
+    fn push_is_off_by_default_and_on_with_every_credential() {
+        let mut settings = Settings::default();
+        settings.validate().expect("valid");
+        assert!(!settings.push.apns.enabled() && !settings.push.fcm.enabled());
+        apns(&mut settings);
+        settings.validate().expect("valid");
+        assert!(settings.push.apns.enabled());
+        assert_eq!(settings.push.apns.endpoint(), "https://api.push.apple.com");
+        settings.push.apns.environment = ApnsEnvironment::Sandbox;
+        assert_eq!(
+            settings.push.apns.endpoint(),
+            "https://api.sandbox.push.apple.com"
+        );
+    }
+
+    #[test]
+    fn half_a_provider_names_what_is_missing() {
+        let mut settings = Settings::default();
+        apns(&mut settings);
+        settings.push.apns.topic = None;
+        assert!(refusal(&settings).contains("push.apns.topic"));
+        let mut settings = Settings::default();
+        settings.push.fcm.project_id = Some("fitpulse-prod".into());
+        assert!(refusal(&settings).contains("push.fcm.service_account_file"));
+        let mut settings = Settings::default();
+        apns(&mut settings);
+        settings.push.apns.team_id = Some("short".into());
+        assert!(refusal(&settings).contains("push.apns.team_id"));
+        let mut settings = Settings::default();
+        settings.push.fcm.endpoint = Some("http://fcm.example".into());
+        assert!(refusal(&settings).contains("push.fcm.endpoint"));
+    }
+
+    #[test]
+    fn a_provider_timeout_must_fit_inside_the_outbox_lease() {
+        let mut settings = Settings::default();
+        settings.outbox.lease_ms = 5_000;
+        // Without a provider nothing is pushed, and nothing to check.
+        settings.validate().expect("valid");
+        apns(&mut settings);
+        assert!(refusal(&settings).contains("push.timeout_ms"));
+        settings.push.timeout_ms = 2_000;
+        settings.validate().expect("valid");
+    }
+}

@@ -849,7 +849,10 @@ impl Settings {
         self.push.validate()?;
         // A fan-out item starts pushes for half the lease; one request may then take
         // push.timeout_ms more, and all of it must end before another node may take over.
-        if self.push.timeout_ms.saturating_mul(10) > self.outbox.lease_ms.saturating_mul(4) {
+        let pushing = self.push.apns.enabled() || self.push.fcm.enabled();
+        if pushing
+            && self.push.timeout_ms.saturating_mul(10) > self.outbox.lease_ms.saturating_mul(4)
+        {
             return Err(ConfigError::invalid(
                 "push.timeout_ms",
                 "must be at most 40% of outbox.lease_ms",

@@ -27,6 +27,8 @@ use crate::store::Stores;
 
 /// A member whose push hit a store error is tried again this much later, alone.
 const MEMBER_RETRY_MS: i64 = 5_000;
+/// How long a fan-out waits for its message to be stored before it gives up on it.
+const UNSTORED_MESSAGE_GRACE_MS: i64 = 60_000;
 
 pub struct PushHandler {
     sender: Arc<Sender>,
@@ -204,7 +206,7 @@ impl PushHandler {
         Ok(())
     }
 
-    async fn message(&self, item: MessageItem) -> Result<(), HandleError> {
+    async fn message(&self, item: MessageItem, queued_at: i64) -> Result<(), HandleError> {
         let Some(record) = self
             .stores
             .messages
@@ -212,6 +214,11 @@ impl PushHandler {
             .await
             .map_err(retry)?
         else {
+            // The fan-out is queued before its message is stored (so a failed store leaves
+            // nothing to push): a young item may have come first.
+            if self.sender.now() - queued_at < UNSTORED_MESSAGE_GRACE_MS {
+                return Err(HandleError::Retry("the message is not stored yet".into()));
+            }
             return Ok(());
         };
         let message = FeatureMessage::from_record(&record).map_err(retry)?;
@@ -378,7 +385,7 @@ impl Handler for PushHandler {
                 self.sender.retry_device(&device).await
             }
             items::CLASS_KIND => self.class(payload(item)?).await,
-            items::MESSAGE_KIND => self.message(payload(item)?).await,
+            items::MESSAGE_KIND => self.message(payload(item)?, item.created_at).await,
             other => Err(HandleError::Permanent(format!(
                 "unknown push item kind `{other}`"
             ))),

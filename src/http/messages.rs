@@ -311,7 +311,7 @@ async fn inbox(
         zone: caller.timezone,
     };
     let entitlements = stores.entitlements.entitlements(user).await?;
-    let last_workout_at = crate::messages::last_workout_at(&stores, user).await?;
+    let last_workout_at = crate::messages::last_workout_at(stores, user).await?;
     let audience = Audience {
         user,
         entitlements: &entitlements,

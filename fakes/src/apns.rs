@@ -13,11 +13,11 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::Clock;
 use crate::ca::TestCa;
 use crate::keys::ApnsKey;
 use crate::script::{Fault, Log, Refusal, Tokens};
 use crate::server::{Handler, Request, Response, Server};
-use crate::{Now, system_now};
 
 /// Apple refuses provider tokens older than this (seconds).
 pub const PROVIDER_TOKEN_LIFETIME_SECONDS: i64 = 60 * 60;
@@ -67,7 +67,7 @@ struct Records {
 
 struct State {
     expected: Expected,
-    now: Mutex<Now>,
+    clock: Clock,
     records: Mutex<Records>,
     /// Provider tokens whose signature was verified, with their `iat`: as Apple, the
     /// fake verifies a token once and then only checks its age (a signature check per
@@ -97,8 +97,7 @@ impl State {
     }
 
     fn now(&self) -> i64 {
-        let now = self.now.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        now()
+        self.clock.now()
     }
 }
 
@@ -127,7 +126,7 @@ impl FakeApns {
                 public_key: DecodingKey::from_ec_der(&key.public_key_sec1()),
                 topic: topic.to_owned(),
             },
-            now: Mutex::new(system_now()),
+            clock: Clock::system(),
             records: Mutex::new(Records::default()),
             verified: Mutex::new(HashMap::new()),
         });
@@ -146,7 +145,7 @@ impl FakeApns {
 
     /// Reads the time from `now` (milliseconds since the epoch) from now on.
     pub fn set_clock(&self, now: impl Fn() -> i64 + Send + Sync + 'static) {
-        *self.state.now.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(now);
+        self.state.clock.set(now);
     }
 
     /// From now on `token` is answered 410 `Unregistered`.

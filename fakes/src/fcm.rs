@@ -17,11 +17,11 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::Clock;
 use crate::ca::TestCa;
 use crate::keys::RsaKey;
 use crate::script::{Fault, Log, Refusal, Tokens};
 use crate::server::{Handler, Request, Response, Server};
-use crate::{Now, system_now};
 
 /// The scope an assertion must ask for.
 pub const SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
@@ -65,7 +65,7 @@ struct Records {
 struct State {
     account: Account,
     token_uri: String,
-    now: Mutex<Now>,
+    clock: Clock,
     records: Mutex<Records>,
 }
 
@@ -75,8 +75,7 @@ impl State {
     }
 
     fn now(&self) -> i64 {
-        let now = self.now.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        now()
+        self.clock.now()
     }
 }
 
@@ -130,7 +129,7 @@ impl FakeFcm {
         let state = Arc::new(State {
             account,
             token_uri: format!("{}/token", server.url()),
-            now: Mutex::new(system_now()),
+            clock: Clock::system(),
             records: Mutex::new(Records {
                 token_lifetime_seconds: 3_600,
                 ..Records::default()
@@ -187,7 +186,7 @@ impl FakeFcm {
 
     /// Reads the time from `now` (milliseconds since the epoch) from now on.
     pub fn set_clock(&self, now: impl Fn() -> i64 + Send + Sync + 'static) {
-        *self.state.now.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(now);
+        self.state.clock.set(now);
     }
 
     /// The `expires_in` of the access tokens issued from now on (an hour by default).

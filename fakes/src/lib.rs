@@ -36,6 +36,25 @@ pub use script::{Fault, Refusal};
 /// Where a fake reads the time: milliseconds since the Unix epoch.
 pub type Now = Arc<dyn Fn() -> i64 + Send + Sync>;
 
+/// A fake's clock: the wall clock until a test sets another.
+pub(crate) struct Clock(std::sync::Mutex<Now>);
+
+impl Clock {
+    pub(crate) fn system() -> Clock {
+        Clock(std::sync::Mutex::new(system_now()))
+    }
+
+    pub(crate) fn set(&self, now: impl Fn() -> i64 + Send + Sync + 'static) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(now);
+    }
+
+    /// Milliseconds since the Unix epoch.
+    pub(crate) fn now(&self) -> i64 {
+        let now = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        now()
+    }
+}
+
 /// The wall clock.
 pub fn system_now() -> Now {
     Arc::new(|| {

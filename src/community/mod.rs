@@ -127,7 +127,7 @@ impl Community {
         actor: UserId,
         event: crate::push::texts::SocialEvent,
     ) {
-        let Some(notifier) = self.notifier.get() else {
+        let Some(notifier) = self.notifier.get().filter(|n| n.enabled()) else {
             return;
         };
         let name = match self.blocked_either_way(to, actor).await {

@@ -146,7 +146,7 @@ impl Drops {
     /// Queues the "expires in 5 minutes" push, off the order's path: the reservation
     /// stands whether or not the warning could be queued.
     fn warn_before_expiry(&self, order: &OrderRecord) {
-        let Some(notifier) = self.notifier.get().cloned() else {
+        let Some(notifier) = self.notifier.get().filter(|n| n.enabled()).cloned() else {
             return;
         };
         let (user, id, expires_at) = (order.user, order.id, order.expires_at);

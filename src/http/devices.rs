@@ -160,9 +160,8 @@ async fn settings(
     caller: AuthUser,
     devices: web::Data<Arc<Devices>>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = caller.user_id()?;
-    let doc = devices.store().notification_settings(user).await?;
-    Ok(HttpResponse::Ok().json(NotificationSettings::from_doc(doc.as_deref())))
+    let settings = devices.settings(caller.user_id()?).await?;
+    Ok(HttpResponse::Ok().json(settings))
 }
 
 async fn change_settings(
@@ -170,18 +169,10 @@ async fn change_settings(
     body: web::Json<SettingsPatch>,
     devices: web::Data<Arc<Devices>>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = caller.user_id()?;
-    let store = devices.store();
-    let current =
-        NotificationSettings::from_doc(store.notification_settings(user).await?.as_deref());
-    let changed = current
-        .patched(&body)
+    let changed = devices
+        .change_settings(caller.user_id()?, &body)
+        .await?
         .map_err(|e| ApiError::invalid_field("quiet_hours", e))?;
-    if changed != current {
-        store
-            .put_notification_settings(user, &changed.to_doc())
-            .await?;
-    }
     Ok(HttpResponse::Ok().json(changed))
 }
 

@@ -4,7 +4,7 @@
 //! [`SendOutcome`].
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -14,9 +14,10 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::client::{HttpAnswer, HttpFailure, HttpRequest, HttpWorker};
+use super::client::{HttpAnswer, HttpRequest, HttpWorker};
 use super::error::PushSetupError;
 use super::metrics::PushMetrics;
+use super::notification::cut;
 use super::provider::{Priority, PushMessage, PushProvider, SendOutcome};
 use super::tls::{self, Alpn};
 use crate::config::PushSettings;
@@ -193,11 +194,7 @@ impl ApnsProvider {
                 }
                 outcome
             }
-            Err(HttpFailure::Request(reason)) => SendOutcome::Failed { reason },
-            Err(HttpFailure::Network(reason)) => SendOutcome::Retry {
-                reason,
-                after: None,
-            },
+            Err(failure) => failure.into(),
         }
     }
 }
@@ -209,17 +206,9 @@ impl PushProvider for ApnsProvider {
     }
 
     async fn send(&self, token: &str, message: &PushMessage) -> SendOutcome {
-        let started = Instant::now();
-        let outcome = self.attempt(token, message).await;
         self.metrics
-            .sent(NAME, outcome.label(), started.elapsed().as_secs_f64());
-        match &outcome {
-            SendOutcome::Failed { reason } => {
-                tracing::warn!(provider = NAME, %reason, "push failed")
-            }
-            outcome => tracing::debug!(provider = NAME, result = outcome.label(), "push"),
-        }
-        outcome
+            .measured(NAME, self.attempt(token, message))
+            .await
     }
 }
 
@@ -241,24 +230,12 @@ fn headers(jwt: &str, topic: &str, message: &PushMessage) -> Vec<(&'static str, 
         ("apns-expiration", expiration.to_string()),
     ];
     if let Some(collapse_id) = message.collapse_id.as_deref() {
-        let collapse_id = truncate(collapse_id, MAX_COLLAPSE_ID_BYTES);
+        let collapse_id = cut(collapse_id, MAX_COLLAPSE_ID_BYTES);
         if !collapse_id.is_empty() {
             headers.push(("apns-collapse-id", collapse_id.to_owned()));
         }
     }
     headers
-}
-
-/// `text` cut to at most `max` bytes, at a character boundary.
-fn truncate(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 /// The JSON payload: the alert under `aps`, the app's data keys beside it (a data key named
@@ -451,14 +428,14 @@ mod tests {
     #[test]
     fn a_collapse_id_longer_than_64_bytes_is_cut_at_a_character_boundary() {
         let ascii = "a".repeat(80);
-        assert_eq!(truncate(&ascii, 64).len(), 64);
+        assert_eq!(cut(&ascii, 64).len(), 64);
         // 63 ASCII bytes then a two-byte character: the character does not fit whole.
         let straddling = format!("{}é", "a".repeat(63));
-        assert_eq!(truncate(&straddling, 64), "a".repeat(63));
+        assert_eq!(cut(&straddling, 64), "a".repeat(63));
         let emoji = "🏋️".repeat(20);
-        let cut = truncate(&emoji, 64);
-        assert!(cut.len() <= 64 && emoji.starts_with(cut));
-        assert_eq!(truncate("short", 64), "short");
+        let kept = cut(&emoji, 64);
+        assert!(kept.len() <= 64 && emoji.starts_with(kept));
+        assert_eq!(cut("short", 64), "short");
     }
 
     #[test]

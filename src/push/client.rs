@@ -12,6 +12,7 @@ use rustls::ClientConfig;
 use tokio::sync::{mpsc, oneshot};
 
 use super::error::PushSetupError;
+use super::provider::SendOutcome;
 
 /// Requests waiting for the connection thread; more wait on the channel (backpressure).
 const QUEUE: usize = 1_024;
@@ -50,6 +51,19 @@ pub enum HttpFailure {
     /// Connecting, TLS, the exchange or the time limit failed: another attempt may work.
     #[error("{0}")]
     Network(String),
+}
+
+impl From<HttpFailure> for SendOutcome {
+    /// A request that cannot be sent fails for good; a failed exchange is worth a retry.
+    fn from(failure: HttpFailure) -> SendOutcome {
+        match failure {
+            HttpFailure::Request(reason) => SendOutcome::Failed { reason },
+            HttpFailure::Network(reason) => SendOutcome::Retry {
+                reason,
+                after: None,
+            },
+        }
+    }
 }
 
 struct Job {

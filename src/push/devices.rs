@@ -10,6 +10,7 @@ use fitpulse_actors::ports::store::StoreError;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use super::settings::{NotificationSettings, SettingsError, SettingsPatch};
 use crate::content::client_config::Version;
 
 /// What the app sends.
@@ -170,8 +171,29 @@ impl Devices {
         self.store.delete_device(user, device_id).await
     }
 
-    pub fn store(&self) -> &Arc<dyn PushStore> {
-        &self.store
+    /// The member's notification settings.
+    pub async fn settings(&self, user: UserId) -> Result<NotificationSettings, StoreError> {
+        NotificationSettings::of(self.store.as_ref(), user).await
+    }
+
+    /// Applies `patch` to the member's settings and stores them when they changed;
+    /// the inner error is a refused patch (nothing stored).
+    pub async fn change_settings(
+        &self,
+        user: UserId,
+        patch: &SettingsPatch,
+    ) -> Result<Result<NotificationSettings, SettingsError>, StoreError> {
+        let current = self.settings(user).await?;
+        let changed = match current.patched(patch) {
+            Ok(changed) => changed,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        if changed != current {
+            self.store
+                .put_notification_settings(user, &changed.to_doc())
+                .await?;
+        }
+        Ok(Ok(changed))
     }
 }
 

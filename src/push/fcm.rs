@@ -11,7 +11,7 @@
 //! `INVALID_ARGUMENT` is a bug on our side and fails the push without touching the device.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -309,11 +309,7 @@ impl FcmProvider {
                 }
                 outcome
             }
-            Err(HttpFailure::Request(reason)) => SendOutcome::Failed { reason },
-            Err(HttpFailure::Network(reason)) => SendOutcome::Retry {
-                reason,
-                after: None,
-            },
+            Err(failure) => failure.into(),
         }
     }
 }
@@ -325,17 +321,9 @@ impl PushProvider for FcmProvider {
     }
 
     async fn send(&self, token: &str, message: &PushMessage) -> SendOutcome {
-        let started = Instant::now();
-        let outcome = self.attempt(token, message).await;
         self.metrics
-            .sent(NAME, outcome.label(), started.elapsed().as_secs_f64());
-        match &outcome {
-            SendOutcome::Failed { reason } => {
-                tracing::warn!(provider = NAME, %reason, "push failed")
-            }
-            outcome => tracing::debug!(provider = NAME, result = outcome.label(), "push"),
-        }
-        outcome
+            .measured(NAME, self.attempt(token, message))
+            .await
     }
 }
 

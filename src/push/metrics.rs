@@ -3,6 +3,8 @@
 
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
+use super::provider::SendOutcome;
+
 /// The `provider` labels.
 pub const PROVIDERS: [&str; 2] = ["apns", "fcm"];
 /// The `result` labels of `fitpulse_push_sent_total`: delivered to the provider, refused
@@ -106,6 +108,22 @@ impl PushMetrics {
         }
     }
 
+    /// Runs one push of `provider`, counts and times its answer, and logs a failure.
+    pub async fn measured(
+        &self,
+        provider: &'static str,
+        attempt: impl std::future::Future<Output = SendOutcome>,
+    ) -> SendOutcome {
+        let started = std::time::Instant::now();
+        let outcome = attempt.await;
+        self.sent(provider, outcome.label(), started.elapsed().as_secs_f64());
+        match &outcome {
+            SendOutcome::Failed { reason } => tracing::warn!(provider, %reason, "push failed"),
+            outcome => tracing::debug!(provider, result = outcome.label(), "push"),
+        }
+        outcome
+    }
+
     /// Counts one answer of `provider` (`result` one of [`RESULTS`]) that took `seconds`.
     pub fn sent(&self, provider: &'static str, result: &'static str, seconds: f64) {
         self.sent_total.with_label_values(&[provider, result]).inc();
@@ -117,10 +135,7 @@ impl PushMetrics {
     /// Counts a device removed for a dead token; `reason` is the provider's word
     /// (`Unregistered`, `BadDeviceToken`, `UNREGISTERED`, `INVALID_ARGUMENT`).
     pub fn device_removed(&self, provider: &str, reason: &str) {
-        let reason = REMOVAL_REASONS
-            .into_iter()
-            .find(|known| *known == reason)
-            .unwrap_or("other");
+        let reason = bounded(&REMOVAL_REASONS, reason);
         self.devices_removed_total
             .with_label_values(&[provider, reason])
             .inc();
@@ -128,10 +143,17 @@ impl PushMetrics {
 
     /// Counts a notification not pushed to a user, and why.
     pub fn skipped(&self, reason: &str) {
-        let reason = SKIP_REASONS
-            .into_iter()
-            .find(|known| *known == reason)
-            .unwrap_or("other");
+        let reason = bounded(&SKIP_REASONS, reason);
         self.skipped_total.with_label_values(&[reason]).inc();
     }
+}
+
+/// `value` when it is one of `known` (which ends in `other`), else `other`: a label set a
+/// provider's answers cannot grow.
+fn bounded(known: &[&'static str], value: &str) -> &'static str {
+    known
+        .iter()
+        .copied()
+        .find(|k| *k == value)
+        .unwrap_or("other")
 }

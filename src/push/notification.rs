@@ -105,8 +105,6 @@ fn yes() -> bool {
     true
 }
 
-/// The most bytes of a collapse id APNs takes.
-pub const MAX_COLLAPSE_ID: usize = 64;
 /// The most bytes of a pushed title and body: APNs and FCM refuse payloads over 4 KB,
 /// and an app shows a few lines on the lock screen anyway.
 pub const MAX_TITLE_BYTES: usize = 200;
@@ -118,11 +116,20 @@ pub fn fit(text: &str, max: usize) -> String {
         return text.to_owned();
     }
     let ellipsis = '\u{2026}';
-    let mut end = max.saturating_sub(ellipsis.len_utf8());
+    let kept = cut(text, max.saturating_sub(ellipsis.len_utf8()));
+    format!("{}{ellipsis}", kept.trim_end())
+}
+
+/// The longest start of `text` of at most `max` bytes that ends on a character boundary.
+pub fn cut(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}{ellipsis}", text[..end].trim_end())
+    &text[..end]
 }
 
 impl Notification {

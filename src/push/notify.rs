@@ -161,17 +161,10 @@ impl Notifier {
         self.enqueue(id, items::USER_KIND, &item, due).await
     }
 
-    /// Anything else for one member, now.
-    pub async fn notify(&self, user: UserId, notification: Notification) -> Result<(), StoreError> {
-        let id = items::item_id(&[
-            items::USER_KIND,
-            &user.to_string(),
-            &notification.collapse_id,
-            &self.clock.now().to_string(),
-        ]);
-        let item = UserItem { user, notification };
-        self.enqueue(id, items::USER_KIND, &item, self.clock.now())
-            .await
+    /// Whether this node pushes (a provider is configured): callers skip the work of
+    /// preparing a push that would not be queued.
+    pub fn enabled(&self) -> bool {
+        self.enabled
     }
 
     /// [`user_item`] when pushes are on.

@@ -244,8 +244,7 @@ impl Sender {
         if notification.is_stale(now) {
             return Ok(Decision::Skip("stale"));
         }
-        let doc = self.store.notification_settings(user).await?;
-        let settings = NotificationSettings::from_doc(doc.as_deref());
+        let settings = NotificationSettings::of(self.store.as_ref(), user).await?;
         if !settings.categories.allows(notification.category) {
             return Ok(Decision::Skip("category_off"));
         }

@@ -19,15 +19,6 @@ pub enum Category {
 }
 
 impl Category {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::ClassReminders => "class_reminders",
-            Category::Messages => "messages",
-            Category::Social => "social",
-            Category::Commerce => "commerce",
-        }
-    }
-
     /// Whether quiet hours hold it back: everything but what is about money.
     pub fn waits_for_quiet_hours(self) -> bool {
         self != Category::Commerce
@@ -194,6 +185,15 @@ impl NotificationSettings {
     /// The stored form.
     pub fn to_doc(&self) -> String {
         serde_json::to_string(self).expect("settings serialize")
+    }
+
+    /// The member's settings as stored (the defaults when they set none).
+    pub async fn of(
+        store: &dyn fitpulse_actors::ports::push::PushStore,
+        user: fitpulse_actors::domain::UserId,
+    ) -> Result<NotificationSettings, fitpulse_actors::ports::store::StoreError> {
+        let doc = store.notification_settings(user).await?;
+        Ok(NotificationSettings::from_doc(doc.as_deref()))
     }
 
     /// Reads the stored form; a document that cannot be read (an older shape) gives the

@@ -11,7 +11,7 @@ use fitpulse_fakes::{Fault, apns_device_token};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::world::{PushWorld, fcm_token, item_done, member, register, time, wait_for};
+use super::world::{PushWorld, fcm_token, item_done, register, time, wait_for};
 use crate::helpers::{TestApp, spawn_app_on_manual_clock};
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -60,8 +60,8 @@ async fn a_reminder_and_the_start_reach_an_offline_members_phones_and_not_a_conn
     let world = PushWorld::start();
     let app = app_with(&world).await;
     let coach = app.mint(UserId::random(), &[Role::Coach], 3_600);
-    let (_, offline) = member(&app);
-    let (_, online) = member(&app);
+    let (_, offline) = app.member();
+    let (_, online) = app.member();
     let (iphone, pixel, online_iphone) = (apns_device_token(), fcm_token(), apns_device_token());
     register(&app, &offline, "iphone", "ios", &iphone, Some("pt-BR")).await;
     register(&app, &offline, "pixel", "android", &pixel, None).await;
@@ -150,9 +150,9 @@ async fn a_reminder_and_the_start_reach_an_offline_members_phones_and_not_a_conn
 async fn a_pushed_feature_message_reaches_the_offline_members_it_targets_only() {
     let world = PushWorld::start();
     let app = app_with(&world).await;
-    let (_, ios_pt) = member(&app);
-    let (_, android) = member(&app);
-    let (_, ios_online) = member(&app);
+    let (_, ios_pt) = app.member();
+    let (_, android) = app.member();
+    let (_, ios_online) = app.member();
     let (ios_pt_token, android_token, online_token) =
         (apns_device_token(), fcm_token(), apns_device_token());
     register(&app, &ios_pt, "a", "ios", &ios_pt_token, Some("pt-BR")).await;
@@ -201,7 +201,7 @@ async fn a_feature_message_fans_out_over_pages_reaching_every_device_once() {
     // Seven members, two of them with two devices, so pages end inside a member.
     let mut tokens = Vec::new();
     for n in 0..7 {
-        let (_, bearer) = member(&app);
+        let (_, bearer) = app.member();
         for d in 0..(1 + n % 3 / 2) {
             let token = apns_device_token();
             register(&app, &bearer, &format!("d{d}"), "ios", &token, None).await;
@@ -224,8 +224,8 @@ async fn a_feature_message_fans_out_over_pages_reaching_every_device_once() {
 async fn quiet_hours_hold_a_push_until_they_end() {
     let world = PushWorld::start();
     let app = app_with(&world).await;
-    let (_, quiet) = member(&app);
-    let (_, awake) = member(&app);
+    let (_, quiet) = app.member();
+    let (_, awake) = app.member();
     let (quiet_token, awake_token) = (apns_device_token(), apns_device_token());
     register(&app, &quiet, "a", "ios", &quiet_token, None).await;
     register(&app, &awake, "a", "ios", &awake_token, None).await;
@@ -260,8 +260,8 @@ async fn quiet_hours_hold_a_push_until_they_end() {
 async fn a_category_turned_off_sends_nothing_of_it() {
     let world = PushWorld::start();
     let app = app_with(&world).await;
-    let (_, muted) = member(&app);
-    let (_, listening) = member(&app);
+    let (_, muted) = app.member();
+    let (_, listening) = app.member();
     let (muted_token, listening_token) = (fcm_token(), fcm_token());
     register(&app, &muted, "a", "android", &muted_token, None).await;
     register(&app, &listening, "a", "android", &listening_token, None).await;
@@ -292,7 +292,7 @@ async fn a_category_turned_off_sends_nothing_of_it() {
 async fn an_unregistered_token_removes_its_device() {
     let world = PushWorld::start();
     let app = app_with(&world).await;
-    let (_, bearer) = member(&app);
+    let (_, bearer) = app.member();
     let (gone, kept) = (apns_device_token(), fcm_token());
     register(&app, &bearer, "old-phone", "ios", &gone, None).await;
     register(&app, &bearer, "new-phone", "android", &kept, None).await;
@@ -318,7 +318,7 @@ async fn an_unregistered_token_removes_its_device() {
 async fn a_503_is_retried_after_its_retry_after_and_delivered_once() {
     let world = PushWorld::start();
     let app = app_with(&world).await;
-    let (_, bearer) = member(&app);
+    let (_, bearer) = app.member();
     let (pixel, iphone) = (fcm_token(), apns_device_token());
     register(&app, &bearer, "pixel", "android", &pixel, None).await;
     register(&app, &bearer, "iphone", "ios", &iphone, None).await;
@@ -459,7 +459,7 @@ async fn an_operator_test_push_reaches_every_device_and_says_what_each_answered(
     assert_eq!(left.json()["items"].as_array().expect("items").len(), 1);
 
     // Members cannot push to others; unknown users are not found.
-    let (_, stranger) = member(&app);
+    let (_, stranger) = app.member();
     assert_eq!(
         app.call("POST", &path, None, Some(&stranger)).await.status,
         403
@@ -485,7 +485,7 @@ async fn feature_message_pushes_stop_at_the_daily_cap() {
     })
     .await;
     world.follow(app.clock.as_ref().expect("manual clock"));
-    let (_, bearer) = member(&app);
+    let (_, bearer) = app.member();
     let phone = apns_device_token();
     register(&app, &bearer, "phone", "ios", &phone, None).await;
     for sent in 1..=2 {
@@ -526,7 +526,7 @@ async fn a_member_whose_devices_span_several_pages_gets_one_push_per_device() {
     // two whole pages hold nothing but their devices.
     let mut tokens = Vec::new();
     for devices in [1, 5, 2] {
-        let (_, bearer) = member(&app);
+        let (_, bearer) = app.member();
         for d in 0..devices {
             let token = apns_device_token();
             register(&app, &bearer, &format!("d{d}"), "ios", &token, None).await;
@@ -552,7 +552,7 @@ async fn a_member_whose_devices_span_several_pages_gets_one_push_per_device() {
 async fn a_push_held_by_quiet_hours_is_dropped_if_its_message_is_cancelled_meanwhile() {
     let world = PushWorld::start();
     let app = app_with(&world).await;
-    let (_, bearer) = member(&app);
+    let (_, bearer) = app.member();
     let phone = fcm_token();
     register(&app, &bearer, "phone", "android", &phone, None).await;
     let hm = |at: i64| time(at)[11..16].to_owned();

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::world::{fcm_token, member, register};
+use super::world::{fcm_token, register};
 use crate::helpers::{TestApp, assert_error, scylla_app, spawn_app};
 use fitpulse_fakes::apns_device_token;
 
@@ -14,8 +14,8 @@ async fn devices(app: &TestApp, token: &str) -> Vec<Value> {
 }
 
 async fn devices_are_registered_updated_moved_and_removed(app: &TestApp) {
-    let (_, ada) = member(app);
-    let (_, bo) = member(app);
+    let (_, ada) = app.member();
+    let (_, bo) = app.member();
     let token = apns_device_token();
     assert_eq!(
         register(app, &ada, "iphone", "ios", &token, Some("pt_br")).await,
@@ -80,7 +80,7 @@ async fn devices_are_registered_updated_moved_and_removed_scylla() {
 #[actix_web::test]
 async fn a_member_keeps_twenty_devices_the_oldest_giving_way() {
     let app = spawn_app().await;
-    let (_, ada) = member(&app);
+    let (_, ada) = app.member();
     for n in 0..21 {
         register(
             &app,
@@ -104,7 +104,7 @@ async fn a_member_keeps_twenty_devices_the_oldest_giving_way() {
 #[actix_web::test]
 async fn bad_device_registrations_are_refused_and_change_nothing() {
     let app = spawn_app().await;
-    let (_, ada) = member(&app);
+    let (_, ada) = app.member();
     let good = json!({"platform": "ios", "push_token": apns_device_token()});
     let mut cases: Vec<(String, Value, &str)> = vec![
         (
@@ -201,7 +201,7 @@ async fn settings(app: &TestApp, token: &str) -> Value {
 #[actix_web::test]
 async fn notification_settings_default_change_by_parts_and_refuse_nonsense() {
     let app = spawn_app().await;
-    let (_, ada) = member(&app);
+    let (_, ada) = app.member();
     let defaults = settings(&app, &ada).await;
     assert_eq!(
         defaults,

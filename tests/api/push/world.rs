@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fitpulse::config::{ApnsEnvironment, Settings};
-use fitpulse_actors::domain::{UserId, time::rfc3339};
+use fitpulse_actors::domain::time::rfc3339;
 use fitpulse_actors::ports::clock::{Clock, ManualClock};
 use fitpulse_actors::ports::commerce::OutboxState;
 use fitpulse_fakes::{ApnsKey, ApnsPush, FakeApns, FakeFcm, FcmMessage, TestCa};
@@ -187,15 +187,6 @@ pub async fn register(
         response.text
     );
     response.status
-}
-
-/// A member with a token (no account record: pushes need none).
-pub fn member(app: &TestApp) -> (UserId, String) {
-    let user = UserId::random();
-    (
-        user,
-        app.mint(user, &[fitpulse_actors::domain::Role::Member], 3_600),
-    )
 }
 
 /// `at` as the API writes times.

@@ -34,3 +34,4 @@ mod sockets;
 mod staff;
 pub mod store;
 mod tokens;
+mod traces;

@@ -157,12 +157,14 @@ fn received_span(message: &async_nats::Message) -> tracing::Span {
     if !crate::telemetry::propagation::enabled() {
         return tracing::Span::none();
     }
+    crate::telemetry::propagation::decide_for_bus(headers);
     let span = tracing::debug_span!(
         "bus.receive",
         otel.kind = "consumer",
         messaging.system = "nats",
         messaging.destination.name = %message.subject,
     );
+    crate::telemetry::sampling::clear_next_root();
     crate::telemetry::propagation::follow_bus(&span, Some(headers));
     span
 }

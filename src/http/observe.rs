@@ -36,6 +36,10 @@ pub async fn observe(
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let method = req.method().to_string();
     let quiet = QUIET_PATHS.contains(&req.path());
+    let tracing_on = crate::telemetry::propagation::enabled();
+    if tracing_on {
+        crate::telemetry::propagation::decide_for_http(req.headers());
+    }
     let span = tracing::info_span!(
         "http_request",
         request_id = %request_id,
@@ -45,9 +49,14 @@ pub async fn observe(
         otel.kind = tracing::field::Empty,
         otel.status_code = tracing::field::Empty,
     );
-    let traced = crate::telemetry::propagation::enabled();
+    let mut traced = false;
+    if tracing_on {
+        crate::telemetry::sampling::clear_next_root();
+        traced = crate::telemetry::sampling::last_root_traced();
+    }
     if traced {
-        // Recorded only when traced, so log lines do not carry them.
+        // Before anything reads the span's context: that starts its trace, after which
+        // neither the kind nor the parent can change.
         span.record("otel.kind", "server");
         crate::telemetry::propagation::follow_http(&span, req.headers());
     }

@@ -1,7 +1,6 @@
 //! The span pipeline when `telemetry.otlp.endpoint` is set: a batch processor on a thread of
-//! its own posts protobuf batches to `{endpoint}/v1/traces`, sampling new traces at
-//! `sample_ratio` and following the caller's decision for traces that arrive with a
-//! `traceparent`. The queue is bounded (spans beyond it are dropped, never held), so a
+//! its own posts protobuf batches to `{endpoint}/v1/traces`. Which traces are kept is
+//! decided before spans reach it (see `sampling`). The queue is bounded (spans beyond it are dropped, never held), so a
 //! collector that is down costs a bounded amount of memory and no request any latency.
 
 use std::time::Duration;
@@ -27,6 +26,8 @@ pub struct ExporterError(String);
 pub struct Pipeline {
     pub provider: SdkTracerProvider,
     pub tracer: SdkTracer,
+    /// Share of new traces kept, applied when a trace's first span is created.
+    pub sample_ratio: f64,
 }
 
 /// Builds the pipeline for `endpoint`. `node_id` becomes `service.instance.id`, so the
@@ -59,13 +60,17 @@ pub fn pipeline(
         .build();
     let provider = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
-        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-            settings.sample_ratio,
-        ))))
+        // The decision is taken before a span reaches the SDK (`sampling`); what arrives is
+        // kept, except under a remote parent that was not sampled.
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
         .with_resource(resource)
         .build();
     let tracer = provider.tracer("fitpulse");
-    Ok(Pipeline { provider, tracer })
+    Ok(Pipeline {
+        provider,
+        tracer,
+        sample_ratio: settings.sample_ratio,
+    })
 }
 
 /// The exporter's HTTP client. The batch processor runs exports on its own thread and

@@ -22,6 +22,28 @@ pub fn enabled() -> bool {
     ON.load(Ordering::Acquire)
 }
 
+/// Tells the sampler the caller's decision for the span about to be created for a request
+/// (from its `traceparent`), so a trace the caller keeps is kept whole here.
+pub fn decide_for_http(headers: &actix_web::http::header::HeaderMap) {
+    if let Some(sampled) = headers
+        .get("traceparent")
+        .and_then(|value| value.to_str().ok())
+        .and_then(super::sampling::traceparent_sampled)
+    {
+        super::sampling::decide_next_root(sampled);
+    }
+}
+
+/// Like [`decide_for_http`], for a message from another node.
+pub fn decide_for_bus(headers: &async_nats::HeaderMap) {
+    if let Some(sampled) = headers
+        .get("traceparent")
+        .and_then(|value| super::sampling::traceparent_sampled(value.as_str()))
+    {
+        super::sampling::decide_next_root(sampled);
+    }
+}
+
 /// Makes `span` a child of the caller's span named by the request's `traceparent`, if any.
 pub fn follow_http(span: &tracing::Span, headers: &actix_web::http::header::HeaderMap) {
     if !enabled() || !headers.contains_key("traceparent") {

@@ -2,6 +2,7 @@
 //! Names carry the `fitpulse_` prefix, counters end in `_total`, durations in `_seconds`;
 //! labels stay small (route templates, never user ids).
 
+use fitpulse_actors::ports::messages::MessageEvent;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -213,6 +214,7 @@ pub struct Metrics {
     entitlement_changes_total: IntCounterVec,
     drop_orders_total: IntCounterVec,
     drop_stock_remaining: IntGaugeVec,
+    message_events_total: IntCounterVec,
     /// Connections and sockets refused because their address already had its share.
     pub connections_refused_total: IntCounterVec,
     pub cluster: crate::bus::ClusterMetrics,
@@ -368,6 +370,15 @@ impl Metrics {
             &["drop"],
         )
         .expect("valid metric definition");
+        // By event only: a message id as a label would grow without bound.
+        let message_events_total = IntCounterVec::new(
+            Opts::new(
+                "fitpulse_message_events_total",
+                "Feature-message deliveries (once per user) and first reads, clicks and dismissals on this node",
+            ),
+            &["event"],
+        )
+        .expect("valid metric definition");
         let connections_refused_total = IntCounterVec::new(
             Opts::new(
                 "fitpulse_connections_refused_total",
@@ -422,6 +433,9 @@ impl Metrics {
         for result in DropOrderResult::ALL {
             drop_orders_total.with_label_values(&[result.as_str()]);
         }
+        for event in MessageEvent::ALL {
+            message_events_total.with_label_values(&[event.as_str()]);
+        }
 
         let cluster = crate::bus::ClusterMetrics::new(&registry);
         let push = crate::push::PushMetrics::new(&registry);
@@ -451,6 +465,7 @@ impl Metrics {
         register(Box::new(entitlement_changes_total.clone()));
         register(Box::new(drop_orders_total.clone()));
         register(Box::new(drop_stock_remaining.clone()));
+        register(Box::new(message_events_total.clone()));
         register(Box::new(connections_refused_total.clone()));
         register(Box::new(build_info));
         register(Box::new(
@@ -481,6 +496,7 @@ impl Metrics {
             entitlement_changes_total,
             drop_orders_total,
             drop_stock_remaining,
+            message_events_total,
             connections_refused_total,
             cluster,
             push,
@@ -533,6 +549,13 @@ impl Metrics {
     /// Removes the stock series of a drop that ended.
     pub fn forget_drop(&self, drop: &str) {
         let _ = self.drop_stock_remaining.remove_label_values(&[drop]);
+    }
+
+    /// Counts one feature-message event.
+    pub fn message_event(&self, event: MessageEvent) {
+        self.message_events_total
+            .with_label_values(&[event.as_str()])
+            .inc();
     }
 
     /// The registry in the Prometheus text exposition format.
@@ -616,6 +639,15 @@ mod tests {
             "fitpulse_entitlement_changes_total{change=\"on_hold\"} 0",
         ] {
             assert!(text.contains(series), "{series} missing in {text}");
+        }
+    }
+
+    #[test]
+    fn every_message_event_series_exists_at_zero_before_anything_happens() {
+        let text = Metrics::new().render();
+        for event in ["delivered", "read", "clicked", "dismissed"] {
+            let series = format!("fitpulse_message_events_total{{event=\"{event}\"}} 0");
+            assert!(text.contains(&series), "{series} missing in {text}");
         }
     }
 

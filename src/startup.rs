@@ -6,6 +6,8 @@
 //! Sessions persist and the outbox worker finishes its current deliveries meanwhile, both
 //! within the same grace. In a cluster the node first tells the others it is draining and
 //! hands its live classes to their new owners; sockets close in batches with jitter.
+//! Last, once no session or request can count anything more, the feature-message counts
+//! this node gathered are flushed to the store.
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -28,6 +30,7 @@ use crate::http;
 use crate::http::client_ip::ClientIpPolicy;
 use crate::lifecycle::Lifecycle;
 use crate::messages::Messages;
+use crate::messages::stats::StatsRecorder;
 use crate::metrics::Metrics;
 use crate::node::BusChoice;
 use crate::outbox::{Deliverer, Handlers, OutboxWorker, WorkerConfig};
@@ -106,6 +109,8 @@ pub struct Application {
     outbox: OutboxWorker,
     /// Its unsold units go back to the pool when the node drains and when it stops.
     drops: Arc<Drops>,
+    /// Feature-message counts not yet stored: flushed last.
+    message_stats: Arc<StatsRecorder>,
     drain_delay: Duration,
     drain_batch: usize,
     drain_jitter: Duration,
@@ -176,11 +181,14 @@ impl Application {
             &settings, &stores, &metrics, &content, workers, &cluster, &clock,
         );
         let live = start_live(&settings, &stores, &metrics, &hub, &cluster, &clock);
+        let message_stats = StatsRecorder::new(stores.messages.clone(), metrics.clone());
+        message_stats.flush_every(Duration::from_millis(settings.messages.stats_flush_ms));
         let messages = Messages::start(
             stores.clone(),
             hub.clone(),
             settings.messages.daily_cap,
             clock.clone(),
+            message_stats.clone(),
         )
         .await
         .map_err(StartupError::Messages)?;
@@ -399,6 +407,7 @@ impl Application {
             node,
             outbox,
             drops,
+            message_stats,
             drain_delay: Duration::from_millis(settings.shutdown.drain_delay_ms),
             drain_batch: settings.shutdown.drain_batch,
             drain_jitter: Duration::from_millis(settings.shutdown.drain_jitter_ms),
@@ -479,6 +488,16 @@ impl Application {
         let result = server.await.map_err(std::io::Error::other)?;
         // No order can come any more: whatever is unsold goes back.
         self.drops.hand_back_all().await;
+        // Sessions and requests are done: nothing counts a delivery or a read any more.
+        match tokio::time::timeout(self.grace, self.message_stats.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "shutdown: feature-message counts not stored")
+            }
+            Err(_) => tracing::warn!(
+                "shutdown: storing feature-message counts did not finish within the grace period"
+            ),
+        }
         if let Some((task, handle)) = metrics_server {
             handle.stop(true).await;
             let _ = task.await;

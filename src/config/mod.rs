@@ -358,6 +358,19 @@ mod tests {
     }
 
     #[test]
+    fn message_counts_flush_every_second_unless_told_and_within_bounds() {
+        assert_eq!(load(&[]).expect("defaults").messages.stats_flush_ms, 1000);
+        let set = load(&[("FITPULSE__MESSAGES__STATS_FLUSH_MS", "250")]).expect("valid");
+        assert_eq!(set.messages.stats_flush_ms, 250);
+        for bad in ["0", "9", "60001"] {
+            let text = load(&[("FITPULSE__MESSAGES__STATS_FLUSH_MS", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(text.contains("`messages.stats_flush_ms`"), "{bad}: {text}");
+        }
+    }
+
+    #[test]
     fn a_missing_config_file_is_an_error_not_silently_defaults() {
         let err = Settings::load(Some(Path::new("/nonexistent/fp.toml")));
         assert!(matches!(err, Err(ConfigError::File { .. })), "{err:?}");

@@ -404,6 +404,9 @@ pub struct CommunitySettings {
 pub struct MessageSettings {
     /// Feature messages pushed to one user per UTC day at most; more wait in the inbox.
     pub daily_cap: u32,
+    /// How often a node adds the message counts it gathered (deliveries, reads, clicks,
+    /// dismissals) to the store; the stats route adds its own node's at once.
+    pub stats_flush_ms: u64,
 }
 
 /// Store and payment webhooks. A provider without its secret (or root certificate)
@@ -628,7 +631,10 @@ impl Default for Settings {
                 payments_secret: None,
                 payments_tolerance_seconds: 300,
             },
-            messages: MessageSettings { daily_cap: 3 },
+            messages: MessageSettings {
+                daily_cap: 3,
+                stats_flush_ms: 1000,
+            },
             drops: DropSettings {
                 lease_seconds: 30,
                 quiet_seconds: 10,
@@ -856,6 +862,12 @@ impl Settings {
             return Err(ConfigError::invalid(
                 "push.timeout_ms",
                 "must be at most 40% of outbox.lease_ms",
+            ));
+        }
+        if !(10..=60_000).contains(&self.messages.stats_flush_ms) {
+            return Err(ConfigError::invalid(
+                "messages.stats_flush_ms",
+                "must be between 10 and 60000",
             ));
         }
         if !(1..=1_440).contains(&self.live.reminder_minutes) {

@@ -21,6 +21,7 @@ mod hardening;
 mod hardening_more;
 mod health;
 mod helpers;
+mod message_stats;
 mod messages;
 mod ops;
 mod outbox;

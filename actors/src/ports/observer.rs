@@ -17,6 +17,17 @@ impl SessionObserver for NoObserver {
     fn slow_consumer(&self) {}
 }
 
+/// Hears what sessions do with one broadcast (a feature message's counts, in the server
+/// crate); each broadcast carries its own.
+pub trait BroadcastObserver: Send + Sync {
+    /// A session took the broadcast into its user's feed: once per user and broadcast.
+    fn delivered(&self);
+}
+
+impl BroadcastObserver for NoObserver {
+    fn delivered(&self) {}
+}
+
 /// Receives the live-class layer's countable happenings.
 pub trait LiveObserver: Send + Sync {
     fn class_started(&self);

@@ -141,6 +141,12 @@ pub const MIGRATIONS: &[Migration] = &[
         cql: include_str!("../../../cql/0017_push.cql"),
         fill: None,
     },
+    Migration {
+        version: 18,
+        name: "0018_message_stats",
+        cql: include_str!("../../../cql/0018_message_stats.cql"),
+        fill: None,
+    },
 ];
 
 /// How long a lock holder may run before its lock expires on its own.

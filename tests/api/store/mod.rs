@@ -8,6 +8,7 @@
 mod migrate;
 mod suite;
 mod suite_drops;
+mod suite_messages;
 mod suite_push;
 pub mod support;
 
@@ -83,6 +84,9 @@ conformance!(
     an_expiry_puts_units_and_quota_back_exactly_once,
     drops_list_by_start_soonest_first_within_a_bounded_window,
     feature_messages_list_until_they_expire_and_states_keep_their_first_time,
+    of_concurrent_first_marks_of_an_action_exactly_one_is_recorded,
+    message_counts_start_at_zero_and_add_up_per_message,
+    concurrent_count_adds_from_many_nodes_all_count,
     a_days_checkin_is_replaced_and_checkins_list_newest_day_first,
     following_twice_counts_once_and_both_directions_list_back,
     blocked_users_list_until_unblocked,

@@ -1518,18 +1518,23 @@ pub async fn feature_messages_list_until_they_expire_and_states_keep_their_first
         .mark_message(who, live.id, MessageAction::Read, now)
         .await
         .expect("mark");
-    assert_eq!((read.read_at, read.clicked_at), (Some(now), None));
+    assert_eq!(
+        (read.state.read_at, read.state.clicked_at, read.recorded),
+        (Some(now), None, true)
+    );
     let again = stores
         .messages
         .mark_message(who, live.id, MessageAction::Read, now + 5)
         .await
         .expect("mark");
-    assert_eq!(again.read_at, Some(now), "the first time is kept");
-    stores
+    assert_eq!(again.state.read_at, Some(now), "the first time is kept");
+    assert!(!again.recorded, "a repeated mark is not recorded again");
+    let clicked = stores
         .messages
         .mark_message(who, live.id, MessageAction::Clicked, now + 9)
         .await
         .expect("mark");
+    assert!(clicked.recorded, "another action is recorded on its own");
     let states = stores.messages.message_states(who).await.expect("states");
     assert_eq!(states.len(), 1);
     assert_eq!(states[0].0, live.id);
@@ -2047,4 +2052,5 @@ pub async fn blocks_page_by_user_id_and_blockers_are_found_among_candidates(
 }
 
 pub use super::suite_drops::*;
+pub use super::suite_messages::*;
 pub use super::suite_push::*;

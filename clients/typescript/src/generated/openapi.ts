@@ -1864,6 +1864,92 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/messages/{id}/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A message's counts: delivered, read, clicked, dismissed (summed over every node)
+         * @description Bearer token: admin role.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["MessageStats"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Any other error of the catalogue (429, 5xx) */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/outbox": {
         parameters: {
             query?: never;
@@ -11960,6 +12046,23 @@ export interface components {
             clicked_at: string | null;
             dismissed_at: string | null;
             read_at: string | null;
+        };
+        /**
+         * @description A message's counts, summed over every node: sessions that took it into their user's feed
+         *     (once per user; members offline at its start are not counted), and members who read,
+         *     clicked or dismissed it (the first time each, from a live delivery or the inbox).
+         */
+        MessageStats: {
+            /** Format: uint64 */
+            clicked: number;
+            /** Format: uint64 */
+            delivered: number;
+            /** Format: uint64 */
+            dismissed: number;
+            /** Format: uuid */
+            message_id: string;
+            /** Format: uint64 */
+            read: number;
         };
         /** @description A message's text in one language. */
         MessageText: {

@@ -7,7 +7,7 @@ use clap::Parser;
 use fitpulse::cli::{AdminCommand, Cli, Command};
 use fitpulse::config::Settings;
 use fitpulse::startup::Application;
-use fitpulse::telemetry::Output;
+use fitpulse::telemetry::{Output, Traces};
 
 #[actix_web::main]
 async fn main() -> ExitCode {
@@ -21,7 +21,7 @@ async fn main() -> ExitCode {
         print!("{}", fitpulse::ws::asyncapi::document());
         return ExitCode::SUCCESS;
     }
-    let settings = match Settings::load(cli.config.as_deref()) {
+    let mut settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
         Err(err) => {
             eprintln!("fitpulse: {err}");
@@ -33,10 +33,30 @@ async fn main() -> ExitCode {
         Command::Serve => Output::Stdout,
         _ => Output::Stderr,
     };
-    fitpulse::telemetry::init_to(&settings.log, output);
+    if !matches!(command, Command::Serve) {
+        fitpulse::telemetry::init_to(&settings.log, output);
+    }
 
     match command {
-        Command::Serve => serve(settings).await,
+        Command::Serve => {
+            // Fixed once, so the spans and the bus name this node alike.
+            settings.bus.node_id = fitpulse::node::node_id(&settings.bus);
+            let traces = Traces {
+                settings: &settings.telemetry.otlp,
+                node_id: &settings.bus.node_id,
+            };
+            let telemetry =
+                match fitpulse::telemetry::init_with_traces(&settings.log, output, traces) {
+                    Ok(telemetry) => telemetry,
+                    Err(err) => {
+                        eprintln!("fitpulse: {err}");
+                        return ExitCode::from(2);
+                    }
+                };
+            let code = serve(settings).await;
+            telemetry.shutdown();
+            code
+        }
         Command::Migrate => match fitpulse::migrate::run(&settings).await {
             Ok(summary) => {
                 println!("{summary}");

@@ -35,3 +35,9 @@ pub mod live;
 pub mod node;
 pub mod ports;
 pub mod session;
+
+/// The short name of an operation's type (`EditPlan`), for span fields.
+pub fn op_name<T>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    full.rsplit("::").next().unwrap_or(full)
+}

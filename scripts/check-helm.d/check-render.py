@@ -116,6 +116,17 @@ def check_value(path, value, rust_type, structs, enums):
         for i, item in enumerate(value):
             check_value(f"{path}[{i}]", item, vec.group(1), structs, enums)
         return
+    string_map = re.fullmatch(r"(?:BTreeMap|HashMap)<String, (.+)>", rust_type)
+    if string_map:
+        if not isinstance(value, dict):
+            return fail(f"{path}: a table expected ({rust_type}), got {value!r}")
+        for key, item in value.items():
+            check_value(f"{path}.{key}", item, string_map.group(1), structs, enums)
+        return
+    if rust_type in ("f32", "f64"):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            fail(f"{path}: a number expected ({rust_type}), got {value!r}")
+        return
     if rust_type in structs:
         if not isinstance(value, dict):
             return fail(f"{path}: a table expected ({rust_type}), got {value!r}")

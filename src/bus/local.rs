@@ -73,6 +73,7 @@ impl Bus for LocalBus {
             BusMessage {
                 payload,
                 reply: None,
+                trace: tracing::Span::none(),
             },
         );
         Ok(())
@@ -86,9 +87,11 @@ impl Bus for LocalBus {
     ) -> Result<Bytes, BusError> {
         let inbox = format!("_INBOX.{}", self.next_id.fetch_add(1, Ordering::Relaxed));
         let mut answers = self.subscribe(&inbox).await?;
+        // One process: the handler's spans are not exported apart from the caller's.
         let message = BusMessage {
             payload,
             reply: Some(inbox),
+            trace: tracing::Span::none(),
         };
         if !self.send(subject, message) {
             return Err(BusError::NoResponders);

@@ -104,9 +104,12 @@ impl Bus for NatsBus {
         if !self.connected() {
             return Err(BusError::Disconnected);
         }
-        let request = async_nats::Request::new()
+        let mut request = async_nats::Request::new()
             .payload(payload)
             .timeout(Some(timeout));
+        if let Some(headers) = crate::telemetry::propagation::bus_headers() {
+            request = request.headers(headers);
+        }
         match self.client.send_request(subject.to_owned(), request).await {
             Ok(message) => Ok(message.payload),
             Err(err) => Err(match err.kind() {
@@ -124,6 +127,7 @@ impl Bus for NatsBus {
             .await
             .map_err(|err| BusError::Failed(err.to_string()))?;
         Ok(Box::pin(subscriber.map(|message| BusMessage {
+            trace: received_span(&message),
             payload: message.payload,
             reply: message.reply.map(|s| s.to_string()),
         })))
@@ -142,4 +146,23 @@ impl Bus for NatsBus {
             self.reconnects_seen.store(*now, Ordering::Release);
         }
     }
+}
+
+/// The span of handling a message that carries a trace context; none for the rest
+/// (heartbeats, untraced requests), so they cost no span.
+fn received_span(message: &async_nats::Message) -> tracing::Span {
+    let Some(headers) = message.headers.as_ref() else {
+        return tracing::Span::none();
+    };
+    if !crate::telemetry::propagation::enabled() {
+        return tracing::Span::none();
+    }
+    let span = tracing::debug_span!(
+        "bus.receive",
+        otel.kind = "consumer",
+        messaging.system = "nats",
+        messaging.destination.name = %message.subject,
+    );
+    crate::telemetry::propagation::follow_bus(&span, Some(headers));
+    span
 }

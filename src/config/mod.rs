@@ -5,6 +5,7 @@
 mod push;
 mod secret;
 mod settings;
+mod telemetry;
 
 use std::path::Path;
 
@@ -20,6 +21,7 @@ pub use settings::{
     Settings, ShutdownSettings, SmtpSettings, SocialSettings, StoreKind, StoreSettings,
     VerifiedAction, WsSettings,
 };
+pub use telemetry::{OtlpProtocol, OtlpSettings, TelemetrySettings, traces_url};
 
 /// Prefix of every environment key; sections are separated by a double underscore.
 pub const ENV_PREFIX: &str = "FITPULSE__";

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::push::PushSettings;
+use super::telemetry::TelemetrySettings;
 use super::{ConfigError, Secret};
 
 /// Everything the server reads at start. Field paths are the contract keys of DESIGN.md.
@@ -29,6 +30,7 @@ pub struct Settings {
     pub community: CommunitySettings,
     pub drops: DropSettings,
     pub push: PushSettings,
+    pub telemetry: TelemetrySettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -651,6 +653,7 @@ impl Default for Settings {
                 follows_per_minute: 60,
             },
             push: PushSettings::default(),
+            telemetry: TelemetrySettings::default(),
         }
     }
 }
@@ -853,6 +856,7 @@ impl Settings {
         self.email.validate()?;
         self.commerce.validate()?;
         self.push.validate()?;
+        self.telemetry.validate()?;
         // A fan-out item starts pushes for half the lease; one request may then take
         // push.timeout_ms more, and all of it must end before another node may take over.
         let pushing = self.push.apns.enabled() || self.push.fcm.enabled();

@@ -42,7 +42,15 @@ pub async fn observe(
         method = %method,
         route = tracing::field::Empty,
         status = tracing::field::Empty,
+        otel.kind = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
     );
+    let traced = crate::telemetry::propagation::enabled();
+    if traced {
+        // Recorded only when traced, so log lines do not carry them.
+        span.record("otel.kind", "server");
+        crate::telemetry::propagation::follow_http(&span, req.headers());
+    }
     req.extensions_mut().insert(RequestId(request_id.clone()));
 
     if let Some(m) = &metrics {
@@ -82,6 +90,12 @@ pub async fn observe(
     }
     span.record("route", route.as_str());
     span.record("status", status.as_u16());
+    if traced {
+        crate::telemetry::propagation::rename(&span, format!("{method} {route}"));
+        if status.is_server_error() {
+            span.record("otel.status_code", "error");
+        }
+    }
     let latency_ms = elapsed.as_secs_f64() * 1000.0;
     span.in_scope(|| {
         if quiet {

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use fitpulse_actors::ports::store::StoreError;
 use prometheus::{Histogram, IntCounter};
+use tracing::Instrument;
 
 /// The metric handles of one backend, resolved per operation name on first use.
 #[derive(Clone)]
@@ -44,8 +45,15 @@ impl OpMetrics {
         fut: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         let (duration, errors) = self.handles(op);
+        let span = tracing::debug_span!(
+            "store",
+            otel.name = op,
+            otel.kind = "client",
+            db.system = self.backend,
+            db.operation = op,
+        );
         let started = Instant::now();
-        let result = fut.await;
+        let result = fut.instrument(span).await;
         duration.observe(started.elapsed().as_secs_f64());
         if let Err(err) = &result {
             // Conflicts are answers, not failures of the store.

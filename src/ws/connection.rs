@@ -21,6 +21,7 @@ use fitpulse_actors::domain::{ClassId, Role, UserId, now_millis};
 use fitpulse_actors::events::data::EventData;
 use fitpulse_actors::events::data::session::TokenExpiring;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tracing::Instrument;
 
 use super::Gateway;
 use super::frames;
@@ -77,6 +78,8 @@ pub struct Connection {
     rate: DefaultDirectRateLimiter,
     partial: Option<Partial>,
     client: ClientInfo,
+    /// The upgrade request's span, which each frame's span links to (traced only).
+    upgrade: Option<Box<opentelemetry::trace::SpanContext>>,
     /// This socket's place under its address's cap, given back when the actor is dropped.
     _slot: Option<Slot>,
 }
@@ -109,6 +112,7 @@ impl Connection {
             rate,
             partial: None,
             client,
+            upgrade: crate::telemetry::propagation::current_link(),
             _slot: None,
         }
     }
@@ -218,8 +222,10 @@ impl Connection {
         ctx: &mut ws::WebsocketContext<Self>,
         work: impl std::future::Future<Output = ByteString> + 'static,
     ) {
+        // The work belongs to the frame's span, current while the frame is handled.
         ctx.spawn(
-            work.into_actor(self)
+            work.instrument(tracing::Span::current())
+                .into_actor(self)
                 .map(|reply, conn, ctx| conn.reply(ctx, reply)),
         );
     }
@@ -318,6 +324,16 @@ impl Connection {
         match frames::parse(text) {
             Ok((id, frame)) => {
                 self.received(frame.label());
+                // A socket lives for hours: each frame is a trace of its own, linked to the
+                // upgrade rather than inside it.
+                let span = tracing::debug_span!(
+                    "ws.frame",
+                    otel.name = frame.label(),
+                    otel.kind = "server",
+                    frame = frame.label(),
+                );
+                crate::telemetry::propagation::add_link(&span, self.upgrade.as_deref());
+                let _entered = span.enter();
                 frame.handle(id, self, ctx);
             }
             Err(rejected) => {

@@ -35,3 +35,4 @@ mod sockets;
 mod staff;
 pub mod store;
 mod tokens;
+mod traces;

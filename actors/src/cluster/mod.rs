@@ -39,6 +39,7 @@ use futures_util::StreamExt;
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
+use tracing::Instrument;
 
 pub use devices::LocalDevices;
 pub use membership::{Membership, NodeInfo, NodeLoad, NodeView};
@@ -106,6 +107,8 @@ impl Drop for HoldGuard {
 struct Held {
     request: Request,
     answer: oneshot::Sender<Result<Box<RawValue>, RemoteError>>,
+    /// The span of the request as received (see [`BusMessage::trace`]).
+    trace: tracing::Span,
 }
 
 /// Cheap to clone; every clone is the same cluster membership of this node.
@@ -217,11 +220,19 @@ impl Cluster {
         if let Some(mut held) = held {
             let to_node = node.clone();
             tokio::spawn(async move {
-                while let Some(Held { request, answer }) = held.recv().await {
+                while let Some(Held {
+                    request,
+                    answer,
+                    trace,
+                }) = held.recv().await
+                {
                     let node = to_node.clone();
-                    tokio::spawn(async move {
-                        let _ = answer.send(node.execute(request.target, &request.op).await);
-                    });
+                    tokio::spawn(
+                        async move {
+                            let _ = answer.send(node.execute(request.target, &request.op).await);
+                        }
+                        .instrument(trace),
+                    );
                 }
             });
         }
@@ -277,6 +288,7 @@ impl Cluster {
                     .send(Held {
                         request,
                         answer: tx,
+                        trace: message.trace.clone(),
                     })
                     .await
                 {
@@ -296,13 +308,17 @@ impl Cluster {
                 continue;
             };
             let (this, node) = (self.clone(), node.clone());
-            tokio::spawn(async move {
-                let answer = match serde_json::from_slice::<Request>(&message.payload) {
-                    Ok(request) => node.execute(request.target, &request.op).await,
-                    Err(err) => Err(RemoteError::Malformed(err.to_string())),
-                };
-                this.reply(&reply, answer);
-            });
+            let trace = message.trace.clone();
+            tokio::spawn(
+                async move {
+                    let answer = match serde_json::from_slice::<Request>(&message.payload) {
+                        Ok(request) => node.execute(request.target, &request.op).await,
+                        Err(err) => Err(RemoteError::Malformed(err.to_string())),
+                    };
+                    this.reply(&reply, answer);
+                }
+                .instrument(trace),
+            );
         }
     }
 
@@ -322,6 +338,7 @@ impl Cluster {
     /// this node should hold it. Retries while holders are busy or the bus is down, for
     /// `retry_for` at most; a request that timed out is not repeated (it may have been
     /// carried out). Alone on its bus, the answer is at once: hold it here.
+    #[tracing::instrument(level = "debug", name = "cluster.route", skip_all, fields(target = %target.key()))]
     pub async fn route(
         &self,
         target: Target,

@@ -65,6 +65,7 @@ impl Hub {
 
     /// Carries out `op` on the user's session wherever it is held, starting it (here or
     /// on the node that should hold it) if nobody does.
+    #[tracing::instrument(level = "debug", name = "session.call", skip_all, fields(op = crate::op_name::<M>()))]
     pub async fn call<M>(&self, user: UserId, op: M) -> Result<M::Answer, SessionError>
     where
         M: UserOperation,

@@ -121,6 +121,7 @@ impl Hub {
     /// Carries out a request another node sent to this one for `user`. A draining node
     /// takes no new sockets and starts nothing: those go to the session's next holder once
     /// this one has persisted it.
+    #[tracing::instrument(level = "debug", name = "session.execute", skip_all)]
     pub async fn execute(&self, user: UserId, op: &RawValue) -> Result<Box<RawValue>, RemoteError> {
         let op: UserOp = decode(op)?;
         // A presence question starts nothing, so a draining node still answers it.

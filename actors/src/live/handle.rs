@@ -57,6 +57,7 @@ impl Live {
 
     /// Carries out `op` on its class wherever it runs, starting it (here or on the node
     /// that should hold it) if nobody does.
+    #[tracing::instrument(level = "debug", name = "class.call", skip_all, fields(op = crate::op_name::<M>()))]
     pub async fn call<M>(&self, op: M) -> Result<M::Answer, LiveError>
     where
         M: ClassOperation,

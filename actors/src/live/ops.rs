@@ -160,6 +160,7 @@ impl Live {
     /// Carries out a request another node sent to this one for `class`. A draining node
     /// adopts nothing and starts nothing; it answers only for classes it still runs
     /// (until it hands them over).
+    #[tracing::instrument(level = "debug", name = "class.execute", skip_all)]
     pub async fn execute(
         &self,
         class: ClassId,

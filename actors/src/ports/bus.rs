@@ -18,6 +18,9 @@ pub struct BusMessage {
     pub payload: Bytes,
     /// Where to send the answer, for requests.
     pub reply: Option<String>,
+    /// The span handling this message belongs to: a child of the sender's span when the
+    /// message carried the sender's trace context, else none (not traced).
+    pub trace: tracing::Span,
 }
 
 /// Messages of one subscription; dropping it unsubscribes.
@@ -44,7 +47,8 @@ pub trait Bus: Send + Sync + 'static {
     /// Queues a message for `subject`; never waits.
     fn publish(&self, subject: &str, payload: Bytes) -> Result<(), BusError>;
 
-    /// Sends a request and waits at most `timeout` for the first answer.
+    /// Sends a request and waits at most `timeout` for the first answer. A backend that
+    /// crosses processes carries the current span's trace context with it.
     async fn request(
         &self,
         subject: &str,

@@ -16,7 +16,8 @@ pub use secret::Secret;
 pub use settings::{
     AppStoreEnvironment, AuthSettings, BusKind, BusSettings, ClientSettings, CommerceSettings,
     CommunitySettings, ContentSettings, CorsSettings, EmailSettings, HttpSettings, LiveSettings,
-    LogFormat, LogSettings, MessageSettings, NatsSettings, OutboxSettings, ScyllaSettings,
+    LogFormat, LogSettings, MessageSettings, MetricsSettings, NatsSettings, OpsSettings,
+    OutboxSettings, ScyllaSettings,
     Settings, ShutdownSettings, SmtpSettings, SocialSettings, StoreKind, StoreSettings,
     VerifiedAction, WsSettings,
 };

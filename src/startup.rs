@@ -191,14 +191,8 @@ impl Application {
         // Push is queued through the outbox from anywhere; what decides and sends needs
         // the hub (presence is asked of the node holding a member's session).
         let providers = crate::push::providers::from_settings(&settings.push, &clock, &metrics)?;
-        let (dependencies, prober) = watch_dependencies(
-            &settings,
-            &stores,
-            &cluster,
-            &providers,
-            &metrics,
-            &clock,
-        );
+        let (dependencies, prober) =
+            watch_dependencies(&settings, &stores, &cluster, &providers, &metrics, &clock);
         let census = crate::commerce::census::SubscriptionCensus::start(
             stores.subscriptions.clone(),
             metrics.business.clone(),
@@ -630,10 +624,7 @@ fn watch_dependencies(
         }
     }
     let configured: Vec<Dependency> = probes.iter().map(|(d, _)| *d).collect();
-    let dependencies = Arc::new(Dependencies::new(
-        metrics.dependencies.clone(),
-        &configured,
-    ));
+    let dependencies = Arc::new(Dependencies::new(metrics.dependencies.clone(), &configured));
     let prober = Prober::start(
         dependencies.clone(),
         probes,

@@ -148,7 +148,9 @@ impl WebhookProcessor {
             self.metrics.entitlement_changed(label);
         }
         if let Some(counted) = counted {
-            self.metrics.business.subscription_transition(product.id, counted);
+            self.metrics
+                .business
+                .subscription_transition(product.id, counted);
         }
         let entitlements = self.stores.entitlements.entitlements(user).await?;
         if let Err(err) = self.hub.replace_entitlements(user, entitlements).await {

@@ -166,7 +166,12 @@ pub fn apply(current: Option<Standing>, event: &Event, at: UnixMillis) -> Option
         // A trial is had once: buying again after it ended is paid at once, while the
         // same purchase seen again stays in its trial.
         Event::Purchased { expires_at, trial } => (
-            standing(Active, *expires_at, true, *trial && current.is_none_or(|c| c.trial)),
+            standing(
+                Active,
+                *expires_at,
+                true,
+                *trial && current.is_none_or(|c| c.trial),
+            ),
             "granted",
             vec![Email::SubscriptionStarted],
         ),
@@ -232,11 +237,7 @@ pub fn apply(current: Option<Standing>, event: &Event, at: UnixMillis) -> Option
             "refunded",
             vec![],
         ),
-        Event::Revoked => (
-            standing(Revoked, Some(at), false, false),
-            "revoked",
-            vec![],
-        ),
+        Event::Revoked => (standing(Revoked, Some(at), false, false), "revoked", vec![]),
     };
     Some(Change {
         standing,
@@ -406,10 +407,15 @@ mod tests {
 
     #[test]
     fn changes_name_their_emails() {
-        let bought = apply(None, &Event::Purchased {
+        let bought = apply(
+            None,
+            &Event::Purchased {
                 expires_at: None,
                 trial: false,
-            }, 0).expect("change");
+            },
+            0,
+        )
+        .expect("change");
         assert_eq!(bought.emails, [Email::SubscriptionStarted]);
         let failed = apply(
             Some(bought.standing),

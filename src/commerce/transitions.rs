@@ -60,7 +60,11 @@ impl Transition {
 
 /// What moving from `current` (`None` for a subscription not stored yet) to `next` because
 /// of `event` means, if anything.
-pub fn transition(current: Option<&Standing>, next: &Standing, event: &Event) -> Option<Transition> {
+pub fn transition(
+    current: Option<&Standing>,
+    next: &Standing,
+    event: &Event,
+) -> Option<Transition> {
     if current.is_some_and(|c| c.same_as(next)) {
         return None;
     }

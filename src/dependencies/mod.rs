@@ -96,7 +96,11 @@ impl Dependencies {
         let mut checks = self.checks.write().unwrap_or_else(|e| e.into_inner());
         if let Some(entry) = checks.get_mut(&dependency) {
             if entry.up && !check.up {
-                tracing::warn!(dependency = dependency.as_str(), error = check.error.as_deref().unwrap_or(""), "a dependency is down");
+                tracing::warn!(
+                    dependency = dependency.as_str(),
+                    error = check.error.as_deref().unwrap_or(""),
+                    "a dependency is down"
+                );
             } else if !entry.up && check.up {
                 tracing::info!(dependency = dependency.as_str(), "a dependency is up again");
             }
@@ -140,9 +144,15 @@ mod tests {
             },
         );
         let text = metrics.render();
-        assert!(text.contains(r#"fitpulse_dependency_up{dependency="store"} 1"#), "{text}");
+        assert!(
+            text.contains(r#"fitpulse_dependency_up{dependency="store"} 1"#),
+            "{text}"
+        );
         assert!(text.contains(r#"fitpulse_dependency_up{dependency="smtp"} 0"#));
-        assert!(!text.contains(r#"dependency="apns""#), "not configured, not exported");
+        assert!(
+            !text.contains(r#"dependency="apns""#),
+            "not configured, not exported"
+        );
         let listed: Vec<Dependency> = deps.snapshot().into_iter().map(|(d, _)| d).collect();
         assert_eq!(listed, [Dependency::Store, Dependency::Smtp]);
     }

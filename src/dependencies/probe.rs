@@ -49,14 +49,18 @@ impl Probe {
                     Err("disconnected".to_owned())
                 }
             }
-            Probe::Store(store) => bounded(timeout, async {
-                store.ping().await.map_err(|e| e.to_string())
-            })
-            .await,
-            Probe::Smtp { host, port } => bounded(timeout, async {
-                smtp::greets(host, *port).await.map_err(|e| e.to_string())
-            })
-            .await,
+            Probe::Store(store) => {
+                bounded(timeout, async {
+                    store.ping().await.map_err(|e| e.to_string())
+                })
+                .await
+            }
+            Probe::Smtp { host, port } => {
+                bounded(timeout, async {
+                    smtp::greets(host, *port).await.map_err(|e| e.to_string())
+                })
+                .await
+            }
         };
         Check {
             up: outcome.is_ok(),

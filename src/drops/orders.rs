@@ -207,9 +207,11 @@ impl Drops {
             return Ok(false);
         }
         self.metrics.drop_order(DropOrderResult::Paid);
-        self.metrics
-            .business
-            .drop_units(&order.drop_id.to_string(), DropUnits::Sold, order.quantity);
+        self.metrics.business.drop_units(
+            &order.drop_id.to_string(),
+            DropUnits::Sold,
+            order.quantity,
+        );
         self.tell_buyer(
             &OrderRecord {
                 status: OrderStatus::Paid,

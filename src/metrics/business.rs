@@ -86,14 +86,16 @@ impl BusinessMetrics {
         .expect("valid metric definition");
         for product in PRODUCTS {
             for transition in Transition::ALL {
-                subscription_transitions_total.with_label_values(&[product.id, transition.as_str()]);
+                subscription_transitions_total
+                    .with_label_values(&[product.id, transition.as_str()]);
             }
             for state in SubscriptionState::ALL {
                 subscriptions.with_label_values(&[product.id, state.as_str()]);
             }
         }
         for collector in [
-            Box::new(subscription_transitions_total.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(subscription_transitions_total.clone())
+                as Box<dyn prometheus::core::Collector>,
             Box::new(subscriptions.clone()),
             Box::new(live_attendance_total.clone()),
             Box::new(live_completions_total.clone()),
@@ -166,7 +168,8 @@ impl BusinessMetrics {
     /// Starts the unit series of `drop` at zero, so its sell-through reads from the start.
     pub fn watch_drop(&self, drop: &str) {
         for state in DropUnits::ALL {
-            self.drop_units_total.with_label_values(&[drop, state.as_str()]);
+            self.drop_units_total
+                .with_label_values(&[drop, state.as_str()]);
         }
     }
 
@@ -218,9 +221,13 @@ mod tests {
         ]);
         assert_eq!(unknown, 3);
         let text = render(&registry);
-        assert!(text.contains(r#"fitpulse_subscriptions{product="premium_monthly",state="active"} 3"#));
         assert!(
-            text.contains(r#"fitpulse_subscriptions{product="premium_monthly",state="cancelled"} 0"#),
+            text.contains(r#"fitpulse_subscriptions{product="premium_monthly",state="active"} 3"#)
+        );
+        assert!(
+            text.contains(
+                r#"fitpulse_subscriptions{product="premium_monthly",state="cancelled"} 0"#
+            ),
             "a state the census no longer finds goes back to zero"
         );
         assert!(!text.contains("retired_product") && !text.contains("paused"));

@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use fitpulse_actors::ports::commerce::{
     SubscriptionCommit, SubscriptionCount, SubscriptionRecord, SubscriptionStore,
 };
-use futures_util::TryStreamExt;
 use fitpulse_actors::ports::store::StoreError;
+use futures_util::TryStreamExt;
 use scylla::client::session::Session;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::{CqlTimestamp, CqlValue};

@@ -20,8 +20,9 @@ fn units(drop: &str, state: &str) -> String {
 /// Sends the payment provider's `order.paid` for `order`; answers the endpoint's status.
 async fn pay(app: &TestApp, event: &str, order: &str) -> String {
     let now = (now_millis() / 1000) as u64;
-    let body = json!({ "id": event, "type": "order.paid", "created": now, "data": { "order_id": order } })
-        .to_string();
+    let body =
+        json!({ "id": event, "type": "order.paid", "created": now, "data": { "order_id": order } })
+            .to_string();
     let signature = fitpulse::commerce::payments::sign(SECRET, now, body.as_bytes());
     let answer = app
         .call_with_headers(
@@ -48,7 +49,10 @@ async fn reserved_sold_and_released_units_count_by_drop_exactly_once() {
     app.get(&format!("/v1/drops/{drop}")).await;
     let deadline = tokio::time::Instant::now() + WAIT;
     while !app.metrics().await.contains(&units(&drop, "released")) {
-        assert!(tokio::time::Instant::now() < deadline, "no unit series for {drop}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no unit series for {drop}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
@@ -59,7 +63,11 @@ async fn reserved_sold_and_released_units_count_by_drop_exactly_once() {
     let lapses = order(&app, &drop, &bob, "bob-1", 1).await;
     assert_eq!(lapses.status, 201, "{}", lapses.text);
     let replayed = order(&app, &drop, &ann, "ann-1", 2).await;
-    assert_eq!(replayed.json()["id"], paid_for.json()["id"], "the same order");
+    assert_eq!(
+        replayed.json()["id"],
+        paid_for.json()["id"],
+        "the same order"
+    );
     assert_eq!(series(&app, &units(&drop, "reserved")).await, 3.0);
 
     let paid_id = paid_for.json()["id"].as_str().expect("id").to_owned();
@@ -74,10 +82,16 @@ async fn reserved_sold_and_released_units_count_by_drop_exactly_once() {
     loop {
         let books = app.drop_books(&drop).await;
         if books["timers"] == 0 {
-            assert_eq!((books["sold"].clone(), books["expired"].clone()), (json!(2), json!(1)));
+            assert_eq!(
+                (books["sold"].clone(), books["expired"].clone()),
+                (json!(2), json!(1))
+            );
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timers never ran: {books}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timers never ran: {books}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     wait_for_series(&app, &units(&drop, "released"), 1.0).await;

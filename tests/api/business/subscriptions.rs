@@ -70,35 +70,94 @@ async fn a_trial_converts_then_is_refunded_and_each_transition_counts_once() {
         "accepted"
     );
     wait_for_series(&app, PROCESSED, 1.0).await;
-    assert_eq!(series(&app, &transitions("premium_trial", "trial_started")).await, 1.0);
-    assert_eq!(series(&app, &transitions("premium_trial", "purchased")).await, 0.0);
+    assert_eq!(
+        series(&app, &transitions("premium_trial", "trial_started")).await,
+        1.0
+    );
+    assert_eq!(
+        series(&app, &transitions("premium_trial", "purchased")).await,
+        0.0
+    );
     // The census counts it within its interval.
     wait_for_series(&app, &held("premium_trial", "active"), 1.0).await;
 
     // The first payment converts the trial; it is not also a renewal.
-    webhook(&app, "evt_t2", "subscription.renewed", "s1", user, start + 7).await;
+    webhook(
+        &app,
+        "evt_t2",
+        "subscription.renewed",
+        "s1",
+        user,
+        start + 7,
+    )
+    .await;
     wait_for_series(&app, PROCESSED, 2.0).await;
-    assert_eq!(series(&app, &transitions("premium_trial", "converted")).await, 1.0);
-    assert_eq!(series(&app, &transitions("premium_trial", "renewed")).await, 0.0);
+    assert_eq!(
+        series(&app, &transitions("premium_trial", "converted")).await,
+        1.0
+    );
+    assert_eq!(
+        series(&app, &transitions("premium_trial", "renewed")).await,
+        0.0
+    );
 
     // The same body again is refused as a duplicate at the door; the same news under
     // another event id is processed (the positive control) and moves nothing.
     assert_eq!(
-        webhook(&app, "evt_t2", "subscription.renewed", "s1", user, start + 7).await,
+        webhook(
+            &app,
+            "evt_t2",
+            "subscription.renewed",
+            "s1",
+            user,
+            start + 7
+        )
+        .await,
         "duplicate"
     );
-    webhook(&app, "evt_t2_again", "subscription.renewed", "s1", user, start + 7).await;
+    webhook(
+        &app,
+        "evt_t2_again",
+        "subscription.renewed",
+        "s1",
+        user,
+        start + 7,
+    )
+    .await;
     wait_for_series(&app, PROCESSED, 3.0).await;
-    assert_eq!(series(&app, &transitions("premium_trial", "converted")).await, 1.0);
-    assert_eq!(series(&app, &transitions("premium_trial", "renewed")).await, 0.0);
-    assert_eq!(series(&app, &transitions("premium_trial", "trial_started")).await, 1.0);
+    assert_eq!(
+        series(&app, &transitions("premium_trial", "converted")).await,
+        1.0
+    );
+    assert_eq!(
+        series(&app, &transitions("premium_trial", "renewed")).await,
+        0.0
+    );
+    assert_eq!(
+        series(&app, &transitions("premium_trial", "trial_started")).await,
+        1.0
+    );
 
     webhook(&app, "evt_t3", "charge.refunded", "s1", user, start + 8).await;
     wait_for_series(&app, PROCESSED, 4.0).await;
-    assert_eq!(series(&app, &transitions("premium_trial", "refunded")).await, 1.0);
-    webhook(&app, "evt_t3_again", "charge.refunded", "s1", user, start + 8).await;
+    assert_eq!(
+        series(&app, &transitions("premium_trial", "refunded")).await,
+        1.0
+    );
+    webhook(
+        &app,
+        "evt_t3_again",
+        "charge.refunded",
+        "s1",
+        user,
+        start + 8,
+    )
+    .await;
     wait_for_series(&app, PROCESSED, 5.0).await;
-    assert_eq!(series(&app, &transitions("premium_trial", "refunded")).await, 1.0);
+    assert_eq!(
+        series(&app, &transitions("premium_trial", "refunded")).await,
+        1.0
+    );
     wait_for_series(&app, &held("premium_trial", "refunded"), 1.0).await;
     assert_eq!(series(&app, &held("premium_trial", "active")).await, 0.0);
 

@@ -1,6 +1,13 @@
 //! Every Prometheus metric fitpulse exports, in one registry served at `GET /metrics`.
 //! Names carry the `fitpulse_` prefix, counters end in `_total`, durations in `_seconds`;
-//! labels stay small (route templates, never user ids).
+//! labels stay small (route templates, never user ids). The families of one area live
+//! beside it and register here: `business` (subscriptions, classes, drop units), the
+//! cluster's (`bus::metrics`), push (`push::metrics`) and the dependencies' probe
+//! (`dependencies::gauge`).
+
+mod business;
+
+pub use business::{BusinessMetrics, DropUnits};
 
 use fitpulse_actors::ports::messages::MessageEvent;
 use prometheus::{
@@ -215,10 +222,13 @@ pub struct Metrics {
     drop_orders_total: IntCounterVec,
     drop_stock_remaining: IntGaugeVec,
     message_events_total: IntCounterVec,
+    drop_stock_units: IntGaugeVec,
     /// Connections and sockets refused because their address already had its share.
     pub connections_refused_total: IntCounterVec,
     pub cluster: crate::bus::ClusterMetrics,
     pub push: crate::push::PushMetrics,
+    pub business: BusinessMetrics,
+    pub dependencies: crate::dependencies::DependencyGauge,
 }
 
 impl Metrics {
@@ -379,6 +389,14 @@ impl Metrics {
             &["event"],
         )
         .expect("valid metric definition");
+        let drop_stock_units = IntGaugeVec::new(
+            Opts::new(
+                "fitpulse_drop_stock_units",
+                "Units a drop was put on sale with, for its sell-through",
+            ),
+            &["drop"],
+        )
+        .expect("valid metric definition");
         let connections_refused_total = IntCounterVec::new(
             Opts::new(
                 "fitpulse_connections_refused_total",
@@ -439,6 +457,8 @@ impl Metrics {
 
         let cluster = crate::bus::ClusterMetrics::new(&registry);
         let push = crate::push::PushMetrics::new(&registry);
+        let business = BusinessMetrics::new(&registry);
+        let dependencies = crate::dependencies::DependencyGauge::new(&registry);
         // Registration fails only on duplicate names, which this fixed list does not have.
         let register = |c: Box<dyn prometheus::core::Collector>| {
             registry.register(c).expect("metric names are unique")
@@ -466,6 +486,7 @@ impl Metrics {
         register(Box::new(drop_orders_total.clone()));
         register(Box::new(drop_stock_remaining.clone()));
         register(Box::new(message_events_total.clone()));
+        register(Box::new(drop_stock_units.clone()));
         register(Box::new(connections_refused_total.clone()));
         register(Box::new(build_info));
         register(Box::new(
@@ -497,9 +518,12 @@ impl Metrics {
             drop_orders_total,
             drop_stock_remaining,
             message_events_total,
+            drop_stock_units,
             connections_refused_total,
             cluster,
             push,
+            business,
+            dependencies,
         }
     }
 
@@ -539,16 +563,20 @@ impl Metrics {
             .inc();
     }
 
-    /// Sets the units of `drop` still for sale.
-    pub fn drop_stock(&self, drop: &str, remaining: u32) {
+    /// Sets the units of `drop` still for sale, out of the `stock` it was put on sale with.
+    pub fn drop_stock(&self, drop: &str, remaining: u32, stock: u32) {
         self.drop_stock_remaining
             .with_label_values(&[drop])
             .set(i64::from(remaining));
+        self.drop_stock_units
+            .with_label_values(&[drop])
+            .set(i64::from(stock));
     }
 
     /// Removes the stock series of a drop that ended.
     pub fn forget_drop(&self, drop: &str) {
         let _ = self.drop_stock_remaining.remove_label_values(&[drop]);
+        let _ = self.drop_stock_units.remove_label_values(&[drop]);
     }
 
     /// Counts one feature-message event.
@@ -599,6 +627,14 @@ impl fitpulse_actors::ports::observer::LiveObserver for Metrics {
     fn broadcast(&self, duration: std::time::Duration) {
         self.broadcast_duration_seconds
             .observe(duration.as_secs_f64());
+    }
+
+    fn member_attended(&self) {
+        self.business.member_attended();
+    }
+
+    fn members_completed(&self, members: u64) {
+        self.business.members_completed(members);
     }
 }
 

@@ -111,6 +111,10 @@ pub struct Application {
     drops: Arc<Drops>,
     /// Feature-message counts not yet stored: flushed last.
     message_stats: Arc<StatsRecorder>,
+    /// Background rounds that run while the application lives: the dependency probe and
+    /// the subscription census.
+    _prober: Arc<crate::dependencies::Prober>,
+    _census: Arc<crate::commerce::census::SubscriptionCensus>,
     drain_delay: Duration,
     drain_batch: usize,
     drain_jitter: Duration,
@@ -195,6 +199,14 @@ impl Application {
         // Push is queued through the outbox from anywhere; what decides and sends needs
         // the hub (presence is asked of the node holding a member's session).
         let providers = crate::push::providers::from_settings(&settings.push, &clock, &metrics)?;
+        let (dependencies, prober) =
+            watch_dependencies(&settings, &stores, &cluster, &providers, &metrics, &clock);
+        let census = crate::commerce::census::SubscriptionCensus::start(
+            stores.subscriptions.clone(),
+            metrics.business.clone(),
+            cluster.clone(),
+            Duration::from_secs(settings.metrics.business_refresh_seconds),
+        );
         let notifier = Arc::new(Notifier::new(
             stores.outbox.clone(),
             providers.any(),
@@ -290,6 +302,7 @@ impl Application {
         let connection_cap = caps.connections.clone();
         let app_data = AppData {
             metrics: web::Data::new(metrics),
+            dependencies: web::Data::from(dependencies),
             stores: web::Data::new(stores.clone()),
             lifecycle: web::Data::new(lifecycle.clone()),
             auth: web::Data::from(auth_state),
@@ -334,6 +347,7 @@ impl Application {
             let (cors_on, cors) = (cors.is_some(), cors.unwrap_or_default());
             App::new()
                 .app_data(app_data.metrics.clone())
+                .app_data(app_data.dependencies.clone())
                 .app_data(app_data.stores.clone())
                 .app_data(app_data.lifecycle.clone())
                 .app_data(app_data.auth.clone())
@@ -408,6 +422,8 @@ impl Application {
             outbox,
             drops,
             message_stats,
+            _prober: prober,
+            _census: census,
             drain_delay: Duration::from_millis(settings.shutdown.drain_delay_ms),
             drain_batch: settings.shutdown.drain_batch,
             drain_jitter: Duration::from_millis(settings.shutdown.drain_jitter_ms),
@@ -510,6 +526,7 @@ impl Application {
 /// Shared state handed to every worker's `App`.
 struct AppData {
     metrics: web::Data<Metrics>,
+    dependencies: web::Data<crate::dependencies::Dependencies>,
     stores: web::Data<Stores>,
     lifecycle: web::Data<Lifecycle>,
     auth: web::Data<Auth>,
@@ -589,6 +606,51 @@ fn outbox_handlers(
         Arc::new(email::EmailHandler::new(mailer)),
     );
     Ok(handlers)
+}
+
+/// Starts probing what this node is configured to depend on: the store and the bus
+/// always, the SMTP relay when `email.smtp.host` is set, each push provider with
+/// credentials.
+fn watch_dependencies(
+    settings: &Settings,
+    stores: &Stores,
+    cluster: &Cluster,
+    providers: &crate::push::sender::Providers,
+    metrics: &Metrics,
+    clock: &SharedClock,
+) -> (
+    Arc<crate::dependencies::Dependencies>,
+    Arc<crate::dependencies::Prober>,
+) {
+    use crate::dependencies::{Dependencies, Dependency, Prober, probe::Probe};
+    let mut probes = vec![
+        (Dependency::Store, Probe::Store(stores.health.clone())),
+        (Dependency::Bus, Probe::Bus(cluster.bus().clone())),
+    ];
+    if let Some(host) = settings.email.smtp_host() {
+        let (host, port) = (host.to_owned(), settings.email.smtp.port);
+        probes.push((Dependency::Smtp, Probe::Smtp { host, port }));
+    }
+    let pushes = [
+        (Dependency::Apns, &providers.apns),
+        (Dependency::Fcm, &providers.fcm),
+    ];
+    for (dependency, provider) in pushes {
+        if let Some(provider) = provider {
+            let health = metrics.push.health().clone();
+            let provider = provider.name();
+            probes.push((dependency, Probe::Push { provider, health }));
+        }
+    }
+    let configured: Vec<Dependency> = probes.iter().map(|(d, _)| *d).collect();
+    let dependencies = Arc::new(Dependencies::new(metrics.dependencies.clone(), &configured));
+    let prober = Prober::start(
+        dependencies.clone(),
+        probes,
+        clock.clone(),
+        Duration::from_secs(settings.ops.dependency_probe_seconds),
+    );
+    (dependencies, prober)
 }
 
 /// Starts the live-class registry.

@@ -31,6 +31,8 @@ pub struct Settings {
     pub drops: DropSettings,
     pub push: PushSettings,
     pub telemetry: TelemetrySettings,
+    pub metrics: MetricsSettings,
+    pub ops: OpsSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -388,6 +390,24 @@ impl DropSettings {
     }
 }
 
+/// Metrics that cost a store read to produce.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// How often `fitpulse_subscriptions` is counted (a scan of every subscription, by one
+    /// node of the cluster).
+    pub business_refresh_seconds: u64,
+}
+
+/// Watching the services the node depends on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpsSettings {
+    /// How often each configured dependency (store, bus, SMTP, push providers) is probed
+    /// for `fitpulse_dependency_up` and the details of `/readyz`.
+    pub dependency_probe_seconds: u64,
+}
+
 /// The community: fan-out bounds, group size, and per-user write budgets.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -654,6 +674,12 @@ impl Default for Settings {
             },
             push: PushSettings::default(),
             telemetry: TelemetrySettings::default(),
+            metrics: MetricsSettings {
+                business_refresh_seconds: 60,
+            },
+            ops: OpsSettings {
+                dependency_probe_seconds: 5,
+            },
         }
     }
 }
@@ -722,6 +748,18 @@ impl Settings {
             .map_err(|e| ConfigError::invalid("log.level", e.to_string()))?;
         self.bus.validate()?;
         self.drops.validate()?;
+        if !(1..=3_600).contains(&self.metrics.business_refresh_seconds) {
+            return Err(ConfigError::invalid(
+                "metrics.business_refresh_seconds",
+                "between 1 and 3600",
+            ));
+        }
+        if !(1..=300).contains(&self.ops.dependency_probe_seconds) {
+            return Err(ConfigError::invalid(
+                "ops.dependency_probe_seconds",
+                "between 1 and 300",
+            ));
+        }
         if self.shutdown.drain_batch == 0 {
             return Err(ConfigError::invalid(
                 "shutdown.drain_batch",

@@ -5,6 +5,7 @@
 mod account_links;
 mod accounts;
 mod binary;
+mod business;
 mod cluster;
 mod commerce;
 mod community;
@@ -12,6 +13,7 @@ mod console;
 mod content;
 mod cors;
 mod dashboard_lint;
+mod dependencies;
 mod drops;
 mod drops_restarts;
 mod drops_returns;

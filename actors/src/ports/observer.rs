@@ -36,6 +36,12 @@ pub trait LiveObserver: Send + Sync {
     fn participants_changed(&self, delta: i64);
     /// One frame was handed to every local participant of a class in this long.
     fn broadcast(&self, duration: std::time::Duration);
+    /// A member (anyone but the class's coach) joined a class for the first time in its
+    /// run; joining again from another device or after a drop does not count again.
+    fn member_attended(&self);
+    /// A class ended and its results were recorded with `members` members (the coach
+    /// excluded) still present: they finished it.
+    fn members_completed(&self, members: u64);
 }
 
 impl LiveObserver for NoObserver {
@@ -43,6 +49,8 @@ impl LiveObserver for NoObserver {
     fn class_stopped(&self) {}
     fn participants_changed(&self, _: i64) {}
     fn broadcast(&self, _: std::time::Duration) {}
+    fn member_attended(&self) {}
+    fn members_completed(&self, _: u64) {}
 }
 
 /// Receives the cluster layer's countable happenings.

@@ -73,6 +73,7 @@ conformance!(
     catalog_items_are_replaced_whole_and_all_read_back,
     a_setting_is_absent_until_put_and_then_replaced,
     a_subscription_commit_stores_the_state_its_entitlement_and_its_side_effects,
+    subscriptions_are_counted_by_product_and_state,
     the_first_link_of_a_purchase_wins,
     an_outbox_item_is_enqueued_once_claimed_once_and_retried_until_dead,
     concurrent_stock_leases_never_hand_out_more_than_the_stock,

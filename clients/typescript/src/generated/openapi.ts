@@ -513,7 +513,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness (store reachable, not draining) */
+        /** Readiness (not draining, store reachable, bus connected) and each configured dependency as its periodic probe last found it */
         get: {
             parameters: {
                 query?: never;
@@ -11519,6 +11519,18 @@ export interface components {
             password?: string | null;
             roles: string[];
         };
+        /** @description One dependency as the probe last found it. */
+        DependencyView: {
+            /**
+             * @description When it was last checked (RFC 3339); null before its first check (a push provider
+             *     is checked by the answers to real pushes, so null until the first push).
+             */
+            last_checked: string | null;
+            /** @description Why the last check failed, while it fails. */
+            last_error: string | null;
+            /** @description `up` or `down`. */
+            status: string;
+        };
         /** @description What the app sends. */
         DeviceBody: {
             /** @default null */
@@ -12487,9 +12499,21 @@ export interface components {
             end: components["schemas"]["WallTime"];
             start: components["schemas"]["WallTime"];
         };
-        /** @description Whether the node takes traffic, and why not. */
+        /**
+         * @description Whether the node takes traffic, and why not; and how each service it depends on
+         *     answered its last probe.
+         */
         Readiness: {
+            /** @description What readiness is decided on. */
             checks: components["schemas"]["ReadinessChecks"];
+            /**
+             * @description Every configured dependency by name (`store`, `bus`, and `smtp`, `apns`, `fcm` when
+             *     configured), as the periodic probe last found it. Informational: a dependency other
+             *     than the store and the bus being down leaves the node ready.
+             */
+            dependencies: {
+                [key: string]: components["schemas"]["DependencyView"];
+            };
             /** @description `ready` or `not_ready`. */
             status: string;
         };

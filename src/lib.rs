@@ -33,6 +33,8 @@
 //! - [`store`]: the embedded and scylla backends of the core's store ports.
 //! - [`metrics`]: every Prometheus metric; [`telemetry`]: tracing output; [`digest`]: hex
 //!   SHA-256.
+//! - [`dependencies`]: the probe of the store, bus, SMTP relay and push providers behind
+//!   `fitpulse_dependency_up` and the details of `/readyz`.
 //!
 //! A request flows: listener -> `http::observe` (id, span, metrics) -> route (parse) ->
 //! service (rules) -> store port or the core's hub -> backend or session actor.
@@ -45,6 +47,7 @@ pub mod commerce;
 pub mod community;
 pub mod config;
 pub mod content;
+pub mod dependencies;
 pub mod digest;
 pub mod drops;
 pub mod email;

@@ -1,7 +1,15 @@
 //! Every Prometheus metric fitpulse exports, in one registry served at `GET /metrics`.
 //! Names carry the `fitpulse_` prefix, counters end in `_total`, durations in `_seconds`;
-//! labels stay small (route templates, never user ids).
+//! labels stay small (route templates, never user ids). The families of one area live
+//! beside it and register here: `business` (subscriptions, classes, drop units), the
+//! cluster's (`bus::metrics`), push (`push::metrics`) and the dependencies' probe
+//! (`dependencies::gauge`).
 
+mod business;
+
+pub use business::{BusinessMetrics, DropUnits};
+
+use fitpulse_actors::ports::messages::MessageEvent;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -213,10 +221,14 @@ pub struct Metrics {
     entitlement_changes_total: IntCounterVec,
     drop_orders_total: IntCounterVec,
     drop_stock_remaining: IntGaugeVec,
+    message_events_total: IntCounterVec,
+    drop_stock_units: IntGaugeVec,
     /// Connections and sockets refused because their address already had its share.
     pub connections_refused_total: IntCounterVec,
     pub cluster: crate::bus::ClusterMetrics,
     pub push: crate::push::PushMetrics,
+    pub business: BusinessMetrics,
+    pub dependencies: crate::dependencies::DependencyGauge,
 }
 
 impl Metrics {
@@ -368,6 +380,23 @@ impl Metrics {
             &["drop"],
         )
         .expect("valid metric definition");
+        // By event only: a message id as a label would grow without bound.
+        let message_events_total = IntCounterVec::new(
+            Opts::new(
+                "fitpulse_message_events_total",
+                "Feature-message deliveries (once per user) and first reads, clicks and dismissals on this node",
+            ),
+            &["event"],
+        )
+        .expect("valid metric definition");
+        let drop_stock_units = IntGaugeVec::new(
+            Opts::new(
+                "fitpulse_drop_stock_units",
+                "Units a drop was put on sale with, for its sell-through",
+            ),
+            &["drop"],
+        )
+        .expect("valid metric definition");
         let connections_refused_total = IntCounterVec::new(
             Opts::new(
                 "fitpulse_connections_refused_total",
@@ -422,9 +451,14 @@ impl Metrics {
         for result in DropOrderResult::ALL {
             drop_orders_total.with_label_values(&[result.as_str()]);
         }
+        for event in MessageEvent::ALL {
+            message_events_total.with_label_values(&[event.as_str()]);
+        }
 
         let cluster = crate::bus::ClusterMetrics::new(&registry);
         let push = crate::push::PushMetrics::new(&registry);
+        let business = BusinessMetrics::new(&registry);
+        let dependencies = crate::dependencies::DependencyGauge::new(&registry);
         // Registration fails only on duplicate names, which this fixed list does not have.
         let register = |c: Box<dyn prometheus::core::Collector>| {
             registry.register(c).expect("metric names are unique")
@@ -451,6 +485,8 @@ impl Metrics {
         register(Box::new(entitlement_changes_total.clone()));
         register(Box::new(drop_orders_total.clone()));
         register(Box::new(drop_stock_remaining.clone()));
+        register(Box::new(message_events_total.clone()));
+        register(Box::new(drop_stock_units.clone()));
         register(Box::new(connections_refused_total.clone()));
         register(Box::new(build_info));
         register(Box::new(
@@ -481,9 +517,13 @@ impl Metrics {
             entitlement_changes_total,
             drop_orders_total,
             drop_stock_remaining,
+            message_events_total,
+            drop_stock_units,
             connections_refused_total,
             cluster,
             push,
+            business,
+            dependencies,
         }
     }
 
@@ -523,16 +563,27 @@ impl Metrics {
             .inc();
     }
 
-    /// Sets the units of `drop` still for sale.
-    pub fn drop_stock(&self, drop: &str, remaining: u32) {
+    /// Sets the units of `drop` still for sale, out of the `stock` it was put on sale with.
+    pub fn drop_stock(&self, drop: &str, remaining: u32, stock: u32) {
         self.drop_stock_remaining
             .with_label_values(&[drop])
             .set(i64::from(remaining));
+        self.drop_stock_units
+            .with_label_values(&[drop])
+            .set(i64::from(stock));
     }
 
     /// Removes the stock series of a drop that ended.
     pub fn forget_drop(&self, drop: &str) {
         let _ = self.drop_stock_remaining.remove_label_values(&[drop]);
+        let _ = self.drop_stock_units.remove_label_values(&[drop]);
+    }
+
+    /// Counts one feature-message event.
+    pub fn message_event(&self, event: MessageEvent) {
+        self.message_events_total
+            .with_label_values(&[event.as_str()])
+            .inc();
     }
 
     /// The registry in the Prometheus text exposition format.
@@ -577,6 +628,14 @@ impl fitpulse_actors::ports::observer::LiveObserver for Metrics {
         self.broadcast_duration_seconds
             .observe(duration.as_secs_f64());
     }
+
+    fn member_attended(&self) {
+        self.business.member_attended();
+    }
+
+    fn members_completed(&self, members: u64) {
+        self.business.members_completed(members);
+    }
 }
 
 impl Default for Metrics {
@@ -616,6 +675,15 @@ mod tests {
             "fitpulse_entitlement_changes_total{change=\"on_hold\"} 0",
         ] {
             assert!(text.contains(series), "{series} missing in {text}");
+        }
+    }
+
+    #[test]
+    fn every_message_event_series_exists_at_zero_before_anything_happens() {
+        let text = Metrics::new().render();
+        for event in ["delivered", "read", "clicked", "dismissed"] {
+            let series = format!("fitpulse_message_events_total{{event=\"{event}\"}} 0");
+            assert!(text.contains(&series), "{series} missing in {text}");
         }
     }
 

@@ -6,6 +6,8 @@
 //! Sessions persist and the outbox worker finishes its current deliveries meanwhile, both
 //! within the same grace. In a cluster the node first tells the others it is draining and
 //! hands its live classes to their new owners; sockets close in batches with jitter.
+//! Last, once no session or request can count anything more, the feature-message counts
+//! this node gathered are flushed to the store.
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -28,6 +30,7 @@ use crate::http;
 use crate::http::client_ip::ClientIpPolicy;
 use crate::lifecycle::Lifecycle;
 use crate::messages::Messages;
+use crate::messages::stats::StatsRecorder;
 use crate::metrics::Metrics;
 use crate::node::BusChoice;
 use crate::outbox::{Deliverer, Handlers, OutboxWorker, WorkerConfig};
@@ -106,6 +109,12 @@ pub struct Application {
     outbox: OutboxWorker,
     /// Its unsold units go back to the pool when the node drains and when it stops.
     drops: Arc<Drops>,
+    /// Feature-message counts not yet stored: flushed last.
+    message_stats: Arc<StatsRecorder>,
+    /// Background rounds that run while the application lives: the dependency probe and
+    /// the subscription census.
+    _prober: Arc<crate::dependencies::Prober>,
+    _census: Arc<crate::commerce::census::SubscriptionCensus>,
     drain_delay: Duration,
     drain_batch: usize,
     drain_jitter: Duration,
@@ -176,17 +185,28 @@ impl Application {
             &settings, &stores, &metrics, &content, workers, &cluster, &clock,
         );
         let live = start_live(&settings, &stores, &metrics, &hub, &cluster, &clock);
+        let message_stats = StatsRecorder::new(stores.messages.clone(), metrics.clone());
+        message_stats.flush_every(Duration::from_millis(settings.messages.stats_flush_ms));
         let messages = Messages::start(
             stores.clone(),
             hub.clone(),
             settings.messages.daily_cap,
             clock.clone(),
+            message_stats.clone(),
         )
         .await
         .map_err(StartupError::Messages)?;
         // Push is queued through the outbox from anywhere; what decides and sends needs
         // the hub (presence is asked of the node holding a member's session).
         let providers = crate::push::providers::from_settings(&settings.push, &clock, &metrics)?;
+        let (dependencies, prober) =
+            watch_dependencies(&settings, &stores, &cluster, &providers, &metrics, &clock);
+        let census = crate::commerce::census::SubscriptionCensus::start(
+            stores.subscriptions.clone(),
+            metrics.business.clone(),
+            cluster.clone(),
+            Duration::from_secs(settings.metrics.business_refresh_seconds),
+        );
         let notifier = Arc::new(Notifier::new(
             stores.outbox.clone(),
             providers.any(),
@@ -282,6 +302,7 @@ impl Application {
         let connection_cap = caps.connections.clone();
         let app_data = AppData {
             metrics: web::Data::new(metrics),
+            dependencies: web::Data::from(dependencies),
             stores: web::Data::new(stores.clone()),
             lifecycle: web::Data::new(lifecycle.clone()),
             auth: web::Data::from(auth_state),
@@ -326,6 +347,7 @@ impl Application {
             let (cors_on, cors) = (cors.is_some(), cors.unwrap_or_default());
             App::new()
                 .app_data(app_data.metrics.clone())
+                .app_data(app_data.dependencies.clone())
                 .app_data(app_data.stores.clone())
                 .app_data(app_data.lifecycle.clone())
                 .app_data(app_data.auth.clone())
@@ -399,6 +421,9 @@ impl Application {
             node,
             outbox,
             drops,
+            message_stats,
+            _prober: prober,
+            _census: census,
             drain_delay: Duration::from_millis(settings.shutdown.drain_delay_ms),
             drain_batch: settings.shutdown.drain_batch,
             drain_jitter: Duration::from_millis(settings.shutdown.drain_jitter_ms),
@@ -479,6 +504,16 @@ impl Application {
         let result = server.await.map_err(std::io::Error::other)?;
         // No order can come any more: whatever is unsold goes back.
         self.drops.hand_back_all().await;
+        // Sessions and requests are done: nothing counts a delivery or a read any more.
+        match tokio::time::timeout(self.grace, self.message_stats.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "shutdown: feature-message counts not stored")
+            }
+            Err(_) => tracing::warn!(
+                "shutdown: storing feature-message counts did not finish within the grace period"
+            ),
+        }
         if let Some((task, handle)) = metrics_server {
             handle.stop(true).await;
             let _ = task.await;
@@ -491,6 +526,7 @@ impl Application {
 /// Shared state handed to every worker's `App`.
 struct AppData {
     metrics: web::Data<Metrics>,
+    dependencies: web::Data<crate::dependencies::Dependencies>,
     stores: web::Data<Stores>,
     lifecycle: web::Data<Lifecycle>,
     auth: web::Data<Auth>,
@@ -570,6 +606,51 @@ fn outbox_handlers(
         Arc::new(email::EmailHandler::new(mailer)),
     );
     Ok(handlers)
+}
+
+/// Starts probing what this node is configured to depend on: the store and the bus
+/// always, the SMTP relay when `email.smtp.host` is set, each push provider with
+/// credentials.
+fn watch_dependencies(
+    settings: &Settings,
+    stores: &Stores,
+    cluster: &Cluster,
+    providers: &crate::push::sender::Providers,
+    metrics: &Metrics,
+    clock: &SharedClock,
+) -> (
+    Arc<crate::dependencies::Dependencies>,
+    Arc<crate::dependencies::Prober>,
+) {
+    use crate::dependencies::{Dependencies, Dependency, Prober, probe::Probe};
+    let mut probes = vec![
+        (Dependency::Store, Probe::Store(stores.health.clone())),
+        (Dependency::Bus, Probe::Bus(cluster.bus().clone())),
+    ];
+    if let Some(host) = settings.email.smtp_host() {
+        let (host, port) = (host.to_owned(), settings.email.smtp.port);
+        probes.push((Dependency::Smtp, Probe::Smtp { host, port }));
+    }
+    let pushes = [
+        (Dependency::Apns, &providers.apns),
+        (Dependency::Fcm, &providers.fcm),
+    ];
+    for (dependency, provider) in pushes {
+        if let Some(provider) = provider {
+            let health = metrics.push.health().clone();
+            let provider = provider.name();
+            probes.push((dependency, Probe::Push { provider, health }));
+        }
+    }
+    let configured: Vec<Dependency> = probes.iter().map(|(d, _)| *d).collect();
+    let dependencies = Arc::new(Dependencies::new(metrics.dependencies.clone(), &configured));
+    let prober = Prober::start(
+        dependencies.clone(),
+        probes,
+        clock.clone(),
+        Duration::from_secs(settings.ops.dependency_probe_seconds),
+    );
+    (dependencies, prober)
 }
 
 /// Starts the live-class registry.

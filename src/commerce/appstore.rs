@@ -134,7 +134,10 @@ impl AppStore {
             payload.notification_type.as_str(),
             payload.subtype.as_deref(),
         ) {
-            ("SUBSCRIBED", _) => Event::Purchased { expires_at },
+            ("SUBSCRIBED", _) => Event::Purchased {
+                expires_at,
+                trial: false,
+            },
             ("DID_RENEW", _) => Event::Renewed { expires_at },
             ("DID_FAIL_TO_RENEW", Some("GRACE_PERIOD")) => Event::RenewalFailed {
                 grace_until: renewal.grace_period_expires_date,
@@ -163,7 +166,7 @@ impl AppStore {
                 subscription_id: format!("appstore:{}", transaction.original_transaction_id),
                 product_id: product.id.into(),
                 user,
-                event,
+                event: event.for_product(product.trial_days > 0),
                 at: payload.signed_date,
             }),
         ))

@@ -102,6 +102,7 @@ impl GooglePlay {
         let event = match sub.notification_type {
             4 => Event::Purchased {
                 expires_at: Some(at + trial + period),
+                trial: false,
             },
             1 | 2 => Event::Renewed {
                 expires_at: Some(at + period),
@@ -124,7 +125,7 @@ impl GooglePlay {
                 subscription_id: format!("googleplay:{}", sub.purchase_token),
                 product_id: product.id.into(),
                 user: None,
-                event,
+                event: event.for_product(product.trial_days > 0),
                 at,
             }),
         ))

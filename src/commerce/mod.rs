@@ -1,8 +1,11 @@
 //! Commerce: products, the subscription state machine, the app stores' and the web payment
 //! provider's webhooks (verified, deduplicated, queued), and their processing into
 //! subscriptions and entitlements. HTTP routes are in `crate::http::{webhooks, commerce}`.
+//! [`transitions`] names what each stored change means for the business counters and
+//! [`census`] keeps the gauge of subscriptions by product and state.
 
 pub mod appstore;
+pub mod census;
 pub mod googleplay;
 pub mod jws;
 pub mod notification;
@@ -10,6 +13,7 @@ pub mod payments;
 pub mod process;
 pub mod products;
 pub mod state;
+pub mod transitions;
 
 use appstore::AppStore;
 use googleplay::GooglePlay;

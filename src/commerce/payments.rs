@@ -140,6 +140,7 @@ impl Payments {
         let event = match body.kind.as_str() {
             "subscription.created" => Event::Purchased {
                 expires_at: data.current_period_end.map(secs),
+                trial: false,
             },
             "subscription.renewed" => Event::Renewed {
                 expires_at: data.current_period_end.map(secs),
@@ -162,7 +163,7 @@ impl Payments {
                 subscription_id: format!("web:{}", data.subscription_id),
                 product_id: product.id.into(),
                 user: Some(data.user_id),
-                event,
+                event: event.for_product(product.trial_days > 0),
                 at: secs(body.created),
             })),
         ))

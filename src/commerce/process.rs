@@ -18,6 +18,7 @@ use serde_json::json;
 use super::notification::Notification;
 use super::products::by_id;
 use super::state::{self, Standing, SubscriptionState};
+use super::transitions::transition;
 use crate::email::{Template, email_item};
 use crate::metrics::{EntitlementChange, Metrics, WebhookProvider, WebhookResult};
 use crate::outbox::handler::{HandleError, Handler};
@@ -44,6 +45,7 @@ fn standing_of(record: &SubscriptionRecord) -> Option<Standing> {
         state: SubscriptionState::parse(&record.state)?,
         expires_at: record.expires_at,
         auto_renew: record.auto_renew,
+        trial: record.trial,
         changed_at: record.changed_at,
     })
 }
@@ -94,10 +96,16 @@ impl WebhookProcessor {
             HandleError::Permanent(format!("unknown product {}", note.product_id))
         })?;
         let subs = self.stores.subscriptions.subscriptions(user).await?;
-        let current = subs.iter().find(|s| s.id == note.subscription_id);
-        let Some(change) = state::apply(current.and_then(standing_of), &note.event, note.at) else {
+        let current = subs
+            .iter()
+            .find(|s| s.id == note.subscription_id)
+            .and_then(standing_of);
+        let Some(change) = state::apply(current, &note.event, note.at) else {
             return Ok(()); // older than what is stored
         };
+        // Read before the commit, counted after it: a retry after a failed commit sees the
+        // same stored standing, and one after a later failure sees the change stored.
+        let counted = transition(current.as_ref(), &change.standing, &note.event);
         let now = now_millis();
         let record = SubscriptionRecord {
             user,
@@ -106,6 +114,7 @@ impl WebhookProcessor {
             state: change.standing.state.as_str().into(),
             expires_at: change.standing.expires_at,
             auto_renew: change.standing.auto_renew,
+            trial: change.standing.trial,
             changed_at: change.standing.changed_at,
         };
         let entitlement = self.entitlement_after(&subs, &record, product.entitlement, now);
@@ -137,6 +146,11 @@ impl WebhookProcessor {
             .find(|c| c.as_str() == change.label)
         {
             self.metrics.entitlement_changed(label);
+        }
+        if let Some(counted) = counted {
+            self.metrics
+                .business
+                .subscription_transition(product.id, counted);
         }
         let entitlements = self.stores.entitlements.entitlements(user).await?;
         if let Err(err) = self.hub.replace_entitlements(user, entitlements).await {

@@ -12,6 +12,11 @@
 //! | `refunded` | none | the purchase was refunded |
 //! | `revoked` | none | the store revoked it (family sharing removed, chargeback) |
 //!
+//! Beside its state a subscription may be in its free trial: a new subscription to a
+//! product with a trial starts in it, and its first renewal (the first payment) ends it;
+//! so does the subscription ending. [`super::transitions`] names what each stored change
+//! means for the business counters.
+//!
 //! Notifications arrive at least once and out of order: one older than the last applied
 //! change (by the provider's event time) changes nothing.
 
@@ -72,6 +77,10 @@ impl SubscriptionState {
 pub enum Event {
     Purchased {
         expires_at: Option<UnixMillis>,
+        /// The product starts with a free trial. Absent in notifications queued before
+        /// trials were tracked: those count as paid.
+        #[serde(default)]
+        trial: bool,
     },
     Renewed {
         expires_at: Option<UnixMillis>,
@@ -88,13 +97,38 @@ pub enum Event {
     Revoked,
 }
 
+impl Event {
+    /// The event for a product that starts with a free trial (`has_trial`): a purchase of
+    /// it begins the trial; other events are the same for every product.
+    pub fn for_product(self, has_trial: bool) -> Event {
+        match self {
+            Event::Purchased { expires_at, .. } => Event::Purchased {
+                expires_at,
+                trial: has_trial,
+            },
+            other => other,
+        }
+    }
+}
+
 /// Where a subscription stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Standing {
     pub state: SubscriptionState,
     pub expires_at: Option<UnixMillis>,
     pub auto_renew: bool,
+    /// In its free trial (see the module doc).
+    pub trial: bool,
     pub changed_at: UnixMillis,
+}
+
+impl Standing {
+    /// The same standing apart from when it was reached: a notification that moves
+    /// nothing (a replay, a duplicate under another id) gives back an unchanged standing.
+    pub fn same_as(&self, other: &Standing) -> bool {
+        (self.state, self.expires_at, self.auto_renew, self.trial)
+            == (other.state, other.expires_at, other.auto_renew, other.trial)
+    }
 }
 
 /// An email a change causes.
@@ -119,32 +153,47 @@ pub fn apply(current: Option<Standing>, event: &Event, at: UnixMillis) -> Option
     }
     let previous_expiry = current.and_then(|c| c.expires_at);
     let auto_renew = current.is_none_or(|c| c.auto_renew);
-    let standing = |state, expires_at, auto_renew| Standing {
+    // Only the first payment ends a trial; billing trouble and auto-renew switches keep it.
+    let in_trial = current.is_some_and(|c| c.trial);
+    let standing = |state, expires_at, auto_renew, trial| Standing {
         state,
         expires_at,
         auto_renew,
+        trial,
         changed_at: at,
     };
     let (standing, label, emails): (Standing, &'static str, Vec<Email>) = match event {
-        Event::Purchased { expires_at } => (
-            standing(Active, *expires_at, true),
+        // A trial is had once: buying again after it ended is paid at once, while the
+        // same purchase seen again stays in its trial.
+        Event::Purchased { expires_at, trial } => (
+            standing(
+                Active,
+                *expires_at,
+                true,
+                *trial && current.is_none_or(|c| c.trial),
+            ),
             "granted",
             vec![Email::SubscriptionStarted],
         ),
         Event::Renewed { expires_at } => (
-            standing(Active, expires_at.or(previous_expiry), true),
+            standing(Active, expires_at.or(previous_expiry), true, false),
             "renewed",
             vec![],
         ),
         Event::RenewalFailed {
             grace_until: Some(until),
         } => (
-            standing(InGrace, Some(*until), auto_renew),
+            standing(InGrace, Some(*until), auto_renew, in_trial),
             "grace",
             vec![Email::PaymentFailed],
         ),
         Event::RenewalFailed { grace_until: None } | Event::GraceExpired => (
-            standing(OnHold, previous_expiry.map(|e| e.min(at)), auto_renew),
+            standing(
+                OnHold,
+                previous_expiry.map(|e| e.min(at)),
+                auto_renew,
+                in_trial,
+            ),
             "on_hold",
             if matches!(event, Event::RenewalFailed { .. }) {
                 vec![Email::PaymentFailed]
@@ -158,7 +207,7 @@ pub fn apply(current: Option<Standing>, event: &Event, at: UnixMillis) -> Option
                 Some(other) => other,
             };
             (
-                standing(state, previous_expiry, false),
+                standing(state, previous_expiry, false, in_trial),
                 "cancelled",
                 if state == Cancelled {
                     vec![Email::ExpiringSoon]
@@ -172,15 +221,23 @@ pub fn apply(current: Option<Standing>, event: &Event, at: UnixMillis) -> Option
                 Some(Cancelled) | None => Active,
                 Some(other) => other,
             };
-            (standing(state, previous_expiry, true), "renewed", vec![])
+            (
+                standing(state, previous_expiry, true, in_trial),
+                "renewed",
+                vec![],
+            )
         }
         Event::Expired => (
-            standing(Expired, previous_expiry.or(Some(at)), false),
+            standing(Expired, previous_expiry.or(Some(at)), false, false),
             "expired",
             vec![],
         ),
-        Event::Refunded => (standing(Refunded, Some(at), false), "refunded", vec![]),
-        Event::Revoked => (standing(Revoked, Some(at), false), "revoked", vec![]),
+        Event::Refunded => (
+            standing(Refunded, Some(at), false, false),
+            "refunded",
+            vec![],
+        ),
+        Event::Revoked => (standing(Revoked, Some(at), false, false), "revoked", vec![]),
     };
     Some(Change {
         standing,
@@ -221,6 +278,7 @@ mod tests {
     fn a_purchase_renews_then_fails_into_grace_and_recovers() {
         let bought = Event::Purchased {
             expires_at: Some(30 * DAY),
+            trial: false,
         };
         let s = run(&[(bought.clone(), 0)]);
         assert_eq!((s.state, s.expires_at), (Active, Some(30 * DAY)));
@@ -261,6 +319,7 @@ mod tests {
             (
                 Event::Purchased {
                     expires_at: Some(30 * DAY),
+                    trial: false,
                 },
                 0,
             ),
@@ -282,6 +341,7 @@ mod tests {
             (
                 Event::Purchased {
                     expires_at: Some(30 * DAY),
+                    trial: false,
                 },
                 0,
             ),
@@ -294,6 +354,7 @@ mod tests {
             (
                 Event::Purchased {
                     expires_at: Some(30 * DAY),
+                    trial: false,
                 },
                 0,
             ),
@@ -310,6 +371,7 @@ mod tests {
                 (
                     Event::Purchased {
                         expires_at: Some(30 * DAY),
+                        trial: false,
                     },
                     0,
                 ),
@@ -325,6 +387,7 @@ mod tests {
         let current = run(&[(
             Event::Purchased {
                 expires_at: Some(30 * DAY),
+                trial: false,
             },
             10 * DAY,
         )]);
@@ -344,7 +407,15 @@ mod tests {
 
     #[test]
     fn changes_name_their_emails() {
-        let bought = apply(None, &Event::Purchased { expires_at: None }, 0).expect("change");
+        let bought = apply(
+            None,
+            &Event::Purchased {
+                expires_at: None,
+                trial: false,
+            },
+            0,
+        )
+        .expect("change");
         assert_eq!(bought.emails, [Email::SubscriptionStarted]);
         let failed = apply(
             Some(bought.standing),

@@ -17,9 +17,9 @@ pub use secret::Secret;
 pub use settings::{
     AppStoreEnvironment, AuthSettings, BusKind, BusSettings, ClientSettings, CommerceSettings,
     CommunitySettings, ContentSettings, CorsSettings, EmailSettings, HttpSettings, LiveSettings,
-    LogFormat, LogSettings, MessageSettings, NatsSettings, OutboxSettings, ScyllaSettings,
-    Settings, ShutdownSettings, SmtpSettings, SocialSettings, StoreKind, StoreSettings,
-    VerifiedAction, WsSettings,
+    LogFormat, LogSettings, MessageSettings, MetricsSettings, NatsSettings, OpsSettings,
+    OutboxSettings, ScyllaSettings, Settings, ShutdownSettings, SmtpSettings, SocialSettings,
+    StoreKind, StoreSettings, VerifiedAction, WsSettings,
 };
 pub use telemetry::{OtlpProtocol, OtlpSettings, TelemetrySettings, traces_url};
 
@@ -299,6 +299,42 @@ mod tests {
     }
 
     #[test]
+    fn the_census_and_the_dependency_probe_run_each_minute_and_every_five_seconds_within_bounds() {
+        let settings = load(&[]).expect("defaults are valid");
+        assert_eq!(settings.metrics.business_refresh_seconds, 60);
+        assert_eq!(settings.ops.dependency_probe_seconds, 5);
+        let settings = load(&[
+            ("FITPULSE__METRICS__BUSINESS_REFRESH_SECONDS", "300"),
+            ("FITPULSE__OPS__DEPENDENCY_PROBE_SECONDS", "1"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            (
+                settings.metrics.business_refresh_seconds,
+                settings.ops.dependency_probe_seconds
+            ),
+            (300, 1)
+        );
+        for (pair, key) in [
+            (
+                ("FITPULSE__METRICS__BUSINESS_REFRESH_SECONDS", "0"),
+                "`metrics.business_refresh_seconds`",
+            ),
+            (
+                ("FITPULSE__OPS__DEPENDENCY_PROBE_SECONDS", "0"),
+                "`ops.dependency_probe_seconds`",
+            ),
+            (
+                ("FITPULSE__OPS__DEPENDENCY_PROBE_SECONDS", "301"),
+                "`ops.dependency_probe_seconds`",
+            ),
+        ] {
+            let text = load(&[pair]).unwrap_err().to_string();
+            assert!(text.contains(key), "{key}: {text}");
+        }
+    }
+
+    #[test]
     fn bad_outbox_and_email_values_name_their_key() {
         for (pairs, key) in [
             (
@@ -357,6 +393,19 @@ mod tests {
             );
             Ok(())
         });
+    }
+
+    #[test]
+    fn message_counts_flush_every_second_unless_told_and_within_bounds() {
+        assert_eq!(load(&[]).expect("defaults").messages.stats_flush_ms, 1000);
+        let set = load(&[("FITPULSE__MESSAGES__STATS_FLUSH_MS", "250")]).expect("valid");
+        assert_eq!(set.messages.stats_flush_ms, 250);
+        for bad in ["0", "9", "60001"] {
+            let text = load(&[("FITPULSE__MESSAGES__STATS_FLUSH_MS", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(text.contains("`messages.stats_flush_ms`"), "{bad}: {text}");
+        }
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct Settings {
     pub drops: DropSettings,
     pub push: PushSettings,
     pub telemetry: TelemetrySettings,
+    pub metrics: MetricsSettings,
+    pub ops: OpsSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -388,6 +390,24 @@ impl DropSettings {
     }
 }
 
+/// Metrics that cost a store read to produce.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// How often `fitpulse_subscriptions` is counted (a scan of every subscription, by one
+    /// node of the cluster).
+    pub business_refresh_seconds: u64,
+}
+
+/// Watching the services the node depends on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpsSettings {
+    /// How often each configured dependency (store, bus, SMTP, push providers) is probed
+    /// for `fitpulse_dependency_up` and the details of `/readyz`.
+    pub dependency_probe_seconds: u64,
+}
+
 /// The community: fan-out bounds, group size, and per-user write budgets.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -406,6 +426,9 @@ pub struct CommunitySettings {
 pub struct MessageSettings {
     /// Feature messages pushed to one user per UTC day at most; more wait in the inbox.
     pub daily_cap: u32,
+    /// How often a node adds the message counts it gathered (deliveries, reads, clicks,
+    /// dismissals) to the store; the stats route adds its own node's at once.
+    pub stats_flush_ms: u64,
 }
 
 /// Store and payment webhooks. A provider without its secret (or root certificate)
@@ -630,7 +653,10 @@ impl Default for Settings {
                 payments_secret: None,
                 payments_tolerance_seconds: 300,
             },
-            messages: MessageSettings { daily_cap: 3 },
+            messages: MessageSettings {
+                daily_cap: 3,
+                stats_flush_ms: 1000,
+            },
             drops: DropSettings {
                 lease_seconds: 30,
                 quiet_seconds: 10,
@@ -648,6 +674,12 @@ impl Default for Settings {
             },
             push: PushSettings::default(),
             telemetry: TelemetrySettings::default(),
+            metrics: MetricsSettings {
+                business_refresh_seconds: 60,
+            },
+            ops: OpsSettings {
+                dependency_probe_seconds: 5,
+            },
         }
     }
 }
@@ -716,6 +748,18 @@ impl Settings {
             .map_err(|e| ConfigError::invalid("log.level", e.to_string()))?;
         self.bus.validate()?;
         self.drops.validate()?;
+        if !(1..=3_600).contains(&self.metrics.business_refresh_seconds) {
+            return Err(ConfigError::invalid(
+                "metrics.business_refresh_seconds",
+                "between 1 and 3600",
+            ));
+        }
+        if !(1..=300).contains(&self.ops.dependency_probe_seconds) {
+            return Err(ConfigError::invalid(
+                "ops.dependency_probe_seconds",
+                "between 1 and 300",
+            ));
+        }
         if self.shutdown.drain_batch == 0 {
             return Err(ConfigError::invalid(
                 "shutdown.drain_batch",
@@ -860,6 +904,12 @@ impl Settings {
             return Err(ConfigError::invalid(
                 "push.timeout_ms",
                 "must be at most 40% of outbox.lease_ms",
+            ));
+        }
+        if !(10..=60_000).contains(&self.messages.stats_flush_ms) {
+            return Err(ConfigError::invalid(
+                "messages.stats_flush_ms",
+                "must be between 10 and 60000",
             ));
         }
         if !(1..=1_440).contains(&self.live.reminder_minutes) {

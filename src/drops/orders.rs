@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::seller::ReserveError;
 use super::{DropState, Drops, order_view};
-use crate::metrics::DropOrderResult;
+use crate::metrics::{DropOrderResult, DropUnits};
 
 /// The idempotency part of an order request: its key, the body's fingerprint, and the
 /// answer to store should the buyer's limit refuse it.
@@ -115,6 +115,11 @@ impl Drops {
             Reserved::Made => {
                 let order = reservation.order;
                 self.metrics.drop_order(DropOrderResult::Reserved);
+                self.metrics.business.drop_units(
+                    &order.drop_id.to_string(),
+                    DropUnits::Reserved,
+                    order.quantity,
+                );
                 state.watch(user);
                 self.tell_buyer(&order, OrderReserved);
                 self.warn_before_expiry(&order);
@@ -176,6 +181,11 @@ impl Drops {
         }
         state.seller.expired(order.quantity).await;
         self.metrics.drop_order(DropOrderResult::Expired);
+        self.metrics.business.drop_units(
+            &order.drop_id.to_string(),
+            DropUnits::Released,
+            order.quantity,
+        );
         self.tell_buyer(
             &OrderRecord {
                 status: OrderStatus::Expired,
@@ -197,6 +207,11 @@ impl Drops {
             return Ok(false);
         }
         self.metrics.drop_order(DropOrderResult::Paid);
+        self.metrics.business.drop_units(
+            &order.drop_id.to_string(),
+            DropUnits::Sold,
+            order.quantity,
+        );
         self.tell_buyer(
             &OrderRecord {
                 status: OrderStatus::Paid,

@@ -53,7 +53,8 @@ impl Drops {
                     continue;
                 }
                 let remaining = state.seller.remaining().await;
-                self.metrics.drop_stock(&label, remaining);
+                self.metrics.drop_stock(&label, remaining, record.stock);
+                self.metrics.business.watch_drop(&label);
                 if last == Some(remaining) {
                     continue;
                 }

@@ -1,6 +1,7 @@
 //! Feature messages over HTTP. Admins: `POST /v1/admin/messages` (`?dry_run=true` answers
 //! the audience among connected users instead), `GET /v1/admin/messages`,
-//! `DELETE /v1/admin/messages/{id}` (cancel). Users: `GET /v1/me/messages` (the inbox, with
+//! `DELETE /v1/admin/messages/{id}` (cancel), `GET /v1/admin/messages/{id}/stats` (counts
+//! summed over every node). Users: `GET /v1/me/messages` (the inbox, with
 //! `platform`, `app_version`, `locale` of the asking app; `all=true` includes dismissed)
 //! and `POST /v1/me/messages/{id}/read|dismiss|click`, which the user's other devices hear
 //! as `message.state`.
@@ -22,12 +23,13 @@ use super::views::{Page, parse_time};
 use super::{ApiError, Contracts, ErrorCode};
 use crate::auth::AuthUser;
 use crate::messages::events::{MessageFeature, MessageStateChanged, MessageStateTimes};
-use crate::messages::{FeatureMessage, MessageText, Messages, Segment, state_view};
+use crate::messages::{FeatureMessage, MessageText, Messages, Segment, StatsError, state_view};
 use crate::push::Notifier;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/admin/messages").post(create).get(list))
         .service(web::resource("/v1/admin/messages/{id}").delete(cancel))
+        .service(web::resource("/v1/admin/messages/{id}/stats").get(stats))
         .service(web::resource("/v1/me/messages").get(inbox))
         .service(web::resource("/v1/me/messages/{id}/{action}").post(mark));
 }
@@ -47,6 +49,10 @@ pub fn contracts(c: &mut Contracts) {
         .errors(&[403]);
     c.delete("/v1/admin/messages/{id}")
         .ok::<AdminMessageView>()
+        .bearer(admin)
+        .errors(&[400, 403, 404]);
+    c.get("/v1/admin/messages/{id}/stats")
+        .ok::<StatsView>()
         .bearer(admin)
         .errors(&[400, 403, 404]);
     c.get("/v1/me/messages")
@@ -70,6 +76,30 @@ struct AdminMessageView<'a> {
     cancelled: bool,
     push: bool,
     translations: &'a BTreeMap<String, MessageText>,
+}
+
+/// A message's counts, summed over every node: sessions that took it into their user's feed
+/// (once per user; members offline at its start are not counted), and members who read,
+/// clicked or dismissed it (the first time each, from a live delivery or the inbox).
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "MessageStats")]
+struct StatsView {
+    message_id: Uuid,
+    delivered: u64,
+    read: u64,
+    clicked: u64,
+    dismissed: u64,
+}
+
+impl From<StatsError> for ApiError {
+    fn from(err: StatsError) -> Self {
+        match err {
+            StatsError::NoSuchMessage => {
+                ApiError::new(ErrorCode::NotFound).with_message(err.to_string())
+            }
+            StatsError::Store(err) => err.into(),
+        }
+    }
 }
 
 /// An inbox entry: the message and what the member did with it.
@@ -279,6 +309,23 @@ async fn cancel(
         .put_message(&message.record())
         .await?;
     Ok(HttpResponse::Ok().json(admin_view(&message)))
+}
+
+async fn stats(
+    caller: AuthUser,
+    path: web::Path<String>,
+    messages: web::Data<Arc<Messages>>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_role(Role::Admin)?;
+    let id = uuid_path(&path, "id")?;
+    let stats = messages.stats(id).await?;
+    Ok(HttpResponse::Ok().json(StatsView {
+        message_id: id,
+        delivered: stats.delivered,
+        read: stats.read,
+        clicked: stats.clicked,
+        dismissed: stats.dismissed,
+    }))
 }
 
 #[derive(Deserialize)]

@@ -2,13 +2,17 @@
 //! document of every route (built by `contract` from `openapi.json` beside this file and
 //! each area's `contracts`; a test keeps it and the routes in step).
 
+use std::collections::BTreeMap;
+
 use actix_web::{HttpRequest, HttpResponse, web};
+use fitpulse_actors::domain::time::rfc3339;
 use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::Contracts;
 use super::cache::{CachePolicy, respond_hashed};
 use super::views::object_schema;
+use crate::dependencies::Dependencies;
 use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
 use crate::store::Stores;
@@ -40,12 +44,30 @@ struct Health {
     status: &'static str,
 }
 
-/// Whether the node takes traffic, and why not.
+/// Whether the node takes traffic, and why not; and how each service it depends on
+/// answered its last probe.
 #[derive(Serialize, JsonSchema)]
 struct Readiness {
     /// `ready` or `not_ready`.
     status: &'static str,
+    /// What readiness is decided on.
     checks: ReadinessChecks,
+    /// Every configured dependency by name (`store`, `bus`, and `smtp`, `apns`, `fcm` when
+    /// configured), as the periodic probe last found it. Informational: a dependency other
+    /// than the store and the bus being down leaves the node ready.
+    dependencies: BTreeMap<&'static str, DependencyView>,
+}
+
+/// One dependency as the probe last found it.
+#[derive(Serialize, JsonSchema)]
+struct DependencyView {
+    /// `up` or `down`.
+    status: &'static str,
+    /// When it was last checked (RFC 3339); null before its first check (a push provider
+    /// is checked by the answers to real pushes, so null until the first push).
+    last_checked: Option<String>,
+    /// Why the last check failed, while it fails.
+    last_error: Option<String>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -73,6 +95,7 @@ async fn readyz(
     lifecycle: web::Data<Lifecycle>,
     stores: web::Data<Stores>,
     cluster: web::Data<super::cluster::ClusterState>,
+    dependencies: web::Data<Dependencies>,
 ) -> HttpResponse {
     let draining = lifecycle.is_draining();
     let store = match stores.health.ping().await {
@@ -95,6 +118,18 @@ async fn readyz(
             store,
             bus,
         },
+        dependencies: dependencies
+            .snapshot()
+            .into_iter()
+            .map(|(dependency, check)| {
+                let view = DependencyView {
+                    status: if check.up { "up" } else { "down" },
+                    last_checked: check.checked_at.map(rfc3339),
+                    last_error: check.error,
+                };
+                (dependency.as_str(), view)
+            })
+            .collect(),
     };
     if ready {
         HttpResponse::Ok().json(body)

@@ -3,9 +3,12 @@
 //! checks the segment against what it knows: entitlements, and its devices' platform,
 //! version and locale) and kept in every matching user's inbox until they expire. In a
 //! cluster, the node a message is created on announces it and every node schedules it.
+//! Each message's deliveries and first reads, clicks and dismissals are counted where they
+//! happen and summed in the store ([`stats`]).
 
 pub mod events;
 pub mod segment;
+pub mod stats;
 
 use fitpulse_actors::events::data::EventData;
 use std::sync::Arc;
@@ -16,7 +19,7 @@ use fitpulse_actors::ports::bus::{Bus, BusError};
 use fitpulse_actors::ports::clock::SharedClock;
 
 use crate::bus::announce::Announcer;
-use fitpulse_actors::ports::messages::{MessageAction, MessageRecord, MessageState};
+use fitpulse_actors::ports::messages::{MessageAction, MessageRecord, MessageState, MessageStats};
 use fitpulse_actors::ports::store::StoreError;
 use fitpulse_actors::session::Broadcast;
 use serde::{Deserialize, Serialize};
@@ -26,6 +29,17 @@ use crate::schedule::DueQueue;
 use crate::store::Stores;
 use fitpulse_actors::domain::time::rfc3339;
 pub use segment::Segment;
+use stats::StatsRecorder;
+
+/// Why a message's counts cannot be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum StatsError {
+    /// Never created, or gone from the store (expired past what the store keeps).
+    #[error("no such message")]
+    NoSuchMessage,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// A feature message as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -135,6 +149,8 @@ pub struct Messages {
     starts: Arc<DueQueue<FeatureMessage>>,
     /// In a cluster: how new messages are announced to the other nodes.
     cluster: std::sync::OnceLock<Announcer>,
+    /// This node's counts of deliveries and actions, on their way to the store.
+    stats: Arc<StatsRecorder>,
 }
 
 impl Messages {
@@ -146,6 +162,7 @@ impl Messages {
         hub: Hub,
         daily_cap: u32,
         clock: SharedClock,
+        stats: Arc<StatsRecorder>,
     ) -> Result<Arc<Messages>, StoreError> {
         let messages = Arc::new_cyclic(|messages: &std::sync::Weak<Messages>| {
             // Weakly: the queue's task must not keep the service alive.
@@ -165,6 +182,7 @@ impl Messages {
                 clock,
                 starts,
                 cluster: std::sync::OnceLock::new(),
+                stats,
             }
         });
         for record in messages
@@ -194,9 +212,9 @@ impl Messages {
         self.clock.now()
     }
 
-    /// Records `user`'s `action` on message `id` and tells the user's devices
-    /// (`message.state`). `None` when there is no such message for this user: unknown, or
-    /// not meant for them (see [`Segment::may_target`]).
+    /// Records `user`'s `action` on message `id` (counted the first time) and tells the
+    /// user's devices (`message.state`). `None` when there is no such message for this
+    /// user: unknown, or not meant for them (see [`Segment::may_target`]).
     pub async fn mark(
         &self,
         user: UserId,
@@ -212,11 +230,15 @@ impl Messages {
         if !message.segment.may_target(user, &entitlements, now) {
             return Ok(None);
         }
-        let state = self
+        let mark = self
             .stores
             .messages
             .mark_message(user, id, action, now)
             .await?;
+        if mark.recorded {
+            self.stats.record(id, action.into());
+        }
+        let state = mark.state;
         let data = events::MessageStateChanged {
             id,
             action: action.as_str(),
@@ -227,6 +249,16 @@ impl Messages {
             tracing::warn!(user_id = %user, error = %err, "cannot tell the user's devices of a message state");
         }
         Ok(Some(state))
+    }
+
+    /// The message's counts summed over every node, with this node's latest included (the
+    /// other nodes' arrive with their next flush, `messages.stats_flush_ms`).
+    pub async fn stats(&self, id: Uuid) -> Result<MessageStats, StatsError> {
+        if self.stores.messages.message(id).await?.is_none() {
+            return Err(StatsError::NoSuchMessage);
+        }
+        self.stats.flush_message(id).await?;
+        Ok(self.stores.messages.message_stats(id).await?)
     }
 
     /// Stores a new message and schedules its delivery, on every node of a cluster: each
@@ -313,6 +345,7 @@ impl Messages {
             data: message.view().to_json().into(),
             filter: Arc::new(message.segment.clone()),
             daily_cap: Some(self.daily_cap),
+            observer: self.stats.deliveries(message.id),
         }
     }
 }

@@ -207,7 +207,7 @@ impl PushProvider for ApnsProvider {
 
     async fn send(&self, token: &str, message: &PushMessage) -> SendOutcome {
         self.metrics
-            .measured(NAME, self.attempt(token, message))
+            .measured(NAME, self.attempt(token, message), || self.clock.now())
             .await
     }
 }

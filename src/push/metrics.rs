@@ -1,8 +1,12 @@
 //! The push metrics: what each provider was asked and answered, how long it took, and
-//! which devices its answers removed.
+//! which devices its answers removed. Every answer also goes to the providers' health
+//! (`health`), which the dependency probe reads.
 
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
+use fitpulse_actors::domain::UnixMillis;
+
+use super::health::ProviderHealth;
 use super::provider::SendOutcome;
 
 /// The `provider` labels.
@@ -41,6 +45,7 @@ pub struct PushMetrics {
     latency_seconds: HistogramVec,
     devices_removed_total: IntCounterVec,
     skipped_total: IntCounterVec,
+    health: ProviderHealth,
 }
 
 impl PushMetrics {
@@ -105,18 +110,27 @@ impl PushMetrics {
             latency_seconds,
             devices_removed_total,
             skipped_total,
+            health: ProviderHealth::default(),
         }
     }
 
-    /// Runs one push of `provider`, counts and times its answer, and logs a failure.
+    /// What the answers so far say about each provider.
+    pub fn health(&self) -> &ProviderHealth {
+        &self.health
+    }
+
+    /// Runs one push of `provider`, counts and times its answer, notes it in the
+    /// provider's health as of `now` (the clock's time when it ended), and logs a failure.
     pub async fn measured(
         &self,
         provider: &'static str,
         attempt: impl std::future::Future<Output = SendOutcome>,
+        now: impl FnOnce() -> UnixMillis,
     ) -> SendOutcome {
         let started = std::time::Instant::now();
         let outcome = attempt.await;
         self.sent(provider, outcome.label(), started.elapsed().as_secs_f64());
+        self.health.record(provider, &outcome, now());
         match &outcome {
             SendOutcome::Failed { reason } => tracing::warn!(provider, %reason, "push failed"),
             outcome => tracing::debug!(provider, result = outcome.label(), "push"),

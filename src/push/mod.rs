@@ -9,7 +9,8 @@
 //! - [`notification`], [`texts`]: what is pushed, in the device's language.
 //! - [`settings`]: categories and quiet hours; [`devices`]: registering an install.
 //! - [`provider`]: what a provider is to the rest of the server; [`apns`], [`fcm`]: the
-//!   two providers, over [`client`] and [`tls`]; [`providers`]: the configured ones.
+//!   two providers, over [`client`] and [`tls`]; [`providers`]: the configured ones;
+//!   [`health`]: whether each is up, from the answers to real pushes.
 
 pub mod apns;
 pub mod client;
@@ -17,6 +18,7 @@ pub mod devices;
 pub mod error;
 pub mod fcm;
 pub mod handler;
+pub mod health;
 pub mod items;
 pub mod metrics;
 pub mod notification;

@@ -177,6 +177,10 @@ impl Handler<JoinClass> for LiveClass {
         participant.devices.push(msg.device);
         if newcomer {
             self.next_order += 1;
+            // Attendance counts members; the coach runs the class.
+            if msg.user != self.record.coach {
+                self.deps.observer.member_attended();
+            }
             let users = self.deps.users.clone();
             let user = msg.user;
             let lookup = async move { users.user_by_id(user).await.ok().flatten() };
@@ -344,6 +348,12 @@ impl Handler<ClassPush> for LiveClass {
                     participants: self.participants.len(),
                     entries,
                 };
+                let coach = self.record.coach;
+                let finished = self
+                    .participants
+                    .iter()
+                    .filter(|(user, p)| **user != coach && p.present())
+                    .count() as u64;
                 let store = self.deps.classes.clone();
                 let id = self.record.id;
                 // A struct of strings, numbers and lists always serializes.
@@ -351,8 +361,11 @@ impl Handler<ClassPush> for LiveClass {
                 let persist = async move { store.put_results(id, &text).await };
                 // The results are readable before anyone is told the class ended.
                 ctx.wait(persist.into_actor(self).map(move |persisted, act, ctx| {
-                    if let Err(err) = persisted {
-                        tracing::error!(class_id = %act.record.id, error = %err, "cannot persist class results");
+                    match persisted {
+                        Ok(()) => act.deps.observer.members_completed(finished),
+                        Err(err) => {
+                            tracing::error!(class_id = %act.record.id, error = %err, "cannot persist class results");
+                        }
                     }
                     act.class_event(&ended);
                     act.notify_absent(&ended);

@@ -20,8 +20,19 @@ pub struct SubscriptionRecord {
     pub state: String,
     pub expires_at: Option<UnixMillis>,
     pub auto_renew: bool,
+    /// In its free trial: bought as a product with a trial and not yet paid for (the first
+    /// renewal is the conversion).
+    pub trial: bool,
     /// When the provider says the last applied change happened; older changes are ignored.
     pub changed_at: UnixMillis,
+}
+
+/// How many stored subscriptions have one product and state (`subscription_counts`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionCount {
+    pub product_id: String,
+    pub state: String,
+    pub count: u64,
 }
 
 /// A state change and everything that must happen with it, stored as one logical step:
@@ -47,6 +58,10 @@ pub trait SubscriptionStore: Send + Sync {
     /// to a user; the first link wins and later ones answer its user.
     async fn link_purchase(&self, external_id: &str, user: UserId) -> Result<UserId, StoreError>;
     async fn purchase_owner(&self, external_id: &str) -> Result<Option<UserId>, StoreError>;
+    /// Every stored subscription counted by product and state, for the business gauge.
+    /// A scan of all subscriptions in both backends (no index keeps these counts), so it
+    /// is called on an interval by one node, never on a request path.
+    async fn subscription_counts(&self) -> Result<Vec<SubscriptionCount>, StoreError>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -17,6 +17,17 @@ impl SessionObserver for NoObserver {
     fn slow_consumer(&self) {}
 }
 
+/// Hears what sessions do with one broadcast (a feature message's counts, in the server
+/// crate); each broadcast carries its own.
+pub trait BroadcastObserver: Send + Sync {
+    /// A session took the broadcast into its user's feed: once per user and broadcast.
+    fn delivered(&self);
+}
+
+impl BroadcastObserver for NoObserver {
+    fn delivered(&self) {}
+}
+
 /// Receives the live-class layer's countable happenings.
 pub trait LiveObserver: Send + Sync {
     fn class_started(&self);
@@ -25,6 +36,12 @@ pub trait LiveObserver: Send + Sync {
     fn participants_changed(&self, delta: i64);
     /// One frame was handed to every local participant of a class in this long.
     fn broadcast(&self, duration: std::time::Duration);
+    /// A member (anyone but the class's coach) joined a class for the first time in its
+    /// run; joining again from another device or after a drop does not count again.
+    fn member_attended(&self);
+    /// A class ended and its results were recorded with `members` members (the coach
+    /// excluded) still present: they finished it.
+    fn members_completed(&self, members: u64);
 }
 
 impl LiveObserver for NoObserver {
@@ -32,6 +49,8 @@ impl LiveObserver for NoObserver {
     fn class_stopped(&self) {}
     fn participants_changed(&self, _: i64) {}
     fn broadcast(&self, _: std::time::Duration) {}
+    fn member_attended(&self) {}
+    fn members_completed(&self, _: u64) {}
 }
 
 /// Receives the cluster layer's countable happenings.

@@ -3,7 +3,7 @@
 //! (entitlements, the devices' platform, version and locale). A session delivers a
 //! broadcast once, only while a device is connected (offline users find it in their
 //! inbox), and at most `daily_cap` a day per user; what it delivers becomes a sequenced
-//! event of the user's feed like any other.
+//! event of the user's feed like any other, and is told to the broadcast's observer.
 
 use std::sync::Arc;
 
@@ -13,6 +13,7 @@ use super::UserSession;
 use crate::device::ClientInfo;
 use crate::domain::{UnixMillis, UserId, local_date};
 use crate::events::EventKind;
+use crate::ports::observer::BroadcastObserver;
 use crate::ports::store::Entitlement;
 
 /// Who a session's user is, for audience checks.
@@ -42,6 +43,8 @@ pub struct Broadcast {
     pub filter: Arc<dyn AudienceFilter>,
     /// Broadcasts of this kind a user gets per UTC day at most.
     pub daily_cap: Option<u32>,
+    /// Hears each session that delivers it.
+    pub observer: Arc<dyn BroadcastObserver>,
 }
 
 /// Answers whether the session's user is in the audience (for dry runs).
@@ -101,6 +104,9 @@ impl Handler<Broadcast> for UserSession {
             self.broadcast_times.push_back(now);
         }
         self.broadcasts_seen.insert(msg.id);
+        // Where a user's delivery is decided: once per user, however many devices; told
+        // before the frame goes out, so whoever sees the frame finds it counted.
+        msg.observer.delivered();
         self.publish(&msg.kind, &msg.data, ctx);
     }
 }

@@ -19,7 +19,7 @@ use super::*;
 
 /// Every table of the store, grouped by how it holds a user's rows; [`erase`] handles
 /// each, and the walk reports any table not named here.
-const TABLES: [&str; 54] = [
+const TABLES: [&str; 55] = [
     // keyed by the user first, or by the user alone
     "users",
     "refresh_families_by_user",
@@ -77,6 +77,7 @@ const TABLES: [&str; 54] = [
     "drop_leases",
     "orders_by_drop",
     "feature_messages",
+    "message_stats",
     "group_posts",
     "post_comments",
 ];
@@ -584,6 +585,7 @@ impl AccountDataStore for EmbeddedStore {
                 ORDERS,
                 FEATURE_MESSAGES,
                 MESSAGE_STATES,
+                MESSAGE_STATS,
                 CHECKINS,
                 COMMUNITY_GROUPS,
                 POSTS,

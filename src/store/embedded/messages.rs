@@ -1,17 +1,20 @@
-//! Feature messages and users' message states in the embedded store. Expired messages are
-//! filtered on read (the embedded store has no TTL).
+//! Feature messages, users' message states and each message's counts in the embedded
+//! store. Expired messages are filtered on read (the embedded store has no TTL); their
+//! counts stay beside them, one small row per message, as the messages themselves do.
 
 use async_trait::async_trait;
 use fitpulse_actors::domain::{UnixMillis, UserId};
-use fitpulse_actors::ports::messages::{MessageAction, MessageRecord, MessageState, MessageStore};
+use fitpulse_actors::ports::messages::{
+    MessageAction, MessageMark, MessageRecord, MessageState, MessageStats, MessageStore,
+};
 use fitpulse_actors::ports::store::StoreError;
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    EmbeddedStore, FEATURE_MESSAGES, KEY_SEPARATOR, MESSAGE_STATES, backend, decode, encode, key,
-    prefix_range,
+    EmbeddedStore, FEATURE_MESSAGES, KEY_SEPARATOR, MESSAGE_STATES, MESSAGE_STATS, backend, decode,
+    encode, key, prefix_range,
 };
 
 #[derive(Serialize, Deserialize)]
@@ -25,6 +28,36 @@ struct StateRow {
     read_at: Option<UnixMillis>,
     dismissed_at: Option<UnixMillis>,
     clicked_at: Option<UnixMillis>,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct StatsRow {
+    delivered: u64,
+    read: u64,
+    clicked: u64,
+    dismissed: u64,
+}
+
+impl From<StatsRow> for MessageStats {
+    fn from(r: StatsRow) -> Self {
+        MessageStats {
+            delivered: r.delivered,
+            read: r.read,
+            clicked: r.clicked,
+            dismissed: r.dismissed,
+        }
+    }
+}
+
+impl From<MessageStats> for StatsRow {
+    fn from(s: MessageStats) -> Self {
+        StatsRow {
+            delivered: s.delivered,
+            read: s.read,
+            clicked: s.clicked,
+            dismissed: s.dismissed,
+        }
+    }
 }
 
 impl From<StateRow> for MessageState {
@@ -96,7 +129,7 @@ impl MessageStore for EmbeddedStore {
         message: Uuid,
         action: MessageAction,
         at: UnixMillis,
-    ) -> Result<MessageState, StoreError> {
+    ) -> Result<MessageMark, StoreError> {
         let id = key(&[&user.to_string(), &message.to_string()]);
         self.write("mark_message", move |txn| {
             let mut table = txn.open_table(MESSAGE_STATES).map_err(backend)?;
@@ -111,11 +144,18 @@ impl MessageStore for EmbeddedStore {
                 MessageAction::Dismissed => &mut row.dismissed_at,
                 MessageAction::Clicked => &mut row.clicked_at,
             };
-            slot.get_or_insert(at);
-            table
-                .insert(id.as_str(), encode(&row)?.as_slice())
-                .map_err(backend)?;
-            Ok(row.into())
+            // redb's single writer makes this read-then-write the only first mark.
+            let recorded = slot.is_none();
+            if recorded {
+                *slot = Some(at);
+                table
+                    .insert(id.as_str(), encode(&row)?.as_slice())
+                    .map_err(backend)?;
+            }
+            Ok(MessageMark {
+                state: row.into(),
+                recorded,
+            })
         })
         .await
     }
@@ -134,6 +174,43 @@ impl MessageStore for EmbeddedStore {
                 found.push((message, decode::<StateRow>(v.value())?.into()));
             }
             Ok(found)
+        })
+        .await
+    }
+
+    async fn add_message_stats(
+        &self,
+        message: Uuid,
+        delta: MessageStats,
+    ) -> Result<(), StoreError> {
+        let id = message.to_string();
+        self.write("add_message_stats", move |txn| {
+            let mut table = txn.open_table(MESSAGE_STATS).map_err(backend)?;
+            let mut total: MessageStats = table
+                .get(id.as_str())
+                .map_err(backend)?
+                .map(|r| decode::<StatsRow>(r.value()))
+                .transpose()?
+                .unwrap_or_default()
+                .into();
+            total.add(&delta);
+            table
+                .insert(id.as_str(), encode(&StatsRow::from(total))?.as_slice())
+                .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn message_stats(&self, message: Uuid) -> Result<MessageStats, StoreError> {
+        self.read("message_stats", move |txn| {
+            let table = txn.open_table(MESSAGE_STATS).map_err(backend)?;
+            let row = table.get(message.to_string().as_str()).map_err(backend)?;
+            Ok(row
+                .map(|r| decode::<StatsRow>(r.value()))
+                .transpose()?
+                .unwrap_or_default()
+                .into())
         })
         .await
     }

@@ -96,6 +96,8 @@ const DROP_ORDERS: TableDefinition<&str, ()> = TableDefinition::new("orders_by_d
 const FEATURE_MESSAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("feature_messages");
 /// Keys `user<sep>message`.
 const MESSAGE_STATES: TableDefinition<&str, &[u8]> = TableDefinition::new("message_states");
+/// Message id -> its counts (deliveries, reads, clicks, dismissals).
+const MESSAGE_STATS: TableDefinition<&str, &[u8]> = TableDefinition::new("message_stats");
 /// Keys `user<sep>day`, the day sorting newest first.
 const CHECKINS: TableDefinition<&str, &[u8]> = TableDefinition::new("checkins");
 /// Keys `follower<sep>followee`; `FOLLOWERS` holds the same pairs the other way round.
@@ -210,6 +212,7 @@ impl EmbeddedStore {
             txn.open_table(DROP_ORDERS)?;
             txn.open_table(FEATURE_MESSAGES)?;
             txn.open_table(MESSAGE_STATES)?;
+            txn.open_table(MESSAGE_STATS)?;
             txn.open_table(CHECKINS)?;
             txn.open_table(FOLLOWING)?;
             txn.open_table(FOLLOWERS)?;

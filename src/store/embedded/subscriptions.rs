@@ -1,9 +1,15 @@
 //! Subscriptions and purchase links in the embedded store. A commit writes the
-//! subscription, its entitlement and its outbox items in one transaction.
+//! subscription, its entitlement and its outbox items in one transaction. The counts by
+//! product and state read every subscription: one process holds them all, and the census
+//! asks once a minute.
 
 use async_trait::async_trait;
 use fitpulse_actors::domain::UserId;
-use fitpulse_actors::ports::commerce::{SubscriptionCommit, SubscriptionRecord, SubscriptionStore};
+use std::collections::BTreeMap;
+
+use fitpulse_actors::ports::commerce::{
+    SubscriptionCommit, SubscriptionCount, SubscriptionRecord, SubscriptionStore,
+};
 use fitpulse_actors::ports::store::StoreError;
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
@@ -23,6 +29,9 @@ struct Row {
     state: String,
     expires_at: Option<i64>,
     auto_renew: bool,
+    /// Absent in rows written before trials were tracked.
+    #[serde(default)]
+    trial: bool,
     changed_at: i64,
 }
 
@@ -35,6 +44,7 @@ impl From<&SubscriptionRecord> for Row {
             state: s.state.clone(),
             expires_at: s.expires_at,
             auto_renew: s.auto_renew,
+            trial: s.trial,
             changed_at: s.changed_at,
         }
     }
@@ -49,6 +59,7 @@ impl From<Row> for SubscriptionRecord {
             state: r.state,
             expires_at: r.expires_at,
             auto_renew: r.auto_renew,
+            trial: r.trial,
             changed_at: r.changed_at,
         }
     }
@@ -124,6 +135,26 @@ impl SubscriptionStore for EmbeddedStore {
             let table = txn.open_table(PURCHASE_LINKS).map_err(backend)?;
             let row = table.get(external_id.as_str()).map_err(backend)?;
             row.map(|r| decode(r.value())).transpose()
+        })
+        .await
+    }
+
+    async fn subscription_counts(&self) -> Result<Vec<SubscriptionCount>, StoreError> {
+        self.read("subscription_counts", move |txn| {
+            let table = txn.open_table(SUBSCRIPTIONS).map_err(backend)?;
+            let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+            for entry in table.iter().map_err(backend)? {
+                let row: Row = decode(entry.map_err(backend)?.1.value())?;
+                *counts.entry((row.product_id, row.state)).or_default() += 1;
+            }
+            Ok(counts
+                .into_iter()
+                .map(|((product_id, state), count)| SubscriptionCount {
+                    product_id,
+                    state,
+                    count,
+                })
+                .collect())
         })
         .await
     }

@@ -32,6 +32,7 @@ struct SubscriptionRow {
     expires_at: Option<CqlTimestamp>,
     auto_renew: Option<bool>,
     changed_at: Option<CqlTimestamp>,
+    trial: Option<bool>,
 }
 
 impl ScyllaStore {
@@ -356,7 +357,7 @@ impl ScyllaStore {
     async fn pseudonymize(&self, u: Uuid, p: Uuid) -> Result<(), StoreError> {
         let subscriptions: Vec<SubscriptionRow> = self
             .scan(
-                "SELECT id, product_id, state, expires_at, auto_renew, changed_at \
+                "SELECT id, product_id, state, expires_at, auto_renew, changed_at, trial \
                  FROM subscriptions WHERE user_id = ?",
                 (u,),
             )
@@ -364,7 +365,7 @@ impl ScyllaStore {
         for s in subscriptions {
             self.run(
                 "INSERT INTO subscriptions (user_id, id, product_id, state, expires_at, \
-                 auto_renew, changed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 auto_renew, changed_at, trial) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     p,
                     s.id,
@@ -373,6 +374,7 @@ impl ScyllaStore {
                     s.expires_at,
                     s.auto_renew,
                     s.changed_at,
+                    s.trial,
                 ),
             )
             .await?;

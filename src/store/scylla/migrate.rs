@@ -141,6 +141,18 @@ pub const MIGRATIONS: &[Migration] = &[
         cql: include_str!("../../../cql/0017_push.cql"),
         fill: None,
     },
+    Migration {
+        version: 18,
+        name: "0018_message_stats",
+        cql: include_str!("../../../cql/0018_message_stats.cql"),
+        fill: None,
+    },
+    Migration {
+        version: 19,
+        name: "0019_subscription_trial",
+        cql: include_str!("../../../cql/0019_subscription_trial.cql"),
+        fill: Some(add_subscription_trial),
+    },
 ];
 
 /// How long a lock holder may run before its lock expires on its own.
@@ -306,6 +318,11 @@ fn add_email_verified(session: &Session) -> FillFuture<'_> {
 /// 0015: `users.timezone`.
 fn add_timezone(session: &Session) -> FillFuture<'_> {
     Box::pin(add_column(session, "users", "timezone", "text"))
+}
+
+/// 0018: `subscriptions.trial`.
+fn add_subscription_trial(session: &Session) -> FillFuture<'_> {
+    Box::pin(add_column(session, "subscriptions", "trial", "boolean"))
 }
 
 /// Adds a column when the table does not have it yet, so a repeated run is a no-op. The

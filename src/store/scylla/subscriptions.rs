@@ -1,11 +1,22 @@
 //! Subscriptions and purchase links in the scylla store. A commit is one logged batch of
 //! the subscription, its entitlement and its outbox items with their due-index entries, so
 //! a state change and the side effects it causes are stored together or not at all.
+//!
+//! The counts by product and state are a paged scan of the whole table: no index or
+//! counter table keeps them, since counter updates cannot join the commit's logged batch
+//! and would drift on every retried commit. The scan reads two short columns of every
+//! subscription ever stored, so it runs on one node on an interval (see
+//! `commerce::census`), never on a request path.
 
 use async_trait::async_trait;
 use fitpulse_actors::domain::UserId;
-use fitpulse_actors::ports::commerce::{SubscriptionCommit, SubscriptionRecord, SubscriptionStore};
+use std::collections::BTreeMap;
+
+use fitpulse_actors::ports::commerce::{
+    SubscriptionCommit, SubscriptionCount, SubscriptionRecord, SubscriptionStore,
+};
 use fitpulse_actors::ports::store::StoreError;
+use futures_util::TryStreamExt;
 use scylla::client::session::Session;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::{CqlTimestamp, CqlValue};
@@ -21,9 +32,10 @@ pub(super) struct Statements {
     link: PreparedStatement,
     owner: PreparedStatement,
     owner_serial: PreparedStatement,
+    census: PreparedStatement,
 }
 
-const COLUMNS: &str = "id, product_id, state, expires_at, auto_renew, changed_at";
+const COLUMNS: &str = "id, product_id, state, expires_at, auto_renew, changed_at, trial";
 
 impl Statements {
     pub(super) async fn prepare(session: &Session) -> Result<Self, ConnectError> {
@@ -32,7 +44,7 @@ impl Statements {
             put: prepare(
                 session,
                 &format!(
-                    "INSERT INTO subscriptions (user_id, {COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    "INSERT INTO subscriptions (user_id, {COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                 ),
             )
             .await?,
@@ -53,6 +65,7 @@ impl Statements {
             .await?,
             owner: prepare(session, OWNER).await?,
             owner_serial: prepare_serial(session, OWNER).await?,
+            census: prepare(session, "SELECT product_id, state FROM subscriptions").await?,
         })
     }
 }
@@ -64,10 +77,11 @@ type Row = (
     Option<CqlTimestamp>,
     Option<bool>,
     Option<CqlTimestamp>,
+    Option<bool>,
 );
 
 fn to_record(user: UserId, row: Row) -> SubscriptionRecord {
-    let (id, product_id, state, expires_at, auto_renew, changed_at) = row;
+    let (id, product_id, state, expires_at, auto_renew, changed_at, trial) = row;
     SubscriptionRecord {
         user,
         id,
@@ -75,6 +89,7 @@ fn to_record(user: UserId, row: Row) -> SubscriptionRecord {
         state,
         expires_at: expires_at.map(|t| t.0),
         auto_renew: auto_renew.unwrap_or(false),
+        trial: trial.unwrap_or(false),
         changed_at: changed_at.map_or(0, |t| t.0),
     }
 }
@@ -112,6 +127,7 @@ impl SubscriptionStore for ScyllaStore {
                     sub.expires_at.map(|t| CqlValue::Timestamp(CqlTimestamp(t))),
                     Some(CqlValue::Boolean(sub.auto_renew)),
                     Some(CqlValue::Timestamp(CqlTimestamp(sub.changed_at))),
+                    Some(CqlValue::Boolean(sub.trial)),
                 ]);
                 batch.append_statement(self.entitlement_statements.grant.clone());
                 values.push(vec![
@@ -179,6 +195,37 @@ impl SubscriptionStore for ScyllaStore {
         self.ops
             .time("purchase_owner", async {
                 self.link_owner(external_id, false).await
+            })
+            .await
+    }
+
+    async fn subscription_counts(&self) -> Result<Vec<SubscriptionCount>, StoreError> {
+        self.ops
+            .time("subscription_counts", async {
+                let mut rows = self
+                    .session
+                    .execute_iter(self.subscription_statements.census.clone(), ())
+                    .await
+                    .map_err(StoreError::unavailable)?
+                    .rows_stream::<(Option<String>, Option<String>)>()
+                    .map_err(StoreError::backend)?;
+                let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+                while let Some((product_id, state)) =
+                    rows.try_next().await.map_err(StoreError::unavailable)?
+                {
+                    // A row half-deleted by an erasure has lost its columns: not a subscription.
+                    if let (Some(product_id), Some(state)) = (product_id, state) {
+                        *counts.entry((product_id, state)).or_default() += 1;
+                    }
+                }
+                Ok(counts
+                    .into_iter()
+                    .map(|((product_id, state), count)| SubscriptionCount {
+                        product_id,
+                        state,
+                        count,
+                    })
+                    .collect())
             })
             .await
     }

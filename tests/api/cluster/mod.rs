@@ -4,14 +4,16 @@
 //! both (see [`on_both_buses!`]): a user's devices on two nodes get every event in the
 //! same order; a class with participants on every node gets every cue, and survives the
 //! drain of the node holding it; a drop sold from all nodes never oversells; catalog
-//! changes and revocations reach every node. Delivery resuming after nats-server restarts
-//! is NATS's own. Needs `FITPULSE_TEST_CQL` and `FITPULSE_TEST_NATS_SERVER` (the
-//! nats-server binary; `scripts/test` sets both).
+//! changes and revocations reach every node; a feature message's counts add up over the
+//! nodes. Delivery resuming after nats-server restarts is NATS's own. Needs
+//! `FITPULSE_TEST_CQL` and `FITPULSE_TEST_NATS_SERVER` (the nats-server binary;
+//! `scripts/test` sets both).
 
 mod catalog;
 mod classes;
 mod drops;
 mod events;
+mod messages;
 mod outage;
 mod revocation;
 mod rooms;

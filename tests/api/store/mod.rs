@@ -8,6 +8,7 @@
 mod migrate;
 mod suite;
 mod suite_drops;
+mod suite_messages;
 mod suite_push;
 pub mod support;
 
@@ -72,6 +73,7 @@ conformance!(
     catalog_items_are_replaced_whole_and_all_read_back,
     a_setting_is_absent_until_put_and_then_replaced,
     a_subscription_commit_stores_the_state_its_entitlement_and_its_side_effects,
+    subscriptions_are_counted_by_product_and_state,
     the_first_link_of_a_purchase_wins,
     an_outbox_item_is_enqueued_once_claimed_once_and_retried_until_dead,
     concurrent_stock_leases_never_hand_out_more_than_the_stock,
@@ -83,6 +85,9 @@ conformance!(
     an_expiry_puts_units_and_quota_back_exactly_once,
     drops_list_by_start_soonest_first_within_a_bounded_window,
     feature_messages_list_until_they_expire_and_states_keep_their_first_time,
+    of_concurrent_first_marks_of_an_action_exactly_one_is_recorded,
+    message_counts_start_at_zero_and_add_up_per_message,
+    concurrent_count_adds_from_many_nodes_all_count,
     a_days_checkin_is_replaced_and_checkins_list_newest_day_first,
     following_twice_counts_once_and_both_directions_list_back,
     blocked_users_list_until_unblocked,

@@ -1236,6 +1236,7 @@ pub async fn a_subscription_commit_stores_the_state_its_entitlement_and_its_side
         state: "active".into(),
         expires_at: Some(now + 30 * 86_400_000),
         auto_renew: true,
+        trial: true,
         changed_at: now,
     };
     let email = outbox_item("email.send", now);
@@ -1276,6 +1277,7 @@ pub async fn a_subscription_commit_stores_the_state_its_entitlement_and_its_side
     let expired = SubscriptionRecord {
         state: "expired".into(),
         auto_renew: false,
+        trial: false,
         changed_at: now + 10,
         ..record.clone()
     };
@@ -1310,6 +1312,66 @@ pub async fn a_subscription_commit_stores_the_state_its_entitlement_and_its_side
             .expect("get"),
         None
     );
+}
+
+/// The census counts every stored subscription once, by product and state, however many
+/// users and changes there were. Products unique to this test keep it apart from others
+/// sharing the keyspace.
+pub async fn subscriptions_are_counted_by_product_and_state(stores: &Stores, _: &Metrics) {
+    use fitpulse_actors::ports::commerce::{SubscriptionCommit, SubscriptionRecord};
+    let (trial, yearly) = (unique("trial"), unique("yearly"));
+    let now = now_millis();
+    let commit = |user: UserId, product: &str, state: &str, n: i64| SubscriptionCommit {
+        subscription: SubscriptionRecord {
+            user,
+            id: format!("web:{product}-{n}"),
+            product_id: product.to_owned(),
+            state: state.into(),
+            expires_at: Some(now + 86_400_000),
+            auto_renew: true,
+            trial: false,
+            changed_at: now + n,
+        },
+        entitlement: Entitlement {
+            name: "premium".into(),
+            expires_at: Some(now + 86_400_000),
+            source: format!("web:{product}-{n}"),
+        },
+        outbox: Vec::new(),
+    };
+    let (ann, bob) = (UserId::random(), UserId::random());
+    for c in [
+        commit(ann, &trial, "active", 1),
+        commit(bob, &trial, "active", 2),
+        commit(bob, &trial, "cancelled", 3),
+        commit(ann, &yearly, "active", 4),
+        // The same subscription moved on: it counts once, in its new state.
+        commit(ann, &yearly, "refunded", 4),
+    ] {
+        stores
+            .subscriptions
+            .commit_subscription(&c)
+            .await
+            .expect("commit");
+    }
+    let counts = stores
+        .subscriptions
+        .subscription_counts()
+        .await
+        .expect("counts");
+    let mut mine: Vec<(String, String, u64)> = counts
+        .into_iter()
+        .filter(|c| c.product_id == trial || c.product_id == yearly)
+        .map(|c| (c.product_id, c.state, c.count))
+        .collect();
+    mine.sort();
+    let mut expected = vec![
+        (trial.clone(), "active".to_owned(), 2),
+        (trial.clone(), "cancelled".to_owned(), 1),
+        (yearly.clone(), "refunded".to_owned(), 1),
+    ];
+    expected.sort();
+    assert_eq!(mine, expected);
 }
 
 pub async fn the_first_link_of_a_purchase_wins(stores: &Stores, _: &Metrics) {
@@ -1518,18 +1580,23 @@ pub async fn feature_messages_list_until_they_expire_and_states_keep_their_first
         .mark_message(who, live.id, MessageAction::Read, now)
         .await
         .expect("mark");
-    assert_eq!((read.read_at, read.clicked_at), (Some(now), None));
+    assert_eq!(
+        (read.state.read_at, read.state.clicked_at, read.recorded),
+        (Some(now), None, true)
+    );
     let again = stores
         .messages
         .mark_message(who, live.id, MessageAction::Read, now + 5)
         .await
         .expect("mark");
-    assert_eq!(again.read_at, Some(now), "the first time is kept");
-    stores
+    assert_eq!(again.state.read_at, Some(now), "the first time is kept");
+    assert!(!again.recorded, "a repeated mark is not recorded again");
+    let clicked = stores
         .messages
         .mark_message(who, live.id, MessageAction::Clicked, now + 9)
         .await
         .expect("mark");
+    assert!(clicked.recorded, "another action is recorded on its own");
     let states = stores.messages.message_states(who).await.expect("states");
     assert_eq!(states.len(), 1);
     assert_eq!(states[0].0, live.id);
@@ -2047,4 +2114,5 @@ pub async fn blocks_page_by_user_id_and_blockers_are_found_among_candidates(
 }
 
 pub use super::suite_drops::*;
+pub use super::suite_messages::*;
 pub use super::suite_push::*;

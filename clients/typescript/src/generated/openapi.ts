@@ -513,7 +513,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness (store reachable, not draining) */
+        /** Readiness (not draining, store reachable, bus connected) and each configured dependency as its periodic probe last found it */
         get: {
             parameters: {
                 query?: never;
@@ -1859,6 +1859,92 @@ export interface paths {
                 };
             };
         };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/messages/{id}/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A message's counts: delivered, read, clicked, dismissed (summed over every node)
+         * @description Bearer token: admin role.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["MessageStats"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Any other error of the catalogue (429, 5xx) */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -11433,6 +11519,18 @@ export interface components {
             password?: string | null;
             roles: string[];
         };
+        /** @description One dependency as the probe last found it. */
+        DependencyView: {
+            /**
+             * @description When it was last checked (RFC 3339); null before its first check (a push provider
+             *     is checked by the answers to real pushes, so null until the first push).
+             */
+            last_checked: string | null;
+            /** @description Why the last check failed, while it fails. */
+            last_error: string | null;
+            /** @description `up` or `down`. */
+            status: string;
+        };
         /** @description What the app sends. */
         DeviceBody: {
             /** @default null */
@@ -11961,6 +12059,23 @@ export interface components {
             dismissed_at: string | null;
             read_at: string | null;
         };
+        /**
+         * @description A message's counts, summed over every node: sessions that took it into their user's feed
+         *     (once per user; members offline at its start are not counted), and members who read,
+         *     clicked or dismissed it (the first time each, from a live delivery or the inbox).
+         */
+        MessageStats: {
+            /** Format: uint64 */
+            clicked: number;
+            /** Format: uint64 */
+            delivered: number;
+            /** Format: uint64 */
+            dismissed: number;
+            /** Format: uuid */
+            message_id: string;
+            /** Format: uint64 */
+            read: number;
+        };
         /** @description A message's text in one language. */
         MessageText: {
             body: string;
@@ -12384,9 +12499,21 @@ export interface components {
             end: components["schemas"]["WallTime"];
             start: components["schemas"]["WallTime"];
         };
-        /** @description Whether the node takes traffic, and why not. */
+        /**
+         * @description Whether the node takes traffic, and why not; and how each service it depends on
+         *     answered its last probe.
+         */
         Readiness: {
+            /** @description What readiness is decided on. */
             checks: components["schemas"]["ReadinessChecks"];
+            /**
+             * @description Every configured dependency by name (`store`, `bus`, and `smtp`, `apns`, `fcm` when
+             *     configured), as the periodic probe last found it. Informational: a dependency other
+             *     than the store and the bus being down leaves the node ready.
+             */
+            dependencies: {
+                [key: string]: components["schemas"]["DependencyView"];
+            };
             /** @description `ready` or `not_ready`. */
             status: string;
         };

@@ -111,6 +111,7 @@ fn install(
         .with_span_events(FmtSpan::NONE);
     let tracing_on = pipeline.is_some();
     let ratio = pipeline.as_ref().map_or(0.0, |p| p.sample_ratio);
+    let filter_level = filter.max_level_hint();
     let logs: Box<dyn Layer<Registry> + Send + Sync> = match settings.format {
         LogFormat::Json => {
             let json = base
@@ -153,15 +154,33 @@ fn install(
         ),
         None => (None, None),
     };
-    if tracing_subscriber::registry()
+    let log_level = filter_level;
+    let installed = tracing_subscriber::registry()
         .with(logs)
         .with(traces)
         .try_init()
-        .is_ok()
-        && provider.is_some()
-    {
+        .is_ok();
+    if installed && let Some(level) = log_level {
+        // The trace layer raises the subscriber's level to debug for its own spans; records
+        // of dependencies that use `log` (actix among them) would then all be built and
+        // filtered one by one. Only the log lines' level lets them through.
+        log::set_max_level(as_log(level));
+    }
+    if installed && provider.is_some() {
         opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
         propagation::switch_on();
     }
     Ok(Telemetry { provider })
+}
+
+fn as_log(level: tracing::level_filters::LevelFilter) -> log::LevelFilter {
+    use tracing::level_filters::LevelFilter;
+    match level {
+        LevelFilter::OFF => log::LevelFilter::Off,
+        LevelFilter::ERROR => log::LevelFilter::Error,
+        LevelFilter::WARN => log::LevelFilter::Warn,
+        LevelFilter::INFO => log::LevelFilter::Info,
+        LevelFilter::DEBUG => log::LevelFilter::Debug,
+        _ => log::LevelFilter::Trace,
+    }
 }

@@ -45,7 +45,8 @@ pub fn clear_next_root() {
 /// The sampled flag of a W3C `traceparent` (`00-<trace>-<span>-<flags>`), if it is one.
 pub fn traceparent_sampled(value: &str) -> Option<bool> {
     let mut parts = value.split('-');
-    let (version, trace, span, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let (version, trace, span, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
     if !(hex(version, 2) && version != "ff" && hex(trace, 32) && hex(span, 16) && hex(flags, 2)) {
         return None;

@@ -573,10 +573,11 @@ impl Metrics {
             .set(i64::from(stock));
     }
 
-    /// Removes the stock series of a drop that ended.
+    /// Removes the stock and unit series of a drop that ended.
     pub fn forget_drop(&self, drop: &str) {
         let _ = self.drop_stock_remaining.remove_label_values(&[drop]);
         let _ = self.drop_stock_units.remove_label_values(&[drop]);
+        self.business.forget_drop(drop);
     }
 
     /// Counts one feature-message event.

@@ -173,6 +173,15 @@ impl BusinessMetrics {
         }
     }
 
+    /// Removes the unit series of a drop that ended, so ended drops do not pile up.
+    pub fn forget_drop(&self, drop: &str) {
+        for state in DropUnits::ALL {
+            let _ = self
+                .drop_units_total
+                .remove_label_values(&[drop, state.as_str()]);
+        }
+    }
+
     /// Counts `units` of `drop` that were reserved, sold or released.
     pub fn drop_units(&self, drop: &str, state: DropUnits, units: u32) {
         self.drop_units_total

@@ -137,6 +137,7 @@ pub(crate) async fn serve_with(data: &std::path::Path, env: &[(&str, &str)]) -> 
 
     // The JSON log line announcing the listener names the bound port.
     let port = tokio::time::timeout(WAIT, async {
+        let mut last = Vec::new();
         while let Some(line) = lines.next_line().await.expect("stdout readable") {
             let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
                 continue;
@@ -144,8 +145,15 @@ pub(crate) async fn serve_with(data: &std::path::Path, env: &[(&str, &str)]) -> 
             if entry["message"] == "fitpulse listening" {
                 return entry["port"].as_u64().expect("port field") as u16;
             }
+            last.push(line);
         }
-        panic!("the server exited before listening");
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            use tokio::io::AsyncReadExt;
+            let _ = pipe.read_to_string(&mut stderr).await;
+        }
+        let tail = last[last.len().saturating_sub(5)..].join("\n");
+        panic!("the server exited before listening: {stderr}\n{tail}");
     })
     .await
     .expect("listening in time");

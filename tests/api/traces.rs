@@ -235,6 +235,10 @@ async fn a_trace_spans_the_node_that_took_the_request_and_the_node_holding_the_s
                 "FITPULSE__STORE__SCYLLA__REQUEST_TIMEOUT_MS",
                 "20000".into(),
             ),
+            (
+                "FITPULSE__STORE__SCYLLA__CONNECT_TIMEOUT_MS",
+                "20000".into(),
+            ),
             ("FITPULSE__BUS__KIND", "nats".into()),
             ("FITPULSE__BUS__NATS__URL", nats.url()),
             ("FITPULSE__BUS__NODE_ID", node.into()),
@@ -254,7 +258,18 @@ async fn a_trace_spans_the_node_that_took_the_request_and_the_node_holding_the_s
         }
     };
     let (_node0, port0, mut logs0) = spawn("trace0").await;
-    let (_node1, port1, _logs1) = spawn("trace1").await;
+    let (_node1, port1, mut logs1) = spawn("trace1").await;
+    // Both logs are read to their end, so a chatty server never blocks on a full pipe;
+    // node 0's request lines are kept for the check at the end.
+    tokio::spawn(async move { while let Ok(Some(_)) = logs1.next_line().await {} });
+    let (request_lines, mut request_lines_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = logs0.next_line().await {
+            if line.contains("request completed") {
+                let _ = request_lines.send(line);
+            }
+        }
+    });
 
     let admin = fitpulse()
         .env("FITPULSE__DATA_DIR", data.path())
@@ -410,7 +425,7 @@ async fn a_trace_spans_the_node_that_took_the_request_and_the_node_holding_the_s
 
     // Node 0's log line for the request names the trace.
     tokio::time::timeout(WAIT, async {
-        while let Some(line) = logs0.next_line().await.expect("stdout readable") {
+        while let Some(line) = request_lines_rx.recv().await {
             let Ok(entry) = serde_json::from_str::<Value>(&line) else {
                 continue;
             };

@@ -13,7 +13,7 @@ use tokio::process::{Child, Command};
 use crate::binary::{fitpulse, serve_with};
 use crate::cluster::NatsServer;
 use crate::helpers::WAIT;
-use crate::store::support::{cql_contact_point, suite_keyspace};
+use crate::store::support::cql_contact_point;
 
 /// A Jaeger all-in-one on loopback ports, killed when dropped.
 struct Jaeger {
@@ -215,7 +215,9 @@ async fn a_trace_spans_the_node_that_took_the_request_and_the_node_holding_the_s
     let Some(jaeger) = Jaeger::start().await else {
         return;
     };
-    let keyspace = suite_keyspace(&cql);
+    // A keyspace of its own: a server loads the whole catalog at start, and the suite's
+    // keyspace holds the conformance tests' content, which is not a catalog.
+    let keyspace = format!("fitpulse_trace_{}", std::process::id());
     // Both nodes sign and check tokens with the keys in one directory.
     let data = tempfile::tempdir().expect("temp dir");
     let nodes_list = format!(
@@ -230,7 +232,7 @@ async fn a_trace_spans_the_node_that_took_the_request_and_the_node_holding_the_s
         vec![
             ("FITPULSE__STORE__KIND", "scylla".to_owned()),
             ("FITPULSE__STORE__SCYLLA__NODES", nodes_list.clone()),
-            ("FITPULSE__STORE__SCYLLA__KEYSPACE", keyspace.to_owned()),
+            ("FITPULSE__STORE__SCYLLA__KEYSPACE", keyspace.clone()),
             (
                 "FITPULSE__STORE__SCYLLA__REQUEST_TIMEOUT_MS",
                 "20000".into(),
@@ -257,6 +259,19 @@ async fn a_trace_spans_the_node_that_took_the_request_and_the_node_holding_the_s
             serve_with(&data, &pairs).await
         }
     };
+    let migrate_env = env("trace0");
+    let migrated = tokio::time::timeout(
+        Duration::from_secs(180),
+        fitpulse()
+            .envs(migrate_env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("FITPULSE__DATA_DIR", data.path())
+            .arg("migrate")
+            .output(),
+    )
+    .await
+    .expect("migrated in time")
+    .expect("ran");
+    assert!(migrated.status.success(), "{migrated:?}");
     let (_node0, port0, mut logs0) = spawn("trace0").await;
     let (_node1, port1, mut logs1) = spawn("trace1").await;
     // Both logs are read to their end, so a chatty server never blocks on a full pipe;

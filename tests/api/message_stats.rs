@@ -84,9 +84,18 @@ async fn three_members_are_counted_exactly(app: &TestApp) {
         online(app, 1).await,
     ];
     let id = send(app, for_everyone(app, "New 2-week plan")).await;
+    // On the shared keyspace other tests' messages for everyone may arrive too: skip them.
     for (_, _, sockets) in &mut members {
         for socket in sockets {
-            assert_eq!(socket.event("message.feature").await["data"]["id"], id);
+            let mut seen = Vec::new();
+            loop {
+                let event = socket.event("message.feature").await;
+                if event["data"]["id"] == id.as_str() {
+                    break;
+                }
+                seen.push(event["data"]["id"].clone());
+                assert!(seen.len() < 50, "ours never came: {seen:?}");
+            }
         }
     }
     let (first, second, third) = (&members[0].1, &members[1].1, &members[2].1);

@@ -10,4 +10,6 @@ pub mod drops;
 pub mod messages;
 pub mod observer;
 pub mod push;
+pub mod replays;
 pub mod store;
+pub mod workouts;

@@ -25,6 +25,7 @@ pub const PLAN_UPDATED: EventKind = EventKind::known("plan.updated");
 pub const LIVE_CANCELLED: EventKind = EventKind::known("live.cancelled");
 pub const LIVE_CUE: EventKind = EventKind::known("live.cue");
 pub const LIVE_ENDED: EventKind = EventKind::known("live.ended");
+pub const LIVE_INTERVAL: EventKind = EventKind::known("live.interval");
 pub const LIVE_STARTED: EventKind = EventKind::known("live.started");
 
 // Notices: no `seq`, never replayed.
@@ -34,17 +35,28 @@ pub const DROP_QUEUE: EventKind = EventKind::known("drop.queue");
 pub const DROP_SOLD_OUT: EventKind = EventKind::known("drop.sold_out");
 pub const DROP_STOCK: EventKind = EventKind::known("drop.stock");
 pub const LIVE_COUNTDOWN: EventKind = EventKind::known("live.countdown");
+pub const LIVE_FLAGGED: EventKind = EventKind::known("live.flagged");
+pub const LIVE_FRIEND_JOINED: EventKind = EventKind::known("live.friend_joined");
 pub const LIVE_HIGH_FIVE: EventKind = EventKind::known("live.high_five");
 pub const LIVE_LEADERBOARD: EventKind = EventKind::known("live.leaderboard");
+pub const LIVE_PERSONAL_RECORD: EventKind = EventKind::known("live.personal_record");
 pub const LIVE_PRESENCE: EventKind = EventKind::known("live.presence");
 pub const LIVE_RANK: EventKind = EventKind::known("live.rank");
+pub const LIVE_REPLAY_BOARD: EventKind = EventKind::known("live.replay_board");
+pub const LIVE_ROSTER: EventKind = EventKind::known("live.roster");
 pub const LIVE_SNAPSHOT: EventKind = EventKind::known("live.snapshot");
 pub const RESUME_INCOMPLETE: EventKind = EventKind::known("resume.incomplete");
 pub const SESSION_READY: EventKind = EventKind::known("session.ready");
 pub const TOKEN_EXPIRING: EventKind = EventKind::known("token.expiring");
 
 /// The class event kinds, in the order a class goes through them.
-pub const CLASS_EVENTS: [EventKind; 4] = [LIVE_STARTED, LIVE_CUE, LIVE_ENDED, LIVE_CANCELLED];
+pub const CLASS_EVENTS: [EventKind; 5] = [
+    LIVE_STARTED,
+    LIVE_CUE,
+    LIVE_INTERVAL,
+    LIVE_ENDED,
+    LIVE_CANCELLED,
+];
 
 #[cfg(test)]
 mod tests {

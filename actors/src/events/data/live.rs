@@ -125,6 +125,107 @@ pub struct LiveHighFive {
     pub to_user_id: String,
 }
 
+/// One member of a class as the roster shows them to one viewer.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct RosterEntry {
+    pub user_id: String,
+    pub name: String,
+    /// The member's avatar, when they set one.
+    pub avatar_url: Option<String>,
+    /// The viewer follows this member.
+    pub following: bool,
+    /// Only in the coach's view: why the member is off the public board.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flagged: Option<String>,
+}
+
+/// Who is in the class, as this member sees it: the first page, people they follow first
+/// (at most once a second, when it changed). Later pages: `GET /v1/live/classes/{id}/roster`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct LiveRoster {
+    pub class_id: String,
+    /// Members present now (the coach is not counted).
+    pub participants: usize,
+    /// How many of them the viewer follows.
+    pub following_here: usize,
+    pub entries: Vec<RosterEntry>,
+    /// For `GET /v1/live/classes/{id}/roster?cursor=`: `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Someone the member follows joined the class.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct LiveFriendJoined {
+    pub class_id: String,
+    pub user_id: String,
+    pub name: String,
+    pub avatar_url: Option<String>,
+}
+
+/// An interval as a preview of what comes next.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct IntervalPreview {
+    pub label: String,
+    pub seconds: u32,
+}
+
+/// The class clock moved to an interval of the class's workout: started by the coach,
+/// reached when the one before ran out, skipped to, or extended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LiveInterval {
+    pub class_id: String,
+    /// 0-based position in the timeline, of `of` intervals.
+    pub index: usize,
+    pub of: usize,
+    pub label: String,
+    /// The interval's length, extensions included.
+    pub seconds: u32,
+    pub started_at: String,
+    pub ends_at: String,
+    /// The interval after this one; `null` for the last.
+    pub next: Option<IntervalPreview>,
+}
+
+/// The member beat a personal best on this workout (once per metric per workout taken).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct LivePersonalRecord {
+    /// The class (live) or the class replayed (on demand).
+    pub class_id: String,
+    pub workout_id: String,
+    /// `output` (kJ) or `reps`.
+    pub metric: &'static str,
+    pub value: f64,
+    /// The best before; `null` on the first time.
+    pub previous: Option<f64>,
+}
+
+/// To the coach: a participant's metrics were implausible too often; they are off the
+/// public board.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct LiveFlagged {
+    pub class_id: String,
+    pub user_id: String,
+    pub name: String,
+    /// The last rejection's reason, such as `output_rate`.
+    pub reason: String,
+    pub rejected: u32,
+}
+
+/// An on-demand replay's board at the member's offset (at most once a second).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct LiveReplayBoard {
+    pub replay_id: String,
+    pub class_id: String,
+    /// Seconds from the class's start.
+    pub offset: u32,
+    /// The member's place among everyone recorded at this offset, and of how many.
+    pub rank: usize,
+    pub of: usize,
+    pub top: Vec<Entry>,
+    /// Up to 3 above and 3 below the member, the member included.
+    pub around: Vec<Entry>,
+}
+
 event_data! {
     LiveSnapshot: LIVE_SNAPSHOT, Notice, "The class as it is, first after live.join";
     LiveStarted: LIVE_STARTED, Class, "The class started";
@@ -136,4 +237,10 @@ event_data! {
     LiveRank: LIVE_RANK, Notice, "The participant's own rank changed";
     LiveCountdown: LIVE_COUNTDOWN, Notice, "Seconds until a class in its waiting room starts";
     LiveHighFive: LIVE_HIGH_FIVE, Notice, "A high-five between participants";
+    LiveRoster: LIVE_ROSTER, Notice, "Who is in the class, people the member follows first (at most once a second)";
+    LiveFriendJoined: LIVE_FRIEND_JOINED, Notice, "Someone the member follows joined the class";
+    LiveInterval: LIVE_INTERVAL, Class, "The class clock moved to an interval";
+    LivePersonalRecord: LIVE_PERSONAL_RECORD, Notice, "A personal best beaten";
+    LiveFlagged: LIVE_FLAGGED, Notice, "To the coach: a participant is off the board for implausible metrics";
+    LiveReplayBoard: LIVE_REPLAY_BOARD, Notice, "An on-demand replay's board at the member's offset (at most once a second)";
 }

@@ -6,7 +6,9 @@
 //! Both pass the one conformance suite in `tests/api/store`. [`Stores`] bundles the ports
 //! of the configured backend; every call is timed into `fitpulse_store_op_duration_seconds`.
 
+mod bests;
 pub mod embedded;
+mod samples;
 pub mod scylla;
 mod timed;
 
@@ -19,11 +21,13 @@ use fitpulse_actors::ports::community::CommunityStore;
 use fitpulse_actors::ports::drops::DropStore;
 use fitpulse_actors::ports::messages::MessageStore;
 use fitpulse_actors::ports::push::PushStore;
+use fitpulse_actors::ports::replays::ReplayStore;
 use fitpulse_actors::ports::store::{
     ContentStore, EntitlementStore, FeedStore, HealthCheck, IdempotencyStore, LikeStore,
     LiveClassStore, PlanStore, RefreshTokenStore, RevocationStore, SaveStore, SettingStore,
     UserStore,
 };
+use fitpulse_actors::ports::workouts::WorkoutStore;
 
 use crate::config::{Settings, StoreKind};
 use crate::metrics::Metrics;
@@ -55,6 +59,8 @@ pub struct Stores {
     pub messages: Arc<dyn MessageStore>,
     pub community: Arc<dyn CommunityStore>,
     pub push: Arc<dyn PushStore>,
+    pub workouts: Arc<dyn WorkoutStore>,
+    pub replays: Arc<dyn ReplayStore>,
 }
 
 impl Stores {
@@ -83,6 +89,8 @@ impl Stores {
             + MessageStore
             + CommunityStore
             + PushStore
+            + WorkoutStore
+            + ReplayStore
             + 'static,
     {
         Stores {
@@ -109,7 +117,9 @@ impl Stores {
             drops: store.clone(),
             messages: store.clone(),
             community: store.clone(),
-            push: store,
+            push: store.clone(),
+            workouts: store.clone(),
+            replays: store,
         }
     }
 }

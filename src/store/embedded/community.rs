@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::{
     BLOCKED_BY, BLOCKS, CHECKINS, COMMUNITY_GROUPS, EmbeddedStore, FOLLOWERS, FOLLOWING,
     GROUP_MEMBERS, GROUP_POSTS, GROUPS_BY_USER, KEY_SEPARATOR, POST_COMMENTS, POSTS, REPORTS,
-    backend, decode, encode, key, prefix_range,
+    ascending, backend, decode, descending, encode, key, prefix_range,
 };
 
 #[derive(Serialize, Deserialize)]
@@ -93,18 +93,6 @@ struct ReportRow {
     target_id: String,
     reason: String,
     created_at: UnixMillis,
-}
-
-/// A fixed-width key part that sorts like `value` (the sign bit flipped so negatives come
-/// first).
-fn ascending(value: i64) -> String {
-    format!("{:020}", (value as u64) ^ (1 << 63))
-}
-
-/// A fixed-width key part that sorts opposite to `value`, so a forward scan is newest first
-/// and equal times still follow their ids upwards (as the scylla clustering order does).
-fn descending(value: i64) -> String {
-    format!("{:020}", !((value as u64) ^ (1 << 63)))
 }
 
 fn user_key(a: UserId, b: UserId) -> String {

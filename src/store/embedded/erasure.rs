@@ -19,7 +19,7 @@ use super::*;
 
 /// Every table of the store, grouped by how it holds a user's rows; [`erase`] handles
 /// each, and the walk reports any table not named here.
-const TABLES: [&str; 55] = [
+const TABLES: [&str; 62] = [
     // keyed by the user first, or by the user alone
     "users",
     "refresh_families_by_user",
@@ -41,10 +41,18 @@ const TABLES: [&str; 55] = [
     "push_devices",
     "notification_settings",
     "push_counts",
+    "workouts",
+    "workouts_by_time",
+    "personal_records",
+    "timeline_classes_by_user",
+    "replays_by_user",
     // keyed by something then the user (a full scan)
     "live_reminders",
     "drop_quotas",
     "group_members",
+    // keyed by something then the user, found through the user's index
+    "class_timelines",
+    "replays",
     // rows that name the user go (a full scan)
     "users_by_email",
     "users_by_device",
@@ -98,7 +106,7 @@ fn keys_with_prefix<V: redb::Value + 'static>(
 }
 
 /// Removes every key of `table` starting with `prefix<sep>`; answers the removed keys.
-fn remove_prefix<V: redb::Value + 'static>(
+pub(super) fn remove_prefix<V: redb::Value + 'static>(
     txn: &WriteTransaction,
     table: TableDefinition<&str, V>,
     prefix: &str,
@@ -260,6 +268,8 @@ fn erase(txn: &WriteTransaction, user: UserId, pseudonym: UserId) -> Result<(), 
     remove_prefix(txn, MESSAGE_STATES, &id)?;
     remove_prefix(txn, CHECKINS, &id)?;
     erase_push(txn, &id)?;
+    super::workouts::erase(txn, &id)?;
+    super::replays::erase(txn, &id)?;
     for like in remove_prefix(txn, LIKES, &id)? {
         // `user<sep>kind<sep>id`: the item's count loses one.
         let item = like.split_once(KEY_SEPARATOR).map_or("", |(_, item)| item);
@@ -594,6 +604,10 @@ impl AccountDataStore for EmbeddedStore {
                 AUDIT_LOG,
                 IDENTITIES,
                 PUSH_DEVICES,
+                WORKOUTS,
+                PERSONAL_RECORDS,
+                CLASS_TIMELINES,
+                REPLAYS,
             ] {
                 walk!(table, bytes);
             }
@@ -623,6 +637,9 @@ impl AccountDataStore for EmbeddedStore {
                 GROUPS_BY_USER,
                 GROUP_POSTS,
                 POST_COMMENTS,
+                WORKOUTS_BY_TIME,
+                TIMELINE_CLASSES,
+                REPLAYS_BY_USER,
             ] {
                 walk!(table, unit);
             }

@@ -27,10 +27,12 @@ mod outbox;
 mod plans;
 mod push;
 mod refresh_tokens;
+mod replays;
 mod revocations;
 mod saves;
 mod subscriptions;
 mod users;
+mod workouts;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -140,6 +142,21 @@ const NOTIFICATION_SETTINGS: TableDefinition<&str, &str> =
     TableDefinition::new("notification_settings");
 /// Keys `user<sep>day<sep>kind`, values how many pushes of that kind the user got that day.
 const PUSH_COUNTS: TableDefinition<&str, u32> = TableDefinition::new("push_counts");
+/// Keys `user<sep>workout id`, values the workout record.
+const WORKOUTS: TableDefinition<&str, &[u8]> = TableDefinition::new("workouts");
+/// Keys `user<sep>finished_at<sep>workout id`, the time sorting newest first: the history.
+const WORKOUTS_BY_TIME: TableDefinition<&str, ()> = TableDefinition::new("workouts_by_time");
+/// Keys `user<sep>catalog workout id`, values the user's bests on it.
+const PERSONAL_RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("personal_records");
+/// Keys `class<sep>taker<sep>recorded_at`, values a timeline (see `replays`).
+const CLASS_TIMELINES: TableDefinition<&str, &[u8]> = TableDefinition::new("class_timelines");
+/// Keys `user<sep>class`: the classes where the user has a timeline, so erasure finds them.
+const TIMELINE_CLASSES: TableDefinition<&str, ()> =
+    TableDefinition::new("timeline_classes_by_user");
+/// Replay id -> the replay.
+const REPLAYS: TableDefinition<&str, &[u8]> = TableDefinition::new("replays");
+/// Keys `user<sep>replay id`: the replays of a user, so erasure finds them.
+const REPLAYS_BY_USER: TableDefinition<&str, ()> = TableDefinition::new("replays_by_user");
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -229,6 +246,13 @@ impl EmbeddedStore {
             txn.open_table(PUSH_TOKENS)?;
             txn.open_table(NOTIFICATION_SETTINGS)?;
             txn.open_table(PUSH_COUNTS)?;
+            txn.open_table(WORKOUTS)?;
+            txn.open_table(WORKOUTS_BY_TIME)?;
+            txn.open_table(PERSONAL_RECORDS)?;
+            txn.open_table(CLASS_TIMELINES)?;
+            txn.open_table(TIMELINE_CLASSES)?;
+            txn.open_table(REPLAYS)?;
+            txn.open_table(REPLAYS_BY_USER)?;
             txn.commit()?;
             Ok(db)
         })
@@ -310,6 +334,18 @@ fn prefix_range(prefix: &str) -> (String, String) {
         char::from_u32(KEY_SEPARATOR as u32 + 1).unwrap_or('~')
     );
     (start, end)
+}
+
+/// A fixed-width key part that sorts like `value` (the sign bit flipped so negatives come
+/// first).
+pub(super) fn ascending(value: i64) -> String {
+    format!("{:020}", (value as u64) ^ (1 << 63))
+}
+
+/// A fixed-width key part that sorts opposite to `value`, so a forward scan is newest first
+/// and equal times still follow their ids upwards (as the scylla clustering order does).
+pub(super) fn descending(value: i64) -> String {
+    format!("{:020}", !((value as u64) ^ (1 << 63)))
 }
 
 /// A composite key from its parts.

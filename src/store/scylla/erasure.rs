@@ -1,4 +1,6 @@
-//! Erasing an account from the scylla store. The user's own partitions are deleted whole;
+//! Erasing an account from the scylla store. The user's own partitions are deleted whole
+//! (workouts and personal records among them); timelines and replays are found through the
+//! user's indexes of them;
 //! the mirrors of follows and blocks are found from the user's side; likes and group
 //! memberships go through their ports so counts stay right. Tables without a per-user
 //! index (refresh tokens, account tokens, push tokens, posts, orders, quotas, reminders,
@@ -37,7 +39,7 @@ struct SubscriptionRow {
 
 impl ScyllaStore {
     /// Runs one statement with `values` (unprepared: erasure is rare).
-    async fn run(
+    pub(super) async fn run(
         &self,
         cql: &str,
         values: impl scylla::serialize::row::SerializeRow,
@@ -50,7 +52,7 @@ impl ScyllaStore {
     }
 
     /// Every row of `cql` (a whole-table or one-partition select), paged.
-    async fn scan<R>(
+    pub(super) async fn scan<R>(
         &self,
         cql: &str,
         values: impl scylla::serialize::row::SerializeRow,
@@ -578,6 +580,8 @@ impl AccountDataStore for ScyllaStore {
                 self.erase_social(user, u).await?;
                 self.erase_sign_ins(u).await?;
                 self.erase_push(u).await?;
+                self.erase_workouts(u).await?;
+                self.erase_replays(u).await?;
                 self.pseudonymize(u, p).await?;
                 // The account last: a repeat after a failure finds what is left by the id.
                 UserStore::delete_user(self, user).await?;

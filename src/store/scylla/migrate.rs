@@ -153,6 +153,12 @@ pub const MIGRATIONS: &[Migration] = &[
         cql: include_str!("../../../cql/0019_subscription_trial.cql"),
         fill: Some(add_subscription_trial),
     },
+    Migration {
+        version: 20,
+        name: "0020_workouts_replays",
+        cql: include_str!("../../../cql/0020_workouts_replays.cql"),
+        fill: None,
+    },
 ];
 
 /// How long a lock holder may run before its lock expires on its own.

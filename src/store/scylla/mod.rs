@@ -25,10 +25,12 @@ mod outbox;
 mod plans;
 mod push;
 mod refresh_tokens;
+mod replays;
 mod revocations;
 mod saves;
 mod subscriptions;
 mod users;
+mod workouts;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,6 +95,8 @@ pub struct ScyllaStore {
     message_statements: messages::Statements,
     community_statements: community::Statements,
     push_statements: push::Statements,
+    workout_statements: workouts::Statements,
+    replay_statements: replays::Statements,
     ops: OpMetrics,
 }
 
@@ -166,6 +170,8 @@ impl ScyllaStore {
             message_statements: messages::Statements::prepare(&session).await?,
             community_statements: community::Statements::prepare(&session).await?,
             push_statements: push::Statements::prepare(&session).await?,
+            workout_statements: workouts::Statements::prepare(&session).await?,
+            replay_statements: replays::Statements::prepare(&session).await?,
             session: Arc::new(session),
             ops: OpMetrics::new(BACKEND, metrics),
         })

@@ -10,6 +10,7 @@ mod suite;
 mod suite_drops;
 mod suite_messages;
 mod suite_push;
+mod suite_workouts;
 pub mod support;
 
 /// Instantiates each named suite function once per backend.
@@ -111,6 +112,14 @@ conformance!(
     pushes_are_counted_per_user_day_and_kind,
     a_batch_of_pushes_is_counted_as_each_would_be,
     erasing_a_user_removes_their_devices_tokens_settings_and_counts,
+    workout_history_pages_newest_first_then_by_id,
+    recording_a_workout_again_replaces_it,
+    a_personal_record_is_raised_only_by_a_better_value,
+    racing_raises_of_a_personal_record_end_at_the_highest,
+    a_class_keeps_at_most_max_timelines_even_under_concurrent_puts,
+    timelines_read_back_exactly,
+    a_replay_is_created_once_and_finished_exactly_once,
+    erasing_a_user_removes_their_workouts_records_timelines_and_replays,
 );
 
 /// The embedded store also prunes by count; the scylla store keeps what its TTL keeps.

@@ -2116,3 +2116,4 @@ pub async fn blocks_page_by_user_id_and_blockers_are_found_among_candidates(
 pub use super::suite_drops::*;
 pub use super::suite_messages::*;
 pub use super::suite_push::*;
+pub use super::suite_workouts::*;

@@ -1,9 +1,14 @@
 //! `DELETE /v1/me` erases the account: after a member who did a bit of everything deletes
 //! it, a walk over every table of the store finds no row naming them, what others made
-//! stays (their posts, their group, counts without the member's like), and the member's
-//! token is refused, also by a node that starts afterwards. On both backends.
+//! stays (their posts, their group, their workouts and timelines, counts without the
+//! member's like), and the member's token is refused, also by a node that starts
+//! afterwards. On both backends.
 
+use fitpulse_actors::domain::{ClassId, UserId, now_millis};
+use fitpulse_actors::ports::replays::{ReplayRecord, Timeline};
+use fitpulse_actors::ports::workouts::{WorkoutKind, WorkoutRecord};
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 use crate::helpers::{Response, TestApp, scylla_app, spawn_app, unique_email};
 
@@ -75,6 +80,66 @@ async fn ready_export(app: &TestApp, token: &str) -> Value {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     panic!("the export never became ready");
+}
+
+fn parse_user(id: &str) -> UserId {
+    id.parse().expect("a user id")
+}
+
+/// A finished workout of `user` in `class`, their bests, their timeline there and a replay
+/// of it.
+async fn record_workout_history(app: &TestApp, user: UserId, class: ClassId) {
+    let now = now_millis();
+    let workout = WorkoutRecord {
+        id: Uuid::new_v4(),
+        user,
+        kind: WorkoutKind::Live,
+        class_id: Some(class),
+        workout_id: Some("hiit-20".into()),
+        title: "HIIT 20".into(),
+        started_at: now - 1_200_000,
+        finished_at: now,
+        output: Some(180.5),
+        reps: Some(90),
+        rank: Some(2),
+        of: Some(12),
+    };
+    app.stores
+        .workouts
+        .record_workout(&workout)
+        .await
+        .expect("record");
+    app.stores
+        .workouts
+        .raise_personal_record(user, "hiit-20", Some(180.5), Some(90), now)
+        .await
+        .expect("raise");
+    let timeline = Timeline {
+        taker: user,
+        name: "Ada".into(),
+        kind: WorkoutKind::Live,
+        recorded_at: now,
+        output: vec![0.5, 1.25, 2.0],
+    };
+    let kept = app
+        .stores
+        .replays
+        .put_timeline(class, &timeline, 50)
+        .await
+        .expect("put");
+    assert!(kept);
+    let replay = ReplayRecord {
+        id: Uuid::new_v4(),
+        class_id: class,
+        user,
+        created_at: now,
+        finished_at: None,
+    };
+    app.stores
+        .replays
+        .create_replay(&replay)
+        .await
+        .expect("create");
 }
 
 /// Everything erased; answers the member's token for a look at what is refused.
@@ -255,6 +320,12 @@ async fn a_deleted_account_leaves_no_row_naming_it(app: &TestApp) -> String {
     let stranger = app.call("GET", "/v1/me/export", None, None).await;
     assert_eq!(stranger.status, 401);
 
+    // Workouts, bests, timelines and a replay, through the store (no route writes them).
+    let (user, kept_taker) = (parse_user(&gone), parse_user(&other));
+    let class = ClassId::random();
+    record_workout_history(app, user, class).await;
+    record_workout_history(app, kept_taker, class).await;
+
     // Positive control: the walk sees the member before the erasure, once the community
     // events in flight have landed in the feeds.
     let before = settled(app, &gone).await;
@@ -272,6 +343,33 @@ async fn a_deleted_account_leaves_no_row_naming_it(app: &TestApp) -> String {
 
     // What others made stays; the member's part of it goes.
     assert_eq!(likes_of_recipe(app).await, likes_before);
+    let (workouts, replays) = (&app.stores.workouts, &app.stores.replays);
+    assert_eq!(
+        workouts.workouts(user, None, 10).await.expect("read"),
+        vec![]
+    );
+    assert_eq!(workouts.personal_records(user).await.expect("read"), vec![]);
+    assert_eq!(
+        workouts
+            .workouts(kept_taker, None, 10)
+            .await
+            .expect("read")
+            .len(),
+        1
+    );
+    assert_eq!(
+        workouts
+            .personal_records(kept_taker)
+            .await
+            .expect("read")
+            .len(),
+        1
+    );
+    let timelines = replays.timelines(class, 10).await.expect("read");
+    assert_eq!(
+        timelines.iter().map(|t| t.taker).collect::<Vec<_>>(),
+        vec![kept_taker]
+    );
     let listed = call(app, "GET", &posts, None, &other_token).await.json();
     let items = listed["items"].as_array().expect("items");
     assert_eq!(items.len(), 1, "{listed}");

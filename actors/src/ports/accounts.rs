@@ -136,7 +136,7 @@ pub trait AccountDataStore: Send + Sync {
     async fn export_of(&self, user: UserId) -> Result<Option<ExportRecord>, StoreError>;
     /// Erases every row about `user` (profile, sign-ins, tokens, feed, plan, likes, saves,
     /// check-ins, follows, blocks, group memberships, posts and comments, message states,
-    /// reminders, quotas), keeping only what accounting needs (subscriptions and orders),
+    /// reminders, quotas, workouts, personal records, class timelines, replays), keeping only what accounting needs (subscriptions and orders),
     /// moved to `pseudonym`. Repeating it is harmless.
     async fn erase_user(&self, user: UserId, pseudonym: UserId) -> Result<(), StoreError>;
     /// Every row, in every table, whose key or value contains `needle` (and every table

@@ -21,6 +21,7 @@
 //! Services (the rules):
 //! - [`auth`]: accounts, passwords, access and refresh tokens, revocations, login limits.
 //! - [`content`]: the catalog and its read model, plans and shopping lists.
+//! - [`classes`]: live-class reads the routes share (participant counts, roster pages).
 //! - [`community`]: check-ins, follows, blocks, groups, posts, reports and their fan-out.
 //! - [`commerce`]: products, app-store and payment webhooks, subscriptions.
 //! - [`drops`]: limited product drops, their sellers and waiting rooms.
@@ -42,6 +43,7 @@
 pub mod admin;
 pub mod auth;
 pub mod bus;
+pub mod classes;
 pub mod cli;
 pub mod commerce;
 pub mod community;

@@ -213,6 +213,7 @@ pub struct Metrics {
     pub event_delivery_seconds: Histogram,
     pub live_classes_active: IntGauge,
     pub live_participants: IntGauge,
+    live_metrics_rejected_total: IntCounterVec,
     pub broadcast_duration_seconds: Histogram,
     pub outbox_pending: IntGauge,
     pub outbox_dead_total: IntCounter,
@@ -322,6 +323,18 @@ impl Metrics {
             "Participants present in live classes on this node",
         )
         .expect("valid metric definition");
+        let live_metrics_rejected_total = IntCounterVec::new(
+            Opts::new(
+                "fitpulse_live_metrics_rejected_total",
+                "Live metric samples dropped as implausible, by reason",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric definition");
+        // Every reason has a series from the start, so a rate over it is never missing.
+        for reason in fitpulse_actors::live::plausibility::Implausible::ALL {
+            live_metrics_rejected_total.with_label_values(&[reason.as_str()]);
+        }
         let broadcast_duration_seconds = Histogram::with_opts(
             HistogramOpts::new(
                 "fitpulse_broadcast_duration_seconds",
@@ -477,6 +490,7 @@ impl Metrics {
         register(Box::new(event_delivery_seconds.clone()));
         register(Box::new(live_classes_active.clone()));
         register(Box::new(live_participants.clone()));
+        register(Box::new(live_metrics_rejected_total.clone()));
         register(Box::new(broadcast_duration_seconds.clone()));
         register(Box::new(outbox_pending.clone()));
         register(Box::new(outbox_dead_total.clone()));
@@ -509,6 +523,7 @@ impl Metrics {
             event_delivery_seconds,
             live_classes_active,
             live_participants,
+            live_metrics_rejected_total,
             broadcast_duration_seconds,
             outbox_pending,
             outbox_dead_total,
@@ -636,6 +651,12 @@ impl fitpulse_actors::ports::observer::LiveObserver for Metrics {
 
     fn members_completed(&self, members: u64) {
         self.business.members_completed(members);
+    }
+
+    fn metric_rejected(&self, reason: &'static str) {
+        self.live_metrics_rejected_total
+            .with_label_values(&[reason])
+            .inc();
     }
 }
 

@@ -43,6 +43,7 @@ use crate::ws::{Gateway, WsLimits};
 use fitpulse_actors::cluster::Cluster;
 use fitpulse_actors::hub::Hub;
 use fitpulse_actors::live::{Live, LiveConfig, LiveDeps};
+use fitpulse_actors::replay::{ReplayConfig, ReplayDeps, Replays};
 use fitpulse_actors::node::Node;
 use fitpulse_actors::ports::clock::{SharedClock, SystemClock};
 use fitpulse_actors::session::{SessionConfig, SessionDeps};
@@ -184,7 +185,10 @@ impl Application {
         let hub = start_hub(
             &settings, &stores, &metrics, &content, workers, &cluster, &clock,
         );
-        let live = start_live(&settings, &stores, &metrics, &hub, &cluster, &clock);
+        let live = start_live(
+            &settings, &stores, &metrics, &content, &hub, &cluster, &clock,
+        );
+        let replays = start_replays(&settings, &stores, &metrics, &clock);
         let message_stats = StatsRecorder::new(stores.messages.clone(), metrics.clone());
         message_stats.flush_every(Duration::from_millis(settings.messages.stats_flush_ms));
         let messages = Messages::start(
@@ -248,6 +252,7 @@ impl Application {
         let gateway = Gateway {
             hub: hub.clone(),
             live: live.clone(),
+            replays: replays.clone(),
             auth: auth_state.clone(),
             limits: WsLimits::from(&settings.ws),
             metrics: metrics.clone(),
@@ -310,6 +315,7 @@ impl Application {
             socket_cap: web::Data::from(caps.sockets),
             hub: web::Data::new(hub.clone()),
             live: web::Data::new(live.clone()),
+            replays: web::Data::new(replays),
             cluster: web::Data::new(cluster_state),
             live_settings: web::Data::new(settings.live.clone()),
             clock: web::Data::new(clock.clone()),
@@ -361,6 +367,7 @@ impl Application {
                 .app_data(app_data.socket_cap.clone())
                 .app_data(app_data.hub.clone())
                 .app_data(app_data.live.clone())
+                .app_data(app_data.replays.clone())
                 .app_data(app_data.cluster.clone())
                 .app_data(app_data.live_settings.clone())
                 .app_data(app_data.clock.clone())
@@ -540,6 +547,7 @@ struct AppData {
     socket_cap: web::Data<http::address_cap::AddressCap>,
     hub: web::Data<Hub>,
     live: web::Data<Live>,
+    replays: web::Data<Replays>,
     cluster: web::Data<crate::http::cluster::ClusterState>,
     live_settings: web::Data<crate::config::LiveSettings>,
     clock: web::Data<SharedClock>,
@@ -658,19 +666,28 @@ fn start_live(
     settings: &Settings,
     stores: &Stores,
     metrics: &Metrics,
+    content: &Arc<Content>,
     hub: &Hub,
     cluster: &Cluster,
     clock: &SharedClock,
 ) -> Live {
+    let live = &settings.live;
     let config = LiveConfig {
-        waiting_room: Duration::from_secs(settings.live.waiting_room_minutes * 60),
-        leaderboard_size: settings.live.leaderboard_size,
+        waiting_room: Duration::from_secs(live.waiting_room_minutes * 60),
+        leaderboard_size: live.leaderboard_size,
+        roster_page_size: live.roster_page_size,
+        timeline_takers: live.timeline_takers,
+        plausibility: plausibility(settings),
         ..LiveConfig::default()
     };
     Live::start(
         LiveDeps {
             classes: stores.live.clone(),
             users: stores.users.clone(),
+            community: stores.community.clone(),
+            workouts: stores.workouts.clone(),
+            replays: stores.replays.clone(),
+            blocks: Arc::new(crate::content::workout_blocks::CatalogBlocks(content.clone())),
             hub: hub.clone(),
             observer: Arc::new(metrics.clone()),
             config,
@@ -678,6 +695,41 @@ fn start_live(
         },
         cluster.clone(),
     )
+}
+
+/// The plausibility bounds from settings.
+fn plausibility(settings: &Settings) -> fitpulse_actors::live::plausibility::Bounds {
+    let bounds = &settings.live.plausibility;
+    fitpulse_actors::live::plausibility::Bounds {
+        max_output_per_second: bounds.max_output_kj_per_second,
+        max_reps_per_minute: bounds.max_reps_per_minute,
+        heart_rate: (bounds.heart_rate_min, bounds.heart_rate_max),
+        min_window: Duration::from_secs(bounds.min_window_seconds),
+        flag_after: bounds.flag_after,
+    }
+}
+
+/// Starts this node's on-demand replays.
+fn start_replays(
+    settings: &Settings,
+    stores: &Stores,
+    metrics: &Metrics,
+    clock: &SharedClock,
+) -> Replays {
+    Replays::start(ReplayDeps {
+        replays: stores.replays.clone(),
+        workouts: stores.workouts.clone(),
+        classes: stores.live.clone(),
+        users: stores.users.clone(),
+        observer: Arc::new(metrics.clone()),
+        clock: clock.clone(),
+        config: ReplayConfig {
+            leaderboard_size: settings.live.leaderboard_size,
+            bounds: plausibility(settings),
+            timeline_takers: settings.live.timeline_takers,
+            ..ReplayConfig::default()
+        },
+    })
 }
 
 /// Starts the session hub: its shards run beside the HTTP workers.

@@ -11,7 +11,8 @@
 //!   frames out to every attached device, and stops after an idle grace period.
 //! - [`hub`]: shards that find or start sessions, count each user's devices, and decide
 //!   when an idle session stops; REST, sockets and other nodes reach users through it.
-//! - [`live`]: live-class actors, their registry, and [`live::Live`], the way into them.
+//! - [`live`]: live-class actors, their registry, and [`live::Live`], the way into them;
+//!   [`replay`]: on-demand rides of an ended class against the people who took it.
 //! - [`events`] and [`device`]: wire frames, the event kinds the server sends
 //!   ([`events::kinds`]), and what a session needs from a socket.
 //! - [`cluster`]: one holder per session and class, requests to it and frames from it over
@@ -34,6 +35,7 @@ pub mod hub;
 pub mod live;
 pub mod node;
 pub mod ports;
+pub mod replay;
 pub mod session;
 
 /// The short name of an operation's type (`EditPlan`), for span fields.

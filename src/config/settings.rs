@@ -331,6 +331,66 @@ pub struct LiveSettings {
     pub leaderboard_size: usize,
     /// Members who asked for a reminder get a push this many minutes before the start.
     pub reminder_minutes: u64,
+    /// Entries in the roster page each member is sent (`live.roster`).
+    pub roster_page_size: usize,
+    /// Members whose output a class records for on-demand replays, and timelines a class
+    /// keeps in all (live takers and finished replays).
+    pub timeline_takers: usize,
+    /// What a self-reported metric may do; a sample that breaks it is dropped and counted.
+    pub plausibility: PlausibilitySettings,
+}
+
+/// Bounds on self-reported live metrics.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlausibilitySettings {
+    /// Cumulative output may grow at most this fast (kJ per second; 1 kJ/s is 1,000 W).
+    pub max_output_kj_per_second: f64,
+    /// Cumulative reps may grow at most this fast.
+    pub max_reps_per_minute: u32,
+    /// Heart rate (bpm) outside this range is dropped.
+    pub heart_rate_min: u32,
+    pub heart_rate_max: u32,
+    /// Growth is judged over at least this many seconds (apps report in bursts).
+    pub min_window_seconds: u64,
+    /// Rejections after which a participant is off the public board.
+    pub flag_after: u32,
+}
+
+impl PlausibilitySettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.max_output_kj_per_second > 0.0 && self.max_output_kj_per_second <= 100.0) {
+            return Err(ConfigError::invalid(
+                "live.plausibility.max_output_kj_per_second",
+                "must be above 0 and at most 100",
+            ));
+        }
+        if !(1..=10_000).contains(&self.max_reps_per_minute) {
+            return Err(ConfigError::invalid(
+                "live.plausibility.max_reps_per_minute",
+                "must be 1 to 10000",
+            ));
+        }
+        if self.heart_rate_min >= self.heart_rate_max || self.heart_rate_max > 300 {
+            return Err(ConfigError::invalid(
+                "live.plausibility.heart_rate_max",
+                "must be above heart_rate_min and at most 300",
+            ));
+        }
+        if !(1..=600).contains(&self.min_window_seconds) {
+            return Err(ConfigError::invalid(
+                "live.plausibility.min_window_seconds",
+                "must be 1 to 600",
+            ));
+        }
+        if self.flag_after == 0 {
+            return Err(ConfigError::invalid(
+                "live.plausibility.flag_after",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Product drops: how nodes lease stock and take over stalled orders.
@@ -620,6 +680,16 @@ impl Default for Settings {
                 waiting_room_minutes: 10,
                 leaderboard_size: 10,
                 reminder_minutes: 10,
+                roster_page_size: 20,
+                timeline_takers: 500,
+                plausibility: PlausibilitySettings {
+                    max_output_kj_per_second: 2.5,
+                    max_reps_per_minute: 120,
+                    heart_rate_min: 30,
+                    heart_rate_max: 230,
+                    min_window_seconds: 10,
+                    flag_after: 3,
+                },
             },
             content: ContentSettings {
                 seed_demo: true,
@@ -884,6 +954,19 @@ impl Settings {
                 "must be 1 to 100",
             ));
         }
+        if !(1..=200).contains(&self.live.roster_page_size) {
+            return Err(ConfigError::invalid(
+                "live.roster_page_size",
+                "must be 1 to 200",
+            ));
+        }
+        if !(1..=10_000).contains(&self.live.timeline_takers) {
+            return Err(ConfigError::invalid(
+                "live.timeline_takers",
+                "must be 1 to 10000",
+            ));
+        }
+        self.live.plausibility.validate()?;
         if self.content.max_age_seconds > 86_400 {
             return Err(ConfigError::invalid(
                 "content.max_age_seconds",

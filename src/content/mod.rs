@@ -18,6 +18,7 @@ pub mod sync;
 pub mod units;
 pub mod views;
 pub mod vocabulary;
+pub mod workout_blocks;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};

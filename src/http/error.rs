@@ -65,6 +65,10 @@ pub enum ErrorCode {
     ClassNotOpen,
     ClassOver,
     ClassNotLive,
+    ImplausibleMetric,
+    NoTimeline,
+    ClockStopped,
+    ClassNotEnded,
     NotJoined,
     UnknownParticipant,
 }
@@ -119,6 +123,10 @@ impl ErrorCode {
             ClassNotOpen =>         ("class_not_open",         S::CONFLICT,               "the class is not open yet"),
             ClassOver =>            ("class_over",             S::CONFLICT,               "the class is over"),
             ClassNotLive =>         ("class_not_live",         S::CONFLICT,               "the class is not live"),
+            ImplausibleMetric =>    ("implausible_metric",     S::UNPROCESSABLE_ENTITY,   "the metric is implausible and was not counted"),
+            NoTimeline =>           ("no_timeline",            S::CONFLICT,               "the class has no workout, so no intervals"),
+            ClockStopped =>         ("clock_stopped",          S::CONFLICT,               "the class clock is not running"),
+            ClassNotEnded =>        ("class_not_ended",        S::CONFLICT,               "the class has not ended"),
             NotJoined =>            ("not_joined",             S::CONFLICT,               "join the class first"),
             UnknownParticipant =>   ("unknown_participant",    S::NOT_FOUND,              "that participant is not in the class"),
         }
@@ -331,9 +339,39 @@ impl From<&fitpulse_actors::live::LiveError> for ErrorCode {
             LiveError::NotCoach => ErrorCode::Forbidden,
             LiveError::NotJoined => ErrorCode::NotJoined,
             LiveError::NotLive => ErrorCode::ClassNotLive,
+            LiveError::Implausible(_) => ErrorCode::ImplausibleMetric,
+            LiveError::NoTimeline => ErrorCode::NoTimeline,
+            LiveError::ClockStopped => ErrorCode::ClockStopped,
             LiveError::RateLimited => ErrorCode::RateLimited,
             LiveError::UnknownParticipant => ErrorCode::UnknownParticipant,
             LiveError::Unavailable => ErrorCode::Unavailable,
+        }
+    }
+}
+
+impl From<&fitpulse_actors::replay::ReplayError> for ErrorCode {
+    fn from(err: &fitpulse_actors::replay::ReplayError) -> Self {
+        use fitpulse_actors::replay::ReplayError;
+        match err {
+            ReplayError::ClassNotFound => ErrorCode::ClassNotFound,
+            ReplayError::ClassNotEnded => ErrorCode::ClassNotEnded,
+            ReplayError::PremiumRequired => ErrorCode::PremiumRequired,
+            ReplayError::NotFound => ErrorCode::NotFound,
+            ReplayError::Finished => ErrorCode::Conflict,
+            ReplayError::BadOffset(_) => ErrorCode::InvalidFrame,
+            ReplayError::Implausible(_) => ErrorCode::ImplausibleMetric,
+            ReplayError::RateLimited => ErrorCode::RateLimited,
+            ReplayError::Unavailable | ReplayError::NotLoaded => ErrorCode::Unavailable,
+        }
+    }
+}
+
+impl From<fitpulse_actors::replay::ReplayError> for ApiError {
+    fn from(err: fitpulse_actors::replay::ReplayError) -> Self {
+        let code = ErrorCode::from(&err);
+        ApiError {
+            retry_after_seconds: (code == ErrorCode::Unavailable).then_some(1),
+            ..ApiError::new(code).with_message(err.to_string())
         }
     }
 }

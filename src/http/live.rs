@@ -35,6 +35,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/live/classes/{id}").get(get_one))
         .service(web::resource("/v1/live/classes/{id}/status").get(status_one))
         .service(web::resource("/v1/live/classes/{id}/results").get(results))
+        .service(web::resource("/v1/live/classes/{id}/roster").get(roster))
+        .service(web::resource("/v1/live/classes/{id}/replays").post(start_replay))
         .service(web::resource("/v1/live/classes/{id}/{action:start|end|cancel}").post(transition))
         .service(
             web::resource("/v1/live/classes/{id}/reminder")
@@ -68,6 +70,14 @@ pub fn contracts(c: &mut Contracts) {
         .ok::<ClassResults>()
         .bearer(member)
         .errors(&[400, 404, 409]);
+    c.get("/v1/live/classes/{id}/roster")
+        .ok::<RosterView>()
+        .bearer(member)
+        .errors(&[400, 404]);
+    c.post("/v1/live/classes/{id}/replays")
+        .created::<ReplayView>()
+        .bearer(member)
+        .errors(&[400, 403, 404, 409]);
     c.put("/v1/live/classes/{id}/reminder")
         .empty(204)
         .bearer(member)
@@ -96,7 +106,8 @@ struct ClassView<'a> {
     state: &'static str,
     started_at: Option<String>,
     ended_at: Option<String>,
-    /// Participants on this node.
+    /// Members in the class now (the coach is not counted), whichever node answers; once
+    /// it ended, everyone who took part, as its results say.
     participants: usize,
 }
 
@@ -109,6 +120,40 @@ struct ClassStatus {
     scheduled_at: String,
     started_at: Option<String>,
     participants: usize,
+}
+
+/// A page of who is in the class, as the caller sees it.
+#[derive(Serialize, JsonSchema)]
+struct RosterView {
+    /// Members in the class now (everyone who took part, once it ended).
+    participants: usize,
+    /// How many of them the caller follows.
+    following_here: usize,
+    /// People the caller follows first, then everyone else by when they joined; people
+    /// blocked either way are left out.
+    items: Vec<fitpulse_actors::events::data::live::RosterEntry>,
+    next_cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RosterQuery {
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+/// An on-demand replay as it starts: ride it with `live.replay.metric` frames.
+#[derive(Serialize, JsonSchema)]
+struct ReplayView {
+    replay_id: String,
+    class_id: String,
+    title: String,
+    workout_id: Option<String>,
+    /// The class's length: offsets go from 0 to this.
+    duration_seconds: u32,
+    /// Recorded rides the member races (live takers and earlier replays).
+    takers: usize,
+    created_at: String,
 }
 
 /// Every class live now or starting within a day.
@@ -208,6 +253,7 @@ async fn schedule(
     let body = body.into_inner();
     let title = bounded_text("title", &body.title, 120)?;
     if let Some(workout) = &body.workout_id {
+        // A workout the catalog does not have (yet) gives the class no intervals.
         ItemRef::parse("workout", workout).map_err(|e| ApiError::invalid_field("workout_id", e))?;
     }
     let now = clock.now();
@@ -265,13 +311,26 @@ async fn window(
     now: UnixMillis,
     ahead: i64,
     over: bool,
+    waiting_room: i64,
 ) -> Result<(Vec<LiveClassRecord>, HashMap<ClassId, usize>), ApiError> {
     let mut classes = stores
         .live
         .classes_between(now - LIST_BACK_MS, now + ahead)
         .await?;
     classes.retain(|c| over || matches!(c.state, ClassState::Scheduled | ClassState::Live));
-    Ok((classes, live.counts().await))
+    let counts = counts_of(stores, live, &classes, now, waiting_room).await?;
+    Ok((classes, counts))
+}
+
+/// Members per class, cluster-wide (see `crate::classes`).
+async fn counts_of(
+    stores: &Stores,
+    live: &Live,
+    classes: &[LiveClassRecord],
+    now: UnixMillis,
+    waiting_room: i64,
+) -> Result<HashMap<ClassId, usize>, ApiError> {
+    Ok(crate::classes::participant_counts(stores, live, classes, now, waiting_room).await?)
 }
 
 async fn list(
@@ -282,7 +341,15 @@ async fn list(
     settings: web::Data<LiveSettings>,
     clock: web::Data<SharedClock>,
 ) -> Result<HttpResponse, ApiError> {
-    let (classes, counts) = window(&stores, &live, clock.now(), LIST_AHEAD_MS, query.all).await?;
+    let (classes, counts) = window(
+        &stores,
+        &live,
+        clock.now(),
+        LIST_AHEAD_MS,
+        query.all,
+        waiting_room_ms(&settings),
+    )
+    .await?;
     let items = classes
         .iter()
         .map(|c| class_view(c, &settings, clock.now(), &counts))
@@ -299,12 +366,9 @@ async fn get_one(
     clock: web::Data<SharedClock>,
 ) -> Result<HttpResponse, ApiError> {
     let class = load(&stores, parse_id(&path)?).await?;
-    Ok(HttpResponse::Ok().json(class_view(
-        &class,
-        &settings,
-        clock.now(),
-        &live.counts().await,
-    )))
+    let now = clock.now();
+    let counts = counts_of(&stores, &live, std::slice::from_ref(&class), now, waiting_room_ms(&settings)).await?;
+    Ok(HttpResponse::Ok().json(class_view(&class, &settings, now, &counts)))
 }
 
 /// Every class live now or starting within a day: public, cacheable.
@@ -315,7 +379,15 @@ async fn status_all(
     settings: web::Data<LiveSettings>,
     clock: web::Data<SharedClock>,
 ) -> Result<HttpResponse, ApiError> {
-    let (classes, counts) = window(&stores, &live, clock.now(), STATUS_AHEAD_MS, false).await?;
+    let (classes, counts) = window(
+        &stores,
+        &live,
+        clock.now(),
+        STATUS_AHEAD_MS,
+        false,
+        waiting_room_ms(&settings),
+    )
+    .await?;
     let items = classes
         .iter()
         .map(|c| status_view(c, &settings, clock.now(), &counts))
@@ -332,10 +404,9 @@ async fn status_one(
     clock: web::Data<SharedClock>,
 ) -> Result<HttpResponse, ApiError> {
     let class = load(&stores, parse_id(&path)?).await?;
-    Ok(cacheable(
-        &req,
-        &status_view(&class, &settings, clock.now(), &live.counts().await),
-    ))
+    let now = clock.now();
+    let counts = counts_of(&stores, &live, std::slice::from_ref(&class), now, waiting_room_ms(&settings)).await?;
+    Ok(cacheable(&req, &status_view(&class, &settings, now, &counts)))
 }
 
 async fn results(
@@ -405,12 +476,86 @@ async fn transition(
         tracing::warn!(class_id = %id, error = %err, "cannot tell the running class it changed");
     }
     tracing::info!(class_id = %id, state = to.as_str(), "class state changed");
-    Ok(HttpResponse::Ok().json(class_view(
-        &updated,
-        &settings,
-        clock.now(),
-        &live.counts().await,
-    )))
+    let now = clock.now();
+    let counts = counts_of(&stores, &live, std::slice::from_ref(&updated), now, waiting_room_ms(&settings)).await?;
+    Ok(HttpResponse::Ok().json(class_view(&updated, &settings, now, &counts)))
+}
+
+impl From<crate::classes::RosterError> for ApiError {
+    fn from(err: crate::classes::RosterError) -> Self {
+        match err {
+            crate::classes::RosterError::Store(err) => err.into(),
+            crate::classes::RosterError::Live(err) => {
+                ApiError::new(ErrorCode::from(&err)).with_message(err.to_string())
+            }
+        }
+    }
+}
+
+/// Roster pages are this long unless the caller asks for fewer or more.
+const ROSTER_LIMIT: usize = 50;
+const MAX_ROSTER_LIMIT: usize = 200;
+
+async fn roster(
+    caller: AuthUser,
+    path: web::Path<String>,
+    query: web::Query<RosterQuery>,
+    stores: web::Data<Stores>,
+    live: web::Data<Live>,
+) -> Result<HttpResponse, ApiError> {
+    let viewer = caller.user_id()?;
+    let id = parse_id(&path)?;
+    let query = query.into_inner();
+    let limit = query.limit.unwrap_or(ROSTER_LIMIT);
+    if !(1..=MAX_ROSTER_LIMIT).contains(&limit) {
+        return Err(ApiError::new(ErrorCode::InvalidQuery).with_message("`limit` is 1 to 200"));
+    }
+    if let Some(cursor) = &query.cursor
+        && !fitpulse_actors::live::roster_cursor_ok(cursor)
+    {
+        return Err(ApiError::new(ErrorCode::InvalidQuery)
+            .with_message("`cursor` is a `next_cursor` from an earlier page"));
+    }
+    let class = load(&stores, id).await?;
+    let page = crate::classes::roster(&stores, &live, &class, viewer, query.cursor, limit).await?;
+    Ok(HttpResponse::Ok().json(RosterView {
+        participants: page.participants,
+        following_here: page.following_here,
+        items: page
+            .entries
+            .into_iter()
+            .map(|e| fitpulse_actors::events::data::live::RosterEntry {
+                user_id: e.user_id,
+                name: e.name,
+                avatar_url: e.avatar_url,
+                following: e.following,
+                flagged: e.flagged,
+            })
+            .collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Starts an on-demand replay of an ended class for the caller.
+async fn start_replay(
+    caller: AuthUser,
+    path: web::Path<String>,
+    stores: web::Data<Stores>,
+    replays: web::Data<fitpulse_actors::replay::Replays>,
+) -> Result<HttpResponse, ApiError> {
+    let user = caller.user_id()?;
+    let id = parse_id(&path)?;
+    let premium = super::catalog::premium_access(Some(&caller), &stores).await?;
+    let started = replays.create(user, id, premium).await?;
+    Ok(HttpResponse::Created().json(ReplayView {
+        replay_id: started.record.id.to_string(),
+        class_id: started.class.id.to_string(),
+        title: started.class.title,
+        workout_id: started.class.workout_id,
+        duration_seconds: started.class.duration_minutes * 60,
+        takers: started.takers,
+        created_at: rfc3339(started.record.created_at),
+    }))
 }
 
 async fn remind(

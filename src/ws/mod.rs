@@ -62,6 +62,7 @@ impl From<&WsSettings> for WsLimits {
 pub struct Gateway {
     pub hub: Hub,
     pub live: Live,
+    pub replays: fitpulse_actors::replay::Replays,
     pub auth: Arc<Auth>,
     pub limits: WsLimits,
     pub metrics: Metrics,

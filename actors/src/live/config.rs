@@ -3,9 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::plausibility::Bounds;
+use crate::events::data::live::IntervalPreview;
 use crate::hub::Hub;
+use crate::ports::community::CommunityStore;
 use crate::ports::observer::LiveObserver;
+use crate::ports::replays::ReplayStore;
 use crate::ports::store::{LiveClassStore, UserStore};
+use crate::ports::workouts::WorkoutStore;
 
 #[derive(Debug, Clone)]
 pub struct LiveConfig {
@@ -24,6 +29,14 @@ pub struct LiveConfig {
     /// Per participant: at most one metric per this interval, one high-five per that.
     pub metric_interval: Duration,
     pub high_five_interval: Duration,
+    /// Entries in a member's `live.roster` page.
+    pub roster_page_size: usize,
+    /// Follows and blocks read per member at most.
+    pub social_limit: usize,
+    /// Members whose output timeline a class records for on-demand replays, and how many
+    /// timelines a class keeps in all.
+    pub timeline_takers: usize,
+    pub plausibility: Bounds,
 }
 
 impl Default for LiveConfig {
@@ -37,6 +50,10 @@ impl Default for LiveConfig {
             countdown_interval: Duration::from_secs(10),
             metric_interval: Duration::from_millis(250),
             high_five_interval: Duration::from_secs(2),
+            roster_page_size: 20,
+            social_limit: 5_000,
+            timeline_takers: 500,
+            plausibility: Bounds::default(),
         }
     }
 }
@@ -45,10 +62,25 @@ impl Default for LiveConfig {
 pub struct LiveDeps {
     pub classes: Arc<dyn LiveClassStore>,
     pub users: Arc<dyn UserStore>,
+    /// Follows and blocks, for rosters and the following board.
+    pub community: Arc<dyn CommunityStore>,
+    /// Workout history and personal records.
+    pub workouts: Arc<dyn WorkoutStore>,
+    /// Timelines for on-demand replays.
+    pub replays: Arc<dyn ReplayStore>,
+    /// A class's intervals, from its workout.
+    pub blocks: Arc<dyn WorkoutBlocks>,
     /// For `live.started` and friends to reminded users who have not joined.
     pub hub: Hub,
     pub observer: Arc<dyn LiveObserver>,
     pub config: LiveConfig,
     /// Business time: event times, phases, daily caps.
     pub clock: crate::ports::clock::SharedClock,
+}
+
+/// The blocks of a catalog workout as a class's intervals (the catalog lives in the
+/// server crate).
+pub trait WorkoutBlocks: Send + Sync {
+    /// `None` for an unknown workout.
+    fn blocks(&self, workout_id: &str) -> Option<Vec<IntervalPreview>>;
 }

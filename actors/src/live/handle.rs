@@ -8,10 +8,13 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
-use super::messages::{ClassPush, HighFive, JoinClass, LeaveClass, ReportMetric, SendCue};
+use super::messages::{
+    ChooseView, ClassPush, CountParticipants, HighFive, IntervalAck, IntervalAction,
+    IntervalControl, JoinClass, LeaveClass, ReportMetric, RosterAnswer, RosterPage, SendCue,
+};
 use super::ops::{self, ClassOp, ClassOperation, RemoteLeave};
 use super::registry::{self, Adopt, Counts, ForClass, Leave, LiveRegistry, ReleaseAll, Running};
-use super::{JoinAck, LiveClass, LiveDeps, LiveError, Sample};
+use super::{JoinAck, LiveClass, LiveDeps, LiveError, Sample, View};
 use crate::cluster::{Cluster, Routed, Target};
 use crate::device::{DeviceHandle, DeviceKey};
 use crate::domain::{ClassId, LiveClassRecord, UserId};
@@ -109,6 +112,7 @@ impl Live {
         device: DeviceHandle,
         since: Option<u64>,
         premium_allowed: bool,
+        view: View,
     ) -> Result<JoinAck, LiveError> {
         let key = device.key;
         let devices = self.cluster.devices();
@@ -120,6 +124,7 @@ impl Live {
             device,
             since,
             premium_allowed,
+            view,
         };
         let start = self.cluster.starts_without_asking();
         let join = match self.registry.send(ForClass { op: join, start }).await {
@@ -133,6 +138,7 @@ impl Live {
             user,
             since,
             premium_allowed,
+            view,
         };
         let routed = self
             .cluster
@@ -262,6 +268,55 @@ impl Live {
             drop(hold);
         });
         futures_util::future::join_all(handovers).await;
+    }
+
+    /// Members in the class now, wherever it runs (0 when it does not run).
+    pub async fn participants(&self, class: ClassId) -> usize {
+        self.call(CountParticipants { class }).await.unwrap_or(0)
+    }
+
+    /// A page of the class's roster as `viewer` sees it.
+    pub async fn roster(
+        &self,
+        class: ClassId,
+        viewer: UserId,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<RosterAnswer, LiveError> {
+        self.call(RosterPage {
+            class,
+            viewer,
+            cursor,
+            limit,
+        })
+        .await
+    }
+
+    /// The member watches another leaderboard view.
+    pub async fn choose_view(
+        &self,
+        class: ClassId,
+        user: UserId,
+        view: View,
+    ) -> Result<(), LiveError> {
+        self.call(ChooseView { class, user, view }).await
+    }
+
+    /// The coach starts, skips or extends the class's current interval.
+    pub async fn interval(
+        &self,
+        class: ClassId,
+        by: UserId,
+        admin: bool,
+        action: IntervalAction,
+    ) -> Result<IntervalAck, LiveError> {
+        self.call(IntervalControl {
+            class,
+            by,
+            admin,
+            action,
+        })
+        .await
     }
 
     /// Participants per running class on this node.

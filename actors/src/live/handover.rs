@@ -11,6 +11,8 @@ use actix::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::intervals::ClassClock;
+use super::plausibility::{Baseline, Implausible};
 use super::{LiveClass, LiveDeps, Participant, Sample, messages::ClassStatus};
 use crate::device::{CloseDevice, close};
 use crate::domain::{LiveClassRecord, UserId};
@@ -24,6 +26,9 @@ pub struct ClassHandover {
     pub recent: Vec<HandoverEvent>,
     pub participants: Vec<HandoverParticipant>,
     pub next_order: u64,
+    /// The class clock, where it stands.
+    #[serde(default)]
+    pub clock: ClassClock,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,6 +45,15 @@ pub struct HandoverParticipant {
     pub name: String,
     pub sample: Sample,
     pub order: u64,
+    #[serde(default)]
+    pub coach: bool,
+    #[serde(default)]
+    pub rejected: u32,
+    /// Off the public board, with the reason.
+    #[serde(default)]
+    pub flagged: Option<String>,
+    #[serde(default)]
+    pub timeline: Option<Vec<f32>>,
 }
 
 /// A class event kind from a handover; anything else is dropped.
@@ -70,9 +84,14 @@ impl LiveClass {
                     name: p.name.clone(),
                     sample: p.sample,
                     order: p.order,
+                    coach: p.coach,
+                    rejected: p.rejected,
+                    flagged: p.flagged.map(str::to_owned),
+                    timeline: p.timeline.clone(),
                 })
                 .collect(),
             next_order: self.next_order,
+            clock: self.clock.clone(),
         }
     }
 
@@ -90,22 +109,35 @@ impl LiveClass {
             .into_iter()
             .filter_map(|e| Some((e.seq, class_kind(&e.kind)?, e.data, Frame::from(e.frame))))
             .collect();
+        class.clock = handover.clock;
+        let now = class.deps.clock.now();
         class.participants = handover
             .participants
             .into_iter()
             .map(|p| {
-                let participant = Participant {
-                    name: p.name,
-                    devices: Vec::new(),
-                    sample: p.sample,
-                    order: p.order,
-                    last_metric: None,
-                    last_high_five: None,
-                    rank: None,
+                let mut participant = Participant::new(p.order, p.coach, now);
+                participant.name = p.name;
+                participant.sample = p.sample;
+                // Growth is judged from what the member had here.
+                participant.baseline = Baseline {
+                    output: p.sample.output.unwrap_or(0.0),
+                    reps: p.sample.reps.unwrap_or(0),
+                    at: now,
                 };
+                participant.rejected = p.rejected;
+                participant.flagged = p
+                    .flagged
+                    .and_then(|f| Implausible::ALL.into_iter().find(|i| i.as_str() == f))
+                    .map(Implausible::as_str);
+                participant.timeline = p.timeline;
                 (p.user, participant)
             })
             .collect::<HashMap<_, _>>();
+        class.recording = class
+            .participants
+            .values()
+            .filter(|p| p.timeline.is_some())
+            .count();
         class.leaderboard_dirty = true;
         class
     }

@@ -8,35 +8,50 @@
 //! counts, the top-N leaderboard and each participant's own rank are pushed at most once
 //! per `push_interval`, and only when they changed. When the class ends, its results are
 //! persisted before `live.ended` goes out.
+//!
+//! The coach runs the class: they get its frames but are never a participant (not counted,
+//! ranked or listed). Around that core: the roster with people each member follows
+//! (`roster`), leaderboard views (`board`), the class clock of a workout's intervals
+//! (`intervals`, `class_clock`), the plausibility check on metrics (`plausibility`), and
+//! what the class leaves behind: workout history, personal records and the timelines that
+//! on-demand replays race against (`records`).
 
+pub mod board;
+mod class_clock;
 mod config;
 mod handle;
 mod handover;
+pub mod intervals;
 pub mod leaderboard;
 mod messages;
 pub mod ops;
+pub mod plausibility;
+pub mod records;
 mod registry;
+mod roster;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
 use serde_json::Value;
 
-pub use config::{LiveConfig, LiveDeps};
+pub use config::{LiveConfig, LiveDeps, WorkoutBlocks};
 pub use handle::Live;
 pub use handover::ClassHandover;
 pub use leaderboard::{Entry, Sample};
-pub use messages::{ClassPush, HighFive, JoinAck, JoinClass, ReportMetric, SendCue};
+pub use messages::{
+    ChooseView, ClassPush, CountParticipants, HighFive, IntervalAck, IntervalAction,
+    IntervalControl, JoinAck, JoinClass, ReportMetric, RosterAnswer, RosterPage, SendCue,
+};
 pub use registry::LiveRegistry;
 
 use crate::device::{CloseDevice, Deliver, DeviceHandle, close};
 use crate::domain::{ClassPhase, LiveClassRecord, UserId};
 use crate::events::data::EventData;
-use crate::events::data::live::{
-    ClassSummary, LiveCountdown, LiveLeaderboard, LivePresence, LiveRank,
-};
+use crate::events::data::live::{ClassSummary, LiveCountdown, LivePresence};
+use crate::ports::workouts::PersonalRecord;
 use crate::events::{EventKind, Frame, class_event_frame};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
@@ -61,21 +76,104 @@ pub enum LiveError {
     UnknownParticipant,
     #[error("the class is not available; try again")]
     Unavailable,
+    #[error("the metric is implausible ({0}); it was not counted")]
+    Implausible(String),
+    #[error("the class has no workout, so no intervals")]
+    NoTimeline,
+    #[error("the class clock is not running (start it first, or its last interval is over)")]
+    ClockStopped,
+}
+
+/// Whether `raw` is a roster cursor (a `next_cursor` of an earlier page).
+pub fn roster_cursor_ok(raw: &str) -> bool {
+    roster::RosterCursor::parse(raw).is_some()
+}
+
+/// Which leaderboard a participant watches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum View {
+    /// Everyone in the class.
+    #[default]
+    All,
+    /// The member and the people they follow.
+    Following,
+}
+
+impl View {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            View::All => "all",
+            View::Following => "following",
+        }
+    }
 }
 
 struct Participant {
     name: String,
+    /// The class's coach: gets the class's frames, is never counted, ranked or listed.
+    coach: bool,
     devices: Vec<DeviceHandle>,
     sample: Sample,
     order: u64,
     last_metric: Option<Instant>,
     last_high_five: Option<Instant>,
+    /// Name, follows, blocks and bests were read from the store (once per run here).
+    loaded: bool,
+    view: View,
     rank: Option<usize>,
+    /// Hashes of the last rank, leaderboard (following view) and roster frames sent.
+    sent_rank: u64,
+    sent_board: u64,
+    sent_roster: u64,
+    /// Whom the participant follows and whom they blocked (bounded when read).
+    following: HashSet<UserId>,
+    blocked: HashSet<UserId>,
+    baseline: plausibility::Baseline,
+    rejected: u32,
+    /// Off the public board, with the last rejection's reason.
+    flagged: Option<&'static str>,
+    /// The participant's bests on the class's workout, and which were beaten (told once).
+    best: Option<PersonalRecord>,
+    beaten: (bool, bool),
+    /// Cumulative output per second of the class, for on-demand replays (bounded takers).
+    timeline: Option<Vec<f32>>,
 }
 
 impl Participant {
+    fn new(order: u64, coach: bool, at: crate::domain::UnixMillis) -> Participant {
+        Participant {
+            name: "Participant".into(),
+            coach,
+            devices: Vec::new(),
+            sample: Sample::default(),
+            order,
+            last_metric: None,
+            last_high_five: None,
+            loaded: false,
+            view: View::All,
+            rank: None,
+            sent_rank: 0,
+            sent_board: 0,
+            sent_roster: 0,
+            following: HashSet::new(),
+            blocked: HashSet::new(),
+            baseline: plausibility::Baseline::start(at),
+            rejected: 0,
+            flagged: None,
+            best: None,
+            beaten: (false, false),
+            timeline: None,
+        }
+    }
+
     fn present(&self) -> bool {
         !self.devices.is_empty()
+    }
+
+    /// A member who counts: present and not the coach.
+    fn counted(&self) -> bool {
+        !self.coach && self.present()
     }
 }
 
@@ -90,8 +188,16 @@ pub struct LiveClass {
     next_order: u64,
     presence_dirty: bool,
     leaderboard_dirty: bool,
+    roster_dirty: bool,
     last_top: Vec<Entry>,
-    present: usize,
+    /// Members present now (the coach is not counted), by join order.
+    present_order: BTreeMap<u64, UserId>,
+    /// Who follows whom among participants: followee -> followers.
+    followers: HashMap<UserId, HashSet<UserId>>,
+    clock: intervals::ClassClock,
+    clock_timer: Option<SpawnHandle>,
+    /// Participants with a timeline being recorded.
+    recording: usize,
 }
 
 impl LiveClass {
@@ -100,6 +206,11 @@ impl LiveClass {
         deps: Arc<LiveDeps>,
         registry: Recipient<messages::ClassStatus>,
     ) -> Self {
+        let timeline = record
+            .workout_id
+            .as_deref()
+            .and_then(|w| deps.blocks.blocks(w))
+            .unwrap_or_default();
         LiveClass {
             record,
             deps,
@@ -110,9 +221,24 @@ impl LiveClass {
             next_order: 0,
             presence_dirty: false,
             leaderboard_dirty: false,
+            roster_dirty: false,
             last_top: Vec::new(),
-            present: 0,
+            present_order: BTreeMap::new(),
+            followers: HashMap::new(),
+            clock: intervals::ClassClock::new(timeline),
+            clock_timer: None,
+            recording: 0,
         }
+    }
+
+    /// Members present now.
+    fn present(&self) -> usize {
+        self.present_order.len()
+    }
+
+    /// Members who took part in this run (the coach is not one).
+    fn took_part(&self) -> usize {
+        self.participants.values().filter(|p| !p.coach).count()
     }
 
     fn phase(&self) -> ClassPhase {
@@ -124,9 +250,22 @@ impl LiveClass {
 
     /// Hands `frame` to every present participant's sockets; closes sockets that lag.
     fn broadcast(&mut self, frame: &Frame, family: &'static str) {
+        self.broadcast_to(frame, family, |_| true);
+    }
+
+    /// Hands `frame` to the sockets of the participants `to` picks.
+    fn broadcast_to(
+        &mut self,
+        frame: &Frame,
+        family: &'static str,
+        to: impl Fn(&Participant) -> bool,
+    ) {
         let started = Instant::now();
         let mut left = Vec::new();
         for (user, participant) in self.participants.iter_mut() {
+            if !to(participant) {
+                continue;
+            }
             let had = participant.present();
             participant
                 .devices
@@ -135,8 +274,8 @@ impl LiveClass {
                 left.push(*user);
             }
         }
-        for _ in left {
-            self.participant_left();
+        for user in left {
+            self.participant_left(user);
         }
         self.deps.observer.broadcast(started.elapsed());
     }
@@ -151,13 +290,34 @@ impl LiveClass {
             emptied = had && !participant.present();
         }
         if emptied {
-            self.participant_left();
+            self.participant_left(user);
         }
     }
 
-    fn participant_left(&mut self) {
-        self.present = self.present.saturating_sub(1);
+    /// The participant's first socket arrived (again).
+    fn participant_arrived(&mut self, user: UserId) {
+        let Some(p) = self.participants.get(&user) else {
+            return;
+        };
+        if p.coach {
+            return;
+        }
+        self.present_order.insert(p.order, user);
         self.presence_dirty = true;
+        self.roster_dirty = true;
+        self.deps.observer.participants_changed(1);
+    }
+
+    /// The participant's last socket left.
+    fn participant_left(&mut self, user: UserId) {
+        let Some(p) = self.participants.get(&user) else {
+            return;
+        };
+        if p.coach || self.present_order.remove(&p.order).is_none() {
+            return;
+        }
+        self.presence_dirty = true;
+        self.roster_dirty = true;
         self.deps.observer.participants_changed(-1);
     }
 
@@ -194,10 +354,13 @@ impl LiveClass {
         }
     }
 
+    /// The public board: members with a metric, best first; the coach and flagged
+    /// participants are not on it.
     fn ranked(&self) -> Vec<Entry> {
         leaderboard::rank(
             self.participants
                 .iter()
+                .filter(|(_, p)| !p.coach && p.flagged.is_none())
                 .map(|(user, p)| leaderboard::Ranked {
                     user: *user,
                     name: &p.name,
@@ -208,61 +371,29 @@ impl LiveClass {
         )
     }
 
-    /// Presence, leaderboard and personal ranks, each only when changed.
+    /// Presence, rosters, the leaderboard and personal ranks, each only when changed.
     fn push_changes(&mut self) {
-        let class_id = self.record.id.to_string();
         if self.presence_dirty {
             self.presence_dirty = false;
             let frame = LivePresence {
-                class_id: class_id.clone(),
-                participants: self.present,
+                class_id: self.record.id.to_string(),
+                participants: self.present(),
             }
             .notice(self.deps.clock.now());
             self.broadcast(&frame, "live");
             self.registry.do_send(messages::ClassStatus {
                 class: self.record.id,
                 stopped: false,
-                participants: self.present,
+                participants: self.present(),
             });
         }
-        if !self.leaderboard_dirty {
-            return;
+        if self.roster_dirty {
+            self.roster_dirty = false;
+            self.push_rosters();
         }
-        self.leaderboard_dirty = false;
-        let ranked = self.ranked();
-        let of = ranked.len();
-        let top: Vec<Entry> = ranked
-            .iter()
-            .take(self.deps.config.leaderboard_size)
-            .cloned()
-            .collect();
-        if top != self.last_top {
-            let frame = LiveLeaderboard {
-                class_id: class_id.clone(),
-                top: top.clone(),
-                ranked: of,
-            }
-            .notice(self.deps.clock.now());
-            self.broadcast(&frame, "live");
-            self.last_top = top;
-        }
-        for entry in ranked {
-            let Ok(user) = entry.user_id.parse::<UserId>() else {
-                continue;
-            };
-            let changed = self
-                .participants
-                .get_mut(&user)
-                .is_some_and(|p| p.rank.replace(entry.rank) != Some(entry.rank));
-            if changed {
-                let frame = LiveRank {
-                    class_id: class_id.clone(),
-                    rank: entry.rank,
-                    of,
-                }
-                .notice(self.deps.clock.now());
-                self.send_to(user, &frame, "live");
-            }
+        if self.leaderboard_dirty {
+            self.leaderboard_dirty = false;
+            self.push_boards();
         }
     }
 
@@ -327,10 +458,11 @@ impl Actor for LiveClass {
         // A 10k-participant class gets bursts of joins and metrics.
         ctx.set_mailbox_capacity(4096);
         ctx.run_interval(self.deps.config.push_interval, |act, ctx| {
+            act.tick_clock(ctx);
             act.push_changes();
             // Woken by a join or cue it refused (not open yet, or over): nothing to hold.
             let open = matches!(act.phase(), ClassPhase::WaitingRoom | ClassPhase::Live);
-            if !open && act.present == 0 {
+            if !open && act.present() == 0 {
                 ctx.stop();
             }
         });
@@ -352,7 +484,7 @@ impl Actor for LiveClass {
         self.deps.observer.class_stopped();
         self.deps
             .observer
-            .participants_changed(-(self.present as i64));
+            .participants_changed(-(self.present() as i64));
         self.registry.do_send(messages::ClassStatus {
             class: self.record.id,
             stopped: true,

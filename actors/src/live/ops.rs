@@ -10,9 +10,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::handle::Live;
-use super::messages::{ClassPush, HighFive, JoinClass, ReportMetric, SendCue};
+use super::messages::{
+    ChooseView, ClassPush, CountParticipants, HighFive, IntervalAck, IntervalControl, JoinClass,
+    ReportMetric, RosterAnswer, RosterPage, SendCue,
+};
 use super::registry::Adopt;
-use super::{JoinAck, LiveError};
+use super::{JoinAck, LiveError, View};
 use crate::cluster::ops::{decode, encode};
 use crate::cluster::{Holder, RemoteError};
 use crate::device::DeviceKey;
@@ -65,6 +68,34 @@ impl ForClassOp for HighFive {
     const MISSING: Option<LiveError> = Some(LiveError::NotJoined);
 }
 
+impl ForClassOp for CountParticipants {
+    fn class(&self) -> ClassId {
+        self.class
+    }
+    // A class that does not run has nobody in it; asking never starts one.
+    const MISSING: Option<LiveError> = Some(LiveError::NotFound);
+}
+
+impl ForClassOp for RosterPage {
+    fn class(&self) -> ClassId {
+        self.class
+    }
+    const MISSING: Option<LiveError> = Some(LiveError::NotFound);
+}
+
+impl ForClassOp for ChooseView {
+    fn class(&self) -> ClassId {
+        self.class
+    }
+    const MISSING: Option<LiveError> = Some(LiveError::NotJoined);
+}
+
+impl ForClassOp for IntervalControl {
+    fn class(&self) -> ClassId {
+        self.class
+    }
+}
+
 impl ForClassOp for ClassPush {
     fn class(&self) -> ClassId {
         self.record.id
@@ -82,6 +113,8 @@ pub struct RemoteJoin {
     pub user: UserId,
     pub since: Option<u64>,
     pub premium_allowed: bool,
+    #[serde(default)]
+    pub view: View,
 }
 
 /// A socket of another node left the class held here.
@@ -154,6 +187,10 @@ class_operations! {
     Metric(ReportMetric) -> (),
     HighFive(HighFive) -> (),
     Push(ClassPush) -> (),
+    Count(CountParticipants) -> usize,
+    Roster(RosterPage) -> RosterAnswer,
+    View(ChooseView) -> (),
+    Interval(IntervalControl) -> IntervalAck,
 }
 
 impl Live {
@@ -186,6 +223,7 @@ impl Live {
                 device,
                 since: join.since,
                 premium_allowed: join.premium_allowed,
+                view: join.view,
             })
             .await;
         if joined.is_err() {

@@ -42,6 +42,8 @@ pub trait LiveObserver: Send + Sync {
     /// A class ended and its results were recorded with `members` members (the coach
     /// excluded) still present: they finished it.
     fn members_completed(&self, members: u64);
+    /// A metric sample was dropped as implausible (`reason`: see `live::plausibility`).
+    fn metric_rejected(&self, reason: &'static str);
 }
 
 impl LiveObserver for NoObserver {
@@ -51,6 +53,7 @@ impl LiveObserver for NoObserver {
     fn broadcast(&self, _: std::time::Duration) {}
     fn member_attended(&self) {}
     fn members_completed(&self, _: u64) {}
+    fn metric_rejected(&self, _: &'static str) {}
 }
 
 /// Receives the cluster layer's countable happenings.

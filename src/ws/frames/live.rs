@@ -1,11 +1,13 @@
-//! Live-class frames: `live.join`, `live.leave`, `live.metric`, `live.high_five`, and the
-//! coach's `live.cue`. Values are checked here; the class decides what its state allows.
+//! Live-class frames: `live.join`, `live.leave`, `live.leaderboard.view`, `live.metric`,
+//! `live.high_five`, and the coach's `live.cue` and `live.interval.control`. Values are
+//! checked here; the class decides what its state allows.
 
 use actix::prelude::*;
 use actix_web_actors::ws::WebsocketContext;
 use fitpulse_actors::domain::{ClassId, Role, UserId, text};
 use fitpulse_actors::events::data::live::CueInterval;
-use fitpulse_actors::live::{LiveError, Sample};
+use fitpulse_actors::live::intervals::MAX_EXTEND_SECONDS;
+use fitpulse_actors::live::{IntervalAction, LiveError, Sample, View};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +45,27 @@ pub struct LiveJoin {
     class_id: String,
     /// The class seq the app has seen: the class events after it are replayed.
     since: Option<u64>,
+    /// The leaderboard to watch: `all` (the default) or `following`.
+    #[serde(default)]
+    view: ViewName,
+}
+
+/// A leaderboard view's name on the wire.
+#[derive(Deserialize, JsonSchema, Default, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum ViewName {
+    #[default]
+    All,
+    Following,
+}
+
+impl From<ViewName> for View {
+    fn from(v: ViewName) -> View {
+        match v {
+            ViewName::All => View::All,
+            ViewName::Following => View::Following,
+        }
+    }
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -67,7 +90,9 @@ impl LiveJoin {
         let device = conn.device(ctx);
         let premium = conn.premium_allowed();
         conn.joined(class);
-        let join = async move { live.join(class, user, device, self.since, premium).await };
+        let view = self.view.into();
+        let join =
+            async move { live.join(class, user, device, self.since, premium, view).await };
         ctx.spawn(join.into_actor(conn).map(move |joined, conn, ctx| {
             let reply = match joined {
                 Ok(ack) => replies::ok(
@@ -124,6 +149,32 @@ impl LiveLeave {
         } else {
             conn.reply(ctx, live_error(id, LiveError::NotJoined));
         }
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "LiveLeaderboardViewRequest")]
+#[serde(deny_unknown_fields)]
+pub struct LiveLeaderboardView {
+    class_id: String,
+    view: ViewName,
+}
+
+impl LiveLeaderboardView {
+    pub fn handle(
+        self,
+        id: Option<u64>,
+        conn: &mut Connection,
+        ctx: &mut WebsocketContext<Connection>,
+    ) {
+        let (Some(user), Some(class)) = (conn.user(), class_id(&self.class_id)) else {
+            return conn.reply(ctx, invalid(id, "`class_id` is a class id (UUID)"));
+        };
+        let live = conn.gateway().live.clone();
+        let view = self.view.into();
+        conn.reply_when_done(ctx, async move {
+            done(id, live.choose_view(class, user, view).await)
+        });
     }
 }
 
@@ -280,6 +331,78 @@ impl LiveCue {
         conn.reply_when_done(ctx, async move {
             match live.cue(class, user, admin, text, interval).await {
                 Ok(class_seq) => replies::ok(id, &Cued { class_seq }),
+                Err(err) => live_error(id, err),
+            }
+        });
+    }
+}
+
+/// What the coach does with the class clock.
+#[derive(Deserialize, JsonSchema, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum ClockAction {
+    Start,
+    Skip,
+    Extend,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "LiveIntervalControlRequest")]
+#[serde(deny_unknown_fields)]
+pub struct LiveIntervalControl {
+    class_id: String,
+    action: ClockAction,
+    /// Only with `extend`: 1 to 600.
+    seconds: Option<u32>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct ClockMoved {
+    /// The current interval's index; `null` when the timeline is over.
+    index: Option<usize>,
+    ends_at: Option<String>,
+}
+
+impl LiveIntervalControl {
+    fn action(&self) -> Result<IntervalAction, &'static str> {
+        match (self.action, self.seconds) {
+            (ClockAction::Start, None) => Ok(IntervalAction::Start),
+            (ClockAction::Skip, None) => Ok(IntervalAction::Skip),
+            (ClockAction::Extend, Some(s)) if (1..=MAX_EXTEND_SECONDS).contains(&s) => {
+                Ok(IntervalAction::Extend(s))
+            }
+            (ClockAction::Extend, _) => Err("`extend` takes `seconds`, 1 to 600"),
+            _ => Err("only `extend` takes `seconds`"),
+        }
+    }
+
+    pub fn handle(
+        self,
+        id: Option<u64>,
+        conn: &mut Connection,
+        ctx: &mut WebsocketContext<Connection>,
+    ) {
+        let (Some(user), Some(class)) = (conn.user(), class_id(&self.class_id)) else {
+            return conn.reply(ctx, invalid(id, "`class_id` is a class id (UUID)"));
+        };
+        if !conn.has_role(Role::Coach) {
+            return conn.reply(ctx, live_error(id, LiveError::NotCoach));
+        }
+        let action = match self.action() {
+            Ok(action) => action,
+            Err(message) => return conn.reply(ctx, invalid(id, message)),
+        };
+        let admin = conn.has_role(Role::Admin);
+        let live = conn.gateway().live.clone();
+        conn.reply_when_done(ctx, async move {
+            match live.interval(class, user, admin, action).await {
+                Ok(ack) => replies::ok(
+                    id,
+                    &ClockMoved {
+                        index: ack.index,
+                        ends_at: ack.ends_at,
+                    },
+                ),
                 Err(err) => live_error(id, err),
             }
         });

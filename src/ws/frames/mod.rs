@@ -5,6 +5,7 @@
 mod auth;
 mod feed;
 mod live;
+mod replay;
 mod ping;
 mod plan;
 
@@ -134,9 +135,13 @@ client_frames! {
     "plan.get" => PlanGet(plan::PlanGet) -> plan::StoredPlan, "Reads the user's stored plan";
     "live.join" => LiveJoin(live::LiveJoin) -> live::Joined, "Joins a class (with `since`: catches up its events after that class seq)";
     "live.leave" => LiveLeave(live::LiveLeave) -> live::Left, "Leaves a class";
+    "live.leaderboard.view" => LiveLeaderboardView(live::LiveLeaderboardView) -> super::replies::Done, "Switches the leaderboard the member watches: `all` or `following`";
     "live.metric" => LiveMetric(live::LiveMetric) -> super::replies::Done, "Reports the participant's metrics (at most 4 a second)";
     "live.high_five" => LiveHighFive(live::LiveHighFive) -> super::replies::Done, "Sends a high-five to another participant (one per 2 s)";
     "live.cue" => LiveCue(live::LiveCue) -> live::Cued, "The coach's cue to the class (coach of the class or admin)";
+    "live.interval.control" => LiveIntervalControl(live::LiveIntervalControl) -> live::ClockMoved, "The coach starts, skips or extends the class's current interval";
+    "live.replay.metric" => LiveReplayMetric(replay::LiveReplayMetric) -> super::replies::Done, "The member's metrics in an on-demand replay, at an offset from the class's start (at most 4 a second)";
+    "live.replay.finish" => LiveReplayFinish(replay::LiveReplayFinish) -> replay::ReplayFinished, "Finishes an on-demand replay: the ride goes into the member's history";
 }
 
 /// The labels rejected frames are counted under.

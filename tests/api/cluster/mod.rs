@@ -10,6 +10,7 @@
 //! `scripts/test` sets both).
 
 mod catalog;
+mod class_counts;
 mod classes;
 mod drops;
 mod events;

@@ -4,6 +4,11 @@ mod contract;
 mod delivery;
 mod limits;
 mod live;
+mod live_clock;
+mod live_records;
+mod live_replay;
+mod live_roster;
+mod live_support;
 mod resume;
 mod tokens;
 

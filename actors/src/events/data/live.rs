@@ -41,6 +41,10 @@ pub struct LiveSnapshot {
     #[schemars(with = "Vec<LiveCue>")]
     pub cues: Vec<serde_json::Value>,
     pub leaderboard: Vec<Entry>,
+    /// The intervals of the class's workout; empty when it has none.
+    pub timeline: Vec<IntervalPreview>,
+    /// Where the class clock stands; `null` before the coach starts it and after the end.
+    pub interval: Option<LiveInterval>,
     pub since: Option<u64>,
     /// False when the class events after `since` are no longer all kept.
     pub complete: bool,
@@ -98,6 +102,8 @@ pub struct LivePresence {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct LiveLeaderboard {
     pub class_id: String,
+    /// `all` (shared by everyone watching it) or `following` (this member's own).
+    pub view: &'static str,
     pub top: Vec<Entry>,
     /// How many participants have a rank.
     pub ranked: usize,
@@ -107,8 +113,12 @@ pub struct LiveLeaderboard {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct LiveRank {
     pub class_id: String,
+    /// The view the rank is in: `all` or `following`.
+    pub view: &'static str,
     pub rank: usize,
     pub of: usize,
+    /// Up to 3 above and 3 below the member, the member included.
+    pub around: Vec<Entry>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -148,6 +158,8 @@ pub struct LiveRoster {
     pub participants: usize,
     /// How many of them the viewer follows.
     pub following_here: usize,
+    /// People the viewer follows first, then everyone else by when they joined; people
+    /// blocked either way are not shown.
     pub entries: Vec<RosterEntry>,
     /// For `GET /v1/live/classes/{id}/roster?cursor=`: `null` on the last page.
     pub next_cursor: Option<String>,
@@ -195,8 +207,8 @@ pub struct LivePersonalRecord {
     /// `output` (kJ) or `reps`.
     pub metric: &'static str,
     pub value: f64,
-    /// The best before; `null` on the first time.
-    pub previous: Option<f64>,
+    /// The best it beat.
+    pub previous: f64,
 }
 
 /// To the coach: a participant's metrics were implausible too often; they are off the

@@ -99,6 +99,12 @@ pub fn catalogue() -> Vec<FrameDoc> {
         doc::<live::LiveRank>(),
         doc::<live::LiveCountdown>(),
         doc::<live::LiveHighFive>(),
+        doc::<live::LiveRoster>(),
+        doc::<live::LiveFriendJoined>(),
+        doc::<live::LiveInterval>(),
+        doc::<live::LivePersonalRecord>(),
+        doc::<live::LiveFlagged>(),
+        doc::<live::LiveReplayBoard>(),
     ]
 }
 

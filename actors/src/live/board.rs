@@ -1,0 +1,194 @@
+//! Leaderboard pushes: the public top-N to everyone watching `all`, and to each member
+//! their own place with their neighbourhood (3 above, 3 below) in the view they chose; a
+//! member watching `following` gets the top of a board of themselves and the people they
+//! follow. Each frame goes out only when it changed since the last one that member got.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
+use super::leaderboard::Entry;
+use super::{LiveClass, View};
+use crate::domain::UserId;
+use crate::events::data::EventData;
+use crate::events::data::live::{LiveLeaderboard, LiveRank};
+
+/// How many places above and below a member their neighbourhood shows.
+pub const AROUND: usize = 3;
+
+/// The entries around position `at` (0-based) of `board`, ranks as they are.
+pub fn around(board: &[Entry], at: usize) -> Vec<Entry> {
+    let from = at.saturating_sub(AROUND);
+    let to = (at + AROUND + 1).min(board.len());
+    board[from..to].to_vec()
+}
+
+/// `board` cut to the given users, ranked again from 1 in the same order.
+pub fn sub_board(board: &[Entry], position: &HashMap<UserId, usize>, users: &[UserId]) -> Vec<Entry> {
+    let mut at: Vec<usize> = users.iter().filter_map(|u| position.get(u).copied()).collect();
+    at.sort_unstable();
+    at.dedup();
+    at.into_iter()
+        .enumerate()
+        .map(|(i, p)| Entry {
+            rank: i + 1,
+            ..board[p].clone()
+        })
+        .collect()
+}
+
+fn fingerprint(text: &str) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    // 0 stands for "nothing sent yet".
+    hasher.finish().max(1)
+}
+
+impl LiveClass {
+    /// The member's board in their view, and their position on it.
+    fn board_of(
+        &self,
+        user: UserId,
+        view: View,
+        ranked: &[Entry],
+        position: &HashMap<UserId, usize>,
+    ) -> Option<(Vec<Entry>, usize)> {
+        match view {
+            View::All => Some((Vec::new(), *position.get(&user)?)),
+            View::Following => {
+                let p = self.participants.get(&user)?;
+                let mut users: Vec<UserId> = p
+                    .following
+                    .iter()
+                    .copied()
+                    .filter(|f| !self.hidden(user, *f))
+                    .collect();
+                users.push(user);
+                let board = sub_board(ranked, position, &users);
+                let me = user.to_string();
+                let at = board.iter().position(|e| e.user_id == me)?;
+                Some((board, at))
+            }
+        }
+    }
+
+    pub(super) fn push_boards(&mut self) {
+        let class_id = self.record.id.to_string();
+        let now = self.deps.clock.now();
+        let ranked = self.ranked();
+        let of = ranked.len();
+        let size = self.deps.config.leaderboard_size;
+        let top: Vec<Entry> = ranked.iter().take(size).cloned().collect();
+        if top != self.last_top {
+            let frame = LiveLeaderboard {
+                class_id: class_id.clone(),
+                view: View::All.as_str(),
+                top: top.clone(),
+                ranked: of,
+            }
+            .notice(now);
+            self.broadcast_to(&frame, "live", |p| p.view == View::All);
+            self.last_top = top;
+        }
+        let position: HashMap<UserId, usize> = ranked
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| Some((e.user_id.parse().ok()?, i)))
+            .collect();
+        let members: Vec<(UserId, View)> = self
+            .participants
+            .iter()
+            .filter(|(_, p)| p.counted())
+            .map(|(u, p)| (*u, p.view))
+            .collect();
+        for (user, view) in members {
+            let Some((board, at)) = self.board_of(user, view, &ranked, &position) else {
+                continue;
+            };
+            let (rank, of, near) = match view {
+                View::All => (at + 1, of, around(&ranked, at)),
+                View::Following => (at + 1, board.len(), around(&board, at)),
+            };
+            let mut frames = Vec::with_capacity(2);
+            if view == View::Following {
+                let data = LiveLeaderboard {
+                    class_id: class_id.clone(),
+                    view: view.as_str(),
+                    top: board.iter().take(size).cloned().collect(),
+                    ranked: board.len(),
+                };
+                let print = fingerprint(&data.to_json());
+                let p = self.participants.get_mut(&user).expect("a member");
+                if p.sent_board != print {
+                    p.sent_board = print;
+                    frames.push(data.notice(now));
+                }
+            }
+            let data = LiveRank {
+                class_id: class_id.clone(),
+                view: view.as_str(),
+                rank,
+                of,
+                around: near,
+            };
+            let print = fingerprint(&data.to_json());
+            let p = self.participants.get_mut(&user).expect("a member");
+            p.rank = Some(rank);
+            if p.sent_rank != print {
+                p.sent_rank = print;
+                frames.push(data.notice(now));
+            }
+            for frame in frames {
+                self.send_to(user, &frame, "live");
+            }
+        }
+    }
+
+    /// The member switched views: their next push is in the new view, whatever it shows.
+    pub(super) fn choose_view(&mut self, user: UserId, view: View) {
+        if let Some(p) = self.participants.get_mut(&user) {
+            p.view = view;
+            p.sent_rank = 0;
+            p.sent_board = 0;
+            self.leaderboard_dirty = true;
+            // The shared top is sent again too, so a member back on `all` sees it now.
+            self.last_top.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::Sample;
+
+    fn board(n: usize) -> Vec<Entry> {
+        (0..n)
+            .map(|i| Entry {
+                rank: i + 1,
+                user_id: format!("u{i}"),
+                name: format!("n{i}"),
+                sample: Sample::default(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_neighbourhood_is_three_above_and_three_below_cut_at_the_ends() {
+        let b = board(10);
+        let ranks = |v: Vec<Entry>| v.iter().map(|e| e.rank).collect::<Vec<_>>();
+        assert_eq!(ranks(around(&b, 5)), [3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(ranks(around(&b, 0)), [1, 2, 3, 4]);
+        assert_eq!(ranks(around(&b, 9)), [7, 8, 9, 10]);
+    }
+
+    #[test]
+    fn a_sub_board_keeps_the_order_and_ranks_again_from_one() {
+        let b = board(6);
+        let users: Vec<UserId> = (0..3).map(|_| UserId::random()).collect();
+        let position: HashMap<UserId, usize> =
+            [(users[0], 4), (users[1], 1), (users[2], 3)].into_iter().collect();
+        let sub = sub_board(&b, &position, &users);
+        let got: Vec<(usize, &str)> = sub.iter().map(|e| (e.rank, e.user_id.as_str())).collect();
+        assert_eq!(got, [(1, "u1"), (2, "u3"), (3, "u4")]);
+    }
+}

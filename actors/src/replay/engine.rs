@@ -1,0 +1,326 @@
+//! The node's running replays, in one actor: each takes its member's metrics (checked for
+//! plausibility against the offsets, which may not run ahead of time), and a tick pushes
+//! each replay that moved its board at most once per `push_interval`. A replay idle for
+//! `idle` is let go; finishing writes the ride (`write_finished`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use uuid::Uuid;
+
+use super::board::{board_at, views};
+use super::{ReplayDeps, ReplayError};
+use crate::device::{CloseDevice, Deliver, DeviceHandle, close};
+use crate::domain::{LiveClassRecord, UserId};
+use crate::events::data::EventData;
+use crate::events::data::live::{LivePersonalRecord, LiveReplayBoard};
+use crate::live::plausibility::{self, Baseline};
+use crate::live::records::{MAX_TIMELINE_SECONDS, record_sample};
+use crate::live::Sample;
+use crate::ports::replays::{ReplayRecord, Timeline};
+use crate::ports::workouts::{PersonalRecord, WorkoutKind, WorkoutRecord};
+
+/// How far past the class's length a replay's offsets may go (a paused video).
+const OFFSET_SLACK_SECONDS: i64 = 60;
+/// How far ahead of the time since the replay started an offset may be (clock skew).
+const AHEAD_SECONDS: i64 = 5;
+
+/// One replay running here.
+pub struct Run {
+    record: ReplayRecord,
+    class: LiveClassRecord,
+    timelines: Arc<Vec<Timeline>>,
+    name: String,
+    best: Option<PersonalRecord>,
+    beaten: (bool, bool),
+    device: Option<DeviceHandle>,
+    offset: u32,
+    sample: Sample,
+    baseline: Baseline,
+    rejected: u32,
+    timeline: Vec<f32>,
+    last_metric: Option<Instant>,
+    dirty: bool,
+}
+
+impl Run {
+    pub fn new(
+        record: ReplayRecord,
+        class: LiveClassRecord,
+        timelines: Arc<Vec<Timeline>>,
+        name: String,
+        best: Option<PersonalRecord>,
+    ) -> Run {
+        Run {
+            record,
+            class,
+            timelines,
+            name,
+            best,
+            beaten: (false, false),
+            device: None,
+            offset: 0,
+            sample: Sample::default(),
+            baseline: Baseline::start(0),
+            rejected: 0,
+            timeline: Vec::new(),
+            last_metric: None,
+            dirty: false,
+        }
+    }
+
+    fn flagged(&self, flag_after: u32) -> bool {
+        self.rejected >= flag_after
+    }
+}
+
+pub struct Engine {
+    deps: Arc<ReplayDeps>,
+    runs: HashMap<Uuid, Run>,
+}
+
+impl Engine {
+    pub fn new(deps: Arc<ReplayDeps>) -> Engine {
+        Engine {
+            deps,
+            runs: HashMap::new(),
+        }
+    }
+
+    fn push_boards(&mut self) {
+        let now = self.deps.clock.now();
+        let size = self.deps.config.leaderboard_size;
+        let idle = self.deps.config.idle;
+        self.runs
+            .retain(|_, run| run.last_metric.is_none_or(|at| at.elapsed() < idle));
+        for run in self.runs.values_mut().filter(|r| r.dirty) {
+            run.dirty = false;
+            let Some(device) = &run.device else {
+                continue;
+            };
+            let output = run.sample.output.unwrap_or(0.0);
+            let (board, at) = board_at(
+                &run.timelines,
+                run.record.user,
+                &run.name,
+                run.offset as usize,
+                output,
+            );
+            let (top, around) = views(&board, at, size);
+            let frame = LiveReplayBoard {
+                replay_id: run.record.id.to_string(),
+                class_id: run.class.id.to_string(),
+                offset: run.offset,
+                rank: at + 1,
+                of: board.len(),
+                top,
+                around,
+            }
+            .notice(now);
+            deliver(device, frame);
+        }
+    }
+}
+
+/// Hands a frame to the replay's socket; one that lags is closed, like in a class.
+fn deliver(device: &DeviceHandle, frame: crate::events::Frame) {
+    let message = Deliver {
+        frame,
+        family: "live",
+        created: Instant::now(),
+    };
+    if let Err(SendError::Full(_)) = device.mailbox.try_deliver(message) {
+        device.mailbox.close(CloseDevice {
+            code: close::TOO_SLOW,
+            reason: "too slow to read".into(),
+        });
+    }
+}
+
+impl Actor for Engine {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(4096);
+        ctx.run_interval(self.deps.config.push_interval, |act, _| act.push_boards());
+    }
+}
+
+/// A replay runs here from now on.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Install(pub Box<Run>);
+
+impl Handler<Install> for Engine {
+    type Result = ();
+
+    fn handle(&mut self, msg: Install, _: &mut Context<Self>) {
+        self.runs.entry(msg.0.record.id).or_insert(*msg.0);
+    }
+}
+
+/// A metric of a replay at `offset`.
+#[derive(Message)]
+#[rtype(result = "Result<(), ReplayError>")]
+pub struct Metric {
+    pub user: UserId,
+    pub replay: Uuid,
+    pub device: DeviceHandle,
+    pub offset: u32,
+    pub sample: Sample,
+}
+
+impl Handler<Metric> for Engine {
+    type Result = Result<(), ReplayError>;
+
+    fn handle(&mut self, msg: Metric, _: &mut Context<Self>) -> Self::Result {
+        let deps = self.deps.clone();
+        let config = &deps.config;
+        let run = self.runs.get_mut(&msg.replay).ok_or(ReplayError::NotLoaded)?;
+        if run.record.user != msg.user {
+            return Err(ReplayError::NotFound);
+        }
+        if run.last_metric.is_some_and(|at| at.elapsed() < config.metric_interval) {
+            return Err(ReplayError::RateLimited);
+        }
+        let offset = i64::from(msg.offset);
+        if offset < i64::from(run.offset) {
+            return Err(ReplayError::BadOffset("behind the last one"));
+        }
+        if offset > i64::from(run.class.duration_minutes) * 60 + OFFSET_SLACK_SECONDS {
+            return Err(ReplayError::BadOffset("past the class's end"));
+        }
+        let riding = (deps.clock.now() - run.record.created_at) / 1000;
+        if offset > riding + AHEAD_SECONDS {
+            return Err(ReplayError::BadOffset("ahead of the time since the replay started"));
+        }
+        run.last_metric = Some(Instant::now());
+        run.device = Some(msg.device);
+        // Growth is judged on the class's own time: the offsets.
+        if let Err(why) = plausibility::check(&config.bounds, &run.baseline, &msg.sample, offset * 1000) {
+            run.rejected += 1;
+            deps.observer.metric_rejected(why.as_str());
+            return Err(ReplayError::Implausible(why.as_str()));
+        }
+        run.baseline = run.baseline.after(&msg.sample, offset * 1000);
+        run.sample.merge(msg.sample);
+        run.offset = msg.offset;
+        run.dirty = true;
+        if let Some(output) = run.sample.output {
+            record_sample(&mut run.timeline, msg.offset as usize, output as f32);
+        }
+        let mut told = Vec::new();
+        if let (Some(best), Some(workout)) = (&run.best, &run.class.workout_id) {
+            if let (Some(value), Some(previous), false) = (msg.sample.output, best.best_output, run.beaten.0)
+                && value > previous
+            {
+                run.beaten.0 = true;
+                told.push(("output", value, previous, workout.clone()));
+            }
+            if let (Some(value), Some(previous), false) = (msg.sample.reps, best.most_reps, run.beaten.1)
+                && value > previous
+            {
+                run.beaten.1 = true;
+                told.push(("reps", f64::from(value), f64::from(previous), workout.clone()));
+            }
+        }
+        let now = deps.clock.now();
+        for (metric, value, previous, workout_id) in told {
+            if let Some(device) = &run.device {
+                let frame = LivePersonalRecord {
+                    class_id: run.class.id.to_string(),
+                    workout_id,
+                    metric,
+                    value,
+                    previous,
+                }
+                .notice(now);
+                deliver(device, frame);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The replay stops running here; answers it for writing.
+#[derive(Message)]
+#[rtype(result = "Result<Box<Run>, ReplayError>")]
+pub struct Finish {
+    pub user: UserId,
+    pub replay: Uuid,
+}
+
+impl Handler<Finish> for Engine {
+    type Result = Result<Box<Run>, ReplayError>;
+
+    fn handle(&mut self, msg: Finish, _: &mut Context<Self>) -> Self::Result {
+        match self.runs.get(&msg.replay) {
+            None => Err(ReplayError::NotLoaded),
+            Some(run) if run.record.user != msg.user => Err(ReplayError::NotFound),
+            Some(_) => Ok(Box::new(self.runs.remove(&msg.replay).expect("present"))),
+        }
+    }
+}
+
+/// Writes a finished ride: the replay marked finished (once), the workout in the member's
+/// history, bests raised, and the timeline kept for later riders (unless implausible).
+pub async fn write_finished(deps: &ReplayDeps, run: Run) -> Result<WorkoutRecord, ReplayError> {
+    let now = deps.clock.now();
+    if !deps.replays.finish_replay(run.record.id, now).await? {
+        return Err(ReplayError::Finished);
+    }
+    let output = run.sample.output;
+    let (rank, of) = match output {
+        Some(output) => {
+            let (board, at) = board_at(
+                &run.timelines,
+                run.record.user,
+                &run.name,
+                run.offset as usize,
+                output,
+            );
+            (Some(at as u32 + 1), Some(board.len() as u32))
+        }
+        None => (None, None),
+    };
+    let workout = WorkoutRecord {
+        id: run.record.id,
+        user: run.record.user,
+        kind: WorkoutKind::Replay,
+        class_id: Some(run.class.id),
+        workout_id: run.class.workout_id.clone(),
+        title: run.class.title.clone(),
+        started_at: run.record.created_at,
+        finished_at: now,
+        output,
+        reps: run.sample.reps,
+        rank,
+        of,
+    };
+    deps.workouts.record_workout(&workout).await?;
+    if let Some(workout_id) = &workout.workout_id
+        && (output.is_some() || workout.reps.is_some())
+    {
+        deps.workouts
+            .raise_personal_record(workout.user, workout_id, output, workout.reps, now)
+            .await?;
+    }
+    if output.is_some() && !run.flagged(deps.config.bounds.flag_after) {
+        let mut timeline = run.timeline;
+        timeline.truncate(MAX_TIMELINE_SECONDS);
+        let kept = Timeline {
+            taker: run.record.user,
+            name: run.name,
+            kind: WorkoutKind::Replay,
+            recorded_at: now,
+            output: timeline,
+        };
+        deps.replays
+            .put_timeline(run.class.id, &kept, deps.config.timeline_takers)
+            .await?;
+    }
+    tracing::info!(replay_id = %run.record.id, "replay finished");
+    Ok(workout)
+}

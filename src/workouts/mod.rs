@@ -1,9 +1,12 @@
 //! Members' finished workouts and personal records: the history a page at a time, newest
 //! first, and the bests per catalog workout. The HTTP edge parses the paging inputs
-//! ([`paging`]), calls [`Workouts`] and renders.
+//! ([`paging`]), calls [`Workouts`] and renders; the streak of check-ins counts workout
+//! days through [`days`].
 //!
 //! - [`paging`]: the opaque history cursor and the page size bounds.
+//! - [`days`]: the local days a member finished a workout on.
 
+pub mod days;
 pub mod paging;
 
 use fitpulse_actors::domain::UserId;

@@ -1,6 +1,6 @@
 //! Workout history and personal records end to end: the history pages newest first with
 //! an opaque cursor, bad paging input gets `invalid_query`, a caller sees only their own
-//! workouts and records.
+//! workouts and records, and a day with a finished workout keeps the check-in streak going.
 
 use fitpulse_actors::domain::{UnixMillis, UserId, now_millis};
 use fitpulse_actors::ports::workouts::{WorkoutKind, WorkoutRecord};
@@ -8,6 +8,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::{TestApp, assert_error, spawn_app};
+
+const DAY_MS: i64 = 86_400_000;
 
 fn workout(user: UserId, finished_at: UnixMillis) -> WorkoutRecord {
     WorkoutRecord {
@@ -156,4 +158,26 @@ async fn a_member_sees_only_their_own_workouts_and_records() {
     let records = get(&app, "/v1/me/records", &their_token).await.json();
     assert_eq!(records["items"][0]["workout_id"], "row-5k");
     assert_eq!(records["items"][0]["most_reps"], Value::Null);
+}
+
+#[actix_web::test]
+async fn a_workout_yesterday_and_a_check_in_today_make_a_two_day_streak() {
+    let app = spawn_app().await;
+    let (user, token) = app.member_account().await;
+    let checked = app
+        .call(
+            "POST",
+            "/v1/me/checkins",
+            Some(json!({ "mood": "great", "satisfaction": 4 })),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(checked.status, 201, "{}", checked.text);
+    // Positive control: the check-in alone is a one-day streak.
+    let alone = get(&app, "/v1/me/checkins", &token).await.json();
+    assert_eq!(alone["streak_days"], 1, "{alone}");
+
+    record(&app, &workout(user, now_millis() - DAY_MS)).await;
+    let history = get(&app, "/v1/me/checkins", &token).await.json();
+    assert_eq!(history["streak_days"], 2, "{history}");
 }

@@ -25,6 +25,7 @@
 //! - [`community`]: check-ins, follows, blocks, groups, posts, reports and their fan-out.
 //! - [`commerce`]: products, app-store and payment webhooks, subscriptions.
 //! - [`drops`]: limited product drops, their sellers and waiting rooms.
+//! - [`workouts`]: members' workout history and personal records.
 //! - [`messages`]: scheduled, segmented feature messages and inboxes.
 //! - [`outbox`]: side effects carried out with retries and dead letters; [`email`]: the
 //!   emails it sends.
@@ -66,4 +67,5 @@ pub mod schedule;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod workouts;
 pub mod ws;

@@ -335,6 +335,7 @@ impl Application {
             notifier: web::Data::new(notifier),
             push_sender: web::Data::new(push_sender),
             devices: web::Data::new(devices),
+            workouts: web::Data::new(crate::workouts::Workouts::new(stores.clone())),
             accounts: web::Data::new(auth.accounts),
             limiter: web::Data::new(auth.limiter),
             social: web::Data::new(auth.social),
@@ -380,6 +381,7 @@ impl Application {
                 .app_data(app_data.notifier.clone())
                 .app_data(app_data.push_sender.clone())
                 .app_data(app_data.devices.clone())
+                .app_data(app_data.workouts.clone())
                 .configure(|cfg| http::extractor_config(cfg, max_body))
                 .wrap(from_fn(http::audit::audit))
                 .wrap(from_fn(http::address_cap::refuse_over_cap))
@@ -560,6 +562,7 @@ struct AppData {
     notifier: web::Data<Arc<Notifier>>,
     push_sender: web::Data<Arc<Sender>>,
     devices: web::Data<Arc<Devices>>,
+    workouts: web::Data<crate::workouts::Workouts>,
 }
 
 /// Binds the metrics listener (`http.metrics_bind`): one worker serving `/metrics` only.

@@ -1,6 +1,7 @@
 //! Daily check-ins: one per user and day (in the member's time zone, UTC without one),
-//! made or edited only on the day itself, and the streak of consecutive days. A user's first check-in of a day is an activity for
-//! their followers and groups; edits are not announced again.
+//! made or edited only on the day itself, and the streak of consecutive active days: a day
+//! counts when it has a check-in or a finished workout. A user's first check-in of a day
+//! is an activity for their followers and groups; edits are not announced again.
 
 use super::events::CommunityActivity;
 use chrono::NaiveDate;
@@ -9,6 +10,7 @@ use fitpulse_actors::domain::{TimeZone, UserId, local_date, now_millis};
 use fitpulse_actors::ports::community::CheckinRecord;
 
 use super::{Community, CommunityError};
+use crate::workouts::days::finished_days;
 
 /// How many days of history a read covers (and so the longest streak it can count).
 const HISTORY_DAYS: usize = 366;
@@ -45,8 +47,17 @@ fn today(zone: Option<TimeZone>) -> i32 {
     day_number(local_date(now_millis(), zone))
 }
 
-/// Consecutive days with a check-in, ending today (or yesterday: a streak is not broken
-/// before the day is over). `days` are newest first.
+/// The days that count towards a streak: those with a check-in or a finished workout, each
+/// once, newest first (both inputs newest first).
+pub fn active_days(checkins: &[i32], workouts: &[i32]) -> Vec<i32> {
+    let mut days: Vec<i32> = checkins.iter().chain(workouts).copied().collect();
+    days.sort_unstable_by(|a, b| b.cmp(a));
+    days.dedup();
+    days
+}
+
+/// Consecutive active days, ending today (or yesterday: a streak is not broken before the
+/// day is over). `days` are newest first, each once.
 pub fn streak(days: &[i32], today: i32) -> u32 {
     let mut expected = match days.first() {
         Some(&d) if d == today || d == today - 1 => d,
@@ -118,7 +129,8 @@ impl Community {
     }
 
     /// `user`'s newest check-ins (`limit` of them, 30 by default, at most a year's worth)
-    /// and their streak, counted over the whole year whatever `limit` shows.
+    /// and their streak of check-in or workout days, counted over the whole year whatever
+    /// `limit` shows.
     pub async fn checkins(
         &self,
         user: UserId,
@@ -127,8 +139,11 @@ impl Community {
     ) -> Result<CheckinHistory, CommunityError> {
         let limit = limit.unwrap_or(DEFAULT_SHOWN).clamp(1, HISTORY_DAYS);
         let mut items = self.stores.community.checkins(user, HISTORY_DAYS).await?;
-        let days: Vec<i32> = items.iter().map(|c| c.day).collect();
-        let streak_days = streak(&days, today(zone));
+        let checkin_days: Vec<i32> = items.iter().map(|c| c.day).collect();
+        let today = today(zone);
+        let oldest = today - HISTORY_DAYS as i32;
+        let workout_days = finished_days(self.stores.workouts.as_ref(), user, zone, oldest).await?;
+        let streak_days = streak(&active_days(&checkin_days, &workout_days), today);
         items.truncate(limit);
         Ok(CheckinHistory { items, streak_days })
     }
@@ -144,5 +159,25 @@ mod tests {
         assert_eq!(streak(&[99, 98], 100), 2, "today is not over yet");
         assert_eq!(streak(&[97, 96], 100), 0);
         assert_eq!(streak(&[], 100), 0);
+    }
+
+    #[test]
+    fn a_workout_day_fills_a_day_without_a_check_in() {
+        let days = active_days(&[100, 98], &[99, 99, 97]);
+        assert_eq!(days, vec![100, 99, 98, 97]);
+        assert_eq!(streak(&days, 100), 4);
+        assert_eq!(streak(&active_days(&[100], &[]), 100), 1);
+        assert_eq!(
+            streak(&active_days(&[], &[99]), 100),
+            1,
+            "a workout alone counts"
+        );
+    }
+
+    #[test]
+    fn a_day_with_both_a_check_in_and_a_workout_counts_once() {
+        let days = active_days(&[100, 99], &[100, 99]);
+        assert_eq!(days, vec![100, 99]);
+        assert_eq!(streak(&days, 100), 2);
     }
 }

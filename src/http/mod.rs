@@ -34,6 +34,7 @@ mod outbox;
 mod plan;
 pub mod views;
 mod webhooks;
+mod workouts;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -62,6 +63,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     drops::configure(cfg);
     messages::configure(cfg);
     community::configure(cfg);
+    workouts::configure(cfg);
     console::configure(cfg);
 }
 
@@ -87,6 +89,7 @@ pub fn contracts(c: &mut Contracts) {
     drops::contracts(c);
     messages::contracts(c);
     community::contracts(c);
+    workouts::contracts(c);
     console::contracts(c);
     // The socket gateway lives in `crate::ws`: its upgrade and its AsyncAPI document are
     // REST operations; its frames are documented in that AsyncAPI document.

@@ -14,7 +14,7 @@ pub(crate) struct TornSamples(usize);
 
 /// The samples stored by [`to_bytes`].
 pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Vec<f32>, TornSamples> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(TornSamples(bytes.len()));
     }
     Ok(bytes

@@ -38,3 +38,4 @@ mod staff;
 pub mod store;
 mod tokens;
 mod traces;
+mod workouts;

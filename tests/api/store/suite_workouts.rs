@@ -303,10 +303,12 @@ pub async fn a_class_keeps_at_most_max_timelines_even_under_concurrent_puts(
 
 pub async fn timelines_read_back_exactly(stores: &Stores, _: &Metrics) {
     let class = ClassId::random();
+    // Values with no short decimal form among them: the one just above 0.3, a subnormal.
     let samples = vec![
         0.0,
         0.1,
-        0.30000001,
+        f32::from_bits(0x3e99_999b),
+        f32::from_bits(1),
         1.0e-7,
         12_345.679,
         f32::MAX,

@@ -125,6 +125,7 @@ async fn live_delivers_every_cue_to_every_participant() {
         cues: 3,
         cue_interval: "100ms".parse().expect("duration"),
         rate: 500,
+        metrics_per_second: 0.0,
         keys: server.keys(),
         socket: SocketArgs {
             buffer_bytes: 4096,
@@ -138,6 +139,60 @@ async fn live_delivers_every_cue_to_every_participant() {
     assert_eq!(report.counts["lost"], 0);
     assert_eq!(report.latency_ms.count, 60);
     assert!(report.figures["frames_per_second"] > 0.0);
+    assert!(
+        !report.counts.contains_key("metrics_sent"),
+        "metrics are off"
+    );
+    server.stop().await;
+}
+
+#[actix_web::test]
+async fn live_with_metrics_has_every_metric_answered_and_measures_the_pushes() {
+    let server = Server::start().await;
+    let args = LiveArgs {
+        target: server.target.clone(),
+        spread: Vec::new(),
+        participants: 20,
+        cues: 15,
+        cue_interval: "200ms".parse().expect("duration"),
+        rate: 500,
+        metrics_per_second: 2.0,
+        keys: server.keys(),
+        socket: SocketArgs {
+            buffer_bytes: 4096,
+            sockets_per_source_ip: 10,
+        },
+        out: None,
+    };
+    let report = live::run(args).await.expect("the scenario runs");
+    let counts = &report.counts;
+    assert_eq!(counts["joined"], 20, "{}", report.summary());
+    assert_eq!(counts["lost"], 0, "{}", report.summary());
+    // Plausible values at a pace the server allows: every metric is taken.
+    assert!(counts["metrics_sent"] > 0, "{}", report.summary());
+    assert_eq!(
+        counts["metrics_acked"],
+        counts["metrics_sent"],
+        "{}",
+        report.summary()
+    );
+    assert_eq!(counts["metrics_unanswered"], 0);
+    // The leaderboard is pushed while metrics flow, and its gaps are measured.
+    assert!(counts["leaderboard_gaps"] > 0, "{}", report.summary());
+    assert!(counts.contains_key("leaderboard_gaps_over_1500ms"));
+    assert!(counts.contains_key("rank_gaps"));
+    for figure in [
+        "leaderboard_gap_p50_ms",
+        "leaderboard_gap_p99_ms",
+        "leaderboard_gap_max_ms",
+        "rank_gap_max_ms",
+    ] {
+        assert!(
+            report.figures.contains_key(figure),
+            "{figure}: {}",
+            report.summary()
+        );
+    }
     server.stop().await;
 }
 

@@ -46,7 +46,7 @@ static APP: Asset = asset!(HTML, "app.html");
 static OPS: Asset = asset!(HTML, "ops.html");
 
 /// The files under `assets/`, by name.
-static ASSETS: [(&str, Asset); 6] = [
+static ASSETS: [(&str, Asset); 7] = [
     ("fitpulse.js", asset!(JS, "assets/fitpulse.js")),
     // The official SDK (clients/typescript), bundled by its `npm run build`.
     (
@@ -54,6 +54,7 @@ static ASSETS: [(&str, Asset); 6] = [
         asset!(JS, "assets/fitpulse-client.js"),
     ),
     ("coach.js", asset!(JS, "assets/coach.js")),
+    ("coach-timeline.js", asset!(JS, "assets/coach-timeline.js")),
     ("app.js", asset!(JS, "assets/app.js")),
     ("ops.js", asset!(JS, "assets/ops.js")),
     ("console.css", asset!(CSS, "assets/console.css")),

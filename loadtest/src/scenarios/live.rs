@@ -2,6 +2,12 @@
 //! time (`t=<µs since the epoch>` in its text), so every participant measures delivery
 //! latency on the same clock. Reports p50/p90/p99/max delivery, frames per second and
 //! losses (cues that did not reach a participant, which must be 0).
+//!
+//! With `--metrics-per-second R`, every participant also sends R `live.metric` frames a
+//! second while the cues go out (`live_metrics`: an even cadence over the class, plausible
+//! values), and reports what became of them (acked, refused by code) and how steadily the
+//! pushes came back: the gaps between consecutive `live.leaderboard` frames, and between
+//! `live.rank` frames, at each participant.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -15,6 +21,7 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
+use super::live_metrics::{Cadence, GapStats, LONG_GAP, LastArrival, Ride, reply_of};
 use crate::LoadError;
 use crate::progress::Progress;
 use crate::report::{Latency, Report, micros_histogram};
@@ -40,12 +47,33 @@ pub struct LiveArgs {
     /// Participants connected and joined per second.
     #[arg(long, default_value_t = 1000)]
     pub rate: u32,
+    /// `live.metric` frames each participant sends per second while the cues go out
+    /// (0: none). The server takes at most one per participant every 250 ms.
+    #[arg(long, default_value_t = 0.0)]
+    pub metrics_per_second: f64,
     #[command(flatten)]
     pub keys: KeyArgs,
     #[command(flatten)]
     pub socket: SocketArgs,
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+/// The reply id of a participant's `live.join`; its metrics count from `FIRST_METRIC_ID`.
+const JOIN_ID: u64 = 1;
+const FIRST_METRIC_ID: u64 = 1000;
+/// How long the run waits for the replies to the last metrics.
+const METRIC_REPLY_GRACE: Duration = Duration::from_secs(5);
+
+/// Where the run is, for the participants' metrics.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    /// Joining: no metrics yet.
+    Waiting,
+    /// Sending, on cadences counted from this instant; pushes are measured.
+    Sending(Instant),
+    /// The cues are out: no more metrics, no more measuring.
+    Done,
 }
 
 #[derive(Default)]
@@ -55,6 +83,21 @@ struct Stats {
     failures: Failures,
     /// When the last cue arrived, in µs since the epoch.
     last_arrival: AtomicU64,
+    metrics: MetricStats,
+}
+
+#[derive(Default)]
+struct MetricStats {
+    sent: AtomicU64,
+    acked: AtomicU64,
+    /// Refusals by error code (`rate_limited`, `implausible_metric`, ...).
+    refused: Failures,
+    /// Sends dropped because the participant fell behind its cadence.
+    skipped: AtomicU64,
+    leaderboard_gaps: Mutex<GapStats>,
+    rank_gaps: Mutex<GapStats>,
+    /// Participants that got no leaderboard frame at all while metrics flowed.
+    leaderboard_silent: AtomicU64,
 }
 
 impl Stats {
@@ -66,6 +109,11 @@ impl Stats {
         self.failures.total()
     }
 }
+
+/// The pushed frames whose gaps are measured (`"type":"x"` with its closing quote, so
+/// `live.leaderboard` does not match `live.leaderboard.view`).
+const LEADERBOARD: &str = "\"type\":\"live.leaderboard\"";
+const RANK: &str = "\"type\":\"live.rank\"";
 
 fn epoch_micros() -> u64 {
     SystemTime::now()
@@ -116,6 +164,7 @@ pub async fn run(args: LiveArgs) -> Result<Report, LoadError> {
     let stats = Arc::new(Stats::default());
     let latency = Arc::new(Mutex::new(micros_histogram()));
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (phase_tx, phase_rx) = watch::channel(Phase::Waiting);
     let config = small_buffers(args.socket.buffer_bytes);
     let progress = Progress::start("live", {
         let stats = stats.clone();
@@ -132,14 +181,17 @@ pub async fn run(args: LiveArgs) -> Result<Report, LoadError> {
 
     let tasks = super::ramp::ramp(args.participants, args.rate, |index| {
         let source = sockets::source_ip(index, args.socket.sockets_per_source_ip);
-        let (stats, latency, minter, mut stop) = (
+        let (stats, latency, minter, mut stop, mut phases) = (
             stats.clone(),
             latency.clone(),
             minter.clone(),
             stop_rx.clone(),
+            phase_rx.clone(),
         );
         let class_id = class_id.clone();
         let node = nodes[index % nodes.len()];
+        let cadence = Cadence::new(args.metrics_per_second, index, args.participants);
+        let ride = Ride::of(index);
         async move {
             let token = minter.member(UserId::random(), ttl);
             let mut ws =
@@ -147,7 +199,8 @@ pub async fn run(args: LiveArgs) -> Result<Report, LoadError> {
                     Ok(ws) => ws,
                     Err(err) => return stats.fail(&err.label()),
                 };
-            let join = json!({ "id": 1, "type": "live.join", "data": { "class_id": class_id } });
+            let join =
+                json!({ "id": JOIN_ID, "type": "live.join", "data": { "class_id": class_id } });
             if ws
                 .send(Message::Text(join.to_string().into()))
                 .await
@@ -155,15 +208,38 @@ pub async fn run(args: LiveArgs) -> Result<Report, LoadError> {
             {
                 return stats.fail("join_send_failed");
             }
+            let metrics = &stats.metrics;
+            let mut phase = *phases.borrow_and_update();
+            // The next metric to send (from 0), and the last push of each kind.
+            let mut next = 0u64;
+            let (mut boards, mut ranks) = (LastArrival::default(), LastArrival::default());
+            let mut saw_board = false;
+            let mut phases_open = true;
             loop {
+                let due = match (phase, cadence) {
+                    (Phase::Sending(start), Some(cadence)) => Some(start + cadence.due(next)),
+                    _ => None,
+                };
+                let send_due = async move {
+                    match due {
+                        Some(at) => tokio::time::sleep_until(at.into()).await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     frame = ws.next() => match frame {
                         Some(Ok(Message::Text(text))) => {
-                            if text.contains("\"reply_to\":1") {
-                                if text.contains("\"ok\":true") {
-                                    stats.joined.fetch_add(1, Ordering::Relaxed);
-                                } else {
-                                    return stats.fail("join_refused");
+                            if let Some((id, refused)) = reply_of(&text) {
+                                match (id, refused) {
+                                    (JOIN_ID, None) => {
+                                        stats.joined.fetch_add(1, Ordering::Relaxed);
+                                    }
+                                    (JOIN_ID, Some(_)) => return stats.fail("join_refused"),
+                                    (FIRST_METRIC_ID.., None) => {
+                                        metrics.acked.fetch_add(1, Ordering::Relaxed);
+                                    }
+                                    (FIRST_METRIC_ID.., Some(code)) => metrics.refused.count(&code),
+                                    _ => {}
                                 }
                             } else if let Some(sent) = cue_sent_at(&text) {
                                 let now = epoch_micros();
@@ -172,11 +248,60 @@ pub async fn run(args: LiveArgs) -> Result<Report, LoadError> {
                                 }
                                 stats.received.fetch_add(1, Ordering::Relaxed);
                                 stats.last_arrival.fetch_max(now, Ordering::Relaxed);
+                            } else if matches!(phase, Phase::Sending(_)) {
+                                let now = Instant::now();
+                                let (last, gaps) = if text.contains(LEADERBOARD) {
+                                    saw_board = true;
+                                    (&mut boards, &metrics.leaderboard_gaps)
+                                } else if text.contains(RANK) {
+                                    (&mut ranks, &metrics.rank_gaps)
+                                } else {
+                                    continue;
+                                };
+                                if let (Some(gap), Ok(mut gaps)) = (last.arrive(now), gaps.lock()) {
+                                    gaps.record(gap);
+                                }
                             }
                         }
                         Some(Ok(_)) => {}
                         _ => return stats.fail("dropped"),
                     },
+                    () = send_due => {
+                        let (Phase::Sending(start), Some(cadence)) = (phase, cadence) else {
+                            continue;
+                        };
+                        let elapsed = start.elapsed();
+                        let frame = json!({
+                            "id": FIRST_METRIC_ID + next,
+                            "type": "live.metric",
+                            "data": ride.sample(&class_id, next, elapsed),
+                        });
+                        if ws.send(Message::Text(frame.to_string().into())).await.is_err() {
+                            return stats.fail("metric_send_failed");
+                        }
+                        metrics.sent.fetch_add(1, Ordering::Relaxed);
+                        let after = cadence.next_at_or_after(start.elapsed()).max(next + 1);
+                        metrics.skipped.fetch_add(after - next - 1, Ordering::Relaxed);
+                        next = after;
+                    }
+                    changed = phases.changed(), if phases_open => {
+                        if changed.is_err() {
+                            phases_open = false;
+                            continue;
+                        }
+                        phase = *phases.borrow_and_update();
+                        match phase {
+                            Phase::Sending(_) => {
+                                boards.reset();
+                                ranks.reset();
+                                next = 0;
+                            }
+                            Phase::Done if cadence.is_some() && !saw_board => {
+                                metrics.leaderboard_silent.fetch_add(1, Ordering::Relaxed);
+                            }
+                            _ => {}
+                        }
+                    }
                     _ = stop.changed() => {
                         let _ = ws.close(None).await;
                         return;
@@ -213,6 +338,8 @@ pub async fn run(args: LiveArgs) -> Result<Report, LoadError> {
     .await
     .map_err(|e| std::io::Error::other(format!("coach socket: {e}")))?;
     let interval: Duration = args.cue_interval.into();
+    // Metrics flow while the cues go out, on cadences counted from now.
+    let _ = phase_tx.send(Phase::Sending(Instant::now()));
     let first_send = epoch_micros();
     for index in 0..args.cues {
         let cue = json!({
@@ -235,6 +362,16 @@ pub async fn run(args: LiveArgs) -> Result<Report, LoadError> {
                 _ = coach_ws.next() => {}
             }
         }
+    }
+    let _ = phase_tx.send(Phase::Done);
+    let metrics = &stats.metrics;
+    let answered = || {
+        metrics.acked.load(Ordering::Relaxed) + metrics.refused.total()
+            >= metrics.sent.load(Ordering::Relaxed)
+    };
+    let deadline = Instant::now() + METRIC_REPLY_GRACE;
+    while !answered() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let expected = joined * args.cues as u64;
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -271,6 +408,9 @@ pub async fn run(args: LiveArgs) -> Result<Report, LoadError> {
         received as f64 / (span as f64 / 1e6),
     );
     figures.insert("fd_limit".into(), fd_limit as f64);
+    if args.metrics_per_second > 0.0 {
+        metric_figures(metrics, &mut counts, &mut figures);
+    }
     let latency = latency
         .lock()
         .map(|h| Latency::from_micros(&h))
@@ -284,6 +424,7 @@ pub async fn run(args: LiveArgs) -> Result<Report, LoadError> {
             "cues": args.cues,
             "cue_interval": args.cue_interval.to_string(),
             "rate": args.rate,
+            "metrics_per_second": args.metrics_per_second,
         }),
         counts,
         latency_ms: latency,
@@ -293,6 +434,44 @@ pub async fn run(args: LiveArgs) -> Result<Report, LoadError> {
         started_at,
         host: crate::host_info(),
     })
+}
+
+/// What became of the metrics, and the gaps between the pushes that came back.
+fn metric_figures(
+    metrics: &MetricStats,
+    counts: &mut BTreeMap<String, u64>,
+    figures: &mut BTreeMap<String, f64>,
+) {
+    let sent = metrics.sent.load(Ordering::Relaxed);
+    let acked = metrics.acked.load(Ordering::Relaxed);
+    let refused = metrics.refused.by_label();
+    let answered = acked + refused.values().sum::<u64>();
+    counts.insert("metrics_sent".into(), sent);
+    counts.insert("metrics_acked".into(), acked);
+    counts.insert("metrics_unanswered".into(), sent.saturating_sub(answered));
+    counts.insert(
+        "metrics_skipped".into(),
+        metrics.skipped.load(Ordering::Relaxed),
+    );
+    for (code, n) in refused {
+        counts.insert(format!("metrics_refused_{code}"), n);
+    }
+    counts.insert(
+        "leaderboard_silent".into(),
+        metrics.leaderboard_silent.load(Ordering::Relaxed),
+    );
+    let long = LONG_GAP.as_millis();
+    for (name, gaps) in [
+        ("leaderboard", &metrics.leaderboard_gaps),
+        ("rank", &metrics.rank_gaps),
+    ] {
+        let Ok(gaps) = gaps.lock() else { continue };
+        counts.insert(format!("{name}_gaps"), gaps.count());
+        counts.insert(format!("{name}_gaps_over_{long}ms"), gaps.long());
+        for (stat, ms) in gaps.percentiles_ms() {
+            figures.insert(format!("{name}_gap_{stat}_ms"), ms);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //! every answer. `drop` sends `buyers`' orders and `drop_audit` checks the drop's books;
 //! with a waiting room, `drop_queue` takes each buyer through the queue to its order.
 //! `login_burst` measures what a burst of strangers' logins costs the server; `push` what
-//! a pushed feature message to many stored devices costs, through fake providers.
+//! a pushed feature message to many stored devices costs, through fake providers. `live`
+//! can have its participants send metrics (`live_metrics`) and time the pushes they get.
 
 pub mod broadcast;
 mod browse;
@@ -16,6 +17,7 @@ pub mod drop;
 mod drop_audit;
 mod drop_queue;
 pub mod live;
+mod live_metrics;
 pub mod login_burst;
 pub mod mix;
 pub mod open_loop;

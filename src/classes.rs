@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 
-use fitpulse_actors::domain::{ClassId, ClassPhase, ClassState, LiveClassRecord, UnixMillis, UserId};
+use fitpulse_actors::domain::{
+    ClassId, ClassPhase, ClassState, LiveClassRecord, UnixMillis, UserId,
+};
 use fitpulse_actors::live::{Live, LiveError, RosterAnswer};
 use fitpulse_actors::ports::store::StoreError;
 use serde::Deserialize;

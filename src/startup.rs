@@ -43,9 +43,9 @@ use crate::ws::{Gateway, WsLimits};
 use fitpulse_actors::cluster::Cluster;
 use fitpulse_actors::hub::Hub;
 use fitpulse_actors::live::{Live, LiveConfig, LiveDeps};
-use fitpulse_actors::replay::{ReplayConfig, ReplayDeps, Replays};
 use fitpulse_actors::node::Node;
 use fitpulse_actors::ports::clock::{SharedClock, SystemClock};
+use fitpulse_actors::replay::{ReplayConfig, ReplayDeps, Replays};
 use fitpulse_actors::session::{SessionConfig, SessionDeps};
 use std::sync::Arc;
 
@@ -690,7 +690,9 @@ fn start_live(
             community: stores.community.clone(),
             workouts: stores.workouts.clone(),
             replays: stores.replays.clone(),
-            blocks: Arc::new(crate::content::workout_blocks::CatalogBlocks(content.clone())),
+            blocks: Arc::new(crate::content::workout_blocks::CatalogBlocks(
+                content.clone(),
+            )),
             hub: hub.clone(),
             observer: Arc::new(metrics.clone()),
             config,

@@ -367,7 +367,14 @@ async fn get_one(
 ) -> Result<HttpResponse, ApiError> {
     let class = load(&stores, parse_id(&path)?).await?;
     let now = clock.now();
-    let counts = counts_of(&stores, &live, std::slice::from_ref(&class), now, waiting_room_ms(&settings)).await?;
+    let counts = counts_of(
+        &stores,
+        &live,
+        std::slice::from_ref(&class),
+        now,
+        waiting_room_ms(&settings),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(class_view(&class, &settings, now, &counts)))
 }
 
@@ -405,8 +412,18 @@ async fn status_one(
 ) -> Result<HttpResponse, ApiError> {
     let class = load(&stores, parse_id(&path)?).await?;
     let now = clock.now();
-    let counts = counts_of(&stores, &live, std::slice::from_ref(&class), now, waiting_room_ms(&settings)).await?;
-    Ok(cacheable(&req, &status_view(&class, &settings, now, &counts)))
+    let counts = counts_of(
+        &stores,
+        &live,
+        std::slice::from_ref(&class),
+        now,
+        waiting_room_ms(&settings),
+    )
+    .await?;
+    Ok(cacheable(
+        &req,
+        &status_view(&class, &settings, now, &counts),
+    ))
 }
 
 async fn results(
@@ -477,7 +494,14 @@ async fn transition(
     }
     tracing::info!(class_id = %id, state = to.as_str(), "class state changed");
     let now = clock.now();
-    let counts = counts_of(&stores, &live, std::slice::from_ref(&updated), now, waiting_room_ms(&settings)).await?;
+    let counts = counts_of(
+        &stores,
+        &live,
+        std::slice::from_ref(&updated),
+        now,
+        waiting_room_ms(&settings),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(class_view(&updated, &settings, now, &counts)))
 }
 

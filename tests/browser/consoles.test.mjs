@@ -203,8 +203,8 @@ test("a coach and two members run a class end to end", { timeout: 120_000 }, asy
     await member.page.click(`button[data-join="${classId}"]`);
     await member.page.waitForSelector("#class:not(.hidden)");
   }
-  // The coach, Ana and Ben.
-  await coach.waitForFunction(() => document.querySelector("#participants").textContent === "3");
+  // Ana and Ben: the coach runs the class and is not counted.
+  await coach.waitForFunction(() => document.querySelector("#participants").textContent === "2");
 
   // A quick cue and a free-text one reach both members.
   await coach.click('#quick-cues button[data-cue="Sprint!"]');
@@ -216,11 +216,12 @@ test("a coach and two members run a class end to end", { timeout: 120_000 }, asy
   for (const member of [ana, ben]) await member.page.waitForFunction((t) => document.querySelector("#cue").textContent.startsWith(t), freeText);
   assert.equal(await coach.textContent("#cue-count"), "2");
 
-  // Metrics order the coach's leaderboard, and it follows them as they change.
-  await sendMetrics(ana.page, { output: 50, reps: 10 });
-  await sendMetrics(ben.page, { output: 120, reps: 5 });
+  // Metrics order the coach's leaderboard, and it follows them as they change (values a
+  // person can ride in the first seconds: the server drops implausible jumps).
+  await sendMetrics(ana.page, { output: 5, reps: 10 });
+  await sendMetrics(ben.page, { output: 12, reps: 5 });
   await waitForLeaderboard(coach, ["Ben", "Ana"]);
-  await sendMetrics(ana.page, { output: 200 });
+  await sendMetrics(ana.page, { output: 20 });
   await waitForLeaderboard(coach, ["Ana", "Ben"]);
   await ana.page.waitForFunction(() => document.querySelector("#rank").textContent === "1/2");
 
@@ -243,7 +244,7 @@ test("a coach and two members run a class end to end", { timeout: 120_000 }, asy
   }
 });
 
-test("a coach runs a class on a workout's timeline: start, skip and +30s", { timeout: 120_000 }, async (t) => {
+test("a coach runs a class on a workout's timeline: start, skip and +30s", { timeout: 120_000 }, async () => {
   // The workout as the catalog has it, read apart from the page: a free one, whose blocks
   // (the class's timeline to be) anyone may read.
   const listed = await getJson("/v1/workouts?limit=100");
@@ -282,16 +283,12 @@ test("a coach runs a class on a workout's timeline: start, skip and +30s", { tim
   await coach.waitForFunction(() => /^\d+:\d\d$/.test(document.querySelector("#class-clock").textContent));
 
   try {
-    // Start: the first block, or the server's refusal of the control frame.
+    // Start: the first block (a refusal of the control frame fails the test).
     await coach.click("#interval-start:not([disabled])");
     await coach.waitForFunction(
       () => document.querySelector("#interval-label").dataset.index !== "" || document.querySelector("#timeline-error").dataset.code,
     );
     const code = await coach.getAttribute("#timeline-error", "data-code");
-    if (code === "unknown_type") {
-      t.skip(`the server does not know live.interval.control yet (${await coach.textContent("#timeline-error")})`);
-      return;
-    }
     assert.equal(code, null, `Start was refused: ${await coach.textContent("#timeline-error")}`);
     await coach.waitForSelector('#interval-label[data-index="0"]');
     let shown = await shownInterval(coach);

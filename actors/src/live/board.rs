@@ -23,8 +23,15 @@ pub fn around(board: &[Entry], at: usize) -> Vec<Entry> {
 }
 
 /// `board` cut to the given users, ranked again from 1 in the same order.
-pub fn sub_board(board: &[Entry], position: &HashMap<UserId, usize>, users: &[UserId]) -> Vec<Entry> {
-    let mut at: Vec<usize> = users.iter().filter_map(|u| position.get(u).copied()).collect();
+pub fn sub_board(
+    board: &[Entry],
+    position: &HashMap<UserId, usize>,
+    users: &[UserId],
+) -> Vec<Entry> {
+    let mut at: Vec<usize> = users
+        .iter()
+        .filter_map(|u| position.get(u).copied())
+        .collect();
     at.sort_unstable();
     at.dedup();
     at.into_iter()
@@ -185,8 +192,9 @@ mod tests {
     fn a_sub_board_keeps_the_order_and_ranks_again_from_one() {
         let b = board(6);
         let users: Vec<UserId> = (0..3).map(|_| UserId::random()).collect();
-        let position: HashMap<UserId, usize> =
-            [(users[0], 4), (users[1], 1), (users[2], 3)].into_iter().collect();
+        let position: HashMap<UserId, usize> = [(users[0], 4), (users[1], 1), (users[2], 3)]
+            .into_iter()
+            .collect();
         let sub = sub_board(&b, &position, &users);
         let got: Vec<(usize, &str)> = sub.iter().map(|e| (e.rank, e.user_id.as_str())).collect();
         assert_eq!(got, [(1, "u1"), (2, "u3"), (3, "u4")]);

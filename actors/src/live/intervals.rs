@@ -154,7 +154,10 @@ mod tests {
         assert_eq!(c.advance(60_999), None, "not yet");
         // Woken late: the sprint still started when the warm-up ended.
         let sprint = c.advance(62_000).expect("moved").expect("running");
-        assert_eq!((sprint.index, sprint.started_at, sprint.ends_at), (1, 61_000, 91_000));
+        assert_eq!(
+            (sprint.index, sprint.started_at, sprint.ends_at),
+            (1, 61_000, 91_000)
+        );
         // Asleep through two ends: straight to the end.
         assert_eq!(c.advance(300_000), Some(None));
         assert!(c.over);
@@ -170,9 +173,16 @@ mod tests {
         assert_eq!((sprint.index, sprint.ends_at), (1, 40_000));
         let longer = c.extend(30, 20_000).expect("extend");
         assert_eq!((longer.ends_at, longer.seconds()), (70_000, 60));
-        assert_eq!(c.next_preview(&longer).map(|p| p.label), Some("Cool-down".into()));
+        assert_eq!(
+            c.next_preview(&longer).map(|p| p.label),
+            Some("Cool-down".into())
+        );
         c.skip(21_000).expect("skip");
-        assert_eq!(c.skip(22_000), Ok(None), "skipping the last ends the timeline");
+        assert_eq!(
+            c.skip(22_000),
+            Ok(None),
+            "skipping the last ends the timeline"
+        );
     }
 
     #[test]

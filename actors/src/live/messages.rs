@@ -252,7 +252,10 @@ impl Handler<JoinClass> for LiveClass {
         let newcomer = !self.participants.contains_key(&msg.user);
         let order = self.next_order;
         let coach = msg.user == self.record.coach;
-        let baseline_at = self.record.started_at.unwrap_or_else(|| self.deps.clock.now());
+        let baseline_at = self
+            .record
+            .started_at
+            .unwrap_or_else(|| self.deps.clock.now());
         let participant = self
             .participants
             .entry(msg.user)
@@ -304,21 +307,28 @@ impl LiveClass {
                 Some(w) => deps.workouts.personal_record(user, &w).await.ok().flatten(),
                 None => None,
             };
-            (found, bounded(following, limit), bounded(blocked, limit), best)
+            (
+                found,
+                bounded(following, limit),
+                bounded(blocked, limit),
+                best,
+            )
         };
-        ctx.spawn(lookup.into_actor(self).map(
-            move |(found, following, blocked, best), act, _| {
-                let Some(p) = act.participants.get_mut(&user) else {
-                    return;
-                };
-                if let Some(found) = found {
-                    p.name = found.display_name.as_str().to_owned();
-                }
-                p.best = best;
-                act.unindex(user);
-                act.social_loaded(user, following, blocked, announce);
-            },
-        ));
+        ctx.spawn(
+            lookup
+                .into_actor(self)
+                .map(move |(found, following, blocked, best), act, _| {
+                    let Some(p) = act.participants.get_mut(&user) else {
+                        return;
+                    };
+                    if let Some(found) = found {
+                        p.name = found.display_name.as_str().to_owned();
+                    }
+                    p.best = best;
+                    act.unindex(user);
+                    act.social_loaded(user, following, blocked, announce);
+                }),
+        );
     }
 }
 
@@ -551,7 +561,11 @@ impl Handler<ChooseView> for LiveClass {
     type Result = Result<(), LiveError>;
 
     fn handle(&mut self, msg: ChooseView, _: &mut Context<Self>) -> Self::Result {
-        if !self.participants.get(&msg.user).is_some_and(|p| p.present()) {
+        if !self
+            .participants
+            .get(&msg.user)
+            .is_some_and(|p| p.present())
+        {
             return Err(LiveError::NotJoined);
         }
         self.choose_view(msg.user, msg.view);
@@ -573,9 +587,10 @@ impl Handler<IntervalControl> for LiveClass {
         let running = match msg.action {
             IntervalAction::Start => Some(self.clock.start(now)?),
             IntervalAction::Skip => self.clock.skip(now)?,
-            IntervalAction::Extend(seconds) => {
-                Some(self.clock.extend(seconds.clamp(1, MAX_EXTEND_SECONDS), now)?)
-            }
+            IntervalAction::Extend(seconds) => Some(
+                self.clock
+                    .extend(seconds.clamp(1, MAX_EXTEND_SECONDS), now)?,
+            ),
         };
         self.clock_moved(running, ctx);
         Ok(IntervalAck {

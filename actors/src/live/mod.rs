@@ -51,8 +51,8 @@ use crate::device::{CloseDevice, Deliver, DeviceHandle, close};
 use crate::domain::{ClassPhase, LiveClassRecord, UserId};
 use crate::events::data::EventData;
 use crate::events::data::live::{ClassSummary, LiveCountdown, LivePresence};
-use crate::ports::workouts::PersonalRecord;
 use crate::events::{EventKind, Frame, class_event_frame};
+use crate::ports::workouts::PersonalRecord;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum LiveError {

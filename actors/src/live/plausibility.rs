@@ -202,8 +202,14 @@ mod tests {
             heart_rate: Some(bpm),
             ..Sample::default()
         };
-        assert_eq!(check(&bounds, &start, &hr(231), 0), Err(Implausible::HeartRate));
-        assert_eq!(check(&bounds, &start, &hr(29), 0), Err(Implausible::HeartRate));
+        assert_eq!(
+            check(&bounds, &start, &hr(231), 0),
+            Err(Implausible::HeartRate)
+        );
+        assert_eq!(
+            check(&bounds, &start, &hr(29), 0),
+            Err(Implausible::HeartRate)
+        );
         assert_eq!(check(&bounds, &start, &hr(150), 0), Ok(()));
     }
 

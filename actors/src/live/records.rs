@@ -61,7 +61,8 @@ impl LiveClass {
             }
         }
         if let (Some(best), Some(workout)) = (&p.best, workout) {
-            if let (Some(value), Some(previous), false) = (sample.output, best.best_output, p.beaten.0)
+            if let (Some(value), Some(previous), false) =
+                (sample.output, best.best_output, p.beaten.0)
                 && value > previous
             {
                 p.beaten.0 = true;
@@ -90,7 +91,10 @@ impl LiveClass {
     /// Writes every member's workout, bests and timeline once the class ended; detached,
     /// so the class stops at once.
     pub(super) fn write_records(&self) {
-        let ended_at = self.record.ended_at.unwrap_or_else(|| self.deps.clock.now());
+        let ended_at = self
+            .record
+            .ended_at
+            .unwrap_or_else(|| self.deps.clock.now());
         let started_at = self.record.started_at.unwrap_or(self.record.scheduled_at);
         let ranked = self.ranked();
         let of = ranked.len() as u32;
@@ -190,7 +194,10 @@ mod tests {
     #[test]
     fn a_members_workout_id_is_stable_per_class_and_user() {
         let (class, user) = (Uuid::new_v4(), UserId::random());
-        assert_eq!(workout_record_id(class, user), workout_record_id(class, user));
+        assert_eq!(
+            workout_record_id(class, user),
+            workout_record_id(class, user)
+        );
         assert_ne!(
             workout_record_id(class, user),
             workout_record_id(class, UserId::random())

@@ -94,10 +94,7 @@ impl LiveClass {
         let in_friends = cursor.is_none_or(|c| c.following);
         if in_friends {
             let after = cursor.map(|c| c.order);
-            for (order, user) in friends
-                .iter()
-                .filter(|(o, _)| after.is_none_or(|a| *o > a))
-            {
+            for (order, user) in friends.iter().filter(|(o, _)| after.is_none_or(|a| *o > a)) {
                 if entries.len() == limit {
                     return RosterPageOut {
                         following_here,
@@ -247,7 +244,6 @@ impl LiveClass {
 pub fn bounded(list: Vec<UserId>, limit: usize) -> HashSet<UserId> {
     list.into_iter().take(limit).collect()
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -29,7 +29,13 @@ pub fn board_at(
     let mut rows: Vec<(f64, &str, String)> = timelines
         .iter()
         .filter(|t| t.taker != member)
-        .map(|t| (f64::from(output_at(t, second)), t.name.as_str(), t.taker.to_string()))
+        .map(|t| {
+            (
+                f64::from(output_at(t, second)),
+                t.name.as_str(),
+                t.taker.to_string(),
+            )
+        })
         .collect();
     // Stable: equal outputs keep the stored (recording) order.
     rows.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -54,7 +60,10 @@ pub fn board_at(
 
 /// The top `size` and the member's neighbourhood.
 pub fn views(board: &[Entry], at: usize, size: usize) -> (Vec<Entry>, Vec<Entry>) {
-    (board.iter().take(size).cloned().collect(), around(board, at))
+    (
+        board.iter().take(size).cloned().collect(),
+        around(board, at),
+    )
 }
 
 #[cfg(test)]
@@ -77,7 +86,8 @@ mod tests {
         let a = timeline("a", &[0.0, 1.0, 2.0, 3.0]);
         let b = timeline("b", &[0.0, 2.0, 4.0]);
         let me = UserId::random();
-        let rank = |second, output| board_at(&[a.clone(), b.clone()], me, "me", second, output).1 + 1;
+        let rank =
+            |second, output| board_at(&[a.clone(), b.clone()], me, "me", second, output).1 + 1;
         assert_eq!(rank(1, 0.5), 3);
         assert_eq!(rank(1, 1.5), 2);
         assert_eq!(rank(2, 4.5), 1);

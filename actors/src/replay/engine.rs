@@ -16,9 +16,9 @@ use crate::device::{CloseDevice, Deliver, DeviceHandle, close};
 use crate::domain::{LiveClassRecord, UserId};
 use crate::events::data::EventData;
 use crate::events::data::live::{LivePersonalRecord, LiveReplayBoard};
+use crate::live::Sample;
 use crate::live::plausibility::{self, Baseline};
 use crate::live::records::{MAX_TIMELINE_SECONDS, record_sample};
-use crate::live::Sample;
 use crate::ports::replays::{ReplayRecord, Timeline};
 use crate::ports::workouts::{PersonalRecord, WorkoutKind, WorkoutRecord};
 
@@ -178,11 +178,17 @@ impl Handler<Metric> for Engine {
     fn handle(&mut self, msg: Metric, _: &mut Context<Self>) -> Self::Result {
         let deps = self.deps.clone();
         let config = &deps.config;
-        let run = self.runs.get_mut(&msg.replay).ok_or(ReplayError::NotLoaded)?;
+        let run = self
+            .runs
+            .get_mut(&msg.replay)
+            .ok_or(ReplayError::NotLoaded)?;
         if run.record.user != msg.user {
             return Err(ReplayError::NotFound);
         }
-        if run.last_metric.is_some_and(|at| at.elapsed() < config.metric_interval) {
+        if run
+            .last_metric
+            .is_some_and(|at| at.elapsed() < config.metric_interval)
+        {
             return Err(ReplayError::RateLimited);
         }
         let offset = i64::from(msg.offset);
@@ -194,12 +200,16 @@ impl Handler<Metric> for Engine {
         }
         let riding = (deps.clock.now() - run.record.created_at) / 1000;
         if offset > riding + AHEAD_SECONDS {
-            return Err(ReplayError::BadOffset("ahead of the time since the replay started"));
+            return Err(ReplayError::BadOffset(
+                "ahead of the time since the replay started",
+            ));
         }
         run.last_metric = Some(Instant::now());
         run.device = Some(msg.device);
         // Growth is judged on the class's own time: the offsets.
-        if let Err(why) = plausibility::check(&config.bounds, &run.baseline, &msg.sample, offset * 1000) {
+        if let Err(why) =
+            plausibility::check(&config.bounds, &run.baseline, &msg.sample, offset * 1000)
+        {
             run.rejected += 1;
             deps.observer.metric_rejected(why.as_str());
             return Err(ReplayError::Implausible(why.as_str()));
@@ -213,17 +223,24 @@ impl Handler<Metric> for Engine {
         }
         let mut told = Vec::new();
         if let (Some(best), Some(workout)) = (&run.best, &run.class.workout_id) {
-            if let (Some(value), Some(previous), false) = (msg.sample.output, best.best_output, run.beaten.0)
+            if let (Some(value), Some(previous), false) =
+                (msg.sample.output, best.best_output, run.beaten.0)
                 && value > previous
             {
                 run.beaten.0 = true;
                 told.push(("output", value, previous, workout.clone()));
             }
-            if let (Some(value), Some(previous), false) = (msg.sample.reps, best.most_reps, run.beaten.1)
+            if let (Some(value), Some(previous), false) =
+                (msg.sample.reps, best.most_reps, run.beaten.1)
                 && value > previous
             {
                 run.beaten.1 = true;
-                told.push(("reps", f64::from(value), f64::from(previous), workout.clone()));
+                told.push((
+                    "reps",
+                    f64::from(value),
+                    f64::from(previous),
+                    workout.clone(),
+                ));
             }
         }
         let now = deps.clock.now();

@@ -91,8 +91,10 @@ impl LiveJoin {
         let premium = conn.premium_allowed();
         conn.joined(class);
         let view = self.view.into();
-        let join =
-            async move { live.join(class, user, device, self.since, premium, view).await };
+        let join = async move {
+            live.join(class, user, device, self.since, premium, view)
+                .await
+        };
         ctx.spawn(join.into_actor(conn).map(move |joined, conn, ctx| {
             let reply = match joined {
                 Ok(ack) => replies::ok(

@@ -5,9 +5,9 @@
 mod auth;
 mod feed;
 mod live;
-mod replay;
 mod ping;
 mod plan;
+mod replay;
 
 use actix_web_actors::ws::WebsocketContext;
 use schemars::{Schema, SchemaGenerator};

@@ -21,11 +21,21 @@ async fn counts_agree(cluster: &Cluster, class: &str, token: &str, expected: u64
         for n in 0..3 {
             let node = cluster.node(n);
             let one = node
-                .call("GET", &format!("/v1/live/classes/{class}"), None, Some(token))
+                .call(
+                    "GET",
+                    &format!("/v1/live/classes/{class}"),
+                    None,
+                    Some(token),
+                )
                 .await
                 .json();
             let status = node
-                .call("GET", &format!("/v1/live/classes/{class}/status"), None, None)
+                .call(
+                    "GET",
+                    &format!("/v1/live/classes/{class}/status"),
+                    None,
+                    None,
+                )
                 .await
                 .json();
             let listed = node
@@ -40,7 +50,12 @@ async fn counts_agree(cluster: &Cluster, class: &str, token: &str, expected: u64
                 .map(|c| c["participants"].clone())
                 .unwrap_or(Value::Null);
             let roster = node
-                .call("GET", &format!("/v1/live/classes/{class}/roster"), None, Some(token))
+                .call(
+                    "GET",
+                    &format!("/v1/live/classes/{class}/roster"),
+                    None,
+                    Some(token),
+                )
                 .await
                 .json();
             seen.push([
@@ -53,7 +68,10 @@ async fn counts_agree(cluster: &Cluster, class: &str, token: &str, expected: u64
         if seen.iter().flatten().all(|v| v.as_u64() == Some(expected)) {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "expected {expected}: {seen:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "expected {expected}: {seen:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -113,7 +131,12 @@ async fn counts_agree_before_during_and_after_a_class(transport: Transport) {
 
     let started = cluster
         .node(1)
-        .call("POST", &format!("/v1/live/classes/{class}/start"), None, Some(&coach))
+        .call(
+            "POST",
+            &format!("/v1/live/classes/{class}/start"),
+            None,
+            Some(&coach),
+        )
         .await;
     assert_eq!(started.status, 200, "{}", started.text);
     assert_eq!(started.json()["participants"], 4);
@@ -124,14 +147,27 @@ async fn counts_agree_before_during_and_after_a_class(transport: Transport) {
 
     let ended = cluster
         .node(2)
-        .call("POST", &format!("/v1/live/classes/{class}/end"), None, Some(&coach))
+        .call(
+            "POST",
+            &format!("/v1/live/classes/{class}/end"),
+            None,
+            Some(&coach),
+        )
         .await;
     assert_eq!(ended.status, 200, "{}", ended.text);
     let last = sockets[0].event("live.ended").await;
-    assert_eq!(last["data"]["participants"], 4, "everyone who took part: {last}");
+    assert_eq!(
+        last["data"]["participants"], 4,
+        "everyone who took part: {last}"
+    );
     let results = cluster
         .node(1)
-        .call("GET", &format!("/v1/live/classes/{class}/results"), None, Some(&viewer))
+        .call(
+            "GET",
+            &format!("/v1/live/classes/{class}/results"),
+            None,
+            Some(&viewer),
+        )
         .await
         .json();
     assert_eq!(results["participants"], 4, "{results}");

@@ -50,7 +50,10 @@ async fn records(app: TestApp) {
 
     // 100,000 kJ in the first seconds is dropped, and counted by reason.
     let rejected = |text: &str| {
-        read_metric(text, "fitpulse_live_metrics_rejected_total{reason=\"output_rate\"}")
+        read_metric(
+            text,
+            "fitpulse_live_metrics_rejected_total{reason=\"output_rate\"}",
+        )
     };
     let before = rejected(&app.metrics().await);
     let jump = metric(&mut c, 2, &class, json!({ "output": 100_000.0 })).await;
@@ -65,12 +68,23 @@ async fn records(app: TestApp) {
     }
     let flagged = until(&mut coach_socket, "live.flagged", |_| true).await;
     assert_eq!(
-        (flagged["user_id"].as_str(), flagged["reason"].as_str(), flagged["rejected"].as_u64()),
-        (Some(cheat.to_string().as_str()), Some("output_rate"), Some(3))
+        (
+            flagged["user_id"].as_str(),
+            flagged["reason"].as_str(),
+            flagged["rejected"].as_u64()
+        ),
+        (
+            Some(cheat.to_string().as_str()),
+            Some("output_rate"),
+            Some(3)
+        )
     );
     pace().await;
     let plausible = metric(&mut c, 5, &class, json!({ "output": 20.0 })).await;
-    assert_eq!(plausible["ok"], true, "a plausible sample is taken: {plausible}");
+    assert_eq!(
+        plausible["ok"], true,
+        "a plausible sample is taken: {plausible}"
+    );
 
     // The member beats their best output (10 kJ) once: one notice, however far past it.
     let low = metric(&mut m, 2, &class, json!({ "output": 8.0 })).await;
@@ -84,11 +98,19 @@ async fn records(app: TestApp) {
     }
     told.sort_by_key(|t| t["metric"].as_str().map(str::to_owned));
     assert_eq!(
-        (told[0]["metric"].as_str(), told[0]["value"].as_f64(), told[0]["previous"].as_f64()),
+        (
+            told[0]["metric"].as_str(),
+            told[0]["value"].as_f64(),
+            told[0]["previous"].as_f64()
+        ),
         (Some("output"), Some(12.0), Some(10.0))
     );
     assert_eq!(
-        (told[1]["metric"].as_str(), told[1]["value"].as_f64(), told[1]["previous"].as_f64()),
+        (
+            told[1]["metric"].as_str(),
+            told[1]["value"].as_f64(),
+            told[1]["previous"].as_f64()
+        ),
         (Some("reps"), Some(6.0), Some(5.0))
     );
     assert_eq!(told[0]["workout_id"], WORKOUT);
@@ -123,8 +145,18 @@ async fn records(app: TestApp) {
     let class_id: ClassId = class.parse().expect("class id");
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let history = app.stores.workouts.workouts(member, None, 10).await.expect("read");
-        let timelines = app.stores.replays.timelines(class_id, 10).await.expect("read");
+        let history = app
+            .stores
+            .workouts
+            .workouts(member, None, 10)
+            .await
+            .expect("read");
+        let timelines = app
+            .stores
+            .replays
+            .timelines(class_id, 10)
+            .await
+            .expect("read");
         let best = app
             .stores
             .workouts
@@ -137,18 +169,33 @@ async fn records(app: TestApp) {
         if done {
             let workout = &history[0];
             assert_eq!(workout.class_id, Some(class_id));
-            assert_eq!((workout.output, workout.reps, workout.rank, workout.of), (Some(15.0), Some(7), Some(1), Some(1)));
+            assert_eq!(
+                (workout.output, workout.reps, workout.rank, workout.of),
+                (Some(15.0), Some(7), Some(1), Some(1))
+            );
             assert_eq!(workout.workout_id.as_deref(), Some(WORKOUT));
             assert_eq!(best.and_then(|b| b.most_reps), Some(7));
             // The cheat's timeline is not kept for replays; the member's ends at 15 kJ.
             assert_eq!(timelines[0].taker, member);
             assert_eq!(timelines[0].output.last().copied(), Some(15.0));
-            let cheat_history = app.stores.workouts.workouts(cheat, None, 10).await.expect("read");
-            assert_eq!(cheat_history.len(), 1, "the cheat took the class all the same");
+            let cheat_history = app
+                .stores
+                .workouts
+                .workouts(cheat, None, 10)
+                .await
+                .expect("read");
+            assert_eq!(
+                cheat_history.len(),
+                1,
+                "the cheat took the class all the same"
+            );
             assert_eq!(cheat_history[0].rank, None, "but has no place on the board");
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "{history:?} {timelines:?} {best:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{history:?} {timelines:?} {best:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -10,7 +10,9 @@ use fitpulse_actors::ports::workouts::WorkoutKind;
 use serde_json::json;
 
 use super::live_support::{WORKOUT, coach, join_view, metric, schedule_on, transition, until};
-use crate::helpers::{TestApp, WAIT, assert_error, scylla_app_on_manual_clock, spawn_app_on_manual_clock};
+use crate::helpers::{
+    TestApp, WAIT, assert_error, scylla_app_on_manual_clock, spawn_app_on_manual_clock,
+};
 
 /// Metrics are accepted at most every 250 ms.
 async fn pace() {
@@ -18,8 +20,13 @@ async fn pace() {
 }
 
 async fn start_replay(app: &TestApp, token: Option<&str>, class: &str) -> crate::helpers::Response {
-    app.call("POST", &format!("/v1/live/classes/{class}/replays"), None, token)
-        .await
+    app.call(
+        "POST",
+        &format!("/v1/live/classes/{class}/replays"),
+        None,
+        token,
+    )
+    .await
 }
 
 async fn ride(app: TestApp) {
@@ -40,13 +47,22 @@ async fn ride(app: TestApp) {
 
     transition(&app, &coach_token, &class, "start").await;
     // Two live takers, ten seconds apart: A 2, 10, 20, 30; B 5, 8, 25, 40 (kJ).
-    for (step, (oa, ob)) in [(2.0, 5.0), (10.0, 8.0), (20.0, 25.0), (30.0, 40.0)].into_iter().enumerate() {
+    for (step, (oa, ob)) in [(2.0, 5.0), (10.0, 8.0), (20.0, 25.0), (30.0, 40.0)]
+        .into_iter()
+        .enumerate()
+    {
         if step > 0 {
             app.advance(Duration::from_secs(10));
             pace().await;
         }
         for (socket, output) in [(&mut sa, oa), (&mut sb, ob)] {
-            let reply = metric(socket, 10 + step as u64, &class, json!({ "output": output })).await;
+            let reply = metric(
+                socket,
+                10 + step as u64,
+                &class,
+                json!({ "output": output }),
+            )
+            .await;
             assert_eq!(reply["ok"], true, "{reply}");
         }
     }
@@ -54,8 +70,19 @@ async fn ride(app: TestApp) {
     transition(&app, &coach_token, &class, "end").await;
     until(&mut sa, "live.ended", |_| true).await;
     let deadline = tokio::time::Instant::now() + WAIT;
-    while app.stores.replays.timelines(class_id, 10).await.expect("read").len() < 2 {
-        assert!(tokio::time::Instant::now() < deadline, "the takers' timelines were not kept");
+    while app
+        .stores
+        .replays
+        .timelines(class_id, 10)
+        .await
+        .expect("read")
+        .len()
+        < 2
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the takers' timelines were not kept"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
@@ -78,7 +105,11 @@ async fn ride(app: TestApp) {
 
     // Offsets may not run ahead of the time since the replay started.
     let ahead = socket
-        .request(2, "live.replay.metric", json!({ "replay_id": replay, "offset": 60, "output": 1.0 }))
+        .request(
+            2,
+            "live.replay.metric",
+            json!({ "replay_id": replay, "offset": 60, "output": 1.0 }),
+        )
         .await;
     assert_eq!(ahead["error"]["code"], "invalid_frame", "{ahead}");
     app.advance(Duration::from_secs(60));
@@ -121,9 +152,16 @@ async fn ride(app: TestApp) {
     }
     pace().await;
     let back = socket
-        .request(9, "live.replay.metric", json!({ "replay_id": replay, "offset": 30, "output": 31.5 }))
+        .request(
+            9,
+            "live.replay.metric",
+            json!({ "replay_id": replay, "offset": 30, "output": 31.5 }),
+        )
         .await;
-    assert_eq!(back["error"]["code"], "invalid_frame", "offsets never go back: {back}");
+    assert_eq!(
+        back["error"]["code"], "invalid_frame",
+        "offsets never go back: {back}"
+    );
 
     // Someone else's replay is not theirs to ride or finish.
     let (_, stranger) = app.member_account().await;
@@ -138,7 +176,11 @@ async fn ride(app: TestApp) {
         .await;
     assert_eq!(finished["ok"], true, "{finished}");
     assert_eq!(
-        (finished["data"]["rank"].as_u64(), finished["data"]["of"].as_u64(), finished["data"]["output"].as_f64()),
+        (
+            finished["data"]["rank"].as_u64(),
+            finished["data"]["of"].as_u64(),
+            finished["data"]["output"].as_f64()
+        ),
         (Some(2), Some(3), Some(31.0))
     );
     let again = socket
@@ -146,7 +188,12 @@ async fn ride(app: TestApp) {
         .await;
     assert_eq!(again["error"]["code"], "conflict", "{again}");
 
-    let history = app.stores.workouts.workouts(member, None, 10).await.expect("read");
+    let history = app
+        .stores
+        .workouts
+        .workouts(member, None, 10)
+        .await
+        .expect("read");
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].kind, WorkoutKind::Replay);
     assert_eq!(history[0].output, Some(31.0));

@@ -103,7 +103,12 @@ async fn roster_and_friends(app: TestApp) {
 
     // Counts agree: REST, the socket's presence and the roster.
     let view = app
-        .call("GET", &format!("/v1/live/classes/{class}"), None, Some(&a_token))
+        .call(
+            "GET",
+            &format!("/v1/live/classes/{class}"),
+            None,
+            Some(&a_token),
+        )
         .await
         .json();
     assert_eq!(view["participants"], 4, "{view}");
@@ -116,7 +121,12 @@ async fn roster_and_friends(app: TestApp) {
         ("", None, 401, "unauthorized"),
     ] {
         let response = app
-            .call("GET", &format!("/v1/live/classes/{class}/roster{query}"), None, token)
+            .call(
+                "GET",
+                &format!("/v1/live/classes/{class}/roster{query}"),
+                None,
+                token,
+            )
             .await;
         assert_eq!(response.status, status, "{query}: {}", response.text);
         assert_error(&response.text, code);
@@ -149,8 +159,15 @@ async fn roster_and_friends(app: TestApp) {
         d["view"] == "following" && d["ranked"] == 2
     })
     .await;
-    assert_eq!(ids(&board["top"]), [b.to_string(), a.to_string()], "{board}");
-    let rank = until(&mut sa, "live.rank", |d| d["view"] == "following" && d["of"] == 2).await;
+    assert_eq!(
+        ids(&board["top"]),
+        [b.to_string(), a.to_string()],
+        "{board}"
+    );
+    let rank = until(&mut sa, "live.rank", |d| {
+        d["view"] == "following" && d["of"] == 2
+    })
+    .await;
     assert_eq!(rank["rank"], 2);
     assert_eq!(ids(&rank["around"]), [b.to_string(), a.to_string()]);
     // D, in the `all` view, gets the shared board, then its own place: first of three
@@ -158,7 +175,10 @@ async fn roster_and_friends(app: TestApp) {
     let everyone = until(&mut sd, "live.leaderboard", |d| d["ranked"] == 3).await;
     assert_eq!(everyone["view"], "all");
     let d_rank = until(&mut sd, "live.rank", |d| d["of"] == 3).await;
-    assert_eq!((d_rank["view"].as_str(), d_rank["rank"].as_u64()), (Some("all"), Some(1)));
+    assert_eq!(
+        (d_rank["view"].as_str(), d_rank["rank"].as_u64()),
+        (Some("all"), Some(1))
+    );
     assert_eq!(
         ids(&d_rank["around"]),
         [d.to_string(), b.to_string(), a.to_string()]
@@ -166,7 +186,11 @@ async fn roster_and_friends(app: TestApp) {
 
     // An unknown view is refused at the edge.
     let bad = sa
-        .request(6, "live.leaderboard.view", json!({ "class_id": class, "view": "friends" }))
+        .request(
+            6,
+            "live.leaderboard.view",
+            json!({ "class_id": class, "view": "friends" }),
+        )
         .await;
     assert_eq!(bad["error"]["code"], "invalid_frame", "{bad}");
 }

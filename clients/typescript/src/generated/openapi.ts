@@ -5615,6 +5615,101 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/live/classes/{id}/replays": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start an on-demand replay of an ended class
+         * @description Bearer token: a user.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Created */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ReplayView"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Conflict */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Any other error of the catalogue (429, 5xx) */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/live/classes/{id}/results": {
         parameters: {
             query?: never;
@@ -5675,6 +5770,86 @@ export interface paths {
                 };
                 /** @description Conflict */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Any other error of the catalogue (429, 5xx) */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/live/classes/{id}/roster": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Who is in the class, people the caller follows first (paged)
+         * @description Bearer token: a user.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    cursor?: string;
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RosterView"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -8812,6 +8987,72 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/me/records": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My personal records
+         * @description Bearer token: a user.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PageOfRecordView"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Any other error of the catalogue (429, 5xx) */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/me/saved": {
         parameters: {
             query?: never;
@@ -9712,6 +9953,86 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["SubscriptionAnswer"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Any other error of the catalogue (429, 5xx) */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/workouts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My finished workouts, newest first (cursor-paged)
+         * @description Bearer token: a user.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description `next_cursor` of the previous page */
+                    cursor?: string;
+                    /** @description workouts per page, 1 to 100 (default 20) */
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PageOfWorkoutView"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
                 /** @description Unauthorized */
@@ -11396,7 +11717,8 @@ export interface components {
             id: string;
             /**
              * Format: uint
-             * @description Participants on this node.
+             * @description Members in the class now (the coach is not counted), whichever node answers; once
+             *     it ended, everyone who took part, as its results say.
              */
             participants: number;
             premium: boolean;
@@ -11671,7 +11993,7 @@ export interface components {
          *     [`ErrorCode::as_str`] does (a test holds them together).
          * @enum {string}
          */
-        ErrorCode: "malformed_json" | "invalid_body" | "invalid_query" | "invalid_path" | "invalid_field" | "idempotency_key_required" | "unauthorized" | "invalid_token" | "invalid_signature" | "stale_timestamp" | "token_expired" | "forbidden" | "premium_required" | "not_found" | "no_plan" | "method_not_allowed" | "conflict" | "sold_out" | "limit_reached" | "not_started" | "not_admitted" | "idempotency_key_reused" | "email_taken" | "already_upgraded" | "email_not_verified" | "invalid_link" | "already_verified" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "not_ready" | "not_configured" | "internal" | "malformed_frame" | "invalid_frame" | "unknown_type" | "unsupported_frame" | "ack_beyond_head" | "unavailable" | "class_not_found" | "class_not_open" | "class_over" | "class_not_live" | "not_joined" | "unknown_participant";
+        ErrorCode: "malformed_json" | "invalid_body" | "invalid_query" | "invalid_path" | "invalid_field" | "idempotency_key_required" | "unauthorized" | "invalid_token" | "invalid_signature" | "stale_timestamp" | "token_expired" | "forbidden" | "premium_required" | "not_found" | "no_plan" | "method_not_allowed" | "conflict" | "sold_out" | "limit_reached" | "not_started" | "not_admitted" | "idempotency_key_reused" | "email_taken" | "already_upgraded" | "email_not_verified" | "invalid_link" | "already_verified" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "not_ready" | "not_configured" | "internal" | "malformed_frame" | "invalid_frame" | "unknown_type" | "unsupported_frame" | "ack_beyond_head" | "unavailable" | "class_not_found" | "class_not_open" | "class_over" | "class_not_live" | "implausible_metric" | "no_timeline" | "clock_stopped" | "class_not_ended" | "not_joined" | "unknown_participant";
         ErrorObject: {
             /** @description Stable; clients branch on it. */
             code: components["schemas"]["ErrorCode"];
@@ -12282,6 +12604,14 @@ export interface components {
          * @description A list answer: `{"items": [...], "next_cursor": ...}`; `next_cursor` is null on the
          *     last page.
          */
+        PageOfRecordView: {
+            items: components["schemas"]["RecordView"][];
+            next_cursor: string | null;
+        };
+        /**
+         * @description A list answer: `{"items": [...], "next_cursor": ...}`; `next_cursor` is null on the
+         *     last page.
+         */
         PageOfReportView: {
             items: components["schemas"]["ReportView"][];
             next_cursor: string | null;
@@ -12300,6 +12630,14 @@ export interface components {
          */
         PageOfUserRef: {
             items: components["schemas"]["UserRef"][];
+            next_cursor: string | null;
+        };
+        /**
+         * @description A list answer: `{"items": [...], "next_cursor": ...}`; `next_cursor` is null on the
+         *     last page.
+         */
+        PageOfWorkoutView: {
+            items: components["schemas"]["WorkoutView"][];
             next_cursor: string | null;
         };
         /** @description A payment provider event, signed in the `fitpulse-signature` header. */
@@ -12542,6 +12880,19 @@ export interface components {
             /** @description Premium part. */
             steps: string[];
         };
+        /** @description The caller's bests on one catalog workout, each with when it was set. */
+        RecordView: {
+            /**
+             * Format: double
+             * @description Kilojoules.
+             */
+            best_output: number | null;
+            best_output_at: string | null;
+            /** Format: uint32 */
+            most_reps: number | null;
+            most_reps_at: string | null;
+            workout_id: string;
+        };
         RegisterBody: {
             display_name: string;
             email: string;
@@ -12554,6 +12905,24 @@ export interface components {
             /** Format: uuid */
             id: string;
             removed: boolean;
+        };
+        /** @description An on-demand replay as it starts: ride it with `live.replay.metric` frames. */
+        ReplayView: {
+            class_id: string;
+            created_at: string;
+            /**
+             * Format: uint32
+             * @description The class's length: offsets go from 0 to this.
+             */
+            duration_seconds: number;
+            replay_id: string;
+            /**
+             * Format: uint
+             * @description Recorded rides the member races (live takers and earlier replays).
+             */
+            takers: number;
+            title: string;
+            workout_id: string | null;
         };
         ReportBody: {
             reason: string;
@@ -12585,6 +12954,36 @@ export interface components {
         };
         RolesBody: {
             roles: string[];
+        };
+        /** @description One member of a class as the roster shows them to one viewer. */
+        RosterEntry: {
+            /** @description The member's avatar, when they set one. */
+            avatar_url: string | null;
+            /** @description Only in the coach's view: why the member is off the public board. */
+            flagged?: string | null;
+            /** @description The viewer follows this member. */
+            following: boolean;
+            name: string;
+            user_id: string;
+        };
+        /** @description A page of who is in the class, as the caller sees it. */
+        RosterView: {
+            /**
+             * Format: uint
+             * @description How many of them the caller follows.
+             */
+            following_here: number;
+            /**
+             * @description People the caller follows first, then everyone else by when they joined; people
+             *     blocked either way are left out.
+             */
+            items: components["schemas"]["RosterEntry"][];
+            next_cursor: string | null;
+            /**
+             * Format: uint
+             * @description Members in the class now (everyone who took part, once it ended).
+             */
+            participants: number;
         };
         /** @description A saved item: its preview, or `{"kind","id","available":false}` once unpublished. */
         Saved: {
@@ -12883,6 +13282,32 @@ export interface components {
             level: components["schemas"]["Level"];
             /** @description Premium part: the video and the block-by-block script. */
             video_ref: string;
+        };
+        /** @description One finished workout: a live class or an on-demand replay. */
+        WorkoutView: {
+            class_id: string | null;
+            finished_at: string;
+            id: string;
+            /** @description `live` or `replay`. */
+            kind: string;
+            /** Format: uint32 */
+            of: number | null;
+            /**
+             * Format: double
+             * @description Cumulative work in kilojoules.
+             */
+            output: number | null;
+            /**
+             * Format: uint32
+             * @description Place on the board at the end, and of how many.
+             */
+            rank: number | null;
+            /** Format: uint32 */
+            reps: number | null;
+            started_at: string;
+            title: string;
+            /** @description The catalog workout the class followed, when it had one. */
+            workout_id: string | null;
         };
     };
     responses: never;

@@ -8,9 +8,10 @@ use std::hash::{Hash, Hasher};
 
 use super::leaderboard::Entry;
 use super::{LiveClass, View};
-use crate::domain::UserId;
+use crate::domain::{UnixMillis, UserId};
 use crate::events::data::EventData;
 use crate::events::data::live::{LiveLeaderboard, LiveRank};
+use crate::events::{Frame, notice_frame};
 
 /// How many places above and below a member their neighbourhood shows.
 pub const AROUND: usize = 3;
@@ -48,6 +49,16 @@ fn fingerprint(text: &str) -> u64 {
     text.hash(&mut hasher);
     // 0 stands for "nothing sent yet".
     hasher.finish().max(1)
+}
+
+/// The notice of `data` and the fingerprint of its data, serialized once: per-member
+/// frames go out every second in a busy class.
+pub(super) fn fingerprinted<D: EventData>(data: &D, now: UnixMillis) -> (u64, Frame) {
+    let json = data.to_json();
+    let print = fingerprint(&json);
+    // Text `to_json` just wrote is valid JSON.
+    let raw = serde_json::value::RawValue::from_string(json).expect("event data is JSON");
+    (print, notice_frame(&D::KIND, now, &raw))
 }
 
 impl LiveClass {
@@ -123,11 +134,11 @@ impl LiveClass {
                     top: board.iter().take(size).cloned().collect(),
                     ranked: board.len(),
                 };
-                let print = fingerprint(&data.to_json());
+                let (print, frame) = fingerprinted(&data, now);
                 let p = self.participants.get_mut(&user).expect("a member");
                 if p.sent_board != print {
                     p.sent_board = print;
-                    frames.push(data.notice(now));
+                    frames.push(frame);
                 }
             }
             let data = LiveRank {
@@ -137,12 +148,12 @@ impl LiveClass {
                 of,
                 around: near,
             };
-            let print = fingerprint(&data.to_json());
+            let (print, frame) = fingerprinted(&data, now);
             let p = self.participants.get_mut(&user).expect("a member");
             p.rank = Some(rank);
             if p.sent_rank != print {
                 p.sent_rank = print;
-                frames.push(data.notice(now));
+                frames.push(frame);
             }
             for frame in frames {
                 self.send_to(user, &frame, "live");

@@ -5,7 +5,6 @@
 //! who follow them with `live.friend_joined`.
 
 use std::collections::HashSet;
-use std::hash::{Hash, Hasher};
 
 use super::LiveClass;
 use crate::domain::UserId;
@@ -158,14 +157,10 @@ impl LiveClass {
                 entries: page.entries,
                 next_cursor: page.next.map(|c| c.encode()),
             };
-            let text = data.to_json();
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            text.hash(&mut hasher);
-            let print = hasher.finish().max(1);
+            let (print, frame) = super::board::fingerprinted(&data, now);
             let p = self.participants.get_mut(&viewer).expect("a participant");
             if p.sent_roster != print {
                 p.sent_roster = print;
-                let frame = data.notice(now);
                 self.send_to(viewer, &frame, "live");
             }
         }

@@ -145,6 +145,16 @@ impl Application {
         extra: RouteConfig,
         wiring: Wiring,
     ) -> Result<Self, StartupError> {
+        // On the heap: the wiring's future is large, and callers (tests, tools) await it on
+        // a thread's stack beside futures of their own.
+        Box::pin(Self::wire(settings, extra, wiring)).await
+    }
+
+    async fn wire(
+        settings: Settings,
+        extra: RouteConfig,
+        wiring: Wiring,
+    ) -> Result<Self, StartupError> {
         let Wiring { bus, clock } = wiring;
         let metrics = Metrics::new();
         let stores = store::open(&settings, &metrics).await?;

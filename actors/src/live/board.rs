@@ -8,6 +8,8 @@ use std::hash::{Hash, Hasher};
 
 use super::leaderboard::Entry;
 use super::{LiveClass, View};
+use actix::prelude::*;
+
 use crate::domain::{UnixMillis, UserId};
 use crate::events::data::EventData;
 use crate::events::data::live::{LiveLeaderboard, LiveRank};
@@ -89,19 +91,19 @@ impl LiveClass {
         }
     }
 
-    pub(super) fn push_boards(&mut self) {
-        let class_id = self.record.id.to_string();
+    /// The shared top to everyone watching `all` now, then each member's own frames in
+    /// chunks (see [`PushRanks`]).
+    pub(super) fn push_boards(&mut self, ctx: &mut Context<Self>) {
         let now = self.deps.clock.now();
         let ranked = self.ranked();
-        let of = ranked.len();
         let size = self.deps.config.leaderboard_size;
         let top: Vec<Entry> = ranked.iter().take(size).cloned().collect();
         if top != self.last_top {
             let frame = LiveLeaderboard {
-                class_id: class_id.clone(),
+                class_id: self.record.id.to_string(),
                 view: View::All.as_str(),
                 top: top.clone(),
-                ranked: of,
+                ranked: ranked.len(),
             }
             .notice(now);
             self.broadcast_to(&frame, "live", |p| p.view == View::All);
@@ -112,52 +114,82 @@ impl LiveClass {
             .enumerate()
             .filter_map(|(i, e)| Some((e.user_id.parse().ok()?, i)))
             .collect();
-        let members: Vec<(UserId, View)> = self
+        // Each line once: a member's neighbourhood is seven of them side by side.
+        let lines = ranked
+            .iter()
+            .map(|e| serde_json::to_string(e).expect("an entry serializes"))
+            .collect();
+        let members = self
             .participants
             .iter()
             .filter(|(_, p)| p.counted())
             .map(|(u, p)| (*u, p.view))
             .collect();
-        for (user, view) in members {
-            let Some((board, at)) = self.board_of(user, view, &ranked, &position) else {
-                continue;
-            };
-            let (rank, of, near) = match view {
-                View::All => (at + 1, of, around(&ranked, at)),
-                View::Following => (at + 1, board.len(), around(&board, at)),
-            };
-            let mut frames = Vec::with_capacity(2);
-            if view == View::Following {
+        let started = self.rank_round.is_none();
+        // A round still going (a huge class on a busy node) goes on with the newer board.
+        self.rank_round = Some(RankRound {
+            ranked,
+            lines,
+            position,
+            members,
+            next: 0,
+            now,
+        });
+        if started {
+            ctx.notify(PushRanks);
+        }
+    }
+
+    /// One member's frames of the round: their rank with its neighbourhood, and in the
+    /// `following` view their own top; each only when it changed.
+    fn push_member(&mut self, round: &RankRound, user: UserId, view: View) {
+        let Some((board, at)) = self.board_of(user, view, &round.ranked, &round.position) else {
+            return;
+        };
+        let class_id = self.record.id;
+        let size = self.deps.config.leaderboard_size;
+        let mut frames = Vec::with_capacity(2);
+        let (rank, of, near) = match view {
+            View::All => {
+                let from = at.saturating_sub(AROUND);
+                let to = (at + AROUND + 1).min(round.lines.len());
+                (at + 1, round.lines.len(), round.lines[from..to].join(","))
+            }
+            View::Following => {
                 let data = LiveLeaderboard {
-                    class_id: class_id.clone(),
+                    class_id: class_id.to_string(),
                     view: view.as_str(),
                     top: board.iter().take(size).cloned().collect(),
                     ranked: board.len(),
                 };
-                let (print, frame) = fingerprinted(&data, now);
+                let (print, frame) = fingerprinted(&data, round.now);
                 let p = self.participants.get_mut(&user).expect("a member");
                 if p.sent_board != print {
                     p.sent_board = print;
                     frames.push(frame);
                 }
+                let near: Vec<String> = around(&board, at)
+                    .iter()
+                    .map(|e| serde_json::to_string(e).expect("an entry serializes"))
+                    .collect();
+                (at + 1, board.len(), near.join(","))
             }
-            let data = LiveRank {
-                class_id: class_id.clone(),
-                view: view.as_str(),
-                rank,
-                of,
-                around: near,
-            };
-            let (print, frame) = fingerprinted(&data, now);
-            let p = self.participants.get_mut(&user).expect("a member");
-            p.rank = Some(rank);
-            if p.sent_rank != print {
-                p.sent_rank = print;
-                frames.push(frame);
-            }
-            for frame in frames {
-                self.send_to(user, &frame, "live");
-            }
+        };
+        // `LiveRank` written by hand from the lines serialized once (same fields).
+        let data = format!(
+            r#"{{"class_id":"{class_id}","view":"{}","rank":{rank},"of":{of},"around":[{near}]}}"#,
+            view.as_str()
+        );
+        let print = fingerprint(&data);
+        let p = self.participants.get_mut(&user).expect("a member");
+        p.rank = Some(rank);
+        if p.sent_rank != print {
+            p.sent_rank = print;
+            let raw = serde_json::value::RawValue::from_string(data).expect("rank data is JSON");
+            frames.push(notice_frame(&LiveRank::KIND, round.now, &raw));
+        }
+        for frame in frames {
+            self.send_to(user, &frame, "live");
         }
     }
 
@@ -209,5 +241,46 @@ mod tests {
         let sub = sub_board(&b, &position, &users);
         let got: Vec<(usize, &str)> = sub.iter().map(|e| (e.rank, e.user_id.as_str())).collect();
         assert_eq!(got, [(1, "u1"), (2, "u3"), (3, "u4")]);
+    }
+}
+
+/// Members whose own frames one [`PushRanks`] builds: the class takes cues and metrics
+/// between chunks, so a 10,000-member round never holds a cue back for long.
+const RANK_CHUNK: usize = 500;
+
+/// A push of each member's own board frames, under way.
+pub(super) struct RankRound {
+    ranked: Vec<Entry>,
+    /// Each entry of `ranked` as JSON.
+    lines: Vec<String>,
+    position: HashMap<UserId, usize>,
+    members: Vec<(UserId, View)>,
+    next: usize,
+    now: UnixMillis,
+}
+
+/// Builds the next chunk of the round's member frames.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(super) struct PushRanks;
+
+impl Handler<PushRanks> for LiveClass {
+    type Result = ();
+
+    fn handle(&mut self, _: PushRanks, ctx: &mut Context<Self>) {
+        let Some(round) = self.rank_round.take() else {
+            return;
+        };
+        let to = (round.next + RANK_CHUNK).min(round.members.len());
+        for i in round.next..to {
+            let (user, view) = round.members[i];
+            self.push_member(&round, user, view);
+        }
+        // The rest follows once the class has taken what waits in its mailbox; a tick in
+        // between replaces the round with a newer board, and the next chunk takes that.
+        if to < round.members.len() {
+            self.rank_round = Some(RankRound { next: to, ..round });
+            ctx.notify(PushRanks);
+        }
     }
 }

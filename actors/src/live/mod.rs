@@ -198,6 +198,8 @@ pub struct LiveClass {
     clock_timer: Option<SpawnHandle>,
     /// Participants with a timeline being recorded.
     recording: usize,
+    /// Members' own board frames, pushed in chunks.
+    rank_round: Option<board::RankRound>,
 }
 
 impl LiveClass {
@@ -228,6 +230,7 @@ impl LiveClass {
             clock: intervals::ClassClock::new(timeline),
             clock_timer: None,
             recording: 0,
+            rank_round: None,
         }
     }
 
@@ -372,7 +375,7 @@ impl LiveClass {
     }
 
     /// Presence, rosters, the leaderboard and personal ranks, each only when changed.
-    fn push_changes(&mut self) {
+    fn push_changes(&mut self, ctx: &mut Context<Self>) {
         if self.presence_dirty {
             self.presence_dirty = false;
             let frame = LivePresence {
@@ -393,7 +396,7 @@ impl LiveClass {
         }
         if self.leaderboard_dirty {
             self.leaderboard_dirty = false;
-            self.push_boards();
+            self.push_boards(ctx);
         }
     }
 
@@ -459,7 +462,7 @@ impl Actor for LiveClass {
         ctx.set_mailbox_capacity(4096);
         ctx.run_interval(self.deps.config.push_interval, |act, ctx| {
             act.tick_clock(ctx);
-            act.push_changes();
+            act.push_changes(ctx);
             // Woken by a join or cue it refused (not open yet, or over): nothing to hold.
             let open = matches!(act.phase(), ClassPhase::WaitingRoom | ClassPhase::Live);
             if !open && act.present() == 0 {

@@ -360,7 +360,7 @@ impl From<&fitpulse_actors::replay::ReplayError> for ErrorCode {
             ReplayError::Finished => ErrorCode::Conflict,
             ReplayError::BadOffset(_) => ErrorCode::InvalidFrame,
             ReplayError::Implausible(_) => ErrorCode::ImplausibleMetric,
-            ReplayError::RateLimited => ErrorCode::RateLimited,
+            ReplayError::RateLimited | ReplayError::TooMany => ErrorCode::RateLimited,
             ReplayError::Unavailable | ReplayError::NotLoaded => ErrorCode::Unavailable,
         }
     }

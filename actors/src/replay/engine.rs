@@ -76,16 +76,51 @@ impl Run {
     }
 }
 
+/// The replays running here, counted per member so one member cannot fill the node.
+#[derive(Default)]
+struct Runs {
+    by_id: HashMap<Uuid, Run>,
+    per_user: HashMap<UserId, usize>,
+}
+
+impl Runs {
+    /// Adds `run` unless its member already rides `per_user` replays here or the node
+    /// holds `max`; a run already here stays as it is.
+    fn insert(&mut self, run: Run, per_user: usize, max: usize) -> Result<(), ReplayError> {
+        if self.by_id.contains_key(&run.record.id) {
+            return Ok(());
+        }
+        let user = run.record.user;
+        if self.per_user.get(&user).copied().unwrap_or(0) >= per_user || self.by_id.len() >= max {
+            return Err(ReplayError::TooMany);
+        }
+        *self.per_user.entry(user).or_default() += 1;
+        self.by_id.insert(run.record.id, run);
+        Ok(())
+    }
+
+    fn remove(&mut self, replay: Uuid) -> Option<Run> {
+        let run = self.by_id.remove(&replay)?;
+        if let Some(n) = self.per_user.get_mut(&run.record.user) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_user.remove(&run.record.user);
+            }
+        }
+        Some(run)
+    }
+}
+
 pub struct Engine {
     deps: Arc<ReplayDeps>,
-    runs: HashMap<Uuid, Run>,
+    runs: Runs,
 }
 
 impl Engine {
     pub fn new(deps: Arc<ReplayDeps>) -> Engine {
         Engine {
             deps,
-            runs: HashMap::new(),
+            runs: Runs::default(),
         }
     }
 
@@ -93,9 +128,17 @@ impl Engine {
         let now = self.deps.clock.now();
         let size = self.deps.config.leaderboard_size;
         let idle = self.deps.config.idle;
-        self.runs
-            .retain(|_, run| run.last_metric.is_none_or(|at| at.elapsed() < idle));
-        for run in self.runs.values_mut().filter(|r| r.dirty) {
+        let gone: Vec<Uuid> = self
+            .runs
+            .by_id
+            .iter()
+            .filter(|(_, run)| run.last_metric.is_some_and(|at| at.elapsed() >= idle))
+            .map(|(id, _)| *id)
+            .collect();
+        for replay in gone {
+            self.runs.remove(replay);
+        }
+        for run in self.runs.by_id.values_mut().filter(|r| r.dirty) {
             run.dirty = false;
             let Some(device) = &run.device else {
                 continue;
@@ -148,16 +191,19 @@ impl Actor for Engine {
     }
 }
 
-/// A replay runs here from now on.
+/// A replay runs here from now on, unless its member already rides `max_runs_per_user`
+/// here or the node holds `max_runs`.
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "Result<(), ReplayError>")]
 pub struct Install(pub Box<Run>);
 
 impl Handler<Install> for Engine {
-    type Result = ();
+    type Result = Result<(), ReplayError>;
 
-    fn handle(&mut self, msg: Install, _: &mut Context<Self>) {
-        self.runs.entry(msg.0.record.id).or_insert(*msg.0);
+    fn handle(&mut self, msg: Install, _: &mut Context<Self>) -> Self::Result {
+        let config = &self.deps.config;
+        self.runs
+            .insert(*msg.0, config.max_runs_per_user, config.max_runs)
     }
 }
 
@@ -180,6 +226,7 @@ impl Handler<Metric> for Engine {
         let config = &deps.config;
         let run = self
             .runs
+            .by_id
             .get_mut(&msg.replay)
             .ok_or(ReplayError::NotLoaded)?;
         if run.record.user != msg.user {
@@ -273,10 +320,10 @@ impl Handler<Finish> for Engine {
     type Result = Result<Box<Run>, ReplayError>;
 
     fn handle(&mut self, msg: Finish, _: &mut Context<Self>) -> Self::Result {
-        match self.runs.get(&msg.replay) {
+        match self.runs.by_id.get(&msg.replay) {
             None => Err(ReplayError::NotLoaded),
             Some(run) if run.record.user != msg.user => Err(ReplayError::NotFound),
-            Some(_) => Ok(Box::new(self.runs.remove(&msg.replay).expect("present"))),
+            Some(_) => Ok(Box::new(self.runs.remove(msg.replay).expect("present"))),
         }
     }
 }
@@ -340,4 +387,61 @@ pub async fn write_finished(deps: &ReplayDeps, run: Run) -> Result<WorkoutRecord
     }
     tracing::info!(replay_id = %run.record.id, "replay finished");
     Ok(workout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ClassId, ClassState};
+
+    fn run(user: UserId) -> Run {
+        let class = LiveClassRecord {
+            id: ClassId::random(),
+            coach: UserId::random(),
+            title: "Ride".into(),
+            workout_id: None,
+            scheduled_at: 0,
+            duration_minutes: 30,
+            premium: false,
+            state: ClassState::Ended,
+            started_at: Some(0),
+            ended_at: Some(1),
+            created_at: 0,
+        };
+        let record = ReplayRecord {
+            id: Uuid::new_v4(),
+            class_id: class.id,
+            user,
+            created_at: 0,
+            finished_at: None,
+        };
+        Run::new(record, class, Arc::default(), "me".into(), None)
+    }
+
+    #[test]
+    fn a_member_rides_a_bounded_number_of_replays_at_once() {
+        let mut runs = Runs::default();
+        let me = UserId::random();
+        let first = run(me);
+        let first_id = first.record.id;
+        assert_eq!(runs.insert(first, 2, 10), Ok(()));
+        assert_eq!(runs.insert(run(me), 2, 10), Ok(()));
+        assert_eq!(runs.insert(run(me), 2, 10), Err(ReplayError::TooMany));
+        // Someone else still rides; a finished one makes room again.
+        assert_eq!(runs.insert(run(UserId::random()), 2, 10), Ok(()));
+        assert!(runs.remove(first_id).is_some());
+        assert_eq!(runs.insert(run(me), 2, 10), Ok(()));
+    }
+
+    #[test]
+    fn the_node_holds_a_bounded_number_of_replays() {
+        let mut runs = Runs::default();
+        for _ in 0..3 {
+            assert_eq!(runs.insert(run(UserId::random()), 2, 3), Ok(()));
+        }
+        assert_eq!(
+            runs.insert(run(UserId::random()), 2, 3),
+            Err(ReplayError::TooMany)
+        );
+    }
 }

@@ -48,6 +48,8 @@ pub enum ReplayError {
     Implausible(&'static str),
     #[error("too many; slow down")]
     RateLimited,
+    #[error("too many replays ridden at once; finish one first")]
+    TooMany,
     #[error("replays are not available; try again")]
     Unavailable,
     /// The replay is not loaded on this node (the engine's own answer; never returned).
@@ -74,6 +76,9 @@ pub struct ReplayConfig {
     pub bounds: Bounds,
     /// Timelines a class keeps in all.
     pub timeline_takers: usize,
+    /// Replays one member may ride at once on a node, and all members together.
+    pub max_runs_per_user: usize,
+    pub max_runs: usize,
 }
 
 impl Default for ReplayConfig {
@@ -85,6 +90,8 @@ impl Default for ReplayConfig {
             metric_interval: Duration::from_millis(250),
             bounds: Bounds::default(),
             timeline_takers: 500,
+            max_runs_per_user: 3,
+            max_runs: 20_000,
         }
     }
 }
@@ -198,7 +205,7 @@ impl Replays {
         self.engine
             .send(Install(Box::new(run)))
             .await
-            .map_err(|_| ReplayError::Unavailable)?;
+            .map_err(|_| ReplayError::Unavailable)??;
         self.engine
             .send(metric())
             .await

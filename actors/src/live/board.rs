@@ -98,15 +98,19 @@ impl LiveClass {
         let ranked = self.ranked();
         let size = self.deps.config.leaderboard_size;
         let top: Vec<Entry> = ranked.iter().take(size).cloned().collect();
+        // The shared top goes out with each member's own frames, so a member's board and
+        // rank of one tick leave in one socket write.
+        let mut shared = None;
         if top != self.last_top {
-            let frame = LiveLeaderboard {
-                class_id: self.record.id.to_string(),
-                view: View::All.as_str(),
-                top: top.clone(),
-                ranked: ranked.len(),
-            }
-            .notice(now);
-            self.broadcast_to(&frame, "live", |p| p.view == View::All);
+            shared = Some(
+                LiveLeaderboard {
+                    class_id: self.record.id.to_string(),
+                    view: View::All.as_str(),
+                    top: top.clone(),
+                    ranked: ranked.len(),
+                }
+                .notice(now),
+            );
             self.last_top = top;
         }
         let position: HashMap<UserId, usize> = ranked
@@ -119,19 +123,23 @@ impl LiveClass {
             .iter()
             .map(|e| serde_json::to_string(e).expect("an entry serializes"))
             .collect();
+        // Everyone present: the coach and members without a metric get the shared top.
         let members = self
             .participants
             .iter()
-            .filter(|(_, p)| p.counted())
+            .filter(|(_, p)| p.present())
             .map(|(u, p)| (*u, p.view))
             .collect();
         let started = self.rank_round.is_none();
         // A round still going (a huge class on a busy node) goes on with the newer board.
+        // A newer round keeps a top the older one had not delivered to everyone yet.
+        let shared = shared.or_else(|| self.rank_round.as_mut().and_then(|r| r.top.take()));
         self.rank_round = Some(RankRound {
             ranked,
             lines,
             position,
             members,
+            top: shared,
             next: 0,
             now,
         });
@@ -143,6 +151,9 @@ impl LiveClass {
     /// One member's frames of the round: their rank with its neighbourhood, and in the
     /// `following` view their own top; each only when it changed.
     fn push_member(&mut self, round: &RankRound, user: UserId, view: View) {
+        if let (View::All, Some(top)) = (view, &round.top) {
+            self.send_to(user, top, "live");
+        }
         let Some((board, at)) = self.board_of(user, view, &round.ranked, &round.position) else {
             return;
         };
@@ -255,6 +266,8 @@ pub(super) struct RankRound {
     lines: Vec<String>,
     position: HashMap<UserId, usize>,
     members: Vec<(UserId, View)>,
+    /// The shared top for members watching `all`, when it changed.
+    top: Option<Frame>,
     next: usize,
     now: UnixMillis,
 }

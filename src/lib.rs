@@ -34,7 +34,7 @@
 //! Around them:
 //! - [`store`]: the embedded and scylla backends of the core's store ports.
 //! - [`metrics`]: every Prometheus metric; [`telemetry`]: tracing output; [`digest`]: hex
-//!   SHA-256.
+//!   SHA-256; [`generations`]: the bounded map behind the caches.
 //! - [`dependencies`]: the probe of the store, bus, SMTP relay and push providers behind
 //!   `fitpulse_dependency_up` and the details of `/readyz`.
 //!
@@ -55,6 +55,7 @@ pub mod digest;
 pub mod drops;
 pub mod email;
 pub mod fd_limit;
+pub mod generations;
 pub mod http;
 pub mod lifecycle;
 pub mod messages;

@@ -2,6 +2,7 @@
 //!
 //! - [`keys`]: Ed25519 signing keys, their `kid`s and the JWKS.
 //! - [`tokens`]: signing and verifying access tokens (JWT, EdDSA only).
+//! - [`verified_cache`]: access tokens verified a moment ago, remembered briefly.
 //! - [`refresh`]: opaque rotating refresh tokens with reuse detection.
 //! - [`passwords`]: argon2id hashing on a bounded pool of its own.
 //! - [`accounts`]: the flows (register, anonymous, upgrade, grants, logout, delete).
@@ -27,6 +28,7 @@ pub mod revocations;
 pub mod social;
 pub mod staff;
 pub mod tokens;
+pub mod verified_cache;
 
 use std::path::Path;
 use std::sync::Arc;

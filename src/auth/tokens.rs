@@ -10,6 +10,7 @@ use jsonwebtoken::{Algorithm, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 
 use super::keys::SigningKeys;
+use super::verified_cache::VerifiedCache;
 use crate::config::AuthSettings;
 
 /// Clock skew tolerated on `exp` and `iat`, in seconds.
@@ -116,6 +117,8 @@ pub struct AccessTokens {
     /// Admission tokens of drop waiting rooms: the same keys and issuer, their own
     /// audience, so they open a drop's order route and nothing else.
     admission_validation: Validation,
+    /// Access tokens verified a moment ago (`auth.token_cache_entries`).
+    verified: VerifiedCache,
 }
 
 /// What one token says, before it is signed.
@@ -157,6 +160,7 @@ impl AccessTokens {
             ttl_seconds: settings.access_ttl_seconds,
             validation,
             admission_validation,
+            verified: VerifiedCache::new(settings.token_cache_entries),
         }
     }
 
@@ -286,8 +290,22 @@ impl AccessTokens {
         }
     }
 
+    /// Verifies an access token, or answers what it verified as a moment ago (the cache
+    /// serves a token only while this verification would still accept it).
     pub fn verify(&self, token: &str) -> Result<Verified, TokenError> {
-        self.verify_with(token, &self.validation)
+        let now_ms = now_millis();
+        if let Some(verified) = self.verified.get(token, now_ms) {
+            return Ok(verified);
+        }
+        let verified = self.verify_with(token, &self.validation)?;
+        // The verifier accepts `exp` until `LEEWAY_SECONDS` after it.
+        let refused_after_ms = verified
+            .expires_at
+            .saturating_add(LEEWAY_SECONDS as i64)
+            .saturating_mul(1000);
+        self.verified
+            .remember(token, &verified, now_ms, refused_after_ms);
+        Ok(verified)
     }
 
     /// Verifies an admission token (see [`AccessTokens::issue_admission`]).
@@ -427,6 +445,41 @@ mod tests {
             .token;
         assert_eq!(
             tokens.verify_admission(&access).unwrap_err(),
+            TokenError::WrongAudience
+        );
+    }
+
+    #[test]
+    fn a_verified_token_is_served_again_but_a_tampered_copy_is_still_checked() {
+        let tokens = tokens_with(&[SigningKey::from_bytes(&[7; 32])]);
+        let user = UserId::random();
+        let token = tokens
+            .issue(&Principal::User(user), &member(), &BTreeSet::new())
+            .token;
+        for _ in 0..3 {
+            let verified = tokens.verify(&token).expect("verifies");
+            assert_eq!(verified.principal, Principal::User(user));
+        }
+        // Another signature over the same claims: the cache must not answer for it.
+        let (signed, signature) = token.rsplit_once('.').expect("three parts");
+        let mut forged = signature.as_bytes().to_vec();
+        forged[4] = if forged[4] == b'A' { b'B' } else { b'A' };
+        let forged = format!("{signed}.{}", String::from_utf8(forged).expect("ascii"));
+        assert_eq!(
+            tokens.verify(&forged).unwrap_err(),
+            TokenError::BadSignature
+        );
+    }
+
+    #[test]
+    fn an_admission_verified_first_is_still_no_access_token() {
+        let tokens = tokens_with(&[SigningKey::from_bytes(&[7; 32])]);
+        let admission = tokens
+            .issue_admission(UserId::random(), "drop:x".into(), 120)
+            .token;
+        assert!(tokens.verify_admission(&admission).is_ok());
+        assert_eq!(
+            tokens.verify(&admission).unwrap_err(),
             TokenError::WrongAudience
         );
     }

@@ -214,6 +214,9 @@ pub struct AuthSettings {
     /// How often each node reads new token revocations from the store (a node that missed
     /// a revocation's announcement refuses the token within this).
     pub revocation_poll_ms: u64,
+    /// Access tokens remembered after they verified, for up to a minute (each request then
+    /// skips the signature check); 0 verifies every token every time.
+    pub token_cache_entries: usize,
 }
 
 impl AuthSettings {
@@ -662,6 +665,7 @@ impl Default for Settings {
                 hash_concurrency: 0,
                 hash_wait_ms: 2_000,
                 revocation_poll_ms: 2_000,
+                token_cache_entries: 20_000,
             },
             ws: WsSettings {
                 max_frame_bytes: 64 * 1024,
@@ -884,6 +888,12 @@ impl Settings {
             return Err(ConfigError::invalid(
                 "auth.attempts_per_minute_per_ip",
                 "rate limits must be above 0",
+            ));
+        }
+        if auth.token_cache_entries > 10_000_000 {
+            return Err(ConfigError::invalid(
+                "auth.token_cache_entries",
+                "must be at most 10000000",
             ));
         }
         if !(100..=60_000).contains(&auth.revocation_poll_ms) {

@@ -85,6 +85,8 @@ fn tail(view: &impl serde::Serialize) -> String {
 pub struct Catalog {
     items: RwLock<HashMap<ItemRef, Arc<Entry>>>,
     version: AtomicU64,
+    /// Changes with items (not their like counts): what renderings of items depend on.
+    edits: AtomicU64,
     store: Arc<dyn ContentStore>,
 }
 
@@ -129,6 +131,7 @@ impl Catalog {
         Ok(Catalog {
             items: RwLock::new(map),
             version: AtomicU64::new(1),
+            edits: AtomicU64::new(1),
             store,
         })
     }
@@ -136,6 +139,12 @@ impl Catalog {
     /// Changes whenever anything a catalog read shows changes.
     pub fn version(&self) -> u64 {
         self.version.load(Ordering::Acquire)
+    }
+
+    /// A version that changes when items change, but not with like counts: plan weeks and
+    /// other renderings of titles, images and figures are good until it moves.
+    pub fn edits(&self) -> u64 {
+        self.edits.load(Ordering::Acquire)
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<ItemRef, Arc<Entry>>> {
@@ -210,6 +219,7 @@ impl Catalog {
             items.insert(entry.item_ref.clone(), Arc::new(entry));
         }
         drop(items);
+        self.edits.fetch_add(1, Ordering::AcqRel);
         self.version.fetch_add(1, Ordering::AcqRel);
         newly_published
     }

@@ -2,10 +2,13 @@
 //! the plan, so reads and changes go through the hub (to wherever the session is held);
 //! this module knows what a change needs (premium access for premium templates and
 //! recipes, the week a shopping-list line belongs to) and renders the week and the
-//! shopping list from the catalog.
+//! shopping list from the catalog. A rendered week is kept (bounded) until the plan, the
+//! day or the catalog's items change, so reading it again is one session round trip.
 
 use super::plan_views::{PlanWeekView, ShoppingListView};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
 
 use chrono::NaiveDate;
 use fitpulse_actors::domain::{TimeZone, Units, UserId, local_date, now_millis};
@@ -17,7 +20,22 @@ use super::Content;
 use super::plan::{self, PlanError, PlanOp, UserPlan};
 use super::plan_commands::{self, PlanCommand};
 use super::shopping;
+use crate::generations::Generations;
 use crate::store::Stores;
+
+/// Rendered weeks kept per generation (two generations): a few KB each.
+const WEEKS_PER_GENERATION: usize = 1_024;
+
+/// What a rendered week depends on: the plan document as the session holds it (the
+/// template, start date, done items and swaps), the week asked for, the member's today
+/// and the catalog's items. Equal keys render equal weeks, whoever asks.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct WeekKey {
+    plan: String,
+    week: Option<usize>,
+    today: NaiveDate,
+    catalog_edits: u64,
+}
 
 /// A plan may start at most this many days from today, either way.
 const MAX_START_OFFSET_DAYS: i64 = 366;
@@ -61,6 +79,7 @@ pub struct Plans {
     hub: Hub,
     content: Arc<Content>,
     stores: Stores,
+    weeks: Mutex<Generations<WeekKey, Bytes>>,
 }
 
 impl Plans {
@@ -69,6 +88,7 @@ impl Plans {
             hub,
             content,
             stores,
+            weeks: Mutex::new(Generations::new(WEEKS_PER_GENERATION)),
         }
     }
 
@@ -83,20 +103,35 @@ impl Plans {
         Ok(plan::parse(doc.as_deref())?.ok_or(PlanError::NoPlan)?)
     }
 
-    /// Week `week` of the user's plan (the current one when `None`), rendered.
+    /// Week `week` of the user's plan (the current one when `None`), rendered as JSON
+    /// (a `PlanWeekView`).
     pub async fn week(
         &self,
         user: UserId,
         zone: Option<TimeZone>,
         week: Option<usize>,
-    ) -> Result<PlanWeekView, PlansError> {
-        let plan = self.current(user).await?;
-        Ok(plan::render_week(
-            &plan,
+    ) -> Result<Bytes, PlansError> {
+        let plan = self.hub.plan(user).await?.ok_or(PlanError::NoPlan)?;
+        let key = WeekKey {
+            plan,
             week,
-            &self.content.catalog,
-            Self::today(zone),
-        )?)
+            today: Self::today(zone),
+            // Read before rendering: an edit landing meanwhile moves it, and the next
+            // read renders again.
+            catalog_edits: self.content.catalog.edits(),
+        };
+        if let Some(rendered) = self.rendered_weeks().get(&key) {
+            return Ok(rendered.clone());
+        }
+        let plan = plan::parse(Some(&key.plan))?.ok_or(PlanError::NoPlan)?;
+        let view = plan::render_week(&plan, week, &self.content.catalog, key.today)?;
+        let rendered = Bytes::from(serde_json::to_vec(&view).expect("a plan week serializes"));
+        self.rendered_weeks().insert(key, rendered.clone());
+        Ok(rendered)
+    }
+
+    fn rendered_weeks(&self) -> std::sync::MutexGuard<'_, Generations<WeekKey, Bytes>> {
+        self.weeks.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Applies `op` in the user's session; `premium` says whether the caller may pick

@@ -333,6 +333,18 @@ async fn counts_of(
     Ok(crate::classes::participant_counts(stores, live, classes, now, waiting_room).await?)
 }
 
+/// Members of one class, cluster-wide, as `counts_of` answers them.
+async fn count_one(
+    stores: &Stores,
+    live: &Live,
+    class: &LiveClassRecord,
+    now: UnixMillis,
+    settings: &LiveSettings,
+) -> Result<HashMap<ClassId, usize>, ApiError> {
+    let waiting_room = waiting_room_ms(settings);
+    counts_of(stores, live, std::slice::from_ref(class), now, waiting_room).await
+}
+
 async fn list(
     _caller: AuthUser,
     query: web::Query<ListQuery>,
@@ -367,14 +379,7 @@ async fn get_one(
 ) -> Result<HttpResponse, ApiError> {
     let class = load(&stores, parse_id(&path)?).await?;
     let now = clock.now();
-    let counts = counts_of(
-        &stores,
-        &live,
-        std::slice::from_ref(&class),
-        now,
-        waiting_room_ms(&settings),
-    )
-    .await?;
+    let counts = count_one(&stores, &live, &class, now, &settings).await?;
     Ok(HttpResponse::Ok().json(class_view(&class, &settings, now, &counts)))
 }
 
@@ -412,14 +417,7 @@ async fn status_one(
 ) -> Result<HttpResponse, ApiError> {
     let class = load(&stores, parse_id(&path)?).await?;
     let now = clock.now();
-    let counts = counts_of(
-        &stores,
-        &live,
-        std::slice::from_ref(&class),
-        now,
-        waiting_room_ms(&settings),
-    )
-    .await?;
+    let counts = count_one(&stores, &live, &class, now, &settings).await?;
     Ok(cacheable(
         &req,
         &status_view(&class, &settings, now, &counts),
@@ -494,14 +492,7 @@ async fn transition(
     }
     tracing::info!(class_id = %id, state = to.as_str(), "class state changed");
     let now = clock.now();
-    let counts = counts_of(
-        &stores,
-        &live,
-        std::slice::from_ref(&updated),
-        now,
-        waiting_room_ms(&settings),
-    )
-    .await?;
+    let counts = count_one(&stores, &live, &updated, now, &settings).await?;
     Ok(HttpResponse::Ok().json(class_view(&updated, &settings, now, &counts)))
 }
 

@@ -179,7 +179,9 @@ async fn get_plan(
     let week = plans
         .week(caller.user_id()?, caller.timezone, query.week)
         .await?;
-    Ok(HttpResponse::Ok().json(week))
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(week))
 }
 
 #[derive(Deserialize, JsonSchema)]

@@ -562,3 +562,81 @@ async fn the_shopping_list_sums_a_weeks_meals_converts_units_and_syncs_checks() 
         assert_error(&response.text, code);
     }
 }
+
+/// A rendered week is kept between reads: it must still show every change that matters.
+#[actix_web::test]
+async fn a_week_read_again_shows_a_tick_a_renamed_item_and_an_unpublished_one() {
+    let app = spawn_app().await;
+    known_plan(&app).await;
+    let (_, token) = app.member();
+    let (_, other) = app.member();
+    choose(&app, &token, "test-plan").await;
+    choose(&app, &other, "test-plan").await;
+    let read = |token: String| {
+        let app = &app;
+        async move {
+            let response = app.call("GET", "/v1/me/plan?week=1", None, Some(&token)).await;
+            assert_eq!(response.status, 200, "{}", response.text);
+            response.json()
+        }
+    };
+    let entry = |week: &Value, id: &str| -> Value {
+        week["days"]
+            .as_array()
+            .expect("days")
+            .iter()
+            .flat_map(|d| d["entries"].as_array().expect("entries").iter())
+            .find(|e| e["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no entry {id} in {week}"))
+    };
+    let first = read(token.clone()).await;
+    assert_eq!(entry(&first, "w1d1-breakfast")["done"], false);
+    assert_eq!(read(token.clone()).await, first, "the same week read twice");
+
+    let done = app
+        .call(
+            "PUT",
+            "/v1/me/plan/items/w1d1-breakfast/done",
+            None,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    let ticked = read(token.clone()).await;
+    assert_eq!(entry(&ticked, "w1d1-breakfast")["done"], true);
+    assert_eq!(ticked["progress"], json!({"done": 1, "total": 4}));
+    // Another member on the same plan did not tick it.
+    let theirs = read(other.clone()).await;
+    assert_eq!(entry(&theirs, "w1d1-breakfast")["done"], false);
+
+    let renamed = app
+        .call(
+            "PUT",
+            "/v1/admin/content/recipe/test-oats-a",
+            Some(json!({
+                "id": "test-oats-a", "title": "Renamed oats", "minutes": 5, "kcal": 300,
+                "protein_g": 10,
+                "ingredients": [{"name": "Oats", "quantity": 80, "unit": "g", "aisle": "pantry"}],
+                "steps": ["Mix"],
+            })),
+            Some(&app.admin()),
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.text);
+    let week = read(token.clone()).await;
+    assert_eq!(entry(&week, "w1d1-breakfast")["item"]["title"], "Renamed oats");
+    assert_eq!(entry(&week, "w1d2-lunch")["item"]["title"], "Renamed oats");
+
+    let gone = app
+        .call(
+            "DELETE",
+            "/v1/admin/content/recipe/test-oats-b",
+            None,
+            Some(&app.admin()),
+        )
+        .await;
+    assert_eq!(gone.status, 200, "{}", gone.text);
+    let week = read(other.clone()).await;
+    assert_eq!(entry(&week, "w1d2-breakfast")["item"]["available"], false);
+}

@@ -11,7 +11,7 @@ use crate::domain::{UnixMillis, UserId};
 use crate::events::data::EventData;
 use crate::events::data::live::LivePersonalRecord;
 use crate::ports::replays::Timeline;
-use crate::ports::workouts::{WorkoutKind, WorkoutRecord};
+use crate::ports::workouts::{PersonalRecord, WorkoutKind, WorkoutRecord};
 
 /// Store writes at once while a class's records are written.
 const WRITES_AT_ONCE: usize = 16;
@@ -38,6 +38,29 @@ pub fn workout_record_id(class: Uuid, user: UserId) -> Uuid {
     Uuid::new_v5(&class, user.to_string().as_bytes())
 }
 
+/// The bests `sample` beats, as (metric, value, previous best); `told` remembers which
+/// metrics were already told this ride (output, reps), so each is told once.
+pub fn beaten(
+    best: &PersonalRecord,
+    sample: &Sample,
+    told: &mut (bool, bool),
+) -> Vec<(&'static str, f64, f64)> {
+    let mut beaten = Vec::new();
+    if let (Some(value), Some(previous), false) = (sample.output, best.best_output, told.0)
+        && value > previous
+    {
+        told.0 = true;
+        beaten.push(("output", value, previous));
+    }
+    if let (Some(value), Some(previous), false) = (sample.reps, best.most_reps, told.1)
+        && value > previous
+    {
+        told.1 = true;
+        beaten.push(("reps", f64::from(value), f64::from(previous)));
+    }
+    beaten
+}
+
 impl LiveClass {
     /// After an accepted sample: the timeline, and a personal record beaten (told once).
     pub(super) fn sample_accepted(&mut self, user: UserId, sample: &Sample, now: UnixMillis) {
@@ -61,30 +84,18 @@ impl LiveClass {
             }
         }
         if let (Some(best), Some(workout)) = (&p.best, workout) {
-            if let (Some(value), Some(previous), false) =
-                (sample.output, best.best_output, p.beaten.0)
-                && value > previous
-            {
-                p.beaten.0 = true;
-                told.push(("output", value, previous, workout.clone()));
-            }
-            if let (Some(value), Some(previous), false) = (sample.reps, best.most_reps, p.beaten.1)
-                && value > previous
-            {
-                p.beaten.1 = true;
-                told.push(("reps", f64::from(value), f64::from(previous), workout));
+            for (metric, value, previous) in beaten(best, sample, &mut p.beaten) {
+                told.push(LivePersonalRecord {
+                    class_id: class_id.clone(),
+                    workout_id: workout.clone(),
+                    metric,
+                    value,
+                    previous,
+                });
             }
         }
-        for (metric, value, previous, workout_id) in told {
-            let frame = LivePersonalRecord {
-                class_id: class_id.clone(),
-                workout_id,
-                metric,
-                value,
-                previous,
-            }
-            .notice(now);
-            self.send_to(user, &frame, "live");
+        for record in told {
+            self.send_to(user, &record.notice(now), "live");
         }
     }
 

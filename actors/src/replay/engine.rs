@@ -18,7 +18,7 @@ use crate::events::data::EventData;
 use crate::events::data::live::{LivePersonalRecord, LiveReplayBoard};
 use crate::live::Sample;
 use crate::live::plausibility::{self, Baseline};
-use crate::live::records::{MAX_TIMELINE_SECONDS, record_sample};
+use crate::live::records::{MAX_TIMELINE_SECONDS, beaten, record_sample};
 use crate::ports::replays::{ReplayRecord, Timeline};
 use crate::ports::workouts::{PersonalRecord, WorkoutKind, WorkoutRecord};
 
@@ -268,40 +268,20 @@ impl Handler<Metric> for Engine {
         if let Some(output) = run.sample.output {
             record_sample(&mut run.timeline, msg.offset as usize, output as f32);
         }
-        let mut told = Vec::new();
         if let (Some(best), Some(workout)) = (&run.best, &run.class.workout_id) {
-            if let (Some(value), Some(previous), false) =
-                (msg.sample.output, best.best_output, run.beaten.0)
-                && value > previous
-            {
-                run.beaten.0 = true;
-                told.push(("output", value, previous, workout.clone()));
-            }
-            if let (Some(value), Some(previous), false) =
-                (msg.sample.reps, best.most_reps, run.beaten.1)
-                && value > previous
-            {
-                run.beaten.1 = true;
-                told.push((
-                    "reps",
-                    f64::from(value),
-                    f64::from(previous),
-                    workout.clone(),
-                ));
-            }
-        }
-        let now = deps.clock.now();
-        for (metric, value, previous, workout_id) in told {
-            if let Some(device) = &run.device {
-                let frame = LivePersonalRecord {
-                    class_id: run.class.id.to_string(),
-                    workout_id,
-                    metric,
-                    value,
-                    previous,
+            let now = deps.clock.now();
+            for (metric, value, previous) in beaten(best, &msg.sample, &mut run.beaten) {
+                if let Some(device) = &run.device {
+                    let frame = LivePersonalRecord {
+                        class_id: run.class.id.to_string(),
+                        workout_id: workout.clone(),
+                        metric,
+                        value,
+                        previous,
+                    }
+                    .notice(now);
+                    deliver(device, frame);
                 }
-                .notice(now);
-                deliver(device, frame);
             }
         }
         Ok(())

@@ -1,5 +1,6 @@
 //! Likes in the embedded store: one row per (user, item) and a count per item, changed
-//! together in one transaction so the count always equals the rows.
+//! together in one transaction so the count always equals the rows. Likes and unlikes
+//! arriving together share a transaction (`grouped`): a burst pays one commit.
 
 use async_trait::async_trait;
 use fitpulse_actors::domain::{ItemRef, UserId, now_millis};
@@ -17,47 +18,68 @@ fn count_key(item: &ItemRef) -> String {
     key(&[item.kind().as_str(), item.id()])
 }
 
+/// A change to one user's like of one item, with its keys.
+pub(super) enum LikeOp {
+    Like { like: String, count: String },
+    Unlike { like: String, count: String },
+}
+
+/// Applies a like or unlike inside a (group's) transaction: the row and the count change
+/// together, and nothing changes when the row already is as asked. Answers whether it
+/// changed anything.
+pub(super) fn apply(txn: &redb::WriteTransaction, op: &LikeOp) -> Result<bool, StoreError> {
+    let (like, count, liking) = match op {
+        LikeOp::Like { like, count } => (like, count, true),
+        LikeOp::Unlike { like, count } => (like, count, false),
+    };
+    let mut likes = txn.open_table(LIKES).map_err(backend)?;
+    let changed = if liking {
+        if likes.get(like.as_str()).map_err(backend)?.is_some() {
+            false
+        } else {
+            likes.insert(like.as_str(), now_millis()).map_err(backend)?;
+            true
+        }
+    } else {
+        likes.remove(like.as_str()).map_err(backend)?.is_some()
+    };
+    if !changed {
+        return Ok(false);
+    }
+    let mut counts = txn.open_table(LIKE_COUNTS).map_err(backend)?;
+    let current = counts
+        .get(count.as_str())
+        .map_err(backend)?
+        .map_or(0, |v| v.value());
+    let next = if liking {
+        current + 1
+    } else {
+        current.saturating_sub(1)
+    };
+    counts.insert(count.as_str(), next).map_err(backend)?;
+    Ok(true)
+}
+
 #[async_trait]
 impl LikeStore for EmbeddedStore {
     async fn like(&self, user: UserId, item: &ItemRef) -> Result<bool, StoreError> {
-        let (like, count) = (like_key(user, item), count_key(item));
-        self.write("like", move |txn| {
-            let mut likes = txn.open_table(LIKES).map_err(backend)?;
-            if likes.get(like.as_str()).map_err(backend)?.is_some() {
-                return Ok(false);
-            }
-            likes.insert(like.as_str(), now_millis()).map_err(backend)?;
-            let mut counts = txn.open_table(LIKE_COUNTS).map_err(backend)?;
-            let current = counts
-                .get(count.as_str())
-                .map_err(backend)?
-                .map_or(0, |v| v.value());
-            counts
-                .insert(count.as_str(), current + 1)
-                .map_err(backend)?;
-            Ok(true)
-        })
-        .await
+        let op = LikeOp::Like {
+            like: like_key(user, item),
+            count: count_key(item),
+        };
+        self.ops
+            .time("like", self.likes.submit(&self.db, op))
+            .await
     }
 
     async fn unlike(&self, user: UserId, item: &ItemRef) -> Result<bool, StoreError> {
-        let (like, count) = (like_key(user, item), count_key(item));
-        self.write("unlike", move |txn| {
-            let mut likes = txn.open_table(LIKES).map_err(backend)?;
-            if likes.remove(like.as_str()).map_err(backend)?.is_none() {
-                return Ok(false);
-            }
-            let mut counts = txn.open_table(LIKE_COUNTS).map_err(backend)?;
-            let current = counts
-                .get(count.as_str())
-                .map_err(backend)?
-                .map_or(0, |v| v.value());
-            counts
-                .insert(count.as_str(), current.saturating_sub(1))
-                .map_err(backend)?;
-            Ok(true)
-        })
-        .await
+        let op = LikeOp::Unlike {
+            like: like_key(user, item),
+            count: count_key(item),
+        };
+        self.ops
+            .time("unlike", self.likes.submit(&self.db, op))
+            .await
     }
 
     async fn like_count(&self, item: &ItemRef) -> Result<u64, StoreError> {

@@ -17,6 +17,7 @@ mod drops;
 mod entitlements;
 mod erasure;
 mod feed;
+mod grouped;
 mod idempotency;
 mod identities;
 mod likes;
@@ -177,6 +178,8 @@ pub enum OpenError {
 pub struct EmbeddedStore {
     db: Arc<Database>,
     ops: OpMetrics,
+    /// Likes and unlikes, committed in groups.
+    likes: Arc<grouped::GroupCommit<likes::LikeOp, bool>>,
 }
 
 impl EmbeddedStore {
@@ -265,6 +268,7 @@ impl EmbeddedStore {
         Ok(EmbeddedStore {
             db: Arc::new(db),
             ops: OpMetrics::new(BACKEND, metrics),
+            likes: grouped::GroupCommit::new(likes::apply),
         })
     }
 

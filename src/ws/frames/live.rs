@@ -194,6 +194,27 @@ pub struct LiveMetric {
     output: Option<f64>,
 }
 
+/// Checks a sample's values against the protocol's ranges (the class's plausibility rules
+/// come after); `empty` is the message for a sample with no value at all.
+pub(super) fn in_range(sample: Sample, empty: &'static str) -> Result<Sample, &'static str> {
+    if sample == Sample::default() {
+        return Err(empty);
+    }
+    if sample.pace.is_some_and(|p| !(60.0..=3600.0).contains(&p)) {
+        return Err("`pace` is 60 to 3600 seconds per km");
+    }
+    if sample.reps.is_some_and(|r| r > 100_000) {
+        return Err("`reps` is at most 100000");
+    }
+    if sample.heart_rate.is_some_and(|h| !(30..=250).contains(&h)) {
+        return Err("`heart_rate` is 30 to 250 bpm");
+    }
+    if sample.output.is_some_and(|o| !(0.0..=100_000.0).contains(&o)) {
+        return Err("`output` is 0 to 100000 kJ");
+    }
+    Ok(sample)
+}
+
 impl LiveMetric {
     fn sample(&self) -> Result<Sample, &'static str> {
         let sample = Sample {
@@ -202,22 +223,7 @@ impl LiveMetric {
             heart_rate: self.heart_rate,
             output: self.output,
         };
-        if sample == Sample::default() {
-            return Err("send at least one of pace, reps, heart_rate, output");
-        }
-        if self.pace.is_some_and(|p| !(60.0..=3600.0).contains(&p)) {
-            return Err("`pace` is 60 to 3600 seconds per km");
-        }
-        if self.reps.is_some_and(|r| r > 100_000) {
-            return Err("`reps` is at most 100000");
-        }
-        if self.heart_rate.is_some_and(|h| !(30..=250).contains(&h)) {
-            return Err("`heart_rate` is 30 to 250 bpm");
-        }
-        if self.output.is_some_and(|o| !(0.0..=100_000.0).contains(&o)) {
-            return Err("`output` is 0 to 100000 kJ");
-        }
-        Ok(sample)
+        in_range(sample, "send at least one of pace, reps, heart_rate, output")
     }
 
     pub fn handle(

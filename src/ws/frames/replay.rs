@@ -42,19 +42,7 @@ impl LiveReplayMetric {
             heart_rate: self.heart_rate,
             output: self.output,
         };
-        if sample == Sample::default() {
-            return Err("send at least one of output, reps, heart_rate");
-        }
-        if self.reps.is_some_and(|r| r > 100_000) {
-            return Err("`reps` is at most 100000");
-        }
-        if self.heart_rate.is_some_and(|h| !(30..=250).contains(&h)) {
-            return Err("`heart_rate` is 30 to 250 bpm");
-        }
-        if self.output.is_some_and(|o| !(0.0..=100_000.0).contains(&o)) {
-            return Err("`output` is 0 to 100000 kJ");
-        }
-        Ok(sample)
+        super::live::in_range(sample, "send at least one of output, reps, heart_rate")
     }
 
     pub fn handle(

@@ -52,7 +52,10 @@ impl VerifiedCache {
         !self.shards.is_empty()
     }
 
-    fn shard(&self, token: &str) -> Option<(TokenHash, &Mutex<Generations<TokenHash, Remembered>>)> {
+    fn shard(
+        &self,
+        token: &str,
+    ) -> Option<(TokenHash, &Mutex<Generations<TokenHash, Remembered>>)> {
         if !self.enabled() {
             return None;
         }
@@ -154,7 +157,12 @@ mod tests {
     fn the_cache_holds_at_most_about_its_capacity() {
         let cache = VerifiedCache::new(320);
         for i in 0..5_000 {
-            cache.remember(&format!("token-{i}"), &verified(UserId::random()), 0, i64::MAX);
+            cache.remember(
+                &format!("token-{i}"),
+                &verified(UserId::random()),
+                0,
+                i64::MAX,
+            );
         }
         // Two generations of 10 per shard.
         assert!(cache.len() <= 320, "{} entries", cache.len());
@@ -170,7 +178,12 @@ mod tests {
         // Fill until "kept" has moved to the previous generation of its shard, reading it
         // each round so it keeps moving up.
         for _ in 0..200 {
-            cache.remember(&format!("other-{i}"), &verified(UserId::random()), 0, i64::MAX);
+            cache.remember(
+                &format!("other-{i}"),
+                &verified(UserId::random()),
+                0,
+                i64::MAX,
+            );
             i += 1;
             assert!(cache.get("kept", 1).is_some(), "lost after {i} others");
         }

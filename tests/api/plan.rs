@@ -575,7 +575,9 @@ async fn a_week_read_again_shows_a_tick_a_renamed_item_and_an_unpublished_one() 
     let read = |token: String| {
         let app = &app;
         async move {
-            let response = app.call("GET", "/v1/me/plan?week=1", None, Some(&token)).await;
+            let response = app
+                .call("GET", "/v1/me/plan?week=1", None, Some(&token))
+                .await;
             assert_eq!(response.status, 200, "{}", response.text);
             response.json()
         }
@@ -625,7 +627,10 @@ async fn a_week_read_again_shows_a_tick_a_renamed_item_and_an_unpublished_one() 
         .await;
     assert_eq!(renamed.status, 200, "{}", renamed.text);
     let week = read(token.clone()).await;
-    assert_eq!(entry(&week, "w1d1-breakfast")["item"]["title"], "Renamed oats");
+    assert_eq!(
+        entry(&week, "w1d1-breakfast")["item"]["title"],
+        "Renamed oats"
+    );
     assert_eq!(entry(&week, "w1d2-lunch")["item"]["title"], "Renamed oats");
 
     let gone = app

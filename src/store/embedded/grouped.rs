@@ -75,11 +75,11 @@ where
             };
             tokio::spawn(drain(guard, db.clone()));
         }
-        answered
-            .await
-            .map_err(|_| StoreError::backend(std::io::Error::other(
+        answered.await.map_err(|_| {
+            StoreError::backend(std::io::Error::other(
                 "the group commit stopped before answering",
-            )))?
+            ))
+        })?
     }
 }
 
@@ -232,7 +232,11 @@ mod tests {
         let grouped = GroupCommit::new(add_one);
         let calls = (0..50).map(|i| {
             let (grouped, db) = (grouped.clone(), db.clone());
-            let key = if i == 25 { "fail".to_owned() } else { "ok".to_owned() };
+            let key = if i == 25 {
+                "fail".to_owned()
+            } else {
+                "ok".to_owned()
+            };
             tokio::spawn(async move { grouped.submit(&db, key).await })
         });
         let answers: Vec<_> = futures_util::future::join_all(calls)

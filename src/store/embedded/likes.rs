@@ -67,9 +67,7 @@ impl LikeStore for EmbeddedStore {
             like: like_key(user, item),
             count: count_key(item),
         };
-        self.ops
-            .time("like", self.likes.submit(&self.db, op))
-            .await
+        self.ops.time("like", self.likes.submit(&self.db, op)).await
     }
 
     async fn unlike(&self, user: UserId, item: &ItemRef) -> Result<bool, StoreError> {

@@ -209,7 +209,10 @@ pub(super) fn in_range(sample: Sample, empty: &'static str) -> Result<Sample, &'
     if sample.heart_rate.is_some_and(|h| !(30..=250).contains(&h)) {
         return Err("`heart_rate` is 30 to 250 bpm");
     }
-    if sample.output.is_some_and(|o| !(0.0..=100_000.0).contains(&o)) {
+    if sample
+        .output
+        .is_some_and(|o| !(0.0..=100_000.0).contains(&o))
+    {
         return Err("`output` is 0 to 100000 kJ");
     }
     Ok(sample)
@@ -223,7 +226,10 @@ impl LiveMetric {
             heart_rate: self.heart_rate,
             output: self.output,
         };
-        in_range(sample, "send at least one of pace, reps, heart_rate, output")
+        in_range(
+            sample,
+            "send at least one of pace, reps, heart_rate, output",
+        )
     }
 
     pub fn handle(

@@ -617,8 +617,7 @@ async fn a_week_read_again_shows_a_tick_a_renamed_item_and_an_unpublished_one() 
             "PUT",
             "/v1/admin/content/recipe/test-oats-a",
             Some(json!({
-                "id": "test-oats-a", "title": "Renamed oats", "minutes": 5, "kcal": 300,
-                "protein_g": 10,
+                "title": "Renamed oats", "minutes": 5, "kcal": 300, "protein_g": 10,
                 "ingredients": [{"name": "Oats", "quantity": 80, "unit": "g", "aisle": "pantry"}],
                 "steps": ["Mix"],
             })),

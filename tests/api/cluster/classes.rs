@@ -112,11 +112,21 @@ async fn schedule(app: &TestApp, coach: &str) -> String {
     response.json()["id"].as_str().expect("id").to_owned()
 }
 
-/// Sends a cue through a fresh coach socket on `app`, retrying while the class moves.
+/// Sends a cue through a fresh coach socket on `app`, retrying while the class moves (and,
+/// as an app would, reconnecting while the coach's own session moves off a draining node).
 async fn cue(app: &TestApp, coach: &str, class: &str, text: &str) -> u64 {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let (mut socket, _) = app.connect_ready(coach, None).await;
+        let mut socket = app.connect(coach, None).await;
+        match socket.next().await {
+            Received::Json(ready) => assert_eq!(ready["type"], "session.ready", "{ready}"),
+            Received::Closed(Some(1011), reason) => {
+                assert!(tokio::time::Instant::now() < deadline, "{reason}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            other => panic!("expected session.ready, got {other:?}"),
+        }
         let reply = socket
             .request(9, "live.cue", json!({ "class_id": class, "text": text }))
             .await;

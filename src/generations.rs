@@ -24,10 +24,7 @@ impl<K: Hash + Eq, V> Generations<K, V> {
     }
 
     /// The entry for `key`, moved up to the current generation if it was in the previous.
-    pub fn get(&mut self, key: &K) -> Option<&V>
-    where
-        K: Clone,
-    {
+    pub fn get(&mut self, key: &K) -> Option<&V> {
         if !self.current.contains_key(key) {
             let (key, value) = self.previous.remove_entry(key)?;
             self.insert(key, value);

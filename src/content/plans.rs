@@ -29,7 +29,7 @@ const WEEKS_PER_GENERATION: usize = 1_024;
 /// What a rendered week depends on: the plan document as the session holds it (the
 /// template, start date, done items and swaps), the week asked for, the member's today
 /// and the catalog's items. Equal keys render equal weeks, whoever asks.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(PartialEq, Eq, Hash)]
 struct WeekKey {
     plan: String,
     week: Option<usize>,

@@ -39,6 +39,7 @@ struct Queue<Op, T> {
 }
 
 pub(super) struct GroupCommit<Op, T> {
+    db: Arc<Database>,
     queue: Mutex<Queue<Op, T>>,
     apply: Apply<Op, T>,
 }
@@ -48,8 +49,9 @@ where
     Op: Send + 'static,
     T: Send + 'static,
 {
-    pub fn new(apply: Apply<Op, T>) -> Arc<Self> {
+    pub fn new(db: Arc<Database>, apply: Apply<Op, T>) -> Arc<Self> {
         Arc::new(GroupCommit {
+            db,
             queue: Mutex::new(Queue {
                 jobs: Vec::new(),
                 draining: false,
@@ -59,7 +61,7 @@ where
     }
 
     /// Queues `op` and answers once the transaction holding it committed.
-    pub async fn submit(self: &Arc<Self>, db: &Arc<Database>, op: Op) -> Result<T, StoreError> {
+    pub async fn submit(self: &Arc<Self>, op: Op) -> Result<T, StoreError> {
         let (answer, answered) = oneshot::channel();
         let start_drain = {
             let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
@@ -73,7 +75,7 @@ where
                 commit: self.clone(),
                 finished: false,
             };
-            tokio::spawn(drain(guard, db.clone()));
+            tokio::spawn(drain(guard));
         }
         answered.await.map_err(|_| {
             StoreError::backend(std::io::Error::other(
@@ -84,7 +86,7 @@ where
 }
 
 /// Commits queued groups until the queue is empty.
-async fn drain<Op, T>(mut guard: DrainGuard<Op, T>, db: Arc<Database>)
+async fn drain<Op, T>(mut guard: DrainGuard<Op, T>)
 where
     Op: Send + 'static,
     T: Send + 'static,
@@ -101,7 +103,7 @@ where
             let take = queue.jobs.len().min(MAX_GROUP);
             queue.jobs.drain(..take).collect::<Vec<_>>()
         };
-        let (db, apply) = (db.clone(), commit.apply);
+        let (db, apply) = (commit.db.clone(), commit.apply);
         let committed = tokio::task::spawn_blocking(move || commit_group(&db, apply, group)).await;
         if let Err(err) = committed {
             // The group's answers were dropped with it: its callers see an error.
@@ -201,12 +203,12 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_operations_are_each_answered_after_their_commit() {
         let (_dir, db) = database();
-        let grouped = GroupCommit::new(add_one);
+        let grouped = GroupCommit::new(db.clone(), add_one);
         let calls = (0..300).map(|i| {
             let (grouped, db) = (grouped.clone(), db.clone());
             tokio::spawn(async move {
                 let key = format!("k{}", i % 3);
-                let answer = grouped.submit(&db, key.clone()).await.expect("applied");
+                let answer = grouped.submit(key.clone()).await.expect("applied");
                 // Answered only once committed: a fresh read sees at least this count.
                 assert!(count(&db, &key) >= answer);
                 answer
@@ -229,15 +231,15 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failing_operation_fails_alone() {
         let (_dir, db) = database();
-        let grouped = GroupCommit::new(add_one);
+        let grouped = GroupCommit::new(db.clone(), add_one);
         let calls = (0..50).map(|i| {
-            let (grouped, db) = (grouped.clone(), db.clone());
+            let grouped = grouped.clone();
             let key = if i == 25 {
                 "fail".to_owned()
             } else {
                 "ok".to_owned()
             };
-            tokio::spawn(async move { grouped.submit(&db, key).await })
+            tokio::spawn(async move { grouped.submit(key).await })
         });
         let answers: Vec<_> = futures_util::future::join_all(calls)
             .await
@@ -253,26 +255,26 @@ mod tests {
     #[tokio::test]
     async fn a_caller_that_goes_away_strands_nobody() {
         let (_dir, db) = database();
-        let grouped = GroupCommit::new(add_one);
+        let grouped = GroupCommit::new(db.clone(), add_one);
         // The first caller starts the drain and is dropped before it is polled further.
-        let first = grouped.submit(&db, "k".to_owned());
+        let first = grouped.submit("k".to_owned());
         drop(futures_util::FutureExt::now_or_never(first));
-        let second = grouped.submit(&db, "k".to_owned()).await.expect("applied");
+        let second = grouped.submit("k".to_owned()).await.expect("applied");
         assert_eq!(second, 2, "the first caller's like was committed too");
     }
 
     #[test]
     fn a_drain_dropped_with_its_runtime_leaves_the_queue_usable() {
         let (_dir, db) = database();
-        let grouped = GroupCommit::new(add_one);
+        let grouped = GroupCommit::new(db.clone(), add_one);
         let first = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("runtime");
         first.block_on(async {
-            let (grouped, db) = (grouped.clone(), db.clone());
+            let grouped = grouped.clone();
             // Queues a like and spawns the drain, which has not run when the runtime goes.
-            tokio::spawn(async move { grouped.submit(&db, "k".to_owned()).await });
+            tokio::spawn(async move { grouped.submit("k".to_owned()).await });
             tokio::task::yield_now().await;
         });
         first.shutdown_background();
@@ -281,7 +283,7 @@ mod tests {
             .build()
             .expect("runtime");
         let answer = second.block_on(async {
-            let submitted = grouped.submit(&db, "k".to_owned());
+            let submitted = grouped.submit("k".to_owned());
             tokio::time::timeout(std::time::Duration::from_secs(10), submitted).await
         });
         let count = answer

@@ -18,20 +18,33 @@ fn count_key(item: &ItemRef) -> String {
     key(&[item.kind().as_str(), item.id()])
 }
 
-/// A change to one user's like of one item, with its keys.
-pub(super) enum LikeOp {
-    Like { like: String, count: String },
-    Unlike { like: String, count: String },
+/// A like (`liking`) or unlike of one item by one user, with its keys.
+pub(super) struct LikeOp {
+    like: String,
+    count: String,
+    liking: bool,
+}
+
+impl LikeOp {
+    fn new(user: UserId, item: &ItemRef, liking: bool) -> LikeOp {
+        LikeOp {
+            like: like_key(user, item),
+            count: count_key(item),
+            liking,
+        }
+    }
 }
 
 /// Applies a like or unlike inside a (group's) transaction: the row and the count change
 /// together, and nothing changes when the row already is as asked. Answers whether it
 /// changed anything.
 pub(super) fn apply(txn: &redb::WriteTransaction, op: &LikeOp) -> Result<bool, StoreError> {
-    let (like, count, liking) = match op {
-        LikeOp::Like { like, count } => (like, count, true),
-        LikeOp::Unlike { like, count } => (like, count, false),
-    };
+    let LikeOp {
+        like,
+        count,
+        liking,
+    } = op;
+    let liking = *liking;
     let mut likes = txn.open_table(LIKES).map_err(backend)?;
     let changed = if liking {
         if likes.get(like.as_str()).map_err(backend)?.is_some() {
@@ -63,21 +76,13 @@ pub(super) fn apply(txn: &redb::WriteTransaction, op: &LikeOp) -> Result<bool, S
 #[async_trait]
 impl LikeStore for EmbeddedStore {
     async fn like(&self, user: UserId, item: &ItemRef) -> Result<bool, StoreError> {
-        let op = LikeOp::Like {
-            like: like_key(user, item),
-            count: count_key(item),
-        };
-        self.ops.time("like", self.likes.submit(&self.db, op)).await
+        let op = LikeOp::new(user, item, true);
+        self.ops.time("like", self.likes.submit(op)).await
     }
 
     async fn unlike(&self, user: UserId, item: &ItemRef) -> Result<bool, StoreError> {
-        let op = LikeOp::Unlike {
-            like: like_key(user, item),
-            count: count_key(item),
-        };
-        self.ops
-            .time("unlike", self.likes.submit(&self.db, op))
-            .await
+        let op = LikeOp::new(user, item, false);
+        self.ops.time("unlike", self.likes.submit(op)).await
     }
 
     async fn like_count(&self, item: &ItemRef) -> Result<u64, StoreError> {

@@ -265,10 +265,11 @@ impl EmbeddedStore {
             source: redb::Error::Io(std::io::Error::other(join.to_string())),
         })?;
         let db = opened.map_err(|source| OpenError::Open { path, source })?;
+        let db = Arc::new(db);
         Ok(EmbeddedStore {
-            db: Arc::new(db),
+            likes: grouped::GroupCommit::new(db.clone(), likes::apply),
+            db,
             ops: OpMetrics::new(BACKEND, metrics),
-            likes: grouped::GroupCommit::new(likes::apply),
         })
     }
 

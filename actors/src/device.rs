@@ -103,6 +103,42 @@ pub struct DeviceHandle {
     pub key: DeviceKey,
     pub mailbox: DeviceMailbox,
     pub client: ClientInfo,
+    /// The thread of a socket on this node, which fan-out hands parcels to
+    /// ([`crate::fanout`]); `None` for a socket on another node (reached through a proxy).
+    pub home: Option<crate::fanout::Home>,
+}
+
+impl DeviceHandle {
+    /// Hands a frame over unless the socket's queue is full (a client too slow to read):
+    /// on this node through its thread's outbox (`fanout`), after what this thread sent
+    /// it before, where a full outbox closes the socket 4009 itself; through the mailbox
+    /// of a socket on another node, where `Full` is answered for the caller to close it.
+    pub fn try_deliver(&self, deliver: Deliver) -> Result<(), SendError<ToDevice>> {
+        match &self.home {
+            Some(home) => {
+                crate::fanout::send_one(home, self.key, deliver, true);
+                Ok(())
+            }
+            None => self.mailbox.try_deliver(deliver),
+        }
+    }
+
+    /// Hands a frame over even past the queue's bound (the bounded catch-up the device
+    /// asked for).
+    pub fn deliver(&self, deliver: Deliver) {
+        match &self.home {
+            Some(home) => crate::fanout::send_one(home, self.key, deliver, false),
+            None => self.mailbox.deliver(deliver),
+        }
+    }
+
+    /// Closes the socket after whatever this thread sent it before; the caller forgets it.
+    pub fn close(&self, close: CloseDevice) {
+        match &self.home {
+            Some(home) => crate::fanout::close_one(home, self.key, close),
+            None => self.mailbox.close(close),
+        }
+    }
 }
 
 /// The event families the server itself produces; metrics label frames by them.

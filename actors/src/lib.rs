@@ -14,7 +14,8 @@
 //! - [`live`]: live-class actors, their registry, and [`live::Live`], the way into them;
 //!   [`replay`]: on-demand rides of an ended class against the people who took it.
 //! - [`events`] and [`device`]: wire frames, the event kinds the server sends
-//!   ([`events::kinds`]), and what a session needs from a socket.
+//!   ([`events::kinds`]), and what a session needs from a socket; [`fanout`]: frames
+//!   handed to sockets on their own threads, one parcel per thread for a class's fan-out.
 //! - [`cluster`]: one holder per session and class, requests to it and frames from it over
 //!   the bus port, membership, draining. A single server is a cluster of one.
 //! - [`node`]: the engine of one node: cluster, hub and live registry, served together.
@@ -31,6 +32,7 @@ pub mod cluster;
 pub mod device;
 pub mod domain;
 pub mod events;
+pub mod fanout;
 pub mod hub;
 pub mod live;
 pub mod node;

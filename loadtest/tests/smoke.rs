@@ -127,6 +127,8 @@ async fn live_delivers_every_cue_to_every_participant() {
         rate: 500,
         metrics_per_second: 0.0,
         keys: server.keys(),
+        // The server runs in this process: its CPU is read from here.
+        server_pid: Some(std::process::id()),
         socket: SocketArgs {
             buffer_bytes: 4096,
             sockets_per_source_ip: 10,
@@ -139,6 +141,9 @@ async fn live_delivers_every_cue_to_every_participant() {
     assert_eq!(report.counts["lost"], 0);
     assert_eq!(report.latency_ms.count, 60);
     assert!(report.figures["frames_per_second"] > 0.0);
+    assert!(report.figures["server_cpu_seconds_cues"] >= 0.0);
+    assert!(report.figures.contains_key("server_cpu_us_per_frame"));
+    assert!(report.figures.contains_key("loadtest_cpu_us_per_frame"));
     assert!(
         !report.counts.contains_key("metrics_sent"),
         "metrics are off"
@@ -158,6 +163,7 @@ async fn live_with_metrics_has_every_metric_answered_and_measures_the_pushes() {
         rate: 500,
         metrics_per_second: 2.0,
         keys: server.keys(),
+        server_pid: None,
         socket: SocketArgs {
             buffer_bytes: 4096,
             sockets_per_source_ip: 10,

@@ -84,7 +84,8 @@ impl LoginLimiter {
             self.per_registration.retain_recent();
             self.per_reset.retain_recent();
         }
-        let clock = DefaultClock::default();
+        // The limiter's own clock: making a new one probes the CPU on every call.
+        let clock = self.per_ip.clock().clone();
         let refused =
             |not_until: governor::NotUntil<_>| RetryAfter(not_until.wait_time_from(clock.now()));
         self.per_ip.check_key(&ip).map_err(refused)?;

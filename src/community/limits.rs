@@ -4,7 +4,7 @@
 use std::num::NonZeroU32;
 
 use fitpulse_actors::domain::UserId;
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 /// What is being limited.
@@ -42,10 +42,13 @@ impl CommunityLimits {
             Action::Comment => &self.comments,
             Action::Follow => &self.follows,
         };
-        let clock = DefaultClock::default();
-        limiter
-            .check_key(&user)
-            .map_err(|not_until| not_until.wait_time_from(clock.now()).as_secs().max(1))
+        // The limiter's own clock: making a new one probes the CPU on every call.
+        limiter.check_key(&user).map_err(|not_until| {
+            not_until
+                .wait_time_from(limiter.clock().now())
+                .as_secs()
+                .max(1)
+        })
     }
 }
 

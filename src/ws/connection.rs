@@ -1,8 +1,11 @@
-//! One socket. Authenticated before it starts; then it attaches to the user's session,
-//! writes the frames the session hands it (through a bounded mailbox: a full queue means
-//! the client stopped reading, and the session closes it 4009), enforces frame size and
-//! message rate (pings and pongs included), pings to find dead peers, warns before its token expires and closes 4001
-//! when it does unless the app sent `auth.refresh`.
+//! One socket. Authenticated before it starts; then it attaches to the user's session and
+//! writes the frames its session and classes hand it: through its thread's bounded outbox
+//! (`fitpulse_actors::fanout`), and through its bounded mailbox for the attach catch-up and
+//! frames from other nodes; a full queue of either means the client stopped reading, and
+//! the socket is closed 4009. It
+//! enforces frame size and message rate (pings and pongs included), pings to find dead
+//! peers, warns before its token expires and closes 4001 when it does unless the app sent
+//! `auth.refresh`.
 
 use std::collections::{BTreeSet, HashSet};
 use std::num::NonZeroU32;
@@ -20,6 +23,8 @@ use fitpulse_actors::device::{
 use fitpulse_actors::domain::{ClassId, Role, UserId, now_millis};
 use fitpulse_actors::events::data::EventData;
 use fitpulse_actors::events::data::session::TokenExpiring;
+use fitpulse_actors::fanout::{self, Handed, Home};
+use governor::clock::QuantaClock;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tracing::Instrument;
 
@@ -34,6 +39,13 @@ use crate::http::address_cap::Slot;
 fn next_device_key() -> DeviceKey {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The clock of every socket's rate limit, made once: making one probes the CPU for a
+/// usable counter, which in a VM cost more than the rest of a socket's setup.
+fn rate_clock() -> QuantaClock {
+    static CLOCK: std::sync::OnceLock<QuantaClock> = std::sync::OnceLock::new();
+    CLOCK.get_or_init(QuantaClock::default).clone()
 }
 
 /// The roles and premium access of a socket's token.
@@ -51,6 +63,23 @@ impl Grants {
             admin: caller.has_role(Role::Admin),
             premium: caller.premium(),
         }
+    }
+}
+
+/// When the socket's timed work is next due.
+#[derive(Debug, Default, Clone, Copy)]
+struct Due {
+    ping: Option<Instant>,
+    warning: Option<Instant>,
+    expiry: Option<Instant>,
+}
+
+impl Due {
+    fn next(&self) -> Option<Instant> {
+        [self.ping, self.warning, self.expiry]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }
 
@@ -74,7 +103,10 @@ pub struct Connection {
     attached: bool,
     last_heard: Instant,
     token_expires_at: i64,
-    expiry_timers: Vec<SpawnHandle>,
+    /// The socket's one timer, armed for the earliest of `due`: every wake of the actor
+    /// polls each timer it has, and a socket is woken for every frame it writes.
+    timer: Option<SpawnHandle>,
+    due: Due,
     rate: DefaultDirectRateLimiter,
     partial: Option<Partial>,
     client: ClientInfo,
@@ -96,7 +128,8 @@ impl Connection {
         // Settings validation keeps both above zero.
         let per_second = NonZeroU32::new(limits.messages_per_second).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(limits.message_burst).unwrap_or(NonZeroU32::MIN);
-        let rate = RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst));
+        let quota = Quota::per_second(per_second).allow_burst(burst);
+        let rate = RateLimiter::direct_with_clock(quota, rate_clock());
         Connection {
             gateway,
             key: next_device_key(),
@@ -108,7 +141,8 @@ impl Connection {
             attached: false,
             last_heard: Instant::now(),
             token_expires_at: caller.expires_at,
-            expiry_timers: Vec::new(),
+            timer: None,
+            due: Due::default(),
             rate,
             partial: None,
             client,
@@ -177,6 +211,7 @@ impl Connection {
             key: self.key,
             mailbox: DeviceMailbox::new(ctx.address().recipient()),
             client: self.client.clone(),
+            home: Home::here(),
         }
     }
 
@@ -232,26 +267,54 @@ impl Connection {
 
     /// (Re)arms the `token.expiring` notice and the 4001 close for the current token.
     pub fn schedule_token_expiry(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
-        for timer in self.expiry_timers.drain(..) {
-            ctx.cancel_future(timer);
-        }
         let now = now_millis() / 1000;
         let left = Duration::from_secs(self.token_expires_at.saturating_sub(now).max(0) as u64);
         let warning = left.saturating_sub(self.gateway.limits.token_expiry_warning);
-        let expires_at = self.token_expires_at;
-        self.expiry_timers
-            .push(ctx.run_later(warning, move |act, ctx| {
-                let in_seconds = (expires_at - now_millis() / 1000).max(0);
-                let notice = TokenExpiring {
-                    expires_at: fitpulse_actors::events::rfc3339(expires_at * 1000),
-                    in_seconds,
-                }
-                .notice(now_millis());
-                act.send(ctx, "token", notice);
-            }));
-        self.expiry_timers.push(ctx.run_later(left, |act, ctx| {
-            act.close(ctx, close::UNAUTHENTICATED, "token expired");
+        let at = Instant::now();
+        self.due.warning = Some(at + warning);
+        self.due.expiry = Some(at + left);
+        self.arm(ctx);
+    }
+
+    /// Sets the socket's timer for the earliest thing due.
+    fn arm(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        if let Some(timer) = self.timer.take() {
+            ctx.cancel_future(timer);
+        }
+        let Some(next) = self.due.next() else {
+            return;
+        };
+        let wait = next.saturating_duration_since(Instant::now());
+        self.timer = Some(ctx.run_later(wait, |act, ctx| {
+            act.timer = None;
+            act.on_timer(ctx);
         }));
+    }
+
+    /// Whatever is due now: the 4001 close, the `token.expiring` notice, a ping.
+    fn on_timer(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        let now = Instant::now();
+        if self.due.expiry.is_some_and(|at| at <= now) {
+            return self.close(ctx, close::UNAUTHENTICATED, "token expired");
+        }
+        if self.due.warning.is_some_and(|at| at <= now) {
+            self.due.warning = None;
+            let expires_at = self.token_expires_at;
+            let in_seconds = (expires_at - now_millis() / 1000).max(0);
+            let notice = TokenExpiring {
+                expires_at: fitpulse_actors::events::rfc3339(expires_at * 1000),
+                in_seconds,
+            }
+            .notice(now_millis());
+            self.send(ctx, "token", notice);
+        }
+        if self.due.ping.is_some_and(|at| at <= now) {
+            self.due.ping = Some(now + self.gateway.limits.heartbeat_interval);
+            if !self.heartbeat(ctx) {
+                return;
+            }
+        }
+        self.arm(ctx);
     }
 
     /// Accepts a refreshed token: its expiry, roles and scopes (entitlements may have
@@ -262,7 +325,8 @@ impl Connection {
         self.schedule_token_expiry(ctx);
     }
 
-    fn heartbeat(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+    /// Pings the peer; false (and the actor stopped) when it has been silent too long.
+    fn heartbeat(&mut self, ctx: &mut ws::WebsocketContext<Self>) -> bool {
         if self.last_heard.elapsed() > self.gateway.limits.client_timeout {
             tracing::debug!(device = self.key, "socket silent for too long; dropping it");
             self.gateway
@@ -271,8 +335,10 @@ impl Connection {
                 .with_label_values(&["timeout"])
                 .inc();
             ctx.stop();
+            false
         } else {
             ctx.ping(b"");
+            true
         }
     }
 
@@ -400,9 +466,9 @@ impl Actor for Connection {
         }
         self.gateway.metrics.ws_connections.inc();
         ctx.set_mailbox_capacity(self.gateway.limits.outbound_queue);
-        ctx.run_interval(self.gateway.limits.heartbeat_interval, |act, ctx| {
-            act.heartbeat(ctx)
-        });
+        // What sessions and classes hand this socket on its own thread, under the same bound.
+        ctx.add_stream(fanout::open(self.key, self.gateway.limits.outbound_queue));
+        self.due.ping = Some(Instant::now() + self.gateway.limits.heartbeat_interval);
         self.schedule_token_expiry(ctx);
         if let Some(user) = self.user {
             self.attach(user, ctx);
@@ -438,6 +504,24 @@ impl Handler<ToDevice> for Connection {
             ToDevice::Close(close) => Handler::<CloseDevice>::handle(self, close, ctx),
         }
     }
+}
+
+/// What fan-out handed this socket on its thread, in the order it was sent.
+impl StreamHandler<Handed> for Connection {
+    fn handle(&mut self, msg: Handed, ctx: &mut Self::Context) {
+        match msg {
+            Handed::Frame(deliver) => Handler::<Deliver>::handle(self, deliver, ctx),
+            Handed::Close(close) => Handler::<CloseDevice>::handle(self, close, ctx),
+            // Its session or class still knows this socket and is told on the way out.
+            Handed::TooSlow => {
+                self.gateway.metrics.ws_slow_consumer_total.inc();
+                self.close(ctx, close::TOO_SLOW, "too slow to read");
+            }
+        }
+    }
+
+    /// The outbox never ends while the socket lives; nothing to do when it is dropped.
+    fn finished(&mut self, _: &mut Self::Context) {}
 }
 
 impl Handler<Deliver> for Connection {

@@ -289,6 +289,8 @@ impl Handler<PushRanks> for LiveClass {
             let (user, view) = round.members[i];
             self.push_member(&round, user, view);
         }
+        // This chunk's frames leave now, one parcel per socket thread.
+        crate::fanout::flush();
         // The rest follows once the class has taken what waits in its mailbox; a tick in
         // between replaces the round with a newer board, and the next chunk takes that.
         if to < round.members.len() {

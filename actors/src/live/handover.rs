@@ -168,7 +168,7 @@ impl Handler<Retire> for LiveClass {
     fn handle(&mut self, _: Retire, ctx: &mut Context<Self>) {
         for participant in self.participants.values_mut() {
             for device in participant.devices.drain(..) {
-                device.mailbox.close(CloseDevice {
+                device.close(CloseDevice {
                     code: close::GOING_AWAY,
                     reason: "server going away; reconnect and resume".into(),
                 });

@@ -241,14 +241,16 @@ impl Handler<JoinClass> for LiveClass {
             return Err(LiveError::PremiumRequired);
         }
         let (snapshot, replay) = self.snapshot(msg.since);
-        // The snapshot and the catch-up are bounded, so they may pass the queue bound.
+        // The snapshot and the catch-up are bounded, so they may pass the queue bound; they
+        // take the way the class's next frames take, so they come first.
         for frame in std::iter::once(snapshot).chain(replay) {
-            msg.device.mailbox.deliver(Deliver {
+            msg.device.deliver(Deliver {
                 frame,
                 family: "live",
                 created: Instant::now(),
             });
         }
+        crate::fanout::flush();
         let newcomer = !self.participants.contains_key(&msg.user);
         let order = self.next_order;
         let coach = msg.user == self.record.coach;

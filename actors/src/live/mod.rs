@@ -4,7 +4,8 @@
 //!
 //! A class numbers its own events (`live.cue`, `live.started`, `live.ended`, ...) with a
 //! class `seq`, serializes each once and hands the shared frame to every participant's
-//! socket (a full socket queue closes it 4009), keeping recent ones for catch-up. Presence
+//! socket: one parcel per socket thread of the node (`crate::fanout`), so the fan-out runs
+//! on every core (a full socket queue closes it 4009), keeping recent ones for catch-up. Presence
 //! counts, the top-N leaderboard and each participant's own rank are pushed at most once
 //! per `push_interval`, and only when they changed. When the class ends, its results are
 //! persisted before `live.ended` goes out.
@@ -52,6 +53,7 @@ use crate::domain::{ClassPhase, LiveClassRecord, UserId};
 use crate::events::data::EventData;
 use crate::events::data::live::{ClassSummary, LiveCountdown, LivePresence};
 use crate::events::{EventKind, Frame, class_event_frame};
+use crate::fanout;
 use crate::ports::workouts::PersonalRecord;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
@@ -256,7 +258,9 @@ impl LiveClass {
         self.broadcast_to(frame, family, |_| true);
     }
 
-    /// Hands `frame` to the sockets of the participants `to` picks.
+    /// Hands `frame` to the sockets of the participants `to` picks: one parcel per socket
+    /// thread of this node, handed over at once (`fanout`); a socket on another node
+    /// through its proxy, closed when its queue is full.
     fn broadcast_to(
         &mut self,
         frame: &Frame,
@@ -264,25 +268,39 @@ impl LiveClass {
         to: impl Fn(&Participant) -> bool,
     ) {
         let started = Instant::now();
+        let deliver = Deliver {
+            frame: frame.clone(),
+            family,
+            created: started,
+        };
+        let mut here = fanout::Recipients::default();
         let mut left = Vec::new();
         for (user, participant) in self.participants.iter_mut() {
             if !to(participant) {
                 continue;
             }
             let had = participant.present();
-            participant
-                .devices
-                .retain(|device| deliver_or_close(device, frame, family));
+            participant.devices.retain(|device| match &device.home {
+                Some(home) => {
+                    here.add(home, device.key);
+                    true
+                }
+                None => deliver_or_close(device, frame, family),
+            });
             if had && !participant.present() {
                 left.push(*user);
             }
         }
+        fanout::send_shared(&deliver, here);
+        // Everyone's next frame comes after this one: hand it over now.
+        fanout::flush();
         for user in left {
             self.participant_left(user);
         }
         self.deps.observer.broadcast(started.elapsed());
     }
 
+    /// Sends `frame` to one participant's sockets (after whatever was sent before it).
     fn send_to(&mut self, user: UserId, frame: &Frame, family: &'static str) {
         let mut emptied = false;
         if let Some(participant) = self.participants.get_mut(&user) {
@@ -433,17 +451,18 @@ impl LiveClass {
     }
 }
 
-/// Delivers `frame` to one socket; false (and the socket closed 4009) when its queue is full.
+/// Delivers `frame` to one socket; false (and the socket closed 4009) when the queue of a
+/// socket on another node is full. A socket on this node closes itself when its outbox is.
 fn deliver_or_close(device: &DeviceHandle, frame: &Frame, family: &'static str) -> bool {
     let message = Deliver {
         frame: frame.clone(),
         family,
         created: Instant::now(),
     };
-    match device.mailbox.try_deliver(message) {
+    match device.try_deliver(message) {
         Ok(()) => true,
         Err(SendError::Full(_)) => {
-            device.mailbox.close(CloseDevice {
+            device.close(CloseDevice {
                 code: close::TOO_SLOW,
                 reason: "too slow to read".into(),
             });

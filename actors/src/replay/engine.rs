@@ -174,8 +174,8 @@ fn deliver(device: &DeviceHandle, frame: crate::events::Frame) {
         family: "live",
         created: Instant::now(),
     };
-    if let Err(SendError::Full(_)) = device.mailbox.try_deliver(message) {
-        device.mailbox.close(CloseDevice {
+    if let Err(SendError::Full(_)) = device.try_deliver(message) {
+        device.close(CloseDevice {
             code: close::TOO_SLOW,
             reason: "too slow to read".into(),
         });

@@ -109,6 +109,9 @@ impl UserSession {
         }
         .notice(now);
         // Replayed frames are bounded by `replay_limit`, so they may exceed the queue bound.
+        // They go through the socket's mailbox, which it reads before anything else once
+        // attached: `session.ready` is the first frame on every socket, then the catch-up,
+        // then what the session sends it later (through its thread's outbox).
         let send = |frame: Frame| {
             device.mailbox.deliver(Deliver {
                 frame,
@@ -265,7 +268,7 @@ impl Handler<Drain> for UserSession {
 
     fn handle(&mut self, msg: Drain, ctx: &mut Context<Self>) {
         for device in self.devices.drain(..) {
-            device.mailbox.close(CloseDevice {
+            device.close(CloseDevice {
                 code: close::GOING_AWAY,
                 reason: "server going away; reconnect and resume".into(),
             });

@@ -2,9 +2,10 @@
 //!
 //! On start it waits for the user's previous session on this node to finish persisting
 //! (so sequence numbers never repeat), then loads the feed head, recent events, plan and
-//! entitlements. Each published event gets the next `seq`, is serialized once, delivered
-//! to every attached device with `try_send` (a full device queue means a slow reader: it
-//! is closed 4009), kept in memory for resume, and persisted write-behind: a flush is
+//! entitlements. Each published event gets the next `seq`, is serialized once, handed to
+//! every attached device (a socket here through its thread's outbox, `crate::fanout`,
+//! with what other sessions on this shard send that thread; a full queue means a slow
+//! reader: it is closed 4009), kept in memory for resume, and persisted write-behind: a flush is
 //! always in flight while events are pending, and a publisher's reply waits for the flush
 //! that holds its event. Stopping flushes everything first.
 
@@ -201,11 +202,11 @@ impl UserSession {
                 family,
                 created,
             };
-            match device.mailbox.try_deliver(message) {
+            match device.try_deliver(message) {
                 Ok(()) => true,
                 Err(SendError::Full(_)) => {
                     observer.slow_consumer();
-                    device.mailbox.close(CloseDevice {
+                    device.close(CloseDevice {
                         code: close::TOO_SLOW,
                         reason: "too slow to read".into(),
                     });
@@ -220,7 +221,7 @@ impl UserSession {
     fn add_device(&mut self, device: DeviceHandle) {
         while self.devices.len() >= self.deps.config.max_devices {
             let oldest = self.devices.remove(0);
-            oldest.mailbox.close(CloseDevice {
+            oldest.close(CloseDevice {
                 code: close::SUPERSEDED,
                 reason: "too many connections; the oldest was closed".into(),
             });
@@ -385,7 +386,7 @@ impl Actor for UserSession {
     fn stopped(&mut self, _: &mut Self::Context) {
         self.deps.observer.session_stopped();
         for device in &self.devices {
-            device.mailbox.close(CloseDevice {
+            device.close(CloseDevice {
                 code: close::INTERNAL,
                 reason: "session ended; reconnect".into(),
             });

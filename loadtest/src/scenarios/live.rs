@@ -1,7 +1,9 @@
 //! `live`: N participants join one class, a coach sends K cues; each cue carries its send
 //! time (`t=<µs since the epoch>` in its text), so every participant measures delivery
 //! latency on the same clock. Reports p50/p90/p99/max delivery, frames per second and
-//! losses (cues that did not reach a participant, which must be 0).
+//! losses (cues that did not reach a participant, which must be 0); with `--server-pid`,
+//! the server's CPU per delivered frame from the first cue to the last frame, beside the
+//! generator's own (both share the machine).
 //!
 //! With `--metrics-per-second R`, every participant also sends R `live.metric` frames a
 //! second while the cues go out (`live_metrics`: an even cadence over the class, plausible
@@ -53,6 +55,10 @@ pub struct LiveArgs {
     pub metrics_per_second: f64,
     #[command(flatten)]
     pub keys: KeyArgs,
+    /// The server's pid: its CPU time from the first cue to the last frame read is
+    /// reported, in all and per delivered frame (`server_cpu_us_per_frame`).
+    #[arg(long)]
+    pub server_pid: Option<u32>,
     #[command(flatten)]
     pub socket: SocketArgs,
     #[arg(long)]
@@ -340,6 +346,8 @@ pub async fn run(args: LiveArgs) -> Result<Report, LoadError> {
     let interval: Duration = args.cue_interval.into();
     // Metrics flow while the cues go out, on cadences counted from now.
     let _ = phase_tx.send(Phase::Sending(Instant::now()));
+    let cpu_at_first_cue = args.server_pid.and_then(target::cpu_seconds);
+    let own_cpu_at_first_cue = target::cpu_seconds(std::process::id());
     let first_send = epoch_micros();
     for index in 0..args.cues {
         let cue = json!({
@@ -379,6 +387,8 @@ pub async fn run(args: LiveArgs) -> Result<Report, LoadError> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let received = stats.received.load(Ordering::Relaxed);
+    let cpu_at_last_frame = args.server_pid.and_then(target::cpu_seconds);
+    let own_cpu_at_last_frame = target::cpu_seconds(std::process::id());
     let span = stats
         .last_arrival
         .load(Ordering::Relaxed)
@@ -408,6 +418,21 @@ pub async fn run(args: LiveArgs) -> Result<Report, LoadError> {
         received as f64 / (span as f64 / 1e6),
     );
     figures.insert("fd_limit".into(), fd_limit as f64);
+    // The generator's own CPU over the same span: on one machine both sides share it.
+    if let (Some(before), Some(after)) = (own_cpu_at_first_cue, own_cpu_at_last_frame) {
+        figures.insert(
+            "loadtest_cpu_us_per_frame".into(),
+            (after - before) * 1e6 / received.max(1) as f64,
+        );
+    }
+    if let (Some(before), Some(after)) = (cpu_at_first_cue, cpu_at_last_frame) {
+        let cpu = after - before;
+        figures.insert("server_cpu_seconds_cues".into(), cpu);
+        figures.insert(
+            "server_cpu_us_per_frame".into(),
+            cpu * 1e6 / received.max(1) as f64,
+        );
+    }
     if args.metrics_per_second > 0.0 {
         metric_figures(metrics, &mut counts, &mut figures);
     }

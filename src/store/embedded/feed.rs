@@ -43,47 +43,62 @@ fn save_state(txn: &WriteTransaction, user: &str, state: &State) -> Result<(), S
     Ok(())
 }
 
+/// One session's pending events. Sessions flush at once when a broadcast reaches them
+/// all, so their appends share transactions (`grouped`): one commit per group, not one per
+/// session.
+pub(super) struct FeedAppend {
+    user: String,
+    events: Vec<FeedEvent>,
+}
+
+/// Appends the events, then prunes the user's feed: the newest `FEED_MAX_EVENTS`, none
+/// expired.
+pub(super) fn append(txn: &WriteTransaction, op: &FeedAppend) -> Result<(), StoreError> {
+    let FeedAppend { user, events } = op;
+    let mut table = txn.open_table(FEED_EVENTS).map_err(backend)?;
+    for event in events {
+        table
+            .insert(
+                event_key(user, event.seq).as_str(),
+                encode(event)?.as_slice(),
+            )
+            .map_err(backend)?;
+    }
+    let mut state = load_state(txn, user)?;
+    state.last_seq = events.iter().map(|e| e.seq).fold(state.last_seq, u64::max);
+    let keep_from = state.last_seq.saturating_sub(FEED_MAX_EVENTS as u64 - 1);
+    let (start, _) = prefix_range(user);
+    let cutoff = event_key(user, keep_from);
+    table
+        .retain_in(start.as_str()..cutoff.as_str(), |_, _| false)
+        .map_err(backend)?;
+    let too_old = expired_before();
+    let (start, end) = prefix_range(user);
+    let mut expired = Vec::new();
+    for entry in table.range(start.as_str()..end.as_str()).map_err(backend)? {
+        let (k, v) = entry.map_err(backend)?;
+        if decode::<FeedEvent>(v.value())?.at >= too_old {
+            break;
+        }
+        expired.push(k.value().to_owned());
+    }
+    for k in expired {
+        table.remove(k.as_str()).map_err(backend)?;
+    }
+    drop(table);
+    save_state(txn, user, &state)
+}
+
 #[async_trait]
 impl FeedStore for EmbeddedStore {
     async fn append_events(&self, user: UserId, events: &[FeedEvent]) -> Result<(), StoreError> {
-        let events = events.to_vec();
-        self.write("append_events", move |txn| {
-            let user = user.to_string();
-            let mut table = txn.open_table(FEED_EVENTS).map_err(backend)?;
-            for event in &events {
-                table
-                    .insert(
-                        event_key(&user, event.seq).as_str(),
-                        encode(event)?.as_slice(),
-                    )
-                    .map_err(backend)?;
-            }
-            let mut state = load_state(txn, &user)?;
-            state.last_seq = events.iter().map(|e| e.seq).fold(state.last_seq, u64::max);
-            // Keep the newest FEED_MAX_EVENTS, then drop what has expired.
-            let keep_from = state.last_seq.saturating_sub(FEED_MAX_EVENTS as u64 - 1);
-            let (start, _) = prefix_range(&user);
-            let cutoff = event_key(&user, keep_from);
-            table
-                .retain_in(start.as_str()..cutoff.as_str(), |_, _| false)
-                .map_err(backend)?;
-            let too_old = expired_before();
-            let (start, end) = prefix_range(&user);
-            let mut expired = Vec::new();
-            for entry in table.range(start.as_str()..end.as_str()).map_err(backend)? {
-                let (k, v) = entry.map_err(backend)?;
-                if decode::<FeedEvent>(v.value())?.at >= too_old {
-                    break;
-                }
-                expired.push(k.value().to_owned());
-            }
-            for k in expired {
-                table.remove(k.as_str()).map_err(backend)?;
-            }
-            drop(table);
-            save_state(txn, &user, &state)
-        })
-        .await
+        let op = FeedAppend {
+            user: user.to_string(),
+            events: events.to_vec(),
+        };
+        self.ops
+            .time("append_events", self.feed_appends.submit(op))
+            .await
     }
 
     async fn feed_head(&self, user: UserId) -> Result<FeedHead, StoreError> {

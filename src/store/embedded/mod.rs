@@ -180,6 +180,8 @@ pub struct EmbeddedStore {
     ops: OpMetrics,
     /// Likes and unlikes, committed in groups.
     likes: Arc<grouped::GroupCommit<likes::LikeOp, bool>>,
+    /// Sessions' feed appends, committed in groups (a broadcast appends to every session).
+    feed_appends: Arc<grouped::GroupCommit<feed::FeedAppend, ()>>,
 }
 
 impl EmbeddedStore {
@@ -268,6 +270,7 @@ impl EmbeddedStore {
         let db = Arc::new(db);
         Ok(EmbeddedStore {
             likes: grouped::GroupCommit::new(db.clone(), likes::apply),
+            feed_appends: grouped::GroupCommit::new(db.clone(), feed::append),
             db,
             ops: OpMetrics::new(BACKEND, metrics),
         })

@@ -64,6 +64,7 @@ conformance!(
     exactly_one_concurrent_use_of_a_refresh_token_wins,
     entitlements_are_granted_replaced_and_listed_by_name,
     feed_events_read_back_in_order_after_any_position,
+    many_users_appending_at_once_each_keep_their_own_feed,
     a_retried_feed_batch_overwrites_instead_of_duplicating,
     the_read_position_is_kept_beside_the_head,
     a_plan_is_stored_and_replaced_whole,

@@ -940,6 +940,27 @@ pub async fn feed_events_read_back_in_order_after_any_position(stores: &Stores, 
     );
 }
 
+/// A broadcast makes every session flush at once: each user's events land under their own
+/// head, in order, however the store groups the writes.
+pub async fn many_users_appending_at_once_each_keep_their_own_feed(stores: &Stores, _: &Metrics) {
+    const USERS: u64 = 60;
+    let users: Vec<UserId> = (0..USERS).map(|_| UserId::random()).collect();
+    let appends = users.iter().enumerate().map(|(i, who)| {
+        let events: Vec<_> = (1..=(i as u64 % 3) + 1).map(feed_event).collect();
+        async move { stores.feed.append_events(*who, &events).await }
+    });
+    for outcome in futures_util::future::join_all(appends).await {
+        outcome.expect("append");
+    }
+    for (i, who) in users.iter().enumerate() {
+        let expected: Vec<u64> = (1..=(i as u64 % 3) + 1).collect();
+        let read = stores.feed.events_after(*who, 0, 10).await.expect("read");
+        assert_eq!(read.iter().map(|e| e.seq).collect::<Vec<_>>(), expected);
+        let head = stores.feed.feed_head(*who).await.expect("head");
+        assert_eq!(head.last_seq, *expected.last().expect("one at least"));
+    }
+}
+
 pub async fn a_retried_feed_batch_overwrites_instead_of_duplicating(stores: &Stores, _: &Metrics) {
     let who = UserId::random();
     let batch: Vec<_> = (1..=2).map(feed_event).collect();

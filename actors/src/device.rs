@@ -8,6 +8,7 @@ use actix::dev::SendError;
 use actix::{Message, Recipient};
 
 use crate::events::Frame;
+use crate::fanout::Status;
 
 /// Close codes of the protocol (DESIGN.md, `docs/protocol.md`).
 pub mod close {
@@ -103,39 +104,43 @@ pub struct DeviceHandle {
     pub key: DeviceKey,
     pub mailbox: DeviceMailbox,
     pub client: ClientInfo,
-    /// The thread of a socket on this node, which fan-out hands parcels to
-    /// ([`crate::fanout`]); `None` for a socket on another node (reached through a proxy).
-    pub home: Option<crate::fanout::Home>,
+    /// The way to a socket on this node through its thread ([`crate::fanout`]); `None` for
+    /// a socket on another node (reached through a proxy).
+    pub route: Option<crate::fanout::Route>,
 }
 
 impl DeviceHandle {
-    /// Hands a frame over unless the socket's queue is full (a client too slow to read):
-    /// on this node through its thread's outbox (`fanout`), after what this thread sent
-    /// it before, where a full outbox closes the socket 4009 itself; through the mailbox
-    /// of a socket on another node, where `Full` is answered for the caller to close it.
+    /// Hands a frame over unless the socket's queue is full (a client too slow to read:
+    /// `Full`, for the caller to close it 4009 and forget it) or the socket is gone
+    /// (`Closed`): on this node through its thread's outbox (`fanout`), after what this
+    /// thread sent it before; through the mailbox of a proxy for a socket on another node.
     pub fn try_deliver(&self, deliver: Deliver) -> Result<(), SendError<ToDevice>> {
-        match &self.home {
-            Some(home) => {
-                crate::fanout::send_one(home, self.key, deliver, true);
+        let Some(route) = &self.route else {
+            return self.mailbox.try_deliver(deliver);
+        };
+        match route.status() {
+            Status::Open => {
+                crate::fanout::send_one(route.home(), self.key, deliver, true);
                 Ok(())
             }
-            None => self.mailbox.try_deliver(deliver),
+            Status::TooSlow => Err(SendError::Full(ToDevice::Deliver(deliver))),
+            Status::Gone => Err(SendError::Closed(ToDevice::Deliver(deliver))),
         }
     }
 
     /// Hands a frame over even past the queue's bound (the bounded catch-up the device
     /// asked for).
     pub fn deliver(&self, deliver: Deliver) {
-        match &self.home {
-            Some(home) => crate::fanout::send_one(home, self.key, deliver, false),
+        match &self.route {
+            Some(route) => crate::fanout::send_one(route.home(), self.key, deliver, false),
             None => self.mailbox.deliver(deliver),
         }
     }
 
     /// Closes the socket after whatever this thread sent it before; the caller forgets it.
     pub fn close(&self, close: CloseDevice) {
-        match &self.home {
-            Some(home) => crate::fanout::close_one(home, self.key, close),
+        match &self.route {
+            Some(route) => crate::fanout::close_one(route.home(), self.key, close),
             None => self.mailbox.close(close),
         }
     }

@@ -11,13 +11,16 @@
 //! thread reach each socket in the order they were sent.
 //!
 //! A socket reached this way is still closed 4009 when its outbox is full: the client
-//! stopped reading. Its actor then leaves whatever it joined, as on any close.
+//! stopped reading. Senders see that at once through the socket's [`Route`] (its actor may
+//! not be polled again while the client's window is shut) and forget it, as they did with
+//! a full mailbox.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use actix::ArbiterHandle;
@@ -35,6 +38,44 @@ pub struct Home {
 impl std::fmt::Debug for Home {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Home").field("id", &self.id).finish()
+    }
+}
+
+/// The way to one socket on this node: its home, and whether it still takes frames, which
+/// any thread can read. Senders check it before queueing, so a socket whose outbox
+/// overflowed (its client stopped reading, and its actor may not even be polled again) or
+/// that is gone is forgotten by whoever sends to it, as a full or closed mailbox was.
+#[derive(Clone, Debug)]
+pub struct Route {
+    home: Home,
+    state: Arc<AtomicU8>,
+}
+
+const OPEN: u8 = 0;
+const OVERFLOWED: u8 = 1;
+const GONE: u8 = 2;
+
+/// Whether a socket takes frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Open,
+    /// Its outbox overflowed: a client too slow to read, being closed 4009.
+    TooSlow,
+    /// Its actor stopped.
+    Gone,
+}
+
+impl Route {
+    pub fn home(&self) -> &Home {
+        &self.home
+    }
+
+    pub fn status(&self) -> Status {
+        match self.state.load(Ordering::Acquire) {
+            OPEN => Status::Open,
+            OVERFLOWED => Status::TooSlow,
+            _ => Status::Gone,
+        }
     }
 }
 
@@ -249,12 +290,16 @@ struct Outbox {
     capacity: usize,
     /// The queue overflowed: the socket is closed as too slow, nothing more is kept.
     overflowed: Cell<bool>,
+    /// A close is queued: it is the last thing the socket takes.
+    closing: Cell<bool>,
+    /// What senders on other threads read (`Route::status`).
+    state: Arc<AtomicU8>,
     waker: RefCell<Option<Waker>>,
 }
 
 impl Outbox {
     fn push(&self, handed: Handed, bounded: bool) {
-        if self.overflowed.get() {
+        if self.overflowed.get() || self.closing.get() {
             return;
         }
         let mut queue = self.queue.borrow_mut();
@@ -262,7 +307,9 @@ impl Outbox {
             queue.clear();
             queue.shrink_to_fit();
             self.overflowed.set(true);
+            self.state.store(OVERFLOWED, Ordering::Release);
         } else {
+            self.closing.set(matches!(handed, Handed::Close(_)));
             queue.push_back(handed);
         }
         // Only an empty outbox needs a wake: one with frames is already due a poll.
@@ -274,6 +321,9 @@ impl Outbox {
     }
 }
 
+/// Frames an emptied outbox may keep room for.
+const IDLE_CAPACITY: usize = 8;
+
 /// The socket's side of its outbox, drained by the socket's actor; dropping it (the actor
 /// stopped) takes the outbox off its home.
 pub struct Inbox {
@@ -282,20 +332,26 @@ pub struct Inbox {
     told_to_close: bool,
 }
 
-/// Opens the outbox of socket `key` on the current thread, holding up to `capacity` frames.
-pub fn open(key: DeviceKey, capacity: usize) -> Inbox {
+/// Opens the outbox of socket `key` on the current thread (an arbiter's), holding up to
+/// `capacity` frames: the socket's side, and the route senders reach it by.
+pub fn open(key: DeviceKey, capacity: usize) -> Option<(Inbox, Route)> {
+    let home = Home::here()?;
+    let state = Arc::new(AtomicU8::new(OPEN));
     let outbox = Rc::new(Outbox {
         queue: RefCell::new(VecDeque::new()),
         capacity: capacity.max(1),
         overflowed: Cell::new(false),
+        closing: Cell::new(false),
+        state: state.clone(),
         waker: RefCell::new(None),
     });
     HERE.with(|here| here.outboxes.borrow_mut().insert(key, outbox.clone()));
-    Inbox {
+    let inbox = Inbox {
         key,
         outbox,
         told_to_close: false,
-    }
+    };
+    Some((inbox, Route { home, state }))
 }
 
 impl Stream for Inbox {
@@ -310,9 +366,16 @@ impl Stream for Inbox {
             this.told_to_close = true;
             return Poll::Ready(Some(Handed::TooSlow));
         }
-        if let Some(handed) = this.outbox.queue.borrow_mut().pop_front() {
+        let mut queue = this.outbox.queue.borrow_mut();
+        if let Some(handed) = queue.pop_front() {
             return Poll::Ready(Some(handed));
         }
+        // A burst grew the queue; an idle socket does not keep that memory (every byte
+        // here is paid per socket).
+        if queue.capacity() > IDLE_CAPACITY {
+            *queue = VecDeque::new();
+        }
+        drop(queue);
         let mut waker = this.outbox.waker.borrow_mut();
         if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             *waker = Some(cx.waker().clone());
@@ -323,6 +386,7 @@ impl Stream for Inbox {
 
 impl Drop for Inbox {
     fn drop(&mut self) {
+        self.outbox.state.store(GONE, Ordering::Release);
         // The thread may be ending (its locals going first); then there is nothing to undo.
         let _ = HERE.try_with(|here| {
             if let Ok(mut outboxes) = here.outboxes.try_borrow_mut() {
@@ -347,6 +411,10 @@ mod tests {
         }
     }
 
+    fn opened(key: DeviceKey, capacity: usize) -> Inbox {
+        open(key, capacity).expect("an arbiter runs this test").0
+    }
+
     fn text(item: Option<Handed>) -> String {
         match item {
             Some(Handed::Frame(d)) => d.frame.to_string(),
@@ -359,7 +427,7 @@ mod tests {
     #[actix::test]
     async fn a_parcel_reaches_each_socket_of_its_home_in_order() {
         let home = Home::here().expect("an arbiter runs this test");
-        let (mut a, mut b) = (open(1001, 8), open(1002, 8));
+        let (mut a, mut b) = (opened(1001, 8), opened(1002, 8));
         let mut everyone = Recipients::default();
         for key in [1001, 1002, 1003] {
             everyone.add(&home, key);
@@ -377,7 +445,7 @@ mod tests {
     #[actix::test]
     async fn a_full_outbox_closes_its_socket_as_too_slow_and_keeps_nothing() {
         let home = Home::here().expect("an arbiter runs this test");
-        let (mut slow, mut fine) = (open(2001, 2), open(2002, 8));
+        let (mut slow, mut fine) = (opened(2001, 2), opened(2002, 8));
         for text in ["f0", "f1", "f2"] {
             let mut both = Recipients::default();
             both.add(&home, 2001);
@@ -396,7 +464,7 @@ mod tests {
     #[actix::test]
     async fn a_close_comes_after_what_was_sent_before_it_even_past_the_bound() {
         let home = Home::here().expect("an arbiter runs this test");
-        let mut inbox = open(4001, 1);
+        let mut inbox = opened(4001, 1);
         send_one(&home, 4001, deliver("last words"), true);
         close_one(
             &home,
@@ -412,9 +480,68 @@ mod tests {
     }
 
     #[actix::test]
+    async fn senders_see_a_socket_that_overflowed_or_is_gone() {
+        let (mut slow, route) = open(7001, 1).expect("an arbiter runs this test");
+        let (gone, gone_route) = open(7002, 1).expect("an arbiter runs this test");
+        assert_eq!(route.status(), Status::Open);
+        send_one(route.home(), 7001, deliver("one"), true);
+        send_one(route.home(), 7001, deliver("two"), true);
+        flush();
+        // The socket takes its close once polled; senders know before that.
+        assert_eq!(text(slow.next().await), "too slow");
+        assert_eq!(route.status(), Status::TooSlow);
+        assert_eq!(gone_route.status(), Status::Open);
+        drop(gone);
+        assert_eq!(gone_route.status(), Status::Gone);
+    }
+
+    #[actix::test]
+    async fn a_queued_close_is_the_last_thing_a_socket_takes_even_on_a_full_queue() {
+        let home = Home::here().expect("an arbiter runs this test");
+        let mut inbox = opened(7101, 1);
+        send_one(&home, 7101, deliver("last words"), true);
+        close_one(
+            &home,
+            7101,
+            CloseDevice {
+                code: 1001,
+                reason: "going away".into(),
+            },
+        );
+        // Another sender's frame after the close would overflow the queue: it is dropped
+        // and the close stays.
+        send_one(&home, 7101, deliver("too late"), true);
+        flush();
+        assert_eq!(text(inbox.next().await), "last words");
+        assert_eq!(text(inbox.next().await), "close 1001");
+        let waker = futures_util::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(Pin::new(&mut inbox).poll_next(&mut cx).is_pending());
+    }
+
+    #[actix::test]
+    async fn an_outbox_gives_back_the_room_of_a_burst_once_drained() {
+        let home = Home::here().expect("an arbiter runs this test");
+        let mut inbox = opened(6001, 256);
+        for _ in 0..200 {
+            send_one(&home, 6001, deliver("burst"), true);
+        }
+        flush();
+        for _ in 0..200 {
+            assert_eq!(text(inbox.next().await), "burst");
+        }
+        assert!(inbox.outbox.queue.borrow().capacity() >= 200);
+        // Drained: the next poll finds it empty and lets the room go.
+        let waker = futures_util::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(Pin::new(&mut inbox).poll_next(&mut cx).is_pending());
+        assert!(inbox.outbox.queue.borrow().capacity() <= IDLE_CAPACITY);
+    }
+
+    #[actix::test]
     async fn a_sender_on_a_thread_without_an_arbiter_hands_over_at_once() {
         let home = Home::here().expect("an arbiter runs this test");
-        let mut inbox = open(5001, 8);
+        let mut inbox = opened(5001, 8);
         let sender = home.clone();
         std::thread::spawn(move || send_one(&sender, 5001, deliver("from afar"), true))
             .join()
@@ -425,8 +552,8 @@ mod tests {
     #[actix::test]
     async fn catch_up_may_pass_the_bound_and_a_closed_socket_is_skipped() {
         let home = Home::here().expect("an arbiter runs this test");
-        let mut inbox = open(3001, 1);
-        drop(open(3002, 1));
+        let mut inbox = opened(3001, 1);
+        drop(opened(3002, 1));
         send_one(&home, 3001, deliver("snapshot"), false);
         send_one(&home, 3001, deliver("catch-up"), false);
         send_one(&home, 3002, deliver("to nobody"), false);

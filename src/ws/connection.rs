@@ -23,7 +23,7 @@ use fitpulse_actors::device::{
 use fitpulse_actors::domain::{ClassId, Role, UserId, now_millis};
 use fitpulse_actors::events::data::EventData;
 use fitpulse_actors::events::data::session::TokenExpiring;
-use fitpulse_actors::fanout::{self, Handed, Home};
+use fitpulse_actors::fanout::{self, Handed, Route};
 use governor::clock::QuantaClock;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tracing::Instrument;
@@ -110,6 +110,8 @@ pub struct Connection {
     rate: DefaultDirectRateLimiter,
     partial: Option<Partial>,
     client: ClientInfo,
+    /// The way sessions and classes reach this socket on its thread (once started).
+    route: Option<Route>,
     /// The upgrade request's span, which each frame's span links to (traced only).
     upgrade: Option<Box<opentelemetry::trace::SpanContext>>,
     /// This socket's place under its address's cap, given back when the actor is dropped.
@@ -146,6 +148,7 @@ impl Connection {
             rate,
             partial: None,
             client,
+            route: None,
             upgrade: crate::telemetry::propagation::current_link(),
             _slot: None,
         }
@@ -211,7 +214,7 @@ impl Connection {
             key: self.key,
             mailbox: DeviceMailbox::new(ctx.address().recipient()),
             client: self.client.clone(),
-            home: Home::here(),
+            route: self.route.clone(),
         }
     }
 
@@ -467,7 +470,10 @@ impl Actor for Connection {
         self.gateway.metrics.ws_connections.inc();
         ctx.set_mailbox_capacity(self.gateway.limits.outbound_queue);
         // What sessions and classes hand this socket on its own thread, under the same bound.
-        ctx.add_stream(fanout::open(self.key, self.gateway.limits.outbound_queue));
+        if let Some((inbox, route)) = fanout::open(self.key, self.gateway.limits.outbound_queue) {
+            ctx.add_stream(inbox);
+            self.route = Some(route);
+        }
         self.due.ping = Some(Instant::now() + self.gateway.limits.heartbeat_interval);
         self.schedule_token_expiry(ctx);
         if let Some(user) = self.user {
@@ -512,11 +518,9 @@ impl StreamHandler<Handed> for Connection {
         match msg {
             Handed::Frame(deliver) => Handler::<Deliver>::handle(self, deliver, ctx),
             Handed::Close(close) => Handler::<CloseDevice>::handle(self, close, ctx),
-            // Its session or class still knows this socket and is told on the way out.
-            Handed::TooSlow => {
-                self.gateway.metrics.ws_slow_consumer_total.inc();
-                self.close(ctx, close::TOO_SLOW, "too slow to read");
-            }
+            // Its senders saw the overflow too (`Route::status`): they forgot the socket and
+            // the session counted it as a slow consumer.
+            Handed::TooSlow => self.close(ctx, close::TOO_SLOW, "too slow to read"),
         }
     }
 

@@ -48,7 +48,7 @@ impl Socket {
             key: self.key,
             mailbox: self.mailbox.clone(),
             client: Default::default(),
-            home: None,
+            route: None,
         }
     }
 

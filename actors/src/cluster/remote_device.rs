@@ -87,7 +87,7 @@ impl Proxies {
             key: super::ops::remote_key(node, key),
             mailbox: DeviceMailbox::new(addr.recipient()),
             client,
-            home: None,
+            route: None,
         }
     }
 

@@ -280,12 +280,13 @@ impl LiveClass {
                 continue;
             }
             let had = participant.present();
-            participant.devices.retain(|device| match &device.home {
-                Some(home) => {
-                    here.add(home, device.key);
+            participant.devices.retain(|device| match &device.route {
+                Some(route) if route.status() == fanout::Status::Open => {
+                    here.add(route.home(), device.key);
                     true
                 }
-                None => deliver_or_close(device, frame, family),
+                // Closed, or too slow (closed 4009 here), and forgotten.
+                _ => deliver_or_close(device, frame, family),
             });
             if had && !participant.present() {
                 left.push(*user);
@@ -451,8 +452,8 @@ impl LiveClass {
     }
 }
 
-/// Delivers `frame` to one socket; false (and the socket closed 4009) when the queue of a
-/// socket on another node is full. A socket on this node closes itself when its outbox is.
+/// Delivers `frame` to one socket; false when it is gone, or its queue is full (then it is
+/// closed 4009).
 fn deliver_or_close(device: &DeviceHandle, frame: &Frame, family: &'static str) -> bool {
     let message = Deliver {
         frame: frame.clone(),

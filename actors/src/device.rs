@@ -128,6 +128,19 @@ impl DeviceHandle {
         }
     }
 
+    /// Like [`Self::try_deliver`], closing a socket whose queue is full 4009 (the caller
+    /// forgets it on any error).
+    pub fn deliver_or_close(&self, deliver: Deliver) -> Result<(), SendError<ToDevice>> {
+        let delivered = self.try_deliver(deliver);
+        if let Err(SendError::Full(_)) = delivered {
+            self.close(CloseDevice {
+                code: close::TOO_SLOW,
+                reason: "too slow to read".into(),
+            });
+        }
+        delivered
+    }
+
     /// Hands a frame over even past the queue's bound (the bounded catch-up the device
     /// asked for).
     pub fn deliver(&self, deliver: Deliver) {

@@ -106,8 +106,8 @@ pub enum Handed {
     Frame(Deliver),
     /// Whoever sent it forgot the socket; close it with this code.
     Close(CloseDevice),
-    /// The outbox overflowed: the client stopped reading. Close it 4009; whoever sent to
-    /// it still knows it and hears it left on the way out.
+    /// The outbox overflowed: the client stopped reading. Close it 4009; its senders saw
+    /// the overflow through its [`Route`] and forgot it.
     TooSlow,
 }
 
@@ -136,11 +136,6 @@ impl Home {
             here.id.get()
         });
         Some(Home { id, arbiter })
-    }
-
-    /// Tells homes apart: parcels are put together per home.
-    pub fn id(&self) -> u32 {
-        self.id
     }
 
     /// Hands the parcel to the home's thread. When that thread is gone (the node is
@@ -288,25 +283,27 @@ fn unpack(parcel: Parcel) {
 struct Outbox {
     queue: RefCell<VecDeque<Handed>>,
     capacity: usize,
-    /// The queue overflowed: the socket is closed as too slow, nothing more is kept.
-    overflowed: Cell<bool>,
     /// A close is queued: it is the last thing the socket takes.
     closing: Cell<bool>,
-    /// What senders on other threads read (`Route::status`).
+    /// What senders on other threads read (`Route::status`); once it is `OVERFLOWED` the
+    /// socket is closed as too slow and nothing more is kept.
     state: Arc<AtomicU8>,
     waker: RefCell<Option<Waker>>,
 }
 
 impl Outbox {
+    fn overflowed(&self) -> bool {
+        self.state.load(Ordering::Relaxed) == OVERFLOWED
+    }
+
     fn push(&self, handed: Handed, bounded: bool) {
-        if self.overflowed.get() || self.closing.get() {
+        if self.overflowed() || self.closing.get() {
             return;
         }
         let mut queue = self.queue.borrow_mut();
         if bounded && queue.len() >= self.capacity {
             queue.clear();
             queue.shrink_to_fit();
-            self.overflowed.set(true);
             self.state.store(OVERFLOWED, Ordering::Release);
         } else {
             self.closing.set(matches!(handed, Handed::Close(_)));
@@ -340,7 +337,6 @@ pub fn open(key: DeviceKey, capacity: usize) -> Option<(Inbox, Route)> {
     let outbox = Rc::new(Outbox {
         queue: RefCell::new(VecDeque::new()),
         capacity: capacity.max(1),
-        overflowed: Cell::new(false),
         closing: Cell::new(false),
         state: state.clone(),
         waker: RefCell::new(None),
@@ -359,7 +355,7 @@ impl Stream for Inbox {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Handed>> {
         let this = self.get_mut();
-        if this.outbox.overflowed.get() {
+        if this.outbox.overflowed() {
             if this.told_to_close {
                 return Poll::Pending;
             }
@@ -408,6 +404,13 @@ mod tests {
             frame: Frame::from_static(text),
             family: "live",
             created: Instant::now(),
+        }
+    }
+
+    fn closing(code: u16) -> CloseDevice {
+        CloseDevice {
+            code,
+            reason: "closing".into(),
         }
     }
 
@@ -466,14 +469,7 @@ mod tests {
         let home = Home::here().expect("an arbiter runs this test");
         let mut inbox = opened(4001, 1);
         send_one(&home, 4001, deliver("last words"), true);
-        close_one(
-            &home,
-            4001,
-            CloseDevice {
-                code: 4010,
-                reason: "superseded".into(),
-            },
-        );
+        close_one(&home, 4001, closing(4010));
         flush();
         assert_eq!(text(inbox.next().await), "last words");
         assert_eq!(text(inbox.next().await), "close 4010");
@@ -500,14 +496,7 @@ mod tests {
         let home = Home::here().expect("an arbiter runs this test");
         let mut inbox = opened(7101, 1);
         send_one(&home, 7101, deliver("last words"), true);
-        close_one(
-            &home,
-            7101,
-            CloseDevice {
-                code: 1001,
-                reason: "going away".into(),
-            },
-        );
+        close_one(&home, 7101, closing(1001));
         // Another sender's frame after the close would overflow the queue: it is dropped
         // and the close stays.
         send_one(&home, 7101, deliver("too late"), true);

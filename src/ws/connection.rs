@@ -2,10 +2,9 @@
 //! writes the frames its session and classes hand it: through its thread's bounded outbox
 //! (`fitpulse_actors::fanout`), and through its bounded mailbox for the attach catch-up and
 //! frames from other nodes; a full queue of either means the client stopped reading, and
-//! the socket is closed 4009. It
-//! enforces frame size and message rate (pings and pongs included), pings to find dead
-//! peers, warns before its token expires and closes 4001 when it does unless the app sent
-//! `auth.refresh`.
+//! the socket is closed 4009. It enforces frame size and message rate (pings and pongs
+//! included), pings to find dead peers, warns before its token expires and closes 4001
+//! when it does unless the app sent `auth.refresh`.
 
 use std::collections::{BTreeSet, HashSet};
 use std::num::NonZeroU32;

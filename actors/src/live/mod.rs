@@ -48,7 +48,7 @@ pub use messages::{
 };
 pub use registry::LiveRegistry;
 
-use crate::device::{CloseDevice, Deliver, DeviceHandle, close};
+use crate::device::{Deliver, DeviceHandle};
 use crate::domain::{ClassPhase, LiveClassRecord, UserId};
 use crate::events::data::EventData;
 use crate::events::data::live::{ClassSummary, LiveCountdown, LivePresence};
@@ -460,17 +460,7 @@ fn deliver_or_close(device: &DeviceHandle, frame: &Frame, family: &'static str) 
         family,
         created: Instant::now(),
     };
-    match device.try_deliver(message) {
-        Ok(()) => true,
-        Err(SendError::Full(_)) => {
-            device.close(CloseDevice {
-                code: close::TOO_SLOW,
-                reason: "too slow to read".into(),
-            });
-            false
-        }
-        Err(SendError::Closed(_)) => false,
-    }
+    device.deliver_or_close(message).is_ok()
 }
 
 impl Actor for LiveClass {

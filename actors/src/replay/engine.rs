@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::board::{board_at, views};
 use super::{ReplayDeps, ReplayError};
-use crate::device::{CloseDevice, Deliver, DeviceHandle, close};
+use crate::device::{Deliver, DeviceHandle};
 use crate::domain::{LiveClassRecord, UserId};
 use crate::events::data::EventData;
 use crate::events::data::live::{LivePersonalRecord, LiveReplayBoard};
@@ -174,12 +174,7 @@ fn deliver(device: &DeviceHandle, frame: crate::events::Frame) {
         family: "live",
         created: Instant::now(),
     };
-    if let Err(SendError::Full(_)) = device.try_deliver(message) {
-        device.close(CloseDevice {
-            code: close::TOO_SLOW,
-            reason: "too slow to read".into(),
-        });
-    }
+    let _ = device.deliver_or_close(message);
 }
 
 impl Actor for Engine {

@@ -202,14 +202,10 @@ impl UserSession {
                 family,
                 created,
             };
-            match device.try_deliver(message) {
+            match device.deliver_or_close(message) {
                 Ok(()) => true,
                 Err(SendError::Full(_)) => {
                     observer.slow_consumer();
-                    device.close(CloseDevice {
-                        code: close::TOO_SLOW,
-                        reason: "too slow to read".into(),
-                    });
                     false
                 }
                 Err(SendError::Closed(_)) => false,

@@ -2,7 +2,7 @@
 // loopback port with a fresh embedded store, and a TCP proxy in front of it whose
 // connections a test can cut, as a network drop would.
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -96,9 +96,17 @@ export class Server {
     await this.start();
   }
 
-  /** Freezes (SIGSTOP) or thaws (SIGCONT) the server: it holds sockets but answers nothing. */
-  freeze(frozen) {
+  /**
+   * Freezes (SIGSTOP) or thaws (SIGCONT) the server: it holds sockets but answers nothing.
+   * A freeze resolves once every thread of the server has stopped: the kernel stops the
+   * threads of a process one after another, and a worker still running on the other core
+   * would answer a request sent right after `kill`.
+   */
+  async freeze(frozen) {
     this.child.kill(frozen ? "SIGSTOP" : "SIGCONT");
+    if (!frozen) return;
+    const tasks = `/proc/${this.child.pid}/task`;
+    await until(() => readdirSync(tasks).every((tid) => threadStopped(`${tasks}/${tid}/stat`)), 10_000, "every server thread to stop");
   }
 
   async dispose() {
@@ -173,5 +181,16 @@ export class Proxy {
   async close() {
     this.cut();
     await new Promise((r) => this.server.close(r));
+  }
+}
+
+/** Whether the thread whose `/proc/.../stat` is at `path` is stopped (state `T`); a thread that has exited counts as stopped. */
+function threadStopped(path) {
+  try {
+    // The state follows the command name, which is in parentheses and may hold spaces.
+    const stat = readFileSync(path, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] === "T";
+  } catch {
+    return true;
   }
 }

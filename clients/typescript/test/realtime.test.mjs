@@ -369,11 +369,11 @@ describe("classes and requests", () => {
     await until(() => rt.state === "open", 10_000, "the connection");
     // Positive control: the same request is answered while the server runs.
     assert.equal(typeof (await rt.request("ping", {}, { timeoutMs: 5_000 })).server_time, "string");
-    server.freeze(true);
+    await server.freeze(true);
     try {
       await assert.rejects(rt.request("ping", {}, { timeoutMs: 300 }), (err) => err instanceof FitpulseError && err.code === "timeout");
     } finally {
-      server.freeze(false);
+      await server.freeze(false);
     }
     rt.close();
   });

@@ -247,14 +247,20 @@ async fn create(
             counted: "users connected to this node now; offline users see it in their inbox",
         }));
     }
-    // The push first: should storing the message fail, the queued fan-out finds no
-    // message and does nothing, and a retried request does not create a second one.
+    // The push first, on hold: should storing the message fail, the queued fan-out finds
+    // no message and does nothing, and a retried request does not create a second one.
+    // Stored, the message releases it; should that fail, it goes out when the hold ends.
     if message.push {
         notifier
             .message_created(message.id, message.starts_at)
             .await?;
     }
     messages.create(message.clone()).await?;
+    if message.push
+        && let Err(err) = notifier.message_stored(message.id, message.starts_at).await
+    {
+        tracing::warn!(message_id = %message.id, error = %err, "cannot release the message's push; it goes out when its hold ends");
+    }
     Ok(HttpResponse::Created().json(admin_view(&message)))
 }
 

@@ -27,8 +27,6 @@ use crate::store::Stores;
 
 /// A member whose push hit a store error is tried again this much later, alone.
 const MEMBER_RETRY_MS: i64 = 5_000;
-/// How long a fan-out waits for its message to be stored before it gives up on it.
-const UNSTORED_MESSAGE_GRACE_MS: i64 = 60_000;
 
 pub struct PushHandler {
     sender: Arc<Sender>,
@@ -214,9 +212,10 @@ impl PushHandler {
             .await
             .map_err(retry)?
         else {
-            // The fan-out is queued before its message is stored (so a failed store leaves
-            // nothing to push): a young item may have come first.
-            if self.sender.now() - queued_at < UNSTORED_MESSAGE_GRACE_MS {
+            // The fan-out is queued before its message is stored, on hold until it is (see
+            // `Notifier::message_created`): past the hold, the store failed. A young item
+            // without its message was queued by a node without the hold (an older version).
+            if self.sender.now() - queued_at < super::notify::MESSAGE_HOLD_MS {
                 return Err(HandleError::Retry("the message is not stored yet".into()));
             }
             return Ok(());

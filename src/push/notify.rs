@@ -18,6 +18,13 @@ use super::texts::{self, SocialEvent};
 
 /// How long before its expiry a reservation is reminded of.
 pub const RESERVATION_WARNING_MS: i64 = 5 * 60_000;
+/// How long a feature message's fan-out is held for its message to be stored, at most.
+pub const MESSAGE_HOLD_MS: i64 = 60_000;
+
+/// The id of the first page of a feature message's fan-out.
+pub fn message_fan_out(message_id: Uuid) -> Uuid {
+    items::item_id(&[items::MESSAGE_KIND, &message_id.to_string(), "0"])
+}
 
 /// A `push.user` item for `notification`, due at `due`; `key` names what it is about, so
 /// the same event never queues it twice. For callers that store the item in their own
@@ -101,28 +108,50 @@ impl Notifier {
         self.enqueue(id, items::CLASS_KIND, &item, due).await
     }
 
-    /// A feature message with `push: true`: from its start, its audience among the stored
-    /// devices is pushed, page by page.
+    /// A feature message with `push: true` is about to be stored: its fan-out is queued
+    /// first, on hold until [`Notifier::message_stored`] releases it. Queued first, a
+    /// failed store leaves no message without its push (a retried request creates one
+    /// message and one push); on hold, no worker runs the fan-out before its message can
+    /// be read. Should the release never come, the fan-out runs when the hold ends and
+    /// pushes the message if it was stored, or nothing.
     pub async fn message_created(
         &self,
         message_id: Uuid,
         starts_at: UnixMillis,
     ) -> Result<(), StoreError> {
-        let item = MessageItem {
+        if !self.enabled {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let page = MessageItem {
             message_id,
             after: None,
             carried: None,
             skip: None,
             page: 0,
         };
-        let id = items::item_id(&[items::MESSAGE_KIND, &message_id.to_string(), "0"]);
-        self.enqueue(
-            id,
-            items::MESSAGE_KIND,
-            &item,
-            starts_at.max(self.clock.now()),
-        )
-        .await
+        let mut item =
+            items::outbox_item(message_fan_out(message_id), items::MESSAGE_KIND, &page, now);
+        item.next_at = starts_at.max(now + MESSAGE_HOLD_MS);
+        self.outbox.enqueue(&item).await?;
+        Ok(())
+    }
+
+    /// The message of [`Notifier::message_created`] is stored: its fan-out runs from the
+    /// message's start.
+    pub async fn message_stored(
+        &self,
+        message_id: Uuid,
+        starts_at: UnixMillis,
+    ) -> Result<(), StoreError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let at = starts_at.max(self.clock.now());
+        self.outbox
+            .bring_forward(message_fan_out(message_id), at)
+            .await?;
+        Ok(())
     }
 
     /// A comment, follow or like for `user`: at most one social push per batch window
@@ -193,5 +222,109 @@ impl Notifier {
             .enqueue(&items::outbox_item(id, kind, payload, due))
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use fitpulse_actors::ports::clock::ManualClock;
+
+    use super::*;
+    use crate::metrics::Metrics;
+    use crate::store::embedded::EmbeddedStore;
+
+    const START: UnixMillis = 1_700_000_000_000;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        store: Arc<EmbeddedStore>,
+        clock: Arc<ManualClock>,
+        notifier: Notifier,
+    }
+
+    async fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Arc::new(
+            EmbeddedStore::open(dir.path(), &Metrics::new())
+                .await
+                .expect("store opens"),
+        );
+        let clock = ManualClock::starting_at(START);
+        let notifier = Notifier::new(store.clone(), true, clock.clone(), 10, 600);
+        Fixture {
+            _dir: dir,
+            store,
+            clock,
+            notifier,
+        }
+    }
+
+    async fn due_ids(store: &EmbeddedStore, at: UnixMillis) -> Vec<Uuid> {
+        let due = store.due(at, 100).await.expect("due");
+        due.into_iter().map(|item| item.id).collect()
+    }
+
+    #[tokio::test]
+    async fn a_message_fan_out_is_not_due_before_its_message_is_stored() {
+        let fx = fixture().await;
+        let message = Uuid::new_v4();
+        fx.notifier
+            .message_created(message, START)
+            .await
+            .expect("queued");
+        // A worker polling now must not find it: the message it pushes is not stored yet.
+        assert!(due_ids(&fx.store, START).await.is_empty());
+        fx.clock.advance(Duration::from_millis(1));
+        assert!(due_ids(&fx.store, START + 1).await.is_empty());
+
+        fx.notifier
+            .message_stored(message, START)
+            .await
+            .expect("released");
+        assert_eq!(
+            due_ids(&fx.store, START + 1).await,
+            [message_fan_out(message)]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_fan_out_never_released_runs_when_its_hold_ends() {
+        let fx = fixture().await;
+        let message = Uuid::new_v4();
+        fx.notifier
+            .message_created(message, START)
+            .await
+            .expect("queued");
+        assert!(
+            due_ids(&fx.store, START + MESSAGE_HOLD_MS - 1)
+                .await
+                .is_empty()
+        );
+        assert_eq!(
+            due_ids(&fx.store, START + MESSAGE_HOLD_MS).await,
+            [message_fan_out(message)]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_scheduled_message_fan_out_runs_at_its_start_once_released() {
+        let fx = fixture().await;
+        let message = Uuid::new_v4();
+        let starts_at = START + 86_400_000;
+        fx.notifier
+            .message_created(message, starts_at)
+            .await
+            .expect("queued");
+        fx.notifier
+            .message_stored(message, starts_at)
+            .await
+            .expect("released");
+        assert!(due_ids(&fx.store, starts_at - 1).await.is_empty());
+        assert_eq!(
+            due_ids(&fx.store, starts_at).await,
+            [message_fan_out(message)]
+        );
     }
 }

@@ -149,6 +149,9 @@ pub trait OutboxStore: Send + Sync {
     async fn dead_items(&self, limit: usize) -> Result<Vec<OutboxItem>, StoreError>;
     /// Makes a dead item pending and due now with fresh attempts; false if it was not dead.
     async fn revive(&self, id: Uuid, now: UnixMillis) -> Result<bool, StoreError>;
+    /// Makes a pending item due at `at` when it was due later: an item queued on hold until
+    /// what it is about is stored is released. False if it is not pending or due by then.
+    async fn bring_forward(&self, id: Uuid, at: UnixMillis) -> Result<bool, StoreError>;
     /// How many items are pending.
     async fn pending_count(&self) -> Result<u64, StoreError>;
 }

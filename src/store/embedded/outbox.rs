@@ -246,6 +246,22 @@ impl OutboxStore for EmbeddedStore {
         .await
     }
 
+    async fn bring_forward(&self, id: Uuid, at: UnixMillis) -> Result<bool, StoreError> {
+        self.write("outbox_bring_forward", move |txn| {
+            let Some(mut row) = read_row(txn, id)? else {
+                return Ok(false);
+            };
+            if row.state != OutboxState::Pending.as_str() || row.next_at <= at {
+                return Ok(false);
+            }
+            reindex(txn, id, row.next_at, Some(at))?;
+            row.next_at = at;
+            write_row(txn, id, &row)?;
+            Ok(true)
+        })
+        .await
+    }
+
     async fn pending_count(&self) -> Result<u64, StoreError> {
         self.read("outbox_pending", move |txn| {
             let due = txn.open_table(OUTBOX_DUE).map_err(backend)?;

@@ -6,7 +6,8 @@
 //! (`IF state = 'pending' AND lease_until < now`), so of several workers on several nodes
 //! exactly one runs an item at a time; a worker that dies loses its lease when it expires.
 //! Index changes that follow an item change are idempotent, and a stale index entry (an
-//! item already done) is skipped and removed when found.
+//! item already done, or put off to later) is skipped and removed when found; an entry
+//! later than its item's due time still finds it (an item brought forward).
 
 use async_trait::async_trait;
 use fitpulse_actors::domain::UnixMillis;
@@ -45,6 +46,7 @@ pub(super) struct Statements {
     unindex_dead: PreparedStatement,
     dead: PreparedStatement,
     revive: PreparedStatement,
+    bring_forward: PreparedStatement,
     count: PreparedStatement,
 }
 
@@ -88,6 +90,12 @@ impl Statements {
             revive: prepare(
                 session,
                 "UPDATE outbox_items SET state = 'pending', attempts = 0, next_at = ?, lease_until = 0 WHERE id = ? IF state = 'dead'",
+            )
+            .await?,
+            // Conditional on the due time read, so a concurrent attempt's outcome wins.
+            bring_forward: prepare(
+                session,
+                "UPDATE outbox_items SET next_at = ? WHERE id = ? IF state = 'pending' AND next_at = ?",
             )
             .await?,
             count: prepare(session, "SELECT COUNT(*) FROM outbox_due WHERE shard = ?").await?,
@@ -210,17 +218,21 @@ impl OutboxStore for ScyllaStore {
                         .await?;
                     for (at, id) in entries {
                         match self.read_item(id, false).await? {
+                            // Due by then, if not later (brought forward, the entry of its
+                            // new time may be missing: see `bring_forward`).
                             Some(item)
-                                if item.state == OutboxState::Pending && item.next_at == at.0 =>
+                                if item.state == OutboxState::Pending && item.next_at <= at.0 =>
                             {
                                 found.push(item)
                             }
-                            // Done, dead, expired or rescheduled since: a stale entry.
+                            // Done, dead, expired or put off since: a stale entry.
                             _ => self.set_due(id, at.0, false).await?,
                         }
                     }
                 }
                 found.sort_by_key(|i| (i.next_at, i.id));
+                // An item brought forward may be found at both its times.
+                found.dedup_by_key(|i| i.id);
                 found.truncate(limit);
                 Ok(found)
             })
@@ -339,6 +351,40 @@ impl OutboxStore for ScyllaStore {
                 )
                 .await?;
                 Ok(true)
+            })
+            .await
+    }
+
+    async fn bring_forward(&self, id: Uuid, at: UnixMillis) -> Result<bool, StoreError> {
+        self.ops
+            .time("outbox_bring_forward", async {
+                let Some(item) = self.read_item(id, true).await? else {
+                    return Ok(false);
+                };
+                if item.state != OutboxState::Pending || item.next_at <= at {
+                    return Ok(false);
+                }
+                // The item first, then its index. Indexed first, the new entry would be due
+                // at once, and a worker's `due` between the two writes would take it for
+                // stale and remove it. Should this node stop between the two, the entry of
+                // the old time still finds the item then (`due` takes an item due earlier).
+                let values = (CqlTimestamp(at), id, CqlTimestamp(item.next_at));
+                let moved =
+                    match run_lwt(&self.session, &self.outbox_statements.bring_forward, values)
+                        .await?
+                    {
+                        Lwt::Applied => true,
+                        Lwt::NotApplied => false,
+                        Lwt::Unknown => self
+                            .read_item(id, true)
+                            .await?
+                            .is_some_and(|current| current.next_at == at),
+                    };
+                if moved {
+                    self.set_due(id, at, true).await?;
+                    self.set_due(id, item.next_at, false).await?;
+                }
+                Ok(moved)
             })
             .await
     }

@@ -78,6 +78,7 @@ conformance!(
     subscriptions_are_counted_by_product_and_state,
     the_first_link_of_a_purchase_wins,
     an_outbox_item_is_enqueued_once_claimed_once_and_retried_until_dead,
+    a_held_outbox_item_is_brought_forward_only_while_pending_and_due_later,
     concurrent_stock_leases_never_hand_out_more_than_the_stock,
     a_lease_is_its_owners_until_released_or_reclaimed,
     a_stalled_lease_is_reclaimed_once_keeping_what_its_orders_took,

@@ -1569,6 +1569,84 @@ pub async fn an_outbox_item_is_enqueued_once_claimed_once_and_retried_until_dead
     ));
 }
 
+pub async fn a_held_outbox_item_is_brought_forward_only_while_pending_and_due_later(
+    stores: &Stores,
+    _: &Metrics,
+) {
+    let now = now_millis();
+    let mut item = outbox_item("push.test", now);
+    item.next_at = now + 60_000;
+    assert!(stores.outbox.enqueue(&item).await.expect("enqueue"));
+    let due_at = |at: i64| {
+        let outbox = stores.outbox.clone();
+        async move {
+            let due = outbox.due(at, 1000).await.expect("due");
+            due.iter().any(|i| i.id == item.id)
+        }
+    };
+    assert!(!due_at(now).await, "held");
+
+    assert!(
+        !stores
+            .outbox
+            .bring_forward(item.id, now + 90_000)
+            .await
+            .expect("later"),
+        "never pushed back"
+    );
+    assert!(
+        stores
+            .outbox
+            .bring_forward(item.id, now)
+            .await
+            .expect("released")
+    );
+    assert!(due_at(now).await);
+    let read = stores
+        .outbox
+        .outbox_item(item.id)
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!((read.next_at, read.attempts), (now, 0));
+    assert!(
+        !stores
+            .outbox
+            .bring_forward(item.id, now)
+            .await
+            .expect("again"),
+        "due by then already"
+    );
+    // Brought forward once, it is indexed once: the old time finds it no more than once.
+    let found = stores
+        .outbox
+        .due(now + 60_000, 1000)
+        .await
+        .expect("due")
+        .iter()
+        .filter(|i| i.id == item.id)
+        .count();
+    assert_eq!(found, 1);
+
+    assert!(
+        stores
+            .outbox
+            .claim(item.id, now, 30_000)
+            .await
+            .expect("claim")
+    );
+    stores.outbox.complete(item.id).await.expect("complete");
+    assert!(
+        !stores
+            .outbox
+            .bring_forward(item.id, now - 1)
+            .await
+            .expect("done"),
+        "only pending items move"
+    );
+    assert!(!due_at(now + 10_000_000).await);
+}
+
 pub async fn feature_messages_list_until_they_expire_and_states_keep_their_first_time(
     stores: &Stores,
     _: &Metrics,

@@ -107,15 +107,24 @@ pub struct DeviceHandle {
     /// The way to a socket on this node through its thread ([`crate::fanout`]); `None` for
     /// a socket on another node (reached through a proxy).
     pub route: Option<crate::fanout::Route>,
+    /// A class participant's socket on another node that the class reaches on the node's
+    /// sockets subject, without its proxy (`cluster::RemoteSocket`); closes still go
+    /// through the proxy, which stops with them.
+    pub remote: Option<crate::cluster::RemoteSocket>,
 }
 
 impl DeviceHandle {
     /// Hands a frame over unless the socket's queue is full (a client too slow to read:
     /// `Full`, for the caller to close it 4009 and forget it) or the socket is gone
     /// (`Closed`): on this node through its thread's outbox (`fanout`), after what this
-    /// thread sent it before; through the mailbox of a proxy for a socket on another node.
+    /// thread sent it before; on the node's sockets subject or through the mailbox of a
+    /// proxy for a socket on another node.
     pub fn try_deliver(&self, deliver: Deliver) -> Result<(), SendError<ToDevice>> {
         let Some(route) = &self.route else {
+            if let Some(remote) = &self.remote {
+                remote.send(&deliver);
+                return Ok(());
+            }
             return self.mailbox.try_deliver(deliver);
         };
         match route.status() {
@@ -144,9 +153,10 @@ impl DeviceHandle {
     /// Hands a frame over even past the queue's bound (the bounded catch-up the device
     /// asked for).
     pub fn deliver(&self, deliver: Deliver) {
-        match &self.route {
-            Some(route) => crate::fanout::send_one(route.home(), self.key, deliver, false),
-            None => self.mailbox.deliver(deliver),
+        match (&self.route, &self.remote) {
+            (Some(route), _) => crate::fanout::send_one(route.home(), self.key, deliver, false),
+            (None, Some(remote)) => remote.send(&deliver),
+            (None, None) => self.mailbox.deliver(deliver),
         }
     }
 

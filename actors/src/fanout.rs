@@ -229,12 +229,15 @@ fn queue(add: impl FnOnce(&mut Outgoing)) {
     if !first {
         return;
     }
-    match actix::Arbiter::try_current() {
-        Some(_) => {
-            actix::spawn(async { flush() });
-        }
-        // A thread with nothing to run later (no arbiter): hand it over at once.
-        None => flush(),
+    // Through the arbiter's own queue, not `actix::spawn`: a plain tokio task on an
+    // arbiter's thread (a bus subscription, a drain) runs outside the arbiter's local task
+    // set, where spawning locally panics.
+    let later =
+        actix::Arbiter::try_current().is_some_and(|arbiter| arbiter.spawn(async { flush() }));
+    if !later {
+        // A thread with nothing to run later (no arbiter, or one stopping): hand it over
+        // at once.
+        flush();
     }
 }
 
@@ -536,6 +539,21 @@ mod tests {
             .join()
             .expect("the sender thread");
         assert_eq!(text(inbox.next().await), "from afar");
+    }
+
+    #[actix::test]
+    async fn a_plain_tokio_task_on_an_arbiters_thread_hands_over_after_it_yields() {
+        let home = Home::here().expect("an arbiter runs this test");
+        let mut inbox = opened(5101, 8);
+        // A bus subscription's task: on the arbiter's thread, outside its local task set.
+        tokio::spawn(async move {
+            send_one(&home, 5101, deliver("from a task"), true);
+            close_one(&home, 5101, closing(1001));
+        })
+        .await
+        .expect("the task ends without a panic");
+        assert_eq!(text(inbox.next().await), "from a task");
+        assert_eq!(text(inbox.next().await), "close 1001");
     }
 
     #[actix::test]

@@ -214,6 +214,7 @@ impl Connection {
             mailbox: DeviceMailbox::new(ctx.address().recipient()),
             client: self.client.clone(),
             route: self.route.clone(),
+            remote: None,
         }
     }
 

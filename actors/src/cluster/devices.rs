@@ -7,7 +7,9 @@
 //! Frames from another node are checked per socket and stream: an event frame whose `seq`
 //! skips ahead means the bus lost something (a restart, a full queue), so the socket is
 //! closed with 1011 and the app resumes with `since`, which replays what was lost.
-//! Repeated frames are dropped.
+//! Repeated frames are dropped. A class's frame for many sockets of this node arrives once
+//! on the node's sockets subject ([`LocalDevices::take`]) and goes to them in one parcel
+//! per socket thread, like a class held here.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,12 +18,13 @@ use std::time::Instant;
 use futures_util::StreamExt;
 use tokio::task::AbortHandle;
 
-use super::wire::{DeviceTraffic, USER_STREAM, frame_seq};
+use super::wire::{DeviceTraffic, SocketTraffic, USER_STREAM, frame_seq};
 use crate::device::{
     CloseDevice, Deliver, DeviceHandle, DeviceKey, DeviceMailbox, close, family_label,
 };
 use crate::domain::UserId;
 use crate::events::Frame;
+use crate::fanout;
 use crate::ports::bus::Bus;
 use crate::ports::observer::ClusterObserver;
 
@@ -39,7 +42,18 @@ struct Stream {
 struct Socket {
     key: DeviceKey,
     mailbox: DeviceMailbox,
+    /// Its thread's outbox: frames and closes from here queue after what classes and
+    /// sessions on this node sent it.
+    route: Option<fanout::Route>,
     streams: Vec<Stream>,
+}
+
+/// What to do with a frame from another node, by its sequence.
+enum InSequence {
+    Take,
+    Repeated,
+    /// Something before it was lost: the socket was closed to resume.
+    Lost,
 }
 
 impl Socket {
@@ -48,7 +62,43 @@ impl Socket {
             key: self.key,
             mailbox: self.mailbox.clone(),
             client: Default::default(),
-            route: None,
+            route: self.route.clone(),
+            remote: None,
+        }
+    }
+
+    fn close(&self, close: CloseDevice) {
+        self.handle().close(close);
+    }
+
+    /// Checks an event frame's `seq` against the last one `stream` took; a gap closes the
+    /// socket (1011) so that the app resumes and gets what was lost.
+    fn in_sequence(
+        &mut self,
+        stream: &str,
+        seq: Option<u64>,
+        user: UserId,
+        observer: &dyn ClusterObserver,
+    ) -> InSequence {
+        let Some(seq) = seq else {
+            return InSequence::Take;
+        };
+        let last = &mut self.stream(stream).last;
+        match *last {
+            Some(previous) if seq <= previous => InSequence::Repeated,
+            Some(previous) if seq > previous + 1 => {
+                observer.gap();
+                tracing::warn!(user_id = %user, stream, missed_after = previous, got = seq, "frames lost on the bus; closing the socket so the app resumes");
+                self.close(CloseDevice {
+                    code: close::INTERNAL,
+                    reason: "missed events; reconnect and resume".into(),
+                });
+                InSequence::Lost
+            }
+            _ => {
+                *last = Some(seq);
+                InSequence::Take
+            }
         }
     }
 
@@ -116,6 +166,7 @@ impl LocalDevices {
             entry.sockets.push(Socket {
                 key: handle.key,
                 mailbox: handle.mailbox,
+                route: handle.route,
                 streams: Vec::new(),
             });
             first
@@ -131,7 +182,7 @@ impl LocalDevices {
                 tracing::warn!(user_id = %user, error = %err, "cannot subscribe to a user's subject");
                 if let Some(entry) = self.lock().remove(&user) {
                     for socket in &entry.sockets {
-                        socket.mailbox.close(CloseDevice {
+                        socket.close(CloseDevice {
                             code: close::INTERNAL,
                             reason: "reconnect and resume".into(),
                         });
@@ -256,23 +307,10 @@ impl LocalDevices {
                     // The app refetches; what follows starts anew.
                     socket.stream(&stream).last = None;
                 }
-                if let Some(seq) = frame_seq(&frame) {
-                    let last = &mut socket.stream(&stream).last;
-                    match *last {
-                        Some(previous) if seq <= previous => return,
-                        Some(previous) if seq > previous + 1 => {
-                            self.observer.gap();
-                            tracing::warn!(user_id = %user, missed_after = previous, got = seq, "frames lost on the bus; closing the socket so the app resumes");
-                            socket.mailbox.close(CloseDevice {
-                                code: close::INTERNAL,
-                                reason: "missed events; reconnect and resume".into(),
-                            });
-                            return;
-                        }
-                        _ => *last = Some(seq),
-                    }
+                let seq = frame_seq(&frame);
+                if let InSequence::Take = socket.in_sequence(&stream, seq, user, &*self.observer) {
+                    deliver(socket, frame, family_label(&family));
                 }
-                deliver(socket, frame, family_label(&family));
             }
             DeviceTraffic::Close {
                 node,
@@ -286,7 +324,7 @@ impl LocalDevices {
                     .get(&user)
                     .and_then(|u| u.sockets.iter().find(|s| s.key == key))
                 {
-                    socket.mailbox.close(CloseDevice {
+                    socket.close(CloseDevice {
                         code,
                         reason: reason.into(),
                     });
@@ -304,6 +342,70 @@ impl LocalDevices {
     }
 }
 
+impl LocalDevices {
+    /// Takes what a class on another node sent this node's sockets: a frame goes to every
+    /// socket named that is still here and in sequence, in one parcel per socket thread.
+    pub fn take(&self, traffic: SocketTraffic) {
+        match traffic {
+            SocketTraffic::Frames {
+                stream,
+                family,
+                to,
+                frame,
+            } => {
+                let seq = frame_seq(&frame);
+                let family = family_label(&family);
+                let mut here = fanout::Recipients::default();
+                {
+                    let mut users = self.lock();
+                    for (user, key) in to {
+                        let Some(socket) = users.get_mut(&user).and_then(|u| u.get_mut(key)) else {
+                            continue;
+                        };
+                        if !matches!(
+                            socket.in_sequence(&stream, seq, user, &*self.observer),
+                            InSequence::Take
+                        ) {
+                            continue;
+                        }
+                        match &socket.route {
+                            Some(route) if route.status() == fanout::Status::Open => {
+                                here.add(route.home(), key)
+                            }
+                            _ => deliver(socket, frame.clone(), family),
+                        }
+                    }
+                }
+                let message = Deliver {
+                    frame,
+                    family,
+                    created: Instant::now(),
+                };
+                fanout::send_shared(&message, here);
+                fanout::flush();
+            }
+            SocketTraffic::Close {
+                user,
+                key,
+                code,
+                reason,
+            } => {
+                tracing::debug!(user_id = %user, key, code, "another node closes a socket here");
+                if let Some(socket) = self
+                    .lock()
+                    .get(&user)
+                    .and_then(|u| u.sockets.iter().find(|s| s.key == key))
+                {
+                    socket.close(CloseDevice {
+                        code,
+                        reason: reason.into(),
+                    });
+                }
+            }
+        }
+    }
+}
+
 /// Hands a frame to a socket; a full queue closes it as too slow, like local delivery.
 fn deliver(socket: &Socket, frame: Frame, family: &'static str) {
     let message = Deliver {
@@ -312,9 +414,133 @@ fn deliver(socket: &Socket, frame: Frame, family: &'static str) {
         created: Instant::now(),
     };
     if let Err(actix::prelude::SendError::Full(_)) = socket.mailbox.try_deliver(message) {
-        socket.mailbox.close(CloseDevice {
+        socket.close(CloseDevice {
             code: close::TOO_SLOW,
             reason: "too slow to read".into(),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use actix::prelude::*;
+    use futures_util::StreamExt;
+
+    use super::*;
+    use crate::device::ToDevice;
+    use crate::fanout::{Handed, Inbox};
+
+    /// Counts the gaps found.
+    #[derive(Default)]
+    struct Gaps(AtomicUsize);
+
+    impl ClusterObserver for Gaps {
+        fn request(&self, _: &'static str) {}
+        fn gap(&self) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A socket's actor that takes nothing through its mailbox in these tests.
+    struct Quiet;
+
+    impl Actor for Quiet {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<ToDevice> for Quiet {
+        type Result = ();
+        fn handle(&mut self, _: ToDevice, _: &mut Context<Self>) {
+            panic!("class frames from another node go through the socket's outbox");
+        }
+    }
+
+    async fn socket(devices: &LocalDevices, user: UserId, key: DeviceKey) -> Inbox {
+        let (inbox, route) = fanout::open(key, 16).expect("an arbiter runs this test");
+        let handle = DeviceHandle {
+            key,
+            mailbox: DeviceMailbox::new(Quiet.start().recipient()),
+            client: Default::default(),
+            route: Some(route),
+            remote: None,
+        };
+        devices.register(user, handle).await;
+        devices.expect(user, key, "c1", Some(4));
+        inbox
+    }
+
+    fn cue(seq: u64, to: Vec<(UserId, DeviceKey)>) -> SocketTraffic {
+        SocketTraffic::Frames {
+            stream: "c1".into(),
+            family: "live".into(),
+            to,
+            frame: Frame::from(format!(r#"{{"class_seq":{seq},"type":"live.cue"}}"#)),
+        }
+    }
+
+    fn text(item: Option<Handed>) -> String {
+        match item {
+            Some(Handed::Frame(d)) => d.frame.to_string(),
+            Some(Handed::Close(c)) => format!("close {}", c.code),
+            Some(Handed::TooSlow) => "too slow".into(),
+            None => "end".into(),
+        }
+    }
+
+    #[actix::test]
+    async fn a_class_frame_for_many_sockets_reaches_each_in_sequence_once() {
+        let gaps = Arc::new(Gaps::default());
+        let devices = LocalDevices::new("n1", None, gaps.clone());
+        let (a, b) = (UserId::random(), UserId::random());
+        let (mut on_a, mut on_b) = (socket(&devices, a, 1).await, socket(&devices, b, 2).await);
+        let gone = (UserId::random(), 3);
+
+        devices.take(cue(5, vec![(a, 1), gone, (b, 2)]));
+        assert_eq!(
+            text(on_a.next().await),
+            r#"{"class_seq":5,"type":"live.cue"}"#
+        );
+        assert_eq!(
+            text(on_b.next().await),
+            r#"{"class_seq":5,"type":"live.cue"}"#
+        );
+
+        // A repeat is dropped: the next thing each socket gets is what follows it.
+        devices.take(cue(5, vec![(a, 1), (b, 2)]));
+        devices.take(cue(6, vec![(a, 1), (b, 2)]));
+        assert_eq!(
+            text(on_a.next().await),
+            r#"{"class_seq":6,"type":"live.cue"}"#
+        );
+        assert_eq!(
+            text(on_b.next().await),
+            r#"{"class_seq":6,"type":"live.cue"}"#
+        );
+
+        // Seq 7 lost on the way to a: a is closed to resume, b goes on.
+        devices.take(cue(8, vec![(a, 1)]));
+        devices.take(cue(7, vec![(b, 2)]));
+        assert_eq!(text(on_a.next().await), "close 1011");
+        assert_eq!(
+            text(on_b.next().await),
+            r#"{"class_seq":7,"type":"live.cue"}"#
+        );
+        assert_eq!(gaps.0.load(Ordering::Relaxed), 1);
+
+        // A close for one socket comes after the frames sent to it before.
+        devices.take(cue(8, vec![(b, 2)]));
+        devices.take(SocketTraffic::Close {
+            user: b,
+            key: 2,
+            code: 4009,
+            reason: "too slow to read".into(),
+        });
+        assert_eq!(
+            text(on_b.next().await),
+            r#"{"class_seq":8,"type":"live.cue"}"#
+        );
+        assert_eq!(text(on_b.next().await), "close 4009");
     }
 }

@@ -28,6 +28,7 @@ mod devices;
 mod membership;
 pub mod ops;
 mod remote_device;
+mod remote_socket;
 mod subjects;
 pub mod wire;
 
@@ -45,6 +46,7 @@ pub use devices::LocalDevices;
 pub use membership::{Membership, NodeInfo, NodeLoad, NodeView};
 pub use ops::{RemoteError, Reply, Request, Target, remote_key};
 pub use remote_device::{Holder, Proxies, RemoteDevice};
+pub use remote_socket::{NodeRecipients, RemoteSocket};
 
 use crate::device::{DeviceHandle, DeviceKey};
 use crate::domain::UserId;
@@ -236,6 +238,15 @@ impl Cluster {
                 }
             });
         }
+        if !self.inner.config.alone {
+            let sockets = self
+                .inner
+                .bus
+                .subscribe(&subjects::sockets(self.node_id()))
+                .await?;
+            let this = self.clone();
+            tokio::spawn(async move { this.take_socket_traffic(sockets).await });
+        }
         let heard = self.inner.bus.subscribe(subjects::HEARTBEAT).await?;
         let this = self.clone();
         let to_node = node.clone();
@@ -299,6 +310,20 @@ impl Cluster {
             Err(err) => Err(RemoteError::Malformed(err.to_string())),
         };
         self.reply(&reply, answer);
+    }
+
+    /// Class frames and closes for this node's sockets from classes held elsewhere, in the
+    /// order they were sent.
+    async fn take_socket_traffic(&self, mut traffic: BusSubscription) {
+        while let Some(message) = traffic.next().await {
+            match wire::SocketTraffic::decode(&message.payload) {
+                Some(traffic) => self.inner.devices.take(traffic),
+                None => tracing::warn!(
+                    bytes = message.payload.len(),
+                    "malformed traffic on this node's sockets subject"
+                ),
+            }
+        }
     }
 
     /// Requests on this node's own subject: to start what nobody holds. Concurrent.
@@ -629,7 +654,9 @@ pub async fn close_in_batches(
             tokio::time::sleep(self::jitter(jitter)).await;
         }
         for socket in chunk {
-            socket.mailbox.close(crate::device::CloseDevice {
+            // Through the socket's thread when it is on this node: after the frames
+            // queued for it there.
+            socket.close(crate::device::CloseDevice {
                 code,
                 reason: reason.into(),
             });

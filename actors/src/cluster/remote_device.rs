@@ -2,7 +2,9 @@
 //! takes frames like a local socket and sends them on the user's subject, addressed to
 //! (node, socket). Sessions and classes treat it like any device, so their code does not
 //! change for a cluster. [`Proxies`] lists them, to dismiss them when their socket leaves
-//! or their node is gone.
+//! or their node is gone. A class participant's socket on a node that takes class frames
+//! on its sockets subject is reached without the proxy ([`RemoteSocket`], in the handle):
+//! its proxy then only carries the close, on the same subject.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use actix::prelude::*;
 
+use super::remote_socket::RemoteSocket;
 use super::wire::DeviceTraffic;
 use crate::device::{
     ClientInfo, CloseDevice, Deliver, DeviceHandle, DeviceKey, DeviceMailbox, ToDevice, close,
@@ -54,6 +57,8 @@ impl Proxies {
     }
 
     /// A proxy for socket `key` of `node` (replacing an older one for the same socket).
+    /// `batched`: the node takes class frames on its sockets subject, so a class reaches
+    /// the socket without the proxy.
     pub fn start(
         &self,
         user: UserId,
@@ -61,8 +66,23 @@ impl Proxies {
         key: DeviceKey,
         holder: Holder,
         client: ClientInfo,
+        batched: bool,
     ) -> DeviceHandle {
         let serial = self.next.fetch_add(1, Ordering::Relaxed);
+        let stream = match holder {
+            Holder::Session(_) => super::wire::USER_STREAM.to_owned(),
+            Holder::Class(class, _) => class.to_string(),
+        };
+        let direct = match holder {
+            Holder::Class(..) if batched => Some(RemoteSocket::new(
+                self.bus.clone(),
+                node,
+                user,
+                key,
+                stream.clone(),
+            )),
+            _ => None,
+        };
         let proxy = RemoteDevice {
             subject: super::subjects::user(user),
             bus: self.bus.clone(),
@@ -70,11 +90,9 @@ impl Proxies {
             node: node.to_owned(),
             key,
             holder,
-            stream: match holder {
-                Holder::Session(_) => super::wire::USER_STREAM.to_owned(),
-                Holder::Class(class, _) => class.to_string(),
-            },
+            stream,
             serial,
+            direct: direct.clone(),
         };
         let addr = RemoteDevice::start_in_arbiter(&self.arbiter.handle(), |_| proxy);
         if let Some((_, old)) = self
@@ -88,6 +106,7 @@ impl Proxies {
             mailbox: DeviceMailbox::new(addr.recipient()),
             client,
             route: None,
+            remote: direct,
         }
     }
 
@@ -142,6 +161,8 @@ pub struct RemoteDevice {
     subject: String,
     stream: String,
     serial: u64,
+    /// The socket on its node's sockets subject, when the node takes class frames there.
+    direct: Option<RemoteSocket>,
 }
 
 impl RemoteDevice {
@@ -193,6 +214,9 @@ impl Handler<Deliver> for RemoteDevice {
     type Result = ();
 
     fn handle(&mut self, msg: Deliver, _: &mut Context<Self>) {
+        if let Some(direct) = &self.direct {
+            return direct.send(&msg);
+        }
         self.send(DeviceTraffic::Frame {
             node: self.node.clone(),
             key: self.key,
@@ -208,6 +232,10 @@ impl Handler<CloseDevice> for RemoteDevice {
 
     fn handle(&mut self, msg: CloseDevice, ctx: &mut Context<Self>) {
         tracing::debug!(node = %self.node, key = self.key, stream = %self.stream, code = msg.code, "closing a socket of another node");
+        if let Some(direct) = &self.direct {
+            direct.close(msg.code, msg.reason.into_owned());
+            return ctx.stop();
+        }
         self.send(DeviceTraffic::Close {
             node: self.node.clone(),
             key: self.key,

@@ -12,6 +12,12 @@ pub fn node(id: &str) -> String {
     format!("fitpulse.node.{id}")
 }
 
+/// Class frames and closes for sockets of this node, sent by the holders of classes on
+/// other nodes (`wire::SocketTraffic`).
+pub fn sockets(node: &str) -> String {
+    format!("fitpulse.node.{node}.sockets")
+}
+
 /// Frames for the user's sockets on other nodes.
 pub fn user(user: UserId) -> String {
     format!("fitpulse.user.{user}")

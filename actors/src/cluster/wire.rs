@@ -1,11 +1,15 @@
-//! What travels on a user's subject (`fitpulse.user.<id>`) to the nodes holding the
-//! user's sockets: a frame for one socket, a close for one socket, or a notice for all of
-//! them. One header line, then the frame bytes as they go on the socket, so nothing is
-//! parsed or re-serialized on the way.
+//! What travels between nodes for sockets. On a user's subject (`fitpulse.user.<id>`), to
+//! the nodes holding the user's sockets: a session's frame for one socket, a close for one
+//! socket, or a notice for all of them. On a node's sockets subject
+//! (`fitpulse.node.<id>.sockets`): a class's frame with the sockets of that node it is for
+//! (one message per frame and node, however many of its participants the node holds), or a
+//! close for one of them. One header line, then the frame bytes as they go on the socket,
+//! so nothing is parsed or re-serialized on the way.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::device::DeviceKey;
+use crate::domain::UserId;
 use crate::events::Frame;
 
 /// One message on a user's subject.
@@ -108,6 +112,119 @@ impl DeviceTraffic {
     }
 }
 
+/// Sockets one message on a node's sockets subject names, at most: bounds what decoding a
+/// message costs (a class sends more in several messages).
+pub const MAX_RECIPIENTS: usize = 2048;
+
+/// One message on a node's sockets subject.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SocketTraffic {
+    /// A frame of `stream` (a class id) for the sockets `to` (user, socket key) of the
+    /// node; sequence numbers are checked per socket and stream, as for [`DeviceTraffic`].
+    Frames {
+        stream: String,
+        family: String,
+        to: Vec<(UserId, DeviceKey)>,
+        frame: Frame,
+    },
+    /// Close one socket of the node.
+    Close {
+        user: UserId,
+        key: DeviceKey,
+        code: u16,
+        reason: String,
+    },
+}
+
+impl SocketTraffic {
+    pub fn encode(&self) -> Bytes {
+        match self {
+            SocketTraffic::Frames {
+                stream,
+                family,
+                to,
+                frame,
+            } => {
+                let header = format!("B {stream} {family} {}\n", to.len());
+                // A hyphenated id, a slash, a key of up to 20 digits and a space each.
+                let mut out =
+                    BytesMut::with_capacity(header.len() + to.len() * 58 + 1 + frame.len());
+                out.put_slice(header.as_bytes());
+                for (index, (user, key)) in to.iter().enumerate() {
+                    if index > 0 {
+                        out.put_u8(b' ');
+                    }
+                    out.put_slice(format!("{user}/{key}").as_bytes());
+                }
+                out.put_u8(b'\n');
+                out.put_slice(frame.as_bytes());
+                out.freeze()
+            }
+            SocketTraffic::Close {
+                user,
+                key,
+                code,
+                reason,
+            } => {
+                let header = format!("X {user} {key} {code}\n");
+                let mut out = BytesMut::with_capacity(header.len() + reason.len());
+                out.put_slice(header.as_bytes());
+                out.put_slice(reason.as_bytes());
+                out.freeze()
+            }
+        }
+    }
+
+    /// Reads a message; `None` for anything malformed, or naming more than
+    /// [`MAX_RECIPIENTS`] sockets.
+    pub fn decode(bytes: &Bytes) -> Option<SocketTraffic> {
+        let split = bytes.iter().position(|b| *b == b'\n')?;
+        let header = std::str::from_utf8(&bytes[..split]).ok()?;
+        let rest = bytes.slice(split + 1..);
+        let mut parts = header.split(' ');
+        match (
+            parts.next()?,
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) {
+            ("B", Some(stream), Some(family), Some(count), None) => {
+                let count: usize = count.parse().ok()?;
+                if count == 0 || count > MAX_RECIPIENTS {
+                    return None;
+                }
+                let split = rest.iter().position(|b| *b == b'\n')?;
+                let list = std::str::from_utf8(&rest[..split]).ok()?;
+                let mut to = Vec::with_capacity(count);
+                for entry in list.split(' ') {
+                    if to.len() == count {
+                        return None;
+                    }
+                    let (user, key) = entry.split_once('/')?;
+                    to.push((user.parse().ok()?, key.parse().ok()?));
+                }
+                if to.len() != count {
+                    return None;
+                }
+                Some(SocketTraffic::Frames {
+                    stream: stream.into(),
+                    family: family.into(),
+                    to,
+                    frame: Frame::try_from(rest.slice(split + 1..)).ok()?,
+                })
+            }
+            ("X", Some(user), Some(key), Some(code), None) => Some(SocketTraffic::Close {
+                user: user.parse().ok()?,
+                key: key.parse().ok()?,
+                code: code.parse().ok()?,
+                reason: std::str::from_utf8(&rest).ok()?.to_owned(),
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// The sequence number of an event frame: a user event's `seq` (`{"seq":42,...`) or a
 /// class event's `class_seq` (`{"class_seq":3,...`); notices have none.
 pub fn frame_seq(frame: &str) -> Option<u64> {
@@ -160,6 +277,59 @@ mod tests {
         ] {
             assert_eq!(DeviceTraffic::decode(&Bytes::from(bad)), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn socket_traffic_round_trips() {
+        let (a, b) = (UserId::random(), UserId::random());
+        let all = [
+            SocketTraffic::Frames {
+                stream: "7d1c3a36-6a53-4c4e-9a3f-0d7f5b2c9e11".into(),
+                family: "live".into(),
+                to: vec![(a, 1), (b, u64::MAX), (a, 3)],
+                frame: Frame::from(r#"{"class_seq":4,"type":"live.cue","data":{"t":"a\nb"}}"#),
+            },
+            SocketTraffic::Close {
+                user: b,
+                key: 12,
+                code: 1011,
+                reason: "reconnect and resume".into(),
+            },
+        ];
+        for traffic in all {
+            assert_eq!(SocketTraffic::decode(&traffic.encode()), Some(traffic));
+        }
+    }
+
+    #[test]
+    fn malformed_socket_traffic_is_refused() {
+        let user = UserId::random();
+        let too_many = (0..=MAX_RECIPIENTS)
+            .map(|key| format!("{user}/{key}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let refused = [
+            String::new(),
+            format!("B c live 2\n{user}/1\n{{}}"),
+            format!("B c live 1\n{user}/1 {user}/2\n{{}}"),
+            format!("B c live 1\n{user}/x\n{{}}"),
+            "B c live 1\nnot-a-user/1\n{}".to_owned(),
+            "B c live 0\n\n{}".to_owned(),
+            format!("B c live {}\n{too_many}\n{{}}", MAX_RECIPIENTS + 1),
+            format!("B c live 1\n{user}/1"),
+            format!("X {user} 1\nreason"),
+            format!("X {user} 1 99999999\nreason"),
+        ];
+        for bad in refused {
+            assert_eq!(
+                SocketTraffic::decode(&Bytes::from(bad.clone())),
+                None,
+                "{bad:.80}"
+            );
+        }
+        // Positive control: the same shape with a valid count is read.
+        let good = format!("B c live 1\n{user}/1\n{{}}");
+        assert!(SocketTraffic::decode(&Bytes::from(good)).is_some());
     }
 
     #[test]

@@ -142,7 +142,9 @@ impl Hub {
     ) -> Result<AttachAck, SessionError> {
         let holder = Holder::Session(user);
         let proxies = self.cluster.proxies();
-        let proxy = proxies.start(user, &attach.node, attach.key, holder, attach.client);
+        // A session's frames keep its proxy and the user's subject, in one order with the
+        // attach catch-up the proxy carries.
+        let proxy = proxies.start(user, &attach.node, attach.key, holder, attach.client, false);
         let attached = self.attach_here(user, proxy, attach.since).await;
         if attached.is_err() {
             proxies.dismiss(holder, &attach.node, attach.key);

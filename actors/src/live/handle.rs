@@ -139,6 +139,7 @@ impl Live {
             since,
             premium_allowed,
             view,
+            batched: true,
         };
         let routed = self
             .cluster

@@ -48,6 +48,7 @@ pub use messages::{
 };
 pub use registry::LiveRegistry;
 
+use crate::cluster::NodeRecipients;
 use crate::device::{Deliver, DeviceHandle};
 use crate::domain::{ClassPhase, LiveClassRecord, UserId};
 use crate::events::data::EventData;
@@ -259,8 +260,9 @@ impl LiveClass {
     }
 
     /// Hands `frame` to the sockets of the participants `to` picks: one parcel per socket
-    /// thread of this node, handed over at once (`fanout`); a socket on another node
-    /// through its proxy, closed when its queue is full.
+    /// thread of this node, handed over at once (`fanout`); one bus message per other node
+    /// for its sockets (`cluster::NodeRecipients`), or, for a node that does not take
+    /// those, one through each socket's proxy.
     fn broadcast_to(
         &mut self,
         frame: &Frame,
@@ -274,6 +276,7 @@ impl LiveClass {
             created: started,
         };
         let mut here = fanout::Recipients::default();
+        let mut there = NodeRecipients::default();
         let mut left = Vec::new();
         for (user, participant) in self.participants.iter_mut() {
             if !to(participant) {
@@ -285,14 +288,22 @@ impl LiveClass {
                     here.add(route.home(), device.key);
                     true
                 }
-                // Closed, or too slow (closed 4009 here), and forgotten.
-                _ => deliver_or_close(device, frame, family),
+                Some(_) => deliver_or_close(device, frame, family),
+                None => match &device.remote {
+                    Some(remote) => {
+                        there.add(remote);
+                        true
+                    }
+                    // Through the proxy; forgotten when its queue is full (closed 4009).
+                    None => deliver_or_close(device, frame, family),
+                },
             });
             if had && !participant.present() {
                 left.push(*user);
             }
         }
         fanout::send_shared(&deliver, here);
+        there.send(&deliver);
         // Everyone's next frame comes after this one: hand it over now.
         fanout::flush();
         for user in left {

@@ -115,6 +115,10 @@ pub struct RemoteJoin {
     pub premium_allowed: bool,
     #[serde(default)]
     pub view: View,
+    /// The socket's node takes class frames on its sockets subject, for many of its
+    /// sockets at once (`cluster::RemoteSocket`); absent from nodes that do not.
+    #[serde(default)]
+    pub batched: bool,
 }
 
 /// A socket of another node left the class held here.
@@ -215,7 +219,14 @@ impl Live {
     async fn join_remote(&self, class: ClassId, join: RemoteJoin) -> Result<JoinAck, LiveError> {
         let holder = Holder::Class(class, join.user);
         let proxies = self.cluster.proxies();
-        let device = proxies.start(join.user, &join.node, join.key, holder, Default::default());
+        let device = proxies.start(
+            join.user,
+            &join.node,
+            join.key,
+            holder,
+            Default::default(),
+            join.batched,
+        );
         let joined = self
             .here(JoinClass {
                 class,

@@ -1,0 +1,331 @@
+//! A class participant's socket on another node, as the class reaches it without a hop:
+//! the class's frames go on that node's sockets subject (`wire::SocketTraffic`), and a
+//! frame for many participants of one node goes once, naming its sockets
+//! ([`NodeRecipients`]). A cue to 6,000 participants on two other nodes is two bus
+//! messages, not 6,000; the receiving node checks each socket's sequence and hands the
+//! frame to its sockets' threads in one parcel each (`LocalDevices::take`).
+//!
+//! Everything a class sends such a socket leaves from the class's thread into the bus's
+//! one publishing queue, so it arrives in the order sent: frames go straight from the
+//! class, a close through the socket's proxy (which then stops) after the frames the class
+//! sent before it. A node that does not say it takes class frames this way when it joins a
+//! socket (`RemoteJoin::batched`: a node of an older version, during a rolling upgrade)
+//! keeps the proxy's one message per frame and socket on the user's subject.
+
+use std::sync::Arc;
+
+use super::wire::{MAX_RECIPIENTS, SocketTraffic};
+use crate::device::{Deliver, DeviceKey};
+use crate::domain::UserId;
+use crate::events::Frame;
+use crate::ports::bus::Bus;
+
+/// One socket of another node, reached on that node's sockets subject; cheap to clone.
+#[derive(Clone)]
+pub struct RemoteSocket(Arc<Target>);
+
+struct Target {
+    bus: Arc<dyn Bus>,
+    /// The node's sockets subject.
+    subject: String,
+    user: UserId,
+    key: DeviceKey,
+    /// The stream its sequence is checked in on arrival: the class id.
+    stream: String,
+}
+
+impl RemoteSocket {
+    pub(super) fn new(
+        bus: Arc<dyn Bus>,
+        node: &str,
+        user: UserId,
+        key: DeviceKey,
+        stream: String,
+    ) -> RemoteSocket {
+        RemoteSocket(Arc::new(Target {
+            bus,
+            subject: super::subjects::sockets(node),
+            user,
+            key,
+            stream,
+        }))
+    }
+
+    /// Sends one frame to this socket alone.
+    pub fn send(&self, deliver: &Deliver) {
+        let target = &self.0;
+        publish(
+            &target.bus,
+            &target.subject,
+            &target.stream,
+            deliver,
+            vec![(target.user, target.key)],
+        );
+    }
+
+    /// Tells the socket's node to close it (after the frames sent to it before).
+    pub fn close(&self, code: u16, reason: String) {
+        let target = &self.0;
+        let close = SocketTraffic::Close {
+            user: target.user,
+            key: target.key,
+            code,
+            reason,
+        };
+        // A full queue is counted by the bus; the socket is then closed when its node
+        // notices the gap, or when the app leaves.
+        let _ = target.bus.publish(&target.subject, close.encode());
+    }
+}
+
+/// The sockets of other nodes one frame is for, put together per node (and stream).
+#[derive(Default)]
+pub struct NodeRecipients {
+    per_node: Vec<(RemoteSocket, Vec<(UserId, DeviceKey)>)>,
+}
+
+impl NodeRecipients {
+    pub fn add(&mut self, socket: &RemoteSocket) {
+        let target = &socket.0;
+        let entry = (target.user, target.key);
+        let same = |first: &RemoteSocket| {
+            first.0.subject == target.subject && first.0.stream == target.stream
+        };
+        match self.per_node.iter_mut().find(|(first, _)| same(first)) {
+            Some((_, to)) => to.push(entry),
+            None => self.per_node.push((socket.clone(), vec![entry])),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.per_node.is_empty()
+    }
+
+    /// Sends `deliver` to every socket added: one bus message per node (more for a node
+    /// with more than [`MAX_RECIPIENTS`] of them).
+    pub fn send(self, deliver: &Deliver) {
+        for (first, to) in self.per_node {
+            let target = &first.0;
+            if to.len() <= MAX_RECIPIENTS {
+                publish(&target.bus, &target.subject, &target.stream, deliver, to);
+                continue;
+            }
+            for chunk in to.chunks(MAX_RECIPIENTS) {
+                let chunk = chunk.to_vec();
+                publish(&target.bus, &target.subject, &target.stream, deliver, chunk);
+            }
+        }
+    }
+}
+
+fn publish(
+    bus: &Arc<dyn Bus>,
+    subject: &str,
+    stream: &str,
+    deliver: &Deliver,
+    to: Vec<(UserId, DeviceKey)>,
+) {
+    let frames = SocketTraffic::Frames {
+        stream: stream.to_owned(),
+        family: deliver.family.to_owned(),
+        to,
+        frame: Frame::clone(&deliver.frame),
+    };
+    // A full queue is counted by the bus; the receiving node finds the gap by sequence.
+    let _ = bus.publish(subject, frames.encode());
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::ports::bus::{BusError, BusSubscription};
+
+    /// Keeps what is published, per subject, in order.
+    #[derive(Default)]
+    struct Recording(Mutex<Vec<(String, Bytes)>>);
+
+    impl Recording {
+        fn taken(&self) -> Vec<(String, SocketTraffic)> {
+            let published = self.0.lock().expect("lock");
+            published
+                .iter()
+                .map(|(subject, payload)| {
+                    let traffic = SocketTraffic::decode(payload).expect("well formed");
+                    (subject.clone(), traffic)
+                })
+                .collect()
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Bus for Recording {
+        fn publish(&self, subject: &str, payload: Bytes) -> Result<(), BusError> {
+            let mut published = self.0.lock().expect("lock");
+            published.push((subject.to_owned(), payload));
+            Ok(())
+        }
+        async fn request(&self, _: &str, _: Bytes, _: Duration) -> Result<Bytes, BusError> {
+            Err(BusError::NoResponders)
+        }
+        async fn subscribe(&self, _: &str) -> Result<BusSubscription, BusError> {
+            Err(BusError::Failed("not in this test".into()))
+        }
+        fn connected(&self) -> bool {
+            true
+        }
+        async fn reconnected(&self) {}
+    }
+
+    fn cue(text: &'static str) -> Deliver {
+        Deliver {
+            frame: Frame::from_static(text),
+            family: "live",
+            created: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn a_frame_for_participants_on_two_nodes_is_one_message_per_node() {
+        let recording = Arc::new(Recording::default());
+        let bus: Arc<dyn Bus> = recording.clone();
+        let class = "c1".to_owned();
+        let users: Vec<UserId> = (0..5).map(|_| UserId::random()).collect();
+        let sockets: Vec<RemoteSocket> = users
+            .iter()
+            .enumerate()
+            .map(|(i, user)| {
+                let node = if i % 2 == 0 { "n2" } else { "n3" };
+                RemoteSocket::new(bus.clone(), node, *user, i as DeviceKey, class.clone())
+            })
+            .collect();
+        let mut everyone = NodeRecipients::default();
+        sockets.iter().for_each(|s| everyone.add(s));
+        everyone.send(&cue(r#"{"class_seq":1}"#));
+
+        let taken = recording.taken();
+        assert_eq!(taken.len(), 2, "one message per node");
+        let for_node = |node: &str| -> Vec<(UserId, DeviceKey)> {
+            let subject = super::super::subjects::sockets(node);
+            match taken.iter().find(|(s, _)| *s == subject) {
+                Some((
+                    _,
+                    SocketTraffic::Frames {
+                        to,
+                        stream,
+                        frame,
+                        family,
+                    },
+                )) => {
+                    assert_eq!((stream.as_str(), family.as_str()), ("c1", "live"));
+                    assert_eq!(&**frame, r#"{"class_seq":1}"#);
+                    to.clone()
+                }
+                other => panic!("no frames for {node}: {other:?}"),
+            }
+        };
+        assert_eq!(
+            for_node("n2"),
+            vec![(users[0], 0), (users[2], 2), (users[4], 4)]
+        );
+        assert_eq!(for_node("n3"), vec![(users[1], 1), (users[3], 3)]);
+    }
+
+    #[test]
+    fn a_node_with_more_participants_than_one_message_names_gets_several() {
+        let recording = Arc::new(Recording::default());
+        let bus: Arc<dyn Bus> = recording.clone();
+        let mut everyone = NodeRecipients::default();
+        let count = MAX_RECIPIENTS * 2 + 1;
+        for key in 0..count {
+            let socket =
+                RemoteSocket::new(bus.clone(), "n2", UserId::random(), key as u64, "c".into());
+            everyone.add(&socket);
+        }
+        everyone.send(&cue("{}"));
+        let sizes: Vec<usize> = recording
+            .taken()
+            .into_iter()
+            .map(|(_, traffic)| match traffic {
+                SocketTraffic::Frames { to, .. } => to.len(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(sizes, vec![MAX_RECIPIENTS, MAX_RECIPIENTS, 1]);
+    }
+
+    /// Waits (at most 5 s) until `count` messages were published.
+    async fn published(recording: &Recording, count: usize) -> Vec<(String, Bytes)> {
+        for _ in 0..500 {
+            let published = recording.0.lock().expect("lock").clone();
+            if published.len() >= count {
+                return published;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{count} messages were not published in time");
+    }
+
+    #[actix::test]
+    async fn a_class_reaches_a_node_that_did_not_say_it_takes_batches_through_the_proxy() {
+        use super::super::{Holder, Proxies, wire::DeviceTraffic};
+        use crate::domain::ClassId;
+
+        let recording = Arc::new(Recording::default());
+        let proxies = Proxies::new(recording.clone());
+        let (class, user) = (ClassId::random(), UserId::random());
+        let holder = Holder::Class(class, user);
+        let old = proxies.start(user, "old", 1, holder, Default::default(), false);
+        let new = proxies.start(user, "new", 2, holder, Default::default(), true);
+        assert!(old.remote.is_none() && new.remote.is_some());
+
+        new.try_deliver(cue(r#"{"class_seq":1}"#)).expect("sent");
+        old.try_deliver(cue(r#"{"class_seq":1}"#)).expect("sent");
+        let published = published(&recording, 2).await;
+        let on = |subject: String| published.iter().find(|(s, _)| *s == subject).cloned();
+        let (_, batch) = on(super::super::subjects::sockets("new")).expect("on new's subject");
+        assert!(matches!(
+            SocketTraffic::decode(&batch),
+            Some(SocketTraffic::Frames { to, .. }) if to == vec![(user, 2)]
+        ));
+        let (_, single) = on(super::super::subjects::user(user)).expect("on the user's subject");
+        assert!(matches!(
+            DeviceTraffic::decode(&single),
+            Some(DeviceTraffic::Frame { node, key: 1, .. }) if node == "old"
+        ));
+    }
+
+    #[test]
+    fn one_sockets_frames_and_its_close_leave_in_the_order_sent() {
+        let recording = Arc::new(Recording::default());
+        let bus: Arc<dyn Bus> = recording.clone();
+        let user = UserId::random();
+        let socket = RemoteSocket::new(bus, "n2", user, 9, "c".into());
+        socket.send(&cue(r#"{"class_seq":1}"#));
+        let mut one = NodeRecipients::default();
+        one.add(&socket);
+        one.send(&cue(r#"{"class_seq":2}"#));
+        socket.close(4009, "too slow to read".into());
+        let taken: Vec<SocketTraffic> = recording.taken().into_iter().map(|(_, t)| t).collect();
+        assert!(
+            matches!(&taken[0], SocketTraffic::Frames { frame, to, .. } if &**frame == r#"{"class_seq":1}"# && *to == vec![(user, 9)])
+        );
+        assert!(
+            matches!(&taken[1], SocketTraffic::Frames { frame, .. } if &**frame == r#"{"class_seq":2}"#)
+        );
+        assert_eq!(
+            taken[2],
+            SocketTraffic::Close {
+                user,
+                key: 9,
+                code: 4009,
+                reason: "too slow to read".into()
+            }
+        );
+        assert_eq!(taken.len(), 3);
+    }
+}

@@ -122,6 +122,9 @@ impl DeviceHandle {
     pub fn try_deliver(&self, deliver: Deliver) -> Result<(), SendError<ToDevice>> {
         let Some(route) = &self.route else {
             if let Some(remote) = &self.remote {
+                if !remote.is_open() {
+                    return Err(SendError::Closed(ToDevice::Deliver(deliver)));
+                }
                 remote.send(&deliver);
                 return Ok(());
             }
@@ -155,7 +158,8 @@ impl DeviceHandle {
     pub fn deliver(&self, deliver: Deliver) {
         match (&self.route, &self.remote) {
             (Some(route), _) => crate::fanout::send_one(route.home(), self.key, deliver, false),
-            (None, Some(remote)) => remote.send(&deliver),
+            (None, Some(remote)) if remote.is_open() => remote.send(&deliver),
+            (None, Some(_)) => {}
             (None, None) => self.mailbox.deliver(deliver),
         }
     }

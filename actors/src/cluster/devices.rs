@@ -369,10 +369,14 @@ impl LocalDevices {
                             continue;
                         }
                         match &socket.route {
-                            Some(route) if route.status() == fanout::Status::Open => {
-                                here.add(route.home(), key)
-                            }
-                            _ => deliver(socket, frame.clone(), family),
+                            Some(route) => match route.status() {
+                                fanout::Status::Open => here.add(route.home(), key),
+                                // Overflowed (closing 4009) or gone: nothing more to it. Not
+                                // through the mailbox, which the socket reads first: a frame
+                                // there would arrive after the ones the overflow dropped.
+                                fanout::Status::TooSlow | fanout::Status::Gone => {}
+                            },
+                            None => deliver(socket, frame.clone(), family),
                         }
                     }
                 }
@@ -443,25 +447,36 @@ mod tests {
         }
     }
 
-    /// A socket's actor that takes nothing through its mailbox in these tests.
-    struct Quiet;
+    /// A socket's actor counting what reaches it through its mailbox (class frames from
+    /// another node go through its outbox).
+    struct Mailbox(Arc<AtomicUsize>);
 
-    impl Actor for Quiet {
+    impl Actor for Mailbox {
         type Context = Context<Self>;
     }
 
-    impl Handler<ToDevice> for Quiet {
+    impl Handler<ToDevice> for Mailbox {
         type Result = ();
         fn handle(&mut self, _: ToDevice, _: &mut Context<Self>) {
-            panic!("class frames from another node go through the socket's outbox");
+            self.0.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     async fn socket(devices: &LocalDevices, user: UserId, key: DeviceKey) -> Inbox {
-        let (inbox, route) = fanout::open(key, 16).expect("an arbiter runs this test");
+        socket_with(devices, user, key, 16, Arc::default()).await
+    }
+
+    async fn socket_with(
+        devices: &LocalDevices,
+        user: UserId,
+        key: DeviceKey,
+        capacity: usize,
+        mailbox: Arc<AtomicUsize>,
+    ) -> Inbox {
+        let (inbox, route) = fanout::open(key, capacity).expect("an arbiter runs this test");
         let handle = DeviceHandle {
             key,
-            mailbox: DeviceMailbox::new(Quiet.start().recipient()),
+            mailbox: DeviceMailbox::new(Mailbox(mailbox).start().recipient()),
             client: Default::default(),
             route: Some(route),
             remote: None,
@@ -542,5 +557,34 @@ mod tests {
             r#"{"class_seq":8,"type":"live.cue"}"#
         );
         assert_eq!(text(on_b.next().await), "close 4009");
+    }
+
+    #[actix::test]
+    async fn a_socket_that_overflowed_gets_nothing_more_by_any_way() {
+        let devices = LocalDevices::new("n1", None, Arc::new(Gaps::default()));
+        let (a, b) = (UserId::random(), UserId::random());
+        let reached_by_mailbox = Arc::new(AtomicUsize::new(0));
+        let mut slow = socket_with(&devices, a, 1, 1, reached_by_mailbox.clone()).await;
+        let mut reader = socket(&devices, b, 2).await;
+        for seq in [5, 6] {
+            devices.take(cue(seq, vec![(a, 1), (b, 2)]));
+            let expected = format!(r#"{{"class_seq":{seq},"type":"live.cue"}}"#);
+            assert_eq!(text(reader.next().await), expected);
+        }
+        // a holds one frame at most: the second overflowed it (it closes 4009).
+        devices.take(cue(7, vec![(a, 1), (b, 2)]));
+        assert_eq!(
+            text(reader.next().await),
+            r#"{"class_seq":7,"type":"live.cue"}"#
+        );
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            reached_by_mailbox.load(Ordering::Relaxed),
+            0,
+            "a frame after the overflow would arrive after the ones it dropped"
+        );
+        assert_eq!(text(slow.next().await), "too slow");
     }
 }

@@ -181,6 +181,9 @@ impl Actor for RemoteDevice {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
+        if let Some(direct) = &self.direct {
+            direct.gone();
+        }
         self.proxies
             .forget(self.holder, &self.node, self.key, self.serial);
     }
@@ -214,6 +217,8 @@ impl Handler<Deliver> for RemoteDevice {
     type Result = ();
 
     fn handle(&mut self, msg: Deliver, _: &mut Context<Self>) {
+        // A class sends a socket that has `direct` its frames itself (`DeviceHandle`), from
+        // its own thread; only those keep their order with the class's other frames.
         if let Some(direct) = &self.direct {
             return direct.send(&msg);
         }

@@ -1,8 +1,8 @@
 //! A class participant's socket on another node, as the class reaches it without a hop:
 //! the class's frames go on that node's sockets subject (`wire::SocketTraffic`), and a
 //! frame for many participants of one node goes once, naming its sockets
-//! ([`NodeRecipients`]). A cue to 6,000 participants on two other nodes is two bus
-//! messages, not 6,000; the receiving node checks each socket's sequence and hands the
+//! ([`NodeRecipients`]). A cue to 6,000 participants on two other nodes is four bus
+//! messages (at most 2,048 sockets named in each), not 6,000; the receiving node checks each socket's sequence and hands the
 //! frame to its sockets' threads in one parcel each (`LocalDevices::take`).
 //!
 //! Everything a class sends such a socket leaves from the class's thread into the bus's
@@ -13,6 +13,7 @@
 //! keeps the proxy's one message per frame and socket on the user's subject.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::wire::{MAX_RECIPIENTS, SocketTraffic};
 use crate::device::{Deliver, DeviceKey};
@@ -32,6 +33,9 @@ struct Target {
     key: DeviceKey,
     /// The stream its sequence is checked in on arrival: the class id.
     stream: String,
+    /// Cleared when the socket's proxy stops (the socket left, was replaced, or its node
+    /// is gone): a class then forgets the socket as it would on a closed mailbox.
+    open: AtomicBool,
 }
 
 impl RemoteSocket {
@@ -48,7 +52,18 @@ impl RemoteSocket {
             user,
             key,
             stream,
+            open: AtomicBool::new(true),
         }))
+    }
+
+    /// Whether the socket's proxy still stands for it.
+    pub fn is_open(&self) -> bool {
+        self.0.open.load(Ordering::Acquire)
+    }
+
+    /// Its proxy stopped.
+    pub(super) fn gone(&self) {
+        self.0.open.store(false, Ordering::Release);
     }
 
     /// Sends one frame to this socket alone.
@@ -297,6 +312,76 @@ mod tests {
             DeviceTraffic::decode(&single),
             Some(DeviceTraffic::Frame { node, key: 1, .. }) if node == "old"
         ));
+    }
+
+    #[actix::test]
+    async fn a_class_forgets_a_socket_whose_proxy_stopped() {
+        use super::super::{Holder, Proxies};
+        use crate::domain::ClassId;
+
+        let recording = Arc::new(Recording::default());
+        let proxies = Proxies::new(recording.clone());
+        let (class, user) = (ClassId::random(), UserId::random());
+        let holder = Holder::Class(class, user);
+        let socket = proxies.start(user, "n2", 1, holder, Default::default(), true);
+        // Positive control: taken while its proxy stands.
+        socket.try_deliver(cue(r#"{"class_seq":1}"#)).expect("sent");
+        proxies.dismiss(holder, "n2", 1);
+        let remote = socket
+            .remote
+            .clone()
+            .expect("reached on its node's subject");
+        for _ in 0..500 {
+            if !remote.is_open() {
+                let sent = recording.0.lock().expect("lock").len();
+                assert!(socket.try_deliver(cue(r#"{"class_seq":2}"#)).is_err());
+                socket.deliver(cue(r#"{"class_seq":3}"#));
+                assert_eq!(recording.0.lock().expect("lock").len(), sent);
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("a socket whose proxy stopped still counts as open");
+    }
+
+    #[actix::test]
+    async fn a_class_sockets_frames_and_its_close_leave_in_the_order_sent() {
+        use super::super::{Holder, Proxies};
+        use crate::device::CloseDevice;
+        use crate::domain::ClassId;
+
+        let recording = Arc::new(Recording::default());
+        let proxies = Proxies::new(recording.clone());
+        let (class, user) = (ClassId::random(), UserId::random());
+        let holder = Holder::Class(class, user);
+        let socket = proxies.start(user, "n2", 9, holder, Default::default(), true);
+        socket.try_deliver(cue(r#"{"class_seq":1}"#)).expect("sent");
+        socket.deliver(cue(r#"{"class_seq":2}"#));
+        // Through the proxy, on its own thread.
+        socket.close(CloseDevice {
+            code: 4009,
+            reason: "too slow to read".into(),
+        });
+        let published = published(&recording, 3).await;
+        let taken: Vec<SocketTraffic> = published
+            .iter()
+            .map(|(_, payload)| SocketTraffic::decode(payload).expect("well formed"))
+            .collect();
+        assert!(
+            matches!(&taken[0], SocketTraffic::Frames { frame, .. } if &**frame == r#"{"class_seq":1}"#)
+        );
+        assert!(
+            matches!(&taken[1], SocketTraffic::Frames { frame, .. } if &**frame == r#"{"class_seq":2}"#)
+        );
+        assert_eq!(
+            taken[2],
+            SocketTraffic::Close {
+                user,
+                key: 9,
+                code: 4009,
+                reason: "too slow to read".into()
+            }
+        );
     }
 
     #[test]

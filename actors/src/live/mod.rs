@@ -290,10 +290,12 @@ impl LiveClass {
                 }
                 Some(_) => deliver_or_close(device, frame, family),
                 None => match &device.remote {
-                    Some(remote) => {
+                    Some(remote) if remote.is_open() => {
                         there.add(remote);
                         true
                     }
+                    // Its proxy stopped: forgotten, as on a closed mailbox.
+                    Some(_) => false,
                     // Through the proxy; forgotten when its queue is full (closed 4009).
                     None => deliver_or_close(device, frame, family),
                 },

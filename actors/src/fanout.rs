@@ -395,8 +395,20 @@ impl Drop for Inbox {
     }
 }
 
+/// What a socket took from its outbox, as tests compare it.
+#[cfg(test)]
+pub(crate) fn handed_text(item: Option<Handed>) -> String {
+    match item {
+        Some(Handed::Frame(d)) => d.frame.to_string(),
+        Some(Handed::Close(c)) => format!("close {}", c.code),
+        Some(Handed::TooSlow) => "too slow".into(),
+        None => "end".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::handed_text as text;
     use super::*;
     use crate::events::Frame;
     use futures_util::StreamExt;
@@ -419,15 +431,6 @@ mod tests {
 
     fn opened(key: DeviceKey, capacity: usize) -> Inbox {
         open(key, capacity).expect("an arbiter runs this test").0
-    }
-
-    fn text(item: Option<Handed>) -> String {
-        match item {
-            Some(Handed::Frame(d)) => d.frame.to_string(),
-            Some(Handed::Close(c)) => format!("close {}", c.code),
-            Some(Handed::TooSlow) => "too slow".into(),
-            None => "end".into(),
-        }
     }
 
     #[actix::test]

@@ -317,19 +317,7 @@ impl LocalDevices {
                 key,
                 code,
                 reason,
-            } if *node == *self.node => {
-                tracing::debug!(user_id = %user, key, code, "another node closes a socket here");
-                if let Some(socket) = self
-                    .lock()
-                    .get(&user)
-                    .and_then(|u| u.sockets.iter().find(|s| s.key == key))
-                {
-                    socket.close(CloseDevice {
-                        code,
-                        reason: reason.into(),
-                    });
-                }
-            }
+            } if *node == *self.node => self.close_socket(user, key, code, reason),
             DeviceTraffic::Notice {
                 origin,
                 family,
@@ -340,9 +328,7 @@ impl LocalDevices {
             _ => {}
         }
     }
-}
 
-impl LocalDevices {
     /// Takes what a class on another node sent this node's sockets: a frame goes to every
     /// socket named that is still here and in sequence, in one parcel per socket thread.
     pub fn take(&self, traffic: SocketTraffic) {
@@ -393,19 +379,22 @@ impl LocalDevices {
                 key,
                 code,
                 reason,
-            } => {
-                tracing::debug!(user_id = %user, key, code, "another node closes a socket here");
-                if let Some(socket) = self
-                    .lock()
-                    .get(&user)
-                    .and_then(|u| u.sockets.iter().find(|s| s.key == key))
-                {
-                    socket.close(CloseDevice {
-                        code,
-                        reason: reason.into(),
-                    });
-                }
-            }
+            } => self.close_socket(user, key, code, reason),
+        }
+    }
+
+    /// Closes one socket of this node, as another node asked.
+    fn close_socket(&self, user: UserId, key: DeviceKey, code: u16, reason: String) {
+        tracing::debug!(user_id = %user, key, code, "another node closes a socket here");
+        if let Some(socket) = self
+            .lock()
+            .get(&user)
+            .and_then(|u| u.sockets.iter().find(|s| s.key == key))
+        {
+            socket.close(CloseDevice {
+                code,
+                reason: reason.into(),
+            });
         }
     }
 }
@@ -434,7 +423,7 @@ mod tests {
 
     use super::*;
     use crate::device::ToDevice;
-    use crate::fanout::{Handed, Inbox};
+    use crate::fanout::{Inbox, handed_text as text};
 
     /// Counts the gaps found.
     #[derive(Default)]
@@ -492,15 +481,6 @@ mod tests {
             family: "live".into(),
             to,
             frame: Frame::from(format!(r#"{{"class_seq":{seq},"type":"live.cue"}}"#)),
-        }
-    }
-
-    fn text(item: Option<Handed>) -> String {
-        match item {
-            Some(Handed::Frame(d)) => d.frame.to_string(),
-            Some(Handed::Close(c)) => format!("close {}", c.code),
-            Some(Handed::TooSlow) => "too slow".into(),
-            None => "end".into(),
         }
     }
 

@@ -119,15 +119,12 @@ impl NodeRecipients {
     /// Sends `deliver` to every socket added: one bus message per node (more for a node
     /// with more than [`MAX_RECIPIENTS`] of them).
     pub fn send(self, deliver: &Deliver) {
-        for (first, to) in self.per_node {
+        for (first, mut to) in self.per_node {
             let target = &first.0;
-            if to.len() <= MAX_RECIPIENTS {
+            while !to.is_empty() {
+                let rest = to.split_off(to.len().min(MAX_RECIPIENTS));
                 publish(&target.bus, &target.subject, &target.stream, deliver, to);
-                continue;
-            }
-            for chunk in to.chunks(MAX_RECIPIENTS) {
-                let chunk = chunk.to_vec();
-                publish(&target.bus, &target.subject, &target.stream, deliver, chunk);
+                to = rest;
             }
         }
     }
@@ -157,7 +154,11 @@ mod tests {
 
     use bytes::Bytes;
 
+    use super::super::wire::DeviceTraffic;
+    use super::super::{Holder, Proxies};
     use super::*;
+    use crate::device::CloseDevice;
+    use crate::domain::ClassId;
     use crate::ports::bus::{BusError, BusSubscription};
 
     /// Keeps what is published, per subject, in order.
@@ -285,15 +286,33 @@ mod tests {
         panic!("{count} messages were not published in time");
     }
 
+    /// A class's proxies on a recording bus, for one participant.
+    struct ClassProxies {
+        recording: Arc<Recording>,
+        proxies: Proxies,
+        user: UserId,
+        holder: Holder,
+    }
+
+    fn class_proxies() -> ClassProxies {
+        let recording = Arc::new(Recording::default());
+        let user = UserId::random();
+        ClassProxies {
+            proxies: Proxies::new(recording.clone()),
+            recording,
+            user,
+            holder: Holder::Class(ClassId::random(), user),
+        }
+    }
+
     #[actix::test]
     async fn a_class_reaches_a_node_that_did_not_say_it_takes_batches_through_the_proxy() {
-        use super::super::{Holder, Proxies, wire::DeviceTraffic};
-        use crate::domain::ClassId;
-
-        let recording = Arc::new(Recording::default());
-        let proxies = Proxies::new(recording.clone());
-        let (class, user) = (ClassId::random(), UserId::random());
-        let holder = Holder::Class(class, user);
+        let ClassProxies {
+            recording,
+            proxies,
+            user,
+            holder,
+        } = class_proxies();
         let old = proxies.start(user, "old", 1, holder, Default::default(), false);
         let new = proxies.start(user, "new", 2, holder, Default::default(), true);
         assert!(old.remote.is_none() && new.remote.is_some());
@@ -316,13 +335,12 @@ mod tests {
 
     #[actix::test]
     async fn a_class_forgets_a_socket_whose_proxy_stopped() {
-        use super::super::{Holder, Proxies};
-        use crate::domain::ClassId;
-
-        let recording = Arc::new(Recording::default());
-        let proxies = Proxies::new(recording.clone());
-        let (class, user) = (ClassId::random(), UserId::random());
-        let holder = Holder::Class(class, user);
+        let ClassProxies {
+            recording,
+            proxies,
+            user,
+            holder,
+        } = class_proxies();
         let socket = proxies.start(user, "n2", 1, holder, Default::default(), true);
         // Positive control: taken while its proxy stands.
         socket.try_deliver(cue(r#"{"class_seq":1}"#)).expect("sent");
@@ -346,14 +364,12 @@ mod tests {
 
     #[actix::test]
     async fn a_class_sockets_frames_and_its_close_leave_in_the_order_sent() {
-        use super::super::{Holder, Proxies};
-        use crate::device::CloseDevice;
-        use crate::domain::ClassId;
-
-        let recording = Arc::new(Recording::default());
-        let proxies = Proxies::new(recording.clone());
-        let (class, user) = (ClassId::random(), UserId::random());
-        let holder = Holder::Class(class, user);
+        let ClassProxies {
+            recording,
+            proxies,
+            user,
+            holder,
+        } = class_proxies();
         let socket = proxies.start(user, "n2", 9, holder, Default::default(), true);
         socket.try_deliver(cue(r#"{"class_seq":1}"#)).expect("sent");
         socket.deliver(cue(r#"{"class_seq":2}"#));

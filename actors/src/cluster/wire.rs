@@ -75,18 +75,9 @@ impl DeviceTraffic {
     }
 
     pub fn decode(bytes: &Bytes) -> Option<DeviceTraffic> {
-        let split = bytes.iter().position(|b| *b == b'\n')?;
-        let header = std::str::from_utf8(&bytes[..split]).ok()?;
-        let body = bytes.slice(split + 1..);
+        let (kind, [a, b, c, d], body) = split_header(bytes)?;
         let text = || Frame::try_from(body.clone()).ok();
-        let mut parts = header.split(' ');
-        match (
-            parts.next()?,
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) {
+        match (kind, a, b, c, d) {
             ("F", Some(node), Some(key), Some(stream), Some(family)) => {
                 Some(DeviceTraffic::Frame {
                     node: node.into(),
@@ -178,17 +169,8 @@ impl SocketTraffic {
     /// Reads a message; `None` for anything malformed, or naming more than
     /// [`MAX_RECIPIENTS`] sockets.
     pub fn decode(bytes: &Bytes) -> Option<SocketTraffic> {
-        let split = bytes.iter().position(|b| *b == b'\n')?;
-        let header = std::str::from_utf8(&bytes[..split]).ok()?;
-        let rest = bytes.slice(split + 1..);
-        let mut parts = header.split(' ');
-        match (
-            parts.next()?,
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) {
+        let (kind, [a, b, c, d], rest) = split_header(bytes)?;
+        match (kind, a, b, c, d) {
             ("B", Some(stream), Some(family), Some(count), None) => {
                 let count: usize = count.parse().ok()?;
                 if count == 0 || count > MAX_RECIPIENTS {
@@ -223,6 +205,17 @@ impl SocketTraffic {
             _ => None,
         }
     }
+}
+
+/// A message's header line as its kind and the next four words (`None` where it has
+/// fewer), and the bytes after the line.
+fn split_header(bytes: &Bytes) -> Option<(&str, [Option<&str>; 4], Bytes)> {
+    let split = bytes.iter().position(|b| *b == b'\n')?;
+    let header = std::str::from_utf8(&bytes[..split]).ok()?;
+    let mut words = header.split(' ');
+    let kind = words.next()?;
+    let rest = [words.next(), words.next(), words.next(), words.next()];
+    Some((kind, rest, bytes.slice(split + 1..)))
 }
 
 /// The sequence number of an event frame: a user event's `seq` (`{"seq":42,...`) or a

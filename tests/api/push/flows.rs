@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use fitpulse::push::items::{self, ClassMoment};
+use fitpulse::push::notify::message_fan_out;
 use fitpulse_actors::domain::Role;
 use fitpulse_actors::domain::UserId;
 use fitpulse_fakes::{Fault, apns_device_token};
@@ -48,11 +49,6 @@ async fn feature_message(app: &TestApp, segment: Value, extra: Value) -> Uuid {
         .expect("id")
         .parse()
         .expect("uuid")
-}
-
-/// The first page of a message's push fan-out.
-fn fan_out(message: Uuid) -> Uuid {
-    items::item_id(&[items::MESSAGE_KIND, &message.to_string(), "0"])
 }
 
 #[actix_web::test]
@@ -180,7 +176,7 @@ async fn a_pushed_feature_message_reaches_the_offline_members_it_targets_only() 
         "Novo plano de 2 semanas"
     );
     assert_eq!(push.payload["message_id"], message.to_string());
-    item_done(&app, fan_out(message)).await;
+    item_done(&app, message_fan_out(message)).await;
     assert_eq!(world.fcm.requests_for(&android_token), 0, "not targeted");
     assert_eq!(world.apns.requests_for(&online_token), 0, "connected");
     assert_eq!(world.apns.accepted().len(), 1);
@@ -244,7 +240,7 @@ async fn quiet_hours_hold_a_push_until_they_end() {
 
     let message = feature_message(&app, json!({}), json!({})).await;
     world.apns_pushes(&awake_token, 1).await;
-    item_done(&app, fan_out(message)).await;
+    item_done(&app, message_fan_out(message)).await;
     assert_eq!(
         world.apns.requests_for(&quiet_token),
         0,
@@ -279,7 +275,7 @@ async fn a_category_turned_off_sends_nothing_of_it() {
 
     let message = feature_message(&app, json!({}), json!({})).await;
     world.fcm_messages(&listening_token, 1).await;
-    item_done(&app, fan_out(message)).await;
+    item_done(&app, message_fan_out(message)).await;
     assert_eq!(world.fcm.requests_for(&muted_token), 0);
     assert!(
         app.metrics()
@@ -300,7 +296,7 @@ async fn an_unregistered_token_removes_its_device() {
 
     let message = feature_message(&app, json!({}), json!({})).await;
     world.fcm_messages(&kept, 1).await;
-    item_done(&app, fan_out(message)).await;
+    item_done(&app, message_fan_out(message)).await;
     let devices = app.call("GET", "/v1/me/devices", None, Some(&bearer)).await;
     let ids: Vec<String> = devices.json()["items"]
         .as_array()
@@ -332,7 +328,7 @@ async fn a_503_is_retried_after_its_retry_after_and_delivered_once() {
 
     let message = feature_message(&app, json!({}), json!({})).await;
     world.apns_pushes(&iphone, 1).await;
-    item_done(&app, fan_out(message)).await;
+    item_done(&app, message_fan_out(message)).await;
     wait_for("the refused attempt", || {
         (world.fcm.requests_for(&pixel) == 1).then_some(())
     })
@@ -493,7 +489,7 @@ async fn feature_message_pushes_stop_at_the_daily_cap() {
         world.apns_pushes(&phone, sent).await;
     }
     let third = feature_message(&app, json!({}), json!({})).await;
-    item_done(&app, fan_out(third)).await;
+    item_done(&app, message_fan_out(third)).await;
     assert_eq!(
         world.apns_to(&phone).len(),
         2,
@@ -569,8 +565,8 @@ async fn a_push_held_by_quiet_hours_is_dropped_if_its_message_is_cancelled_meanw
 
     let cancelled = feature_message(&app, json!({}), json!({})).await;
     let kept = feature_message(&app, json!({}), json!({})).await;
-    item_done(&app, fan_out(cancelled)).await;
-    item_done(&app, fan_out(kept)).await;
+    item_done(&app, message_fan_out(cancelled)).await;
+    item_done(&app, message_fan_out(kept)).await;
     let gone = app
         .call(
             "DELETE",
@@ -620,7 +616,7 @@ async fn an_inactivity_segment_pushes_only_members_without_a_recent_workout() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let message = feature_message(&app, json!({"inactive_days": 7}), json!({})).await;
     world.apns_pushes(idle_phone, 1).await;
-    item_done(&app, fan_out(message)).await;
+    item_done(&app, message_fan_out(message)).await;
     assert_eq!(
         world.apns.requests_for(active_phone),
         0,

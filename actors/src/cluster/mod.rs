@@ -25,6 +25,7 @@
 //! are retried for `retry_for`, and frames lost meanwhile are found by their sequence.
 
 mod devices;
+mod held;
 mod membership;
 pub mod ops;
 mod remote_device;
@@ -38,11 +39,12 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde_json::value::RawValue;
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::AbortHandle;
+use tokio::sync::mpsc;
 use tracing::Instrument;
 
 pub use devices::LocalDevices;
+pub use held::{HELD_IN_FLIGHT, HoldGuard};
+use held::{HELD_QUEUE, Held};
 pub use membership::{Membership, NodeInfo, NodeLoad, NodeView};
 pub use ops::{RemoteError, Reply, Request, Target, remote_key};
 pub use remote_device::{Holder, Proxies, RemoteDevice};
@@ -51,7 +53,7 @@ pub use remote_socket::{NodeRecipients, RemoteSocket};
 use crate::device::{DeviceHandle, DeviceKey};
 use crate::domain::UserId;
 use crate::events::Frame;
-use crate::ports::bus::{Bus, BusError, BusMessage, BusSubscription};
+use crate::ports::bus::{Bus, BusError, BusSubscription};
 use crate::ports::observer::ClusterObserver;
 
 /// Timings of the cluster layer.
@@ -96,23 +98,6 @@ pub enum Routed {
     HoldHere,
 }
 
-/// While alive, this node answers requests for a target it holds.
-pub struct HoldGuard(AbortHandle);
-
-impl Drop for HoldGuard {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// A request for a target this node holds, waiting for [`Cluster::serve`]'s node.
-struct Held {
-    request: Request,
-    answer: oneshot::Sender<Result<Box<RawValue>, RemoteError>>,
-    /// The span of the request as received (see [`BusMessage::trace`]).
-    trace: tracing::Span,
-}
-
 /// Cheap to clone; every clone is the same cluster membership of this node.
 #[derive(Clone)]
 pub struct Cluster {
@@ -134,9 +119,6 @@ struct Inner {
     /// nothing: its view would name it owner of everything.
     started: Instant,
 }
-
-/// Requests for held targets queued before they are carried out, at most.
-const HELD_QUEUE: usize = 4096;
 
 impl Cluster {
     pub fn new(
@@ -219,24 +201,8 @@ impl Cluster {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        if let Some(mut held) = held {
-            let to_node = node.clone();
-            tokio::spawn(async move {
-                while let Some(Held {
-                    request,
-                    answer,
-                    trace,
-                }) = held.recv().await
-                {
-                    let node = to_node.clone();
-                    tokio::spawn(
-                        async move {
-                            let _ = answer.send(node.execute(request.target, &request.op).await);
-                        }
-                        .instrument(trace),
-                    );
-                }
-            });
+        if let Some(held) = held {
+            tokio::spawn(held::carry_out_held(held, node.clone()));
         }
         if !self.inner.config.alone {
             let sockets = self
@@ -260,56 +226,6 @@ impl Cluster {
         let this = self.clone();
         tokio::spawn(async move { this.resync_after_reconnects(node).await });
         Ok(())
-    }
-
-    /// Subscribes to the target's control subject; requests are answered one at a time
-    /// (in order) while the guard lives. Alone on its bus, nobody else would ask: no
-    /// subscription is made.
-    pub fn hold(&self, target: Target) -> Option<HoldGuard> {
-        if self.inner.config.alone {
-            return None;
-        }
-        let this = self.clone();
-        let task = tokio::spawn(async move {
-            match this.inner.bus.subscribe(&subjects::control(target)).await {
-                Ok(mut requests) => {
-                    while let Some(message) = requests.next().await {
-                        this.answer_held(message).await;
-                    }
-                }
-                Err(err) => {
-                    tracing::warn!(target = %target.key(), error = %err, "cannot subscribe to a control subject")
-                }
-            }
-        });
-        Some(HoldGuard(task.abort_handle()))
-    }
-
-    /// Carries out one request for a held target through the served node, in order.
-    async fn answer_held(&self, message: BusMessage) {
-        let Some(reply) = message.reply else {
-            return;
-        };
-        let answer = match serde_json::from_slice::<Request>(&message.payload) {
-            Ok(request) => {
-                let (tx, rx) = oneshot::channel();
-                match self
-                    .inner
-                    .held
-                    .send(Held {
-                        request,
-                        answer: tx,
-                        trace: message.trace.clone(),
-                    })
-                    .await
-                {
-                    Ok(()) => rx.await.unwrap_or(Err(RemoteError::Busy)),
-                    Err(_) => Err(RemoteError::Busy),
-                }
-            }
-            Err(err) => Err(RemoteError::Malformed(err.to_string())),
-        };
-        self.reply(&reply, answer);
     }
 
     /// Class frames and closes for this node's sockets from classes held elsewhere, in the

@@ -33,8 +33,8 @@ use crate::ports::observer::ClusterObserver;
 /// paid per socket.
 struct Stream {
     name: String,
-    /// Last seq seen from another node (`None`: take the next as the start).
-    last: Option<u64>,
+    /// What was last seen from another node.
+    last: Seen,
     /// The node serving it from elsewhere (the session's or a class's holder).
     holder: Option<String>,
 }
@@ -48,13 +48,43 @@ struct Socket {
     streams: Vec<Stream>,
 }
 
+/// How far a socket's stream from another node has come.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Seen {
+    /// Nothing yet: the next frame is the start.
+    Nothing,
+    Last(u64),
+    /// Frames were lost and the socket is closing to resume: it takes nothing more.
+    Lost,
+}
+
+impl From<Option<u64>> for Seen {
+    fn from(since: Option<u64>) -> Seen {
+        since.map_or(Seen::Nothing, Seen::Last)
+    }
+}
+
 /// What to do with a frame from another node, by its sequence.
 enum InSequence {
     Take,
-    Repeated,
-    /// Something before it was lost: the socket was closed to resume.
+    /// Already taken, or after a loss already found: dropped.
+    Skip,
+    /// Something before it was lost: the caller closes the socket so the app resumes.
     Lost,
 }
+
+/// Sockets that found a loss in one message are closed this many at a time (with a
+/// pause between), so that thousands of apps do not reconnect and rejoin at once.
+const GAP_CLOSE_BATCH: usize = 200;
+
+fn missed_events() -> CloseDevice {
+    CloseDevice {
+        code: close::INTERNAL,
+        reason: MISSED_EVENTS.into(),
+    }
+}
+
+const MISSED_EVENTS: &str = "missed events; reconnect and resume";
 
 impl Socket {
     fn handle(&self) -> DeviceHandle {
@@ -71,8 +101,9 @@ impl Socket {
         self.handle().close(close);
     }
 
-    /// Checks an event frame's `seq` against the last one `stream` took; a gap closes the
-    /// socket (1011) so that the app resumes and gets what was lost.
+    /// Checks an event frame's `seq` against the last one `stream` took. A gap is counted
+    /// and marks the stream lost once: the caller closes the socket (1011) so that the app
+    /// resumes and gets what was lost, and later frames are skipped, not counted again.
     fn in_sequence(
         &mut self,
         stream: &str,
@@ -85,18 +116,16 @@ impl Socket {
         };
         let last = &mut self.stream(stream).last;
         match *last {
-            Some(previous) if seq <= previous => InSequence::Repeated,
-            Some(previous) if seq > previous + 1 => {
+            Seen::Lost => InSequence::Skip,
+            Seen::Last(previous) if seq <= previous => InSequence::Skip,
+            Seen::Last(previous) if seq > previous + 1 => {
                 observer.gap();
                 tracing::warn!(user_id = %user, stream, missed_after = previous, got = seq, "frames lost on the bus; closing the socket so the app resumes");
-                self.close(CloseDevice {
-                    code: close::INTERNAL,
-                    reason: "missed events; reconnect and resume".into(),
-                });
+                *last = Seen::Lost;
                 InSequence::Lost
             }
             _ => {
-                *last = Some(seq);
+                *last = Seen::Last(seq);
                 InSequence::Take
             }
         }
@@ -108,7 +137,7 @@ impl Socket {
             None => {
                 self.streams.push(Stream {
                     name: name.to_owned(),
-                    last: None,
+                    last: Seen::Nothing,
                     holder: None,
                 });
                 self.streams.last_mut().expect("just pushed")
@@ -234,7 +263,7 @@ impl LocalDevices {
     /// `since` (or starting with whatever comes first).
     pub fn expect(&self, user: UserId, key: DeviceKey, stream: &str, since: Option<u64>) {
         if let Some(socket) = self.lock().get_mut(&user).and_then(|u| u.get_mut(key)) {
-            socket.stream(stream).last = since;
+            socket.stream(stream).last = since.into();
         }
     }
 
@@ -305,11 +334,13 @@ impl LocalDevices {
                 };
                 if stream == USER_STREAM && frame.starts_with(r#"{"type":"resume.incomplete""#) {
                     // The app refetches; what follows starts anew.
-                    socket.stream(&stream).last = None;
+                    socket.stream(&stream).last = Seen::Nothing;
                 }
                 let seq = frame_seq(&frame);
-                if let InSequence::Take = socket.in_sequence(&stream, seq, user, &*self.observer) {
-                    deliver(socket, frame, family_label(&family));
+                match socket.in_sequence(&stream, seq, user, &*self.observer) {
+                    InSequence::Take => deliver(socket, frame, family_label(&family)),
+                    InSequence::Lost => socket.close(missed_events()),
+                    InSequence::Skip => {}
                 }
             }
             DeviceTraffic::Close {
@@ -342,17 +373,20 @@ impl LocalDevices {
                 let seq = frame_seq(&frame);
                 let family = family_label(&family);
                 let mut here = fanout::Recipients::default();
+                let mut lost = Vec::new();
                 {
                     let mut users = self.lock();
                     for (user, key) in to {
                         let Some(socket) = users.get_mut(&user).and_then(|u| u.get_mut(key)) else {
                             continue;
                         };
-                        if !matches!(
-                            socket.in_sequence(&stream, seq, user, &*self.observer),
-                            InSequence::Take
-                        ) {
-                            continue;
+                        match socket.in_sequence(&stream, seq, user, &*self.observer) {
+                            InSequence::Take => {}
+                            InSequence::Lost => {
+                                lost.push(socket.handle());
+                                continue;
+                            }
+                            InSequence::Skip => continue,
                         }
                         match &socket.route {
                             Some(route) => match route.status() {
@@ -373,6 +407,7 @@ impl LocalDevices {
                 };
                 fanout::send_shared(&message, here);
                 fanout::flush();
+                close_lost(lost);
             }
             SocketTraffic::Close {
                 user,
@@ -399,6 +434,25 @@ impl LocalDevices {
     }
 }
 
+/// Closes sockets that found a loss in one message: at once when they are few, in
+/// batches with a pause between when a lost message named many (one message to a node
+/// names up to 2,048 of its sockets).
+fn close_lost(lost: Vec<DeviceHandle>) {
+    if lost.len() <= GAP_CLOSE_BATCH {
+        for socket in lost {
+            socket.close(missed_events());
+        }
+        return;
+    }
+    tokio::spawn(super::close_in_batches(
+        lost,
+        close::INTERNAL,
+        MISSED_EVENTS,
+        GAP_CLOSE_BATCH,
+        std::time::Duration::from_millis(100),
+    ));
+}
+
 /// Hands a frame to a socket; a full queue closes it as too slow, like local delivery.
 fn deliver(socket: &Socket, frame: Frame, family: &'static str) {
     let message = Deliver {
@@ -417,6 +471,7 @@ fn deliver(socket: &Socket, frame: Frame, family: &'static str) {
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
 
     use actix::prelude::*;
     use futures_util::StreamExt;
@@ -537,6 +592,42 @@ mod tests {
             r#"{"class_seq":8,"type":"live.cue"}"#
         );
         assert_eq!(text(on_b.next().await), "close 4009");
+    }
+
+    #[actix::test]
+    async fn a_loss_for_many_sockets_closes_each_once_and_counts_each_once() {
+        let gaps = Arc::new(Gaps::default());
+        let devices = LocalDevices::new("n1", None, gaps.clone());
+        let many = GAP_CLOSE_BATCH * 2 + 50;
+        let mut lost = Vec::new();
+        let mut to = Vec::new();
+        for key in 0..many as DeviceKey {
+            let user = UserId::random();
+            lost.push(socket(&devices, user, key).await);
+            to.push((user, key));
+        }
+        let b = UserId::random();
+        let mut on_b = socket(&devices, b, 10_000).await;
+
+        // Seq 5 never reached this node for the many: each closes to resume.
+        devices.take(cue(6, to.clone()));
+        for inbox in &mut lost {
+            let handed = tokio::time::timeout(Duration::from_secs(10), inbox.next()).await;
+            assert_eq!(text(handed.expect("closed within 10 s")), "close 1011");
+        }
+        assert_eq!(gaps.0.load(Ordering::Relaxed), many);
+
+        // Later frames to them are skipped, not counted as more losses; b, in sequence,
+        // shows they were taken.
+        for seq in [5, 6, 7] {
+            devices.take(cue(seq + 2, to.clone()));
+            devices.take(cue(seq, vec![(b, 10_000)]));
+        }
+        for seq in [5, 6, 7] {
+            let expected = format!(r#"{{"class_seq":{seq},"type":"live.cue"}}"#);
+            assert_eq!(text(on_b.next().await), expected);
+        }
+        assert_eq!(gaps.0.load(Ordering::Relaxed), many);
     }
 
     #[actix::test]

@@ -2,6 +2,8 @@
 //! (identity, HTTP address, load, whether it is draining) and keeps the announcements of
 //! the others. A node that has not been heard from for `node_timeout` while the bus is up
 //! is gone; while the bus is down the last view is kept, since silence then says nothing.
+//! Nor does it while this node does not hear its own heartbeat come back: then its own
+//! reading (or sending) lags, and everyone would look gone at once.
 //!
 //! Owners: when nobody holds a user's session (or a class), the node that starts one is
 //! chosen by rendezvous hashing over the live, non-draining nodes, so every node that
@@ -51,6 +53,8 @@ struct Seen {
 #[derive(Clone)]
 pub struct Membership {
     me: Arc<RwLock<NodeInfo>>,
+    /// When this node last heard its own heartbeat come back through the bus.
+    me_heard: Arc<RwLock<Instant>>,
     others: Arc<RwLock<BTreeMap<String, Seen>>>,
     timeout: Duration,
 }
@@ -59,6 +63,7 @@ impl Membership {
     pub fn new(me: NodeInfo, timeout: Duration) -> Self {
         Membership {
             me: Arc::new(RwLock::new(me)),
+            me_heard: Arc::new(RwLock::new(Instant::now())),
             others: Arc::new(RwLock::new(BTreeMap::new())),
             timeout,
         }
@@ -77,32 +82,43 @@ impl Membership {
         change(&mut self.me.write().unwrap_or_else(|e| e.into_inner()));
     }
 
-    /// Records another node's heartbeat (our own echoes are ignored); true when the node
-    /// restarted under the same id since it was last heard.
+    /// Records a node's heartbeat; true when it is another node's and that node restarted
+    /// under the same id since it was last heard. Our own echo says our reading keeps up.
     pub fn heard(&self, info: NodeInfo) -> bool {
+        self.heard_at(info, Instant::now())
+    }
+
+    fn heard_at(&self, info: NodeInfo, now: Instant) -> bool {
         if info.id == read(&self.me).id {
+            *self.me_heard.write().unwrap_or_else(|e| e.into_inner()) = now;
             return false;
         }
         let mut others = self.others.write().unwrap_or_else(|e| e.into_inner());
         let restarted = others
             .get(&info.id)
             .is_some_and(|seen| seen.info.started_at != info.started_at);
-        others.insert(
-            info.id.clone(),
-            Seen {
-                info,
-                at: Instant::now(),
-            },
-        );
+        others.insert(info.id.clone(), Seen { info, at: now });
         restarted
     }
 
     /// Forgets nodes silent for longer than the timeout; only called while the bus is up.
+    /// Forgets nobody while this node's own heartbeat has not come back for that long: a
+    /// node too busy to read its subscriptions, or whose heartbeat waits behind its own
+    /// traffic, would count every other node gone at once and close every socket they
+    /// serve (1011), into the same overload.
     pub fn expire(&self) -> Vec<String> {
+        self.expire_at(Instant::now())
+    }
+
+    fn expire_at(&self, now: Instant) -> Vec<String> {
+        let me_heard = *read(&self.me_heard);
+        if now.saturating_duration_since(me_heard) > self.timeout {
+            return Vec::new();
+        }
         let mut others = self.others.write().unwrap_or_else(|e| e.into_inner());
         let gone: Vec<String> = others
             .iter()
-            .filter(|(_, seen)| seen.at.elapsed() > self.timeout)
+            .filter(|(_, seen)| now.saturating_duration_since(seen.at) > self.timeout)
             .map(|(id, _)| id.clone())
             .collect();
         for id in &gone {
@@ -113,6 +129,7 @@ impl Membership {
 
     /// Counts every known node as just heard (after the bus was away).
     pub fn touch_all(&self) {
+        *self.me_heard.write().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         let mut others = self.others.write().unwrap_or_else(|e| e.into_inner());
         for seen in others.values_mut() {
             seen.at = Instant::now();
@@ -246,11 +263,31 @@ mod tests {
 
     #[test]
     fn silent_nodes_expire() {
-        let view = Membership::new(node("a"), Duration::from_millis(0));
-        view.heard(node("b"));
-        std::thread::sleep(Duration::from_millis(5));
-        assert_eq!(view.expire(), vec!["b".to_string()]);
+        let view = Membership::new(node("a"), Duration::from_secs(3));
+        let start = Instant::now();
+        view.heard_at(node("b"), start);
+        let later = start + Duration::from_secs(4);
+        view.heard_at(node("a"), later);
+        assert_eq!(view.expire_at(later), vec!["b".to_string()]);
         assert!(!view.is_alive("b"));
         assert!(view.is_alive("a"));
+    }
+
+    #[test]
+    fn a_node_that_does_not_hear_itself_counts_nobody_gone() {
+        let view = Membership::new(node("a"), Duration::from_secs(3));
+        let start = Instant::now();
+        view.heard_at(node("a"), start);
+        view.heard_at(node("b"), start);
+        view.heard_at(node("c"), start);
+        // Four seconds without a heartbeat from anyone, its own included: its reading lags.
+        let later = start + Duration::from_secs(4);
+        assert_eq!(view.expire_at(later), Vec::<String>::new());
+        assert!(view.is_alive("b") && view.is_alive("c"));
+        // It catches up: its own heartbeat and c's come through; b stayed silent.
+        view.heard_at(node("c"), later);
+        view.heard_at(node("a"), later);
+        assert_eq!(view.expire_at(later), vec!["b".to_string()]);
+        assert!(view.is_alive("c"));
     }
 }

@@ -46,7 +46,7 @@ pub fn sub_board(
         .collect()
 }
 
-fn fingerprint(text: &str) -> u64 {
+pub(super) fn fingerprint(text: &str) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     text.hash(&mut hasher);
     // 0 stands for "nothing sent yet".

@@ -1,6 +1,6 @@
 //! Who is in the class, as each member sees it: people they follow first, then everyone
 //! else by when they joined, with people blocked either way left out. Each member gets
-//! the first page as `live.roster` (at most once a second, when it changed for them), the
+//! the first page as `live.roster` (at most once a second, when the page changed for them), the
 //! rest through `GET /v1/live/classes/{id}/roster`; someone joining tells the members here
 //! who follow them with `live.friend_joined`.
 
@@ -137,11 +137,16 @@ impl LiveClass {
         }
     }
 
-    /// Each present participant's first page, to those for whom it changed.
+    /// Each present participant's first page, to those for whom the page changed. A
+    /// change of the count alone sends nobody a roster: `live.presence` carries it, one
+    /// frame for everyone, where a roster is a frame of its own per member (in a class
+    /// of 10,000, a join storm would otherwise send 10,000 rosters every second, and
+    /// the first cue after it would wait behind them).
     pub(super) fn push_rosters(&mut self) {
         let class_id = self.record.id.to_string();
         let now = self.deps.clock.now();
         let size = self.deps.config.roster_page_size;
+        let present = self.present();
         let viewers: Vec<UserId> = self
             .participants
             .iter()
@@ -150,18 +155,19 @@ impl LiveClass {
             .collect();
         for viewer in viewers {
             let page = self.roster_page(viewer, None, size);
-            let data = LiveRoster {
+            let mut data = LiveRoster {
                 class_id: class_id.clone(),
-                participants: self.present(),
+                participants: 0,
                 following_here: page.following_here,
                 entries: page.entries,
                 next_cursor: page.next.map(|c| c.encode()),
             };
-            let (print, frame) = super::board::fingerprinted(&data, now);
+            let print = super::board::fingerprint(&data.to_json());
             let p = self.participants.get_mut(&viewer).expect("a participant");
             if p.sent_roster != print {
                 p.sent_roster = print;
-                self.send_to(viewer, &frame, "live");
+                data.participants = present;
+                self.send_to(viewer, &data.notice(now), "live");
             }
         }
     }

@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::live_support::{coach, ids, join_view, metric, schedule_on, transition, until};
-use crate::helpers::{TestApp, assert_error, scylla_app, spawn_app};
+use crate::helpers::{TestApp, assert_error, scylla_app, spawn_app, spawn_app_with};
 
 async fn follow(app: &TestApp, token: &str, whom: &str, what: &str) {
     let response = app
@@ -206,4 +206,55 @@ async fn a_roster_on_scylla_lists_people_followed_first_and_hides_blocks() {
         return;
     };
     roster_and_friends(app).await;
+}
+
+#[actix_web::test]
+async fn a_newcomer_off_a_full_first_page_sends_nobody_a_roster_the_count_comes_in_presence() {
+    let app = spawn_app_with(|s| s.live.roster_page_size = 2).await;
+    let (_, coach_token) = coach(&app);
+    let class = schedule_on(&app, &coach_token, None).await;
+    let mut members = Vec::new();
+    let mut sockets = Vec::new();
+    for _ in 0..4 {
+        let (id, token) = app.member_account().await;
+        members.push(id.to_string());
+        sockets.push(app.connect_ready(&token, None).await.0);
+    }
+    for socket in &mut sockets[..3] {
+        join_view(socket, 1, &class, None).await;
+    }
+    // A's first page is full (A, then B) and says there is more (C).
+    let full = until(&mut sockets[0], "live.roster", |d| d["participants"] == 3).await;
+    assert_eq!(ids(&full["entries"]), members[..2]);
+    assert!(full["next_cursor"].is_string(), "{full}");
+
+    // D joins after them, off A's first page: A hears of it in `live.presence` ...
+    join_view(&mut sockets[3], 1, &class, None).await;
+    let rosters = sockets[0]
+        .frames_until("live.roster", |f| {
+            f["type"] == "live.presence" && f["data"]["participants"] == 4
+        })
+        .await;
+    assert!(rosters.is_empty(), "{rosters:?}");
+    // ... and gets its next roster when its page changes: B leaves, C moves up. Nothing
+    // in between was a roster for the count alone.
+    let left = sockets[1]
+        .request(2, "live.leave", json!({ "class_id": class }))
+        .await;
+    assert_eq!(left["ok"], true, "{left}");
+    let rosters = sockets[0]
+        .frames_until("live.roster", |f| {
+            f["type"] == "live.presence" && f["data"]["participants"] == 3
+        })
+        .await;
+    assert!(
+        rosters.is_empty(),
+        "a roster for the count alone: {rosters:?}"
+    );
+    let moved_up = until(&mut sockets[0], "live.roster", |_| true).await;
+    assert_eq!(moved_up["participants"], 3, "{moved_up}");
+    assert_eq!(
+        ids(&moved_up["entries"]),
+        [members[0].clone(), members[2].clone()]
+    );
 }

@@ -150,11 +150,13 @@ pub struct RosterEntry {
 }
 
 /// Who is in the class, as this member sees it: the first page, people they follow first
-/// (at most once a second, when it changed). Later pages: `GET /v1/live/classes/{id}/roster`.
+/// (at most once a second, when the page changed for them; a new count alone comes in
+/// `live.presence`). Later pages: `GET /v1/live/classes/{id}/roster`.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct LiveRoster {
     pub class_id: String,
-    /// Members present now (the coach is not counted).
+    /// Members present when the page was sent (the coach is not counted); `live.presence`
+    /// carries every change.
     pub participants: usize,
     /// How many of them the viewer follows.
     pub following_here: usize,

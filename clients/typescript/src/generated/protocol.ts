@@ -745,7 +745,8 @@ export interface LiveReplayMetricRequest {
 }
 /**
  * Who is in the class, as this member sees it: the first page, people they follow first
- * (at most once a second, when it changed). Later pages: `GET /v1/live/classes/{id}/roster`.
+ * (at most once a second, when the page changed for them; a new count alone comes in
+ * `live.presence`). Later pages: `GET /v1/live/classes/{id}/roster`.
  *
  * This interface was referenced by `ProtocolSchemas`'s JSON-Schema
  * via the `definition` "LiveRoster".
@@ -766,7 +767,8 @@ export interface LiveRoster {
    */
   next_cursor: string | null;
   /**
-   * Members present now (the coach is not counted).
+   * Members present when the page was sent (the coach is not counted); `live.presence`
+   * carries every change.
    */
   participants: number;
 }

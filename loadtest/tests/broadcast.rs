@@ -31,6 +31,9 @@ async fn broadcast_reaches_every_connected_socket() {
             audience: "fitpulse-api".into(),
         },
         server_pid: Some(std::process::id()),
+        at: None,
+        title: "fitpulse-loadtest broadcast".into(),
+        listen_only: false,
         socket: SocketArgs {
             buffer_bytes: 4096,
             sockets_per_source_ip: 20,
@@ -57,6 +60,32 @@ async fn broadcast_reaches_every_connected_socket() {
     let again = broadcast::run(args(20)).await.expect("the second run");
     assert_eq!(again.counts["delivered"], 20, "{}", again.summary());
     assert_ne!(again.parameters["message"], report.parameters["message"]);
+
+    // Two generators share one run: one posts at the agreed instant, the other only
+    // listens for the message's title; each times its own sockets from that instant.
+    let at = fitpulse_actors::domain::now_millis() as u64 + 3_000;
+    let shared = |sockets, listen_only| BroadcastArgs {
+        at: Some(at),
+        title: format!("shared {at}"),
+        listen_only,
+        ..args(sockets)
+    };
+    let (posted, heard) = tokio::join!(
+        broadcast::run(shared(10, false)),
+        broadcast::run(shared(15, true))
+    );
+    let (posted, heard) = (
+        posted.expect("the poster runs"),
+        heard.expect("the listener runs"),
+    );
+    assert_eq!(posted.counts["delivered"], 10, "{}", posted.summary());
+    assert_eq!(heard.counts["delivered"], 15, "{}", heard.summary());
+    assert!(heard.failed.is_empty(), "{}", heard.summary());
+    assert_eq!(
+        heard.parameters["message"],
+        format!("titled \"shared {at}\"")
+    );
+    assert!(!heard.figures.contains_key("post_answered_ms"));
 
     let svg = fitpulse_loadtest::chart::svg(
         "broadcast",

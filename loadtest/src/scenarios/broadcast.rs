@@ -7,6 +7,12 @@
 //!
 //! Each run uses fresh users, so the server's per-user daily cap on feature messages
 //! never holds a delivery back.
+//!
+//! Past one process's descriptors (a cluster of nodes, 19,000 sockets each), several
+//! processes share one run: each is given the same `--at` (an instant, in ms since the
+//! epoch) and `--title`; the one without `--listen-only` posts the message at that instant,
+//! and every one times the frames of the message with that title from it (one machine, one
+//! clock). Each writes its own report; the run's last delivery is the latest of theirs.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -48,6 +54,16 @@ pub struct BroadcastArgs {
     /// The server's pid, to read its resident memory from /proc.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// When the message is posted, in ms since the epoch (default: once every socket is
+    /// connected). Deliveries are timed from this instant.
+    #[arg(long)]
+    pub at: Option<u64>,
+    /// The message's title; frames are matched by it with `--listen-only`.
+    #[arg(long, default_value = "fitpulse-loadtest broadcast")]
+    pub title: String,
+    /// Post nothing: time the message another process posts at `--at` with `--title`.
+    #[arg(long, requires = "at")]
+    pub listen_only: bool,
     #[command(flatten)]
     pub socket: SocketArgs,
     #[arg(long)]
@@ -61,12 +77,13 @@ struct Stats {
     features: AtomicU64,
     dropped: AtomicU64,
     failures: Failures,
-    /// (message id, arrival) of every `message.feature` frame.
-    arrivals: Mutex<Vec<(String, Instant)>>,
+    /// (message id, title, arrival) of every `message.feature` frame.
+    arrivals: Mutex<Vec<(String, String, Instant)>>,
 }
 
-/// The message id of a `message.feature` frame (`{"type":"message.feature","data":{"id":..}}`).
-fn feature_id(text: &str) -> Option<String> {
+/// The message id and title of a `message.feature` frame
+/// (`{"type":"message.feature","data":{"id":..,"title":..}}`).
+fn feature_id(text: &str) -> Option<(String, String)> {
     if !text.contains("\"message.feature\"") {
         return None;
     }
@@ -74,7 +91,15 @@ fn feature_id(text: &str) -> Option<String> {
     if frame["type"] != "message.feature" {
         return None;
     }
-    frame["data"]["id"].as_str().map(str::to_owned)
+    let id = frame["data"]["id"].as_str()?.to_owned();
+    Some((id, frame["data"]["title"].as_str().unwrap_or("").to_owned()))
+}
+
+/// The local instant of `at` (ms since the epoch), if it is still ahead.
+fn instant_of(at: u64) -> Option<Instant> {
+    let now = now_millis() as u64;
+    let ahead = at.checked_sub(now)?;
+    Some(Instant::now() + Duration::from_millis(ahead))
 }
 
 pub async fn run(args: BroadcastArgs) -> Result<Report, LoadError> {
@@ -129,10 +154,10 @@ pub async fn run(args: BroadcastArgs) -> Result<Report, LoadError> {
                     frame = ws.next() => match frame {
                         Some(Ok(Message::Text(text))) => {
                             let arrived = Instant::now();
-                            if let Some(id) = feature_id(&text) {
+                            if let Some((id, title)) = feature_id(&text) {
                                 stats.features.fetch_add(1, Ordering::Relaxed);
                                 if let Ok(mut arrivals) = stats.arrivals.lock() {
-                                    arrivals.push((id, arrived));
+                                    arrivals.push((id, title, arrived));
                                 }
                             }
                         }
@@ -162,30 +187,50 @@ pub async fn run(args: BroadcastArgs) -> Result<Report, LoadError> {
     let connected = stats.connected.load(Ordering::Relaxed);
     let rss_connected = args.server_pid.and_then(rss_bytes);
 
+    let posted = match args.at {
+        Some(at) => {
+            let posted = instant_of(at).ok_or_else(|| {
+                std::io::Error::other(format!(
+                    "--at {at} passed before the sockets were connected"
+                ))
+            })?;
+            tokio::time::sleep_until(posted.into()).await;
+            posted
+        }
+        None => Instant::now(),
+    };
     // The message, to everyone, starting now, posted by an admin.
-    let admin = minter.with_roles(UserId::random(), &[Role::Admin], ttl);
-    let body = json!({
-        "title": "fitpulse-loadtest broadcast",
-        "body": format!("to {connected} sessions"),
-        "expires_at": fitpulse_actors::events::rfc3339(now_millis() + 3_600_000),
-        "segment": {},
-    });
-    let posted = Instant::now();
-    let (status, answer) = post_json(addr, "/v1/admin/messages", &admin, &body).await?;
-    let answered = posted.elapsed();
-    let message_id = serde_json::from_str::<Value>(&answer)
-        .ok()
-        .and_then(|v| v["id"].as_str().map(str::to_owned))
-        .filter(|_| status == 201)
-        .ok_or_else(|| {
-            std::io::Error::other(format!("posting the message failed: {status} {answer}"))
-        })?;
+    let (message, answered) = if args.listen_only {
+        (Sought::Title(args.title.clone()), Duration::ZERO)
+    } else {
+        let admin = minter.with_roles(UserId::random(), &[Role::Admin], ttl);
+        let body = json!({
+            "title": args.title,
+            "body": format!("to {connected} sessions"),
+            "expires_at": fitpulse_actors::events::rfc3339(now_millis() + 3_600_000),
+            "segment": {},
+        });
+        let (status, answer) = post_json(addr, "/v1/admin/messages", &admin, &body).await?;
+        let answered = posted.elapsed();
+        let id = serde_json::from_str::<Value>(&answer)
+            .ok()
+            .and_then(|v| v["id"].as_str().map(str::to_owned))
+            .filter(|_| status == 201)
+            .ok_or_else(|| {
+                std::io::Error::other(format!("posting the message failed: {status} {answer}"))
+            })?;
+        (Sought::Id(id), answered)
+    };
 
     let delivered_now = || {
         stats
             .arrivals
             .lock()
-            .map(|a| a.iter().filter(|(id, _)| *id == message_id).count() as u64)
+            .map(|a| {
+                a.iter()
+                    .filter(|(id, title, _)| message.is(id, title))
+                    .count() as u64
+            })
             .unwrap_or(0)
     };
     let deadline = Instant::now() + wait;
@@ -208,8 +253,8 @@ pub async fn run(args: BroadcastArgs) -> Result<Report, LoadError> {
     let mut other = 0u64;
     let mut last = Duration::ZERO;
     if let Ok(arrivals) = stats.arrivals.lock() {
-        for (id, at) in arrivals.iter() {
-            if *id != message_id {
+        for (id, title, at) in arrivals.iter() {
+            if !message.is(id, title) {
                 other += 1;
                 continue;
             }
@@ -243,7 +288,9 @@ pub async fn run(args: BroadcastArgs) -> Result<Report, LoadError> {
             delivered as f64 / last.as_secs_f64()
         },
     );
-    figures.insert("post_answered_ms".into(), answered.as_secs_f64() * 1000.0);
+    if !args.listen_only {
+        figures.insert("post_answered_ms".into(), answered.as_secs_f64() * 1000.0);
+    }
     figures.insert(
         "connect_rate_per_s".into(),
         connected as f64 / ramp.as_secs_f64().max(0.001),
@@ -298,7 +345,9 @@ pub async fn run(args: BroadcastArgs) -> Result<Report, LoadError> {
             "socket_path": SOCKET_PATH,
             "buffer_bytes": args.socket.buffer_bytes,
             "sockets_per_source_ip": args.socket.sockets_per_source_ip,
-            "message": message_id,
+            "message": message.to_string(),
+            "at": args.at,
+            "listen_only": args.listen_only,
         }),
         counts,
         latency_ms: Latency::from_micros(&histogram),
@@ -310,6 +359,30 @@ pub async fn run(args: BroadcastArgs) -> Result<Report, LoadError> {
     })
 }
 
+/// The message this run times: the one it posted, or the one another process posts.
+enum Sought {
+    Id(String),
+    Title(String),
+}
+
+impl Sought {
+    fn is(&self, id: &str, title: &str) -> bool {
+        match self {
+            Sought::Id(sought) => sought == id,
+            Sought::Title(sought) => sought == title,
+        }
+    }
+}
+
+impl std::fmt::Display for Sought {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Sought::Id(id) => write!(f, "{id}"),
+            Sought::Title(title) => write!(f, "titled {title:?}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,7 +390,7 @@ mod tests {
     #[test]
     fn the_message_id_is_read_from_feature_frames_only() {
         let frame = r#"{"seq":3,"type":"message.feature","at":"x","data":{"body":"b","id":"5f0c","title":"t"}}"#;
-        assert_eq!(feature_id(frame).as_deref(), Some("5f0c"));
+        assert_eq!(feature_id(frame), Some(("5f0c".to_owned(), "t".to_owned())));
         let state =
             r#"{"seq":4,"type":"message.state","data":{"id":"5f0c","note":"message.feature"}}"#;
         assert_eq!(feature_id(state), None);

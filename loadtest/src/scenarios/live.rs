@@ -1,9 +1,10 @@
 //! `live`: N participants join one class, a coach sends K cues; each cue carries its send
 //! time (`t=<µs since the epoch>` in its text), so every participant measures delivery
-//! latency on the same clock. Reports p50/p90/p99/max delivery, frames per second and
-//! losses (cues that did not reach a participant, which must be 0); with `--server-pid`,
-//! the server's CPU per delivered frame from the first cue to the last frame, beside the
-//! generator's own (both share the machine).
+//! latency on the same clock. Reports p50/p90/p99/max delivery (also per node and, for up
+//! to 40 cues, per cue), frames per second and losses (cues that did not reach a
+//! participant, which must be 0); with `--server-pid`, the server's CPU per delivered
+//! frame from the first cue to the last frame, beside the generator's own (both share
+//! the machine).
 //!
 //! With `--metrics-per-second R`, every participant also sends R `live.metric` frames a
 //! second while the cues go out (`live_metrics`: an even cadence over the class, plausible
@@ -23,10 +24,11 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
+use super::cue_latency::{CUE_PARTS_UP_TO, CueLatency};
 use super::live_metrics::{Cadence, GapStats, LONG_GAP, LastArrival, Ride, reply_of};
 use crate::LoadError;
 use crate::progress::Progress;
-use crate::report::{Latency, Report, micros_histogram};
+use crate::report::Report;
 use crate::sockets::{self, Failures, SocketArgs, small_buffers};
 use crate::target::{self, post_json};
 use crate::tokens::{KeyArgs, Minter};
@@ -168,7 +170,7 @@ pub async fn run(args: LiveArgs) -> Result<Report, LoadError> {
         })?;
 
     let stats = Arc::new(Stats::default());
-    let latency = Arc::new(Mutex::new(micros_histogram()));
+    let latency = Arc::new(CueLatency::new(nodes.len()));
     let (stop_tx, stop_rx) = watch::channel(false);
     let (phase_tx, phase_rx) = watch::channel(Phase::Waiting);
     let config = small_buffers(args.socket.buffer_bytes);
@@ -195,7 +197,8 @@ pub async fn run(args: LiveArgs) -> Result<Report, LoadError> {
             phase_rx.clone(),
         );
         let class_id = class_id.clone();
-        let node = nodes[index % nodes.len()];
+        let node_index = index % nodes.len();
+        let node = nodes[node_index];
         let cadence = Cadence::new(args.metrics_per_second, index, args.participants);
         let ride = Ride::of(index);
         async move {
@@ -249,9 +252,7 @@ pub async fn run(args: LiveArgs) -> Result<Report, LoadError> {
                                 }
                             } else if let Some(sent) = cue_sent_at(&text) {
                                 let now = epoch_micros();
-                                if let Ok(mut histogram) = latency.lock() {
-                                    let _ = histogram.record(now.saturating_sub(sent).max(1));
-                                }
+                                latency.record(node_index, sent, now);
                                 stats.received.fetch_add(1, Ordering::Relaxed);
                                 stats.last_arrival.fetch_max(now, Ordering::Relaxed);
                             } else if matches!(phase, Phase::Sending(_)) {
@@ -436,10 +437,7 @@ pub async fn run(args: LiveArgs) -> Result<Report, LoadError> {
     if args.metrics_per_second > 0.0 {
         metric_figures(metrics, &mut counts, &mut figures);
     }
-    let latency = latency
-        .lock()
-        .map(|h| Latency::from_micros(&h))
-        .unwrap_or_default();
+    let (latency, latency_by) = latency.report(CUE_PARTS_UP_TO);
     Ok(Report {
         scenario: "live".into(),
         parameters: json!({
@@ -453,7 +451,7 @@ pub async fn run(args: LiveArgs) -> Result<Report, LoadError> {
         }),
         counts,
         latency_ms: latency,
-        latency_by: BTreeMap::new(),
+        latency_by,
         figures,
         failed: Vec::new(),
         started_at,

@@ -13,6 +13,7 @@ mod browse;
 mod buyers;
 mod checks;
 pub mod connect;
+mod cue_latency;
 pub mod drop;
 mod drop_audit;
 mod drop_queue;

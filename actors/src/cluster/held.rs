@@ -35,17 +35,29 @@ pub(super) struct Held {
 /// Requests for held targets queued before they are carried out, at most.
 pub(super) const HELD_QUEUE: usize = 4096;
 
-/// Requests for one held target being carried out at once, at most: enough for a join
-/// storm into one class to be answered while the class is busy with a cue (32 a second
-/// even if each took the whole 2 s request timeout), few enough that one target cannot
-/// fill the held queue alone.
+/// Requests for one held class or room being carried out at once, at most: enough for a
+/// join storm into one class to be answered while the class is busy with a cue (32 a
+/// second even if each took the whole 2 s request timeout), few enough that one target
+/// cannot fill the held queue alone.
 pub const HELD_IN_FLIGHT: usize = 64;
+
+/// Requests of one target carried out at once. A user's session takes one at a time, as
+/// before: its requests come from its own user's few sockets, not a crowd, and its
+/// mailbox is small, so an attach waiting for room there could be overtaken by the
+/// detach that followed it (which is sent without waiting) and leave the session holding
+/// a socket that is gone.
+fn window(target: Target) -> usize {
+    match target {
+        Target::User(_) => 1,
+        Target::Class(_) | Target::Room(_) => HELD_IN_FLIGHT,
+    }
+}
 
 impl Cluster {
     /// Subscribes to the target's control subject and carries out its requests while the
     /// guard lives: started in the order they came, without waiting for one answer
-    /// before starting the next (at most [`HELD_IN_FLIGHT`] at once). Alone on its bus,
-    /// nobody else would ask: no subscription is made.
+    /// before starting the next (at most [`window`] at once). Alone on its bus, nobody
+    /// else would ask: no subscription is made.
     pub fn hold(&self, target: Target) -> Option<HoldGuard> {
         if self.inner.config.alone {
             return None;
@@ -54,7 +66,7 @@ impl Cluster {
         let task = tokio::spawn(async move {
             match this.inner.bus.subscribe(&subjects::control(target)).await {
                 Ok(mut requests) => {
-                    let window = Arc::new(Semaphore::new(HELD_IN_FLIGHT));
+                    let window = Arc::new(Semaphore::new(window(target)));
                     while let Some(message) = requests.next().await {
                         let Ok(slot) = window.clone().acquire_owned().await else {
                             break;
@@ -103,7 +115,8 @@ impl Cluster {
 /// future polled once): a session's or class's operation hands its message to the
 /// actor's mailbox on that first poll, so a target's operations reach its actor in the
 /// order they came (while the mailbox has room; a full one takes them as it frees up);
-/// waiting for the answer goes on in a task of its own.
+/// waiting for the answer goes on in a task of its own. A panic in that first poll costs
+/// its own request (answered busy), not this loop and every held request after it.
 pub(super) async fn carry_out_held(mut held: mpsc::Receiver<Held>, node: Arc<dyn LocalNode>) {
     while let Some(Held {
         request,
@@ -118,10 +131,16 @@ pub(super) async fn carry_out_held(mut held: mpsc::Receiver<Held>, node: Arc<dyn
             }
             .instrument(trace),
         );
-        let first_poll =
-            std::future::poll_fn(|cx| std::task::Poll::Ready(carried_out.as_mut().poll(cx)));
-        if first_poll.await.is_pending() {
-            tokio::spawn(carried_out);
+        let first_poll = std::future::poll_fn(|cx| {
+            let poll = std::panic::AssertUnwindSafe(|| carried_out.as_mut().poll(cx));
+            std::task::Poll::Ready(std::panic::catch_unwind(poll))
+        });
+        match first_poll.await {
+            Ok(std::task::Poll::Pending) => {
+                tokio::spawn(carried_out);
+            }
+            Ok(std::task::Poll::Ready(())) => {}
+            Err(_) => tracing::error!("carrying out a held request panicked"),
         }
     }
 }
@@ -176,6 +195,9 @@ mod tests {
         }
     }
 
+    /// The step the fake node panics on, when it starts.
+    const PANICS: u64 = 1_000_000;
+
     /// What the fake node is asked to do: answer `n`, at once or when its gate opens.
     #[derive(Serialize, Deserialize)]
     struct Step {
@@ -205,6 +227,7 @@ mod tests {
         async fn execute(&self, _: Target, op: &RawValue) -> Result<Box<RawValue>, RemoteError> {
             let step: Step = serde_json::from_str(op.get()).expect("a step");
             self.note(format!("start {}", step.n));
+            assert!(step.n != PANICS, "a step that panics");
             if step.gated {
                 let gate = self.gates.lock().expect("lock").remove(&step.n);
                 let _ = gate.expect("a gate for every gated step").await;
@@ -236,6 +259,11 @@ mod tests {
     impl Holding {
         /// A node holding one class, its control subject subscribed.
         async fn start() -> Holding {
+            Holding::holding(Target::Class(ClassId::random())).await
+        }
+
+        /// A node holding `target`, its control subject subscribed.
+        async fn holding(target: Target) -> Holding {
             let (published, answers) = mpsc::unbounded_channel();
             let bus = Arc::new(DrivenBus {
                 subscribers: Mutex::default(),
@@ -253,7 +281,6 @@ mod tests {
             let cluster = Cluster::new(bus.clone(), config, 0, Arc::new(NoObserver));
             let node = Arc::new(Recorder::default());
             cluster.serve(node.clone()).await.expect("served");
-            let target = Target::Class(ClassId::random());
             let guard = cluster.hold(target).expect("held on a shared bus");
             let control = subjects::control(target);
             for _ in 0..1000 {
@@ -296,24 +323,28 @@ mod tests {
             gate
         }
 
-        /// The next answer to a request: which request, and what it answered.
-        async fn answer(&mut self) -> (String, u64) {
+        /// The next reply to a request, and which request it answers.
+        async fn reply(&mut self) -> (String, Reply) {
             let wait = Duration::from_secs(10);
             loop {
                 let (subject, payload) = tokio::time::timeout(wait, self.answers.recv())
                     .await
                     .expect("an answer within 10 s")
                     .expect("the bus is open");
-                if !subject.starts_with("reply.") {
-                    continue;
+                if subject.starts_with("reply.") {
+                    return (subject, serde_json::from_slice(&payload).expect("a reply"));
                 }
-                let reply: Reply = serde_json::from_slice(&payload).expect("a reply");
-                let answer = reply.answer.expect("carried out");
-                return (
-                    subject,
-                    serde_json::from_str(answer.get()).expect("a number"),
-                );
             }
+        }
+
+        /// The next answer to a request: which request, and what it answered.
+        async fn answer(&mut self) -> (String, u64) {
+            let (subject, reply) = self.reply().await;
+            let answer = reply.answer.expect("carried out");
+            (
+                subject,
+                serde_json::from_str(answer.get()).expect("a number"),
+            )
         }
     }
 
@@ -328,6 +359,24 @@ mod tests {
         assert_eq!(
             holding.node.log(),
             ["start 1", "start 2", "done 2", "done 1"]
+        );
+    }
+
+    #[actix::test]
+    async fn a_sessions_requests_are_carried_out_one_at_a_time() {
+        let mut holding = Holding::holding(Target::User(UserId::random())).await;
+        let open = holding.ask(1, true).expect("a gate");
+        holding.ask(2, false);
+        // Time for 2 to start and finish, were it not waiting for 1's answer.
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        let _ = open.send(());
+        assert_eq!(holding.answer().await, ("reply.1".to_owned(), 1));
+        assert_eq!(holding.answer().await, ("reply.2".to_owned(), 2));
+        assert_eq!(
+            holding.node.log(),
+            ["start 1", "done 1", "start 2", "done 2"]
         );
     }
 
@@ -354,6 +403,17 @@ mod tests {
         assert_eq!(started, expected);
         answered.sort_unstable();
         assert_eq!(answered, (0..count).collect::<Vec<_>>());
+    }
+
+    #[actix::test]
+    async fn a_request_that_panics_is_answered_busy_and_the_next_is_carried_out() {
+        let mut holding = Holding::start().await;
+        holding.ask(PANICS, false);
+        holding.ask(14, false);
+        let (subject, reply) = holding.reply().await;
+        assert_eq!(subject, format!("reply.{PANICS}"));
+        assert!(matches!(reply.answer, Err(RemoteError::Busy)), "{reply:?}");
+        assert_eq!(holding.answer().await, ("reply.14".to_owned(), 14));
     }
 
     #[actix::test]

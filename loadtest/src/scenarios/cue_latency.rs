@@ -9,8 +9,9 @@ use hdrhistogram::Histogram;
 
 use crate::report::{Latency, micros_histogram};
 
-/// Runs with more cues than this report no per-cue parts (the report would be a list of
-/// hundreds); the node parts are always there when there is more than one node.
+/// Runs with more cues than this keep and report no per-cue parts (the report would be a
+/// list of hundreds, and each part's histogram is ~170 KB); the node parts are always
+/// there when there is more than one node.
 pub const CUE_PARTS_UP_TO: usize = 40;
 
 pub struct CueLatency {
@@ -20,17 +21,19 @@ pub struct CueLatency {
 struct Parts {
     all: Histogram<u64>,
     by_node: Vec<Histogram<u64>>,
-    /// By the cue's send time, which names it (and orders the cues).
-    by_cue: BTreeMap<u64, Histogram<u64>>,
+    /// By the cue's send time, which names it (and orders the cues); `None` for a run of
+    /// more than [`CUE_PARTS_UP_TO`] cues.
+    by_cue: Option<BTreeMap<u64, Histogram<u64>>>,
 }
 
 impl CueLatency {
-    pub fn new(nodes: usize) -> CueLatency {
+    /// For a run over `nodes` nodes sending `cues` cues.
+    pub fn new(nodes: usize, cues: usize) -> CueLatency {
         CueLatency {
             parts: Mutex::new(Parts {
                 all: micros_histogram(),
                 by_node: (0..nodes.max(1)).map(|_| micros_histogram()).collect(),
-                by_cue: BTreeMap::new(),
+                by_cue: (cues <= CUE_PARTS_UP_TO).then(BTreeMap::new),
             }),
         }
     }
@@ -45,16 +48,17 @@ impl CueLatency {
         if let Some(histogram) = parts.by_node.get_mut(node) {
             let _ = histogram.record(latency);
         }
-        let _ = parts
-            .by_cue
-            .entry(sent)
-            .or_insert_with(micros_histogram)
-            .record(latency);
+        if let Some(by_cue) = &mut parts.by_cue {
+            let _ = by_cue
+                .entry(sent)
+                .or_insert_with(micros_histogram)
+                .record(latency);
+        }
     }
 
-    /// The whole latency and its parts: `node N` (with more than one node) and `cue NN`
-    /// in the order sent (with at most `cue_parts_up_to` cues).
-    pub fn report(&self, cue_parts_up_to: usize) -> (Latency, BTreeMap<String, Latency>) {
+    /// The whole latency and its parts: `node N` (with more than one node) and `cue NNN`
+    /// in the order sent (with at most [`CUE_PARTS_UP_TO`] cues).
+    pub fn report(&self) -> (Latency, BTreeMap<String, Latency>) {
         let Ok(parts) = self.parts.lock() else {
             return (Latency::default(), BTreeMap::new());
         };
@@ -64,13 +68,12 @@ impl CueLatency {
                 by.insert(format!("node {node}"), Latency::from_micros(histogram));
             }
         }
-        if parts.by_cue.len() <= cue_parts_up_to {
-            for (index, histogram) in parts.by_cue.values().enumerate() {
-                by.insert(
-                    format!("cue {:03}", index + 1),
-                    Latency::from_micros(histogram),
-                );
-            }
+        let cues = parts.by_cue.iter().flat_map(BTreeMap::values);
+        for (index, histogram) in cues.enumerate() {
+            by.insert(
+                format!("cue {:03}", index + 1),
+                Latency::from_micros(histogram),
+            );
         }
         (Latency::from_micros(&parts.all), by)
     }
@@ -82,7 +85,7 @@ mod tests {
 
     #[test]
     fn a_late_cue_and_a_slow_node_each_show_as_their_own_part() {
-        let latency = CueLatency::new(2);
+        let latency = CueLatency::new(2, 2);
         // Cue 1 (sent at 1,000) reaches everyone in 10 ms; cue 2 (sent at 5,000) is 300 ms
         // late on node 1 only.
         for node in 0..2 {
@@ -94,7 +97,7 @@ mod tests {
             latency.record(0, 5_000, 15_000);
             latency.record(1, 5_000, 305_000);
         }
-        let (all, by) = latency.report(CUE_PARTS_UP_TO);
+        let (all, by) = latency.report();
         assert_eq!(all.count, 200);
         let cue = |n: &str| by[n].p99.round();
         assert_eq!((cue("cue 001"), cue("cue 002")), (10.0, 300.0));
@@ -107,12 +110,13 @@ mod tests {
 
     #[test]
     fn one_node_and_many_cues_report_the_whole_only() {
-        let latency = CueLatency::new(1);
-        for cue in 0..3u64 {
+        let cues = CUE_PARTS_UP_TO as u64 + 1;
+        let latency = CueLatency::new(1, cues as usize);
+        for cue in 0..cues {
             latency.record(0, cue * 1_000, cue * 1_000 + 500);
         }
-        let (all, by) = latency.report(2);
-        assert_eq!(all.count, 3);
+        let (all, by) = latency.report();
+        assert_eq!(all.count, cues);
         assert!(by.is_empty(), "{by:?}");
     }
 }

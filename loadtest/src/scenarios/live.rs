@@ -24,7 +24,7 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::cue_latency::{CUE_PARTS_UP_TO, CueLatency};
+use super::cue_latency::CueLatency;
 use super::live_metrics::{Cadence, GapStats, LONG_GAP, LastArrival, Ride, reply_of};
 use crate::LoadError;
 use crate::progress::Progress;
@@ -170,7 +170,7 @@ pub async fn run(args: LiveArgs) -> Result<Report, LoadError> {
         })?;
 
     let stats = Arc::new(Stats::default());
-    let latency = Arc::new(CueLatency::new(nodes.len()));
+    let latency = Arc::new(CueLatency::new(nodes.len(), args.cues));
     let (stop_tx, stop_rx) = watch::channel(false);
     let (phase_tx, phase_rx) = watch::channel(Phase::Waiting);
     let config = small_buffers(args.socket.buffer_bytes);
@@ -437,7 +437,7 @@ pub async fn run(args: LiveArgs) -> Result<Report, LoadError> {
     if args.metrics_per_second > 0.0 {
         metric_figures(metrics, &mut counts, &mut figures);
     }
-    let (latency, latency_by) = latency.report(CUE_PARTS_UP_TO);
+    let (latency, latency_by) = latency.report();
     Ok(Report {
         scenario: "live".into(),
         parameters: json!({

@@ -2,6 +2,10 @@
 //! so actors never wait on the network; when the queue is full (NATS down or slow) the
 //! message is dropped and counted, and receivers find the gap by sequence. The client
 //! reconnects forever; each reconnect is signalled so the cluster can resync.
+//!
+//! Heartbeats go over a second connection of their own (`publish_control`): on the first
+//! they would wait behind tens of thousands of queued frames when a broadcast goes out,
+//! and the other nodes would take a busy node for gone.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -17,6 +21,8 @@ use super::ClusterMetrics;
 
 pub struct NatsBus {
     client: async_nats::Client,
+    /// Heartbeats only: nothing else waits on it.
+    control: async_nats::Client,
     queue: mpsc::Sender<(String, Bytes)>,
     reconnects: watch::Receiver<u64>,
     /// The connection count the last `reconnected` call returned at.
@@ -65,6 +71,16 @@ impl NatsBus {
             .connect(url)
             .await
             .map_err(|err| BusError::Failed(err.to_string()))?;
+        let control = async_nats::ConnectOptions::new()
+            .name(format!("fitpulse-{node}-control"))
+            .retry_on_initial_connect()
+            .max_reconnects(None)
+            .reconnect_delay_callback(|attempts| {
+                Duration::from_millis((100 * attempts as u64).min(2000))
+            })
+            .connect(url)
+            .await
+            .map_err(|err| BusError::Failed(err.to_string()))?;
         let (queue, mut outgoing) = mpsc::channel::<(String, Bytes)>(buffer);
         let sender = client.clone();
         tokio::spawn(async move {
@@ -76,6 +92,7 @@ impl NatsBus {
         });
         Ok(NatsBus {
             client,
+            control,
             queue,
             reconnects,
             reconnects_seen: AtomicU64::new(1),
@@ -133,8 +150,34 @@ impl Bus for NatsBus {
         })))
     }
 
+    fn publish_control(&self, subject: &str, payload: Bytes) -> Result<(), BusError> {
+        let (control, subject) = (self.control.clone(), subject.to_owned());
+        tokio::spawn(async move {
+            if let Err(err) = control.publish(subject, payload).await {
+                tracing::warn!(error = %err, "publishing a heartbeat to NATS failed");
+            }
+        });
+        Ok(())
+    }
+
+    async fn subscribe_control(&self, subject: &str) -> Result<BusSubscription, BusError> {
+        let subscriber = self
+            .control
+            .subscribe(subject.to_owned())
+            .await
+            .map_err(|err| BusError::Failed(err.to_string()))?;
+        Ok(Box::pin(subscriber.map(|message| BusMessage {
+            trace: tracing::Span::none(),
+            payload: message.payload,
+            reply: None,
+        })))
+    }
+
+    /// Both connections: without the control one, heartbeats neither leave nor arrive,
+    /// and silence says nothing.
     fn connected(&self) -> bool {
         self.client.connection_state() == State::Connected
+            && self.control.connection_state() == State::Connected
     }
 
     async fn reconnected(&self) {

@@ -213,7 +213,11 @@ impl Cluster {
             let this = self.clone();
             tokio::spawn(async move { this.take_socket_traffic(sockets).await });
         }
-        let heard = self.inner.bus.subscribe(subjects::HEARTBEAT).await?;
+        let heard = self
+            .inner
+            .bus
+            .subscribe_control(subjects::HEARTBEAT)
+            .await?;
         let this = self.clone();
         let to_node = node.clone();
         tokio::spawn(async move { this.listen_heartbeats(heard, to_node).await });
@@ -458,7 +462,10 @@ impl Cluster {
     fn announce(&self) {
         let me = self.inner.membership.me();
         let bytes = serde_json::to_vec(&me).expect("node info serializes");
-        let _ = self.inner.bus.publish(subjects::HEARTBEAT, bytes.into());
+        let _ = self
+            .inner
+            .bus
+            .publish_control(subjects::HEARTBEAT, bytes.into());
     }
 
     async fn heartbeat(&self, node: Arc<dyn LocalNode>) {

@@ -59,6 +59,19 @@ pub trait Bus: Send + Sync + 'static {
     /// Subscribes to exactly `subject`; the subscription is active when this returns.
     async fn subscribe(&self, subject: &str) -> Result<BusSubscription, BusError>;
 
+    /// Publishes a node's liveness (its heartbeat) on a way of its own where the backend
+    /// has one, so that it does not wait behind the node's bulk traffic: a node busy
+    /// sending frames is alive, and must not be taken for gone. Received through
+    /// [`Bus::subscribe_control`].
+    fn publish_control(&self, subject: &str, payload: Bytes) -> Result<(), BusError> {
+        self.publish(subject, payload)
+    }
+
+    /// Subscribes to what [`Bus::publish_control`] sends on `subject`.
+    async fn subscribe_control(&self, subject: &str) -> Result<BusSubscription, BusError> {
+        self.subscribe(subject).await
+    }
+
     /// Whether the bus is connected right now (readiness, and whether to wait on it).
     fn connected(&self) -> bool;
 

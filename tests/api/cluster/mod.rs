@@ -14,6 +14,7 @@ mod class_counts;
 mod classes;
 mod drops;
 mod events;
+mod heartbeats;
 mod messages;
 mod outage;
 mod revocation;

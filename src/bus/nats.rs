@@ -7,7 +7,8 @@
 //! they would wait behind tens of thousands of queued frames when a broadcast goes out,
 //! and the other nodes would take a busy node for gone.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::client::RequestErrorKind;
@@ -19,13 +20,17 @@ use tokio::sync::{mpsc, watch};
 
 use super::ClusterMetrics;
 
+/// Reconnects this close together are one (the two connections after a server restart).
+const RECONNECTS_COALESCE: Duration = Duration::from_secs(1);
+
 pub struct NatsBus {
     client: async_nats::Client,
     /// Heartbeats only: nothing else waits on it.
     control: async_nats::Client,
     queue: mpsc::Sender<(String, Bytes)>,
+    /// Reconnects of either connection (first connections not counted).
     reconnects: watch::Receiver<u64>,
-    /// The connection count the last `reconnected` call returned at.
+    /// The reconnect count the last `reconnected` call returned at.
     reconnects_seen: AtomicU64,
     metrics: ClusterMetrics,
 }
@@ -40,44 +45,16 @@ impl NatsBus {
         metrics: ClusterMetrics,
     ) -> Result<NatsBus, BusError> {
         let (reconnected, reconnects) = watch::channel(0u64);
-        let events = metrics.clone();
-        let options = async_nats::ConnectOptions::new()
-            .name(format!("fitpulse-{node}"))
-            .retry_on_initial_connect()
-            .max_reconnects(None)
-            .reconnect_delay_callback(|attempts| {
-                Duration::from_millis((100 * attempts as u64).min(2000))
-            })
-            .event_callback(move |event| {
-                let reconnected = reconnected.clone();
-                let events = events.clone();
-                async move {
-                    match event {
-                        async_nats::Event::Connected => {
-                            events.bus_connected.set(1);
-                            reconnected.send_modify(|n| *n += 1);
-                            tracing::info!("connected to NATS");
-                        }
-                        async_nats::Event::Disconnected => {
-                            events.bus_connected.set(0);
-                            tracing::warn!("disconnected from NATS; reconnecting");
-                        }
-                        other => tracing::debug!(event = %other, "NATS"),
-                    }
-                }
-            });
         metrics.bus_connected.set(0);
-        let client = options
-            .connect(url)
-            .await
-            .map_err(|err| BusError::Failed(err.to_string()))?;
-        let control = async_nats::ConnectOptions::new()
-            .name(format!("fitpulse-{node}-control"))
-            .retry_on_initial_connect()
-            .max_reconnects(None)
-            .reconnect_delay_callback(|attempts| {
-                Duration::from_millis((100 * attempts as u64).min(2000))
-            })
+        let client = options(
+            format!("fitpulse-{node}"),
+            reconnected.clone(),
+            Some(metrics.clone()),
+        )
+        .connect(url)
+        .await
+        .map_err(|err| BusError::Failed(err.to_string()))?;
+        let control = options(format!("fitpulse-{node}-control"), reconnected, None)
             .connect(url)
             .await
             .map_err(|err| BusError::Failed(err.to_string()))?;
@@ -95,7 +72,7 @@ impl NatsBus {
             control,
             queue,
             reconnects,
-            reconnects_seen: AtomicU64::new(1),
+            reconnects_seen: AtomicU64::new(0),
             metrics,
         })
     }
@@ -182,13 +159,58 @@ impl Bus for NatsBus {
 
     async fn reconnected(&self) {
         // Counted from what the previous call saw, so a reconnect that happens while the
-        // caller handles the last one is not missed. The first connection is not one.
+        // caller handles the last one is not missed. Either connection's counts: heartbeats
+        // lost on the control one may have made the others take this node for gone.
         let seen = self.reconnects_seen.load(Ordering::Acquire);
         let mut reconnects = self.reconnects.clone();
-        if let Ok(now) = reconnects.wait_for(|n| *n > seen).await {
-            self.reconnects_seen.store(*now, Ordering::Release);
+        if reconnects.wait_for(|n| *n > seen).await.is_ok() {
+            // Both connections come back together after a server restart: one resync.
+            tokio::time::sleep(RECONNECTS_COALESCE).await;
+            let now = *reconnects.borrow();
+            self.reconnects_seen.store(now, Ordering::Release);
         }
     }
+}
+
+/// A connection that retries forever and counts its reconnects (not its first connect)
+/// in `reconnected`; the data connection (`metrics`) also sets `bus_connected`.
+fn options(
+    name: String,
+    reconnected: watch::Sender<u64>,
+    metrics: Option<ClusterMetrics>,
+) -> async_nats::ConnectOptions {
+    let connected_once = Arc::new(AtomicBool::new(false));
+    async_nats::ConnectOptions::new()
+        .name(name.clone())
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .reconnect_delay_callback(|attempts| {
+            Duration::from_millis((100 * attempts as u64).min(2000))
+        })
+        .event_callback(move |event| {
+            let (reconnected, metrics, name) = (reconnected.clone(), metrics.clone(), name.clone());
+            let connected_once = connected_once.clone();
+            async move {
+                match event {
+                    async_nats::Event::Connected => {
+                        if let Some(metrics) = &metrics {
+                            metrics.bus_connected.set(1);
+                        }
+                        if connected_once.swap(true, Ordering::AcqRel) {
+                            reconnected.send_modify(|n| *n += 1);
+                        }
+                        tracing::info!(connection = %name, "connected to NATS");
+                    }
+                    async_nats::Event::Disconnected => {
+                        if let Some(metrics) = &metrics {
+                            metrics.bus_connected.set(0);
+                        }
+                        tracing::warn!(connection = %name, "disconnected from NATS; reconnecting");
+                    }
+                    other => tracing::debug!(connection = %name, event = %other, "NATS"),
+                }
+            }
+        })
 }
 
 /// The span of handling a message that carries a trace context; none for the rest

@@ -115,16 +115,7 @@ impl Bus for NatsBus {
     }
 
     async fn subscribe(&self, subject: &str) -> Result<BusSubscription, BusError> {
-        let subscriber = self
-            .client
-            .subscribe(subject.to_owned())
-            .await
-            .map_err(|err| BusError::Failed(err.to_string()))?;
-        Ok(Box::pin(subscriber.map(|message| BusMessage {
-            trace: received_span(&message),
-            payload: message.payload,
-            reply: message.reply.map(|s| s.to_string()),
-        })))
+        subscribe_on(&self.client, subject).await
     }
 
     fn publish_control(&self, subject: &str, payload: Bytes) -> Result<(), BusError> {
@@ -138,16 +129,7 @@ impl Bus for NatsBus {
     }
 
     async fn subscribe_control(&self, subject: &str) -> Result<BusSubscription, BusError> {
-        let subscriber = self
-            .control
-            .subscribe(subject.to_owned())
-            .await
-            .map_err(|err| BusError::Failed(err.to_string()))?;
-        Ok(Box::pin(subscriber.map(|message| BusMessage {
-            trace: tracing::Span::none(),
-            payload: message.payload,
-            reply: None,
-        })))
+        subscribe_on(&self.control, subject).await
     }
 
     /// Both connections: without the control one, heartbeats neither leave nor arrive,
@@ -170,6 +152,22 @@ impl Bus for NatsBus {
             self.reconnects_seen.store(now, Ordering::Release);
         }
     }
+}
+
+/// Subscribes to exactly `subject` on one of the two connections.
+async fn subscribe_on(
+    client: &async_nats::Client,
+    subject: &str,
+) -> Result<BusSubscription, BusError> {
+    let subscriber = client
+        .subscribe(subject.to_owned())
+        .await
+        .map_err(|err| BusError::Failed(err.to_string()))?;
+    Ok(Box::pin(subscriber.map(|message| BusMessage {
+        trace: received_span(&message),
+        payload: message.payload,
+        reply: message.reply.map(|s| s.to_string()),
+    })))
 }
 
 /// A connection that retries forever and counts its reconnects (not its first connect)

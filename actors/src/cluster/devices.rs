@@ -18,6 +18,7 @@ use std::time::Instant;
 use futures_util::StreamExt;
 use tokio::task::AbortHandle;
 
+use super::RESUME_BATCH;
 use super::wire::{DeviceTraffic, SocketTraffic, USER_STREAM, frame_seq};
 use crate::device::{
     CloseDevice, Deliver, DeviceHandle, DeviceKey, DeviceMailbox, close, family_label,
@@ -72,10 +73,6 @@ enum InSequence {
     /// Something before it was lost: the caller closes the socket so the app resumes.
     Lost,
 }
-
-/// Sockets that found a loss in one message are closed this many at a time (with a
-/// pause between), so that thousands of apps do not reconnect and rejoin at once.
-const GAP_CLOSE_BATCH: usize = 200;
 
 fn missed_events() -> CloseDevice {
     CloseDevice {
@@ -434,23 +431,17 @@ impl LocalDevices {
     }
 }
 
-/// Closes sockets that found a loss in one message: at once when they are few, in
-/// batches with a pause between when a lost message named many (one message to a node
-/// names up to 2,048 of its sockets).
+/// Closes sockets that found a loss in one message: at once when they fit in one batch,
+/// asked to resume in batches like any other when a lost message named many (one message
+/// to a node names up to 2,048 of its sockets).
 fn close_lost(lost: Vec<DeviceHandle>) {
-    if lost.len() <= GAP_CLOSE_BATCH {
+    if lost.len() <= RESUME_BATCH {
         for socket in lost {
             socket.close(missed_events());
         }
         return;
     }
-    tokio::spawn(super::close_in_batches(
-        lost,
-        close::INTERNAL,
-        MISSED_EVENTS,
-        GAP_CLOSE_BATCH,
-        std::time::Duration::from_millis(100),
-    ));
+    tokio::spawn(super::ask_to_resume(lost, MISSED_EVENTS));
 }
 
 /// Hands a frame to a socket; a full queue closes it as too slow, like local delivery.
@@ -530,12 +521,17 @@ mod tests {
         inbox
     }
 
+    /// The frame of cue `seq`, as sent and as a socket receives it.
+    fn cue_text(seq: u64) -> String {
+        format!(r#"{{"class_seq":{seq},"type":"live.cue"}}"#)
+    }
+
     fn cue(seq: u64, to: Vec<(UserId, DeviceKey)>) -> SocketTraffic {
         SocketTraffic::Frames {
             stream: "c1".into(),
             family: "live".into(),
             to,
-            frame: Frame::from(format!(r#"{{"class_seq":{seq},"type":"live.cue"}}"#)),
+            frame: Frame::from(cue_text(seq)),
         }
     }
 
@@ -548,35 +544,20 @@ mod tests {
         let gone = (UserId::random(), 3);
 
         devices.take(cue(5, vec![(a, 1), gone, (b, 2)]));
-        assert_eq!(
-            text(on_a.next().await),
-            r#"{"class_seq":5,"type":"live.cue"}"#
-        );
-        assert_eq!(
-            text(on_b.next().await),
-            r#"{"class_seq":5,"type":"live.cue"}"#
-        );
+        assert_eq!(text(on_a.next().await), cue_text(5));
+        assert_eq!(text(on_b.next().await), cue_text(5));
 
         // A repeat is dropped: the next thing each socket gets is what follows it.
         devices.take(cue(5, vec![(a, 1), (b, 2)]));
         devices.take(cue(6, vec![(a, 1), (b, 2)]));
-        assert_eq!(
-            text(on_a.next().await),
-            r#"{"class_seq":6,"type":"live.cue"}"#
-        );
-        assert_eq!(
-            text(on_b.next().await),
-            r#"{"class_seq":6,"type":"live.cue"}"#
-        );
+        assert_eq!(text(on_a.next().await), cue_text(6));
+        assert_eq!(text(on_b.next().await), cue_text(6));
 
         // Seq 7 lost on the way to a: a is closed to resume, b goes on.
         devices.take(cue(8, vec![(a, 1)]));
         devices.take(cue(7, vec![(b, 2)]));
         assert_eq!(text(on_a.next().await), "close 1011");
-        assert_eq!(
-            text(on_b.next().await),
-            r#"{"class_seq":7,"type":"live.cue"}"#
-        );
+        assert_eq!(text(on_b.next().await), cue_text(7));
         assert_eq!(gaps.0.load(Ordering::Relaxed), 1);
 
         // A close for one socket comes after the frames sent to it before.
@@ -587,10 +568,7 @@ mod tests {
             code: 4009,
             reason: "too slow to read".into(),
         });
-        assert_eq!(
-            text(on_b.next().await),
-            r#"{"class_seq":8,"type":"live.cue"}"#
-        );
+        assert_eq!(text(on_b.next().await), cue_text(8));
         assert_eq!(text(on_b.next().await), "close 4009");
     }
 
@@ -598,7 +576,7 @@ mod tests {
     async fn a_loss_for_many_sockets_closes_each_once_and_counts_each_once() {
         let gaps = Arc::new(Gaps::default());
         let devices = LocalDevices::new("n1", None, gaps.clone());
-        let many = GAP_CLOSE_BATCH * 2 + 50;
+        let many = RESUME_BATCH * 2 + 50;
         let mut lost = Vec::new();
         let mut to = Vec::new();
         for key in 0..many as DeviceKey {
@@ -624,8 +602,7 @@ mod tests {
             devices.take(cue(seq, vec![(b, 10_000)]));
         }
         for seq in [5, 6, 7] {
-            let expected = format!(r#"{{"class_seq":{seq},"type":"live.cue"}}"#);
-            assert_eq!(text(on_b.next().await), expected);
+            assert_eq!(text(on_b.next().await), cue_text(seq));
         }
         assert_eq!(gaps.0.load(Ordering::Relaxed), many);
     }
@@ -639,15 +616,11 @@ mod tests {
         let mut reader = socket(&devices, b, 2).await;
         for seq in [5, 6] {
             devices.take(cue(seq, vec![(a, 1), (b, 2)]));
-            let expected = format!(r#"{{"class_seq":{seq},"type":"live.cue"}}"#);
-            assert_eq!(text(reader.next().await), expected);
+            assert_eq!(text(reader.next().await), cue_text(seq));
         }
         // a holds one frame at most: the second overflowed it (it closes 4009).
         devices.take(cue(7, vec![(a, 1), (b, 2)]));
-        assert_eq!(
-            text(reader.next().await),
-            r#"{"class_seq":7,"type":"live.cue"}"#
-        );
+        assert_eq!(text(reader.next().await), cue_text(7));
         for _ in 0..10 {
             tokio::task::yield_now().await;
         }

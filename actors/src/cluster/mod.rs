@@ -414,7 +414,7 @@ impl Cluster {
         tracing::info!(node, sockets = gone.len(), "a node left the cluster");
         let orphans = self.inner.devices.served_by(node);
         tokio::spawn(async move {
-            ask_to_resume(orphans).await;
+            ask_to_resume(orphans, "reconnect and resume").await;
         });
         for (holder, key) in gone {
             local.socket_gone(holder, key);
@@ -544,20 +544,24 @@ impl Cluster {
                     remote.push(handle);
                 }
             }
-            ask_to_resume(remote).await;
+            ask_to_resume(remote, "reconnect and resume").await;
         }
     }
 }
 
-/// Closes sockets whose frames from another node may have been lost (1011, 200 at a time),
-/// so their apps reconnect and resume with `since`.
-async fn ask_to_resume(sockets: Vec<DeviceHandle>) {
+/// Sockets asked to resume at once, at most; a pause of up to 100 ms follows each batch,
+/// so that thousands of apps do not reconnect and rejoin at once.
+const RESUME_BATCH: usize = 200;
+
+/// Closes sockets whose frames from another node may have been lost (1011, in batches of
+/// [`RESUME_BATCH`]), so their apps reconnect and resume with `since`.
+async fn ask_to_resume(sockets: Vec<DeviceHandle>, reason: &'static str) {
     let internal = crate::device::close::INTERNAL;
     close_in_batches(
         sockets,
         internal,
-        "reconnect and resume",
-        200,
+        reason,
+        RESUME_BATCH,
         Duration::from_millis(100),
     )
     .await;

@@ -362,6 +362,25 @@ mod tests {
         panic!("a socket whose proxy stopped still counts as open");
     }
 
+    /// Socket 9 of `user` got cues 1 and 2, then its close as too slow.
+    fn assert_two_cues_then_closed(taken: &[SocketTraffic], user: UserId) {
+        assert!(
+            matches!(&taken[0], SocketTraffic::Frames { frame, .. } if &**frame == r#"{"class_seq":1}"#)
+        );
+        assert!(
+            matches!(&taken[1], SocketTraffic::Frames { frame, .. } if &**frame == r#"{"class_seq":2}"#)
+        );
+        assert_eq!(
+            taken[2],
+            SocketTraffic::Close {
+                user,
+                key: 9,
+                code: 4009,
+                reason: "too slow to read".into()
+            }
+        );
+    }
+
     #[actix::test]
     async fn a_class_sockets_frames_and_its_close_leave_in_the_order_sent() {
         let ClassProxies {
@@ -383,21 +402,7 @@ mod tests {
             .iter()
             .map(|(_, payload)| SocketTraffic::decode(payload).expect("well formed"))
             .collect();
-        assert!(
-            matches!(&taken[0], SocketTraffic::Frames { frame, .. } if &**frame == r#"{"class_seq":1}"#)
-        );
-        assert!(
-            matches!(&taken[1], SocketTraffic::Frames { frame, .. } if &**frame == r#"{"class_seq":2}"#)
-        );
-        assert_eq!(
-            taken[2],
-            SocketTraffic::Close {
-                user,
-                key: 9,
-                code: 4009,
-                reason: "too slow to read".into()
-            }
-        );
+        assert_two_cues_then_closed(&taken, user);
     }
 
     #[test]
@@ -412,21 +417,8 @@ mod tests {
         one.send(&cue(r#"{"class_seq":2}"#));
         socket.close(4009, "too slow to read".into());
         let taken: Vec<SocketTraffic> = recording.taken().into_iter().map(|(_, t)| t).collect();
-        assert!(
-            matches!(&taken[0], SocketTraffic::Frames { frame, to, .. } if &**frame == r#"{"class_seq":1}"# && *to == vec![(user, 9)])
-        );
-        assert!(
-            matches!(&taken[1], SocketTraffic::Frames { frame, .. } if &**frame == r#"{"class_seq":2}"#)
-        );
-        assert_eq!(
-            taken[2],
-            SocketTraffic::Close {
-                user,
-                key: 9,
-                code: 4009,
-                reason: "too slow to read".into()
-            }
-        );
+        assert!(matches!(&taken[0], SocketTraffic::Frames { to, .. } if *to == vec![(user, 9)]));
+        assert_two_cues_then_closed(&taken, user);
         assert_eq!(taken.len(), 3);
     }
 }

@@ -762,6 +762,7 @@ fn start_hub(
         max_devices: ws.max_sockets_per_user,
         memory_events: ws.memory_events,
         idle_grace: Duration::from_millis(ws.session_idle_grace_ms),
+        broadcast_persist_delay: Duration::from_millis(ws.broadcast_persist_delay_ms),
         ..SessionConfig::default()
     };
     let deps = SessionDeps {

@@ -322,6 +322,10 @@ pub struct WsSettings {
     pub hub_shards: usize,
     /// Recent events per session kept in memory for instant resume.
     pub memory_events: usize,
+    /// How long a feature message's feed entry waits before it is written (after the
+    /// fan-out to every session; sooner with any other event of the user's). 0 writes it
+    /// at once.
+    pub broadcast_persist_delay_ms: u64,
 }
 
 /// Live classes.
@@ -679,6 +683,7 @@ impl Default for Settings {
                 token_expiry_warning_seconds: 60,
                 hub_shards: 0,
                 memory_events: 256,
+                broadcast_persist_delay_ms: 1_000,
             },
             live: LiveSettings {
                 waiting_room_minutes: 10,

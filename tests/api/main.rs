@@ -23,6 +23,7 @@ mod hardening;
 mod hardening_more;
 mod health;
 mod helpers;
+mod message_feed_entries;
 mod message_stats;
 mod messages;
 mod ops;

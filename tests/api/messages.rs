@@ -26,7 +26,7 @@ async fn premium(app: &TestApp, user: UserId) {
 }
 
 /// A socket of a fresh user that says it is `platform` `version`.
-async fn device(app: &TestApp, user: UserId, platform: &str, version: &str) -> Socket {
+pub(crate) async fn device(app: &TestApp, user: UserId, platform: &str, version: &str) -> Socket {
     let token = app.mint(user, &[Role::Member], 600);
     let (_, framed) = app
         .client
@@ -70,7 +70,7 @@ async fn zoned_device(app: &TestApp, user: UserId, zone: &str) -> Socket {
     socket
 }
 
-async fn send_message(app: &TestApp, body: Value) -> Value {
+pub(crate) async fn send_message(app: &TestApp, body: Value) -> Value {
     let created = app
         .call("POST", "/v1/admin/messages", Some(body), Some(&app.admin()))
         .await;
@@ -78,7 +78,7 @@ async fn send_message(app: &TestApp, body: Value) -> Value {
     created.json()
 }
 
-fn message(title: &str, starts_in_ms: i64, segment: Value) -> Value {
+pub(crate) fn message(title: &str, starts_in_ms: i64, segment: Value) -> Value {
     message_from(now_millis(), title, starts_in_ms, segment)
 }
 

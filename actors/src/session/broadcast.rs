@@ -3,7 +3,8 @@
 //! (entitlements, the devices' platform, version and locale). A session delivers a
 //! broadcast once, only while a device is connected (offline users find it in their
 //! inbox), and at most `daily_cap` a day per user; what it delivers becomes a sequenced
-//! event of the user's feed like any other, and is told to the broadcast's observer.
+//! event of the user's feed like any other, and is told to the broadcast's observer. Its
+//! feed entry is written a moment later (`broadcast_persist_delay`), after the fan-out.
 
 use std::sync::Arc;
 
@@ -107,7 +108,9 @@ impl Handler<Broadcast> for UserSession {
         // Where a user's delivery is decided: once per user, however many devices; told
         // before the frame goes out, so whoever sees the frame finds it counted.
         msg.observer.delivered();
-        self.publish(&msg.kind, &msg.data, ctx);
+        self.sequence(&msg.kind, &msg.data);
+        // Nobody waits for its feed entry: written once the fan-out is done.
+        self.flush_later(self.deps.config.broadcast_persist_delay, ctx);
     }
 }
 

@@ -21,6 +21,10 @@ pub struct SessionConfig {
     pub flush_attempts: u32,
     /// Wait between those attempts.
     pub flush_retry: Duration,
+    /// How long a feature message's feed entry waits before it is written, unless an
+    /// event that someone waits for is written sooner: a broadcast reaches every session
+    /// at once, and their writes would otherwise compete for the cores with the deliveries.
+    pub broadcast_persist_delay: Duration,
 }
 
 impl Default for SessionConfig {
@@ -32,6 +36,7 @@ impl Default for SessionConfig {
             idle_grace: Duration::from_secs(30),
             flush_attempts: 5,
             flush_retry: Duration::from_millis(500),
+            broadcast_persist_delay: Duration::from_secs(1),
         }
     }
 }

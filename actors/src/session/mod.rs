@@ -7,7 +7,8 @@
 //! with what other sessions on this shard send that thread; a full queue means a slow
 //! reader: it is closed 4009), kept in memory for resume, and persisted write-behind: a flush is
 //! always in flight while events are pending, and a publisher's reply waits for the flush
-//! that holds its event. Stopping flushes everything first.
+//! that holds its event; only feature messages' entries, which nobody waits for, wait a
+//! moment longer (`broadcast_persist_delay`). Stopping flushes everything first.
 
 mod broadcast;
 mod config;
@@ -105,6 +106,8 @@ pub struct UserSession {
     pending: Vec<FeedEvent>,
     waiters: Vec<(u64, oneshot::Sender<Result<u64, SessionError>>)>,
     flushing: bool,
+    /// A flush put off for events nobody waits for (`flush_later`).
+    flush_timer: Option<SpawnHandle>,
     failed_flushes: u32,
     /// Set once asked to stop: signalled after the last flush.
     stopping: Option<oneshot::Sender<()>>,
@@ -141,6 +144,7 @@ impl UserSession {
             pending: Vec::new(),
             waiters: Vec::new(),
             flushing: false,
+            flush_timer: None,
             failed_flushes: 0,
             stopping: None,
             broadcasts_seen: std::collections::HashSet::new(),
@@ -229,13 +233,24 @@ impl UserSession {
         self.devices.retain(|d| d.key != key);
     }
 
-    /// Sequences, delivers and queues an event for persistence; returns its seq.
+    /// Sequences, delivers and queues an event for persistence; returns its seq and a
+    /// receiver told once it is persisted.
     fn publish(
         &mut self,
         kind: &EventKind,
         data: &str,
         ctx: &mut Context<Self>,
     ) -> (u64, oneshot::Receiver<Result<u64, SessionError>>) {
+        let seq = self.sequence(kind, data);
+        let (tx, rx) = oneshot::channel();
+        self.waiters.push((seq, tx));
+        self.flush(ctx);
+        (seq, rx)
+    }
+
+    /// Sequences and delivers an event and adds it to the pending ones, without starting
+    /// a flush.
+    fn sequence(&mut self, kind: &EventKind, data: &str) -> u64 {
         self.last_seq += 1;
         let seq = self.last_seq;
         let at = self.deps.clock.now();
@@ -249,10 +264,23 @@ impl UserSession {
             at,
             data: data.to_owned(),
         });
-        let (tx, rx) = oneshot::channel();
-        self.waiters.push((seq, tx));
-        self.flush(ctx);
-        (seq, rx)
+        seq
+    }
+
+    /// Persists the pending events after `delay`, or with the next flush if one starts
+    /// sooner (an event someone waits for, a stop): for events nobody waits for.
+    fn flush_later(&mut self, delay: std::time::Duration, ctx: &mut Context<Self>) {
+        if delay.is_zero() {
+            return self.flush(ctx);
+        }
+        // A flush in flight takes what is pending when it ends.
+        if self.flushing || self.flush_timer.is_some() {
+            return;
+        }
+        self.flush_timer = Some(ctx.run_later(delay, |act, ctx| {
+            act.flush_timer = None;
+            act.flush(ctx);
+        }));
     }
 
     /// Starts persisting the pending events unless a flush is already in flight; when it
@@ -267,6 +295,9 @@ impl UserSession {
                 let _ = done.send(());
             }
             return;
+        }
+        if let Some(timer) = self.flush_timer.take() {
+            ctx.cancel_future(timer);
         }
         self.flushing = true;
         let batch = std::mem::take(&mut self.pending);

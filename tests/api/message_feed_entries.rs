@@ -1,0 +1,92 @@
+//! A feature message's feed entry is written after the fan-out (`ws.broadcast_persist_delay_ms`),
+//! not lost: with the user's next event, once the delay is up, or when the session stops.
+use std::time::Duration;
+
+use fitpulse_actors::domain::UserId;
+use serde_json::json;
+
+use crate::helpers::{TestApp, spawn_app_with};
+use crate::messages::{device, message, send_message};
+
+/// How many feed appends the store has carried out (every user's).
+async fn feed_appends(app: &TestApp) -> f64 {
+    app.metrics()
+        .await
+        .lines()
+        .find(|line| {
+            line.starts_with("fitpulse_store_op_duration_seconds_count")
+                && line.contains("op=\"append_events\"")
+        })
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// The types of the user's feed entries in the store, oldest first.
+async fn stored_feed(app: &TestApp, user: UserId) -> Vec<String> {
+    app.stores
+        .feed
+        .events_after(user, 0, 100)
+        .await
+        .expect("the feed")
+        .into_iter()
+        .map(|e| e.kind)
+        .collect()
+}
+
+/// The stored feed once it holds `count` entries (bounded: 100 reads, 100 ms apart).
+async fn stored_feed_of(app: &TestApp, user: UserId, count: usize) -> Vec<String> {
+    for _ in 0..100 {
+        let feed = stored_feed(app, user).await;
+        if feed.len() >= count {
+            return feed;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the feed of {user} never held {count} entries");
+}
+
+#[actix_web::test]
+async fn a_feature_message_is_written_with_the_users_next_event_in_one_append() {
+    let app = spawn_app_with(|s| s.ws.broadcast_persist_delay_ms = 600_000).await;
+    let user = UserId::random();
+    let mut socket = device(&app, user, "ios", "2.1.0").await;
+    send_message(&app, message("Week two", 0, json!({}))).await;
+    assert_eq!(socket.event("message.feature").await["seq"], 1);
+
+    // The push's answer waits for the write that holds its event.
+    app.push(user, "custom.marker", json!({})).await;
+    assert_eq!(
+        stored_feed(&app, user).await,
+        ["message.feature", "custom.marker"]
+    );
+    assert_eq!(
+        feed_appends(&app).await,
+        1.0,
+        "the feature message waited and went with the marker, in one append"
+    );
+}
+
+#[actix_web::test]
+async fn a_feature_message_is_written_once_the_delay_is_up() {
+    let app = spawn_app_with(|s| s.ws.broadcast_persist_delay_ms = 200).await;
+    let user = UserId::random();
+    let mut socket = device(&app, user, "ios", "2.1.0").await;
+    send_message(&app, message("Week two", 0, json!({}))).await;
+    socket.event("message.feature").await;
+    assert_eq!(stored_feed_of(&app, user, 1).await, ["message.feature"]);
+}
+
+#[actix_web::test]
+async fn a_feature_message_is_written_when_the_session_stops_before_the_delay() {
+    let app = spawn_app_with(|s| {
+        s.ws.broadcast_persist_delay_ms = 600_000;
+        s.ws.session_idle_grace_ms = 100;
+    })
+    .await;
+    let user = UserId::random();
+    let mut socket = device(&app, user, "ios", "2.1.0").await;
+    send_message(&app, message("Week two", 0, json!({}))).await;
+    socket.event("message.feature").await;
+    drop(socket);
+    assert_eq!(stored_feed_of(&app, user, 1).await, ["message.feature"]);
+}

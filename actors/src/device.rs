@@ -166,9 +166,16 @@ impl DeviceHandle {
 
     /// Closes the socket after whatever this thread sent it before; the caller forgets it.
     pub fn close(&self, close: CloseDevice) {
-        match &self.route {
-            Some(route) => crate::fanout::close_one(route.home(), self.key, close),
-            None => self.mailbox.close(close),
+        match (&self.route, &self.remote) {
+            (Some(route), _) => crate::fanout::close_one(route.home(), self.key, close),
+            // Sent from this thread, after its frames; the proxy then stops.
+            (None, Some(remote)) => {
+                if remote.is_open() {
+                    remote.close(close.code, close.reason.to_string());
+                }
+                self.mailbox.close(close);
+            }
+            (None, None) => self.mailbox.close(close),
         }
     }
 }

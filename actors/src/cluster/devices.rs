@@ -8,8 +8,9 @@
 //! skips ahead means the bus lost something (a restart, a full queue), so the socket is
 //! closed with 1011 and the app resumes with `since`, which replays what was lost.
 //! Repeated frames are dropped. A class's frame for many sockets of this node arrives once
-//! on the node's sockets subject ([`LocalDevices::take`]) and goes to them in one parcel
-//! per socket thread, like a class held here.
+//! on the node's sockets subject ([`LocalDevices::take_all`]), with whatever else the
+//! holder's thread had for this node's sockets then (other cues, sessions' frames), and
+//! goes to them in one parcel per socket thread, like a class held here.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -96,6 +97,13 @@ impl Socket {
 
     fn close(&self, close: CloseDevice) {
         self.handle().close(close);
+    }
+
+    /// A user's `resume.incomplete`: the app refetches, and what follows starts anew.
+    fn restart_if_incomplete(&mut self, stream: &str, frame: &Frame) {
+        if stream == USER_STREAM && frame.starts_with(r#"{"type":"resume.incomplete""#) {
+            self.stream(stream).last = Seen::Nothing;
+        }
     }
 
     /// Checks an event frame's `seq` against the last one `stream` took. A gap is counted
@@ -329,10 +337,7 @@ impl LocalDevices {
                 let Some(socket) = users.get_mut(&user).and_then(|u| u.get_mut(key)) else {
                     return;
                 };
-                if stream == USER_STREAM && frame.starts_with(r#"{"type":"resume.incomplete""#) {
-                    // The app refetches; what follows starts anew.
-                    socket.stream(&stream).last = Seen::Nothing;
-                }
+                socket.restart_if_incomplete(&stream, &frame);
                 let seq = frame_seq(&frame);
                 match socket.in_sequence(&stream, seq, user, &*self.observer) {
                     InSequence::Take => deliver(socket, frame, family_label(&family)),
@@ -357,9 +362,18 @@ impl LocalDevices {
         }
     }
 
-    /// Takes what a class on another node sent this node's sockets: a frame goes to every
-    /// socket named that is still here and in sequence, in one parcel per socket thread.
-    pub fn take(&self, traffic: SocketTraffic) {
+    /// Takes what classes and sessions on another node sent this node's sockets at once
+    /// (one bus message), in order; what goes to one socket thread leaves in one parcel.
+    pub fn take_all(&self, traffic: Vec<SocketTraffic>) {
+        for one in traffic {
+            self.take(one);
+        }
+        fanout::flush();
+    }
+
+    /// Takes one message for this node's sockets: a frame goes to every socket named that
+    /// is still here and in sequence.
+    fn take(&self, traffic: SocketTraffic) {
         match traffic {
             SocketTraffic::Frames {
                 stream,
@@ -377,6 +391,7 @@ impl LocalDevices {
                         let Some(socket) = users.get_mut(&user).and_then(|u| u.get_mut(key)) else {
                             continue;
                         };
+                        socket.restart_if_incomplete(&stream, &frame);
                         match socket.in_sequence(&stream, seq, user, &*self.observer) {
                             InSequence::Take => {}
                             InSequence::Lost => {
@@ -403,7 +418,6 @@ impl LocalDevices {
                     created: Instant::now(),
                 };
                 fanout::send_shared(&message, here);
-                fanout::flush();
                 close_lost(lost);
             }
             SocketTraffic::Close {
@@ -543,31 +557,31 @@ mod tests {
         let (mut on_a, mut on_b) = (socket(&devices, a, 1).await, socket(&devices, b, 2).await);
         let gone = (UserId::random(), 3);
 
-        devices.take(cue(5, vec![(a, 1), gone, (b, 2)]));
+        devices.take_all(vec![cue(5, vec![(a, 1), gone, (b, 2)])]);
         assert_eq!(text(on_a.next().await), cue_text(5));
         assert_eq!(text(on_b.next().await), cue_text(5));
 
         // A repeat is dropped: the next thing each socket gets is what follows it.
-        devices.take(cue(5, vec![(a, 1), (b, 2)]));
-        devices.take(cue(6, vec![(a, 1), (b, 2)]));
+        devices.take_all(vec![cue(5, vec![(a, 1), (b, 2)])]);
+        devices.take_all(vec![cue(6, vec![(a, 1), (b, 2)])]);
         assert_eq!(text(on_a.next().await), cue_text(6));
         assert_eq!(text(on_b.next().await), cue_text(6));
 
         // Seq 7 lost on the way to a: a is closed to resume, b goes on.
-        devices.take(cue(8, vec![(a, 1)]));
-        devices.take(cue(7, vec![(b, 2)]));
+        devices.take_all(vec![cue(8, vec![(a, 1)])]);
+        devices.take_all(vec![cue(7, vec![(b, 2)])]);
         assert_eq!(text(on_a.next().await), "close 1011");
         assert_eq!(text(on_b.next().await), cue_text(7));
         assert_eq!(gaps.0.load(Ordering::Relaxed), 1);
 
         // A close for one socket comes after the frames sent to it before.
-        devices.take(cue(8, vec![(b, 2)]));
-        devices.take(SocketTraffic::Close {
+        devices.take_all(vec![cue(8, vec![(b, 2)])]);
+        devices.take_all(vec![SocketTraffic::Close {
             user: b,
             key: 2,
             code: 4009,
             reason: "too slow to read".into(),
-        });
+        }]);
         assert_eq!(text(on_b.next().await), cue_text(8));
         assert_eq!(text(on_b.next().await), "close 4009");
     }
@@ -588,7 +602,7 @@ mod tests {
         let mut on_b = socket(&devices, b, 10_000).await;
 
         // Seq 5 never reached this node for the many: each closes to resume.
-        devices.take(cue(6, to.clone()));
+        devices.take_all(vec![cue(6, to.clone())]);
         for inbox in &mut lost {
             let handed = tokio::time::timeout(Duration::from_secs(10), inbox.next()).await;
             assert_eq!(text(handed.expect("closed within 10 s")), "close 1011");
@@ -598,8 +612,8 @@ mod tests {
         // Later frames to them are skipped, not counted as more losses; b, in sequence,
         // shows they were taken.
         for seq in [5, 6, 7] {
-            devices.take(cue(seq + 2, to.clone()));
-            devices.take(cue(seq, vec![(b, 10_000)]));
+            devices.take_all(vec![cue(seq + 2, to.clone())]);
+            devices.take_all(vec![cue(seq, vec![(b, 10_000)])]);
         }
         for seq in [5, 6, 7] {
             assert_eq!(text(on_b.next().await), cue_text(seq));
@@ -615,11 +629,11 @@ mod tests {
         let mut slow = socket_with(&devices, a, 1, 1, reached_by_mailbox.clone()).await;
         let mut reader = socket(&devices, b, 2).await;
         for seq in [5, 6] {
-            devices.take(cue(seq, vec![(a, 1), (b, 2)]));
+            devices.take_all(vec![cue(seq, vec![(a, 1), (b, 2)])]);
             assert_eq!(text(reader.next().await), cue_text(seq));
         }
         // a holds one frame at most: the second overflowed it (it closes 4009).
-        devices.take(cue(7, vec![(a, 1), (b, 2)]));
+        devices.take_all(vec![cue(7, vec![(a, 1), (b, 2)])]);
         assert_eq!(text(reader.next().await), cue_text(7));
         for _ in 0..10 {
             tokio::task::yield_now().await;

@@ -28,6 +28,7 @@ mod devices;
 mod held;
 mod membership;
 pub mod ops;
+mod outgoing;
 mod remote_device;
 mod remote_socket;
 mod subjects;
@@ -47,7 +48,7 @@ pub use held::{HELD_IN_FLIGHT, HoldGuard};
 use held::{HELD_QUEUE, Held};
 pub use membership::{Membership, NodeInfo, NodeLoad, NodeView};
 pub use ops::{RemoteError, Reply, Request, Target, remote_key};
-pub use remote_device::{Holder, Proxies, RemoteDevice};
+pub use remote_device::{Holder, Proxies, Reach, RemoteDevice};
 pub use remote_socket::{NodeRecipients, RemoteSocket};
 
 use crate::device::{DeviceHandle, DeviceKey};
@@ -232,12 +233,12 @@ impl Cluster {
         Ok(())
     }
 
-    /// Class frames and closes for this node's sockets from classes held elsewhere, in the
-    /// order they were sent.
+    /// Frames and closes for this node's sockets from classes and sessions held elsewhere,
+    /// in the order they were sent (a batch in its order).
     async fn take_socket_traffic(&self, mut traffic: BusSubscription) {
         while let Some(message) = traffic.next().await {
-            match wire::SocketTraffic::decode(&message.payload) {
-                Some(traffic) => self.inner.devices.take(traffic),
+            match wire::decode_socket_traffic(&message.payload) {
+                Some(traffic) => self.inner.devices.take_all(traffic),
                 None => tracing::warn!(
                     bytes = message.payload.len(),
                     "malformed traffic on this node's sockets subject"

@@ -4,7 +4,8 @@
 //! change for a cluster. [`Proxies`] lists them, to dismiss them when their socket leaves
 //! or their node is gone. A class participant's socket on a node that takes class frames
 //! on its sockets subject is reached without the proxy ([`RemoteSocket`], in the handle):
-//! its proxy then only carries the close, on the same subject.
+//! its proxy then only carries the close, on the same subject. A session's frames go that
+//! way too when the socket's node takes batches ([`Reach::Batches`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +20,32 @@ use crate::device::{
 };
 use crate::domain::{ClassId, UserId};
 use crate::ports::bus::Bus;
+
+/// How a socket's node takes frames from a holder on another node, by what it said when
+/// the socket attached or joined (nodes of older versions say less).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reach {
+    /// Only through the socket's proxy, one message per frame on the user's subject.
+    #[default]
+    Proxy,
+    /// A class's frames on the node's sockets subject, one message each.
+    Frames,
+    /// Any holder's frames on the node's sockets subject, several in one message
+    /// (`cluster::outgoing`).
+    Batches,
+}
+
+impl Reach {
+    /// What a join or attach says: `batched` (class frames on the sockets subject) and
+    /// `batches` (several messages in one).
+    pub fn from_flags(batched: bool, batches: bool) -> Reach {
+        match (batched, batches) {
+            (_, true) => Reach::Batches,
+            (true, false) => Reach::Frames,
+            (false, false) => Reach::Proxy,
+        }
+    }
+}
 
 /// What the proxy belongs to, so it can take itself out when its node is gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -57,8 +84,8 @@ impl Proxies {
     }
 
     /// A proxy for socket `key` of `node` (replacing an older one for the same socket).
-    /// `batched`: the node takes class frames on its sockets subject, so a class reaches
-    /// the socket without the proxy.
+    /// By `reach`, a class (from `Frames` on) or a session (with `Batches`) reaches the
+    /// socket on its node's sockets subject without the proxy.
     pub fn start(
         &self,
         user: UserId,
@@ -66,20 +93,21 @@ impl Proxies {
         key: DeviceKey,
         holder: Holder,
         client: ClientInfo,
-        batched: bool,
+        reach: Reach,
     ) -> DeviceHandle {
         let serial = self.next.fetch_add(1, Ordering::Relaxed);
         let stream = match holder {
             Holder::Session(_) => super::wire::USER_STREAM.to_owned(),
             Holder::Class(class, _) => class.to_string(),
         };
-        let direct = match holder {
-            Holder::Class(..) if batched => Some(RemoteSocket::new(
+        let direct = match (holder, reach) {
+            (_, Reach::Batches) | (Holder::Class(..), Reach::Frames) => Some(RemoteSocket::new(
                 self.bus.clone(),
                 node,
                 user,
                 key,
                 stream.clone(),
+                reach == Reach::Batches,
             )),
             _ => None,
         };
@@ -238,7 +266,11 @@ impl Handler<CloseDevice> for RemoteDevice {
     fn handle(&mut self, msg: CloseDevice, ctx: &mut Context<Self>) {
         tracing::debug!(node = %self.node, key = self.key, stream = %self.stream, code = msg.code, "closing a socket of another node");
         if let Some(direct) = &self.direct {
-            direct.close(msg.code, msg.reason.into_owned());
+            // Unless the holder already sent the close itself, after its frames
+            // (`DeviceHandle::close`).
+            if direct.is_open() {
+                direct.close(msg.code, msg.reason.into_owned());
+            }
             return ctx.stop();
         }
         self.send(DeviceTraffic::Close {

@@ -34,8 +34,11 @@ struct Target {
     /// The stream its sequence is checked in on arrival: the class id.
     stream: String,
     /// Cleared when the socket's proxy stops (the socket left, was replaced, or its node
-    /// is gone): a class then forgets the socket as it would on a closed mailbox.
+    /// is gone) or its close was sent: a class then forgets the socket as it would on a
+    /// closed mailbox.
     open: AtomicBool,
+    /// The node takes several messages in one (`outgoing`).
+    batches: bool,
 }
 
 impl RemoteSocket {
@@ -45,6 +48,7 @@ impl RemoteSocket {
         user: UserId,
         key: DeviceKey,
         stream: String,
+        batches: bool,
     ) -> RemoteSocket {
         RemoteSocket(Arc::new(Target {
             bus,
@@ -53,6 +57,7 @@ impl RemoteSocket {
             key,
             stream,
             open: AtomicBool::new(true),
+            batches,
         }))
     }
 
@@ -69,16 +74,11 @@ impl RemoteSocket {
     /// Sends one frame to this socket alone.
     pub fn send(&self, deliver: &Deliver) {
         let target = &self.0;
-        publish(
-            &target.bus,
-            &target.subject,
-            &target.stream,
-            deliver,
-            vec![(target.user, target.key)],
-        );
+        publish(target, deliver, vec![(target.user, target.key)]);
     }
 
-    /// Tells the socket's node to close it (after the frames sent to it before).
+    /// Tells the socket's node to close it (after the frames this thread sent it before);
+    /// nothing is sent to it after.
     pub fn close(&self, code: u16, reason: String) {
         let target = &self.0;
         let close = SocketTraffic::Close {
@@ -87,9 +87,10 @@ impl RemoteSocket {
             code,
             reason,
         };
+        self.gone();
         // A full queue is counted by the bus; the socket is then closed when its node
         // notices the gap, or when the app leaves.
-        let _ = target.bus.publish(&target.subject, close.encode());
+        super::outgoing::publish(&target.bus, &target.subject, close.encode(), target.batches);
     }
 }
 
@@ -123,28 +124,27 @@ impl NodeRecipients {
             let target = &first.0;
             while !to.is_empty() {
                 let rest = to.split_off(to.len().min(MAX_RECIPIENTS));
-                publish(&target.bus, &target.subject, &target.stream, deliver, to);
+                publish(target, deliver, to);
                 to = rest;
             }
         }
     }
 }
 
-fn publish(
-    bus: &Arc<dyn Bus>,
-    subject: &str,
-    stream: &str,
-    deliver: &Deliver,
-    to: Vec<(UserId, DeviceKey)>,
-) {
+/// Sends `deliver` to the sockets `to` of `target`'s node, in `target`'s stream.
+fn publish(target: &Target, deliver: &Deliver, to: Vec<(UserId, DeviceKey)>) {
     let frames = SocketTraffic::Frames {
-        stream: stream.to_owned(),
+        stream: target.stream.clone(),
         family: deliver.family.to_owned(),
         to,
         frame: Frame::clone(&deliver.frame),
     };
-    // A full queue is counted by the bus; the receiving node finds the gap by sequence.
-    let _ = bus.publish(subject, frames.encode());
+    super::outgoing::publish(
+        &target.bus,
+        &target.subject,
+        frames.encode(),
+        target.batches,
+    );
 }
 
 #[cfg(test)]
@@ -155,7 +155,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::super::wire::DeviceTraffic;
-    use super::super::{Holder, Proxies};
+    use super::super::{Holder, Proxies, Reach};
     use super::*;
     use crate::device::CloseDevice;
     use crate::domain::ClassId;
@@ -216,7 +216,14 @@ mod tests {
             .enumerate()
             .map(|(i, user)| {
                 let node = if i % 2 == 0 { "n2" } else { "n3" };
-                RemoteSocket::new(bus.clone(), node, *user, i as DeviceKey, class.clone())
+                RemoteSocket::new(
+                    bus.clone(),
+                    node,
+                    *user,
+                    i as DeviceKey,
+                    class.clone(),
+                    false,
+                )
             })
             .collect();
         let mut everyone = NodeRecipients::default();
@@ -258,8 +265,14 @@ mod tests {
         let mut everyone = NodeRecipients::default();
         let count = MAX_RECIPIENTS * 2 + 1;
         for key in 0..count {
-            let socket =
-                RemoteSocket::new(bus.clone(), "n2", UserId::random(), key as u64, "c".into());
+            let socket = RemoteSocket::new(
+                bus.clone(),
+                "n2",
+                UserId::random(),
+                key as u64,
+                "c".into(),
+                false,
+            );
             everyone.add(&socket);
         }
         everyone.send(&cue("{}"));
@@ -313,8 +326,8 @@ mod tests {
             user,
             holder,
         } = class_proxies();
-        let old = proxies.start(user, "old", 1, holder, Default::default(), false);
-        let new = proxies.start(user, "new", 2, holder, Default::default(), true);
+        let old = proxies.start(user, "old", 1, holder, Default::default(), Reach::Proxy);
+        let new = proxies.start(user, "new", 2, holder, Default::default(), Reach::Frames);
         assert!(old.remote.is_none() && new.remote.is_some());
 
         new.try_deliver(cue(r#"{"class_seq":1}"#)).expect("sent");
@@ -341,7 +354,7 @@ mod tests {
             user,
             holder,
         } = class_proxies();
-        let socket = proxies.start(user, "n2", 1, holder, Default::default(), true);
+        let socket = proxies.start(user, "n2", 1, holder, Default::default(), Reach::Frames);
         // Positive control: taken while its proxy stands.
         socket.try_deliver(cue(r#"{"class_seq":1}"#)).expect("sent");
         proxies.dismiss(holder, "n2", 1);
@@ -389,10 +402,10 @@ mod tests {
             user,
             holder,
         } = class_proxies();
-        let socket = proxies.start(user, "n2", 9, holder, Default::default(), true);
+        let socket = proxies.start(user, "n2", 9, holder, Default::default(), Reach::Frames);
         socket.try_deliver(cue(r#"{"class_seq":1}"#)).expect("sent");
         socket.deliver(cue(r#"{"class_seq":2}"#));
-        // Through the proxy, on its own thread.
+        // Sent after the frames from this thread; its proxy stops.
         socket.close(CloseDevice {
             code: 4009,
             reason: "too slow to read".into(),
@@ -405,12 +418,62 @@ mod tests {
         assert_two_cues_then_closed(&taken, user);
     }
 
+    #[actix::test]
+    async fn a_sessions_frames_and_close_for_a_node_that_takes_batches_leave_in_one_message() {
+        let recording = Arc::new(Recording::default());
+        let proxies = Proxies::new(recording.clone());
+        let user = UserId::random();
+        let holder = Holder::Session(user);
+        let older = proxies.start(user, "n1", 8, holder, Default::default(), Reach::Frames);
+        assert!(
+            older.remote.is_none(),
+            "a session batches or keeps the proxy"
+        );
+        let socket = proxies.start(user, "n2", 9, holder, Default::default(), Reach::Batches);
+        socket.deliver(cue(r#"{"seq":1}"#));
+        socket.try_deliver(cue(r#"{"seq":2}"#)).expect("sent");
+        socket.close(CloseDevice {
+            code: 1011,
+            reason: "session ended; reconnect".into(),
+        });
+        let published = published(&recording, 1).await;
+        assert_eq!(published.len(), 1, "one bus message for all three");
+        let (subject, payload) = &published[0];
+        assert_eq!(*subject, super::super::subjects::sockets("n2"));
+        let taken = super::super::wire::decode_socket_traffic(payload).expect("a batch");
+        let frames: Vec<String> = taken
+            .iter()
+            .filter_map(|t| match t {
+                SocketTraffic::Frames {
+                    stream, to, frame, ..
+                } => {
+                    assert_eq!((stream.as_str(), to.as_slice()), ("u", &[(user, 9)][..]));
+                    Some(frame.to_string())
+                }
+                SocketTraffic::Close { .. } => None,
+            })
+            .collect();
+        assert_eq!(frames, [r#"{"seq":1}"#, r#"{"seq":2}"#]);
+        assert!(matches!(
+            taken.last(),
+            Some(SocketTraffic::Close {
+                key: 9,
+                code: 1011,
+                ..
+            })
+        ));
+        // Nothing more after the close, not even from its proxy.
+        assert!(socket.try_deliver(cue(r#"{"seq":3}"#)).is_err());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(recording.0.lock().expect("lock").len(), 1);
+    }
+
     #[test]
     fn one_sockets_frames_and_its_close_leave_in_the_order_sent() {
         let recording = Arc::new(Recording::default());
         let bus: Arc<dyn Bus> = recording.clone();
         let user = UserId::random();
-        let socket = RemoteSocket::new(bus, "n2", user, 9, "c".into());
+        let socket = RemoteSocket::new(bus, "n2", user, 9, "c".into(), false);
         socket.send(&cue(r#"{"class_seq":1}"#));
         let mut one = NodeRecipients::default();
         one.add(&socket);

@@ -12,13 +12,14 @@ pub fn node(id: &str) -> String {
     format!("fitpulse.node.{id}")
 }
 
-/// Class frames and closes for sockets of this node, sent by the holders of classes on
-/// other nodes (`wire::SocketTraffic`).
+/// Frames and closes for sockets of this node, sent by the holders of classes and sessions
+/// on other nodes (`wire::SocketTraffic`, batched per sending thread).
 pub fn sockets(node: &str) -> String {
     format!("fitpulse.node.{node}.sockets")
 }
 
-/// Frames for the user's sockets on other nodes.
+/// Notices for the user's sockets on other nodes, and a session's frames for a socket on
+/// a node that takes no batches (an older version).
 pub fn user(user: UserId) -> String {
     format!("fitpulse.user.{user}")
 }

@@ -3,8 +3,9 @@
 //! socket, or a notice for all of them. On a node's sockets subject
 //! (`fitpulse.node.<id>.sockets`): a class's frame with the sockets of that node it is for
 //! (one message per frame and node, however many of its participants the node holds), or a
-//! close for one of them. One header line, then the frame bytes as they go on the socket,
-//! so nothing is parsed or re-serialized on the way.
+//! close for one of them, or a batch of such messages (`M`) a holder's thread had for the
+//! node at once. One header line, then the frame bytes as they go on the socket, so
+//! nothing is parsed or re-serialized on the way.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -207,6 +208,60 @@ impl SocketTraffic {
     }
 }
 
+/// Messages one batch on a node's sockets subject carries at most (see [`encode_batch`]).
+pub const MAX_BATCH: usize = 512;
+
+/// Several messages for one node's sockets subject as one bus message, in order:
+/// `M <count> <length>...` on the header line, then each message's bytes. A holder's
+/// thread sends what it has for one node this way (`cluster::outgoing`).
+pub fn encode_batch(parts: &[Bytes]) -> Bytes {
+    let mut header = format!("M {}", parts.len());
+    for part in parts {
+        header.push(' ');
+        header.push_str(&part.len().to_string());
+    }
+    header.push('\n');
+    let body: usize = parts.iter().map(Bytes::len).sum();
+    let mut out = BytesMut::with_capacity(header.len() + body);
+    out.put_slice(header.as_bytes());
+    for part in parts {
+        out.put_slice(part);
+    }
+    out.freeze()
+}
+
+/// Reads a message on a node's sockets subject: one [`SocketTraffic`], or a batch of them
+/// (at most [`MAX_BATCH`], none itself a batch). `None` when any part is malformed: a
+/// batch is taken whole or not at all.
+pub fn decode_socket_traffic(bytes: &Bytes) -> Option<Vec<SocketTraffic>> {
+    if !bytes.starts_with(b"M ") {
+        return SocketTraffic::decode(bytes).map(|one| vec![one]);
+    }
+    let split = bytes.iter().position(|b| *b == b'\n')?;
+    let header = std::str::from_utf8(&bytes[2..split]).ok()?;
+    let mut words = header.split(' ');
+    let count: usize = words.next()?.parse().ok()?;
+    if count == 0 || count > MAX_BATCH {
+        return None;
+    }
+    let mut parts = Vec::with_capacity(count);
+    let mut at = split + 1;
+    for word in words {
+        if parts.len() == count {
+            return None;
+        }
+        let length: usize = word.parse().ok()?;
+        let end = at.checked_add(length).filter(|end| *end <= bytes.len())?;
+        let part = bytes.slice(at..end);
+        if part.starts_with(b"M ") {
+            return None;
+        }
+        parts.push(SocketTraffic::decode(&part)?);
+        at = end;
+    }
+    (parts.len() == count && at == bytes.len()).then_some(parts)
+}
+
 /// A message's header line as its kind and the next four words (`None` where it has
 /// fewer), and the bytes after the line.
 fn split_header(bytes: &Bytes) -> Option<(&str, [Option<&str>; 4], Bytes)> {
@@ -323,6 +378,74 @@ mod tests {
         // Positive control: the same shape with a valid count is read.
         let good = format!("B c live 1\n{user}/1\n{{}}");
         assert!(SocketTraffic::decode(&Bytes::from(good)).is_some());
+    }
+
+    #[test]
+    fn a_batch_round_trips_in_order_and_a_single_message_reads_as_one() {
+        let user = UserId::random();
+        let parts = vec![
+            SocketTraffic::Frames {
+                stream: USER_STREAM.into(),
+                family: "message".into(),
+                to: vec![(user, 1)],
+                frame: Frame::from(r#"{"seq":9,"type":"message.feature","data":{"t":"a\nb"}}"#),
+            },
+            SocketTraffic::Close {
+                user,
+                key: 1,
+                code: 1011,
+                reason: "reconnect and resume".into(),
+            },
+        ];
+        let encoded: Vec<Bytes> = parts.iter().map(SocketTraffic::encode).collect();
+        assert_eq!(
+            decode_socket_traffic(&encode_batch(&encoded)),
+            Some(parts.clone())
+        );
+        assert_eq!(
+            decode_socket_traffic(&encoded[0]),
+            Some(vec![parts[0].clone()])
+        );
+    }
+
+    #[test]
+    fn a_malformed_batch_is_refused_whole() {
+        let user = UserId::random();
+        let good = SocketTraffic::Close {
+            user,
+            key: 1,
+            code: 1011,
+            reason: "r".into(),
+        }
+        .encode();
+        let n = good.len();
+        let text = String::from_utf8(good.to_vec()).expect("text");
+        let nested = format!("M 1 {n}\n{text}");
+        let refused = [
+            format!("M 2 {n}\n{text}"),
+            format!("M 1 {n} {n}\n{text}{text}"),
+            format!("M 1 {}\n{text}", n + 1),
+            format!("M 1 {}\n{text}", n - 1),
+            format!("M 1 {n}\n{text}trailing"),
+            "M 0\n".to_owned(),
+            format!("M {} {n}\n{text}", MAX_BATCH + 1),
+            format!("M 1 {}\n{nested}", nested.len()),
+            format!("M 2 {n} 3\n{text}B c"),
+            format!("M 1 99999999999999999999999\n{text}"),
+        ];
+        for bad in refused {
+            assert_eq!(
+                decode_socket_traffic(&Bytes::from(bad.clone())),
+                None,
+                "{bad:.80}"
+            );
+        }
+        // Positive control: the same part, counted and measured right.
+        let fine = format!("M 1 {n}\n{text}");
+        assert_eq!(
+            decode_socket_traffic(&Bytes::from(fine)).map(|v| v.len()),
+            Some(1)
+        );
     }
 
     #[test]

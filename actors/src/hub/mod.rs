@@ -160,6 +160,7 @@ impl Hub {
             key,
             client,
             since,
+            batches: true,
         };
         let routed = self
             .cluster

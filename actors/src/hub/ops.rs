@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 
 use super::Hub;
 use crate::cluster::ops::{decode, encode};
-use crate::cluster::{Holder, RemoteError};
+use crate::cluster::{Holder, Reach, RemoteError};
 use crate::device::{ClientInfo, DeviceKey};
 use crate::domain::UserId;
 use crate::session::{self, AttachAck, SessionError, UserSession};
@@ -28,14 +28,19 @@ pub trait UserOperation:
     const VARIANT: &'static str;
 }
 
-/// A socket of another node attaches to the session held here: the session delivers to
-/// a proxy that sends its frames on the user's subject.
+/// A socket of another node attaches to the session held here: the session sends its
+/// frames on the node's sockets subject, batched (`batches`), or else through a proxy on
+/// the user's subject.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct RemoteAttach {
     pub node: String,
     pub key: DeviceKey,
     pub client: ClientInfo,
     pub since: Option<u64>,
+    /// The socket's node takes batches on its sockets subject (`cluster::Reach::Batches`);
+    /// absent from nodes that do not.
+    #[serde(default)]
+    pub batches: bool,
 }
 
 /// A socket of another node left the session held here.
@@ -142,9 +147,10 @@ impl Hub {
     ) -> Result<AttachAck, SessionError> {
         let holder = Holder::Session(user);
         let proxies = self.cluster.proxies();
-        // A session's frames keep its proxy and the user's subject, in one order with the
-        // attach catch-up the proxy carries.
-        let proxy = proxies.start(user, &attach.node, attach.key, holder, attach.client, false);
+        // The attach catch-up and every later frame leave from the session's thread, the
+        // same way, in order.
+        let reach = Reach::from_flags(false, attach.batches);
+        let proxy = proxies.start(user, &attach.node, attach.key, holder, attach.client, reach);
         let attached = self.attach_here(user, proxy, attach.since).await;
         if attached.is_err() {
             proxies.dismiss(holder, &attach.node, attach.key);

@@ -140,6 +140,7 @@ impl Live {
             premium_allowed,
             view,
             batched: true,
+            batches: true,
         };
         let routed = self
             .cluster

@@ -17,7 +17,7 @@ use super::messages::{
 use super::registry::Adopt;
 use super::{JoinAck, LiveError, View};
 use crate::cluster::ops::{decode, encode};
-use crate::cluster::{Holder, RemoteError};
+use crate::cluster::{Holder, Reach, RemoteError};
 use crate::device::DeviceKey;
 use crate::domain::{ClassId, LiveClassRecord, UserId};
 
@@ -119,6 +119,9 @@ pub struct RemoteJoin {
     /// sockets at once (`cluster::RemoteSocket`); absent from nodes that do not.
     #[serde(default)]
     pub batched: bool,
+    /// And several messages in one (`cluster::Reach::Batches`).
+    #[serde(default)]
+    pub batches: bool,
 }
 
 /// A socket of another node left the class held here.
@@ -225,7 +228,7 @@ impl Live {
             join.key,
             holder,
             Default::default(),
-            join.batched,
+            Reach::from_flags(join.batched, join.batches),
         );
         let joined = self
             .here(JoinClass {

@@ -9,6 +9,7 @@
 //! `FITPULSE_TEST_CQL` and `FITPULSE_TEST_NATS_SERVER` (the nats-server binary;
 //! `scripts/test` sets both).
 
+mod broadcasts;
 mod catalog;
 mod class_counts;
 mod classes;

@@ -1,0 +1,210 @@
+//! What a thread sends on other nodes' sockets subjects, put together per subject: once the
+//! thread has run what it was woken for, each node gets one bus message with everything
+//! for it, in the order sent (`wire::encode_batch`). A feature message through 9,500
+//! sessions on a shard is then a few bus messages per node, not one per socket; a class's
+//! cue and the ranks after it travel together.
+//!
+//! Everything a thread sends one node goes through here, frames and closes alike, so they
+//! keep their order. A node that does not take batches (one of an older version during a
+//! rolling upgrade) gets each message at once, as before.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::wire::{MAX_BATCH, encode_batch};
+use crate::ports::bus::Bus;
+
+/// Bytes one batch carries at most before it leaves without waiting for the thread: well
+/// under the bus's largest message.
+const MAX_BATCH_BYTES: usize = 256 * 1024;
+
+struct Pending {
+    subject: String,
+    bus: Arc<dyn Bus>,
+    parts: Vec<Bytes>,
+    bytes: usize,
+}
+
+thread_local! {
+    /// What this thread has for each subject and has not published yet.
+    static PENDING: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Publishes `part` (an encoded `SocketTraffic`) on `subject`: with what this thread sends
+/// the same subject until it has run what it is running now, when the node takes batches;
+/// at once otherwise.
+pub fn publish(bus: &Arc<dyn Bus>, subject: &str, part: Bytes, batches: bool) {
+    if !batches {
+        // A full queue is counted by the bus; the receiving node finds the gap by sequence.
+        let _ = bus.publish(subject, part);
+        return;
+    }
+    let (first, full) = PENDING.with(|pending| {
+        let mut pending = pending.borrow_mut();
+        let first = pending.is_empty();
+        let index = match pending.iter().position(|p| p.subject == subject) {
+            Some(index) => index,
+            None => {
+                pending.push(Pending {
+                    subject: subject.to_owned(),
+                    bus: bus.clone(),
+                    parts: Vec::new(),
+                    bytes: 0,
+                });
+                pending.len() - 1
+            }
+        };
+        let entry = &mut pending[index];
+        entry.bytes += part.len();
+        entry.parts.push(part);
+        let full = entry.parts.len() >= MAX_BATCH || entry.bytes >= MAX_BATCH_BYTES;
+        (first, full.then(|| pending.remove(index)))
+    });
+    if let Some(full) = full {
+        send(full);
+    }
+    if first {
+        // As `fanout::queue`: through the arbiter's own queue, which also serves a plain
+        // tokio task on its thread; a thread without one sends at once.
+        let later =
+            actix::Arbiter::try_current().is_some_and(|arbiter| arbiter.spawn(async { flush() }));
+        if !later {
+            flush();
+        }
+    }
+}
+
+/// Publishes everything this thread has pending.
+pub fn flush() {
+    let pending = PENDING.with(|pending| std::mem::take(&mut *pending.borrow_mut()));
+    for entry in pending {
+        send(entry);
+    }
+}
+
+fn send(entry: Pending) {
+    let payload = match entry.parts.len() {
+        0 => return,
+        1 => entry.parts.into_iter().next().unwrap_or_default(),
+        _ => encode_batch(&entry.parts),
+    };
+    // A full queue is counted by the bus; the receiving node finds the gap by sequence.
+    let _ = entry.bus.publish(&entry.subject, payload);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use super::super::wire::{SocketTraffic, decode_socket_traffic};
+    use super::*;
+    use crate::domain::UserId;
+    use crate::ports::bus::{BusError, BusSubscription};
+
+    #[derive(Default)]
+    struct Recording(Mutex<Vec<(String, Bytes)>>);
+
+    impl Recording {
+        /// Each bus message as the subject and the keys of the closes it carries.
+        fn taken(&self) -> Vec<(String, Vec<u64>)> {
+            let published = self.0.lock().expect("lock");
+            published
+                .iter()
+                .map(|(subject, payload)| {
+                    let keys = decode_socket_traffic(payload)
+                        .expect("well formed")
+                        .into_iter()
+                        .map(|t| match t {
+                            SocketTraffic::Close { key, .. } => key,
+                            SocketTraffic::Frames { .. } => 0,
+                        })
+                        .collect();
+                    (subject.clone(), keys)
+                })
+                .collect()
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Bus for Recording {
+        fn publish(&self, subject: &str, payload: Bytes) -> Result<(), BusError> {
+            let mut published = self.0.lock().expect("lock");
+            published.push((subject.to_owned(), payload));
+            Ok(())
+        }
+        async fn request(&self, _: &str, _: Bytes, _: Duration) -> Result<Bytes, BusError> {
+            Err(BusError::NoResponders)
+        }
+        async fn subscribe(&self, _: &str) -> Result<BusSubscription, BusError> {
+            Err(BusError::Failed("not in this test".into()))
+        }
+        fn connected(&self) -> bool {
+            true
+        }
+        async fn reconnected(&self) {}
+    }
+
+    fn close(key: u64) -> Bytes {
+        SocketTraffic::Close {
+            user: UserId::random(),
+            key,
+            code: 1011,
+            reason: "r".into(),
+        }
+        .encode()
+    }
+
+    #[actix::test]
+    async fn what_a_thread_sends_a_node_leaves_in_one_message_per_node_in_order() {
+        let recording = Arc::new(Recording::default());
+        let bus: Arc<dyn Bus> = recording.clone();
+        for key in [1, 2, 3] {
+            publish(&bus, "a", close(key), true);
+            publish(&bus, "b", close(10 + key), true);
+        }
+        assert!(recording.taken().is_empty(), "not before the thread yields");
+        for _ in 0..100 {
+            if !recording.taken().is_empty() {
+                break;
+            }
+            actix::clock::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            recording.taken(),
+            [("a".into(), vec![1, 2, 3]), ("b".into(), vec![11, 12, 13])]
+        );
+    }
+
+    #[actix::test]
+    async fn a_full_batch_leaves_at_once_and_the_rest_follows_in_order() {
+        let recording = Arc::new(Recording::default());
+        let bus: Arc<dyn Bus> = recording.clone();
+        for key in 0..(MAX_BATCH as u64 + 2) {
+            publish(&bus, "a", close(key), true);
+        }
+        assert_eq!(recording.taken().len(), 1, "the full batch went at once");
+        flush();
+        let taken = recording.taken();
+        let keys: Vec<u64> = taken.iter().flat_map(|(_, keys)| keys.clone()).collect();
+        assert_eq!(taken.len(), 2);
+        assert_eq!(keys, (0..(MAX_BATCH as u64 + 2)).collect::<Vec<_>>());
+    }
+
+    #[actix::test]
+    async fn a_node_that_takes_no_batches_gets_each_message_at_once() {
+        let recording = Arc::new(Recording::default());
+        let bus: Arc<dyn Bus> = recording.clone();
+        publish(&bus, "old", close(1), false);
+        publish(&bus, "old", close(2), false);
+        assert_eq!(
+            recording.taken(),
+            [("old".into(), vec![1]), ("old".into(), vec![2])]
+        );
+        // The published bytes are the messages themselves, readable by an older node.
+        let raw = recording.0.lock().expect("lock")[0].1.clone();
+        assert!(SocketTraffic::decode(&raw).is_some());
+    }
+}

@@ -29,6 +29,8 @@ mod held;
 mod membership;
 pub mod ops;
 mod outgoing;
+#[cfg(test)]
+mod recording_bus;
 mod remote_device;
 mod remote_socket;
 mod subjects;

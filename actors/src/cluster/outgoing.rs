@@ -96,55 +96,31 @@ fn send(entry: Pending) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
     use std::time::Duration;
 
     use super::super::wire::{SocketTraffic, decode_socket_traffic};
     use super::*;
     use crate::domain::UserId;
-    use crate::ports::bus::{BusError, BusSubscription};
 
-    #[derive(Default)]
-    struct Recording(Mutex<Vec<(String, Bytes)>>);
+    use super::super::recording_bus::RecordingBus as Recording;
 
-    impl Recording {
-        /// Each bus message as the subject and the keys of the closes it carries.
-        fn taken(&self) -> Vec<(String, Vec<u64>)> {
-            let published = self.0.lock().expect("lock");
-            published
-                .iter()
-                .map(|(subject, payload)| {
-                    let keys = decode_socket_traffic(payload)
-                        .expect("well formed")
-                        .into_iter()
-                        .map(|t| match t {
-                            SocketTraffic::Close { key, .. } => key,
-                            SocketTraffic::Frames { .. } => 0,
-                        })
-                        .collect();
-                    (subject.clone(), keys)
-                })
-                .collect()
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl Bus for Recording {
-        fn publish(&self, subject: &str, payload: Bytes) -> Result<(), BusError> {
-            let mut published = self.0.lock().expect("lock");
-            published.push((subject.to_owned(), payload));
-            Ok(())
-        }
-        async fn request(&self, _: &str, _: Bytes, _: Duration) -> Result<Bytes, BusError> {
-            Err(BusError::NoResponders)
-        }
-        async fn subscribe(&self, _: &str) -> Result<BusSubscription, BusError> {
-            Err(BusError::Failed("not in this test".into()))
-        }
-        fn connected(&self) -> bool {
-            true
-        }
-        async fn reconnected(&self) {}
+    /// Each bus message as the subject and the keys of the closes it carries.
+    fn taken(recording: &Recording) -> Vec<(String, Vec<u64>)> {
+        recording
+            .published()
+            .iter()
+            .map(|(subject, payload)| {
+                let keys = decode_socket_traffic(payload)
+                    .expect("well formed")
+                    .into_iter()
+                    .map(|t| match t {
+                        SocketTraffic::Close { key, .. } => key,
+                        SocketTraffic::Frames { .. } => 0,
+                    })
+                    .collect();
+                (subject.clone(), keys)
+            })
+            .collect()
     }
 
     fn close(key: u64) -> Bytes {
@@ -165,15 +141,15 @@ mod tests {
             publish(&bus, "a", close(key), true);
             publish(&bus, "b", close(10 + key), true);
         }
-        assert!(recording.taken().is_empty(), "not before the thread yields");
+        assert!(taken(&recording).is_empty(), "not before the thread yields");
         for _ in 0..100 {
-            if !recording.taken().is_empty() {
+            if !taken(&recording).is_empty() {
                 break;
             }
             actix::clock::sleep(Duration::from_millis(10)).await;
         }
         assert_eq!(
-            recording.taken(),
+            taken(&recording),
             [("a".into(), vec![1, 2, 3]), ("b".into(), vec![11, 12, 13])]
         );
     }
@@ -185,9 +161,9 @@ mod tests {
         for key in 0..(MAX_BATCH as u64 + 2) {
             publish(&bus, "a", close(key), true);
         }
-        assert_eq!(recording.taken().len(), 1, "the full batch went at once");
+        assert_eq!(taken(&recording).len(), 1, "the full batch went at once");
         flush();
-        let taken = recording.taken();
+        let taken = taken(&recording);
         let keys: Vec<u64> = taken.iter().flat_map(|(_, keys)| keys.clone()).collect();
         assert_eq!(taken.len(), 2);
         assert_eq!(keys, (0..(MAX_BATCH as u64 + 2)).collect::<Vec<_>>());
@@ -200,7 +176,7 @@ mod tests {
         publish(&bus, "old", close(1), false);
         publish(&bus, "old", close(2), false);
         assert_eq!(
-            recording.taken(),
+            taken(&recording),
             [("old".into(), vec![1]), ("old".into(), vec![2])]
         );
         // The published bytes are the messages themselves, readable by an older node.

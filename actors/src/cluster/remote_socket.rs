@@ -149,7 +149,6 @@ fn publish(target: &Target, deliver: &Deliver, to: Vec<(UserId, DeviceKey)>) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
     use std::time::{Duration, Instant};
 
     use bytes::Bytes;
@@ -159,42 +158,19 @@ mod tests {
     use super::*;
     use crate::device::CloseDevice;
     use crate::domain::ClassId;
-    use crate::ports::bus::{BusError, BusSubscription};
 
-    /// Keeps what is published, per subject, in order.
-    #[derive(Default)]
-    struct Recording(Mutex<Vec<(String, Bytes)>>);
+    use super::super::recording_bus::RecordingBus as Recording;
 
-    impl Recording {
-        fn taken(&self) -> Vec<(String, SocketTraffic)> {
-            let published = self.0.lock().expect("lock");
-            published
-                .iter()
-                .map(|(subject, payload)| {
-                    let traffic = SocketTraffic::decode(payload).expect("well formed");
-                    (subject.clone(), traffic)
-                })
-                .collect()
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl Bus for Recording {
-        fn publish(&self, subject: &str, payload: Bytes) -> Result<(), BusError> {
-            let mut published = self.0.lock().expect("lock");
-            published.push((subject.to_owned(), payload));
-            Ok(())
-        }
-        async fn request(&self, _: &str, _: Bytes, _: Duration) -> Result<Bytes, BusError> {
-            Err(BusError::NoResponders)
-        }
-        async fn subscribe(&self, _: &str) -> Result<BusSubscription, BusError> {
-            Err(BusError::Failed("not in this test".into()))
-        }
-        fn connected(&self) -> bool {
-            true
-        }
-        async fn reconnected(&self) {}
+    /// What was published, decoded.
+    fn taken(recording: &Recording) -> Vec<(String, SocketTraffic)> {
+        recording
+            .published()
+            .into_iter()
+            .map(|(subject, payload)| {
+                let traffic = SocketTraffic::decode(&payload).expect("well formed");
+                (subject, traffic)
+            })
+            .collect()
     }
 
     fn cue(text: &'static str) -> Deliver {
@@ -230,7 +206,7 @@ mod tests {
         sockets.iter().for_each(|s| everyone.add(s));
         everyone.send(&cue(r#"{"class_seq":1}"#));
 
-        let taken = recording.taken();
+        let taken = taken(&recording);
         assert_eq!(taken.len(), 2, "one message per node");
         let for_node = |node: &str| -> Vec<(UserId, DeviceKey)> {
             let subject = super::super::subjects::sockets(node);
@@ -276,8 +252,7 @@ mod tests {
             everyone.add(&socket);
         }
         everyone.send(&cue("{}"));
-        let sizes: Vec<usize> = recording
-            .taken()
+        let sizes: Vec<usize> = taken(&recording)
             .into_iter()
             .map(|(_, traffic)| match traffic {
                 SocketTraffic::Frames { to, .. } => to.len(),
@@ -479,7 +454,7 @@ mod tests {
         one.add(&socket);
         one.send(&cue(r#"{"class_seq":2}"#));
         socket.close(4009, "too slow to read".into());
-        let taken: Vec<SocketTraffic> = recording.taken().into_iter().map(|(_, t)| t).collect();
+        let taken: Vec<SocketTraffic> = taken(&recording).into_iter().map(|(_, t)| t).collect();
         assert!(matches!(&taken[0], SocketTraffic::Frames { to, .. } if *to == vec![(user, 9)]));
         assert_two_cues_then_closed(&taken, user);
         assert_eq!(taken.len(), 3);

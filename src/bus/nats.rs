@@ -80,6 +80,14 @@ impl NatsBus {
 
 #[async_trait::async_trait]
 impl Bus for NatsBus {
+    fn max_payload(&self) -> usize {
+        // 0 until the server said (not connected yet): no limit of ours then.
+        match self.client.server_info().max_payload {
+            0 => usize::MAX,
+            max => max,
+        }
+    }
+
     fn publish(&self, subject: &str, payload: Bytes) -> Result<(), BusError> {
         self.queue
             .try_send((subject.to_owned(), payload))

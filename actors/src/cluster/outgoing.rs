@@ -5,7 +5,8 @@
 //! cue and the ranks after it travel together.
 //!
 //! Everything a thread sends one node goes through here, frames and closes alike, so they
-//! keep their order. A node that does not take batches (one of an older version during a
+//! keep their order. A batch stays under `MAX_BATCH` parts and the smaller of
+//! `MAX_BATCH_BYTES` and what the bus takes (a part larger than that goes alone). A node that does not take batches (one of an older version during a
 //! rolling upgrade) gets each message at once, as before.
 
 use std::cell::RefCell;
@@ -16,9 +17,14 @@ use bytes::Bytes;
 use super::wire::{MAX_BATCH, encode_batch};
 use crate::ports::bus::Bus;
 
-/// Bytes one batch carries at most before it leaves without waiting for the thread: well
-/// under the bus's largest message.
+/// Bytes one batch carries at most before it leaves without waiting for the thread (less
+/// when the bus takes smaller messages, `Bus::max_payload`).
 const MAX_BATCH_BYTES: usize = 256 * 1024;
+
+/// Room a batch's header takes, at most: `M`, the count and each part's length.
+fn header_room(parts: usize) -> usize {
+    24 + 21 * parts
+}
 
 struct Pending {
     subject: String,
@@ -41,7 +47,8 @@ pub fn publish(bus: &Arc<dyn Bus>, subject: &str, part: Bytes, batches: bool) {
         let _ = bus.publish(subject, part);
         return;
     }
-    let (first, full) = PENDING.with(|pending| {
+    let limit = MAX_BATCH_BYTES.min(bus.max_payload());
+    let (first, before, full) = PENDING.with(|pending| {
         let mut pending = pending.borrow_mut();
         let first = pending.is_empty();
         let index = match pending.iter().position(|p| p.subject == subject) {
@@ -57,13 +64,22 @@ pub fn publish(bus: &Arc<dyn Bus>, subject: &str, part: Bytes, batches: bool) {
             }
         };
         let entry = &mut pending[index];
+        // What is pending leaves first when this part would take the batch past the limit.
+        let before = (!entry.parts.is_empty()
+            && entry.bytes + part.len() + header_room(entry.parts.len() + 1) > limit)
+            .then(|| Pending {
+                subject: entry.subject.clone(),
+                bus: entry.bus.clone(),
+                parts: std::mem::take(&mut entry.parts),
+                bytes: std::mem::take(&mut entry.bytes),
+            });
         entry.bytes += part.len();
         entry.parts.push(part);
-        let full = entry.parts.len() >= MAX_BATCH || entry.bytes >= MAX_BATCH_BYTES;
-        (first, full.then(|| pending.remove(index)))
+        let full = entry.parts.len() >= MAX_BATCH || entry.bytes >= limit;
+        (first, before, full.then(|| pending.remove(index)))
     });
-    if let Some(full) = full {
-        send(full);
+    for batch in [before, full].into_iter().flatten() {
+        send(batch);
     }
     if first {
         // As `fanout::queue`: through the arbiter's own queue, which also serves a plain
@@ -167,6 +183,23 @@ mod tests {
         let keys: Vec<u64> = taken.iter().flat_map(|(_, keys)| keys.clone()).collect();
         assert_eq!(taken.len(), 2);
         assert_eq!(keys, (0..(MAX_BATCH as u64 + 2)).collect::<Vec<_>>());
+    }
+
+    #[actix::test]
+    async fn no_batch_is_larger_than_the_bus_takes() {
+        let part = close(1).len();
+        let max_payload = 3 * part + header_room(3);
+        let recording = Arc::new(Recording(Default::default(), max_payload));
+        let bus: Arc<dyn Bus> = recording.clone();
+        for key in 0..10 {
+            publish(&bus, "a", close(key), true);
+        }
+        flush();
+        let sizes: Vec<usize> = recording.published().iter().map(|(_, p)| p.len()).collect();
+        assert!(sizes.iter().all(|size| *size <= max_payload), "{sizes:?}");
+        assert!(sizes.len() < 10, "still batched: {sizes:?}");
+        let keys: Vec<u64> = taken(&recording).into_iter().flat_map(|(_, k)| k).collect();
+        assert_eq!(keys, (0..10).collect::<Vec<_>>());
     }
 
     #[actix::test]

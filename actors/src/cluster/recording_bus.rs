@@ -8,8 +8,14 @@ use bytes::Bytes;
 
 use crate::ports::bus::{Bus, BusError, BusSubscription};
 
-#[derive(Default)]
-pub struct RecordingBus(pub Mutex<Vec<(String, Bytes)>>);
+/// What was published, and the largest message it takes.
+pub struct RecordingBus(pub Mutex<Vec<(String, Bytes)>>, pub usize);
+
+impl Default for RecordingBus {
+    fn default() -> Self {
+        RecordingBus(Mutex::new(Vec::new()), usize::MAX)
+    }
+}
 
 impl RecordingBus {
     /// Everything published so far, as (subject, payload).
@@ -33,6 +39,9 @@ impl Bus for RecordingBus {
     }
     fn connected(&self) -> bool {
         true
+    }
+    fn max_payload(&self) -> usize {
+        self.1
     }
     async fn reconnected(&self) {}
 }

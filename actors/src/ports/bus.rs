@@ -75,6 +75,11 @@ pub trait Bus: Send + Sync + 'static {
     /// Whether the bus is connected right now (readiness, and whether to wait on it).
     fn connected(&self) -> bool;
 
+    /// The largest message the bus takes, as its server says (batches stay under it).
+    fn max_payload(&self) -> usize {
+        usize::MAX
+    }
+
     /// Resolves each time the connection comes back after a loss.
     async fn reconnected(&self);
 }

@@ -158,7 +158,7 @@ impl DeviceHandle {
     pub fn deliver(&self, deliver: Deliver) {
         match (&self.route, &self.remote) {
             (Some(route), _) => crate::fanout::send_one(route.home(), self.key, deliver, false),
-            (None, Some(remote)) if remote.is_open() => remote.send(&deliver),
+            (None, Some(remote)) if remote.is_open() => remote.catch_up(&deliver),
             (None, Some(_)) => {}
             (None, None) => self.mailbox.deliver(deliver),
         }
@@ -170,9 +170,7 @@ impl DeviceHandle {
             (Some(route), _) => crate::fanout::close_one(route.home(), self.key, close),
             // Sent from this thread, after its frames; the proxy then stops.
             (None, Some(remote)) => {
-                if remote.is_open() {
-                    remote.close(close.code, close.reason.to_string());
-                }
+                remote.close(close.code, close.reason.to_string());
                 self.mailbox.close(close);
             }
             (None, None) => self.mailbox.close(close),

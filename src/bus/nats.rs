@@ -82,7 +82,7 @@ impl NatsBus {
 impl Bus for NatsBus {
     fn max_payload(&self) -> usize {
         // 0 until the server said (not connected yet): no limit of ours then.
-        match self.client.server_info().max_payload {
+        match self.client.max_payload() {
             0 => usize::MAX,
             max => max,
         }

@@ -420,6 +420,31 @@ impl LocalDevices {
                 fanout::send_shared(&message, here);
                 close_lost(lost);
             }
+            SocketTraffic::CatchUp {
+                stream,
+                family,
+                user,
+                key,
+                frame,
+            } => {
+                let mut users = self.lock();
+                let Some(socket) = users.get_mut(&user).and_then(|u| u.get_mut(key)) else {
+                    return;
+                };
+                socket.restart_if_incomplete(&stream, &frame);
+                match socket.in_sequence(&stream, frame_seq(&frame), user, &*self.observer) {
+                    InSequence::Take => {}
+                    InSequence::Lost => return socket.close(missed_events()),
+                    InSequence::Skip => return,
+                }
+                // Past the queue's bound, as the session would hand it to a socket of its
+                // own node.
+                socket.handle().deliver(Deliver {
+                    frame,
+                    family: family_label(&family),
+                    created: Instant::now(),
+                });
+            }
             SocketTraffic::Close {
                 user,
                 key,

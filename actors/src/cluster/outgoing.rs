@@ -131,7 +131,7 @@ mod tests {
                     .into_iter()
                     .map(|t| match t {
                         SocketTraffic::Close { key, .. } => key,
-                        SocketTraffic::Frames { .. } => 0,
+                        SocketTraffic::Frames { .. } | SocketTraffic::CatchUp { .. } => 0,
                     })
                     .collect();
                 (subject.clone(), keys)

@@ -248,7 +248,10 @@ impl Handler<Deliver> for RemoteDevice {
         // A class sends a socket that has `direct` its frames itself (`DeviceHandle`), from
         // its own thread; only those keep their order with the class's other frames.
         if let Some(direct) = &self.direct {
-            return direct.send(&msg);
+            if direct.is_open() {
+                direct.send(&msg);
+            }
+            return;
         }
         self.send(DeviceTraffic::Frame {
             node: self.node.clone(),
@@ -266,11 +269,9 @@ impl Handler<CloseDevice> for RemoteDevice {
     fn handle(&mut self, msg: CloseDevice, ctx: &mut Context<Self>) {
         tracing::debug!(node = %self.node, key = self.key, stream = %self.stream, code = msg.code, "closing a socket of another node");
         if let Some(direct) = &self.direct {
-            // Unless the holder already sent the close itself, after its frames
-            // (`DeviceHandle::close`).
-            if direct.is_open() {
-                direct.close(msg.code, msg.reason.into_owned());
-            }
+            // Sent once: not again when the holder already sent it itself, after its
+            // frames (`DeviceHandle::close`).
+            direct.close(msg.code, msg.reason.into_owned());
             return ctx.stop();
         }
         self.send(DeviceTraffic::Close {

@@ -77,9 +77,29 @@ impl RemoteSocket {
         publish(target, deliver, vec![(target.user, target.key)]);
     }
 
-    /// Tells the socket's node to close it (after the frames this thread sent it before);
-    /// nothing is sent to it after.
+    /// Sends a catch-up frame the socket asked for: past its queue's bound on a node that
+    /// takes batches (as on a local socket), an ordinary frame on one that does not.
+    pub fn catch_up(&self, deliver: &Deliver) {
+        let target = &self.0;
+        if !target.batches {
+            return self.send(deliver);
+        }
+        let catch_up = SocketTraffic::CatchUp {
+            stream: target.stream.clone(),
+            family: deliver.family.to_owned(),
+            user: target.user,
+            key: target.key,
+            frame: Frame::clone(&deliver.frame),
+        };
+        super::outgoing::publish(&target.bus, &target.subject, catch_up.encode(), true);
+    }
+
+    /// Tells the socket's node to close it (after the frames this thread sent it before),
+    /// once: nothing is sent to it after.
     pub fn close(&self, code: u16, reason: String) {
+        if !self.0.open.swap(false, Ordering::AcqRel) {
+            return;
+        }
         let target = &self.0;
         let close = SocketTraffic::Close {
             user: target.user,
@@ -87,7 +107,6 @@ impl RemoteSocket {
             code,
             reason,
         };
-        self.gone();
         // A full queue is counted by the bus; the socket is then closed when its node
         // notices the gap, or when the app leaves.
         super::outgoing::publish(&target.bus, &target.subject, close.encode(), target.batches);
@@ -405,6 +424,7 @@ mod tests {
             "a session batches or keeps the proxy"
         );
         let socket = proxies.start(user, "n2", 9, holder, Default::default(), Reach::Batches);
+        // A catch-up frame (past the bound), then a live one, then the close.
         socket.deliver(cue(r#"{"seq":1}"#));
         socket.try_deliver(cue(r#"{"seq":2}"#)).expect("sent");
         socket.close(CloseDevice {
@@ -416,19 +436,17 @@ mod tests {
         let (subject, payload) = &published[0];
         assert_eq!(*subject, super::super::subjects::sockets("n2"));
         let taken = super::super::wire::decode_socket_traffic(payload).expect("a batch");
-        let frames: Vec<String> = taken
-            .iter()
-            .filter_map(|t| match t {
-                SocketTraffic::Frames {
-                    stream, to, frame, ..
-                } => {
-                    assert_eq!((stream.as_str(), to.as_slice()), ("u", &[(user, 9)][..]));
-                    Some(frame.to_string())
-                }
-                SocketTraffic::Close { .. } => None,
-            })
-            .collect();
-        assert_eq!(frames, [r#"{"seq":1}"#, r#"{"seq":2}"#]);
+        assert!(matches!(
+            &taken[0],
+            SocketTraffic::CatchUp { stream, user: u, key: 9, frame, .. }
+                if stream == "u" && *u == user && &**frame == r#"{"seq":1}"#
+        ));
+        assert!(matches!(
+            &taken[1],
+            SocketTraffic::Frames { stream, to, frame, .. }
+                if stream == "u" && *to == vec![(user, 9)] && &**frame == r#"{"seq":2}"#
+        ));
+        assert_eq!(taken.len(), 3);
         assert!(matches!(
             taken.last(),
             Some(SocketTraffic::Close {

@@ -126,6 +126,15 @@ pub enum SocketTraffic {
         code: u16,
         reason: String,
     },
+    /// A catch-up frame the socket asked for (resuming): past its queue's bound, like a
+    /// local socket's. Sent only to nodes that take batches.
+    CatchUp {
+        stream: String,
+        family: String,
+        user: UserId,
+        key: DeviceKey,
+        frame: Frame,
+    },
 }
 
 impl SocketTraffic {
@@ -149,6 +158,19 @@ impl SocketTraffic {
                     out.put_slice(format!("{user}/{key}").as_bytes());
                 }
                 out.put_u8(b'\n');
+                out.put_slice(frame.as_bytes());
+                out.freeze()
+            }
+            SocketTraffic::CatchUp {
+                stream,
+                family,
+                user,
+                key,
+                frame,
+            } => {
+                let header = format!("U {stream} {family} {user}/{key}\n");
+                let mut out = BytesMut::with_capacity(header.len() + frame.len());
+                out.put_slice(header.as_bytes());
                 out.put_slice(frame.as_bytes());
                 out.freeze()
             }
@@ -195,6 +217,16 @@ impl SocketTraffic {
                     family: family.into(),
                     to,
                     frame: Frame::try_from(rest.slice(split + 1..)).ok()?,
+                })
+            }
+            ("U", Some(stream), Some(family), Some(target), None) => {
+                let (user, key) = target.split_once('/')?;
+                Some(SocketTraffic::CatchUp {
+                    stream: stream.into(),
+                    family: family.into(),
+                    user: user.parse().ok()?,
+                    key: key.parse().ok()?,
+                    frame: Frame::try_from(rest).ok()?,
                 })
             }
             ("X", Some(user), Some(key), Some(code), None) => Some(SocketTraffic::Close {
@@ -252,7 +284,9 @@ pub fn decode_socket_traffic(bytes: &Bytes) -> Option<Vec<SocketTraffic>> {
         }
         let length: usize = word.parse().ok()?;
         let end = at.checked_add(length).filter(|end| *end <= bytes.len())?;
-        let part = bytes.slice(at..end);
+        // Copied out: a frame kept in a slow socket's queue holds its own bytes, not the
+        // whole batch's.
+        let part = Bytes::copy_from_slice(&bytes[at..end]);
         if part.starts_with(b"M ") {
             return None;
         }
@@ -343,6 +377,13 @@ mod tests {
                 code: 1011,
                 reason: "reconnect and resume".into(),
             },
+            SocketTraffic::CatchUp {
+                stream: USER_STREAM.into(),
+                family: "session".into(),
+                user: a,
+                key: 7,
+                frame: Frame::from(r#"{"seq":3,"type":"custom.x","data":{"t":"a\nb"}}"#),
+            },
         ];
         for traffic in all {
             assert_eq!(SocketTraffic::decode(&traffic.encode()), Some(traffic));
@@ -367,6 +408,9 @@ mod tests {
             format!("B c live 1\n{user}/1"),
             format!("X {user} 1\nreason"),
             format!("X {user} 1 99999999\nreason"),
+            format!("U u session {user}\n{{}}"),
+            format!("U u session {user}/x\n{{}}"),
+            "U u session not-a-user/1\n{}".to_owned(),
         ];
         for bad in refused {
             assert_eq!(

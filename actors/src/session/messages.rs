@@ -111,13 +111,19 @@ impl UserSession {
         // Replayed frames are bounded by `replay_limit`, so they may exceed the queue bound.
         // They go through the socket's mailbox, which it reads before anything else once
         // attached: `session.ready` is the first frame on every socket, then the catch-up,
-        // then what the session sends it later (through its thread's outbox).
+        // then what the session sends it later (through its thread's outbox). A socket of
+        // another node reached on its node's subject gets them from this thread too, ahead
+        // of the session's later frames there (past the bound, as catch-up).
         let send = |frame: Frame| {
-            device.mailbox.deliver(Deliver {
+            let deliver = Deliver {
                 frame,
                 family: "session",
                 created: Instant::now(),
-            })
+            };
+            match (&device.route, &device.remote) {
+                (None, Some(_)) => device.deliver(deliver),
+                _ => device.mailbox.deliver(deliver),
+            }
         };
         send(ready);
         let (replayed, complete) = match replay {

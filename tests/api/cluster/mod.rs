@@ -11,6 +11,7 @@
 
 mod broadcasts;
 mod catalog;
+mod catch_up;
 mod class_counts;
 mod classes;
 mod drops;

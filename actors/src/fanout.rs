@@ -226,18 +226,22 @@ fn queue(add: impl FnOnce(&mut Outgoing)) {
         add(&mut outgoing);
         first
     });
-    if !first {
-        return;
+    if first {
+        after_this_run(flush);
     }
+}
+
+/// Runs `then` on this thread once it has run what it is running now (a thread-local
+/// queue's flush).
+pub(crate) fn after_this_run(then: fn()) {
     // Through the arbiter's own queue, not `actix::spawn`: a plain tokio task on an
     // arbiter's thread (a bus subscription, a drain) runs outside the arbiter's local task
     // set, where spawning locally panics.
     let later =
-        actix::Arbiter::try_current().is_some_and(|arbiter| arbiter.spawn(async { flush() }));
+        actix::Arbiter::try_current().is_some_and(|arbiter| arbiter.spawn(async move { then() }));
     if !later {
-        // A thread with nothing to run later (no arbiter, or one stopping): hand it over
-        // at once.
-        flush();
+        // A thread with nothing to run later (no arbiter, or one stopping): at once.
+        then();
     }
 }
 

@@ -333,17 +333,9 @@ impl LocalDevices {
                 family,
                 frame,
             } if *node == *self.node => {
-                let mut users = self.lock();
-                let Some(socket) = users.get_mut(&user).and_then(|u| u.get_mut(key)) else {
-                    return;
-                };
-                socket.restart_if_incomplete(&stream, &frame);
-                let seq = frame_seq(&frame);
-                match socket.in_sequence(&stream, seq, user, &*self.observer) {
-                    InSequence::Take => deliver(socket, frame, family_label(&family)),
-                    InSequence::Lost => socket.close(missed_events()),
-                    InSequence::Skip => {}
-                }
+                self.in_sequence_to(user, key, &stream, frame, |socket, frame| {
+                    deliver(socket, frame, family_label(&family))
+                });
             }
             DeviceTraffic::Close {
                 node,
@@ -427,22 +419,14 @@ impl LocalDevices {
                 key,
                 frame,
             } => {
-                let mut users = self.lock();
-                let Some(socket) = users.get_mut(&user).and_then(|u| u.get_mut(key)) else {
-                    return;
-                };
-                socket.restart_if_incomplete(&stream, &frame);
-                match socket.in_sequence(&stream, frame_seq(&frame), user, &*self.observer) {
-                    InSequence::Take => {}
-                    InSequence::Lost => return socket.close(missed_events()),
-                    InSequence::Skip => return,
-                }
-                // Past the queue's bound, as the session would hand it to a socket of its
-                // own node.
-                socket.handle().deliver(Deliver {
-                    frame,
-                    family: family_label(&family),
-                    created: Instant::now(),
+                self.in_sequence_to(user, key, &stream, frame, |socket, frame| {
+                    // Past the queue's bound, as the session would hand it to a socket of
+                    // its own node.
+                    socket.handle().deliver(Deliver {
+                        frame,
+                        family: family_label(&family),
+                        created: Instant::now(),
+                    })
                 });
             }
             SocketTraffic::Close {
@@ -451,6 +435,28 @@ impl LocalDevices {
                 code,
                 reason,
             } => self.close_socket(user, key, code, reason),
+        }
+    }
+
+    /// Hands one socket's frame from another node to `hand` when it is in sequence; a
+    /// frame after a loss closes the socket so the app resumes.
+    fn in_sequence_to(
+        &self,
+        user: UserId,
+        key: DeviceKey,
+        stream: &str,
+        frame: Frame,
+        hand: impl FnOnce(&Socket, Frame),
+    ) {
+        let mut users = self.lock();
+        let Some(socket) = users.get_mut(&user).and_then(|u| u.get_mut(key)) else {
+            return;
+        };
+        socket.restart_if_incomplete(stream, &frame);
+        match socket.in_sequence(stream, frame_seq(&frame), user, &*self.observer) {
+            InSequence::Take => hand(socket, frame),
+            InSequence::Lost => socket.close(missed_events()),
+            InSequence::Skip => {}
         }
     }
 

@@ -82,13 +82,7 @@ pub fn publish(bus: &Arc<dyn Bus>, subject: &str, part: Bytes, batches: bool) {
         send(batch);
     }
     if first {
-        // As `fanout::queue`: through the arbiter's own queue, which also serves a plain
-        // tokio task on its thread; a thread without one sends at once.
-        let later =
-            actix::Arbiter::try_current().is_some_and(|arbiter| arbiter.spawn(async { flush() }));
-        if !later {
-            flush();
-        }
+        crate::fanout::after_this_run(flush);
     }
 }
 

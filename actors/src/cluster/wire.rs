@@ -68,11 +68,7 @@ impl DeviceTraffic {
                 frame,
             } => (format!("N {origin} {family}"), frame.as_bytes().as_ref()),
         };
-        let mut out = BytesMut::with_capacity(header.len() + 1 + body.len());
-        out.put_slice(header.as_bytes());
-        out.put_u8(b'\n');
-        out.put_slice(body);
-        out.freeze()
+        header_then(&header, body)
     }
 
     pub fn decode(bytes: &Bytes) -> Option<DeviceTraffic> {
@@ -167,25 +163,16 @@ impl SocketTraffic {
                 user,
                 key,
                 frame,
-            } => {
-                let header = format!("U {stream} {family} {user}/{key}\n");
-                let mut out = BytesMut::with_capacity(header.len() + frame.len());
-                out.put_slice(header.as_bytes());
-                out.put_slice(frame.as_bytes());
-                out.freeze()
-            }
+            } => header_then(
+                &format!("U {stream} {family} {user}/{key}"),
+                frame.as_bytes(),
+            ),
             SocketTraffic::Close {
                 user,
                 key,
                 code,
                 reason,
-            } => {
-                let header = format!("X {user} {key} {code}\n");
-                let mut out = BytesMut::with_capacity(header.len() + reason.len());
-                out.put_slice(header.as_bytes());
-                out.put_slice(reason.as_bytes());
-                out.freeze()
-            }
+            } => header_then(&format!("X {user} {key} {code}"), reason.as_bytes()),
         }
     }
 
@@ -238,6 +225,15 @@ impl SocketTraffic {
             _ => None,
         }
     }
+}
+
+/// A message of one header line (without its newline) and a body.
+fn header_then(header: &str, body: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(header.len() + 1 + body.len());
+    out.put_slice(header.as_bytes());
+    out.put_u8(b'\n');
+    out.put_slice(body);
+    out.freeze()
 }
 
 /// Messages one batch on a node's sockets subject carries at most (see [`encode_batch`]).

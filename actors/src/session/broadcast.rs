@@ -109,7 +109,7 @@ impl Handler<Broadcast> for UserSession {
         // before the frame goes out, so whoever sees the frame finds it counted.
         msg.observer.delivered();
         self.sequence(&msg.kind, &msg.data);
-        // Nobody waits for its feed entry: written once the fan-out is done.
+        // Nobody waits for its feed entry: written after the delay, clear of the fan-out.
         self.flush_later(self.deps.config.broadcast_persist_delay, ctx);
     }
 }

@@ -9,13 +9,13 @@ use bytes::Bytes;
 use fitpulse::bus::ClusterMetrics;
 use fitpulse::bus::nats::NatsBus;
 use fitpulse_actors::domain::{Role, UserId};
-use fitpulse_actors::events::rfc3339;
 use fitpulse_actors::ports::bus::Bus;
 use futures_util::StreamExt;
 use serde_json::json;
 
 use super::{Cluster, Transport};
 use crate::helpers::WAIT;
+use crate::messages::{message, send_message};
 
 const MEMBERS: usize = 60;
 
@@ -87,19 +87,7 @@ async fn a_feature_message_reaches_another_nodes_sockets_in_a_few_bus_messages()
             }
         })
     };
-    let created = cluster
-        .node(0)
-        .call(
-            "POST",
-            "/v1/admin/messages",
-            Some(json!({
-                "title": title, "body": "One message per node",
-                "expires_at": rfc3339(cluster.node(0).now() + 3_600_000),
-            })),
-            Some(&cluster.admin()),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text);
+    send_message(cluster.node(0), message(&title, 0, json!({}))).await;
     for socket in &mut sockets {
         assert_eq!(
             socket.event("message.feature").await["data"]["title"],

@@ -3,10 +3,15 @@
 //!
 //! A request waits for a free connection, as it would in a client holding that many: in an
 //! open-loop run that wait is part of its latency. A connection is opened when first
-//! needed and again whenever the server has closed it (keep-alive timeout, error).
+//! needed and again whenever the server has closed it (error), or may be closing it: one
+//! idle longer than [`MAX_IDLE`] is not used again, like browsers and HTTP client
+//! libraries do, since the server's keep-alive timeout (actix: 5 s) could close it while
+//! the next request is on the way, and that request would fail through no fault of the
+//! server.
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -20,6 +25,10 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use crate::sockets::source_ip;
 
 type Sender = SendRequest<Full<Bytes>>;
+
+/// A connection idle longer than this is closed and opened anew before its next request:
+/// well below the servers' keep-alive timeouts (actix: 5 s).
+pub const MAX_IDLE: Duration = Duration::from_secs(2);
 
 /// What a request needs besides its path.
 #[derive(Debug, Clone, Default)]
@@ -55,6 +64,7 @@ pub struct Pool {
     target: SocketAddr,
     host: HeaderValue,
     sources: usize,
+    max_idle: Duration,
     /// Free slots; a slot's connection is `None` until opened or after it broke.
     idle: Mutex<Vec<Slot>>,
     /// One permit per slot: holding a permit guarantees a slot in `idle`.
@@ -64,6 +74,8 @@ pub struct Pool {
 struct Slot {
     index: usize,
     sender: Option<Sender>,
+    /// When its connection last finished an exchange (or opened).
+    idle_since: Instant,
 }
 
 /// A slot taken out of the pool; back on drop. A lease dropped mid-exchange (a timeout)
@@ -81,6 +93,7 @@ impl Drop for Lease<'_> {
             if self.busy {
                 slot.sender = None;
             }
+            slot.idle_since = Instant::now();
             if let Ok(mut idle) = self.pool.idle.lock() {
                 idle.push(slot);
             }
@@ -97,6 +110,7 @@ impl Pool {
             .map(|index| Slot {
                 index,
                 sender: None,
+                idle_since: Instant::now(),
             })
             .collect();
         Pool {
@@ -104,9 +118,16 @@ impl Pool {
             // An address prints as a valid header value.
             host: HeaderValue::from_str(&target.to_string()).expect("an address is a valid host"),
             sources: sources.max(1),
+            max_idle: MAX_IDLE,
             idle: Mutex::new(idle),
             permits: Semaphore::new(connections),
         }
+    }
+
+    /// The same pool with connections idle longer than `max_idle` opened anew.
+    pub fn with_max_idle(mut self, max_idle: Duration) -> Pool {
+        self.max_idle = max_idle;
+        self
     }
 
     /// Opens every connection now, so a run does not start with a burst of handshakes.
@@ -136,6 +157,7 @@ impl Pool {
             slot: Some(slot.unwrap_or(Slot {
                 index: 0,
                 sender: None,
+                idle_since: Instant::now(),
             })),
             busy: false,
             _permit: permit,
@@ -231,13 +253,15 @@ impl Pool {
 }
 
 impl Lease<'_> {
-    /// The slot's connection, opened if it has none or the server closed it.
+    /// The slot's connection, opened if it has none, the server closed it or it was idle
+    /// long enough for the server to be closing it.
     async fn sender(&mut self) -> Result<&mut Sender, ExchangeError> {
         // `lease` always fills the slot; it is only taken on drop.
         let slot = self.slot.as_mut().expect("a lease holds its slot");
+        let fresh_enough = slot.idle_since.elapsed() <= self.pool.max_idle;
         let alive = match slot.sender.as_mut() {
-            Some(sender) => sender.ready().await.is_ok(),
-            None => false,
+            Some(sender) if fresh_enough => sender.ready().await.is_ok(),
+            _ => false,
         };
         if !alive {
             slot.sender = None;
@@ -252,5 +276,73 @@ impl Lease<'_> {
         if let Some(slot) = self.slot.as_mut() {
             slot.sender = None;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// A server that answers a connection's first request and closes the connection on
+    /// reading its second, as a server does whose keep-alive timeout fires just as the
+    /// next request arrives.
+    async fn closing_on_second_request() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            for _ in 0..16 {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let mut buffer = [0u8; 4096];
+                    for request in 0..2 {
+                        let mut read = Vec::new();
+                        while !read.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match stream.read(&mut buffer).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => read.extend_from_slice(&buffer[..n]),
+                            }
+                        }
+                        if request == 1 {
+                            return;
+                        }
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if stream.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    async fn two_requests_apart(pool: &Pool) -> Result<Answer, ExchangeError> {
+        let uri: Uri = "/".parse().expect("uri");
+        let first = pool.send(&Method::GET, &uri, &Call::default()).await;
+        assert_eq!(first.expect("the first request is answered").status, 200);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        pool.send(&Method::GET, &uri, &Call::default()).await
+    }
+
+    #[tokio::test]
+    async fn a_connection_idle_past_the_bound_is_not_used_again() {
+        let addr = closing_on_second_request().await;
+        // Control: reused, the connection fails the request sent as the server closes it.
+        let reusing = Pool::new(addr, 1, 1).with_max_idle(Duration::from_secs(60));
+        let reused = two_requests_apart(&reusing).await;
+        assert!(
+            matches!(reused, Err(ExchangeError::Exchange(_))),
+            "{reused:?}"
+        );
+        let pool = Pool::new(addr, 1, 1).with_max_idle(Duration::from_millis(50));
+        let answer = two_requests_apart(&pool)
+            .await
+            .expect("sent on a new connection");
+        assert_eq!((answer.status, &answer.body[..]), (200, &b"ok"[..]));
     }
 }

@@ -77,7 +77,7 @@ fn send_args(target: &str, keys: KeyArgs) -> SendArgs {
 fn load_args(target: &str, keys: KeyArgs) -> LoadArgs {
     LoadArgs {
         send: send_args(target, keys),
-        mix: "catalog=80,like=10,plan=10".parse().expect("mix"),
+        mix: "catalog=70,like=10,plan=10,edit=10".parse().expect("mix"),
         users: 20,
         plan_template: "lose-weight-2-week-plan".into(),
     }
@@ -214,7 +214,7 @@ fn assert_all_correct(report: &fitpulse_loadtest::report::Report, sent: u64) {
     assert_eq!(report.figures["correct_fraction"], 1.0);
     assert!(report.failed.is_empty(), "{}", report.summary());
     assert_eq!(report.latency_ms.count, sent);
-    for kind in ["catalog", "like", "plan"] {
+    for kind in ["catalog", "like", "plan", "edit"] {
         assert!(
             report.latency_by[kind].count > 0,
             "{kind}: {}",

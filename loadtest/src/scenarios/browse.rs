@@ -19,7 +19,8 @@ use crate::report::{Latency, Report};
 pub struct LoadArgs {
     #[command(flatten)]
     pub send: SendArgs,
-    /// Weights of the request kinds.
+    /// Weights of the request kinds: catalog, like, plan (a week read), edit (an entry of
+    /// the plan marked done or not done).
     #[arg(long, default_value = "catalog=90,like=5,plan=5")]
     pub mix: Mix,
     /// Simulated users, each with a plan; every fourth has premium access.

@@ -112,6 +112,11 @@ pub enum Expect {
     Liked,
     /// The plan's week `n` with its 7 days.
     Week(usize),
+    /// The plan entry `entry`, done or not as asked.
+    Done {
+        entry: String,
+        done: bool,
+    },
 }
 
 /// Why a 200 answer was not correct.
@@ -173,6 +178,13 @@ struct Like {
 }
 
 #[derive(Deserialize)]
+struct DoneState<'a> {
+    #[serde(borrow)]
+    item_id: Cow<'a, str>,
+    done: bool,
+}
+
+#[derive(Deserialize)]
 struct Week {
     week: usize,
     days: Vec<IgnoredAny>,
@@ -216,6 +228,16 @@ pub fn check(expect: &Expect, body: &[u8]) -> Result<(), Wrong> {
             }
             if week.days.len() != 7 {
                 return Err(wrong(format!("{} days in week {n}", week.days.len())));
+            }
+            Ok(())
+        }
+        Expect::Done { entry, done } => {
+            let state: DoneState = parse(body)?;
+            if state.item_id != entry.as_str() || state.done != *done {
+                return Err(wrong(format!(
+                    "entry `{}` done {} instead of `{entry}` done {done}",
+                    state.item_id, state.done
+                )));
             }
             Ok(())
         }
@@ -431,5 +453,18 @@ mod tests {
         assert!(check(&Expect::Week(1), week).is_err());
         let short = br#"{"week":1,"days":[{},{}]}"#;
         assert!(check(&Expect::Week(1), short).is_err());
+    }
+
+    #[test]
+    fn a_plan_edit_must_answer_the_entry_asked_for_in_the_state_asked_for() {
+        let done = |entry: &str, done| Expect::Done {
+            entry: entry.into(),
+            done,
+        };
+        let body = br#"{"item_id":"w1d3-lunch","done":true}"#;
+        assert_eq!(check(&done("w1d3-lunch", true), body), Ok(()));
+        assert!(check(&done("w1d3-lunch", false), body).is_err());
+        assert!(check(&done("w1d4-lunch", true), body).is_err());
+        assert!(check(&done("w1d3-lunch", true), b"{}").is_err());
     }
 }

@@ -1,5 +1,5 @@
-//! The request kinds of `rest` and `spike`, their weights (`--mix catalog=90,like=5,plan=5`)
-//! and the deterministic hash that picks among them.
+//! The request kinds of `rest` and `spike`, their weights (`--mix catalog=90,like=5,plan=5`,
+//! `edit` for plan edits) and the deterministic hash that picks among them.
 
 use std::fmt;
 use std::str::FromStr;
@@ -10,16 +10,19 @@ pub enum Kind {
     Catalog,
     Like,
     Plan,
+    /// An entry of the user's plan marked done or not done (a write through the session).
+    Edit,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Catalog, Kind::Like, Kind::Plan];
+    pub const ALL: [Kind; 4] = [Kind::Catalog, Kind::Like, Kind::Plan, Kind::Edit];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Catalog => "catalog",
             Kind::Like => "like",
             Kind::Plan => "plan",
+            Kind::Edit => "edit",
         }
     }
 
@@ -31,12 +34,12 @@ impl Kind {
 /// The weights of the request kinds, e.g. `catalog=90,like=5,plan=5`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mix {
-    weights: [u64; 3],
+    weights: [u64; 4],
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MixError {
-    #[error("`{0}` is not `kind=weight` with kind one of catalog, like, plan")]
+    #[error("`{0}` is not `kind=weight` with kind one of catalog, like, plan, edit")]
     Part(String),
     #[error("the weights add up to 0")]
     Empty,
@@ -46,7 +49,7 @@ impl FromStr for Mix {
     type Err = MixError;
 
     fn from_str(text: &str) -> Result<Mix, MixError> {
-        let mut weights = [0; 3];
+        let mut weights = [0; 4];
         for part in text.split(',').filter(|p| !p.trim().is_empty()) {
             let bad = || MixError::Part(part.trim().to_owned());
             let (name, weight) = part.split_once('=').ok_or_else(bad)?;
@@ -66,8 +69,10 @@ impl FromStr for Mix {
 
 impl fmt::Display for Mix {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Kinds left out weigh 0 and are left out here too.
         let parts: Vec<String> = Kind::ALL
             .iter()
+            .filter(|k| self.weights[k.index()] > 0)
             .map(|k| format!("{}={}", k.as_str(), self.weights[k.index()]))
             .collect();
         f.write_str(&parts.join(","))
@@ -111,6 +116,9 @@ mod tests {
         assert_eq!(mix.to_string(), "catalog=90,like=5,plan=5");
         let catalog_only: Mix = "catalog=1".parse().expect("valid");
         assert!(!catalog_only.has(Kind::Like));
+        let edits: Mix = "edit=100".parse().expect("valid");
+        assert!(edits.has(Kind::Edit) && !edits.has(Kind::Plan));
+        assert_eq!(edits.to_string(), "edit=100");
         for bad in ["", "catalog=0", "feed=3", "catalog", "catalog=-1", "like=x"] {
             assert!(bad.parse::<Mix>().is_err(), "{bad}");
         }
@@ -119,12 +127,13 @@ mod tests {
     #[test]
     fn picks_follow_the_weights() {
         let mix: Mix = "catalog=90,like=5,plan=5".parse().expect("valid");
-        let mut counts = [0u64; 3];
+        let mut counts = [0u64; 4];
         for i in 0..100_000 {
             counts[mix.pick(splitmix64(i)).index()] += 1;
         }
         assert!((89_000..91_000).contains(&counts[0]), "{counts:?}");
         assert!((4_500..5_500).contains(&counts[1]), "{counts:?}");
         assert!((4_500..5_500).contains(&counts[2]), "{counts:?}");
+        assert_eq!(counts[3], 0);
     }
 }

@@ -1,4 +1,4 @@
-//! `rest`: catalog reads, likes and plan reads at a constant arrival rate, open loop (see
+//! `rest`: catalog reads, likes, plan reads and plan edits at a constant arrival rate, open loop (see
 //! `open_loop`): latency percentiles overall and per kind, answers by class, and every
 //! body checked (the bar is 100% correct).
 

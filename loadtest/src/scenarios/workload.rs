@@ -1,4 +1,5 @@
-//! What `rest` and `spike` ask for: a weighted mix of catalog reads, likes and plan reads.
+//! What `rest` and `spike` ask for: a weighted mix of catalog reads, likes, plan reads and
+//! plan edits (an entry of the plan marked done or not done).
 //!
 //! Setup (not measured) lists the whole catalog, warms up every list query (learning the
 //! cursors of second pages), mints users' tokens and gives every user a plan. After that,
@@ -181,6 +182,8 @@ pub struct Workload {
     likes: Vec<Uri>,
     /// `GET /v1/me/plan?week=n` for every week of the plan.
     weeks: Vec<Uri>,
+    /// Each entry of the plan's first week and its `/v1/me/plan/items/{id}/done`.
+    entries: Vec<(String, Uri)>,
     users: Vec<HeaderValue>,
 }
 
@@ -252,17 +255,28 @@ impl Workload {
             }));
             likes.push(uri(&like).map_err(bad)?);
         }
-        let weeks = if mix.has(Kind::Plan) {
-            let weeks = choose_plans(pool, &users, template).await?;
-            (1..=weeks)
+        let (weeks, entries) = if mix.has(Kind::Plan) || mix.has(Kind::Edit) {
+            let chosen = choose_plans(pool, &users, template).await?;
+            let bad = |reason| SetupError::Wrong {
+                what: "plan weeks and entries".into(),
+                reason,
+            };
+            let weeks = (1..=chosen.weeks)
                 .map(|w| uri(&format!("/v1/me/plan?week={w}")))
                 .collect::<Result<_, _>>()
-                .map_err(|reason| SetupError::Wrong {
-                    what: "plan weeks".into(),
-                    reason,
-                })?
+                .map_err(bad)?;
+            let entries = chosen
+                .entries
+                .into_iter()
+                .map(|id| {
+                    let done = uri(&format!("/v1/me/plan/items/{id}/done"))?;
+                    Ok((id, done))
+                })
+                .collect::<Result<_, _>>()
+                .map_err(bad)?;
+            (weeks, entries)
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
         Ok(Workload {
             mix: mix.clone(),
@@ -270,6 +284,7 @@ impl Workload {
             items,
             likes,
             weeks,
+            entries,
             users,
         })
     }
@@ -305,6 +320,21 @@ impl Workload {
                     uri: self.weeks[week].clone(),
                     call: self.user_call(pick(self.users.len(), 6)),
                     expect: Expect::Week(week + 1),
+                })
+            }
+            // Done and not done alike, so a user's entries keep changing.
+            Kind::Edit => {
+                let (id, done_uri) = &self.entries[pick(self.entries.len(), 7)];
+                let done = splitmix64(roll ^ 8) & 1 == 1;
+                Arc::new(Request {
+                    part: Kind::Edit.as_str(),
+                    method: if done { Method::PUT } else { Method::DELETE },
+                    uri: done_uri.clone(),
+                    call: self.user_call(pick(self.users.len(), 9)),
+                    expect: Expect::Done {
+                        entry: id.clone(),
+                        done,
+                    },
                 })
             }
         }
@@ -400,12 +430,19 @@ async fn warm_up(pool: &Pool) -> Result<Vec<Arc<Request>>, SetupError> {
     Ok(lists)
 }
 
-/// Gives every user the plan `template`; answers its number of weeks.
+/// What choosing a plan showed.
+struct Chosen {
+    weeks: usize,
+    /// The entries of the week shown (the first), the same for every user of the template.
+    entries: Vec<String>,
+}
+
+/// Gives every user the plan `template`; answers its number of weeks and first week's entries.
 async fn choose_plans(
     pool: &Pool,
     users: &[HeaderValue],
     template: &str,
-) -> Result<usize, SetupError> {
+) -> Result<Chosen, SetupError> {
     let body = Bytes::from(serde_json::json!({ "template_id": template }).to_string());
     let chosen = join_all(users.iter().map(|user| {
         let call = Call {
@@ -417,6 +454,7 @@ async fn choose_plans(
     }))
     .await;
     let mut weeks = None;
+    let mut entries = Vec::new();
     for answer in chosen {
         let answer = answer?;
         let plan: serde_json::Value =
@@ -431,8 +469,33 @@ async fn choose_plans(
                 reason: format!("no `weeks` in {plan}"),
             });
         }
+        if entries.is_empty() {
+            entries = week_entries(&plan);
+        }
     }
-    Ok(weeks.unwrap_or(1) as usize)
+    if entries.is_empty() {
+        return Err(SetupError::Wrong {
+            what: "PUT /v1/me/plan".into(),
+            reason: "the week shown has no entries".into(),
+        });
+    }
+    Ok(Chosen {
+        weeks: weeks.unwrap_or(1) as usize,
+        entries,
+    })
+}
+
+/// The ids of a plan week's entries (`days[].entries[].id`).
+fn week_entries(week: &serde_json::Value) -> Vec<String> {
+    let days = week["days"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    days.iter()
+        .filter_map(|day| day["entries"].as_array())
+        .flatten()
+        .filter_map(|entry| entry["id"].as_str().map(str::to_owned))
+        .collect()
 }
 
 #[cfg(test)]
@@ -444,5 +507,21 @@ mod tests {
         let paths: std::collections::HashSet<String> =
             listings().iter().map(Listing::path).collect();
         assert_eq!(paths.len(), listings().len());
+    }
+
+    #[test]
+    fn a_weeks_entries_are_read_from_its_days() {
+        let week = serde_json::json!({
+            "days": [
+                {"entries": [{"id": "w1d1-breakfast"}, {"id": "w1d1-lunch"}]},
+                {"entries": []},
+                {"entries": [{"id": "w1d3-dinner"}, {"slot": "snack"}]}
+            ]
+        });
+        assert_eq!(
+            week_entries(&week),
+            ["w1d1-breakfast", "w1d1-lunch", "w1d3-dinner"]
+        );
+        assert!(week_entries(&serde_json::json!({"days": "x"})).is_empty());
     }
 }

@@ -1,6 +1,6 @@
-//! Group commit: small writes that many callers make at once (likes) applied in one redb
-//! transaction per group, so a burst pays one commit (its copy-on-write pages, checksums
-//! and fsync) instead of one each.
+//! Group commit: small writes that many callers make at once (likes, plan edits, feed
+//! appends) applied in one redb transaction per group, so a burst pays one commit (its
+//! copy-on-write pages, checksums and fsync) instead of one each.
 //!
 //! A caller queues its operation and waits for its answer, which it gets only after the
 //! transaction holding it committed: a write that was answered is on disk, as before.

@@ -182,6 +182,8 @@ pub struct EmbeddedStore {
     likes: Arc<grouped::GroupCommit<likes::LikeOp, bool>>,
     /// Sessions' feed appends, committed in groups (a broadcast appends to every session).
     feed_appends: Arc<grouped::GroupCommit<feed::FeedAppend, ()>>,
+    /// Plan documents stored after each edit, committed in groups.
+    plan_puts: Arc<grouped::GroupCommit<plans::PlanPut, ()>>,
 }
 
 impl EmbeddedStore {
@@ -271,6 +273,7 @@ impl EmbeddedStore {
         Ok(EmbeddedStore {
             likes: grouped::GroupCommit::new(db.clone(), likes::apply),
             feed_appends: grouped::GroupCommit::new(db.clone(), feed::append),
+            plan_puts: grouped::GroupCommit::new(db.clone(), plans::put),
             db,
             ops: OpMetrics::new(BACKEND, metrics),
         })

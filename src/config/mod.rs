@@ -253,6 +253,23 @@ mod tests {
     }
 
     #[test]
+    fn background_feed_appends_in_flight_are_read_and_zero_is_rejected() {
+        let settings = load(&[(
+            "FITPULSE__STORE__SCYLLA__BACKGROUND_APPENDS_IN_FLIGHT",
+            "16",
+        )])
+        .expect("valid");
+        assert_eq!(settings.store.scylla.background_appends_in_flight, 16);
+        let text = load(&[("FITPULSE__STORE__SCYLLA__BACKGROUND_APPENDS_IN_FLIGHT", "0")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("`store.scylla.background_appends_in_flight`"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn the_file_layer_sits_between_defaults_and_environment() {
         Jail::expect_with(|jail| {
             jail.clear_env();

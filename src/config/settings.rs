@@ -119,6 +119,12 @@ pub struct ScyllaSettings {
     pub consistency: String,
     pub connect_timeout_ms: u64,
     pub request_timeout_ms: u64,
+    /// Feed appends nobody waits for (feature messages' entries, written after their
+    /// deliveries) sent to the cluster at once, at most; the rest wait in memory. A
+    /// feature message makes every online session append at once, and tens of thousands
+    /// of writes in flight time out together and are retried together. Appends someone
+    /// waits for are not held back.
+    pub background_appends_in_flight: usize,
     pub username: Option<String>,
     pub password: Option<Secret>,
 }
@@ -625,6 +631,7 @@ impl Default for Settings {
                     consistency: "local_quorum".into(),
                     connect_timeout_ms: 5_000,
                     request_timeout_ms: 5_000,
+                    background_appends_in_flight: 128,
                     username: None,
                     password: None,
                 },
@@ -1027,6 +1034,12 @@ impl Settings {
             return Err(ConfigError::invalid(
                 "store.scylla.nodes",
                 "needs at least one host:port",
+            ));
+        }
+        if scylla.background_appends_in_flight == 0 {
+            return Err(ConfigError::invalid(
+                "store.scylla.background_appends_in_flight",
+                "must be above 0",
             ));
         }
         if scylla.replication_factor == 0 {

@@ -5,17 +5,22 @@ use std::time::Duration;
 use fitpulse_actors::domain::UserId;
 use serde_json::json;
 
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::helpers::{TestApp, scylla_app, spawn_app_with};
 use crate::messages::{device, message, send_message};
 
 /// How many feed appends the store has carried out (every user's).
 async fn feed_appends(app: &TestApp) -> f64 {
+    store_ops(app, "append_events").await
+}
+
+/// How many times the store timed `op`.
+async fn store_ops(app: &TestApp, op: &str) -> f64 {
+    let label = format!("op=\"{op}\"");
     app.metrics()
         .await
         .lines()
         .find(|line| {
-            line.starts_with("fitpulse_store_op_duration_seconds_count")
-                && line.contains("op=\"append_events\"")
+            line.starts_with("fitpulse_store_op_duration_seconds_count") && line.contains(&label)
         })
         .and_then(|line| line.rsplit(' ').next()?.parse().ok())
         .unwrap_or(0.0)
@@ -89,4 +94,31 @@ async fn a_feature_message_is_written_when_the_session_stops_before_the_delay() 
     socket.event("message.feature").await;
     drop(socket);
     assert_eq!(stored_feed_of(&app, user, 1).await, ["message.feature"]);
+}
+
+/// On scylla an entry nobody waits for takes its turn among the appends behind
+/// (`store.scylla.background_appends_in_flight`); an event someone waits for does not.
+#[actix_web::test]
+async fn on_scylla_a_feature_messages_entry_is_written_behind_and_a_waited_event_is_not() {
+    let Some(app) = scylla_app(|s| s.ws.broadcast_persist_delay_ms = 200).await else {
+        return;
+    };
+    let user = UserId::random();
+    let mut socket = device(&app, user, "ios", "2.1.0").await;
+    send_message(&app, message("Week two", 0, json!({}))).await;
+    socket.event("message.feature").await;
+    assert_eq!(stored_feed_of(&app, user, 1).await, ["message.feature"]);
+    assert_eq!(store_ops(&app, "append_events_wait").await, 1.0);
+
+    app.push(user, "custom.marker", json!({})).await;
+    assert_eq!(
+        stored_feed(&app, user).await,
+        ["message.feature", "custom.marker"]
+    );
+    assert_eq!(feed_appends(&app).await, 2.0);
+    assert_eq!(
+        store_ops(&app, "append_events_wait").await,
+        1.0,
+        "the pushed event, waited for, did not wait behind"
+    );
 }

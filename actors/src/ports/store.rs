@@ -362,6 +362,16 @@ pub trait FeedStore: Send + Sync {
     /// Appends events (ascending, above the current head) and advances `last_seq`.
     /// Writing the same seq again overwrites it, so a retried batch is harmless.
     async fn append_events(&self, user: UserId, events: &[FeedEvent]) -> Result<(), StoreError>;
+    /// The same for an append nobody waits for (feed entries written behind their
+    /// delivery, such as every session's entry of a feature message): a backend may hold
+    /// it back so that appends someone waits for go first.
+    async fn append_events_behind(
+        &self,
+        user: UserId,
+        events: &[FeedEvent],
+    ) -> Result<(), StoreError> {
+        self.append_events(user, events).await
+    }
     async fn feed_head(&self, user: UserId) -> Result<FeedHead, StoreError>;
     /// Up to `limit` kept events with `seq > after`, ascending.
     async fn events_after(

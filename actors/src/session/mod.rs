@@ -304,8 +304,14 @@ impl UserSession {
         let waiters = std::mem::take(&mut self.waiters);
         let feed = self.deps.feed.clone();
         let user = self.user;
+        // Nobody waiting (entries written behind their delivery): the store may let the
+        // appends someone waits for go first.
+        let behind = waiters.is_empty();
         let write = async move {
-            let result = feed.append_events(user, &batch).await;
+            let result = match behind {
+                true => feed.append_events_behind(user, &batch).await,
+                false => feed.append_events(user, &batch).await,
+            };
             (batch, result)
         };
         ctx.spawn(

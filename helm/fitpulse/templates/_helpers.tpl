@@ -178,7 +178,8 @@ the rest is built here.
     "replication_factor" .Values.store.scylla.replication_factor
     "consistency" .Values.store.scylla.consistency
     "connect_timeout_ms" .Values.store.scylla.connect_timeout_ms
-    "request_timeout_ms" .Values.store.scylla.request_timeout_ms -}}
+    "request_timeout_ms" .Values.store.scylla.request_timeout_ms
+    "background_appends_in_flight" .Values.store.scylla.background_appends_in_flight -}}
 {{- if not .Values.store.scylla.nodes -}}
 {{- $_ := unset $scylla "nodes" -}}
 {{- end -}}

@@ -1,6 +1,10 @@
 //! The user feed in the scylla store: events in one partition per user, newest first,
 //! expiring with the table's TTL; the head (last and read seq) in `feed_state`, which has
 //! no TTL so sequence numbers never restart. Appends are unlogged batches on one partition.
+//! Appends nobody waits for (entries written behind their delivery) go at most
+//! `store.scylla.background_appends_in_flight` at once: a feature message makes every
+//! online session append at once, and tens of thousands of writes in flight time out
+//! together (and are retried together); appends someone waits for pass them.
 
 use async_trait::async_trait;
 use fitpulse_actors::domain::UserId;
@@ -116,6 +120,25 @@ impl FeedStore for ScyllaStore {
                     .await
             })
             .await
+    }
+
+    async fn append_events_behind(
+        &self,
+        user: UserId,
+        events: &[FeedEvent],
+    ) -> Result<(), StoreError> {
+        // Waits for room among the appends behind in flight; the time waited shows as its
+        // own op.
+        let _room = self
+            .ops
+            .time("append_events_wait", async {
+                self.appends_behind
+                    .acquire()
+                    .await
+                    .map_err(StoreError::backend)
+            })
+            .await?;
+        self.append_events(user, events).await
     }
 
     async fn feed_head(&self, user: UserId) -> Result<FeedHead, StoreError> {

@@ -97,6 +97,9 @@ pub struct ScyllaStore {
     push_statements: push::Statements,
     workout_statements: workouts::Statements,
     replay_statements: replays::Statements,
+    /// Feed appends nobody waits for, in flight at once
+    /// (`store.scylla.background_appends_in_flight`).
+    appends_behind: tokio::sync::Semaphore,
     ops: OpMetrics,
 }
 
@@ -173,6 +176,9 @@ impl ScyllaStore {
             workout_statements: workouts::Statements::prepare(&session).await?,
             replay_statements: replays::Statements::prepare(&session).await?,
             session: Arc::new(session),
+            appends_behind: tokio::sync::Semaphore::new(
+                settings.background_appends_in_flight.max(1),
+            ),
             ops: OpMetrics::new(BACKEND, metrics),
         })
     }

@@ -65,6 +65,7 @@ conformance!(
     entitlements_are_granted_replaced_and_listed_by_name,
     feed_events_read_back_in_order_after_any_position,
     many_users_appending_at_once_each_keep_their_own_feed,
+    appends_behind_at_once_each_land_and_let_a_waited_one_through,
     a_retried_feed_batch_overwrites_instead_of_duplicating,
     the_read_position_is_kept_beside_the_head,
     a_plan_is_stored_and_replaced_whole,

@@ -961,6 +961,42 @@ pub async fn many_users_appending_at_once_each_keep_their_own_feed(stores: &Stor
     }
 }
 
+/// A feature message's entries, written behind their deliveries by every session at once:
+/// each lands under its user's head (on scylla most wait for room, the suite allowing 4 in
+/// flight), and an append someone waits for, made while they wait, lands too.
+pub async fn appends_behind_at_once_each_land_and_let_a_waited_one_through(
+    stores: &Stores,
+    _: &Metrics,
+) {
+    const USERS: usize = 120;
+    let users: Vec<UserId> = (0..USERS).map(|_| UserId::random()).collect();
+    let behind = futures_util::future::join_all(users.iter().map(|who| async move {
+        stores
+            .feed
+            .append_events_behind(*who, &[feed_event(1)])
+            .await
+    }));
+    let waited_for = UserId::random();
+    let waited = async {
+        stores
+            .feed
+            .append_events(waited_for, &[feed_event(1), feed_event(2)])
+            .await
+    };
+    let (behind, waited) = tokio::join!(behind, waited);
+    waited.expect("the append waited for");
+    for outcome in behind {
+        outcome.expect("append behind");
+    }
+    for who in &users {
+        let read = stores.feed.events_after(*who, 0, 10).await.expect("read");
+        assert_eq!(read.iter().map(|e| e.seq).collect::<Vec<_>>(), [1]);
+        assert_eq!(stores.feed.feed_head(*who).await.expect("head").last_seq, 1);
+    }
+    let head = stores.feed.feed_head(waited_for).await.expect("head");
+    assert_eq!(head.last_seq, 2);
+}
+
 pub async fn a_retried_feed_batch_overwrites_instead_of_duplicating(stores: &Stores, _: &Metrics) {
     let who = UserId::random();
     let batch: Vec<_> = (1..=2).map(feed_event).collect();

@@ -55,6 +55,9 @@ pub fn scylla_settings(nodes: &str, keyspace: &str) -> Settings {
     // A shared CI machine can be slow; the suite checks outcomes, not latency.
     settings.store.scylla.request_timeout_ms = 20_000;
     settings.store.scylla.connect_timeout_ms = 20_000;
+    // Few background appends in flight, so the suite's many users appending behind at
+    // once mostly wait their turn (the path a broadcast takes on a busy node).
+    settings.store.scylla.background_appends_in_flight = 4;
     settings
 }
 

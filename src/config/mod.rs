@@ -253,20 +253,22 @@ mod tests {
     }
 
     #[test]
-    fn background_feed_appends_in_flight_are_read_and_zero_is_rejected() {
+    fn background_feed_appends_in_flight_are_read_and_out_of_range_is_rejected() {
         let settings = load(&[(
             "FITPULSE__STORE__SCYLLA__BACKGROUND_APPENDS_IN_FLIGHT",
             "16",
         )])
         .expect("valid");
         assert_eq!(settings.store.scylla.background_appends_in_flight, 16);
-        let text = load(&[("FITPULSE__STORE__SCYLLA__BACKGROUND_APPENDS_IN_FLIGHT", "0")])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            text.contains("`store.scylla.background_appends_in_flight`"),
-            "{text}"
-        );
+        for bad in ["0", "100001"] {
+            let text = load(&[("FITPULSE__STORE__SCYLLA__BACKGROUND_APPENDS_IN_FLIGHT", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                text.contains("`store.scylla.background_appends_in_flight`"),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -1036,10 +1036,10 @@ impl Settings {
                 "needs at least one host:port",
             ));
         }
-        if scylla.background_appends_in_flight == 0 {
+        if !(1..=100_000).contains(&scylla.background_appends_in_flight) {
             return Err(ConfigError::invalid(
                 "store.scylla.background_appends_in_flight",
-                "must be above 0",
+                "must be 1 to 100000",
             ));
         }
         if scylla.replication_factor == 0 {

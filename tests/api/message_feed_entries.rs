@@ -122,3 +122,59 @@ async fn on_scylla_a_feature_messages_entry_is_written_behind_and_a_waited_event
         "the pushed event, waited for, did not wait behind"
     );
 }
+
+/// After a feature message every session's entry waits its turn behind the others. An
+/// event someone waits for, published meanwhile, comes after that entry in the feed, so
+/// the entry goes at once instead of keeping its publisher waiting for the whole queue.
+#[actix_web::test]
+async fn on_scylla_an_event_waited_for_hurries_the_entry_held_back_before_it() {
+    let Some(app) = scylla_app(|s| {
+        s.ws.broadcast_persist_delay_ms = 50;
+        s.store.scylla.background_appends_in_flight = 1;
+    })
+    .await
+    else {
+        return;
+    };
+    // A long queue of other users' entries, one append at a time, none hurried.
+    const QUEUED: usize = 2_000;
+    let written = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tells = Vec::with_capacity(QUEUED);
+    let mut queue = tokio::task::JoinSet::new();
+    for _ in 0..QUEUED {
+        let (tell, hurry) = tokio::sync::oneshot::channel::<()>();
+        tells.push(tell);
+        let (feed, written) = (app.stores.feed.clone(), written.clone());
+        queue.spawn(async move {
+            let entry = fitpulse_actors::ports::store::FeedEvent {
+                seq: 1,
+                kind: "custom.queued".into(),
+                at: 0,
+                data: "{}".into(),
+            };
+            feed.append_events_behind(UserId::random(), &[entry], hurry)
+                .await
+                .expect("queued append");
+            written.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
+    }
+    let user = UserId::random();
+    let mut socket = device(&app, user, "ios", "2.1.0").await;
+    send_message(&app, message("Week two", 0, json!({}))).await;
+    socket.event("message.feature").await;
+    // The session's entry is sent behind the queue 50 ms after the delivery.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    app.push(user, "custom.marker", json!({})).await;
+    assert_eq!(
+        stored_feed(&app, user).await,
+        ["message.feature", "custom.marker"]
+    );
+    let done = written.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        done < QUEUED,
+        "the push waited for the whole queue ({done} of {QUEUED} written first)"
+    );
+    queue.abort_all();
+    drop(tells);
+}

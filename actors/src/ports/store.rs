@@ -357,6 +357,10 @@ pub struct FeedHead {
     pub read_seq: u64,
 }
 
+/// Resolves once an append held back behind others should go at once (see
+/// [`FeedStore::append_events_behind`]); a dropped sender counts as hurrying.
+pub type Hurry = tokio::sync::oneshot::Receiver<()>;
+
 #[async_trait]
 pub trait FeedStore: Send + Sync {
     /// Appends events (ascending, above the current head) and advances `last_seq`.
@@ -364,12 +368,15 @@ pub trait FeedStore: Send + Sync {
     async fn append_events(&self, user: UserId, events: &[FeedEvent]) -> Result<(), StoreError>;
     /// The same for an append nobody waits for (feed entries written behind their
     /// delivery, such as every session's entry of a feature message): a backend may hold
-    /// it back so that appends someone waits for go first.
+    /// it back so that appends someone waits for go first, until `hurry` resolves (someone
+    /// now waits for what follows it, or nobody is left to say so).
     async fn append_events_behind(
         &self,
         user: UserId,
         events: &[FeedEvent],
+        hurry: Hurry,
     ) -> Result<(), StoreError> {
+        drop(hurry);
         self.append_events(user, events).await
     }
     async fn feed_head(&self, user: UserId) -> Result<FeedHead, StoreError>;

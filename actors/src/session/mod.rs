@@ -106,6 +106,8 @@ pub struct UserSession {
     pending: Vec<FeedEvent>,
     waiters: Vec<(u64, oneshot::Sender<Result<u64, SessionError>>)>,
     flushing: bool,
+    /// Tells the flush in flight, when it was sent behind others, to go at once.
+    hurry: Option<oneshot::Sender<()>>,
     /// A flush put off for events nobody waits for (`flush_later`).
     flush_timer: Option<SpawnHandle>,
     failed_flushes: u32,
@@ -144,6 +146,7 @@ impl UserSession {
             pending: Vec::new(),
             waiters: Vec::new(),
             flushing: false,
+            hurry: None,
             flush_timer: None,
             failed_flushes: 0,
             stopping: None,
@@ -244,8 +247,17 @@ impl UserSession {
         let seq = self.sequence(kind, data);
         let (tx, rx) = oneshot::channel();
         self.waiters.push((seq, tx));
+        self.hurry_flush();
         self.flush(ctx);
         (seq, rx)
+    }
+
+    /// Someone now waits for what follows the flush in flight: if it was sent behind
+    /// others, it goes at once.
+    fn hurry_flush(&mut self) {
+        if let Some(tell) = self.hurry.take() {
+            let _ = tell.send(());
+        }
     }
 
     /// Sequences and delivers an event and adds it to the pending ones, without starting
@@ -305,12 +317,17 @@ impl UserSession {
         let feed = self.deps.feed.clone();
         let user = self.user;
         // Nobody waiting (entries written behind their delivery): the store may let the
-        // appends someone waits for go first.
-        let behind = waiters.is_empty();
+        // appends someone waits for go first, until someone waits for what follows this
+        // batch (it goes before theirs) or the session stops.
+        let hurry = (waiters.is_empty() && self.stopping.is_none()).then(|| {
+            let (tell, hurry) = oneshot::channel();
+            self.hurry = Some(tell);
+            hurry
+        });
         let write = async move {
-            let result = match behind {
-                true => feed.append_events_behind(user, &batch).await,
-                false => feed.append_events(user, &batch).await,
+            let result = match hurry {
+                Some(hurry) => feed.append_events_behind(user, &batch, hurry).await,
+                None => feed.append_events(user, &batch).await,
             };
             (batch, result)
         };
@@ -319,6 +336,7 @@ impl UserSession {
                 .into_actor(self)
                 .map(move |(batch, result), act, ctx| {
                     act.flushing = false;
+                    act.hurry = None;
                     match result {
                         Ok(()) => {
                             act.failed_flushes = 0;
@@ -377,6 +395,7 @@ impl UserSession {
     /// Asks to stop once everything is persisted; `done` fires after the last flush.
     fn stop_after_flush(&mut self, done: oneshot::Sender<()>, ctx: &mut Context<Self>) {
         self.stopping = Some(done);
+        self.hurry_flush();
         self.flush(ctx);
     }
 }

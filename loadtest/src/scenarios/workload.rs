@@ -256,7 +256,7 @@ impl Workload {
             likes.push(uri(&like).map_err(bad)?);
         }
         let (weeks, entries) = if mix.has(Kind::Plan) || mix.has(Kind::Edit) {
-            let chosen = choose_plans(pool, &users, template).await?;
+            let chosen = choose_plans(pool, &users, template, mix.has(Kind::Edit)).await?;
             let bad = |reason| SetupError::Wrong {
                 what: "plan weeks and entries".into(),
                 reason,
@@ -437,11 +437,13 @@ struct Chosen {
     entries: Vec<String>,
 }
 
-/// Gives every user the plan `template`; answers its number of weeks and first week's entries.
+/// Gives every user the plan `template`; answers its number of weeks and first week's
+/// entries (of which there must be some when `edits` are to be made).
 async fn choose_plans(
     pool: &Pool,
     users: &[HeaderValue],
     template: &str,
+    edits: bool,
 ) -> Result<Chosen, SetupError> {
     let body = Bytes::from(serde_json::json!({ "template_id": template }).to_string());
     let chosen = join_all(users.iter().map(|user| {
@@ -473,7 +475,7 @@ async fn choose_plans(
             entries = week_entries(&plan);
         }
     }
-    if entries.is_empty() {
+    if edits && entries.is_empty() {
         return Err(SetupError::Wrong {
             what: "PUT /v1/me/plan".into(),
             reason: "the week shown has no entries".into(),

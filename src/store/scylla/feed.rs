@@ -4,11 +4,12 @@
 //! Appends nobody waits for (entries written behind their delivery) go at most
 //! `store.scylla.background_appends_in_flight` at once: a feature message makes every
 //! online session append at once, and tens of thousands of writes in flight time out
-//! together (and are retried together); appends someone waits for pass them.
+//! together (and are retried together); appends someone waits for pass them, and one
+//! held back goes at once when someone starts waiting for the events after it.
 
 use async_trait::async_trait;
 use fitpulse_actors::domain::UserId;
-use fitpulse_actors::ports::store::{FeedEvent, FeedHead, FeedStore, StoreError};
+use fitpulse_actors::ports::store::{FeedEvent, FeedHead, FeedStore, Hurry, StoreError};
 use scylla::client::session::Session;
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
@@ -126,16 +127,17 @@ impl FeedStore for ScyllaStore {
         &self,
         user: UserId,
         events: &[FeedEvent],
+        hurry: Hurry,
     ) -> Result<(), StoreError> {
-        // Waits for room among the appends behind in flight; the time waited shows as its
-        // own op.
+        // Waits for room among the appends behind in flight, unless hurried meanwhile;
+        // the time waited shows as its own op.
         let _room = self
             .ops
             .time("append_events_wait", async {
-                self.appends_behind
-                    .acquire()
-                    .await
-                    .map_err(StoreError::backend)
+                tokio::select! {
+                    room = self.appends_behind.acquire() => room.map(Some).map_err(StoreError::backend),
+                    _ = hurry => Ok(None),
+                }
             })
             .await?;
         self.append_events(user, events).await

@@ -12,6 +12,7 @@ use fitpulse_actors::ports::store::{
     Entitlement, IdempotencyClaim, IdempotencyKey, ProfileUpdate, RefreshRotation,
     RefreshTokenRecord, StoreError, StoredResponse, UserRecord,
 };
+use tokio::sync::oneshot;
 
 fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
@@ -970,12 +971,15 @@ pub async fn appends_behind_at_once_each_land_and_let_a_waited_one_through(
 ) {
     const USERS: usize = 120;
     let users: Vec<UserId> = (0..USERS).map(|_| UserId::random()).collect();
-    let behind = futures_util::future::join_all(users.iter().map(|who| async move {
-        stores
-            .feed
-            .append_events_behind(*who, &[feed_event(1)])
-            .await
-    }));
+    // Nobody hurries them: the senders live until every append is done.
+    let (_tell, hurries): (Vec<_>, Vec<_>) = (0..USERS).map(|_| oneshot::channel()).unzip();
+    let behind =
+        futures_util::future::join_all(users.iter().zip(hurries).map(|(who, hurry)| async move {
+            stores
+                .feed
+                .append_events_behind(*who, &[feed_event(1)], hurry)
+                .await
+        }));
     let waited_for = UserId::random();
     let waited = async {
         stores

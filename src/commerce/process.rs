@@ -141,9 +141,13 @@ impl WebhookProcessor {
                 outbox,
             })
             .await?;
+        // The same news again (under another notification id) stores what is stored
+        // already: it changed nothing, so it is not counted again.
+        let replayed = current.as_ref() == Some(&change.standing);
         if let Some(label) = EntitlementChange::ALL
             .into_iter()
             .find(|c| c.as_str() == change.label)
+            .filter(|_| !replayed)
         {
             self.metrics.entitlement_changed(label);
         }

@@ -15,6 +15,10 @@ fn transitions(product: &str, transition: &str) -> String {
     )
 }
 
+fn entitlement_changes(change: &str) -> String {
+    format!(r#"fitpulse_entitlement_changes_total{{change="{change}"}}"#)
+}
+
 fn held(product: &str, state: &str) -> String {
     format!(r#"fitpulse_subscriptions{{product="{product}",state="{state}"}}"#)
 }
@@ -129,6 +133,7 @@ async fn a_trial_converts_then_is_refunded_and_each_transition_counts_once() {
         series(&app, &transitions("premium_trial", "converted")).await,
         1.0
     );
+    assert_eq!(series(&app, &entitlement_changes("renewed")).await, 1.0);
     assert_eq!(
         series(&app, &transitions("premium_trial", "renewed")).await,
         0.0
@@ -158,6 +163,7 @@ async fn a_trial_converts_then_is_refunded_and_each_transition_counts_once() {
         series(&app, &transitions("premium_trial", "refunded")).await,
         1.0
     );
+    assert_eq!(series(&app, &entitlement_changes("refunded")).await, 1.0);
     wait_for_series(&app, &held("premium_trial", "refunded"), 1.0).await;
     assert_eq!(series(&app, &held("premium_trial", "active")).await, 0.0);
 

@@ -204,6 +204,8 @@ pub struct Metrics {
     pub http_requests_in_flight: IntGauge,
     pub store_op_duration_seconds: HistogramVec,
     pub store_errors_total: IntCounterVec,
+    /// Feed appends nobody waits for, waiting for their turn (scylla).
+    pub store_appends_waiting: IntGauge,
     pub ws_connections: IntGauge,
     pub sessions_active: IntGauge,
     pub ws_messages_sent_total: IntCounterVec,
@@ -269,6 +271,11 @@ impl Metrics {
                 "Store operations that failed",
             ),
             &["backend", "op"],
+        )
+        .expect("valid metric definition");
+        let store_appends_waiting = IntGauge::new(
+            "fitpulse_store_appends_waiting",
+            "Feed appends nobody waits for, waiting for room among store.scylla.background_appends_in_flight",
         )
         .expect("valid metric definition");
         let ws_connections = IntGauge::new("fitpulse_ws_connections", "Open WebSocket connections")
@@ -481,6 +488,7 @@ impl Metrics {
         register(Box::new(http_requests_in_flight.clone()));
         register(Box::new(store_op_duration_seconds.clone()));
         register(Box::new(store_errors_total.clone()));
+        register(Box::new(store_appends_waiting.clone()));
         register(Box::new(ws_connections.clone()));
         register(Box::new(sessions_active.clone()));
         register(Box::new(ws_messages_sent_total.clone()));
@@ -514,6 +522,7 @@ impl Metrics {
             http_requests_in_flight,
             store_op_duration_seconds,
             store_errors_total,
+            store_appends_waiting,
             ws_connections,
             sessions_active,
             ws_messages_sent_total,

@@ -16,6 +16,11 @@ pub struct OpMetrics {
 }
 
 impl OpMetrics {
+    /// Feed appends nobody waits for, waiting for their turn now.
+    pub fn appends_waiting(&self) -> &prometheus::IntGauge {
+        &self.metrics.store_appends_waiting
+    }
+
     pub fn new(backend: &'static str, metrics: &crate::metrics::Metrics) -> Self {
         // The error series exists from the start, so alerts on its rate work at once.
         metrics

@@ -13,6 +13,16 @@ async fn feed_appends(app: &TestApp) -> f64 {
     store_ops(app, "append_events").await
 }
 
+/// The value of the gauge `name`.
+async fn store_gauge(app: &TestApp, name: &str) -> f64 {
+    app.metrics()
+        .await
+        .lines()
+        .find(|line| line.split(' ').next() == Some(name))
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+        .expect("the gauge is exported")
+}
+
 /// How many times the store timed `op`.
 async fn store_ops(app: &TestApp, op: &str) -> f64 {
     let label = format!("op=\"{op}\"");
@@ -183,6 +193,16 @@ async fn on_scylla_an_event_waited_for_hurries_the_entry_held_back_before_it() {
         });
     }
     let written_now = || written.load(std::sync::atomic::Ordering::SeqCst);
+    let waiting = || async { store_gauge(&app, "fitpulse_store_appends_waiting").await };
+    let mut queued = 0.0;
+    for _ in 0..100 {
+        queued = waiting().await;
+        if queued > 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(queued > 0.0, "the queue shows as appends waiting");
     // An event someone waits for, to a user with nothing held back, passes the queue.
     app.push(UserId::random(), "custom.marker", json!({})).await;
     assert!(written_now() < QUEUED, "the push waited for the queue");
@@ -203,6 +223,9 @@ async fn on_scylla_an_event_waited_for_hurries_the_entry_held_back_before_it() {
         done < QUEUED,
         "the push waited for the whole queue ({done} of {QUEUED} written first)"
     );
+    // Appends whose callers went away stop counting as waiting.
     queue.abort_all();
+    while queue.join_next().await.is_some() {}
     drop(tells);
+    assert_eq!(waiting().await, 0.0);
 }

@@ -17,6 +17,22 @@ use scylla::value::CqlTimestamp;
 
 use super::{ConnectError, ScyllaStore, execution_error, prepare};
 
+/// One append counted as waiting while this lives (also when its caller goes away).
+struct Waiting<'a>(&'a prometheus::IntGauge);
+
+impl<'a> Waiting<'a> {
+    fn new(gauge: &'a prometheus::IntGauge) -> Self {
+        gauge.inc();
+        Waiting(gauge)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 pub(super) struct Statements {
     insert_event: PreparedStatement,
     set_last_seq: PreparedStatement,
@@ -130,7 +146,8 @@ impl FeedStore for ScyllaStore {
         hurry: Hurry,
     ) -> Result<(), StoreError> {
         // Waits for room among the appends behind in flight, unless hurried meanwhile;
-        // the time waited shows as its own op.
+        // the time waited shows as its own op, the appends waiting as a gauge.
+        let waiting = Waiting::new(self.ops.appends_waiting());
         let _room = self
             .ops
             .time("append_events_wait", async {
@@ -140,6 +157,7 @@ impl FeedStore for ScyllaStore {
                 }
             })
             .await?;
+        drop(waiting);
         self.append_events(user, events).await
     }
 

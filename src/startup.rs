@@ -339,8 +339,13 @@ impl Application {
             drops: web::Data::new(drops.clone()),
             messages: web::Data::new(messages),
             community: web::Data::new(Arc::new(
-                Community::new(stores.clone(), hub.clone(), &settings.community)
-                    .push_through(notifier.clone()),
+                Community::new(
+                    stores.clone(),
+                    hub.clone(),
+                    &settings.community,
+                    clock.clone(),
+                )
+                .push_through(notifier.clone()),
             )),
             notifier: web::Data::new(notifier),
             push_sender: web::Data::new(push_sender),

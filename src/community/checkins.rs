@@ -6,7 +6,7 @@
 use super::events::CommunityActivity;
 use chrono::NaiveDate;
 use fitpulse_actors::domain::time::{date_of_day, day_number};
-use fitpulse_actors::domain::{TimeZone, UserId, local_date, now_millis};
+use fitpulse_actors::domain::{TimeZone, UnixMillis, UserId, local_date};
 use fitpulse_actors::ports::community::CheckinRecord;
 
 use super::{Community, CommunityError};
@@ -42,9 +42,9 @@ pub struct CheckinHistory {
     pub streak_days: u32,
 }
 
-/// Today in `zone` (UTC without one) as a day number.
-fn today(zone: Option<TimeZone>) -> i32 {
-    day_number(local_date(now_millis(), zone))
+/// The day of `now` in `zone` (UTC without one) as a day number.
+fn today(now: UnixMillis, zone: Option<TimeZone>) -> i32 {
+    day_number(local_date(now, zone))
 }
 
 /// The days that count towards a streak: those with a check-in or a finished workout, each
@@ -83,7 +83,8 @@ impl Community {
         zone: Option<TimeZone>,
         checkin: NewCheckin,
     ) -> Result<CheckinSaved, CommunityError> {
-        let today = today(zone);
+        let now = self.clock.now();
+        let today = today(now, zone);
         let day = checkin.date.map_or(today, day_number);
         if day > today {
             return Err(CommunityError::invalid(
@@ -111,7 +112,7 @@ impl Community {
             mood: checkin.mood,
             satisfaction: checkin.satisfaction,
             note: checkin.note,
-            updated_at: now_millis(),
+            updated_at: now,
         };
         community.put_checkin(user, &record).await?;
         if !existed {
@@ -140,7 +141,7 @@ impl Community {
         let limit = limit.unwrap_or(DEFAULT_SHOWN).clamp(1, HISTORY_DAYS);
         let mut items = self.stores.community.checkins(user, HISTORY_DAYS).await?;
         let checkin_days: Vec<i32> = items.iter().map(|c| c.day).collect();
-        let today = today(zone);
+        let today = today(self.clock.now(), zone);
         let oldest = today - HISTORY_DAYS as i32;
         let workout_days = finished_days(self.stores.workouts.as_ref(), user, zone, oldest).await?;
         let streak_days = streak(&active_days(&checkin_days, &workout_days), today);

@@ -2,7 +2,7 @@
 //! while places are left, left at any time. Only members see who else is in a group and
 //! read or write its posts.
 
-use fitpulse_actors::domain::{UserId, now_millis};
+use fitpulse_actors::domain::UserId;
 use fitpulse_actors::ports::community::{GroupRecord, JoinOutcome};
 use uuid::Uuid;
 
@@ -42,7 +42,7 @@ impl Community {
             name,
             owner,
             max_members: max,
-            created_at: now_millis(),
+            created_at: self.clock.now(),
         };
         let community = &self.stores.community;
         community.create_group(&group).await?;

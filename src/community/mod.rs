@@ -31,6 +31,7 @@ pub mod reports;
 
 use fitpulse_actors::domain::UserId;
 use fitpulse_actors::hub::Hub;
+use fitpulse_actors::ports::clock::SharedClock;
 use fitpulse_actors::ports::store::StoreError;
 
 use crate::store::Stores;
@@ -94,10 +95,17 @@ pub struct Community {
     max_group_size: u32,
     /// Comments, follows and likes are also pushed to members whose app is closed.
     notifier: std::sync::OnceLock<std::sync::Arc<crate::push::Notifier>>,
+    /// Business time: what day "today" is, when things were made.
+    clock: SharedClock,
 }
 
 impl Community {
-    pub fn new(stores: Stores, hub: Hub, settings: &crate::config::CommunitySettings) -> Community {
+    pub fn new(
+        stores: Stores,
+        hub: Hub,
+        settings: &crate::config::CommunitySettings,
+        clock: SharedClock,
+    ) -> Community {
         Community {
             stores,
             hub,
@@ -109,6 +117,7 @@ impl Community {
             push_limit: settings.push_limit,
             max_group_size: settings.max_group_size,
             notifier: std::sync::OnceLock::new(),
+            clock,
         }
     }
 

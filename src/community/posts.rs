@@ -6,7 +6,7 @@
 use super::events::{CommunityCommented, CommunityPost, CommunityPostLiked, PostLiked};
 use std::collections::HashSet;
 
-use fitpulse_actors::domain::{ItemRef, UserId, now_millis};
+use fitpulse_actors::domain::{ItemRef, UserId};
 use fitpulse_actors::ports::community::{GroupRecord, PostRecord};
 use uuid::Uuid;
 
@@ -60,7 +60,7 @@ impl Community {
             author,
             text,
             image_ref,
-            created_at: now_millis(),
+            created_at: self.clock.now(),
             removed: false,
         };
         self.stores.community.put_post(&post).await?;
@@ -132,7 +132,7 @@ impl Community {
             author,
             text,
             image_ref: None,
-            created_at: now_millis(),
+            created_at: self.clock.now(),
             removed: false,
         };
         self.stores.community.put_post(&comment).await?;

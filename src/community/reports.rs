@@ -5,7 +5,7 @@
 //! told to every connected app now.
 
 use super::events::CommunityRemoved;
-use fitpulse_actors::domain::{UserId, now_millis};
+use fitpulse_actors::domain::UserId;
 use fitpulse_actors::events::data::EventData;
 use fitpulse_actors::ports::community::{PostRecord, ReportRecord};
 use uuid::Uuid;
@@ -59,7 +59,7 @@ impl Community {
             target_kind: target.kind.to_owned(),
             target_id: target.id,
             reason,
-            created_at: now_millis(),
+            created_at: self.clock.now(),
         };
         self.stores.community.put_report(&report).await?;
         Ok(report.id)
@@ -92,7 +92,7 @@ impl Community {
         let members = community.group_members(post.group).await?;
         self.deliver(members, &CommunityRemoved::KIND, &data.to_json());
         self.hub
-            .notify_all(data.notice(now_millis()), &CommunityRemoved::KIND);
+            .notify_all(data.notice(self.clock.now()), &CommunityRemoved::KIND);
         tracing::info!(post_id = %post.id, moderator = %moderator, "post removed");
         Ok(post)
     }

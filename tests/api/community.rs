@@ -5,7 +5,7 @@
 use fitpulse_actors::domain::{Role, UserId};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_error, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, assert_error, spawn_app, spawn_app_on_manual_clock, spawn_app_with};
 
 async fn put(app: &TestApp, path: &str, token: &str) -> crate::helpers::Response {
     app.call("PUT", path, None, Some(token)).await
@@ -394,4 +394,38 @@ async fn bad_community_input_gets_clear_errors() {
         .status,
         404
     );
+}
+
+/// "Today" is the app's day, not the machine's: a check-in the next day is a new day that
+/// lengthens the streak, not an edit of yesterday's.
+#[actix_web::test]
+async fn the_next_days_check_in_is_a_new_day_on_the_apps_clock() {
+    let app = spawn_app_on_manual_clock(|_| {}).await;
+    let (author, _) = app.member_account().await;
+    // Valid past the day the clock moves.
+    let token = app.mint(author, &[Role::Member], 3 * 86_400);
+    let check_in = |mood: &'static str| {
+        let (app, token) = (&app, token.clone());
+        async move {
+            post_json(
+                app,
+                "/v1/me/checkins",
+                json!({ "mood": mood, "satisfaction": 4 }),
+                &token,
+            )
+            .await
+        }
+    };
+    let first = check_in("good").await;
+    assert_eq!(first.status, 201, "{}", first.text);
+
+    app.advance(std::time::Duration::from_secs(86_400));
+    let next_day = check_in("great").await;
+    assert_eq!(next_day.status, 201, "a new day: {}", next_day.text);
+    let history = app
+        .call("GET", "/v1/me/checkins", None, Some(&token))
+        .await
+        .json();
+    assert_eq!(history["items"].as_array().expect("items").len(), 2);
+    assert_eq!(history["streak_days"], 2);
 }

@@ -464,6 +464,10 @@ impl Drops {
     /// The drop's books: units by order state, leased, remaining, and the queue.
     pub async fn books(&self, state: &DropState) -> Result<Books, StoreError> {
         let id = state.record().id;
+        // Timers first: a reservation is untimed only after its expiry is stored, so books
+        // that show no timer left also show every expiry that ended one (read the other
+        // way round, an expiry between the two reads showed 0 timers and 0 expired).
+        let timers = state.timers();
         let orders = self.stores.drops.orders_of_drop(id).await?;
         let units = |status: OrderStatus| -> u32 {
             orders
@@ -493,7 +497,7 @@ impl Drops {
                 Some(_) => self.rooms.waiting(state.record()).await.ok(),
                 None => None,
             },
-            timers: state.timers(),
+            timers,
             upkeeps: state.upkeeps.load(Ordering::SeqCst),
         })
     }

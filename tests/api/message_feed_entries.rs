@@ -3,49 +3,40 @@
 use std::time::Duration;
 
 use fitpulse_actors::domain::UserId;
+use fitpulse_actors::ports::store::FeedEvent;
 use serde_json::json;
 
+use crate::business::series;
 use crate::helpers::{TestApp, scylla_app, spawn_app_with};
 use crate::messages::{device, message, send_message};
 
-/// How many feed appends the store has carried out (every user's).
+/// How many times the `backend` store timed `op` (every user's).
+async fn store_ops(app: &TestApp, backend: &str, op: &str) -> f64 {
+    series(
+        app,
+        &format!(r#"fitpulse_store_op_duration_seconds_count{{backend="{backend}",op="{op}"}}"#),
+    )
+    .await
+}
+
+/// How many feed appends the embedded store has carried out (every user's).
 async fn feed_appends(app: &TestApp) -> f64 {
-    store_ops(app, "append_events").await
+    store_ops(app, "embedded", "append_events").await
 }
 
-/// The value of the gauge `name`.
-async fn store_gauge(app: &TestApp, name: &str) -> f64 {
-    app.metrics()
-        .await
-        .lines()
-        .find(|line| line.split(' ').next() == Some(name))
-        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
-        .expect("the gauge is exported")
-}
-
-/// How many times the store timed `op`.
-async fn store_ops(app: &TestApp, op: &str) -> f64 {
-    let label = format!("op=\"{op}\"");
-    app.metrics()
-        .await
-        .lines()
-        .find(|line| {
-            line.starts_with("fitpulse_store_op_duration_seconds_count") && line.contains(&label)
-        })
-        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0.0)
-}
-
-/// The types of the user's feed entries in the store, oldest first.
-async fn stored_feed(app: &TestApp, user: UserId) -> Vec<String> {
+/// The user's feed entries in the store, oldest first.
+async fn stored_events(app: &TestApp, user: UserId) -> Vec<FeedEvent> {
     app.stores
         .feed
         .events_after(user, 0, 100)
         .await
         .expect("the feed")
-        .into_iter()
-        .map(|e| e.kind)
-        .collect()
+}
+
+/// The types of the user's feed entries in the store, oldest first.
+async fn stored_feed(app: &TestApp, user: UserId) -> Vec<String> {
+    let events = stored_events(app, user).await;
+    events.into_iter().map(|e| e.kind).collect()
 }
 
 /// The stored feed once it holds `count` entries (bounded: 100 reads, 100 ms apart).
@@ -110,11 +101,8 @@ async fn a_feature_message_is_written_when_the_session_stops_before_the_delay() 
 /// first. On the shared keyspace other tests' messages for everyone reach new sessions
 /// too; they are left out.
 async fn stored_of(app: &TestApp, user: UserId, id: &str) -> Vec<String> {
-    app.stores
-        .feed
-        .events_after(user, 0, 100)
-        .await
-        .expect("the feed")
+    let events = stored_events(app, user).await;
+    events
         .into_iter()
         .filter(|e| e.kind == "custom.marker" || e.data.contains(id))
         .map(|e| e.kind)
@@ -153,7 +141,7 @@ async fn on_scylla_a_feature_messages_entry_is_written_behind() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(stored_of(&app, user, &id).await, ["message.feature"]);
-    assert!(store_ops(&app, "append_events_wait").await >= 1.0);
+    assert!(store_ops(&app, "scylla", "append_events_wait").await >= 1.0);
 }
 
 /// After a feature message every session's entry waits its turn behind the others. An
@@ -180,7 +168,7 @@ async fn on_scylla_an_event_waited_for_hurries_the_entry_held_back_before_it() {
         tells.push(tell);
         let (feed, written) = (app.stores.feed.clone(), written.clone());
         queue.spawn(async move {
-            let entry = fitpulse_actors::ports::store::FeedEvent {
+            let entry = FeedEvent {
                 seq: 1,
                 kind: "custom.queued".into(),
                 at: 0,
@@ -193,7 +181,7 @@ async fn on_scylla_an_event_waited_for_hurries_the_entry_held_back_before_it() {
         });
     }
     let written_now = || written.load(std::sync::atomic::Ordering::SeqCst);
-    let waiting = || async { store_gauge(&app, "fitpulse_store_appends_waiting").await };
+    let waiting = || async { series(&app, "fitpulse_store_appends_waiting").await };
     let mut queued = 0.0;
     for _ in 0..100 {
         queued = waiting().await;

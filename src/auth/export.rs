@@ -2,8 +2,8 @@
 //! request and queues an outbox item; the outbox runs [`ExportHandler`], which builds one
 //! JSON document and stores it with the request; `GET /v1/me/export` answers the state and,
 //! when ready, the document. The outbox retries a build that fails, like any other item.
-//! Entitlements, subscriptions and identities appear in the shapes the API answers them
-//! in (`http::views`).
+//! Entitlements, subscriptions, identities, devices, workouts and personal records appear
+//! in the shapes the API answers them in (`http::views`).
 
 use std::sync::Arc;
 
@@ -14,11 +14,15 @@ use fitpulse_actors::ports::accounts::ExportRecord;
 use fitpulse_actors::ports::clock::SharedClock;
 use fitpulse_actors::ports::commerce::OutboxItem;
 use fitpulse_actors::ports::store::{Mark, StoreError};
+use fitpulse_actors::ports::workouts::{WorkoutCursor, WorkoutRecord};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::http::views::{entitlement_view, identity_view, subscription_view};
+use crate::http::views::{
+    RecordView, WorkoutView, device_view, entitlement_view, identity_view, subscription_view,
+};
 use crate::outbox::handler::{HandleError, Handler};
+use crate::push::settings::NotificationSettings;
 use crate::store::Stores;
 
 /// The outbox kind of export builds.
@@ -26,9 +30,11 @@ pub const EXPORT_KIND: &str = "account.export";
 /// A build that has not finished this long after its request is taken as lost (its outbox
 /// item went dead): a new request starts another.
 const STUCK_AFTER_MS: i64 = 60 * 60 * 1000;
-/// The most feed events, check-ins and followers one export lists (newest kept first
-/// where the store keeps more; feeds keep far fewer).
+/// The most feed events, check-ins, followers, workouts, timelines and replays one export
+/// lists (newest kept first where the store keeps more; feeds keep far fewer).
 const MAX_LISTED: usize = 10_000;
+/// Workouts are read this many at a time, newest first.
+const WORKOUT_PAGE: usize = 500;
 
 pub struct Exports {
     stores: Stores,
@@ -97,6 +103,28 @@ impl Exports {
             .finish_export(user, &ready)
             .await
             .map(|_| ())
+    }
+
+    /// The user's workouts, newest first, at most [`MAX_LISTED`].
+    async fn workouts(&self, user: UserId) -> Result<Vec<WorkoutRecord>, StoreError> {
+        let mut all: Vec<WorkoutRecord> = Vec::new();
+        let mut cursor = None;
+        while all.len() < MAX_LISTED {
+            let limit = WORKOUT_PAGE.min(MAX_LISTED - all.len());
+            let page = self.stores.workouts.workouts(user, cursor, limit).await?;
+            let full = page.len() == limit;
+            all.extend(page);
+            match all.last() {
+                Some(last) if full => {
+                    cursor = Some(WorkoutCursor {
+                        finished_at: last.finished_at,
+                        id: last.id,
+                    })
+                }
+                _ => break,
+            }
+        }
+        Ok(all)
     }
 
     async fn document(&self, user: UserId) -> Result<Value, StoreError> {
@@ -180,6 +208,41 @@ impl Exports {
             .iter()
             .map(|o| json!({ "id": o.id.to_string(), "drop_id": o.drop_id.to_string(), "quantity": o.quantity, "status": o.status.as_str(), "created_at": rfc3339(o.created_at) }))
             .collect();
+        let devices: Vec<Value> = s
+            .push
+            .devices(user)
+            .await?
+            .into_iter()
+            .map(|d| json!(device_view(d)))
+            .collect();
+        let notification_settings = NotificationSettings::of(s.push.as_ref(), user).await?;
+        let workouts: Vec<Value> = self
+            .workouts(user)
+            .await?
+            .iter()
+            .map(|w| json!(WorkoutView::from(w)))
+            .collect();
+        let personal_records: Vec<Value> = s
+            .workouts
+            .personal_records(user)
+            .await?
+            .iter()
+            .map(|r| json!(RecordView::from(r)))
+            .collect();
+        let timelines: Vec<Value> = s
+            .replays
+            .timelines_of(user, MAX_LISTED)
+            .await?
+            .iter()
+            .map(|(class, t)| json!({ "class_id": class.to_string(), "kind": t.kind.as_str(), "name": t.name, "recorded_at": rfc3339(t.recorded_at), "output_per_second": t.output }))
+            .collect();
+        let replays: Vec<Value> = s
+            .replays
+            .replays_of(user, MAX_LISTED)
+            .await?
+            .iter()
+            .map(|r| json!({ "id": r.id.to_string(), "class_id": r.class_id.to_string(), "created_at": rfc3339(r.created_at), "finished_at": r.finished_at.map(rfc3339) }))
+            .collect();
         Ok(json!({
             "exported_at": rfc3339(now),
             "profile": {
@@ -210,6 +273,12 @@ impl Exports {
             "comments": comments,
             "message_states": message_states,
             "orders": orders,
+            "devices": devices,
+            "notification_settings": notification_settings,
+            "workouts": workouts,
+            "personal_records": personal_records,
+            "timelines": timelines,
+            "replays": replays,
         }))
     }
 }

@@ -7,12 +7,11 @@ use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
 use fitpulse_actors::domain::{Role, UserId};
-use fitpulse_actors::ports::push::PushDevice;
 use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::error::uuid_path;
-use super::views::{Page, rfc3339};
+use super::views::{DeviceView, Page, device_view};
 use super::{ApiError, Contracts, ErrorCode};
 use crate::auth::AuthUser;
 use crate::push::devices::{DeviceInput, Devices, parse_device_id};
@@ -64,31 +63,6 @@ pub fn contracts(c: &mut Contracts) {
         .ok::<TestPushView>()
         .bearer("admin role")
         .errors(&[400, 403, 404]);
-}
-
-/// A registered device as its owner sees it (the token is the app's own).
-#[derive(Serialize, JsonSchema)]
-struct DeviceView {
-    device_id: String,
-    /// `ios` or `android`.
-    platform: &'static str,
-    push_token: String,
-    app_version: Option<String>,
-    locale: Option<String>,
-    timezone: Option<String>,
-    updated_at: String,
-}
-
-fn device_view(device: PushDevice) -> DeviceView {
-    DeviceView {
-        platform: device.platform.as_str(),
-        updated_at: rfc3339(device.updated_at),
-        device_id: device.device_id,
-        push_token: device.push_token,
-        app_version: device.app_version,
-        locale: device.locale,
-        timezone: device.timezone,
-    }
 }
 
 /// What each device's provider answered to a test push.

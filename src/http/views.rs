@@ -1,12 +1,15 @@
 //! JSON views shared by several areas: users, token answers, timestamps, entitlements,
-//! subscriptions and sign-in identities (also the shapes of a member's data export).
+//! subscriptions, sign-in identities, push devices, workouts and personal records (also
+//! the shapes of a member's data export).
 
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{HttpResponse, HttpResponseBuilder};
 use fitpulse_actors::domain::{Role, UnixMillis};
 use fitpulse_actors::ports::accounts::Identity;
 use fitpulse_actors::ports::commerce::SubscriptionRecord;
+use fitpulse_actors::ports::push::PushDevice;
 use fitpulse_actors::ports::store::{Entitlement, UserRecord};
+use fitpulse_actors::ports::workouts::{PersonalRecord, WorkoutRecord};
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -197,6 +200,92 @@ macro_rules! object_schema {
     };
 }
 pub(crate) use object_schema;
+
+/// A registered device as its owner sees it (the token is the app's own).
+#[derive(Serialize, JsonSchema)]
+pub struct DeviceView {
+    pub device_id: String,
+    /// `ios` or `android`.
+    pub platform: &'static str,
+    pub push_token: String,
+    pub app_version: Option<String>,
+    pub locale: Option<String>,
+    pub timezone: Option<String>,
+    pub updated_at: String,
+}
+
+pub fn device_view(device: PushDevice) -> DeviceView {
+    DeviceView {
+        platform: device.platform.as_str(),
+        updated_at: rfc3339(device.updated_at),
+        device_id: device.device_id,
+        push_token: device.push_token,
+        app_version: device.app_version,
+        locale: device.locale,
+        timezone: device.timezone,
+    }
+}
+
+/// One finished workout: a live class or an on-demand replay.
+#[derive(Serialize, JsonSchema)]
+pub struct WorkoutView<'a> {
+    pub id: String,
+    /// `live` or `replay`.
+    pub kind: &'static str,
+    pub class_id: Option<String>,
+    /// The catalog workout the class followed, when it had one.
+    pub workout_id: Option<&'a str>,
+    pub title: &'a str,
+    pub started_at: String,
+    pub finished_at: String,
+    /// Cumulative work in kilojoules.
+    pub output: Option<f64>,
+    pub reps: Option<u32>,
+    /// Place on the board at the end, and of how many.
+    pub rank: Option<u32>,
+    pub of: Option<u32>,
+}
+
+impl<'a> From<&'a WorkoutRecord> for WorkoutView<'a> {
+    fn from(w: &'a WorkoutRecord) -> Self {
+        WorkoutView {
+            id: w.id.to_string(),
+            kind: w.kind.as_str(),
+            class_id: w.class_id.map(|c| c.to_string()),
+            workout_id: w.workout_id.as_deref(),
+            title: &w.title,
+            started_at: rfc3339(w.started_at),
+            finished_at: rfc3339(w.finished_at),
+            output: w.output,
+            reps: w.reps,
+            rank: w.rank,
+            of: w.of,
+        }
+    }
+}
+
+/// The caller's bests on one catalog workout, each with when it was set.
+#[derive(Serialize, JsonSchema)]
+pub struct RecordView<'a> {
+    pub workout_id: &'a str,
+    /// Kilojoules.
+    pub best_output: Option<f64>,
+    pub best_output_at: Option<String>,
+    pub most_reps: Option<u32>,
+    pub most_reps_at: Option<String>,
+}
+
+impl<'a> From<&'a PersonalRecord> for RecordView<'a> {
+    fn from(r: &'a PersonalRecord) -> Self {
+        RecordView {
+            workout_id: &r.workout_id,
+            best_output: r.best_output,
+            best_output_at: r.best_output_at.map(rfc3339),
+            most_reps: r.most_reps,
+            most_reps_at: r.most_reps_at.map(rfc3339),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -3,12 +3,9 @@
 //! caller's personal records). Parses, calls [`Workouts`], renders.
 
 use actix_web::{HttpResponse, web};
-use fitpulse_actors::domain::time::rfc3339;
-use fitpulse_actors::ports::workouts::{PersonalRecord, WorkoutRecord};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use super::views::Page;
+use super::views::{Page, RecordView, WorkoutView};
 use super::{ApiError, Contracts};
 use crate::auth::AuthUser;
 use crate::workouts::{HistoryCursor, HistoryLimit, Workouts, WorkoutsError};
@@ -72,65 +69,4 @@ async fn records(
 ) -> Result<HttpResponse, ApiError> {
     let records = workouts.records(caller.user_id()?).await?;
     Ok(HttpResponse::Ok().json(Page::all(records.iter().map(RecordView::from).collect())))
-}
-
-/// One finished workout: a live class or an on-demand replay.
-#[derive(Serialize, JsonSchema)]
-struct WorkoutView<'a> {
-    id: String,
-    /// `live` or `replay`.
-    kind: &'static str,
-    class_id: Option<String>,
-    /// The catalog workout the class followed, when it had one.
-    workout_id: Option<&'a str>,
-    title: &'a str,
-    started_at: String,
-    finished_at: String,
-    /// Cumulative work in kilojoules.
-    output: Option<f64>,
-    reps: Option<u32>,
-    /// Place on the board at the end, and of how many.
-    rank: Option<u32>,
-    of: Option<u32>,
-}
-
-impl<'a> From<&'a WorkoutRecord> for WorkoutView<'a> {
-    fn from(w: &'a WorkoutRecord) -> Self {
-        WorkoutView {
-            id: w.id.to_string(),
-            kind: w.kind.as_str(),
-            class_id: w.class_id.map(|c| c.to_string()),
-            workout_id: w.workout_id.as_deref(),
-            title: &w.title,
-            started_at: rfc3339(w.started_at),
-            finished_at: rfc3339(w.finished_at),
-            output: w.output,
-            reps: w.reps,
-            rank: w.rank,
-            of: w.of,
-        }
-    }
-}
-
-/// The caller's bests on one catalog workout, each with when it was set.
-#[derive(Serialize, JsonSchema)]
-struct RecordView<'a> {
-    workout_id: &'a str,
-    /// Kilojoules.
-    best_output: Option<f64>,
-    best_output_at: Option<String>,
-    most_reps: Option<u32>,
-    most_reps_at: Option<String>,
-}
-
-impl<'a> From<&'a PersonalRecord> for RecordView<'a> {
-    fn from(r: &'a PersonalRecord) -> Self {
-        RecordView {
-            workout_id: &r.workout_id,
-            best_output: r.best_output,
-            best_output_at: r.best_output_at.map(rfc3339),
-            most_reps: r.most_reps,
-            most_reps_at: r.most_reps_at.map(rfc3339),
-        }
-    }
 }

@@ -292,6 +292,10 @@ async fn a_deleted_account_leaves_no_row_naming_it(app: &TestApp) -> String {
         .await;
     assert_eq!(reset.status, 202);
     assert_eq!(likes_of_recipe(app).await, likes_before + 1);
+    // Workouts, bests, timelines and a replay, through the store (no route writes them).
+    let (user, kept_taker) = (parse_user(&gone), parse_user(&other));
+    let class = ClassId::random();
+    record_workout_history(app, user, class).await;
     // The export has all of it.
     let none = app.call("GET", "/v1/me/export", None, Some(&token)).await;
     assert_eq!(none.status, 404, "{}", none.text);
@@ -317,13 +321,31 @@ async fn a_deleted_account_leaves_no_row_naming_it(app: &TestApp) -> String {
         document["feed"].as_array().is_some_and(|f| !f.is_empty()),
         "{document}"
     );
+    assert_eq!(
+        document["devices"][0]["device_id"], "gone-phone",
+        "{document}"
+    );
+    assert_eq!(document["devices"][0]["locale"], "pt-BR");
+    assert_eq!(
+        document["notification_settings"]["quiet_hours"],
+        json!({ "start": "22:00", "end": "07:00" }),
+        "{document}"
+    );
+    assert_eq!(document["workouts"][0]["title"], "HIIT 20", "{document}");
+    assert_eq!(document["workouts"][0]["class_id"], class.to_string());
+    assert_eq!(document["personal_records"][0]["workout_id"], "hiit-20");
+    assert_eq!(document["personal_records"][0]["most_reps"], 90);
+    assert_eq!(
+        document["timelines"][0]["output_per_second"],
+        json!([0.5, 1.25, 2.0]),
+        "{document}"
+    );
+    assert_eq!(document["timelines"][0]["class_id"], class.to_string());
+    assert_eq!(document["replays"][0]["class_id"], class.to_string());
+    assert_eq!(document["replays"][0]["finished_at"], Value::Null);
     let stranger = app.call("GET", "/v1/me/export", None, None).await;
     assert_eq!(stranger.status, 401);
 
-    // Workouts, bests, timelines and a replay, through the store (no route writes them).
-    let (user, kept_taker) = (parse_user(&gone), parse_user(&other));
-    let class = ClassId::random();
-    record_workout_history(app, user, class).await;
     record_workout_history(app, kept_taker, class).await;
 
     // Positive control: the walk sees the member before the erasure, once the community
@@ -425,4 +447,50 @@ async fn a_lost_export_build_is_started_again() {
     assert_eq!(asked.json()["state"], "pending");
     let export = ready_export(&app, &token).await;
     assert_eq!(export["document"]["profile"]["id"], id.as_str());
+}
+
+/// An export lists a long history whole, read a page at a time: 501 workouts (one more
+/// than a page) all appear once, newest first.
+#[actix_web::test]
+async fn an_export_lists_every_workout_of_a_long_history_once() {
+    let app = spawn_app().await;
+    let (id, token) = member(&app).await;
+    let user = parse_user(&id);
+    let now = now_millis();
+    // Two workouts share each finish time, so the pages continue by id as well.
+    for n in 0..501i64 {
+        let workout = WorkoutRecord {
+            id: Uuid::new_v4(),
+            user,
+            kind: WorkoutKind::Replay,
+            class_id: None,
+            workout_id: None,
+            title: format!("ride {n}"),
+            started_at: now - 600_000 - (n / 2) * 1_000,
+            finished_at: now - (n / 2) * 1_000,
+            output: Some(n as f64),
+            reps: None,
+            rank: None,
+            of: None,
+        };
+        app.stores
+            .workouts
+            .record_workout(&workout)
+            .await
+            .expect("record");
+    }
+    call(&app, "POST", "/v1/me/export", None, &token).await;
+    let export = ready_export(&app, &token).await;
+    let listed = export["document"]["workouts"]
+        .as_array()
+        .expect("workouts")
+        .clone();
+    let ids: std::collections::HashSet<&str> =
+        listed.iter().filter_map(|w| w["id"].as_str()).collect();
+    assert_eq!((listed.len(), ids.len()), (501, 501));
+    let finished: Vec<&str> = listed
+        .iter()
+        .filter_map(|w| w["finished_at"].as_str())
+        .collect();
+    assert!(finished.windows(2).all(|w| w[0] >= w[1]), "{finished:?}");
 }

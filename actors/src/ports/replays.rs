@@ -52,4 +52,14 @@ pub trait ReplayStore: Send + Sync {
     /// Marks the replay finished at `at`; false if it already was (of two racing finishes
     /// exactly one applies).
     async fn finish_replay(&self, id: Uuid, at: UnixMillis) -> Result<bool, StoreError>;
+    /// The timelines `user` recorded, each with its class: the user's classes through
+    /// their index, at most `limit` timelines (a member's data export).
+    async fn timelines_of(
+        &self,
+        user: UserId,
+        limit: usize,
+    ) -> Result<Vec<(ClassId, Timeline)>, StoreError>;
+    /// The replays `user` started, at most `limit`, through their index.
+    async fn replays_of(&self, user: UserId, limit: usize)
+    -> Result<Vec<ReplayRecord>, StoreError>;
 }

@@ -170,6 +170,69 @@ impl ReplayStore for EmbeddedStore {
         })
         .await
     }
+
+    async fn timelines_of(
+        &self,
+        user: UserId,
+        limit: usize,
+    ) -> Result<Vec<(ClassId, Timeline)>, StoreError> {
+        self.read("timelines_of", move |txn| {
+            let classes = txn.open_table(TIMELINE_CLASSES).map_err(backend)?;
+            let timelines = txn.open_table(CLASS_TIMELINES).map_err(backend)?;
+            let taker = user.to_string();
+            let (start, end) = prefix_range(&taker);
+            let mut found = Vec::new();
+            for entry in classes
+                .range(start.as_str()..end.as_str())
+                .map_err(backend)?
+            {
+                let (row, _) = entry.map_err(backend)?;
+                let class_part = row.value().rsplit(KEY_SEPARATOR).next().unwrap_or_default();
+                let Ok(class) = class_part.parse::<ClassId>() else {
+                    continue;
+                };
+                let (from, to) = prefix_range(&key(&[class_part, &taker]));
+                for timeline in timelines
+                    .range(from.as_str()..to.as_str())
+                    .map_err(backend)?
+                {
+                    if found.len() >= limit {
+                        return Ok(found);
+                    }
+                    let (_, bytes) = timeline.map_err(backend)?;
+                    found.push((class, timeline_from(bytes.value())?));
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn replays_of(
+        &self,
+        user: UserId,
+        limit: usize,
+    ) -> Result<Vec<ReplayRecord>, StoreError> {
+        self.read("replays_of", move |txn| {
+            let index = txn.open_table(REPLAYS_BY_USER).map_err(backend)?;
+            let replays = txn.open_table(REPLAYS).map_err(backend)?;
+            let (start, end) = prefix_range(&user.to_string());
+            let mut found = Vec::new();
+            for entry in index
+                .range(start.as_str()..end.as_str())
+                .map_err(backend)?
+                .take(limit)
+            {
+                let (row, _) = entry.map_err(backend)?;
+                let id = row.value().rsplit(KEY_SEPARATOR).next().unwrap_or_default();
+                if let Some(bytes) = replays.get(id).map_err(backend)? {
+                    found.push(decode(bytes.value())?);
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
 }
 
 /// Removes the user's timelines (found through their index of classes) and replays, with

@@ -38,6 +38,9 @@ pub(super) struct Statements {
     create: PreparedStatement,
     index_replay: PreparedStatement,
     get: PreparedStatement,
+    classes_of: PreparedStatement,
+    timelines_of_taker: PreparedStatement,
+    replays_of: PreparedStatement,
     get_serial: PreparedStatement,
     finish: PreparedStatement,
 }
@@ -96,6 +99,22 @@ impl Statements {
             )
             .await?,
             get: prepare(session, replay).await?,
+            classes_of: prepare(
+                session,
+                "SELECT class_id FROM timeline_classes_by_user WHERE user_id = ? LIMIT ?",
+            )
+            .await?,
+            timelines_of_taker: prepare(
+                session,
+                "SELECT taker_id, recorded_at, name, kind, output FROM class_timelines \
+                 WHERE class_id = ? AND taker_id = ? LIMIT ?",
+            )
+            .await?,
+            replays_of: prepare(
+                session,
+                "SELECT id FROM replays_by_user WHERE user_id = ? LIMIT ?",
+            )
+            .await?,
             get_serial: prepare_serial(session, replay).await?,
             // `user_id = ?` keeps the update from creating a row for an unknown id (a
             // missing row's columns read as null, which `finished_at = null` would match).
@@ -392,6 +411,63 @@ impl ReplayStore for ScyllaStore {
     async fn finish_replay(&self, id: Uuid, at: UnixMillis) -> Result<bool, StoreError> {
         self.ops
             .time("finish_replay", self.finish_replay_row(id, at))
+            .await
+    }
+
+    async fn timelines_of(
+        &self,
+        user: UserId,
+        limit: usize,
+    ) -> Result<Vec<(ClassId, Timeline)>, StoreError> {
+        self.ops
+            .time("timelines_of", async {
+                if limit == 0 {
+                    return Ok(Vec::new());
+                }
+                let s = statements(self);
+                // Every kept class has at least one of the user's timelines.
+                let most = i32::try_from(limit).unwrap_or(i32::MAX);
+                let classes: Vec<(Uuid,)> =
+                    self.rows(&s.classes_of, (user.as_uuid(), most)).await?;
+                let mut found = Vec::new();
+                for (class,) in classes {
+                    let left = limit.saturating_sub(found.len());
+                    if left == 0 {
+                        break;
+                    }
+                    let left = i32::try_from(left).unwrap_or(i32::MAX);
+                    let rows = self
+                        .rows::<TimelineRow>(&s.timelines_of_taker, (class, user.as_uuid(), left))
+                        .await?;
+                    for row in rows {
+                        found.push((ClassId::from_uuid(class), row.into_timeline()?));
+                    }
+                }
+                Ok(found)
+            })
+            .await
+    }
+
+    async fn replays_of(
+        &self,
+        user: UserId,
+        limit: usize,
+    ) -> Result<Vec<ReplayRecord>, StoreError> {
+        self.ops
+            .time("replays_of", async {
+                if limit == 0 {
+                    return Ok(Vec::new());
+                }
+                let s = statements(self);
+                let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+                let ids: Vec<(Uuid,)> = self.rows(&s.replays_of, (user.as_uuid(), limit)).await?;
+                let mut found = Vec::new();
+                for (id,) in ids {
+                    let row = self.maybe_row::<ReplayRow>(&s.get, (id,)).await?;
+                    found.extend(row.and_then(|row| replay_from(id, row)));
+                }
+                Ok(found)
+            })
             .await
     }
 }

@@ -122,6 +122,7 @@ conformance!(
     a_class_keeps_at_most_max_timelines_even_under_concurrent_puts,
     timelines_read_back_exactly,
     a_replay_is_created_once_and_finished_exactly_once,
+    a_users_timelines_and_replays_are_listed_up_to_the_limit,
     erasing_a_user_removes_their_workouts_records_timelines_and_replays,
 );
 

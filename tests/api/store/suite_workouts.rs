@@ -357,6 +357,78 @@ pub async fn timelines_read_back_exactly(stores: &Stores, _: &Metrics) {
     assert_eq!(back, written);
 }
 
+/// A user's timelines (each with its class) and replays, through their indexes, at most
+/// the limit; another user's in the same class are not theirs.
+pub async fn a_users_timelines_and_replays_are_listed_up_to_the_limit(
+    stores: &Stores,
+    _: &Metrics,
+) {
+    let replays = &stores.replays;
+    let (taker, other) = (UserId::random(), UserId::random());
+    let (first, second) = (ClassId::random(), ClassId::random());
+    let at = now_millis();
+    let mine = [
+        (first, timeline(taker, at, vec![0.5, 1.25])),
+        (second, timeline(taker, at + 1, vec![2.0])),
+        (second, timeline(taker, at + 2, vec![3.0, 4.5])),
+    ];
+    for (class, t) in &mine {
+        assert!(replays.put_timeline(*class, t, 50).await.expect("put"));
+    }
+    let theirs = timeline(other, at, vec![7.0]);
+    assert!(replays.put_timeline(first, &theirs, 50).await.expect("put"));
+    let mut listed = replays.timelines_of(taker, 100).await.expect("read");
+    listed.sort_by_key(|(_, t)| t.recorded_at);
+    assert_eq!(listed, mine.to_vec());
+    assert_eq!(replays.timelines_of(taker, 2).await.expect("read").len(), 2);
+    assert!(
+        replays
+            .timelines_of(taker, 0)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    assert!(
+        replays
+            .timelines_of(UserId::random(), 10)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+
+    let started: Vec<ReplayRecord> = (0..3)
+        .map(|n| ReplayRecord {
+            id: Uuid::new_v4(),
+            class_id: first,
+            user: taker,
+            created_at: at + n,
+            finished_at: None,
+        })
+        .collect();
+    for replay in &started {
+        replays.create_replay(replay).await.expect("create");
+    }
+    let elsewhere = ReplayRecord {
+        id: Uuid::new_v4(),
+        user: other,
+        ..started[0].clone()
+    };
+    replays.create_replay(&elsewhere).await.expect("create");
+    assert!(
+        replays
+            .finish_replay(started[1].id, at + 60_000)
+            .await
+            .expect("finish")
+    );
+    let mut listed = replays.replays_of(taker, 10).await.expect("read");
+    listed.sort_by_key(|r| r.created_at);
+    let mut expected = started.clone();
+    expected[1].finished_at = Some(at + 60_000);
+    assert_eq!(listed, expected);
+    assert_eq!(replays.replays_of(taker, 2).await.expect("read").len(), 2);
+    assert!(replays.replays_of(taker, 0).await.expect("read").is_empty());
+}
+
 pub async fn a_replay_is_created_once_and_finished_exactly_once(stores: &Stores, _: &Metrics) {
     let replay = ReplayRecord {
         id: Uuid::new_v4(),

@@ -747,6 +747,7 @@ fn start_replays(
             leaderboard_size: settings.live.leaderboard_size,
             bounds: plausibility(settings),
             timeline_takers: settings.live.timeline_takers,
+            starts_per_hour: settings.live.replay_starts_per_hour,
             ..ReplayConfig::default()
         },
     })

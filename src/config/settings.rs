@@ -349,6 +349,9 @@ pub struct LiveSettings {
     /// Members whose output a class records for on-demand replays, and timelines a class
     /// keeps in all (live takers and finished replays).
     pub timeline_takers: usize,
+    /// On-demand replays one member may start in an hour on each node (the budget refills
+    /// evenly; a start beyond it is refused with `rate_limited` and `Retry-After`).
+    pub replay_starts_per_hour: u32,
     /// What a self-reported metric may do; a sample that breaks it is dropped and counted.
     pub plausibility: PlausibilitySettings,
 }
@@ -698,6 +701,7 @@ impl Default for Settings {
                 reminder_minutes: 10,
                 roster_page_size: 20,
                 timeline_takers: 500,
+                replay_starts_per_hour: 30,
                 plausibility: PlausibilitySettings {
                     max_output_kj_per_second: 2.5,
                     max_reps_per_minute: 120,
@@ -986,6 +990,12 @@ impl Settings {
             return Err(ConfigError::invalid(
                 "live.timeline_takers",
                 "must be 1 to 10000",
+            ));
+        }
+        if !(1..=3_600).contains(&self.live.replay_starts_per_hour) {
+            return Err(ConfigError::invalid(
+                "live.replay_starts_per_hour",
+                "must be 1 to 3600",
             ));
         }
         self.live.plausibility.validate()?;

@@ -360,7 +360,9 @@ impl From<&fitpulse_actors::replay::ReplayError> for ErrorCode {
             ReplayError::Finished => ErrorCode::Conflict,
             ReplayError::BadOffset(_) => ErrorCode::InvalidFrame,
             ReplayError::Implausible(_) => ErrorCode::ImplausibleMetric,
-            ReplayError::RateLimited | ReplayError::TooMany => ErrorCode::RateLimited,
+            ReplayError::RateLimited | ReplayError::TooMany | ReplayError::StartsSpent(_) => {
+                ErrorCode::RateLimited
+            }
             ReplayError::Unavailable | ReplayError::NotLoaded => ErrorCode::Unavailable,
         }
     }
@@ -368,6 +370,9 @@ impl From<&fitpulse_actors::replay::ReplayError> for ErrorCode {
 
 impl From<fitpulse_actors::replay::ReplayError> for ApiError {
     fn from(err: fitpulse_actors::replay::ReplayError) -> Self {
+        if let fitpulse_actors::replay::ReplayError::StartsSpent(seconds) = err {
+            return ApiError::rate_limited(seconds.max(1)).with_message(err.to_string());
+        }
         let code = ErrorCode::from(&err);
         ApiError {
             retry_after_seconds: (code == ErrorCode::Unavailable).then_some(1),

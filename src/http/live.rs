@@ -77,7 +77,7 @@ pub fn contracts(c: &mut Contracts) {
     c.post("/v1/live/classes/{id}/replays")
         .created::<ReplayView>()
         .bearer(member)
-        .errors(&[400, 403, 404, 409]);
+        .errors(&[400, 403, 404, 409, 429]);
     c.put("/v1/live/classes/{id}/reminder")
         .empty(204)
         .bearer(member)

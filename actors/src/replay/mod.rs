@@ -10,6 +10,7 @@
 
 pub mod board;
 mod engine;
+mod starts;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -29,6 +30,7 @@ use crate::ports::store::{LiveClassStore, StoreError, UserStore};
 use crate::ports::workouts::{WorkoutRecord, WorkoutStore};
 
 use engine::{Engine, Finish, Install, Metric, Run};
+use starts::StartBudget;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReplayError {
@@ -50,6 +52,10 @@ pub enum ReplayError {
     RateLimited,
     #[error("too many replays ridden at once; finish one first")]
     TooMany,
+    /// The member started their hour's budget of replays; one comes back in this many
+    /// seconds.
+    #[error("too many replays started; try again in {0} s")]
+    StartsSpent(u64),
     #[error("replays are not available; try again")]
     Unavailable,
     /// The replay is not loaded on this node (the engine's own answer; never returned).
@@ -79,6 +85,8 @@ pub struct ReplayConfig {
     /// Replays one member may ride at once on a node, and all members together.
     pub max_runs_per_user: usize,
     pub max_runs: usize,
+    /// Replays one member may start in an hour (on each node).
+    pub starts_per_hour: u32,
 }
 
 impl Default for ReplayConfig {
@@ -92,6 +100,7 @@ impl Default for ReplayConfig {
             timeline_takers: 500,
             max_runs_per_user: 3,
             max_runs: 20_000,
+            starts_per_hour: 30,
         }
     }
 }
@@ -122,16 +131,19 @@ pub struct Replays {
     deps: Arc<ReplayDeps>,
     /// Each class's timelines, shared while some replay of it runs here.
     timelines: Arc<Mutex<HashMap<ClassId, Weak<Vec<Timeline>>>>>,
+    starts: Arc<StartBudget>,
 }
 
 impl Replays {
     pub fn start(deps: ReplayDeps) -> Replays {
         let deps = Arc::new(deps);
         let engine = Engine::new(deps.clone()).start();
+        let starts = Arc::new(StartBudget::new(deps.config.starts_per_hour));
         Replays {
             engine,
             deps,
             timelines: Arc::default(),
+            starts,
         }
     }
 
@@ -155,6 +167,10 @@ impl Replays {
         if record.premium && !premium_allowed {
             return Err(ReplayError::PremiumRequired);
         }
+        let now = self.deps.clock.now();
+        self.starts
+            .take(user, now)
+            .map_err(|wait_ms| ReplayError::StartsSpent((wait_ms as u64).div_ceil(1000)))?;
         let takers = self
             .deps
             .replays
@@ -167,7 +183,7 @@ impl Replays {
             id: Uuid::new_v4(),
             class_id: class,
             user,
-            created_at: self.deps.clock.now(),
+            created_at: now,
             finished_at: None,
         };
         self.deps.replays.create_replay(&replay).await?;

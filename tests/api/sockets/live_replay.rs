@@ -214,3 +214,39 @@ async fn a_replay_on_scylla_ranks_the_member_at_each_offset() {
     };
     ride(app).await;
 }
+
+/// Every start stores a replay, so a member's starts are bounded: with a budget of 2 an
+/// hour, the third is refused (`rate_limited`, `Retry-After` when one comes back) and
+/// stores nothing; another member may still start, and half an hour on one start is back.
+#[actix_web::test]
+async fn replay_starts_beyond_the_hourly_budget_are_refused_and_store_nothing() {
+    let app = spawn_app_on_manual_clock(|s| s.live.replay_starts_per_hour = 2).await;
+    let (_, coach_token) = coach(&app);
+    let class = schedule_on(&app, &coach_token, Some(WORKOUT)).await;
+    transition(&app, &coach_token, &class, "start").await;
+    app.advance(Duration::from_secs(60));
+    transition(&app, &coach_token, &class, "end").await;
+    let (a, a_token) = app.member_account().await;
+    let (_, b_token) = app.member_account().await;
+    let stored = || async { app.stores.replays.replays_of(a, 10).await.expect("read") };
+
+    for _ in 0..2 {
+        let started = start_replay(&app, Some(&a_token), &class).await;
+        assert_eq!(started.status, 201, "{}", started.text);
+    }
+    let refused = start_replay(&app, Some(&a_token), &class).await;
+    assert_eq!(refused.status, 429, "{}", refused.text);
+    assert_error(&refused.text, "rate_limited");
+    assert_eq!(refused.header("retry-after"), Some("1800"));
+    assert_eq!(stored().await.len(), 2);
+    // The refusal is a's budget, not the class: b starts.
+    let other = start_replay(&app, Some(&b_token), &class).await;
+    assert_eq!(other.status, 201, "{}", other.text);
+
+    app.advance(Duration::from_secs(30 * 60));
+    let again = start_replay(&app, Some(&a_token), &class).await;
+    assert_eq!(again.status, 201, "{}", again.text);
+    let spent = start_replay(&app, Some(&a_token), &class).await;
+    assert_eq!(spent.status, 429, "{}", spent.text);
+    assert_eq!(stored().await.len(), 3);
+}

@@ -274,7 +274,7 @@ async fn a_deleted_account_leaves_no_row_naming_it(app: &TestApp) -> String {
         &token,
     )
     .await;
-    call(
+    let reply = call(
         app,
         "POST",
         &format!("{posts}/{mine}/comments"),
@@ -282,6 +282,10 @@ async fn a_deleted_account_leaves_no_row_naming_it(app: &TestApp) -> String {
         &other_token,
     )
     .await;
+    let reply: Uuid = reply.json()["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .expect("comment id");
     let reset = app
         .call(
             "POST",
@@ -397,6 +401,10 @@ async fn a_deleted_account_leaves_no_row_naming_it(app: &TestApp) -> String {
     assert_eq!(items.len(), 1, "{listed}");
     assert_eq!(items[0]["id"], theirs.as_str());
     assert_eq!(items[0]["comments"], json!([]), "{listed}");
+    // Another member's comment under the member's post goes with the thread (it names
+    // only the post, so the walk above would not see it).
+    let community = &app.stores.community;
+    assert_eq!(community.post(reply).await.expect("read"), None);
     let followers = call(app, "GET", "/v1/me/followers", None, &other_token)
         .await
         .json();

@@ -5,8 +5,9 @@
 //! What accounting needs stays under a pseudonym: subscriptions, their purchase links,
 //! orders; groups the user made, classes they coached, reports they filed and the audit
 //! log keep their rows with the id replaced. Everything else about the user goes. The
-//! tables without a per-user index are scanned whole (posts, orders, tokens): erasure is
-//! rare, and the embedded store is the single-node one.
+//! tables without a per-user index are scanned whole (posts, orders, tokens, other
+//! members' feeds) in a read transaction first (`erasure_scan`), so the write transaction
+//! holds the store's one writer only while it changes the rows found.
 
 use async_trait::async_trait;
 use fitpulse_actors::domain::UserId;
@@ -15,6 +16,7 @@ use fitpulse_actors::ports::store::StoreError;
 use redb::{ReadableTable, TableDefinition, TableHandle, WriteTransaction};
 use serde_json::Value;
 
+use super::erasure_scan::{Found, contains, field, find};
 use super::*;
 
 /// Every table of the store, grouped by how it holds a user's rows; [`erase`] handles
@@ -119,46 +121,41 @@ pub(super) fn remove_prefix<V: redb::Value + 'static>(
     Ok(keys)
 }
 
-/// Removes every key of `table` ending with `<sep>suffix` (a full scan).
+/// Removes the keys of `table` found for the erasure that end with `<sep>suffix`.
 fn remove_suffix<V: redb::Value + 'static>(
     txn: &WriteTransaction,
     table: TableDefinition<&str, V>,
     suffix: &str,
+    found: &Found,
 ) -> Result<(), StoreError> {
     let ending = format!("{KEY_SEPARATOR}{suffix}");
     let mut open = txn.open_table(table).map_err(backend)?;
-    let keys: Vec<String> = open
-        .iter()
-        .map_err(backend)?
-        .filter_map(|row| row.ok().map(|(k, _)| k.value().to_owned()))
-        .filter(|k| k.ends_with(&ending))
-        .collect();
-    for key in keys {
+    for key in found.of(table).iter().filter(|k| k.ends_with(&ending)) {
         open.remove(key.as_str()).map_err(backend)?;
     }
     Ok(())
 }
 
-/// The rows of a byte-valued table whose key or value contains `needle` (a full scan).
+/// The rows of a byte-valued table, among those found for the erasure, whose key or
+/// value contains `needle` (checked again: they were found in an earlier transaction).
 fn rows_mentioning(
     txn: &WriteTransaction,
     table: TableDefinition<&str, &[u8]>,
     needle: &str,
+    found: &Found,
 ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
     let open = txn.open_table(table).map_err(backend)?;
-    let mut found = Vec::new();
-    for row in open.iter().map_err(backend)? {
-        let (k, v) = row.map_err(backend)?;
-        let (key, value) = (k.value(), v.value());
+    let mut rows = Vec::new();
+    for key in found.of(table) {
+        let Some(value) = open.get(key.as_str()).map_err(backend)? else {
+            continue;
+        };
+        let value = value.value();
         if key.contains(needle) || contains(value, needle.as_bytes()) {
-            found.push((key.to_owned(), value.to_vec()));
+            rows.push((key.clone(), value.to_vec()));
         }
     }
-    Ok(found)
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+    Ok(rows)
 }
 
 fn replace_bytes(value: &[u8], from: &str, to: &str) -> Vec<u8> {
@@ -172,8 +169,9 @@ fn remove_mentions(
     txn: &WriteTransaction,
     table: TableDefinition<&str, &[u8]>,
     needle: &str,
+    found: &Found,
 ) -> Result<Vec<String>, StoreError> {
-    let rows = rows_mentioning(txn, table, needle)?;
+    let rows = rows_mentioning(txn, table, needle, found)?;
     let mut open = txn.open_table(table).map_err(backend)?;
     for (key, _) in &rows {
         open.remove(key.as_str()).map_err(backend)?;
@@ -188,8 +186,9 @@ fn pseudonymize(
     table: TableDefinition<&str, &[u8]>,
     user: &str,
     pseudonym: &str,
+    found: &Found,
 ) -> Result<(), StoreError> {
-    let rows = rows_mentioning(txn, table, user)?;
+    let rows = rows_mentioning(txn, table, user, found)?;
     let mut open = txn.open_table(table).map_err(backend)?;
     for (key, value) in rows {
         open.remove(key.as_str()).map_err(backend)?;
@@ -208,28 +207,36 @@ fn second(key: &str) -> &str {
     key.split(KEY_SEPARATOR).nth(1).unwrap_or_default()
 }
 
-fn erase(txn: &WriteTransaction, user: UserId, pseudonym: UserId) -> Result<(), StoreError> {
+/// The email of the account `id`, if it has one.
+fn email_of(
+    users: &impl ReadableTable<&'static str, &'static [u8]>,
+    id: &str,
+) -> Result<Option<String>, StoreError> {
+    let row = users.get(id).map_err(backend)?;
+    Ok(row.and_then(|r| field(r.value(), "email")))
+}
+
+fn erase(
+    txn: &WriteTransaction,
+    user: UserId,
+    pseudonym: UserId,
+    found: &Found,
+) -> Result<(), StoreError> {
     let id = user.to_string();
     let alias = pseudonym.to_string();
-    let email = {
-        let users = txn.open_table(USERS).map_err(backend)?;
-        let row = users.get(id.as_str()).map_err(backend)?;
-        row.and_then(|r| serde_json::from_slice::<Value>(r.value()).ok())
-            .and_then(|u| u["email"].as_str().map(str::to_owned))
-    };
+    let email = email_of(&txn.open_table(USERS).map_err(backend)?, &id)?;
 
     // The account and its sign-ins.
     for claims in [USERS_BY_EMAIL, USERS_BY_DEVICE] {
         let mut table = txn.open_table(claims).map_err(backend)?;
-        let held: Vec<String> = table
-            .iter()
-            .map_err(backend)?
-            .filter_map(|row| row.ok())
-            .filter(|(_, owner)| owner.value() == id)
-            .map(|(k, _)| k.value().to_owned())
-            .collect();
-        for key in held {
-            table.remove(key.as_str()).map_err(backend)?;
+        for key in found.of(claims) {
+            let held = table
+                .get(key.as_str())
+                .map_err(backend)?
+                .is_some_and(|owner| owner.value() == id);
+            if held {
+                table.remove(key.as_str()).map_err(backend)?;
+            }
         }
     }
     for single in [USERS, FEED_STATE] {
@@ -252,22 +259,22 @@ fn erase(txn: &WriteTransaction, user: UserId, pseudonym: UserId) -> Result<(), 
             .remove(second(&family))
             .map_err(backend)?;
     }
-    remove_mentions(txn, REFRESH_TOKENS, &id)?;
-    remove_mentions(txn, REFRESH_FAMILIES, &id)?;
+    remove_mentions(txn, REFRESH_TOKENS, &id, found)?;
+    remove_mentions(txn, REFRESH_FAMILIES, &id, found)?;
     remove_prefix(txn, USER_IDENTITIES, &id)?;
-    remove_mentions(txn, IDENTITIES, &id)?;
-    remove_mentions(txn, ACCOUNT_TOKENS, &id)?;
+    remove_mentions(txn, IDENTITIES, &id, found)?;
+    remove_mentions(txn, ACCOUNT_TOKENS, &id, found)?;
 
     // What the member made and marked.
     remove_prefix(txn, ENTITLEMENTS, &id)?;
     remove_prefix(txn, FEED_EVENTS, &id)?;
     // Other members' notifications about the user keep their place in those feeds, with
     // the pseudonym for the user.
-    pseudonymize(txn, FEED_EVENTS, &id, &alias)?;
+    pseudonymize(txn, FEED_EVENTS, &id, &alias, found)?;
     remove_prefix(txn, SAVES, &id)?;
     remove_prefix(txn, MESSAGE_STATES, &id)?;
     remove_prefix(txn, CHECKINS, &id)?;
-    erase_push(txn, &id)?;
+    erase_push(txn, &id, found)?;
     super::workouts::erase(txn, &id)?;
     super::replays::erase(txn, &id)?;
     for like in remove_prefix(txn, LIKES, &id)? {
@@ -301,15 +308,15 @@ fn erase(txn: &WriteTransaction, user: UserId, pseudonym: UserId) -> Result<(), 
             .remove(key(&[second(&membership), &id]).as_str())
             .map_err(backend)?;
     }
-    remove_suffix(txn, GROUP_MEMBERS, &id)?;
-    remove_suffix(txn, LIVE_REMINDERS, &id)?;
-    remove_suffix(txn, DROP_QUOTAS, &id)?;
-    erase_posts(txn, &id)?;
-    erase_results(txn, &id)?;
-    remove_mentions(txn, IDEMPOTENCY, &id)?;
-    erase_outbox(txn, &id)?;
+    remove_suffix(txn, GROUP_MEMBERS, &id, found)?;
+    remove_suffix(txn, LIVE_REMINDERS, &id, found)?;
+    remove_suffix(txn, DROP_QUOTAS, &id, found)?;
+    erase_posts(txn, &id, found)?;
+    erase_results(txn, &id, found)?;
+    remove_mentions(txn, IDEMPOTENCY, &id, found)?;
+    erase_outbox(txn, &id, found)?;
     if let Some(email) = &email {
-        erase_outbox(txn, email)?;
+        erase_outbox(txn, email, found)?;
     }
 
     // What accounting and moderation keep, under the pseudonym.
@@ -322,33 +329,34 @@ fn erase(txn: &WriteTransaction, user: UserId, pseudonym: UserId) -> Result<(), 
         REPORTS,
         AUDIT_LOG,
     ] {
-        pseudonymize(txn, table, &id, &alias)?;
+        pseudonymize(txn, table, &id, &alias, found)?;
     }
     Ok(())
 }
 
 /// The user's posts and comments go with their index entries, and the comments under
 /// the user's posts with them (the thread is gone).
-fn erase_posts(txn: &WriteTransaction, id: &str) -> Result<(), StoreError> {
-    let mut gone: Vec<String> = Vec::new();
-    for (post, value) in rows_mentioning(txn, POSTS, id)? {
-        let row: Value = serde_json::from_slice(&value).map_err(StoreError::backend)?;
-        if row["author"].as_str() == Some(id) {
-            gone.push(post);
+fn erase_posts(txn: &WriteTransaction, id: &str, found: &Found) -> Result<(), StoreError> {
+    let mut posts = txn.open_table(POSTS).map_err(backend)?;
+    let mut rows = Vec::new();
+    for key in found.of(POSTS) {
+        if let Some(row) = posts.get(key.as_str()).map_err(backend)? {
+            rows.push((
+                key.clone(),
+                field(row.value(), "author"),
+                field(row.value(), "parent"),
+            ));
         }
     }
-    let mut posts = txn.open_table(POSTS).map_err(backend)?;
-    let replies: Vec<String> = posts
+    let mut gone: Vec<String> = rows
         .iter()
-        .map_err(backend)?
-        .filter_map(|row| row.ok())
-        .filter(|(_, v)| {
-            serde_json::from_slice::<Value>(v.value())
-                .ok()
-                .and_then(|row| row["parent"].as_str().map(str::to_owned))
-                .is_some_and(|parent| gone.contains(&parent))
-        })
-        .map(|(k, _)| k.value().to_owned())
+        .filter(|(_, author, _)| author.as_deref() == Some(id))
+        .map(|(post, _, _)| post.clone())
+        .collect();
+    let replies: Vec<String> = rows
+        .iter()
+        .filter(|(_, _, parent)| parent.as_ref().is_some_and(|p| gone.contains(p)))
+        .map(|(post, _, _)| post.clone())
         .collect();
     gone.extend(replies);
     for post in &gone {
@@ -357,17 +365,13 @@ fn erase_posts(txn: &WriteTransaction, id: &str) -> Result<(), StoreError> {
     drop(posts);
     for index in [GROUP_POSTS, POST_COMMENTS] {
         let mut table = txn.open_table(index).map_err(backend)?;
-        let keys: Vec<String> = table
-            .iter()
-            .map_err(backend)?
-            .filter_map(|row| row.ok().map(|(k, _)| k.value().to_owned()))
-            .filter(|k| {
-                k.split(KEY_SEPARATOR)
-                    .any(|part| gone.iter().any(|p| p == part))
-            })
-            .collect();
-        for key in keys {
-            table.remove(key.as_str()).map_err(backend)?;
+        for key in found.of(index) {
+            if key
+                .split(KEY_SEPARATOR)
+                .any(|part| gone.iter().any(|p| p == part))
+            {
+                table.remove(key.as_str()).map_err(backend)?;
+            }
         }
     }
     Ok(())
@@ -375,19 +379,18 @@ fn erase_posts(txn: &WriteTransaction, id: &str) -> Result<(), StoreError> {
 
 /// The user's push devices, the token index entries that point at them (found by value,
 /// so an entry left behind by anything still goes), settings and counts.
-fn erase_push(txn: &WriteTransaction, id: &str) -> Result<(), StoreError> {
+fn erase_push(txn: &WriteTransaction, id: &str, found: &Found) -> Result<(), StoreError> {
     remove_prefix(txn, PUSH_DEVICES, id)?;
     let owned = format!("{id}{KEY_SEPARATOR}");
     let mut tokens = txn.open_table(PUSH_TOKENS).map_err(backend)?;
-    let held: Vec<String> = tokens
-        .iter()
-        .map_err(backend)?
-        .filter_map(|row| row.ok())
-        .filter(|(_, device)| device.value().starts_with(&owned))
-        .map(|(token, _)| token.value().to_owned())
-        .collect();
-    for token in held {
-        tokens.remove(token.as_str()).map_err(backend)?;
+    for token in found.of(PUSH_TOKENS) {
+        let held = tokens
+            .get(token.as_str())
+            .map_err(backend)?
+            .is_some_and(|device| device.value().starts_with(&owned));
+        if held {
+            tokens.remove(token.as_str()).map_err(backend)?;
+        }
     }
     txn.open_table(NOTIFICATION_SETTINGS)
         .map_err(backend)?
@@ -399,8 +402,8 @@ fn erase_push(txn: &WriteTransaction, id: &str) -> Result<(), StoreError> {
 
 /// Delivered outbox items that name the user (or their address) go; pending and dead ones
 /// stay for the worker and the operators, whose indexes point at them.
-fn erase_outbox(txn: &WriteTransaction, needle: &str) -> Result<(), StoreError> {
-    let rows = rows_mentioning(txn, OUTBOX, needle)?;
+fn erase_outbox(txn: &WriteTransaction, needle: &str, found: &Found) -> Result<(), StoreError> {
+    let rows = rows_mentioning(txn, OUTBOX, needle, found)?;
     let mut open = txn.open_table(OUTBOX).map_err(backend)?;
     for (key, value) in rows {
         let done = serde_json::from_slice::<Value>(&value)
@@ -413,15 +416,16 @@ fn erase_outbox(txn: &WriteTransaction, needle: &str) -> Result<(), StoreError> 
 }
 
 /// Class results keep the other participants; the user's entries go.
-fn erase_results(txn: &WriteTransaction, id: &str) -> Result<(), StoreError> {
+fn erase_results(txn: &WriteTransaction, id: &str, found: &Found) -> Result<(), StoreError> {
     let mut table = txn.open_table(LIVE_RESULTS).map_err(backend)?;
-    let rows: Vec<(String, String)> = table
-        .iter()
-        .map_err(backend)?
-        .filter_map(|row| row.ok())
-        .filter(|(_, v)| v.value().contains(id))
-        .map(|(k, v)| (k.value().to_owned(), v.value().to_owned()))
-        .collect();
+    let mut rows: Vec<(String, String)> = Vec::new();
+    for class in found.of(LIVE_RESULTS) {
+        if let Some(results) = table.get(class.as_str()).map_err(backend)?
+            && results.value().contains(id)
+        {
+            rows.push((class.clone(), results.value().to_owned()));
+        }
+    }
     for (class, results) in rows {
         let kept = crate::store::scrubbed(&results, id);
         table
@@ -541,7 +545,15 @@ impl AccountDataStore for EmbeddedStore {
     }
 
     async fn erase_user(&self, user: UserId, pseudonym: UserId) -> Result<(), StoreError> {
-        self.write("erase_user", move |txn| erase(txn, user, pseudonym))
+        // The scans in a read transaction, the changes in a write transaction of their own.
+        let found = self
+            .read("erase_user_find", move |txn| {
+                let id = user.to_string();
+                let email = email_of(&txn.open_table(USERS).map_err(backend)?, &id)?;
+                find(txn, &id, email.as_deref())
+            })
+            .await?;
+        self.write("erase_user", move |txn| erase(txn, user, pseudonym, &found))
             .await
     }
 

@@ -16,6 +16,7 @@ mod content;
 mod drops;
 mod entitlements;
 mod erasure;
+mod erasure_scan;
 mod feed;
 mod grouped;
 mod idempotency;

@@ -30,11 +30,15 @@ pub const EXPORT_KIND: &str = "account.export";
 /// A build that has not finished this long after its request is taken as lost (its outbox
 /// item went dead): a new request starts another.
 const STUCK_AFTER_MS: i64 = 60 * 60 * 1000;
-/// The most feed events, check-ins, followers, workouts, timelines and replays one export
-/// lists (newest kept first where the store keeps more; feeds keep far fewer).
+/// The most feed events, check-ins, followers, workouts and replays one export lists
+/// (newest kept first where the store orders them by time; feeds keep far fewer).
 const MAX_LISTED: usize = 10_000;
 /// Workouts are read this many at a time, newest first.
 const WORKOUT_PAGE: usize = 500;
+/// The most class timelines one export lists: each holds a sample a second of its class
+/// (3,600 for an hour), so a member's timelines could outgrow a stored document (and a
+/// scylla cell); `timelines_truncated` says when some were left out.
+const MAX_TIMELINES: usize = 100;
 
 pub struct Exports {
     stores: Stores,
@@ -45,6 +49,18 @@ fn marks(marks: &[Mark]) -> Vec<Value> {
     marks
         .iter()
         .map(|m| json!({ "kind": m.item.kind().as_str(), "id": m.item.id(), "at": rfc3339(m.at) }))
+        .collect()
+}
+
+/// Samples as JSON numbers with the digits the `f32` holds (`0.1`, not the
+/// `0.10000000149011612` of its widening to `f64`).
+fn samples(output: &[f32]) -> Vec<Value> {
+    output
+        .iter()
+        .map(|v| {
+            let shortest: f64 = v.to_string().parse().unwrap_or(f64::from(*v));
+            json!(shortest)
+        })
         .collect()
 }
 
@@ -229,13 +245,15 @@ impl Exports {
             .iter()
             .map(|r| json!(RecordView::from(r)))
             .collect();
-        let timelines: Vec<Value> = s
+        let mut timelines: Vec<Value> = s
             .replays
-            .timelines_of(user, MAX_LISTED)
+            .timelines_of(user, MAX_TIMELINES + 1)
             .await?
             .iter()
-            .map(|(class, t)| json!({ "class_id": class.to_string(), "kind": t.kind.as_str(), "name": t.name, "recorded_at": rfc3339(t.recorded_at), "output_per_second": t.output }))
+            .map(|(class, t)| json!({ "class_id": class.to_string(), "kind": t.kind.as_str(), "name": t.name, "recorded_at": rfc3339(t.recorded_at), "output_per_second": samples(&t.output) }))
             .collect();
+        let more_timelines = timelines.len() > MAX_TIMELINES;
+        timelines.truncate(MAX_TIMELINES);
         let replays: Vec<Value> = s
             .replays
             .replays_of(user, MAX_LISTED)
@@ -278,6 +296,7 @@ impl Exports {
             "workouts": workouts,
             "personal_records": personal_records,
             "timelines": timelines,
+            "timelines_truncated": more_timelines,
             "replays": replays,
         }))
     }
@@ -297,5 +316,16 @@ impl Handler for ExportHandler {
             .build(user)
             .await
             .map_err(|err| HandleError::Retry(err.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_keep_the_digits_an_f32_holds() {
+        let listed = samples(&[0.1, 1.25, 212.3, 0.0]);
+        assert_eq!(Value::Array(listed).to_string(), "[0.1,1.25,212.3,0.0]");
     }
 }

@@ -86,6 +86,27 @@ impl PostRow {
     }
 }
 
+/// A stored post as an account erasure needs it: who wrote it, what it answers, and the
+/// listing row that makes it findable.
+pub(super) struct PostPlace {
+    pub author: UserId,
+    pub parent: Option<Uuid>,
+    pub listing: TableDefinition<'static, &'static str, ()>,
+    pub listing_key: String,
+}
+
+/// Where the post `id`, stored as `row`, sits.
+pub(super) fn post_place(id: &str, row: &[u8]) -> Result<PostPlace, StoreError> {
+    let id = parse_uuid(id)?;
+    let row: PostRow = decode(row)?;
+    Ok(PostPlace {
+        author: row.author,
+        parent: row.parent,
+        listing: row.listing(),
+        listing_key: row.listing_key(id),
+    })
+}
+
 #[derive(Serialize, Deserialize)]
 struct ReportRow {
     reporter: UserId,

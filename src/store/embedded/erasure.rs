@@ -334,45 +334,51 @@ fn erase(
     Ok(())
 }
 
-/// The user's posts and comments go with their index entries, and the comments under
-/// the user's posts with them (the thread is gone).
+/// The user's posts and comments go with their listing rows, and the comments under the
+/// user's posts with them (the thread is gone), found through each post's thread.
 fn erase_posts(txn: &WriteTransaction, id: &str, found: &Found) -> Result<(), StoreError> {
     let mut posts = txn.open_table(POSTS).map_err(backend)?;
-    let mut rows = Vec::new();
+    // (post, its listing table, its listing key)
+    let mut gone = Vec::new();
     for key in found.of(POSTS) {
-        if let Some(row) = posts.get(key.as_str()).map_err(backend)? {
-            rows.push((
-                key.clone(),
-                field(row.value(), "author"),
-                field(row.value(), "parent"),
-            ));
+        let Some(row) = posts.get(key.as_str()).map_err(backend)? else {
+            continue;
+        };
+        let place = super::community::post_place(key, row.value())?;
+        if place.author.to_string() == id {
+            gone.push((key.clone(), place));
         }
     }
-    let mut gone: Vec<String> = rows
+    let threads: Vec<String> = gone
         .iter()
-        .filter(|(_, author, _)| author.as_deref() == Some(id))
-        .map(|(post, _, _)| post.clone())
+        .filter(|(_, place)| place.parent.is_none())
+        .map(|(post, _)| post.clone())
         .collect();
-    let replies: Vec<String> = rows
-        .iter()
-        .filter(|(_, _, parent)| parent.as_ref().is_some_and(|p| gone.contains(p)))
-        .map(|(post, _, _)| post.clone())
-        .collect();
-    gone.extend(replies);
-    for post in &gone {
+    let mut listings: Vec<(TableDefinition<&str, ()>, String)> = Vec::new();
+    let comments = txn.open_table(POST_COMMENTS).map_err(backend)?;
+    for post in &threads {
+        let (start, end) = prefix_range(post);
+        for row in comments
+            .range(start.as_str()..end.as_str())
+            .map_err(backend)?
+        {
+            let (k, _) = row.map_err(backend)?;
+            let listing = k.value().to_owned();
+            let comment = listing.rsplit(KEY_SEPARATOR).next().unwrap_or_default();
+            posts.remove(comment).map_err(backend)?;
+            listings.push((POST_COMMENTS, listing));
+        }
+    }
+    for (post, place) in gone {
         posts.remove(post.as_str()).map_err(backend)?;
+        listings.push((place.listing, place.listing_key));
     }
-    drop(posts);
-    for index in [GROUP_POSTS, POST_COMMENTS] {
-        let mut table = txn.open_table(index).map_err(backend)?;
-        for key in found.of(index) {
-            if key
-                .split(KEY_SEPARATOR)
-                .any(|part| gone.iter().any(|p| p == part))
-            {
-                table.remove(key.as_str()).map_err(backend)?;
-            }
-        }
+    drop((posts, comments));
+    for (table, key) in listings {
+        txn.open_table(table)
+            .map_err(backend)?
+            .remove(key.as_str())
+            .map_err(backend)?;
     }
     Ok(())
 }

@@ -1,16 +1,18 @@
 //! The first half of an account erasure on the embedded store: finding, in a read
 //! transaction, the rows that name the user in the tables only a whole-table scan can
-//! search (sign-in claims, tokens, other members' feeds, posts, results, the outbox, what
-//! stays under a pseudonym). Those scans grow with every member's data, and the store has
+//! search (sign-in claims, tokens, other members' feeds, the user's posts, results, the
+//! outbox, what stays under a pseudonym). Those scans grow with every member's data, and the store has
 //! one writer: done inside the erasure's write transaction they held every other write of
 //! the node (a like, a feed append, an order) for as long as they took. The write
 //! transaction then visits only the keys found here, checking each row again.
 //!
 //! A row that comes to name the user between the two transactions is not found. By then
 //! the user's logins are revoked and their session has ended, so only work already in
-//! flight for them could write one.
+//! flight for them could write one. (Comments under the user's posts do not name the
+//! user; the write transaction finds them through each post's thread, so one added in
+//! between goes too.)
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use fitpulse_actors::ports::store::StoreError;
 use redb::{ReadTransaction, ReadableTable, TableHandle};
@@ -103,47 +105,7 @@ pub(super) fn find(
         search!(txn, found, table, user, none);
     }
     search!(txn, found, DROP_QUOTAS, user, number);
-    find_threads(txn, id, &mut found)?;
     Ok(found)
-}
-
-/// The comments under the user's posts (they go with the thread) and the index entries
-/// of every post that goes, none of which names the user.
-fn find_threads(txn: &ReadTransaction, id: &str, found: &mut Found) -> Result<(), StoreError> {
-    let posts = txn.open_table(POSTS).map_err(backend)?;
-    let mut gone: HashSet<String> = HashSet::new();
-    for key in found.of(POSTS) {
-        if let Some(row) = posts.get(key.as_str()).map_err(backend)?
-            && field(row.value(), "author").as_deref() == Some(id)
-        {
-            gone.insert(key.clone());
-        }
-    }
-    if gone.is_empty() {
-        return Ok(());
-    }
-    let mut replies = Vec::new();
-    for row in posts.iter().map_err(backend)? {
-        let (k, v) = row.map_err(backend)?;
-        if field(v.value(), "parent").is_some_and(|parent| gone.contains(&parent)) {
-            replies.push(k.value().to_owned());
-        }
-    }
-    for reply in replies {
-        found.add(POSTS.name(), &reply);
-        gone.insert(reply);
-    }
-    for index in [GROUP_POSTS, POST_COMMENTS] {
-        let table = txn.open_table(index).map_err(backend)?;
-        for row in table.iter().map_err(backend)? {
-            let (k, _) = row.map_err(backend)?;
-            let key = k.value();
-            if key.split(KEY_SEPARATOR).any(|part| gone.contains(part)) {
-                found.add(index.name(), key);
-            }
-        }
-    }
-    Ok(())
 }
 
 /// A text field of a JSON row.

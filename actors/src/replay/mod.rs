@@ -171,6 +171,27 @@ impl Replays {
         self.starts
             .take(user, now)
             .map_err(|wait_ms| ReplayError::StartsSpent((wait_ms as u64).div_ceil(1000)))?;
+        let stored = self.store_replay(user, class, now).await;
+        if stored.is_err() {
+            self.starts.give_back(user, now);
+        }
+        let (replay, takers) = stored?;
+        tracing::info!(replay_id = %replay.id, class_id = %class, "replay started");
+        Ok(ReplayStarted {
+            record: replay,
+            class: record,
+            takers,
+        })
+    }
+
+    /// Stores a new replay of `class` for `user`; answers it with the number of others'
+    /// timelines it rides against.
+    async fn store_replay(
+        &self,
+        user: UserId,
+        class: ClassId,
+        now: crate::domain::UnixMillis,
+    ) -> Result<(ReplayRecord, usize), ReplayError> {
         let takers = self
             .deps
             .replays
@@ -187,12 +208,7 @@ impl Replays {
             finished_at: None,
         };
         self.deps.replays.create_replay(&replay).await?;
-        tracing::info!(replay_id = %replay.id, class_id = %class, "replay started");
-        Ok(ReplayStarted {
-            record: replay,
-            class: record,
-            takers,
-        })
+        Ok((replay, takers))
     }
 
     /// A metric of the member's replay at `offset` seconds from the class's start; the

@@ -59,6 +59,14 @@ impl StartBudget {
         Ok(())
     }
 
+    /// Gives back a start taken at `now` that stored nothing (the store refused it).
+    pub fn give_back(&self, user: UserId, now: UnixMillis) {
+        let mut spent = self.state.lock().expect("not poisoned");
+        if let Some(full_at) = spent.full_at.get_mut(&user) {
+            *full_at = (*full_at - self.interval).max(now);
+        }
+    }
+
     #[cfg(test)]
     fn tracked(&self) -> usize {
         self.state.lock().expect("not poisoned").full_at.len()
@@ -90,6 +98,26 @@ mod tests {
             assert_eq!(budget.take(ada, later), Ok(()));
         }
         assert!(budget.take(ada, later).is_err());
+    }
+
+    #[test]
+    fn a_start_given_back_can_be_taken_again() {
+        let budget = StartBudget::new(2);
+        let ada = UserId::random();
+        let t = 5_000_000;
+        budget.take(ada, t).expect("first");
+        budget.take(ada, t).expect("second");
+        assert!(budget.take(ada, t).is_err());
+        budget.give_back(ada, t);
+        assert_eq!(budget.take(ada, t), Ok(()));
+        assert!(budget.take(ada, t).is_err());
+        // Giving back more than was taken never makes the budget more than full.
+        for _ in 0..5 {
+            budget.give_back(ada, t);
+        }
+        assert_eq!(budget.take(ada, t), Ok(()));
+        assert_eq!(budget.take(ada, t), Ok(()));
+        assert!(budget.take(ada, t).is_err());
     }
 
     #[test]

@@ -37,7 +37,8 @@ const MAX_LISTED: usize = 10_000;
 const WORKOUT_PAGE: usize = 500;
 /// The most class timelines one export lists: each holds a sample a second of its class
 /// (3,600 for an hour), so a member's timelines could outgrow a stored document (and a
-/// scylla cell); `timelines_truncated` says when some were left out.
+/// scylla cell); `timelines_truncated` says when some were left out. The stores list them
+/// in class-id order, so those kept are not the newest.
 const MAX_TIMELINES: usize = 100;
 
 pub struct Exports {

@@ -92,6 +92,18 @@ const TABLES: [&str; 62] = [
     "post_comments",
 ];
 
+/// The tables whose rows naming the user stay, with the pseudonym in its place (what
+/// accounting and moderation need); `erasure_scan` searches them.
+pub(super) const KEPT_UNDER_PSEUDONYM: [TableDefinition<'static, &'static str, &'static [u8]>; 7] = [
+    SUBSCRIPTIONS,
+    PURCHASE_LINKS,
+    ORDERS,
+    COMMUNITY_GROUPS,
+    LIVE_CLASSES,
+    REPORTS,
+    AUDIT_LOG,
+];
+
 /// Keys of `table` in the range of `prefix<sep>`.
 fn keys_with_prefix<V: redb::Value + 'static>(
     txn: &WriteTransaction,
@@ -320,15 +332,7 @@ fn erase(
     }
 
     // What accounting and moderation keep, under the pseudonym.
-    for table in [
-        SUBSCRIPTIONS,
-        PURCHASE_LINKS,
-        ORDERS,
-        COMMUNITY_GROUPS,
-        LIVE_CLASSES,
-        REPORTS,
-        AUDIT_LOG,
-    ] {
+    for table in KEPT_UNDER_PSEUDONYM {
         pseudonymize(txn, table, &id, &alias, found)?;
     }
     Ok(())

@@ -18,6 +18,7 @@ use fitpulse_actors::ports::store::StoreError;
 use redb::{ReadTransaction, ReadableTable, TableHandle};
 use serde_json::Value;
 
+use super::erasure::KEPT_UNDER_PSEUDONYM;
 use super::*;
 
 /// The keys found per table.
@@ -86,14 +87,10 @@ pub(super) fn find(
         FEED_EVENTS,
         IDEMPOTENCY,
         POSTS,
-        SUBSCRIPTIONS,
-        PURCHASE_LINKS,
-        ORDERS,
-        COMMUNITY_GROUPS,
-        LIVE_CLASSES,
-        REPORTS,
-        AUDIT_LOG,
-    ] {
+    ]
+    .into_iter()
+    .chain(KEPT_UNDER_PSEUDONYM)
+    {
         search!(txn, found, table, user, bytes);
     }
     let outbox: Vec<&str> = std::iter::once(id).chain(email).collect();

@@ -187,6 +187,14 @@ fn replay_from(
 }
 
 impl ScyllaStore {
+    /// The replay `id`, if stored.
+    async fn replay_row(&self, id: Uuid) -> Result<Option<ReplayRecord>, StoreError> {
+        let row = self
+            .maybe_row::<ReplayRow>(&statements(self).get, (id,))
+            .await?;
+        Ok(row.and_then(|row| replay_from(id, row)))
+    }
+
     /// The class's kept timelines at SERIAL; `None` before its first.
     async fn kept(&self, class: Uuid) -> Result<Option<i32>, StoreError> {
         let row = self
@@ -399,12 +407,7 @@ impl ReplayStore for ScyllaStore {
 
     async fn replay(&self, id: Uuid) -> Result<Option<ReplayRecord>, StoreError> {
         self.ops
-            .time("replay", async {
-                let row = self
-                    .maybe_row::<ReplayRow>(&statements(self).get, (id,))
-                    .await?;
-                Ok(row.and_then(|row| replay_from(id, row)))
-            })
+            .time("replay", async { self.replay_row(id).await })
             .await
     }
 
@@ -463,8 +466,7 @@ impl ReplayStore for ScyllaStore {
                 let ids: Vec<(Uuid,)> = self.rows(&s.replays_of, (user.as_uuid(), limit)).await?;
                 let mut found = Vec::new();
                 for (id,) in ids {
-                    let row = self.maybe_row::<ReplayRow>(&s.get, (id,)).await?;
-                    found.extend(row.and_then(|row| replay_from(id, row)));
+                    found.extend(self.replay_row(id).await?);
                 }
                 Ok(found)
             })
